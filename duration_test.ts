@@ -1,0 +1,122 @@
+// Specification of the duration format used by --timeout, --grace and
+// --older-than: Go's style plus days.
+
+import assert from "node:assert/strict";
+import { formatDuration, parseDuration } from "./duration.ts";
+
+const S = 1000;
+const M = 60 * S;
+const H = 60 * M;
+const D = 24 * H;
+
+Deno.test("parseDuration() reads Go-style durations and days", async (t) => {
+  const good: [string, number][] = [
+    ["0", 0],
+    ["0s", 0],
+    ["500ms", 500],
+    ["1ms", 1],
+    ["90s", 90 * S],
+    ["10m", 10 * M],
+    ["24h", 24 * H],
+    ["2d", 2 * D],
+    ["1h30m", H + 30 * M],
+    ["2m30s", 150 * S],
+    ["1d2h3m4s5ms", D + 2 * H + 3 * M + 4 * S + 5],
+    ["1.5h", 90 * M],
+    [".5s", 500],
+    ["0.25s", 250],
+    // Units may repeat and need not be in order, as in Go.
+    ["1s1s", 2 * S],
+    ["30s1m", 90 * S],
+    ["  24h\n", 24 * H],
+    // Fractions of a millisecond round to a whole number.
+    ["1.4ms", 1],
+    ["1.6ms", 2],
+  ];
+  for (const [text, ms] of good) {
+    await t.step(JSON.stringify(text), () => {
+      assert.equal(parseDuration(text), ms);
+    });
+  }
+});
+
+Deno.test("parseDuration() rejects what is not a duration with a RangeError", async (t) => {
+  const bad = [
+    "",
+    "   ",
+    "10", // a number other than 0 needs a unit
+    "00",
+    "1",
+    "s",
+    "ms",
+    "h1",
+    "1x",
+    "1 h",
+    "1h 30m",
+    "-5s",
+    "+5s",
+    "1.s",
+    "1e3s",
+    "1H",
+    "1sec",
+    "1w",
+    "abc",
+    "Infinity",
+    "NaN",
+    "5s!",
+    "9".repeat(400) + "s", // overflows to Infinity
+  ];
+  for (const text of bad) {
+    await t.step(JSON.stringify(text.slice(0, 20)), () => {
+      assert.throws(() => parseDuration(text), (err: unknown) => {
+        assert.ok(err instanceof RangeError);
+        assert.equal(
+          err.message,
+          `Invalid duration: ${
+            JSON.stringify(text)
+          } (use a form like 90s, 1h30m or 500ms)`,
+        );
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("formatDuration() uses at most the two largest units", async (t) => {
+  const cases: [number, string][] = [
+    [0, "0ms"],
+    [1, "1ms"],
+    [250, "250ms"],
+    [999, "999ms"],
+    [S, "1s"],
+    [45 * S, "45s"],
+    [90 * S, "1m30s"],
+    [M, "1m"],
+    [H, "1h"],
+    [H + 30 * M, "1h30m"],
+    [H + 30 * S, "1h"], // minutes are zero: "1h0m" reads worse than "1h"
+    [H + M + S, "1h1m"], // seconds dropped: only two units
+    [D, "1d"],
+    [2 * D + 3 * H, "2d3h"],
+    [D + 30 * S, "1d"],
+    [1500, "1s"], // milliseconds only appear below a second
+    [-90 * S, "-1m30s"],
+  ];
+  for (const [ms, text] of cases) {
+    await t.step(`${ms} → ${text}`, () => {
+      assert.equal(formatDuration(ms), text);
+    });
+  }
+  await t.step("non-finite numbers are printed as they are", () => {
+    assert.equal(formatDuration(Infinity), "Infinity");
+    assert.equal(formatDuration(NaN), "NaN");
+  });
+});
+
+Deno.test("parseDuration() reads back what formatDuration() writes", () => {
+  for (
+    const ms of [0, 1, 999, S, 59 * S, 90 * S, H, 25 * H, 2 * D + 3 * H, 7 * D]
+  ) {
+    assert.equal(parseDuration(formatDuration(ms)), ms, `${ms}`);
+  }
+});
