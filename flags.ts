@@ -1,0 +1,87 @@
+/**
+ * The single place where pull options become the flags of a background
+ * (detached) pull. The CLI's `pull --detach` and any library caller build the
+ * job's flags here, so a detached pull runs exactly what a foreground pull
+ * with the same options would.
+ *
+ * @example Flags for a detached pull
+ * ```ts
+ * import { buildPullFlags } from "@epack/detach/flags";
+ *
+ * const flags = buildPullFlags({ env: "prod", version: "v1.2.3", verify: false });
+ * console.log(flags.join(" ")); // --env prod --version v1.2.3 --verify=false --ci
+ * ```
+ *
+ * @module
+ */
+
+/** The options of a pull, as {@linkcode buildPullFlags} takes them. */
+export interface PullOptions {
+  /** Only packs of this environment. */
+  env?: string;
+  /** Only packs of this workspace. */
+  workspace?: string;
+  /** Where to write the pack. */
+  output?: string;
+  /** The pack's digest, `sha256:<hex>`. */
+  digest?: string;
+  /** The pack's release ID, `rel_…`. */
+  releaseId?: string;
+  /** The pack's version, for example `v1.2.3`. */
+  version?: string;
+  /**
+   * Overwrite an existing output file.
+   * @default {false}
+   */
+  force?: boolean;
+  /**
+   * Check the sha256 of the downloaded bytes.
+   * @default {true}
+   */
+  verify?: boolean;
+}
+
+/**
+ * Builds the flags of a background pull, with the rules of epack's
+ * `BuildPullFlags`: each non-empty string option in the order `--env`,
+ * `--workspace`, `--output`, `--digest`, `--release`, `--version`; then
+ * `--force` if set; then `--verify=false` if `verify` is `false`; then always
+ * `--ci` last. It never emits `--detach`, so a job cannot detach again.
+ *
+ * @param options The pull's options.
+ * @returns The flags, in order.
+ *
+ * @example Every option
+ * ```ts
+ * import { buildPullFlags } from "@epack/detach/flags";
+ *
+ * console.log(buildPullFlags({
+ *   env: "prod",
+ *   workspace: "acme",
+ *   output: "out.epack",
+ *   digest: "sha256:ab",
+ *   releaseId: "rel_1",
+ *   version: "v1",
+ *   force: true,
+ *   verify: false,
+ * }));
+ * ```
+ */
+export function buildPullFlags(options: PullOptions = {}): string[] {
+  const flags: string[] = [];
+  const strings: [string, string | undefined][] = [
+    ["--env", options.env],
+    ["--workspace", options.workspace],
+    ["--output", options.output],
+    ["--digest", options.digest],
+    ["--release", options.releaseId],
+    ["--version", options.version],
+  ];
+  for (const [flag, value] of strings) {
+    if (value !== undefined && value !== "") flags.push(flag, value);
+  }
+  if (options.force) flags.push("--force");
+  if (options.verify === false) flags.push("--verify=false");
+  flags.push("--ci");
+  return flags;
+}
