@@ -1,0 +1,667 @@
+/**
+ * Runs commands as detached background jobs. {@linkcode spawn} starts the
+ * current program again, in a session of its own, as the job's supervisor;
+ * the supervisor runs the worker, writes its output to the job's log, and
+ * records how the job ended, long after the spawning process has exited.
+ *
+ * The program that calls `spawn()` must let itself be started as a
+ * supervisor: one line at the top of its entry module.
+ *
+ * @example Detach one of the program's own commands
+ * ```ts ignore
+ * import { spawn, superviseIfRequested } from "@epack/detach";
+ *
+ * await superviseIfRequested(); // the one line: must run before anything else
+ *
+ * if (Deno.args[0] === "--detach") {
+ *   const { jobId, logPath } = await spawn({ command: "work" });
+ *   console.log(`job ${jobId}, log in ${logPath}`);
+ * } else if (Deno.args[0] === "work") {
+ *   console.log("working in the background");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { dirname, join, resolve } from "node:path";
+import {
+  FINAL_STATUSES,
+  type Job,
+  JobNotFoundError,
+  JobStore,
+  newJobId,
+  validateJobId,
+} from "./jobs.ts";
+import {
+  currentRuntime,
+  findDetachFlag,
+  type RuntimeFacts,
+  selfArgv,
+} from "./_argv.ts";
+import {
+  DEFAULT_KILL_GRACE,
+  groupMembers,
+  readProcess,
+} from "./timeout.ts";
+
+export { DEFAULT_KILL_GRACE };
+
+/** Default job timeout: 24 hours. */
+export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
+
+/** The argument that starts the program as a supervisor. Internal. */
+export const SUPERVISE_ARG = "__epack_detach_supervise__";
+
+/** Options for {@linkcode spawn}. */
+export interface SpawnOptions {
+  /**
+   * The command to run: a subcommand of the current program (for example
+   * `pull`), or, with `external`, an executable.
+   */
+  command: string;
+  /**
+   * Positional arguments of the command.
+   * @default {[]}
+   */
+  args?: string[];
+  /**
+   * Flags of the command, placed after the arguments.
+   * @default {[]}
+   */
+  flags?: string[];
+  /**
+   * The directory the job runs in.
+   * @default {the nearest directory holding deno.json or deno.jsonc, walking up from the cwd, else the cwd}
+   */
+  workingDir?: string;
+  /**
+   * The jobs directory.
+   * @default {"<workingDir>/.epack/jobs"}
+   */
+  jobsDir?: string;
+  /**
+   * The job's timeout in milliseconds; `0` or `Infinity` for none.
+   * @default {DEFAULT_JOB_TIMEOUT}
+   */
+  timeout?: number;
+  /**
+   * Milliseconds between SIGTERM and SIGKILL when the job times out or is
+   * cancelled.
+   * @default {DEFAULT_KILL_GRACE}
+   */
+  grace?: number;
+  /**
+   * Environment variables added to the job's environment, which is otherwise
+   * the spawning process's.
+   */
+  env?: Record<string, string>;
+  /**
+   * Run `command` as an executable (found on `PATH` unless it holds a `/`)
+   * instead of as a subcommand of the current program.
+   * @default {false}
+   */
+  external?: boolean;
+  /**
+   * Permission flags for the re-executed program under `deno run`, in place
+   * of the ones detected. Needed for scoped grants (`--allow-read=/data`),
+   * which cannot be detected.
+   * @default {an `--allow-X` flag for each permission granted unscoped}
+   */
+  permissionFlags?: string[];
+  /**
+   * Other `deno run` flags for the re-executed program, such as
+   * `["--config", "deno.json"]`.
+   * @default {[]}
+   */
+  denoFlags?: string[];
+}
+
+/** What {@linkcode spawn} returns. */
+export interface SpawnResult {
+  /** The new job's ID. */
+  jobId: string;
+  /** The PID of the job's supervisor, the detached process. */
+  pid: number;
+  /** The job's log file. */
+  logPath: string;
+  /** The job's record as spawn() left it. */
+  job: Job;
+}
+
+/** Thrown when a job's command line would detach it again. */
+export class DetachRecursionError extends Error {
+  /** The offending flag. */
+  readonly flag: string;
+  /**
+   * Makes the error for a flag that would detach again.
+   * @param flag The offending flag.
+   */
+  constructor(flag: string) {
+    super(
+      `A detached job cannot detach again: remove ${
+        JSON.stringify(flag)
+      } from its arguments`,
+    );
+    this.flag = flag;
+  }
+  override get name(): string {
+    return "DetachRecursionError";
+  }
+}
+
+/** Thrown when a job could not be started. Nothing is left running. */
+export class SpawnError extends Error {
+  /**
+   * Makes the error.
+   * @param message What went wrong.
+   * @param options The underlying error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+  override get name(): string {
+    return "SpawnError";
+  }
+}
+
+/** Thrown by {@linkcode waitForJob} when its timeout passes first. */
+export class WaitTimeoutError extends Error {
+  /** The job waited for. */
+  readonly jobId: string;
+  /**
+   * Makes the error.
+   * @param jobId The job waited for.
+   * @param ms How long the wait lasted.
+   */
+  constructor(jobId: string, ms: number) {
+    super(`Timed out after ${ms} ms waiting for job ${jobId}`);
+    this.jobId = jobId;
+  }
+  override get name(): string {
+    return "WaitTimeoutError";
+  }
+}
+
+let supervisorHookCalled = false;
+let runtimeOverride: RuntimeFacts | undefined;
+
+/**
+ * The one line a program that calls {@linkcode spawn} needs. When the
+ * process was started as a job's supervisor, it supervises the job and exits
+ * the process; otherwise it returns at once. Call it at the start of the
+ * program, before it parses its arguments.
+ *
+ * Requires `--allow-read`, `--allow-write` (the jobs directory) and
+ * `--allow-run` in the supervisor, as the program already has if it spawns.
+ *
+ * @returns Nothing, when this process is not a supervisor.
+ *
+ * @example At the top of main.ts
+ * ```ts ignore
+ * import { superviseIfRequested } from "@epack/detach";
+ *
+ * await superviseIfRequested();
+ * ```
+ */
+export async function superviseIfRequested(): Promise<void> {
+  supervisorHookCalled = true;
+  if (Deno.args[0] !== SUPERVISE_ARG) return;
+  const [, jobsDir, id] = Deno.args;
+  const { runSupervisor } = await import("./_supervisor.ts");
+  const code = await runSupervisor(jobsDir ?? "", id ?? "");
+  Deno.exit(code);
+}
+
+/**
+ * Replaces the runtime facts used to re-execute the program. For tests of
+ * the compiled-binary case, which cannot be built here. Internal.
+ *
+ * @param facts The facts, or `undefined` to go back to the real ones.
+ */
+export function _setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
+  runtimeOverride = facts;
+}
+
+/**
+ * The default working directory: the nearest directory holding `deno.json`
+ * or `deno.jsonc`, walking up from `from`, else `from` itself.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param from Where to start.
+ * @returns An absolute directory.
+ *
+ * @example The project root
+ * ```ts ignore
+ * import { findWorkingDir } from "@epack/detach";
+ *
+ * console.log(findWorkingDir(Deno.cwd()));
+ * ```
+ */
+export function findWorkingDir(from: string = Deno.cwd()): string {
+  const start = resolve(from);
+  for (let dir = start;; dir = dirname(dir)) {
+    for (const name of ["deno.json", "deno.jsonc"]) {
+      try {
+        if (Deno.statSync(join(dir, name)).isFile) return dir;
+      } catch {
+        // Not here; keep walking.
+      }
+    }
+    if (dirname(dir) === dir) return start;
+  }
+}
+
+/**
+ * The jobs directory for a working directory: `<workingDir>/.epack/jobs`.
+ *
+ * @param workingDir The working directory.
+ * @returns The jobs directory.
+ */
+export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
+  return join(workingDir, ".epack", "jobs");
+}
+
+/**
+ * Starts a command as a detached background job and returns at once.
+ *
+ * The job's supervisor is this program started again (a `deno compile`
+ * binary runs itself; under `deno run`, the same entry module with the same
+ * permissions). It runs in its own session, so a hangup or Ctrl-C in this
+ * terminal does not reach it, with stdin closed. It runs the worker (the
+ * command), sends the worker's stdout and stderr to the job's log, stops it
+ * at the timeout, and records how it ended.
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-run`; the program
+ * must call {@linkcode superviseIfRequested} at its start.
+ *
+ * @param options What to run and where.
+ * @returns The job's ID, the supervisor's PID, the log path and the record.
+ * @throws {DetachRecursionError} If the command line holds `--detach` or `-d`.
+ * @throws {SpawnError} If the job could not be recorded or started; no
+ * record is left running and no process is left behind.
+ *
+ * @example Detach a pull
+ * ```ts ignore
+ * import { buildPullFlags, spawn } from "@epack/detach";
+ *
+ * const { jobId } = await spawn({
+ *   command: "pull",
+ *   args: ["https://registry.example.com/packs"],
+ *   flags: buildPullFlags({ env: "prod" }),
+ * });
+ * console.log(jobId);
+ * ```
+ */
+export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
+  if (typeof options?.command !== "string" || options.command === "") {
+    throw new TypeError("spawn() needs a command");
+  }
+  const args = [...(options.args ?? [])];
+  const flags = [...(options.flags ?? [])];
+  const timeout = options.timeout ?? DEFAULT_JOB_TIMEOUT;
+  const grace = options.grace ?? DEFAULT_KILL_GRACE;
+  if (!(timeout >= 0)) throw new RangeError(`Invalid timeout: ${timeout}`);
+  if (!(grace >= 0 && Number.isFinite(grace))) {
+    throw new RangeError(`Invalid grace period: ${grace}`);
+  }
+  const external = options.external === true;
+  if (!external) {
+    const flag = findDetachFlag([options.command, ...args, ...flags]);
+    if (flag !== undefined) throw new DetachRecursionError(flag);
+  }
+  if (!supervisorHookCalled) {
+    throw new SpawnError(
+      "spawn() starts this program again as the job's supervisor: call `await superviseIfRequested()` at the start of the program",
+    );
+  }
+
+  const workingDir = resolve(options.workingDir ?? findWorkingDir());
+  const jobsDir = resolve(
+    workingDir,
+    options.jobsDir ?? defaultJobsDir(workingDir),
+  );
+  const facts = runtimeOverride ?? currentRuntime();
+  const self = selfArgv(facts, options);
+  let argv: string[];
+  if (external) {
+    const env = { ...Deno.env.toObject(), ...options.env };
+    const program = findExecutable(options.command, env.PATH ?? "", workingDir);
+    if (program === undefined) {
+      throw new SpawnError(`Command not found: ${options.command}`);
+    }
+    argv = [program, ...args, ...flags];
+  } else {
+    argv = [...self, options.command, ...args, ...flags];
+  }
+
+  const store = new JobStore(jobsDir);
+  const id = newJobId();
+  let job: Job;
+  try {
+    job = await store.create({
+      id,
+      command: options.command,
+      args,
+      flags,
+      workingDir,
+      timeout: Number.isFinite(timeout) ? timeout : 0,
+      grace,
+      argv,
+    });
+  } catch (err) {
+    throw new SpawnError(
+      `Cannot record the job in ${jobsDir}: ${describe(err)}`,
+      { cause: err },
+    );
+  }
+
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(self[0], {
+      args: [...self.slice(1), SUPERVISE_ARG, jobsDir, id],
+      cwd: workingDir,
+      env: options.env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+  } catch (err) {
+    const message = `Cannot start the supervisor ${self[0]}: ${describe(err)}`;
+    await store.fail(id, message).catch(() => {});
+    throw new SpawnError(message, { cause: err });
+  }
+  child.unref();
+  job = await store.update(id, (j) => {
+    j.pid = child.pid;
+    return j;
+  });
+  return { jobId: id, pid: child.pid, logPath: job.logPath, job };
+}
+
+/** Options for {@linkcode cancel}. */
+export interface CancelOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+  /**
+   * Milliseconds between SIGTERM and SIGKILL.
+   * @default {the job's own grace period, else DEFAULT_KILL_GRACE}
+   */
+  grace?: number;
+}
+
+/** What {@linkcode cancel} did. */
+export interface CancelResult {
+  /**
+   * - `cancelled`: the job was running and has been stopped.
+   * - `already-ended`: the job had ended; nothing was done.
+   * - `lost`: the job's supervisor was gone; whatever was left of its
+   *   process group was stopped, where it could be identified safely.
+   */
+  outcome: "cancelled" | "already-ended" | "lost";
+  /** A sentence saying what happened. */
+  message: string;
+  /** The job's record afterwards. */
+  job: Job;
+}
+
+/**
+ * Cancels a job: SIGTERM to the worker's whole process group, SIGKILL after
+ * the grace period, and status `cancelled`. It returns once the job has
+ * ended. Cancelling a job that has ended does nothing and says so.
+ * Cancelling a lost job still stops what is left of its process group when
+ * that group is certainly the job's (Linux: its leader's start time matches
+ * the record).
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-run`.
+ *
+ * @param jobId The job's ID.
+ * @param options The jobs directory and the grace period.
+ * @returns What was done, and the record afterwards.
+ * @throws {InvalidJobIdError} If the ID is not valid.
+ * @throws {JobNotFoundError} If there is no such job.
+ *
+ * @example Cancel with a 2 s grace
+ * ```ts ignore
+ * import { cancel } from "@epack/detach";
+ *
+ * const { message } = await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", { grace: 2_000 });
+ * console.log(message);
+ * ```
+ */
+export async function cancel(
+  jobId: string,
+  options: CancelOptions = {},
+): Promise<CancelResult> {
+  validateJobId(jobId);
+  if (options.grace !== undefined && !(options.grace >= 0)) {
+    throw new RangeError(`Invalid grace period: ${options.grace}`);
+  }
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  const job = await store.load(jobId);
+  if (job.status === "lost") return await cancelLost(store, job);
+  if (job.status !== "running") {
+    return {
+      outcome: "already-ended",
+      message:
+        `Job ${jobId} has already ended (${job.status}); nothing to cancel`,
+      job,
+    };
+  }
+  const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
+  const requested = await store.update(jobId, (j) => {
+    if (j.status === "running" && j.cancelRequestedAt === undefined) {
+      j.cancelRequestedAt = new Date();
+      j.grace = grace;
+    }
+    return j;
+  });
+  if (requested.status !== "running") {
+    return {
+      outcome: "already-ended",
+      message:
+        `Job ${jobId} has already ended (${requested.status}); nothing to cancel`,
+      job: requested,
+    };
+  }
+  // A supervisor that has not started yet finds the request when it does,
+  // and ends the job without running it. One that runs gets SIGTERM; it
+  // holds the liveness lock, so its PID cannot have been reused.
+  if (requested.supervisedAt !== undefined && requested.pid > 1) {
+    if (await store.isHeld(jobId)) {
+      try {
+        Deno.kill(requested.pid, "SIGTERM");
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+    }
+  }
+  const ended = await waitForJob(jobId, {
+    jobsDir: store.dir,
+    timeout: grace + 15_000,
+  });
+  if (ended.status === "lost") return await cancelLost(store, ended);
+  return {
+    outcome: ended.status === "cancelled" ? "cancelled" : "already-ended",
+    message: ended.status === "cancelled"
+      ? `Job ${jobId} cancelled`
+      : `Job ${jobId} ended (${ended.status}) before it could be cancelled`,
+    job: ended,
+  };
+}
+
+async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
+  const pgid = job.workerPid;
+  let detail: string;
+  if (pgid === undefined || pgid <= 1) {
+    detail = "its worker never started";
+  } else {
+    const leader = readProcess(pgid);
+    if (leader === undefined) {
+      // Without its leader the group cannot be told from a newer one that
+      // reused the number, so it is left alone.
+      const left = groupMembers(pgid) ?? [];
+      detail = left.length === 0
+        ? "no process of it was left"
+        : `its process group ${pgid} has lost its leader and cannot be identified safely; left alone`;
+    } else if (
+      job.workerStartTicks === undefined ||
+      leader.startTicks !== job.workerStartTicks || leader.pgid !== pgid
+    ) {
+      detail = `PID ${pgid} now belongs to another process; left alone`;
+    } else {
+      const members = groupMembers(pgid) ?? [];
+      if (members.length === 0) {
+        detail = "no process of it was left";
+      } else {
+        const { stopProcessGroup } = await import("./timeout.ts");
+        const result = await stopProcessGroup(pgid, {
+          grace: job.grace ?? DEFAULT_KILL_GRACE,
+        });
+        detail =
+          `stopped ${members.length} leftover process(es) of group ${pgid}` +
+          (result.killed ? " (SIGKILL needed)" : "");
+      }
+    }
+  }
+  const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
+  const recorded = await store.update(job.id, (j) => {
+    if (j.status === "running") {
+      j.status = "lost";
+      j.completedAt = new Date();
+      j.error = message;
+    }
+    return j;
+  });
+  return { outcome: "lost", message, job: recorded };
+}
+
+/** Options for {@linkcode waitForJob}. */
+export interface WaitOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+  /** Give up after this many milliseconds. */
+  timeout?: number;
+  /** Give up when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until a job has ended and returns its final record. It wakes on the
+ * change of the job's record, so it returns within milliseconds of the end;
+ * a lost job is noticed within a second.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param jobId The job's ID.
+ * @param options The jobs directory, a timeout, an abort signal.
+ * @returns The final record.
+ * @throws {JobNotFoundError} If there is no such job.
+ * @throws {WaitTimeoutError} If `timeout` passes first.
+ *
+ * @example Wait for a job
+ * ```ts ignore
+ * import { waitForJob } from "@epack/detach";
+ *
+ * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", { timeout: 60_000 });
+ * console.log(job.status, job.exitCode);
+ * ```
+ */
+export async function waitForJob(
+  jobId: string,
+  options: WaitOptions = {},
+): Promise<Job> {
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
+  let job = await store.load(jobId);
+  if (isFinal(job)) return job;
+  options.signal?.throwIfAborted();
+
+  const watcher = Deno.watchFs(store.dir, { recursive: false });
+  const record = store.recordPath(jobId);
+  let wake: (() => void) | undefined;
+  const kick = () => wake?.();
+  const timer = options.timeout === undefined
+    ? undefined
+    : setTimeout(kick, options.timeout);
+  const started = Date.now();
+  const onAbort = () => kick();
+  options.signal?.addEventListener("abort", onAbort);
+  const pump = (async () => {
+    try {
+      for await (const event of watcher) {
+        if (event.paths.includes(record)) kick();
+      }
+    } catch {
+      // The watcher was closed.
+    }
+  })();
+  try {
+    for (;;) {
+      // The liveness check needs a look now and then: a supervisor killed
+      // with SIGKILL writes nothing, so no event comes.
+      await new Promise<void>((res) => {
+        wake = res;
+        setTimeout(res, 1_000);
+      });
+      wake = undefined;
+      options.signal?.throwIfAborted();
+      try {
+        job = await store.load(jobId);
+      } catch (err) {
+        if (err instanceof JobNotFoundError) throw err;
+        throw err;
+      }
+      if (isFinal(job)) return job;
+      if (
+        options.timeout !== undefined && Date.now() - started >= options.timeout
+      ) {
+        throw new WaitTimeoutError(jobId, options.timeout);
+      }
+    }
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    watcher.close();
+    await pump;
+  }
+}
+
+/** Looks a program up the way a shell would. */
+function findExecutable(
+  command: string,
+  path: string,
+  cwd: string,
+): string | undefined {
+  const candidates = command.includes("/")
+    ? [resolve(cwd, command)]
+    : path.split(":").filter((d) => d !== "").map((d) => join(d, command));
+  for (const candidate of candidates) {
+    try {
+      const info = Deno.statSync(candidate);
+      if (info.isFile && info.mode !== null && (info.mode & 0o111) !== 0) {
+        return candidate;
+      }
+    } catch {
+      // Not there, or not readable: try the next.
+    }
+  }
+  return undefined;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.NotFound) return "not found";
+  if (err instanceof Deno.errors.NotCapable) {
+    return `Deno permission missing (${(err as Error).message})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,276 @@
+/**
+ * Timeout monitoring and the stopping of a job's whole process group:
+ * SIGTERM to the group, then SIGKILL to whatever is left after a grace
+ * period. Grandchildren are stopped too, because the worker leads its own
+ * process group and they stay in it.
+ *
+ * On Linux, group membership and process identity are read from `/proc`, so
+ * zombies (which nothing reaps on machines whose PID 1 does not) are not
+ * mistaken for live processes, and a reused PID is not mistaken for the
+ * worker.
+ *
+ * @example Stop a process group
+ * ```ts ignore
+ * import { stopProcessGroup } from "@epack/detach/timeout";
+ *
+ * const result = await stopProcessGroup(12345, { grace: 5_000 });
+ * console.log(result.killed ? "needed SIGKILL" : "ended on SIGTERM");
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+
+/** Default time between SIGTERM and SIGKILL: 10 seconds. */
+export const DEFAULT_KILL_GRACE = 10_000;
+
+/** The longest delay `setTimeout` takes; longer timers are chained. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** Options for {@linkcode stopProcessGroup}. */
+export interface StopOptions {
+  /**
+   * Milliseconds between SIGTERM and SIGKILL.
+   * @default {10_000}
+   */
+  grace?: number;
+  /**
+   * How often, in milliseconds, to look whether the group has emptied.
+   * @default {20}
+   */
+  interval?: number;
+}
+
+/** What {@linkcode stopProcessGroup} did. */
+export interface StopResult {
+  /** Whether any process was left after the grace period and got SIGKILL. */
+  killed: boolean;
+  /** Processes still in the group at the end (should be none). */
+  remaining: number[];
+}
+
+/**
+ * A process as `/proc/<pid>/stat` describes it.
+ */
+export interface ProcessInfo {
+  /** The process ID. */
+  pid: number;
+  /** The state letter: `R`, `S`, `D`, `T`, `Z` (zombie), `X` (dead) … */
+  state: string;
+  /** The process group ID. */
+  pgid: number;
+  /** The session ID. */
+  sid: number;
+  /** The start time, in clock ticks after boot. */
+  startTicks: number;
+}
+
+/**
+ * Reads one process's `/proc/<pid>/stat` (Linux only).
+ *
+ * Requires `--allow-read` for `/proc`.
+ *
+ * @param pid The process ID.
+ * @returns Its information, or `undefined` if there is no such process or
+ * `/proc` cannot be read.
+ *
+ * @example The current process
+ * ```ts ignore
+ * import { readProcess } from "@epack/detach/timeout";
+ *
+ * console.log(readProcess(Deno.pid)?.state); // "R"
+ * ```
+ */
+export function readProcess(pid: number): ProcessInfo | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return undefined;
+  }
+  return parseStat(text);
+}
+
+function parseStat(text: string): ProcessInfo | undefined {
+  // The command name, in parentheses, may itself hold spaces and ")".
+  const close = text.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const pid = Number(text.slice(0, text.indexOf(" ")));
+  const f = text.slice(close + 2).split(" ");
+  if (f.length < 20) return undefined;
+  return {
+    pid,
+    state: f[0],
+    pgid: Number(f[2]),
+    sid: Number(f[3]),
+    startTicks: Number(f[19]),
+  };
+}
+
+/**
+ * The live (not zombie) members of a process group, read from `/proc`.
+ *
+ * Requires `--allow-read` for `/proc`.
+ *
+ * @param pgid The process group ID.
+ * @returns Their PIDs, or `undefined` where `/proc` cannot be read (not
+ * Linux, or no permission).
+ *
+ * @example Members of a group
+ * ```ts ignore
+ * import { groupMembers } from "@epack/detach/timeout";
+ *
+ * console.log(groupMembers(12345)); // [12345, 12350]
+ * ```
+ */
+export function groupMembers(pgid: number): number[] | undefined {
+  const out: number[] = [];
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      const c = entry.name.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      const info = readProcess(Number(entry.name));
+      if (info === undefined || info.pgid !== pgid) continue;
+      if (info.state === "Z" || info.state === "X") continue;
+      out.push(info.pid);
+    }
+  } catch {
+    return undefined;
+  }
+  return out;
+}
+
+/**
+ * Whether any live process is left in a group. Where `/proc` cannot be read
+ * it falls back to `kill(-pgid, 0)`, which also counts zombies.
+ *
+ * @param pgid The process group ID.
+ * @returns `true` while the group has a live member.
+ */
+export function groupAlive(pgid: number): boolean {
+  const members = groupMembers(pgid);
+  if (members !== undefined) return members.length > 0;
+  if (!Number.isSafeInteger(pgid) || pgid <= 1) return false;
+  try {
+    // Signal 0 checks existence only; Deno.kill does not take it.
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends a signal to every process of a group. A group that no longer exists
+ * is not an error.
+ *
+ * Requires `--allow-run`.
+ *
+ * @param pgid The process group ID (positive).
+ * @param signal The signal.
+ * @returns `true` if the group existed.
+ * @throws {RangeError} If `pgid` is not a positive integer greater than 1.
+ */
+export function signalGroup(pgid: number, signal: Deno.Signal): boolean {
+  // kill(-1) and kill(0) would reach every process we may signal, or our own
+  // group: never let a bad PID turn into that.
+  if (!Number.isSafeInteger(pgid) || pgid <= 1) {
+    throw new RangeError(`Invalid process group ID: ${pgid}`);
+  }
+  try {
+    Deno.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    // ESRCH surfaces as a generic error on some versions.
+    if (/ESRCH|No such process/i.test(String(err))) return false;
+    throw err;
+  }
+}
+
+/**
+ * Stops a process group: SIGTERM to the whole group, then, if any live
+ * process is left after `grace`, SIGKILL to the group. Returns once the
+ * group is empty (or after a short wait following SIGKILL).
+ *
+ * Requires `--allow-run`, and `--allow-read` for `/proc` to tell zombies from
+ * live processes.
+ *
+ * @param pgid The process group ID, which is the worker's PID.
+ * @param options The grace period and the polling interval.
+ * @returns Whether SIGKILL was needed, and what is left.
+ * @throws {RangeError} If `pgid` is not a valid group ID.
+ *
+ * @example Stop with a 2 s grace
+ * ```ts ignore
+ * import { stopProcessGroup } from "@epack/detach/timeout";
+ *
+ * await stopProcessGroup(12345, { grace: 2_000 });
+ * ```
+ */
+export async function stopProcessGroup(
+  pgid: number,
+  options: StopOptions = {},
+): Promise<StopResult> {
+  const grace = options.grace ?? DEFAULT_KILL_GRACE;
+  const interval = options.interval ?? 20;
+  if (!signalGroup(pgid, "SIGTERM")) return { killed: false, remaining: [] };
+  const termDeadline = Date.now() + grace;
+  while (Date.now() < termDeadline) {
+    if (!groupAlive(pgid)) return { killed: false, remaining: [] };
+    await delay(Math.min(interval, Math.max(1, termDeadline - Date.now())));
+  }
+  if (!groupAlive(pgid)) return { killed: false, remaining: [] };
+  signalGroup(pgid, "SIGKILL");
+  // SIGKILL cannot be caught, but the kernel needs a moment to tear down.
+  const killDeadline = Date.now() + 2_000;
+  while (Date.now() < killDeadline && groupAlive(pgid)) {
+    await delay(interval);
+  }
+  return { killed: true, remaining: groupMembers(pgid) ?? [] };
+}
+
+/**
+ * Calls `fn` once after `ms` milliseconds, even when `ms` is longer than
+ * `setTimeout` allows (about 24.8 days). A non-finite or non-positive `ms`
+ * schedules nothing.
+ *
+ * @param ms The delay.
+ * @param fn What to call.
+ * @returns A handle; disposing it cancels the call.
+ *
+ * @example A deadline that can be cancelled
+ * ```ts
+ * import { scheduleTimeout } from "@epack/detach/timeout";
+ *
+ * using timer = scheduleTimeout(60_000, () => console.log("too late"));
+ * // ... the work finished first; leaving the block cancels the timer.
+ * ```
+ */
+export function scheduleTimeout(ms: number, fn: () => void): Disposable {
+  let id: ReturnType<typeof setTimeout> | undefined;
+  if (Number.isFinite(ms) && ms > 0) {
+    const end = Date.now() + ms;
+    const arm = () => {
+      const left = end - Date.now();
+      if (left <= 0) {
+        id = undefined;
+        fn();
+        return;
+      }
+      id = setTimeout(arm, Math.min(left, MAX_TIMER));
+    };
+    arm();
+  }
+  return {
+    [Symbol.dispose]() {
+      if (id !== undefined) clearTimeout(id);
+      id = undefined;
+    },
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
