@@ -101,14 +101,22 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
 
   // Set once, by the first of timeout or cancel.
   const state: {
-    stopping?: { status: JobStatus; error: string; done: Promise<unknown> };
+    stopping?: { status: JobStatus; error: string; done: Promise<string> };
   } = {};
   const stop = (status: JobStatus, error: string, grace: number) => {
     if (state.stopping !== undefined) return;
     state.stopping = {
       status,
       error,
-      done: stopProcessGroup(pid, { grace }).catch(() => {}),
+      done: stopProcessGroup(pid, { grace }).then(
+        (r) =>
+          r.killed
+            ? `; still running ${
+              formatDuration(grace)
+            } after SIGTERM, so killed with SIGKILL`
+            : "; stopped with SIGTERM",
+        (err) => `; stopping it failed: ${String(err)}`,
+      ),
     };
   };
 
@@ -116,7 +124,7 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
   using _timer = scheduleTimeout(timeout, () => {
     stop(
       "timed_out",
-      `Timed out after ${formatDuration(timeout)} (the job's timeout)`,
+      `Timed out: ran past its timeout of ${formatDuration(timeout)}`,
       job.grace ?? DEFAULT_KILL_GRACE,
     );
   });
@@ -142,7 +150,7 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
   } finally {
     for (const [signal, fn] of listeners) Deno.removeSignalListener(signal, fn);
   }
-  const how = {
+  const ended = {
     ...(exit.code !== null ? { exitCode: exit.code } : {}),
     ...(exit.signal !== null ? { signal: exit.signal } : {}),
   };
@@ -150,23 +158,23 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
   if (stopped !== undefined) {
     // Leftover grandchildren get the rest of the escalation before the end
     // is recorded, so "timed out" means nothing of the job is still running.
-    await stopped.done;
+    const how = await stopped.done;
     await store.finish(job.id, {
       status: stopped.status,
-      error: stopped.error,
-      ...how,
+      error: stopped.error + how,
+      ...ended,
     });
     return;
   }
   if (exit.code === 0) {
-    await store.complete(job.id, how);
+    await store.complete(job.id, ended);
   } else {
     await store.finish(job.id, {
       status: "failed",
       error: exit.signal !== null
         ? `Killed by ${exit.signal}`
         : `Exited with code ${exit.code}`,
-      ...how,
+      ...ended,
     });
   }
 }

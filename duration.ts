@@ -78,6 +78,10 @@ export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);
   if (ms < 0) return `-${formatDuration(-ms)}`;
   if (ms < 1000) return `${Math.round(ms)}ms`;
+  // A timeout of 1.5 s should not read as "1s" in an error message.
+  if (ms < 60_000 && ms % 1000 !== 0) {
+    return `${Number((ms / 1000).toFixed(3))}s`;
+  }
   const parts: string[] = [];
   let rest = Math.floor(ms / 1000);
   for (

@@ -99,7 +99,8 @@ Deno.test("formatDuration() uses at most the two largest units", async (t) => {
     [D, "1d"],
     [2 * D + 3 * H, "2d3h"],
     [D + 30 * S, "1d"],
-    [1500, "1s"], // milliseconds only appear below a second
+    [1500, "1.5s"], // under a minute, fractions of a second are kept
+    [61_500, "1m1s"],
     [-90 * S, "-1m30s"],
   ];
   for (const [ms, text] of cases) {
@@ -115,7 +116,19 @@ Deno.test("formatDuration() uses at most the two largest units", async (t) => {
 
 Deno.test("parseDuration() reads back what formatDuration() writes", () => {
   for (
-    const ms of [0, 1, 999, S, 59 * S, 90 * S, H, 25 * H, 2 * D + 3 * H, 7 * D]
+    const ms of [
+      0,
+      1,
+      999,
+      S,
+      1500,
+      59 * S,
+      90 * S,
+      H,
+      25 * H,
+      2 * D + 3 * H,
+      7 * D,
+    ]
   ) {
     assert.equal(parseDuration(formatDuration(ms)), ms, `${ms}`);
   }
