@@ -6,7 +6,7 @@
 //   deno run -A testdata/spawner.ts '{"command":"sleep","args":["0.2"],"external":true,"jobsDir":"/tmp/j"}'
 //   deno run -A testdata/spawner.ts '{"command":"exit","args":["3"],"jobsDir":"/tmp/j"}'
 
-import { spawn, superviseIfRequested } from "../mod.ts";
+import { spawn, type SpawnOptions, superviseIfRequested } from "../mod.ts";
 
 await superviseIfRequested();
 
@@ -18,18 +18,36 @@ switch (first) {
   case "exit":
     Deno.exit(Number(rest[0] ?? 0));
     break;
+  case "perms": {
+    // Which permissions this process holds unscoped, one name per line.
+    const names = ["read", "write", "net", "env", "sys", "run", "ffi"] as const;
+    for (const name of names) {
+      if (Deno.permissions.querySync({ name }).state === "granted") {
+        console.log(name);
+      }
+    }
+    break;
+  }
   case "sleep":
     await new Promise((r) => setTimeout(r, Number(rest[0] ?? 0) * 1000));
     break;
   default: {
+    // One options object spawns one job; an array spawns them all at once.
     try {
-      const result = await spawn(JSON.parse(first));
-      console.log(JSON.stringify({
-        jobId: result.jobId,
-        pid: result.pid,
-        logPath: result.logPath,
-        argv: result.job.argv,
-      }));
+      const options = JSON.parse(first);
+      const many = Array.isArray(options);
+      const results = await Promise.all(
+        (many ? options : [options]).map(async (o: SpawnOptions) => {
+          const result = await spawn(o);
+          return {
+            jobId: result.jobId,
+            pid: result.pid,
+            logPath: result.logPath,
+            argv: result.job.argv,
+          };
+        }),
+      );
+      console.log(JSON.stringify(many ? results : results[0]));
     } catch (err) {
       console.error(`${(err as Error).name}: ${(err as Error).message}`);
       Deno.exit(1);
