@@ -21,7 +21,7 @@
  * @module
  */
 
-import { ulid } from "ulid";
+import { monotonicFactory } from "ulid";
 import { join, resolve } from "node:path";
 
 /**
@@ -338,8 +338,9 @@ export function validateJobId(id: string): string {
 }
 
 /**
- * Makes a new job ID: a ULID, which sorts by creation time and is unique
- * across processes (80 random bits per millisecond).
+ * Makes a new job ID: a ULID, which sorts by creation time (strictly, for
+ * IDs made by one process) and is unique across processes (80 random bits
+ * per millisecond).
  *
  * @returns A 26-character ULID.
  *
@@ -351,8 +352,13 @@ export function validateJobId(id: string): string {
  * ```
  */
 export function newJobId(): string {
-  return ulid();
+  return nextUlid();
 }
+
+// Plain ulid() is random within a millisecond, so IDs made in the same
+// millisecond would not sort in creation order; the monotonic factory
+// increments the random part instead.
+const nextUlid = monotonicFactory();
 
 /**
  * The job store over one jobs directory.
@@ -430,8 +436,8 @@ export class JobStore {
   }
 
   /**
-   * Creates a job record with status `running` and an empty log file
-   * (mode 0600).
+   * Creates a job record with status `running`, an empty log file and the
+   * job's liveness file (all mode 0600).
    *
    * @param options What to record.
    * @returns The new job.
@@ -469,6 +475,15 @@ export class JobStore {
         mode: 0o600,
       });
       log.close();
+      // The liveness file exists from the start, so a supervisor that never
+      // takes its lock (it failed to start) is told apart from an epack
+      // record, which has none, and is reported lost after the grace period.
+      const live = await Deno.open(this.livenessPath(id), {
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      live.close();
       await this.#write(job);
     });
     return job;
@@ -895,14 +910,19 @@ export class JobStore {
 
   async #cleanTemps(): Promise<void> {
     const cutoff = Date.now() - 60 * 60 * 1000;
-    for await (const entry of Deno.readDir(this.#dir)) {
-      if (!entry.isFile || !entry.name.startsWith(".")) continue;
-      if (!entry.name.endsWith(".tmp")) continue;
-      const path = join(this.#dir, entry.name);
-      const info = await Deno.lstat(path).catch(() => undefined);
-      if (info?.mtime && info.mtime.getTime() < cutoff) {
-        await removeIfPresent(path);
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if (!entry.isFile || !entry.name.startsWith(".")) continue;
+        if (!entry.name.endsWith(".tmp")) continue;
+        const path = join(this.#dir, entry.name);
+        const info = await Deno.lstat(path).catch(() => undefined);
+        if (info?.mtime && info.mtime.getTime() < cutoff) {
+          await removeIfPresent(path);
+        }
       }
+    } catch (err) {
+      // No jobs directory: nothing to clean, as list() also says.
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
   }
 }
