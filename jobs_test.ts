@@ -1,0 +1,1631 @@
+// Specification of the job store (jobs.ts), tested on real files in temp
+// directories and with real `deno` subprocesses for everything that crosses
+// a process boundary: locking, liveness, atomic replacement, ID uniqueness.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { decodeTime } from "ulid";
+import {
+  AmbiguousJobIdError,
+  FINAL_STATUSES,
+  InvalidJobFileError,
+  InvalidJobIdError,
+  type Job,
+  JOB_STATUSES,
+  JobNotFoundError,
+  JobStore,
+  newJobId,
+  parseJobRecord,
+  SUPERVISOR_START_GRACE_MS,
+  toRecord,
+  validateJobId,
+} from "./jobs.ts";
+
+const JOBS_URL = new URL("./jobs.ts", import.meta.url).href;
+// Subprocess scripts live in temp dirs, so they are told where the import
+// map (for "ulid") is instead of relying on config discovery.
+const CONFIG = fileURLToPath(new URL("./deno.json", import.meta.url));
+const TESTDATA = new URL("./testdata/", import.meta.url);
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** Runs `fn` with a store over `<tmp>/jobs`; `tmp` is removed afterwards. */
+async function withStore(
+  fn: (store: JobStore, tmp: string) => Promise<void>,
+): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "detach_" });
+  try {
+    await fn(new JobStore(join(tmp, "jobs")), tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** Writes a script that can use the store, for `deno run`. */
+async function writeScript(
+  dir: string,
+  name: string,
+  body: string,
+): Promise<string> {
+  const path = join(dir, name);
+  await Deno.writeTextFile(
+    path,
+    `import { JobStore, newJobId } from ${JSON.stringify(JOBS_URL)};\n` +
+      `void JobStore; void newJobId;\n` +
+      `const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));\n` +
+      `void sleep;\n` +
+      body,
+  );
+  return path;
+}
+
+/** A `deno run` child whose stdout is read as text. */
+interface Child {
+  process: Deno.ChildProcess;
+  reader: ReadableStreamDefaultReader<string>;
+  out: string;
+}
+
+function spawnScript(script: string, args: string[]): Child {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", "--config", CONFIG, script, ...args],
+    stdin: "null",
+    stdout: "piped",
+    // Shown in the test output if a child fails.
+    stderr: "inherit",
+  }).spawn();
+  const reader = process.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  return { process, reader, out: "" };
+}
+
+/** Reads the child's stdout until it contains `text`. */
+async function waitFor(child: Child, text: string): Promise<void> {
+  while (!child.out.includes(text)) {
+    const { value, done } = await child.reader.read();
+    if (done) {
+      throw new Error(`Child ended before printing ${text}: ${child.out}`);
+    }
+    child.out += value;
+  }
+}
+
+/** Reads the rest of the child's stdout and checks it exited with 0. */
+async function finish(child: Child): Promise<string> {
+  while (true) {
+    const { value, done } = await child.reader.read();
+    if (done) break;
+    child.out += value;
+  }
+  const status = await child.process.status;
+  assert.equal(status.code, 0, `child failed; stdout: ${child.out}`);
+  return child.out;
+}
+
+/** Kills a child with SIGKILL (if still alive) and reaps it. */
+async function kill(child: Child): Promise<void> {
+  try {
+    child.process.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
+  await child.reader.cancel().catch(() => {});
+  await child.process.status;
+}
+
+const HOLDER = `
+const [dir, id] = Deno.args;
+const store = new JobStore(dir);
+await store.holdLiveness(id);
+console.log("ready");
+setInterval(() => {}, 1 << 30);
+`;
+
+/** Starts a process that holds the job's liveness lock, like a supervisor. */
+async function startHolder(
+  tmp: string,
+  store: JobStore,
+  id: string,
+): Promise<Child> {
+  const script = await writeScript(tmp, "holder.ts", HOLDER);
+  const child = spawnScript(script, [store.dir, id]);
+  try {
+    await waitFor(child, "ready");
+  } catch (err) {
+    await kill(child);
+    throw err;
+  }
+  return child;
+}
+
+/** Moves a job's times back by `ms`. */
+async function backdate(store: JobStore, id: string, ms: number) {
+  await store.update(id, (job) => {
+    job.startedAt = new Date(job.startedAt.getTime() - ms);
+    if (job.completedAt) {
+      job.completedAt = new Date(job.completedAt.getTime() - ms);
+    }
+    if (job.supervisedAt) {
+      job.supervisedAt = new Date(job.supervisedAt.getTime() - ms);
+    }
+    return job;
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+async function readRaw(store: JobStore, id: string) {
+  return JSON.parse(await Deno.readTextFile(store.recordPath(id)));
+}
+
+/** Every path under `root` with its type, size, mtime and contents. */
+async function snapshot(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      const info = await Deno.lstat(path);
+      if (entry.isDirectory) {
+        out.set(path, "dir");
+        await walk(path);
+      } else {
+        const data = entry.isFile
+          ? await Deno.readFile(path)
+          : new Uint8Array();
+        out.set(
+          path,
+          `${info.size}:${info.mtime?.getTime()}:${Array.from(data).join(",")}`,
+        );
+      }
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/** A minimal valid record, as epack's Go CLI would write it. */
+function epackRecord(id: string, extra: Record<string, unknown> = {}) {
+  return JSON.stringify(
+    {
+      id,
+      command: "pull",
+      args: null,
+      status: "completed",
+      pid: 42,
+      started_at: "2024-01-01T12:00:00.123456789-07:00",
+      completed_at: "2024-01-01T12:00:05Z",
+      exit_code: 0,
+      log_path: `/tmp/${id}.log`,
+      ...extra,
+    },
+    null,
+    2,
+  );
+}
+
+// Go's time.Time.UnmarshalJSON accepts RFC 3339 with at most 9 fractional
+// digits and an upper-case T and Z (it rejects lower-case since Go 1.20).
+const GO_RFC3339 =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Checks that a parsed record would unmarshal into epack's Go struct:
+ * `id`, `command`, `status`, `log_path` strings, `args` []string or null,
+ * `pid` int, `started_at` time, and the omitempty fields absent or typed.
+ */
+function assertEpackShape(raw: Record<string, unknown>) {
+  const isInt = (v: unknown) =>
+    typeof v === "number" && Number.isSafeInteger(v);
+  assert.equal(typeof raw.id, "string", "id");
+  assert.equal(typeof raw.command, "string", "command");
+  assert.ok(
+    raw.args === null ||
+      (Array.isArray(raw.args) &&
+        raw.args.every((a: unknown) => typeof a === "string")),
+    "args",
+  );
+  assert.equal(typeof raw.status, "string", "status");
+  assert.ok(isInt(raw.pid), "pid");
+  assert.match(String(raw.started_at), GO_RFC3339, "started_at");
+  assert.equal(typeof raw.log_path, "string", "log_path");
+  if ("completed_at" in raw) {
+    assert.match(String(raw.completed_at), GO_RFC3339, "completed_at");
+  }
+  if ("exit_code" in raw) assert.ok(isInt(raw.exit_code), "exit_code");
+  if ("error" in raw) {
+    assert.equal(typeof raw.error, "string", "error");
+    assert.notEqual(raw.error, "", "error is omitempty");
+  }
+  if ("result" in raw) {
+    assert.ok(
+      typeof raw.result === "object" && raw.result !== null &&
+        !Array.isArray(raw.result),
+      "result",
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Round trip
+
+Deno.test("JobStore round trip: create, load, update, end", async (t) => {
+  await withStore(async (store) => {
+    await t.step(
+      "list() of a jobs dir that does not exist is empty",
+      async () => {
+        assert.deepEqual(await store.list(), { jobs: [], invalid: [] });
+      },
+    );
+
+    let job!: Job;
+    await t.step(
+      "create() writes a running job that load() returns",
+      async () => {
+        const before = Date.now();
+        job = await store.create({
+          command: "pull",
+          args: ["https://example.com/r"],
+          flags: ["--env", "prod", "--ci"],
+          pid: 1234,
+          workingDir: "/work",
+          timeout: 60_000,
+          argv: ["deno", "run", "x.ts"],
+          grace: 5_000,
+        });
+        assert.equal(job.status, "running");
+        assert.ok(job.startedAt.getTime() >= before);
+        assert.ok(job.startedAt.getTime() <= Date.now());
+        assert.equal(job.logPath, join(store.dir, `${job.id}.log`));
+        assert.equal(await Deno.readTextFile(job.logPath), "");
+        assert.deepEqual(await store.load(job.id), job);
+        assert.deepEqual(await store.loadRecorded(job.id), job);
+      },
+    );
+
+    await t.step("create() refuses an ID that exists", async () => {
+      await assert.rejects(
+        store.create({ command: "pull", id: job.id }),
+        Deno.errors.AlreadyExists,
+      );
+      assert.deepEqual(await store.load(job.id), job);
+    });
+
+    await t.step("create() takes a chosen valid ID", async () => {
+      const mine = await store.create({ command: "push", id: "my_job_1" });
+      assert.equal(mine.id, "my_job_1");
+      assert.deepEqual(mine.args, []);
+      assert.deepEqual(mine.flags, []);
+      assert.equal(mine.pid, 0);
+      assert.equal((await store.load("my_job_1")).command, "push");
+    });
+
+    await t.step("update() persists changes and keeps the ID", async () => {
+      const updated = await store.update(job.id, (j) => {
+        j.pid = 999;
+        j.workerPid = 1000;
+        j.workerStartTicks = 123456;
+        j.cancelRequestedAt = new Date(1_700_000_000_000);
+        j.id = "someone_else";
+        return j;
+      });
+      assert.equal(updated.id, job.id);
+      const loaded = await store.load(job.id);
+      assert.equal(loaded.pid, 999);
+      assert.equal(loaded.workerPid, 1000);
+      assert.equal(loaded.workerStartTicks, 123456);
+      assert.deepEqual(loaded.cancelRequestedAt, new Date(1_700_000_000_000));
+      assert.equal(await exists(store.recordPath("someone_else")), false);
+    });
+
+    await t.step(
+      "update() gets a copy: mutating it without returning it changes nothing",
+      async () => {
+        let seen: Job | undefined;
+        await store.update(job.id, (j) => {
+          seen = j;
+          return { ...j, pid: 7 };
+        });
+        seen!.pid = 8;
+        assert.equal((await store.load(job.id)).pid, 7);
+      },
+    );
+
+    await t.step(
+      "update() whose function throws leaves the record as it was",
+      async () => {
+        const before = await Deno.readTextFile(store.recordPath(job.id));
+        await assert.rejects(
+          store.update(job.id, () => {
+            throw new Error("boom");
+          }),
+          /boom/,
+        );
+        assert.equal(await Deno.readTextFile(store.recordPath(job.id)), before);
+      },
+    );
+
+    await t.step(
+      "update() of a missing job throws JobNotFoundError",
+      async () => {
+        await assert.rejects(
+          store.update("NOPE", (j) => j),
+          JobNotFoundError,
+        );
+        await assert.rejects(store.load("NOPE"), (err: unknown) => {
+          assert.ok(err instanceof JobNotFoundError);
+          assert.equal(err.id, "NOPE");
+          assert.equal(err.message, "Job not found: NOPE");
+          return true;
+        });
+      },
+    );
+
+    await t.step("complete() with exit code 0 records completed", async () => {
+      const before = Date.now();
+      const done = await store.complete(job.id, {
+        exitCode: 0,
+        result: { bytes: 10 },
+      });
+      assert.equal(done.status, "completed");
+      assert.equal(done.exitCode, 0);
+      assert.ok(done.completedAt!.getTime() >= before);
+      assert.deepEqual(done.result, { bytes: 10 });
+      assert.equal(done.error, undefined);
+      assert.deepEqual(await store.load(job.id), done);
+    });
+
+    await t.step("the first end wins", async () => {
+      const first = await store.load(job.id);
+      assert.deepEqual(await store.fail(job.id, "too late"), first);
+      assert.deepEqual(
+        await store.complete(job.id, { exitCode: 3 }),
+        first,
+      );
+      assert.deepEqual(
+        await store.finish(job.id, { status: "cancelled" }),
+        first,
+      );
+      assert.deepEqual(await store.load(job.id), first);
+    });
+
+    await t.step(
+      "complete() with a non-zero code or a signal records failed",
+      async () => {
+        const a = await store.create({ command: "pull" });
+        const failed = await store.complete(a.id, { exitCode: 2 });
+        assert.equal(failed.status, "failed");
+        assert.equal(failed.exitCode, 2);
+
+        const b = await store.create({ command: "pull" });
+        const killed = await store.complete(b.id, { signal: "SIGKILL" });
+        assert.equal(killed.status, "failed");
+        assert.equal(killed.signal, "SIGKILL");
+        assert.equal(killed.exitCode, undefined);
+        assert.equal((await store.load(b.id)).signal, "SIGKILL");
+
+        const c = await store.create({ command: "pull" });
+        const both = await store.complete(c.id, {
+          exitCode: 0,
+          signal: "SIGTERM",
+        });
+        assert.equal(both.status, "failed");
+      },
+    );
+
+    await t.step("fail() records failed with the message", async () => {
+      const j = await store.create({ command: "pull" });
+      const failed = await store.fail(j.id, "could not start: ENOENT");
+      assert.equal(failed.status, "failed");
+      assert.equal(failed.error, "could not start: ENOENT");
+      assert.ok(failed.completedAt instanceof Date);
+      assert.equal((await store.load(j.id)).error, "could not start: ENOENT");
+    });
+
+    await t.step(
+      "finish() records timed_out and cancelled, never running",
+      async () => {
+        for (const status of ["timed_out", "cancelled"] as const) {
+          const j = await store.create({ command: "pull" });
+          const ended = await store.finish(j.id, { status, error: status });
+          assert.equal(ended.status, status);
+          assert.equal((await store.load(j.id)).status, status);
+        }
+        const j = await store.create({ command: "pull" });
+        await assert.rejects(
+          store.finish(j.id, { status: "running" }),
+          TypeError,
+        );
+        assert.equal((await store.load(j.id)).completedAt, undefined);
+      },
+    );
+  });
+});
+
+Deno.test("JobStore.list() returns jobs newest first and filters by status", async (t) => {
+  await withStore(async (store) => {
+    const a = await store.create({ command: "a", id: "job_a" });
+    const b = await store.create({ command: "b", id: "job_b" });
+    const c = await store.create({ command: "c", id: "job_c" });
+    await backdate(store, a.id, 3 * HOUR);
+    await backdate(store, b.id, 1 * HOUR);
+    await backdate(store, c.id, 2 * HOUR);
+    await store.complete(c.id, { exitCode: 0 });
+
+    await t.step("newest first by start time", async () => {
+      const { jobs, invalid } = await store.list();
+      assert.deepEqual(jobs.map((j) => j.id), ["job_b", "job_c", "job_a"]);
+      assert.deepEqual(invalid, []);
+    });
+
+    await t.step("equal start times: the larger ID first", async () => {
+      const at = new Date(Date.now() - 5 * HOUR);
+      for (const id of ["tie_1", "tie_3", "tie_2"]) {
+        await store.create({ command: "t", id });
+        await store.update(id, (j) => ({ ...j, startedAt: at }));
+      }
+      const { jobs } = await store.list();
+      assert.deepEqual(jobs.map((j) => j.id).slice(-3), [
+        "tie_3",
+        "tie_2",
+        "tie_1",
+      ]);
+    });
+
+    await t.step(
+      "status filter, after liveness is taken into account",
+      async () => {
+        await store.create({ command: "n", id: "job_new" });
+        const running = await store.list({ status: "running" });
+        assert.deepEqual(running.jobs.map((j) => j.id), ["job_new"]);
+        // Recorded as running, but created long ago and never supervised.
+        const lost = await store.list({ status: "lost" });
+        assert.deepEqual(lost.jobs.map((j) => j.id), [
+          "job_b",
+          "job_a",
+          "tie_3",
+          "tie_2",
+          "tie_1",
+        ]);
+        const completed = await store.list({ status: "completed" });
+        assert.deepEqual(completed.jobs.map((j) => j.id), ["job_c"]);
+        assert.deepEqual((await store.list({ status: "failed" })).jobs, []);
+      },
+    );
+
+    await t.step(
+      "list() ignores logs, locks, temp and hidden files",
+      async () => {
+        await Deno.writeTextFile(join(store.dir, "notes.txt"), "hello");
+        await Deno.writeTextFile(join(store.dir, ".hidden.json"), "{");
+        await Deno.writeTextFile(join(store.dir, ".job_a.1234abcd.tmp"), "{");
+        const { jobs, invalid } = await store.list();
+        assert.equal(jobs.length, 7);
+        assert.deepEqual(invalid, []);
+      },
+    );
+  });
+});
+
+Deno.test("JobStore.delete() removes a job's files", async (t) => {
+  await withStore(async (store) => {
+    await t.step("with its log by default", async () => {
+      const job = await store.create({ command: "pull" });
+      await Deno.writeTextFile(job.logPath, "output\n");
+      const live = await store.holdLiveness(job.id);
+      await live[Symbol.asyncDispose]();
+      await store.complete(job.id, { exitCode: 0 });
+      assert.ok(await exists(store.livenessPath(job.id)));
+      assert.ok(await exists(join(store.dir, `${job.id}.lock`)));
+
+      await store.delete(job.id);
+      for (const ext of ["json", "log", "live", "lock"]) {
+        assert.equal(
+          await exists(join(store.dir, `${job.id}.${ext}`)),
+          false,
+          ext,
+        );
+      }
+      await assert.rejects(store.load(job.id), JobNotFoundError);
+    });
+
+    await t.step("keeping the log with { log: false }", async () => {
+      const job = await store.create({ command: "pull" });
+      await Deno.writeTextFile(job.logPath, "keep me\n");
+      await store.delete(job.id, { log: false });
+      assert.equal(await exists(store.recordPath(job.id)), false);
+      assert.equal(await Deno.readTextFile(job.logPath), "keep me\n");
+    });
+
+    await t.step("of a missing job throws JobNotFoundError", async () => {
+      await assert.rejects(store.delete("NOPE"), JobNotFoundError);
+    });
+
+    await t.step("leaves other jobs alone", async () => {
+      const keep = await store.create({ command: "keep" });
+      const gone = await store.create({ command: "gone" });
+      await store.delete(gone.id);
+      assert.deepEqual(await store.load(keep.id), keep);
+      assert.ok(await exists(keep.logPath));
+    });
+  });
+});
+
+Deno.test("JobStore path helpers name files inside the jobs dir and create nothing", async () => {
+  await withStore(async (store, tmp) => {
+    assert.equal(store.dir, join(tmp, "jobs"));
+    assert.equal(store.logPath("abc"), join(tmp, "jobs", "abc.log"));
+    assert.equal(store.recordPath("abc"), join(tmp, "jobs", "abc.json"));
+    assert.equal(store.livenessPath("abc"), join(tmp, "jobs", "abc.live"));
+    // Relative directories are made absolute against the cwd.
+    assert.equal(new JobStore("rel/jobs").dir, join(Deno.cwd(), "rel/jobs"));
+    // Opening a store and asking for paths creates nothing.
+    assert.equal(await exists(store.dir), false);
+  });
+});
+
+Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
+  await withStore(async (store) => {
+    await t.step("in a missing jobs dir: not found", async () => {
+      await assert.rejects(store.resolveId("job"), JobNotFoundError);
+    });
+    for (const id of ["job_alpha1", "job_alpha2", "job_beta", "job_b"]) {
+      await store.create({ command: "pull", id });
+    }
+    await t.step("exact ID", async () => {
+      assert.equal(await store.resolveId("job_alpha1"), "job_alpha1");
+    });
+    await t.step("an exact ID wins over longer IDs it prefixes", async () => {
+      assert.equal(await store.resolveId("job_b"), "job_b");
+    });
+    await t.step("unique prefix", async () => {
+      assert.equal(await store.resolveId("job_be"), "job_beta");
+    });
+    await t.step("ambiguous prefix lists the candidates", async () => {
+      await assert.rejects(store.resolveId("job_al"), (err: unknown) => {
+        assert.ok(err instanceof AmbiguousJobIdError);
+        assert.equal(err.prefix, "job_al");
+        assert.deepEqual(err.candidates, ["job_alpha1", "job_alpha2"]);
+        assert.match(err.message, /job_alpha1, job_alpha2/);
+        assert.equal(err.name, "AmbiguousJobIdError");
+        return true;
+      });
+      await assert.rejects(store.resolveId("job_"), (err: unknown) => {
+        assert.ok(err instanceof AmbiguousJobIdError);
+        assert.deepEqual(err.candidates, [
+          "job_alpha1",
+          "job_alpha2",
+          "job_b",
+          "job_beta",
+        ]);
+        return true;
+      });
+    });
+    await t.step("no match", async () => {
+      await assert.rejects(store.resolveId("zzz"), (err: unknown) => {
+        assert.ok(err instanceof JobNotFoundError);
+        assert.equal(err.id, "zzz");
+        return true;
+      });
+    });
+    await t.step("logs and lock files are not jobs", async () => {
+      await Deno.writeTextFile(join(store.dir, "other_1.log"), "");
+      await assert.rejects(store.resolveId("other"), JobNotFoundError);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// epack compatibility
+
+Deno.test("JobStore reads records written by epack's Go CLI", async (t) => {
+  await withStore(async (store) => {
+    await store.ensureDir();
+
+    await t.step(
+      "a completed record with nanoseconds, offset and result",
+      async () => {
+        const id = "job_01HQ3K4M5N6P7Q8R9S0T";
+        await Deno.copyFile(
+          new URL("epack_completed.json", TESTDATA),
+          store.recordPath(id),
+        );
+        const job = await store.load(id);
+        assert.equal(job.id, id);
+        assert.equal(job.command, "pull");
+        assert.deepEqual(job.args, ["https://registry.example.com/acme/app"]);
+        assert.deepEqual(job.flags, []);
+        assert.equal(job.status, "completed");
+        assert.equal(job.pid, 48213);
+        // 12:00:00.123456789-07:00 is 19:00:00.123 UTC (milliseconds kept).
+        assert.equal(job.startedAt.toISOString(), "2024-01-01T19:00:00.123Z");
+        assert.equal(
+          job.completedAt!.toISOString(),
+          "2024-01-01T19:03:04.500Z",
+        );
+        assert.equal(job.exitCode, 0);
+        assert.equal(
+          job.logPath,
+          "/home/dev/.epack/jobs/job_01HQ3K4M5N6P7Q8R9S0T.log",
+        );
+        assert.equal(job.error, undefined);
+        assert.deepEqual(job.result, {
+          bytes: 1048576,
+          digest:
+            "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+          path: "app.epack",
+        });
+        assert.equal(job.extra, undefined);
+      },
+    );
+
+    await t.step("a failed record with null args and an error", async () => {
+      const id = "job_01HQ3K4M5N6P7Q8R9S0U";
+      await Deno.copyFile(
+        new URL("epack_failed.json", TESTDATA),
+        store.recordPath(id),
+      );
+      const job = await store.load(id);
+      assert.deepEqual(job.args, []);
+      assert.equal(job.status, "failed");
+      assert.equal(job.exitCode, 2);
+      assert.equal(job.startedAt.toISOString(), "2024-02-29T18:29:59.000Z");
+      assert.equal(job.completedAt!.toISOString(), "2024-02-29T18:30:01.000Z");
+      assert.equal(job.error, "digest mismatch: want sha256:aa, got sha256:bb");
+      assert.equal(job.result, undefined);
+    });
+
+    await t.step("a running record with only the required keys", async () => {
+      // Exactly what Go's encoding/json writes for a fresh Job: nil slice as
+      // null, omitempty fields absent.
+      const text = `{"id":"job_go_running","command":"pull","args":null,` +
+        `"status":"running","pid":31337,` +
+        `"started_at":"2024-01-01T12:00:00.123456789-07:00",` +
+        `"log_path":"/home/dev/.epack/jobs/job_go_running.log"}`;
+      await Deno.writeTextFile(store.recordPath("job_go_running"), text);
+      const job = await store.load("job_go_running");
+      assert.deepEqual(job, {
+        id: "job_go_running",
+        command: "pull",
+        args: [],
+        flags: [],
+        // No liveness file: epack's own records are reported as recorded.
+        status: "running",
+        pid: 31337,
+        startedAt: new Date("2024-01-01T19:00:00.123Z"),
+        logPath: "/home/dev/.epack/jobs/job_go_running.log",
+      });
+    });
+
+    await t.step("list() shows them beside our own jobs", async () => {
+      const ours = await store.create({ command: "pull" });
+      const { jobs, invalid } = await store.list();
+      assert.deepEqual(invalid, []);
+      assert.deepEqual(jobs.map((j) => j.id), [
+        ours.id,
+        "job_01HQ3K4M5N6P7Q8R9S0U",
+        // Same start as the next one: the larger ID comes first.
+        "job_go_running",
+        "job_01HQ3K4M5N6P7Q8R9S0T",
+      ]);
+    });
+
+    await t.step(
+      "rewriting an epack record keeps it readable by epack",
+      async () => {
+        const id = "job_01HQ3K4M5N6P7Q8R9S0T";
+        const before = await store.load(id);
+        await store.update(id, (j) => j);
+        const raw = await readRaw(store, id);
+        assertEpackShape(raw);
+        // The instants survive (to the millisecond, JavaScript's resolution).
+        assert.equal(Date.parse(raw.started_at), before.startedAt.getTime());
+        assert.equal(
+          Date.parse(raw.completed_at),
+          before.completedAt!.getTime(),
+        );
+        assert.equal(raw.exit_code, 0);
+        assert.deepEqual(raw.result, before.result);
+      },
+    );
+  });
+});
+
+Deno.test("JobStore writes records with epack's keys and JSON types", async (t) => {
+  await withStore(async (store) => {
+    const running = await store.create({
+      command: "pull",
+      args: ["r"],
+      pid: 4321,
+    });
+    await t.step("a running job", async () => {
+      const raw = await readRaw(store, running.id);
+      assertEpackShape(raw);
+      assert.deepEqual(Object.keys(raw).slice(0, 6), [
+        "id",
+        "command",
+        "args",
+        "status",
+        "pid",
+        "started_at",
+      ]);
+      assert.equal(raw.id, running.id);
+      assert.equal(raw.status, "running");
+      assert.equal(raw.pid, 4321);
+      assert.deepEqual(raw.args, ["r"]);
+      assert.equal(raw.log_path, running.logPath);
+      assert.equal(Date.parse(raw.started_at), running.startedAt.getTime());
+      // Go's omitempty fields are left out, not written as null or "".
+      for (const key of ["completed_at", "exit_code", "error", "result"]) {
+        assert.equal(key in raw, false, key);
+      }
+    });
+
+    await t.step("a completed job with a result", async () => {
+      await store.complete(running.id, {
+        exitCode: 0,
+        result: { bytes: 5, nested: { ok: true } },
+      });
+      const raw = await readRaw(store, running.id);
+      assertEpackShape(raw);
+      assert.equal(raw.status, "completed");
+      assert.equal(raw.exit_code, 0);
+      assert.deepEqual(raw.result, { bytes: 5, nested: { ok: true } });
+      assert.equal("error" in raw, false);
+    });
+
+    await t.step("a failed job with an error", async () => {
+      const j = await store.create({ command: "pull" });
+      await store.fail(j.id, "boom");
+      const raw = await readRaw(store, j.id);
+      assertEpackShape(raw);
+      assert.equal(raw.status, "failed");
+      assert.equal(raw.error, "boom");
+    });
+
+    await t.step("every status is written as epack spells it", async () => {
+      for (const status of FINAL_STATUSES) {
+        const j = await store.create({ command: "pull" });
+        await store.finish(j.id, { status });
+        const raw = await readRaw(store, j.id);
+        assertEpackShape(raw);
+        assert.equal(raw.status, status);
+      }
+    });
+
+    await t.step("toRecord() and parseJobRecord() are inverses", async () => {
+      const job = await store.load(running.id);
+      const text = JSON.stringify(toRecord(job));
+      assert.deepEqual(parseJobRecord(text, job.id, "x.json"), job);
+    });
+  });
+});
+
+Deno.test("JobStore keeps unknown keys of a record through updates", async () => {
+  await withStore(async (store) => {
+    await store.ensureDir();
+    const extra = {
+      future_field: { nested: [1, 2, { deep: null }] },
+      note: "keep me",
+      labels: ["a", "b"],
+    };
+    await Deno.writeTextFile(
+      store.recordPath("job_x"),
+      epackRecord("job_x", { status: "running", ...extra }),
+    );
+    // Supervisor-style updates, then the end of the job.
+    await store.update("job_x", (j) => ({ ...j, pid: 77 }));
+    await store.complete("job_x", { exitCode: 0 });
+    const raw = await readRaw(store, "job_x");
+    for (const [key, value] of Object.entries(extra)) {
+      assert.deepEqual(raw[key], value, key);
+    }
+    assert.equal(raw.pid, 77);
+    assert.equal(raw.status, "completed");
+    assert.deepEqual((await store.load("job_x")).extra, extra);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Hostile IDs
+
+const HOSTILE_IDS: [string, string][] = [
+  ["../x", "only letters, digits and underscores are allowed"],
+  ["/etc/passwd", "only letters, digits and underscores are allowed"],
+  ["a/b", "only letters, digits and underscores are allowed"],
+  ["a\\b", "only letters, digits and underscores are allowed"],
+  ["a\0b", "only letters, digits and underscores are allowed"],
+  ["", "empty"],
+  ["a".repeat(65), "longer than 64 characters"],
+  ["..", "only letters, digits and underscores are allowed"],
+  [".", "only letters, digits and underscores are allowed"],
+  [" x", "only letters, digits and underscores are allowed"],
+  ["x\n", "only letters, digits and underscores are allowed"],
+  ["x.json", "only letters, digits and underscores are allowed"],
+  ["job-1", "only letters, digits and underscores are allowed"],
+  ["é", "only letters, digits and underscores are allowed"],
+];
+
+function isInvalidId(id: string, reason: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof InvalidJobIdError, String(err));
+    assert.equal(err.id, id);
+    assert.equal(err.name, "InvalidJobIdError");
+    assert.equal(
+      err.message,
+      `Invalid job ID ${JSON.stringify(id)}: ${reason}`,
+    );
+    return true;
+  };
+}
+
+Deno.test("validateJobId() accepts epack's alphabet up to 64 characters", () => {
+  for (const id of ["a", "A_9", "a".repeat(64), newJobId(), "job_01HQ3K"]) {
+    assert.equal(validateJobId(id), id);
+  }
+  for (const [id, reason] of HOSTILE_IDS) {
+    assert.throws(() => validateJobId(id), isInvalidId(id, reason));
+  }
+});
+
+Deno.test("JobStore rejects hostile IDs and touches nothing outside the jobs dir", async (t) => {
+  await withStore(async (store, tmp) => {
+    const victim = await store.create({ command: "pull", id: "x" });
+    // Records that a store without ID checks would find for "../x" and "a/b",
+    // each claiming that ID so parsing alone would not reject them.
+    const planted = JSON.stringify(
+      toRecord({ ...victim, id: "../x", command: "planted" }),
+    );
+    await Deno.writeTextFile(join(tmp, "x.json"), planted);
+    await Deno.writeTextFile(join(tmp, "x.log"), "outside log");
+    await Deno.mkdir(join(store.dir, "a"));
+    await Deno.writeTextFile(
+      join(store.dir, "a", "b.json"),
+      JSON.stringify(toRecord({ ...victim, id: "a/b", command: "planted" })),
+    );
+    const before = await snapshot(tmp);
+
+    for (const [id, reason] of HOSTILE_IDS) {
+      await t.step(JSON.stringify(id), async () => {
+        const check = isInvalidId(id, reason);
+        const rejects = (p: Promise<unknown>) => assert.rejects(p, check);
+        await rejects(store.load(id));
+        await rejects(store.loadRecorded(id));
+        await rejects(store.update(id, (j) => ({ ...j, command: "pwned" })));
+        await rejects(store.complete(id, { exitCode: 0 }));
+        await rejects(store.fail(id, "x"));
+        await rejects(store.finish(id, { status: "cancelled" }));
+        await rejects(store.delete(id));
+        await rejects(store.resolveId(id));
+        await rejects(store.create({ command: "pull", id }));
+        await rejects(store.holdLiveness(id));
+        await rejects(store.isHeld(id));
+        assert.throws(() => store.logPath(id), check);
+        assert.throws(() => store.recordPath(id), check);
+        assert.throws(() => store.livenessPath(id), check);
+      });
+    }
+
+    await t.step("nothing was created, changed or removed", async () => {
+      assert.deepEqual(await snapshot(tmp), before);
+      assert.equal(await Deno.readTextFile(join(tmp, "x.json")), planted);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Corrupt and foreign files
+
+Deno.test("JobStore.list() reports corrupt and foreign files without hiding valid jobs", async (t) => {
+  await withStore(async (store) => {
+    const good = await store.create({ command: "pull", id: "GOOD" });
+    const done = await store.create({ command: "pull", id: "DONE" });
+    await store.complete(done.id, { exitCode: 0 });
+    await backdate(store, done.id, HOUR);
+    const valid = JSON.parse(epackRecord("X"));
+    const record = (id: string, patch: Record<string, unknown>) =>
+      JSON.stringify({ ...valid, id, ...patch });
+    const files: [string, string | Uint8Array, string][] = [
+      ["EMPTY", "", "empty file"],
+      ["BLANK", " \n\t\n", "empty file"],
+      ["BADJSON", '{"id": "BADJSON", ', "not valid JSON ("],
+      ["TRUNCATED", epackRecord("TRUNCATED").slice(0, 40), "not valid JSON ("],
+      ["ARRAY", "[]", "not a JSON object"],
+      ["NUMBER", "42", "not a JSON object"],
+      ["NULL", "null", "not a JSON object"],
+      ["STRING", '"job"', "not a JSON object"],
+      ["NOKEYS", "{}", 'missing "id"'],
+      [
+        "NOCOMMAND",
+        record("NOCOMMAND", { command: undefined }),
+        'missing "command"',
+      ],
+      [
+        "NOSTATUS",
+        record("NOSTATUS", { status: undefined }),
+        'missing "status"',
+      ],
+      [
+        "NOSTART",
+        record("NOSTART", { started_at: undefined }),
+        'missing "started_at"',
+      ],
+      [
+        "PIDSTRING",
+        record("PIDSTRING", { pid: "12" }),
+        '"pid" is not an integer',
+      ],
+      ["PIDFLOAT", record("PIDFLOAT", { pid: 1.5 }), '"pid" is not an integer'],
+      ["IDNUMBER", '{"id": 5}', '"id" is not a string'],
+      [
+        "ARGSSTRING",
+        record("ARGSSTRING", { args: "a b" }),
+        '"args" is not a list of strings',
+      ],
+      [
+        "ARGSNUMS",
+        record("ARGSNUMS", { args: [1, 2] }),
+        '"args" is not a list of strings',
+      ],
+      [
+        "STARTNUM",
+        record("STARTNUM", { started_at: 1704110400 }),
+        '"started_at" is not a string',
+      ],
+      [
+        "STARTWORD",
+        record("STARTWORD", { started_at: "yesterday" }),
+        '"started_at" is not an RFC 3339 time',
+      ],
+      [
+        "STARTDATE",
+        record("STARTDATE", { started_at: "2024-01-01" }),
+        '"started_at" is not an RFC 3339 time',
+      ],
+      [
+        "STARTBAD",
+        record("STARTBAD", { started_at: "2024-13-45T99:00:00Z" }),
+        '"started_at" is not an RFC 3339 time',
+      ],
+      [
+        "ENDBAD",
+        record("ENDBAD", { completed_at: "soon" }),
+        '"completed_at" is not an RFC 3339 time',
+      ],
+      [
+        "EXITFLOAT",
+        record("EXITFLOAT", { exit_code: "0" }),
+        '"exit_code" is not an integer',
+      ],
+      [
+        "RESULTLIST",
+        record("RESULTLIST", { result: [1] }),
+        '"result" is not an object',
+      ],
+      [
+        "RESULTSTR",
+        record("RESULTSTR", { result: "ok" }),
+        '"result" is not an object',
+      ],
+      [
+        "BADSTATUS",
+        record("BADSTATUS", { status: "zombie" }),
+        'unknown status "zombie"',
+      ],
+      [
+        "MISMATCH",
+        record("OTHER", {}),
+        '"id" is "OTHER", but the file is named for MISMATCH',
+      ],
+      ["config", '{"registry": "https://example.com"}', 'missing "id"'],
+      [
+        "BINARY",
+        new Uint8Array([0xff, 0xfe, 0x00, 0x7b, 0x80, 0x81, 0x0a]),
+        "not valid",
+      ],
+    ];
+    await store.ensureDir();
+    for (const [id, data, _] of files) {
+      const path = store.recordPath(id);
+      if (typeof data === "string") await Deno.writeTextFile(path, data);
+      else await Deno.writeFile(path, data);
+    }
+    await Deno.mkdir(store.recordPath("DIRJOB"));
+    await Deno.writeTextFile(join(store.dir, "my-notes.json"), "{}");
+    await Deno.writeTextFile(join(store.dir, "package.lock.json"), "{}");
+    const expected = new Map<string, string>(
+      files.map(([id, , reason]) => [id, reason]),
+    );
+    expected.set("DIRJOB", "not a regular file");
+    expected.set("my-notes.json", "file name is not a valid job ID");
+    expected.set("package.lock.json", "file name is not a valid job ID");
+
+    await t.step(
+      "list() never throws and returns every valid job",
+      async () => {
+        const { jobs, invalid } = await store.list();
+        assert.deepEqual(jobs.map((j) => j.id), ["GOOD", "DONE"]);
+        assert.deepEqual(
+          invalid.map((f) => f.id),
+          [...expected.keys()].sort(),
+        );
+        for (const file of invalid) {
+          const reason = expected.get(file.id)!;
+          assert.ok(
+            file.reason.startsWith(reason),
+            `${file.id}: ${file.reason} does not start with ${reason}`,
+          );
+          assert.equal(
+            file.path,
+            join(
+              store.dir,
+              file.id.endsWith(".json") ? file.id : `${file.id}.json`,
+            ),
+          );
+        }
+      },
+    );
+
+    await t.step("the status filter still works", async () => {
+      const { jobs, invalid } = await store.list({ status: "running" });
+      assert.deepEqual(jobs.map((j) => j.id), [good.id]);
+      assert.equal(invalid.length, expected.size);
+    });
+
+    await t.step(
+      "load() of a corrupt record throws InvalidJobFileError",
+      async () => {
+        for (const [id, reason] of expected) {
+          if (id.endsWith(".json")) continue;
+          await assert.rejects(store.load(id), (err: unknown) => {
+            assert.ok(err instanceof InvalidJobFileError, `${id}: ${err}`);
+            assert.equal(err.name, "InvalidJobFileError");
+            assert.equal(err.id, id);
+            assert.equal(err.path, store.recordPath(id));
+            assert.ok(err.reason.startsWith(reason), `${id}: ${err.reason}`);
+            assert.equal(
+              err.message,
+              `Invalid job file ${err.path}: ${err.reason}`,
+            );
+            return true;
+          });
+        }
+      },
+    );
+
+    await t.step(
+      "update() of a corrupt record throws and leaves it alone",
+      async () => {
+        const before = await Deno.readTextFile(store.recordPath("BADSTATUS"));
+        await assert.rejects(
+          store.update("BADSTATUS", (j) => j),
+          InvalidJobFileError,
+        );
+        await assert.rejects(
+          store.complete("MISMATCH", { exitCode: 0 }),
+          InvalidJobFileError,
+        );
+        assert.equal(
+          await Deno.readTextFile(store.recordPath("BADSTATUS")),
+          before,
+        );
+      },
+    );
+
+    await t.step("a foreign file name cannot be loaded as an ID", async () => {
+      await assert.rejects(store.load("my-notes"), InvalidJobIdError);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Concurrency across processes
+
+const UPDATER = `
+const [dir, id, name, n] = Deno.args;
+const store = new JobStore(dir);
+console.log("ready");
+// Wait for the go signal so that all writers start together.
+await new Response(Deno.stdin.readable).text();
+for (let i = 0; i < Number(n); i++) {
+  await store.update(id, (job) => {
+    const result = job.result ?? {};
+    const counter = (result.counter as string[] | undefined) ?? [];
+    counter.push(name + ":" + i);
+    result.counter = counter;
+    result.total = ((result.total as number | undefined) ?? 0) + 1;
+    job.result = result;
+    return job;
+  });
+}
+console.log("done");
+`;
+
+Deno.test("JobStore.update() from 4 processes loses no update", async () => {
+  await withStore(async (store, tmp) => {
+    const job = await store.create({ command: "pull" });
+    const script = await writeScript(tmp, "updater.ts", UPDATER);
+    const N = 50;
+    const names = ["p0", "p1", "p2", "p3"];
+    const children = names.map((name) => {
+      const process = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          "--config",
+          CONFIG,
+          script,
+          store.dir,
+          job.id,
+          name,
+          String(N),
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = process.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      return { process, reader, out: "" } satisfies Child;
+    });
+    try {
+      await Promise.all(children.map((c) => waitFor(c, "ready")));
+      // Closing stdin is the go signal.
+      await Promise.all(children.map((c) => c.process.stdin.close()));
+      await Promise.all(children.map((c) => finish(c)));
+    } finally {
+      await Promise.all(children.map(async (c) => {
+        await c.process.stdin.close().catch(() => {});
+        await kill(c);
+      }));
+    }
+    const final = await store.load(job.id);
+    const counter = final.result!.counter as string[];
+    assert.equal(counter.length, names.length * N);
+    assert.equal(final.result!.total, names.length * N);
+    assert.equal(new Set(counter).size, names.length * N);
+    for (const name of names) {
+      // Each process's own updates land in the order it made them.
+      const mine = counter.filter((c) => c.startsWith(`${name}:`));
+      assert.deepEqual(
+        mine,
+        Array.from({ length: N }, (_, i) => `${name}:${i}`),
+      );
+    }
+  });
+});
+
+Deno.test("JobStore.update() called concurrently in one process loses no update", async () => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    await Promise.all(
+      Array.from({ length: 25 }, () =>
+        store.update(job.id, async (j) => {
+          const n = (j.result?.n as number | undefined) ?? 0;
+          // Yield inside the critical section to invite interleaving.
+          await new Promise((r) => setTimeout(r, 1));
+          j.result = { n: n + 1 };
+          return j;
+        })),
+    );
+    assert.equal((await store.load(job.id)).result!.n, 25);
+  });
+});
+
+const CREATOR = `
+const [dir, n] = Deno.args;
+const store = new JobStore(dir);
+console.log("ready");
+await new Response(Deno.stdin.readable).text();
+const ids = [];
+for (let i = 0; i < Number(n); i++) {
+  ids.push((await store.create({ command: "pull" })).id);
+}
+console.log(JSON.stringify(ids));
+`;
+
+Deno.test("newJobId() gives IDs that sort by creation time, even within a millisecond", () => {
+  const ids = Array.from({ length: 10_000 }, () => newJobId());
+  for (let i = 1; i < ids.length; i++) {
+    assert.ok(ids[i - 1] < ids[i], `${ids[i - 1]} !< ${ids[i]} at ${i}`);
+  }
+  for (const id of ids) {
+    assert.match(id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+    validateJobId(id);
+  }
+});
+
+Deno.test("JobStore.create() from 4 processes makes 1,000 distinct IDs that sort by creation time", async () => {
+  await withStore(async (store, tmp) => {
+    const script = await writeScript(tmp, "creator.ts", CREATOR);
+    const PER = 250;
+    const children = Array.from({ length: 4 }, () => {
+      const process = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          "--config",
+          CONFIG,
+          script,
+          store.dir,
+          String(PER),
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = process.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      return { process, reader, out: "" } satisfies Child;
+    });
+    const start = Date.now();
+    let outputs: string[];
+    try {
+      await Promise.all(children.map((c) => waitFor(c, "ready")));
+      await Promise.all(children.map((c) => c.process.stdin.close()));
+      outputs = await Promise.all(children.map((c) => finish(c)));
+    } finally {
+      await Promise.all(children.map(async (c) => {
+        await c.process.stdin.close().catch(() => {});
+        await kill(c);
+      }));
+    }
+    const end = Date.now();
+    const perProcess = outputs.map((out) =>
+      JSON.parse(out.trim().split("\n").at(-1)!) as string[]
+    );
+    const all = perProcess.flat();
+    assert.equal(all.length, 1000);
+    assert.equal(new Set(all).size, 1000, "IDs collided");
+
+    for (const ids of perProcess) {
+      // In the order one process created them, its IDs increase.
+      for (let i = 1; i < ids.length; i++) assert.ok(ids[i - 1] < ids[i]);
+    }
+    const { jobs, invalid } = await store.list();
+    assert.deepEqual(invalid, []);
+    assert.equal(jobs.length, 1000);
+    for (const job of jobs) {
+      // The ID carries the creation time: within the run, and no later
+      // than the recorded start.
+      const t = decodeTime(job.id);
+      assert.ok(t >= start - 1 && t <= end, `${job.id}: ${t}`);
+      assert.ok(t <= job.startedAt.getTime(), job.id);
+      assert.ok(job.startedAt.getTime() - t < 1000, job.id);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Atomic replacement and file modes
+
+const WRITER = `
+const [dir, id, n, size] = Deno.args;
+const store = new JobStore(dir);
+for (let i = 0; i < Number(n); i++) {
+  await store.update(id, (job) => {
+    job.result = { i, blob: "x".repeat(Number(size) + i) };
+    return job;
+  });
+}
+`;
+
+Deno.test("JobStore.update() replaces the record atomically: a reader never sees a torn file", async () => {
+  await withStore(async (store, tmp) => {
+    const job = await store.create({ command: "pull" });
+    const SIZE = 256 * 1024;
+    const N = 60;
+    const script = await writeScript(tmp, "writer.ts", WRITER);
+    const writer = spawnScript(script, [
+      store.dir,
+      job.id,
+      String(N),
+      String(SIZE),
+    ]);
+    let running = true;
+    const done = finish(writer).finally(() => running = false);
+    const path = store.recordPath(job.id);
+    let reads = 0;
+    const seen = new Set<number>();
+    const torn: string[] = [];
+    try {
+      while (running) {
+        const text = await Deno.readTextFile(path);
+        reads++;
+        try {
+          const read = parseJobRecord(text, job.id, path);
+          if (read.result !== undefined) {
+            const { i, blob } = read.result as { i: number; blob: string };
+            assert.equal(blob.length, SIZE + i);
+            seen.add(i);
+          }
+        } catch (err) {
+          torn.push(`${text.length} bytes: ${err}`);
+        }
+      }
+    } finally {
+      await done;
+    }
+    assert.deepEqual(torn, []);
+    // The reader really ran alongside the writer.
+    assert.ok(reads >= 10, `only ${reads} reads`);
+    assert.ok(seen.size >= 2, `saw only versions ${[...seen]}`);
+    const final = await store.load(job.id);
+    assert.equal(final.result!.i, N - 1);
+
+    const leftovers = [];
+    for await (const entry of Deno.readDir(store.dir)) {
+      if (entry.name.endsWith(".tmp")) leftovers.push(entry.name);
+    }
+    assert.deepEqual(leftovers, [], "temp files left behind");
+  });
+});
+
+Deno.test("JobStore creates its files private to the user", async () => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    const live = await store.holdLiveness(job.id);
+    await live[Symbol.asyncDispose]();
+    await store.complete(job.id, { exitCode: 0 });
+    const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
+    assert.equal(await mode(store.dir), 0o700, "jobs dir");
+    assert.equal(await mode(store.recordPath(job.id)), 0o600, "record");
+    assert.equal(await mode(job.logPath), 0o600, "log");
+    assert.equal(await mode(store.livenessPath(job.id)), 0o600, "liveness");
+    assert.equal(await mode(join(store.dir, `${job.id}.lock`)), 0o600, "lock");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// clean()
+
+Deno.test("JobStore.clean() removes old ended jobs and nothing else", async (t) => {
+  await withStore(async (store, tmp) => {
+    const old = 2 * DAY;
+    const removable: string[] = [];
+    for (
+      const status of ["completed", "failed", "timed_out", "cancelled"] as const
+    ) {
+      const oldJob = await store.create({
+        command: "pull",
+        id: `old_${status}`,
+      });
+      await store.finish(oldJob.id, { status });
+      await backdate(store, oldJob.id, old);
+      removable.push(oldJob.id);
+      const newJob = await store.create({
+        command: "pull",
+        id: `new_${status}`,
+      });
+      await store.finish(newJob.id, { status });
+    }
+    // Lost: its supervisor took the lock and died long ago.
+    const lost = await store.create({ command: "pull", id: "old_lost" });
+    const live = await store.holdLiveness(lost.id);
+    await live[Symbol.asyncDispose]();
+    await backdate(store, lost.id, old);
+    removable.push(lost.id);
+    // Started long ago but ended just now: its end counts.
+    const lateEnd = await store.create({ command: "pull", id: "late_end" });
+    await backdate(store, lateEnd.id, old);
+    await store.complete(lateEnd.id, { exitCode: 0 });
+    // Running for two days, with its supervisor alive.
+    const running = await store.create({ command: "pull", id: "old_running" });
+    const holder = await startHolder(tmp, store, running.id);
+    try {
+      await backdate(store, running.id, old);
+      // Invalid files are not the store's to remove.
+      await Deno.writeTextFile(store.recordPath("config"), "{}");
+      await Deno.writeTextFile(join(store.dir, "my-notes.json"), "notes");
+      // Temp files from a crashed writer: an old one and a fresh one.
+      const oldTemp = join(store.dir, ".old_completed.deadbeef.tmp");
+      const newTemp = join(store.dir, ".new_completed.cafef00d.tmp");
+      await Deno.writeTextFile(oldTemp, "{");
+      await Deno.writeTextFile(newTemp, "{");
+      const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
+      await Deno.utime(oldTemp, twoHoursAgo, twoHoursAgo);
+
+      assert.equal((await store.load(lost.id)).status, "lost");
+      for (const id of removable) {
+        await Deno.writeTextFile(store.logPath(id), "log\n");
+      }
+
+      let removed: string[] = [];
+      await t.step(
+        "returns the IDs of old ended jobs, including lost ones",
+        async () => {
+          removed = await store.clean(DAY);
+          assert.deepEqual([...removed].sort(), [...removable].sort());
+        },
+      );
+
+      await t.step(
+        "removes their records, logs, locks and liveness files",
+        async () => {
+          for (const id of removed) {
+            for (const ext of ["json", "log", "lock", "live"]) {
+              assert.equal(
+                await exists(join(store.dir, `${id}.${ext}`)),
+                false,
+                `${id}.${ext}`,
+              );
+            }
+          }
+        },
+      );
+
+      await t.step("keeps newer jobs and the old running one", async () => {
+        const { jobs, invalid } = await store.list();
+        assert.deepEqual(jobs.map((j) => j.id).sort(), [
+          "late_end",
+          "new_cancelled",
+          "new_completed",
+          "new_failed",
+          "new_timed_out",
+          "old_running",
+        ]);
+        assert.equal((await store.load("old_running")).status, "running");
+        assert.ok(await exists(store.logPath("old_running")));
+        assert.deepEqual(invalid.map((f) => f.id), ["config", "my-notes.json"]);
+      });
+
+      await t.step(
+        "leaves invalid files and fresh temp files alone",
+        async () => {
+          assert.equal(
+            await Deno.readTextFile(store.recordPath("config")),
+            "{}",
+          );
+          assert.ok(await exists(newTemp));
+          assert.equal(await exists(oldTemp), false);
+        },
+      );
+
+      await t.step(
+        "with age 0 removes every ended job but never a running one",
+        async () => {
+          const more = await store.clean(0);
+          assert.equal(more.includes("old_running"), false);
+          const { jobs } = await store.list();
+          assert.deepEqual(jobs.map((j) => j.id), ["old_running"]);
+        },
+      );
+    } finally {
+      await kill(holder);
+    }
+
+    await t.step("rejects a negative or non-finite age", async () => {
+      await assert.rejects(store.clean(-1), RangeError);
+      await assert.rejects(store.clean(NaN), RangeError);
+      await assert.rejects(store.clean(Infinity), RangeError);
+    });
+  });
+});
+
+Deno.test("JobStore.clean() of a jobs dir that does not exist removes nothing", async () => {
+  await withStore(async (store) => {
+    assert.deepEqual(await store.clean(0), []);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Liveness
+
+Deno.test("JobStore reports a job lost when its supervisor dies", async (t) => {
+  await withStore(async (store, tmp) => {
+    const job = await store.create({ command: "pull" });
+    const holder = await startHolder(tmp, store, job.id);
+    try {
+      await t.step("a live holder: running", async () => {
+        assert.equal(await store.isHeld(job.id), true);
+        const loaded = await store.load(job.id);
+        assert.equal(loaded.status, "running");
+        assert.ok(loaded.supervisedAt instanceof Date);
+        const { jobs } = await store.list({ status: "running" });
+        assert.deepEqual(jobs.map((j) => j.id), [job.id]);
+      });
+    } finally {
+      await kill(holder);
+    }
+
+    await t.step("after SIGKILL of the holder: lost", async () => {
+      assert.equal(await store.isHeld(job.id), false);
+      const loaded = await store.load(job.id);
+      assert.equal(loaded.status, "lost");
+      assert.match(loaded.error!, /supervisor is gone/);
+      assert.deepEqual(
+        (await store.list({ status: "lost" })).jobs.map((j) => j.id),
+        [job.id],
+      );
+      assert.deepEqual((await store.list({ status: "running" })).jobs, []);
+    });
+
+    await t.step("reading does not change the record", async () => {
+      assert.equal((await store.loadRecorded(job.id)).status, "running");
+      assert.equal((await readRaw(store, job.id)).status, "running");
+    });
+  });
+});
+
+Deno.test("JobStore never reports a job that has ended as lost", async () => {
+  await withStore(async (store, tmp) => {
+    const job = await store.create({ command: "pull" });
+    const holder = await startHolder(tmp, store, job.id);
+    try {
+      // The supervisor records the end while it still holds the lock.
+      await store.complete(job.id, { exitCode: 0 });
+    } finally {
+      await kill(holder);
+    }
+    assert.equal(await store.isHeld(job.id), false);
+    await backdate(store, job.id, 2 * DAY);
+    assert.equal((await store.load(job.id)).status, "completed");
+    assert.equal((await store.list()).jobs[0].status, "completed");
+  });
+});
+
+Deno.test("JobStore gives a starting supervisor SUPERVISOR_START_GRACE_MS", async (t) => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    await t.step(
+      "a new job whose supervisor has not started yet: running",
+      async () => {
+        const loaded = await store.load(job.id);
+        assert.equal(loaded.status, "running");
+        assert.equal(loaded.supervisedAt, undefined);
+      },
+    );
+    await t.step("still running just inside the grace period", async () => {
+      await backdate(store, job.id, SUPERVISOR_START_GRACE_MS - 5_000);
+      assert.equal((await store.load(job.id)).status, "running");
+    });
+    await t.step("lost once the grace period has passed", async () => {
+      await backdate(store, job.id, 10_000);
+      const loaded = await store.load(job.id);
+      assert.equal(loaded.status, "lost");
+      assert.match(loaded.error!, /never started/);
+      assert.deepEqual(
+        (await store.list({ status: "lost" })).jobs.map((j) => j.id),
+        [job.id],
+      );
+    });
+  });
+});
+
+Deno.test("JobStore.holdLiveness() keeps the lock until disposed and stamps supervisedAt", async () => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    const before = Date.now();
+    {
+      await using _live = await store.holdLiveness(job.id);
+      assert.equal(await store.isHeld(job.id), true);
+      const loaded = await store.load(job.id);
+      assert.equal(loaded.status, "running");
+      assert.ok(loaded.supervisedAt!.getTime() >= before);
+    }
+    assert.equal(await store.isHeld(job.id), false);
+    assert.equal((await store.load(job.id)).status, "lost");
+    await assert.rejects(store.holdLiveness("NOPE"), JobNotFoundError);
+  });
+});
+
+Deno.test("JOB_STATUSES and FINAL_STATUSES agree", () => {
+  assert.deepEqual(
+    JOB_STATUSES.filter((s) => s !== "running"),
+    [...FINAL_STATUSES],
+  );
+});
