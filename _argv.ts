@@ -2,8 +2,6 @@
 // its worker. Kept apart from detach.ts so tests can inject the runtime facts
 // (`deno compile` cannot run on our machines).
 
-import { fileURLToPath } from "node:url";
-
 /** The facts about the running program that decide how to re-execute it. */
 export interface RuntimeFacts {
   /** `Deno.build.standalone`: true inside a `deno compile` binary. */
@@ -72,8 +70,10 @@ export function selfArgv(
   extra: { permissionFlags?: string[]; denoFlags?: string[] } = {},
 ): string[] {
   if (facts.standalone) return [facts.execPath];
+  // A path for a local file (POSIX only, as the rest of the module). Not
+  // node:url, which would cost every supervisor memory.
   const entry = facts.mainModule.startsWith("file:")
-    ? fileURLToPath(facts.mainModule)
+    ? decodeURIComponent(new URL(facts.mainModule).pathname)
     : facts.mainModule;
   return [
     facts.execPath,

@@ -3,8 +3,6 @@
 // straight to the log file, stops the worker's process group at the timeout
 // or on cancel, and records how the job ended.
 
-import { spawn as spawnChild } from "node:child_process";
-import { closeSync, openSync, writeSync } from "node:fs";
 import { type Job, type JobStatus, JobStore } from "./jobs.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -13,8 +11,6 @@ import {
   stopProcessGroup,
 } from "./timeout.ts";
 import { formatDuration } from "./duration.ts";
-
-type Exit = { code: number | null; signal: string | null };
 
 /**
  * Supervises one job to its end. Returns the supervisor's exit code: 0 when
@@ -59,39 +55,27 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
     await store.fail(job.id, "The job's record has no command line to run");
     return;
   }
-  // The kernel writes the worker's output to the log itself: nothing passes
-  // through JavaScript, so the log is byte-exact and as fast as a redirect.
-  const logFd = openSync(job.logPath, "a", 0o600);
-  let child;
+  // The worker's output goes to the log through a shell redirect: the kernel
+  // writes it, nothing passes through JavaScript, so the log is byte-exact
+  // and as fast as `cmd > file`. The shell execs the worker, so the worker
+  // keeps the shell's PID, and with it the process group we stop.
+  let child: Deno.ChildProcess;
   try {
-    child = spawnChild(argv[0], argv.slice(1), {
+    child = new Deno.Command("/bin/sh", {
+      args: ["-c", 'exec "$@" >>"$0" 2>&1', job.logPath, ...argv],
       cwd: job.workingDir,
-      stdio: ["ignore", logFd, logFd],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
       // Its own session and process group, so the whole group can be
       // signalled without touching the supervisor.
       detached: true,
-    });
+    }).spawn();
   } catch (err) {
-    closeSync(logFd);
     await startFailed(store, job, err);
     return;
   }
-  const exited = new Promise<Exit>((resolve, reject) => {
-    child.once("exit", (code, signal) => resolve({ code, signal }));
-    child.once("error", reject);
-  });
-  const started = await new Promise<Error | undefined>((resolve) => {
-    child.once("spawn", () => resolve(undefined));
-    child.once("error", (err) => resolve(err));
-  });
-  if (started !== undefined) {
-    exited.catch(() => {});
-    closeSync(logFd);
-    await startFailed(store, job, started);
-    return;
-  }
-  closeSync(logFd);
-  const pid = child.pid!;
+  const pid = child.pid;
   await store.update(job.id, (j) => {
     j.workerPid = pid;
     const ticks = readProcess(pid)?.startTicks;
@@ -144,15 +128,15 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
     listeners.push([signal, fn]);
   }
 
-  let exit: Exit;
+  let status: Deno.CommandStatus;
   try {
-    exit = await exited;
+    status = await child.status;
   } finally {
     for (const [signal, fn] of listeners) Deno.removeSignalListener(signal, fn);
   }
   const ended = {
-    ...(exit.code !== null ? { exitCode: exit.code } : {}),
-    ...(exit.signal !== null ? { signal: exit.signal } : {}),
+    ...(status.signal === null ? { exitCode: status.code } : {}),
+    ...(status.signal !== null ? { signal: status.signal } : {}),
   };
   const stopped = state.stopping;
   if (stopped !== undefined) {
@@ -166,31 +150,34 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
     });
     return;
   }
-  if (exit.code === 0) {
+  if (status.success) {
     await store.complete(job.id, ended);
   } else {
     await store.finish(job.id, {
       status: "failed",
-      error: exit.signal !== null
-        ? `Killed by ${exit.signal}`
-        : `Exited with code ${exit.code}`,
+      error: status.signal !== null
+        ? `Killed by ${status.signal}`
+        : exitMessage(status.code, argv[0]),
       ...ended,
     });
   }
 }
 
+// 126 and 127 are the shell's own codes for a program it could not run.
+function exitMessage(code: number, program: string): string {
+  if (code === 127) {
+    return `Exited with code 127: ${program}: command not found`;
+  }
+  if (code === 126) {
+    return `Exited with code 126: ${program}: permission denied or not executable`;
+  }
+  return `Exited with code ${code}`;
+}
+
 async function startFailed(store: JobStore, job: Job, err: unknown) {
-  const code = (err as { code?: string }).code;
-  const program = job.argv?.[0] ?? "";
-  const message = code === "ENOENT"
-    ? `Cannot start ${program}: command not found`
-    : code === "EACCES"
-    ? `Cannot start ${program}: permission denied`
-    : `Cannot start ${program}: ${(err as Error)?.message ?? String(err)}`;
+  const message = `Cannot start the job's shell /bin/sh: ${String(err)}`;
   try {
-    const fd = openSync(job.logPath, "a", 0o600);
-    writeSync(fd, new TextEncoder().encode(message + "\n"));
-    closeSync(fd);
+    await Deno.writeTextFile(job.logPath, message + "\n", { append: true });
   } catch {
     // The record still says what happened.
   }

@@ -20,8 +20,6 @@
  * @module
  */
 
-import process from "node:process";
-
 /** Default time between SIGTERM and SIGKILL: 10 seconds. */
 export const DEFAULT_KILL_GRACE = 10_000;
 
@@ -148,10 +146,13 @@ export function groupMembers(pgid: number): number[] | undefined {
  * @param pgid The process group ID.
  * @returns `true` while the group has a live member.
  */
-export function groupAlive(pgid: number): boolean {
+export async function groupAlive(pgid: number): Promise<boolean> {
   const members = groupMembers(pgid);
   if (members !== undefined) return members.length > 0;
   if (!Number.isSafeInteger(pgid) || pgid <= 1) return false;
+  // Loaded only here: node:process costs the long-lived supervisor memory,
+  // and on Linux /proc answers first.
+  const { default: process } = await import("node:process");
   try {
     // Signal 0 checks existence only; Deno.kill does not take it.
     process.kill(-pgid, 0);
@@ -218,14 +219,14 @@ export async function stopProcessGroup(
   if (!signalGroup(pgid, "SIGTERM")) return { killed: false, remaining: [] };
   const termDeadline = Date.now() + grace;
   while (Date.now() < termDeadline) {
-    if (!groupAlive(pgid)) return { killed: false, remaining: [] };
+    if (!(await groupAlive(pgid))) return { killed: false, remaining: [] };
     await delay(Math.min(interval, Math.max(1, termDeadline - Date.now())));
   }
-  if (!groupAlive(pgid)) return { killed: false, remaining: [] };
+  if (!(await groupAlive(pgid))) return { killed: false, remaining: [] };
   signalGroup(pgid, "SIGKILL");
   // SIGKILL cannot be caught, but the kernel needs a moment to tear down.
   const killDeadline = Date.now() + 2_000;
-  while (Date.now() < killDeadline && groupAlive(pgid)) {
+  while (Date.now() < killDeadline && await groupAlive(pgid)) {
     await delay(interval);
   }
   return { killed: true, remaining: groupMembers(pgid) ?? [] };
