@@ -100,7 +100,10 @@ Deno.test("formatDuration() uses at most the two largest units", async (t) => {
     [2 * D + 3 * H, "2d3h"],
     [D + 30 * S, "1d"],
     [1500, "1.5s"], // under a minute, fractions of a second are kept
+    [1001, "1.001s"],
+    [59_999, "59.999s"],
     [61_500, "1m1s"],
+    [60_500, "1m"], // from a minute on, two whole units
     [-90 * S, "-1m30s"],
   ];
   for (const [ms, text] of cases) {
@@ -122,6 +125,8 @@ Deno.test("parseDuration() reads back what formatDuration() writes", () => {
       999,
       S,
       1500,
+      1001,
+      59_999,
       59 * S,
       90 * S,
       H,
