@@ -86,7 +86,7 @@ export async function jobsCommand(args: string[]): Promise<number> {
   try {
     return await dispatch(args);
   } catch (err) {
-    return await report(err);
+    return await report(err, wantsJson(args));
   }
 }
 
@@ -1092,23 +1092,44 @@ function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 
-async function report(e: unknown): Promise<number> {
+/**
+ * Prints an error as cli.ts does for the other commands: one line on stderr
+ * (a hint after a usage error), and with `--json` an object on stdout too,
+ * so a JSON reader is never left with nothing.
+ */
+async function report(e: unknown, json: boolean): Promise<number> {
   // A reader that went away (`epack jobs logs X | head`) is not an error.
   if (e instanceof Deno.errors.BrokenPipe) return EXIT.OK;
+  const code = e instanceof CliError ? e.exitCode : EXIT.FAILURE;
+  const message = oneLine(
+    e instanceof Deno.errors.NotCapable
+      ? `a Deno permission is missing (${e.message}); run with -A`
+      : e instanceof Error
+      ? e.message
+      : String(e),
+  );
   try {
-    if (e instanceof CliError) {
-      await err(`error: ${oneLine(e.message)}`);
-      if (e.usage !== undefined) {
-        await err(`Run 'epack ${e.usage} --help' for usage.`);
-      }
-      return e.exitCode;
+    const red = paint(colorEnabled(Deno.stderr), 31, "error:");
+    await err(`${red} ${message}`);
+    if (e instanceof CliError && e.usage !== undefined) {
+      await err(`Run 'epack ${e.usage} --help' for usage.`);
     }
-    const message = e instanceof Error ? e.message : String(e);
-    await err(`error: ${oneLine(message)}`);
+    if (json) {
+      await out(JSON.stringify({ error: message, exitCode: code }) + "\n");
+    }
   } catch {
-    // stderr is gone too; the exit code still says it failed.
+    // The streams are gone; the exit code still says it failed.
   }
-  return EXIT.FAILURE;
+  return code;
+}
+
+/** Whether `--json` was asked for, from a look at the raw arguments. */
+function wantsJson(args: string[]): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "--json") return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------

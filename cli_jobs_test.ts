@@ -6,21 +6,9 @@ import { type Job, JobStore } from "./jobs.ts";
 import { jobExitCode, readLogTail, WAIT_EXIT } from "./cli_jobs.ts";
 
 const MOD = new URL("./mod.ts", import.meta.url).pathname;
-const CONFIG = new URL("./deno.json", import.meta.url).pathname;
-const CLI_JOBS = new URL("./cli_jobs.ts", import.meta.url).href;
 const SPAWNER = new URL("./testdata/spawner.ts", import.meta.url).pathname;
-
-// Until cli.ts dispatches `jobs`, the command runs through a one-line entry.
-const WIRED = (await Deno.readTextFile(new URL("./cli.ts", import.meta.url)))
-  .includes("jobsCommand");
-const ENTRY = WIRED ? ["run", "-A", MOD, "jobs"] : [
-  "eval",
-  "--config",
-  CONFIG,
-  `import { jobsCommand } from ${
-    JSON.stringify(CLI_JOBS)
-  }; Deno.exit(await jobsCommand(Deno.args));`,
-];
+/** `epack jobs`, the real CLI, as users run it from source. */
+const ENTRY = ["run", "-A", MOD, "jobs"];
 
 interface Run {
   code: number;
@@ -708,6 +696,18 @@ Deno.test("a job ID prefix of 4 or more characters selects a job", async (t) => 
       assertCliError(await jobs(dir, "zzz"), "jobs", /too short/);
       assertCliError(await jobs(dir, "logs", "zzz"), "jobs logs", /too short/);
     });
+    await t.step(
+      "with --json, the error is also a JSON object on stdout",
+      async () => {
+        const r = await jobs(dir, "show", "qqqq", "--json");
+        assertEquals(r.code, 1);
+        assertEquals(r.stderr, "error: Job not found: qqqq\n");
+        assertEquals(JSON.parse(r.stdout), {
+          error: "Job not found: qqqq",
+          exitCode: 1,
+        });
+      },
+    );
     await t.step("no match", async () => {
       assertCliError(
         await jobs(dir, "wait", "qqqq"),
