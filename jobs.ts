@@ -222,6 +222,7 @@ export class InvalidJobIdError extends Error {
     super(`Invalid job ID ${JSON.stringify(id)}: ${reason}`);
     this.id = id;
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "InvalidJobIdError";
   }
@@ -240,6 +241,7 @@ export class JobNotFoundError extends Error {
     super(`Job not found: ${id}`, options);
     this.id = id;
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "JobNotFoundError";
   }
@@ -263,6 +265,7 @@ export class AmbiguousJobIdError extends Error {
     this.prefix = prefix;
     this.candidates = candidates;
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "AmbiguousJobIdError";
   }
@@ -294,6 +297,7 @@ export class InvalidJobFileError extends Error {
     this.path = path;
     this.reason = reason;
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "InvalidJobFileError";
   }
