@@ -608,10 +608,14 @@ export async function waitForJob(
     for (;;) {
       // The liveness check needs a look now and then: a supervisor killed
       // with SIGKILL writes nothing, so no event comes.
+      let tick: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((res) => {
         wake = res;
-        setTimeout(res, 1_000);
+        tick = setTimeout(res, 1_000);
       });
+      // Woken early, the timer would keep the process alive for up to a
+      // second after the wait has returned.
+      clearTimeout(tick);
       wake = undefined;
       options.signal?.throwIfAborted();
       try {
