@@ -2,7 +2,8 @@
 // and clean background jobs. cli.ts hands it the arguments after `jobs`.
 //
 // Everything it prints on failure is one `error: ...` line on stderr (plus a
-// hint for usage errors); it never throws and never prints a stack trace.
+// hint for usage errors, and with --json an error object on stdout); it
+// never throws and never prints a stack trace.
 
 import { parseArgs } from "node:util";
 import { constants as osConstants } from "node:os";
@@ -758,10 +759,17 @@ async function follow(
 ): Promise<number> {
   const record = store.recordPath(job.id);
   const dirs = [...new Set([store.dir, resolve(logPath, "..")])];
-  const watcher = Deno.watchFs(dirs, { recursive: false });
+  let watcher: Deno.FsWatcher | undefined;
+  try {
+    watcher = Deno.watchFs(dirs, { recursive: false });
+  } catch {
+    // Out of inotify watches, say: a short poll still follows the log.
+  }
+  const period = watcher === undefined ? 250 : 1_000;
   let dirty = false;
   let wake: (() => void) | undefined;
   const pump = (async () => {
+    if (watcher === undefined) return;
     try {
       for await (const event of watcher) {
         if (event.paths.some((p) => p === logPath || p === record)) {
@@ -786,13 +794,13 @@ async function follow(
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((res) => {
         wake = res;
-        timer = setTimeout(res, 1_000);
+        timer = setTimeout(res, period);
       });
       clearTimeout(timer);
       wake = undefined;
     }
   } finally {
-    watcher.close();
+    watcher?.close();
     await pump;
   }
 }
