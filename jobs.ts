@@ -791,14 +791,7 @@ export class JobStore {
    * @throws {JobNotFoundError} If there is no such job.
    */
   async holdLiveness(id: string): Promise<AsyncDisposable> {
-    validateJobId(id);
-    await this.ensureDir();
-    const file = await Deno.open(this.livenessPath(id), {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
+    const file = await openOrNotFound(id, this.livenessPath(id));
     try {
       await file.lock(true);
       await this.update(id, (job) => {
@@ -897,13 +890,9 @@ export class JobStore {
   }
 
   async #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    await this.ensureDir();
-    const file = await Deno.open(this.#lockPath(id), {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
+    // No ensureDir() here: without a jobs dir there is no job, and a late
+    // update (a supervisor outliving its removed dir) must not re-create it.
+    const file = await openOrNotFound(id, this.#lockPath(id));
     try {
       await file.lock(true);
       return await fn();
@@ -1155,6 +1144,23 @@ function newestFirst(a: Job, b: Job): number {
   const d = b.startedAt.getTime() - a.startedAt.getTime();
   if (d !== 0) return d;
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/** Opens (creating) a lock file; a missing jobs dir means no such job. */
+async function openOrNotFound(id: string, path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new JobNotFoundError(id, { cause: err });
+    }
+    throw err;
+  }
 }
 
 async function removeIfPresent(path: string): Promise<void> {

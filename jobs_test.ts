@@ -576,6 +576,31 @@ Deno.test("JobStore path helpers name files inside the jobs dir and create nothi
   });
 });
 
+Deno.test("JobStore never re-creates a jobs dir that was removed", async (t) => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    // As when a user removes the jobs dir while a supervisor still runs.
+    await Deno.remove(store.dir, { recursive: true });
+    const ops: [string, () => Promise<unknown>][] = [
+      ["update", () => store.update(job.id, (j) => j)],
+      ["complete", () => store.complete(job.id, { exitCode: 0 })],
+      ["fail", () => store.fail(job.id, "x")],
+      ["delete", () => store.delete(job.id)],
+      ["holdLiveness", () => store.holdLiveness(job.id)],
+      ["load", () => store.load(job.id)],
+    ];
+    for (const [name, op] of ops) {
+      await t.step(
+        `${name}() throws JobNotFoundError and creates nothing`,
+        async () => {
+          await assert.rejects(op(), JobNotFoundError);
+          assert.equal(await exists(store.dir), false);
+        },
+      );
+    }
+  });
+});
+
 Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
   await withStore(async (store) => {
     await t.step("in a missing jobs dir: not found", async () => {
