@@ -1,0 +1,81 @@
+// Starting a job from the CLI (`pull --detach`, `run --detach`) and saying
+// what was started, the same way for both.
+
+import {
+  DetachRecursionError,
+  spawn,
+  SpawnError,
+  type SpawnOptions,
+} from "./detach.ts";
+import { CliError, EXIT } from "./_cli_util.ts";
+import { formatDuration } from "./duration.ts";
+
+/** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
+export interface StartJobOptions extends SpawnOptions {
+  /** The jobs directory, absolute. */
+  jobsDir: string;
+  /** Print JSON instead of text. */
+  json: boolean;
+  /** Whether the user named the jobs directory (the hints then repeat it). */
+  jobsDirGiven: boolean;
+}
+
+/**
+ * Starts a job and prints its ID, PID, log and how to check on it (or a
+ * JSON object), returning the exit code: 0, at once.
+ *
+ * @param options What to spawn and how to report it.
+ * @returns `0`.
+ * @throws {CliError} If the job could not be started.
+ */
+export async function startJob(options: StartJobOptions): Promise<number> {
+  const { json, jobsDirGiven, ...spawnOptions } = options;
+  let result;
+  try {
+    result = await spawn(spawnOptions);
+  } catch (err) {
+    if (err instanceof DetachRecursionError || err instanceof SpawnError) {
+      throw new CliError(`Cannot start the job: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  const { job } = result;
+  if (json) {
+    console.log(JSON.stringify({
+      jobId: result.jobId,
+      pid: result.pid,
+      logPath: result.logPath,
+      jobsDir: options.jobsDir,
+      command: job.command,
+      args: job.args,
+      flags: job.flags,
+      timeoutMs: job.timeout ?? 0,
+    }));
+    return EXIT.OK;
+  }
+  const where = jobsDirGiven
+    ? ` --jobs-dir ${shellQuote(options.jobsDir)}`
+    : "";
+  const line = [job.command, ...job.args, ...job.flags].map(shellQuote).join(
+    " ",
+  );
+  const limit = job.timeout ? formatDuration(job.timeout) : "none";
+  console.log(
+    [
+      `Started job ${result.jobId} (PID ${result.pid}): ${line}`,
+      `  Log:     ${result.logPath}`,
+      `  Timeout: ${limit}`,
+      `  Status:  epack jobs ${result.jobId}${where}`,
+      `  Follow:  epack jobs logs ${result.jobId} -f${where}`,
+    ].join("\n"),
+  );
+  return EXIT.OK;
+}
+
+/** Quotes an argument for a POSIX shell, only when it needs it. */
+export function shellQuote(arg: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,263 @@
+// Helpers for the CLI's tests: run the real CLI as a subprocess, build small
+// registries on disk, and serve them over HTTP on 127.0.0.1.
+
+import { createHash } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The CLI's entry module, absolute. */
+export const MOD = fileURLToPath(new URL("../mod.ts", import.meta.url));
+
+/** What a CLI run produced. */
+export interface CliResult {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode cli}. */
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Runs `deno run -A mod.ts ...args` and collects its output. */
+export async function cli(
+  args: string[],
+  options: CliOptions = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, ...args],
+    cwd: options.cwd,
+    env: { NO_COLOR: "", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    signal: out.signal,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
+/** The non-empty lines of a text. */
+export function lines(text: string): string[] {
+  return text.split("\n").filter((l) => l !== "");
+}
+
+/** sha256 of bytes, as `sha256:<hex>`. */
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** One pack of a test registry. */
+export interface TestPack {
+  name: string;
+  version: string;
+  environment?: string;
+  workspace?: string;
+  release?: string;
+  published_at: string;
+  /** The bytes; a small text by default. */
+  content?: string | Uint8Array;
+  /** Written to the index instead of the real path. */
+  path?: string;
+  /** Written to the index instead of the real digest. */
+  digest?: string;
+  /** Written to the index instead of the real size; `null` leaves it out. */
+  size?: number | null;
+}
+
+/** Writes packs and an index.json into a directory; returns the index. */
+export async function writeRegistry(
+  dir: string,
+  packs: TestPack[],
+): Promise<Record<string, unknown>[]> {
+  await Deno.mkdir(join(dir, "packs"), { recursive: true });
+  const entries = [];
+  for (const p of packs) {
+    const content = p.content ??
+      `pack ${p.name} ${p.version} ${p.environment ?? ""} ${p.release ?? ""}\n`;
+    const bytes = typeof content === "string"
+      ? new TextEncoder().encode(content)
+      : content;
+    const file = `packs/${p.name}-${p.version}-${p.environment ?? "any"}-${
+      p.release ?? "x"
+    }.epack`;
+    await Deno.mkdir(join(dir, dirname(file)), { recursive: true });
+    await Deno.writeFile(join(dir, file), bytes);
+    const entry: Record<string, unknown> = {
+      name: p.name,
+      workspace: p.workspace ?? "",
+      environment: p.environment ?? "",
+      version: p.version,
+      release: p.release ?? "",
+      digest: p.digest ?? sha256(bytes),
+      path: p.path ?? file,
+      published_at: p.published_at,
+    };
+    if (p.size !== null) entry.size = p.size ?? bytes.length;
+    entries.push(entry);
+  }
+  await Deno.writeTextFile(
+    join(dir, "index.json"),
+    JSON.stringify({ packs: entries }, null, 2),
+  );
+  return entries;
+}
+
+/** A static file server over a directory, on 127.0.0.1. */
+export interface TestServer extends AsyncDisposable {
+  /** The server's base URL, ending in `/`. */
+  url: string;
+  /** The paths requested so far. */
+  requests: string[];
+  /** Stops the server. */
+  close(): Promise<void>;
+}
+
+/** Serves a directory's files; `routes` answer some paths instead. */
+export function serveDir(
+  root: string,
+  routes: Record<string, (req: Request) => Response | Promise<Response>> = {},
+): TestServer {
+  const requests: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      const path = decodeURIComponent(new URL(req.url).pathname);
+      requests.push(path);
+      if (Object.hasOwn(routes, path)) return await routes[path](req);
+      try {
+        return new Response(await Deno.readFile(join(root, path)));
+      } catch {
+        return new Response("not found", { status: 404 });
+      }
+    },
+  );
+  const close = async () => {
+    await server.shutdown();
+  };
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/`,
+    requests,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * A raw HTTP server that, for every request but those of `files`, sends a
+ * 200 with a Content-Length of `total`, then only the first `sent` bytes,
+ * then closes the connection (or, with `stall`, keeps it open and silent
+ * until closed).
+ */
+export function serveTruncated(
+  total: number,
+  sent: number,
+  options: { stall?: boolean; files?: Record<string, string> } = {},
+): TestServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const requests: string[] = [];
+  const conns = new Set<Deno.Conn>();
+  const handlers = new Set<Promise<void>>();
+  const loop = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      const handler = (async () => {
+        try {
+          const buf = new Uint8Array(8192);
+          const n = await conn.read(buf);
+          const head = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+          const path = head.split(" ")[1] ?? "";
+          requests.push(path);
+          const file = options.files?.[path];
+          if (file !== undefined) {
+            const bytes = new TextEncoder().encode(file);
+            await writeAll(
+              conn,
+              new TextEncoder().encode(
+                `HTTP/1.1 200 OK\r\nContent-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`,
+              ),
+            );
+            await writeAll(conn, bytes);
+            return;
+          }
+          const body = new Uint8Array(sent).fill(0x61);
+          await writeAll(
+            conn,
+            new TextEncoder().encode(
+              `HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\nConnection: close\r\n\r\n`,
+            ),
+          );
+          await writeAll(conn, body);
+          if (options.stall) {
+            // Wait until the client goes away or the server closes.
+            await conn.read(buf).catch(() => null);
+          }
+        } catch {
+          // The client went away.
+        } finally {
+          if (conns.delete(conn)) conn.close();
+        }
+      })();
+      handlers.add(handler);
+      handler.finally(() => handlers.delete(handler));
+    }
+  })();
+  const close = async () => {
+    listener.close();
+    for (const conn of conns) conn.close();
+    conns.clear();
+    await loop.catch(() => {});
+    await Promise.all(handlers);
+  };
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`,
+    requests,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Names in a directory, sorted. */
+export async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
+}
+
+/** Polls a job's record until its status is final, or fails after `ms`. */
+export async function waitForRecord(
+  jobsDir: string,
+  id: string,
+  ms = 30_000,
+): Promise<Record<string, unknown>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const record = JSON.parse(
+        await Deno.readTextFile(join(jobsDir, `${id}.json`)),
+      );
+      if (record.status !== "running") return record;
+    } catch (err) {
+      if (
+        !(err instanceof Deno.errors.NotFound || err instanceof SyntaxError)
+      ) {
+        throw err;
+      }
+    }
+    if (Date.now() > end) {
+      throw new Error(`Job ${id} did not finish within ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let n = 0; n < data.length;) n += await conn.write(data.subarray(n));
+}
