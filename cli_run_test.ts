@@ -1,0 +1,172 @@
+// Specification of `epack run`: any program, in the foreground with its exit
+// code passed through, or as a job.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseRunArgs } from "./_run.ts";
+import { cli, lines, listDir, waitForRecord } from "./testdata/cli_helpers.ts";
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "detach_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("parseRunArgs() leaves the program's own flags alone", () => {
+  const a = parseRunArgs(["--timeout", "1m", "--", "ls", "-la", "--json"]);
+  assert.equal(a.program, "ls");
+  assert.deepEqual(a.args, ["-la", "--json"]);
+  assert.equal(a.timeout, 60_000);
+  assert.equal(a.json, false);
+  const b = parseRunArgs(["-d", "sh", "-c", "exit 1", "--detach"]);
+  assert.equal(b.detach, true);
+  assert.deepEqual([b.program, ...b.args], ["sh", "-c", "exit 1", "--detach"]);
+  assert.equal(parseRunArgs(["--", "--weird"]).program, "--weird");
+});
+
+Deno.test("run passes the program's exit code through", async (t) => {
+  await t.step("its code and its output", async () => {
+    const r = await cli([
+      "run",
+      "--",
+      "sh",
+      "-c",
+      "echo out; echo err >&2; exit 7",
+    ]);
+    assert.equal(r.code, 7);
+    assert.equal(r.stdout, "out\n");
+    assert.equal(r.stderr, "err\n");
+  });
+  await t.step("0, without --", async () => {
+    const r = await cli(["run", "true"]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stderr, "");
+  });
+  await t.step("128+N when signal N ends it", async () => {
+    const r = await cli(["run", "--", "sh", "-c", "kill -TERM $$"]);
+    assert.equal(r.code, 143);
+    const k = await cli(["run", "--", "sh", "-c", "kill -KILL $$"]);
+    assert.equal(k.code, 137);
+  });
+});
+
+Deno.test("run --timeout stops the program and exits 124", async () => {
+  const started = Date.now();
+  const r = await cli(["run", "--timeout", "300ms", "--", "sleep", "30"]);
+  assert.equal(r.code, 124);
+  assert.ok(
+    Date.now() - started < 10_000,
+    "stopped on SIGTERM, long before 30 s",
+  );
+  assert.deepEqual(lines(r.stderr), [
+    "error: sleep timed out after 300ms and was stopped",
+  ]);
+  const quick = await cli([
+    "run",
+    "--timeout",
+    "30s",
+    "--",
+    "sh",
+    "-c",
+    "exit 3",
+  ]);
+  assert.equal(quick.code, 3, "a program that ends in time keeps its code");
+});
+
+Deno.test("run reports a program it cannot run with 127 or 126", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "script.sh"), "#!/bin/sh\necho hi\n");
+    const cases: [string[], number, RegExp][] = [
+      [
+        ["run", "--", "no-such-program-zz"],
+        127,
+        /^error: Command not found: no-such-program-zz$/,
+      ],
+      [
+        [
+          "run",
+          "-d",
+          "--jobs-dir",
+          join(dir, "jobs"),
+          "--",
+          "no-such-program-zz",
+        ],
+        127,
+        /Command not found/,
+      ],
+      [
+        ["run", "--", join(dir, "script.sh")],
+        126,
+        /^error: Cannot execute .*script\.sh: permission denied$/,
+      ],
+      [
+        [
+          "run",
+          "-d",
+          "--jobs-dir",
+          join(dir, "jobs"),
+          "--",
+          join(dir, "script.sh"),
+        ],
+        126,
+        /Cannot execute/,
+      ],
+    ];
+    await Promise.all(cases.map(async ([args, code, message]) => {
+      const r = await cli(args);
+      assert.equal(r.code, code, r.stderr);
+      assert.equal(lines(r.stderr).length, 1, r.stderr);
+      assert.match(lines(r.stderr)[0], message);
+    }));
+    assert.deepEqual(await listDir(dir), ["script.sh"], "no job was recorded");
+  });
+});
+
+Deno.test("run --detach runs the program as a job", async (t) => {
+  await withTempDir(async (dir) => {
+    const jobs = join(dir, "jobs");
+    await t.step("its exit code and output are recorded", async () => {
+      const r = await cli([
+        "run",
+        "--detach",
+        "--json",
+        "--jobs-dir",
+        jobs,
+        "--",
+        "sh",
+        "-c",
+        "echo from the job; exit 3",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const job = JSON.parse(r.stdout);
+      assert.equal(job.command, "sh");
+      assert.deepEqual(job.args, ["-c", "echo from the job; exit 3"]);
+      assert.equal(job.timeoutMs, 24 * 60 * 60 * 1000);
+      const record = await waitForRecord(jobs, job.jobId);
+      assert.equal(record.status, "failed");
+      assert.equal(record.exit_code, 3);
+      assert.equal(await Deno.readTextFile(job.logPath), "from the job\n");
+    });
+    await t.step("--timeout limits the job", async () => {
+      const r = await cli([
+        "run",
+        "-d",
+        "--timeout",
+        "300ms",
+        "--jobs-dir",
+        jobs,
+        "--",
+        "sleep",
+        "30",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const id = /Started job (\w+)/.exec(r.stdout)?.[1];
+      assert.ok(id, r.stdout);
+      assert.match(r.stdout, /Timeout: 300ms/);
+      assert.equal((await waitForRecord(jobs, id)).status, "timed_out");
+    });
+  });
+});
