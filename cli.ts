@@ -1,0 +1,207 @@
+/**
+ * The `epack` command line: `pull`, `run` and `jobs`. mod.ts runs
+ * {@linkcode main} when it is the program's entry module.
+ *
+ * Every failure is one line on stderr (`error: ...`), followed for usage
+ * errors by a hint to run `--help`; never a stack trace.
+ *
+ * @example Run the CLI from a program of your own
+ * ```ts ignore
+ * import { superviseIfRequested } from "@epack/detach";
+ * import { main } from "./cli.ts";
+ *
+ * await superviseIfRequested();
+ * Deno.exit(await main(Deno.args));
+ * ```
+ *
+ * @module
+ */
+
+import { CliError, colorEnabled, EXIT, paint } from "./_cli_util.ts";
+import { DetailedError, InterruptedError, pullCommand } from "./_pull.ts";
+import { runCommand } from "./_run.ts";
+import { jobsCommand } from "./cli_jobs.ts";
+
+/**
+ * The CLI's version. Kept here rather than read from deno.json so the
+ * published module needs no JSON import; a test checks the two agree.
+ */
+export const VERSION = "0.1.0";
+
+/** The help of `epack` itself. */
+export const HELP =
+  `epack ${VERSION}: run command-line operations as detached background jobs
+
+Usage: epack <command> [options]
+
+Commands:
+  pull <remote> [ref]         Download a pack from a registry
+  run [options] -- <program>  Run a program, in the foreground or as a job
+  jobs                        List, inspect, follow, cancel and clean up jobs
+  help [command]              Show help
+
+Options every command takes:
+  --json                      Machine-readable output on stdout
+  --jobs-dir DIR              The jobs directory (default: <project>/.epack/jobs,
+                              where <project> holds the nearest deno.json)
+  -h, --help                  Show the command's help
+
+  --version                   Print epack's version
+
+Colour is used only on a terminal, and never when NO_COLOR is set.
+
+Exit codes: 0 success; 1 failure or bad usage; 2 a pulled pack did not
+verify. A foreground run passes on its program's code (128+N for signal N,
+124 on --timeout, 126 cannot execute, 127 not found).
+
+Run 'epack <command> --help' for a command's options.`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  pull: pullCommand,
+  run: runCommand,
+  jobs: jobsCommand,
+};
+
+/**
+ * Runs the CLI and returns its exit code. Every error is caught and
+ * reported on stderr as one line (and, with `--json`, as a JSON object on
+ * stdout).
+ *
+ * Requires the permissions of the command run; `-A` covers them all.
+ *
+ * @param args The command-line arguments (`Deno.args`).
+ * @returns The exit code.
+ *
+ * @example Pull from the example registry
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ *
+ * const code = await main(["pull", "examples/registry", "--dry-run"]);
+ * console.log(code); // 0
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const json = wantsJson(args);
+  // A rejection nobody awaited would otherwise end the program with a stack.
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    report(event.reason, json);
+    Deno.exit(EXIT.FAILURE);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    return await dispatch(args);
+  } catch (err) {
+    // A reader that went away (`epack pull ... | head`) is not a failure.
+    if (err instanceof Deno.errors.BrokenPipe) return EXIT.OK;
+    const code = report(err, json);
+    if (err instanceof InterruptedError) {
+      // Dying of the signal tells a parent (or a job's supervisor) the truth.
+      Deno.kill(Deno.pid, err.signal);
+    }
+    return code;
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
+}
+
+async function dispatch(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined) {
+    throw new CliError("Missing a command (pull, run or jobs)", { usage: "" });
+  }
+  if (first === "--help" || first === "-h") {
+    console.log(HELP);
+    return EXIT.OK;
+  }
+  if (first === "help") {
+    if (rest.length === 0) {
+      console.log(HELP);
+      return EXIT.OK;
+    }
+    return await lookup(rest[0])(["--help"]);
+  }
+  if (first === "--version" || first === "-V") {
+    console.log(
+      args.includes("--json")
+        ? JSON.stringify({ version: VERSION })
+        : `epack ${VERSION}`,
+    );
+    return EXIT.OK;
+  }
+  if (first.startsWith("-")) {
+    throw new CliError(
+      `Unknown flag before the command: ${first} (put it after the command)`,
+      { usage: "" },
+    );
+  }
+  return await lookup(first)(rest);
+}
+
+function lookup(name: string): Command {
+  if (Object.hasOwn(COMMANDS, name)) return COMMANDS[name];
+  throw new CliError(`Unknown command: ${JSON.stringify(name)}`, { usage: "" });
+}
+
+/** Whether the output should be JSON, from a look at the raw arguments. */
+function wantsJson(args: string[]): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "--json" || arg === "--json=true") return true;
+  }
+  return false;
+}
+
+/** Prints an error and returns the exit code it carries. */
+function report(err: unknown, json: boolean): number {
+  const code = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
+  const message = oneLine(
+    err instanceof CliError ? err.message : describeUnexpected(err),
+  );
+  const color = colorEnabled(Deno.stderr);
+  const lines = [`${paint(color, 31, "error:")} ${message}`];
+  if (err instanceof DetailedError) lines.push(...err.detail);
+  if (err instanceof CliError && err.usage !== undefined) {
+    const where = err.usage === "" ? "" : ` ${err.usage}`;
+    lines.push(`Run 'epack${where} --help' for usage.`);
+  }
+  write(Deno.stderr, lines.join("\n") + "\n");
+  if (json) {
+    write(
+      Deno.stdout,
+      JSON.stringify({
+        error: message,
+        exitCode: code,
+        ...(err instanceof DetailedError ? err.data : {}),
+      }) + "\n",
+    );
+  }
+  return code;
+}
+
+function describeUnexpected(err: unknown): string {
+  if (err instanceof Deno.errors.NotCapable) {
+    return `a Deno permission is missing (${
+      oneLine((err as Error).message)
+    }); run with -A`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function oneLine(text: string): string {
+  return text.split("\n").map((s) => s.trim()).filter((s) => s !== "").join(
+    " ",
+  );
+}
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string) {
+  const data = new TextEncoder().encode(text);
+  try {
+    let n = 0;
+    while (n < data.length) n += stream.writeSync(data.subarray(n));
+  } catch {
+    // Nowhere left to report to (a closed pipe).
+  }
+}
