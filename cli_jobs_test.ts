@@ -289,7 +289,7 @@ Deno.test("jobs <id> shows every field and the last 10 lines of the log", async 
         "Error:       Exited with code 3",
         "Timeout:     1d",
         `Log:         ${job.logPath}`,
-        `Working dir: ${Deno.cwd()}`,
+        `Working dir: ${done.workingDir}`,
         "Last 10 lines of the log:\n  line 6\n",
         "  line 15\n",
       ]
