@@ -18,8 +18,13 @@
  */
 
 import { CliError, colorEnabled, EXIT, paint } from "./_cli_util.ts";
-import { DetailedError, InterruptedError, pullCommand } from "./_pull.ts";
-import { runCommand } from "./_run.ts";
+import {
+  DetailedError,
+  InterruptedError,
+  parsePullArgs,
+  pullCommand,
+} from "./_pull.ts";
+import { parseRunArgs, runCommand } from "./_run.ts";
 import { jobsCommand } from "./cli_jobs.ts";
 
 /**
@@ -145,8 +150,17 @@ function lookup(name: string): Command {
   throw new CliError(`Unknown command: ${JSON.stringify(name)}`, { usage: "" });
 }
 
-/** Whether the output should be JSON, from a look at the raw arguments. */
+/** Whether errors should also be reported as JSON. */
 function wantsJson(args: string[]): boolean {
+  const [first, ...rest] = args;
+  try {
+    // The command's own parser knows where its flags end (`run`'s program
+    // may take a --json of its own).
+    if (first === "pull") return parsePullArgs(rest).json;
+    if (first === "run") return parseRunArgs(rest).json;
+  } catch {
+    // Bad usage: fall back to a look at the raw arguments.
+  }
   for (const arg of args) {
     if (arg === "--") return false;
     if (arg === "--json" || arg === "--json=true") return true;
