@@ -872,3 +872,27 @@ Deno.test("the example registry's index matches its packs", async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).name, "billing");
 });
+
+Deno.test("pull --detach from a project's subdirectory writes where a foreground pull would", async () => {
+  await withTempDir(async (dir) => {
+    // The job runs in the project directory (the one holding deno.json).
+    await Deno.writeTextFile(join(dir, "deno.json"), "{}\n");
+    await Deno.mkdir(join(dir, "sub"));
+    await writeRegistry(join(dir, "reg"), PACKS.slice(0, 1));
+    const r = await cli(["pull", "../reg", "--detach", "--json"], {
+      cwd: join(dir, "sub"),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout);
+    assert.equal(job.jobsDir, join(dir, ".epack", "jobs"));
+    assert.deepEqual(job.args, [join(dir, "reg")]);
+    assert.deepEqual(job.flags, ["--output", `${join(dir, "sub")}/`, "--ci"]);
+    const record = await waitForRecord(job.jobsDir, job.jobId);
+    assert.equal(
+      record.status,
+      "completed",
+      await Deno.readTextFile(job.logPath),
+    );
+    assert.deepEqual(await listDir(join(dir, "sub")), ["api-v1.0.0.epack"]);
+  });
+});
