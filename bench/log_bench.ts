@@ -1,0 +1,115 @@
+// Log throughput: a job that writes 1 GiB to stdout, from spawn() until its
+// end is recorded, against the same command under a shell redirect
+// (`sh -c 'head -c N /dev/zero > file'`). Each iteration checks that the
+// log holds exactly N bytes, so a fast but lossy log fails the bench.
+//
+// The job's end is watched two ways, because the way of watching matters:
+// polling the record, and waitForJob(), which watches the jobs directory
+// with inotify. The log lives in that directory, so the watcher wakes for
+// every write the job makes, and the waiting process competes for the CPU
+// with the job.
+//
+//   deno bench -A bench/log_bench.ts
+
+import {
+  type Job,
+  JobStore,
+  spawn,
+  superviseIfRequested,
+  waitForJob,
+} from "../mod.ts";
+
+await superviseIfRequested();
+
+const SIZE = 1024 * 1024 * 1024;
+// 1 GiB per iteration: a few iterations say enough.
+const N = 4;
+const WARMUP = 1;
+
+const dir = Deno.makeTempDirSync({ prefix: "detach_bench_log_" });
+addEventListener("unload", () => {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch {
+    // Already gone.
+  }
+});
+
+async function checkSize(path: string): Promise<void> {
+  const { size } = await Deno.stat(path);
+  if (size !== SIZE) {
+    throw new Error(`${path} holds ${size} bytes, expected exactly ${SIZE}`);
+  }
+  // Dropping the file now keeps a gigabyte of dirty pages from being written
+  // back during the next iteration.
+  await Deno.remove(path);
+}
+
+Deno.bench({
+  name: "sh -c 'head -c 1GiB /dev/zero > file'",
+  group: "log 1 GiB",
+  baseline: true,
+  n: N,
+  warmup: WARMUP,
+  async fn(b) {
+    const file = `${dir}/redirect.log`;
+    b.start();
+    const { code } = await new Deno.Command("sh", {
+      args: ["-c", `head -c ${SIZE} /dev/zero > '${file}'`],
+      stdin: "null",
+    }).output();
+    b.end();
+    if (code !== 0) throw new Error(`sh exited with ${code}`);
+    await checkSize(file);
+  },
+});
+
+async function startJob(): Promise<string> {
+  const { jobId } = await spawn({
+    command: "head",
+    args: ["-c", String(SIZE), "/dev/zero"],
+    external: true,
+    jobsDir: dir,
+  });
+  return jobId;
+}
+
+function checkJob(job: Job): void {
+  if (job.status !== "completed") {
+    throw new Error(`Job ${job.id} ended ${job.status}: ${job.error}`);
+  }
+}
+
+Deno.bench({
+  name: "spawn() a job writing 1 GiB, its end polled every 10 ms",
+  group: "log 1 GiB",
+  n: N,
+  warmup: WARMUP,
+  async fn(b) {
+    const store = new JobStore(dir);
+    b.start();
+    const jobId = await startJob();
+    let job: Job;
+    while ((job = await store.load(jobId)).status === "running") {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    b.end();
+    checkJob(job);
+    await checkSize(job.logPath);
+  },
+});
+
+Deno.bench({
+  name: "spawn() a job writing 1 GiB, its end awaited by waitForJob()",
+  group: "log 1 GiB",
+  n: N,
+  warmup: WARMUP,
+  async fn(b) {
+    b.start();
+    const jobId = await startJob();
+    const job = await waitForJob(jobId, { jobsDir: dir, timeout: 120_000 });
+    b.end();
+    checkJob(job);
+    await checkSize(job.logPath);
+  },
+});

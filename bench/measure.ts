@@ -1,0 +1,228 @@
+// Figures `deno bench` cannot express, each measured side by side with its
+// baseline in one run (interleaved, so a noisy neighbour hits both), then
+// printed as a table of medians and ratios:
+//
+// - the supervisor's peak RSS (VmHWM) while its job sleeps, against an idle
+//   `deno run` of a script that sleeps;
+// - the time from the worker's exit until its end is recorded, until
+//   waitForJob() returns, and until `epack jobs wait` exits.
+//
+// Jobs are started through the CLI (`mod.ts run --detach`), so the
+// supervisor measured is the one users get.
+//
+//   deno run -A bench/measure.ts [--rounds N]
+
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Job, JobStore, waitForJob } from "../mod.ts";
+import { readProcess } from "../timeout.ts";
+
+const { values } = parseArgs({
+  options: { rounds: { type: "string", default: "5" } },
+});
+const ROUNDS = Number(values.rounds);
+
+const DENO = Deno.execPath();
+const path = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const MOD = path("../mod.ts");
+const IDLE = path("./testdata/idle.ts");
+const IDLE_MOD = path("./testdata/idle_mod.ts");
+const IDLE_ULID = path("./testdata/idle_ulid.ts");
+const SLEEP_S = 1.5;
+
+const root = await Deno.makeTempDir({ prefix: "detach_bench_measure_" });
+const jobsDir = join(root, "jobs");
+const store = new JobStore(jobsDir);
+
+interface Spawned {
+  jobId: string;
+  pid: number;
+  logPath: string;
+}
+
+/** Starts a job through the CLI, as a user would. */
+async function detach(program: string[]): Promise<Spawned> {
+  const out = await new Deno.Command(DENO, {
+    args: [
+      "run",
+      "-A",
+      MOD,
+      "run",
+      "--detach",
+      "--json",
+      "--jobs-dir",
+      jobsDir,
+      "--",
+      ...program,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) {
+    throw new Error(
+      `run --detach failed: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** VmHWM (peak resident set) of a process in KiB, if it is still there. */
+function peakKiB(pid: number): number | undefined {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  const p = readProcess(pid);
+  return p !== undefined && p.state !== "Z" && p.state !== "X";
+}
+
+/** The largest VmHWM seen while polling a process until it exits. */
+async function pollPeak(pid: number): Promise<number> {
+  let peak = 0;
+  while (alive(pid)) {
+    peak = Math.max(peak, peakKiB(pid) ?? 0);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (peak === 0) throw new Error(`No VmHWM read for process ${pid}`);
+  return peak;
+}
+
+async function idlePeak(script: string): Promise<number> {
+  const child = new Deno.Command(DENO, {
+    args: ["run", "-A", script, String(SLEEP_S)],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const peak = await pollPeak(child.pid);
+  await child.status;
+  return peak;
+}
+
+async function supervisorPeak(): Promise<number> {
+  const { jobId, pid } = await detach(["sleep", String(SLEEP_S)]);
+  const peak = await pollPeak(pid);
+  await final(jobId);
+  return peak;
+}
+
+async function final(jobId: string): Promise<Job> {
+  const job = await waitForJob(jobId, { jobsDir, timeout: 30_000 });
+  if (job.status !== "completed") {
+    throw new Error(`Job ${jobId} ended ${job.status}: ${job.error}`);
+  }
+  return job;
+}
+
+interface Latency {
+  recorded: number;
+  waitForJob: number;
+  jobsWait: number;
+}
+
+/**
+ * One job whose worker prints the time (ns) as its last act: the end is
+ * recorded, waitForJob() here and a `jobs wait` process are both waiting.
+ */
+async function latency(): Promise<Latency> {
+  const { jobId, pid } = await detach([
+    "sh",
+    "-c",
+    `sleep ${SLEEP_S}; date +%s%N`,
+  ]);
+  const cli = (async () => {
+    const out = await new Deno.Command(DENO, {
+      args: ["run", "-A", MOD, "jobs", "wait", jobId, "--jobs-dir", jobsDir],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const at = Date.now();
+    if (out.code !== 0) {
+      throw new Error(`jobs wait: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return at;
+  })();
+  const lib = (async () => {
+    await waitForJob(jobId, { jobsDir, timeout: 30_000 });
+    return Date.now();
+  })();
+  const [cliAt, libAt] = await Promise.all([cli, lib]);
+  const job = await final(jobId);
+  const log = (await Deno.readTextFile(job.logPath)).trim().split("\n");
+  const exitedMs = Number(BigInt(log[log.length - 1]) / 1_000_000n);
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 5));
+  return {
+    recorded: job.completedAt!.getTime() - exitedMs,
+    waitForJob: libAt - exitedMs,
+    jobsWait: cliAt - exitedMs,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const mib = (kib: number) => (kib / 1024).toFixed(1);
+
+try {
+  // One untimed round first, so every program is in Deno's caches.
+  await idlePeak(IDLE_MOD);
+  await supervisorPeak();
+
+  const rss = {
+    idle: [] as number[],
+    ulid: [] as number[],
+    mod: [] as number[],
+    sup: [] as number[],
+  };
+  const lat: Latency[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    rss.idle.push(await idlePeak(IDLE));
+    rss.sup.push(await supervisorPeak());
+    rss.ulid.push(await idlePeak(IDLE_ULID));
+    rss.mod.push(await idlePeak(IDLE_MOD));
+    lat.push(await latency());
+  }
+  await store.ensureDir();
+
+  const idle = median(rss.idle);
+  const rows = [
+    ["idle `deno run` (baseline)", idle],
+    ["idle, importing npm:ulid", median(rss.ulid)],
+    ["idle, importing mod.ts", median(rss.mod)],
+    ["supervisor, job running `sleep`", median(rss.sup)],
+  ] as const;
+  console.log(`Peak RSS (VmHWM), median of ${ROUNDS}:`);
+  console.log("| process | MiB | × idle |");
+  console.log("| --- | --- | --- |");
+  for (const [name, kib] of rows) {
+    console.log(`| ${name} | ${mib(kib)} | ${(kib / idle).toFixed(2)} |`);
+  }
+  console.log(`max supervisor: ${mib(Math.max(...rss.sup))} MiB`);
+
+  console.log(`\nFrom the worker's exit until ..., ms, over ${ROUNDS} jobs:`);
+  console.log("| until | median | max | goal |");
+  console.log("| --- | --- | --- | --- |");
+  for (const key of ["recorded", "waitForJob", "jobsWait"] as const) {
+    const xs = lat.map((l) => l[key]);
+    const name = {
+      recorded: "its end is recorded (completed_at)",
+      waitForJob: "waitForJob() returns",
+      jobsWait: "`epack jobs wait` exits",
+    }[key];
+    console.log(`| ${name} | ${median(xs)} | ${Math.max(...xs)} | < 100 |`);
+  }
+} finally {
+  await Deno.remove(root, { recursive: true });
+}

@@ -1,0 +1,118 @@
+// spawn() against the least any detached start can cost: a bare
+// `Deno.Command(...).spawn()` + `unref()` of the same program with the same
+// permission flags. Only the call is timed (b.start/b.end); each iteration
+// then waits for what it started to end, so no background process steals
+// the CPU from the next iteration and nothing is left running.
+//
+// This file is the re-executed program in both cases, so its first line is
+// the one line every spawning program needs.
+//
+//   deno bench -A bench/spawn_bench.ts
+
+import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
+import { currentRuntime, selfArgv } from "../_argv.ts";
+import { readProcess } from "../timeout.ts";
+import { JobStore } from "../jobs.ts";
+
+await superviseIfRequested();
+
+// Every spawn starts a real deno process (~30-60 ms of CPU): keep n small.
+const N = 20;
+const WARMUP = 3;
+
+const jobsDir = Deno.makeTempDirSync({ prefix: "detach_bench_spawn_" });
+addEventListener("unload", () => {
+  try {
+    Deno.removeSync(jobsDir, { recursive: true });
+  } catch {
+    // Already gone.
+  }
+});
+
+Deno.bench({
+  name: "bare Deno.Command spawn() + unref() of this program",
+  group: "spawn",
+  baseline: true,
+  n: N,
+  warmup: WARMUP,
+  async fn(b) {
+    const self = selfArgv(currentRuntime());
+    b.start();
+    const child = new Deno.Command(self[0], {
+      // Started with no arguments it calls superviseIfRequested(), finds no
+      // work, registers its benches as no-ops under `deno run`, and exits.
+      args: self.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    child.unref();
+    b.end();
+    // Unref'd, its status would not keep the bench alive: ref it again.
+    child.ref();
+    await child.status;
+  },
+});
+
+Deno.bench({
+  name: "spawn() of a job (record + supervisor start)",
+  group: "spawn",
+  n: N,
+  warmup: WARMUP,
+  async fn(b) {
+    b.start();
+    const { jobId, pid } = await spawn({
+      command: "true",
+      external: true,
+      jobsDir,
+    });
+    b.end();
+    const job = await waitForJob(jobId, { jobsDir, timeout: 30_000 });
+    if (job.status !== "completed") {
+      throw new Error(`Job ${jobId} ended ${job.status}: ${job.error}`);
+    }
+    // The end is recorded just before the supervisor exits: let it finish
+    // exiting, as the baseline's child has, before the next iteration.
+    await untilExited(pid);
+  },
+});
+
+// What spawn() adds to the bare start, measured alone: the record is written
+// durably (fdatasync + rename) once before the supervisor starts and once
+// after, with its PID.
+const store = new JobStore(jobsDir);
+let lastId = "";
+
+Deno.bench({
+  name: "  of which: JobStore.create() (the record, before the start)",
+  group: "spawn",
+  n: N,
+  warmup: WARMUP,
+  async fn() {
+    lastId = (await store.create({ command: "true", argv: ["true"] })).id;
+  },
+});
+
+Deno.bench({
+  name: "  of which: JobStore.update() (the PID, after the start)",
+  group: "spawn",
+  n: N,
+  warmup: WARMUP,
+  async fn() {
+    await store.update(lastId, (j) => {
+      j.pid = Deno.pid;
+      return j;
+    });
+  },
+});
+
+async function untilExited(pid: number): Promise<void> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const p = readProcess(pid);
+    if (p === undefined || p.state === "Z" || p.state === "X") return;
+    if (Date.now() > end) throw new Error(`Process ${pid} did not exit`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

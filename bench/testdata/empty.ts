@@ -1,0 +1,1 @@
+// Intentionally empty: `deno run` of this file is the cost of starting Deno.
