@@ -18,12 +18,7 @@
  */
 
 import { CliError, colorEnabled, EXIT, paint } from "./_cli_util.ts";
-import {
-  DetailedError,
-  InterruptedError,
-  parsePullArgs,
-  pullCommand,
-} from "./_pull.ts";
+import { DetailedError, parsePullArgs, pullCommand } from "./_pull.ts";
 import { parseRunArgs, runCommand } from "./_run.ts";
 import { jobsCommand } from "./cli_jobs.ts";
 
@@ -101,12 +96,10 @@ export async function main(args: string[]): Promise<number> {
   } catch (err) {
     // A reader that went away (`epack pull ... | head`) is not a failure.
     if (err instanceof Deno.errors.BrokenPipe) return EXIT.OK;
-    const code = report(err, json);
-    if (err instanceof InterruptedError) {
-      // Dying of the signal tells a parent (or a job's supervisor) the truth.
-      Deno.kill(Deno.pid, err.signal);
-    }
-    return code;
+    // An interrupted pull exits 128+N, as shells report a signal death.
+    // Re-raising the signal would not be reliable: once Deno has listened
+    // for a signal, its handler stays installed and may swallow it.
+    return report(err, json);
   } finally {
     globalThis.removeEventListener("unhandledrejection", onRejection);
   }

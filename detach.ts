@@ -28,7 +28,6 @@ import { dirname, join, resolve } from "node:path";
 import {
   FINAL_STATUSES,
   type Job,
-  JobNotFoundError,
   JobStore,
   newJobId,
   validateJobId,
@@ -39,11 +38,7 @@ import {
   type RuntimeFacts,
   selfArgv,
 } from "./_argv.ts";
-import {
-  DEFAULT_KILL_GRACE,
-  groupMembers,
-  readProcess,
-} from "./timeout.ts";
+import { DEFAULT_KILL_GRACE, groupMembers, readProcess } from "./timeout.ts";
 
 export { DEFAULT_KILL_GRACE };
 
@@ -76,7 +71,7 @@ export interface SpawnOptions {
    */
   workingDir?: string;
   /**
-   * The jobs directory.
+   * The jobs directory; a relative path is taken from the cwd.
    * @default {"<workingDir>/.epack/jobs"}
    */
   jobsDir?: string;
@@ -318,10 +313,8 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   }
 
   const workingDir = resolve(options.workingDir ?? findWorkingDir());
-  const jobsDir = resolve(
-    workingDir,
-    options.jobsDir ?? defaultJobsDir(workingDir),
-  );
+  // A relative jobsDir is taken from the cwd, like any path option.
+  const jobsDir = resolve(options.jobsDir ?? defaultJobsDir(workingDir));
   const facts = runtimeOverride ?? currentRuntime();
   const self = selfArgv(facts, options);
   let argv: string[];
@@ -374,10 +367,9 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     throw new SpawnError(message, { cause: err });
   }
   child.unref();
-  job = await store.update(id, (j) => {
-    j.pid = child.pid;
-    return j;
-  });
+  // The supervisor writes its PID into the record itself when it takes the
+  // liveness lock; a second write here would double spawn()'s cost.
+  job.pid = child.pid;
   return { jobId: id, pid: child.pid, logPath: job.logPath, job };
 }
 
@@ -618,12 +610,7 @@ export async function waitForJob(
       clearTimeout(tick);
       wake = undefined;
       options.signal?.throwIfAborted();
-      try {
-        job = await store.load(jobId);
-      } catch (err) {
-        if (err instanceof JobNotFoundError) throw err;
-        throw err;
-      }
+      job = await store.load(jobId);
       if (isFinal(job)) return job;
       if (
         options.timeout !== undefined && Date.now() - started >= options.timeout

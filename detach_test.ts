@@ -319,7 +319,7 @@ Deno.test("spawn() refuses a command line that would detach again", async (t) =>
         );
       });
     }
-    await t.step("nothing was recorded", async () => {
+    await t.step("nothing was recorded", () => {
       assert.deepEqual([...Deno.readDirSync(dir)], []);
     });
     await t.step("arguments after -- are not flags", () => {
@@ -398,6 +398,7 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
         const { jobs: all } = await new JobStore(jobs).list();
         assert.equal(all.length, 1);
         assert.equal(all[0].status, "failed");
+        assert.match(all[0].error ?? "", /Cannot start the supervisor/);
       } finally {
         _setRuntimeForTesting(undefined);
       }

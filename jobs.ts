@@ -465,31 +465,16 @@ export class JobStore {
     if (options.timeout !== undefined) job.timeout = options.timeout;
     if (options.argv !== undefined) job.argv = [...options.argv];
     if (options.grace !== undefined) job.grace = options.grace;
-    await this.#withLock(id, async () => {
-      try {
-        await Deno.lstat(this.recordPath(id));
-        throw new Deno.errors.AlreadyExists(`Job already exists: ${id}`);
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      }
-      const log = await Deno.open(job.logPath, {
-        write: true,
-        create: true,
-        truncate: true,
-        mode: 0o600,
-      });
-      log.close();
+    // No lock: the record is created by a hard link, which fails if the
+    // name exists, so two creators of one ID cannot both succeed. spawn()
+    // waits on this call, so it uses few, synchronous system calls.
+    for (const path of [job.logPath, this.livenessPath(id)]) {
       // The liveness file exists from the start, so a supervisor that never
       // takes its lock (it failed to start) is told apart from an epack
       // record, which has none, and is reported lost after the grace period.
-      const live = await Deno.open(this.livenessPath(id), {
-        write: true,
-        create: true,
-        mode: 0o600,
-      });
-      live.close();
-      await this.#write(job);
-    });
+      Deno.openSync(path, { write: true, create: true, mode: 0o600 }).close();
+    }
+    this.#write(job, { exclusive: true });
     return job;
   }
 
@@ -634,7 +619,7 @@ export class JobStore {
       const current = await this.#read(id);
       const next = await fn(structuredClone(current));
       next.id = id;
-      await this.#write(next);
+      this.#write(next);
       return next;
     });
   }
@@ -784,7 +769,7 @@ export class JobStore {
   /**
    * Takes the job's liveness lock and keeps it until the returned handle is
    * disposed or the process dies (even by SIGKILL). The supervisor calls this
-   * first; it also stamps `supervisedAt` in the record.
+   * first; it also stamps `supervisedAt` and its own PID in the record.
    *
    * @param id The job ID.
    * @returns A handle that releases the lock when disposed.
@@ -796,6 +781,7 @@ export class JobStore {
       await file.lock(true);
       await this.update(id, (job) => {
         job.supervisedAt = new Date();
+        job.pid = Deno.pid;
         return job;
       });
     } catch (err) {
@@ -852,7 +838,11 @@ export class JobStore {
     return parseJobRecord(text, id, path);
   }
 
-  async #write(job: Job): Promise<void> {
+  // Writes are synchronous: a record is a few hundred bytes, and one async
+  // operation costs more than the write itself. The temp file is flushed to
+  // disk before it takes the record's name, so neither a reader nor a crash
+  // can ever see a partial record.
+  #write(job: Job, options: { exclusive?: boolean } = {}): void {
     const data = new TextEncoder().encode(
       JSON.stringify(toRecord(job), null, 2) + "\n",
     );
@@ -861,7 +851,7 @@ export class JobStore {
       this.#dir,
       `.${job.id}.${crypto.randomUUID().slice(0, 8)}.tmp`,
     );
-    const file = await Deno.open(temp, {
+    const file = Deno.openSync(temp, {
       write: true,
       createNew: true,
       mode: 0o600,
@@ -870,17 +860,33 @@ export class JobStore {
       try {
         let written = 0;
         while (written < data.length) {
-          written += await file.write(data.subarray(written));
+          written += file.writeSync(data.subarray(written));
         }
-        // Without this a crash soon after the rename could leave an empty
-        // record on some file systems.
-        await file.syncData();
+        file.syncDataSync();
       } finally {
         file.close();
       }
-      await Deno.rename(temp, target);
+      if (options.exclusive) {
+        try {
+          Deno.linkSync(temp, target);
+        } catch (err) {
+          if (err instanceof Deno.errors.AlreadyExists) {
+            throw new Deno.errors.AlreadyExists(
+              `Job already exists: ${job.id}`,
+            );
+          }
+          throw err;
+        }
+        Deno.removeSync(temp);
+      } else {
+        Deno.renameSync(temp, target);
+      }
     } catch (err) {
-      await removeIfPresent(temp);
+      try {
+        Deno.removeSync(temp);
+      } catch {
+        // Already gone (linked and removed, or never made).
+      }
       throw err;
     }
   }
