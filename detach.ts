@@ -330,7 +330,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   }
 
   const store = new JobStore(jobsDir);
-  const id = newJobId();
+  const id = await newJobId();
   let job: Job;
   try {
     job = await store.create({

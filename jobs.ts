@@ -21,7 +21,6 @@
  * @module
  */
 
-import { monotonicFactory } from "ulid";
 import { join, resolve } from "node:path";
 
 /**
@@ -346,23 +345,31 @@ export function validateJobId(id: string): string {
  * IDs made by one process) and is unique across processes (80 random bits
  * per millisecond).
  *
+ * It is async because the ULID library is loaded on first use: a job's
+ * supervisor imports this module for its whole life but never makes an ID,
+ * and loading an npm package costs a Deno process about 7 MiB.
+ *
  * @returns A 26-character ULID.
  *
  * @example New ID
  * ```ts
  * import { newJobId } from "@epack/detach/jobs";
  *
- * console.log(newJobId().length); // 26
+ * console.log((await newJobId()).length); // 26
  * ```
  */
-export function newJobId(): string {
+export async function newJobId(): Promise<string> {
+  if (nextUlid === undefined) {
+    // Plain ulid() is random within a millisecond, so IDs made in the same
+    // millisecond would not sort in creation order; the monotonic factory
+    // increments the random part instead.
+    const { monotonicFactory } = await import("ulid");
+    nextUlid ??= monotonicFactory();
+  }
   return nextUlid();
 }
 
-// Plain ulid() is random within a millisecond, so IDs made in the same
-// millisecond would not sort in creation order; the monotonic factory
-// increments the random part instead.
-const nextUlid = monotonicFactory();
+let nextUlid: (() => string) | undefined;
 
 /**
  * The job store over one jobs directory.
@@ -449,7 +456,7 @@ export class JobStore {
    * @throws {Deno.errors.AlreadyExists} If a job with that ID exists.
    */
   async create(options: CreateJobOptions): Promise<Job> {
-    const id = validateJobId(options.id ?? newJobId());
+    const id = validateJobId(options.id ?? await newJobId());
     await this.ensureDir();
     const job: Job = {
       id,

@@ -125,7 +125,9 @@ async function setUpJobs(): Promise<void> {
   const store = new JobStore(listJobs);
   await store.ensureDir();
   const start = Date.now() - COUNT * 1000;
-  const ids = Array.from({ length: COUNT }, () => newJobId());
+  const ids = await Promise.all(
+    Array.from({ length: COUNT }, () => newJobId()),
+  );
   // Written directly rather than through create(): 10,000 fsyncs would take
   // longer than the benchmark. No logs: neither side reads them.
   const write = async (i: number) => {

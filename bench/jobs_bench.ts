@@ -29,7 +29,9 @@ await setUp();
 async function setUp(): Promise<void> {
   const log = new Uint8Array(LOG_SIZE).fill(0x2e);
   const start = Date.now() - COUNT * 1000;
-  const ids = Array.from({ length: COUNT }, () => newJobId());
+  const ids = await Promise.all(
+    Array.from({ length: COUNT }, () => newJobId()),
+  );
   // Written directly rather than through create(): setting up 10,000 jobs
   // with an fsync each would take longer than the benchmark.
   const write = async (i: number) => {
