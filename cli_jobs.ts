@@ -1164,7 +1164,8 @@ Usage:
   epack jobs clean [--older-than D]      Remove old ended jobs
   epack jobs --clean                     Same as 'jobs clean'
 
-A job ID may be shortened to any unique prefix of ${MIN_PREFIX} or more characters.
+A job ID may be shortened to a unique prefix of ${MIN_PREFIX} or more characters,
+or to its last characters when no ID starts with them.
 Run 'epack jobs <subcommand> --help' for details.
 
 Options:

@@ -668,7 +668,7 @@ Deno.test("jobs clean removes old ended jobs and never running ones", async () =
   }
 });
 
-Deno.test("a job ID prefix of 4 or more characters selects a job", async (t) => {
+Deno.test("a job ID prefix (or suffix) of 4 or more characters selects a job", async (t) => {
   const dir = await tempDir();
   try {
     const store = new JobStore(dir);
@@ -685,6 +685,14 @@ Deno.test("a job ID prefix of 4 or more characters selects a job", async (t) => 
       );
       assertEquals((await jobs(dir, "wait", "zzzz")).code, 0);
     });
+    await t.step(
+      "the last characters, when no ID starts with them",
+      async () => {
+        const r = await jobs(dir, "show", "9999");
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stdout.startsWith("Job zzzz9999\n"), r.stdout);
+      },
+    );
     await t.step("an ambiguous prefix lists the candidates", async () => {
       assertCliError(
         await jobs(dir, "abcd"),

@@ -250,7 +250,7 @@ export class JobNotFoundError extends Error {
 export class AmbiguousJobIdError extends Error {
   /** The prefix that was looked up. */
   readonly prefix: string;
-  /** Every job ID the prefix matches. */
+  /** Every job ID the prefix matches (the message shows the first 10). */
   readonly candidates: string[];
   /**
    * Makes the error for an ambiguous prefix.
@@ -258,9 +258,11 @@ export class AmbiguousJobIdError extends Error {
    * @param candidates The IDs it matches.
    */
   constructor(prefix: string, candidates: string[]) {
-    super(
-      `Ambiguous job ID prefix ${prefix}: matches ${candidates.join(", ")}`,
-    );
+    const shown = candidates.slice(0, 10).join(", ");
+    const more = candidates.length > 10
+      ? ` and ${candidates.length - 10} more`
+      : "";
+    super(`Ambiguous job ID prefix ${prefix}: matches ${shown}${more}`);
     this.prefix = prefix;
     this.candidates = candidates;
   }
@@ -577,10 +579,14 @@ export class JobStore {
   }
 
   /**
-   * Finds the one job whose ID starts with a prefix. An exact ID always wins.
-   * Only file names are read.
+   * Finds the one job an abbreviated ID names. An exact ID always wins; then
+   * a unique prefix; then, only if no ID has that prefix, a unique suffix.
+   * ULIDs made close together share their first characters (they encode the
+   * time), so the end of an ID, its random part, is often the shorter way to
+   * name it. Only file names are read.
    *
-   * @param prefix An ID or an ID prefix (letters, digits, underscores).
+   * @param prefix An ID, an ID prefix, or an ID suffix (letters, digits,
+   * underscores).
    * @returns The full job ID.
    * @throws {InvalidJobIdError} If the prefix is not valid.
    * @throws {JobNotFoundError} If no job matches.
@@ -588,18 +594,22 @@ export class JobStore {
    */
   async resolveId(prefix: string): Promise<string> {
     validateJobId(prefix);
-    const matches: string[] = [];
+    const starts: string[] = [];
+    const ends: string[] = [];
     try {
       for await (const entry of Deno.readDir(this.#dir)) {
         const name = entry.name;
         if (!name.endsWith(".json") || name.startsWith(".")) continue;
         const id = name.slice(0, -".json".length);
         if (id === prefix) return id;
-        if (id.startsWith(prefix) && ID_PATTERN.test(id)) matches.push(id);
+        if (!ID_PATTERN.test(id)) continue;
+        if (id.startsWith(prefix)) starts.push(id);
+        else if (id.endsWith(prefix)) ends.push(id);
       }
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
+    const matches = starts.length > 0 ? starts : ends;
     if (matches.length === 0) throw new JobNotFoundError(prefix);
     if (matches.length > 1) {
       throw new AmbiguousJobIdError(prefix, matches.sort());

@@ -638,6 +638,33 @@ Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
         return true;
       });
     });
+    await t.step("a unique suffix, when no ID has the prefix", async () => {
+      assert.equal(await store.resolveId("beta"), "job_beta");
+      assert.equal(await store.resolveId("pha2"), "job_alpha2");
+    });
+    await t.step("an ambiguous suffix lists the candidates", async () => {
+      await store.create({ command: "pull", id: "x_same" });
+      await store.create({ command: "pull", id: "y_same" });
+      await assert.rejects(store.resolveId("same"), (err: unknown) => {
+        assert.ok(err instanceof AmbiguousJobIdError);
+        assert.deepEqual(err.candidates, ["x_same", "y_same"]);
+        return true;
+      });
+      await store.delete("x_same");
+      await store.delete("y_same");
+    });
+    await t.step("prefix matches win over suffix matches", async () => {
+      await store.create({ command: "pull", id: "beta_x" });
+      assert.equal(await store.resolveId("beta"), "beta_x");
+      await store.delete("beta_x");
+    });
+    await t.step("the message names at most 10 candidates", () => {
+      const ids = Array.from({ length: 12 }, (_, i) => `job_${i + 10}`);
+      const err = new AmbiguousJobIdError("job_", ids);
+      assert.equal(err.candidates.length, 12);
+      assert.match(err.message, /job_19 and 2 more$/);
+      assert.doesNotMatch(err.message, /job_20/);
+    });
     await t.step("no match", async () => {
       await assert.rejects(store.resolveId("zzz"), (err: unknown) => {
         assert.ok(err instanceof JobNotFoundError);
