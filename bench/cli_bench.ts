@@ -22,6 +22,7 @@ const path = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const MOD = path("../mod.ts");
 const REGISTRY = path("../examples/registry");
 const EMPTY = path("./testdata/empty.ts");
+const IDLE_ULID = path("./testdata/idle_ulid.ts");
 const READ_PARSE = path("./testdata/read_parse.ts");
 
 const COUNT = 10_000;
@@ -87,6 +88,27 @@ Deno.bench({
   warmup: 3,
   async fn() {
     await run(["run", "-A", EMPTY]);
+  },
+});
+
+// Where the time goes: starting the CLI at all, and the one npm import.
+Deno.bench({
+  name: "  of which: deno run -A <script importing npm:ulid>",
+  group: "pull --detach",
+  n: 20,
+  warmup: 3,
+  async fn() {
+    await run(["run", "-A", IDLE_ULID, "0"]);
+  },
+});
+
+Deno.bench({
+  name: "  of which: deno run -A mod.ts --version",
+  group: "pull --detach",
+  n: 20,
+  warmup: 3,
+  async fn() {
+    await run(["run", "-A", MOD, "--version"]);
   },
 });
 
