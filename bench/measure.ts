@@ -5,18 +5,33 @@
 // - the supervisor's peak RSS (VmHWM) while its job sleeps, against an idle
 //   `deno run` of a script that sleeps;
 // - the time from the worker's exit until its end is recorded, until
-//   waitForJob() returns, and until `epack jobs wait` exits.
+//   waitForJob() returns, and until `epack jobs wait` exits;
+// - spawn() against a bare Deno.Command spawn() + unref() of this program,
+//   interleaved call by call: a cross-check of bench/spawn_bench.ts, whose
+//   two sides run one after the other and so can meet different noise.
 //
-// Jobs are started through the CLI (`mod.ts run --detach`), so the
-// supervisor measured is the one users get.
+// Jobs for the first two are started through the CLI (`mod.ts run
+// --detach`), so the supervisor measured is the one users get.
 //
 //   deno run -A bench/measure.ts [--rounds N]
 
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Job, JobStore, waitForJob } from "../mod.ts";
+import {
+  type Job,
+  JobStore,
+  spawn,
+  superviseIfRequested,
+  waitForJob,
+} from "../mod.ts";
 import { readProcess } from "../timeout.ts";
+import { currentRuntime, selfArgv } from "../_argv.ts";
+
+// This program is also the supervisor of the jobs it spawn()s, and the
+// program the bare baseline starts, with --noop, to exit at once.
+await superviseIfRequested();
+if (Deno.args[0] === "--noop") Deno.exit(0);
 
 const { values } = parseArgs({
   options: { rounds: { type: "string", default: "5" } },
@@ -167,6 +182,39 @@ async function latency(): Promise<Latency> {
   };
 }
 
+interface SpawnPair {
+  bare: number;
+  spawn: number;
+}
+
+/** One bare start and one spawn(), each then waited for, untimed. */
+async function spawnPair(): Promise<SpawnPair> {
+  const self = selfArgv(currentRuntime());
+  let t = performance.now();
+  const child = new Deno.Command(self[0], {
+    args: [...self.slice(1), "--noop"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  child.unref();
+  const bare = performance.now() - t;
+  child.ref();
+  await child.status;
+
+  t = performance.now();
+  const { jobId, pid } = await spawn({
+    command: "true",
+    external: true,
+    jobsDir,
+  });
+  const took = performance.now() - t;
+  await final(jobId);
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 5));
+  return { bare, spawn: took };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -187,6 +235,9 @@ try {
     sup: [] as number[],
   };
   const lat: Latency[] = [];
+  const pairs: SpawnPair[] = [];
+  await spawnPair();
+  for (let i = 0; i < ROUNDS * 8; i++) pairs.push(await spawnPair());
   for (let i = 0; i < ROUNDS; i++) {
     rss.idle.push(await idlePeak(IDLE));
     rss.sup.push(await supervisorPeak());
@@ -223,6 +274,22 @@ try {
     }[key];
     console.log(`| ${name} | ${median(xs)} | ${Math.max(...xs)} | < 100 |`);
   }
+
+  const bare = median(pairs.map((p) => p.bare));
+  const spawned = median(pairs.map((p) => p.spawn));
+  console.log(
+    `\nspawn() against a bare start, interleaved, ${pairs.length} pairs:`,
+  );
+  console.log("| call | median ms | × bare | goal |");
+  console.log("| --- | --- | --- | --- |");
+  console.log(
+    `| bare Deno.Command spawn() + unref() | ${bare.toFixed(2)} | 1.00 | |`,
+  );
+  console.log(
+    `| spawn() | ${spawned.toFixed(2)} | ${
+      (spawned / bare).toFixed(2)
+    } | ≤ 2 |`,
+  );
 } finally {
   await Deno.remove(root, { recursive: true });
 }

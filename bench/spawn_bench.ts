@@ -78,11 +78,10 @@ Deno.bench({
   },
 });
 
-// What spawn() adds to the bare start, measured alone: the record is written
-// durably (fdatasync + rename) once before the supervisor starts and once
-// after, with its PID.
+// What spawn() adds to the bare start, measured alone: the record, written
+// durably (fdatasync, then a hard link for an exclusive name) before the
+// supervisor starts. The supervisor stamps its own PID later.
 const store = new JobStore(jobsDir);
-let lastId = "";
 
 Deno.bench({
   name: "  of which: JobStore.create() (the record, before the start)",
@@ -90,20 +89,7 @@ Deno.bench({
   n: N,
   warmup: WARMUP,
   async fn() {
-    lastId = (await store.create({ command: "true", argv: ["true"] })).id;
-  },
-});
-
-Deno.bench({
-  name: "  of which: JobStore.update() (the PID, after the start)",
-  group: "spawn",
-  n: N,
-  warmup: WARMUP,
-  async fn() {
-    await store.update(lastId, (j) => {
-      j.pid = Deno.pid;
-      return j;
-    });
+    await store.create({ command: "true", argv: ["true"] });
   },
 });
 
