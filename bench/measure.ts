@@ -83,12 +83,21 @@ async function detach(program: string[]): Promise<Spawned> {
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
-/** VmHWM (peak resident set) of a process in KiB, if it is still there. */
-function peakKiB(pid: number): number | undefined {
+interface Memory {
+  /** VmHWM: the peak resident set, KiB. */
+  peak: number;
+  /** The largest RssAnon seen: private memory, not shared file pages. */
+  anon: number;
+}
+
+/** VmHWM and RssAnon of a process in KiB, if it is still there. */
+function memory(pid: number): Memory | undefined {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
-    return m ? Number(m[1]) : undefined;
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    const anon = /^RssAnon:\s+(\d+) kB$/m.exec(status);
+    if (!hwm || !anon) return undefined;
+    return { peak: Number(hwm[1]), anon: Number(anon[1]) };
   } catch {
     return undefined;
   }
@@ -99,18 +108,22 @@ function alive(pid: number): boolean {
   return p !== undefined && p.state !== "Z" && p.state !== "X";
 }
 
-/** The largest VmHWM seen while polling a process until it exits. */
-async function pollPeak(pid: number): Promise<number> {
-  let peak = 0;
+/** The largest figures seen while polling a process until it exits. */
+async function pollPeak(pid: number): Promise<Memory> {
+  const most = { peak: 0, anon: 0 };
   while (alive(pid)) {
-    peak = Math.max(peak, peakKiB(pid) ?? 0);
+    const m = memory(pid);
+    if (m !== undefined) {
+      most.peak = Math.max(most.peak, m.peak);
+      most.anon = Math.max(most.anon, m.anon);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
-  if (peak === 0) throw new Error(`No VmHWM read for process ${pid}`);
-  return peak;
+  if (most.peak === 0) throw new Error(`No VmHWM read for process ${pid}`);
+  return most;
 }
 
-async function idlePeak(script: string): Promise<number> {
+async function idlePeak(script: string): Promise<Memory> {
   const child = new Deno.Command(DENO, {
     args: ["run", "-A", script, String(SLEEP_S)],
     stdin: "null",
@@ -122,7 +135,7 @@ async function idlePeak(script: string): Promise<number> {
   return peak;
 }
 
-async function supervisorPeak(): Promise<number> {
+async function supervisorPeak(): Promise<Memory> {
   const { jobId, pid } = await detach(["sleep", String(SLEEP_S)]);
   const peak = await pollPeak(pid);
   await final(jobId);
@@ -229,10 +242,10 @@ try {
   await supervisorPeak();
 
   const rss = {
-    idle: [] as number[],
-    ulid: [] as number[],
-    mod: [] as number[],
-    sup: [] as number[],
+    idle: [] as Memory[],
+    ulid: [] as Memory[],
+    mod: [] as Memory[],
+    sup: [] as Memory[],
   };
   const lat: Latency[] = [];
   const pairs: SpawnPair[] = [];
@@ -247,20 +260,31 @@ try {
   }
   await store.ensureDir();
 
-  const idle = median(rss.idle);
+  const idle = median(rss.idle.map((m) => m.peak));
+  const idleAnon = median(rss.idle.map((m) => m.anon));
   const rows = [
-    ["idle `deno run` (baseline)", idle],
-    ["idle, importing npm:ulid", median(rss.ulid)],
-    ["idle, importing mod.ts", median(rss.mod)],
-    ["supervisor, job running `sleep`", median(rss.sup)],
+    ["idle `deno run` (baseline)", rss.idle],
+    ["idle, importing npm:ulid", rss.ulid],
+    ["idle, importing mod.ts", rss.mod],
+    ["supervisor, job running `sleep`", rss.sup],
   ] as const;
-  console.log(`Peak RSS (VmHWM), median of ${ROUNDS}:`);
-  console.log("| process | MiB | × idle |");
-  console.log("| --- | --- | --- |");
-  for (const [name, kib] of rows) {
-    console.log(`| ${name} | ${mib(kib)} | ${(kib / idle).toFixed(2)} |`);
+  console.log(`Memory, median of ${ROUNDS}:`);
+  console.log(
+    "| process | peak RSS (VmHWM) MiB | × idle | private (RssAnon) MiB | × idle |",
+  );
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const [name, ms] of rows) {
+    const peak = median(ms.map((m) => m.peak));
+    const anon = median(ms.map((m) => m.anon));
+    console.log(
+      `| ${name} | ${mib(peak)} | ${(peak / idle).toFixed(2)} | ${
+        mib(anon)
+      } | ${(anon / idleAnon).toFixed(2)} |`,
+    );
   }
-  console.log(`max supervisor: ${mib(Math.max(...rss.sup))} MiB`);
+  console.log(
+    `max supervisor peak: ${mib(Math.max(...rss.sup.map((m) => m.peak)))} MiB`,
+  );
 
   console.log(`\nFrom the worker's exit until ..., ms, over ${ROUNDS} jobs:`);
   console.log("| until | median | max | goal |");
