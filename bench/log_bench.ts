@@ -40,9 +40,12 @@ async function checkSize(path: string): Promise<void> {
   if (size !== SIZE) {
     throw new Error(`${path} holds ${size} bytes, expected exactly ${SIZE}`);
   }
-  // Dropping the file now keeps a gigabyte of dirty pages from being written
-  // back during the next iteration.
+  // Dropping the file and flushing what is left of it keeps its writeback
+  // out of the next iteration, and out of the benches that run after this
+  // file: behind a gigabyte of writeback, every fsync waits (spawn() does
+  // one), which doubled spawn()'s time in the benches that followed.
   await Deno.remove(path);
+  await new Deno.Command("sync").output();
 }
 
 Deno.bench({
