@@ -3,7 +3,12 @@
 // straight to the log file, stops the worker's process group at the timeout
 // or on cancel, and records how the job ended.
 
-import { type Job, type JobStatus, JobStore } from "./jobs.ts";
+import {
+  type Job,
+  type JobStatus,
+  JobStore,
+  SUPERVISOR_START_GRACE_MS,
+} from "./jobs.ts";
 import {
   DEFAULT_KILL_GRACE,
   readProcess,
@@ -12,17 +17,61 @@ import {
 } from "./timeout.ts";
 import { formatDuration } from "./duration.ts";
 
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+
+/**
+ * Catches the signals that would otherwise end the supervisor, from its
+ * first moment to its last: a supervisor killed by one would leave the worker
+ * running with nobody to record its end. The first signal is remembered, so
+ * one that arrives before the worker starts still cancels the job.
+ */
+class StopSignals implements Disposable {
+  received: Deno.Signal | undefined;
+  #handler: ((signal: Deno.Signal) => void) | undefined;
+  #listeners: [Deno.Signal, () => void][] = [];
+
+  constructor() {
+    for (const signal of STOP_SIGNALS) {
+      const fn = () => {
+        this.received ??= signal;
+        this.#handler?.(signal);
+      };
+      Deno.addSignalListener(signal, fn);
+      this.#listeners.push([signal, fn]);
+    }
+  }
+
+  /** From now on, signals go to `handler`. */
+  onSignal(handler: (signal: Deno.Signal) => void): void {
+    this.#handler = handler;
+  }
+
+  [Symbol.dispose](): void {
+    for (const [signal, fn] of this.#listeners) {
+      Deno.removeSignalListener(signal, fn);
+    }
+  }
+}
+
 /**
  * Supervises one job to its end. Returns the supervisor's exit code: 0 when
- * the job's end was recorded, 1 when it could not even be started.
+ * the job's end was recorded, 1 when nothing could be recorded.
  */
 export async function runSupervisor(
   jobsDir: string,
   id: string,
 ): Promise<number> {
+  // Before the liveness lock: once it is held, cancel() may signal us.
+  using signals = new StopSignals();
   const store = new JobStore(jobsDir);
   let lease: AsyncDisposable;
+  let late: boolean;
   try {
+    const before = await store.loadRecorded(id);
+    // Readers have called a job lost when its supervisor has not started
+    // within the grace period; starting it now would bring it back to life.
+    late = before.supervisedAt === undefined &&
+      Date.now() - before.startedAt.getTime() >= SUPERVISOR_START_GRACE_MS;
     lease = await store.holdLiveness(id);
   } catch {
     // No record to write to (bad ID, record gone, directory unwritable):
@@ -32,14 +81,23 @@ export async function runSupervisor(
   try {
     const job = await store.loadRecorded(id);
     if (job.status !== "running") return 0;
-    if (job.cancelRequestedAt !== undefined) {
+    if (late) {
+      await store.finish(id, {
+        status: "lost",
+        error: `The job's supervisor started more than ${
+          formatDuration(SUPERVISOR_START_GRACE_MS)
+        } late; it was not run`,
+      });
+      return 0;
+    }
+    if (job.cancelRequestedAt !== undefined || signals.received !== undefined) {
       await store.finish(id, {
         status: "cancelled",
         error: "Cancelled before it started",
       });
       return 0;
     }
-    await supervise(store, job);
+    await supervise(store, job, signals);
     return 0;
   } catch (err) {
     await store.fail(id, `Supervisor error: ${String(err)}`).catch(() => {});
@@ -49,7 +107,11 @@ export async function runSupervisor(
   }
 }
 
-async function supervise(store: JobStore, job: Job): Promise<void> {
+async function supervise(
+  store: JobStore,
+  job: Job,
+  signals: StopSignals,
+): Promise<void> {
   const argv = job.argv ?? [];
   if (argv.length === 0) {
     await store.fail(job.id, "The job's record has no command line to run");
@@ -76,27 +138,22 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
     return;
   }
   const pid = child.pid;
-  await store.update(job.id, (j) => {
-    j.workerPid = pid;
-    const ticks = readProcess(pid)?.startTicks;
-    if (ticks !== undefined) j.workerStartTicks = ticks;
-    return j;
-  });
+  const grace = job.grace ?? DEFAULT_KILL_GRACE;
 
-  // Set once, by the first of timeout or cancel.
-  const state: {
-    stopping?: { status: JobStatus; error: string; done: Promise<string> };
-  } = {};
-  const stop = (status: JobStatus, error: string, grace: number) => {
-    if (state.stopping !== undefined) return;
-    state.stopping = {
+  // Set once, by the first of timeout, cancel or a supervisor failure.
+  let stopping:
+    | { status: JobStatus; error: string; done: Promise<string> }
+    | undefined;
+  const stop = (status: JobStatus, error: string, graceMs: number) => {
+    if (stopping !== undefined) return;
+    stopping = {
       status,
       error,
-      done: stopProcessGroup(pid, { grace }).then(
+      done: stopProcessGroup(pid, { grace: graceMs }).then(
         (r) =>
           r.killed
             ? `; still running ${
-              formatDuration(grace)
+              formatDuration(graceMs)
             } after SIGTERM, so killed with SIGKILL`
             : "; stopped with SIGTERM",
         (err) => `; stopping it failed: ${String(err)}`,
@@ -104,41 +161,48 @@ async function supervise(store: JobStore, job: Job): Promise<void> {
     };
   };
 
+  try {
+    signals.onSignal(async (signal) => {
+      // cancel() records its request and its grace before it signals us.
+      const current = await store.loadRecorded(job.id).catch(() => job);
+      const error = current.cancelRequestedAt !== undefined
+        ? "Cancelled"
+        : `Cancelled: the supervisor received ${signal}`;
+      stop("cancelled", error, current.grace ?? grace);
+    });
+    // A signal that came while the worker was starting.
+    if (signals.received !== undefined) {
+      stop("cancelled", "Cancelled", grace);
+    }
+    await store.update(job.id, (j) => {
+      j.workerPid = pid;
+      const ticks = readProcess(pid)?.startTicks;
+      if (ticks !== undefined) j.workerStartTicks = ticks;
+      return j;
+    });
+  } catch (err) {
+    // Without a record of the worker nobody could stop it later.
+    await stopProcessGroup(pid, { grace }).catch(() => {});
+    await child.status;
+    throw err;
+  }
+
   const timeout = job.timeout ?? 0;
   using _timer = scheduleTimeout(timeout, () => {
     stop(
       "timed_out",
       `Timed out: ran past its timeout of ${formatDuration(timeout)}`,
-      job.grace ?? DEFAULT_KILL_GRACE,
+      grace,
     );
   });
 
-  const onSignal = (signal: Deno.Signal) => async () => {
-    // cancel() records its request and its grace before it signals us.
-    const current = await store.loadRecorded(job.id).catch(() => job);
-    const error = current.cancelRequestedAt !== undefined
-      ? "Cancelled"
-      : `Cancelled: the supervisor received ${signal}`;
-    stop("cancelled", error, current.grace ?? job.grace ?? DEFAULT_KILL_GRACE);
-  };
-  const listeners: [Deno.Signal, () => void][] = [];
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-    const fn = onSignal(signal);
-    Deno.addSignalListener(signal, fn);
-    listeners.push([signal, fn]);
-  }
-
-  let status: Deno.CommandStatus;
-  try {
-    status = await child.status;
-  } finally {
-    for (const [signal, fn] of listeners) Deno.removeSignalListener(signal, fn);
-  }
-  const ended = {
-    ...(status.signal === null ? { exitCode: status.code } : {}),
-    ...(status.signal !== null ? { signal: status.signal } : {}),
-  };
-  const stopped = state.stopping;
+  const status = await child.status;
+  // Taken at once: a cancel that comes after the worker has ended on its own
+  // must not turn its real end into "cancelled".
+  const stopped = stopping;
+  const ended = status.signal === null
+    ? { exitCode: status.code }
+    : { signal: status.signal };
   if (stopped !== undefined) {
     // Leftover grandchildren get the rest of the escalation before the end
     // is recorded, so "timed out" means nothing of the job is still running.

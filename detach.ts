@@ -38,7 +38,12 @@ import {
   type RuntimeFacts,
   selfArgv,
 } from "./_argv.ts";
-import { DEFAULT_KILL_GRACE, groupMembers, readProcess } from "./timeout.ts";
+import {
+  DEFAULT_KILL_GRACE,
+  identifyGroup,
+  scheduleTimeout,
+  stopProcessGroup,
+} from "./timeout.ts";
 
 export { DEFAULT_KILL_GRACE };
 
@@ -445,6 +450,13 @@ export async function cancel(
       job,
     };
   }
+  if (await store.isHeld(jobId) === undefined) {
+    // No liveness file: not one of our jobs (the Go epack writes none), so
+    // there is no supervisor to ask and no safe way to find its processes.
+    throw new Error(
+      `Job ${jobId} was not started by @epack/detach (it has no liveness file), so it cannot be cancelled here`,
+    );
+  }
   const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
   const requested = await store.update(jobId, (j) => {
     if (j.status === "running" && j.cancelRequestedAt === undefined) {
@@ -489,36 +501,26 @@ export async function cancel(
 
 async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
   const pgid = job.workerPid;
+  const ticks = job.workerStartTicks;
   let detail: string;
   if (pgid === undefined || pgid <= 1) {
     detail = "its worker never started";
+  } else if (ticks === undefined) {
+    detail =
+      `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
   } else {
-    const leader = readProcess(pgid);
-    if (leader === undefined) {
-      // Without its leader the group cannot be told from a newer one that
-      // reused the number, so it is left alone.
-      const left = groupMembers(pgid) ?? [];
-      detail = left.length === 0
-        ? "no process of it was left"
-        : `its process group ${pgid} has lost its leader and cannot be identified safely; left alone`;
-    } else if (
-      job.workerStartTicks === undefined ||
-      leader.startTicks !== job.workerStartTicks || leader.pgid !== pgid
-    ) {
-      detail = `PID ${pgid} now belongs to another process; left alone`;
+    const left = identifyGroup(pgid, ticks);
+    if (left === undefined) {
+      detail =
+        `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
+    } else if (left.length === 0) {
+      detail = "no process of it was left";
     } else {
-      const members = groupMembers(pgid) ?? [];
-      if (members.length === 0) {
-        detail = "no process of it was left";
-      } else {
-        const { stopProcessGroup } = await import("./timeout.ts");
-        const result = await stopProcessGroup(pgid, {
-          grace: job.grace ?? DEFAULT_KILL_GRACE,
-        });
-        detail =
-          `stopped ${members.length} leftover process(es) of group ${pgid}` +
-          (result.killed ? " (SIGKILL needed)" : "");
-      }
+      const result = await stopProcessGroup(pgid, {
+        grace: job.grace ?? DEFAULT_KILL_GRACE,
+      });
+      detail = `stopped ${left.length} leftover process(es) of group ${pgid}` +
+        (result.killed ? " (SIGKILL needed)" : "");
     }
   }
   const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
@@ -579,11 +581,17 @@ export async function waitForJob(
 
   const watcher = Deno.watchFs(store.dir, { recursive: false });
   const record = store.recordPath(jobId);
+  // A change that lands while the record is being read must not wait for
+  // the next tick: `pending` keeps it until the loop looks again.
+  let pending = false;
   let wake: (() => void) | undefined;
-  const kick = () => wake?.();
-  const timer = options.timeout === undefined
-    ? undefined
-    : setTimeout(kick, options.timeout);
+  const kick = () => {
+    pending = true;
+    wake?.();
+  };
+  const timer = scheduleTimeout(options.timeout ?? Infinity, kick);
+  // A zero timeout looks once more, at once.
+  if (options.timeout !== undefined && options.timeout <= 0) pending = true;
   const started = Date.now();
   const onAbort = () => kick();
   options.signal?.addEventListener("abort", onAbort);
@@ -598,17 +606,20 @@ export async function waitForJob(
   })();
   try {
     for (;;) {
-      // The liveness check needs a look now and then: a supervisor killed
-      // with SIGKILL writes nothing, so no event comes.
-      let tick: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((res) => {
-        wake = res;
-        tick = setTimeout(res, 1_000);
-      });
-      // Woken early, the timer would keep the process alive for up to a
-      // second after the wait has returned.
-      clearTimeout(tick);
-      wake = undefined;
+      if (!pending) {
+        // The liveness check needs a look now and then: a supervisor killed
+        // with SIGKILL writes nothing, so no event comes.
+        let tick: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((res) => {
+          wake = res;
+          tick = setTimeout(res, 1_000);
+        });
+        // Woken early, the timer would keep the process alive for up to a
+        // second after the wait has returned.
+        clearTimeout(tick);
+        wake = undefined;
+      }
+      pending = false;
       options.signal?.throwIfAborted();
       job = await store.load(jobId);
       if (isFinal(job)) return job;
@@ -619,7 +630,7 @@ export async function waitForJob(
       }
     }
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    timer[Symbol.dispose]();
     options.signal?.removeEventListener("abort", onAbort);
     watcher.close();
     await pump;

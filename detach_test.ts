@@ -14,9 +14,9 @@ import {
   waitForJob,
 } from "./mod.ts";
 import { _setRuntimeForTesting } from "./detach.ts";
-import { type Job, JobStore } from "./jobs.ts";
+import { type Job, JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
 import { findDetachFlag, selfArgv } from "./_argv.ts";
-import { groupMembers, readProcess } from "./timeout.ts";
+import { groupMembers, identifyGroup, readProcess } from "./timeout.ts";
 
 const SPAWNER = fileURLToPath(
   new URL("./testdata/spawner.ts", import.meta.url),
@@ -66,13 +66,14 @@ async function until<T>(
   what: string,
   fn: () => T | undefined | Promise<T | undefined>,
   ms = 20_000,
+  every = 25,
 ): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, every));
   }
 }
 
@@ -211,6 +212,10 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     assert.ok(alive(job.workerPid!));
     assert.equal(groupMembers(job.workerPid!)!.length, 2);
 
+    // clean() keeps a lost job while its processes run: it is the only
+    // handle on them.
+    assert.deepEqual(await store.clean(0), []);
+
     const result = await cancel(jobId, { jobsDir: dir, grace: 300 });
     assert.equal(result.outcome, "lost");
     assert.match(result.message, /stopped 2 leftover process/);
@@ -218,6 +223,95 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     const recorded = await store.loadRecorded(jobId);
     assert.equal(recorded.status, "lost");
     assert.ok(recorded.completedAt !== undefined);
+    assert.deepEqual(await store.clean(0), [jobId]);
+  });
+});
+
+Deno.test("concurrent readers of a lost job all see it lost", async () => {
+  await withDir(async (dir) => {
+    const store = new JobStore(dir);
+    const job = await store.create({ command: "x" });
+    await store.update(job.id, (j) => ({ ...j, supervisedAt: new Date() }));
+    // Each probe tries the liveness lock; probes must not mistake each other
+    // for a live supervisor.
+    const seen = await Promise.all(
+      Array.from({ length: 40 }, () => store.load(job.id)),
+    );
+    assert.deepEqual(new Set(seen.map((j) => j.status)), new Set(["lost"]));
+  });
+});
+
+Deno.test("identifyGroup() finds a group that lost its leader, and only with the right start time", async () => {
+  await withDir(async (dir) => {
+    const pidFile = join(dir, "child.pid");
+    // The leader starts a background child and exits; this test reaps it,
+    // so the group is left without a leader, as under an init that reaps.
+    const leader = new Deno.Command("sh", {
+      args: ["-c", `sleep 30 & echo $! > ${pidFile}`],
+      detached: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const ticks = readProcess(leader.pid)!.startTicks;
+    await leader.status;
+    const child = Number(await Deno.readTextFile(pidFile));
+    try {
+      assert.equal(readProcess(leader.pid), undefined, "the leader is gone");
+      const found = identifyGroup(leader.pid, ticks);
+      assert.deepEqual(found?.map((p) => p.pid), [child]);
+      // Members that started before the recorded worker are not the job's.
+      assert.equal(identifyGroup(leader.pid, ticks + 10_000_000), undefined);
+    } finally {
+      Deno.kill(child, "SIGKILL");
+    }
+  });
+});
+
+Deno.test("cancel() refuses a job that has no liveness file, and leaves its record as it was", async () => {
+  await withDir(async (dir) => {
+    // A running record as the Go epack writes it: no supervisor, no .live.
+    const id = "job_20260101_000000_1";
+    const text = JSON.stringify({
+      id,
+      command: "pull",
+      args: null,
+      status: "running",
+      pid: Deno.pid,
+      started_at: "2026-01-01T00:00:00.123456789+01:00",
+      log_path: join(dir, `${id}.log`),
+    });
+    await Deno.writeTextFile(join(dir, `${id}.json`), text);
+    await assert.rejects(
+      () => cancel(id, { jobsDir: dir }),
+      Error,
+      "was not started by @epack/detach",
+    );
+    assert.equal(await Deno.readTextFile(join(dir, `${id}.json`)), text);
+  });
+});
+
+Deno.test("a supervisor that starts after the start grace records the job lost and does not run it", async () => {
+  await withDir(async (dir) => {
+    const store = new JobStore(dir);
+    const marker = join(dir, "ran");
+    const job = await store.create({
+      command: "sh",
+      argv: ["sh", "-c", `touch ${marker}`],
+    });
+    await store.update(job.id, (j) => ({
+      ...j,
+      startedAt: new Date(Date.now() - SUPERVISOR_START_GRACE_MS - 1000),
+    }));
+    assert.equal((await store.load(job.id)).status, "lost");
+    const out = await new Deno.Command(DENO, {
+      args: ["run", "-A", SPAWNER, "__epack_detach_supervise__", dir, job.id],
+    }).output();
+    assert.equal(out.code, 0);
+    const recorded = await store.loadRecorded(job.id);
+    assert.equal(recorded.status, "lost");
+    assert.match(recorded.error ?? "", /started more than 30s late/);
+    assert.equal(await Deno.stat(marker).catch(() => undefined), undefined);
   });
 });
 
@@ -236,7 +330,7 @@ Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another
     await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
     const result = await cancel(job.id, { jobsDir: dir, grace: 100 });
     assert.equal(result.outcome, "lost");
-    assert.match(result.message, /belongs to another process; left alone/);
+    assert.match(result.message, /cannot be identified safely .*left alone/);
   });
 });
 
@@ -302,6 +396,109 @@ Deno.test("cancel() stops a running job, and is a no-op on one that has ended", 
       assert.match(result.message, /already ended \(completed\)/);
       assert.deepEqual(result.job, before);
     });
+  });
+});
+
+Deno.test("a signal to the supervisor at any moment never orphans the worker", async (t) => {
+  await withDir(async (dir) => {
+    // The worker ends on SIGTERM at once, but its child ignores it, so
+    // stopping takes the whole grace period after the worker has exited: a
+    // window in which the supervisor must go on catching signals.
+    const stubborn = `sh -c 'trap "" TERM; while :; do sleep 0.1; done' & wait`;
+    await t.step("cancelled twice", async () => {
+      const { jobId } = await mustSpawn({
+        command: "sh",
+        args: ["-c", stubborn],
+        external: true,
+        jobsDir: dir,
+        grace: 800,
+      });
+      const store = new JobStore(dir);
+      const started = await until("the worker to start", async () => {
+        const j = await store.load(jobId);
+        return j.workerPid !== undefined ? j : undefined;
+      });
+      const [first, second] = await Promise.all([
+        cancel(jobId, { jobsDir: dir }),
+        new Promise((r) => setTimeout(r, 200)).then(() =>
+          cancel(jobId, { jobsDir: dir })
+        ),
+      ]);
+      assert.equal(first.job.status, "cancelled", first.message);
+      assert.equal(second.job.status, "cancelled", second.message);
+      assert.match(first.job.error ?? "", /SIGKILL/);
+      assert.deepEqual(groupMembers(started.workerPid!), []);
+    });
+    await t.step("cancelled while a timeout is stopping it", async () => {
+      const { jobId } = await mustSpawn({
+        command: "sh",
+        args: ["-c", stubborn],
+        external: true,
+        jobsDir: dir,
+        timeout: 300,
+        grace: 1000,
+      });
+      const store = new JobStore(dir);
+      const started = await until("the worker to start", async () => {
+        const j = await store.load(jobId);
+        return j.workerPid !== undefined ? j : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 600)); // inside the grace period
+      const result = await cancel(jobId, { jobsDir: dir });
+      assert.equal(result.job.status, "timed_out", result.message);
+      assert.deepEqual(groupMembers(started.workerPid!), []);
+    });
+    await t.step(
+      "cancelled the moment its supervisor takes the lock",
+      async () => {
+        await superviseIfRequested();
+        const store = new JobStore(dir);
+        for (let i = 0; i < 5; i++) {
+          const { jobId } = await mustSpawn({
+            command: "sleep",
+            args: ["60"],
+            external: true,
+            jobsDir: dir,
+            grace: 300,
+          });
+          // Right after supervisedAt is stamped the supervisor is still
+          // starting the worker: cancel() signals it in that window.
+          await until(
+            "the supervisor to start",
+            async () => {
+              const j = await store.loadRecorded(jobId).catch(() => undefined);
+              return j?.supervisedAt !== undefined ? true : undefined;
+            },
+            20_000,
+            1,
+          );
+          const result = await cancel(jobId, { jobsDir: dir });
+          assert.equal(result.job.status, "cancelled", result.message);
+          const job = await store.loadRecorded(jobId);
+          if (job.workerPid !== undefined) {
+            assert.deepEqual(groupMembers(job.workerPid), []);
+          }
+        }
+      },
+    );
+  });
+});
+
+Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", async () => {
+  await withDir(async (dir) => {
+    const { jobId } = await mustSpawn({
+      command: "sleep",
+      args: ["0.3"],
+      external: true,
+      jobsDir: dir,
+    });
+    // Passed to setTimeout as is, 30 days would overflow to 1 ms and the
+    // wait would give up at once.
+    const job = await waitForJob(jobId, {
+      jobsDir: dir,
+      timeout: 30 * 24 * 60 * 60 * 1000,
+    });
+    assert.equal(job.status, "completed");
   });
 });
 

@@ -22,6 +22,7 @@
  */
 
 import { join, resolve } from "node:path";
+import { identifyGroup } from "./timeout.ts";
 
 /**
  * Every state a job can be in.
@@ -728,8 +729,9 @@ export class JobStore {
   /**
    * Removes every job that has ended (including lost jobs) and whose end, or
    * start if it has no end, is older than `olderThan`. Running jobs are never
-   * removed. Invalid files are left alone. Temp files left by a crash are
-   * removed once they are an hour old.
+   * removed, nor lost jobs whose worker's processes are still running (on
+   * Linux, where they can be identified). Invalid files are left alone. Temp
+   * files left by a crash are removed once they are an hour old.
    *
    * @param olderThan Age in milliseconds.
    * @returns The IDs removed.
@@ -745,6 +747,9 @@ export class JobStore {
       if (job.status === "running") continue;
       const at = (job.completedAt ?? job.startedAt).getTime();
       if (at > cutoff) continue;
+      // A lost job whose worker's processes still run is the only handle on
+      // them (cancel can still stop them): keep it.
+      if (job.status === "lost" && stillRunning(job)) continue;
       // Re-check under the lock: the job may have been touched since listing.
       const fresh = await this.load(job.id).catch(() => undefined);
       if (fresh === undefined || fresh.status === "running") continue;
@@ -775,7 +780,9 @@ export class JobStore {
       throw err;
     }
     try {
-      const got = await file.tryLock(true);
+      // A shared probe: it conflicts with the supervisor's exclusive lock but
+      // not with other readers probing at the same moment.
+      const got = await file.tryLock(false);
       if (got) await file.unlock();
       return !got;
     } finally {
@@ -1184,6 +1191,14 @@ async function openOrNotFound(id: string, path: string): Promise<Deno.FsFile> {
     }
     throw err;
   }
+}
+
+function stillRunning(job: Job): boolean {
+  if (job.workerPid === undefined || job.workerStartTicks === undefined) {
+    return false;
+  }
+  const left = identifyGroup(job.workerPid, job.workerStartTicks);
+  return left !== undefined && left.length > 0;
 }
 
 async function removeIfPresent(path: string): Promise<void> {

@@ -123,7 +123,11 @@ function parseStat(text: string): ProcessInfo | undefined {
  * ```
  */
 export function groupMembers(pgid: number): number[] | undefined {
-  const out: number[] = [];
+  return groupProcesses(pgid)?.map((p) => p.pid);
+}
+
+function groupProcesses(pgid: number): ProcessInfo[] | undefined {
+  const out: ProcessInfo[] = [];
   try {
     for (const entry of Deno.readDirSync("/proc")) {
       const c = entry.name.charCodeAt(0);
@@ -131,12 +135,51 @@ export function groupMembers(pgid: number): number[] | undefined {
       const info = readProcess(Number(entry.name));
       if (info === undefined || info.pgid !== pgid) continue;
       if (info.state === "Z" || info.state === "X") continue;
-      out.push(info.pid);
+      out.push(info);
     }
   } catch {
     return undefined;
   }
   return out;
+}
+
+/**
+ * The live processes of a job's worker group, but only when the group is
+ * certainly the job's. The worker led its own session and group, so every
+ * process of the job has session and group ID equal to the worker's PID and
+ * started no earlier than the worker. Linux does not reuse a PID while a
+ * process still has it as its group or session ID, so such processes are the
+ * job's, unless the worker's PID now leads another process (its start time
+ * differs) or a stranger shares the group.
+ *
+ * Requires `--allow-read` for `/proc`.
+ *
+ * @param pgid The worker's PID, which is its group's ID.
+ * @param startTicks The worker's start time, as recorded when it started.
+ * @returns The group's live processes (maybe none), or `undefined` when the
+ * group cannot be identified safely (or `/proc` cannot be read).
+ *
+ * @example Is anything of a lost job still running?
+ * ```ts ignore
+ * import { identifyGroup } from "@epack/detach/timeout";
+ *
+ * const left = identifyGroup(job.workerPid!, job.workerStartTicks!);
+ * console.log(left === undefined ? "unknown" : `${left.length} processes`);
+ * ```
+ */
+export function identifyGroup(
+  pgid: number,
+  startTicks: number,
+): ProcessInfo[] | undefined {
+  const leader = readProcess(pgid);
+  // The leader, even as an unreaped zombie, must be the worker itself.
+  if (leader !== undefined && leader.startTicks !== startTicks) {
+    return undefined;
+  }
+  const members = groupProcesses(pgid);
+  if (members === undefined) return undefined;
+  const ours = (p: ProcessInfo) => p.sid === pgid && p.startTicks >= startTicks;
+  return members.every(ours) ? members : undefined;
 }
 
 /**
