@@ -579,10 +579,8 @@ export async function waitForJob(
   if (isFinal(job)) return job;
   options.signal?.throwIfAborted();
 
-  const watcher = Deno.watchFs(store.dir, { recursive: false });
   const record = store.recordPath(jobId);
-  // A change that lands while the record is being read must not wait for
-  // the next tick: `pending` keeps it until the loop looks again.
+  // `pending` keeps a wake-up that comes while the loop is busy.
   let pending = false;
   let wake: (() => void) | undefined;
   const kick = () => {
@@ -593,47 +591,54 @@ export async function waitForJob(
   // A zero timeout looks once more, at once.
   if (options.timeout !== undefined && options.timeout <= 0) pending = true;
   const started = Date.now();
-  const onAbort = () => kick();
-  options.signal?.addEventListener("abort", onAbort);
-  const pump = (async () => {
-    try {
-      for await (const event of watcher) {
-        if (event.paths.includes(record)) kick();
-      }
-    } catch {
-      // The watcher was closed.
-    }
-  })();
+  options.signal?.addEventListener("abort", kick);
   try {
     for (;;) {
-      if (!pending) {
-        // The liveness check needs a look now and then: a supervisor killed
-        // with SIGKILL writes nothing, so no event comes.
-        let tick: ReturnType<typeof setTimeout> | undefined;
-        await new Promise<void>((res) => {
-          wake = res;
-          tick = setTimeout(res, 1_000);
-        });
-        // Woken early, the timer would keep the process alive for up to a
-        // second after the wait has returned.
-        clearTimeout(tick);
-        wake = undefined;
+      // Only the record is watched, not the jobs directory: the logs live
+      // there too, and a heavy log would wake us for every write. Each
+      // update replaces the record's file, which ends its watch, so a new
+      // watch is set before every look.
+      const watcher = Deno.watchFs(record, { recursive: false });
+      const pump = (async () => {
+        try {
+          for await (const _ of watcher) kick();
+        } catch {
+          // The watcher was closed.
+        }
+      })();
+      try {
+        job = await store.load(jobId);
+        if (isFinal(job)) return job;
+        if (!pending) {
+          // The liveness check needs a look now and then: a supervisor
+          // killed with SIGKILL writes nothing, so no event comes.
+          let tick: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((res) => {
+            wake = res;
+            tick = setTimeout(res, 1_000);
+          });
+          // Woken early, the timer would keep the process alive for up to a
+          // second after the wait has returned.
+          clearTimeout(tick);
+          wake = undefined;
+        }
+        pending = false;
+      } finally {
+        watcher.close();
+        await pump;
       }
-      pending = false;
       options.signal?.throwIfAborted();
-      job = await store.load(jobId);
-      if (isFinal(job)) return job;
       if (
         options.timeout !== undefined && Date.now() - started >= options.timeout
       ) {
+        job = await store.load(jobId);
+        if (isFinal(job)) return job;
         throw new WaitTimeoutError(jobId, options.timeout);
       }
     }
   } finally {
     timer[Symbol.dispose]();
-    options.signal?.removeEventListener("abort", onAbort);
-    watcher.close();
-    await pump;
+    options.signal?.removeEventListener("abort", kick);
   }
 }
 
