@@ -37,7 +37,7 @@ import {
 
 /**
  * The exit codes of `epack jobs wait` beyond the job's own exit code, as
- * documented in docs/CLI_JOBS.md.
+ * documented in the README ("Exit codes").
  */
 export const WAIT_EXIT = {
   /** The job timed out (as `timeout(1)` reports a command that timed out). */
@@ -74,7 +74,7 @@ const MAX_CANDIDATES = 10;
  * `--allow-env` (`NO_COLOR`).
  *
  * @param args The arguments after `jobs`.
- * @returns The process exit code: see docs/CLI_JOBS.md.
+ * @returns The process exit code: see the README, "Exit codes".
  *
  * @example From the CLI's dispatcher
  * ```ts ignore
