@@ -145,6 +145,7 @@ export class DetachRecursionError extends Error {
     );
     this.flag = flag;
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "DetachRecursionError";
   }
@@ -160,6 +161,7 @@ export class SpawnError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "SpawnError";
   }
@@ -178,6 +180,7 @@ export class WaitTimeoutError extends Error {
     super(`Timed out after ${ms} ms waiting for job ${jobId}`);
     this.jobId = jobId;
   }
+  /** The error's name, shown before its message. */
   override get name(): string {
     return "WaitTimeoutError";
   }
