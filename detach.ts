@@ -47,13 +47,40 @@ import {
 
 export { DEFAULT_KILL_GRACE };
 
-/** Default job timeout: 24 hours. */
+/**
+ * Default job timeout: 24 hours.
+ *
+ * @example Show the default
+ * ```ts
+ * import { DEFAULT_JOB_TIMEOUT, formatDuration } from "@epack/detach";
+ *
+ * console.log(formatDuration(DEFAULT_JOB_TIMEOUT)); // 1d
+ * ```
+ */
 export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
 
 /** The argument that starts the program as a supervisor. Internal. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
 
-/** Options for {@linkcode spawn}. */
+/**
+ * Options for {@linkcode spawn}.
+ *
+ * @example A pull with a 2-hour timeout, run from a chosen directory
+ * ```ts
+ * import { buildPullFlags, parseDuration, type SpawnOptions } from "@epack/detach";
+ *
+ * const options: SpawnOptions = {
+ *   command: "pull",
+ *   args: ["https://registry.example.com/packs"],
+ *   flags: buildPullFlags({ env: "prod" }),
+ *   workingDir: "/srv/app",
+ *   timeout: parseDuration("2h"),
+ *   grace: 5_000,
+ * };
+ * console.log(options.flags); // [ "--env", "prod", "--ci" ]
+ * // await spawn(options) would start the job.
+ * ```
+ */
 export interface SpawnOptions {
   /**
    * The command to run: a subcommand of the current program (for example
@@ -117,7 +144,18 @@ export interface SpawnOptions {
   denoFlags?: string[];
 }
 
-/** What {@linkcode spawn} returns. */
+/**
+ * What {@linkcode spawn} returns.
+ *
+ * @example Tell the user where the job's output goes
+ * ```ts ignore
+ * import { spawn } from "@epack/detach";
+ *
+ * const { jobId, pid, logPath, job } = await spawn({ command: "sync" });
+ * console.log(`job ${jobId} (supervisor ${pid}) started at ${job.startedAt}`);
+ * console.log(`follow it with: tail -f ${logPath}`);
+ * ```
+ */
 export interface SpawnResult {
   /** The new job's ID. */
   jobId: string;
@@ -129,7 +167,21 @@ export interface SpawnResult {
   job: Job;
 }
 
-/** Thrown when a job's command line would detach it again. */
+/**
+ * Thrown when a job's command line would detach it again.
+ *
+ * @example A job cannot be started with `--detach` among its flags
+ * ```ts
+ * import { DetachRecursionError, spawn } from "@epack/detach";
+ *
+ * try {
+ *   await spawn({ command: "pull", flags: ["--detach"] });
+ * } catch (err) {
+ *   if (!(err instanceof DetachRecursionError)) throw err;
+ *   console.log(err.flag); // --detach
+ * }
+ * ```
+ */
 export class DetachRecursionError extends Error {
   /** The offending flag. */
   readonly flag: string;
@@ -151,7 +203,21 @@ export class DetachRecursionError extends Error {
   }
 }
 
-/** Thrown when a job could not be started. Nothing is left running. */
+/**
+ * Thrown when a job could not be started. Nothing is left running.
+ *
+ * @example Report a program that is not installed
+ * ```ts ignore
+ * import { spawn, SpawnError } from "@epack/detach";
+ *
+ * try {
+ *   await spawn({ command: "no-such-program", external: true });
+ * } catch (err) {
+ *   if (!(err instanceof SpawnError)) throw err;
+ *   console.error(err.message); // Command not found: no-such-program
+ * }
+ * ```
+ */
 export class SpawnError extends Error {
   /**
    * Makes the error.
@@ -167,7 +233,25 @@ export class SpawnError extends Error {
   }
 }
 
-/** Thrown by {@linkcode waitForJob} when its timeout passes first. */
+/**
+ * Thrown by {@linkcode waitForJob} when its timeout passes first.
+ *
+ * @example Give up on a job that is still running
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ * import { waitForJob, WaitTimeoutError } from "@epack/detach";
+ *
+ * const jobsDir = await Deno.makeTempDir();
+ * const job = await new JobStore(jobsDir).create({ command: "sync" });
+ * try {
+ *   await waitForJob(job.id, { jobsDir, timeout: 50 });
+ * } catch (err) {
+ *   if (!(err instanceof WaitTimeoutError)) throw err;
+ *   console.log(err.jobId === job.id); // true
+ * }
+ * await Deno.remove(jobsDir, { recursive: true });
+ * ```
+ */
 export class WaitTimeoutError extends Error {
   /** The job waited for. */
   readonly jobId: string;
@@ -261,6 +345,13 @@ export function findWorkingDir(from: string = Deno.cwd()): string {
  *
  * @param workingDir The working directory.
  * @returns The jobs directory.
+ *
+ * @example The jobs directory of a project
+ * ```ts
+ * import { defaultJobsDir } from "@epack/detach";
+ *
+ * console.log(defaultJobsDir("/srv/app")); // /srv/app/.epack/jobs
+ * ```
  */
 export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
   return join(workingDir, ".epack", "jobs");
@@ -381,7 +472,17 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   return { jobId: id, pid: child.pid, logPath: job.logPath, job };
 }
 
-/** Options for {@linkcode cancel}. */
+/**
+ * Options for {@linkcode cancel}.
+ *
+ * @example Cancel a job of another project, with a short grace period
+ * ```ts ignore
+ * import { cancel, type CancelOptions } from "@epack/detach";
+ *
+ * const options: CancelOptions = { jobsDir: "/srv/app/.epack/jobs", grace: 2_000 };
+ * console.log((await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options)).message);
+ * ```
+ */
 export interface CancelOptions {
   /**
    * The jobs directory.
@@ -395,7 +496,18 @@ export interface CancelOptions {
   grace?: number;
 }
 
-/** What {@linkcode cancel} did. */
+/**
+ * What {@linkcode cancel} did.
+ *
+ * @example Act on the outcome
+ * ```ts ignore
+ * import { cancel } from "@epack/detach";
+ *
+ * const { outcome, message, job } = await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
+ * if (outcome === "already-ended") console.log(`nothing to do: ${job.status}`);
+ * else console.log(message);
+ * ```
+ */
 export interface CancelResult {
   /**
    * - `cancelled`: the job was running and has been stopped.
@@ -538,7 +650,20 @@ async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
   return { outcome: "lost", message, job: recorded };
 }
 
-/** Options for {@linkcode waitForJob}. */
+/**
+ * Options for {@linkcode waitForJob}.
+ *
+ * @example Wait at most an hour, or until Ctrl-C
+ * ```ts ignore
+ * import { waitForJob, type WaitOptions } from "@epack/detach";
+ *
+ * const stop = new AbortController();
+ * Deno.addSignalListener("SIGINT", () => stop.abort());
+ * const options: WaitOptions = { timeout: 60 * 60 * 1000, signal: stop.signal };
+ * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options);
+ * console.log(job.status);
+ * ```
+ */
 export interface WaitOptions {
   /**
    * The jobs directory.
