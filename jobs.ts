@@ -36,6 +36,16 @@ import { identifyGroup } from "./timeout.ts";
  * - `lost`: the record says running, but no process holds the job's liveness
  *   lock any more: the supervisor crashed, was killed with SIGKILL, or the
  *   machine rebooted.
+ *
+ * @example One word per status, for a summary line
+ * ```ts
+ * import type { JobStatus } from "@epack/detach/jobs";
+ *
+ * function verb(status: JobStatus): string {
+ *   return status === "running" ? "is running" : `ended: ${status}`;
+ * }
+ * console.log(verb("timed_out")); // ended: timed_out
+ * ```
  */
 export type JobStatus =
   | "running"
@@ -45,7 +55,21 @@ export type JobStatus =
   | "cancelled"
   | "lost";
 
-/** All job statuses, in the order they are documented. */
+/**
+ * All job statuses, in the order they are documented.
+ *
+ * @example Check a status given on the command line
+ * ```ts
+ * import { JOB_STATUSES, type JobStatus } from "@epack/detach/jobs";
+ *
+ * const input = "timed_out";
+ * if (!(JOB_STATUSES as readonly string[]).includes(input)) {
+ *   throw new TypeError(`Unknown status: ${input}`);
+ * }
+ * const status = input as JobStatus;
+ * console.log(status, JOB_STATUSES.length); // timed_out 6
+ * ```
+ */
 export const JOB_STATUSES: readonly JobStatus[] = [
   "running",
   "completed",
@@ -55,7 +79,17 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   "lost",
 ];
 
-/** Statuses that mean the job has ended and will not change again. */
+/**
+ * Statuses that mean the job has ended and will not change again.
+ *
+ * @example Has the job ended?
+ * ```ts
+ * import { FINAL_STATUSES } from "@epack/detach/jobs";
+ *
+ * console.log(FINAL_STATUSES.includes("running")); // false
+ * console.log(FINAL_STATUSES.includes("lost")); // true
+ * ```
+ */
 export const FINAL_STATUSES: readonly JobStatus[] = [
   "completed",
   "failed",
@@ -64,7 +98,28 @@ export const FINAL_STATUSES: readonly JobStatus[] = [
   "lost",
 ];
 
-/** One job, as the TypeScript API sees it. */
+/**
+ * One job, as the TypeScript API sees it.
+ *
+ * @example Describe a job's end
+ * ```ts
+ * import { type Job, JobStore } from "@epack/detach/jobs";
+ *
+ * function describe(job: Job): string {
+ *   if (job.status === "running") return `${job.id} running`;
+ *   const how = job.signal ?? `exit code ${job.exitCode ?? "none"}`;
+ *   const why = job.error === undefined ? "" : `: ${job.error}`;
+ *   return `${job.id} ${job.status} (${how})${why}`;
+ * }
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync", id: "job_1" });
+ * console.log(describe(await store.complete(job.id, { exitCode: 3 })));
+ * // job_1 failed (exit code 3)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface Job {
   /** The job ID, a ULID for jobs created by this module. */
   id: string;
@@ -115,7 +170,25 @@ export interface Job {
   extra?: Record<string, unknown>;
 }
 
-/** What {@linkcode JobStore.create} needs to make a new job. */
+/**
+ * What {@linkcode JobStore.create} needs to make a new job.
+ *
+ * @example Record a job with a chosen ID and a one-hour timeout
+ * ```ts
+ * import { type CreateJobOptions, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: CreateJobOptions = {
+ *   id: "nightly_sync",
+ *   command: "sync",
+ *   args: ["--all"],
+ *   timeout: 60 * 60 * 1000,
+ * };
+ * const job = await new JobStore(dir).create(options);
+ * console.log(job.id, job.status, job.timeout); // nightly_sync running 3600000
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface CreateJobOptions {
   /** The command that runs. */
   command: string;
@@ -149,13 +222,45 @@ export interface CreateJobOptions {
   id?: string;
 }
 
-/** Options for {@linkcode JobStore.list}. */
+/**
+ * Options for {@linkcode JobStore.list}.
+ *
+ * @example Only the failed jobs
+ * ```ts
+ * import { JobStore, type ListOptions } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const bad = await store.create({ command: "sync" });
+ * await store.fail(bad.id, "Disk full");
+ * const ok = await store.create({ command: "sync" });
+ * await store.complete(ok.id, { exitCode: 0 });
+ * const options: ListOptions = { status: "failed" };
+ * const { jobs } = await store.list(options);
+ * console.log(jobs.map((job) => job.error)); // [ "Disk full" ]
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface ListOptions {
   /** Only jobs with this status (after liveness is taken into account). */
   status?: JobStatus;
 }
 
-/** A file in the jobs directory that could not be read as a job. */
+/**
+ * A file in the jobs directory that could not be read as a job.
+ *
+ * @example A corrupt record is reported, not hidden
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/job_1.json`, "{ not json");
+ * const { invalid } = await new JobStore(dir).list();
+ * for (const file of invalid) console.log(file.id, file.reason);
+ * // job_1 not valid JSON (...)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface InvalidJobFile {
   /** The ID the file name claims, or the file name if it is not a valid ID. */
   id: string;
@@ -165,7 +270,23 @@ export interface InvalidJobFile {
   reason: string;
 }
 
-/** What {@linkcode JobStore.list} returns. */
+/**
+ * What {@linkcode JobStore.list} returns.
+ *
+ * @example Count the jobs and the unreadable files
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * await store.create({ command: "sync" });
+ * await Deno.writeTextFile(`${dir}/job_x.json`, "");
+ * const { jobs, invalid } = await store.list();
+ * console.log(`${jobs.length} job(s), ${invalid.length} invalid file(s)`);
+ * // 1 job(s), 1 invalid file(s)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface ListResult {
   /** The valid jobs, newest first. */
   jobs: Job[];
@@ -173,7 +294,22 @@ export interface ListResult {
   invalid: InvalidJobFile[];
 }
 
-/** How a worker ended, for {@linkcode JobStore.complete}. */
+/**
+ * How a worker ended, for {@linkcode JobStore.complete}.
+ *
+ * @example A worker killed by a signal has failed
+ * ```ts
+ * import { type CompleteOptions, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * const end: CompleteOptions = { signal: "SIGKILL", result: { synced: 12 } };
+ * const done = await store.complete(job.id, end);
+ * console.log(done.status, done.signal); // failed SIGKILL
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface CompleteOptions {
   /** The exit code, when the worker exited normally. */
   exitCode?: number;
@@ -183,7 +319,22 @@ export interface CompleteOptions {
   result?: Record<string, unknown>;
 }
 
-/** Options for {@linkcode JobStore.delete}. */
+/**
+ * Options for {@linkcode JobStore.delete}.
+ *
+ * @example Delete a job but keep its log
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * await store.fail(job.id, "Interrupted");
+ * await store.delete(job.id, { log: false });
+ * console.log((await Deno.stat(job.logPath)).isFile); // true
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface DeleteOptions {
   /**
    * Remove the job's log file too.
@@ -192,12 +343,38 @@ export interface DeleteOptions {
   log?: boolean;
 }
 
-/** An update function: gets the current record, returns the new one. */
+/**
+ * An update function: gets the current record, returns the new one.
+ *
+ * @example Add result data to a job
+ * ```ts
+ * import { JobStore, type JobUpdater } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * const addProgress: JobUpdater = (current) => {
+ *   current.result = { ...current.result, done: 40, total: 100 };
+ *   return current;
+ * };
+ * const updated = await store.update(job.id, addProgress);
+ * console.log(updated.result); // { done: 40, total: 100 }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export type JobUpdater = (job: Job) => Job | Promise<Job>;
 
 /**
  * How long after creation a running job whose supervisor has not yet taken
  * its liveness lock is still presumed to be starting. After that it is lost.
+ *
+ * @example Show the grace period
+ * ```ts
+ * import { SUPERVISOR_START_GRACE_MS } from "@epack/detach/jobs";
+ * import { formatDuration } from "@epack/detach/duration";
+ *
+ * console.log(formatDuration(SUPERVISOR_START_GRACE_MS)); // 30s
+ * ```
  */
 export const SUPERVISOR_START_GRACE_MS = 30_000;
 
@@ -209,6 +386,18 @@ const RFC3339 =
 /**
  * Thrown when a job ID from outside is not a valid ID. Nothing on disk is
  * touched for such an ID.
+ *
+ * @example Refuse an ID that would name a path
+ * ```ts
+ * import { InvalidJobIdError, JobStore } from "@epack/detach/jobs";
+ *
+ * try {
+ *   new JobStore(".epack/jobs").logPath("../../etc/passwd");
+ * } catch (err) {
+ *   if (!(err instanceof InvalidJobIdError)) throw err;
+ *   console.log(err.id); // ../../etc/passwd
+ * }
+ * ```
  */
 export class InvalidJobIdError extends Error {
   /** The rejected ID. */
@@ -228,7 +417,23 @@ export class InvalidJobIdError extends Error {
   }
 }
 
-/** Thrown when no job has the given ID (or ID prefix). */
+/**
+ * Thrown when no job has the given ID (or ID prefix).
+ *
+ * @example Look up a job that does not exist
+ * ```ts
+ * import { JobNotFoundError, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await new JobStore(dir).load("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
+ * } catch (err) {
+ *   if (!(err instanceof JobNotFoundError)) throw err;
+ *   console.log(err.message); // Job not found: 01JD0Q2V3K5W8Y9Z0A1B2C3D4E
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class JobNotFoundError extends Error {
   /** The ID that was looked up. */
   readonly id: string;
@@ -247,7 +452,26 @@ export class JobNotFoundError extends Error {
   }
 }
 
-/** Thrown when an ID prefix matches more than one job. */
+/**
+ * Thrown when an ID prefix matches more than one job.
+ *
+ * @example Ask the user to type more of the ID
+ * ```ts
+ * import { AmbiguousJobIdError, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * await store.create({ command: "sync", id: "job_a1" });
+ * await store.create({ command: "sync", id: "job_a2" });
+ * try {
+ *   await store.resolveId("job_a");
+ * } catch (err) {
+ *   if (!(err instanceof AmbiguousJobIdError)) throw err;
+ *   console.log(err.candidates); // [ "job_a1", "job_a2" ]
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class AmbiguousJobIdError extends Error {
   /** The prefix that was looked up. */
   readonly prefix: string;
@@ -273,7 +497,22 @@ export class AmbiguousJobIdError extends Error {
   }
 }
 
-/** Thrown when a job file exists but is not a valid job record. */
+/**
+ * Thrown when a job file exists but is not a valid job record.
+ *
+ * @example A record with an unknown status
+ * ```ts
+ * import { InvalidJobFileError, parseJobRecord } from "@epack/detach/jobs";
+ *
+ * const text = JSON.stringify({ id: "job_1", command: "sync", status: "paused" });
+ * try {
+ *   parseJobRecord(text, "job_1", ".epack/jobs/job_1.json");
+ * } catch (err) {
+ *   if (!(err instanceof InvalidJobFileError)) throw err;
+ *   console.log(err.reason); // unknown status "paused"
+ * }
+ * ```
+ */
 export class InvalidJobFileError extends Error {
   /** The job ID. */
   readonly id: string;
