@@ -15,7 +15,18 @@
  * @module
  */
 
-/** The options of a pull, as {@linkcode buildPullFlags} takes them. */
+/**
+ * The options of a pull, as {@linkcode buildPullFlags} takes them.
+ *
+ * @example Overwrite the output, skip the checksum
+ * ```ts
+ * import { buildPullFlags, type PullOptions } from "@epack/detach/flags";
+ *
+ * const options: PullOptions = { output: "app.epack", force: true, verify: false };
+ * console.log(buildPullFlags(options).join(" "));
+ * // --output app.epack --force --verify=false --ci
+ * ```
+ */
 export interface PullOptions {
   /** Only packs of this environment. */
   env?: string;

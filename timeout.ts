@@ -20,13 +20,33 @@
  * @module
  */
 
-/** Default time between SIGTERM and SIGKILL: 10 seconds. */
+/**
+ * Default time between SIGTERM and SIGKILL: 10 seconds.
+ *
+ * @example Show the default
+ * ```ts
+ * import { DEFAULT_KILL_GRACE } from "@epack/detach/timeout";
+ * import { formatDuration } from "@epack/detach/duration";
+ *
+ * console.log(formatDuration(DEFAULT_KILL_GRACE)); // 10s
+ * ```
+ */
 export const DEFAULT_KILL_GRACE = 10_000;
 
 /** The longest delay `setTimeout` takes; longer timers are chained. */
 const MAX_TIMER = 2 ** 31 - 1;
 
-/** Options for {@linkcode stopProcessGroup}. */
+/**
+ * Options for {@linkcode stopProcessGroup}.
+ *
+ * @example A short grace period, checked every 100 ms
+ * ```ts ignore
+ * import { stopProcessGroup, type StopOptions } from "@epack/detach/timeout";
+ *
+ * const options: StopOptions = { grace: 2_000, interval: 100 };
+ * await stopProcessGroup(12345, options);
+ * ```
+ */
 export interface StopOptions {
   /**
    * Milliseconds between SIGTERM and SIGKILL.
@@ -40,7 +60,18 @@ export interface StopOptions {
   interval?: number;
 }
 
-/** What {@linkcode stopProcessGroup} did. */
+/**
+ * What {@linkcode stopProcessGroup} did.
+ *
+ * @example Warn about what SIGKILL could not stop
+ * ```ts ignore
+ * import { stopProcessGroup } from "@epack/detach/timeout";
+ *
+ * const { killed, remaining } = await stopProcessGroup(12345);
+ * if (killed) console.warn("the group ignored SIGTERM");
+ * if (remaining.length > 0) console.warn(`still there: ${remaining.join(", ")}`);
+ * ```
+ */
 export interface StopResult {
   /** Whether any process was left after the grace period and got SIGKILL. */
   killed: boolean;
@@ -50,6 +81,15 @@ export interface StopResult {
 
 /**
  * A process as `/proc/<pid>/stat` describes it.
+ *
+ * @example This process's own entry (Linux)
+ * ```ts
+ * import { readProcess } from "@epack/detach/timeout";
+ *
+ * const info = readProcess(Deno.pid);
+ * // undefined where /proc cannot be read (not Linux)
+ * if (info !== undefined) console.log(info.pid === Deno.pid); // true
+ * ```
  */
 export interface ProcessInfo {
   /** The process ID. */
@@ -186,8 +226,22 @@ export function identifyGroup(
  * Whether any live process is left in a group. Where `/proc` cannot be read
  * it falls back to `kill(-pgid, 0)`, which also counts zombies.
  *
+ * Requires `--allow-read` for `/proc`; where `/proc` cannot be read,
+ * `--allow-run` (without it, every group is reported gone).
+ *
  * @param pgid The process group ID.
  * @returns `true` while the group has a live member.
+ *
+ * @example Wait until a job's worker and its children are gone
+ * ```ts ignore
+ * import { JobStore } from "@epack/detach/jobs";
+ * import { groupAlive } from "@epack/detach/timeout";
+ *
+ * const job = await new JobStore(".epack/jobs").load("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
+ * while (job.workerPid !== undefined && await groupAlive(job.workerPid)) {
+ *   await new Promise((resolve) => setTimeout(resolve, 100));
+ * }
+ * ```
  */
 export async function groupAlive(pgid: number): Promise<boolean> {
   const members = groupMembers(pgid);
@@ -215,6 +269,14 @@ export async function groupAlive(pgid: number): Promise<boolean> {
  * @param signal The signal.
  * @returns `true` if the group existed.
  * @throws {RangeError} If `pgid` is not a positive integer greater than 1.
+ *
+ * @example Hang up a worker's whole group
+ * ```ts ignore
+ * import { signalGroup } from "@epack/detach/timeout";
+ *
+ * const workerPid = 12345; // a job's `workerPid`, which leads its group
+ * if (!signalGroup(workerPid, "SIGHUP")) console.log("already gone");
+ * ```
  */
 export function signalGroup(pgid: number, signal: Deno.Signal): boolean {
   // kill(-1) and kill(0) would reach every process we may signal, or our own
