@@ -320,10 +320,10 @@ export function _setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
  * @returns An absolute directory.
  *
  * @example The project root
- * ```ts ignore
+ * ```ts
  * import { findWorkingDir } from "@epack/detach";
  *
- * console.log(findWorkingDir(Deno.cwd()));
+ * console.log(findWorkingDir(Deno.cwd())); // the nearest dir with deno.json
  * ```
  */
 export function findWorkingDir(from: string = Deno.cwd()): string {

@@ -114,10 +114,10 @@ export interface ProcessInfo {
  * `/proc` cannot be read.
  *
  * @example The current process
- * ```ts ignore
+ * ```ts
  * import { readProcess } from "@epack/detach/timeout";
  *
- * console.log(readProcess(Deno.pid)?.state); // "R"
+ * console.log(readProcess(Deno.pid)?.state); // R or S (undefined off Linux)
  * ```
  */
 export function readProcess(pid: number): ProcessInfo | undefined {
@@ -155,11 +155,14 @@ function parseStat(text: string): ProcessInfo | undefined {
  * @returns Their PIDs, or `undefined` where `/proc` cannot be read (not
  * Linux, or no permission).
  *
- * @example Members of a group
- * ```ts ignore
- * import { groupMembers } from "@epack/detach/timeout";
+ * @example The group this process belongs to
+ * ```ts
+ * import { groupMembers, readProcess } from "@epack/detach/timeout";
  *
- * console.log(groupMembers(12345)); // [12345, 12350]
+ * const self = readProcess(Deno.pid); // undefined off Linux
+ * if (self !== undefined) {
+ *   console.log(groupMembers(self.pgid)?.includes(Deno.pid)); // true
+ * }
  * ```
  */
 export function groupMembers(pgid: number): number[] | undefined {
@@ -201,8 +204,10 @@ function groupProcesses(pgid: number): ProcessInfo[] | undefined {
  *
  * @example Is anything of a lost job still running?
  * ```ts ignore
+ * import { JobStore } from "@epack/detach/jobs";
  * import { identifyGroup } from "@epack/detach/timeout";
  *
+ * const job = await new JobStore(".epack/jobs").load("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
  * const left = identifyGroup(job.workerPid!, job.workerStartTicks!);
  * console.log(left === undefined ? "unknown" : `${left.length} processes`);
  * ```
