@@ -31,6 +31,29 @@ export class CliError extends Error {
   }
 }
 
+/** A CLI error with more to say: lines after it, and data for --json. */
+export class DetailedError extends CliError {
+  /** Lines printed on stderr after the error line. */
+  readonly detail: string[];
+  /** Fields added to the JSON error object. */
+  readonly data: Record<string, unknown>;
+  /**
+   * Makes the error.
+   * @param message The error line.
+   * @param detail Lines after it.
+   * @param data Fields for the JSON error object.
+   */
+  constructor(
+    message: string,
+    detail: string[],
+    data: Record<string, unknown>,
+  ) {
+    super(message);
+    this.detail = detail;
+    this.data = data;
+  }
+}
+
 /** A usage error: bad flag, missing argument, bad value. Exit 1. */
 export function usageError(message: string, command: string): CliError {
   return new CliError(message, { usage: command });

@@ -10,6 +10,7 @@ import { parseDuration } from "./duration.ts";
 import {
   CliError,
   colorEnabled,
+  DetailedError,
   EXIT,
   paint,
   usageError,
@@ -229,29 +230,6 @@ export class InterruptedError extends CliError {
   constructor(signal: Deno.Signal, message: string) {
     super(message, { exitCode: 128 + (SIGNAL_NUMBERS[signal] ?? 0) });
     this.signal = signal;
-  }
-}
-
-/** A CLI error with more to say: lines after it, and data for --json. */
-export class DetailedError extends CliError {
-  /** Lines printed on stderr after the error line. */
-  readonly detail: string[];
-  /** Fields added to the JSON error object. */
-  readonly data: Record<string, unknown>;
-  /**
-   * Makes the error.
-   * @param message The error line.
-   * @param detail Lines after it.
-   * @param data Fields for the JSON error object.
-   */
-  constructor(
-    message: string,
-    detail: string[],
-    data: Record<string, unknown>,
-  ) {
-    super(message);
-    this.detail = detail;
-    this.data = data;
   }
 }
 
