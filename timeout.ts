@@ -259,8 +259,11 @@ export async function groupAlive(pgid: number): Promise<boolean> {
     // Signal 0 checks existence only; Deno.kill does not take it.
     process.kill(-pgid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // Only "no such process" means gone. EPERM, or a missing permission,
+    // says nothing about the group: assume it lives, so stopping it goes on
+    // to SIGKILL rather than giving up early.
+    return (err as { code?: string }).code !== "ESRCH";
   }
 }
 
