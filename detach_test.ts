@@ -739,6 +739,7 @@ Deno.test({
         permissionFlags: [],
       });
       let jobId: string;
+      let supervisor: number;
       try {
         const r = await spawn({
           command: "echo",
@@ -746,6 +747,7 @@ Deno.test({
           jobsDir: dir,
         });
         jobId = r.jobId;
+        supervisor = r.pid;
         assert.deepEqual(r.job.argv, [binary, "echo", "from", "the binary"]);
       } finally {
         _setRuntimeForTesting(undefined);
@@ -753,6 +755,12 @@ Deno.test({
       const job = await finalJob(dir, jobId);
       assert.equal(job.status, "completed", job.error);
       assert.equal(await Deno.readTextFile(job.logPath), "from the binary\n");
+      // The supervisor is this process's child: wait until Deno has reaped
+      // it, so its end is not seen by the sanitizers of the next test.
+      await until(
+        "the supervisor to be reaped",
+        () => readProcess(supervisor) === undefined ? true : undefined,
+      );
     });
   });
 });
