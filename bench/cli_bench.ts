@@ -12,48 +12,29 @@
 //
 //   deno bench -A bench/cli_bench.ts
 
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { type Job, JobStore, newJobId, toRecord } from "../jobs.ts";
-import { readProcess } from "../timeout.ts";
+import { type Job, JobStore } from "../jobs.ts";
+import {
+  benchPath,
+  completed,
+  denoPath,
+  MOD,
+  runDeno as run,
+  tempDir,
+  untilExited,
+  writeJobs,
+} from "./_fixtures.ts";
 
-const DENO = Deno.execPath();
-const path = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const MOD = path("../mod.ts");
-const REGISTRY = path("../examples/registry");
-const EMPTY = path("./testdata/empty.ts");
-const IDLE_ULID = path("./testdata/idle_ulid.ts");
-const READ_PARSE = path("./testdata/read_parse.ts");
+const REGISTRY = benchPath("../examples/registry");
+const EMPTY = benchPath("./testdata/empty.ts");
+const IDLE_ULID = benchPath("./testdata/idle_ulid.ts");
+const READ_PARSE = benchPath("./testdata/read_parse.ts");
 
 const COUNT = 10_000;
 const RUNNING = 100;
 
-const root = Deno.makeTempDirSync({ prefix: "detach_bench_cli_" });
+const root = tempDir("detach_bench_cli_");
 const held: AsyncDisposable[] = [];
-addEventListener("unload", () => {
-  try {
-    Deno.removeSync(root, { recursive: true });
-  } catch {
-    // Already gone.
-  }
-});
-
-async function run(args: string[]): Promise<string> {
-  const out = await new Deno.Command(DENO, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (out.code !== 0) {
-    throw new Error(
-      `deno ${args.join(" ")} exited with ${out.code}: ${
-        new TextDecoder().decode(out.stderr)
-      }`,
-    );
-  }
-  return new TextDecoder().decode(out.stdout);
-}
 
 // --- pull --detach --------------------------------------------------------
 
@@ -68,16 +49,9 @@ async function untilEnded(jobId: string): Promise<void> {
     if (Date.now() > end) throw new Error(`Job ${jobId} did not end`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  if (job.status !== "completed") {
-    throw new Error(`Job ${jobId} ended ${job.status}: ${job.error}`);
-  }
+  completed(job);
   // The end is recorded just before the supervisor exits.
-  for (;;) {
-    const p = readProcess(job.pid);
-    if (p === undefined || p.state === "Z" || p.state === "X") return;
-    if (Date.now() > end) throw new Error(`Supervisor ${job.pid} lingers`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await untilExited(job.pid);
 }
 
 Deno.bench({
@@ -144,53 +118,15 @@ const listJobs = join(root, "list-jobs");
 await setUpJobs();
 
 async function setUpJobs(): Promise<void> {
-  const store = new JobStore(listJobs);
-  await store.ensureDir();
-  const start = Date.now() - COUNT * 1000;
-  const ids = await Promise.all(
-    Array.from({ length: COUNT }, () => newJobId()),
+  // No logs: neither side reads them. The running jobs' liveness locks are
+  // held here, so the CLI's liveness checks see them running.
+  held.push(
+    ...await writeJobs(new JobStore(listJobs), {
+      count: COUNT,
+      running: RUNNING,
+      argv: [denoPath(), "run", "-A", MOD, "pull"],
+    }),
   );
-  // Written directly rather than through create(): 10,000 fsyncs would take
-  // longer than the benchmark. No logs: neither side reads them.
-  const write = async (i: number) => {
-    const id = ids[i];
-    const running = i >= COUNT - RUNNING;
-    const job: Job = {
-      id,
-      command: "pull",
-      args: [`https://registry.example.com/acme/app${i}`],
-      flags: ["--env", "prod", "--ci"],
-      status: running ? "running" : i % 10 === 0 ? "failed" : "completed",
-      pid: 10_000 + i,
-      startedAt: new Date(start + i * 1000),
-      logPath: store.logPath(id),
-      workingDir: "/work",
-      argv: [DENO, "run", "-A", MOD, "pull"],
-    };
-    if (!running) {
-      job.completedAt = new Date(start + i * 1000 + 500);
-      job.exitCode = i % 10 === 0 ? 1 : 0;
-      job.result = { bytes: i * 1024, digest: `sha256:${"ab".repeat(32)}` };
-    }
-    await Deno.writeTextFile(
-      store.recordPath(id),
-      JSON.stringify(toRecord(job), null, 2) + "\n",
-      { mode: 0o600 },
-    );
-    await Deno.writeFile(store.livenessPath(id), new Uint8Array(), {
-      mode: 0o600,
-    });
-  };
-  for (let i = 0; i < COUNT; i += 64) {
-    await Promise.all(
-      Array.from({ length: Math.min(64, COUNT - i) }, (_, k) => write(i + k)),
-    );
-  }
-  // The running jobs' liveness locks are held here, as their supervisors
-  // would hold them, so the CLI's liveness checks see them running.
-  for (const id of ids.slice(COUNT - RUNNING)) {
-    held.push(await store.holdLiveness(id));
-  }
   // Both sides must see every job, and the CLI the running ones as running.
   const cli = JSON.parse(await listCli()) as { jobs: { status: string }[] };
   const floor = JSON.parse(await listFloor()) as { jobs: unknown[] };

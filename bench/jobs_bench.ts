@@ -7,71 +7,28 @@
 //   deno bench -A bench/jobs_bench.ts
 
 import { join } from "node:path";
-import { type Job, JobStore, newJobId, toRecord } from "../jobs.ts";
+import { JobStore } from "../jobs.ts";
+import { tempDir, writeJobs } from "./_fixtures.ts";
 
 const COUNT = 10_000;
 const RUNNING = 100;
 const LOG_SIZE = 64 * 1024;
 
-const dir = Deno.makeTempDirSync({ prefix: "detach_bench_jobs_" });
+const dir = tempDir("detach_bench_jobs_");
 const held: AsyncDisposable[] = [];
-addEventListener("unload", () => {
-  try {
-    Deno.removeSync(dir, { recursive: true });
-  } catch {
-    // Already gone.
-  }
-});
 
 const store = new JobStore(dir);
 await setUp();
 
 async function setUp(): Promise<void> {
-  const log = new Uint8Array(LOG_SIZE).fill(0x2e);
-  const start = Date.now() - COUNT * 1000;
-  const ids = await Promise.all(
-    Array.from({ length: COUNT }, () => newJobId()),
-  );
-  // Written directly rather than through create(): setting up 10,000 jobs
-  // with an fsync each would take longer than the benchmark.
-  const write = async (i: number) => {
-    const id = ids[i];
-    const running = i >= COUNT - RUNNING;
-    const job: Job = {
-      id,
-      command: "pull",
-      args: [`https://registry.example.com/acme/app${i}`],
-      flags: ["--env", "prod", "--ci"],
-      status: running ? "running" : i % 10 === 0 ? "failed" : "completed",
-      pid: 10_000 + i,
-      startedAt: new Date(start + i * 1000),
-      logPath: join(dir, `${id}.log`),
-      workingDir: "/work",
+  held.push(
+    ...await writeJobs(store, {
+      count: COUNT,
+      running: RUNNING,
       argv: ["/usr/bin/deno", "run", "-A", "cli.ts", "pull"],
-    };
-    if (!running) {
-      job.completedAt = new Date(start + i * 1000 + 500);
-      job.exitCode = i % 10 === 0 ? 1 : 0;
-      job.result = { bytes: i * 1024, digest: `sha256:${"ab".repeat(32)}` };
-    }
-    await Deno.writeTextFile(
-      store.recordPath(id),
-      JSON.stringify(toRecord(job), null, 2) + "\n",
-      { mode: 0o600 },
-    );
-    await Deno.writeFile(job.logPath, log, { mode: 0o600 });
-    await Deno.writeFile(store.livenessPath(id), new Uint8Array(), {
-      mode: 0o600,
-    });
-  };
-  for (let i = 0; i < COUNT; i += 64) {
-    await Promise.all(
-      Array.from({ length: Math.min(64, COUNT - i) }, (_, k) => write(i + k)),
-    );
-  }
-  for (const id of ids.slice(COUNT - RUNNING)) {
-    held.push(await store.holdLiveness(id));
-  }
+      log: new Uint8Array(LOG_SIZE).fill(0x2e),
+    }),
+  );
   // Check once that both sides see the same jobs, and that the running
   // ones really are seen as running (their locks are held).
   const listed = await store.list();

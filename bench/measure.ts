@@ -15,18 +15,21 @@
 //
 //   deno run -A bench/measure.ts [--rounds N]
 
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  type Job,
-  JobStore,
-  spawn,
-  superviseIfRequested,
-  waitForJob,
-} from "../mod.ts";
-import { readProcess } from "../timeout.ts";
+import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
+import { type Job, JobStore } from "../jobs.ts";
 import { currentRuntime, selfArgv } from "../_argv.ts";
+import {
+  alive,
+  bareStart,
+  benchPath,
+  completed,
+  denoPath,
+  MOD,
+  runDeno,
+  untilExited,
+} from "./_fixtures.ts";
 
 // This program is also the supervisor of the jobs it spawn()s, and the
 // program the bare baseline starts, with --noop, to exit at once.
@@ -38,12 +41,10 @@ const { values } = parseArgs({
 });
 const ROUNDS = Number(values.rounds);
 
-const DENO = Deno.execPath();
-const path = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const MOD = path("../mod.ts");
-const IDLE = path("./testdata/idle.ts");
-const IDLE_MOD = path("./testdata/idle_mod.ts");
-const IDLE_ULID = path("./testdata/idle_ulid.ts");
+const DENO = denoPath();
+const IDLE = benchPath("./testdata/idle.ts");
+const IDLE_MOD = benchPath("./testdata/idle_mod.ts");
+const IDLE_ULID = benchPath("./testdata/idle_ulid.ts");
 const SLEEP_S = 1.5;
 
 const root = await Deno.makeTempDir({ prefix: "detach_bench_measure_" });
@@ -58,8 +59,8 @@ interface Spawned {
 
 /** Starts a job through the CLI, as a user would. */
 async function detach(program: string[]): Promise<Spawned> {
-  const out = await new Deno.Command(DENO, {
-    args: [
+  return JSON.parse(
+    await runDeno([
       "run",
       "-A",
       MOD,
@@ -70,17 +71,8 @@ async function detach(program: string[]): Promise<Spawned> {
       jobsDir,
       "--",
       ...program,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (out.code !== 0) {
-    throw new Error(
-      `run --detach failed: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+    ]),
+  );
 }
 
 interface Memory {
@@ -101,11 +93,6 @@ function memory(pid: number): Memory | undefined {
   } catch {
     return undefined;
   }
-}
-
-function alive(pid: number): boolean {
-  const p = readProcess(pid);
-  return p !== undefined && p.state !== "Z" && p.state !== "X";
 }
 
 /** The largest figures seen while polling a process until it exits. */
@@ -143,11 +130,7 @@ async function supervisorPeak(): Promise<Memory> {
 }
 
 async function final(jobId: string): Promise<Job> {
-  const job = await waitForJob(jobId, { jobsDir, timeout: 30_000 });
-  if (job.status !== "completed") {
-    throw new Error(`Job ${jobId} ended ${job.status}: ${job.error}`);
-  }
-  return job;
+  return completed(await waitForJob(jobId, { jobsDir, timeout: 30_000 }));
 }
 
 interface Latency {
@@ -187,7 +170,7 @@ async function latency(): Promise<Latency> {
   const job = await final(jobId);
   const log = (await Deno.readTextFile(job.logPath)).trim().split("\n");
   const exitedMs = Number(BigInt(log[log.length - 1]) / 1_000_000n);
-  while (alive(pid)) await new Promise((r) => setTimeout(r, 5));
+  await untilExited(pid);
   return {
     recorded: job.completedAt!.getTime() - exitedMs,
     waitForJob: libAt - exitedMs,
@@ -204,14 +187,7 @@ interface SpawnPair {
 async function spawnPair(): Promise<SpawnPair> {
   const self = selfArgv(currentRuntime());
   let t = performance.now();
-  const child = new Deno.Command(self[0], {
-    args: [...self.slice(1), "--noop"],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-    detached: true,
-  }).spawn();
-  child.unref();
+  const child = bareStart([...self, "--noop"]);
   const bare = performance.now() - t;
   child.ref();
   await child.status;
@@ -224,7 +200,7 @@ async function spawnPair(): Promise<SpawnPair> {
   });
   const took = performance.now() - t;
   await final(jobId);
-  while (alive(pid)) await new Promise((r) => setTimeout(r, 5));
+  await untilExited(pid);
   return { bare, spawn: took };
 }
 

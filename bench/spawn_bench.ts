@@ -11,8 +11,8 @@
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
 import { currentRuntime, selfArgv } from "../_argv.ts";
-import { readProcess } from "../timeout.ts";
 import { JobStore } from "../jobs.ts";
+import { bareStart, completed, tempDir, untilExited } from "./_fixtures.ts";
 
 await superviseIfRequested();
 
@@ -20,14 +20,7 @@ await superviseIfRequested();
 const N = 20;
 const WARMUP = 3;
 
-const jobsDir = Deno.makeTempDirSync({ prefix: "detach_bench_spawn_" });
-addEventListener("unload", () => {
-  try {
-    Deno.removeSync(jobsDir, { recursive: true });
-  } catch {
-    // Already gone.
-  }
-});
+const jobsDir = tempDir("detach_bench_spawn_");
 
 Deno.bench({
   name: "bare Deno.Command spawn() + unref() of this program",
@@ -38,16 +31,9 @@ Deno.bench({
   async fn(b) {
     const self = selfArgv(currentRuntime());
     b.start();
-    const child = new Deno.Command(self[0], {
-      // Started with no arguments it calls superviseIfRequested(), finds no
-      // work, registers its benches as no-ops under `deno run`, and exits.
-      args: self.slice(1),
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      detached: true,
-    }).spawn();
-    child.unref();
+    // Started with no arguments it calls superviseIfRequested(), finds no
+    // work, registers its benches as no-ops under `deno run`, and exits.
+    const child = bareStart(self);
     b.end();
     // Unref'd, its status would not keep the bench alive: ref it again.
     child.ref();
@@ -68,10 +54,7 @@ Deno.bench({
       jobsDir,
     });
     b.end();
-    const job = await waitForJob(jobId, { jobsDir, timeout: 30_000 });
-    if (job.status !== "completed") {
-      throw new Error(`Job ${jobId} ended ${job.status}: ${job.error}`);
-    }
+    completed(await waitForJob(jobId, { jobsDir, timeout: 30_000 }));
     // The end is recorded just before the supervisor exits: let it finish
     // exiting, as the baseline's child has, before the next iteration.
     await untilExited(pid);
@@ -92,13 +75,3 @@ Deno.bench({
     await store.create({ command: "true", argv: ["true"] });
   },
 });
-
-async function untilExited(pid: number): Promise<void> {
-  const end = Date.now() + 30_000;
-  for (;;) {
-    const p = readProcess(pid);
-    if (p === undefined || p.state === "Z" || p.state === "X") return;
-    if (Date.now() > end) throw new Error(`Process ${pid} did not exit`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
