@@ -5,8 +5,10 @@
 
 import {
   type Job,
+  JOB_ID_ENV,
   type JobStatus,
   JobStore,
+  type LivenessLease,
   SUPERVISOR_START_GRACE_MS,
 } from "./jobs.ts";
 import {
@@ -64,20 +66,20 @@ export async function runSupervisor(
   // Before the liveness lock: once it is held, cancel() may signal us.
   using signals = new StopSignals();
   const store = new JobStore(jobsDir);
-  let lease: AsyncDisposable;
-  let late: boolean;
+  let lease: LivenessLease;
   try {
-    const before = await store.loadRecorded(id);
-    // Readers have called a job lost when its supervisor has not started
-    // within the grace period; starting it now would bring it back to life.
-    late = before.supervisedAt === undefined &&
-      Date.now() - before.startedAt.getTime() >= SUPERVISOR_START_GRACE_MS;
     lease = await store.holdLiveness(id);
   } catch {
     // No record to write to (bad ID, record gone, directory unwritable):
     // readers will see the job as lost once the start grace has passed.
     return 1;
   }
+  // Decided only now that the lock is held: a reader that found it free
+  // before took its time earlier, so if it called the job lost (not started
+  // within the grace period), this says late too, and the job is not run.
+  const late = lease.previous.supervisedAt === undefined &&
+    Date.now() - lease.previous.startedAt.getTime() >=
+      SUPERVISOR_START_GRACE_MS;
   try {
     const job = await store.loadRecorded(id);
     if (job.status !== "running") return 0;
@@ -126,6 +128,9 @@ async function supervise(
     child = new Deno.Command("/bin/sh", {
       args: ["-c", 'exec "$@" >>"$0" 2>&1', job.logPath, ...argv],
       cwd: job.workingDir,
+      // Marks every process of the job, so a lost job's processes can be
+      // told from strangers once the worker is gone; the job may read it too.
+      env: { [JOB_ID_ENV]: job.id },
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -139,6 +144,9 @@ async function supervise(
   }
   const pid = child.pid;
   const grace = job.grace ?? DEFAULT_KILL_GRACE;
+  // Without /proc (no --allow-all in Deno 2.9) a worker's end is only known
+  // from its status.
+  const procReadable = readProcess(Deno.pid) !== undefined;
 
   // Set once, by the first of timeout, cancel or a supervisor failure.
   let stopping:
@@ -146,6 +154,14 @@ async function supervise(
     | undefined;
   const stop = (status: JobStatus, error: string, graceMs: number) => {
     if (stopping !== undefined) return;
+    // The worker may have ended on its own a moment ago, before its status
+    // reached us (a zombie, or already reaped by the runtime): its real end
+    // must then be recorded, not a timeout or cancel.
+    const info = readProcess(pid);
+    const ended = info === undefined
+      ? procReadable
+      : info.state === "Z" || info.state === "X";
+    if (ended) return;
     stopping = {
       status,
       error,
@@ -155,7 +171,7 @@ async function supervise(
             ? `; still running ${
               formatDuration(graceMs)
             } after SIGTERM, so killed with SIGKILL`
-            : "; stopped with SIGTERM",
+            : "; sent SIGTERM",
         (err) => `; stopping it failed: ${String(err)}`,
       ),
     };
@@ -207,9 +223,14 @@ async function supervise(
     // Leftover grandchildren get the rest of the escalation before the end
     // is recorded, so "timed out" means nothing of the job is still running.
     const how = await stopped.done;
+    // Say how the worker itself ended: a worker may handle SIGTERM and exit
+    // with a code of its own, or finish just as the signal was sent.
+    const worker = status.signal !== null
+      ? `, and the worker ended by ${status.signal}`
+      : `, and the worker exited with code ${status.code}`;
     await store.finish(job.id, {
       status: stopped.status,
-      error: stopped.error + how,
+      error: stopped.error + how + worker,
       ...ended,
     });
     return;

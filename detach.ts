@@ -28,6 +28,8 @@ import { dirname, join, resolve } from "node:path";
 import {
   FINAL_STATUSES,
   type Job,
+  JOB_ID_ENV,
+  JobNotFoundError,
   JobStore,
   newJobId,
   validateJobId,
@@ -624,7 +626,7 @@ async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
     detail =
       `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
   } else {
-    const left = identifyGroup(pgid, ticks);
+    const left = identifyGroup(pgid, ticks, `${JOB_ID_ENV}=${job.id}`);
     if (left === undefined) {
       detail =
         `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
@@ -686,7 +688,9 @@ export interface WaitOptions {
  * @param jobId The job's ID.
  * @param options The jobs directory, a timeout, an abort signal.
  * @returns The final record.
- * @throws {JobNotFoundError} If there is no such job.
+ * @throws {JobNotFoundError} If there is no such job, or its record is
+ * removed during the wait.
+ * @throws {RangeError} If `timeout` is negative or not a number.
  * @throws {WaitTimeoutError} If `timeout` passes first.
  *
  * @example Wait for a job
@@ -701,6 +705,9 @@ export async function waitForJob(
   jobId: string,
   options: WaitOptions = {},
 ): Promise<Job> {
+  if (options.timeout !== undefined && !(options.timeout >= 0)) {
+    throw new RangeError(`Invalid timeout: ${options.timeout}`);
+  }
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
   let job = await store.load(jobId);
@@ -726,7 +733,15 @@ export async function waitForJob(
       // there too, and a heavy log would wake us for every write. Each
       // update replaces the record's file, which ends its watch, so a new
       // watch is set before every look.
-      const watcher = Deno.watchFs(record, { recursive: false });
+      let watcher: Deno.FsWatcher;
+      try {
+        watcher = Deno.watchFs(record, { recursive: false });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) {
+          throw new JobNotFoundError(jobId, { cause: err });
+        }
+        throw err;
+      }
       const pump = (async () => {
         try {
           for await (const _ of watcher) kick();

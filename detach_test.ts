@@ -14,7 +14,12 @@ import {
   waitForJob,
 } from "./mod.ts";
 import { _setRuntimeForTesting } from "./detach.ts";
-import { type Job, JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
+import {
+  type Job,
+  JobNotFoundError,
+  JobStore,
+  SUPERVISOR_START_GRACE_MS,
+} from "./jobs.ts";
 import { findDetachFlag, selfArgv } from "./_argv.ts";
 import { groupMembers, identifyGroup, readProcess } from "./timeout.ts";
 
@@ -106,6 +111,16 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
       assert.equal(job.signal, undefined);
       assert.ok(job.completedAt! >= job.startedAt);
       assert.equal(await Deno.readTextFile(job.logPath), "hi\n");
+    });
+    await t.step("the worker knows its job's ID", async () => {
+      const { jobId } = await mustSpawn({
+        command: "sh",
+        args: ["-c", "echo $EPACK_DETACH_JOB_ID"],
+        external: true,
+        jobsDir: dir,
+      });
+      const job = await finalJob(dir, jobId);
+      assert.equal(await Deno.readTextFile(job.logPath), `${jobId}\n`);
     });
     await t.step("exit 3 is failed with exit code 3", async () => {
       const { jobId } = await mustSpawn({
@@ -241,13 +256,14 @@ Deno.test("concurrent readers of a lost job all see it lost", async () => {
   });
 });
 
-Deno.test("identifyGroup() finds a group that lost its leader, and only with the right start time", async () => {
+Deno.test("identifyGroup() claims a group that lost its leader only by the job's mark", async () => {
   await withDir(async (dir) => {
     const pidFile = join(dir, "child.pid");
     // The leader starts a background child and exits; this test reaps it,
     // so the group is left without a leader, as under an init that reaps.
     const leader = new Deno.Command("sh", {
       args: ["-c", `sleep 30 & echo $! > ${pidFile}`],
+      env: { EPACK_DETACH_JOB_ID: "job_mark" },
       detached: true,
       stdin: "null",
       stdout: "null",
@@ -258,10 +274,28 @@ Deno.test("identifyGroup() finds a group that lost its leader, and only with the
     const child = Number(await Deno.readTextFile(pidFile));
     try {
       assert.equal(readProcess(leader.pid), undefined, "the leader is gone");
-      const found = identifyGroup(leader.pid, ticks);
+      const found = identifyGroup(
+        leader.pid,
+        ticks,
+        "EPACK_DETACH_JOB_ID=job_mark",
+      );
       assert.deepEqual(found?.map((p) => p.pid), [child]);
+      // Without the leader, its PID may lead a stranger's session by now:
+      // no mark, or another job's mark, claims nothing.
+      assert.equal(identifyGroup(leader.pid, ticks), undefined);
+      assert.equal(
+        identifyGroup(leader.pid, ticks, "EPACK_DETACH_JOB_ID=other"),
+        undefined,
+      );
       // Members that started before the recorded worker are not the job's.
-      assert.equal(identifyGroup(leader.pid, ticks + 10_000_000), undefined);
+      assert.equal(
+        identifyGroup(
+          leader.pid,
+          ticks + 10_000_000,
+          "EPACK_DETACH_JOB_ID=job_mark",
+        ),
+        undefined,
+      );
     } finally {
       Deno.kill(child, "SIGKILL");
     }
@@ -291,7 +325,7 @@ Deno.test("cancel() refuses a job that has no liveness file, and leaves its reco
   });
 });
 
-Deno.test("a supervisor that starts after the start grace records the job lost and does not run it", async () => {
+Deno.test("a supervisor that takes its lock after the start grace records the job lost and does not run it", async () => {
   await withDir(async (dir) => {
     const store = new JobStore(dir);
     const marker = join(dir, "ran");
@@ -299,15 +333,23 @@ Deno.test("a supervisor that starts after the start grace records the job lost a
       command: "sh",
       argv: ["sh", "-c", `touch ${marker}`],
     });
+    // Not yet late when the supervisor starts, but late by the time it gets
+    // the lock: a reader holding the lock (as a probe does, briefly) keeps
+    // it waiting past the grace period.
     await store.update(job.id, (j) => ({
       ...j,
-      startedAt: new Date(Date.now() - SUPERVISOR_START_GRACE_MS - 1000),
+      startedAt: new Date(Date.now() - SUPERVISOR_START_GRACE_MS + 1500),
     }));
-    assert.equal((await store.load(job.id)).status, "lost");
-    const out = await new Deno.Command(DENO, {
+    const probe = await Deno.open(store.livenessPath(job.id));
+    await probe.lock(false);
+    const supervisor = new Deno.Command(DENO, {
       args: ["run", "-A", SPAWNER, "__epack_detach_supervise__", dir, job.id],
     }).output();
-    assert.equal(out.code, 0);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal((await store.load(job.id)).status, "lost");
+    await probe.unlock();
+    probe.close();
+    assert.equal((await supervisor).code, 0);
     const recorded = await store.loadRecorded(job.id);
     assert.equal(recorded.status, "lost");
     assert.match(recorded.error ?? "", /started more than 30s late/);
@@ -499,6 +541,23 @@ Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", asyn
       timeout: 30 * 24 * 60 * 60 * 1000,
     });
     assert.equal(job.status, "completed");
+  });
+});
+
+Deno.test("waitForJob() reports a record removed during the wait, and refuses a bad timeout", async () => {
+  await withDir(async (dir) => {
+    const store = new JobStore(dir);
+    const job = await store.create({ command: "x" });
+    await assert.rejects(
+      () => waitForJob(job.id, { jobsDir: dir, timeout: NaN }),
+      RangeError,
+    );
+    // The outcome is taken at once, so the rejection is never unhandled.
+    const outcome = waitForJob(job.id, { jobsDir: dir, timeout: 10_000 })
+      .then(() => undefined, (err: unknown) => err);
+    await new Promise((r) => setTimeout(r, 100));
+    await store.delete(job.id);
+    assert.ok((await outcome) instanceof JobNotFoundError);
   });
 });
 

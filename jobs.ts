@@ -344,6 +344,31 @@ export interface DeleteOptions {
 }
 
 /**
+ * What {@linkcode JobStore.holdLiveness} returns: the held lock, released
+ * when disposed.
+ *
+ * @example Hold a job's liveness for a block
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "work" });
+ * {
+ *   await using lease = await store.holdLiveness(job.id);
+ *   console.log(lease.previous.supervisedAt); // undefined: first holder
+ *   console.log(await store.isHeld(job.id)); // true
+ * }
+ * console.log(await store.isHeld(job.id)); // false
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface LivenessLease extends AsyncDisposable {
+  /** The record as it was when the lock was taken, before it was stamped. */
+  readonly previous: Job;
+}
+
+/**
  * An update function: gets the current record, returns the new one.
  *
  * @example Add result data to a job
@@ -363,6 +388,21 @@ export interface DeleteOptions {
  * ```
  */
 export type JobUpdater = (job: Job) => Job | Promise<Job>;
+
+/**
+ * The environment variable that holds a job's ID in its worker and every
+ * process the worker starts. A job can read it to know itself; cancel() and
+ * clean() use it to recognise a lost job's processes once the worker that
+ * led their group is gone.
+ *
+ * @example Inside a job
+ * ```ts
+ * import { JOB_ID_ENV } from "@epack/detach/jobs";
+ *
+ * console.log(JOB_ID_ENV); // "EPACK_DETACH_JOB_ID"
+ * ```
+ */
+export const JOB_ID_ENV = "EPACK_DETACH_JOB_ID";
 
 /**
  * How long after creation a running job whose supervisor has not yet taken
@@ -1030,19 +1070,22 @@ export class JobStore {
   }
 
   /**
-   * Takes the job's liveness lock and keeps it until the returned handle is
+   * Takes the job's liveness lock and keeps it until the returned lease is
    * disposed or the process dies (even by SIGKILL). The supervisor calls this
    * first; it also stamps `supervisedAt` and its own PID in the record.
    *
    * @param id The job ID.
-   * @returns A handle that releases the lock when disposed.
+   * @returns A lease that releases the lock when disposed, with the record
+   * as it was when the lock was taken.
    * @throws {JobNotFoundError} If there is no such job.
    */
-  async holdLiveness(id: string): Promise<AsyncDisposable> {
+  async holdLiveness(id: string): Promise<LivenessLease> {
     const file = await openOrNotFound(id, this.livenessPath(id));
+    let previous: Job | undefined;
     try {
       await file.lock(true);
       await this.update(id, (job) => {
+        previous = structuredClone(job);
         job.supervisedAt = new Date();
         job.pid = Deno.pid;
         return job;
@@ -1052,6 +1095,7 @@ export class JobStore {
       throw err;
     }
     return {
+      previous: previous!,
       async [Symbol.asyncDispose]() {
         await file.unlock().catch(() => {});
         file.close();
@@ -1061,6 +1105,10 @@ export class JobStore {
 
   async #withLiveness(job: Job): Promise<Job> {
     if (job.status !== "running") return job;
+    // The time is taken before the probe: a supervisor that takes the lock
+    // after the probe decides whether it started too late with a later time,
+    // so it never runs a job a reader has already called lost.
+    const now = Date.now();
     const held = await this.isHeld(job.id);
     if (held !== false) return job;
     // Nobody holds the lock. Re-read: the supervisor writes its final record
@@ -1068,7 +1116,7 @@ export class JobStore {
     const fresh = await this.#read(job.id);
     if (fresh.status !== "running") return fresh;
     const started = fresh.supervisedAt !== undefined;
-    const age = Date.now() - fresh.startedAt.getTime();
+    const age = now - fresh.startedAt.getTime();
     if (!started && age < SUPERVISOR_START_GRACE_MS) return fresh;
     fresh.status = "lost";
     fresh.error = started
@@ -1436,7 +1484,11 @@ function stillRunning(job: Job): boolean {
   if (job.workerPid === undefined || job.workerStartTicks === undefined) {
     return false;
   }
-  const left = identifyGroup(job.workerPid, job.workerStartTicks);
+  const left = identifyGroup(
+    job.workerPid,
+    job.workerStartTicks,
+    `${JOB_ID_ENV}=${job.id}`,
+  );
   return left !== undefined && left.length > 0;
 }
 

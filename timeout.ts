@@ -190,15 +190,18 @@ function groupProcesses(pgid: number): ProcessInfo[] | undefined {
  * The live processes of a job's worker group, but only when the group is
  * certainly the job's. The worker led its own session and group, so every
  * process of the job has session and group ID equal to the worker's PID and
- * started no earlier than the worker. Linux does not reuse a PID while a
- * process still has it as its group or session ID, so such processes are the
- * job's, unless the worker's PID now leads another process (its start time
- * differs) or a stranger shares the group.
+ * started no earlier than the worker. While the leader exists (even as an
+ * unreaped zombie) with the worker's start time, its PID cannot have been
+ * reused, so that is proof enough. Once the leader is gone, its PID may lead
+ * another session by now, so each member must also carry `mark`, an entry
+ * of the job's environment such as `EPACK_DETACH_JOB_ID=<id>`.
  *
- * Requires `--allow-read` for `/proc`.
+ * Requires `--allow-read` for `/proc` (in Deno 2.9, `--allow-all`).
  *
  * @param pgid The worker's PID, which is its group's ID.
  * @param startTicks The worker's start time, as recorded when it started.
+ * @param mark An environment entry (`NAME=value`) every member must have
+ * when the leader is gone; without it, a leaderless group is never claimed.
  * @returns The group's live processes (maybe none), or `undefined` when the
  * group cannot be identified safely (or `/proc` cannot be read).
  *
@@ -208,23 +211,43 @@ function groupProcesses(pgid: number): ProcessInfo[] | undefined {
  * import { identifyGroup } from "@epack/detach/timeout";
  *
  * const job = await new JobStore(".epack/jobs").load("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
- * const left = identifyGroup(job.workerPid!, job.workerStartTicks!);
+ * const left = identifyGroup(
+ *   job.workerPid!,
+ *   job.workerStartTicks!,
+ *   `EPACK_DETACH_JOB_ID=${job.id}`,
+ * );
  * console.log(left === undefined ? "unknown" : `${left.length} processes`);
  * ```
  */
 export function identifyGroup(
   pgid: number,
   startTicks: number,
+  mark?: string,
 ): ProcessInfo[] | undefined {
   const leader = readProcess(pgid);
-  // The leader, even as an unreaped zombie, must be the worker itself.
   if (leader !== undefined && leader.startTicks !== startTicks) {
     return undefined;
   }
   const members = groupProcesses(pgid);
   if (members === undefined) return undefined;
   const ours = (p: ProcessInfo) => p.sid === pgid && p.startTicks >= startTicks;
-  return members.every(ours) ? members : undefined;
+  if (!members.every(ours)) return undefined;
+  if (leader === undefined && members.length > 0) {
+    if (mark === undefined) return undefined;
+    if (!members.every((p) => hasEnvEntry(p.pid, mark))) return undefined;
+  }
+  return members;
+}
+
+function hasEnvEntry(pid: number, entry: string): boolean {
+  try {
+    const env = new TextDecoder().decode(
+      Deno.readFileSync(`/proc/${pid}/environ`),
+    );
+    return env.split("\0").includes(entry);
+  } catch {
+    return false;
+  }
 }
 
 /**
