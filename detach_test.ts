@@ -22,6 +22,7 @@ import {
 } from "./jobs.ts";
 import { findDetachFlag, selfArgv } from "./_argv.ts";
 import { groupMembers, identifyGroup, readProcess } from "./timeout.ts";
+import { withTempDir } from "./testdata/cli_helpers.ts";
 
 const SPAWNER = fileURLToPath(
   new URL("./testdata/spawner.ts", import.meta.url),
@@ -87,21 +88,12 @@ function alive(pid: number): boolean {
   return p !== undefined && p.state !== "Z" && p.state !== "X";
 }
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "detach_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function finalJob(dir: string, id: string): Promise<Job> {
   return await waitForJob(id, { jobsDir: dir, timeout: 30_000 });
 }
 
 Deno.test("spawn() records how a job ends after the spawner has exited", async (t) => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await t.step("exit 0 is completed", async () => {
       const r = await spawnJob({ command: "echo", args: ["hi"], jobsDir: dir });
       assert.equal(r.code, 0, r.stderr);
@@ -167,7 +159,7 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
 });
 
 Deno.test("a job runs detached: own session, stdin closed, survives its spawner's group", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
       command: "sleep",
       args: ["30"],
@@ -201,7 +193,7 @@ Deno.test("a job runs detached: own session, stdin closed, survives its spawner'
 });
 
 Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends the orphaned worker", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
       command: "sh",
       args: ["-c", "sleep 60 & wait"],
@@ -243,7 +235,7 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
 });
 
 Deno.test("concurrent readers of a lost job all see it lost", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const store = new JobStore(dir);
     const job = await store.create({ command: "x" });
     await store.update(job.id, (j) => ({ ...j, supervisedAt: new Date() }));
@@ -257,7 +249,7 @@ Deno.test("concurrent readers of a lost job all see it lost", async () => {
 });
 
 Deno.test("identifyGroup() claims a group that lost its leader only by the job's mark", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const pidFile = join(dir, "child.pid");
     // The leader starts a background child and exits; this test reaps it,
     // so the group is left without a leader, as under an init that reaps.
@@ -303,7 +295,7 @@ Deno.test("identifyGroup() claims a group that lost its leader only by the job's
 });
 
 Deno.test("cancel() refuses a job that has no liveness file, and leaves its record as it was", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     // A running record as the Go epack writes it: no supervisor, no .live.
     const id = "job_20260101_000000_1";
     const text = JSON.stringify({
@@ -326,7 +318,7 @@ Deno.test("cancel() refuses a job that has no liveness file, and leaves its reco
 });
 
 Deno.test("a supervisor that takes its lock after the start grace records the job lost and does not run it", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const store = new JobStore(dir);
     const marker = join(dir, "ran");
     const job = await store.create({
@@ -358,7 +350,7 @@ Deno.test("a supervisor that takes its lock after the start grace records the jo
 });
 
 Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another process", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const store = new JobStore(dir);
     // A record whose worker PID is our own process, with another start
     // time: as if the PID had been reused after the job died.
@@ -377,7 +369,7 @@ Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another
 });
 
 Deno.test("a timeout stops the worker and its grandchild, leaving no process of the group", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const pidFile = join(dir, "grandchild.pid");
     const { jobId } = await mustSpawn({
       command: "sh",
@@ -408,7 +400,7 @@ Deno.test("a timeout stops the worker and its grandchild, leaving no process of 
 });
 
 Deno.test("cancel() stops a running job, and is a no-op on one that has ended", async (t) => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await t.step(
       "a running job is cancelled and its group is gone",
       async () => {
@@ -442,7 +434,7 @@ Deno.test("cancel() stops a running job, and is a no-op on one that has ended", 
 });
 
 Deno.test("a signal to the supervisor at any moment never orphans the worker", async (t) => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     // The worker ends on SIGTERM at once, but its child ignores it, so
     // stopping takes the whole grace period after the worker has exited: a
     // window in which the supervisor must go on catching signals.
@@ -527,7 +519,7 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
 });
 
 Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const { jobId } = await mustSpawn({
       command: "sleep",
       args: ["0.3"],
@@ -545,7 +537,7 @@ Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", asyn
 });
 
 Deno.test("waitForJob() reports a record removed during the wait, and refuses a bad timeout", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const store = new JobStore(dir);
     const job = await store.create({ command: "x" });
     await assert.rejects(
@@ -562,7 +554,7 @@ Deno.test("waitForJob() reports a record removed during the wait, and refuses a 
 });
 
 Deno.test("spawn() refuses a command line that would detach again", async (t) => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     for (
       const flags of [["--detach"], ["-d"], ["--detach=true"], ["-fd"]]
     ) {
@@ -597,30 +589,24 @@ Deno.test("spawn() refuses a command line that would detach again", async (t) =>
 
 Deno.test("spawn() failures leave no running record and no process", async (t) => {
   await superviseIfRequested();
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await t.step("an unwritable jobs directory", async () => {
-      const locked = join(dir, "locked");
-      await Deno.mkdir(locked, { mode: 0o500 });
-      const r = await spawnJob({
-        command: "echo",
-        jobsDir: join(locked, "jobs"),
-      });
+      let jobsDir: string;
       if (Deno.uid() === 0) {
-        // root ignores directory modes; use a path under a file instead.
+        // root ignores directory modes (a job would really start there), so
+        // the jobs directory goes under a regular file instead.
         await Deno.writeTextFile(join(dir, "file"), "");
-        const r2 = await spawnJob({
-          command: "echo",
-          jobsDir: join(dir, "file", "jobs"),
-        });
-        assert.equal(r2.code, 1);
-        assert.match(
-          r2.stderr,
-          /SpawnError: Cannot record the job in .*file\/jobs/,
-        );
+        jobsDir = join(dir, "file", "jobs");
       } else {
-        assert.equal(r.code, 1);
-        assert.match(r.stderr, /SpawnError: Cannot record the job/);
+        await Deno.mkdir(join(dir, "locked"), { mode: 0o500 });
+        jobsDir = join(dir, "locked", "jobs");
       }
+      const r = await spawnJob({ command: "echo", jobsDir });
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /SpawnError: Cannot record the job in .*(file|locked)\/jobs/,
+      );
     });
     await t.step("a missing executable", async () => {
       const before = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -663,7 +649,7 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
 });
 
 Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with distinct IDs", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
     const five = JSON.stringify(
       Array.from({ length: 5 }, () => ({
@@ -701,7 +687,7 @@ Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with 
 });
 
 Deno.test("a large log is byte-exact, stdout and stderr together", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const mib = 64;
     const { jobId } = await mustSpawn({
       command: "sh",
@@ -780,7 +766,7 @@ Deno.test({
   );
   await t.step("end to end with a stand-in binary", async () => {
     await superviseIfRequested();
-    await withDir(async (dir) => {
+    await withTempDir(async (dir) => {
       // A stand-in for a compiled binary: like one, it takes the program's
       // arguments directly (deno compile cannot run on our machines).
       const binary = join(dir, "epack-bin");
@@ -825,7 +811,7 @@ Deno.test({
 });
 
 Deno.test("the job gets the spawner's permissions and never more", async (t) => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await t.step(
       "unscoped grants are passed on one by one, without -A",
       async () => {
