@@ -15,6 +15,7 @@ import {
   sha256,
   type TestPack,
   waitForRecord,
+  withTempDir,
   writeRegistry,
 } from "./testdata/cli_helpers.ts";
 
@@ -63,15 +64,6 @@ const PACKS: TestPack[] = [
     published_at: "2024-03-31T00:00:00Z",
   },
 ];
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "detach_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Asserts the CLI failed with one error line (plus any `extra` lines). */
 function assertOneLineError(

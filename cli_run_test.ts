@@ -4,16 +4,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseRunArgs } from "./_run.ts";
-import { cli, lines, listDir, waitForRecord } from "./testdata/cli_helpers.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "detach_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import {
+  cli,
+  lines,
+  listDir,
+  waitForRecord,
+  withTempDir,
+} from "./testdata/cli_helpers.ts";
 
 Deno.test("parseRunArgs() leaves the program's own flags alone", () => {
   const a = parseRunArgs(["--timeout", "1m", "--", "ls", "-la", "--json"]);

@@ -43,6 +43,17 @@ export async function cli(
     stderr: text.decode(out.stderr),
   };
 }
+/** Runs `fn` with a fresh temp dir (prefix `detach_`), removed afterwards. */
+export async function withTempDir(
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "detach_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** The non-empty lines of a text. */
 export function lines(text: string): string[] {
