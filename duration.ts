@@ -23,12 +23,86 @@ const UNITS: Record<string, number> = {
 };
 
 /**
+ * The longest duration accepted anywhere a duration enters (a job's timeout,
+ * a stop's grace period, a wait): 36,500 days, about 100 years, in
+ * milliseconds. The bound keeps every duration a whole number that a job
+ * record holds exactly (epack stores them as integer milliseconds) and that
+ * added to any start time is still a valid date.
+ *
+ * @example Show the bound
+ * ```ts
+ * import { formatDuration, MAX_DURATION } from "@epack/detach/duration";
+ *
+ * console.log(formatDuration(MAX_DURATION)); // 36500d
+ * ```
+ */
+export const MAX_DURATION: number = 36_500 * 24 * 60 * 60 * 1000;
+
+/** Options for {@linkcode checkDuration}. */
+export interface CheckDurationOptions {
+  /**
+   * The smallest value allowed.
+   * @default {0}
+   */
+  min?: number;
+}
+
+/**
+ * Checks a duration in milliseconds where it enters the library: a whole
+ * number from `min` to {@linkcode MAX_DURATION}. Every option that takes a
+ * duration goes through this, so no value the API accepts can make a record
+ * the store refuses to read.
+ *
+ * @param name What the value is, for the message (`"timeout"`).
+ * @param ms The value.
+ * @param options The smallest value allowed.
+ * @returns `ms`, unchanged.
+ * @throws {RangeError} If `ms` is not a whole number in range.
+ *
+ * @example Check an option
+ * ```ts
+ * import { checkDuration } from "@epack/detach/duration";
+ *
+ * checkDuration("timeout", 60_000); // 60000
+ * try {
+ *   checkDuration("timeout", 1500.5);
+ * } catch (err) {
+ *   console.log((err as Error).message);
+ * }
+ * ```
+ */
+export function checkDuration(
+  name: string,
+  ms: number,
+  options: CheckDurationOptions = {},
+): number {
+  const min = options.min ?? 0;
+  if (
+    typeof ms !== "number" || !Number.isInteger(ms) || ms < min ||
+    ms > MAX_DURATION
+  ) {
+    throw new RangeError(
+      `Invalid ${name}: ${
+        typeof ms === "number" ? ms : JSON.stringify(ms)
+      } (a whole number of milliseconds from ${min} to ${MAX_DURATION}, which is ${
+        formatDuration(MAX_DURATION)
+      })`,
+    );
+  }
+  return ms;
+}
+
+/**
  * Parses a duration such as `24h`, `1h30m`, `90s`, `500ms`, `2d` or `1.5h`
  * into milliseconds. A bare `0` is allowed; any other number needs a unit.
  *
+ * Fractions of a millisecond are rounded, but a duration that is not zero
+ * never rounds to zero (zero often means "no limit"), and nothing longer
+ * than {@linkcode MAX_DURATION} (36500d) is accepted.
+ *
  * @param text The duration.
- * @returns Milliseconds, a whole non-negative number.
- * @throws {RangeError} If the text is not a duration.
+ * @returns Milliseconds, a whole number from 0 to {@linkcode MAX_DURATION}.
+ * @throws {RangeError} If the text is not a duration, or is out of range.
  *
  * @example Parse
  * ```ts
@@ -50,14 +124,29 @@ export function parseDuration(text: string): number {
     total += Number(m[1]) * UNITS[m[2]];
     at = part.lastIndex;
   }
-  if (s.length === 0 || at !== s.length || !Number.isFinite(total)) {
+  if (s.length === 0 || at !== s.length || Number.isNaN(total)) {
     throw new RangeError(
       `Invalid duration: ${
         JSON.stringify(text)
       } (use a form like 90s, 1h30m or 500ms)`,
     );
   }
-  return Math.round(total);
+  if (total > MAX_DURATION) {
+    throw new RangeError(
+      `Duration too long: ${JSON.stringify(text)} (at most ${
+        formatDuration(MAX_DURATION)
+      })`,
+    );
+  }
+  const ms = Math.round(total);
+  if (ms === 0 && total > 0) {
+    throw new RangeError(
+      `Duration too short: ${
+        JSON.stringify(text)
+      } (the smallest is 1ms; 0 means none)`,
+    );
+  }
+  return ms;
 }
 
 /**

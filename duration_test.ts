@@ -2,7 +2,12 @@
 // --older-than: Go's style plus days.
 
 import assert from "node:assert/strict";
-import { formatDuration, parseDuration } from "./duration.ts";
+import {
+  checkDuration,
+  formatDuration,
+  MAX_DURATION,
+  parseDuration,
+} from "./duration.ts";
 
 const S = 1000;
 const M = 60 * S;
@@ -64,7 +69,6 @@ Deno.test("parseDuration() rejects what is not a duration with a RangeError", as
     "Infinity",
     "NaN",
     "5s!",
-    "9".repeat(400) + "s", // overflows to Infinity
   ];
   for (const text of bad) {
     await t.step(JSON.stringify(text.slice(0, 20)), () => {
@@ -137,4 +141,59 @@ Deno.test("parseDuration() reads back what formatDuration() writes", () => {
   ) {
     assert.equal(parseDuration(formatDuration(ms)), ms, `${ms}`);
   }
+});
+
+Deno.test("every duration is held to the range a record can hold", async (t) => {
+  await t.step("parseDuration() refuses what is longer than 36500d", () => {
+    assert.equal(parseDuration("36500d"), MAX_DURATION);
+    for (
+      const text of [
+        "36500d1ms",
+        "36501d",
+        "9007199254740993ms",
+        "99999999999999999999999999h",
+        `${"9".repeat(400)}d`, // overflows to Infinity
+        "9".repeat(400) + "s",
+      ]
+    ) {
+      assert.throws(() => parseDuration(text), {
+        name: "RangeError",
+        message: /^Duration too long: .*\(at most 36500d\)$/,
+      }, text);
+    }
+  });
+  await t.step("a duration that is not zero never rounds to zero", () => {
+    for (const text of ["0.4ms", ".1ms", "0.0001s"]) {
+      assert.throws(() => parseDuration(text), {
+        name: "RangeError",
+        message: /^Duration too short: .*0 means none\)$/,
+      }, text);
+    }
+    assert.equal(parseDuration("0.5ms"), 1);
+    assert.equal(parseDuration("0ms"), 0);
+  });
+  await t.step("checkDuration() takes whole milliseconds in range", () => {
+    assert.equal(checkDuration("timeout", 0), 0);
+    assert.equal(checkDuration("timeout", MAX_DURATION), MAX_DURATION);
+    assert.equal(checkDuration("grace", 5, { min: 5 }), 5);
+    const bad: unknown[] = [
+      1500.5,
+      0.5,
+      -1,
+      Number.MAX_VALUE,
+      Number.MAX_SAFE_INTEGER,
+      MAX_DURATION + 1,
+      Infinity,
+      NaN,
+      "100",
+    ];
+    for (const value of bad) {
+      assert.throws(() => checkDuration("timeout", value as number), {
+        name: "RangeError",
+        message:
+          /^Invalid timeout: .* \(a whole number of milliseconds from 0 to 3153600000000, which is 36500d\)$/,
+      }, String(value));
+    }
+    assert.throws(() => checkDuration("grace", 4, { min: 5 }), RangeError);
+  });
 });
