@@ -14,7 +14,6 @@ import {
 } from "./mod.ts";
 import { _setRuntimeForTesting } from "./detach.ts";
 import { JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
-import { findDetachFlag, selfArgv } from "./_argv.ts";
 import { groupMembers, readProcess } from "./_process.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import {
@@ -268,10 +267,6 @@ Deno.test("spawn() refuses a command line that would detach again", async (t) =>
     await t.step("nothing was recorded", () => {
       assert.deepEqual([...Deno.readDirSync(dir)], []);
     });
-    await t.step("arguments after -- are not flags", () => {
-      assert.equal(findDetachFlag(["run", "--", "ls", "-d"]), undefined);
-      assert.equal(findDetachFlag(["pull", "x", "--detach"]), "--detach");
-    });
     await t.step(
       "in-process: DetachRecursionError before anything runs",
       async () => {
@@ -420,45 +415,6 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
 }, async (t) => {
-  await t.step("argv: the binary, then the program's arguments", () => {
-    const facts = {
-      standalone: true,
-      execPath: "/opt/bin/epack",
-      mainModule: "file:///ignored/main.ts",
-      permissionFlags: ["--allow-read"],
-    };
-    assert.deepEqual(selfArgv(facts), ["/opt/bin/epack"]);
-  });
-  await t.step(
-    "argv under deno run: permissions, deno flags, entry path",
-    () => {
-      const facts = {
-        standalone: false,
-        execPath: "/usr/bin/deno",
-        mainModule: "file:///home/me/app/main.ts",
-        permissionFlags: ["--allow-read", "--allow-run"],
-      };
-      assert.deepEqual(selfArgv(facts, { denoFlags: ["--config", "x.json"] }), [
-        "/usr/bin/deno",
-        "run",
-        "--allow-read",
-        "--allow-run",
-        "--config",
-        "x.json",
-        "/home/me/app/main.ts",
-      ]);
-      assert.deepEqual(
-        selfArgv({ ...facts, mainModule: "https://example.com/main.ts" }),
-        [
-          "/usr/bin/deno",
-          "run",
-          "--allow-read",
-          "--allow-run",
-          "https://example.com/main.ts",
-        ],
-      );
-    },
-  );
   await t.step("end to end with a stand-in binary", async () => {
     await superviseIfRequested();
     await withTempDir(async (dir) => {
