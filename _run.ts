@@ -147,9 +147,8 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       ? resolve(cwd, command.jobsDir)
       : defaultJobsDir(workingDir);
     return await startJob({
-      command: program,
+      program,
       args: command.args,
-      external: true,
       workingDir,
       jobsDir,
       jobsDirGiven: command.jobsDir !== undefined,

@@ -13,10 +13,10 @@ import {
 } from "./jobs.ts";
 import {
   DEFAULT_KILL_GRACE,
-  readProcess,
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
+import { isEnded, readProcess } from "./_process.ts";
 import { formatDuration } from "./duration.ts";
 
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
@@ -144,8 +144,8 @@ async function supervise(
   }
   const pid = child.pid;
   const grace = job.grace ?? DEFAULT_KILL_GRACE;
-  // Without /proc (no --allow-all in Deno 2.9) a worker's end is only known
-  // from its status.
+  // Without process inspection (/proc needs --allow-all in Deno 2.9) a
+  // worker's end is only known from its status.
   const procReadable = readProcess(Deno.pid) !== undefined;
 
   // Set once, by the first of timeout, cancel or a supervisor failure.
@@ -158,9 +158,7 @@ async function supervise(
     // reached us (a zombie, or already reaped by the runtime): its real end
     // must then be recorded, not a timeout or cancel.
     const info = readProcess(pid);
-    const ended = info === undefined
-      ? procReadable
-      : info.state === "Z" || info.state === "X";
+    const ended = info === undefined ? procReadable : isEnded(info);
     if (ended) return;
     stopping = {
       status,

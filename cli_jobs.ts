@@ -20,12 +20,8 @@ import {
   toRecord,
   validateJobId,
 } from "./jobs.ts";
-import {
-  cancel,
-  defaultJobsDir,
-  waitForJob,
-  WaitTimeoutError,
-} from "./detach.ts";
+import { defaultJobsDir } from "./detach.ts";
+import { cancel, waitForJob, WaitTimeoutError } from "./control.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import {
   CliError,

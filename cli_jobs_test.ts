@@ -46,7 +46,7 @@ async function spawnJob(
   args: string[],
   extra: Record<string, unknown> = {},
 ): Promise<Spawned> {
-  const options = { command, args, external: true, jobsDir: dir, ...extra };
+  const options = { program: command, args, jobsDir: dir, ...extra };
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", SPAWNER, JSON.stringify(options)],
     stdin: "null",

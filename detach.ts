@@ -24,30 +24,16 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
-import {
-  FINAL_STATUSES,
-  type Job,
-  JOB_ID_ENV,
-  JobNotFoundError,
-  JobStore,
-  newJobId,
-  validateJobId,
-} from "./jobs.ts";
+import { type Job, JobStore, newJobId } from "./jobs.ts";
 import {
   currentRuntime,
   findDetachFlag,
   type RuntimeFacts,
   selfArgv,
 } from "./_argv.ts";
-import {
-  DEFAULT_KILL_GRACE,
-  identifyGroup,
-  scheduleTimeout,
-  stopProcessGroup,
-} from "./timeout.ts";
-
-export { DEFAULT_KILL_GRACE };
+import { DEFAULT_KILL_GRACE } from "./timeout.ts";
+import { findExecutable } from "./_which.ts";
+import { dirname, join, resolve } from "./_path.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -85,12 +71,19 @@ export const SUPERVISE_ARG = "__epack_detach_supervise__";
  */
 export interface SpawnOptions {
   /**
-   * The command to run: a subcommand of the current program (for example
-   * `pull`), or, with `external`, an executable.
+   * A subcommand of the current program to run (for example `pull`): the
+   * job runs this program again with it. Give exactly one of `command` and
+   * `program`.
    */
-  command: string;
+  command?: string;
   /**
-   * Positional arguments of the command.
+   * A program to run instead of a subcommand: a name is looked up on the
+   * `PATH` of the job's environment; a name holding a `/` is a path, taken
+   * from `workingDir`. Give exactly one of `command` and `program`.
+   */
+  program?: string;
+  /**
+   * Positional arguments of the command or program.
    * @default {[]}
    */
   args?: string[];
@@ -125,12 +118,6 @@ export interface SpawnOptions {
    * the spawning process's.
    */
   env?: Record<string, string>;
-  /**
-   * Run `command` as an executable (found on `PATH` unless it holds a `/`)
-   * instead of as a subcommand of the current program.
-   * @default {false}
-   */
-  external?: boolean;
   /**
    * Permission flags for the re-executed program under `deno run`, in place
    * of the ones detected. Needed for scoped grants (`--allow-read=/data`),
@@ -213,7 +200,7 @@ export class DetachRecursionError extends Error {
  * import { spawn, SpawnError } from "@epack/detach";
  *
  * try {
- *   await spawn({ command: "no-such-program", external: true });
+ *   await spawn({ program: "no-such-program" });
  * } catch (err) {
  *   if (!(err instanceof SpawnError)) throw err;
  *   console.error(err.message); // Command not found: no-such-program
@@ -232,43 +219,6 @@ export class SpawnError extends Error {
   /** The error's name, shown before its message. */
   override get name(): string {
     return "SpawnError";
-  }
-}
-
-/**
- * Thrown by {@linkcode waitForJob} when its timeout passes first.
- *
- * @example Give up on a job that is still running
- * ```ts
- * import { JobStore } from "@epack/detach/jobs";
- * import { waitForJob, WaitTimeoutError } from "@epack/detach";
- *
- * const jobsDir = await Deno.makeTempDir();
- * const job = await new JobStore(jobsDir).create({ command: "sync" });
- * try {
- *   await waitForJob(job.id, { jobsDir, timeout: 50 });
- * } catch (err) {
- *   if (!(err instanceof WaitTimeoutError)) throw err;
- *   console.log(err.jobId === job.id); // true
- * }
- * await Deno.remove(jobsDir, { recursive: true });
- * ```
- */
-export class WaitTimeoutError extends Error {
-  /** The job waited for. */
-  readonly jobId: string;
-  /**
-   * Makes the error.
-   * @param jobId The job waited for.
-   * @param ms How long the wait lasted.
-   */
-  constructor(jobId: string, ms: number) {
-    super(`Timed out after ${ms} ms waiting for job ${jobId}`);
-    this.jobId = jobId;
-  }
-  /** The error's name, shown before its message. */
-  override get name(): string {
-    return "WaitTimeoutError";
   }
 }
 
@@ -374,9 +324,12 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
  *
  * @param options What to run and where.
  * @returns The job's ID, the supervisor's PID, the log path and the record.
- * @throws {DetachRecursionError} If the command line holds `--detach` or `-d`.
- * @throws {SpawnError} If the job could not be recorded or started; no
- * record is left running and no process is left behind.
+ * @throws {TypeError} Unless exactly one of `command` and `program` is given.
+ * @throws {DetachRecursionError} If a subcommand's command line holds
+ * `--detach` or `-d`.
+ * @throws {SpawnError} If the program is not found or cannot be executed
+ * (nothing is recorded then), or the job could not be recorded or started;
+ * no record is left running and no process is left behind.
  *
  * @example Detach a pull
  * ```ts ignore
@@ -391,8 +344,19 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
  * ```
  */
 export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
-  if (typeof options?.command !== "string" || options.command === "") {
-    throw new TypeError("spawn() needs a command");
+  const { command, program } = options ?? {};
+  if ((command === undefined) === (program === undefined)) {
+    throw new TypeError(
+      "spawn() needs exactly one of `command` (a subcommand of this program) and `program` (a program to run)",
+    );
+  }
+  const name = command ?? program;
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(
+      `spawn() needs a non-empty ${
+        command !== undefined ? "command" : "program"
+      }`,
+    );
   }
   const args = [...(options.args ?? [])];
   const flags = [...(options.flags ?? [])];
@@ -402,9 +366,8 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   if (!(grace >= 0 && Number.isFinite(grace))) {
     throw new RangeError(`Invalid grace period: ${grace}`);
   }
-  const external = options.external === true;
-  if (!external) {
-    const flag = findDetachFlag([options.command, ...args, ...flags]);
+  if (command !== undefined) {
+    const flag = findDetachFlag([command, ...args, ...flags]);
     if (flag !== undefined) throw new DetachRecursionError(flag);
   }
   if (!supervisorHookCalled) {
@@ -419,15 +382,23 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   const facts = runtimeOverride ?? currentRuntime();
   const self = selfArgv(facts, options);
   let argv: string[];
-  if (external) {
-    const env = { ...Deno.env.toObject(), ...options.env };
-    const program = findExecutable(options.command, env.PATH ?? "", workingDir);
-    if (program === undefined) {
-      throw new SpawnError(`Command not found: ${options.command}`);
+  if (program !== undefined) {
+    // Looked up now, as the job will see it, so a program that cannot run
+    // fails here rather than in the job's log; messages as the CLI's `run`.
+    const path = options.env?.PATH ?? Deno.env.get("PATH") ?? "";
+    const found = findExecutable(program, { cwd: workingDir, path });
+    if (!found.ok) {
+      throw new SpawnError(
+        found.reason === "not_found"
+          ? `Command not found: ${program}`
+          : found.reason === "is_directory"
+          ? `Cannot execute ${program}: is a directory`
+          : `Cannot execute ${program}: permission denied`,
+      );
     }
-    argv = [program, ...args, ...flags];
+    argv = [found.path, ...args, ...flags];
   } else {
-    argv = [...self, options.command, ...args, ...flags];
+    argv = [...self, name, ...args, ...flags];
   }
 
   const store = new JobStore(jobsDir);
@@ -436,7 +407,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   try {
     job = await store.create({
       id,
-      command: options.command,
+      command: name,
       args,
       flags,
       workingDir,
@@ -472,339 +443,6 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   // liveness lock; a second write here would double spawn()'s cost.
   job.pid = child.pid;
   return { jobId: id, pid: child.pid, logPath: job.logPath, job };
-}
-
-/**
- * Options for {@linkcode cancel}.
- *
- * @example Cancel a job of another project, with a short grace period
- * ```ts ignore
- * import { cancel, type CancelOptions } from "@epack/detach";
- *
- * const options: CancelOptions = { jobsDir: "/srv/app/.epack/jobs", grace: 2_000 };
- * console.log((await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options)).message);
- * ```
- */
-export interface CancelOptions {
-  /**
-   * The jobs directory.
-   * @default {defaultJobsDir()}
-   */
-  jobsDir?: string;
-  /**
-   * Milliseconds between SIGTERM and SIGKILL.
-   * @default {the job's own grace period, else DEFAULT_KILL_GRACE}
-   */
-  grace?: number;
-}
-
-/**
- * What {@linkcode cancel} did.
- *
- * @example Act on the outcome
- * ```ts ignore
- * import { cancel } from "@epack/detach";
- *
- * const { outcome, message, job } = await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
- * if (outcome === "already-ended") console.log(`nothing to do: ${job.status}`);
- * else console.log(message);
- * ```
- */
-export interface CancelResult {
-  /**
-   * - `cancelled`: the job was running and has been stopped.
-   * - `already-ended`: the job had ended; nothing was done.
-   * - `lost`: the job's supervisor was gone; whatever was left of its
-   *   process group was stopped, where it could be identified safely.
-   */
-  outcome: "cancelled" | "already-ended" | "lost";
-  /** A sentence saying what happened. */
-  message: string;
-  /** The job's record afterwards. */
-  job: Job;
-}
-
-/**
- * Cancels a job: SIGTERM to the worker's whole process group, SIGKILL after
- * the grace period, and status `cancelled`. It returns once the job has
- * ended. Cancelling a job that has ended does nothing and says so.
- * Cancelling a lost job still stops what is left of its process group when
- * that group is certainly the job's (Linux: its leader's start time matches
- * the record).
- *
- * Requires `--allow-read`, `--allow-write` and `--allow-run`.
- *
- * @param jobId The job's ID.
- * @param options The jobs directory and the grace period.
- * @returns What was done, and the record afterwards.
- * @throws {InvalidJobIdError} If the ID is not valid.
- * @throws {JobNotFoundError} If there is no such job.
- *
- * @example Cancel with a 2 s grace
- * ```ts ignore
- * import { cancel } from "@epack/detach";
- *
- * const { message } = await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", { grace: 2_000 });
- * console.log(message);
- * ```
- */
-export async function cancel(
-  jobId: string,
-  options: CancelOptions = {},
-): Promise<CancelResult> {
-  validateJobId(jobId);
-  if (options.grace !== undefined && !(options.grace >= 0)) {
-    throw new RangeError(`Invalid grace period: ${options.grace}`);
-  }
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
-  const job = await store.load(jobId);
-  if (job.status === "lost") return await cancelLost(store, job);
-  if (job.status !== "running") {
-    return {
-      outcome: "already-ended",
-      message:
-        `Job ${jobId} has already ended (${job.status}); nothing to cancel`,
-      job,
-    };
-  }
-  if (await store.isHeld(jobId) === undefined) {
-    // No liveness file: not one of our jobs (the Go epack writes none), so
-    // there is no supervisor to ask and no safe way to find its processes.
-    throw new Error(
-      `Job ${jobId} was not started by @epack/detach (it has no liveness file), so it cannot be cancelled here`,
-    );
-  }
-  const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
-  const requested = await store.update(jobId, (j) => {
-    if (j.status === "running" && j.cancelRequestedAt === undefined) {
-      j.cancelRequestedAt = new Date();
-      j.grace = grace;
-    }
-    return j;
-  });
-  if (requested.status !== "running") {
-    return {
-      outcome: "already-ended",
-      message:
-        `Job ${jobId} has already ended (${requested.status}); nothing to cancel`,
-      job: requested,
-    };
-  }
-  // A supervisor that has not started yet finds the request when it does,
-  // and ends the job without running it. One that runs gets SIGTERM; it
-  // holds the liveness lock, so its PID cannot have been reused.
-  if (requested.supervisedAt !== undefined && requested.pid > 1) {
-    if (await store.isHeld(jobId)) {
-      try {
-        Deno.kill(requested.pid, "SIGTERM");
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      }
-    }
-  }
-  const ended = await waitForJob(jobId, {
-    jobsDir: store.dir,
-    timeout: grace + 15_000,
-  });
-  if (ended.status === "lost") return await cancelLost(store, ended);
-  return {
-    outcome: ended.status === "cancelled" ? "cancelled" : "already-ended",
-    message: ended.status === "cancelled"
-      ? `Job ${jobId} cancelled`
-      : `Job ${jobId} ended (${ended.status}) before it could be cancelled`,
-    job: ended,
-  };
-}
-
-async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
-  const pgid = job.workerPid;
-  const ticks = job.workerStartTicks;
-  let detail: string;
-  if (pgid === undefined || pgid <= 1) {
-    detail = "its worker never started";
-  } else if (ticks === undefined) {
-    detail =
-      `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
-  } else {
-    const left = identifyGroup(pgid, ticks, `${JOB_ID_ENV}=${job.id}`);
-    if (left === undefined) {
-      detail =
-        `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
-    } else if (left.length === 0) {
-      detail = "no process of it was left";
-    } else {
-      const result = await stopProcessGroup(pgid, {
-        grace: job.grace ?? DEFAULT_KILL_GRACE,
-      });
-      detail = `stopped ${left.length} leftover process(es) of group ${pgid}` +
-        (result.killed ? " (SIGKILL needed)" : "");
-    }
-  }
-  const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
-  const recorded = await store.update(job.id, (j) => {
-    if (j.status === "running") {
-      j.status = "lost";
-      j.completedAt = new Date();
-      j.error = message;
-    }
-    return j;
-  });
-  return { outcome: "lost", message, job: recorded };
-}
-
-/**
- * Options for {@linkcode waitForJob}.
- *
- * @example Wait at most an hour, or until Ctrl-C
- * ```ts ignore
- * import { waitForJob, type WaitOptions } from "@epack/detach";
- *
- * const stop = new AbortController();
- * Deno.addSignalListener("SIGINT", () => stop.abort());
- * const options: WaitOptions = { timeout: 60 * 60 * 1000, signal: stop.signal };
- * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options);
- * console.log(job.status);
- * ```
- */
-export interface WaitOptions {
-  /**
-   * The jobs directory.
-   * @default {defaultJobsDir()}
-   */
-  jobsDir?: string;
-  /** Give up after this many milliseconds. */
-  timeout?: number;
-  /** Give up when this signal aborts. */
-  signal?: AbortSignal;
-}
-
-/**
- * Waits until a job has ended and returns its final record. It wakes on the
- * change of the job's record, so it returns within milliseconds of the end;
- * a lost job is noticed within a second.
- *
- * Requires `--allow-read`.
- *
- * @param jobId The job's ID.
- * @param options The jobs directory, a timeout, an abort signal.
- * @returns The final record.
- * @throws {JobNotFoundError} If there is no such job, or its record is
- * removed during the wait.
- * @throws {RangeError} If `timeout` is negative or not a number.
- * @throws {WaitTimeoutError} If `timeout` passes first.
- *
- * @example Wait for a job
- * ```ts ignore
- * import { waitForJob } from "@epack/detach";
- *
- * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", { timeout: 60_000 });
- * console.log(job.status, job.exitCode);
- * ```
- */
-export async function waitForJob(
-  jobId: string,
-  options: WaitOptions = {},
-): Promise<Job> {
-  if (options.timeout !== undefined && !(options.timeout >= 0)) {
-    throw new RangeError(`Invalid timeout: ${options.timeout}`);
-  }
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
-  const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
-  let job = await store.load(jobId);
-  if (isFinal(job)) return job;
-  options.signal?.throwIfAborted();
-
-  const record = store.recordPath(jobId);
-  // `pending` keeps a wake-up that comes while the loop is busy.
-  let pending = false;
-  let wake: (() => void) | undefined;
-  const kick = () => {
-    pending = true;
-    wake?.();
-  };
-  const timer = scheduleTimeout(options.timeout ?? Infinity, kick);
-  // A zero timeout looks once more, at once.
-  if (options.timeout !== undefined && options.timeout <= 0) pending = true;
-  const started = Date.now();
-  options.signal?.addEventListener("abort", kick);
-  try {
-    for (;;) {
-      // Only the record is watched, not the jobs directory: the logs live
-      // there too, and a heavy log would wake us for every write. Each
-      // update replaces the record's file, which ends its watch, so a new
-      // watch is set before every look.
-      let watcher: Deno.FsWatcher;
-      try {
-        watcher = Deno.watchFs(record, { recursive: false });
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) {
-          throw new JobNotFoundError(jobId, { cause: err });
-        }
-        throw err;
-      }
-      const pump = (async () => {
-        try {
-          for await (const _ of watcher) kick();
-        } catch {
-          // The watcher was closed.
-        }
-      })();
-      try {
-        job = await store.load(jobId);
-        if (isFinal(job)) return job;
-        if (!pending) {
-          // The liveness check needs a look now and then: a supervisor
-          // killed with SIGKILL writes nothing, so no event comes.
-          let tick: ReturnType<typeof setTimeout> | undefined;
-          await new Promise<void>((res) => {
-            wake = res;
-            tick = setTimeout(res, 1_000);
-          });
-          // Woken early, the timer would keep the process alive for up to a
-          // second after the wait has returned.
-          clearTimeout(tick);
-          wake = undefined;
-        }
-        pending = false;
-      } finally {
-        watcher.close();
-        await pump;
-      }
-      options.signal?.throwIfAborted();
-      if (
-        options.timeout !== undefined && Date.now() - started >= options.timeout
-      ) {
-        job = await store.load(jobId);
-        if (isFinal(job)) return job;
-        throw new WaitTimeoutError(jobId, options.timeout);
-      }
-    }
-  } finally {
-    timer[Symbol.dispose]();
-    options.signal?.removeEventListener("abort", kick);
-  }
-}
-
-/** Looks a program up the way a shell would. */
-function findExecutable(
-  command: string,
-  path: string,
-  cwd: string,
-): string | undefined {
-  const candidates = command.includes("/")
-    ? [resolve(cwd, command)]
-    : path.split(":").filter((d) => d !== "").map((d) => join(d, command));
-  for (const candidate of candidates) {
-    try {
-      const info = Deno.statSync(candidate);
-      if (info.isFile && info.mode !== null && (info.mode & 0o111) !== 0) {
-        return candidate;
-      }
-    } catch {
-      // Not there, or not readable: try the next.
-    }
-  }
-  return undefined;
 }
 
 function describe(err: unknown): string {

@@ -1,9 +1,9 @@
-// End-to-end tests of spawn(), the supervisor, timeouts and cancel, with
-// real processes: the spawner is a real `deno run` that exits, the job is a
-// real process tree, and it is stopped with real signals.
+// End-to-end tests of spawn() and the supervisor, with real processes: the
+// spawner is a real `deno run` that exits, the job is a real process tree,
+// and it is stopped with real signals. cancel() and the watch are tested in
+// control_test.ts, the stop policy in timeout_test.ts.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import {
   cancel,
@@ -11,86 +11,20 @@ import {
   spawn,
   SpawnError,
   superviseIfRequested,
-  waitForJob,
 } from "./mod.ts";
 import { _setRuntimeForTesting } from "./detach.ts";
-import {
-  type Job,
-  JobNotFoundError,
-  JobStore,
-  SUPERVISOR_START_GRACE_MS,
-} from "./jobs.ts";
-import { findDetachFlag, selfArgv } from "./_argv.ts";
-import { groupMembers, identifyGroup, readProcess } from "./timeout.ts";
+import { JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
+import { groupMembers, readProcess } from "./_process.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
-
-const SPAWNER = fileURLToPath(
-  new URL("./testdata/spawner.ts", import.meta.url),
-);
-const DENO = Deno.execPath();
-
-interface Spawned {
-  jobId: string;
-  pid: number;
-  logPath: string;
-  argv: string[];
-}
-
-/** Runs the fixture, which spawns one job and exits; returns its output. */
-async function spawnJob(
-  options: Record<string, unknown>,
-  denoFlags: string[] = ["-A"],
-): Promise<{ code: number; result?: Spawned; stderr: string; ms: number }> {
-  const started = performance.now();
-  const out = await new Deno.Command(DENO, {
-    args: ["run", ...denoFlags, SPAWNER, JSON.stringify(options)],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const ms = performance.now() - started;
-  const stdout = new TextDecoder().decode(out.stdout).trim();
-  const stderr = new TextDecoder().decode(out.stderr);
-  return {
-    code: out.code,
-    result: out.code === 0 ? JSON.parse(stdout) : undefined,
-    stderr,
-    ms,
-  };
-}
-
-async function mustSpawn(
-  options: Record<string, unknown>,
-  denoFlags?: string[],
-): Promise<Spawned> {
-  const r = await spawnJob(options, denoFlags);
-  assert.equal(r.code, 0, `spawner failed: ${r.stderr}`);
-  return r.result!;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  ms = 20_000,
-  every = 25,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
-function alive(pid: number): boolean {
-  const p = readProcess(pid);
-  return p !== undefined && p.state !== "Z" && p.state !== "X";
-}
-
-async function finalJob(dir: string, id: string): Promise<Job> {
-  return await waitForJob(id, { jobsDir: dir, timeout: 30_000 });
-}
+import {
+  DENO,
+  finalJob,
+  mustSpawn,
+  type Spawned,
+  SPAWNER,
+  spawnJob,
+  until,
+} from "./testdata/spawn_helpers.ts";
 
 Deno.test("spawn() records how a job ends after the spawner has exited", async (t) => {
   await withTempDir(async (dir) => {
@@ -106,9 +40,8 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
     });
     await t.step("the worker knows its job's ID", async () => {
       const { jobId } = await mustSpawn({
-        command: "sh",
+        program: "sh",
         args: ["-c", "echo $EPACK_DETACH_JOB_ID"],
-        external: true,
         jobsDir: dir,
       });
       const job = await finalJob(dir, jobId);
@@ -129,9 +62,8 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
       "a worker killed by a signal is failed with the signal",
       async () => {
         const { jobId } = await mustSpawn({
-          command: "sh",
+          program: "sh",
           args: ["-c", "kill -USR1 $$"],
-          external: true,
           jobsDir: dir,
         });
         const job = await finalJob(dir, jobId);
@@ -142,9 +74,8 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
     );
     await t.step("the spawner does not wait for the job", async () => {
       const r = await spawnJob({
-        command: "sleep",
+        program: "sleep",
         args: ["5"],
-        external: true,
         jobsDir: dir,
         grace: 200,
       });
@@ -161,9 +92,8 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
 Deno.test("a job runs detached: own session, stdin closed, survives its spawner's group", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      command: "sleep",
+      program: "sleep",
       args: ["30"],
-      external: true,
       jobsDir: dir,
       grace: 200,
     });
@@ -192,48 +122,6 @@ Deno.test("a job runs detached: own session, stdin closed, survives its spawner'
   });
 });
 
-Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends the orphaned worker", async () => {
-  await withTempDir(async (dir) => {
-    const { jobId, pid } = await mustSpawn({
-      command: "sh",
-      args: ["-c", "sleep 60 & wait"],
-      external: true,
-      jobsDir: dir,
-      grace: 300,
-    });
-    const store = new JobStore(dir);
-    const job = await until("the worker to start", async () => {
-      const j = await store.load(jobId);
-      return j.workerPid !== undefined && j.workerStartTicks !== undefined
-        ? j
-        : undefined;
-    });
-    assert.equal(job.status, "running");
-    Deno.kill(pid, "SIGKILL");
-    const lost = await until("the job to be lost", async () => {
-      const j = await store.load(jobId);
-      return j.status === "lost" ? j : undefined;
-    });
-    assert.match(lost.error ?? "", /supervisor is gone/);
-    // The worker and its child outlived the supervisor.
-    assert.ok(alive(job.workerPid!));
-    assert.equal(groupMembers(job.workerPid!)!.length, 2);
-
-    // clean() keeps a lost job while its processes run: it is the only
-    // handle on them.
-    assert.deepEqual(await store.clean(0), []);
-
-    const result = await cancel(jobId, { jobsDir: dir, grace: 300 });
-    assert.equal(result.outcome, "lost");
-    assert.match(result.message, /stopped 2 leftover process/);
-    assert.deepEqual(groupMembers(job.workerPid!), []);
-    const recorded = await store.loadRecorded(jobId);
-    assert.equal(recorded.status, "lost");
-    assert.ok(recorded.completedAt !== undefined);
-    assert.deepEqual(await store.clean(0), [jobId]);
-  });
-});
-
 Deno.test("concurrent readers of a lost job all see it lost", async () => {
   await withTempDir(async (dir) => {
     const store = new JobStore(dir);
@@ -245,75 +133,6 @@ Deno.test("concurrent readers of a lost job all see it lost", async () => {
       Array.from({ length: 40 }, () => store.load(job.id)),
     );
     assert.deepEqual(new Set(seen.map((j) => j.status)), new Set(["lost"]));
-  });
-});
-
-Deno.test("identifyGroup() claims a group that lost its leader only by the job's mark", async () => {
-  await withTempDir(async (dir) => {
-    const pidFile = join(dir, "child.pid");
-    // The leader starts a background child and exits; this test reaps it,
-    // so the group is left without a leader, as under an init that reaps.
-    const leader = new Deno.Command("sh", {
-      args: ["-c", `sleep 30 & echo $! > ${pidFile}`],
-      env: { EPACK_DETACH_JOB_ID: "job_mark" },
-      detached: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const ticks = readProcess(leader.pid)!.startTicks;
-    await leader.status;
-    const child = Number(await Deno.readTextFile(pidFile));
-    try {
-      assert.equal(readProcess(leader.pid), undefined, "the leader is gone");
-      const found = identifyGroup(
-        leader.pid,
-        ticks,
-        "EPACK_DETACH_JOB_ID=job_mark",
-      );
-      assert.deepEqual(found?.map((p) => p.pid), [child]);
-      // Without the leader, its PID may lead a stranger's session by now:
-      // no mark, or another job's mark, claims nothing.
-      assert.equal(identifyGroup(leader.pid, ticks), undefined);
-      assert.equal(
-        identifyGroup(leader.pid, ticks, "EPACK_DETACH_JOB_ID=other"),
-        undefined,
-      );
-      // Members that started before the recorded worker are not the job's.
-      assert.equal(
-        identifyGroup(
-          leader.pid,
-          ticks + 10_000_000,
-          "EPACK_DETACH_JOB_ID=job_mark",
-        ),
-        undefined,
-      );
-    } finally {
-      Deno.kill(child, "SIGKILL");
-    }
-  });
-});
-
-Deno.test("cancel() refuses a job that has no liveness file, and leaves its record as it was", async () => {
-  await withTempDir(async (dir) => {
-    // A running record as the Go epack writes it: no supervisor, no .live.
-    const id = "job_20260101_000000_1";
-    const text = JSON.stringify({
-      id,
-      command: "pull",
-      args: null,
-      status: "running",
-      pid: Deno.pid,
-      started_at: "2026-01-01T00:00:00.123456789+01:00",
-      log_path: join(dir, `${id}.log`),
-    });
-    await Deno.writeTextFile(join(dir, `${id}.json`), text);
-    await assert.rejects(
-      () => cancel(id, { jobsDir: dir }),
-      Error,
-      "was not started by @epack/detach",
-    );
-    assert.equal(await Deno.readTextFile(join(dir, `${id}.json`)), text);
   });
 });
 
@@ -349,90 +168,6 @@ Deno.test("a supervisor that takes its lock after the start grace records the jo
   });
 });
 
-Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another process", async () => {
-  await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
-    // A record whose worker PID is our own process, with another start
-    // time: as if the PID had been reused after the job died.
-    const job = await store.create({ command: "x" });
-    await store.update(job.id, (j) => {
-      j.supervisedAt = new Date();
-      j.workerPid = Deno.pid;
-      j.workerStartTicks = readProcess(Deno.pid)!.startTicks + 1;
-      return j;
-    });
-    await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
-    const result = await cancel(job.id, { jobsDir: dir, grace: 100 });
-    assert.equal(result.outcome, "lost");
-    assert.match(result.message, /cannot be identified safely .*left alone/);
-  });
-});
-
-Deno.test("a timeout stops the worker and its grandchild, leaving no process of the group", async () => {
-  await withTempDir(async (dir) => {
-    const pidFile = join(dir, "grandchild.pid");
-    const { jobId } = await mustSpawn({
-      command: "sh",
-      // The grandchild ignores SIGTERM, so the escalation to SIGKILL is
-      // needed to end it.
-      args: [
-        "-c",
-        `sh -c 'trap "" TERM; echo $$ > ${pidFile}; while :; do sleep 0.1; done' & wait`,
-      ],
-      external: true,
-      jobsDir: dir,
-      timeout: 700,
-      grace: 400,
-    });
-    const grandchild = Number(
-      await until("the grandchild", async () => {
-        const text = await Deno.readTextFile(pidFile).catch(() => "");
-        return text.trim() || undefined;
-      }),
-    );
-    const job = await finalJob(dir, jobId);
-    assert.equal(job.status, "timed_out");
-    assert.match(job.error ?? "", /timeout of 700ms/);
-    assert.match(job.error ?? "", /SIGKILL/);
-    assert.deepEqual(groupMembers(job.workerPid!), []);
-    assert.ok(!alive(grandchild), "the grandchild is gone");
-  });
-});
-
-Deno.test("cancel() stops a running job, and is a no-op on one that has ended", async (t) => {
-  await withTempDir(async (dir) => {
-    await t.step(
-      "a running job is cancelled and its group is gone",
-      async () => {
-        const { jobId } = await mustSpawn({
-          command: "sh",
-          args: ["-c", "sleep 60 & sleep 60"],
-          external: true,
-          jobsDir: dir,
-        });
-        const store = new JobStore(dir);
-        const started = await until("the worker to start", async () => {
-          const j = await store.load(jobId);
-          return j.workerPid !== undefined ? j : undefined;
-        });
-        const result = await cancel(jobId, { jobsDir: dir, grace: 500 });
-        assert.equal(result.outcome, "cancelled");
-        assert.equal(result.job.status, "cancelled");
-        assert.equal(result.job.signal, "SIGTERM");
-        assert.deepEqual(groupMembers(started.workerPid!), []);
-      },
-    );
-    await t.step("an ended job is left as it was", async () => {
-      const { jobId } = await mustSpawn({ command: "echo", jobsDir: dir });
-      const before = await finalJob(dir, jobId);
-      const result = await cancel(jobId, { jobsDir: dir });
-      assert.equal(result.outcome, "already-ended");
-      assert.match(result.message, /already ended \(completed\)/);
-      assert.deepEqual(result.job, before);
-    });
-  });
-});
-
 Deno.test("a signal to the supervisor at any moment never orphans the worker", async (t) => {
   await withTempDir(async (dir) => {
     // The worker ends on SIGTERM at once, but its child ignores it, so
@@ -441,9 +176,8 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
     const stubborn = `sh -c 'trap "" TERM; while :; do sleep 0.1; done' & wait`;
     await t.step("cancelled twice", async () => {
       const { jobId } = await mustSpawn({
-        command: "sh",
+        program: "sh",
         args: ["-c", stubborn],
-        external: true,
         jobsDir: dir,
         grace: 800,
       });
@@ -465,9 +199,8 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
     });
     await t.step("cancelled while a timeout is stopping it", async () => {
       const { jobId } = await mustSpawn({
-        command: "sh",
+        program: "sh",
         args: ["-c", stubborn],
-        external: true,
         jobsDir: dir,
         timeout: 300,
         grace: 1000,
@@ -489,9 +222,8 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
         const store = new JobStore(dir);
         for (let i = 0; i < 5; i++) {
           const { jobId } = await mustSpawn({
-            command: "sleep",
+            program: "sleep",
             args: ["60"],
-            external: true,
             jobsDir: dir,
             grace: 300,
           });
@@ -518,41 +250,6 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
   });
 });
 
-Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", async () => {
-  await withTempDir(async (dir) => {
-    const { jobId } = await mustSpawn({
-      command: "sleep",
-      args: ["0.3"],
-      external: true,
-      jobsDir: dir,
-    });
-    // Passed to setTimeout as is, 30 days would overflow to 1 ms and the
-    // wait would give up at once.
-    const job = await waitForJob(jobId, {
-      jobsDir: dir,
-      timeout: 30 * 24 * 60 * 60 * 1000,
-    });
-    assert.equal(job.status, "completed");
-  });
-});
-
-Deno.test("waitForJob() reports a record removed during the wait, and refuses a bad timeout", async () => {
-  await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
-    const job = await store.create({ command: "x" });
-    await assert.rejects(
-      () => waitForJob(job.id, { jobsDir: dir, timeout: NaN }),
-      RangeError,
-    );
-    // The outcome is taken at once, so the rejection is never unhandled.
-    const outcome = waitForJob(job.id, { jobsDir: dir, timeout: 10_000 })
-      .then(() => undefined, (err: unknown) => err);
-    await new Promise((r) => setTimeout(r, 100));
-    await store.delete(job.id);
-    assert.ok((await outcome) instanceof JobNotFoundError);
-  });
-});
-
 Deno.test("spawn() refuses a command line that would detach again", async (t) => {
   await withTempDir(async (dir) => {
     for (
@@ -569,10 +266,6 @@ Deno.test("spawn() refuses a command line that would detach again", async (t) =>
     }
     await t.step("nothing was recorded", () => {
       assert.deepEqual([...Deno.readDirSync(dir)], []);
-    });
-    await t.step("arguments after -- are not flags", () => {
-      assert.equal(findDetachFlag(["run", "--", "ls", "-d"]), undefined);
-      assert.equal(findDetachFlag(["pull", "x", "--detach"]), "--detach");
     });
     await t.step(
       "in-process: DetachRecursionError before anything runs",
@@ -613,8 +306,7 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
       await assert.rejects(
         () =>
           spawn({
-            command: "no-such-program-xyz",
-            external: true,
+            program: "no-such-program-xyz",
             jobsDir: join(dir, "jobs"),
           }),
         SpawnError,
@@ -653,8 +345,7 @@ Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with 
     const jobsDir = join(dir, "jobs");
     const five = JSON.stringify(
       Array.from({ length: 5 }, () => ({
-        command: "true",
-        external: true,
+        program: "true",
         jobsDir,
       })),
     );
@@ -690,14 +381,13 @@ Deno.test("a large log is byte-exact, stdout and stderr together", async () => {
   await withTempDir(async (dir) => {
     const mib = 64;
     const { jobId } = await mustSpawn({
-      command: "sh",
+      program: "sh",
       args: [
         "-c",
         `head -c ${
           mib * 1024 * 1024
         } /dev/zero; printf 'to stderr\\n' >&2; printf end`,
       ],
-      external: true,
       jobsDir: dir,
     });
     const job = await finalJob(dir, jobId);
@@ -725,45 +415,6 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
 }, async (t) => {
-  await t.step("argv: the binary, then the program's arguments", () => {
-    const facts = {
-      standalone: true,
-      execPath: "/opt/bin/epack",
-      mainModule: "file:///ignored/main.ts",
-      permissionFlags: ["--allow-read"],
-    };
-    assert.deepEqual(selfArgv(facts), ["/opt/bin/epack"]);
-  });
-  await t.step(
-    "argv under deno run: permissions, deno flags, entry path",
-    () => {
-      const facts = {
-        standalone: false,
-        execPath: "/usr/bin/deno",
-        mainModule: "file:///home/me/app/main.ts",
-        permissionFlags: ["--allow-read", "--allow-run"],
-      };
-      assert.deepEqual(selfArgv(facts, { denoFlags: ["--config", "x.json"] }), [
-        "/usr/bin/deno",
-        "run",
-        "--allow-read",
-        "--allow-run",
-        "--config",
-        "x.json",
-        "/home/me/app/main.ts",
-      ]);
-      assert.deepEqual(
-        selfArgv({ ...facts, mainModule: "https://example.com/main.ts" }),
-        [
-          "/usr/bin/deno",
-          "run",
-          "--allow-read",
-          "--allow-run",
-          "https://example.com/main.ts",
-        ],
-      );
-    },
-  );
   await t.step("end to end with a stand-in binary", async () => {
     await superviseIfRequested();
     await withTempDir(async (dir) => {
@@ -867,5 +518,59 @@ Deno.test("the job gets the spawner's permissions and never more", async (t) => 
         ]);
       },
     );
+  });
+});
+
+Deno.test("spawn() runs exactly one of a subcommand and a program", async (t) => {
+  await superviseIfRequested();
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    for (
+      const options of [
+        { jobsDir },
+        { command: "echo", program: "echo", jobsDir },
+        { command: "", jobsDir },
+        { program: "", jobsDir },
+      ]
+    ) {
+      await t.step(JSON.stringify(options), async () => {
+        await assert.rejects(() => spawn(options), TypeError);
+      });
+    }
+    await t.step("nothing was recorded", async () => {
+      assert.equal(await Deno.stat(jobsDir).catch(() => undefined), undefined);
+    });
+  });
+});
+
+Deno.test("spawn() refuses a program that cannot be executed, as a shell's 126, recording nothing", async (t) => {
+  await superviseIfRequested();
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    await t.step("a directory", async () => {
+      await assert.rejects(
+        () => spawn({ program: dir, jobsDir }),
+        SpawnError,
+        `Cannot execute ${dir}: is a directory`,
+      );
+    });
+    await t.step("a file without execute permission", async () => {
+      const file = join(dir, "script.sh");
+      await Deno.writeTextFile(file, "echo hi\n", { mode: 0o644 });
+      await Deno.chmod(file, 0o644);
+      await assert.rejects(
+        () => spawn({ program: file, jobsDir }),
+        SpawnError,
+        `Cannot execute ${file}: permission denied`,
+      );
+      await assert.rejects(
+        () => spawn({ program: "script.sh", jobsDir, env: { PATH: dir } }),
+        SpawnError,
+        "Cannot execute script.sh: permission denied",
+      );
+    });
+    await t.step("nothing was recorded", async () => {
+      assert.equal(await Deno.stat(jobsDir).catch(() => undefined), undefined);
+    });
   });
 });

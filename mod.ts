@@ -28,11 +28,7 @@
  */
 
 export {
-  cancel,
-  type CancelOptions,
-  type CancelResult,
   DEFAULT_JOB_TIMEOUT,
-  DEFAULT_KILL_GRACE,
   defaultJobsDir,
   DetachRecursionError,
   findWorkingDir,
@@ -41,10 +37,18 @@ export {
   type SpawnOptions,
   type SpawnResult,
   superviseIfRequested,
+} from "./detach.ts";
+export {
+  cancel,
+  type CancelOptions,
+  type CancelResult,
   waitForJob,
   type WaitOptions,
   WaitTimeoutError,
-} from "./detach.ts";
+  watchJob,
+  type WatchOptions,
+} from "./control.ts";
+export { DEFAULT_KILL_GRACE } from "./timeout.ts";
 export {
   AmbiguousJobIdError,
   type CompleteOptions,

@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { type Job, type JobStore, newJobId, toRecord } from "../jobs.ts";
-import { readProcess } from "../timeout.ts";
+import { readProcess } from "../_process.ts";
 
 /** The deno binary running the benches. */
 export function denoPath(): string {

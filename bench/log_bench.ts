@@ -58,9 +58,8 @@ Deno.bench({
 
 async function startJob(): Promise<string> {
   const { jobId } = await spawn({
-    command: "head",
+    program: "head",
     args: ["-c", String(SIZE), "/dev/zero"],
-    external: true,
     jobsDir: dir,
   });
   return jobId;

@@ -194,8 +194,7 @@ async function spawnPair(): Promise<SpawnPair> {
 
   t = performance.now();
   const { jobId, pid } = await spawn({
-    command: "true",
-    external: true,
+    program: "true",
     jobsDir,
   });
   const took = performance.now() - t;

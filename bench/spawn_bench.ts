@@ -49,8 +49,7 @@ Deno.bench({
   async fn(b) {
     b.start();
     const { jobId, pid } = await spawn({
-      command: "true",
-      external: true,
+      program: "true",
       jobsDir,
     });
     b.end();

@@ -1,0 +1,468 @@
+/**
+ * Controlling and watching jobs that are already running: {@linkcode cancel}
+ * stops one, {@linkcode watchJob} follows its record as it changes, and
+ * {@linkcode waitForJob} waits for its end.
+ *
+ * @example Follow a job until it ends
+ * ```ts ignore
+ * import { watchJob } from "@epack/detach";
+ *
+ * for await (const job of watchJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E")) {
+ *   console.log(job.status, job.workerPid ?? "-");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import {
+  FINAL_STATUSES,
+  type Job,
+  JOB_ID_ENV,
+  JobNotFoundError,
+  JobStore,
+  validateJobId,
+} from "./jobs.ts";
+import { defaultJobsDir } from "./detach.ts";
+import {
+  DEFAULT_KILL_GRACE,
+  scheduleTimeout,
+  stopProcessGroup,
+} from "./timeout.ts";
+import { identifyGroup } from "./_process.ts";
+
+/**
+ * How often a watch looks at a job that sends no news: a supervisor killed
+ * with SIGKILL writes nothing, and only a look at the liveness lock tells
+ * that the job is lost.
+ */
+const LOST_CHECK_INTERVAL = 1_000;
+
+/**
+ * Thrown by {@linkcode waitForJob} and {@linkcode watchJob} when their
+ * timeout passes before the job ends.
+ *
+ * @example Give up on a job that is still running
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ * import { waitForJob, WaitTimeoutError } from "@epack/detach";
+ *
+ * const jobsDir = await Deno.makeTempDir();
+ * const job = await new JobStore(jobsDir).create({ command: "sync" });
+ * try {
+ *   await waitForJob(job.id, { jobsDir, timeout: 50 });
+ * } catch (err) {
+ *   if (!(err instanceof WaitTimeoutError)) throw err;
+ *   console.log(err.jobId === job.id); // true
+ * }
+ * await Deno.remove(jobsDir, { recursive: true });
+ * ```
+ */
+export class WaitTimeoutError extends Error {
+  /** The job waited for. */
+  readonly jobId: string;
+  /**
+   * Makes the error.
+   * @param jobId The job waited for.
+   * @param ms How long the wait lasted.
+   */
+  constructor(jobId: string, ms: number) {
+    super(`Timed out after ${ms} ms waiting for job ${jobId}`);
+    this.jobId = jobId;
+  }
+  /** The error's name, shown before its message. */
+  override get name(): string {
+    return "WaitTimeoutError";
+  }
+}
+
+/**
+ * Options for {@linkcode cancel}.
+ *
+ * @example Cancel a job of another project, with a short grace period
+ * ```ts ignore
+ * import { cancel, type CancelOptions } from "@epack/detach";
+ *
+ * const options: CancelOptions = { jobsDir: "/srv/app/.epack/jobs", grace: 2_000 };
+ * console.log((await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options)).message);
+ * ```
+ */
+export interface CancelOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+  /**
+   * Milliseconds between SIGTERM and SIGKILL.
+   * @default {the job's own grace period, else DEFAULT_KILL_GRACE}
+   */
+  grace?: number;
+}
+
+/**
+ * What {@linkcode cancel} did.
+ *
+ * @example Act on the outcome
+ * ```ts ignore
+ * import { cancel } from "@epack/detach";
+ *
+ * const { outcome, message, job } = await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
+ * if (outcome === "already-ended") console.log(`nothing to do: ${job.status}`);
+ * else console.log(message);
+ * ```
+ */
+export interface CancelResult {
+  /**
+   * - `cancelled`: the job was running and has been stopped.
+   * - `already-ended`: the job had ended; nothing was done.
+   * - `lost`: the job's supervisor was gone; whatever was left of its
+   *   process group was stopped, where it could be identified safely.
+   */
+  outcome: "cancelled" | "already-ended" | "lost";
+  /** A sentence saying what happened. */
+  message: string;
+  /** The job's record afterwards. */
+  job: Job;
+}
+
+/**
+ * Cancels a job: SIGTERM to the worker's whole process group, SIGKILL after
+ * the grace period, and status `cancelled`. It returns once the job has
+ * ended. Cancelling a job that has ended does nothing and says so.
+ * Cancelling a lost job still stops what is left of its process group when
+ * that group is certainly the job's (Linux: its leader's start time matches
+ * the record).
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-run`.
+ *
+ * @param jobId The job's ID.
+ * @param options The jobs directory and the grace period.
+ * @returns What was done, and the record afterwards.
+ * @throws {InvalidJobIdError} If the ID is not valid.
+ * @throws {JobNotFoundError} If there is no such job.
+ *
+ * @example Cancel with a 2 s grace
+ * ```ts ignore
+ * import { cancel } from "@epack/detach";
+ *
+ * const { message } = await cancel("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", { grace: 2_000 });
+ * console.log(message);
+ * ```
+ */
+export async function cancel(
+  jobId: string,
+  options: CancelOptions = {},
+): Promise<CancelResult> {
+  validateJobId(jobId);
+  if (options.grace !== undefined && !(options.grace >= 0)) {
+    throw new RangeError(`Invalid grace period: ${options.grace}`);
+  }
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  const job = await store.load(jobId);
+  if (job.status === "lost") return await cancelLost(store, job);
+  if (job.status !== "running") {
+    return {
+      outcome: "already-ended",
+      message:
+        `Job ${jobId} has already ended (${job.status}); nothing to cancel`,
+      job,
+    };
+  }
+  if (await store.isHeld(jobId) === undefined) {
+    // No liveness file: not one of our jobs (the Go epack writes none), so
+    // there is no supervisor to ask and no safe way to find its processes.
+    throw new Error(
+      `Job ${jobId} was not started by @epack/detach (it has no liveness file), so it cannot be cancelled here`,
+    );
+  }
+  const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
+  const requested = await store.update(jobId, (j) => {
+    if (j.status === "running" && j.cancelRequestedAt === undefined) {
+      j.cancelRequestedAt = new Date();
+      j.grace = grace;
+    }
+    return j;
+  });
+  if (requested.status !== "running") {
+    return {
+      outcome: "already-ended",
+      message:
+        `Job ${jobId} has already ended (${requested.status}); nothing to cancel`,
+      job: requested,
+    };
+  }
+  // A supervisor that has not started yet finds the request when it does,
+  // and ends the job without running it. One that runs gets SIGTERM; it
+  // holds the liveness lock, so its PID cannot have been reused.
+  if (requested.supervisedAt !== undefined && requested.pid > 1) {
+    if (await store.isHeld(jobId)) {
+      try {
+        Deno.kill(requested.pid, "SIGTERM");
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+    }
+  }
+  const ended = await waitForJob(jobId, {
+    jobsDir: store.dir,
+    timeout: grace + 15_000,
+  });
+  if (ended.status === "lost") return await cancelLost(store, ended);
+  return {
+    outcome: ended.status === "cancelled" ? "cancelled" : "already-ended",
+    message: ended.status === "cancelled"
+      ? `Job ${jobId} cancelled`
+      : `Job ${jobId} ended (${ended.status}) before it could be cancelled`,
+    job: ended,
+  };
+}
+
+async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
+  const pgid = job.workerPid;
+  const ticks = job.workerStartTicks;
+  let detail: string;
+  if (pgid === undefined || pgid <= 1) {
+    detail = "its worker never started";
+  } else if (ticks === undefined) {
+    detail =
+      `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
+  } else {
+    const left = identifyGroup(pgid, ticks, `${JOB_ID_ENV}=${job.id}`);
+    if (left === undefined) {
+      detail =
+        `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
+    } else if (left.length === 0) {
+      detail = "no process of it was left";
+    } else {
+      const result = await stopProcessGroup(pgid, {
+        grace: job.grace ?? DEFAULT_KILL_GRACE,
+      });
+      detail = `stopped ${left.length} leftover process(es) of group ${pgid}` +
+        (result.killed ? " (SIGKILL needed)" : "");
+    }
+  }
+  const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
+  const recorded = await store.update(job.id, (j) => {
+    if (j.status === "running") {
+      j.status = "lost";
+      j.completedAt = new Date();
+      j.error = message;
+    }
+    return j;
+  });
+  return { outcome: "lost", message, job: recorded };
+}
+
+/**
+ * Options for {@linkcode watchJob}.
+ *
+ * @example Watch a job of another project for at most a minute
+ * ```ts ignore
+ * import { watchJob, type WatchOptions } from "@epack/detach";
+ *
+ * const options: WatchOptions = { jobsDir: "/srv/app/.epack/jobs", timeout: 60_000 };
+ * for await (const job of watchJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options)) {
+ *   console.log(job.status);
+ * }
+ * ```
+ */
+export interface WatchOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+  /**
+   * Give up after this many milliseconds (any length: timeouts beyond
+   * `setTimeout`'s 24.8 days are chained, not cut short).
+   * @default {Infinity}
+   */
+  timeout?: number;
+  /** Give up when this signal aborts; the watch throws its reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Watches a job's record: yields it at once, then again each time it
+ * changes, and finishes after yielding a final record (`completed`,
+ * `failed`, `timed_out`, `cancelled` or `lost`). Leaving the loop early
+ * (`break`) ends the watch and frees what it holds.
+ *
+ * Only the record's file is watched, not the jobs directory (the logs live
+ * there too, and a busy log would wake the watch for every write), so a
+ * change is seen within milliseconds. A job whose supervisor was killed
+ * with SIGKILL writes nothing: the record is looked at once a second too,
+ * and such a job is yielded as `lost` within about a second. Changes that
+ * come faster than the loop takes them are folded together: the next record
+ * yielded is the newest one.
+ *
+ * Requires `--allow-read` (and `--allow-write` to record a lost job).
+ *
+ * @param jobId The job's ID.
+ * @param options The jobs directory, a timeout, an abort signal.
+ * @returns The job's records, oldest first, the last one final.
+ * @throws {InvalidJobIdError} If the ID is not valid.
+ * @throws {JobNotFoundError} If there is no such job, or its record is
+ * removed during the watch.
+ * @throws {RangeError} If `timeout` is negative or not a number.
+ * @throws {WaitTimeoutError} If `timeout` passes before the job ends.
+ *
+ * @example Report each change of a job
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ * import { watchJob } from "@epack/detach";
+ *
+ * const jobsDir = await Deno.makeTempDir();
+ * const store = new JobStore(jobsDir);
+ * const job = await store.create({ command: "sync" });
+ * setTimeout(() => store.complete(job.id, { exitCode: 0 }), 50);
+ * const seen = [];
+ * for await (const record of watchJob(job.id, { jobsDir })) {
+ *   seen.push(record.status);
+ * }
+ * console.log(seen); // [ "running", "completed" ]
+ * await Deno.remove(jobsDir, { recursive: true });
+ * ```
+ */
+export async function* watchJob(
+  jobId: string,
+  options: WatchOptions = {},
+): AsyncGenerator<Job, void, undefined> {
+  const { timeout, signal } = options;
+  if (timeout !== undefined && !(timeout >= 0)) {
+    throw new RangeError(`Invalid timeout: ${timeout}`);
+  }
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
+  let job = await store.load(jobId);
+  let last = JSON.stringify(job);
+  yield job;
+  if (isFinal(job)) return;
+  signal?.throwIfAborted();
+
+  const record = store.recordPath(jobId);
+  // `pending` keeps a wake-up that comes while the loop is busy, or while
+  // the caller holds a yielded record.
+  let pending = false;
+  let wake: (() => void) | undefined;
+  const kick = () => {
+    pending = true;
+    wake?.();
+  };
+  const timer = scheduleTimeout(timeout ?? Infinity, kick);
+  // A zero timeout looks once more, at once.
+  if (timeout !== undefined && timeout <= 0) pending = true;
+  const started = Date.now();
+  signal?.addEventListener("abort", kick);
+  try {
+    for (;;) {
+      // Each update replaces the record's file, which ends its watch, so a
+      // new watch is set before every look: a change between the look and
+      // the wait still wakes us.
+      let watcher: Deno.FsWatcher;
+      try {
+        watcher = Deno.watchFs(record, { recursive: false });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) {
+          throw new JobNotFoundError(jobId, { cause: err });
+        }
+        throw err;
+      }
+      const pump = (async () => {
+        try {
+          for await (const _ of watcher) kick();
+        } catch {
+          // The watcher was closed.
+        }
+      })();
+      try {
+        job = await store.load(jobId);
+        const now = JSON.stringify(job);
+        if (now !== last) {
+          last = now;
+          yield job;
+        }
+        if (isFinal(job)) return;
+        if (!pending) {
+          let tick: ReturnType<typeof setTimeout> | undefined;
+          await new Promise<void>((res) => {
+            wake = res;
+            tick = setTimeout(res, LOST_CHECK_INTERVAL);
+          });
+          // Woken early, the timer would keep the process alive for up to a
+          // second after the watch has ended.
+          clearTimeout(tick);
+          wake = undefined;
+        }
+        pending = false;
+      } finally {
+        watcher.close();
+        await pump;
+      }
+      signal?.throwIfAborted();
+      if (timeout !== undefined && Date.now() - started >= timeout) {
+        // The end may have come with the deadline: it wins.
+        job = await store.load(jobId);
+        if (isFinal(job)) {
+          if (JSON.stringify(job) !== last) yield job;
+          return;
+        }
+        throw new WaitTimeoutError(jobId, timeout);
+      }
+    }
+  } finally {
+    timer[Symbol.dispose]();
+    signal?.removeEventListener("abort", kick);
+  }
+}
+
+/**
+ * Options for {@linkcode waitForJob}.
+ *
+ * @example Wait at most an hour, or until Ctrl-C
+ * ```ts ignore
+ * import { waitForJob, type WaitOptions } from "@epack/detach";
+ *
+ * const stop = new AbortController();
+ * Deno.addSignalListener("SIGINT", () => stop.abort());
+ * const options: WaitOptions = { timeout: 60 * 60 * 1000, signal: stop.signal };
+ * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options);
+ * console.log(job.status);
+ * ```
+ */
+export type WaitOptions = WatchOptions;
+
+/**
+ * Waits until a job has ended and returns its final record. It wakes on the
+ * change of the job's record, so it returns within milliseconds of the end;
+ * a lost job is noticed within a second. It is {@linkcode watchJob} with
+ * only the last record kept.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param jobId The job's ID.
+ * @param options The jobs directory, a timeout, an abort signal.
+ * @returns The final record.
+ * @throws {JobNotFoundError} If there is no such job, or its record is
+ * removed during the wait.
+ * @throws {RangeError} If `timeout` is negative or not a number.
+ * @throws {WaitTimeoutError} If `timeout` passes first.
+ *
+ * @example Wait for a job
+ * ```ts ignore
+ * import { waitForJob } from "@epack/detach";
+ *
+ * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", { timeout: 60_000 });
+ * console.log(job.status, job.exitCode);
+ * ```
+ */
+export async function waitForJob(
+  jobId: string,
+  options: WaitOptions = {},
+): Promise<Job> {
+  let last: Job | undefined;
+  for await (const job of watchJob(jobId, options)) last = job;
+  // watchJob() ends only after a final record, or throws.
+  return last!;
+}

@@ -1,0 +1,83 @@
+// Helpers shared by the end-to-end tests of spawn(), cancel(), the watch and
+// the stop policy: they start real jobs through testdata/spawner.ts, a real
+// `deno run` that spawns and exits.
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { type Job, waitForJob } from "../mod.ts";
+import { isEnded, readProcess } from "../_process.ts";
+
+/** The fixture program that spawns jobs from JSON options. */
+export const SPAWNER: string = fileURLToPath(
+  new URL("./spawner.ts", import.meta.url),
+);
+/** The deno binary running the tests. */
+export const DENO: string = Deno.execPath();
+
+/** What the fixture prints for a job it spawned. */
+export interface Spawned {
+  jobId: string;
+  pid: number;
+  logPath: string;
+  argv: string[];
+}
+
+/** Runs the fixture, which spawns one job and exits; returns its output. */
+export async function spawnJob(
+  options: Record<string, unknown> | Record<string, unknown>[],
+  denoFlags: string[] = ["-A"],
+): Promise<{ code: number; result?: Spawned; stderr: string; ms: number }> {
+  const started = performance.now();
+  const out = await new Deno.Command(DENO, {
+    args: ["run", ...denoFlags, SPAWNER, JSON.stringify(options)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - started;
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  const stderr = new TextDecoder().decode(out.stderr);
+  return {
+    code: out.code,
+    result: out.code === 0 ? JSON.parse(stdout) : undefined,
+    stderr,
+    ms,
+  };
+}
+
+/** spawnJob(), which must succeed. */
+export async function mustSpawn(
+  options: Record<string, unknown>,
+  denoFlags?: string[],
+): Promise<Spawned> {
+  const r = await spawnJob(options, denoFlags);
+  assert.equal(r.code, 0, `spawner failed: ${r.stderr}`);
+  return r.result!;
+}
+
+/** Polls `fn` until it gives a value (not `undefined` or `false`). */
+export async function until<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  ms = 20_000,
+  every = 25,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** Whether a process exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  const p = readProcess(pid);
+  return p !== undefined && !isEnded(p);
+}
+
+/** The job's final record, waited for up to 30 s. */
+export async function finalJob(dir: string, id: string): Promise<Job> {
+  return await waitForJob(id, { jobsDir: dir, timeout: 30_000 });
+}
