@@ -14,12 +14,14 @@ import {
   type InvalidJobFile,
   InvalidJobIdError,
   type Job,
+  JOB_ID_ENV,
   JOB_STATUSES,
   type JobStatus,
   JobStore,
-  toRecord,
   validateJobId,
 } from "./jobs.ts";
+import { toRecord } from "./_record.ts";
+import { identifyGroup } from "./timeout.ts";
 import {
   cancel,
   defaultJobsDir,
@@ -659,7 +661,7 @@ async function clean(
   olderThan: number,
   options: { json: boolean },
 ): Promise<number> {
-  const removed = await store.clean(olderThan);
+  const removed = await store.clean(olderThan, { keep: processesRemain });
   if (options.json) {
     // "cleaned" is epack's key for the count.
     await outJson({ cleaned: removed.length, removed });
@@ -1245,3 +1247,19 @@ Options:
       --older-than D   Only jobs that ended longer ago than D (default 24h)
 ${COMMON_HELP}`,
 };
+
+// The store knows nothing of processes, so the clean policy is given here: a
+// lost job whose worker's processes still run is the only handle on them
+// (cancel can still stop them), so it is kept.
+function processesRemain(job: Job): boolean {
+  if (job.status !== "lost") return false;
+  if (job.workerPid === undefined || job.workerStartTicks === undefined) {
+    return false;
+  }
+  const left = identifyGroup(
+    job.workerPid,
+    job.workerStartTicks,
+    `${JOB_ID_ENV}=${job.id}`,
+  );
+  return left !== undefined && left.length > 0;
+}

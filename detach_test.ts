@@ -220,8 +220,17 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     assert.equal(groupMembers(job.workerPid!)!.length, 2);
 
     // clean() keeps a lost job while its processes run: it is the only
-    // handle on them.
-    assert.deepEqual(await store.clean(0), []);
+    // handle on them. The store knows no processes; the caller says which
+    // jobs to keep (as `jobs clean` does).
+    const keep = (j: Job) => {
+      const left = identifyGroup(
+        j.workerPid!,
+        j.workerStartTicks!,
+        `EPACK_DETACH_JOB_ID=${j.id}`,
+      );
+      return left !== undefined && left.length > 0;
+    };
+    assert.deepEqual(await store.clean(0, { keep }), []);
 
     const result = await cancel(jobId, { jobsDir: dir, grace: 300 });
     assert.equal(result.outcome, "lost");
@@ -230,7 +239,7 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     const recorded = await store.loadRecorded(jobId);
     assert.equal(recorded.status, "lost");
     assert.ok(recorded.completedAt !== undefined);
-    assert.deepEqual(await store.clean(0), [jobId]);
+    assert.deepEqual(await store.clean(0, { keep }), [jobId]);
   });
 });
 

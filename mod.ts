@@ -47,6 +47,7 @@ export {
 } from "./detach.ts";
 export {
   AmbiguousJobIdError,
+  type CleanOptions,
   type CompleteOptions,
   type CreateJobOptions,
   type DeleteOptions,
@@ -63,11 +64,8 @@ export {
   type JobUpdater,
   type ListOptions,
   type ListResult,
-  type LivenessLease,
   newJobId,
-  parseJobRecord,
   SUPERVISOR_START_GRACE_MS,
-  toRecord,
   validateJobId,
 } from "./jobs.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";
