@@ -2,7 +2,6 @@
 // and written through the store on real files, and the codec's table.
 
 import assert from "node:assert/strict";
-import { JobStore } from "./jobs.ts";
 import {
   FINAL_STATUSES,
   type Job,
@@ -276,4 +275,195 @@ Deno.test("JOB_STATUSES and FINAL_STATUSES agree", () => {
     JOB_STATUSES.filter((s) => s !== "running"),
     [...FINAL_STATUSES],
   );
+});
+
+// ---------------------------------------------------------------------------
+// The table of fields
+
+// Every key, in the order written: epack's Go struct first, then ours.
+const ORDER = [
+  "id",
+  "command",
+  "args",
+  "status",
+  "pid",
+  "started_at",
+  "completed_at",
+  "exit_code",
+  "log_path",
+  "error",
+  "result",
+  "flags",
+  "signal",
+  "working_dir",
+  "timeout_ms",
+  "worker_pid",
+  "worker_start_ticks",
+  "argv",
+  "supervised_at",
+  "grace_ms",
+  "cancel_requested_at",
+];
+
+/** A job with every field set. */
+function fullJob(): Job {
+  return {
+    id: "01ARYZ6S41TSV4RRFFQ69G5FAV",
+    command: "pull",
+    args: ["https://registry.example.com/acme/app"],
+    flags: ["--env", "prod"],
+    status: "failed",
+    pid: 4321,
+    startedAt: new Date("2024-01-01T12:00:00.123Z"),
+    completedAt: new Date("2024-01-01T12:05:00.456Z"),
+    exitCode: 2,
+    signal: "SIGTERM",
+    logPath: "/jobs/01ARYZ6S41TSV4RRFFQ69G5FAV.log",
+    workingDir: "/work",
+    timeout: 60_000,
+    error: "boom",
+    result: { bytes: 5, nested: { ok: true } },
+    workerPid: 4322,
+    workerStartTicks: 987654,
+    argv: ["deno", "run", "-A", "x.ts"],
+    supervisedAt: new Date("2024-01-01T12:00:00.200Z"),
+    grace: 5_000,
+    cancelRequestedAt: new Date("2024-01-01T12:04:59.000Z"),
+    extra: { future_field: [1, { deep: null }], note: "kept" },
+  };
+}
+
+Deno.test("toRecord() writes every field under its key, in epack's order, then unknown keys", () => {
+  const record = toRecord(fullJob());
+  assert.deepEqual(Object.keys(record), [...ORDER, "future_field", "note"]);
+  assert.deepEqual(record, {
+    id: "01ARYZ6S41TSV4RRFFQ69G5FAV",
+    command: "pull",
+    args: ["https://registry.example.com/acme/app"],
+    status: "failed",
+    pid: 4321,
+    started_at: "2024-01-01T12:00:00.123Z",
+    completed_at: "2024-01-01T12:05:00.456Z",
+    exit_code: 2,
+    log_path: "/jobs/01ARYZ6S41TSV4RRFFQ69G5FAV.log",
+    error: "boom",
+    result: { bytes: 5, nested: { ok: true } },
+    flags: ["--env", "prod"],
+    signal: "SIGTERM",
+    working_dir: "/work",
+    timeout_ms: 60_000,
+    worker_pid: 4322,
+    worker_start_ticks: 987654,
+    argv: ["deno", "run", "-A", "x.ts"],
+    supervised_at: "2024-01-01T12:00:00.200Z",
+    grace_ms: 5_000,
+    cancel_requested_at: "2024-01-01T12:04:59.000Z",
+    future_field: [1, { deep: null }],
+    note: "kept",
+  });
+});
+
+Deno.test("KNOWN_KEYS are exactly the keys the table writes", () => {
+  assert.deepEqual([...KNOWN_KEYS], ORDER);
+});
+
+Deno.test("parseJobRecord() gives back every field toRecord() wrote", () => {
+  const job = fullJob();
+  const text = JSON.stringify(toRecord(job), null, 2);
+  assert.deepEqual(parseJobRecord(text, job.id, "x.json"), job);
+  // And a minimal job: absent optional fields stay absent.
+  const minimal: Job = {
+    id: "job_1",
+    command: "sync",
+    args: [],
+    flags: [],
+    status: "running",
+    pid: 0,
+    startedAt: new Date(0),
+    logPath: "",
+  };
+  const raw = toRecord(minimal);
+  assert.deepEqual(Object.keys(raw), [
+    "id",
+    "command",
+    "args",
+    "status",
+    "pid",
+    "started_at",
+    "log_path",
+    "flags",
+  ]);
+  assert.deepEqual(parseJobRecord(JSON.stringify(raw), "job_1", "x"), minimal);
+});
+
+Deno.test("toRecord() leaves out an empty error (epack's omitempty) and unknown keys that shadow known ones", () => {
+  const job = fullJob();
+  job.error = "";
+  job.extra = { status: "zombie", pid: "x", other: 1 };
+  const record = toRecord(job);
+  assert.equal("error" in record, false);
+  assert.equal(record.status, "failed");
+  assert.equal(record.pid, 4321);
+  assert.equal(record.other, 1);
+});
+
+Deno.test("parseJobRecord() reads Go's null and absent values as Go's zero values", () => {
+  const text = JSON.stringify({
+    id: "job_1",
+    command: "pull",
+    args: null,
+    flags: null,
+    argv: null,
+    status: "running",
+    started_at: "2024-01-01T12:00:00Z",
+    result: null,
+    exit_code: null,
+  });
+  const job = parseJobRecord(text, "job_1", "x");
+  assert.deepEqual(job, {
+    id: "job_1",
+    command: "pull",
+    args: [],
+    flags: [],
+    argv: [],
+    status: "running",
+    pid: 0,
+    startedAt: new Date("2024-01-01T12:00:00Z"),
+    logPath: "",
+  });
+});
+
+Deno.test("epack's testdata records survive a parse and rewrite with their keys and values", async () => {
+  for (const name of ["epack_completed.json", "epack_failed.json"]) {
+    const text = await Deno.readTextFile(new URL(name, TESTDATA));
+    const original = JSON.parse(text);
+    const job = parseJobRecord(text, original.id, name);
+    const rewritten = toRecord(job);
+    assertEpackShape(rewritten);
+    // epack's keys come first, in epack's order.
+    assert.deepEqual(
+      Object.keys(rewritten).slice(0, 6),
+      ORDER.slice(0, 6),
+      name,
+    );
+    for (const [key, value] of Object.entries(original)) {
+      if (key.endsWith("_at")) {
+        // The instant survives, to the millisecond (JavaScript's resolution).
+        assert.equal(
+          Date.parse(rewritten[key] as string),
+          Math.floor(Date.parse(value as string)),
+          `${name}: ${key}`,
+        );
+      } else if (key === "args" && value === null) {
+        assert.deepEqual(rewritten.args, [], name);
+      } else {
+        assert.deepEqual(rewritten[key], value, `${name}: ${key}`);
+      }
+    }
+    // Rewriting what was rewritten changes nothing.
+    assert.deepEqual(
+      toRecord(parseJobRecord(JSON.stringify(rewritten), job.id, name)),
+      rewritten,
+    );
+  }
 });

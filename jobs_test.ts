@@ -1110,3 +1110,109 @@ Deno.test("JobStore.clean() of a jobs dir that does not exist removes nothing", 
     assert.deepEqual(await store.clean(0), []);
   });
 });
+
+Deno.test("JobStore.clean() keeps the jobs its keep option keeps", async (t) => {
+  await withStore(async (store) => {
+    for (const id of ["a_job", "b_job", "c_job"]) {
+      await store.create({ command: "pull", id });
+      await store.complete(id, { exitCode: 0 });
+    }
+    await store.create({ command: "pull", id: "running_job" });
+    await t.step("asked only about jobs it would remove", async () => {
+      const asked: string[] = [];
+      const removed = await store.clean(0, {
+        keep: (job) => {
+          asked.push(job.id);
+          assert.equal(job.status, "completed");
+          return job.id !== "c_job";
+        },
+      });
+      assert.deepEqual(removed, ["c_job"]);
+      assert.deepEqual([...asked].sort(), ["a_job", "b_job", "c_job"]);
+    });
+    await t.step("an async keep", async () => {
+      const removed = await store.clean(0, {
+        keep: async (job) => {
+          await new Promise((r) => setTimeout(r, 1));
+          return job.id === "a_job";
+        },
+      });
+      assert.deepEqual(removed, ["b_job"]);
+      const { jobs } = await store.list();
+      assert.deepEqual(jobs.map((j) => j.id).sort(), ["a_job", "running_job"]);
+    });
+    await t.step("a keep that throws stops the clean", async () => {
+      await assert.rejects(
+        store.clean(0, {
+          keep: () => {
+            throw new Error("no /proc");
+          },
+        }),
+        /no \/proc/,
+      );
+      assert.ok(await exists(store.recordPath("a_job")));
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// ULIDs in any case
+
+Deno.test("JobStore finds a job by its ULID in any case", async (t) => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    const lower = job.id.toLowerCase();
+    const mixed = job.id.slice(0, 13).toLowerCase() + job.id.slice(13);
+    await t.step("the files are named in upper case", async () => {
+      assert.match(job.id, /^[0-9A-Z]{26}$/);
+      assert.ok(await exists(join(store.dir, `${job.id}.json`)));
+    });
+    await t.step("load() and loadRecorded()", async () => {
+      assert.deepEqual(await store.load(lower), job);
+      assert.deepEqual(await store.load(mixed), job);
+      assert.deepEqual(await store.loadRecorded(lower), job);
+    });
+    await t.step("resolveId(): the full ID, a prefix, a suffix", async () => {
+      assert.equal(await store.resolveId(lower), job.id);
+      assert.equal(await store.resolveId(lower.slice(0, 12)), job.id);
+      assert.equal(await store.resolveId(lower.slice(-6)), job.id);
+    });
+    await t.step("update(), isHeld(), finish() and delete()", async () => {
+      const updated = await store.update(lower, (j) => ({ ...j, pid: 42 }));
+      assert.equal(updated.id, job.id);
+      assert.equal((await store.load(job.id)).pid, 42);
+      assert.equal(await store.isHeld(lower), false);
+      assert.equal(
+        (await store.complete(lower, { exitCode: 0 })).status,
+        "completed",
+      );
+      await store.delete(lower);
+      assert.equal(await exists(store.recordPath(job.id)), false);
+      await assert.rejects(store.load(lower), (err: unknown) => {
+        assert.ok(err instanceof JobNotFoundError);
+        // The ID looked up on disk: the ULID's one spelling.
+        assert.equal(err.id, job.id);
+        return true;
+      });
+    });
+    await t.step("other IDs match only in their own case", async () => {
+      await store.create({ command: "pull", id: "job_abc" });
+      await assert.rejects(store.load("JOB_ABC"), JobNotFoundError);
+      await assert.rejects(store.resolveId("JOB_A"), JobNotFoundError);
+      assert.equal(await store.resolveId("job_a"), "job_abc");
+    });
+    await t.step("a job stored exactly as typed wins", async () => {
+      // epack allows any [0-9A-Za-z_] ID, so a lower-case ULID can be a
+      // job's real name.
+      const upper = await store.create({ command: "upper" });
+      const named = await store.create({
+        command: "lower",
+        id: upper.id.toLowerCase(),
+      });
+      assert.equal((await store.load(named.id)).command, "lower");
+      assert.equal((await store.load(upper.id)).command, "upper");
+      assert.equal(await store.resolveId(named.id), named.id);
+      assert.equal(await store.resolveId(upper.id), upper.id);
+    });
+  });
+});
