@@ -8,9 +8,9 @@ import {
   JOB_ID_ENV,
   type JobStatus,
   JobStore,
-  type LivenessLease,
   SUPERVISOR_START_GRACE_MS,
 } from "./jobs.ts";
+import { holdLiveness, type LivenessLease } from "./_liveness.ts";
 import {
   DEFAULT_KILL_GRACE,
   scheduleTimeout,
@@ -68,7 +68,7 @@ export async function runSupervisor(
   const store = new JobStore(jobsDir);
   let lease: LivenessLease;
   try {
-    lease = await store.holdLiveness(id);
+    lease = await holdLiveness(store, id);
   } catch {
     // No record to write to (bad ID, record gone, directory unwritable):
     // readers will see the job as lost once the start grace has passed.

@@ -17,11 +17,11 @@ import {
   JOB_STATUSES,
   type JobStatus,
   JobStore,
-  toRecord,
   validateJobId,
 } from "./jobs.ts";
+import { toRecord } from "./_record.ts";
 import { defaultJobsDir } from "./detach.ts";
-import { cancel, waitForJob, WaitTimeoutError } from "./control.ts";
+import { cancel, cleanJobs, waitForJob, WaitTimeoutError } from "./control.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import {
   CliError,
@@ -655,7 +655,7 @@ async function clean(
   olderThan: number,
   options: { json: boolean },
 ): Promise<number> {
-  const removed = await store.clean(olderThan);
+  const removed = await cleanJobs(olderThan, { jobsDir: store.dir });
   if (options.json) {
     // "cleaned" is epack's key for the count.
     await outJson({ cleaned: removed.length, removed });

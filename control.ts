@@ -29,7 +29,8 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { identifyGroup } from "./_process.ts";
+import { identifyGroup, type ProcessInfo } from "./_process.ts";
+import { checkDuration } from "./duration.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -228,7 +229,7 @@ async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
     detail =
       `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
   } else {
-    const left = identifyGroup(pgid, ticks, `${JOB_ID_ENV}=${job.id}`);
+    const left = leftovers(job);
     if (left === undefined) {
       detail =
         `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
@@ -252,6 +253,68 @@ async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
     return j;
   });
   return { outcome: "lost", message, job: recorded };
+}
+
+/**
+ * The processes a job's worker left behind, found only when the group is
+ * certainly the job's (see {@linkcode identifyGroup}); `undefined` when that
+ * cannot be told.
+ */
+function leftovers(job: Job): ProcessInfo[] | undefined {
+  if (job.workerPid === undefined || job.workerStartTicks === undefined) {
+    return undefined;
+  }
+  return identifyGroup(
+    job.workerPid,
+    job.workerStartTicks,
+    `${JOB_ID_ENV}=${job.id}`,
+  );
+}
+
+/** Options for {@linkcode cleanJobs}. */
+export interface CleanJobsOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+}
+
+/**
+ * Removes the jobs that ended more than `olderThan` milliseconds ago, with
+ * their logs. A lost job whose worker's processes still run is kept: its
+ * record is the only handle on them, and {@linkcode cancel} can still stop
+ * them.
+ *
+ * Requires `--allow-read` and `--allow-write`.
+ *
+ * @param olderThan Milliseconds since the job ended.
+ * @param options The jobs directory.
+ * @returns The IDs removed.
+ * @throws {RangeError} If `olderThan` is not a whole number of milliseconds
+ * in range.
+ *
+ * @example Remove what ended more than a week ago
+ * ```ts ignore
+ * import { cleanJobs } from "@epack/detach";
+ *
+ * const removed = await cleanJobs(7 * 24 * 60 * 60 * 1000);
+ * console.log(`removed ${removed.length} jobs`);
+ * ```
+ */
+export async function cleanJobs(
+  olderThan: number,
+  options: CleanJobsOptions = {},
+): Promise<string[]> {
+  checkDuration("age", olderThan);
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  return await store.clean(olderThan, {
+    keep: (job) => {
+      if (job.status !== "lost") return false;
+      const left = leftovers(job);
+      return left !== undefined && left.length > 0;
+    },
+  });
 }
 
 /**

@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cancel, waitForJob, WaitTimeoutError, watchJob } from "./mod.ts";
+import {
+  cancel,
+  cleanJobs,
+  waitForJob,
+  WaitTimeoutError,
+  watchJob,
+} from "./control.ts";
 import { type Job, JobNotFoundError, JobStore } from "./jobs.ts";
 import { groupMembers, readProcess } from "./_process.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
@@ -35,9 +41,9 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     assert.ok(alive(job.workerPid!));
     assert.equal(groupMembers(job.workerPid!)!.length, 2);
 
-    // clean() keeps a lost job while its processes run: it is the only
-    // handle on them.
-    assert.deepEqual(await store.clean(0), []);
+    // cleanJobs() keeps a lost job while its processes run: it is the only
+    // handle on them. The store alone knows no processes, and removes it.
+    assert.deepEqual(await cleanJobs(0, { jobsDir: dir }), []);
 
     const result = await cancel(jobId, { jobsDir: dir, grace: 300 });
     assert.equal(result.outcome, "lost");
@@ -46,7 +52,7 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     const recorded = await store.loadRecorded(jobId);
     assert.equal(recorded.status, "lost");
     assert.ok(recorded.completedAt !== undefined);
-    assert.deepEqual(await store.clean(0), [jobId]);
+    assert.deepEqual(await cleanJobs(0, { jobsDir: dir }), [jobId]);
   });
 });
 

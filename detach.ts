@@ -402,7 +402,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   }
 
   const store = new JobStore(jobsDir);
-  const id = await newJobId();
+  const id = newJobId();
   let job: Job;
   try {
     job = await store.create({

@@ -1,175 +1,39 @@
 // Specification of the job store (jobs.ts), tested on real files in temp
 // directories and with real `deno` subprocesses for everything that crosses
-// a process boundary: locking, liveness, atomic replacement, ID uniqueness.
+// a process boundary: locking, atomic replacement, ID uniqueness. The record
+// format is specified in _record_test.ts, IDs in _job_id_test.ts, liveness
+// and the lost rule in _liveness_test.ts.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { decodeTime } from "ulid";
 import {
   AmbiguousJobIdError,
-  FINAL_STATUSES,
   InvalidJobFileError,
   InvalidJobIdError,
   type Job,
-  JOB_STATUSES,
   JobNotFoundError,
   JobStore,
-  newJobId,
-  parseJobRecord,
-  SUPERVISOR_START_GRACE_MS,
-  toRecord,
-  validateJobId,
 } from "./jobs.ts";
-
-const JOBS_URL = new URL("./jobs.ts", import.meta.url).href;
-// Subprocess scripts live in temp dirs, so they are told where the import
-// map (for "ulid") is instead of relying on config discovery.
-const CONFIG = fileURLToPath(new URL("./deno.json", import.meta.url));
-const TESTDATA = new URL("./testdata/", import.meta.url);
-
-const HOUR = 60 * 60 * 1000;
-const DAY = 24 * HOUR;
-
-// ---------------------------------------------------------------------------
-// Helpers
-
-/** Runs `fn` with a store over `<tmp>/jobs`; `tmp` is removed afterwards. */
-async function withStore(
-  fn: (store: JobStore, tmp: string) => Promise<void>,
-): Promise<void> {
-  const tmp = await Deno.makeTempDir({ prefix: "detach_" });
-  try {
-    await fn(new JobStore(join(tmp, "jobs")), tmp);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
-
-/** Writes a script that can use the store, for `deno run`. */
-async function writeScript(
-  dir: string,
-  name: string,
-  body: string,
-): Promise<string> {
-  const path = join(dir, name);
-  await Deno.writeTextFile(
-    path,
-    `import { JobStore, newJobId } from ${JSON.stringify(JOBS_URL)};\n` +
-      `void JobStore; void newJobId;\n` +
-      `const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));\n` +
-      `void sleep;\n` +
-      body,
-  );
-  return path;
-}
-
-/** A `deno run` child whose stdout is read as text. */
-interface Child {
-  process: Deno.ChildProcess;
-  reader: ReadableStreamDefaultReader<string>;
-  out: string;
-}
-
-function spawnScript(script: string, args: string[]): Child {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "--config", CONFIG, script, ...args],
-    stdin: "null",
-    stdout: "piped",
-    // Shown in the test output if a child fails.
-    stderr: "inherit",
-  }).spawn();
-  const reader = process.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  return { process, reader, out: "" };
-}
-
-/** Reads the child's stdout until it contains `text`. */
-async function waitFor(child: Child, text: string): Promise<void> {
-  while (!child.out.includes(text)) {
-    const { value, done } = await child.reader.read();
-    if (done) {
-      throw new Error(`Child ended before printing ${text}: ${child.out}`);
-    }
-    child.out += value;
-  }
-}
-
-/** Reads the rest of the child's stdout and checks it exited with 0. */
-async function finish(child: Child): Promise<string> {
-  while (true) {
-    const { value, done } = await child.reader.read();
-    if (done) break;
-    child.out += value;
-  }
-  const status = await child.process.status;
-  assert.equal(status.code, 0, `child failed; stdout: ${child.out}`);
-  return child.out;
-}
-
-/** Kills a child with SIGKILL (if still alive) and reaps it. */
-async function kill(child: Child): Promise<void> {
-  try {
-    child.process.kill("SIGKILL");
-  } catch {
-    // Already exited.
-  }
-  await child.reader.cancel().catch(() => {});
-  await child.process.status;
-}
-
-const HOLDER = `
-const [dir, id] = Deno.args;
-const store = new JobStore(dir);
-await store.holdLiveness(id);
-console.log("ready");
-setInterval(() => {}, 1 << 30);
-`;
-
-/** Starts a process that holds the job's liveness lock, like a supervisor. */
-async function startHolder(
-  tmp: string,
-  store: JobStore,
-  id: string,
-): Promise<Child> {
-  const script = await writeScript(tmp, "holder.ts", HOLDER);
-  const child = spawnScript(script, [store.dir, id]);
-  try {
-    await waitFor(child, "ready");
-  } catch (err) {
-    await kill(child);
-    throw err;
-  }
-  return child;
-}
-
-/** Moves a job's times back by `ms`. */
-async function backdate(store: JobStore, id: string, ms: number) {
-  await store.update(id, (job) => {
-    job.startedAt = new Date(job.startedAt.getTime() - ms);
-    if (job.completedAt) {
-      job.completedAt = new Date(job.completedAt.getTime() - ms);
-    }
-    if (job.supervisedAt) {
-      job.supervisedAt = new Date(job.supervisedAt.getTime() - ms);
-    }
-    return job;
-  });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
-async function readRaw(store: JobStore, id: string) {
-  return JSON.parse(await Deno.readTextFile(store.recordPath(id)));
-}
+import { decodeTime } from "./_job_id.ts";
+import { holdLiveness } from "./_liveness.ts";
+import { parseJobRecord, toRecord } from "./_record.ts";
+import {
+  backdate,
+  type Child,
+  DAY,
+  epackRecord,
+  exists,
+  finish,
+  HOSTILE_IDS,
+  HOUR,
+  isInvalidId,
+  kill,
+  spawnScript,
+  startHolder,
+  waitFor,
+  withStore,
+  writeScript,
+} from "./testdata/store_helpers.ts";
 
 /** Every path under `root` with its type, size, mtime and contents. */
 async function snapshot(root: string): Promise<Map<string, string>> {
@@ -194,68 +58,6 @@ async function snapshot(root: string): Promise<Map<string, string>> {
   };
   await walk(root);
   return out;
-}
-
-/** A minimal valid record, as epack's Go CLI would write it. */
-function epackRecord(id: string, extra: Record<string, unknown> = {}) {
-  return JSON.stringify(
-    {
-      id,
-      command: "pull",
-      args: null,
-      status: "completed",
-      pid: 42,
-      started_at: "2024-01-01T12:00:00.123456789-07:00",
-      completed_at: "2024-01-01T12:00:05Z",
-      exit_code: 0,
-      log_path: `/tmp/${id}.log`,
-      ...extra,
-    },
-    null,
-    2,
-  );
-}
-
-// Go's time.Time.UnmarshalJSON accepts RFC 3339 with at most 9 fractional
-// digits and an upper-case T and Z (it rejects lower-case since Go 1.20).
-const GO_RFC3339 =
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-/**
- * Checks that a parsed record would unmarshal into epack's Go struct:
- * `id`, `command`, `status`, `log_path` strings, `args` []string or null,
- * `pid` int, `started_at` time, and the omitempty fields absent or typed.
- */
-function assertEpackShape(raw: Record<string, unknown>) {
-  const isInt = (v: unknown) =>
-    typeof v === "number" && Number.isSafeInteger(v);
-  assert.equal(typeof raw.id, "string", "id");
-  assert.equal(typeof raw.command, "string", "command");
-  assert.ok(
-    raw.args === null ||
-      (Array.isArray(raw.args) &&
-        raw.args.every((a: unknown) => typeof a === "string")),
-    "args",
-  );
-  assert.equal(typeof raw.status, "string", "status");
-  assert.ok(isInt(raw.pid), "pid");
-  assert.match(String(raw.started_at), GO_RFC3339, "started_at");
-  assert.equal(typeof raw.log_path, "string", "log_path");
-  if ("completed_at" in raw) {
-    assert.match(String(raw.completed_at), GO_RFC3339, "completed_at");
-  }
-  if ("exit_code" in raw) assert.ok(isInt(raw.exit_code), "exit_code");
-  if ("error" in raw) {
-    assert.equal(typeof raw.error, "string", "error");
-    assert.notEqual(raw.error, "", "error is omitempty");
-  }
-  if ("result" in raw) {
-    assert.ok(
-      typeof raw.result === "object" && raw.result !== null &&
-        !Array.isArray(raw.result),
-      "result",
-    );
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -524,7 +326,7 @@ Deno.test("JobStore.delete() removes a job's files", async (t) => {
     await t.step("with its log by default", async () => {
       const job = await store.create({ command: "pull" });
       await Deno.writeTextFile(job.logPath, "output\n");
-      const live = await store.holdLiveness(job.id);
+      const live = await holdLiveness(store, job.id);
       await live[Symbol.asyncDispose]();
       await store.complete(job.id, { exitCode: 0 });
       assert.ok(await exists(store.livenessPath(job.id)));
@@ -586,7 +388,7 @@ Deno.test("JobStore never re-creates a jobs dir that was removed", async (t) => 
       ["complete", () => store.complete(job.id, { exitCode: 0 })],
       ["fail", () => store.fail(job.id, "x")],
       ["delete", () => store.delete(job.id)],
-      ["holdLiveness", () => store.holdLiveness(job.id)],
+      ["holdLiveness", () => holdLiveness(store, job.id)],
       ["load", () => store.load(job.id)],
     ];
     for (const [name, op] of ops) {
@@ -680,258 +482,7 @@ Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
 });
 
 // ---------------------------------------------------------------------------
-// epack compatibility
-
-Deno.test("JobStore reads records written by epack's Go CLI", async (t) => {
-  await withStore(async (store) => {
-    await store.ensureDir();
-
-    await t.step(
-      "a completed record with nanoseconds, offset and result",
-      async () => {
-        const id = "job_01HQ3K4M5N6P7Q8R9S0T";
-        await Deno.copyFile(
-          new URL("epack_completed.json", TESTDATA),
-          store.recordPath(id),
-        );
-        const job = await store.load(id);
-        assert.equal(job.id, id);
-        assert.equal(job.command, "pull");
-        assert.deepEqual(job.args, ["https://registry.example.com/acme/app"]);
-        assert.deepEqual(job.flags, []);
-        assert.equal(job.status, "completed");
-        assert.equal(job.pid, 48213);
-        // 12:00:00.123456789-07:00 is 19:00:00.123 UTC (milliseconds kept).
-        assert.equal(job.startedAt.toISOString(), "2024-01-01T19:00:00.123Z");
-        assert.equal(
-          job.completedAt!.toISOString(),
-          "2024-01-01T19:03:04.500Z",
-        );
-        assert.equal(job.exitCode, 0);
-        assert.equal(
-          job.logPath,
-          "/home/dev/.epack/jobs/job_01HQ3K4M5N6P7Q8R9S0T.log",
-        );
-        assert.equal(job.error, undefined);
-        assert.deepEqual(job.result, {
-          bytes: 1048576,
-          digest:
-            "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-          path: "app.epack",
-        });
-        assert.equal(job.extra, undefined);
-      },
-    );
-
-    await t.step("a failed record with null args and an error", async () => {
-      const id = "job_01HQ3K4M5N6P7Q8R9S0U";
-      await Deno.copyFile(
-        new URL("epack_failed.json", TESTDATA),
-        store.recordPath(id),
-      );
-      const job = await store.load(id);
-      assert.deepEqual(job.args, []);
-      assert.equal(job.status, "failed");
-      assert.equal(job.exitCode, 2);
-      assert.equal(job.startedAt.toISOString(), "2024-02-29T18:29:59.000Z");
-      assert.equal(job.completedAt!.toISOString(), "2024-02-29T18:30:01.000Z");
-      assert.equal(job.error, "digest mismatch: want sha256:aa, got sha256:bb");
-      assert.equal(job.result, undefined);
-    });
-
-    await t.step("a running record with only the required keys", async () => {
-      // Exactly what Go's encoding/json writes for a fresh Job: nil slice as
-      // null, omitempty fields absent.
-      const text = `{"id":"job_go_running","command":"pull","args":null,` +
-        `"status":"running","pid":31337,` +
-        `"started_at":"2024-01-01T12:00:00.123456789-07:00",` +
-        `"log_path":"/home/dev/.epack/jobs/job_go_running.log"}`;
-      await Deno.writeTextFile(store.recordPath("job_go_running"), text);
-      const job = await store.load("job_go_running");
-      assert.deepEqual(job, {
-        id: "job_go_running",
-        command: "pull",
-        args: [],
-        flags: [],
-        // No liveness file: epack's own records are reported as recorded.
-        status: "running",
-        pid: 31337,
-        startedAt: new Date("2024-01-01T19:00:00.123Z"),
-        logPath: "/home/dev/.epack/jobs/job_go_running.log",
-      });
-    });
-
-    await t.step("list() shows them beside our own jobs", async () => {
-      const ours = await store.create({ command: "pull" });
-      const { jobs, invalid } = await store.list();
-      assert.deepEqual(invalid, []);
-      assert.deepEqual(jobs.map((j) => j.id), [
-        ours.id,
-        "job_01HQ3K4M5N6P7Q8R9S0U",
-        // Same start as the next one: the larger ID comes first.
-        "job_go_running",
-        "job_01HQ3K4M5N6P7Q8R9S0T",
-      ]);
-    });
-
-    await t.step(
-      "rewriting an epack record keeps it readable by epack",
-      async () => {
-        const id = "job_01HQ3K4M5N6P7Q8R9S0T";
-        const before = await store.load(id);
-        await store.update(id, (j) => j);
-        const raw = await readRaw(store, id);
-        assertEpackShape(raw);
-        // The instants survive (to the millisecond, JavaScript's resolution).
-        assert.equal(Date.parse(raw.started_at), before.startedAt.getTime());
-        assert.equal(
-          Date.parse(raw.completed_at),
-          before.completedAt!.getTime(),
-        );
-        assert.equal(raw.exit_code, 0);
-        assert.deepEqual(raw.result, before.result);
-      },
-    );
-  });
-});
-
-Deno.test("JobStore writes records with epack's keys and JSON types", async (t) => {
-  await withStore(async (store) => {
-    const running = await store.create({
-      command: "pull",
-      args: ["r"],
-      pid: 4321,
-    });
-    await t.step("a running job", async () => {
-      const raw = await readRaw(store, running.id);
-      assertEpackShape(raw);
-      assert.deepEqual(Object.keys(raw).slice(0, 6), [
-        "id",
-        "command",
-        "args",
-        "status",
-        "pid",
-        "started_at",
-      ]);
-      assert.equal(raw.id, running.id);
-      assert.equal(raw.status, "running");
-      assert.equal(raw.pid, 4321);
-      assert.deepEqual(raw.args, ["r"]);
-      assert.equal(raw.log_path, running.logPath);
-      assert.equal(Date.parse(raw.started_at), running.startedAt.getTime());
-      // Go's omitempty fields are left out, not written as null or "".
-      for (const key of ["completed_at", "exit_code", "error", "result"]) {
-        assert.equal(key in raw, false, key);
-      }
-    });
-
-    await t.step("a completed job with a result", async () => {
-      await store.complete(running.id, {
-        exitCode: 0,
-        result: { bytes: 5, nested: { ok: true } },
-      });
-      const raw = await readRaw(store, running.id);
-      assertEpackShape(raw);
-      assert.equal(raw.status, "completed");
-      assert.equal(raw.exit_code, 0);
-      assert.deepEqual(raw.result, { bytes: 5, nested: { ok: true } });
-      assert.equal("error" in raw, false);
-    });
-
-    await t.step("a failed job with an error", async () => {
-      const j = await store.create({ command: "pull" });
-      await store.fail(j.id, "boom");
-      const raw = await readRaw(store, j.id);
-      assertEpackShape(raw);
-      assert.equal(raw.status, "failed");
-      assert.equal(raw.error, "boom");
-    });
-
-    await t.step("every status is written as epack spells it", async () => {
-      for (const status of FINAL_STATUSES) {
-        const j = await store.create({ command: "pull" });
-        await store.finish(j.id, { status });
-        const raw = await readRaw(store, j.id);
-        assertEpackShape(raw);
-        assert.equal(raw.status, status);
-      }
-    });
-
-    await t.step("toRecord() and parseJobRecord() are inverses", async () => {
-      const job = await store.load(running.id);
-      const text = JSON.stringify(toRecord(job));
-      assert.deepEqual(parseJobRecord(text, job.id, "x.json"), job);
-    });
-  });
-});
-
-Deno.test("JobStore keeps unknown keys of a record through updates", async () => {
-  await withStore(async (store) => {
-    await store.ensureDir();
-    const extra = {
-      future_field: { nested: [1, 2, { deep: null }] },
-      note: "keep me",
-      labels: ["a", "b"],
-    };
-    await Deno.writeTextFile(
-      store.recordPath("job_x"),
-      epackRecord("job_x", { status: "running", ...extra }),
-    );
-    // Supervisor-style updates, then the end of the job.
-    await store.update("job_x", (j) => ({ ...j, pid: 77 }));
-    await store.complete("job_x", { exitCode: 0 });
-    const raw = await readRaw(store, "job_x");
-    for (const [key, value] of Object.entries(extra)) {
-      assert.deepEqual(raw[key], value, key);
-    }
-    assert.equal(raw.pid, 77);
-    assert.equal(raw.status, "completed");
-    assert.deepEqual((await store.load("job_x")).extra, extra);
-  });
-});
-
-// ---------------------------------------------------------------------------
 // Hostile IDs
-
-const HOSTILE_IDS: [string, string][] = [
-  ["../x", "only letters, digits and underscores are allowed"],
-  ["/etc/passwd", "only letters, digits and underscores are allowed"],
-  ["a/b", "only letters, digits and underscores are allowed"],
-  ["a\\b", "only letters, digits and underscores are allowed"],
-  ["a\0b", "only letters, digits and underscores are allowed"],
-  ["", "empty"],
-  ["a".repeat(65), "longer than 64 characters"],
-  ["..", "only letters, digits and underscores are allowed"],
-  [".", "only letters, digits and underscores are allowed"],
-  [" x", "only letters, digits and underscores are allowed"],
-  ["x\n", "only letters, digits and underscores are allowed"],
-  ["x.json", "only letters, digits and underscores are allowed"],
-  ["job-1", "only letters, digits and underscores are allowed"],
-  ["é", "only letters, digits and underscores are allowed"],
-];
-
-function isInvalidId(id: string, reason: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof InvalidJobIdError, String(err));
-    assert.equal(err.id, id);
-    assert.equal(err.name, "InvalidJobIdError");
-    assert.equal(
-      err.message,
-      `Invalid job ID ${JSON.stringify(id)}: ${reason}`,
-    );
-    return true;
-  };
-}
-
-Deno.test("validateJobId() accepts epack's alphabet up to 64 characters", async () => {
-  const fresh = await newJobId();
-  for (const id of ["a", "A_9", "a".repeat(64), fresh, "job_01HQ3K"]) {
-    assert.equal(validateJobId(id), id);
-  }
-  for (const [id, reason] of HOSTILE_IDS) {
-    assert.throws(() => validateJobId(id), isInvalidId(id, reason));
-  }
-});
 
 Deno.test("JobStore rejects hostile IDs and touches nothing outside the jobs dir", async (t) => {
   await withStore(async (store, tmp) => {
@@ -963,7 +514,7 @@ Deno.test("JobStore rejects hostile IDs and touches nothing outside the jobs dir
         await rejects(store.delete(id));
         await rejects(store.resolveId(id));
         await rejects(store.create({ command: "pull", id }));
-        await rejects(store.holdLiveness(id));
+        await rejects(holdLiveness(store, id));
         await rejects(store.isHeld(id));
         assert.throws(() => store.logPath(id), check);
         assert.throws(() => store.recordPath(id), check);
@@ -1218,8 +769,6 @@ Deno.test("JobStore.update() from 4 processes loses no update", async () => {
           "run",
           "-A",
           "--quiet",
-          "--config",
-          CONFIG,
           script,
           store.dir,
           job.id,
@@ -1290,18 +839,6 @@ for (let i = 0; i < Number(n); i++) {
 console.log(JSON.stringify(ids));
 `;
 
-Deno.test("newJobId() gives IDs that sort by creation time, even within a millisecond", async () => {
-  const ids: string[] = [];
-  for (let i = 0; i < 10_000; i++) ids.push(await newJobId());
-  for (let i = 1; i < ids.length; i++) {
-    assert.ok(ids[i - 1] < ids[i], `${ids[i - 1]} !< ${ids[i]} at ${i}`);
-  }
-  for (const id of ids) {
-    assert.match(id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
-    validateJobId(id);
-  }
-});
-
 Deno.test("JobStore.create() from 4 processes makes 1,000 distinct IDs that sort by creation time", async () => {
   await withStore(async (store, tmp) => {
     const script = await writeScript(tmp, "creator.ts", CREATOR);
@@ -1312,8 +849,6 @@ Deno.test("JobStore.create() from 4 processes makes 1,000 distinct IDs that sort
           "run",
           "-A",
           "--quiet",
-          "--config",
-          CONFIG,
           script,
           store.dir,
           String(PER),
@@ -1432,7 +967,7 @@ Deno.test("JobStore.update() replaces the record atomically: a reader never sees
 Deno.test("JobStore creates its files private to the user", async () => {
   await withStore(async (store) => {
     const job = await store.create({ command: "pull" });
-    const live = await store.holdLiveness(job.id);
+    const live = await holdLiveness(store, job.id);
     await live[Symbol.asyncDispose]();
     await store.complete(job.id, { exitCode: 0 });
     const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
@@ -1469,7 +1004,7 @@ Deno.test("JobStore.clean() removes old ended jobs and nothing else", async (t) 
     }
     // Lost: its supervisor took the lock and died long ago.
     const lost = await store.create({ command: "pull", id: "old_lost" });
-    const live = await store.holdLiveness(lost.id);
+    const live = await holdLiveness(store, lost.id);
     await live[Symbol.asyncDispose]();
     await backdate(store, lost.id, old);
     removable.push(lost.id);
@@ -1576,110 +1111,108 @@ Deno.test("JobStore.clean() of a jobs dir that does not exist removes nothing", 
   });
 });
 
-// ---------------------------------------------------------------------------
-// Liveness
-
-Deno.test("JobStore reports a job lost when its supervisor dies", async (t) => {
-  await withStore(async (store, tmp) => {
-    const job = await store.create({ command: "pull" });
-    const holder = await startHolder(tmp, store, job.id);
-    try {
-      await t.step("a live holder: running", async () => {
-        assert.equal(await store.isHeld(job.id), true);
-        const loaded = await store.load(job.id);
-        assert.equal(loaded.status, "running");
-        assert.ok(loaded.supervisedAt instanceof Date);
-        const { jobs } = await store.list({ status: "running" });
-        assert.deepEqual(jobs.map((j) => j.id), [job.id]);
+Deno.test("JobStore.clean() keeps the jobs its keep option keeps", async (t) => {
+  await withStore(async (store) => {
+    for (const id of ["a_job", "b_job", "c_job"]) {
+      await store.create({ command: "pull", id });
+      await store.complete(id, { exitCode: 0 });
+    }
+    await store.create({ command: "pull", id: "running_job" });
+    await t.step("asked only about jobs it would remove", async () => {
+      const asked: string[] = [];
+      const removed = await store.clean(0, {
+        keep: (job) => {
+          asked.push(job.id);
+          assert.equal(job.status, "completed");
+          return job.id !== "c_job";
+        },
       });
-    } finally {
-      await kill(holder);
-    }
-
-    await t.step("after SIGKILL of the holder: lost", async () => {
-      assert.equal(await store.isHeld(job.id), false);
-      const loaded = await store.load(job.id);
-      assert.equal(loaded.status, "lost");
-      assert.match(loaded.error!, /supervisor is gone/);
-      assert.deepEqual(
-        (await store.list({ status: "lost" })).jobs.map((j) => j.id),
-        [job.id],
+      assert.deepEqual(removed, ["c_job"]);
+      assert.deepEqual([...asked].sort(), ["a_job", "b_job", "c_job"]);
+    });
+    await t.step("an async keep", async () => {
+      const removed = await store.clean(0, {
+        keep: async (job) => {
+          await new Promise((r) => setTimeout(r, 1));
+          return job.id === "a_job";
+        },
+      });
+      assert.deepEqual(removed, ["b_job"]);
+      const { jobs } = await store.list();
+      assert.deepEqual(jobs.map((j) => j.id).sort(), ["a_job", "running_job"]);
+    });
+    await t.step("a keep that throws stops the clean", async () => {
+      await assert.rejects(
+        store.clean(0, {
+          keep: () => {
+            throw new Error("no /proc");
+          },
+        }),
+        /no \/proc/,
       );
-      assert.deepEqual((await store.list({ status: "running" })).jobs, []);
-    });
-
-    await t.step("reading does not change the record", async () => {
-      assert.equal((await store.loadRecorded(job.id)).status, "running");
-      assert.equal((await readRaw(store, job.id)).status, "running");
+      assert.ok(await exists(store.recordPath("a_job")));
     });
   });
 });
 
-Deno.test("JobStore never reports a job that has ended as lost", async () => {
-  await withStore(async (store, tmp) => {
-    const job = await store.create({ command: "pull" });
-    const holder = await startHolder(tmp, store, job.id);
-    try {
-      // The supervisor records the end while it still holds the lock.
-      await store.complete(job.id, { exitCode: 0 });
-    } finally {
-      await kill(holder);
-    }
-    assert.equal(await store.isHeld(job.id), false);
-    await backdate(store, job.id, 2 * DAY);
-    assert.equal((await store.load(job.id)).status, "completed");
-    assert.equal((await store.list()).jobs[0].status, "completed");
-  });
-});
+// ---------------------------------------------------------------------------
+// ULIDs in any case
 
-Deno.test("JobStore gives a starting supervisor SUPERVISOR_START_GRACE_MS", async (t) => {
+Deno.test("JobStore finds a job by its ULID in any case", async (t) => {
   await withStore(async (store) => {
     const job = await store.create({ command: "pull" });
-    await t.step(
-      "a new job whose supervisor has not started yet: running",
-      async () => {
-        const loaded = await store.load(job.id);
-        assert.equal(loaded.status, "running");
-        assert.equal(loaded.supervisedAt, undefined);
-      },
-    );
-    await t.step("still running just inside the grace period", async () => {
-      await backdate(store, job.id, SUPERVISOR_START_GRACE_MS - 5_000);
-      assert.equal((await store.load(job.id)).status, "running");
+    const lower = job.id.toLowerCase();
+    const mixed = job.id.slice(0, 13).toLowerCase() + job.id.slice(13);
+    await t.step("the files are named in upper case", async () => {
+      assert.match(job.id, /^[0-9A-Z]{26}$/);
+      assert.ok(await exists(join(store.dir, `${job.id}.json`)));
     });
-    await t.step("lost once the grace period has passed", async () => {
-      await backdate(store, job.id, 10_000);
-      const loaded = await store.load(job.id);
-      assert.equal(loaded.status, "lost");
-      assert.match(loaded.error!, /never started/);
-      assert.deepEqual(
-        (await store.list({ status: "lost" })).jobs.map((j) => j.id),
-        [job.id],
+    await t.step("load() and loadRecorded()", async () => {
+      assert.deepEqual(await store.load(lower), job);
+      assert.deepEqual(await store.load(mixed), job);
+      assert.deepEqual(await store.loadRecorded(lower), job);
+    });
+    await t.step("resolveId(): the full ID, a prefix, a suffix", async () => {
+      assert.equal(await store.resolveId(lower), job.id);
+      assert.equal(await store.resolveId(lower.slice(0, 12)), job.id);
+      assert.equal(await store.resolveId(lower.slice(-6)), job.id);
+    });
+    await t.step("update(), isHeld(), finish() and delete()", async () => {
+      const updated = await store.update(lower, (j) => ({ ...j, pid: 42 }));
+      assert.equal(updated.id, job.id);
+      assert.equal((await store.load(job.id)).pid, 42);
+      assert.equal(await store.isHeld(lower), false);
+      assert.equal(
+        (await store.complete(lower, { exitCode: 0 })).status,
+        "completed",
       );
+      await store.delete(lower);
+      assert.equal(await exists(store.recordPath(job.id)), false);
+      await assert.rejects(store.load(lower), (err: unknown) => {
+        assert.ok(err instanceof JobNotFoundError);
+        // The ID looked up on disk: the ULID's one spelling.
+        assert.equal(err.id, job.id);
+        return true;
+      });
+    });
+    await t.step("other IDs match only in their own case", async () => {
+      await store.create({ command: "pull", id: "job_abc" });
+      await assert.rejects(store.load("JOB_ABC"), JobNotFoundError);
+      await assert.rejects(store.resolveId("JOB_A"), JobNotFoundError);
+      assert.equal(await store.resolveId("job_a"), "job_abc");
+    });
+    await t.step("a job stored exactly as typed wins", async () => {
+      // epack allows any [0-9A-Za-z_] ID, so a lower-case ULID can be a
+      // job's real name.
+      const upper = await store.create({ command: "upper" });
+      const named = await store.create({
+        command: "lower",
+        id: upper.id.toLowerCase(),
+      });
+      assert.equal((await store.load(named.id)).command, "lower");
+      assert.equal((await store.load(upper.id)).command, "upper");
+      assert.equal(await store.resolveId(named.id), named.id);
+      assert.equal(await store.resolveId(upper.id), upper.id);
     });
   });
-});
-
-Deno.test("JobStore.holdLiveness() keeps the lock until disposed and stamps supervisedAt", async () => {
-  await withStore(async (store) => {
-    const job = await store.create({ command: "pull" });
-    const before = Date.now();
-    {
-      await using _live = await store.holdLiveness(job.id);
-      assert.equal(await store.isHeld(job.id), true);
-      const loaded = await store.load(job.id);
-      assert.equal(loaded.status, "running");
-      assert.ok(loaded.supervisedAt!.getTime() >= before);
-    }
-    assert.equal(await store.isHeld(job.id), false);
-    assert.equal((await store.load(job.id)).status, "lost");
-    await assert.rejects(store.holdLiveness("NOPE"), JobNotFoundError);
-  });
-});
-
-Deno.test("JOB_STATUSES and FINAL_STATUSES agree", () => {
-  assert.deepEqual(
-    JOB_STATUSES.filter((s) => s !== "running"),
-    [...FINAL_STATUSES],
-  );
 });

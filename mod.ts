@@ -51,6 +51,7 @@ export {
 export { DEFAULT_KILL_GRACE } from "./timeout.ts";
 export {
   AmbiguousJobIdError,
+  type CleanOptions,
   type CompleteOptions,
   type CreateJobOptions,
   type DeleteOptions,
@@ -67,11 +68,8 @@ export {
   type JobUpdater,
   type ListOptions,
   type ListResult,
-  type LivenessLease,
   newJobId,
-  parseJobRecord,
   SUPERVISOR_START_GRACE_MS,
-  toRecord,
   validateJobId,
 } from "./jobs.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";

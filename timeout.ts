@@ -23,11 +23,6 @@
 
 import { groupAlive, groupMembers, signalGroup } from "./_process.ts";
 
-// TEMPORARY, for jobs.ts only until the jobs split lands (its clean policy
-// moves to control.ts there): remove at merge. Process inspection is private
-// to _process.ts and no longer part of this public module.
-export { identifyGroup, type ProcessInfo } from "./_process.ts";
-
 /**
  * Default time between SIGTERM and SIGKILL: 10 seconds.
  *

@@ -9,7 +9,9 @@
 // supervisor's start and memory).
 
 import { join } from "node:path";
-import { type Job, type JobStore, newJobId, toRecord } from "../jobs.ts";
+import { type Job, type JobStore, newJobId } from "../jobs.ts";
+import { toRecord } from "../_record.ts";
+import { holdLiveness } from "../_liveness.ts";
 import { readProcess } from "../_process.ts";
 
 /** The deno binary running the benches. */
@@ -88,9 +90,7 @@ export async function writeJobs(
   const { count, running, argv, log } = options;
   await store.ensureDir();
   const start = Date.now() - count * 1000;
-  const ids = await Promise.all(
-    Array.from({ length: count }, () => newJobId()),
-  );
+  const ids = Array.from({ length: count }, () => newJobId());
   const write = async (i: number) => {
     const id = ids[i];
     const isRunning = i >= count - running;
@@ -130,7 +130,7 @@ export async function writeJobs(
   }
   const held: AsyncDisposable[] = [];
   for (const id of ids.slice(count - running)) {
-    held.push(await store.holdLiveness(id));
+    held.push(await holdLiveness(store, id));
   }
   return held;
 }

@@ -1,0 +1,138 @@
+// The liveness lock and the lost rule. A job's supervisor holds an exclusive
+// flock on `<id>.live` for its whole life; the kernel releases it when the
+// process dies, even by SIGKILL. A reader probes it with a shared tryLock, so
+// "is the supervisor alive?" never depends on a PID, which may be reused (or
+// belong to a zombie nobody reaps).
+
+import type { JobStore } from "./jobs.ts";
+import { openLockFile } from "./_durable.ts";
+import type { Job } from "./_record.ts";
+
+/**
+ * How long after creation a running job whose supervisor has not yet taken
+ * its liveness lock is still presumed to be starting. After that it is lost.
+ *
+ * @example Show the grace period
+ * ```ts
+ * import { SUPERVISOR_START_GRACE_MS } from "@epack/detach/jobs";
+ * import { formatDuration } from "@epack/detach/duration";
+ *
+ * console.log(formatDuration(SUPERVISOR_START_GRACE_MS)); // 30s
+ * ```
+ */
+export const SUPERVISOR_START_GRACE_MS = 30_000;
+
+/**
+ * What {@linkcode holdLiveness} returns: the held lock, released when
+ * disposed.
+ */
+export interface LivenessLease extends AsyncDisposable {
+  /** The record as it was when the lock was taken, before it was stamped. */
+  readonly previous: Job;
+}
+
+/**
+ * Tells whether some process holds the liveness lock in `path`.
+ *
+ * @param path The job's liveness file.
+ * @returns `true` if a live process holds it, `false` if nobody does, and
+ * `undefined` if there is no liveness file (an epack record, say).
+ */
+export async function isLivenessHeld(
+  path: string,
+): Promise<boolean | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  try {
+    // A shared probe: it conflicts with the supervisor's exclusive lock but
+    // not with other readers probing at the same moment.
+    const got = await file.tryLock(false);
+    if (got) await file.unlock();
+    return !got;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Takes the job's liveness lock and keeps it until the returned lease is
+ * disposed or the process dies (even by SIGKILL). For the supervisor only,
+ * which calls it first; it also stamps `supervisedAt` and its own PID in the
+ * record.
+ *
+ * @param store The job's store.
+ * @param id The job ID.
+ * @returns A lease that releases the lock when disposed, with the record as
+ * it was when the lock was taken.
+ * @throws {InvalidJobIdError} If the ID is not valid.
+ * @throws {JobNotFoundError} If there is no such job.
+ */
+export async function holdLiveness(
+  store: JobStore,
+  id: string,
+): Promise<LivenessLease> {
+  const file = await openLockFile(id, store.livenessPath(id));
+  let previous: Job | undefined;
+  try {
+    await file.lock(true);
+    await store.update(id, (job) => {
+      previous = structuredClone(job);
+      job.supervisedAt = new Date();
+      job.pid = Deno.pid;
+      return job;
+    });
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+  return {
+    previous: previous!,
+    async [Symbol.asyncDispose]() {
+      await file.unlock().catch(() => {});
+      file.close();
+    },
+  };
+}
+
+/**
+ * Applies the lost rule to a job read from disk: a job recorded as running
+ * whose liveness lock nobody holds is lost, unless it was created less than
+ * {@linkcode SUPERVISOR_START_GRACE_MS} ago and its supervisor has not taken
+ * the lock yet. A job without a liveness file (epack's own) is left as
+ * recorded. The record on disk is not changed.
+ *
+ * @param job The job as recorded.
+ * @param livenessPath The job's liveness file.
+ * @param reread Reads the record again.
+ * @returns The job, with status `lost` and an error if it is lost.
+ */
+export async function applyLiveness(
+  job: Job,
+  livenessPath: string,
+  reread: () => Promise<Job>,
+): Promise<Job> {
+  if (job.status !== "running") return job;
+  // The time is taken before the probe: a supervisor that takes the lock
+  // after the probe decides whether it started too late with a later time,
+  // so it never runs a job a reader has already called lost.
+  const now = Date.now();
+  const held = await isLivenessHeld(livenessPath);
+  if (held !== false) return job;
+  // Nobody holds the lock. Re-read: the supervisor writes its final record
+  // before it lets go, so a job that just ended shows its real end here.
+  const fresh = await reread();
+  if (fresh.status !== "running") return fresh;
+  const started = fresh.supervisedAt !== undefined;
+  const age = now - fresh.startedAt.getTime();
+  if (!started && age < SUPERVISOR_START_GRACE_MS) return fresh;
+  fresh.status = "lost";
+  fresh.error = started
+    ? "The job's supervisor is gone: it crashed, was killed, or the machine restarted"
+    : "The job's supervisor never started";
+  return fresh;
+}

@@ -1,0 +1,491 @@
+// The job record: the Job type, its statuses, and the one table of fields
+// that parses, writes and lists the keys of a record on disk.
+//
+// The on-disk format is epack's (its Go `jobs.Job`, whose CLI reads our
+// files) and is frozen: epack's keys first, in its order and with its JSON
+// types, then ours, then any key we do not know, kept as it was read.
+//
+// These definitions live here rather than in jobs.ts so that the store's
+// files import one way (jobs.ts -> _record.ts), never in a cycle; jobs.ts
+// re-exports the public ones.
+
+import { writeFileDurably } from "./_durable.ts";
+import { JobNotFoundError } from "./_job_id.ts";
+
+/**
+ * Every state a job can be in.
+ *
+ * - `running`: its supervisor is alive (or still starting).
+ * - `completed`: the worker exited with code 0.
+ * - `failed`: the worker exited with a non-zero code or was killed by a
+ *   signal, or the job could not be started.
+ * - `timed_out`: the job ran past its timeout and was stopped.
+ * - `cancelled`: the job was cancelled and stopped.
+ * - `lost`: the record says running, but no process holds the job's liveness
+ *   lock any more: the supervisor crashed, was killed with SIGKILL, or the
+ *   machine rebooted.
+ *
+ * @example One word per status, for a summary line
+ * ```ts
+ * import type { JobStatus } from "@epack/detach/jobs";
+ *
+ * function verb(status: JobStatus): string {
+ *   return status === "running" ? "is running" : `ended: ${status}`;
+ * }
+ * console.log(verb("timed_out")); // ended: timed_out
+ * ```
+ */
+export type JobStatus =
+  | "running"
+  | "completed"
+  | "failed"
+  | "timed_out"
+  | "cancelled"
+  | "lost";
+
+/**
+ * All job statuses, in the order they are documented.
+ *
+ * @example Check a status given on the command line
+ * ```ts
+ * import { JOB_STATUSES, type JobStatus } from "@epack/detach/jobs";
+ *
+ * const input = "timed_out";
+ * if (!(JOB_STATUSES as readonly string[]).includes(input)) {
+ *   throw new TypeError(`Unknown status: ${input}`);
+ * }
+ * const status = input as JobStatus;
+ * console.log(status, JOB_STATUSES.length); // timed_out 6
+ * ```
+ */
+export const JOB_STATUSES: readonly JobStatus[] = [
+  "running",
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "lost",
+];
+
+/**
+ * Statuses that mean the job has ended and will not change again.
+ *
+ * @example Has the job ended?
+ * ```ts
+ * import { FINAL_STATUSES } from "@epack/detach/jobs";
+ *
+ * console.log(FINAL_STATUSES.includes("running")); // false
+ * console.log(FINAL_STATUSES.includes("lost")); // true
+ * ```
+ */
+export const FINAL_STATUSES: readonly JobStatus[] = [
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "lost",
+];
+
+/**
+ * One job, as the TypeScript API sees it.
+ *
+ * @example Describe a job's end
+ * ```ts
+ * import { type Job, JobStore } from "@epack/detach/jobs";
+ *
+ * function describe(job: Job): string {
+ *   if (job.status === "running") return `${job.id} running`;
+ *   const how = job.signal ?? `exit code ${job.exitCode ?? "none"}`;
+ *   const why = job.error === undefined ? "" : `: ${job.error}`;
+ *   return `${job.id} ${job.status} (${how})${why}`;
+ * }
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync", id: "job_1" });
+ * console.log(describe(await store.complete(job.id, { exitCode: 3 })));
+ * // job_1 failed (exit code 3)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface Job {
+  /** The job ID, a ULID for jobs created by this module. */
+  id: string;
+  /** The command that runs, for example `pull`. */
+  command: string;
+  /** The command's positional arguments. */
+  args: string[];
+  /** The command's flags, after the arguments. */
+  flags: string[];
+  /** The job's status. */
+  status: JobStatus;
+  /** The PID of the background process (the job's supervisor). */
+  pid: number;
+  /** When the job was created. */
+  startedAt: Date;
+  /** When the job ended, if it has. */
+  completedAt?: Date;
+  /** The worker's exit code, if it exited normally. */
+  exitCode?: number;
+  /** The signal that ended the worker, if one did (for example `SIGKILL`). */
+  signal?: string;
+  /** The absolute path of the job's log file. */
+  logPath: string;
+  /** The directory the job runs in. */
+  workingDir?: string;
+  /** The job's timeout in milliseconds. */
+  timeout?: number;
+  /** What went wrong, for a job that did not complete. */
+  error?: string;
+  /** Job-specific result data. */
+  result?: Record<string, unknown>;
+  /** The PID of the worker process, which leads its own process group. */
+  workerPid?: number;
+  /**
+   * The worker's start time in clock ticks since boot (Linux
+   * `/proc/<pid>/stat` field 22), which tells a reused PID from the worker.
+   */
+  workerStartTicks?: number;
+  /** The full argument vector the supervisor runs as the worker. */
+  argv?: string[];
+  /** When the supervisor took the job's liveness lock. */
+  supervisedAt?: Date;
+  /** How long, in milliseconds, between SIGTERM and SIGKILL when stopping. */
+  grace?: number;
+  /** When a cancel was requested, if one was. */
+  cancelRequestedAt?: Date;
+  /** Keys found in the file that this module does not know; kept on rewrite. */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * Thrown when a job file exists but is not a valid job record.
+ *
+ * @example A record with an unknown status
+ * ```ts
+ * import { InvalidJobFileError, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const text = JSON.stringify({ id: "job_1", command: "sync", status: "paused" });
+ * await Deno.writeTextFile(`${dir}/job_1.json`, text);
+ * try {
+ *   await new JobStore(dir).load("job_1");
+ * } catch (err) {
+ *   if (!(err instanceof InvalidJobFileError)) throw err;
+ *   console.log(err.reason); // unknown status "paused"
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class InvalidJobFileError extends Error {
+  /** The job ID. */
+  readonly id: string;
+  /** The path of the file. */
+  readonly path: string;
+  /** Why the record is invalid. */
+  readonly reason: string;
+  /**
+   * Makes the error for an unreadable record.
+   * @param id The job ID.
+   * @param path The file's path.
+   * @param reason Why it is invalid.
+   * @param options The underlying error, if any.
+   */
+  constructor(
+    id: string,
+    path: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Invalid job file ${path}: ${reason}`, options);
+    this.id = id;
+    this.path = path;
+    this.reason = reason;
+  }
+  /** The error's name, shown before its message. */
+  override get name(): string {
+    return "InvalidJobFileError";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The table of fields
+
+/** Rejects the record with a reason; never returns. */
+type Reject = (reason: string) => never;
+
+/** How one field of Job is stored: its key on disk, how to read and write it. */
+interface Field<T> {
+  /** The key in the JSON file. */
+  key: string;
+  /** Reads the key's raw JSON value (`undefined` if absent). */
+  read(raw: unknown, reject: Reject): T;
+  /** The JSON value to write; `undefined` leaves the key out. */
+  write(value: T): unknown;
+}
+
+// Go's encoding/json writes time.Time as RFC 3339 with optional nanoseconds.
+const RFC3339 =
+  /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+// Go writes a nil slice or map as null, and its omitempty fields not at all:
+// every reader takes null and absence alike, unless it says otherwise.
+
+function string(key: string): Field<string | undefined> {
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== "string") return reject(`"${key}" is not a string`);
+      return v;
+    },
+    write: (v) => v,
+  };
+}
+
+function integer(key: string): Field<number | undefined> {
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== "number" || !Number.isSafeInteger(v)) {
+        return reject(`"${key}" is not an integer`);
+      }
+      return v;
+    },
+    write: (v) => v,
+  };
+}
+
+/** A list of strings; absent is `undefined`, but Go's null is `[]`. */
+function strings(key: string): Field<string[] | undefined> {
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined) return undefined;
+      if (v === null) return [];
+      if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) {
+        return reject(`"${key}" is not a list of strings`);
+      }
+      return v as string[];
+    },
+    write: (v) => v,
+  };
+}
+
+function time(key: string): Field<Date | undefined> {
+  const text = string(key);
+  return {
+    key,
+    read: (v, reject) => {
+      const s = text.read(v, reject);
+      if (s === undefined) return undefined;
+      const ms = RFC3339.test(s) ? Date.parse(s) : NaN;
+      if (Number.isNaN(ms)) return reject(`"${key}" is not an RFC 3339 time`);
+      return new Date(ms);
+    },
+    write: (v) => v?.toISOString(),
+  };
+}
+
+function object(key: string): Field<Record<string, unknown> | undefined> {
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== "object" || Array.isArray(v)) {
+        return reject(`"${key}" is not an object`);
+      }
+      return v as Record<string, unknown>;
+    },
+    write: (v) => v,
+  };
+}
+
+function status(key: string): Field<JobStatus | undefined> {
+  const text = string(key);
+  return {
+    key,
+    read: (v, reject) => {
+      const s = text.read(v, reject);
+      if (s !== undefined && !(JOB_STATUSES as readonly string[]).includes(s)) {
+        return reject(`unknown status ${JSON.stringify(s)}`);
+      }
+      return s as JobStatus | undefined;
+    },
+    write: (v) => v,
+  };
+}
+
+/** The field must be in the file. */
+function required<T>(field: Field<T | undefined>): Field<T> {
+  return {
+    ...field,
+    read: (v, reject) =>
+      field.read(v, reject) ?? reject(`missing "${field.key}"`),
+  };
+}
+
+/** The field takes a value when absent (as Go's zero value). */
+function withDefault<T>(field: Field<T | undefined>, value: () => T): Field<T> {
+  return { ...field, read: (v, reject) => field.read(v, reject) ?? value() };
+}
+
+/** The fields that have a key on disk: all but `extra`. */
+type RecordField = Exclude<keyof Job, "extra">;
+
+/**
+ * Every field of Job, in the order written to disk: epack's first (in the
+ * order of its Go struct), then ours. The `satisfies` clause makes adding a
+ * field to Job without adding it here (or the reverse) a type error.
+ */
+const FIELDS = {
+  id: required(string("id")),
+  command: required(string("command")),
+  args: withDefault(strings("args"), () => []),
+  status: required(status("status")),
+  pid: withDefault(integer("pid"), () => 0),
+  startedAt: required(time("started_at")),
+  completedAt: time("completed_at"),
+  exitCode: integer("exit_code"),
+  logPath: withDefault(string("log_path"), () => ""),
+  // epack's error is `omitempty`: an empty message is not written.
+  error: { ...string("error"), write: (v) => v || undefined },
+  result: object("result"),
+  flags: withDefault(strings("flags"), () => []),
+  signal: string("signal"),
+  workingDir: string("working_dir"),
+  timeout: integer("timeout_ms"),
+  workerPid: integer("worker_pid"),
+  workerStartTicks: integer("worker_start_ticks"),
+  argv: strings("argv"),
+  supervisedAt: time("supervised_at"),
+  grace: integer("grace_ms"),
+  cancelRequestedAt: time("cancel_requested_at"),
+} satisfies { [K in RecordField]-?: Field<Job[K]> };
+
+const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
+
+/** Every key a record may have that this module knows. */
+export const KNOWN_KEYS: ReadonlySet<string> = new Set(
+  ENTRIES.map(([, field]) => field.key),
+);
+
+/**
+ * Parses and validates the text of a job record.
+ *
+ * @param text The file's contents.
+ * @param id The ID the file name gives; the record's `id` must match it.
+ * @param path The file's path, for error messages.
+ * @returns The job, with unknown keys in `extra`.
+ * @throws {InvalidJobFileError} If the record is not valid.
+ */
+export function parseJobRecord(text: string, id: string, path: string): Job {
+  const reject: Reject = (reason) => {
+    throw new InvalidJobFileError(id, path, reason);
+  };
+  if (text.trim() === "") reject("empty file");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidJobFileError(
+      id,
+      path,
+      `not valid JSON (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return reject("not a JSON object");
+  }
+  const r = raw as Record<string, unknown>;
+  // The ID first: a record that names another job is foreign, whatever else
+  // is wrong with it.
+  const recordId = FIELDS.id.read(r.id, reject);
+  if (recordId !== id) {
+    reject(
+      `"id" is ${JSON.stringify(recordId)}, but the file is named for ${id}`,
+    );
+  }
+  const job: Record<string, unknown> = {};
+  for (const [name, field] of ENTRIES) {
+    const value = field.read(r[field.key], reject);
+    if (value !== undefined) job[name] = value;
+  }
+  const extra: Record<string, unknown> = {};
+  for (const key of Object.keys(r)) {
+    if (!KNOWN_KEYS.has(key)) extra[key] = r[key];
+  }
+  if (Object.keys(extra).length > 0) job.extra = extra;
+  return job as unknown as Job;
+}
+
+/**
+ * Turns a job into the JSON object written to disk: epack's keys first, in
+ * epack's order and with its types, then ours, then the unknown keys that
+ * were read from the file.
+ *
+ * @param job The job.
+ * @returns A plain object ready for `JSON.stringify`.
+ */
+export function toRecord(job: Job): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of ENTRIES) {
+    const value = field.write(job[name]);
+    if (value !== undefined) out[field.key] = value;
+  }
+  for (const [key, value] of Object.entries(job.extra ?? {})) {
+    if (!KNOWN_KEYS.has(key) && value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Reads and parses a job's record file.
+ *
+ * @param path The record's path.
+ * @param id The job ID the path is named for.
+ * @returns The job as recorded.
+ * @throws {JobNotFoundError} If there is no such file.
+ * @throws {InvalidJobFileError} If it is not a valid record.
+ */
+export async function readJobFile(path: string, id: string): Promise<Job> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new JobNotFoundError(id, { cause: err });
+    }
+    if (err instanceof Deno.errors.IsADirectory) {
+      throw new InvalidJobFileError(id, path, "not a regular file", {
+        cause: err,
+      });
+    }
+    if (err instanceof TypeError || err instanceof SyntaxError) {
+      throw new InvalidJobFileError(id, path, "not valid UTF-8 text", {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  return parseJobRecord(text, id, path);
+}
+
+/**
+ * Writes a job's record file durably (see {@linkcode writeFileDurably}).
+ *
+ * @param path The record's path.
+ * @param job The job.
+ * @param options `createNew`: fail if the record exists.
+ * @throws {Deno.errors.AlreadyExists} With `createNew`, if the record exists.
+ */
+export function writeJobFile(
+  path: string,
+  job: Job,
+  options: { createNew?: boolean } = {},
+): void {
+  const text = JSON.stringify(toRecord(job), null, 2) + "\n";
+  writeFileDurably(path, new TextEncoder().encode(text), options);
+}
