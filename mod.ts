@@ -76,6 +76,6 @@ export { formatDuration, parseDuration } from "./duration.ts";
 if (import.meta.main) {
   const { superviseIfRequested } = await import("./detach.ts");
   await superviseIfRequested();
-  const { main } = await import("./cli.ts");
+  const { main } = await import("./cli/main.ts");
   Deno.exit(await main(Deno.args));
 }

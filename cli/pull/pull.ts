@@ -3,21 +3,23 @@
 // and only then move it into place. Or, with --detach, start all that as a
 // job with exactly the flags buildPullFlags() makes.
 
-import { basename, dirname, join, resolve, sep } from "node:path";
-import { buildPullFlags, type PullOptions } from "./flags.ts";
-import { defaultJobsDir, findWorkingDir } from "./detach.ts";
-import { parseDuration } from "./duration.ts";
+import { resolve, sep } from "node:path";
+import { buildPullFlags, type PullOptions } from "../../flags.ts";
+import { defaultJobsDir, findWorkingDir } from "../../detach.ts";
+import { parseDuration } from "../../duration.ts";
+import { signalNumber } from "../../_signals.ts";
+import { CliError, DetailedError, EXIT, usageError } from "../_errors.ts";
 import {
-  CliError,
-  colorEnabled,
-  DetailedError,
-  EXIT,
-  paint,
-  usageError,
-} from "./_cli_util.ts";
-import { type FlagSpecs, parseFlags } from "./_cli_args.ts";
+  type CliCommand,
+  COMMON_FLAGS,
+  type FlagSpecs,
+  formatFlags,
+  parseFlags,
+} from "../_args.ts";
+import { colorEnabled, formatTable, paint, terminalWidth } from "../_output.ts";
+import { startJob } from "../_detach.ts";
 import { formatBytes, Progress } from "./_progress.ts";
-import { startJob } from "./_detached.ts";
+import { download, outputPath, refuseExisting } from "./_download.ts";
 import {
   describe,
   isDigest,
@@ -58,21 +60,61 @@ export interface PullCommand {
 }
 
 const PULL_FLAGS: FlagSpecs = {
-  env: { type: "string" },
-  workspace: { type: "string" },
-  output: { type: "string", short: "o" },
-  digest: { type: "string" },
-  release: { type: "string" },
-  version: { type: "string" },
-  force: { type: "boolean" },
-  verify: { type: "boolean" },
-  "dry-run": { type: "boolean" },
-  ci: { type: "boolean" },
-  json: { type: "boolean" },
-  detach: { type: "boolean", short: "d" },
-  "jobs-dir": { type: "string" },
-  timeout: { type: "string" },
-  help: { type: "boolean", short: "h" },
+  version: { type: "string", value: "V", help: "Only this version" },
+  release: { type: "string", value: "ID", help: "Only this release ID" },
+  digest: {
+    type: "string",
+    value: "D",
+    help: "Only the pack with this digest (sha256:<hex>)",
+  },
+  env: {
+    type: "string",
+    value: "NAME",
+    help: "Only packs of this environment",
+  },
+  workspace: {
+    type: "string",
+    value: "NAME",
+    help: "Only packs of this workspace",
+  },
+  output: {
+    type: "string",
+    short: "o",
+    value: "PATH",
+    help: "Where to write the pack; a directory (or a path ending\n" +
+      "in /) gets <name>-<version>.epack inside\n" +
+      "(default: ./<name>-<version>.epack)",
+  },
+  force: { type: "boolean", help: "Overwrite an existing output file" },
+  verify: {
+    type: "boolean",
+    negated: true,
+    help: "Do not check the size and sha256 digest of the bytes\n" +
+      "(also --verify=false; checking is on by default)",
+  },
+  "dry-run": {
+    type: "boolean",
+    help: "Say what would be downloaded; write nothing",
+  },
+  ci: { type: "boolean", help: "Plain output: no colour, no progress bar" },
+  json: { ...COMMON_FLAGS.json, help: "Print the result as JSON on stdout" },
+  detach: {
+    type: "boolean",
+    short: "d",
+    help: "Run the pull as a background job and return at once",
+  },
+  timeout: {
+    type: "string",
+    value: "D",
+    help: "The job's time limit, such as 30m or 2h (with --detach;\n" +
+      "default 24h, 0 for none)",
+  },
+  "jobs-dir": {
+    ...COMMON_FLAGS["jobs-dir"],
+    help: "The jobs directory (with --detach;\n" +
+      "default: <project>/.epack/jobs)",
+  },
+  help: COMMON_FLAGS.help,
 };
 
 /** The help of `epack pull`. */
@@ -86,26 +128,7 @@ holding index.json. [ref] picks the pack by version (v1.2.3), release ID
 Among the packs that match, the newest published one is pulled.
 
 Options:
-  --version V         Only this version
-  --release ID        Only this release ID
-  --digest D          Only the pack with this digest (sha256:<hex>)
-  --env NAME          Only packs of this environment
-  --workspace NAME    Only packs of this workspace
-  -o, --output PATH   Where to write the pack; a directory (or a path ending
-                      in /) gets <name>-<version>.epack inside
-                      (default: ./<name>-<version>.epack)
-  --force             Overwrite an existing output file
-  --no-verify         Do not check the size and sha256 digest of the bytes
-                      (also --verify=false; checking is on by default)
-  --dry-run           Say what would be downloaded; write nothing
-  --ci                Plain output: no colour, no progress bar
-  --json              Print the result as JSON on stdout
-  -d, --detach        Run the pull as a background job and return at once
-  --timeout D         The job's time limit, such as 30m or 2h (with --detach;
-                      default 24h, 0 for none)
-  --jobs-dir DIR      The jobs directory (with --detach;
-                      default: <project>/.epack/jobs)
-  -h, --help          Show this help
+${formatFlags(PULL_FLAGS)}
 
 Exit codes: 0 pulled, 1 failure or bad usage, 2 the download did not match
 its size or digest (nothing is left at the output path).
@@ -228,16 +251,10 @@ export class InterruptedError extends CliError {
    * @param message What was interrupted.
    */
   constructor(signal: Deno.Signal, message: string) {
-    super(message, { exitCode: 128 + (SIGNAL_NUMBERS[signal] ?? 0) });
+    super(message, { exitCode: 128 + (signalNumber(signal) ?? 0) });
     this.signal = signal;
   }
 }
-
-const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGTERM: 15,
-};
 
 /**
  * Runs `epack pull`.
@@ -257,6 +274,9 @@ export async function pullCommand(args: readonly string[]): Promise<number> {
   }
   return command.detach ? await detachPull(command) : await pull(command);
 }
+
+/** `pull` for cli/main.ts. */
+export const PULL: CliCommand = { run: pullCommand, flags: PULL_FLAGS };
 
 async function detachPull(command: PullCommand): Promise<number> {
   const cwd = Deno.cwd();
@@ -360,7 +380,7 @@ async function pull(command: PullCommand): Promise<number> {
       ...(entry.size !== undefined ? { total: entry.size } : {}),
       style: !command.ci && Deno.stderr.isTerminal() ? "bar" : "lines",
       sink: Deno.stderr,
-      columns: terminalColumns(),
+      columns: terminalWidth(Deno.stderr) ?? 80,
     });
     let bytes: number;
     try {
@@ -451,7 +471,7 @@ function noMatch(err: NoMatchError): DetailedError {
   const shown = err.available.slice(0, 20);
   const detail = shown.length === 0 ? [] : [
     "Available packs, newest first:",
-    ...table([
+    ...formatTable([
       ["NAME", "VERSION", "ENV", "WORKSPACE", "RELEASE", "PUBLISHED"],
       ...shown.map((e) => [
         e.name,
@@ -477,219 +497,4 @@ function noMatch(err: NoMatchError): DetailedError {
       publishedAt: e.publishedAt,
     })),
   });
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, c) =>
-    Math.max(...rows.map((r) => r[c].length))
-  );
-  return rows.map((r) =>
-    r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c]))
-      .join("  ")
-  );
-}
-
-function terminalColumns(): number {
-  try {
-    return Deno.consoleSize().columns;
-  } catch {
-    return 80;
-  }
-}
-
-/**
- * The output file: `-o` as given (made absolute), or
- * `<name>-<version>.epack` in the current directory or in the directory `-o`
- * names (an existing directory, or any path ending in `/`).
- */
-async function outputPath(
-  given: string | undefined,
-  entry: PackEntry,
-): Promise<string> {
-  const fileName = `${entry.name}-${entry.version}.epack`;
-  const cwd = Deno.cwd();
-  if (given === undefined) return join(cwd, fileName);
-  const path = resolve(cwd, given);
-  const isDir = given.endsWith("/") ||
-    await Deno.stat(path).then((s) => s.isDirectory, () => false);
-  const output = isDir ? join(path, fileName) : path;
-  const dir = dirname(output);
-  const info = await Deno.stat(dir).catch((err) => {
-    throw new CliError(
-      `Cannot write to ${dir}: ${
-        err instanceof Deno.errors.NotFound
-          ? "the directory does not exist"
-          : describe(err)
-      }`,
-    );
-  });
-  if (!info.isDirectory) {
-    throw new CliError(`Cannot write to ${dir}: not a directory`);
-  }
-  return output;
-}
-
-async function refuseExisting(output: string): Promise<void> {
-  try {
-    await Deno.lstat(output);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
-    throw new CliError(`Cannot check ${output}: ${describe(err)}`);
-  }
-  throw new CliError(`${output} already exists (use --force to overwrite it)`);
-}
-
-interface DownloadOptions {
-  entry: PackEntry;
-  verify: boolean;
-  force: boolean;
-  signal: AbortSignal;
-  progress: Progress;
-}
-
-/**
- * Streams a pack into a temp file beside the output, hashing as it goes,
- * checks it, and moves it into place. On any failure the temp file is
- * removed and the output path is untouched.
- */
-async function download(
-  location: PackLocation,
-  output: string,
-  options: DownloadOptions,
-): Promise<number> {
-  const { entry, verify, signal, progress } = options;
-  const temp = join(
-    dirname(output),
-    `.${basename(output)}.${crypto.randomUUID().slice(0, 8)}.part`,
-  );
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
-  } catch (err) {
-    throw new CliError(`Cannot write to ${dirname(output)}: ${describe(err)}`);
-  }
-  let open = true;
-  try {
-    const body = await openBody(location, signal);
-    // Loaded here, not at the top: node:crypto adds about 18 ms to the start
-    // of every pull, and only a foreground download hashes.
-    const { createHash } = await import("node:crypto");
-    const hash = createHash("sha256");
-    let bytes = 0;
-    try {
-      for await (const chunk of body) {
-        signal.throwIfAborted();
-        hash.update(chunk);
-        for (let n = 0; n < chunk.length;) {
-          n += await file.write(chunk.subarray(n));
-        }
-        bytes += chunk.length;
-        if (verify && entry.size !== undefined && bytes > entry.size) {
-          throw verifyError(
-            `${entry.name} ${entry.version} is larger than the ${entry.size} bytes its index gives`,
-          );
-        }
-        progress.update(bytes);
-      }
-    } catch (err) {
-      if (signal.aborted || err instanceof CliError) throw err;
-      throw new CliError(
-        `Download of ${entry.name} ${entry.version} failed after ${
-          formatBytes(bytes)
-        }: ${describe(err)}`,
-        { cause: err },
-      );
-    }
-    signal.throwIfAborted();
-    await file.syncData();
-    file.close();
-    open = false;
-    progress.finish();
-    if (verify) {
-      if (entry.size !== undefined && bytes !== entry.size) {
-        throw verifyError(
-          `${entry.name} ${entry.version} is ${bytes} bytes, but its index gives ${entry.size}`,
-        );
-      }
-      const digest = `sha256:${hash.digest("hex")}`;
-      if (digest !== entry.digest) {
-        throw verifyError(
-          `${entry.name} ${entry.version} does not match its digest: expected ${entry.digest}, got ${digest}`,
-        );
-      }
-    }
-    await moveIntoPlace(temp, output, options.force);
-    return bytes;
-  } catch (err) {
-    if (open) file.close();
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
-}
-
-function verifyError(message: string): CliError {
-  return new CliError(
-    `Verification failed: ${message}; nothing was written`,
-    { exitCode: EXIT.VERIFY },
-  );
-}
-
-async function openBody(
-  location: PackLocation,
-  signal: AbortSignal,
-): Promise<ReadableStream<Uint8Array>> {
-  if (location.kind === "file") {
-    try {
-      return (await Deno.open(location.path, { read: true })).readable;
-    } catch (err) {
-      throw new CliError(`Cannot read ${location.path}: ${describe(err)}`);
-    }
-  }
-  let res: Response;
-  try {
-    res = await fetch(location.url, { signal });
-  } catch (err) {
-    if (signal.aborted) throw err;
-    throw new CliError(
-      `Cannot download ${location.url.href}: ${describe(err)}`,
-    );
-  }
-  if (!res.ok || res.body === null) {
-    await res.body?.cancel();
-    throw new CliError(
-      `Cannot download ${location.url.href}: HTTP ${res.status} ${res.statusText}`
-        .trimEnd(),
-    );
-  }
-  return res.body;
-}
-
-/**
- * Renames the finished temp file to the output. Without `force`, a hard
- * link claims the name only if it is still free, so a file that appeared
- * during the download is not overwritten.
- */
-async function moveIntoPlace(
-  temp: string,
-  output: string,
-  force: boolean,
-): Promise<void> {
-  if (force) {
-    await Deno.rename(temp, output);
-    return;
-  }
-  try {
-    await Deno.link(temp, output);
-    await Deno.remove(temp);
-    return;
-  } catch (err) {
-    if (err instanceof Deno.errors.AlreadyExists) {
-      throw new CliError(
-        `${output} already exists (use --force to overwrite it)`,
-      );
-    }
-    // A file system without hard links: check, then rename.
-  }
-  await refuseExisting(output);
-  await Deno.rename(temp, output);
 }

@@ -3,13 +3,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildPullFlags, type PullOptions } from "./flags.ts";
-import { parsePullArgs } from "./_pull.ts";
-import { CliError } from "./_cli_util.ts";
+import { buildPullFlags, type PullOptions } from "../../flags.ts";
+import { parsePullArgs } from "./pull.ts";
+import { CliError } from "../_errors.ts";
 import {
   cli,
   lines,
   listDir,
+  MOD,
   serveDir,
   serveTruncated,
   sha256,
@@ -17,7 +18,7 @@ import {
   waitForRecord,
   withTempDir,
   writeRegistry,
-} from "./testdata/cli_helpers.ts";
+} from "../../testdata/cli_helpers.ts";
 
 const D1 = `sha256:${"a".repeat(64)}`;
 
@@ -739,7 +740,7 @@ Deno.test("an interrupted pull leaves no file at the output path and no temp fil
         args: [
           "run",
           "-A",
-          join(import.meta.dirname!, "mod.ts"),
+          MOD,
           "pull",
           server.url,
           "-o",

@@ -2,12 +2,12 @@
 // reported (one line, a hint, exit 1, never a stack trace).
 
 import assert from "node:assert/strict";
-import { HELP, VERSION } from "./cli.ts";
-import { cli, lines } from "./testdata/cli_helpers.ts";
+import { HELP, VERSION } from "./main.ts";
+import { cli, lines } from "../testdata/cli_helpers.ts";
 
 Deno.test("VERSION is the version in deno.json", async () => {
   const config = JSON.parse(
-    await Deno.readTextFile(new URL("./deno.json", import.meta.url)),
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
   assert.equal(VERSION, config.version);
   assert.match(HELP, new RegExp(`^epack ${VERSION.replaceAll(".", "\\.")}:`));

@@ -3,14 +3,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseRunArgs } from "./_run.ts";
+import { parseRunArgs } from "./run.ts";
 import {
   cli,
   lines,
   listDir,
   waitForRecord,
   withTempDir,
-} from "./testdata/cli_helpers.ts";
+} from "../testdata/cli_helpers.ts";
 
 Deno.test("parseRunArgs() leaves the program's own flags alone", () => {
   const a = parseRunArgs(["--timeout", "1m", "--", "ls", "-la", "--json"]);
