@@ -233,7 +233,7 @@ export function formatFlags(specs: FlagSpecs): string {
     const short = spec.short !== undefined ? `-${spec.short}, ` : "    ";
     rows.push([`${short}${long}${value}`, spec.help]);
   }
-  const width = Math.max(17, ...rows.map(([left]) => left.length)) + 2;
+  const width = Math.max(19, ...rows.map(([left]) => left.length)) + 2;
   return rows.map(([left, help]) =>
     help.split("\n").map((line, i) =>
       `  ${(i === 0 ? left : "").padEnd(width)}${line}`.trimEnd()

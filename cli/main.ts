@@ -44,7 +44,9 @@ export const HELP: string = helpText("epack");
 function helpText(self: string): string {
   return `epack ${VERSION}: run command-line operations as detached background jobs
 
-Usage: epack <command> [options]
+Usage: epack <command> [options]${
+    self === "epack" ? "" : `\n('epack' here stands for '${self}')`
+  }
 
 Commands:
   pull <remote> [ref]         Download a pack from a registry

@@ -2,12 +2,11 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { type Job, JobStore } from "../../jobs.ts";
+import { JobStore } from "../../jobs.ts";
 import { WAIT_EXIT } from "./wait.ts";
 import {
   assert,
   assertEquals,
-  ended,
   gone,
   jobs,
   type Spawned,

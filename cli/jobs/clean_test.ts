@@ -7,7 +7,6 @@ import {
   assert,
   assertEquals,
   craftEnded,
-  ended,
   jobs,
   type Spawned,
   spawnJob,

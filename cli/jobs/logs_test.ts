@@ -95,3 +95,48 @@ Deno.test("jobs logs -f follows the log and stops after the job's last bytes", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("jobs logs -f says when the log is truncated and goes on from its start", async () => {
+  const dir = await tempDir();
+  try {
+    const store = new JobStore(dir);
+    // A record as a just-spawned job has one: running, its log written by
+    // the test instead of a worker.
+    const job = await store.create({ command: "sh", args: ["-c", "true"] });
+    await Deno.writeTextFile(job.logPath, "one\ntwo\n");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...ENTRY, "logs", "-f", job.id, "--jobs-dir", dir],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const reader = child.stdout.getReader();
+    let seen = "";
+    while (seen !== "one\ntwo\n") {
+      const { value, done } = await reader.read();
+      assert(!done, `ended early: ${seen}`);
+      seen += new TextDecoder().decode(value);
+    }
+    await Deno.writeTextFile(job.logPath, "3\n");
+    while (seen !== "one\ntwo\n3\n") {
+      const { value, done } = await reader.read();
+      assert(!done, `ended early: ${seen}`);
+      seen += new TextDecoder().decode(value);
+    }
+    await store.complete(job.id, { exitCode: 0 });
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    const stderr = new TextDecoder().decode(
+      await new Response(child.stderr).arrayBuffer(),
+    );
+    const { code } = await child.status;
+    assertEquals([code, seen], [0, "one\ntwo\n3\n"]);
+    assertEquals(stderr, `warning: ${job.logPath}: log truncated\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

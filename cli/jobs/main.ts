@@ -30,7 +30,7 @@ const LIST: FlagSpecs = {
   status: {
     type: "string",
     value: "STATUS",
-    help: `List jobs with this status: ${JOB_STATUSES.join(", ")}`,
+    help: `List jobs with this status:\n${JOB_STATUSES.join(", ")}`,
   },
   clean: {
     type: "boolean",

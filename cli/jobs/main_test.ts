@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { type Job, JobStore } from "../../jobs.ts";
+import { JobStore } from "../../jobs.ts";
 import {
   assert,
   assertCliError,

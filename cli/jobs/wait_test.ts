@@ -7,7 +7,6 @@ import { jobExitCode, WAIT_EXIT } from "./wait.ts";
 import {
   assert,
   assertEquals,
-  ended,
   jobs,
   type Spawned,
   spawnJob,
