@@ -37,10 +37,22 @@ export async function cli(
   args: string[],
   options: CliOptions = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
+  return await collect(Deno.execPath(), ["run", "-A", MOD, ...args], {
     cwd: options.cwd,
     env: { NO_COLOR: "", ...options.env },
+  });
+}
+
+/** Runs a program with no input and collects its output. */
+async function collect(
+  program: string,
+  args: string[],
+  options: CliOptions,
+): Promise<CliResult> {
+  const out = await new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -53,6 +65,7 @@ export async function cli(
     stderr: text.decode(out.stderr),
   };
 }
+
 /** Runs `fn` with a fresh temp dir (prefix `detach_`), removed afterwards. */
 export async function withTempDir(
   fn: (dir: string) => Promise<void>,
@@ -78,23 +91,8 @@ export async function pasteHints(
     if (line === undefined) throw new Error(`No ${label} hint in: ${stdout}`);
     return line;
   };
-  const paste = async (line: string): Promise<CliResult> => {
-    const out = await new Deno.Command("sh", {
-      args: ["-c", line],
-      cwd,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder();
-    return {
-      code: out.code,
-      signal: out.signal,
-      stdout: text.decode(out.stdout),
-      stderr: text.decode(out.stderr),
-    };
-  };
+  const paste = (line: string) =>
+    collect("sh", ["-c", line], { cwd, env: { NO_COLOR: "1" } });
   return {
     status: await paste(hint("Status")),
     follow: await paste(hint("Follow")),

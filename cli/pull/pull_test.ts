@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { buildPullFlags, type PullOptions } from "../../flags.ts";
-import { parsePullArgs } from "./pull.ts";
+import { parsePullArgs } from "./_parse.ts";
 import { CliError } from "../_errors.ts";
 import {
   cli,
