@@ -8,8 +8,9 @@ import { jobJson } from "./_render.ts";
 
 /** Runs `jobs cancel`. */
 export async function cancelJob(ctx: JobsContext): Promise<number> {
-  const id = await oneJobId(ctx);
+  // Flags first: a bad value is bad usage whether the job exists or not.
   const grace = durationFlag(ctx, "grace");
+  const id = await oneJobId(ctx);
   const result = await cancel(id, { jobsDir: ctx.store.dir, grace });
   if (ctx.json) {
     await outJson({

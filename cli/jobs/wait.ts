@@ -68,8 +68,9 @@ export function jobExitCode(job: Job): number {
 
 /** Runs `jobs wait`. */
 export async function wait(ctx: JobsContext): Promise<number> {
-  const id = await oneJobId(ctx);
+  // Flags first: a bad value is bad usage whether the job exists or not.
   const timeout = durationFlag(ctx, "timeout");
+  const id = await oneJobId(ctx);
   let job: Job;
   try {
     job = await waitForJob(id, { jobsDir: ctx.store.dir, timeout });
