@@ -40,7 +40,8 @@ import { dirname, join, resolve } from "./_path.ts";
  *
  * @example Show the default
  * ```ts
- * import { DEFAULT_JOB_TIMEOUT, formatDuration } from "@epack/detach";
+ * import { DEFAULT_JOB_TIMEOUT } from "@epack/detach";
+ * import { formatDuration } from "@epack/detach/duration";
  *
  * console.log(formatDuration(DEFAULT_JOB_TIMEOUT)); // 1d
  * ```
@@ -55,7 +56,8 @@ export const SUPERVISE_ARG = "__epack_detach_supervise__";
  *
  * @example A pull with a 2-hour timeout, run from a chosen directory
  * ```ts
- * import { buildPullFlags, parseDuration, type SpawnOptions } from "@epack/detach";
+ * import { buildPullFlags, type SpawnOptions } from "@epack/detach";
+ * import { parseDuration } from "@epack/detach/duration";
  *
  * const options: SpawnOptions = {
  *   command: "pull",
@@ -273,7 +275,7 @@ export function _setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
  *
  * @example The project root
  * ```ts
- * import { findWorkingDir } from "@epack/detach";
+ * import { findWorkingDir } from "./detach.ts";
  *
  * console.log(findWorkingDir(Deno.cwd())); // the nearest dir with deno.json
  * ```

@@ -6,9 +6,11 @@ import {
   spawn,
   SpawnError,
   type SpawnOptions,
-} from "./detach.ts";
-import { CliError, EXIT } from "./_cli_util.ts";
-import { formatDuration } from "./duration.ts";
+} from "../detach.ts";
+import { formatDuration } from "../duration.ts";
+import { CliError, EXIT } from "./_errors.ts";
+import { shellLine } from "./_output.ts";
+import { hint } from "./_hint.ts";
 
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {
@@ -55,27 +57,18 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     }));
     return EXIT.OK;
   }
-  const where = jobsDirGiven
-    ? ` --jobs-dir ${shellQuote(options.jobsDir)}`
-    : "";
-  const line = [job.command, ...job.args, ...job.flags].map(shellQuote).join(
-    " ",
-  );
+  const carry = jobsDirGiven ? { jobsDir: options.jobsDir } : {};
   const limit = job.timeout ? formatDuration(job.timeout) : "none";
   console.log(
     [
-      `Started job ${result.jobId} (PID ${result.pid}): ${line}`,
+      `Started job ${result.jobId} (PID ${result.pid}): ${
+        shellLine([job.command, ...job.args, ...job.flags])
+      }`,
       `  Log:     ${result.logPath}`,
       `  Timeout: ${limit}`,
-      `  Status:  epack jobs ${result.jobId}${where}`,
-      `  Follow:  epack jobs logs ${result.jobId} -f${where}`,
+      `  Status:  ${hint(["jobs", result.jobId], carry)}`,
+      `  Follow:  ${hint(["jobs", "logs", result.jobId, "-f"], carry)}`,
     ].join("\n"),
   );
   return EXIT.OK;
-}
-
-/** Quotes an argument for a POSIX shell, only when it needs it. */
-export function shellQuote(arg: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replaceAll("'", `'\\''`)}'`;
 }
