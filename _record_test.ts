@@ -607,7 +607,7 @@ Deno.test("JobStore.update() refuses every value of every field that the parser 
     }
     // Every field is refused something: the loop really covered the table.
     assert.ok(refusals >= FIELD_KEYS.length, `${refusals} refusals`);
-    await t.step("the jobs dir holds only the job's own files", async () => {
+    await t.step("the jobs dir holds only the job's own files", () => {
       const names = [...Deno.readDirSync(store.dir)].map((e) => e.name);
       assert.deepEqual(names.sort(), [
         "job_1.json",

@@ -214,22 +214,6 @@ export class DetachRecursionError extends Error {
 }
 
 /**
- * Options for a {@linkcode SpawnError}.
- *
- * @example A program that was not found
- * ```ts
- * import { SpawnError, type SpawnErrorOptions } from "@epack/detach";
- *
- * const options: SpawnErrorOptions = { exitCode: 127 };
- * console.log(new SpawnError("Command not found: x", options).exitCode); // 127
- * ```
- */
-export interface SpawnErrorOptions extends ErrorOptions {
-  /** A shell's exit code for a program that could not be run. */
-  exitCode?: 126 | 127;
-}
-
-/**
  * Thrown when a job could not be started. Nothing is left running, and
  * nothing is left in the jobs directory.
  *
@@ -257,9 +241,13 @@ export class SpawnError extends Error {
   /**
    * Makes the error.
    * @param message What went wrong.
-   * @param options The underlying error, and the exit code if any.
+   * @param options The underlying error (`cause`), and the shell's exit
+   * code (`exitCode`) for a program that could not be run.
    */
-  constructor(message: string, options?: SpawnErrorOptions) {
+  constructor(
+    message: string,
+    options?: ErrorOptions & { exitCode?: 126 | 127 },
+  ) {
     super(message, options);
     this.exitCode = options?.exitCode;
   }
