@@ -395,9 +395,10 @@ export class JobStore {
    *
    * The record is checked before anything touches the disk (see
    * {@linkcode JobStore.update}). A create that fails part way (a full
-   * disk, say) removes what it made, in reverse order, and leaves nothing
-   * behind; a file that was already there (a log kept by
-   * `delete(id, { log: false })`) is left alone.
+   * disk, say) removes the files it made, in reverse order, and leaves no
+   * file of the job behind (the jobs directory, once made, stays); a file
+   * that was already there (a log kept by `delete(id, { log: false })`) is
+   * left alone.
    *
    * @param options What to record.
    * @returns The new job.
