@@ -37,8 +37,12 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     result = await spawn(spawnOptions);
   } catch (err) {
     if (err instanceof DetachRecursionError || err instanceof SpawnError) {
+      // A program that cannot run keeps a shell's 127 or 126, as in the
+      // foreground.
+      const exitCode = err instanceof SpawnError ? err.exitCode : undefined;
       throw new CliError(`Cannot start the job: ${err.message}`, {
         cause: err,
+        ...(exitCode !== undefined ? { exitCode } : {}),
       });
     }
     throw err;

@@ -14,7 +14,7 @@ import {
   stopProcessGroup,
 } from "../timeout.ts";
 import { signalGroup } from "../_process.ts";
-import { findExecutable } from "../_which.ts";
+import { describeLookupFailure, findExecutable } from "../_which.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import {
   type CliCommand,
@@ -157,8 +157,9 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   if (command.detach) {
+    // spawn() looks the program up, and names a missing permission rather
+    // than calling the program "not found".
     const cwd = Deno.cwd();
-    checkProgram(command.program, cwd);
     const workingDir = findWorkingDir(cwd);
     // The job runs in the project's directory: a program named by a
     // relative path must still be the one meant here.
@@ -178,6 +179,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
     });
   }
+  checkProgram(command.program, Deno.cwd());
   return await runForeground(command);
 }
 
@@ -297,22 +299,28 @@ function cannotExecute(program: string, why: string): CliError {
 }
 
 /**
- * Checks, before a job is recorded, that the program exists and is
- * executable, so `run --detach` fails here (with 127 or 126) rather than
- * in a job's log.
+ * Checks that the program exists and can be executed, with the same lookup
+ * and words as spawn(): Deno itself reports a script whose interpreter is
+ * missing as "not found". Without --allow-env (PATH) or --allow-read, the
+ * check is left to the spawn, whose error cannotRun() words.
  */
 function checkProgram(program: string, cwd: string): void {
-  let path = "";
+  let path: string;
   try {
     path = Deno.env.get("PATH") ?? "";
-  } catch {
-    // Without --allow-env, only paths with a "/" can be found.
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable && !program.includes("/")) return;
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    path = "";
   }
-  const found = findExecutable(program, { cwd, path });
+  let found;
+  try {
+    found = findExecutable(program, { cwd, path });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) return;
+    throw err;
+  }
   if (found.ok) return;
-  if (found.reason === "not_found") throw notFound(program);
-  throw cannotExecute(
-    program,
-    found.reason === "is_directory" ? "is a directory" : "permission denied",
-  );
+  const { message, exitCode } = describeLookupFailure(program, found);
+  throw new CliError(message, { exitCode });
 }
