@@ -17,7 +17,8 @@ import {
   stopProcessGroup,
 } from "./timeout.ts";
 import { isEnded, readProcess } from "./_process.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration, MAX_DURATION } from "./duration.ts";
+import { cancelDeadline } from "./_cancel.ts";
 
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
@@ -148,46 +149,40 @@ async function supervise(
   // worker's end is only known from its status.
   const procReadable = readProcess(Deno.pid) !== undefined;
 
-  // Set once, by the first of timeout, cancel or a supervisor failure.
-  let stopping:
-    | { status: JobStatus; error: string; done: Promise<string> }
-    | undefined;
-  const stop = (status: JobStatus, error: string, graceMs: number) => {
-    if (stopping !== undefined) return;
+  // Set once, by the first of timeout, cancel or a supervisor failure. Its
+  // SIGKILL deadline can only move earlier, when a later cancel asks.
+  let stopping: Stopping | undefined;
+  const stop = (status: JobStatus, error: string, killAt: number) => {
+    if (stopping !== undefined) {
+      stopping.hasten(killAt);
+      return;
+    }
     // The worker may have ended on its own a moment ago, before its status
     // reached us (a zombie, or already reaped by the runtime): its real end
     // must then be recorded, not a timeout or cancel.
     const info = readProcess(pid);
     const ended = info === undefined ? procReadable : isEnded(info);
     if (ended) return;
-    stopping = {
-      status,
-      error,
-      done: stopProcessGroup(pid, { grace: graceMs }).then(
-        (r) =>
-          r.killed
-            ? `; still running ${
-              formatDuration(graceMs)
-            } after SIGTERM, so killed with SIGKILL`
-            : "; sent SIGTERM",
-        (err) => `; stopping it failed: ${String(err)}`,
-      ),
-    };
+    stopping = new Stopping(pid, status, error, killAt);
+  };
+  // cancel() records its request and its deadline before it signals us; a
+  // signal without a request (a kill from elsewhere) gets the job's grace.
+  const onSignal = async (signal: Deno.Signal) => {
+    const current = await store.loadRecorded(job.id).catch(() => job);
+    const requested = cancelDeadline(current);
+    stop(
+      "cancelled",
+      requested !== undefined
+        ? "Cancelled"
+        : `Cancelled: the supervisor received ${signal}`,
+      requested ?? Date.now() + grace,
+    );
   };
 
   try {
-    signals.onSignal(async (signal) => {
-      // cancel() records its request and its grace before it signals us.
-      const current = await store.loadRecorded(job.id).catch(() => job);
-      const error = current.cancelRequestedAt !== undefined
-        ? "Cancelled"
-        : `Cancelled: the supervisor received ${signal}`;
-      stop("cancelled", error, current.grace ?? grace);
-    });
+    signals.onSignal(onSignal);
     // A signal that came while the worker was starting.
-    if (signals.received !== undefined) {
-      stop("cancelled", "Cancelled", grace);
-    }
+    if (signals.received !== undefined) onSignal(signals.received);
     await store.update(job.id, (j) => {
       j.workerPid = pid;
       const ticks = readProcess(pid)?.startTicks;
@@ -206,7 +201,7 @@ async function supervise(
     stop(
       "timed_out",
       `Timed out: ran past its timeout of ${formatDuration(timeout)}`,
-      grace,
+      Date.now() + grace,
     );
   });
 
@@ -220,7 +215,7 @@ async function supervise(
   if (stopped !== undefined) {
     // Leftover grandchildren get the rest of the escalation before the end
     // is recorded, so "timed out" means nothing of the job is still running.
-    const how = await stopped.done;
+    const how = await stopped.finished();
     // Say how the worker itself ended: a worker may handle SIGTERM and exit
     // with a code of its own, or finish just as the signal was sent.
     const worker = status.signal !== null
@@ -243,6 +238,65 @@ async function supervise(
         : exitMessage(status.code, argv[0]),
       ...ended,
     });
+  }
+}
+
+/**
+ * A stop of the worker's process group under way: SIGTERM now, SIGKILL at
+ * `killAt`, a deadline that a later, shorter cancel can move earlier (never
+ * later) while the stop runs.
+ */
+class Stopping {
+  readonly status: JobStatus;
+  readonly error: string;
+  readonly #started = Date.now();
+  #killAt: number;
+  readonly #escalate = new AbortController();
+  #timer: Disposable | undefined;
+  readonly #done: Promise<string>;
+
+  constructor(pid: number, status: JobStatus, error: string, killAt: number) {
+    this.status = status;
+    this.error = error;
+    this.#killAt = Math.max(killAt, this.#started);
+    const grace = Math.min(MAX_DURATION, this.#killAt - this.#started);
+    this.#done = stopProcessGroup(pid, {
+      grace,
+      escalate: this.#escalate.signal,
+    }).then(
+      (r) =>
+        r.killed
+          ? `; still running ${
+            formatDuration(this.#killAt - this.#started)
+          } after SIGTERM, so killed with SIGKILL`
+          : "; sent SIGTERM",
+      (err) => `; stopping it failed: ${String(err)}`,
+    );
+  }
+
+  /** Moves SIGKILL to `killAt` if that is earlier than it is due. */
+  hasten(killAt: number): void {
+    if (killAt >= this.#killAt) return;
+    const now = Date.now();
+    this.#killAt = Math.max(killAt, now);
+    this.#timer?.[Symbol.dispose]();
+    this.#timer = undefined;
+    if (this.#killAt <= now) this.#escalate.abort();
+    else {
+      this.#timer = scheduleTimeout(
+        this.#killAt - now,
+        () => this.#escalate.abort(),
+      );
+    }
+  }
+
+  /** Waits for the group to be gone; says how it was stopped. */
+  async finished(): Promise<string> {
+    try {
+      return await this.#done;
+    } finally {
+      this.#timer?.[Symbol.dispose]();
+    }
   }
 }
 

@@ -51,7 +51,17 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     assert.deepEqual(groupMembers(job.workerPid!), []);
     const recorded = await store.loadRecorded(jobId);
     assert.equal(recorded.status, "lost");
-    assert.ok(recorded.completedAt !== undefined);
+    // When a lost job ended is not known: no end time is made up (the
+    // cancel's own time was once recorded as its end), and the error says so.
+    assert.equal(recorded.completedAt, undefined);
+    assert.equal(result.job.completedAt, undefined);
+    assert.match(recorded.error ?? "", /when the job ended is not known/);
+    assert.match(recorded.error ?? "", /stopped 2 leftover process/);
+    assert.ok(
+      !(await Deno.readTextFile(store.recordPath(jobId))).includes(
+        "completed_at",
+      ),
+    );
     assert.deepEqual(await cleanJobs(0, { jobsDir: dir }), [jobId]);
   });
 });
