@@ -4,8 +4,11 @@
 // or on cancel, and records how the job ended.
 
 import {
+  type CompleteOptions,
+  InvalidJobFileError,
   type Job,
   JOB_ID_ENV,
+  JobNotFoundError,
   type JobStatus,
   JobStore,
   SUPERVISOR_START_GRACE_MS,
@@ -85,7 +88,7 @@ export async function runSupervisor(
     const job = await store.loadRecorded(id);
     if (job.status !== "running") return 0;
     if (late) {
-      await store.finish(id, {
+      await recordEnd(store, id, {
         status: "lost",
         error: `The job's supervisor started more than ${
           formatDuration(SUPERVISOR_START_GRACE_MS)
@@ -94,7 +97,7 @@ export async function runSupervisor(
       return 0;
     }
     if (job.cancelRequestedAt !== undefined || signals.received !== undefined) {
-      await store.finish(id, {
+      await recordEnd(store, id, {
         status: "cancelled",
         error: "Cancelled before it started",
       });
@@ -103,7 +106,16 @@ export async function runSupervisor(
     await supervise(store, job, signals);
     return 0;
   } catch (err) {
-    await store.fail(id, `Supervisor error: ${String(err)}`).catch(() => {});
+    if (err instanceof EndNotRecordedError) {
+      await lastWords(store, id, err.message);
+      return 1;
+    }
+    const error = `Supervisor error: ${String(err)}`;
+    try {
+      await recordEnd(store, id, { status: "failed", error });
+    } catch (again) {
+      await lastWords(store, id, `${error}; ${String(again)}`);
+    }
     return 1;
   } finally {
     await lease[Symbol.asyncDispose]();
@@ -117,7 +129,10 @@ async function supervise(
 ): Promise<void> {
   const argv = job.argv ?? [];
   if (argv.length === 0) {
-    await store.fail(job.id, "The job's record has no command line to run");
+    await recordEnd(store, job.id, {
+      status: "failed",
+      error: "The job's record has no command line to run",
+    });
     return;
   }
   // The worker's output goes to the log through a shell redirect: the kernel
@@ -221,7 +236,7 @@ async function supervise(
     const worker = status.signal !== null
       ? `, and the worker ended by ${status.signal}`
       : `, and the worker exited with code ${status.code}`;
-    await store.finish(job.id, {
+    await recordEnd(store, job.id, {
       status: stopped.status,
       error: stopped.error + how + worker,
       ...ended,
@@ -229,9 +244,9 @@ async function supervise(
     return;
   }
   if (status.success) {
-    await store.complete(job.id, ended);
+    await recordEnd(store, job.id, { status: "completed", ...ended });
   } else {
-    await store.finish(job.id, {
+    await recordEnd(store, job.id, {
       status: "failed",
       error: status.signal !== null
         ? `Killed by ${status.signal}`
@@ -318,5 +333,118 @@ async function startFailed(store: JobStore, job: Job, err: unknown) {
   } catch {
     // The record still says what happened.
   }
-  await store.fail(job.id, message);
+  await recordEnd(store, job.id, { status: "failed", error: message });
+}
+
+/** A job's end, as the supervisor records it. */
+type End = CompleteOptions & { status: JobStatus; error?: string };
+
+/**
+ * How long the supervisor keeps trying to record a job's end when the write
+ * fails (a full disk, say): 24 hours. All that time it holds the liveness
+ * lock, so the job reads as running, not lost, and the end it knows (the
+ * exit code) is written as soon as the disk has room again.
+ */
+const END_PATIENCE = 24 * 60 * 60 * 1000;
+/** The first pause between two tries to record the end; it doubles. */
+const END_FIRST_PAUSE = 50;
+/** The longest pause between two tries to record the end. */
+const END_MAX_PAUSE = 2_000;
+
+/** The job's end could not be recorded: the supervisor gave up. */
+class EndNotRecordedError extends Error {
+  override get name(): string {
+    return "EndNotRecordedError";
+  }
+}
+
+/**
+ * Records the job's end, trying again (with a pause that doubles up to
+ * {@linkcode END_MAX_PAUSE}) for up to {@linkcode END_PATIENCE} while the
+ * write fails: an end that is known must not turn into "lost" because the
+ * disk was full for a while. A record that is gone or no longer readable
+ * as a job is not retried: no wait would bring it back.
+ *
+ * @throws {EndNotRecordedError} If it gives up.
+ */
+async function recordEnd(
+  store: JobStore,
+  id: string,
+  end: End,
+  patience = END_PATIENCE,
+): Promise<void> {
+  const giveUpAt = Date.now() + patience;
+  let pause = END_FIRST_PAUSE;
+  let tries = 0;
+  for (;;) {
+    tries++;
+    try {
+      await store.finish(id, end);
+      return;
+    } catch (err) {
+      const permanent = err instanceof JobNotFoundError ||
+        err instanceof InvalidJobFileError;
+      if (permanent || Date.now() >= giveUpAt) {
+        throw new EndNotRecordedError(
+          `The job's end (${describeEnd(end)}) could not be recorded${
+            permanent
+              ? ""
+              : ` after ${tries} tries over ${formatDuration(patience)}`
+          }: ${String(err)}`,
+          { cause: err },
+        );
+      }
+      if (tries === 1) {
+        warn(
+          `cannot record the end of job ${id} yet (${describeEnd(end)}): ${
+            String(err)
+          }; trying again for up to ${formatDuration(patience)}`,
+        );
+      }
+      await new Promise((r) =>
+        setTimeout(r, Math.max(0, Math.min(pause, giveUpAt - Date.now())))
+      );
+      pause = Math.min(pause * 2, END_MAX_PAUSE);
+    }
+  }
+}
+
+function describeEnd(end: End): string {
+  const parts: string[] = [end.status];
+  if (end.exitCode !== undefined) parts.push(`exit code ${end.exitCode}`);
+  if (end.signal !== undefined) parts.push(`signal ${end.signal}`);
+  if (end.error !== undefined) parts.push(end.error);
+  return parts.join(", ");
+}
+
+/**
+ * The supervisor's last words, when the job's end could not be recorded at
+ * all: appended to the job's log, where whoever looks at the job will read
+ * them, and to stderr. Both are best effort; the disk may still be full.
+ */
+async function lastWords(
+  store: JobStore,
+  id: string,
+  text: string,
+): Promise<void> {
+  warn(text);
+  try {
+    await Deno.writeTextFile(
+      store.logPath(id),
+      `\n[@epack/detach supervisor] ${text}\n`,
+      { append: true },
+    );
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
+function warn(text: string): void {
+  try {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`@epack/detach supervisor: ${text}\n`),
+    );
+  } catch {
+    // The supervisor's stderr is usually /dev/null; never fail on it.
+  }
 }
