@@ -432,7 +432,9 @@ async function lastWords(
     await Deno.writeTextFile(
       store.logPath(id),
       `\n[@epack/detach supervisor] ${text}\n`,
-      { append: true },
+      // Never made anew: a log removed with its job (or its jobs directory)
+      // must stay gone, and a directory being removed must not gain a file.
+      { append: true, create: false },
     );
   } catch {
     // Nowhere left to say it.
