@@ -268,6 +268,7 @@ class Stopping {
   #killAt: number;
   readonly #escalate = new AbortController();
   #timer: Disposable | undefined;
+  #over = false;
   readonly #done: Promise<string>;
 
   constructor(pid: number, status: JobStatus, error: string, killAt: number) {
@@ -291,7 +292,8 @@ class Stopping {
 
   /** Moves SIGKILL to `killAt` if that is earlier than it is due. */
   hasten(killAt: number): void {
-    if (killAt >= this.#killAt) return;
+    // Once over, a timer set now would only keep the supervisor alive.
+    if (this.#over || killAt >= this.#killAt) return;
     const now = Date.now();
     this.#killAt = Math.max(killAt, now);
     this.#timer?.[Symbol.dispose]();
@@ -310,6 +312,7 @@ class Stopping {
     try {
       return await this.#done;
     } finally {
+      this.#over = true;
       this.#timer?.[Symbol.dispose]();
     }
   }
