@@ -22,6 +22,7 @@
  */
 
 import { groupAlive, groupMembers, signalGroup } from "./_process.ts";
+import { checkDuration } from "./duration.ts";
 
 /**
  * Default time between SIGTERM and SIGKILL: 10 seconds.
@@ -35,6 +36,12 @@ import { groupAlive, groupMembers, signalGroup } from "./_process.ts";
  * ```
  */
 export const DEFAULT_KILL_GRACE = 10_000;
+
+/**
+ * How long {@linkcode stopProcessGroup} waits, after SIGKILL, for the
+ * kernel to tear the group down before it returns what is left.
+ */
+const KILL_WAIT = 2_000;
 
 /** The longest delay `setTimeout` takes; longer timers are chained. */
 const MAX_TIMER = 2 ** 31 - 1;
@@ -61,6 +68,14 @@ export interface StopOptions {
    * @default {20}
    */
   interval?: number;
+  /**
+   * Sends SIGKILL as soon as this aborts, without waiting for the rest of
+   * the grace period. It lets a caller shorten a stop already under way: a
+   * later cancel that asks for a shorter grace than the one that started it.
+   * An already aborted signal makes the stop SIGTERM then SIGKILL at once.
+   * @default {undefined}
+   */
+  escalate?: AbortSignal;
 }
 
 /**
@@ -84,16 +99,20 @@ export interface StopResult {
 
 /**
  * Stops a process group: SIGTERM to the whole group, then, if any live
- * process is left after `grace`, SIGKILL to the group. Returns once the
- * group is empty (or after a short wait following SIGKILL).
+ * process is left after `grace` (or as soon as `escalate` aborts, if that is
+ * sooner), SIGKILL to the group. Returns once the group is empty, or at most
+ * 2 seconds after SIGKILL (what is left then is in `remaining`): it never
+ * takes much longer than `grace` plus those 2 seconds.
  *
  * Requires `--allow-run`, and `--allow-read` for `/proc` to tell zombies from
  * live processes.
  *
  * @param pgid The process group ID, which is the worker's PID.
- * @param options The grace period and the polling interval.
+ * @param options The grace period, the polling interval, and a signal that
+ * brings SIGKILL forward.
  * @returns Whether SIGKILL was needed, and what is left.
- * @throws {RangeError} If `pgid` is not a valid group ID.
+ * @throws {RangeError} If `pgid` is not a valid group ID, or `grace` is not a
+ * whole number of milliseconds from 0 to `MAX_DURATION`.
  *
  * @example Stop with a 2 s grace
  * ```ts ignore
@@ -106,18 +125,21 @@ export async function stopProcessGroup(
   pgid: number,
   options: StopOptions = {},
 ): Promise<StopResult> {
-  const grace = options.grace ?? DEFAULT_KILL_GRACE;
+  const grace = checkDuration("grace", options.grace ?? DEFAULT_KILL_GRACE);
   const interval = options.interval ?? 20;
+  const { escalate } = options;
   if (!signalGroup(pgid, "SIGTERM")) return { killed: false, remaining: [] };
   const termDeadline = Date.now() + grace;
-  while (Date.now() < termDeadline) {
+  // Polled rather than awaited: the group is looked at every `interval`
+  // anyway, so an abort is seen within one interval.
+  while (Date.now() < termDeadline && !escalate?.aborted) {
     if (!(await groupAlive(pgid))) return { killed: false, remaining: [] };
     await delay(Math.min(interval, Math.max(1, termDeadline - Date.now())));
   }
   if (!(await groupAlive(pgid))) return { killed: false, remaining: [] };
   signalGroup(pgid, "SIGKILL");
   // SIGKILL cannot be caught, but the kernel needs a moment to tear down.
-  const killDeadline = Date.now() + 2_000;
+  const killDeadline = Date.now() + KILL_WAIT;
   while (Date.now() < killDeadline && await groupAlive(pgid)) {
     await delay(interval);
   }
