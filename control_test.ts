@@ -88,7 +88,7 @@ Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another
     await store.update(job.id, (j) => {
       j.supervisedAt = new Date();
       j.workerPid = Deno.pid;
-      j.workerStartTicks = readProcess(Deno.pid)!.startTicks + 1;
+      j.workerStartTicks = (readProcess(Deno.pid)!.startTicks ?? 1) + 1;
       return j;
     });
     await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
