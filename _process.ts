@@ -360,6 +360,9 @@ export function identifyGroup(
   const leader = all.find((p) => p.pid === pgid);
   let needMark = leader === undefined;
   if (leader !== undefined) {
+    // The worker led its group to its end (a zombie keeps its group): a
+    // process with its PID outside that group is another process.
+    if (leader.pgid !== pgid) return undefined;
     const same = startCompare(leader, stamp);
     if (same === undefined) needMark = true;
     else if (same !== 0) return undefined;
