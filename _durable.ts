@@ -154,3 +154,35 @@ export async function removeIfPresent(path: string): Promise<void> {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }
+
+/**
+ * Makes an empty file (mode 0600) unless one is there already.
+ *
+ * @param path The file.
+ * @returns `true` if it was made here, `false` if it was there.
+ */
+export function createFile(path: string): boolean {
+  try {
+    Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
+    return true;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    return false;
+  }
+}
+
+/**
+ * Removes a file if it is there, synchronously. For undoing a create that
+ * failed, where an error in the undo must not hide the one that caused it.
+ *
+ * @param path The file.
+ * @returns `true` unless the file is still there.
+ */
+export function removeSyncIfPresent(path: string): boolean {
+  try {
+    Deno.removeSync(path);
+    return true;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
+  }
+}

@@ -136,3 +136,99 @@ export async function applyLiveness(
     : "The job's supervisor never started";
   return fresh;
 }
+
+/**
+ * Makes (or opens) a job's liveness file and takes its lock, for the store's
+ * create: held until the record exists, the lock tells a clean that the
+ * files beside it are a create in progress, not debris. Never waits.
+ *
+ * @param path The job's liveness file.
+ * @returns The open, locked file (closing it releases the lock), and
+ * whether it was made here.
+ * @throws {Deno.errors.AlreadyExists} If another process holds the lock: the
+ * job's supervisor, or another create of the same ID.
+ */
+export function claimNewLiveness(
+  path: string,
+): { file: Deno.FsFile; made: boolean } {
+  // A clean may remove an old, unlocked liveness file between this open and
+  // this lock; the name then points elsewhere or nowhere, so try again.
+  for (let attempt = 1;; attempt++) {
+    let file: Deno.FsFile;
+    let made = true;
+    try {
+      file = Deno.openSync(path, {
+        read: true,
+        write: true,
+        createNew: true,
+        mode: 0o600,
+      });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      made = false;
+      try {
+        file = Deno.openSync(path, { read: true });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound && attempt < 3) continue;
+        throw err;
+      }
+    }
+    let keep = false;
+    try {
+      if (!file.tryLockSync(true)) {
+        throw new Deno.errors.AlreadyExists(`Liveness file is locked: ${path}`);
+      }
+      keep = isAt(file, path);
+      if (keep) return { file, made };
+    } finally {
+      if (!keep) file.close();
+    }
+    if (attempt === 3) {
+      throw new Deno.errors.Busy(`Liveness file keeps being replaced: ${path}`);
+    }
+  }
+}
+
+/**
+ * Claims a liveness or lock file that looks left behind: older than
+ * `cutoff` and locked by nobody. The caller removes what it must while it
+ * holds the claim, then closes it.
+ *
+ * @param path The file.
+ * @param cutoff Only a file last modified before this time (ms since the
+ * epoch) is claimed.
+ * @returns The open, locked file, or `undefined` if it is gone, too new, or
+ * held by someone.
+ */
+export function claimStale(
+  path: string,
+  cutoff: number,
+): Deno.FsFile | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  let keep = false;
+  try {
+    const mtime = file.statSync().mtime?.getTime() ?? Infinity;
+    keep = mtime < cutoff && file.tryLockSync(true) && isAt(file, path);
+    return keep ? file : undefined;
+  } finally {
+    if (!keep) file.close();
+  }
+}
+
+/** Whether `path` still names the open file (it was not removed since). */
+function isAt(file: Deno.FsFile, path: string): boolean {
+  try {
+    const a = file.statSync();
+    const b = Deno.lstatSync(path);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

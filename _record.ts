@@ -211,8 +211,13 @@ export class InvalidJobFileError extends Error {
 // ---------------------------------------------------------------------------
 // The table of fields
 
-/** Rejects the record with a reason; never returns. */
-type Reject = (reason: string) => never;
+/**
+ * Rejects the record with a reason; never returns. `kind` says whether the
+ * value has the wrong type (`"type"`, the default) or the right type but a
+ * value the record cannot hold (`"range"`): the writer throws a TypeError or
+ * a RangeError accordingly, the parser an InvalidJobFileError either way.
+ */
+type Reject = (reason: string, kind?: "type" | "range") => never;
 
 /** How one field of Job is stored: its key on disk, how to read and write it. */
 interface Field<T> {
@@ -248,8 +253,9 @@ function integer(key: string): Field<number | undefined> {
     key,
     read: (v, reject) => {
       if (v === undefined || v === null) return undefined;
-      if (typeof v !== "number" || !Number.isSafeInteger(v)) {
-        return reject(`"${key}" is not an integer`);
+      if (typeof v !== "number") return reject(`"${key}" is not an integer`);
+      if (!Number.isSafeInteger(v)) {
+        return reject(`"${key}" is not an integer`, "range");
       }
       return v;
     },
@@ -281,7 +287,9 @@ function time(key: string): Field<Date | undefined> {
       const s = text.read(v, reject);
       if (s === undefined) return undefined;
       const ms = RFC3339.test(s) ? Date.parse(s) : NaN;
-      if (Number.isNaN(ms)) return reject(`"${key}" is not an RFC 3339 time`);
+      if (Number.isNaN(ms)) {
+        return reject(`"${key}" is not an RFC 3339 time`, "range");
+      }
       return new Date(ms);
     },
     write: (v) => v?.toISOString(),
@@ -309,7 +317,7 @@ function status(key: string): Field<JobStatus | undefined> {
     read: (v, reject) => {
       const s = text.read(v, reject);
       if (s !== undefined && !(JOB_STATUSES as readonly string[]).includes(s)) {
-        return reject(`unknown status ${JSON.stringify(s)}`);
+        return reject(`unknown status ${JSON.stringify(s)}`, "range");
       }
       return s as JobStatus | undefined;
     },
@@ -350,7 +358,10 @@ const FIELDS = {
   exitCode: integer("exit_code"),
   logPath: withDefault(string("log_path"), () => ""),
   // epack's error is `omitempty`: an empty message is not written.
-  error: { ...string("error"), write: (v) => v || undefined },
+  error: {
+    ...string("error"),
+    write: (v) => v === "" || v === null ? undefined : v,
+  },
   result: object("result"),
   flags: withDefault(strings("flags"), () => []),
   signal: string("signal"),
@@ -365,6 +376,13 @@ const FIELDS = {
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
+
+/**
+ * Each field of Job that has a key on disk, with its key, in the order
+ * written. For tests that go over the whole table.
+ */
+export const FIELD_KEYS: readonly (readonly [RecordField, string])[] = ENTRIES
+  .map(([name, field]) => [name, field.key] as const);
 
 /** Every key a record may have that this module knows. */
 export const KNOWN_KEYS: ReadonlySet<string> = new Set(
@@ -474,11 +492,111 @@ export async function readJobFile(path: string, id: string): Promise<Job> {
 }
 
 /**
- * Writes a job's record file durably (see {@linkcode writeFileDurably}).
+ * The text of a job's record file, checked by the rule the parser applies:
+ * the store never writes a record it would refuse to read. Each field's
+ * value is read back through its own reader, then the whole text is parsed
+ * again (which catches what JSON makes of a value, such as a `result` with a
+ * `toJSON`). Nothing is written here.
+ *
+ * @param job The job; its `id` must be the one the file is named for.
+ * @returns The JSON text, ending in a newline.
+ * @throws {TypeError} If a field has a type the record cannot hold (a
+ * string where a time belongs, a missing `command`), or a value cannot be
+ * written as JSON; the message names the field's key.
+ * @throws {RangeError} If a field has the right type but a value the record
+ * cannot hold (a fractional or unsafe integer, an invalid or out-of-range
+ * date, an unknown status); the message names the field's key.
+ */
+export function serializeJobRecord(job: Job): string {
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of ENTRIES) {
+    const value = job[name];
+    const reject: Reject = (reason, kind = "type") => {
+      throw badField(job.id, field.key, reason, value, kind);
+    };
+    let written: unknown;
+    try {
+      written = field.write(value as never);
+    } catch (err) {
+      // toISOString() of an invalid date, or of something not a date.
+      return reject(
+        `"${field.key}" cannot be written (${(err as Error).message})`,
+        err instanceof RangeError ? "range" : "type",
+      );
+    }
+    field.read(written, reject);
+    if (written !== undefined) out[field.key] = written;
+  }
+  for (const [key, value] of Object.entries(job.extra ?? {})) {
+    if (!KNOWN_KEYS.has(key) && value !== undefined) out[key] = value;
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(out, null, 2) + "\n";
+  } catch (err) {
+    // A BigInt or a cycle somewhere: name the key that holds it.
+    const key = Object.keys(out).find((k) => {
+      try {
+        JSON.stringify(out[k]);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    throw new TypeError(
+      `Invalid job record ${job.id}: "${key}" cannot be written as JSON (${
+        (err as Error).message
+      })`,
+      { cause: err },
+    );
+  }
+  try {
+    parseJobRecord(text, job.id, `${job.id}.json`);
+  } catch (err) {
+    if (!(err instanceof InvalidJobFileError)) throw err;
+    throw new TypeError(`Invalid job record ${job.id}: ${err.reason}`, {
+      cause: err,
+    });
+  }
+  return text;
+}
+
+function badField(
+  id: string,
+  key: string,
+  reason: string,
+  value: unknown,
+  kind: "type" | "range",
+): Error {
+  const named = reason.includes(`"${key}"`) ? reason : `"${key}": ${reason}`;
+  const message = `Invalid job record ${id}: ${named} (${show(value)})`;
+  return kind === "range" ? new RangeError(message) : new TypeError(message);
+}
+
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime())
+      ? "an invalid date"
+      : value.toISOString();
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "object" && value !== null) {
+    return Array.isArray(value) ? "an array" : "an object";
+  }
+  return String(value);
+}
+
+/**
+ * Writes a job's record file durably (see {@linkcode writeFileDurably}),
+ * after checking it (see {@linkcode serializeJobRecord}): a record that
+ * would not be read back is refused before anything touches the disk.
  *
  * @param path The record's path.
  * @param job The job.
  * @param options `createNew`: fail if the record exists.
+ * @throws {TypeError} If a field has a type the record cannot hold.
+ * @throws {RangeError} If a field has a value the record cannot hold.
  * @throws {Deno.errors.AlreadyExists} With `createNew`, if the record exists.
  */
 export function writeJobFile(
@@ -486,6 +604,22 @@ export function writeJobFile(
   job: Job,
   options: { createNew?: boolean } = {},
 ): void {
-  const text = JSON.stringify(toRecord(job), null, 2) + "\n";
+  writeRecordText(path, serializeJobRecord(job), options);
+}
+
+/**
+ * Writes a record's text, already checked by {@linkcode serializeJobRecord},
+ * durably.
+ *
+ * @param path The record's path.
+ * @param text The record's text.
+ * @param options `createNew`: fail if the record exists.
+ * @throws {Deno.errors.AlreadyExists} With `createNew`, if the record exists.
+ */
+export function writeRecordText(
+  path: string,
+  text: string,
+  options: { createNew?: boolean } = {},
+): void {
   writeFileDurably(path, new TextEncoder().encode(text), options);
 }

@@ -3,13 +3,17 @@
 
 import assert from "node:assert/strict";
 import {
+  FIELD_KEYS,
   FINAL_STATUSES,
+  InvalidJobFileError,
   type Job,
   JOB_STATUSES,
   KNOWN_KEYS,
   parseJobRecord,
+  serializeJobRecord,
   toRecord,
 } from "./_record.ts";
+import { InvalidJobIdError, isJobId } from "./_job_id.ts";
 import { epackRecord, readRaw, withStore } from "./testdata/store_helpers.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url);
@@ -467,3 +471,283 @@ Deno.test("epack's testdata records survive a parse and rewrite with their keys 
     );
   }
 });
+
+// ---------------------------------------------------------------------------
+// The writer refuses what the reader would refuse
+
+// JSON values of every type, with the edge of each: fed to every key of the
+// table, whichever the parser refuses must be refused by the writer.
+const JSON_POOL: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1.5,
+  2 ** 53,
+  1e21,
+  "",
+  "x",
+  "paused",
+  "2024-01-01T12:00:00Z",
+  "2024-13-45T99:00:00Z",
+  [],
+  ["a"],
+  [1],
+  {},
+  { a: 1 },
+];
+
+// Values JSON cannot hold, or holds as something else: the writer must
+// refuse each, or write it so that it reads back.
+const JS_POOL: unknown[] = [
+  undefined,
+  NaN,
+  Infinity,
+  -Infinity,
+  Number.MAX_VALUE,
+  1500.5,
+  -0.5,
+  2 ** 53,
+  new Date(NaN),
+  new Date(8.64e15), // year 275760: not RFC 3339's four digits
+  new Date(Date.UTC(10000, 0, 1)),
+  new Date(-1e14), // a year before 0
+  new Date(0),
+  10n,
+  { big: 10n },
+  new Date(1),
+  ["a", 1],
+  () => 1,
+];
+
+function refusedByParser(
+  valid: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): boolean {
+  try {
+    parseJobRecord(JSON.stringify({ ...valid, [key]: value }), "job_1", "x");
+    return false;
+  } catch (err) {
+    if (err instanceof InvalidJobFileError) return true;
+    throw err;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "bigint") return `${value}n`;
+  if (value instanceof Date) return `Date(${value.getTime()})`;
+  if (typeof value === "function") return "a function";
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** A TypeError or RangeError naming the field's key. */
+function namesKey(key: string) {
+  return (err: unknown) => {
+    assert.ok(
+      err instanceof TypeError || err instanceof RangeError,
+      `not a TypeError or RangeError: ${err}`,
+    );
+    assert.match((err as Error).message, new RegExp(`"${key}"`));
+    return true;
+  };
+}
+
+Deno.test("JobStore.update() refuses every value of every field that the parser refuses, leaving the file as it was", async (t) => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "sync", id: "job_1" });
+    const path = store.recordPath(job.id);
+    const valid = toRecord(await store.loadRecorded(job.id));
+    let refusals = 0;
+    for (const [name, key] of FIELD_KEYS) {
+      for (const value of JSON_POOL) {
+        if (!refusedByParser(valid, key, value)) continue;
+        if (
+          name === "id" && value !== null &&
+          (typeof value !== "string" || !isJobId(value))
+        ) {
+          // Not an ID at all: create() is where an ID enters.
+          refusals++;
+          await t.step(
+            `create() with id = ${describeValue(value)}`,
+            () =>
+              assert.rejects(
+                () => store.create({ command: "sync", id: value as string }),
+                InvalidJobIdError,
+              ),
+          );
+          continue;
+        }
+        refusals++;
+        await t.step(`${key} = ${describeValue(value)}`, async () => {
+          const before = await Deno.readFile(path);
+          if (name === "id") {
+            // The parser refuses any ID but the file's own, and update()
+            // keeps it: the record still reads back, as the same job.
+            const after = await store.update(
+              job.id,
+              (j) => ({ ...j, id: value as string }),
+            );
+            assert.equal(after.id, job.id);
+            assert.equal((await store.loadRecorded(job.id)).id, job.id);
+            return;
+          } else {
+            await assert.rejects(
+              () => store.update(job.id, (j) => ({ ...j, [name]: value })),
+              namesKey(key),
+            );
+          }
+          assert.deepEqual(await Deno.readFile(path), before, "file changed");
+        });
+      }
+    }
+    // Every field is refused something: the loop really covered the table.
+    assert.ok(refusals >= FIELD_KEYS.length, `${refusals} refusals`);
+    await t.step("the jobs dir holds only the job's own files", () => {
+      const names = [...Deno.readDirSync(store.dir)].map((e) => e.name);
+      assert.deepEqual(names.sort(), [
+        "job_1.json",
+        "job_1.live",
+        "job_1.lock",
+        "job_1.log",
+      ]);
+    });
+  });
+});
+
+Deno.test("JobStore.update() writes only records that read back: values JSON cannot hold are refused", async (t) => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "sync", id: "job_1" });
+    const path = store.recordPath(job.id);
+    for (const [name, key] of FIELD_KEYS) {
+      if (name === "id") continue; // update() keeps the ID
+      for (const value of JS_POOL) {
+        await t.step(`${key} = ${describeValue(value)}`, async () => {
+          const before = await Deno.readFile(path);
+          let written: Job | undefined;
+          try {
+            written = await store.update(
+              job.id,
+              (j) => ({ ...j, [name]: value }),
+            );
+          } catch (err) {
+            namesKey(key)(err);
+            assert.deepEqual(await Deno.readFile(path), before);
+            return;
+          }
+          // Accepted: it must read back, and as what was given (or, for a
+          // field Go writes with a zero value, as that zero).
+          const read = await store.loadRecorded(job.id);
+          const got = (read as unknown as Record<string, unknown>)[name];
+          const gave = (written as unknown as Record<string, unknown>)[name];
+          if (gave !== undefined && got !== undefined) {
+            assert.deepEqual(got, gave, `${key} read back differently`);
+          }
+        });
+      }
+    }
+  });
+});
+
+Deno.test("JobStore.create() refuses what the record cannot hold before it makes any file", async (t) => {
+  await withStore(async (store) => {
+    const options = [
+      "command",
+      "args",
+      "flags",
+      "pid",
+      "workingDir",
+      "timeout",
+      "argv",
+      "grace",
+    ];
+    let n = 0;
+    for (const option of options) {
+      for (const value of [...JSON_POOL, ...JS_POOL]) {
+        if (value === undefined) continue;
+        const id = `job_${n++}`;
+        await t.step(`${option} = ${describeValue(value)}`, async () => {
+          const before = listDir(store.dir);
+          let job: Job;
+          try {
+            job = await store.create({ command: "sync", id, [option]: value });
+          } catch (err) {
+            assert.ok(
+              err instanceof TypeError || err instanceof RangeError,
+              `${err}`,
+            );
+            assert.deepEqual(listDir(store.dir), before, "files were made");
+            return;
+          }
+          // Accepted: it reads back.
+          assert.equal((await store.loadRecorded(job.id)).id, id);
+        });
+      }
+    }
+  });
+});
+
+Deno.test("JobStore.create() checks durations against MAX_DURATION: whole milliseconds, 0 to 36500 days", async () => {
+  await withStore(async (store) => {
+    for (
+      const value of [1500.5, 0.5, -1, 36_500 * 86_400_000 + 1, 1e300]
+    ) {
+      for (const option of ["timeout", "grace"]) {
+        await assert.rejects(
+          () => store.create({ command: "sync", [option]: value }),
+          RangeError,
+          `Invalid ${option}`,
+        );
+      }
+    }
+    const job = await store.create({
+      command: "sync",
+      timeout: 36_500 * 86_400_000,
+      grace: 0,
+    });
+    assert.equal((await store.load(job.id)).timeout, 36_500 * 86_400_000);
+    assert.deepEqual(listDir(store.dir).filter((n) => n.endsWith(".json")), [
+      `${job.id}.json`,
+    ]);
+  });
+});
+
+Deno.test("serializeJobRecord() refuses a result that JSON turns into something else", () => {
+  const job: Job = {
+    id: "job_1",
+    command: "sync",
+    args: [],
+    flags: [],
+    status: "running",
+    pid: 0,
+    startedAt: new Date(0),
+    logPath: "",
+  };
+  assert.throws(
+    () => serializeJobRecord({ ...job, result: new Date(0) as never }),
+    TypeError,
+    '"result" is not an object',
+  );
+  assert.throws(
+    () => serializeJobRecord({ ...job, extra: { note: 1n } }),
+    TypeError,
+    '"note" cannot be written as JSON',
+  );
+  assert.equal(
+    serializeJobRecord(job),
+    JSON.stringify(toRecord(job), null, 2) + "\n",
+  );
+});
+
+function listDir(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+}

@@ -271,15 +271,6 @@ function leftovers(job: Job): ProcessInfo[] | undefined {
   );
 }
 
-/** Options for {@linkcode cleanJobs}. */
-export interface CleanJobsOptions {
-  /**
-   * The jobs directory.
-   * @default {defaultJobsDir()}
-   */
-  jobsDir?: string;
-}
-
 /**
  * Removes the jobs that ended more than `olderThan` milliseconds ago, with
  * their logs. A lost job whose worker's processes still run is kept: its
@@ -289,7 +280,8 @@ export interface CleanJobsOptions {
  * Requires `--allow-read` and `--allow-write`.
  *
  * @param olderThan Milliseconds since the job ended.
- * @param options The jobs directory.
+ * @param options `jobsDir`, the jobs directory (default
+ * {@linkcode defaultJobsDir}).
  * @returns The IDs removed.
  * @throws {RangeError} If `olderThan` is not a whole number of milliseconds
  * in range.
@@ -304,7 +296,7 @@ export interface CleanJobsOptions {
  */
 export async function cleanJobs(
   olderThan: number,
-  options: CleanJobsOptions = {},
+  options: { jobsDir?: string } = {},
 ): Promise<string[]> {
   checkDuration("age", olderThan);
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
@@ -481,22 +473,6 @@ export async function* watchJob(
 }
 
 /**
- * Options for {@linkcode waitForJob}.
- *
- * @example Wait at most an hour, or until Ctrl-C
- * ```ts ignore
- * import { waitForJob, type WaitOptions } from "@epack/detach";
- *
- * const stop = new AbortController();
- * Deno.addSignalListener("SIGINT", () => stop.abort());
- * const options: WaitOptions = { timeout: 60 * 60 * 1000, signal: stop.signal };
- * const job = await waitForJob("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options);
- * console.log(job.status);
- * ```
- */
-export type WaitOptions = WatchOptions;
-
-/**
  * Waits until a job has ended and returns its final record. It wakes on the
  * change of the job's record, so it returns within milliseconds of the end;
  * a lost job is noticed within a second. It is {@linkcode watchJob} with
@@ -522,7 +498,7 @@ export type WaitOptions = WatchOptions;
  */
 export async function waitForJob(
   jobId: string,
-  options: WaitOptions = {},
+  options: WatchOptions = {},
 ): Promise<Job> {
   let last: Job | undefined;
   for await (const job of watchJob(jobId, options)) last = job;

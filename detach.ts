@@ -24,7 +24,7 @@
  * @module
  */
 
-import { type Job, JobStore, newJobId } from "./jobs.ts";
+import { type Job, JOB_ID_ENV, JobStore, newJobId } from "./jobs.ts";
 import {
   currentRuntime,
   findDetachFlag,
@@ -32,7 +32,8 @@ import {
   selfArgv,
 } from "./_argv.ts";
 import { DEFAULT_KILL_GRACE } from "./timeout.ts";
-import { findExecutable } from "./_which.ts";
+import { checkDuration } from "./duration.ts";
+import { describeLookupFailure, findExecutable } from "./_which.ts";
 import { dirname, join, resolve } from "./_path.ts";
 
 /**
@@ -40,7 +41,8 @@ import { dirname, join, resolve } from "./_path.ts";
  *
  * @example Show the default
  * ```ts
- * import { DEFAULT_JOB_TIMEOUT, formatDuration } from "@epack/detach";
+ * import { DEFAULT_JOB_TIMEOUT } from "@epack/detach";
+ * import { formatDuration } from "@epack/detach/duration";
  *
  * console.log(formatDuration(DEFAULT_JOB_TIMEOUT)); // 1d
  * ```
@@ -55,7 +57,8 @@ export const SUPERVISE_ARG = "__epack_detach_supervise__";
  *
  * @example A pull with a 2-hour timeout, run from a chosen directory
  * ```ts
- * import { buildPullFlags, parseDuration, type SpawnOptions } from "@epack/detach";
+ * import { buildPullFlags, type SpawnOptions } from "@epack/detach";
+ * import { parseDuration } from "@epack/detach/duration";
  *
  * const options: SpawnOptions = {
  *   command: "pull",
@@ -103,13 +106,16 @@ export interface SpawnOptions {
    */
   jobsDir?: string;
   /**
-   * The job's timeout in milliseconds; `0` or `Infinity` for none.
+   * The job's timeout in milliseconds: a whole number from 1 to
+   * `MAX_DURATION` (36500 days), or `0` (or `Infinity`) for no limit.
+   * Anything else (a fraction, a negative number, `NaN`, a larger number)
+   * is refused with a RangeError before anything is written or started.
    * @default {DEFAULT_JOB_TIMEOUT}
    */
   timeout?: number;
   /**
    * Milliseconds between SIGTERM and SIGKILL when the job times out or is
-   * cancelled.
+   * cancelled: a whole number from 0 (SIGKILL at once) to `MAX_DURATION`.
    * @default {DEFAULT_KILL_GRACE}
    */
   grace?: number;
@@ -131,6 +137,15 @@ export interface SpawnOptions {
    * @default {[]}
    */
   denoFlags?: string[];
+  /**
+   * Let a job start jobs. Inside a job (its processes carry
+   * `EPACK_DETACH_JOB_ID`), `spawn()` refuses with a
+   * {@linkcode DetachRecursionError} by default, so that a program whose
+   * worker path reaches `spawn()` again cannot multiply itself. A program
+   * that means to start jobs from a job says so here.
+   * @default {false}
+   */
+  allowNested?: boolean;
 }
 
 /**
@@ -157,7 +172,9 @@ export interface SpawnResult {
 }
 
 /**
- * Thrown when a job's command line would detach it again.
+ * Thrown when a job would detach again: its command line holds `--detach`
+ * (`flag` says which), or `spawn()` was called inside a job without
+ * `allowNested` (`jobId` says which job). Nothing is written or started.
  *
  * @example A job cannot be started with `--detach` among its flags
  * ```ts
@@ -172,19 +189,25 @@ export interface SpawnResult {
  * ```
  */
 export class DetachRecursionError extends Error {
-  /** The offending flag. */
-  readonly flag: string;
+  /** The offending flag, when the command line would detach again. */
+  readonly flag: string | undefined;
+  /** The job this process runs in, when spawn() was called inside a job. */
+  readonly jobId: string | undefined;
   /**
-   * Makes the error for a flag that would detach again.
-   * @param flag The offending flag.
+   * Makes the error.
+   * @param what The flag that would detach again, or the job inside which
+   * spawn() was called.
    */
-  constructor(flag: string) {
+  constructor(what: string | { jobId: string }) {
     super(
-      `A detached job cannot detach again: remove ${
-        JSON.stringify(flag)
-      } from its arguments`,
+      typeof what === "string"
+        ? `A detached job cannot detach again: remove ${
+          JSON.stringify(what)
+        } from its arguments`
+        : `A detached job cannot detach again: this process runs in job ${what.jobId} (${JOB_ID_ENV} is set); pass allowNested: true to spawn() to start jobs from a job`,
     );
-    this.flag = flag;
+    this.flag = typeof what === "string" ? what : undefined;
+    this.jobId = typeof what === "string" ? undefined : what.jobId;
   }
   /** The error's name, shown before its message. */
   override get name(): string {
@@ -193,7 +216,8 @@ export class DetachRecursionError extends Error {
 }
 
 /**
- * Thrown when a job could not be started. Nothing is left running.
+ * Thrown when a job could not be started. Nothing is left running, and
+ * nothing is left in the jobs directory.
  *
  * @example Report a program that is not installed
  * ```ts ignore
@@ -204,17 +228,30 @@ export class DetachRecursionError extends Error {
  * } catch (err) {
  *   if (!(err instanceof SpawnError)) throw err;
  *   console.error(err.message); // Command not found: no-such-program
+ *   Deno.exitCode = err.exitCode ?? 1; // 127, as a shell would
  * }
  * ```
  */
 export class SpawnError extends Error {
   /**
+   * A shell's exit code for a program that could not be run: 127 if it was
+   * not found, 126 if it was found but cannot be executed (a directory, no
+   * execute permission, a bad `#!` interpreter). `undefined` for any other
+   * failure.
+   */
+  readonly exitCode: 126 | 127 | undefined;
+  /**
    * Makes the error.
    * @param message What went wrong.
-   * @param options The underlying error.
+   * @param options The underlying error (`cause`), and the shell's exit
+   * code (`exitCode`) for a program that could not be run.
    */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    options?: ErrorOptions & { exitCode?: 126 | 127 },
+  ) {
     super(message, options);
+    this.exitCode = options?.exitCode;
   }
   /** The error's name, shown before its message. */
   override get name(): string {
@@ -273,7 +310,7 @@ export function _setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
  *
  * @example The project root
  * ```ts
- * import { findWorkingDir } from "@epack/detach";
+ * import { findWorkingDir } from "./detach.ts";
  *
  * console.log(findWorkingDir(Deno.cwd())); // the nearest dir with deno.json
  * ```
@@ -319,17 +356,30 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
  * command), sends the worker's stdout and stderr to the job's log, stops it
  * at the timeout, and records how it ended.
  *
- * Requires `--allow-read`, `--allow-write` and `--allow-run`; the program
- * must call {@linkcode superviseIfRequested} at its start.
+ * Everything is checked before anything is written or started: the
+ * options, the permissions, whether this process is itself a job, and the
+ * program. A spawn that fails after that removes what it made: it either
+ * starts a job or leaves nothing.
+ *
+ * Requires `--allow-read` and `--allow-write` (the jobs directory),
+ * `--allow-env` (`EPACK_DETACH_JOB_ID`, and `PATH` to find a program) and
+ * `--allow-run`; under `deno run` the supervisor gets only the unscoped
+ * grants, so `read`, `write` and `run` must be unscoped unless
+ * `permissionFlags` says otherwise. The program must call
+ * {@linkcode superviseIfRequested} at its start.
  *
  * @param options What to run and where.
  * @returns The job's ID, the supervisor's PID, the log path and the record.
  * @throws {TypeError} Unless exactly one of `command` and `program` is given.
+ * @throws {RangeError} If `timeout` or `grace` is out of range (see
+ * {@linkcode SpawnOptions}).
  * @throws {DetachRecursionError} If a subcommand's command line holds
- * `--detach` or `-d`.
- * @throws {SpawnError} If the program is not found or cannot be executed
- * (nothing is recorded then), or the job could not be recorded or started;
- * no record is left running and no process is left behind.
+ * `--detach` or `-d`, or this process runs in a job and `allowNested` is not
+ * set.
+ * @throws {SpawnError} If a permission is missing (the message names the
+ * flag; the cause is a `Deno.errors.NotCapable`), the program is not found
+ * or cannot be executed (with `exitCode` 127 or 126), or the job could not
+ * be recorded or started. Nothing is left behind then.
  *
  * @example Detach a pull
  * ```ts ignore
@@ -360,12 +410,12 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   }
   const args = [...(options.args ?? [])];
   const flags = [...(options.flags ?? [])];
-  const timeout = options.timeout ?? DEFAULT_JOB_TIMEOUT;
-  const grace = options.grace ?? DEFAULT_KILL_GRACE;
-  if (!(timeout >= 0)) throw new RangeError(`Invalid timeout: ${timeout}`);
-  if (!(grace >= 0 && Number.isFinite(grace))) {
-    throw new RangeError(`Invalid grace period: ${grace}`);
-  }
+  // Where durations enter: the range a record holds, so no option can make
+  // a job the store refuses to read. Infinity is "none", as 0 is.
+  const timeout = options.timeout === Infinity
+    ? 0
+    : checkDuration("timeout", options.timeout ?? DEFAULT_JOB_TIMEOUT);
+  const grace = checkDuration("grace", options.grace ?? DEFAULT_KILL_GRACE);
   if (command !== undefined) {
     const flag = findDetachFlag([command, ...args, ...flags]);
     if (flag !== undefined) throw new DetachRecursionError(flag);
@@ -381,20 +431,38 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   const jobsDir = resolve(options.jobsDir ?? defaultJobsDir(workingDir));
   const facts = runtimeOverride ?? currentRuntime();
   const self = selfArgv(facts, options);
+  const searchPath = program !== undefined && !program.includes("/") &&
+    options.env?.PATH === undefined;
+  checkPermissions({
+    jobsDir,
+    supervisor: self[0],
+    searchPath,
+    // A compiled binary has its permissions built in; under `deno run` the
+    // supervisor gets the unscoped grants, or the flags the caller states.
+    passedOn: facts.standalone || options.permissionFlags !== undefined
+      ? undefined
+      : facts.permissionFlags,
+  });
+  const outer = Deno.env.get(JOB_ID_ENV);
+  if (outer !== undefined && outer !== "" && options.allowNested !== true) {
+    throw new DetachRecursionError({ jobId: outer });
+  }
+
   let argv: string[];
   if (program !== undefined) {
     // Looked up now, as the job will see it, so a program that cannot run
     // fails here rather than in the job's log; messages as the CLI's `run`.
-    const path = options.env?.PATH ?? Deno.env.get("PATH") ?? "";
-    const found = findExecutable(program, { cwd: workingDir, path });
+    const path = options.env?.PATH ?? (searchPath ? Deno.env.get("PATH") : "");
+    let found;
+    try {
+      found = findExecutable(program, { cwd: workingDir, path: path ?? "" });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotCapable)) throw err;
+      throw needs("--allow-read", `to find ${program}`, err);
+    }
     if (!found.ok) {
-      throw new SpawnError(
-        found.reason === "not_found"
-          ? `Command not found: ${program}`
-          : found.reason === "is_directory"
-          ? `Cannot execute ${program}: is a directory`
-          : `Cannot execute ${program}: permission denied`,
-      );
+      const { message, exitCode } = describeLookupFailure(program, found);
+      throw new SpawnError(message, { exitCode });
     }
     argv = [found.path, ...args, ...flags];
   } else {
@@ -405,13 +473,15 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   const id = newJobId();
   let job: Job;
   try {
+    // create() checks the record before it writes, and on failure removes
+    // whatever it made.
     job = await store.create({
       id,
       command: name,
       args,
       flags,
       workingDir,
-      timeout: Number.isFinite(timeout) ? timeout : 0,
+      timeout,
       grace,
       argv,
     });
@@ -435,7 +505,11 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     }).spawn();
   } catch (err) {
     const message = `Cannot start the supervisor ${self[0]}: ${describe(err)}`;
-    await store.fail(id, message).catch(() => {});
+    // Nothing ran: the job is taken back. Should that fail too, the record
+    // at least says why it never ran, rather than look like a job starting.
+    await store.delete(id).catch(() => store.fail(id, message)).catch(
+      () => {},
+    );
     throw new SpawnError(message, { cause: err });
   }
   child.unref();
@@ -443,6 +517,74 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   // liveness lock; a second write here would double spawn()'s cost.
   job.pid = child.pid;
   return { jobId: id, pid: child.pid, logPath: job.logPath, job };
+}
+
+/** What {@linkcode checkPermissions} checks. */
+interface PermissionNeeds {
+  jobsDir: string;
+  /** The program that becomes the supervisor. */
+  supervisor: string;
+  /** Whether `PATH` is read to find the program. */
+  searchPath: boolean;
+  /** The permission flags the supervisor will get, if detected. */
+  passedOn: string[] | undefined;
+}
+
+// Asked before anything is written, so a missing permission is named as
+// such rather than surfacing later as something else: without --allow-env,
+// PATH reads as empty and every program as "not found".
+function checkPermissions(want: PermissionNeeds): void {
+  const checks: [Deno.PermissionDescriptor, string, string][] = [
+    [
+      { name: "read", path: want.jobsDir },
+      "--allow-read",
+      `to read the jobs directory ${want.jobsDir}`,
+    ],
+    [
+      { name: "write", path: want.jobsDir },
+      "--allow-write",
+      `to record the job in ${want.jobsDir}`,
+    ],
+    [
+      { name: "env", variable: JOB_ID_ENV },
+      "--allow-env",
+      `to read ${JOB_ID_ENV}, which tells whether this process is a job already`,
+    ],
+    [
+      { name: "run", command: want.supervisor },
+      "--allow-run",
+      `to start the job's supervisor ${want.supervisor}`,
+    ],
+  ];
+  if (want.searchPath) {
+    checks.push([
+      { name: "env", variable: "PATH" },
+      "--allow-env",
+      "to read PATH and find the program",
+    ]);
+  }
+  for (const [descriptor, flag, why] of checks) {
+    if (Deno.permissions.querySync(descriptor).state !== "granted") {
+      throw needs(flag, why);
+    }
+  }
+  if (want.passedOn === undefined) return;
+  for (const name of ["read", "write", "run"]) {
+    const flag = `--allow-${name}`;
+    if (!want.passedOn.includes(flag)) {
+      throw new SpawnError(
+        `spawn() needs ${flag} granted without a list: the job's supervisor gets only unscoped grants (or pass permissionFlags to state them)`,
+        { cause: new Deno.errors.NotCapable(`${flag} is scoped or missing`) },
+      );
+    }
+  }
+}
+
+function needs(flag: string, why: string, cause?: unknown): SpawnError {
+  const message = `spawn() needs ${flag} (${why})`;
+  return new SpawnError(message, {
+    cause: cause ?? new Deno.errors.NotCapable(message),
+  });
 }
 
 function describe(err: unknown): string {

@@ -14,8 +14,10 @@ import {
 } from "./mod.ts";
 import { _setRuntimeForTesting } from "./detach.ts";
 import { JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
+import { MAX_DURATION } from "./duration.ts";
 import { groupMembers, readProcess } from "./_process.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
+import { CAN_MOUNT, namesIn, withFullDisk } from "./testdata/full_disk.ts";
 import {
   DENO,
   finalJob,
@@ -25,6 +27,19 @@ import {
   spawnJob,
   until,
 } from "./testdata/spawn_helpers.ts";
+
+/** Runs a spawn() that must fail with a SpawnError, and returns the error. */
+async function spawnFailure(
+  fn: () => Promise<unknown>,
+): Promise<SpawnError> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof SpawnError) return err;
+    throw err;
+  }
+  throw new assert.AssertionError({ message: "spawn() did not fail" });
+}
 
 Deno.test("spawn() records how a job ends after the spawner has exited", async (t) => {
   await withTempDir(async (dir) => {
@@ -303,15 +318,14 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
     });
     await t.step("a missing executable", async () => {
       const before = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-      await assert.rejects(
-        () =>
-          spawn({
-            program: "no-such-program-xyz",
-            jobsDir: join(dir, "jobs"),
-          }),
-        SpawnError,
-        "Command not found: no-such-program-xyz",
+      const err = await spawnFailure(() =>
+        spawn({
+          program: "no-such-program-xyz",
+          jobsDir: join(dir, "jobs"),
+        })
       );
+      assert.equal(err.message, "Command not found: no-such-program-xyz");
+      assert.equal(err.exitCode, 127);
       const after = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
       assert.deepEqual(after, before, "nothing was written");
     });
@@ -329,10 +343,9 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
           SpawnError,
           "Cannot start the supervisor",
         );
-        const { jobs: all } = await new JobStore(jobs).list();
-        assert.equal(all.length, 1);
-        assert.equal(all[0].status, "failed");
-        assert.match(all[0].error ?? "", /Cannot start the supervisor/);
+        // The job is taken back: a spawn that throws leaves no job (it
+        // used to leave a failed record of a job no caller ever heard of).
+        assert.deepEqual(namesIn(jobs), []);
       } finally {
         _setRuntimeForTesting(undefined);
       }
@@ -547,22 +560,34 @@ Deno.test("spawn() refuses a program that cannot be executed, as a shell's 126, 
   await superviseIfRequested();
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    await t.step("a directory", async () => {
+    await t.step("a directory: 126, as in the foreground", async () => {
+      const err = await spawnFailure(() => spawn({ program: dir, jobsDir }));
+      assert.equal(err.message, `Cannot execute ${dir}: is a directory`);
+      assert.equal(err.exitCode, 126);
+    });
+    await t.step("a script whose #! interpreter is missing", async () => {
+      const script = join(dir, "bad.sh");
+      await Deno.writeTextFile(script, "#!/nonexistent/sh\necho hi\n");
+      await Deno.chmod(script, 0o755);
+      const err = await spawnFailure(() => spawn({ program: script, jobsDir }));
+      assert.equal(
+        err.message,
+        `Cannot execute ${script}: bad interpreter /nonexistent/sh`,
+      );
+      assert.equal(err.exitCode, 126);
       await assert.rejects(
-        () => spawn({ program: dir, jobsDir }),
+        () => spawn({ program: "bad.sh", jobsDir, env: { PATH: dir } }),
         SpawnError,
-        `Cannot execute ${dir}: is a directory`,
+        "Cannot execute bad.sh: bad interpreter /nonexistent/sh",
       );
     });
     await t.step("a file without execute permission", async () => {
       const file = join(dir, "script.sh");
       await Deno.writeTextFile(file, "echo hi\n", { mode: 0o644 });
       await Deno.chmod(file, 0o644);
-      await assert.rejects(
-        () => spawn({ program: file, jobsDir }),
-        SpawnError,
-        `Cannot execute ${file}: permission denied`,
-      );
+      const err = await spawnFailure(() => spawn({ program: file, jobsDir }));
+      assert.equal(err.message, `Cannot execute ${file}: permission denied`);
+      assert.equal(err.exitCode, 126);
       await assert.rejects(
         () => spawn({ program: "script.sh", jobsDir, env: { PATH: dir } }),
         SpawnError,
@@ -572,5 +597,282 @@ Deno.test("spawn() refuses a program that cannot be executed, as a shell's 126, 
     await t.step("nothing was recorded", async () => {
       assert.equal(await Deno.stat(jobsDir).catch(() => undefined), undefined);
     });
+  });
+});
+
+Deno.test({
+  name:
+    "spawn() refuses durations a record cannot hold, before anything is written or started",
+  // The last step calls spawn() in this process, which starts supervisors
+  // it never waits for: a leak to Deno 2.7's sanitizers (not 2.8 and later).
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async (t) => {
+  await superviseIfRequested();
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const bad: [string, number][] = [
+      ["timeout", 1500.5],
+      ["timeout", 0.5],
+      ["timeout", -1],
+      ["timeout", NaN],
+      ["timeout", -Infinity],
+      ["timeout", Number.MAX_VALUE],
+      ["timeout", Number.MAX_SAFE_INTEGER],
+      ["timeout", MAX_DURATION + 1],
+      ["timeout", 1e21], // written in exponent form
+      ["grace", 0.5],
+      ["grace", -1],
+      ["grace", Infinity],
+      ["grace", MAX_DURATION + 1],
+    ];
+    for (const [option, value] of bad) {
+      await t.step(`${option}: ${value}`, async () => {
+        await assert.rejects(
+          () => spawn({ program: "true", jobsDir, [option]: value }),
+          RangeError,
+          `Invalid ${option}`,
+        );
+      });
+    }
+    await t.step("nothing was recorded", () => {
+      assert.equal(Deno.statSync(dir).isDirectory, true);
+      assert.deepEqual(namesIn(dir), []);
+    });
+    await t.step(
+      "0 and Infinity mean no limit; MAX_DURATION is a limit that does not fire at once",
+      async () => {
+        // In this process (JSON cannot carry Infinity to the spawner), with
+        // a stand-in for a compiled binary as the supervisor.
+        await withStandIn(dir, async () => {
+          for (const timeout of [0, Infinity, MAX_DURATION]) {
+            const { jobId, pid } = await spawn({
+              program: "sleep",
+              args: ["0.3"],
+              jobsDir,
+              timeout,
+              grace: 0,
+            });
+            const job = await finalJob(jobsDir, jobId);
+            assert.equal(job.status, "completed", `${timeout}: ${job.error}`);
+            assert.equal(job.timeout, timeout === MAX_DURATION ? timeout : 0);
+            assert.equal(job.grace, 0);
+            await reaped(pid);
+          }
+        });
+      },
+    );
+  });
+});
+
+/**
+ * Runs `fn` with spawn() in this process starting a stand-in for a compiled
+ * binary: like one, it takes the program's arguments directly (deno compile
+ * cannot run on our machines), and it runs the spawner, which supervises.
+ */
+async function withStandIn(
+  dir: string,
+  fn: (binary: string) => Promise<void>,
+): Promise<void> {
+  const binary = join(dir, "epack-bin");
+  await Deno.writeTextFile(
+    binary,
+    `#!/bin/sh\nexec ${JSON.stringify(DENO)} run -A ${
+      JSON.stringify(SPAWNER)
+    } "$@"\n`,
+  );
+  await Deno.chmod(binary, 0o755);
+  _setRuntimeForTesting({
+    standalone: true,
+    execPath: binary,
+    mainModule: "file:///ignored.ts",
+    permissionFlags: [],
+  });
+  try {
+    await fn(binary);
+  } finally {
+    _setRuntimeForTesting(undefined);
+  }
+}
+
+/**
+ * Waits until Deno has reaped a supervisor this process started, so its end
+ * is not seen by the sanitizers of the next test.
+ */
+async function reaped(pid: number): Promise<void> {
+  await until(
+    "the supervisor to be reaped",
+    () => readProcess(pid) === undefined ? true : undefined,
+  );
+}
+
+Deno.test("spawn() inside a job refuses to detach again, unless allowNested says so", async (t) => {
+  await withTempDir(async (dir) => {
+    const store = new JobStore(dir);
+    await t.step(
+      "a real job whose worker calls spawn(): the error in its log, one job",
+      async () => {
+        // The spawner's worker path: given JSON options, it spawns.
+        const inner = JSON.stringify({ program: "true", jobsDir: dir });
+        const { jobId } = await mustSpawn({ command: inner, jobsDir: dir });
+        const job = await finalJob(dir, jobId);
+        assert.equal(job.status, "failed");
+        assert.equal(job.exitCode, 1);
+        const log = await Deno.readTextFile(job.logPath);
+        assert.match(
+          log,
+          new RegExp(
+            `DetachRecursionError: A detached job cannot detach again: this process runs in job ${jobId}`,
+          ),
+        );
+        const { jobs, invalid } = await store.list();
+        assert.deepEqual(jobs.map((j) => j.id), [jobId]);
+        assert.deepEqual(invalid, []);
+        await store.delete(jobId);
+      },
+    );
+    await t.step("with allowNested: true, the job starts a job", async () => {
+      const inner = JSON.stringify({
+        program: "sh",
+        args: ["-c", "echo $EPACK_DETACH_JOB_ID"],
+        jobsDir: dir,
+        allowNested: true,
+      });
+      const { jobId } = await mustSpawn({ command: inner, jobsDir: dir });
+      const outer = await finalJob(dir, jobId);
+      assert.equal(outer.status, "completed", outer.error);
+      const nested: Spawned = JSON.parse(
+        await Deno.readTextFile(outer.logPath),
+      );
+      const job = await finalJob(dir, nested.jobId);
+      assert.equal(job.status, "completed", job.error);
+      // The nested job is a job of its own, with its own mark.
+      assert.equal(
+        await Deno.readTextFile(job.logPath),
+        `${nested.jobId}\n`,
+      );
+      const { jobs } = await store.list();
+      assert.deepEqual(
+        jobs.map((j) => j.id).sort(),
+        [jobId, nested.jobId].sort(),
+      );
+    });
+    await t.step(
+      "in-process: the error says which job, nothing is written",
+      async () => {
+        await superviseIfRequested();
+        const jobsDir = join(dir, "in-process");
+        Deno.env.set("EPACK_DETACH_JOB_ID", "01ARYZ6S41TSV4RRFFQ69G5FAV");
+        try {
+          const err = await spawn({ program: "true", jobsDir }).then(
+            () => undefined,
+            (err) => err,
+          );
+          assert.ok(err instanceof DetachRecursionError, String(err));
+          assert.equal(err.jobId, "01ARYZ6S41TSV4RRFFQ69G5FAV");
+          assert.equal(err.flag, undefined);
+          await assert.rejects(
+            () => spawn({ command: "echo", jobsDir }),
+            DetachRecursionError,
+          );
+        } finally {
+          Deno.env.delete("EPACK_DETACH_JOB_ID");
+        }
+        assert.equal(
+          await Deno.stat(jobsDir).catch(() => undefined),
+          undefined,
+        );
+      },
+    );
+  });
+});
+
+Deno.test({
+  name: "spawn() on a full disk fails and leaves nothing in the jobs directory",
+  ignore: !CAN_MOUNT,
+}, async () => {
+  await superviseIfRequested();
+  await withFullDisk(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const err = await spawnFailure(() => spawn({ program: "true", jobsDir }));
+    assert.match(err.message, /Cannot record the job in .*: No space left/);
+    assert.deepEqual(namesIn(jobsDir), []);
+  }, ["jobs"]);
+});
+
+Deno.test("spawn() names a missing Deno permission instead of failing as something else", async (t) => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const cases: [string, string[], Record<string, unknown>, RegExp][] = [
+      [
+        "no --allow-env: not 'Command not found'",
+        ["--allow-read", "--allow-write"],
+        { program: "true" },
+        /SpawnError: spawn\(\) needs --allow-env/,
+      ],
+      [
+        "--allow-env for the job mark but not PATH",
+        [
+          "--allow-read",
+          "--allow-write",
+          "--allow-run",
+          "--allow-env=EPACK_DETACH_JOB_ID",
+        ],
+        { program: "true" },
+        /SpawnError: spawn\(\) needs --allow-env \(to read PATH/,
+      ],
+      [
+        "no --allow-run",
+        ["--allow-read", "--allow-write", "--allow-env"],
+        { command: "echo" },
+        /SpawnError: spawn\(\) needs --allow-run \(to start the job's supervisor/,
+      ],
+      [
+        "no write permission for the jobs directory",
+        [
+          "--allow-read",
+          `--allow-write=${join(dir, "elsewhere")}`,
+          "--allow-env",
+          "--allow-run",
+        ],
+        { command: "echo" },
+        /SpawnError: spawn\(\) needs --allow-write \(to record the job in /,
+      ],
+      [
+        "a scoped read the supervisor would not get",
+        [`--allow-read=${dir}`, "--allow-write", "--allow-env", "--allow-run"],
+        { command: "echo" },
+        /SpawnError: spawn\(\) needs --allow-read granted without a list/,
+      ],
+    ];
+    for (const [what, flags, options, message] of cases) {
+      await t.step(what, async () => {
+        const r = await spawnJob({ ...options, jobsDir }, flags);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, message);
+        assert.equal(
+          await Deno.stat(jobsDir).catch(() => undefined),
+          undefined,
+          "nothing was written",
+        );
+      });
+    }
+    await t.step(
+      "a program given by path needs no PATH, and the job runs",
+      async () => {
+        const { jobId } = await mustSpawn(
+          { program: "/bin/sh", args: ["-c", "echo ran"], jobsDir },
+          [
+            "--allow-read",
+            "--allow-write",
+            "--allow-run",
+            "--allow-env=EPACK_DETACH_JOB_ID",
+          ],
+        );
+        const job = await finalJob(jobsDir, jobId);
+        assert.equal(job.status, "completed", job.error);
+        assert.equal(await Deno.readTextFile(job.logPath), "ran\n");
+      },
+    );
   });
 });

@@ -6,7 +6,7 @@
  *
  * @example Flags for a detached pull
  * ```ts
- * import { buildPullFlags } from "@epack/detach/flags";
+ * import { buildPullFlags } from "@epack/detach";
  *
  * const flags = buildPullFlags({ env: "prod", version: "v1.2.3", verify: false });
  * console.log(flags.join(" ")); // --env prod --version v1.2.3 --verify=false --ci
@@ -20,7 +20,7 @@
  *
  * @example Overwrite the output, skip the checksum
  * ```ts
- * import { buildPullFlags, type PullOptions } from "@epack/detach/flags";
+ * import { buildPullFlags, type PullOptions } from "@epack/detach";
  *
  * const options: PullOptions = { output: "app.epack", force: true, verify: false };
  * console.log(buildPullFlags(options).join(" "));
@@ -64,7 +64,7 @@ export interface PullOptions {
  *
  * @example Every option
  * ```ts
- * import { buildPullFlags } from "@epack/detach/flags";
+ * import { buildPullFlags } from "@epack/detach";
  *
  * console.log(buildPullFlags({
  *   env: "prod",

@@ -40,14 +40,33 @@ import {
   JOB_STATUSES,
   type JobStatus,
   readJobFile,
+  serializeJobRecord,
   writeJobFile,
+  writeRecordText,
 } from "./_record.ts";
-import { removeIfPresent, removeStaleTemps, withFileLock } from "./_durable.ts";
+import {
+  createFile,
+  removeIfPresent,
+  removeStaleTemps,
+  removeSyncIfPresent,
+  withFileLock,
+} from "./_durable.ts";
 import {
   applyLiveness,
+  claimNewLiveness,
+  claimStale,
   isLivenessHeld,
   SUPERVISOR_START_GRACE_MS,
 } from "./_liveness.ts";
+import { checkDuration } from "./duration.ts";
+
+/**
+ * How old the files of a job without a record must be before
+ * {@linkcode JobStore.clean} takes them for debris: 10 minutes. A create in
+ * progress holds its liveness lock, which keeps clean away from it anyway;
+ * the age also covers the instant between making that file and locking it.
+ */
+const DEBRIS_AGE_MS = 10 * 60 * 1000;
 
 // The record's types and errors, and the ID functions, are defined beside
 // the code that needs them, so that the store's files import one way; they
@@ -106,11 +125,17 @@ export interface CreateJobOptions {
   pid?: number;
   /** The directory the job runs in. */
   workingDir?: string;
-  /** The job's timeout in milliseconds. */
+  /**
+   * The job's timeout in milliseconds, `0` for none: a whole number from 0
+   * to `MAX_DURATION` (36500 days).
+   */
   timeout?: number;
   /** The full argument vector of the worker. */
   argv?: string[];
-  /** Milliseconds between SIGTERM and SIGKILL when the job is stopped. */
+  /**
+   * Milliseconds between SIGTERM and SIGKILL when the job is stopped: a
+   * whole number from 0 to `MAX_DURATION` (36500 days).
+   */
   grace?: number;
   /**
    * The job ID; a new ULID when left out. It must pass
@@ -368,14 +393,31 @@ export class JobStore {
    * Creates a job record with status `running`, an empty log file and the
    * job's liveness file (all mode 0600).
    *
+   * The record is checked before anything touches the disk (see
+   * {@linkcode JobStore.update}). A create that fails part way (a full
+   * disk, say) removes the files it made, in reverse order, and leaves no
+   * file of the job behind (the jobs directory, once made, stays); a file
+   * that was already there (a log kept by `delete(id, { log: false })`) is
+   * left alone.
+   *
    * @param options What to record.
    * @returns The new job.
    * @throws {InvalidJobIdError} If `options.id` is given and not valid.
-   * @throws {Deno.errors.AlreadyExists} If a job with that ID exists.
+   * @throws {RangeError} If `timeout` or `grace` is not a whole number of
+   * milliseconds from 0 to `MAX_DURATION`, or another field has a value the
+   * record cannot hold (a fractional `pid`, say).
+   * @throws {TypeError} If a field has a type the record cannot hold.
+   * @throws {Deno.errors.AlreadyExists} If a job with that ID exists (or is
+   * being created).
    */
   async create(options: CreateJobOptions): Promise<Job> {
     const id = validateJobId(options.id ?? newJobId());
-    await this.ensureDir();
+    // Durations enter the store here: the same bound as everywhere else,
+    // so a record never holds a timeout no caller could have asked for.
+    if (options.timeout !== undefined) {
+      checkDuration("timeout", options.timeout);
+    }
+    if (options.grace !== undefined) checkDuration("grace", options.grace);
     const job: Job = {
       id,
       command: options.command,
@@ -390,24 +432,42 @@ export class JobStore {
     if (options.timeout !== undefined) job.timeout = options.timeout;
     if (options.argv !== undefined) job.argv = [...options.argv];
     if (options.grace !== undefined) job.grace = options.grace;
-    // No lock: the record is created by a hard link, which fails if the
-    // name exists, so two creators of one ID cannot both succeed. spawn()
-    // waits on this call, so it uses few, synchronous system calls.
-    for (const path of [job.logPath, this.livenessPath(id)]) {
+    // Before anything touches the disk: a record the store would refuse to
+    // read is never begun.
+    const text = serializeJobRecord(job);
+    await this.ensureDir();
+    this.#createFiles(job, text);
+    return job;
+  }
+
+  // The liveness file first, locked until the record exists, then the log,
+  // then the record, by a hard link that fails if the name exists (so two
+  // creators of one ID cannot both succeed). clean() takes an unlocked
+  // liveness file without a record, older than DEBRIS_AGE_MS, for the debris
+  // of a create that died; the lock keeps it off a create in progress.
+  // spawn() waits on this, so it uses few, synchronous system calls.
+  #createFiles(job: Job, text: string): void {
+    const livePath = this.livenessPath(job.id);
+    const made: string[] = [];
+    let live: Deno.FsFile | undefined;
+    try {
+      const claim = claimNewLiveness(livePath);
+      live = claim.file;
+      if (claim.made) made.push(livePath);
       // The liveness file exists from the start, so a supervisor that never
       // takes its lock (it failed to start) is told apart from an epack
       // record, which has none, and is reported lost after the grace period.
-      Deno.openSync(path, { write: true, create: true, mode: 0o600 }).close();
-    }
-    try {
-      this.#write(job, { createNew: true });
+      if (createFile(job.logPath)) made.push(job.logPath);
+      writeRecordText(this.recordPath(job.id), text, { createNew: true });
     } catch (err) {
+      for (const path of made.reverse()) removeSyncIfPresent(path);
       if (err instanceof Deno.errors.AlreadyExists) {
-        throw new Deno.errors.AlreadyExists(`Job already exists: ${id}`);
+        throw new Deno.errors.AlreadyExists(`Job already exists: ${job.id}`);
       }
       throw err;
+    } finally {
+      live?.close();
     }
-    return job;
   }
 
   /**
@@ -535,6 +595,11 @@ export class JobStore {
    * concurrent updates from several processes never lose each other. The new
    * record replaces the old one atomically.
    *
+   * The store never writes a record it would refuse to read: the new
+   * record is checked field by field, by the rule the parser applies, before
+   * anything is written, and a record that fails is refused with the file
+   * left as it was.
+   *
    * @param id The job ID (a ULID in any case).
    * @param fn Gets the current record (as recorded, without the liveness
    * check) and returns the new one. Its `id` cannot change.
@@ -542,6 +607,11 @@ export class JobStore {
    * @throws {InvalidJobIdError} If the ID is not valid.
    * @throws {JobNotFoundError} If there is no such job.
    * @throws {InvalidJobFileError} If the record is corrupt or foreign.
+   * @throws {TypeError} If the new record has a field of a type the record
+   * cannot hold (the message names its key); nothing is written.
+   * @throws {RangeError} If the new record has a field with a value the
+   * record cannot hold (a fractional or unsafe integer, an invalid date, an
+   * unknown status); nothing is written.
    */
   async update(id: string, fn: JobUpdater): Promise<Job> {
     id = this.#stored(id);
@@ -644,6 +714,14 @@ export class JobStore {
    * removed, nor jobs that `options.keep` keeps. Invalid files are left
    * alone. Temp files left by a crash are removed once they are an hour old.
    *
+   * It also removes debris: the files of an ID that has no record. A
+   * liveness file (`<id>.live`) without a record is what a create that died
+   * part way leaves; it goes, with its `<id>.log` and `<id>.lock`, once it
+   * is 10 minutes old and nobody holds its lock (a create in progress holds
+   * it until the record exists). A lock file (`<id>.lock`) alone goes on the
+   * same terms. A log alone is kept: `delete(id, { log: false })` leaves
+   * one on purpose.
+   *
    * The store knows nothing of processes: a lost job whose worker's
    * processes still run is kept only if `keep` says so (`cleanJobs()` does).
    *
@@ -678,7 +756,42 @@ export class JobStore {
       }
     }
     await removeStaleTemps(this.#dir, 60 * 60 * 1000);
+    await this.#removeDebris(Date.now() - DEBRIS_AGE_MS);
     return removed;
+  }
+
+  async #removeDebris(cutoff: number): Promise<void> {
+    const names = new Set<string>();
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if (entry.isFile) names.add(entry.name);
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      throw err;
+    }
+    for (const name of names) {
+      const dot = name.lastIndexOf(".");
+      const id = name.slice(0, dot);
+      const ext = name.slice(dot + 1);
+      if (ext !== "live" && ext !== "lock") continue;
+      if (!isJobId(id) || names.has(`${id}.json`)) continue;
+      // A lock file beside a liveness file goes with it.
+      if (ext === "lock" && names.has(`${id}.live`)) continue;
+      const claim = claimStale(`${this.#dir}/${name}`, cutoff);
+      if (claim === undefined) continue;
+      try {
+        // Looked for again under the claim: a record linked since the
+        // listing keeps its files.
+        if (existsSync(this.recordPath(id))) continue;
+        const paths = ext === "live"
+          ? [this.logPath(id), this.#lockPath(id), this.livenessPath(id)]
+          : [this.#lockPath(id)];
+        for (const path of paths) removeSyncIfPresent(path);
+      } finally {
+        claim.close();
+      }
+    }
   }
 
   /**
@@ -726,6 +839,16 @@ export class JobStore {
 
   #lockPath(id: string): string {
     return `${this.#dir}/${validateJobId(id)}.lock`;
+  }
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
   }
 }
 

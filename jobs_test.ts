@@ -34,6 +34,7 @@ import {
   withStore,
   writeScript,
 } from "./testdata/store_helpers.ts";
+import { CAN_MOUNT, namesIn, withFullDisk } from "./testdata/full_disk.ts";
 
 /** Every path under `root` with its type, size, mtime and contents. */
 async function snapshot(root: string): Promise<Map<string, string>> {
@@ -1153,6 +1154,142 @@ Deno.test("JobStore.clean() keeps the jobs its keep option keeps", async (t) => 
       assert.ok(await exists(store.recordPath("a_job")));
     });
   });
+});
+
+Deno.test("JobStore.clean() removes the debris of a create that died, and never a create in progress", async (t) => {
+  await withStore(async (store) => {
+    await store.ensureDir();
+    const dir = store.dir;
+    const old = new Date(Date.now() - HOUR);
+    const make = async (name: string, when?: Date) => {
+      await Deno.writeTextFile(
+        join(dir, name),
+        name.endsWith(".log") ? "x" : "",
+      );
+      if (when) await Deno.utime(join(dir, name), when, when);
+    };
+    // A create that died after its liveness file and log: old, unlocked.
+    await make("dead.log", old);
+    await make("dead.lock", old);
+    await make("dead.live", old);
+    // A create in progress: it holds its liveness lock (here, in this
+    // process, on another open file: flock tells them apart).
+    await make("busy.log", old);
+    await make("busy.live", old);
+    const busy = await Deno.open(join(dir, "busy.live"));
+    await busy.lock(true);
+    // A create that has only just begun: too new to judge.
+    await make("fresh.log");
+    await make("fresh.live");
+    // A lock file of an ID that never had a record (update() of a missing
+    // job makes one), old and fresh.
+    await make("stray.lock", old);
+    await make("newstray.lock");
+    // A log kept on purpose by delete(id, { log: false }).
+    const kept = await store.create({ command: "sync", id: "kept" });
+    await store.fail(kept.id, "x");
+    await store.delete(kept.id, { log: false });
+    await Deno.utime(store.logPath(kept.id), old, old);
+    // A real job, old and ended: clean(DAY) keeps it; its files are not debris.
+    const job = await store.create({ command: "sync", id: "real" });
+    await store.complete(job.id, { exitCode: 0 });
+    for (const ext of ["log", "live", "lock"]) {
+      await Deno.utime(join(dir, `real.${ext}`), old, old);
+    }
+    try {
+      assert.deepEqual(await store.clean(DAY), []);
+      await t.step("the dead create's files are gone", async () => {
+        for (const ext of ["log", "lock", "live"]) {
+          assert.equal(await exists(join(dir, `dead.${ext}`)), false, ext);
+        }
+        assert.equal(await exists(join(dir, "stray.lock")), false);
+      });
+      await t.step(
+        "a create in progress, a fresh one, a kept log and a job stay",
+        async () => {
+          assert.deepEqual(
+            [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+            [
+              "busy.live",
+              "busy.log",
+              "fresh.live",
+              "fresh.log",
+              "kept.log",
+              "newstray.lock",
+              "real.json",
+              "real.live",
+              "real.lock",
+              "real.log",
+            ],
+          );
+          assert.equal((await store.load("real")).status, "completed");
+        },
+      );
+    } finally {
+      busy.close();
+    }
+    await t.step(
+      "once the create in progress lets go, it is debris",
+      async () => {
+        await store.clean(DAY);
+        assert.equal(await exists(join(dir, "busy.live")), false);
+        assert.equal(await exists(join(dir, "busy.log")), false);
+      },
+    );
+  });
+});
+
+Deno.test("JobStore.create() leaves nothing behind when it fails, and never takes another create's files", async (t) => {
+  await withStore(async (store) => {
+    await store.ensureDir();
+    await t.step("a create of an ID whose liveness lock is held", async () => {
+      await Deno.writeTextFile(store.livenessPath("held"), "");
+      const holder = await Deno.open(store.livenessPath("held"));
+      await holder.lock(true);
+      try {
+        await assert.rejects(
+          () => store.create({ command: "sync", id: "held" }),
+          Deno.errors.AlreadyExists,
+          "Job already exists: held",
+        );
+      } finally {
+        holder.close();
+      }
+      assert.deepEqual(
+        [...Deno.readDirSync(store.dir)].map((e) => e.name),
+        ["held.live"],
+      );
+      await Deno.remove(store.livenessPath("held"));
+    });
+    await t.step("a second create of an existing ID", async () => {
+      const job = await store.create({ command: "sync", id: "twice" });
+      await Deno.writeTextFile(job.logPath, "output\n");
+      await assert.rejects(
+        () => store.create({ command: "sync", id: "twice" }),
+        Deno.errors.AlreadyExists,
+      );
+      // The first job's files are its own: none was removed.
+      assert.equal(await Deno.readTextFile(job.logPath), "output\n");
+      assert.ok(await exists(store.livenessPath("twice")));
+      assert.equal((await store.load("twice")).status, "running");
+    });
+  });
+});
+
+Deno.test({
+  name: "JobStore.create() on a full disk fails and leaves no file",
+  ignore: !CAN_MOUNT,
+}, async () => {
+  await withFullDisk(async (dir) => {
+    const store = new JobStore(join(dir, "jobs"));
+    await assert.rejects(
+      () => store.create({ command: "sync", id: "full" }),
+      (err) => /No space left/.test(String(err)),
+    );
+    assert.deepEqual(namesIn(store.dir), []);
+    // And clean() has nothing to do there.
+    assert.deepEqual(await store.clean(0), []);
+  }, ["jobs"]);
 });
 
 // ---------------------------------------------------------------------------

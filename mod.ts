@@ -27,11 +27,14 @@
  * @module
  */
 
+// The public API: what a user of the lifecycle (spawn → supervise → record
+// → read) needs. The store's option types and JOB_ID_ENV are in
+// "@epack/detach/jobs", log reading in "@epack/detach/logs", durations in
+// "@epack/detach/duration" and the stop policy in "@epack/detach/timeout".
 export {
   DEFAULT_JOB_TIMEOUT,
   defaultJobsDir,
   DetachRecursionError,
-  findWorkingDir,
   spawn,
   SpawnError,
   type SpawnOptions,
@@ -42,8 +45,8 @@ export {
   cancel,
   type CancelOptions,
   type CancelResult,
+  cleanJobs,
   waitForJob,
-  type WaitOptions,
   WaitTimeoutError,
   watchJob,
   type WatchOptions,
@@ -51,33 +54,17 @@ export {
 export { DEFAULT_KILL_GRACE } from "./timeout.ts";
 export {
   AmbiguousJobIdError,
-  type CleanOptions,
-  type CompleteOptions,
-  type CreateJobOptions,
-  type DeleteOptions,
-  FINAL_STATUSES,
-  type InvalidJobFile,
-  InvalidJobFileError,
   InvalidJobIdError,
   type Job,
-  JOB_ID_ENV,
-  JOB_STATUSES,
   JobNotFoundError,
   type JobStatus,
   JobStore,
-  type JobUpdater,
-  type ListOptions,
-  type ListResult,
-  newJobId,
-  SUPERVISOR_START_GRACE_MS,
-  validateJobId,
 } from "./jobs.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";
-export { formatDuration, parseDuration } from "./duration.ts";
 
 if (import.meta.main) {
   const { superviseIfRequested } = await import("./detach.ts");
   await superviseIfRequested();
-  const { main } = await import("./cli.ts");
+  const { main } = await import("./cli/main.ts");
   Deno.exit(await main(Deno.args));
 }

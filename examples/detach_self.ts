@@ -2,7 +2,8 @@
 // of its own commands and exits at once, while the command runs on in the
 // background and its end is recorded.
 //
-//   deno run --allow-read --allow-write --allow-run examples/detach_self.ts [--jobs-dir DIR]
+//   deno run --allow-read --allow-write --allow-run \
+//     --allow-env=EPACK_DETACH_JOB_ID examples/detach_self.ts [--jobs-dir DIR]
 //
 // It prints the job's ID and log; `epack jobs <id>` (or waitForJob()) tells
 // how the job ended. Started with `report`, it does the work itself, in the

@@ -17,6 +17,8 @@ Deno.test("examples/detach_self.ts exits at once, and its detached job completes
         "--allow-read",
         "--allow-write",
         "--allow-run",
+        // spawn() reads only this variable, to refuse to run inside a job.
+        "--allow-env=EPACK_DETACH_JOB_ID",
         EXAMPLE,
         "--jobs-dir",
         dir,

@@ -3,10 +3,20 @@
 
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
+import { type Job, JobStore } from "../jobs.ts";
 import { fileURLToPath } from "node:url";
 
 /** The CLI's entry module, absolute. */
 export const MOD = fileURLToPath(new URL("../mod.ts", import.meta.url));
+
+/**
+ * How the CLI's hints must name it when it runs as `deno run -A <MOD>` from
+ * `cwd`: `deno run -A`, then mod.ts relative to `cwd` if below it.
+ */
+export function selfInvocation(cwd: string = Deno.cwd()): string {
+  const mod = MOD.startsWith(`${cwd}/`) ? MOD.slice(cwd.length + 1) : MOD;
+  return `deno run -A ${mod}`;
+}
 
 /** What a CLI run produced. */
 export interface CliResult {
@@ -27,10 +37,22 @@ export async function cli(
   args: string[],
   options: CliOptions = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
+  return await collect(Deno.execPath(), ["run", "-A", MOD, ...args], {
     cwd: options.cwd,
     env: { NO_COLOR: "", ...options.env },
+  });
+}
+
+/** Runs a program with no input and collects its output. */
+async function collect(
+  program: string,
+  args: string[],
+  options: CliOptions,
+): Promise<CliResult> {
+  const out = await new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -43,6 +65,7 @@ export async function cli(
     stderr: text.decode(out.stderr),
   };
 }
+
 /** Runs `fn` with a fresh temp dir (prefix `detach_`), removed afterwards. */
 export async function withTempDir(
   fn: (dir: string) => Promise<void>,
@@ -52,6 +75,70 @@ export async function withTempDir(
     await fn(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Runs the commands a `--detach` run printed as hints ("Status:" and
+ * "Follow:"), verbatim, through `sh -c` in `cwd`, as a user pasting them.
+ */
+export async function pasteHints(
+  stdout: string,
+  cwd: string = Deno.cwd(),
+): Promise<{ status: CliResult; follow: CliResult }> {
+  const hint = (label: string) => {
+    const line = new RegExp(`^  ${label}: +(.*)$`, "m").exec(stdout)?.[1];
+    if (line === undefined) throw new Error(`No ${label} hint in: ${stdout}`);
+    return line;
+  };
+  const paste = (line: string) =>
+    collect("sh", ["-c", line], { cwd, env: { NO_COLOR: "1" } });
+  return {
+    status: await paste(hint("Status")),
+    follow: await paste(hint("Follow")),
+  };
+}
+
+/**
+ * The processes of a process group that still run: zombies left out, since
+ * PID 1 here never reaps orphans and a zombie runs nothing. Asks `ps`, as a
+ * user would.
+ */
+export async function liveInGroup(pgid: number): Promise<string[]> {
+  const out = await new Deno.Command("ps", {
+    args: ["-eo", "pid=,pgid=,stat=,args="],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((line) => {
+    const [, group, stat] = line.trim().split(/\s+/);
+    return Number(group) === pgid && stat !== undefined &&
+      !stat.startsWith("Z");
+  });
+}
+
+/** Whether a process runs (a zombie does not), asking `ps`. */
+export async function runs(pid: number): Promise<boolean> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", "stat=", "-p", String(pid)],
+    stdout: "piped",
+  }).output();
+  const stat = new TextDecoder().decode(out.stdout).trim();
+  return stat !== "" && !stat.startsWith("Z");
+}
+
+/** Polls until a file holds text; returns it. */
+export async function readWhenWritten(
+  path: string,
+  ms = 15_000,
+): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const text = await Deno.readTextFile(path).catch(() => "");
+    if (text.trim() !== "") return text.trim();
+    if (Date.now() > end) {
+      throw new Error(`${path} was not written in ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
@@ -271,4 +358,165 @@ export async function waitForRecord(
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let n = 0; n < data.length;) n += await conn.write(data.subarray(n));
+}
+
+// --- `epack jobs` ------------------------------------------------------------
+
+export const SPAWNER = fileURLToPath(new URL("./spawner.ts", import.meta.url));
+/** `epack jobs`, the real CLI, as users run it from source. */
+export const ENTRY = ["run", "-A", MOD, "jobs"];
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `epack jobs <args> --jobs-dir <dir>`. */
+export async function jobs(dir: string, ...args: string[]): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...ENTRY, ...args, "--jobs-dir", dir],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+export interface Spawned {
+  jobId: string;
+  pid: number;
+  logPath: string;
+}
+
+/** Starts a real job of an external command through the fixture. */
+export async function spawnJob(
+  dir: string,
+  command: string,
+  args: string[],
+  extra: Record<string, unknown> = {},
+): Promise<Spawned> {
+  const options = { program: command, args, jobsDir: dir, ...extra };
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SPAWNER, JSON.stringify(options)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  if (out.code !== 0) throw new Error(dec.decode(out.stderr));
+  return JSON.parse(dec.decode(out.stdout));
+}
+
+/** Polls the record (the test's own clock, not the code under test's). */
+export async function until(
+  dir: string,
+  id: string,
+  done: (job: Job) => boolean,
+  ms = 15_000,
+): Promise<Job> {
+  const store = new JobStore(dir);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const job = await store.load(id);
+    if (done(job)) return job;
+    if (Date.now() > deadline) {
+      throw new Error(`Job ${id} still ${job.status} after ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const ended = (job: Job) => job.status !== "running";
+
+/** Whether a process has exited (a zombie counts: it runs nothing). */
+export function gone(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
+  } catch {
+    return true;
+  }
+}
+
+/** Stops a job the test left running, whatever state it is in. */
+export async function stopJob(dir: string, id: string): Promise<void> {
+  const job = await new JobStore(dir).loadRecorded(id).catch(() => undefined);
+  for (const pid of [job?.pid, job?.workerPid]) {
+    if (pid === undefined || pid <= 1) continue;
+    for (const target of [-pid, pid]) {
+      try {
+        Deno.kill(target, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+export function assert(
+  cond: unknown,
+  message = "assertion failed",
+): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+export function assertEquals<T>(actual: T, expected: T, message = ""): void {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) {
+    throw new Error(`${message}\n  actual:   ${a}\n  expected: ${e}`);
+  }
+}
+
+/** One `error:` line, the usage hint when `hint`, exit 1, nothing else. */
+export function assertCliError(
+  run: Run,
+  hint: string | undefined,
+  match?: RegExp,
+) {
+  const lines = run.stderr.split("\n").filter((l) => l !== "");
+  assertEquals(run.code, 1, `exit code (stderr: ${run.stderr})`);
+  assertEquals(run.stdout, "", "stdout");
+  assert(lines[0].startsWith("error: "), `first line: ${lines[0]}`);
+  assert(!/^\s+at /m.test(run.stderr), `stack trace: ${run.stderr}`);
+  if (hint === undefined) {
+    assertEquals(lines.length, 1, `stderr: ${run.stderr}`);
+  } else {
+    assertEquals(lines.length, 2, `stderr: ${run.stderr}`);
+    assertEquals(
+      lines[1],
+      `Run '${selfInvocation()} ${hint} --help' for usage.`,
+    );
+  }
+  if (match) assert(match.test(lines[0]), `${lines[0]} !~ ${match}`);
+}
+
+export async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "detach_cli_jobs_" });
+}
+
+/** A finished job written straight into the store, ended `agoMs` ago. */
+export async function craftEnded(
+  store: JobStore,
+  options: { id?: string; agoMs?: number; exitCode?: number } = {},
+): Promise<Job> {
+  const job = await store.create({
+    id: options.id,
+    command: "sh",
+    args: ["-c", "true"],
+  });
+  await store.complete(job.id, { exitCode: options.exitCode ?? 0 });
+  const at = new Date(Date.now() - (options.agoMs ?? 0));
+  return await store.update(job.id, (j) => {
+    j.startedAt = new Date(at.getTime() - 1000);
+    j.completedAt = at;
+    return j;
+  });
 }

@@ -6,9 +6,11 @@ import {
   spawn,
   SpawnError,
   type SpawnOptions,
-} from "./detach.ts";
-import { CliError, EXIT } from "./_cli_util.ts";
-import { formatDuration } from "./duration.ts";
+} from "../detach.ts";
+import { formatDuration } from "../duration.ts";
+import { CliError, EXIT } from "./_errors.ts";
+import { shellLine } from "./_output.ts";
+import { hint } from "./_hint.ts";
 
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {
@@ -35,8 +37,12 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     result = await spawn(spawnOptions);
   } catch (err) {
     if (err instanceof DetachRecursionError || err instanceof SpawnError) {
+      // A program that cannot run keeps a shell's 127 or 126, as in the
+      // foreground.
+      const exitCode = err instanceof SpawnError ? err.exitCode : undefined;
       throw new CliError(`Cannot start the job: ${err.message}`, {
         cause: err,
+        ...(exitCode !== undefined ? { exitCode } : {}),
       });
     }
     throw err;
@@ -55,27 +61,18 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     }));
     return EXIT.OK;
   }
-  const where = jobsDirGiven
-    ? ` --jobs-dir ${shellQuote(options.jobsDir)}`
-    : "";
-  const line = [job.command, ...job.args, ...job.flags].map(shellQuote).join(
-    " ",
-  );
+  const carry = jobsDirGiven ? { jobsDir: options.jobsDir } : {};
   const limit = job.timeout ? formatDuration(job.timeout) : "none";
   console.log(
     [
-      `Started job ${result.jobId} (PID ${result.pid}): ${line}`,
+      `Started job ${result.jobId} (PID ${result.pid}): ${
+        shellLine([job.command, ...job.args, ...job.flags])
+      }`,
       `  Log:     ${result.logPath}`,
       `  Timeout: ${limit}`,
-      `  Status:  epack jobs ${result.jobId}${where}`,
-      `  Follow:  epack jobs logs ${result.jobId} -f${where}`,
+      `  Status:  ${hint(["jobs", result.jobId], carry)}`,
+      `  Follow:  ${hint(["jobs", "logs", result.jobId, "-f"], carry)}`,
     ].join("\n"),
   );
   return EXIT.OK;
-}
-
-/** Quotes an argument for a POSIX shell, only when it needs it. */
-export function shellQuote(arg: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replaceAll("'", `'\\''`)}'`;
 }

@@ -2,12 +2,12 @@
 // reported (one line, a hint, exit 1, never a stack trace).
 
 import assert from "node:assert/strict";
-import { HELP, VERSION } from "./cli.ts";
-import { cli, lines } from "./testdata/cli_helpers.ts";
+import { HELP, VERSION } from "./main.ts";
+import { cli, lines, selfInvocation } from "../testdata/cli_helpers.ts";
 
 Deno.test("VERSION is the version in deno.json", async () => {
   const config = JSON.parse(
-    await Deno.readTextFile(new URL("./deno.json", import.meta.url)),
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
   assert.equal(VERSION, config.version);
   assert.match(HELP, new RegExp(`^epack ${VERSION.replaceAll(".", "\\.")}:`));
@@ -45,38 +45,38 @@ Deno.test("--version prints the version", async () => {
 
 Deno.test("bad input is one error line, a usage hint, and exit 1", async () => {
   const cases: [string[], RegExp, string][] = [
-    [[], /^error: Missing a command \(pull, run or jobs\)$/, "epack"],
-    [["frob"], /^error: Unknown command: "frob"$/, "epack"],
-    [["--frob"], /^error: Unknown flag before the command: --frob/, "epack"],
-    [["help", "frob"], /^error: Unknown command: "frob"$/, "epack"],
-    [["pull"], /^error: Missing <remote>/, "epack pull"],
+    [[], /^error: Missing a command \(pull, run or jobs\)$/, ""],
+    [["frob"], /^error: Unknown command: "frob"$/, ""],
+    [["--frob"], /^error: Unknown option before the command: --frob/, ""],
+    [["help", "frob"], /^error: Unknown command: "frob"$/, ""],
+    [["pull"], /^error: Missing <remote>/, "pull"],
     [
       ["pull", "reg", "--bogus"],
-      /^error: Unknown flag: --bogus$/,
-      "epack pull",
+      /^error: Unknown option: --bogus$/,
+      "pull",
     ],
-    [["pull", "reg", "-x"], /^error: Unknown flag: -x$/, "epack pull"],
-    [["pull", "reg", "-o"], /^error: -o needs a value$/, "epack pull"],
+    [["pull", "reg", "-x"], /^error: Unknown option: -x$/, "pull"],
+    [["pull", "reg", "-o"], /^error: -o needs a value$/, "pull"],
     [
       ["pull", "reg", "-d", "--timeout", "5x"],
       /^error: --timeout: Invalid duration: "5x"/,
-      "epack pull",
+      "pull",
     ],
     [
       ["pull", "s3://b/r"],
       /^error: Unsupported registry URL scheme/,
-      "epack pull",
+      "pull",
     ],
-    [["run"], /^error: Missing the program to run/, "epack run"],
+    [["run"], /^error: Missing the program to run/, "run"],
     [
       ["run", "--bogus", "--", "true"],
-      /^error: Unknown flag: --bogus$/,
-      "epack run",
+      /^error: Unknown option: --bogus$/,
+      "run",
     ],
     [
       ["run", "--timeout", "soon", "--", "true"],
       /^error: --timeout: Invalid duration: "soon"/,
-      "epack run",
+      "run",
     ],
   ];
   await Promise.all(cases.map(async ([args, message, command]) => {
@@ -87,7 +87,13 @@ Deno.test("bad input is one error line, a usage hint, and exit 1", async () => {
     const out = lines(r.stderr);
     assert.equal(out.length, 2, `${what}: ${r.stderr}`);
     assert.match(out[0], message, what);
-    assert.equal(out[1], `Run '${command} --help' for usage.`, what);
+    assert.equal(
+      out[1],
+      `Run '${
+        [selfInvocation(), command].filter(Boolean).join(" ")
+      } --help' for usage.`,
+      what,
+    );
   }));
 });
 

@@ -1,5 +1,6 @@
-// Shared pieces of the CLI: exit codes, the errors that carry them, and
-// output helpers that respect NO_COLOR and non-TTY output.
+// The CLI's errors and exit codes: every failure a command reports is a
+// CliError (or becomes one in main.ts's reporter), carrying its exit code and,
+// for bad usage, the command whose --help to suggest.
 
 /** Exit codes of the CLI, as documented in the README. */
 export const EXIT = {
@@ -13,11 +14,19 @@ export const EXIT = {
 
 /**
  * An error the CLI reports as one line on stderr, with an exit code. With
- * `usage` set, a hint to run `--help` follows.
+ * `usage` set, a hint to run `--help` follows ("" for `epack` itself, else
+ * the command: `pull`, `jobs wait`).
  */
 export class CliError extends Error {
+  /** The exit code. */
   readonly exitCode: number;
+  /** The command whose help the hint names, if this is a usage error. */
   readonly usage: string | undefined;
+  /**
+   * Makes the error.
+   * @param message The error line.
+   * @param options The exit code (default 1), the usage hint, the cause.
+   */
   constructor(
     message: string,
     options: { exitCode?: number; usage?: string; cause?: unknown } = {},
@@ -57,21 +66,4 @@ export class DetailedError extends CliError {
 /** A usage error: bad flag, missing argument, bad value. Exit 1. */
 export function usageError(message: string, command: string): CliError {
   return new CliError(message, { usage: command });
-}
-
-/** Whether colour may be used on a stream. */
-export function colorEnabled(stream: { isTerminal(): boolean }): boolean {
-  if (!stream.isTerminal()) return false;
-  try {
-    const noColor = Deno.env.get("NO_COLOR");
-    if (noColor !== undefined && noColor !== "") return false;
-  } catch {
-    // Without --allow-env, assume the default.
-  }
-  return true;
-}
-
-/** Wraps text in an ANSI colour code when `on` is true. */
-export function paint(on: boolean, code: number, text: string): string {
-  return on ? `\x1b[${code}m${text}\x1b[0m` : text;
 }

@@ -1,13 +1,29 @@
 // The `run` command: any program, in the foreground with its exit code
 // passed through, or as a job.
+//
+// In the foreground the program gets a process group of its own, so that a
+// time limit or a signal to epack stops everything it started (its children
+// too), with the same routine that stops a detached job's group.
 
-import { delimiter, join, resolve } from "node:path";
-import { defaultJobsDir, findWorkingDir } from "./detach.ts";
-import { formatDuration, parseDuration } from "./duration.ts";
-import { DEFAULT_KILL_GRACE, scheduleTimeout } from "./timeout.ts";
-import { CliError, EXIT, usageError } from "./_cli_util.ts";
-import { type FlagSpecs, parseFlags } from "./_cli_args.ts";
-import { startJob } from "./_detached.ts";
+import { resolve } from "../_path.ts";
+import { defaultJobsDir, findWorkingDir } from "../detach.ts";
+import { formatDuration, parseDuration } from "../duration.ts";
+import {
+  DEFAULT_KILL_GRACE,
+  scheduleTimeout,
+  stopProcessGroup,
+} from "../timeout.ts";
+import { signalGroup } from "../_process.ts";
+import { describeLookupFailure, findExecutable } from "../_which.ts";
+import { CliError, EXIT, usageError } from "./_errors.ts";
+import {
+  type CliCommand,
+  COMMON_FLAGS,
+  type FlagSpecs,
+  formatFlags,
+  parseFlags,
+} from "./_args.ts";
+import { startJob } from "./_detach.ts";
 
 /** Exit codes of `run` besides the program's own. */
 export const RUN_EXIT = {
@@ -38,11 +54,27 @@ export interface RunCommand {
 }
 
 const RUN_FLAGS: FlagSpecs = {
-  timeout: { type: "string" },
-  detach: { type: "boolean", short: "d" },
-  json: { type: "boolean" },
-  "jobs-dir": { type: "string" },
-  help: { type: "boolean", short: "h" },
+  timeout: {
+    type: "string",
+    value: "D",
+    help: "Stop the program after D (such as 90s, 30m, 2h):\n" +
+      `SIGTERM, then SIGKILL ${
+        formatDuration(DEFAULT_KILL_GRACE)
+      } later. In the foreground\n` +
+      "there is no limit by default; a job's default is 24h;\n0 means none",
+  },
+  detach: {
+    type: "boolean",
+    short: "d",
+    help: "Run it as a background job and return at once",
+  },
+  json: { ...COMMON_FLAGS.json, help: "With --detach: print the job as JSON" },
+  "jobs-dir": {
+    ...COMMON_FLAGS["jobs-dir"],
+    help: "The jobs directory (with --detach;\n" +
+      "default: <project>/.epack/jobs)",
+  },
+  help: COMMON_FLAGS.help,
 };
 
 /** The help of `epack run`. */
@@ -55,17 +87,7 @@ Flags for epack come before the program; everything from the program on is
 the program's own (put -- before it if its name starts with -).
 
 Options:
-  --timeout D         Stop the program after D (such as 90s, 30m, 2h):
-                      SIGTERM, then SIGKILL ${
-    formatDuration(DEFAULT_KILL_GRACE)
-  } later. In the foreground
-                      there is no limit by default; a job's default is 24h;
-                      0 means none
-  -d, --detach        Run it as a background job and return at once
-  --json              With --detach: print the job as JSON on stdout
-  --jobs-dir DIR      The jobs directory (with --detach;
-                      default: <project>/.epack/jobs)
-  -h, --help          Show this help
+${formatFlags(RUN_FLAGS)}
 
 Exit codes in the foreground: the program's own; 128+N if signal N ended
 it; 124 if it ran past --timeout; 126 if it could not be executed; 127 if
@@ -121,7 +143,7 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
 /**
  * Runs `epack run`.
  *
- * Requires `--allow-run`; with `--detach`, also `--allow-read`,
+ * Requires `--allow-run` and `--allow-read`; with `--detach`, also
  * `--allow-write` and `--allow-env`.
  *
  * @param args The arguments after `run`.
@@ -135,8 +157,9 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   if (command.detach) {
+    // spawn() looks the program up, and names a missing permission rather
+    // than calling the program "not found".
     const cwd = Deno.cwd();
-    checkProgram(command.program, cwd);
     const workingDir = findWorkingDir(cwd);
     // The job runs in the project's directory: a program named by a
     // relative path must still be the one meant here.
@@ -156,46 +179,79 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
     });
   }
+  checkProgram(command.program, Deno.cwd());
   return await runForeground(command);
 }
 
+/** `run` for cli/main.ts. */
+export const RUN: CliCommand = {
+  run: runCommand,
+  flags: RUN_FLAGS,
+  stopAtPositional: true,
+};
+
 async function runForeground(command: RunCommand): Promise<number> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(command.program, {
-      args: command.args,
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (err) {
-    throw cannotRun(command.program, err);
-  }
-  const kill = (signal: Deno.Signal) => {
+  // The handlers come before the program starts: a signal that arrived
+  // between the spawn and their installation would end epack by default and
+  // leave the program running, holding epack's stdout open. One that comes
+  // before the program has a group is kept and passed on once it has.
+  let group: number | undefined;
+  const early: Deno.Signal[] = [];
+  let stopping: Promise<unknown> | undefined;
+  const stop = () => {
+    if (group === undefined) early.push("SIGTERM");
+    else stopping ??= stopProcessGroup(group, { grace: DEFAULT_KILL_GRACE });
+  };
+  const send = (signal: Deno.Signal) => {
+    if (group === undefined) {
+      early.push(signal);
+      return;
+    }
     try {
-      child.kill(signal);
+      signalGroup(group, signal);
     } catch {
-      // It has already exited.
+      // The group has gone.
     }
   };
-  // Ctrl-C reaches the program from the terminal itself; epack waits for it
-  // to finish and passes its exit code on. Signals sent to epack alone are
-  // passed to the program.
-  const onInterrupt = () => {};
-  const forward = ["SIGTERM", "SIGHUP"] as const;
-  const forwarders = forward.map((sig) => [sig, () => kill(sig)] as const);
-  Deno.addSignalListener("SIGINT", onInterrupt);
-  for (const [sig, fn] of forwarders) Deno.addSignalListener(sig, fn);
+  // Ctrl-C and a hang-up reach the terminal's foreground group, which is
+  // epack's and no longer the program's: pass them on, and wait for the
+  // program to finish. SIGTERM to epack stops the whole group (SIGKILL after
+  // the grace), so nothing the program started is left behind.
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => send("SIGINT")],
+    ["SIGHUP", () => send("SIGHUP")],
+    ["SIGTERM", stop],
+  ];
+  for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   let timedOut = false;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
   const limit = command.timeout ?? 0;
   const timer = scheduleTimeout(limit, () => {
     timedOut = true;
-    kill("SIGTERM");
-    killTimer = setTimeout(() => kill("SIGKILL"), DEFAULT_KILL_GRACE);
+    stop();
   });
   try {
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(command.program, {
+        args: command.args,
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+        // Its own session and process group, which leaves the terminal's
+        // foreground group: epack forwards the terminal's signals above.
+        detached: true,
+      }).spawn();
+    } catch (err) {
+      throw cannotRun(command.program, err);
+    }
+    group = child.pid;
+    for (const signal of early.splice(0)) {
+      if (signal === "SIGTERM") stop();
+      else send(signal);
+    }
     const status = await child.status;
+    // The program may end on SIGTERM while what it started lingers.
+    await stopping;
     if (timedOut) {
       throw new CliError(
         `${command.program} timed out after ${
@@ -208,22 +264,14 @@ async function runForeground(command: RunCommand): Promise<number> {
     return status.code;
   } finally {
     timer[Symbol.dispose]();
-    if (killTimer !== undefined) clearTimeout(killTimer);
-    Deno.removeSignalListener("SIGINT", onInterrupt);
-    for (const [sig, fn] of forwarders) Deno.removeSignalListener(sig, fn);
+    for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
   }
 }
 
 function cannotRun(program: string, err: unknown): CliError {
-  if (err instanceof Deno.errors.NotFound) {
-    return new CliError(`Command not found: ${program}`, {
-      exitCode: RUN_EXIT.NOT_FOUND,
-    });
-  }
+  if (err instanceof Deno.errors.NotFound) return notFound(program);
   if (err instanceof Deno.errors.PermissionDenied) {
-    return new CliError(`Cannot execute ${program}: permission denied`, {
-      exitCode: RUN_EXIT.CANNOT_EXECUTE,
-    });
+    return cannotExecute(program, "permission denied");
   }
   if (err instanceof Deno.errors.NotCapable) {
     return new CliError(
@@ -238,40 +286,41 @@ function cannotRun(program: string, err: unknown): CliError {
   );
 }
 
+function notFound(program: string): CliError {
+  return new CliError(`Command not found: ${program}`, {
+    exitCode: RUN_EXIT.NOT_FOUND,
+  });
+}
+
+function cannotExecute(program: string, why: string): CliError {
+  return new CliError(`Cannot execute ${program}: ${why}`, {
+    exitCode: RUN_EXIT.CANNOT_EXECUTE,
+  });
+}
+
 /**
- * Checks, before a job is recorded, that the program exists and is
- * executable, so `run --detach` fails here (with 127 or 126) rather than
- * in a job's log.
+ * Checks that the program exists and can be executed, with the same lookup
+ * and words as spawn(): Deno itself reports a script whose interpreter is
+ * missing as "not found". Without --allow-env (PATH) or --allow-read, the
+ * check is left to the spawn, whose error cannotRun() words.
  */
 function checkProgram(program: string, cwd: string): void {
-  let path = "";
+  let path: string;
   try {
     path = Deno.env.get("PATH") ?? "";
-  } catch {
-    // Without --allow-env, only paths with a "/" can be checked.
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable && !program.includes("/")) return;
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    path = "";
   }
-  const candidates = program.includes("/")
-    ? [resolve(cwd, program)]
-    : path.split(delimiter).filter((d) => d !== "").map((d) =>
-      join(d, program)
-    );
-  let found = false;
-  for (const candidate of candidates) {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(candidate);
-    } catch {
-      continue;
-    }
-    if (!info.isFile) continue;
-    found = true;
-    if (info.mode === null || (info.mode & 0o111) !== 0) return;
+  let found;
+  try {
+    found = findExecutable(program, { cwd, path });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) return;
+    throw err;
   }
-  throw found
-    ? new CliError(`Cannot execute ${program}: permission denied`, {
-      exitCode: RUN_EXIT.CANNOT_EXECUTE,
-    })
-    : new CliError(`Command not found: ${program}`, {
-      exitCode: RUN_EXIT.NOT_FOUND,
-    });
+  if (found.ok) return;
+  const { message, exitCode } = describeLookupFailure(program, found);
+  throw new CliError(message, { exitCode });
 }

@@ -3,12 +3,13 @@
  * {@linkcode main} when it is the program's entry module.
  *
  * Every failure is one line on stderr (`error: ...`), followed for usage
- * errors by a hint to run `--help`; never a stack trace.
+ * errors by a hint to run `--help`; never a stack trace. This file holds the
+ * one reporter of errors, for every command.
  *
  * @example Run the CLI from a program of your own
  * ```ts ignore
  * import { superviseIfRequested } from "@epack/detach";
- * import { main } from "./cli.ts";
+ * import { main } from "./cli/main.ts";
  *
  * await superviseIfRequested();
  * Deno.exit(await main(Deno.args));
@@ -18,12 +19,14 @@
  */
 
 import {
-  CliError,
-  colorEnabled,
-  DetailedError,
-  EXIT,
-  paint,
-} from "./_cli_util.ts";
+  type CliCommand,
+  COMMON_FLAGS,
+  formatFlags,
+  wantsJson,
+} from "./_args.ts";
+import { CliError, DetailedError, EXIT } from "./_errors.ts";
+import { colorEnabled, oneLine, paint, writeSync } from "./_output.ts";
+import { hint } from "./_hint.ts";
 
 /**
  * The CLI's version. Kept here rather than read from deno.json so the
@@ -31,11 +34,19 @@ import {
  */
 export const VERSION = "0.1.0";
 
-/** The help of `epack` itself. */
-export const HELP =
-  `epack ${VERSION}: run command-line operations as detached background jobs
+/** The help of `epack` itself, naming the CLI as `epack`. */
+export const HELP: string = helpText("epack");
 
-Usage: epack <command> [options]
+/**
+ * The help of `epack` itself, its last line naming the CLI as `self` (so
+ * the hint there works when pasted).
+ */
+function helpText(self: string): string {
+  return `epack ${VERSION}: run command-line operations as detached background jobs
+
+Usage: epack <command> [options]${
+    self === "epack" ? "" : `\n('epack' here stands for '${self}')`
+  }
 
 Commands:
   pull <remote> [ref]         Download a pack from a registry
@@ -44,12 +55,9 @@ Commands:
   help [command]              Show help
 
 Options every command takes:
-  --json                      Machine-readable output on stdout
-  --jobs-dir DIR              The jobs directory (default: <project>/.epack/jobs,
-                              where <project> holds the nearest deno.json)
-  -h, --help                  Show the command's help
+${formatFlags(COMMON_FLAGS)}
 
-  --version                   Print epack's version
+${formatFlags({ version: { type: "boolean", help: "Print epack's version" } })}
 
 Colour is used only on a terminal, and never when NO_COLOR is set.
 
@@ -57,18 +65,17 @@ Exit codes: 0 success; 1 failure or bad usage; 2 a pulled pack did not
 verify. A foreground run passes on its program's code (128+N for signal N,
 124 on --timeout, 126 cannot execute, 127 not found).
 
-Run 'epack <command> --help' for a command's options.`;
-
-type Command = (args: string[]) => Promise<number>;
+Run '${self} <command> --help' for a command's options.`;
+}
 
 // Each command's module is loaded only when that command runs: loading them
 // all up front made every start of the CLI, even `--version`, twice as slow
 // (about 50 ms against 25). The specifiers stay string literals so that
 // `deno publish` and `deno compile` still see and include the modules.
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  pull: async () => (await import("./_pull.ts")).pullCommand,
-  run: async () => (await import("./_run.ts")).runCommand,
-  jobs: async () => (await import("./cli_jobs.ts")).jobsCommand,
+const COMMANDS: Record<string, () => Promise<CliCommand>> = {
+  pull: async () => (await import("./pull/pull.ts")).PULL,
+  run: async () => (await import("./run.ts")).RUN,
+  jobs: async () => (await import("./jobs/main.ts")).JOBS,
 };
 
 /**
@@ -83,14 +90,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
  *
  * @example Pull from the example registry
  * ```ts ignore
- * import { main } from "./cli.ts";
+ * import { main } from "./cli/main.ts";
  *
  * const code = await main(["pull", "examples/registry", "--dry-run"]);
  * console.log(code); // 0
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  const json = await wantsJson(args);
+  let json = false;
   // A rejection nobody awaited would otherwise end the program with a stack.
   const onRejection = (event: PromiseRejectionEvent) => {
     event.preventDefault();
@@ -99,7 +106,7 @@ export async function main(args: string[]): Promise<number> {
   };
   globalThis.addEventListener("unhandledrejection", onRejection);
   try {
-    return await dispatch(args);
+    return await dispatch(args, (on) => json = on);
   } catch (err) {
     // A reader that went away (`epack pull ... | head`) is not a failure.
     if (err instanceof Deno.errors.BrokenPipe) return EXIT.OK;
@@ -112,22 +119,24 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function dispatch(args: string[]): Promise<number> {
+async function dispatch(
+  args: string[],
+  setJson: (on: boolean) => void,
+): Promise<number> {
   const [first, ...rest] = args;
   if (first === undefined) {
     throw new CliError("Missing a command (pull, run or jobs)", { usage: "" });
   }
   if (first === "--help" || first === "-h") {
-    console.log(HELP);
+    console.log(helpText(hint([])));
     return EXIT.OK;
   }
   if (first === "help") {
     if (rest.length === 0) {
-      console.log(HELP);
+      console.log(helpText(hint([])));
       return EXIT.OK;
     }
-    const command = await lookup(rest[0]);
-    return await command(["--help"]);
+    return await (await lookup(rest[0])).run(["--help"]);
   }
   if (first === "--version" || first === "-V") {
     console.log(
@@ -138,38 +147,20 @@ async function dispatch(args: string[]): Promise<number> {
     return EXIT.OK;
   }
   if (first.startsWith("-")) {
+    setJson(wantsJson(args, COMMON_FLAGS));
     throw new CliError(
-      `Unknown flag before the command: ${first} (put it after the command)`,
+      `Unknown option before the command: ${first} (put it after the command)`,
       { usage: "" },
     );
   }
   const command = await lookup(first);
-  return await command(rest);
+  setJson(wantsJson(rest, command.flags, command.stopAtPositional));
+  return await command.run(rest);
 }
 
-async function lookup(name: string): Promise<Command> {
+async function lookup(name: string): Promise<CliCommand> {
   if (Object.hasOwn(COMMANDS, name)) return await COMMANDS[name]();
   throw new CliError(`Unknown command: ${JSON.stringify(name)}`, { usage: "" });
-}
-
-/** Whether errors should also be reported as JSON. */
-async function wantsJson(args: string[]): Promise<boolean> {
-  const [first, ...rest] = args;
-  // The command's own parser knows where its flags end (`run`'s program
-  // may take a --json of its own). Its module is about to run anyway.
-  let parse: ((args: string[]) => { json: boolean }) | undefined;
-  if (first === "pull") parse = (await import("./_pull.ts")).parsePullArgs;
-  if (first === "run") parse = (await import("./_run.ts")).parseRunArgs;
-  try {
-    if (parse !== undefined) return parse(rest).json;
-  } catch {
-    // Bad usage: fall back to a look at the raw arguments.
-  }
-  for (const arg of args) {
-    if (arg === "--") return false;
-    if (arg === "--json" || arg === "--json=true") return true;
-  }
-  return false;
 }
 
 /** Prints an error and returns the exit code it carries. */
@@ -182,12 +173,12 @@ function report(err: unknown, json: boolean): number {
   const lines = [`${paint(color, 31, "error:")} ${message}`];
   if (err instanceof DetailedError) lines.push(...err.detail);
   if (err instanceof CliError && err.usage !== undefined) {
-    const where = err.usage === "" ? "" : ` ${err.usage}`;
-    lines.push(`Run 'epack${where} --help' for usage.`);
+    const words = err.usage === "" ? [] : err.usage.split(" ");
+    lines.push(`Run '${hint([...words, "--help"])}' for usage.`);
   }
-  write(Deno.stderr, lines.join("\n") + "\n");
+  writeSync(Deno.stderr, lines.join("\n") + "\n");
   if (json) {
-    write(
+    writeSync(
       Deno.stdout,
       JSON.stringify({
         error: message,
@@ -206,20 +197,4 @@ function describeUnexpected(err: unknown): string {
     }); run with -A`;
   }
   return err instanceof Error ? err.message : String(err);
-}
-
-function oneLine(text: string): string {
-  return text.split("\n").map((s) => s.trim()).filter((s) => s !== "").join(
-    " ",
-  );
-}
-
-function write(stream: { writeSync(p: Uint8Array): number }, text: string) {
-  const data = new TextEncoder().encode(text);
-  try {
-    let n = 0;
-    while (n < data.length) n += stream.writeSync(data.subarray(n));
-  } catch {
-    // Nowhere left to report to (a closed pipe).
-  }
 }

@@ -3,14 +3,20 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseRunArgs } from "./_run.ts";
+import { parseRunArgs } from "./run.ts";
 import {
   cli,
   lines,
   listDir,
+  liveInGroup,
+  MOD,
+  pasteHints,
+  readWhenWritten,
+  runs,
+  selfInvocation,
   waitForRecord,
   withTempDir,
-} from "./testdata/cli_helpers.ts";
+} from "../testdata/cli_helpers.ts";
 
 Deno.test("parseRunArgs() leaves the program's own flags alone", () => {
   const a = parseRunArgs(["--timeout", "1m", "--", "ls", "-la", "--json"]);
@@ -71,6 +77,89 @@ Deno.test("run --timeout stops the program and exits 124", async () => {
     "exit 3",
   ]);
   assert.equal(quick.code, 3, "a program that ends in time keeps its code");
+});
+
+Deno.test("run --timeout stops everything the program started", async () => {
+  await withTempDir(async (dir) => {
+    const pidFile = join(dir, "pgid");
+    // The shell leads the program's group; its child sleeps on after the
+    // shell is gone unless the whole group is stopped.
+    const r = await cli([
+      "run",
+      "--timeout",
+      "1s",
+      "--",
+      "sh",
+      "-c",
+      `sleep 300 & echo $$ $! > ${pidFile}; wait`,
+    ]);
+    assert.equal(r.code, 124, r.stderr);
+    const [pgid, sleeper] = (await readWhenWritten(pidFile)).split(" ")
+      .map(Number);
+    assert.ok(pgid > 1 && sleeper > 1);
+    assert.equal(await runs(sleeper), false, "the program's child was stopped");
+    assert.deepEqual(await liveInGroup(pgid), [], "nothing of the group runs");
+  });
+});
+
+/**
+ * Starts a foreground `run` of a shell script (which may write the PID of a
+ * child it starts to the file `child`); the run and the shell's PID.
+ */
+// `before` runs ahead of the PID file's write, so a trap it sets is in
+// place once the test sees the file.
+async function startRun(dir: string, script: string, before = "") {
+  const pidFile = join(dir, "pgid");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MOD,
+      "run",
+      "--",
+      "sh",
+      "-c",
+      `${before}echo $$ > ${pidFile}; ${script}`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const pgid = Number(await readWhenWritten(pidFile));
+  return { child, pgid };
+}
+
+Deno.test("SIGTERM to a foreground run stops the program's whole group", async () => {
+  await withTempDir(async (dir) => {
+    const { child, pgid } = await startRun(
+      dir,
+      `sleep 300 & echo $! > ${join(dir, "child")}; wait`,
+    );
+    const sleeper = Number(await readWhenWritten(join(dir, "child")));
+    child.kill("SIGTERM");
+    const out = await child.output();
+    assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+    assert.equal(await runs(sleeper), false, "the program's child was stopped");
+    assert.deepEqual(await liveInGroup(pgid), [], "nothing of the group runs");
+  });
+});
+
+Deno.test("a foreground run passes SIGINT (a terminal's Ctrl-C) to the program", async () => {
+  await withTempDir(async (dir) => {
+    // The program has a group of its own, which a terminal's Ctrl-C no
+    // longer reaches: run must pass it on, and the program decides.
+    const { child, pgid } = await startRun(
+      dir,
+      `while :; do sleep 0.1; done`,
+      `trap 'echo interrupted; exit 5' INT; `,
+    );
+    assert.notEqual(pgid, child.pid, "the program leads a group of its own");
+    child.kill("SIGINT");
+    const out = await child.output();
+    assert.equal(out.code, 5, new TextDecoder().decode(out.stderr));
+    assert.equal(new TextDecoder().decode(out.stdout), "interrupted\n");
+    assert.deepEqual(await liveInGroup(pgid), []);
+  });
 });
 
 Deno.test("run reports a program it cannot run with 127 or 126", async () => {
@@ -165,5 +254,29 @@ Deno.test("run --detach runs the program as a job", async (t) => {
       assert.match(r.stdout, /Timeout: 300ms/);
       assert.equal((await waitForRecord(jobs, id)).status, "timed_out");
     });
+  });
+});
+
+Deno.test("run --detach prints hints that work when pasted", async () => {
+  await withTempDir(async (dir) => {
+    // From outside the repository: the hint names mod.ts by its full path.
+    const jobs = join(dir, "jobs dir");
+    const r = await cli(
+      ["run", "-d", "--jobs-dir", jobs, "--", "sh", "-c", "echo hello"],
+      { cwd: dir },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const id = /Started job (\w+)/.exec(r.stdout)?.[1];
+    assert.ok(id, r.stdout);
+    assert.ok(
+      r.stdout.includes(`  Follow:  ${selfInvocation(dir)} jobs logs ${id} -f`),
+      r.stdout,
+    );
+    const { status, follow } = await pasteHints(r.stdout, dir);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^Job ${id}\n`));
+    assert.equal(follow.code, 0, follow.stderr);
+    assert.equal(follow.stdout, "hello\n");
+    assert.equal((await waitForRecord(jobs, id)).status, "completed");
   });
 });

@@ -1,0 +1,284 @@
+// The CLI's one flag parser, and the help text of flags, both from the same
+// specs. One grammar for every command: `--x`, `--x=true|false`, `--no-x`,
+// `--opt=value`, `--opt value`, `-o value`, `-ovalue`, clusters of short
+// booleans (`-fd`), and `--` to end the flags.
+//
+// node:util's parseArgs refuses, in strict mode, an option value that starts
+// with "-" ("argument is ambiguous"), and it does not read `--verify=false`.
+// buildPullFlags emits values verbatim (an output path may well start with
+// "-"), and a detached pull must parse back exactly the options it was built
+// from, so a string flag takes the next argument whatever it looks like, as
+// Go's pflag does.
+
+import { usageError } from "./_errors.ts";
+
+/** How one flag is spelled, what it takes, and how help shows it. */
+export interface FlagSpec {
+  /** `string` takes a value; `boolean` does not (but reads `--x=false`). */
+  type: "string" | "boolean";
+  /** A one-letter alias, without the dash. */
+  short?: string;
+  /** The value's name in help (`D`, `DIR`); string flags only. */
+  value?: string;
+  /** The help text; a "\n" starts an indented line. No help: not listed. */
+  help?: string;
+  /** Listed in help as `--no-<name>`: a boolean that is on by default. */
+  negated?: boolean;
+}
+
+/** The flags a command knows, by long name (without dashes). */
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** What {@linkcode parseFlags} returns. */
+export interface ParsedFlags {
+  /** The flags given, by long name; a repeated flag keeps its last value. */
+  values: Record<string, string | boolean>;
+  /** Positional arguments, in order, including those after `--`. */
+  positionals: string[];
+}
+
+/** Options for {@linkcode parseFlags}. */
+export interface ParseFlagsOptions {
+  /** The command, for the usage hint of errors (`pull`, `jobs logs`). */
+  command: string;
+  /**
+   * Stop reading flags at the first positional argument: it and everything
+   * after it are positional (for `run`, whose program has flags of its own).
+   * @default {false}
+   */
+  stopAtPositional?: boolean;
+}
+
+/** The flags every command takes. */
+export const COMMON_FLAGS: FlagSpecs = {
+  json: { type: "boolean", help: "Print machine-readable JSON on stdout" },
+  "jobs-dir": {
+    type: "string",
+    value: "DIR",
+    help: "The jobs directory (default: .epack/jobs in the\n" +
+      "project root, the nearest directory with deno.json)",
+  },
+  help: { type: "boolean", short: "h", help: "Show this help" },
+};
+
+/**
+ * Parses command-line arguments against the flags a command knows.
+ *
+ * @param args The arguments after the command's name.
+ * @param specs The flags the command knows.
+ * @param options The command's name, and whether to stop at a positional.
+ * @returns The flags and the positionals.
+ * @throws {CliError} A usage error for an unknown flag, a missing value, or
+ * a boolean given something other than `true` or `false`.
+ */
+export function parseFlags(
+  args: readonly string[],
+  specs: FlagSpecs,
+  options: ParseFlagsOptions,
+): ParsedFlags {
+  const values: Record<string, string | boolean> = {};
+  const positionals: string[] = [];
+  const fail = (message: string): never => {
+    throw usageError(message, options.command);
+  };
+  scan(args, specs, {
+    flag(name, value) {
+      values[name] = value;
+    },
+    positional(arg, index) {
+      positionals.push(arg);
+      if (!options.stopAtPositional) return true;
+      positionals.push(...args.slice(index + 1));
+      return false;
+    },
+    rest(after) {
+      positionals.push(...after);
+    },
+    fail,
+  });
+  return { values, positionals };
+}
+
+/**
+ * The index of the first positional argument, read with the same grammar
+ * (so the value of a string flag is not taken for one); -1 if there is none
+ * before `--`. Unknown flags are skipped rather than refused.
+ *
+ * @param args The arguments.
+ * @param specs The flags that may come before it.
+ * @returns The index in `args`, or -1.
+ */
+export function firstPositional(
+  args: readonly string[],
+  specs: FlagSpecs,
+): number {
+  let found = -1;
+  scan(args, specs, {
+    flag() {},
+    positional(_arg, index) {
+      found = index;
+      return false;
+    },
+    rest() {},
+    fail: () => undefined as never,
+    lenient: true,
+  });
+  return found;
+}
+
+interface Visitor {
+  flag(name: string, value: string | boolean): void;
+  /** Returns whether to go on. */
+  positional(arg: string, index: number): boolean;
+  rest(after: string[]): void;
+  fail(message: string): never;
+  lenient?: boolean;
+}
+
+function scan(args: readonly string[], specs: FlagSpecs, v: Visitor): void {
+  const byShort = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.short !== undefined) byShort.set(spec.short, name);
+  }
+  const known = (name: string): FlagSpec | undefined =>
+    Object.hasOwn(specs, name) ? specs[name] : undefined;
+  let i = 0;
+  const takeValue = (flag: string): string => {
+    if (i + 1 >= args.length) v.fail(`${flag} needs a value`);
+    i++;
+    return args[i];
+  };
+  for (; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      v.rest(args.slice(i + 1));
+      return;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+      const spec = known(name);
+      if (spec?.type === "string") {
+        v.flag(name, inline ?? takeValue(`--${name}`));
+      } else if (spec?.type === "boolean") {
+        v.flag(
+          name,
+          inline === undefined ? true : readBoolean(`--${name}`, inline, v),
+        );
+      } else if (
+        name.startsWith("no-") && known(name.slice(3))?.type === "boolean"
+      ) {
+        if (inline !== undefined) v.fail(`--${name} does not take a value`);
+        v.flag(name.slice(3), false);
+      } else if (!v.lenient) {
+        v.fail(`Unknown option: --${name}`);
+      }
+      continue;
+    }
+    if (arg.startsWith("-") && arg !== "-") {
+      // A cluster of short flags; a string flag takes the rest as its value.
+      for (let j = 1; j < arg.length; j++) {
+        const letter = arg[j];
+        const name = byShort.get(letter);
+        if (name === undefined) {
+          if (v.lenient) break;
+          v.fail(
+            arg.length > 2
+              ? `Unknown option: -${letter} (in ${arg})`
+              : `Unknown option: -${letter}`,
+          );
+        }
+        if (specs[name!].type === "boolean") {
+          v.flag(name!, true);
+          continue;
+        }
+        let rest = arg.slice(j + 1);
+        if (rest.startsWith("=")) rest = rest.slice(1);
+        v.flag(name!, rest !== "" ? rest : takeValue(`-${letter}`));
+        break;
+      }
+      continue;
+    }
+    if (!v.positional(arg, i)) return;
+  }
+}
+
+function readBoolean(flag: string, text: string, v: Visitor): boolean {
+  switch (text.toLowerCase()) {
+    case "true":
+    case "1":
+      return true;
+    case "false":
+    case "0":
+      return false;
+  }
+  if (v.lenient) return true;
+  return v.fail(`${flag} takes true or false, not ${JSON.stringify(text)}`);
+}
+
+/**
+ * The lines of help that list flags, from their specs: `-d, --detach`, then
+ * the help text in a column. Flags without help text are left out.
+ *
+ * @param specs The flags, in the order to list them.
+ * @returns The lines, each indented by two spaces, joined by newlines.
+ */
+export function formatFlags(specs: FlagSpecs): string {
+  const rows: [string, string][] = [];
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.help === undefined) continue;
+    const long = spec.negated ? `--no-${name}` : `--${name}`;
+    const value = spec.type === "string" ? ` ${spec.value ?? "VALUE"}` : "";
+    const short = spec.short !== undefined ? `-${spec.short}, ` : "    ";
+    rows.push([`${short}${long}${value}`, spec.help]);
+  }
+  const width = Math.max(19, ...rows.map(([left]) => left.length)) + 2;
+  return rows.map(([left, help]) =>
+    help.split("\n").map((line, i) =>
+      `  ${(i === 0 ? left : "").padEnd(width)}${line}`.trimEnd()
+    ).join("\n")
+  ).join("\n");
+}
+
+/**
+ * Whether `--json` was asked for, read with the command's own specs (where
+ * its flags end is the command's business: `run`'s program may take a
+ * `--json` of its own); for arguments the parser refuses, a plain look
+ * before any `--`.
+ *
+ * @param args The arguments after the command's name.
+ * @param specs The command's flags.
+ * @param stopAtPositional As for {@linkcode parseFlags}.
+ * @returns Whether the command's output, errors included, is JSON.
+ */
+export function wantsJson(
+  args: readonly string[],
+  specs: FlagSpecs,
+  stopAtPositional = false,
+): boolean {
+  try {
+    const { values } = parseFlags(args, specs, {
+      command: "",
+      stopAtPositional,
+    });
+    return values.json === true;
+  } catch {
+    // Bad usage: fall back to a look at the raw arguments.
+  }
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "--json" || arg === "--json=true") return true;
+  }
+  return false;
+}
+
+/** A command of the CLI, as cli/main.ts dispatches to it. */
+export interface CliCommand {
+  /** Runs the command on the arguments after its name; the exit code. */
+  run(args: string[]): Promise<number>;
+  /** Its flags (for JSON mode; jobs gives the union of its subcommands'). */
+  flags: FlagSpecs;
+  /** Whether its flags end at the first positional (`run`). */
+  stopAtPositional?: boolean;
+}

@@ -1,0 +1,112 @@
+// Specification of the CLI's one flag parser: one grammar for every command.
+
+import assert from "node:assert/strict";
+import {
+  firstPositional,
+  type FlagSpecs,
+  formatFlags,
+  parseFlags,
+  wantsJson,
+} from "./_args.ts";
+import { CliError } from "./_errors.ts";
+import { cli, withTempDir } from "../testdata/cli_helpers.ts";
+
+const SPECS: FlagSpecs = {
+  all: { type: "boolean", short: "a", help: "Everything" },
+  force: { type: "boolean", short: "f" },
+  output: { type: "string", short: "o", value: "PATH", help: "Where\nto" },
+  verify: { type: "boolean", negated: true, help: "Skip the check" },
+};
+
+const parse = (args: string[], stopAtPositional = false) =>
+  parseFlags(args, SPECS, { command: "x", stopAtPositional });
+
+Deno.test("parseFlags() reads every spelling of a boolean", () => {
+  assert.deepEqual(parse(["--all"]).values, { all: true });
+  assert.deepEqual(parse(["--all=true"]).values, { all: true });
+  assert.deepEqual(parse(["--all=false"]).values, { all: false });
+  assert.deepEqual(parse(["--all=0"]).values, { all: false });
+  assert.deepEqual(parse(["--no-all"]).values, { all: false });
+  assert.deepEqual(parse(["-a"]).values, { all: true });
+  assert.deepEqual(parse(["-af"]).values, { all: true, force: true });
+  assert.deepEqual(parse(["--all", "--no-all"]).values, { all: false });
+});
+
+Deno.test("parseFlags() takes a string flag's value whatever it looks like", () => {
+  assert.equal(parse(["--output", "-x"]).values.output, "-x");
+  assert.equal(parse(["--output=a=b"]).values.output, "a=b");
+  assert.equal(parse(["-o", "--"]).values.output, "--");
+  assert.equal(parse(["-oval"]).values.output, "val");
+  assert.equal(parse(["-o=val"]).values.output, "val");
+  assert.equal(parse(["-fo", "val"]).values.output, "val");
+});
+
+Deno.test("parseFlags() keeps positionals, and -- ends the flags", () => {
+  assert.deepEqual(parse(["a", "--all", "b"]).positionals, ["a", "b"]);
+  assert.deepEqual(parse(["--", "--all", "-"]).positionals, ["--all", "-"]);
+  const run = parse(["-a", "prog", "--all"], true);
+  assert.deepEqual(run.values, { all: true });
+  assert.deepEqual(run.positionals, ["prog", "--all"]);
+});
+
+Deno.test("parseFlags() refuses bad usage with one error style", () => {
+  const cases: [string[], string][] = [
+    [["--bogus"], "Unknown option: --bogus"],
+    [["-x"], "Unknown option: -x"],
+    [["-ax"], "Unknown option: -x (in -ax)"],
+    [["--output"], "--output needs a value"],
+    [["-o"], "-o needs a value"],
+    [["--all=maybe"], '--all takes true or false, not "maybe"'],
+    [["--no-all=true"], "--no-all does not take a value"],
+    [["--no-output"], "Unknown option: --no-output"],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(
+      () => parse(args),
+      (err: unknown) =>
+        err instanceof CliError && err.message === message &&
+        err.usage === "x",
+      JSON.stringify(args),
+    );
+  }
+});
+
+Deno.test("firstPositional() skips flags and their values", () => {
+  assert.equal(firstPositional(["--output", "wait", "wait"], SPECS), 2);
+  assert.equal(firstPositional(["--bogus", "-a", "x"], SPECS), 2);
+  assert.equal(firstPositional(["-a", "--", "x"], SPECS), -1);
+  assert.equal(firstPositional([], SPECS), -1);
+});
+
+Deno.test("formatFlags() lists the flags with help, from the specs", () => {
+  assert.equal(
+    formatFlags(SPECS),
+    [
+      "  -a, --all            Everything",
+      "  -o, --output PATH    Where",
+      "                       to",
+      "      --no-verify      Skip the check",
+    ].join("\n"),
+  );
+});
+
+Deno.test("wantsJson() reads the command's own flags", () => {
+  const specs: FlagSpecs = { json: { type: "boolean" } };
+  assert.equal(wantsJson(["--json"], specs), true);
+  assert.equal(wantsJson(["--json=false"], specs), false);
+  assert.equal(wantsJson(["prog", "--json"], specs, true), false);
+  assert.equal(wantsJson(["--bogus", "--json"], specs), true, "bad usage");
+  assert.equal(wantsJson(["--", "--json"], specs), false);
+});
+
+Deno.test("every command takes --x=false: jobs --all=false, pull --force=false", async () => {
+  await withTempDir(async (dir) => {
+    const jobs = await cli(["jobs", "--all=false", "--jobs-dir", dir]);
+    assert.equal(jobs.code, 0, jobs.stderr);
+    assert.match(jobs.stdout, /^No running jobs\./);
+    const all = await cli(["jobs", "--all=true", "--jobs-dir", dir]);
+    assert.equal(all.stdout, "No jobs.\n");
+    const pull = await cli(["pull", "--force=false", "--help"]);
+    assert.equal(pull.code, 0, pull.stderr);
+  });
+});

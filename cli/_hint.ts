@@ -1,0 +1,102 @@
+// The commands the CLI prints as hints ("Status: ...", "Run '... --help'"),
+// built from the invocation actually running, so that each works when pasted:
+// `deno run -A mod.ts jobs <id>` from source, or the compiled binary's path.
+
+import {
+  currentRuntime,
+  PERMISSIONS,
+  type RuntimeFacts,
+  selfArgv,
+} from "../_argv.ts";
+import { findExecutable } from "../_which.ts";
+import { shellLine } from "./_output.ts";
+
+/** What decides the invocation: the runtime, the cwd, and the search path. */
+export interface HintFacts extends RuntimeFacts {
+  /** The directory the hint will be pasted in. */
+  cwd: string;
+  /** `PATH`, to see whether plain `deno` is this Deno. */
+  path: string;
+}
+
+/** The facts of this process. */
+export function currentHintFacts(): HintFacts {
+  let path = "";
+  try {
+    path = Deno.env.get("PATH") ?? "";
+  } catch {
+    // Without --allow-env, name deno by its full path.
+  }
+  return { ...currentRuntime(), cwd: Deno.cwd(), path };
+}
+
+/**
+ * The words that start this program again, as a person would type them:
+ * `deno` when that name finds this Deno (else its path), `-A` when every
+ * permission is granted (else the granted ones), and the entry module
+ * relative to the cwd when it lies below it. A compiled binary is its path.
+ *
+ * @param facts The runtime, cwd and PATH (injected by tests).
+ * @returns The argv prefix.
+ */
+export function invocation(facts: HintFacts = currentHintFacts()): string[] {
+  const all = PERMISSIONS.every((name) =>
+    facts.permissionFlags.includes(`--allow-${name}`)
+  );
+  const argv = selfArgv(facts, all ? { permissionFlags: ["-A"] } : {});
+  if (facts.standalone) return argv;
+  if (sameFile(findDeno(facts), facts.execPath)) argv[0] = "deno";
+  const entry = argv.length - 1;
+  const dir = facts.cwd.endsWith("/") ? facts.cwd : `${facts.cwd}/`;
+  if (argv[entry].startsWith(dir)) argv[entry] = argv[entry].slice(dir.length);
+  return argv;
+}
+
+let cached: string[] | undefined;
+
+/** Options for {@linkcode hint}. */
+export interface HintOptions {
+  /** The jobs directory the user named, carried into the hint. */
+  jobsDir?: string;
+  /** The facts to build from (tests); default: this process, cached. */
+  facts?: HintFacts;
+}
+
+/**
+ * A command line to print as a hint: this program's invocation, then the
+ * arguments, then `--jobs-dir DIR` if one was given, all shell-quoted.
+ *
+ * @param args The CLI arguments (`["jobs", id]`).
+ * @param options The jobs directory to carry.
+ * @returns The line, ready to paste into a POSIX shell.
+ */
+export function hint(
+  args: readonly string[],
+  options: HintOptions = {},
+): string {
+  const prefix = options.facts !== undefined
+    ? invocation(options.facts)
+    : (cached ??= invocation());
+  const dir = options.jobsDir !== undefined
+    ? ["--jobs-dir", options.jobsDir]
+    : [];
+  return shellLine([...prefix, ...args, ...dir]);
+}
+
+function findDeno(facts: HintFacts): string | undefined {
+  try {
+    const found = findExecutable("deno", { cwd: facts.cwd, path: facts.path });
+    return found.ok ? found.path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameFile(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  try {
+    return Deno.realPathSync(a) === Deno.realPathSync(b);
+  } catch {
+    return false;
+  }
+}

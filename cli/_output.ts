@@ -1,0 +1,193 @@
+// What the CLI prints, done once: quoting for a shell, escaping control
+// characters, tables, the terminal's width, colour (never off a terminal or
+// with NO_COLOR), times for people, and writing whole buffers.
+
+import { formatDuration } from "../duration.ts";
+
+/** Whether colour may be used on a stream: a terminal, and no NO_COLOR. */
+export function colorEnabled(stream: { isTerminal(): boolean }): boolean {
+  if (!stream.isTerminal()) return false;
+  try {
+    const noColor = Deno.env.get("NO_COLOR");
+    if (noColor !== undefined && noColor !== "") return false;
+  } catch {
+    // Without --allow-env, assume the default.
+  }
+  return true;
+}
+
+/** Wraps text in an ANSI colour code when `on` is true. */
+export function paint(on: boolean, code: number, text: string): string {
+  return on ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+/** The columns of the terminal a stream writes to; undefined off one. */
+export function terminalWidth(
+  stream: { isTerminal(): boolean } = Deno.stdout,
+): number | undefined {
+  if (!stream.isTerminal()) return undefined;
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Quotes a word for a POSIX shell, only when it needs it. */
+export function shellQuote(word: string): string {
+  if (word === "") return "''";
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Words as one shell command line. */
+export function shellLine(words: readonly string[]): string {
+  return words.map(shellQuote).join(" ");
+}
+
+/**
+ * Escapes control characters, so a record cannot move the cursor, clear
+ * the screen or break a table row when it is printed.
+ */
+export function safe(text: string): string {
+  let result = "";
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) {
+      result += ch === "\n"
+        ? "\\n"
+        : ch === "\t"
+        ? "\\t"
+        : `\\x${c.toString(16).padStart(2, "0")}`;
+    } else {
+      result += ch;
+    }
+  }
+  return result;
+}
+
+/** A message on one line: lines trimmed and joined by a space. */
+export function oneLine(text: string): string {
+  return text.split("\n").map((s) => s.trim()).filter((s) => s !== "").join(
+    " ",
+  );
+}
+
+/** Cuts text to `width` characters, marking the cut with "…". */
+export function truncate(text: string, width: number): string {
+  return text.length <= width ? text : text.slice(0, width - 1) + "…";
+}
+
+/** Options for {@linkcode formatTable}. */
+export interface TableOptions {
+  /** A column to cut to at most `width` characters. */
+  shrink?: { column: number; width: number };
+  /** Styles a cell after its width is measured (colour). */
+  style?: (text: string, row: number, column: number) => string;
+}
+
+/**
+ * Lays rows out in columns two spaces apart; the last column is not padded.
+ * The first row is usually the header.
+ */
+export function formatTable(
+  rows: readonly string[][],
+  options: TableOptions = {},
+): string[] {
+  if (rows.length === 0) return [];
+  const { shrink, style } = options;
+  const cells = rows.map((r) =>
+    r.map((cell, c) =>
+      shrink !== undefined && c === shrink.column
+        ? truncate(cell, shrink.width)
+        : cell
+    )
+  );
+  const widths = cells[0].map((_, c) =>
+    Math.max(...cells.map((r) => r[c].length))
+  );
+  return cells.map((r, i) =>
+    r.map((cell, c) => {
+      const styled = style ? style(cell, i, c) : cell;
+      return c === r.length - 1
+        ? styled
+        : styled + " ".repeat(widths[c] - cell.length);
+    }).join("  ")
+  );
+}
+
+/** An elapsed time to read at a glance: "250ms", "8.2s", "1m30s". */
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 10_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
+  return formatDuration(Math.floor(ms / 1000) * 1000);
+}
+
+const RELATIVE = new Intl.RelativeTimeFormat("en", { numeric: "always" });
+const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
+  ["year", 365 * 86400],
+  ["month", 30 * 86400],
+  ["week", 7 * 86400],
+  ["day", 86400],
+  ["hour", 3600],
+  ["minute", 60],
+  ["second", 1],
+];
+
+/** "3 minutes ago", with the largest unit that fits, as epack prints it. */
+export function relativeTime(date: Date, now: number): string {
+  const seconds = Math.trunc((now - date.getTime()) / 1000);
+  const abs = Math.abs(seconds);
+  for (const [unit, size] of UNITS) {
+    if (abs >= size) return RELATIVE.format(-Math.trunc(seconds / size), unit);
+  }
+  return "just now";
+}
+
+/** Local wall-clock time, `YYYY-MM-DD HH:MM:SS`. */
+export function localTime(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${
+    p(d.getHours())
+  }:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+const encoder = new TextEncoder();
+
+/** Writes all of `data`, however many writes it takes. */
+export async function writeAll(
+  w: { write(p: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await w.write(data.subarray(off));
+}
+
+/** Writes all of `text` now; a stream that is gone is ignored. */
+export function writeSync(
+  stream: { writeSync(p: Uint8Array): number },
+  text: string,
+): void {
+  const data = encoder.encode(text);
+  try {
+    let n = 0;
+    while (n < data.length) n += stream.writeSync(data.subarray(n));
+  } catch {
+    // Nowhere left to write to (a closed pipe).
+  }
+}
+
+/** Prints text on stdout, as is. */
+export async function out(text: string): Promise<void> {
+  await writeAll(Deno.stdout, encoder.encode(text));
+}
+
+/** Prints a value as indented JSON on stdout. */
+export async function outJson(value: unknown): Promise<void> {
+  await out(JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Prints a line on stderr. */
+export async function warn(line: string): Promise<void> {
+  await writeAll(Deno.stderr, encoder.encode(line + "\n"));
+}

@@ -1,0 +1,25 @@
+// `epack jobs cancel <id>`: stop a running job.
+
+import { cancel } from "../../control.ts";
+import { EXIT } from "../_errors.ts";
+import { out, outJson, safe } from "../_output.ts";
+import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";
+import { jobJson } from "./_render.ts";
+
+/** Runs `jobs cancel`. */
+export async function cancelJob(ctx: JobsContext): Promise<number> {
+  // Flags first: a bad value is bad usage whether the job exists or not.
+  const grace = durationFlag(ctx, "grace");
+  const id = await oneJobId(ctx);
+  const result = await cancel(id, { jobsDir: ctx.store.dir, grace });
+  if (ctx.json) {
+    await outJson({
+      outcome: result.outcome,
+      message: result.message,
+      job: jobJson(result.job, Date.now()),
+    });
+  } else {
+    await out(`${safe(result.message)}\n`);
+  }
+  return EXIT.OK;
+}

@@ -1,0 +1,49 @@
+// Tests of `epack jobs cancel`: the real CLI, run as a subprocess, against real
+// jobs made by testdata/spawner.ts and, for edge cases, records written
+// with JobStore.
+
+import { JobStore } from "../../jobs.ts";
+import { WAIT_EXIT } from "./wait.ts";
+import {
+  assert,
+  assertEquals,
+  gone,
+  jobs,
+  type Spawned,
+  spawnJob,
+  stopJob,
+  tempDir,
+  until,
+} from "../../testdata/cli_helpers.ts";
+
+Deno.test("jobs cancel stops a running job and does nothing to an ended one", async () => {
+  const dir = await tempDir();
+  let job: Spawned | undefined;
+  try {
+    job = await spawnJob(dir, "sleep", ["30"], { grace: 500 });
+    const running = await until(
+      dir,
+      job.jobId,
+      (j) => j.workerPid !== undefined,
+    );
+    const r = await jobs(dir, "cancel", job.jobId);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout, `Job ${job.jobId} cancelled\n`);
+    const after = await new JobStore(dir).load(job.jobId);
+    assertEquals(after.status, "cancelled");
+    assert(gone(running.workerPid!), "the worker is still running");
+
+    const again = await jobs(dir, "cancel", job.jobId, "--json");
+    assertEquals(again.code, 0, again.stderr);
+    const doc = JSON.parse(again.stdout);
+    assertEquals(doc.outcome, "already-ended");
+    assert(/already ended \(cancelled\); nothing to cancel/.test(doc.message));
+    assertEquals(doc.job.status, "cancelled");
+
+    const w = await jobs(dir, "wait", job.jobId);
+    assertEquals(w.code, WAIT_EXIT.CANCELLED);
+  } finally {
+    if (job) await stopJob(dir, job.jobId);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

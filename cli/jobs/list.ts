@@ -1,0 +1,99 @@
+// `epack jobs [list]`: the table of jobs (running ones by default). Bare
+// `jobs` also takes `--clean` (as `jobs clean`) and a job ID (as `jobs show`).
+
+import {
+  type InvalidJobFile,
+  JOB_STATUSES,
+  type JobStatus,
+} from "../../jobs.ts";
+import { EXIT, usageError } from "../_errors.ts";
+import {
+  colorEnabled,
+  out,
+  outJson,
+  safe,
+  terminalWidth,
+  warn,
+} from "../_output.ts";
+import { type JobsContext, noArguments } from "./_context.ts";
+import { jobJson, renderTable } from "./_render.ts";
+import { clean } from "./clean.ts";
+
+/**
+ * Runs bare `jobs` and `jobs list`: a list, or a clean with `--clean`, or
+ * (bare `jobs` only) a job's details.
+ */
+export async function jobs(ctx: JobsContext): Promise<number> {
+  const { values, command } = ctx;
+  const listing = values.all === true || values.status !== undefined;
+  if (values.clean === true) {
+    if (listing || ctx.positionals.length > 0) {
+      throw usageError(
+        "--clean cannot be combined with --all, --status or a job ID",
+        command,
+      );
+    }
+    return await clean(ctx);
+  }
+  if (values["older-than"] !== undefined) {
+    throw usageError("--older-than goes with --clean", command);
+  }
+  if (ctx.positionals.length > 0 && command === "jobs") {
+    if (listing) {
+      throw usageError(
+        "--all and --status list jobs; they cannot be used with a job ID",
+        command,
+      );
+    }
+    return await (await import("./show.ts")).show(ctx);
+  }
+  return await list(ctx);
+}
+
+/** Runs `jobs list`. */
+export async function list(ctx: JobsContext): Promise<number> {
+  noArguments(ctx);
+  const given = ctx.values.status;
+  if (
+    typeof given === "string" &&
+    !(JOB_STATUSES as readonly string[]).includes(given)
+  ) {
+    throw usageError(
+      `Invalid --status ${JSON.stringify(given)}: use one of ${
+        JOB_STATUSES.join(", ")
+      }`,
+      ctx.command,
+    );
+  }
+  const status = (given as JobStatus | undefined) ??
+    (ctx.values.all === true ? undefined : "running");
+  const { jobs, invalid } = await ctx.store.list(status ? { status } : {});
+  const now = Date.now();
+  if (ctx.json) {
+    // Warnings go in the document only: a --json reader gets one complete
+    // answer on stdout.
+    await outJson({
+      jobs: jobs.map((job) => jobJson(job, now)),
+      invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })),
+    });
+    return EXIT.OK;
+  }
+  for (const bad of invalid) {
+    await warn(
+      `warning: skipping invalid job file ${safe(bad.id)}: ${safe(bad.reason)}`,
+    );
+  }
+  if (jobs.length === 0) {
+    if (status === "running") {
+      await out("No running jobs.\nUse --all to show jobs that have ended.\n");
+    } else if (status !== undefined) {
+      await out(`No ${status} jobs.\n`);
+    } else {
+      await out("No jobs.\n");
+    }
+    return EXIT.OK;
+  }
+  const color = colorEnabled(Deno.stdout);
+  await out(renderTable(jobs, { now, color, width: terminalWidth() }));
+  return EXIT.OK;
+}

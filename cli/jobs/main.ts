@@ -1,0 +1,241 @@
+// The `jobs` command: list, show, follow, wait for, cancel and clean
+// background jobs. It finds the subcommand, parses its flags, and loads only
+// that subcommand's module; errors go to cli/main.ts's reporter.
+
+import { JOB_STATUSES, JobStore } from "../../jobs.ts";
+import { defaultJobsDir } from "../../detach.ts";
+import { EXIT, usageError } from "../_errors.ts";
+import {
+  type CliCommand,
+  COMMON_FLAGS,
+  firstPositional,
+  type FlagSpecs,
+  formatFlags,
+  parseFlags,
+} from "../_args.ts";
+import { out } from "../_output.ts";
+import { hint } from "../_hint.ts";
+import { type JobsContext, MIN_PREFIX } from "./_context.ts";
+import { SHOW_TAIL_LINES } from "./show.ts";
+import { WAIT_EXIT } from "./wait.ts";
+
+type Sub = "list" | "show" | "logs" | "wait" | "cancel" | "clean";
+
+const LIST: FlagSpecs = {
+  all: {
+    type: "boolean",
+    short: "a",
+    help: "List every job, not only running ones",
+  },
+  status: {
+    type: "string",
+    value: "STATUS",
+    help: `List jobs with this status:\n${JOB_STATUSES.join(", ")}`,
+  },
+  clean: {
+    type: "boolean",
+    help: "Remove ended jobs older than --older-than (default 24h)",
+  },
+  "older-than": {
+    type: "string",
+    value: "D",
+    help: "With --clean: the age, such as 24h, 7d or 90m",
+  },
+};
+const SPECS: Record<Sub, FlagSpecs> = {
+  list: LIST,
+  show: {},
+  logs: {
+    follow: {
+      type: "boolean",
+      short: "f",
+      help: "Keep printing what the job writes until it ends",
+    },
+    lines: {
+      type: "string",
+      short: "n",
+      value: "N",
+      help: "Only the last N lines",
+    },
+  },
+  wait: {
+    timeout: {
+      type: "string",
+      value: "D",
+      help: "Give up after D (such as 30s or 10m); 0 checks once",
+    },
+  },
+  cancel: {
+    grace: {
+      type: "string",
+      value: "D",
+      help: "Time between SIGTERM and SIGKILL (default: the job's own)",
+    },
+  },
+  clean: {
+    "older-than": {
+      type: "string",
+      value: "D",
+      help: "Only jobs that ended longer ago than D (default 24h)",
+    },
+  },
+};
+const ALL_FLAGS: FlagSpecs = Object.assign(
+  {},
+  COMMON_FLAGS,
+  ...Object.values(SPECS),
+);
+
+// Each subcommand's module is loaded only when it runs.
+const RUNNERS: Record<
+  Sub | "jobs",
+  () => Promise<(ctx: JobsContext) => Promise<number>>
+> = {
+  jobs: async () => (await import("./list.ts")).jobs,
+  list: async () => (await import("./list.ts")).jobs,
+  show: async () => (await import("./show.ts")).show,
+  logs: async () => (await import("./logs.ts")).logs,
+  wait: async () => (await import("./wait.ts")).wait,
+  cancel: async () => (await import("./cancel.ts")).cancelJob,
+  clean: async () => (await import("./clean.ts")).clean,
+};
+
+/**
+ * Runs `epack jobs ...` and returns the exit code; errors are thrown for
+ * cli/main.ts to report.
+ *
+ * Requires `--allow-read` (the jobs directory and logs), `--allow-write`
+ * (`clean`, `cancel`), `--allow-run` (`cancel`), and optionally
+ * `--allow-env` (`NO_COLOR`).
+ *
+ * @param args The arguments after `jobs`.
+ * @returns The process exit code: see the README, "Exit codes".
+ */
+export async function jobsCommand(args: string[]): Promise<number> {
+  const { sub, rest } = splitSubcommand(args);
+  const command = sub === undefined ? "jobs" : `jobs ${sub}`;
+  const { values, positionals } = parseFlags(
+    rest,
+    { ...SPECS[sub ?? "list"], ...COMMON_FLAGS },
+    { command },
+  );
+  if (values.help === true) {
+    await out(helpOf(sub ?? "jobs"));
+    return EXIT.OK;
+  }
+  const dir = values["jobs-dir"];
+  if (dir === "") throw usageError("--jobs-dir needs a directory", command);
+  const ctx: JobsContext = {
+    command,
+    values,
+    positionals,
+    json: values.json === true,
+    store: new JobStore(typeof dir === "string" ? dir : defaultJobsDir()),
+  };
+  return await (await RUNNERS[sub ?? "jobs"]())(ctx);
+}
+
+/** `jobs` for cli/main.ts. */
+export const JOBS: CliCommand = { run: jobsCommand, flags: ALL_FLAGS };
+
+/**
+ * Finds the subcommand: the first positional argument, wherever the options
+ * are (`jobs --jobs-dir d wait X` works), if it names one. An ID that
+ * happens to spell a subcommand can still be shown with `jobs show <id>`.
+ */
+function splitSubcommand(args: string[]): { sub?: Sub; rest: string[] } {
+  const i = firstPositional(args, ALL_FLAGS);
+  if (i < 0 || !Object.hasOwn(SPECS, args[i])) return { rest: args };
+  return { sub: args[i] as Sub, rest: args.toSpliced(i, 1) };
+}
+
+function helpOf(sub: Sub | "jobs"): string {
+  const options = (specs: FlagSpecs) =>
+    `Options:\n${formatFlags({ ...specs, ...COMMON_FLAGS })}\n`;
+  switch (sub) {
+    case "jobs":
+      return `List, inspect, follow, wait for, cancel and clean background jobs.
+
+Usage:
+  epack jobs [--all | --status STATUS]   List jobs (running ones by default)
+  epack jobs list [--all | --status S]   The same
+  epack jobs <id>                        Show a job and the end of its log
+  epack jobs logs <id> [-f] [-n N]       Print a job's log
+  epack jobs wait <id> [--timeout D]     Wait for a job; exit with its code
+  epack jobs cancel <id> [--grace D]     Stop a running job
+  epack jobs clean [--older-than D]      Remove old ended jobs
+  epack jobs --clean                     Same as 'jobs clean'
+
+A job ID may be shortened to a unique prefix of ${MIN_PREFIX} or more characters,
+or to its last characters when no ID starts with them.
+Run '${hint(["jobs"])} <subcommand> --help' for details.
+
+${options(LIST)}
+Examples:
+  epack jobs --all
+  epack jobs --status failed --json
+  epack jobs 01JD0Q2V
+`;
+    case "list":
+      return `List jobs (running ones by default).
+
+Usage:
+  epack jobs list [--all | --status STATUS]
+
+${options({ all: LIST.all, status: LIST.status })}`;
+    case "show":
+      return `Show a job's details and the last ${SHOW_TAIL_LINES} lines of its log.
+
+Usage:
+  epack jobs show <id>
+  epack jobs <id>
+
+${options({})}`;
+    case "logs":
+      return `Print a job's log.
+
+Usage:
+  epack jobs logs <id> [-f] [-n N]
+
+${options(SPECS.logs)}
+With --json, each line is printed as a JSON object {"line": "..."}.
+If the log is truncated while followed, a warning says so on stderr and
+the log is printed again from its start (as tail -F does).
+
+Examples:
+  epack jobs logs 01JD0Q2V -n 50
+  epack jobs logs 01JD0Q2V -f
+`;
+    case "wait":
+      return `Wait until a job ends, and exit with its exit code.
+
+Usage:
+  epack jobs wait <id> [--timeout D]
+
+${options(SPECS.wait)}
+Exit codes:
+  0     the job completed
+  N     the job failed with exit code N
+  128+S the job was killed by signal S (137 for SIGKILL)
+  ${WAIT_EXIT.TIMED_OUT}   the job timed out
+  ${WAIT_EXIT.CANCELLED}   the job was cancelled
+  1     the job was lost, or it could not start, or an error (see stderr)
+  ${WAIT_EXIT.WAIT_TIMEOUT}    --timeout passed; the job is still running
+`;
+    case "cancel":
+      return `Cancel a running job: SIGTERM to its processes, SIGKILL after the grace
+period. Cancelling a job that has ended does nothing.
+
+Usage:
+  epack jobs cancel <id> [--grace D]
+
+${options(SPECS.cancel)}`;
+    case "clean":
+      return `Remove ended jobs (records and logs). Running jobs are never removed.
+
+Usage:
+  epack jobs clean [--older-than D]
+
+${options(SPECS.clean)}`;
+  }
+}

@@ -1,0 +1,164 @@
+// Tests of `epack jobs`: the real CLI, run as a subprocess, against real
+// jobs made by testdata/spawner.ts and, for edge cases, records written
+// with JobStore.
+
+import { JobStore } from "../../jobs.ts";
+import {
+  assert,
+  assertCliError,
+  assertEquals,
+  craftEnded,
+  jobs,
+  tempDir,
+} from "../../testdata/cli_helpers.ts";
+
+Deno.test("a job ID prefix (or suffix) of 4 or more characters selects a job", async (t) => {
+  const dir = await tempDir();
+  try {
+    const store = new JobStore(dir);
+    await craftEnded(store, { id: "abcd1111" });
+    await craftEnded(store, { id: "abcd2222" });
+    await craftEnded(store, { id: "zzzz9999" });
+
+    await t.step("a unique prefix", async () => {
+      const r = await jobs(dir, "abcd1");
+      assertEquals(r.code, 0, r.stderr);
+      assert(r.stdout.startsWith("Job abcd1111\n"), r.stdout);
+      assert(
+        (await jobs(dir, "show", "zzzz")).stdout.startsWith("Job zzzz9999\n"),
+      );
+      assertEquals((await jobs(dir, "wait", "zzzz")).code, 0);
+    });
+    await t.step(
+      "the last characters, when no ID starts with them",
+      async () => {
+        const r = await jobs(dir, "show", "9999");
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stdout.startsWith("Job zzzz9999\n"), r.stdout);
+      },
+    );
+    await t.step("an ambiguous prefix lists the candidates", async () => {
+      assertCliError(
+        await jobs(dir, "abcd"),
+        undefined,
+        /^error: Ambiguous job ID prefix abcd: matches abcd1111, abcd2222$/,
+      );
+    });
+    await t.step("3 characters are too few", async () => {
+      assertCliError(await jobs(dir, "zzz"), "jobs", /too short/);
+      assertCliError(await jobs(dir, "logs", "zzz"), "jobs logs", /too short/);
+    });
+    await t.step(
+      "with --json, the error is also a JSON object on stdout",
+      async () => {
+        const r = await jobs(dir, "show", "qqqq", "--json");
+        assertEquals(r.code, 1);
+        assertEquals(r.stderr, "error: Job not found: qqqq\n");
+        assertEquals(JSON.parse(r.stdout), {
+          error: "Job not found: qqqq",
+          exitCode: 1,
+        });
+      },
+    );
+    await t.step("no match", async () => {
+      assertCliError(
+        await jobs(dir, "wait", "qqqq"),
+        undefined,
+        /^error: Job not found: qqqq$/,
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jobs --help and each subcommand's --help print usage", async () => {
+  const dir = await tempDir();
+  try {
+    for (
+      const sub of [[], ["list"], ["show"], ["logs"], ["wait"], ["cancel"], [
+        "clean",
+      ]]
+    ) {
+      for (const flag of ["--help", "-h"]) {
+        const r = await jobs(dir, ...sub, flag);
+        assertEquals([r.code, r.stderr], [0, ""], `${sub} ${flag}`);
+        assert(r.stdout.includes("Usage:\n  epack jobs"), r.stdout);
+        if (sub.length > 0) assert(r.stdout.includes(`epack jobs ${sub[0]}`));
+      }
+    }
+    const wait = await jobs(dir, "wait", "--help");
+    assert(
+      wait.stdout.includes("124") && wait.stdout.includes("130"),
+      wait.stdout,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("usage errors print one line and a hint and exit 1", async () => {
+  const dir = await tempDir();
+  try {
+    const cases: [string[], string, RegExp][] = [
+      [["--bogus"], "jobs", /^error: Unknown option: --bogus$/],
+      [
+        ["--status", "nope"],
+        "jobs",
+        /Invalid --status "nope": use one of running,/,
+      ],
+      [["--status"], "jobs", /--status/],
+      [["wait"], "jobs wait", /^error: Missing job ID$/],
+      [
+        ["wait", "abcd", "--timeout", "soon"],
+        "jobs wait",
+        /Invalid --timeout value "soon"/,
+      ],
+      [["cancel", "abcd", "--grace", "-1s"], "jobs cancel", /--grace/],
+      [["clean", "--older-than", "1y"], "jobs clean", /Invalid --older-than/],
+      [["--clean", "--older-than", "x"], "jobs", /Invalid --older-than/],
+      [["logs", "abcd", "-n", "x"], "jobs logs", /Invalid -n value "x"/],
+      [["logs", "abcd", "-n", "-3"], "jobs logs", /-n/],
+      [["logs", "abcd", "--follow=yes"], "jobs logs", /follow/],
+      [["show", "a", "b"], "jobs show", /Unexpected argument "b"/],
+      [["abcd", "--all"], "jobs", /cannot be used with a job ID/],
+      [["--clean", "--all"], "jobs", /--clean cannot be combined/],
+      [["--older-than", "1h"], "jobs", /--older-than goes with --clean/],
+      [
+        ["logs", "abcd", "--timeout", "1s"],
+        "jobs logs",
+        /^error: Unknown option: --timeout$/,
+      ],
+    ];
+    for (const [args, hint, match] of cases) {
+      assertCliError(await jobs(dir, ...args), hint, match);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hostile job IDs are rejected before anything is touched", async () => {
+  const dir = await tempDir();
+  try {
+    for (
+      const id of [
+        "../x",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "a b c d",
+        "abcd.json",
+      ]
+    ) {
+      for (const sub of [[], ["logs"], ["wait"], ["cancel"]]) {
+        assertCliError(
+          await jobs(dir, ...sub, id),
+          ["jobs", ...sub].join(" "),
+          /^error: Invalid job ID .*: only letters, digits and underscores are allowed$/,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,62 @@
+// `epack jobs <id>` / `jobs show <id>`: a job's details and the end of its
+// log.
+
+import { jobLogPath, type LogTail, readLogTail } from "../../logs.ts";
+import { EXIT } from "../_errors.ts";
+import { colorEnabled, oneLine, out, outJson } from "../_output.ts";
+import { type JobsContext, oneJobId } from "./_context.ts";
+import { jobJson, renderDetails } from "./_render.ts";
+
+/** How many log lines `jobs <id>` shows. */
+export const SHOW_TAIL_LINES = 10;
+/**
+ * The most bytes `jobs <id>` reads from the end of a log: enough for ten
+ * ordinary lines, and a bound when the log has enormous lines or none.
+ */
+const SHOW_TAIL_MAX_BYTES = 64 * 1024;
+
+/** Runs `jobs show`. */
+export async function show(ctx: JobsContext): Promise<number> {
+  const { store } = ctx;
+  const job = await store.load(await oneJobId(ctx));
+  const now = Date.now();
+  let tail: LogTail | undefined;
+  let tailError: string | undefined;
+  try {
+    tail = await readLogTail(jobLogPath(store, job), {
+      lines: SHOW_TAIL_LINES,
+      maxBytes: SHOW_TAIL_MAX_BYTES,
+    });
+  } catch (e) {
+    tailError = e instanceof Deno.errors.NotFound
+      ? "the log file does not exist"
+      : oneLine(e instanceof Error ? e.message : String(e));
+  }
+  if (ctx.json) {
+    await outJson({
+      ...jobJson(job, now),
+      log_tail: tail?.lines ?? null,
+      ...(tailError !== undefined ? { log_error: tailError } : {}),
+    });
+    return EXIT.OK;
+  }
+  const color = colorEnabled(Deno.stdout);
+  let text = renderDetails(job, { now, color });
+  if (tail !== undefined) {
+    if (tail.lines.length === 0) {
+      text += "\nThe log is empty.\n";
+    } else {
+      text += `\nLast ${tail.lines.length} line${
+        tail.lines.length === 1 ? "" : "s"
+      } of the log:\n`;
+      tail.lines.forEach((line, i) => {
+        const cut = i === 0 && tail!.truncated ? "…" : "";
+        text += `  ${cut}${line}\n`;
+      });
+    }
+  } else {
+    text += `\nNo log to show: ${tailError}\n`;
+  }
+  await out(text);
+  return EXIT.OK;
+}

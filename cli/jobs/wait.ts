@@ -1,0 +1,101 @@
+// `epack jobs wait <id>`: wait until a job ends, and exit with its code.
+
+import type { Job } from "../../jobs.ts";
+import { waitForJob, WaitTimeoutError } from "../../control.ts";
+import { formatDuration } from "../../duration.ts";
+import { signalNumber } from "../../_signals.ts";
+import { CliError, EXIT } from "../_errors.ts";
+import { colorEnabled, out, outJson } from "../_output.ts";
+import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";
+import { durationOf, jobJson, outcomeDetail, paintStatus } from "./_render.ts";
+
+/**
+ * The exit codes of `epack jobs wait` beyond the job's own exit code, as
+ * documented in the README ("Exit codes").
+ */
+export const WAIT_EXIT = {
+  /** The job timed out (as `timeout(1)` reports a command that timed out). */
+  TIMED_OUT: 124,
+  /** The job was cancelled (as a shell reports a command stopped by Ctrl-C). */
+  CANCELLED: 130,
+  /**
+   * `--timeout` passed while the job was still running: EX_TEMPFAIL from
+   * sysexits.h, "try again later".
+   */
+  WAIT_TIMEOUT: 75,
+} as const;
+
+/**
+ * The exit code `epack jobs wait` passes on for a job that has ended:
+ *
+ * | status      | exit code                                      |
+ * | ----------- | ---------------------------------------------- |
+ * | `completed` | 0                                              |
+ * | `failed`    | its exit code N (1–255); 128 + signal number if a signal killed it; 1 otherwise |
+ * | `timed_out` | 124                                            |
+ * | `cancelled` | 130                                            |
+ * | `lost`      | 1 (how it ended is unknown)                    |
+ *
+ * @param job A job that has ended.
+ * @returns The exit code; 1 for a job that is still running.
+ *
+ * @example A job killed by SIGKILL
+ * ```ts ignore
+ * jobExitCode({ ...job, status: "failed", signal: "SIGKILL" }); // 137
+ * ```
+ */
+export function jobExitCode(job: Job): number {
+  switch (job.status) {
+    case "completed":
+      return EXIT.OK;
+    case "timed_out":
+      return WAIT_EXIT.TIMED_OUT;
+    case "cancelled":
+      return WAIT_EXIT.CANCELLED;
+    case "failed": {
+      const code = job.exitCode;
+      if (code !== undefined && code >= 1 && code <= 255) return code;
+      const signo = job.signal === undefined
+        ? undefined
+        : signalNumber(job.signal);
+      if (signo !== undefined) return 128 + signo;
+      return EXIT.FAILURE;
+    }
+    default:
+      return EXIT.FAILURE;
+  }
+}
+
+/** Runs `jobs wait`. */
+export async function wait(ctx: JobsContext): Promise<number> {
+  // Flags first: a bad value is bad usage whether the job exists or not.
+  const timeout = durationFlag(ctx, "timeout");
+  const id = await oneJobId(ctx);
+  let job: Job;
+  try {
+    job = await waitForJob(id, { jobsDir: ctx.store.dir, timeout });
+  } catch (e) {
+    if (e instanceof WaitTimeoutError) {
+      throw new CliError(
+        `Timed out after ${
+          formatDuration(timeout ?? 0)
+        } waiting for job ${id}; it is still running`,
+        { exitCode: WAIT_EXIT.WAIT_TIMEOUT, cause: e },
+      );
+    }
+    throw e;
+  }
+  const code = jobExitCode(job);
+  if (ctx.json) {
+    await outJson({ ...jobJson(job, Date.now()), cli_exit_code: code });
+  } else {
+    const color = colorEnabled(Deno.stdout);
+    const took = durationOf(job, Date.now());
+    await out(
+      `Job ${job.id} ${paintStatus(color, job.status)}${outcomeDetail(job)}${
+        took === undefined ? "" : ` after ${formatDuration(took)}`
+      }\n`,
+    );
+  }
+  return code;
+}

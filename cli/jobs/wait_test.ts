@@ -1,0 +1,149 @@
+// Tests of `epack jobs wait`: the real CLI, run as a subprocess, against real
+// jobs made by testdata/spawner.ts and, for edge cases, records written
+// with JobStore.
+
+import { type Job, JobStore } from "../../jobs.ts";
+import { jobExitCode, WAIT_EXIT } from "./wait.ts";
+import {
+  assert,
+  assertEquals,
+  jobs,
+  type Spawned,
+  spawnJob,
+  stopJob,
+  tempDir,
+  until,
+} from "../../testdata/cli_helpers.ts";
+
+Deno.test("jobs wait passes the job's exit code on and returns as soon as it ends", async (t) => {
+  const dir = await tempDir();
+  const left: string[] = [];
+  try {
+    await t.step("exit 0 and exit 3, promptly", async () => {
+      const ok = await spawnJob(dir, "sh", ["-c", "sleep 1; exit 0"]);
+      const bad = await spawnJob(dir, "sh", ["-c", "sleep 1; exit 3"]);
+      const timed = async (id: string) => {
+        const r = await jobs(dir, "wait", id);
+        return { r, at: Date.now() };
+      };
+      const [a, b] = await Promise.all([timed(ok.jobId), timed(bad.jobId)]);
+      assertEquals(a.r.code, 0, a.r.stderr);
+      assertEquals(b.r.code, 3, b.r.stderr);
+      assert(/^Job \w+ completed after \d/.test(a.r.stdout), a.r.stdout);
+      assert(
+        /^Job \w+ failed \(exit code 3\) after \d/.test(b.r.stdout),
+        b.r.stdout,
+      );
+      const store = new JobStore(dir);
+      for (const [id, at] of [[ok.jobId, a.at], [bad.jobId, b.at]] as const) {
+        const end = (await store.load(id)).completedAt!.getTime();
+        // A slow poll would return up to a whole period late; the watcher
+        // returns within milliseconds (see the report for the figure).
+        assert(at - end < 1_500, `returned ${at - end} ms after the end`);
+      }
+    });
+
+    await t.step("an ended job: at once, with --json", async () => {
+      const r = await jobs(
+        dir,
+        "wait",
+        "--json",
+        (await new JobStore(dir).list()).jobs[0].id,
+      );
+      const doc = JSON.parse(r.stdout);
+      assertEquals(r.code, doc.cli_exit_code);
+      assert(doc.status === "failed" || doc.status === "completed");
+    });
+
+    await t.step("killed by a signal: 128 + signo", async () => {
+      const job = await spawnJob(dir, "sh", ["-c", "kill -9 $$"]);
+      const r = await jobs(dir, "wait", job.jobId);
+      assertEquals(r.code, 137, r.stderr);
+      assert(r.stdout.includes("failed (killed by SIGKILL)"), r.stdout);
+    });
+
+    await t.step("timed out: 124", async () => {
+      const job = await spawnJob(dir, "sleep", ["30"], {
+        timeout: 300,
+        grace: 200,
+      });
+      left.push(job.jobId);
+      const r = await jobs(dir, "wait", job.jobId);
+      assertEquals(r.code, WAIT_EXIT.TIMED_OUT, r.stderr);
+      assert(r.stdout.includes("timed_out"), r.stdout);
+    });
+
+    await t.step("--timeout passes first: 75 and one error line", async () => {
+      const job = await spawnJob(dir, "sleep", ["30"], { grace: 200 });
+      left.push(job.jobId);
+      const started = performance.now();
+      const r = await jobs(dir, "wait", job.jobId, "--timeout", "300ms");
+      assert(performance.now() - started < 5_000);
+      assertEquals(r.code, WAIT_EXIT.WAIT_TIMEOUT);
+      assertEquals(
+        r.stderr,
+        `error: Timed out after 300ms waiting for job ${job.jobId}; it is still running\n`,
+      );
+    });
+  } finally {
+    for (const id of left) await stopJob(dir, id);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jobExitCode() maps each end to the documented exit code", () => {
+  const base: Job = {
+    id: "x1234",
+    command: "c",
+    args: [],
+    flags: [],
+    status: "completed",
+    pid: 1,
+    startedAt: new Date(),
+    logPath: "",
+  };
+  const cases: [Partial<Job>, number][] = [
+    [{ status: "completed", exitCode: 0 }, 0],
+    [{ status: "failed", exitCode: 3 }, 3],
+    [{ status: "failed", exitCode: 256 }, 1],
+    [{ status: "failed", signal: "SIGKILL" }, 137],
+    [{ status: "failed", signal: "SIGTERM" }, 143],
+    [{ status: "failed", signal: "SIGNOPE" }, 1],
+    [{ status: "failed", error: "Cannot start x: command not found" }, 1],
+    [{ status: "timed_out", signal: "SIGTERM" }, 124],
+    [{ status: "cancelled", signal: "SIGTERM" }, 130],
+    [{ status: "lost" }, 1],
+  ];
+  for (const [patch, code] of cases) {
+    assertEquals(
+      jobExitCode({ ...base, ...patch }),
+      code,
+      JSON.stringify(patch),
+    );
+  }
+});
+
+Deno.test("a lost job is shown lost, wait exits 1, logs -f stops", async () => {
+  const dir = await tempDir();
+  let job: Spawned | undefined;
+  try {
+    job = await spawnJob(dir, "sh", ["-c", "echo started; exec sleep 30"]);
+    await until(dir, job.jobId, (j) => j.workerPid !== undefined);
+    // SIGKILL leaves no chance to record anything: only the released
+    // liveness lock tells.
+    Deno.kill(job.pid, "SIGKILL");
+    await until(dir, job.jobId, (j) => j.status === "lost");
+    const show = await jobs(dir, job.jobId);
+    assert(/Status: +lost\n/.test(show.stdout), show.stdout);
+    assert(show.stdout.includes("Duration:    unknown"), show.stdout);
+    const w = await jobs(dir, "wait", job.jobId);
+    assertEquals(w.code, 1, w.stderr);
+    const f = await jobs(dir, "logs", "-f", job.jobId);
+    assertEquals([f.code, f.stdout], [0, "started\n"]);
+    const list = await jobs(dir, "--status", "lost");
+    assert(list.stdout.includes(job.jobId), list.stdout);
+  } finally {
+    if (job) await stopJob(dir, job.jobId);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,223 @@
+// The command line of `pull`: its flags, its help (from the same specs), and
+// the parser that turns arguments back into the PullOptions buildPullFlags()
+// was given.
+
+import type { PullOptions } from "../../flags.ts";
+import { parseDuration } from "../../duration.ts";
+import { usageError } from "../_errors.ts";
+import {
+  COMMON_FLAGS,
+  type FlagSpecs,
+  formatFlags,
+  parseFlags,
+} from "../_args.ts";
+import { isDigest } from "./_registry.ts";
+
+/** A parsed `pull` command line. */
+export interface PullCommand {
+  /** `--help` was given; nothing else is meaningful. */
+  help: boolean;
+  /** The registry: a URL or a directory, as given. */
+  remote: string;
+  /**
+   * The pull's options, canonical: only what was given, empty strings left
+   * out, `force` only when true, `verify` only when false. The `[ref]`
+   * argument is folded into `version`, `releaseId` or `digest`.
+   */
+  options: PullOptions;
+  /** Start the pull as a job. */
+  detach: boolean;
+  /** Say what would be downloaded; write nothing. */
+  dryRun: boolean;
+  /** Plain output: no colour, no bar. */
+  ci: boolean;
+  /** Machine-readable output on stdout. */
+  json: boolean;
+  /** The jobs directory, as given. */
+  jobsDir?: string;
+  /** The job's timeout in milliseconds (with `detach` only). */
+  timeout?: number;
+}
+
+/** The flags of `epack pull`. */
+export const PULL_FLAGS: FlagSpecs = {
+  version: { type: "string", value: "V", help: "Only this version" },
+  release: { type: "string", value: "ID", help: "Only this release ID" },
+  digest: {
+    type: "string",
+    value: "D",
+    help: "Only the pack with this digest (sha256:<hex>)",
+  },
+  env: {
+    type: "string",
+    value: "NAME",
+    help: "Only packs of this environment",
+  },
+  workspace: {
+    type: "string",
+    value: "NAME",
+    help: "Only packs of this workspace",
+  },
+  output: {
+    type: "string",
+    short: "o",
+    value: "PATH",
+    help: "Where to write the pack; a directory (or a path ending\n" +
+      "in /) gets <name>-<version>.epack inside\n" +
+      "(default: ./<name>-<version>.epack)",
+  },
+  force: { type: "boolean", help: "Overwrite an existing output file" },
+  verify: {
+    type: "boolean",
+    negated: true,
+    help: "Do not check the size and sha256 digest of the bytes\n" +
+      "(also --verify=false; checking is on by default)",
+  },
+  "dry-run": {
+    type: "boolean",
+    help: "Say what would be downloaded; write nothing",
+  },
+  ci: { type: "boolean", help: "Plain output: no colour, no progress bar" },
+  json: { ...COMMON_FLAGS.json, help: "Print the result as JSON on stdout" },
+  detach: {
+    type: "boolean",
+    short: "d",
+    help: "Run the pull as a background job and return at once",
+  },
+  timeout: {
+    type: "string",
+    value: "D",
+    help: "The job's time limit, such as 30m or 2h (with --detach;\n" +
+      "default 24h, 0 for none)",
+  },
+  "jobs-dir": {
+    ...COMMON_FLAGS["jobs-dir"],
+    help: "The jobs directory (with --detach;\n" +
+      "default: <project>/.epack/jobs)",
+  },
+  help: COMMON_FLAGS.help,
+};
+
+/** The help of `epack pull`. */
+export const PULL_HELP = `Download a pack from a registry.
+
+Usage: epack pull <remote> [ref] [options]
+
+<remote> is the registry: an http(s):// URL, a file:// URL or a directory,
+holding index.json. [ref] picks the pack by version (v1.2.3), release ID
+(rel_...) or digest (sha256:...), like --version, --release and --digest.
+Among the packs that match, the newest published one is pulled.
+
+Options:
+${formatFlags(PULL_FLAGS)}
+
+Exit codes: 0 pulled, 1 failure or bad usage, 2 the download did not match
+its size or digest (nothing is left at the output path).
+
+Examples:
+  epack pull https://packs.example.com/acme v1.2.0 --env prod
+  epack pull ./registry --release rel_01HX7Q -o packs/
+  epack pull ./registry --detach`;
+
+/**
+ * Parses the arguments of `epack pull` (after the word `pull`). For any
+ * options, `parsePullArgs([remote, ...buildPullFlags(options)]).options`
+ * gives the options back (in their canonical form).
+ *
+ * @param args The arguments.
+ * @returns The command.
+ * @throws {CliError} A usage error for anything it cannot accept.
+ */
+export function parsePullArgs(args: readonly string[]): PullCommand {
+  const { values, positionals } = parseFlags(args, PULL_FLAGS, {
+    command: "pull",
+  });
+  const flag = (name: string): string | undefined => {
+    const v = values[name];
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  const command: PullCommand = {
+    help: values.help === true,
+    remote: "",
+    options: {},
+    detach: values.detach === true,
+    dryRun: values["dry-run"] === true,
+    ci: values.ci === true,
+    json: values.json === true,
+  };
+  if (command.help) return command;
+
+  const options: PullOptions = {};
+  const set = <K extends keyof PullOptions>(
+    key: K,
+    value: PullOptions[K] | undefined,
+  ) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set("env", flag("env"));
+  set("workspace", flag("workspace"));
+  set("output", flag("output"));
+  set("digest", flag("digest"));
+  set("releaseId", flag("release"));
+  set("version", flag("version"));
+  if (values.force === true) options.force = true;
+  if (values.verify === false) options.verify = false;
+
+  if (positionals.length === 0) {
+    throw usageError("Missing <remote>: the registry to pull from", "pull");
+  }
+  if (positionals.length > 2) {
+    throw usageError(
+      `Unexpected argument: ${JSON.stringify(positionals[2])}`,
+      "pull",
+    );
+  }
+  const [remote, ref] = positionals;
+  if (remote === "") throw usageError("<remote> is empty", "pull");
+  command.remote = remote;
+
+  if (ref !== undefined && ref !== "") {
+    const [key, flagName] = ref.toLowerCase().startsWith("sha256:")
+      ? ["digest", "--digest"] as const
+      : ref.startsWith("rel_")
+      ? ["releaseId", "--release"] as const
+      : ["version", "--version"] as const;
+    const given = options[key];
+    if (given !== undefined && given !== ref) {
+      throw usageError(
+        `[ref] ${JSON.stringify(ref)} conflicts with ${flagName} ${
+          JSON.stringify(given)
+        }`,
+        "pull",
+      );
+    }
+    options[key] = ref;
+  }
+  if (options.digest !== undefined && !isDigest(options.digest)) {
+    throw usageError(
+      `Invalid digest ${
+        JSON.stringify(options.digest)
+      }: use sha256: followed by 64 hex digits`,
+      "pull",
+    );
+  }
+  command.options = options;
+
+  const jobsDir = flag("jobs-dir");
+  if (jobsDir !== undefined) command.jobsDir = jobsDir;
+  const timeout = values.timeout;
+  if (typeof timeout === "string") {
+    if (!command.detach) {
+      throw usageError("--timeout applies to a job: add --detach", "pull");
+    }
+    try {
+      command.timeout = parseDuration(timeout);
+    } catch (err) {
+      throw usageError(`--timeout: ${(err as Error).message}`, "pull");
+    }
+  }
+  if (command.detach && command.dryRun) {
+    throw usageError("--dry-run cannot be combined with --detach", "pull");
+  }
+  return command;
+}

@@ -1,0 +1,395 @@
+/**
+ * Reading a job's log: the last lines of it, all of it, or everything it
+ * gets until the job ends (`tail -F` for one job).
+ *
+ * A job's output goes to its log file, written by the kernel while the job
+ * runs; these functions only read it, so they work from any process while
+ * the job runs in the background.
+ *
+ * @example Print a job's output as it comes, until the job ends
+ * ```ts ignore
+ * import { followLog } from "@epack/detach/logs";
+ *
+ * for await (const chunk of followLog(jobId, { jobsDir: ".epack/jobs" })) {
+ *   await Deno.stdout.write(chunk);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { FINAL_STATUSES, type Job, JobStore } from "./jobs.ts";
+import { defaultJobsDir } from "./detach.ts";
+
+/** How many lines {@linkcode readLogTail} returns by default. */
+const TAIL_LINES = 10;
+/** The most bytes {@linkcode readLogTail} reads by default. */
+const TAIL_MAX_BYTES = 64 * 1024;
+const CHUNK = 64 * 1024;
+
+/**
+ * What {@linkcode readLogTail} found.
+ *
+ * @example Mark a cut first line
+ * ```ts ignore
+ * const tail: LogTail = await readLogTail(path);
+ * if (tail.truncated) tail.lines[0] = "…" + tail.lines[0];
+ * ```
+ */
+export interface LogTail {
+  /** The last lines, without their newlines. */
+  lines: string[];
+  /**
+   * Whether `maxBytes` was reached before enough lines were found, so the
+   * first line may be cut.
+   */
+  truncated: boolean;
+  /** How many bytes were read from the file, to prove the bound. */
+  bytesRead: number;
+}
+
+/**
+ * Options for {@linkcode readLogTail}.
+ *
+ * @example The last 50 lines, reading at most 1 MiB
+ * ```ts ignore
+ * const options: LogTailOptions = { lines: 50, maxBytes: 1 << 20 };
+ * ```
+ */
+export interface LogTailOptions {
+  /**
+   * How many lines.
+   * @default {10}
+   */
+  lines?: number;
+  /**
+   * Read at most about this many bytes from the end, however long the
+   * lines are.
+   * @default {65536}
+   */
+  maxBytes?: number;
+}
+
+/**
+ * Reads the last lines of a log without reading the rest: it scans back
+ * from the end in chunks, so a 50 GB log costs what a 50 KB one does.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param path The log file.
+ * @param options How many lines, and the byte bound.
+ * @returns The lines, whether the bound cut them, and the bytes read.
+ * @throws {Deno.errors.NotFound} If there is no such file.
+ *
+ * @example The last three lines
+ * ```ts ignore
+ * import { readLogTail } from "@epack/detach/logs";
+ *
+ * const { lines } = await readLogTail(job.logPath, { lines: 3 });
+ * ```
+ */
+export async function readLogTail(
+  path: string,
+  options: LogTailOptions = {},
+): Promise<LogTail> {
+  const n = options.lines ?? TAIL_LINES;
+  const maxBytes = options.maxBytes ?? TAIL_MAX_BYTES;
+  using file = await Deno.open(path, { read: true });
+  const size = (await file.stat()).size;
+  const found = await tailStart(file, size, n, maxBytes);
+  const bytes = new Uint8Array(size - found.start);
+  const got = await readAt(file, found.start, bytes);
+  const text = new TextDecoder().decode(bytes.subarray(0, got));
+  const lines = text === "" ? [] : text.split("\n");
+  if (text.endsWith("\n")) lines.pop();
+  return {
+    lines,
+    truncated: found.truncated,
+    bytesRead: found.bytesRead + got,
+  };
+}
+
+/**
+ * Where a job's log is: its record's `logPath` (relative to the jobs
+ * directory if relative), or where the store would put it when a record
+ * has none.
+ *
+ * @param store The job's store.
+ * @param job The job.
+ * @returns The log's absolute path.
+ *
+ * @example
+ * ```ts ignore
+ * const path = jobLogPath(store, await store.load(id));
+ * ```
+ */
+export function jobLogPath(store: JobStore, job: Job): string {
+  return job.logPath === ""
+    ? store.logPath(job.id)
+    : resolve(store.dir, job.logPath);
+}
+
+/**
+ * Options for {@linkcode readLog} and {@linkcode followLog}.
+ *
+ * @example The last 20 lines, then what follows
+ * ```ts ignore
+ * const options: ReadLogOptions = { jobsDir: ".epack/jobs", lines: 20 };
+ * ```
+ */
+export interface ReadLogOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+  /**
+   * The byte offset to start at.
+   * @default {0}
+   */
+  from?: number;
+  /** Start this many lines before the end instead (overrides `from`). */
+  lines?: number;
+  /** Stops the reading; the iteration then ends quietly. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options for {@linkcode followLog}.
+ *
+ * @example Say when the log is truncated
+ * ```ts ignore
+ * const options: FollowLogOptions = {
+ *   onTruncated: ({ path }) => console.error(`${path}: log truncated`),
+ * };
+ * ```
+ */
+export interface FollowLogOptions extends ReadLogOptions {
+  /**
+   * Called when the log shrinks below what was read (someone truncated
+   * it); following goes on from its start, as `tail -F` does.
+   */
+  onTruncated?: (
+    info: { path: string; position: number; size: number },
+  ) => void;
+}
+
+/**
+ * The bytes of a job's log from `from` (or the last `lines` lines) to its
+ * current end.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param jobId The job's full ID.
+ * @param options The jobs directory, where to start, and a signal.
+ * @returns The bytes, in chunks (each chunk is the caller's to keep).
+ * @throws {JobNotFoundError} If there is no such job.
+ * @throws {Deno.errors.NotFound} If the job's log does not exist.
+ *
+ * @example Read a whole log as text
+ * ```ts ignore
+ * import { readLog } from "@epack/detach/logs";
+ *
+ * const text = await new Response(ReadableStream.from(readLog(jobId))).text();
+ * ```
+ */
+export async function* readLog(
+  jobId: string,
+  options: ReadLogOptions = {},
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  const path = jobLogPath(store, await store.load(jobId));
+  using file = await Deno.open(path, { read: true });
+  const cursor = await startAt(file, options);
+  yield* drain(file, cursor, path, options);
+}
+
+/**
+ * The bytes of a job's log from `from` (or the last `lines` lines), and then
+ * whatever the job writes, until the job ends (any final status) or
+ * `signal` aborts. A log truncated while followed is read again from its
+ * start, after `onTruncated` says so.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param jobId The job's full ID.
+ * @param options The jobs directory, where to start, a signal, and what to
+ * do when the log is truncated.
+ * @returns The bytes, in chunks (each chunk is the caller's to keep).
+ * @throws {JobNotFoundError} If there is no such job.
+ * @throws {Deno.errors.NotFound} If the job's log does not exist.
+ *
+ * @example Follow the last ten lines and what comes after
+ * ```ts ignore
+ * import { followLog } from "@epack/detach/logs";
+ *
+ * for await (const chunk of followLog(jobId, { lines: 10 })) {
+ *   await Deno.stdout.write(chunk);
+ * }
+ * ```
+ */
+export async function* followLog(
+  jobId: string,
+  options: FollowLogOptions = {},
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  const job = await store.load(jobId);
+  const path = jobLogPath(store, job);
+  using file = await Deno.open(path, { read: true });
+  const cursor = await startAt(file, options);
+  for await (const ended of jobChanges(store, job.id, path, options.signal)) {
+    yield* drain(file, cursor, path, options);
+    // Once the job has ended, what it wrote is all in the file: the drain
+    // above read it to the end.
+    if (ended) return;
+  }
+}
+
+interface Cursor {
+  pos: number;
+}
+
+async function startAt(
+  file: Deno.FsFile,
+  options: ReadLogOptions,
+): Promise<Cursor> {
+  if (options.lines === undefined) return { pos: options.from ?? 0 };
+  const size = (await file.stat()).size;
+  return { pos: (await tailStart(file, size, options.lines, Infinity)).start };
+}
+
+/** Reads from the cursor to the end of the file, moving the cursor. */
+async function* drain(
+  file: Deno.FsFile,
+  cursor: Cursor,
+  path: string,
+  options: FollowLogOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const size = (await file.stat()).size;
+  if (size < cursor.pos) {
+    options.onTruncated?.({ path, position: cursor.pos, size });
+    cursor.pos = 0;
+  }
+  await file.seek(cursor.pos, Deno.SeekMode.Start);
+  for (;;) {
+    if (options.signal?.aborted) return;
+    const buf = new Uint8Array(CHUNK);
+    const n = await file.read(buf);
+    if (n === null) return;
+    cursor.pos += n;
+    yield buf.subarray(0, n);
+  }
+}
+
+/**
+ * The one place following waits. It yields whenever the log or the record
+ * may have changed, with whether the job has ended (then it stops). It wakes
+ * on file-system events, and on a timer too: a supervisor killed with
+ * SIGKILL writes nothing when it goes, and the record's reader then sees
+ * the job lost.
+ */
+async function* jobChanges(
+  store: JobStore,
+  id: string,
+  logPath: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<boolean, void, undefined> {
+  const record = store.recordPath(id);
+  const dirs = [...new Set([store.dir, resolve(logPath, "..")])];
+  let watcher: Deno.FsWatcher | undefined;
+  try {
+    watcher = Deno.watchFs(dirs, { recursive: false });
+  } catch {
+    // Out of inotify watches, say: a short poll still follows the log.
+  }
+  const period = watcher === undefined ? 250 : 1_000;
+  let dirty = false;
+  let wake: (() => void) | undefined;
+  const pump = (async () => {
+    if (watcher === undefined) return;
+    try {
+      for await (const event of watcher) {
+        if (event.paths.some((p) => p === logPath || p === record)) {
+          dirty = true;
+          wake?.();
+        }
+      }
+    } catch {
+      // The watcher was closed.
+    }
+  })();
+  const onAbort = () => wake?.();
+  signal?.addEventListener("abort", onAbort);
+  try {
+    while (!signal?.aborted) {
+      dirty = false;
+      const job = await store.load(id);
+      const ended = FINAL_STATUSES.includes(job.status);
+      yield ended;
+      if (ended || signal?.aborted) return;
+      if (dirty) continue;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((res) => {
+        wake = res;
+        timer = setTimeout(res, period);
+      });
+      clearTimeout(timer);
+      wake = undefined;
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    watcher?.close();
+    await pump;
+  }
+}
+
+/**
+ * Where the last `n` lines of a file begin, scanning back from `size` in
+ * chunks and reading at most `maxBytes`.
+ */
+async function tailStart(
+  file: Deno.FsFile,
+  size: number,
+  n: number,
+  maxBytes: number,
+): Promise<{ start: number; bytesRead: number; truncated: boolean }> {
+  if (n <= 0 || size === 0) {
+    return { start: size, bytesRead: 0, truncated: false };
+  }
+  const floor = Math.max(0, size - maxBytes);
+  const buf = new Uint8Array(CHUNK);
+  let end = size;
+  let found = 0;
+  let bytesRead = 0;
+  while (end > floor) {
+    const begin = Math.max(floor, end - CHUNK);
+    const got = await readAt(file, begin, buf.subarray(0, end - begin));
+    bytesRead += got;
+    for (let i = got - 1; i >= 0; i--) {
+      // The file's final newline ends its last line rather than starting one.
+      if (buf[i] !== 0x0a || begin + i === size - 1) continue;
+      if (++found === n) {
+        return { start: begin + i + 1, bytesRead, truncated: false };
+      }
+    }
+    end = begin;
+  }
+  return { start: floor, bytesRead, truncated: floor > 0 };
+}
+
+/** Fills `buf` from `offset` unless the file ends first; returns the count. */
+async function readAt(
+  file: Deno.FsFile,
+  offset: number,
+  buf: Uint8Array,
+): Promise<number> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < buf.length) {
+    const n = await file.read(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return got;
+}

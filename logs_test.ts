@@ -1,0 +1,130 @@
+// Specification of logs.ts: reading a job's log, its last lines, and
+// following it while the job runs, with real files and real records.
+
+import assert from "node:assert/strict";
+import { JobStore } from "./jobs.ts";
+import { followLog, jobLogPath, readLog, readLogTail } from "./logs.ts";
+
+const text = new TextDecoder();
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  let all = "";
+  for await (const chunk of chunks) all += text.decode(chunk);
+  return all;
+}
+
+/** Polls `check` until it holds, or fails after `ms`. */
+async function until(check: () => boolean, what: string, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`Not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A job record (running, as one just spawned is) with a log. */
+async function withJob(
+  fn: (store: JobStore, id: string, log: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "detach_logs_" });
+  try {
+    const store = new JobStore(dir);
+    const job = await store.create({ command: "sh", args: ["-c", "true"] });
+    await Deno.writeTextFile(job.logPath, "");
+    await fn(store, job.id, jobLogPath(store, job));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("readLog() reads the whole log, from an offset, or its last lines", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.writeTextFile(log, "a\nb\nc\nd");
+    const jobsDir = store.dir;
+    assert.equal(await collect(readLog(id, { jobsDir })), "a\nb\nc\nd");
+    assert.equal(await collect(readLog(id, { jobsDir, from: 4 })), "c\nd");
+    assert.equal(await collect(readLog(id, { jobsDir, lines: 2 })), "c\nd");
+    assert.equal(await collect(readLog(id, { jobsDir, lines: 0 })), "");
+  });
+});
+
+Deno.test("readLogTail() returns the last lines without their newlines", async () => {
+  await withJob(async (_store, _id, log) => {
+    await Deno.writeTextFile(log, "1\n2\n3\n");
+    const tail = await readLogTail(log, { lines: 2 });
+    assert.deepEqual(tail.lines, ["2", "3"]);
+    assert.equal(tail.truncated, false);
+  });
+});
+
+Deno.test("followLog() yields what the job writes until it ends", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.writeTextFile(log, "one\n");
+    let got = "";
+    const reading = (async () => {
+      for await (const c of followLog(id, { jobsDir: store.dir })) {
+        got += text.decode(c);
+      }
+    })();
+    await until(() => got === "one\n", "the first line");
+    await Deno.writeTextFile(log, "two\n", { append: true });
+    await until(() => got === "one\ntwo\n", "the appended line");
+    await Deno.writeTextFile(log, "last", { append: true });
+    await store.complete(id, { exitCode: 0 });
+    await reading;
+    assert.equal(got, "one\ntwo\nlast", "the bytes written before the end");
+  });
+});
+
+Deno.test("followLog() goes on from the start of a truncated log, as tail -F", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.writeTextFile(log, "one\ntwo\n");
+    let got = "";
+    const truncations: { position: number; size: number }[] = [];
+    const stop = new AbortController();
+    const reading = (async () => {
+      const chunks = followLog(id, {
+        jobsDir: store.dir,
+        signal: stop.signal,
+        onTruncated: ({ position, size }) =>
+          truncations.push({ position, size }),
+      });
+      for await (const c of chunks) got += text.decode(c);
+    })();
+    try {
+      await until(() => got === "one\ntwo\n", "the log so far");
+      // writeTextFile truncates, then writes: the follower may look in
+      // between (size 0) or after (size 2); either way it reads "3\n" once.
+      await Deno.writeTextFile(log, "3\n");
+      await until(() => got === "one\ntwo\n3\n", "what follows the truncation");
+      assert.equal(truncations.length, 1);
+      assert.equal(truncations[0].position, 8);
+      assert.ok([0, 2].includes(truncations[0].size));
+      await store.complete(id, { exitCode: 0 });
+      await reading;
+    } finally {
+      // A failed step must not leave the follower reading a removed dir.
+      stop.abort();
+      await reading.catch(() => {});
+    }
+  });
+});
+
+Deno.test("followLog() ends quietly when its signal aborts", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.writeTextFile(log, "x");
+    const controller = new AbortController();
+    let got = "";
+    const reading = (async () => {
+      const chunks = followLog(id, {
+        jobsDir: store.dir,
+        signal: controller.signal,
+      });
+      for await (const c of chunks) got += text.decode(c);
+    })();
+    await until(() => got === "x", "the log");
+    controller.abort();
+    await reading;
+    assert.equal((await store.load(id)).status, "running");
+  });
+});
