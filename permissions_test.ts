@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { MOD, withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, until } from "./testdata/spawn_helpers.ts";
-import { markedProcesses, readProcess } from "./_process.ts";
+import { markedProcesses, readProcess, signalProcess } from "./_process.ts";
 import { JobStore } from "./jobs.ts";
 
 /** The documented set for the job commands (`pull` adds `--allow-net`). */
@@ -40,12 +40,24 @@ async function epack(flags: string[], ...args: string[]): Promise<Run> {
   };
 }
 
+/** Jobs started here, so that a failed test leaves none of them running. */
+const started: string[] = [];
+
+function killStarted(): void {
+  for (const id of started.splice(0)) {
+    for (const p of markedProcesses(`EPACK_DETACH_JOB_ID=${id}`) ?? []) {
+      signalProcess(p.pid, "SIGKILL");
+    }
+  }
+}
+
 /** `run --detach` under NARROW; returns the job's ID. */
 async function detach(dir: string, ...args: string[]): Promise<string> {
   const r = await epack(NARROW, "run", "--detach", "--jobs-dir", dir, ...args);
   assert.equal(r.code, 0, r.stderr);
   const id = /Started job (\S+)/.exec(r.stdout)?.[1];
   assert.ok(id, r.stdout);
+  started.push(id);
   return id;
 }
 
@@ -63,6 +75,7 @@ async function worker(store: JobStore, id: string): Promise<number> {
 Deno.test("the whole CLI lifecycle runs under --allow-read --allow-write --allow-run --allow-env, without -A", async (t) => {
   await withTempDir(async (dir) => {
     const store = new JobStore(dir);
+    using _cleanup = { [Symbol.dispose]: killStarted };
 
     await t.step("run --detach, jobs, jobs wait", async () => {
       const id = await detach(dir, "--", "sh", "-c", "echo hello");
@@ -148,6 +161,7 @@ Deno.test("the whole CLI lifecycle runs under --allow-read --allow-write --allow
 
 Deno.test("each flag of the narrow set, when missing, is named in the error", async (t) => {
   await withTempDir(async (dir) => {
+    using _cleanup = { [Symbol.dispose]: killStarted };
     for (const missing of NARROW) {
       await t.step(`without ${missing}`, async () => {
         const flags = NARROW.filter((f) => f !== missing);
