@@ -19,7 +19,7 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { isEnded, readProcess } from "./_process.ts";
+import { isEnded, readProcess, startStamp } from "./_process.ts";
 import { formatDuration, MAX_DURATION } from "./duration.ts";
 import { cancelDeadline } from "./_cancel.ts";
 
@@ -160,6 +160,9 @@ async function supervise(
   }
   const pid = child.pid;
   const grace = job.grace ?? DEFAULT_KILL_GRACE;
+  // What marks the job's processes, so those that leave its group (setsid)
+  // are stopped too.
+  const mark = `${JOB_ID_ENV}=${job.id}`;
   // Without process inspection (/proc needs --allow-all in Deno 2.9) a
   // worker's end is only known from its status.
   const procReadable = readProcess(Deno.pid) !== undefined;
@@ -178,7 +181,7 @@ async function supervise(
     const info = readProcess(pid);
     const ended = info === undefined ? procReadable : isEnded(info);
     if (ended) return;
-    stopping = new Stopping(pid, status, error, killAt);
+    stopping = new Stopping(pid, mark, status, error, killAt);
   };
   // cancel() records its request and its deadline before it signals us; a
   // signal without a request (a kill from elsewhere) gets the job's grace.
@@ -200,13 +203,13 @@ async function supervise(
     if (signals.received !== undefined) onSignal(signals.received);
     await store.update(job.id, (j) => {
       j.workerPid = pid;
-      const ticks = readProcess(pid)?.startTicks;
+      const ticks = startStamp(pid)?.ticks;
       if (ticks !== undefined) j.workerStartTicks = ticks;
       return j;
     });
   } catch (err) {
     // Without a record of the worker nobody could stop it later.
-    await stopProcessGroup(pid, { grace }).catch(() => {});
+    await stopProcessGroup(pid, { grace, mark }).catch(() => {});
     await child.status;
     throw err;
   }
@@ -271,21 +274,37 @@ class Stopping {
   #over = false;
   readonly #done: Promise<string>;
 
-  constructor(pid: number, status: JobStatus, error: string, killAt: number) {
+  constructor(
+    pid: number,
+    mark: string,
+    status: JobStatus,
+    error: string,
+    killAt: number,
+  ) {
     this.status = status;
     this.error = error;
     this.#killAt = Math.max(killAt, this.#started);
     const grace = Math.min(MAX_DURATION, this.#killAt - this.#started);
     this.#done = stopProcessGroup(pid, {
       grace,
+      mark,
       escalate: this.#escalate.signal,
     }).then(
+      // The record says what was seen to survive, never more than that.
       (r) =>
-        r.killed
+        (r.killed
           ? `; still running ${
             formatDuration(this.#killAt - this.#started)
           } after SIGTERM, so killed with SIGKILL`
-          : "; sent SIGTERM",
+          : "; sent SIGTERM") +
+        (r.escaped === undefined
+          ? "; processes that left its group could not be looked for"
+          : r.escaped.length > 0
+          ? `; ${r.escaped.length} process(es) that had left its group were stopped too`
+          : "") +
+        (r.remaining.length > 0
+          ? `; still running after SIGKILL: PID ${r.remaining.join(", ")}`
+          : ""),
       (err) => `; stopping it failed: ${String(err)}`,
     );
   }

@@ -29,9 +29,14 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { identifyGroup, type ProcessInfo } from "./_process.ts";
+import {
+  identifyGroup,
+  inspectionProblem,
+  type ProcessInfo,
+} from "./_process.ts";
 import { checkDuration, formatDuration, MAX_DURATION } from "./duration.ts";
 import { requestCancel } from "./_cancel.ts";
+import { assertPosix } from "./_platform.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -178,6 +183,7 @@ export async function cancel(
   jobId: string,
   options: CancelOptions = {},
 ): Promise<CancelResult> {
+  assertPosix("cancel()");
   validateJobId(jobId);
   // Checked before anything is read, written or signalled: a grace the
   // record cannot hold would make the job's record unreadable.
@@ -281,26 +287,33 @@ async function cancelLost(
   killAt: number,
 ): Promise<CancelResult> {
   const pgid = job.workerPid;
-  const ticks = job.workerStartTicks;
   let detail: string;
   if (pgid === undefined || pgid <= 1) {
     detail = "its worker never started";
-  } else if (ticks === undefined) {
-    detail =
-      `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
   } else {
     const left = leftovers(job);
     if (left === undefined) {
+      const problem = inspectionProblem();
       detail =
-        `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
-    } else if (left.length === 0) {
-      detail = "no process of it was left";
+        `process group ${pgid} cannot be identified safely as the job's (${
+          problem ?? "its PID was reused"
+        }); left alone`;
     } else {
+      // Run even for an empty group: a process that left it by setsid
+      // still carries the job's mark.
       const result = await stopProcessGroup(pgid, {
         grace: Math.min(MAX_DURATION, Math.max(0, killAt - Date.now())),
+        mark: `${JOB_ID_ENV}=${job.id}`,
       });
-      detail = `stopped ${left.length} leftover process(es) of group ${pgid}` +
-        (result.killed ? " (SIGKILL needed)" : "");
+      const escaped = result.escaped?.length ?? 0;
+      detail = left.length === 0 && escaped === 0
+        ? "no process of it was left"
+        : `stopped ${left.length} leftover process(es) of group ${pgid}` +
+          (escaped > 0 ? ` and ${escaped} that had left it` : "") +
+          (result.killed ? " (SIGKILL needed)" : "") +
+          (result.remaining.length > 0
+            ? `; still running: PID ${result.remaining.join(", ")}`
+            : "");
     }
   }
   const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
@@ -324,9 +337,7 @@ async function cancelLost(
  * cannot be told.
  */
 function leftovers(job: Job): ProcessInfo[] | undefined {
-  if (job.workerPid === undefined || job.workerStartTicks === undefined) {
-    return undefined;
-  }
+  if (job.workerPid === undefined) return undefined;
   return identifyGroup(
     job.workerPid,
     job.workerStartTicks,
