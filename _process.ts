@@ -377,8 +377,20 @@ export function identifyGroup(
   if (needMark && members.length > 0) {
     if (mark === undefined) return undefined;
     const marked = ins.carrying(mark, members.map((p) => p.pid));
-    if (marked === undefined || !members.every((p) => marked.has(p.pid))) {
-      return undefined;
+    if (marked === undefined) return undefined;
+    const unmarked = members.filter((p) => !marked.has(p.pid));
+    if (unmarked.length > 0) {
+      // A member that ended between the listing and the look at its
+      // environment (a short `sleep` of the job, say) is not a stranger:
+      // only one still there, the same process, without the mark is.
+      const again = ins.processes(unmarked.map((p) => p.pid));
+      if (again === undefined) return undefined;
+      const stranger = again.some((q) =>
+        !isEnded(q) &&
+        unmarked.some((p) => p.pid === q.pid && p.startTime === q.startTime)
+      );
+      if (stranger) return undefined;
+      return members.filter((p) => marked.has(p.pid));
     }
   }
   return members;

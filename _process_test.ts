@@ -275,3 +275,43 @@ async function until(fn: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+Deno.test("identifyGroup() by the mark alone is not fooled by members that come and go", async (t) => {
+  // Short-lived members end between the listing of the group and the look
+  // at their environments (ps runs twice); that must not make the group
+  // look like a stranger's. A member that stays without the mark must.
+  for (const inspector of [new ProcFsInspector(), new PsInspector()]) {
+    await t.step(inspector.kind, async () => {
+      setProcessInspector(inspector);
+      const child = new Deno.Command("sh", {
+        args: ["-c", "while :; do sleep 0.01; done"],
+        env: { EPACK_DETACH_JOB_ID: "churn_mark" },
+        detached: true,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        await until(() => (groupMembers(child.pid) ?? []).length > 0);
+        for (let i = 0; i < 20; i++) {
+          const left = identifyGroup(
+            child.pid,
+            undefined,
+            "EPACK_DETACH_JOB_ID=churn_mark",
+          );
+          assert.ok(left !== undefined, `look ${i}: the job's own group`);
+          assert.ok(left.some((p) => p.pid === child.pid));
+        }
+        assert.equal(
+          identifyGroup(child.pid, undefined, "EPACK_DETACH_JOB_ID=other"),
+          undefined,
+          "the leader stays and lacks that mark",
+        );
+      } finally {
+        setProcessInspector(undefined);
+        signalGroup(child.pid, "SIGKILL");
+        await child.status;
+      }
+    });
+  }
+});

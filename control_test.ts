@@ -346,7 +346,9 @@ async function stubbornJob(
   const store = new JobStore(dir);
   const job = await until("the worker to start", async () => {
     const j = await store.load(jobId);
-    return j.workerStartTicks !== undefined ? j : undefined;
+    // The worker's PID is recorded with or without /proc (ps gives no
+    // clock ticks, so workerStartTicks may never come).
+    return j.workerPid !== undefined ? j : undefined;
   });
   return { jobId, pid, worker: job.workerPid! };
 }
