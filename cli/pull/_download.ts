@@ -2,7 +2,7 @@
 // while hashing it, check size and digest, and only then move it into place,
 // so the output path never holds a partial or unverified pack.
 
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "../../_path.ts";
 import { CliError, EXIT } from "../_errors.ts";
 import { formatBytes, type Progress } from "./_progress.ts";
 import { describe, type PackEntry, type PackLocation } from "./_registry.ts";
@@ -87,8 +87,16 @@ export async function download(
     const { createHash } = await import("node:crypto");
     const hash = createHash("sha256");
     let bytes = 0;
+    // An abort must end a read that waits on a silent server. fetch()'s own
+    // signal does not always do it (seen in Deno 2.9.6 when node: built-ins
+    // are loaded late), so the reader is cancelled here too.
+    const reader = body.getReader();
+    const stop = () => void reader.cancel(signal.reason).catch(() => {});
+    signal.addEventListener("abort", stop, { once: true });
     try {
-      for await (const chunk of body) {
+      for (;;) {
+        const { done, value: chunk } = await reader.read();
+        if (done) break;
         signal.throwIfAborted();
         hash.update(chunk);
         for (let n = 0; n < chunk.length;) {
@@ -103,6 +111,8 @@ export async function download(
         progress.update(bytes);
       }
     } catch (err) {
+      // As a for-await loop would: a download given up frees its connection.
+      await reader.cancel().catch(() => {});
       if (signal.aborted || err instanceof CliError) throw err;
       throw new CliError(
         `Download of ${entry.name} ${entry.version} failed after ${
@@ -110,6 +120,8 @@ export async function download(
         }: ${describe(err)}`,
         { cause: err },
       );
+    } finally {
+      signal.removeEventListener("abort", stop);
     }
     signal.throwIfAborted();
     await file.syncData();

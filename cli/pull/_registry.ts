@@ -8,8 +8,15 @@
 // the result must stay inside the index's directory (and, over HTTP, on the
 // index's origin; on disk, after symlinks are followed).
 
-import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  dirname,
+  fromFileUrl,
+  isAbsolute,
+  relative,
+  resolve,
+  sep,
+  toFileUrl,
+} from "../../_path.ts";
 
 /** One pack listed in a registry's index. */
 export interface PackEntry {
@@ -153,7 +160,7 @@ export function parseRemote(
   let path: string;
   if (scheme === "file") {
     try {
-      path = fileURLToPath(remote);
+      path = fromFileUrl(remote);
     } catch (err) {
       throw new RegistryError(
         `Invalid file URL: ${remote} (${(err as Error).message})`,
@@ -461,9 +468,9 @@ export async function resolveLocation(
     url.hash = "";
     return { kind: "http", url, display: url.href };
   }
-  const url = new URL(entry.path, pathToFileURL(source.indexPath));
+  const url = new URL(entry.path, toFileUrl(source.indexPath));
   if (url.protocol !== "file:") throw escapes("is not a file path");
-  const lexical = fileURLToPath(url);
+  const lexical = fromFileUrl(url);
   if (!inside(source.root, lexical)) throw escapes("escapes the registry");
   let real: string;
   let realRoot: string;
