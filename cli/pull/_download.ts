@@ -39,14 +39,89 @@ export async function outputPath(
   return output;
 }
 
-export async function refuseExisting(output: string): Promise<void> {
+/**
+ * What is at the output path, read with lstat (a symbolic link is not
+ * followed): nothing, a regular file, or something else, in words.
+ */
+export type OutputState =
+  | { kind: "absent" }
+  | { kind: "file" }
+  | { kind: "other"; what: string };
+
+/**
+ * Looks at what is at the output path now, without following a symlink.
+ *
+ * @param output The output path.
+ * @returns What is there.
+ * @throws {CliError} If the path cannot be looked at.
+ */
+export async function inspectOutput(output: string): Promise<OutputState> {
+  let info: Deno.FileInfo;
   try {
-    await Deno.lstat(output);
+    info = await Deno.lstat(output);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
+    if (err instanceof Deno.errors.NotFound) return { kind: "absent" };
     throw new CliError(`Cannot check ${output}: ${describe(err)}`);
   }
-  throw new CliError(`${output} already exists (use --force to overwrite it)`);
+  if (info.isFile) return { kind: "file" };
+  const what = info.isSymlink
+    ? "a symbolic link"
+    : info.isDirectory
+    ? "a directory"
+    : info.isFifo
+    ? "a FIFO"
+    : info.isCharDevice
+    ? "a character device"
+    : info.isBlockDevice
+    ? "a block device"
+    : info.isSocket
+    ? "a socket"
+    : "not a regular file";
+  return { kind: "other", what };
+}
+
+/**
+ * Why a pull may not write the output path as it is, or undefined if it may.
+ * The rule: a pull only ever creates a file or replaces a regular file (the
+ * latter with `force`). Anything else (a directory, a symbolic link, a FIFO,
+ * a device, a socket) is refused, `force` or not: renaming onto it would
+ * replace the name, so `-o /dev/null --force` as root would put a file where
+ * the device was, and a symlink would be replaced rather than written
+ * through.
+ *
+ * @param output The output path.
+ * @param state What is there.
+ * @param force Whether an existing regular file may be replaced.
+ * @returns The error message, or undefined.
+ */
+export function outputConflict(
+  output: string,
+  state: OutputState,
+  force: boolean,
+): string | undefined {
+  if (state.kind === "other") {
+    return `${output} is ${state.what}; a pull only replaces a regular file`;
+  }
+  if (state.kind === "file" && !force) {
+    return `${output} already exists (use --force to overwrite it)`;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses an output path the pull may not write (see
+ * {@linkcode outputConflict}).
+ *
+ * @param output The output path.
+ * @param force Whether an existing regular file may be replaced.
+ * @throws {CliError} Naming what is there.
+ */
+export async function refuseExisting(
+  output: string,
+  force: boolean,
+): Promise<void> {
+  const conflict = outputConflict(output, await inspectOutput(output), force);
+  if (conflict !== undefined) throw new CliError(conflict);
 }
 
 /** What {@linkcode download} needs besides where from and where to. */
@@ -188,9 +263,20 @@ async function openBody(
 }
 
 /**
- * Renames the finished temp file to the output. Without `force`, a hard
- * link claims the name only if it is still free, so a file that appeared
- * during the download is not overwritten.
+ * Moves the finished temp file to the output: the one place a pull writes
+ * the output path, so the rule of {@linkcode outputConflict} is checked
+ * here, right before the rename, whatever was checked earlier.
+ *
+ * Without `force`, a hard link claims the name only if it is still free,
+ * so nothing that appeared during the download is replaced.
+ *
+ * With `force`, what is there is looked at again (lstat) just before the
+ * rename. Something swapped in between that look and the rename would be
+ * replaced: Deno offers no `renameat2(RENAME_NOREPLACE | RENAME_EXCHANGE)`
+ * to close that gap. What it would cost is bounded: a rename only drops that
+ * one name from its directory, never writing into what the name held nor
+ * touching its other names, and only someone who may write that directory
+ * can swap a name in it, who could as well remove it.
  */
 async function moveIntoPlace(
   temp: string,
@@ -198,6 +284,7 @@ async function moveIntoPlace(
   force: boolean,
 ): Promise<void> {
   if (force) {
+    await refuseExisting(output, true);
     await Deno.rename(temp, output);
     return;
   }
@@ -207,12 +294,14 @@ async function moveIntoPlace(
     return;
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) {
+      await refuseExisting(output, false);
+      // Gone again since the link failed: still, never replace it.
       throw new CliError(
         `${output} already exists (use --force to overwrite it)`,
       );
     }
     // A file system without hard links: check, then rename.
   }
-  await refuseExisting(output);
+  await refuseExisting(output, false);
   await Deno.rename(temp, output);
 }

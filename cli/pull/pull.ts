@@ -18,7 +18,13 @@ import {
 import { colorEnabled, formatTable, paint, terminalWidth } from "../_output.ts";
 import { startJob } from "../_detach.ts";
 import { formatBytes, Progress } from "./_progress.ts";
-import { download, outputPath, refuseExisting } from "./_download.ts";
+import {
+  download,
+  inspectOutput,
+  outputConflict,
+  outputPath,
+  refuseExisting,
+} from "./_download.ts";
 import {
   describe,
   loadIndex,
@@ -90,7 +96,11 @@ async function detachPull(command: PullCommand): Promise<number> {
   if (options.output !== undefined) {
     const slash = options.output.endsWith("/") ? sep : "";
     options.output = resolve(cwd, options.output) + slash;
-    if (!options.force && slash === "") await refuseExisting(options.output);
+    // The job would only fail later, in its log. A directory gets the
+    // pack inside, under a name the index gives: the job checks that one.
+    const isDir = slash !== "" ||
+      await Deno.stat(options.output).then((s) => s.isDirectory, () => false);
+    if (!isDir) await refuseExisting(options.output, options.force === true);
   } else if (workingDir !== resolve(cwd)) {
     options.output = resolve(cwd) + sep;
   }
@@ -140,16 +150,24 @@ async function pull(command: PullCommand): Promise<number> {
     }
     const location = await resolveLocation(source, entry);
     const output = await outputPath(options.output, entry);
-    if (!options.force) await refuseExisting(output);
+    const force = options.force === true;
     const verify = options.verify !== false;
     const label = `${entry.name} ${entry.version}`;
 
     if (command.dryRun) {
+      // A dry run writes nothing, so what is at the output does not stop
+      // it: it says what the real pull would do about it.
+      const state = await inspectOutput(output);
+      const conflict = outputConflict(output, state, force);
       if (command.json) {
-        console.log(JSON.stringify(result(entry, location, output, {
-          dryRun: true,
-          verified: false,
-        })));
+        console.log(JSON.stringify({
+          ...result(entry, location, output, {
+            dryRun: true,
+            verified: false,
+          }),
+          outputExists: state.kind !== "absent",
+          outputConflict: conflict ?? null,
+        }));
       } else {
         console.log(
           `Would pull ${label}${
@@ -158,9 +176,15 @@ async function pull(command: PullCommand): Promise<number> {
             entry.size === undefined ? "" : ` (${formatBytes(entry.size)})`
           }`,
         );
+        if (conflict !== undefined) {
+          console.log(`  but the pull would stop: ${conflict}`);
+        } else if (state.kind === "file") {
+          console.log(`  replacing the existing file (--force)`);
+        }
       }
       return EXIT.OK;
     }
+    await refuseExisting(output, force);
 
     console.error(
       `Pulling ${label}${describeEntry(entry)} from ${location.display}`,
@@ -177,7 +201,7 @@ async function pull(command: PullCommand): Promise<number> {
       bytes = await download(location, output, {
         entry,
         verify,
-        force: options.force === true,
+        force,
         signal: controller.signal,
         progress,
       });
