@@ -183,18 +183,33 @@ export interface LoadIndexOptions {
   signal?: AbortSignal;
 }
 
+/** What {@linkcode loadIndex} read. */
+export interface LoadedIndex {
+  /** The packs, in index order. */
+  entries: PackEntry[];
+  /**
+   * Where the index was found: over HTTP, the URL after redirects, which
+   * pack paths are relative to.
+   */
+  source: RegistrySource;
+}
+
 /**
- * Reads and validates a registry's index.
+ * Reads and validates a registry's index. Over HTTP, redirects are
+ * followed, and the index's final URL is the registry's: its pack paths
+ * resolve against it. A redirect to another origin is refused, as a pack
+ * path to another origin is: the registry is what the user named.
  *
  * @param source Where the registry is.
  * @param options An abort signal.
- * @returns The packs, in index order.
- * @throws {RegistryError} If the index cannot be read or is not valid.
+ * @returns The packs, in index order, and where the index was.
+ * @throws {RegistryError} If the index cannot be read or is not valid, or
+ * it was redirected to another origin.
  */
 export async function loadIndex(
   source: RegistrySource,
   options: LoadIndexOptions = {},
-): Promise<PackEntry[]> {
+): Promise<LoadedIndex> {
   let text: string;
   let where: string;
   if (source.kind === "file") {
@@ -228,12 +243,23 @@ export async function loadIndex(
         { cause: err },
       );
     }
+    const final = res.url === "" ? source.indexUrl : new URL(res.url);
+    if (final.origin !== source.indexUrl.origin) {
+      await res.body?.cancel();
+      throw new RegistryError(
+        `The registry index ${where} redirects to another origin (${final.href}); give that URL as <remote> if it is the registry`,
+      );
+    }
     if (!res.ok) {
       await res.body?.cancel();
       throw new RegistryError(
         `Cannot fetch the registry index ${where}: HTTP ${res.status} ${res.statusText}`
           .trimEnd(),
       );
+    }
+    final.hash = "";
+    if (final.href !== source.indexUrl.href) {
+      source = { ...source, indexUrl: final };
     }
     try {
       text = await res.text();
@@ -245,7 +271,7 @@ export async function loadIndex(
       );
     }
   }
-  return parseIndex(text, where);
+  return { entries: parseIndex(text, where), source };
 }
 
 /**

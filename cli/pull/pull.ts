@@ -133,8 +133,10 @@ async function pull(command: PullCommand): Promise<number> {
   });
   const color = !command.ci && !command.json && colorEnabled(Deno.stdout);
   try {
-    const source = registrySource(command.remote);
-    const entries = await loadIndex(source, { signal: controller.signal });
+    const { entries, source } = await loadIndex(
+      registrySource(command.remote),
+      { signal: controller.signal },
+    );
     let entry: PackEntry;
     try {
       entry = selectPack(entries, {
