@@ -4,7 +4,7 @@
 
 import { JOB_STATUSES, JobStore } from "../../jobs.ts";
 import { defaultJobsDir } from "../../detach.ts";
-import { EXIT, usageError } from "../_errors.ts";
+import { EXIT } from "../_errors.ts";
 import {
   type CliCommand,
   COMMON_FLAGS,
@@ -124,7 +124,6 @@ export async function jobsCommand(args: string[]): Promise<number> {
     return EXIT.OK;
   }
   const dir = values["jobs-dir"];
-  if (dir === "") throw usageError("--jobs-dir needs a directory", command);
   const ctx: JobsContext = {
     command,
     values,

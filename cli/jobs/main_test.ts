@@ -112,11 +112,19 @@ Deno.test("usage errors print one line and a hint and exit 1", async () => {
       [
         ["wait", "abcd", "--timeout", "soon"],
         "jobs wait",
-        /Invalid --timeout value "soon"/,
+        /^error: --timeout: Invalid duration: "soon"/,
       ],
       [["cancel", "abcd", "--grace", "-1s"], "jobs cancel", /--grace/],
-      [["clean", "--older-than", "1y"], "jobs clean", /Invalid --older-than/],
-      [["--clean", "--older-than", "x"], "jobs", /Invalid --older-than/],
+      [
+        ["clean", "--older-than", "1y"],
+        "jobs clean",
+        /^error: --older-than: Invalid duration: "1y"/,
+      ],
+      [
+        ["--clean", "--older-than", "x"],
+        "jobs",
+        /^error: --older-than: Invalid duration: "x"/,
+      ],
       [["logs", "abcd", "-n", "x"], "jobs logs", /Invalid -n value "x"/],
       [["logs", "abcd", "-n", "-3"], "jobs logs", /-n/],
       [["logs", "abcd", "--follow=yes"], "jobs logs", /follow/],
