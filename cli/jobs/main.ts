@@ -219,7 +219,8 @@ Exit codes:
   ${WAIT_EXIT.TIMED_OUT}   the job timed out
   ${WAIT_EXIT.CANCELLED}   the job was cancelled
   1     the job was lost, or it could not start, or an error (see stderr)
-  ${WAIT_EXIT.WAIT_TIMEOUT}    --timeout passed; the job is still running
+  ${WAIT_EXIT.WAIT_TIMEOUT}    the wait ended first (--timeout passed, or Ctrl-C, SIGTERM or
+        SIGHUP stopped the waiter); the job is still running
 `;
     case "cancel":
       return `Cancel a running job: SIGTERM to its processes, SIGKILL after the grace
