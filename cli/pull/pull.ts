@@ -15,7 +15,13 @@ import {
   PULL_HELP,
   type PullCommand,
 } from "./_parse.ts";
-import { colorEnabled, formatTable, paint, terminalWidth } from "../_output.ts";
+import {
+  colorEnabled,
+  formatTable,
+  paint,
+  safe,
+  terminalWidth,
+} from "../_output.ts";
 import { startJob } from "../_detach.ts";
 import { formatBytes, Progress } from "./_progress.ts";
 import {
@@ -171,15 +177,16 @@ async function pull(command: PullCommand): Promise<number> {
           outputConflict: conflict ?? null,
         }));
       } else {
-        console.log(
+        // Paths and the index's words are printed escaped, as everywhere.
+        console.log(safe(
           `Would pull ${label}${
             describeEntry(entry)
           } from ${location.display} to ${output}${
             entry.size === undefined ? "" : ` (${formatBytes(entry.size)})`
           }`,
-        );
+        ));
         if (conflict !== undefined) {
-          console.log(`  but the pull would stop: ${conflict}`);
+          console.log(safe(`  but the pull would stop: ${conflict}`));
         } else if (state.kind === "file") {
           console.log(`  replacing the existing file (--force)`);
         }
@@ -189,7 +196,7 @@ async function pull(command: PullCommand): Promise<number> {
     await refuseExisting(output, force);
 
     console.error(
-      `Pulling ${label}${describeEntry(entry)} from ${location.display}`,
+      safe(`Pulling ${label}${describeEntry(entry)} from ${location.display}`),
     );
     const progress = new Progress({
       label,
@@ -219,7 +226,7 @@ async function pull(command: PullCommand): Promise<number> {
       })));
     } else {
       console.log(
-        `${paint(color, 32, "Pulled")} ${label} to ${output} (${
+        `${paint(color, 32, "Pulled")} ${safe(label)} to ${safe(output)} (${
           formatBytes(bytes)
         }, ${verify ? "sha256 verified" : "not verified"})`,
       );
