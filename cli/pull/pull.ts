@@ -88,9 +88,11 @@ async function detachPull(command: PullCommand): Promise<number> {
     // The job would only fail later, in its log, for want of a registry.
     await Deno.stat(source.indexPath).catch((err) => {
       throw new CliError(
-        `No registry at ${command.remote}: ${source.indexPath} ${
-          err instanceof Deno.errors.NotFound ? "does not exist" : describe(err)
-        }`,
+        err instanceof Deno.errors.NotFound
+          ? `No registry at ${command.remote}: ${source.indexPath} does not exist`
+          : `Cannot read the registry index ${source.indexPath}: ${
+            describe(err)
+          }`,
       );
     });
   }
