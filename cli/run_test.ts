@@ -294,6 +294,7 @@ Deno.test("user text is printed escaped in every output: Started job, jobs, erro
       "a\x1b[2Jb\rc\n",
     ]);
     assert.equal(r.code, 0, r.stderr);
+    // deno-lint-ignore no-control-regex -- control characters are the point
     assert.doesNotMatch(r.stdout, /[\x1b\r]/, "no raw control characters");
     const [started, log, , status] = lines(r.stdout);
     const command = "printf 'a\\x1b[2Jb\\x0dc\\n'";

@@ -66,7 +66,11 @@ export const PULL_FLAGS: FlagSpecs = {
       "in /) gets <name>-<version>.epack inside\n" +
       "(default: ./<name>-<version>.epack)",
   },
-  force: { type: "boolean", help: "Overwrite an existing output file" },
+  force: {
+    type: "boolean",
+    help: "Replace an existing regular file at the output\n" +
+      "(never a directory, symlink, FIFO or device)",
+  },
   verify: {
     type: "boolean",
     negated: true,
