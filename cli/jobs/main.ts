@@ -4,7 +4,7 @@
 
 import { JOB_STATUSES, JobStore } from "../../jobs.ts";
 import { defaultJobsDir } from "../../detach.ts";
-import { EXIT, usageError } from "../_errors.ts";
+import { EXIT } from "../_errors.ts";
 import {
   type CliCommand,
   COMMON_FLAGS,
@@ -124,7 +124,6 @@ export async function jobsCommand(args: string[]): Promise<number> {
     return EXIT.OK;
   }
   const dir = values["jobs-dir"];
-  if (dir === "") throw usageError("--jobs-dir needs a directory", command);
   const ctx: JobsContext = {
     command,
     values,
@@ -220,7 +219,8 @@ Exit codes:
   ${WAIT_EXIT.TIMED_OUT}   the job timed out
   ${WAIT_EXIT.CANCELLED}   the job was cancelled
   1     the job was lost, or it could not start, or an error (see stderr)
-  ${WAIT_EXIT.WAIT_TIMEOUT}    --timeout passed; the job is still running
+  ${WAIT_EXIT.WAIT_TIMEOUT}    the wait ended first (--timeout passed, or Ctrl-C, SIGTERM or
+        SIGHUP stopped the waiter); the job is still running
 `;
     case "cancel":
       return `Cancel a running job: SIGTERM to its processes, SIGKILL after the grace
