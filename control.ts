@@ -37,6 +37,7 @@ import {
 import { checkDuration, formatDuration, MAX_DURATION } from "./duration.ts";
 import { requestCancel } from "./_cancel.ts";
 import { assertPosix } from "./_platform.ts";
+import { firstMissing } from "./_permissions.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -189,6 +190,25 @@ export async function cancel(
   // record cannot hold would make the job's record unreadable.
   if (options.grace !== undefined) checkDuration("grace", options.grace);
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  // Before the request is recorded: a cancel that could not then signal the
+  // supervisor would leave a job running with a cancel on its record.
+  const missing = firstMissing([
+    [
+      { name: "write", path: store.dir },
+      "--allow-write",
+      "to record the cancel",
+    ],
+    [
+      { name: "run" },
+      "--allow-run",
+      "to signal the job's supervisor and processes",
+    ],
+  ]);
+  if (missing !== undefined) {
+    throw new Deno.errors.NotCapable(
+      `cancel() needs ${missing.flag} (${missing.why})`,
+    );
+  }
   const job = await store.load(jobId);
   // From here on the ID as stored: a ULID may have been typed in lower case,
   // and paths are made from it.
