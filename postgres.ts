@@ -10,16 +10,22 @@
  *   that created the job, its status, its lease and its cancel request.
  * - **Schema.** Created on first use and versioned in a table; a database
  *   whose schema is newer than this code is refused with a one-line error.
- * - **Liveness.** A lease: the supervisor sets `lease_until = now() + TTL`
- *   by the server's clock and renews it every `renewEvery`, each time on a
- *   brief connection, so no supervisor holds a connection for its life and
- *   thousands of jobs run against a server with `max_connections` 100. A
- *   running job whose lease has expired is `lost`: a vanished host's jobs
- *   show as lost at most `leaseTtl` after its last renewal (30 s by default).
- * - **Cancel from any host.** A cancel request is a column; the supervisor
- *   reads it with each renewal, so it acts within `renewEvery` (10 s by
- *   default; a cancel from the job's own host also signals the supervisor
- *   at once).
+ * - **Liveness.** A lease by the server's clock: `lease_until = now() +
+ *   leaseTtl`. Each supervisor holds a flock on `<logDir>/<id>.live` for its
+ *   life, as in the file store; every `renewEvery` one supervisor per host
+ *   (whichever takes the host's renewal lock) renews, in one statement on
+ *   one brief connection, the lease of every job whose flock is held. No
+ *   supervisor holds a connection for its life, and a host's 1,000 jobs
+ *   cost the server one short connection per period, so `max_connections`
+ *   (100 by default) does not bound the number of jobs. A running job whose
+ *   lease has expired is `lost`: a job whose supervisor died, or whose host
+ *   vanished, shows as lost at most `leaseTtl` (15 s by default) after its
+ *   last renewal, so within `leaseTtl` of its death. A server away for
+ *   longer than that shows the jobs lost until the renewals resume.
+ * - **Cancel from any host.** A cancel request is a column; the renewal
+ *   returns it, and the renewer sends SIGTERM to the job's supervisor, so a
+ *   cancel from any host reaches it within `renewEvery` (5 s by default,
+ *   plus up to 10 % jitter), then the job's grace period applies.
  * - **Wait and follow.** Every change is notified (LISTEN/NOTIFY) on one
  *   channel, with a poll once a second for what no change announces (an
  *   expired lease).
@@ -55,6 +61,7 @@ import {
 import { JobNotFoundError, matchJobId, ulidSpelling } from "./_job_id.ts";
 import { parseJobRecord, serializeJobRecord } from "./_record.ts";
 import { checkDuration } from "./duration.ts";
+import { holdLocal, renewHost } from "./_pg_renewer.ts";
 import {
   type ChangeFeed,
   hostName,
@@ -85,17 +92,18 @@ export interface PostgresStoreOptions {
   /**
    * How long a lease lasts after each renewal, in milliseconds: the longest
    * a vanished supervisor's job still shows as running.
-   * @default {30_000}
+   * @default {15_000}
    */
   leaseTtl?: number;
   /**
-   * How often a supervisor renews its lease (and looks for a cancel
-   * request), in milliseconds.
+   * How often the host's leases are renewed (and cancel requests looked
+   * for), in milliseconds.
    * @default {leaseTtl / 3}
    */
   renewEvery?: number;
   /**
-   * Where this host keeps the logs of the jobs it creates.
+   * Where this host keeps the logs of the jobs it creates, and its
+   * supervisors' liveness files.
    * @default {"<cwd>/.epack/logs"}
    */
   logDir?: string;
@@ -109,8 +117,7 @@ export interface PostgresStoreOptions {
    */
   maxConnections?: number;
   /**
-   * Seconds an idle connection stays open. A supervisor's store closes its
-   * connection between renewals.
+   * Seconds an idle connection of the store's pool stays open.
    * @default {2}
    */
   idleTimeout?: number;
@@ -119,7 +126,7 @@ export interface PostgresStoreOptions {
 /**
  * A database error, told in one line: an unreachable server, refused
  * credentials, a schema from a newer version, a connection dropped during a
- * query (whose transaction was then rolled back, so nothing was written).
+ * query (a single statement: its change was applied whole or not at all).
  *
  * @example Tell a transient error from the rest
  * ```ts ignore
@@ -161,6 +168,8 @@ interface Row {
   never: boolean;
   lease_until: Date | null;
   log_tail?: string | null;
+  version?: string;
+  late?: boolean;
 }
 
 /**
@@ -190,6 +199,7 @@ export class PostgresJobStore implements JobBackend {
   /** The lease's renewal period, in milliseconds. */
   readonly renewEvery: number;
   readonly #sql: Sql;
+  readonly #url: string;
   readonly #target: string;
 
   private constructor(
@@ -200,6 +210,7 @@ export class PostgresJobStore implements JobBackend {
     >,
   ) {
     this.#sql = sql;
+    this.#url = url.href;
     const shown = new URL(url);
     if (shown.password !== "") shown.password = "***";
     this.location = shown.href;
@@ -242,7 +253,7 @@ export class PostgresJobStore implements JobBackend {
       checkDuration(key, n);
       return n;
     };
-    const leaseTtl = options.leaseTtl ?? num("epack_lease_ttl") ?? 30_000;
+    const leaseTtl = options.leaseTtl ?? num("epack_lease_ttl") ?? 15_000;
     const renewEvery = options.renewEvery ?? num("epack_renew_every") ??
       Math.max(1, Math.floor(leaseTtl / 3));
     const logDir = options.logDir ?? q.get("epack_log_dir") ??
@@ -311,17 +322,16 @@ export class PostgresJobStore implements JobBackend {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
     }
     try {
+      // One statement: the row and its notification, or neither.
       const rows = await this.#run(() =>
-        this.#sql.begin(async (tx) => {
-          const r = await tx`
+        this.#sql`
+          WITH ins AS (
             INSERT INTO epack_detach_jobs
               (id, host, status, started_at, record, cancel_requested)
             VALUES (${id}, ${this.host}, 'running', ${job.startedAt}, ${text}, false)
             ON CONFLICT (id) DO NOTHING
-            RETURNING id`;
-          if (r.length > 0) await tx`SELECT pg_notify(${CHANNEL}, ${id})`;
-          return r;
-        })
+            RETURNING id)
+          SELECT id, pg_notify(${CHANNEL}, id) FROM ins`
       );
       if (rows.length === 0) {
         throw new Deno.errors.AlreadyExists(`Job already exists: ${id}`);
@@ -395,34 +405,92 @@ export class PostgresJobStore implements JobBackend {
    * rolls it back, so nothing half-written is ever seen.
    */
   async update(id: string, fn: JobUpdater): Promise<StoredJob> {
+    return await this.#swap(id, async (current) => {
+      const next: StoredJob = await fn(structuredClone(current));
+      return { next };
+    });
+  }
+
+  // Read, compute, and write back only if nobody wrote in between (the
+  // row's version is unchanged), else start again: a compare-and-swap in
+  // one statement. No transaction stays open while `compute` runs, so a
+  // connection lost at any point leaves the row as it was or as written,
+  // never half-written, and holds no lock. (The client also crashes its
+  // process when a connection pinned to a transaction dies, postgres.js
+  // 3.4.9 issue #1208; single statements never pin one.)
+  async #swap(
+    id: string,
+    compute: (
+      current: StoredJob,
+      row: Row,
+    ) => Promise<{ next: StoredJob; lease?: boolean }>,
+  ): Promise<StoredJob> {
     const [exact, alt] = spellings(id);
-    return await this.#run(() =>
-      this.#sql.begin(async (tx) => {
-        const rows = await tx<Row[]>`
-          SELECT id, host, record FROM epack_detach_jobs
-          WHERE id IN (${exact}, ${alt})
-          ORDER BY (id = ${exact}) DESC LIMIT 1
-          FOR UPDATE`;
-        if (rows.length === 0) throw new JobNotFoundError(exact);
-        const row = rows[0];
-        const current = this.#parse(row);
-        const next: StoredJob = await fn(structuredClone(current));
-        next.id = row.id;
-        delete next.host;
-        delete next.logTail;
-        const text = serializeJobRecord(next);
-        await tx`
-          UPDATE epack_detach_jobs SET
-            record = ${text},
-            status = ${next.status},
-            cancel_requested = ${next.cancelRequestedAt !== undefined},
-            ended_at = ${next.completedAt ?? null}
-          WHERE id = ${row.id}`;
-        await tx`SELECT pg_notify(${CHANNEL}, ${row.id})`;
-        next.host = row.host;
-        return next;
-      })
-    );
+    // A write cut off by a lost connection may or may not have been
+    // committed: the next read tells (the version moved on to exactly what
+    // was written), and only then is the change made again. A few times
+    // only, at once: a server that stays away is the caller's to wait for.
+    let sent: { version: bigint; text: string } | undefined;
+    let retries = 0;
+    for (;;) {
+      let rows: Row[];
+      try {
+        rows = await this.#run(() =>
+          this.#sql<Row[]>`
+          SELECT id, host, record, version, lease_until, ${lostSql(this.#sql)},
+            lease_until IS NULL AND now() - created_at >=
+              ${SUPERVISOR_START_GRACE_MS} * interval '1 millisecond' AS late
+          FROM epack_detach_jobs WHERE id IN (${exact}, ${alt})
+          ORDER BY (id = ${exact}) DESC LIMIT 1`
+        );
+      } catch (err) {
+        // The pool may hand out another connection the server has dropped.
+        if (retries++ < 3 && isTransient(err)) continue;
+        throw err;
+      }
+      if (rows.length === 0) throw new JobNotFoundError(exact);
+      const row = rows[0];
+      if (
+        sent !== undefined && BigInt(row.version!) === sent.version + 1n &&
+        row.record === sent.text
+      ) {
+        const done = this.#parse(row);
+        done.host = row.host;
+        return done;
+      }
+      const { next, lease } = await compute(this.#parse(row), row);
+      next.id = row.id;
+      delete next.host;
+      delete next.logTail;
+      const text = serializeJobRecord(next);
+      const ttl = lease ? this.leaseTtl : null;
+      let written;
+      try {
+        written = await this.#run(() =>
+          this.#sql`
+            WITH upd AS (
+              UPDATE epack_detach_jobs SET
+                record = ${text},
+                status = ${next.status},
+                cancel_requested = ${next.cancelRequestedAt !== undefined},
+                ended_at = ${next.completedAt ?? null},
+                lease_until = CASE WHEN ${ttl}::bigint IS NULL THEN lease_until
+                  ELSE now() + ${ttl}::bigint * interval '1 millisecond' END,
+                version = version + 1
+              WHERE id = ${row.id} AND version = ${row.version!}
+              RETURNING id)
+            SELECT id, pg_notify(${CHANNEL}, id) FROM upd`
+        );
+      } catch (err) {
+        if (retries++ >= 3 || !isTransient(err)) throw err;
+        sent = { version: BigInt(row.version!), text };
+        continue;
+      }
+      sent = undefined;
+      if (written.length === 0) continue;
+      next.host = row.host;
+      return next;
+    }
   }
 
   /**
@@ -532,72 +600,69 @@ export class PostgresJobStore implements JobBackend {
    * again at the next one; the job keeps running meanwhile.
    */
   async hold(id: string): Promise<JobLease> {
-    const [exact, alt] = spellings(id);
-    const grace = SUPERVISOR_START_GRACE_MS;
-    const { previous, late, jobId, cancel } = await this.#run(() =>
-      this.#sql.begin(async (tx) => {
-        const rows = await tx<(Row & { late: boolean })[]>`
-          SELECT id, host, record,
-            lease_until IS NULL
-              AND now() - created_at >= ${grace} * interval '1 millisecond' AS late
-          FROM epack_detach_jobs
-          WHERE id IN (${exact}, ${alt})
-          ORDER BY (id = ${exact}) DESC LIMIT 1
-          FOR UPDATE`;
-        if (rows.length === 0) throw new JobNotFoundError(exact);
-        const row = rows[0];
-        const previous = this.#parse(row);
-        const next = structuredClone(previous);
-        next.supervisedAt = new Date();
-        next.pid = Deno.pid;
-        await tx`
-          UPDATE epack_detach_jobs SET
-            record = ${serializeJobRecord(next)},
-            lease_until = now() + ${this.leaseTtl} * interval '1 millisecond'
-          WHERE id = ${row.id}`;
-        await tx`SELECT pg_notify(${CHANNEL}, ${row.id})`;
-        return {
-          previous,
-          late: row.late && previous.supervisedAt === undefined,
-          jobId: row.id,
-          cancel: previous.cancelRequestedAt !== undefined,
-        };
-      })
-    );
+    let previous: StoredJob | undefined;
+    let late = false;
+    const held = await this.#swap(id, (current, row) => {
+      previous = structuredClone(current);
+      late = Boolean(row.late) && current.supervisedAt === undefined;
+      current.supervisedAt = new Date();
+      current.pid = Deno.pid;
+      return Promise.resolve({ next: current, lease: true });
+    });
+    const jobId = held.id;
+    const cancel = held.cancelRequestedAt !== undefined;
     const cancelled = new AbortController();
     if (cancel) cancelled.abort();
-    let stopped = false;
-    let renewing: Promise<void> = Promise.resolve();
-    const renew = async () => {
-      try {
-        const rows = await this.#sql<{ cancel_requested: boolean }[]>`
-          UPDATE epack_detach_jobs SET
-            lease_until = now() + ${this.leaseTtl} * interval '1 millisecond'
-          WHERE id = ${jobId} AND status = 'running'
-          RETURNING cancel_requested`;
-        if (rows[0]?.cancel_requested) cancelled.abort();
-      } catch {
-        // The next renewal tries again; the lease outlives a few misses.
-      }
+    let release: () => Promise<void>;
+    try {
+      release = await holdLocal(this.logDir, jobId, cancelled);
+    } catch (err) {
+      await this.#expire(jobId);
+      throw err;
+    }
+    const target = {
+      dir: this.logDir,
+      url: this.#url,
+      ttl: this.leaseTtl,
+      every: this.renewEvery,
     };
-    const timer = setInterval(() => {
-      if (!stopped) renewing = renewing.then(renew);
-    }, this.renewEvery);
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let renewing: Promise<unknown> = Promise.resolve();
+    // A little jitter, so that supervisors started together do not all try
+    // at the same instant; a failed renewal (the server restarting, or out
+    // of connections) is tried again sooner.
+    const schedule = (ms: number) => {
+      if (stopped) return;
+      timer = setTimeout(() => {
+        renewing = renewHost(target).then((ok) => {
+          const next = ok === false ? this.renewEvery / 4 : this.renewEvery;
+          schedule(next * (0.9 + Math.random() * 0.2));
+        });
+      }, ms);
+    };
+    schedule(this.renewEvery * (0.9 + Math.random() * 0.2));
     return {
-      previous,
+      previous: previous!,
       late,
       cancelRequested: cancelled.signal,
       [Symbol.asyncDispose]: async () => {
         stopped = true;
-        clearInterval(timer);
+        clearTimeout(timer);
         await renewing;
-        // As the kernel drops a flock: a job left running without its
-        // supervisor is lost at once, not only when the lease runs out.
-        await this.#sql`
-          UPDATE epack_detach_jobs SET lease_until = now()
-          WHERE id = ${jobId} AND status = 'running'`.catch(() => {});
+        clearTimeout(timer);
+        await release();
+        await this.#expire(jobId);
       },
     };
+  }
+
+  // As the kernel drops a flock: a job left running without its supervisor
+  // is lost at once, not only when the lease runs out.
+  async #expire(id: string): Promise<void> {
+    await this.#sql`
+      UPDATE epack_detach_jobs SET lease_until = now()
+      WHERE id = ${id} AND status = 'running'`.catch(() => {});
   }
 
   /** Records a cancel request; the supervisor sees it at its next renewal. */
@@ -745,7 +810,8 @@ async function migrate(sql: Sql): Promise<void> {
           record text NOT NULL,
           lease_until timestamptz,
           cancel_requested boolean NOT NULL DEFAULT false,
-          log_tail text
+          log_tail text,
+          version bigint NOT NULL DEFAULT 0
         )`;
       await tx`
         CREATE INDEX epack_detach_jobs_newest
@@ -767,6 +833,10 @@ interface PgError extends Error {
   code?: string;
   severity?: string;
   detail?: string;
+}
+
+function isTransient(err: unknown): boolean {
+  return err instanceof PostgresStoreError && err.transient;
 }
 
 function isPgError(err: unknown): err is PgError {
@@ -815,7 +885,7 @@ function describe(err: unknown, target: string): unknown {
       return new PostgresStoreError(
         `Lost the connection to ${at} (${
           oneLine(err.message)
-        }); nothing was written by the interrupted call`,
+        }); its change was applied whole or not at all`,
         true,
         { cause: err },
       );

@@ -1,5 +1,6 @@
 // Holds a job's liveness the way a supervisor does, until killed: the
-// conformance suite kills it with SIGKILL to see the lost rule work.
+// tests kill it with SIGKILL to see the lost rule work, or cancel its job
+// (a cancel reaches it as SIGTERM, or as its lease's abort).
 // Usage: deno run -A testdata/hold_job.ts <store> <id>
 import { openStore } from "../store.ts";
 
@@ -7,12 +8,15 @@ const [name, id] = Deno.args;
 const store = await openStore(name);
 const lease = await store.hold(id);
 console.log(`held late=${lease.late}`);
-lease.cancelRequested.addEventListener("abort", () => {
-  console.log("cancel requested");
-});
-// Stays until killed; a SIGTERM lets go as a supervisor would.
 await new Promise<void>((resolve) => {
-  Deno.addSignalListener("SIGTERM", resolve);
+  lease.cancelRequested.addEventListener("abort", () => {
+    console.log("cancel requested");
+    resolve();
+  });
+  Deno.addSignalListener("SIGTERM", () => {
+    console.log("released on SIGTERM");
+    resolve();
+  });
 });
 await lease[Symbol.asyncDispose]();
 await store[Symbol.asyncDispose]();
