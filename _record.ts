@@ -402,11 +402,13 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   const reject: Reject = (reason) => {
     throw new InvalidJobFileError(id, path, reason);
   };
-  if (text.trim() === "") reject("empty file");
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
+    // Only looked for once parsing failed: a listing parses every record,
+    // and trimming each one first made a copy of each.
+    if (text.trim() === "") reject("empty file");
     throw new InvalidJobFileError(
       id,
       path,
@@ -431,11 +433,11 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
     const value = field.read(r[field.key], reject);
     if (value !== undefined) job[name] = value;
   }
-  const extra: Record<string, unknown> = {};
-  for (const key of Object.keys(r)) {
-    if (!KNOWN_KEYS.has(key)) extra[key] = r[key];
+  let extra: Record<string, unknown> | undefined;
+  for (const key in r) {
+    if (!KNOWN_KEYS.has(key)) (extra ??= {})[key] = r[key];
   }
-  if (Object.keys(extra).length > 0) job.extra = extra;
+  if (extra !== undefined) job.extra = extra;
   return job as unknown as Job;
 }
 
@@ -473,22 +475,48 @@ export async function readJobFile(path: string, id: string): Promise<Job> {
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new JobNotFoundError(id, { cause: err });
-    }
-    if (err instanceof Deno.errors.IsADirectory) {
-      throw new InvalidJobFileError(id, path, "not a regular file", {
-        cause: err,
-      });
-    }
-    if (err instanceof TypeError || err instanceof SyntaxError) {
-      throw new InvalidJobFileError(id, path, "not valid UTF-8 text", {
-        cause: err,
-      });
-    }
-    throw err;
+    throw readError(err, path, id);
   }
   return parseJobRecord(text, id, path);
+}
+
+/**
+ * {@linkcode readJobFile} with a synchronous read: for listings, where an
+ * asynchronous read per record (a trip through Deno's thread pool each) cost
+ * more than the parsing.
+ *
+ * @param path The record's path.
+ * @param id The job ID the path is named for.
+ * @returns The job as recorded.
+ * @throws {JobNotFoundError} If there is no such file.
+ * @throws {InvalidJobFileError} If it is not a valid record.
+ */
+export function readJobFileSync(path: string, id: string): Job {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (err) {
+    throw readError(err, path, id);
+  }
+  return parseJobRecord(text, id, path);
+}
+
+/** What a failed read of a record means for the store. */
+function readError(err: unknown, path: string, id: string): unknown {
+  if (err instanceof Deno.errors.NotFound) {
+    return new JobNotFoundError(id, { cause: err });
+  }
+  if (err instanceof Deno.errors.IsADirectory) {
+    return new InvalidJobFileError(id, path, "not a regular file", {
+      cause: err,
+    });
+  }
+  if (err instanceof TypeError || err instanceof SyntaxError) {
+    return new InvalidJobFileError(id, path, "not valid UTF-8 text", {
+      cause: err,
+    });
+  }
+  return err;
 }
 
 /**

@@ -4,8 +4,11 @@
 // or on cancel, and records how the job ended.
 
 import {
+  type CompleteOptions,
+  InvalidJobFileError,
   type Job,
   JOB_ID_ENV,
+  JobNotFoundError,
   type JobStatus,
   JobStore,
   SUPERVISOR_START_GRACE_MS,
@@ -16,8 +19,9 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { isEnded, readProcess } from "./_process.ts";
-import { formatDuration } from "./duration.ts";
+import { isEnded, readProcess, startStamp } from "./_process.ts";
+import { formatDuration, MAX_DURATION } from "./duration.ts";
+import { cancelDeadline } from "./_cancel.ts";
 
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
@@ -84,7 +88,7 @@ export async function runSupervisor(
     const job = await store.loadRecorded(id);
     if (job.status !== "running") return 0;
     if (late) {
-      await store.finish(id, {
+      await recordEnd(store, id, {
         status: "lost",
         error: `The job's supervisor started more than ${
           formatDuration(SUPERVISOR_START_GRACE_MS)
@@ -93,7 +97,7 @@ export async function runSupervisor(
       return 0;
     }
     if (job.cancelRequestedAt !== undefined || signals.received !== undefined) {
-      await store.finish(id, {
+      await recordEnd(store, id, {
         status: "cancelled",
         error: "Cancelled before it started",
       });
@@ -102,7 +106,16 @@ export async function runSupervisor(
     await supervise(store, job, signals);
     return 0;
   } catch (err) {
-    await store.fail(id, `Supervisor error: ${String(err)}`).catch(() => {});
+    if (err instanceof EndNotRecordedError) {
+      await lastWords(store, id, err.message);
+      return 1;
+    }
+    const error = `Supervisor error: ${String(err)}`;
+    try {
+      await recordEnd(store, id, { status: "failed", error });
+    } catch (again) {
+      await lastWords(store, id, `${error}; ${String(again)}`);
+    }
     return 1;
   } finally {
     await lease[Symbol.asyncDispose]();
@@ -116,7 +129,10 @@ async function supervise(
 ): Promise<void> {
   const argv = job.argv ?? [];
   if (argv.length === 0) {
-    await store.fail(job.id, "The job's record has no command line to run");
+    await recordEnd(store, job.id, {
+      status: "failed",
+      error: "The job's record has no command line to run",
+    });
     return;
   }
   // The worker's output goes to the log through a shell redirect: the kernel
@@ -144,59 +160,56 @@ async function supervise(
   }
   const pid = child.pid;
   const grace = job.grace ?? DEFAULT_KILL_GRACE;
+  // What marks the job's processes, so those that leave its group (setsid)
+  // are stopped too.
+  const mark = `${JOB_ID_ENV}=${job.id}`;
   // Without process inspection (/proc needs --allow-all in Deno 2.9) a
   // worker's end is only known from its status.
   const procReadable = readProcess(Deno.pid) !== undefined;
 
-  // Set once, by the first of timeout, cancel or a supervisor failure.
-  let stopping:
-    | { status: JobStatus; error: string; done: Promise<string> }
-    | undefined;
-  const stop = (status: JobStatus, error: string, graceMs: number) => {
-    if (stopping !== undefined) return;
+  // Set once, by the first of timeout, cancel or a supervisor failure. Its
+  // SIGKILL deadline can only move earlier, when a later cancel asks.
+  let stopping: Stopping | undefined;
+  const stop = (status: JobStatus, error: string, killAt: number) => {
+    if (stopping !== undefined) {
+      stopping.hasten(killAt);
+      return;
+    }
     // The worker may have ended on its own a moment ago, before its status
     // reached us (a zombie, or already reaped by the runtime): its real end
     // must then be recorded, not a timeout or cancel.
     const info = readProcess(pid);
     const ended = info === undefined ? procReadable : isEnded(info);
     if (ended) return;
-    stopping = {
-      status,
-      error,
-      done: stopProcessGroup(pid, { grace: graceMs }).then(
-        (r) =>
-          r.killed
-            ? `; still running ${
-              formatDuration(graceMs)
-            } after SIGTERM, so killed with SIGKILL`
-            : "; sent SIGTERM",
-        (err) => `; stopping it failed: ${String(err)}`,
-      ),
-    };
+    stopping = new Stopping(pid, mark, status, error, killAt);
+  };
+  // cancel() records its request and its deadline before it signals us; a
+  // signal without a request (a kill from elsewhere) gets the job's grace.
+  const onSignal = async (signal: Deno.Signal) => {
+    const current = await store.loadRecorded(job.id).catch(() => job);
+    const requested = cancelDeadline(current);
+    stop(
+      "cancelled",
+      requested !== undefined
+        ? "Cancelled"
+        : `Cancelled: the supervisor received ${signal}`,
+      requested ?? Date.now() + grace,
+    );
   };
 
   try {
-    signals.onSignal(async (signal) => {
-      // cancel() records its request and its grace before it signals us.
-      const current = await store.loadRecorded(job.id).catch(() => job);
-      const error = current.cancelRequestedAt !== undefined
-        ? "Cancelled"
-        : `Cancelled: the supervisor received ${signal}`;
-      stop("cancelled", error, current.grace ?? grace);
-    });
+    signals.onSignal(onSignal);
     // A signal that came while the worker was starting.
-    if (signals.received !== undefined) {
-      stop("cancelled", "Cancelled", grace);
-    }
+    if (signals.received !== undefined) onSignal(signals.received);
     await store.update(job.id, (j) => {
       j.workerPid = pid;
-      const ticks = readProcess(pid)?.startTicks;
+      const ticks = startStamp(pid)?.ticks;
       if (ticks !== undefined) j.workerStartTicks = ticks;
       return j;
     });
   } catch (err) {
     // Without a record of the worker nobody could stop it later.
-    await stopProcessGroup(pid, { grace }).catch(() => {});
+    await stopProcessGroup(pid, { grace, mark }).catch(() => {});
     await child.status;
     throw err;
   }
@@ -206,7 +219,7 @@ async function supervise(
     stop(
       "timed_out",
       `Timed out: ran past its timeout of ${formatDuration(timeout)}`,
-      grace,
+      Date.now() + grace,
     );
   });
 
@@ -220,13 +233,13 @@ async function supervise(
   if (stopped !== undefined) {
     // Leftover grandchildren get the rest of the escalation before the end
     // is recorded, so "timed out" means nothing of the job is still running.
-    const how = await stopped.done;
+    const how = await stopped.finished();
     // Say how the worker itself ended: a worker may handle SIGTERM and exit
     // with a code of its own, or finish just as the signal was sent.
     const worker = status.signal !== null
       ? `, and the worker ended by ${status.signal}`
       : `, and the worker exited with code ${status.code}`;
-    await store.finish(job.id, {
+    await recordEnd(store, job.id, {
       status: stopped.status,
       error: stopped.error + how + worker,
       ...ended,
@@ -234,15 +247,93 @@ async function supervise(
     return;
   }
   if (status.success) {
-    await store.complete(job.id, ended);
+    await recordEnd(store, job.id, { status: "completed", ...ended });
   } else {
-    await store.finish(job.id, {
+    await recordEnd(store, job.id, {
       status: "failed",
       error: status.signal !== null
         ? `Killed by ${status.signal}`
         : exitMessage(status.code, argv[0]),
       ...ended,
     });
+  }
+}
+
+/**
+ * A stop of the worker's process group under way: SIGTERM now, SIGKILL at
+ * `killAt`, a deadline that a later, shorter cancel can move earlier (never
+ * later) while the stop runs.
+ */
+class Stopping {
+  readonly status: JobStatus;
+  readonly error: string;
+  readonly #started = Date.now();
+  #killAt: number;
+  readonly #escalate = new AbortController();
+  #timer: Disposable | undefined;
+  #over = false;
+  readonly #done: Promise<string>;
+
+  constructor(
+    pid: number,
+    mark: string,
+    status: JobStatus,
+    error: string,
+    killAt: number,
+  ) {
+    this.status = status;
+    this.error = error;
+    this.#killAt = Math.max(killAt, this.#started);
+    const grace = Math.min(MAX_DURATION, this.#killAt - this.#started);
+    this.#done = stopProcessGroup(pid, {
+      grace,
+      mark,
+      escalate: this.#escalate.signal,
+    }).then(
+      // The record says what was seen to survive, never more than that.
+      (r) =>
+        (r.killed
+          ? `; still running ${
+            formatDuration(this.#killAt - this.#started)
+          } after SIGTERM, so killed with SIGKILL`
+          : "; sent SIGTERM") +
+        (r.escaped === undefined
+          ? "; processes that left its group could not be looked for"
+          : r.escaped.length > 0
+          ? `; ${r.escaped.length} process(es) that had left its group were stopped too`
+          : "") +
+        (r.remaining.length > 0
+          ? `; still running after SIGKILL: PID ${r.remaining.join(", ")}`
+          : ""),
+      (err) => `; stopping it failed: ${String(err)}`,
+    );
+  }
+
+  /** Moves SIGKILL to `killAt` if that is earlier than it is due. */
+  hasten(killAt: number): void {
+    // Once over, a timer set now would only keep the supervisor alive.
+    if (this.#over || killAt >= this.#killAt) return;
+    const now = Date.now();
+    this.#killAt = Math.max(killAt, now);
+    this.#timer?.[Symbol.dispose]();
+    this.#timer = undefined;
+    if (this.#killAt <= now) this.#escalate.abort();
+    else {
+      this.#timer = scheduleTimeout(
+        this.#killAt - now,
+        () => this.#escalate.abort(),
+      );
+    }
+  }
+
+  /** Waits for the group to be gone; says how it was stopped. */
+  async finished(): Promise<string> {
+    try {
+      return await this.#done;
+    } finally {
+      this.#over = true;
+      this.#timer?.[Symbol.dispose]();
+    }
   }
 }
 
@@ -264,5 +355,120 @@ async function startFailed(store: JobStore, job: Job, err: unknown) {
   } catch {
     // The record still says what happened.
   }
-  await store.fail(job.id, message);
+  await recordEnd(store, job.id, { status: "failed", error: message });
+}
+
+/** A job's end, as the supervisor records it. */
+type End = CompleteOptions & { status: JobStatus; error?: string };
+
+/**
+ * How long the supervisor keeps trying to record a job's end when the write
+ * fails (a full disk, say): 24 hours. All that time it holds the liveness
+ * lock, so the job reads as running, not lost, and the end it knows (the
+ * exit code) is written as soon as the disk has room again.
+ */
+const END_PATIENCE = 24 * 60 * 60 * 1000;
+/** The first pause between two tries to record the end; it doubles. */
+const END_FIRST_PAUSE = 50;
+/** The longest pause between two tries to record the end. */
+const END_MAX_PAUSE = 2_000;
+
+/** The job's end could not be recorded: the supervisor gave up. */
+class EndNotRecordedError extends Error {
+  override get name(): string {
+    return "EndNotRecordedError";
+  }
+}
+
+/**
+ * Records the job's end, trying again (with a pause that doubles up to
+ * {@linkcode END_MAX_PAUSE}) for up to {@linkcode END_PATIENCE} while the
+ * write fails: an end that is known must not turn into "lost" because the
+ * disk was full for a while. A record that is gone or no longer readable
+ * as a job is not retried: no wait would bring it back.
+ *
+ * @throws {EndNotRecordedError} If it gives up.
+ */
+async function recordEnd(
+  store: JobStore,
+  id: string,
+  end: End,
+  patience = END_PATIENCE,
+): Promise<void> {
+  const giveUpAt = Date.now() + patience;
+  let pause = END_FIRST_PAUSE;
+  let tries = 0;
+  for (;;) {
+    tries++;
+    try {
+      await store.finish(id, end);
+      return;
+    } catch (err) {
+      const permanent = err instanceof JobNotFoundError ||
+        err instanceof InvalidJobFileError;
+      if (permanent || Date.now() >= giveUpAt) {
+        throw new EndNotRecordedError(
+          `The job's end (${describeEnd(end)}) could not be recorded${
+            permanent
+              ? ""
+              : ` after ${tries} tries over ${formatDuration(patience)}`
+          }: ${String(err)}`,
+          { cause: err },
+        );
+      }
+      if (tries === 1) {
+        warn(
+          `cannot record the end of job ${id} yet (${describeEnd(end)}): ${
+            String(err)
+          }; trying again for up to ${formatDuration(patience)}`,
+        );
+      }
+      await new Promise((r) =>
+        setTimeout(r, Math.max(0, Math.min(pause, giveUpAt - Date.now())))
+      );
+      pause = Math.min(pause * 2, END_MAX_PAUSE);
+    }
+  }
+}
+
+function describeEnd(end: End): string {
+  const parts: string[] = [end.status];
+  if (end.exitCode !== undefined) parts.push(`exit code ${end.exitCode}`);
+  if (end.signal !== undefined) parts.push(`signal ${end.signal}`);
+  if (end.error !== undefined) parts.push(end.error);
+  return parts.join(", ");
+}
+
+/**
+ * The supervisor's last words, when the job's end could not be recorded at
+ * all: appended to the job's log, where whoever looks at the job will read
+ * them, and to stderr. Both are best effort; the disk may still be full.
+ */
+async function lastWords(
+  store: JobStore,
+  id: string,
+  text: string,
+): Promise<void> {
+  warn(text);
+  try {
+    await Deno.writeTextFile(
+      store.logPath(id),
+      `\n[@epack/detach supervisor] ${text}\n`,
+      // Never made anew: a log removed with its job (or its jobs directory)
+      // must stay gone, and a directory being removed must not gain a file.
+      { append: true, create: false },
+    );
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
+function warn(text: string): void {
+  try {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`@epack/detach supervisor: ${text}\n`),
+    );
+  } catch {
+    // The supervisor's stderr is usually /dev/null; never fail on it.
+  }
 }

@@ -29,8 +29,14 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { identifyGroup, type ProcessInfo } from "./_process.ts";
-import { checkDuration } from "./duration.ts";
+import {
+  identifyGroup,
+  inspectionProblem,
+  type ProcessInfo,
+} from "./_process.ts";
+import { checkDuration, formatDuration, MAX_DURATION } from "./duration.ts";
+import { requestCancel } from "./_cancel.ts";
+import { assertPosix } from "./_platform.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -78,6 +84,13 @@ export class WaitTimeoutError extends Error {
 }
 
 /**
+ * How long past its grace period {@linkcode cancel} waits for the job's end
+ * to be recorded: SIGKILL, the kernel's teardown of the group (which
+ * `stopProcessGroup` waits up to 2 s for) and the supervisor's final write.
+ */
+const CANCEL_MARGIN = 2_000;
+
+/**
  * Options for {@linkcode cancel}.
  *
  * @example Cancel a job of another project, with a short grace period
@@ -95,7 +108,10 @@ export interface CancelOptions {
    */
   jobsDir?: string;
   /**
-   * Milliseconds between SIGTERM and SIGKILL.
+   * Milliseconds between SIGTERM and SIGKILL, counted from this call: a
+   * whole number from 0 to `MAX_DURATION` (36500 days). It also bounds how
+   * long the call takes: at most the grace period plus 2 seconds. A shorter
+   * grace than that of a cancel already under way brings its SIGKILL forward.
    * @default {the job's own grace period, else DEFAULT_KILL_GRACE}
    */
   grace?: number;
@@ -118,9 +134,13 @@ export interface CancelResult {
    * - `cancelled`: the job was running and has been stopped.
    * - `already-ended`: the job had ended; nothing was done.
    * - `lost`: the job's supervisor was gone; whatever was left of its
-   *   process group was stopped, where it could be identified safely.
+   *   process group was stopped, where it could be identified safely. When
+   *   the job ended is not known, so its record gets no end time.
+   * - `stopping`: the job had not ended by the grace period plus 2 seconds
+   *   (its processes may not die even on SIGKILL, or its supervisor has not
+   *   started yet). The cancel stands: the supervisor goes on stopping it.
    */
-  outcome: "cancelled" | "already-ended" | "lost";
+  outcome: "cancelled" | "already-ended" | "lost" | "stopping";
   /** A sentence saying what happened. */
   message: string;
   /** The job's record afterwards. */
@@ -130,18 +150,26 @@ export interface CancelResult {
 /**
  * Cancels a job: SIGTERM to the worker's whole process group, SIGKILL after
  * the grace period, and status `cancelled`. It returns once the job has
- * ended. Cancelling a job that has ended does nothing and says so.
- * Cancelling a lost job still stops what is left of its process group when
- * that group is certainly the job's (Linux: its leader's start time matches
- * the record).
+ * ended, or once the grace period plus 2 seconds have passed (outcome
+ * `stopping`), whichever is first: it never waits longer. A second cancel
+ * with a shorter grace shortens the first one's: SIGKILL goes out at the
+ * earliest deadline any cancel asked for.
+ *
+ * Cancelling a job that has ended does nothing and says so. Cancelling a
+ * lost job still stops what is left of its process group, with this call's
+ * grace, when that group is certainly the job's (Linux: its leader's start
+ * time matches the record); its record then says `lost`, with no end time,
+ * since when it ended is not known.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run`.
  *
- * @param jobId The job's ID.
+ * @param jobId The job's ID (a ULID in any case).
  * @param options The jobs directory and the grace period.
  * @returns What was done, and the record afterwards.
  * @throws {InvalidJobIdError} If the ID is not valid.
  * @throws {JobNotFoundError} If there is no such job.
+ * @throws {RangeError} If `grace` is not a whole number of milliseconds from
+ * 0 to `MAX_DURATION`; nothing is written or signalled then.
  *
  * @example Cancel with a 2 s grace
  * ```ts ignore
@@ -155,13 +183,22 @@ export async function cancel(
   jobId: string,
   options: CancelOptions = {},
 ): Promise<CancelResult> {
+  assertPosix("cancel()");
   validateJobId(jobId);
-  if (options.grace !== undefined && !(options.grace >= 0)) {
-    throw new RangeError(`Invalid grace period: ${options.grace}`);
-  }
+  // Checked before anything is read, written or signalled: a grace the
+  // record cannot hold would make the job's record unreadable.
+  if (options.grace !== undefined) checkDuration("grace", options.grace);
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const job = await store.load(jobId);
-  if (job.status === "lost") return await cancelLost(store, job);
+  // From here on the ID as stored: a ULID may have been typed in lower case,
+  // and paths are made from it.
+  jobId = job.id;
+  const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
+  // This call's own deadline: SIGKILL is due then, and the call returns at
+  // most CANCEL_MARGIN later, whatever an earlier cancel asked for.
+  const now = Date.now();
+  const killAt = now + grace;
+  if (job.status === "lost") return await cancelLost(store, job, killAt);
   if (job.status !== "running") {
     return {
       outcome: "already-ended",
@@ -177,14 +214,10 @@ export async function cancel(
       `Job ${jobId} was not started by @epack/detach (it has no liveness file), so it cannot be cancelled here`,
     );
   }
-  const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
-  const requested = await store.update(jobId, (j) => {
-    if (j.status === "running" && j.cancelRequestedAt === undefined) {
-      j.cancelRequestedAt = new Date();
-      j.grace = grace;
-    }
-    return j;
-  });
+  const requested = await store.update(
+    jobId,
+    (j) => requestCancel(j, killAt, now),
+  );
   if (requested.status !== "running") {
     return {
       outcome: "already-ended",
@@ -194,8 +227,10 @@ export async function cancel(
     };
   }
   // A supervisor that has not started yet finds the request when it does,
-  // and ends the job without running it. One that runs gets SIGTERM; it
-  // holds the liveness lock, so its PID cannot have been reused.
+  // and ends the job without running it. One that runs gets SIGTERM, even if
+  // it is already stopping the job: it reads the record again and moves its
+  // SIGKILL earlier if this cancel asked for that. It holds the liveness
+  // lock, so its PID cannot have been reused.
   if (requested.supervisedAt !== undefined && requested.pid > 1) {
     if (await store.isHeld(jobId)) {
       try {
@@ -205,11 +240,31 @@ export async function cancel(
       }
     }
   }
-  const ended = await waitForJob(jobId, {
-    jobsDir: store.dir,
-    timeout: grace + 15_000,
-  });
-  if (ended.status === "lost") return await cancelLost(store, ended);
+  let ended: Job;
+  try {
+    ended = await waitForJob(jobId, {
+      jobsDir: store.dir,
+      timeout: Math.min(
+        MAX_DURATION,
+        Math.max(0, killAt + CANCEL_MARGIN - Date.now()),
+      ),
+    });
+  } catch (err) {
+    if (!(err instanceof WaitTimeoutError)) throw err;
+    ended = await store.load(jobId);
+    if (ended.status === "running") {
+      return {
+        outcome: "stopping",
+        message: `Job ${jobId} has not ended ${
+          formatDuration(grace + CANCEL_MARGIN)
+        } after the cancel (SIGKILL was due after ${
+          formatDuration(grace)
+        }); its supervisor goes on stopping it`,
+        job: ended,
+      };
+    }
+  }
+  if (ended.status === "lost") return await cancelLost(store, ended, killAt);
   return {
     outcome: ended.status === "cancelled" ? "cancelled" : "already-ended",
     message: ended.status === "cancelled"
@@ -219,36 +274,57 @@ export async function cancel(
   };
 }
 
-async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
+/**
+ * Cancels a lost job: stops what is left of its process group, SIGKILL
+ * being due at `killAt` (this cancel's deadline, not the grace recorded by
+ * an earlier one), and records it as lost. No end time is written: the
+ * supervisor that would have seen the end is gone, so when the job ended is
+ * not known (it may have been long before this cancel).
+ */
+async function cancelLost(
+  store: JobStore,
+  job: Job,
+  killAt: number,
+): Promise<CancelResult> {
   const pgid = job.workerPid;
-  const ticks = job.workerStartTicks;
   let detail: string;
   if (pgid === undefined || pgid <= 1) {
     detail = "its worker never started";
-  } else if (ticks === undefined) {
-    detail =
-      `its worker's start time was not recorded, so group ${pgid} cannot be identified safely; left alone`;
   } else {
     const left = leftovers(job);
     if (left === undefined) {
+      const problem = inspectionProblem();
       detail =
-        `process group ${pgid} cannot be identified safely as the job's (its PID was reused, or /proc cannot be read); left alone`;
-    } else if (left.length === 0) {
-      detail = "no process of it was left";
+        `process group ${pgid} cannot be identified safely as the job's (${
+          problem ?? "its PID was reused"
+        }); left alone`;
     } else {
+      // Run even for an empty group: a process that left it by setsid
+      // still carries the job's mark.
       const result = await stopProcessGroup(pgid, {
-        grace: job.grace ?? DEFAULT_KILL_GRACE,
+        grace: Math.min(MAX_DURATION, Math.max(0, killAt - Date.now())),
+        mark: `${JOB_ID_ENV}=${job.id}`,
       });
-      detail = `stopped ${left.length} leftover process(es) of group ${pgid}` +
-        (result.killed ? " (SIGKILL needed)" : "");
+      const escaped = result.escaped?.length ?? 0;
+      detail = left.length === 0 && escaped === 0
+        ? "no process of it was left"
+        : `stopped ${left.length} leftover process(es) of group ${pgid}` +
+          (escaped > 0 ? ` and ${escaped} that had left it` : "") +
+          (result.killed ? " (SIGKILL needed)" : "") +
+          (result.remaining.length > 0
+            ? `; still running: PID ${result.remaining.join(", ")}`
+            : "");
     }
   }
   const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
   const recorded = await store.update(job.id, (j) => {
     if (j.status === "running") {
       j.status = "lost";
-      j.completedAt = new Date();
-      j.error = message;
+      // completed_at stays absent: epack's format leaves it out for a job
+      // that has not ended, and here the end is unknown. The error says so.
+      j.error = `${
+        job.error ?? "The job's supervisor is gone"
+      }; when the job ended is not known, so no end time is recorded. Cancelled after it was lost: ${detail}`;
     }
     return j;
   });
@@ -261,9 +337,7 @@ async function cancelLost(store: JobStore, job: Job): Promise<CancelResult> {
  * cannot be told.
  */
 function leftovers(job: Job): ProcessInfo[] | undefined {
-  if (job.workerPid === undefined || job.workerStartTicks === undefined) {
-    return undefined;
-  }
+  if (job.workerPid === undefined) return undefined;
   return identifyGroup(
     job.workerPid,
     job.workerStartTicks,
@@ -329,9 +403,10 @@ export interface WatchOptions {
    */
   jobsDir?: string;
   /**
-   * Give up after this many milliseconds (any length: timeouts beyond
-   * `setTimeout`'s 24.8 days are chained, not cut short).
-   * @default {Infinity}
+   * Give up after this many milliseconds: a whole number from 0 to
+   * `MAX_DURATION` (36500 days; timeouts beyond `setTimeout`'s 24.8 days are
+   * chained, not cut short). Left out, the watch has no time limit.
+   * @default {undefined}
    */
   timeout?: number;
   /** Give up when this signal aborts; the watch throws its reason. */
@@ -360,7 +435,8 @@ export interface WatchOptions {
  * @throws {InvalidJobIdError} If the ID is not valid.
  * @throws {JobNotFoundError} If there is no such job, or its record is
  * removed during the watch.
- * @throws {RangeError} If `timeout` is negative or not a number.
+ * @throws {RangeError} If `timeout` is not a whole number of milliseconds
+ * from 0 to `MAX_DURATION`.
  * @throws {WaitTimeoutError} If `timeout` passes before the job ends.
  *
  * @example Report each change of a job
@@ -385,12 +461,13 @@ export async function* watchJob(
   options: WatchOptions = {},
 ): AsyncGenerator<Job, void, undefined> {
   const { timeout, signal } = options;
-  if (timeout !== undefined && !(timeout >= 0)) {
-    throw new RangeError(`Invalid timeout: ${timeout}`);
-  }
+  if (timeout !== undefined) checkDuration("timeout", timeout);
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
   let job = await store.load(jobId);
+  // The ID as stored (a ULID may come in lower case): the record's path is
+  // made from it.
+  jobId = job.id;
   let last = JSON.stringify(job);
   yield job;
   if (isFinal(job)) return;
@@ -485,7 +562,8 @@ export async function* watchJob(
  * @returns The final record.
  * @throws {JobNotFoundError} If there is no such job, or its record is
  * removed during the wait.
- * @throws {RangeError} If `timeout` is negative or not a number.
+ * @throws {RangeError} If `timeout` is not a whole number of milliseconds
+ * from 0 to `MAX_DURATION`.
  * @throws {WaitTimeoutError} If `timeout` passes first.
  *
  * @example Wait for a job

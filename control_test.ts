@@ -12,6 +12,7 @@ import {
 } from "./control.ts";
 import { type Job, JobNotFoundError, JobStore } from "./jobs.ts";
 import { groupMembers, readProcess } from "./_process.ts";
+import { MAX_DURATION } from "./duration.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 
@@ -26,9 +27,7 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     const store = new JobStore(dir);
     const job = await until("the worker to start", async () => {
       const j = await store.load(jobId);
-      return j.workerPid !== undefined && j.workerStartTicks !== undefined
-        ? j
-        : undefined;
+      return j.workerPid !== undefined ? j : undefined;
     });
     assert.equal(job.status, "running");
     Deno.kill(pid, "SIGKILL");
@@ -51,7 +50,17 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
     assert.deepEqual(groupMembers(job.workerPid!), []);
     const recorded = await store.loadRecorded(jobId);
     assert.equal(recorded.status, "lost");
-    assert.ok(recorded.completedAt !== undefined);
+    // When a lost job ended is not known: no end time is made up (the
+    // cancel's own time was once recorded as its end), and the error says so.
+    assert.equal(recorded.completedAt, undefined);
+    assert.equal(result.job.completedAt, undefined);
+    assert.match(recorded.error ?? "", /when the job ended is not known/);
+    assert.match(recorded.error ?? "", /stopped 2 leftover process/);
+    assert.ok(
+      !(await Deno.readTextFile(store.recordPath(jobId))).includes(
+        "completed_at",
+      ),
+    );
     assert.deepEqual(await cleanJobs(0, { jobsDir: dir }), [jobId]);
   });
 });
@@ -88,7 +97,7 @@ Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another
     await store.update(job.id, (j) => {
       j.supervisedAt = new Date();
       j.workerPid = Deno.pid;
-      j.workerStartTicks = readProcess(Deno.pid)!.startTicks + 1;
+      j.workerStartTicks = (readProcess(Deno.pid)!.startTicks ?? 1) + 1;
       return j;
     });
     await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
@@ -292,5 +301,319 @@ Deno.test("waitForJob() gives up at its timeout or on abort, and refuses a negat
         assert.equal(final.status, "completed");
       },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------
+// A cancel's grace bounds the cancel (issue 9, item 4).
+
+const DAYS_30 = 30 * 24 * 60 * 60 * 1000;
+/** A worker that ignores SIGTERM, and so do its children (inherited). */
+const STUBBORN = `trap "" TERM; while :; do sleep 0.1; done`;
+/**
+ * What a cancel may take past its grace: the documented 2 s, plus room for a
+ * loaded machine. Today's main took 15 s past the grace, or forever.
+ */
+const CANCEL_SLACK = 2_000 + 2_000;
+
+/** `p`, or a failure if it takes longer than `ms`. */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let id: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    id = setTimeout(
+      () => reject(new Error(`${what} took more than ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(id);
+  }
+}
+
+/** Starts a stubborn job and waits for its worker to be recorded. */
+async function stubbornJob(
+  dir: string,
+  options: Record<string, unknown> = {},
+): Promise<{ jobId: string; pid: number; worker: number }> {
+  const { jobId, pid } = await mustSpawn({
+    program: "sh",
+    args: ["-c", STUBBORN],
+    jobsDir: dir,
+    ...options,
+  });
+  const store = new JobStore(dir);
+  const job = await until("the worker to start", async () => {
+    const j = await store.load(jobId);
+    // The worker's PID is recorded with or without /proc (ps gives no
+    // clock ticks, so workerStartTicks may never come).
+    return j.workerPid !== undefined ? j : undefined;
+  });
+  return { jobId, pid, worker: job.workerPid! };
+}
+
+/** Kills what is left of a group, so a failed test leaves nothing behind. */
+function killGroup(pgid: number): void {
+  try {
+    Deno.kill(-pgid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+async function lostJob(dir: string, jobId: string, pid: number): Promise<Job> {
+  Deno.kill(pid, "SIGKILL");
+  const store = new JobStore(dir);
+  return await until("the job to be lost", async () => {
+    const j = await store.load(jobId);
+    return j.status === "lost" ? j : undefined;
+  });
+}
+
+Deno.test("cancel() of a lost job uses its own grace, not the one in the record", async () => {
+  await withTempDir(async (dir) => {
+    const { jobId, pid, worker } = await stubbornJob(dir, { grace: DAYS_30 });
+    try {
+      await lostJob(dir, jobId, pid);
+      const started = Date.now();
+      const result = await within(
+        1_000 + CANCEL_SLACK,
+        "cancel({ grace: 1000 }) of a lost job recorded with a 30-day grace",
+        cancel(jobId, { jobsDir: dir, grace: 1_000 }),
+      );
+      const took = Date.now() - started;
+      assert.equal(result.outcome, "lost");
+      assert.match(result.message, /SIGKILL needed/);
+      assert.ok(took >= 900, `SIGKILL came after the grace: ${took} ms`);
+      assert.deepEqual(groupMembers(worker), []);
+    } finally {
+      killGroup(worker);
+    }
+  });
+});
+
+Deno.test("cancel() of a lost job is bounded by its grace after an earlier cancel asked for 30 days", async () => {
+  await withTempDir(async (dir) => {
+    const { jobId, pid, worker } = await stubbornJob(dir);
+    const store = new JobStore(dir);
+    let first: Promise<unknown> | undefined;
+    try {
+      // The outcome is taken at once, so a rejection is never unhandled.
+      first = cancel(jobId, { jobsDir: dir, grace: DAYS_30 })
+        .then((r) => r, (err: unknown) => err);
+      await until("the first cancel's request", async () => {
+        const j = await store.loadRecorded(jobId);
+        return j.cancelRequestedAt !== undefined;
+      });
+      assert.equal((await store.loadRecorded(jobId)).grace, DAYS_30);
+      await lostJob(dir, jobId, pid);
+      const result = await within(
+        1_000 + CANCEL_SLACK,
+        "cancel({ grace: 1000 }) after cancel({ grace: 30d }) of a lost job",
+        cancel(jobId, { jobsDir: dir, grace: 1_000 }),
+      );
+      assert.equal(result.outcome, "lost");
+      assert.deepEqual(groupMembers(worker), []);
+      // The first cancel was stopping the same group: it ends with it.
+      const earlier = await within(5_000, "the first cancel", first);
+      assert.equal((earlier as { outcome: string }).outcome, "lost");
+    } finally {
+      killGroup(worker);
+      await first;
+    }
+  });
+});
+
+Deno.test("cancel() with a shorter grace shortens a cancel under way on a running job", async (t) => {
+  await withTempDir(async (dir) => {
+    const store = new JobStore(dir);
+    await t.step("grace 0 after grace 30d: SIGKILL at once", async () => {
+      const { jobId, worker } = await stubbornJob(dir);
+      let first: Promise<unknown> | undefined;
+      try {
+        first = cancel(jobId, { jobsDir: dir, grace: DAYS_30 })
+          .then((r) => r, (err: unknown) => err);
+        await until("the first cancel's request", async () => {
+          const j = await store.loadRecorded(jobId);
+          return j.cancelRequestedAt !== undefined;
+        });
+        // Long enough for the supervisor to be stopping the job already.
+        await new Promise((r) => setTimeout(r, 300));
+        const started = Date.now();
+        const result = await within(
+          CANCEL_SLACK,
+          "cancel({ grace: 0 }) after cancel({ grace: 30d })",
+          cancel(jobId, { jobsDir: dir, grace: 0 }),
+        );
+        const took = Date.now() - started;
+        assert.equal(result.outcome, "cancelled", result.message);
+        assert.equal(result.job.signal, "SIGKILL");
+        assert.match(result.job.error ?? "", /killed with SIGKILL/);
+        assert.ok(took < CANCEL_SLACK, `${took} ms`);
+        assert.deepEqual(groupMembers(worker), []);
+        // The record tells the deadline that was kept: a grace counted from
+        // the first request, far below 30 days.
+        assert.ok(result.job.grace! < 60_000, `grace ${result.job.grace}`);
+        const earlier = await within(5_000, "the first cancel", first);
+        assert.equal((earlier as { outcome: string }).outcome, "cancelled");
+      } finally {
+        killGroup(worker);
+        await first;
+      }
+    });
+    await t.step("a longer grace does not postpone a shorter one", async () => {
+      const { jobId, worker } = await stubbornJob(dir);
+      try {
+        const first = cancel(jobId, { jobsDir: dir, grace: 1_000 });
+        await until("the first cancel's request", async () => {
+          const j = await store.loadRecorded(jobId);
+          return j.cancelRequestedAt !== undefined;
+        });
+        const started = Date.now();
+        const second = await within(
+          1_000 + CANCEL_SLACK,
+          "cancel({ grace: 30d }) after cancel({ grace: 1000 })",
+          cancel(jobId, { jobsDir: dir, grace: DAYS_30 }),
+        );
+        assert.ok(Date.now() - started < 1_000 + CANCEL_SLACK);
+        assert.equal(second.outcome, "cancelled", second.message);
+        assert.equal((await first).outcome, "cancelled");
+        assert.equal((await store.loadRecorded(jobId)).grace, 1_000);
+      } finally {
+        killGroup(worker);
+      }
+    });
+  });
+});
+
+Deno.test("cancel() never waits past its grace plus 2 s: a job whose supervisor has not started is left stopping", async () => {
+  await withTempDir(async (dir) => {
+    const store = new JobStore(dir);
+    // A running record whose supervisor has not taken its lock yet (it is
+    // within its start grace), and never will: nothing will end it.
+    const job = await store.create({ command: "x" });
+    const started = Date.now();
+    const result = await within(
+      CANCEL_SLACK,
+      "cancel({ grace: 0 }) of a job nobody stops",
+      cancel(job.id, { jobsDir: dir, grace: 0 }),
+    );
+    const took = Date.now() - started;
+    assert.equal(result.outcome, "stopping");
+    assert.match(result.message, /has not ended 2s after the cancel/);
+    assert.equal(result.job.status, "running");
+    assert.ok(took >= 1_900, `waited the margin: ${took} ms`);
+    // The request stands: a supervisor that starts now ends the job unrun.
+    assert.ok(result.job.cancelRequestedAt !== undefined);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Durations are checked where they enter (item 2), IDs resolved (item 13).
+
+Deno.test("cancel() refuses a grace the record cannot hold, and leaves the record byte for byte", async () => {
+  await withTempDir(async (dir) => {
+    const { jobId, worker } = await stubbornJob(dir);
+    const store = new JobStore(dir);
+    try {
+      const before = await Deno.readFile(store.recordPath(jobId));
+      for (
+        const grace of [
+          MAX_DURATION + 1,
+          Number.MAX_SAFE_INTEGER,
+          Number.MAX_VALUE,
+          1e21,
+          Infinity,
+          0.5,
+          1500.5,
+          -1,
+          NaN,
+        ]
+      ) {
+        // Bounded: today's main accepted a huge grace and waited on it.
+        await assert.rejects(
+          () =>
+            within(
+              5_000,
+              `cancel({ grace: ${grace} })`,
+              cancel(jobId, {
+                jobsDir: dir,
+                grace,
+              }),
+            ),
+          RangeError,
+          "Invalid grace",
+        );
+        assert.deepEqual(await Deno.readFile(store.recordPath(jobId)), before);
+      }
+      assert.equal((await store.load(jobId)).status, "running");
+      assert.ok(alive(worker), "the worker was not signalled");
+    } finally {
+      try {
+        await cancel(jobId, { jobsDir: dir, grace: 0 });
+      } finally {
+        killGroup(worker);
+      }
+    }
+  });
+});
+
+Deno.test("watchJob() and waitForJob() refuse a timeout that is not whole milliseconds in range", async () => {
+  await withTempDir(async (dir) => {
+    const store = new JobStore(dir);
+    const job = await store.create({ command: "x" });
+    for (const timeout of [0.5, 1500.5, -1, MAX_DURATION + 1, Infinity]) {
+      await assert.rejects(
+        () => waitForJob(job.id, { jobsDir: dir, timeout }),
+        RangeError,
+        "Invalid timeout",
+      );
+      await assert.rejects(
+        async () => {
+          for await (const _ of watchJob(job.id, { jobsDir: dir, timeout })) {
+            // Never reached.
+          }
+        },
+        RangeError,
+        "Invalid timeout",
+      );
+    }
+  });
+});
+
+Deno.test("cancel(), watchJob() and waitForJob() take a ULID in lower case", async () => {
+  await withTempDir(async (dir) => {
+    const { jobId } = await mustSpawn({
+      program: "sleep",
+      args: ["60"],
+      jobsDir: dir,
+      grace: 300,
+    });
+    const lower = jobId.toLowerCase();
+    assert.notEqual(lower, jobId);
+    const store = new JobStore(dir);
+    await until("the worker to start", async () => {
+      const j = await store.load(jobId);
+      return j.workerPid !== undefined;
+    });
+    const seen: Job[] = [];
+    const watching = (async () => {
+      for await (
+        const j of watchJob(lower, { jobsDir: dir, timeout: 20_000 })
+      ) {
+        seen.push(j);
+      }
+    })();
+    await until("the first record", () => seen.length >= 1);
+    assert.equal(seen[0].id, jobId);
+    const result = await cancel(lower, { jobsDir: dir, grace: 300 });
+    assert.equal(result.outcome, "cancelled", result.message);
+    assert.equal(result.job.id, jobId);
+    await watching;
+    assert.equal(seen.at(-1)?.status, "cancelled");
+    const final = await waitForJob(lower, { jobsDir: dir, timeout: 5_000 });
+    assert.equal(final.status, "cancelled");
+    assert.equal(final.id, jobId);
   });
 });

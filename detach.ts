@@ -35,6 +35,7 @@ import { DEFAULT_KILL_GRACE } from "./timeout.ts";
 import { checkDuration } from "./duration.ts";
 import { describeLookupFailure, findExecutable } from "./_which.ts";
 import { dirname, join, resolve } from "./_path.ts";
+import { assertPosix } from "./_platform.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -394,6 +395,7 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
  * ```
  */
 export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
+  assertPosix("spawn()");
   const { command, program } = options ?? {};
   if ((command === undefined) === (program === undefined)) {
     throw new TypeError(

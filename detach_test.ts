@@ -516,7 +516,7 @@ Deno.test("the job gets the spawner's permissions and never more", async (t) => 
     await t.step(
       "permissionFlags states scoped grants explicitly",
       async () => {
-        const { argv } = await mustSpawn(
+        const { jobId, argv } = await mustSpawn(
           {
             command: "echo",
             jobsDir: dir,
@@ -529,6 +529,8 @@ Deno.test("the job gets the spawner's permissions and never more", async (t) => 
           "--allow-write",
           "--allow-run",
         ]);
+        // The supervisor's last write must not race the temp dir's removal.
+        await finalJob(dir, jobId);
       },
     );
   });

@@ -21,7 +21,16 @@
  * @module
  */
 
-import { groupAlive, groupMembers, signalGroup } from "./_process.ts";
+import {
+  groupAlive,
+  groupMembers,
+  isEnded,
+  markedProcesses,
+  processInspector,
+  signalGroup,
+  signalProcess,
+} from "./_process.ts";
+import { checkDuration } from "./duration.ts";
 
 /**
  * Default time between SIGTERM and SIGKILL: 10 seconds.
@@ -35,6 +44,12 @@ import { groupAlive, groupMembers, signalGroup } from "./_process.ts";
  * ```
  */
 export const DEFAULT_KILL_GRACE = 10_000;
+
+/**
+ * How long {@linkcode stopProcessGroup} waits, after SIGKILL, for the
+ * kernel to tear the group down before it returns what is left.
+ */
+const KILL_WAIT = 2_000;
 
 /** The longest delay `setTimeout` takes; longer timers are chained. */
 const MAX_TIMER = 2 ** 31 - 1;
@@ -61,6 +76,21 @@ export interface StopOptions {
    * @default {20}
    */
   interval?: number;
+  /**
+   * Sends SIGKILL as soon as this aborts, without waiting for the rest of
+   * the grace period. It lets a caller shorten a stop already under way: a
+   * later cancel that asks for a shorter grace than the one that started it.
+   * An already aborted signal makes the stop SIGTERM then SIGKILL at once.
+   * @default {undefined}
+   */
+  escalate?: AbortSignal;
+  /**
+   * An environment entry (`NAME=value`, such as `EPACK_DETACH_JOB_ID=<id>`)
+   * that marks the job's processes: those that left the group (by `setsid`)
+   * are stopped too, with the same policy. Where environments cannot be
+   * read, they cannot be found, and {@linkcode StopResult.escaped} says so.
+   */
+  mark?: string;
 }
 
 /**
@@ -78,22 +108,39 @@ export interface StopOptions {
 export interface StopResult {
   /** Whether any process was left after the grace period and got SIGKILL. */
   killed: boolean;
-  /** Processes still in the group at the end (should be none). */
+  /**
+   * Processes seen alive at the end (should be none): the group's, and
+   * marked ones that had left it.
+   */
   remaining: number[];
+  /**
+   * With a `mark`: the processes found outside the group carrying it, which
+   * were signalled too; `undefined` when they could not be looked for (no
+   * `mark`, or environments cannot be read).
+   */
+  escaped?: number[];
 }
 
 /**
  * Stops a process group: SIGTERM to the whole group, then, if any live
- * process is left after `grace`, SIGKILL to the group. Returns once the
- * group is empty (or after a short wait following SIGKILL).
+ * process is left after `grace` (or as soon as `escalate` aborts, if that is
+ * sooner), SIGKILL to the group. Returns once the group is empty, or at most
+ * 2 seconds after SIGKILL (what is left then is in `remaining`): it never
+ * takes much longer than `grace` plus those 2 seconds.
  *
- * Requires `--allow-run`, and `--allow-read` for `/proc` to tell zombies from
- * live processes.
+ * With a `mark`, processes outside the group that carry it (a grandchild
+ * that called `setsid`) get the same signals, and the stop waits for them
+ * too.
+ *
+ * Requires `--allow-run` (signals, and `ps` where `/proc` cannot be read,
+ * which is how zombies are told from live processes).
  *
  * @param pgid The process group ID, which is the worker's PID.
- * @param options The grace period and the polling interval.
+ * @param options The grace period, the polling interval, and a signal that
+ * brings SIGKILL forward.
  * @returns Whether SIGKILL was needed, and what is left.
- * @throws {RangeError} If `pgid` is not a valid group ID.
+ * @throws {RangeError} If `pgid` is not a valid group ID, or `grace` is not a
+ * whole number of milliseconds from 0 to `MAX_DURATION`.
  *
  * @example Stop with a 2 s grace
  * ```ts ignore
@@ -106,22 +153,87 @@ export async function stopProcessGroup(
   pgid: number,
   options: StopOptions = {},
 ): Promise<StopResult> {
-  const grace = options.grace ?? DEFAULT_KILL_GRACE;
+  const grace = checkDuration("grace", options.grace ?? DEFAULT_KILL_GRACE);
   const interval = options.interval ?? 20;
-  if (!signalGroup(pgid, "SIGTERM")) return { killed: false, remaining: [] };
+  const { escalate } = options;
+  const sweep = new MarkSweep(pgid, options.mark);
+  const existed = signalGroup(pgid, "SIGTERM");
+  sweep.signal("SIGTERM");
+  const result = (killed: boolean, remaining: number[]): StopResult =>
+    options.mark === undefined
+      ? { killed, remaining }
+      : { killed, remaining, escaped: sweep.escaped() };
+  if (!existed && !sweep.alive()) return result(false, []);
+  const alive = async () => (await groupAlive(pgid)) || sweep.alive();
   const termDeadline = Date.now() + grace;
-  while (Date.now() < termDeadline) {
-    if (!(await groupAlive(pgid))) return { killed: false, remaining: [] };
+  // Polled rather than awaited: the group is looked at every `interval`
+  // anyway, so an abort is seen within one interval.
+  while (Date.now() < termDeadline && !escalate?.aborted) {
+    // Once the group is gone, one more look for marked processes: one may
+    // have left the group during the grace period.
+    if (!(await alive()) && !sweep.signal("SIGTERM")) return result(false, []);
     await delay(Math.min(interval, Math.max(1, termDeadline - Date.now())));
   }
-  if (!(await groupAlive(pgid))) return { killed: false, remaining: [] };
+  if (!(await alive()) && !sweep.signal("SIGTERM")) return result(false, []);
   signalGroup(pgid, "SIGKILL");
+  sweep.signal("SIGKILL");
   // SIGKILL cannot be caught, but the kernel needs a moment to tear down.
-  const killDeadline = Date.now() + 2_000;
-  while (Date.now() < killDeadline && await groupAlive(pgid)) {
+  const killDeadline = Date.now() + KILL_WAIT;
+  while (Date.now() < killDeadline && await alive()) {
     await delay(interval);
   }
-  return { killed: true, remaining: groupMembers(pgid) ?? [] };
+  return result(true, [...groupMembers(pgid) ?? [], ...sweep.survivors()]);
+}
+
+/**
+ * The processes that carry a job's mark outside its group: found anew at
+ * each {@linkcode MarkSweep.signal}, and remembered so that their end is
+ * waited for.
+ */
+class MarkSweep {
+  #pgid: number;
+  #mark: string | undefined;
+  #found = new Map<number, number>(); // PID -> start time, against reuse
+  #looked = false;
+
+  constructor(pgid: number, mark: string | undefined) {
+    this.#pgid = pgid;
+    this.#mark = mark;
+  }
+
+  /** Signals the marked processes outside the group; `true` if any. */
+  signal(signal: Deno.Signal): boolean {
+    if (this.#mark === undefined) return false;
+    const marked = markedProcesses(this.#mark);
+    if (marked === undefined) return false;
+    this.#looked = true;
+    let any = false;
+    for (const p of marked) {
+      if (p.pgid === this.#pgid) continue; // The group's own signal.
+      this.#found.set(p.pid, p.startTime);
+      if (signalProcess(p.pid, signal)) any = true;
+    }
+    return any;
+  }
+
+  /** The found processes still alive (the same processes, not reused PIDs). */
+  survivors(): number[] {
+    if (this.#found.size === 0) return [];
+    // Unreadable: assume they live, so the stop goes on to SIGKILL.
+    const seen = processInspector().processes([...this.#found.keys()]);
+    if (seen === undefined) return [...this.#found.keys()];
+    return seen.filter((p) =>
+      !isEnded(p) && p.startTime === this.#found.get(p.pid)
+    ).map((p) => p.pid);
+  }
+
+  alive(): boolean {
+    return this.#found.size > 0 && this.survivors().length > 0;
+  }
+
+  escaped(): number[] | undefined {
+    return this.#looked ? [...this.#found.keys()] : undefined;
+  }
 }
 
 /**

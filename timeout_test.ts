@@ -8,7 +8,12 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { groupMembers } from "./_process.ts";
+import {
+  groupMembers,
+  markedProcesses,
+  readProcess,
+  signalProcess,
+} from "./_process.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 
@@ -95,6 +100,109 @@ Deno.test("stopProcessGroup() of a gone group does nothing, and refuses a bad gr
   });
   await assert.rejects(() => stopProcessGroup(1), RangeError);
   assert.equal(DEFAULT_KILL_GRACE, 10_000);
+});
+
+/**
+ * Starts a group whose child calls `setsid`, leaving the group with the
+ * mark in its environment; `trapTerm` makes it ignore SIGTERM. Returns the
+ * leader and the escaped process's PID.
+ */
+async function groupWithEscapee(
+  dir: string,
+  id: string,
+  trapTerm = false,
+): Promise<{ leader: Deno.ChildProcess; escaped: number }> {
+  const pidFile = join(dir, "escaped.pid");
+  const trap = trapTerm ? `trap "" TERM; ` : "";
+  const leader = new Deno.Command("sh", {
+    args: [
+      "-c",
+      `setsid sh -c '${trap}echo $$ > ${pidFile}; sleep 300 & wait' & sleep 300 & wait`,
+    ],
+    env: { EPACK_DETACH_JOB_ID: id },
+    detached: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const escaped = Number(
+    await until("the escaped process", async () => {
+      const text = await Deno.readTextFile(pidFile).catch(() => "");
+      const pid = Number(text.trim());
+      return pid > 0 && readProcess(pid)?.pgid === pid ? text : undefined;
+    }),
+  );
+  return { leader, escaped };
+}
+
+Deno.test("stopProcessGroup() with the job's mark also stops what left the group with setsid", async () => {
+  await withTempDir(async (dir) => {
+    const id = `escape_${Deno.pid}_1`;
+    const mark = `EPACK_DETACH_JOB_ID=${id}`;
+    const { leader, escaped } = await groupWithEscapee(dir, id);
+    try {
+      // The escaped shell and its sleep: both carry the mark.
+      await until(
+        "both escaped processes",
+        () =>
+          markedProcesses(mark)!.filter((p) => p.pgid === escaped).length === 2,
+      );
+      const result = await stopProcessGroup(leader.pid, { grace: 2_000, mark });
+      assert.equal(result.killed, false);
+      assert.deepEqual(result.remaining, []);
+      assert.equal(result.escaped?.length, 2);
+      assert.ok(result.escaped?.includes(escaped));
+      assert.deepEqual(markedProcesses(mark), []);
+      assert.ok(!alive(escaped));
+    } finally {
+      for (const p of markedProcesses(mark) ?? []) {
+        signalProcess(p.pid, "SIGKILL");
+      }
+    }
+    await leader.status;
+  });
+});
+
+Deno.test("stopProcessGroup() kills a marked escapee that ignores SIGTERM after the grace", async () => {
+  await withTempDir(async (dir) => {
+    const id = `escape_${Deno.pid}_2`;
+    const mark = `EPACK_DETACH_JOB_ID=${id}`;
+    const { leader, escaped } = await groupWithEscapee(dir, id, true);
+    try {
+      const started = Date.now();
+      const result = await stopProcessGroup(leader.pid, { grace: 400, mark });
+      assert.ok(Date.now() - started >= 400, "the grace period was given");
+      assert.equal(result.killed, true);
+      assert.deepEqual(result.remaining, []);
+      assert.ok(result.escaped?.includes(escaped));
+      assert.ok(!alive(escaped));
+      assert.deepEqual(markedProcesses(mark), []);
+    } finally {
+      for (const p of markedProcesses(mark) ?? []) {
+        signalProcess(p.pid, "SIGKILL");
+      }
+    }
+    await leader.status;
+  });
+});
+
+Deno.test("stopProcessGroup() without a mark leaves what left the group, and says it did not look", async () => {
+  await withTempDir(async (dir) => {
+    const id = `escape_${Deno.pid}_3`;
+    const mark = `EPACK_DETACH_JOB_ID=${id}`;
+    const { leader, escaped } = await groupWithEscapee(dir, id);
+    try {
+      const result = await stopProcessGroup(leader.pid, { grace: 2_000 });
+      assert.equal(result.escaped, undefined, "not looked for");
+      assert.deepEqual(result, { killed: false, remaining: [] });
+      assert.ok(alive(escaped), "the escapee is not the group's");
+    } finally {
+      for (const p of markedProcesses(mark) ?? []) {
+        signalProcess(p.pid, "SIGKILL");
+      }
+    }
+    await leader.status;
+  });
 });
 
 Deno.test("scheduleTimeout() calls once, can be cancelled, and schedules nothing for no time", async (t) => {

@@ -287,7 +287,7 @@ try {
   console.log(
     `| spawn() | ${spawned.toFixed(2)} | ${
       (spawned / bare).toFixed(2)
-    } | ≤ 2 |`,
+    } | ≤ 1.5 |`,
   );
 } finally {
   await Deno.remove(root, { recursive: true });

@@ -14,6 +14,7 @@ import {
   stopProcessGroup,
 } from "../timeout.ts";
 import { signalGroup } from "../_process.ts";
+import { assertPosix } from "../_platform.ts";
 import { describeLookupFailure, findExecutable } from "../_which.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import {
@@ -180,6 +181,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     });
   }
   checkProgram(command.program, Deno.cwd());
+  assertPosix("run");
   return await runForeground(command);
 }
 

@@ -1,0 +1,309 @@
+// Whole processes against the least their kind of process can cost, run
+// interleaved (one of each per round, in turn), so a noisy neighbour on this
+// shared machine hits every side of a ratio alike. Printed as medians with
+// their quartiles, the ratio of the medians, and the median of the ratios
+// taken round by round (the figure the goals are stated in).
+//
+// - `run --detach -- true`, `pull <registry> --detach` and `--version`
+//   against `deno run` of an empty script (issue 10, goal 1: ≤ 1.3×);
+// - `jobs --all --json` over 10,000 jobs against a `deno run` that reads and
+//   parses the same records synchronously and prints them (goal 3: ≤ 1.2×),
+//   and the async read-and-parse script the earlier benches used;
+// - with --big, the same listing over 100,000 jobs: time and peak RSS
+//   (VmHWM) against the records' size on disk (goal 3: ≤ 1.5 s, ≤ 2×).
+//
+//   deno run -A bench/startup.ts [--rounds N] [--big]
+
+import { JobStore } from "../jobs.ts";
+import {
+  benchPath,
+  denoPath,
+  MOD,
+  runDeno,
+  tempDir,
+  untilExited,
+  writeJobs,
+} from "./_fixtures.ts";
+
+const args = [...Deno.args];
+const flagValue = (name: string) => {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : args[i + 1];
+};
+const ROUNDS = Number(flagValue("--rounds") ?? 15);
+const BIG = args.includes("--big");
+
+const DENO = denoPath();
+const EMPTY = benchPath("./testdata/empty.ts");
+const REGISTRY = benchPath("../examples/registry");
+const READ_PARSE = benchPath("./testdata/read_parse.ts");
+const READ_PARSE_SYNC = benchPath("./testdata/read_parse_sync.ts");
+
+const root = tempDir("detach_bench_startup_");
+
+interface Side {
+  name: string;
+  /** Runs one timed iteration; returns the ms it took. */
+  once(round: number): Promise<number>;
+}
+
+/** A side that times `deno <args>` as a whole process, output discarded. */
+function process(name: string, argv: (round: number) => string[]): Side {
+  return {
+    name,
+    async once(round) {
+      const args = argv(round);
+      const t = performance.now();
+      const out = await new Deno.Command(DENO, {
+        args,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const took = performance.now() - t;
+      if (out.code !== 0) {
+        throw new Error(
+          `deno ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+        );
+      }
+      after?.(new TextDecoder().decode(out.stdout));
+      return took;
+    },
+  };
+}
+
+// Set by a detaching side: waits, untimed, for the job's supervisor to exit,
+// so no background process competes with the next timed iteration.
+let after: ((stdout: string) => void) | undefined;
+let waits: Promise<void>[] = [];
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.ceil(at)] - s[lo]) * (at - lo);
+}
+
+/** Runs the sides interleaved and prints the table; the first is the base. */
+async function compare(title: string, sides: Side[], rounds: number) {
+  const times = sides.map(() => [] as number[]);
+  for (let r = -2; r < rounds; r++) {
+    for (let i = 0; i < sides.length; i++) {
+      const took = await sides[i].once(r);
+      await Promise.all(waits);
+      waits = [];
+      if (r >= 0) times[i].push(took);
+    }
+  }
+  const base = quantile(times[0], 0.5);
+  console.log(`\n${title}, ${rounds} interleaved rounds:`);
+  console.log(
+    "| process | median ms | quartiles ms | × base (medians) | × base (median of per-round ratios, range) |",
+  );
+  console.log("| --- | --- | --- | --- | --- |");
+  sides.forEach((side, i) => {
+    const xs = times[i];
+    const ratios = xs.map((x, k) => x / times[0][k]);
+    console.log(
+      `| ${side.name} | ${quantile(xs, 0.5).toFixed(1)} | ${
+        quantile(xs, 0.25).toFixed(1)
+      }–${quantile(xs, 0.75).toFixed(1)} | ${
+        (quantile(xs, 0.5) / base).toFixed(2)
+      } | ${quantile(ratios, 0.5).toFixed(2)} (${
+        quantile(ratios, 0.25).toFixed(2)
+      }–${quantile(ratios, 0.75).toFixed(2)}) |`,
+    );
+  });
+}
+
+// --- goal 1: detaching, as whole processes ---------------------------------
+
+const detachJobs = `${root}/detach-jobs`;
+const store = new JobStore(detachJobs);
+const detached = (stdout: string) => {
+  const { jobId } = JSON.parse(stdout) as { jobId: string };
+  waits.push((async () => {
+    // The supervisor records the end, then exits: wait for both.
+    for (let i = 0; i < 3000; i++) {
+      const job = await store.load(jobId);
+      if (job.status !== "running") return await untilExited(job.pid);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`Job ${jobId} did not end`);
+  })());
+};
+const detaching = (name: string, argv: (round: number) => string[]): Side => {
+  const side = process(name, argv);
+  return {
+    name,
+    async once(round) {
+      after = detached;
+      try {
+        return await side.once(round);
+      } finally {
+        after = undefined;
+      }
+    },
+  };
+};
+
+await compare("Starting a job (goal 1: ≤ 1.3× an empty `deno run`)", [
+  process("deno run -A <empty script> (base)", () => ["run", "-A", EMPTY]),
+  process(
+    "deno run -A mod.ts --version",
+    () => ["run", "-A", MOD, "--version"],
+  ),
+  detaching("deno run -A mod.ts run --detach --json -- true", () => [
+    "run",
+    "-A",
+    MOD,
+    "run",
+    "--detach",
+    "--json",
+    "--jobs-dir",
+    detachJobs,
+    "--",
+    "true",
+  ]),
+  detaching("deno run -A mod.ts pull <registry> --detach --json", (r) => [
+    "run",
+    "-A",
+    MOD,
+    "pull",
+    REGISTRY,
+    "--detach",
+    "--json",
+    "--jobs-dir",
+    detachJobs,
+    "-o",
+    `${root}/pull-${r + 2}.epack`,
+  ]),
+], ROUNDS);
+
+// --- goal 3: listing --------------------------------------------------------
+
+async function listing(count: number, rounds: number): Promise<string> {
+  const dir = `${root}/list-${count}`;
+  // Held until this program exits, as running supervisors would hold them.
+  await writeJobs(new JobStore(dir), {
+    count,
+    running: 100,
+    argv: [DENO, "run", "-A", MOD, "pull"],
+  });
+  const cli = JSON.parse(
+    await runDeno([
+      "run",
+      "-A",
+      MOD,
+      "jobs",
+      "--all",
+      "--json",
+      "--jobs-dir",
+      dir,
+    ]),
+  ) as { jobs: { status: string }[] };
+  const running = cli.jobs.filter((j) => j.status === "running").length;
+  if (cli.jobs.length !== count || running !== 100) {
+    throw new Error(`Bad setup: ${cli.jobs.length} jobs, ${running} running`);
+  }
+  await compare(
+    `\`jobs --all --json\` over ${count} jobs (goal 3: ≤ 1.2× the sync floor)`,
+    [
+      process(
+        "read_parse_sync.ts: sync read + JSON.parse + print (base)",
+        () => [
+          "run",
+          "-A",
+          READ_PARSE_SYNC,
+          dir,
+        ],
+      ),
+      process("read_parse.ts: async reads, 32 at a time", () => [
+        "run",
+        "-A",
+        READ_PARSE,
+        dir,
+      ]),
+      process("deno run -A mod.ts jobs --all --json", () => [
+        "run",
+        "-A",
+        MOD,
+        "jobs",
+        "--all",
+        "--json",
+        "--jobs-dir",
+        dir,
+      ]),
+    ],
+    rounds,
+  );
+  return dir;
+}
+
+/** Bytes of the records (*.json) in a directory. */
+function recordBytes(dir: string): number {
+  let total = 0;
+  for (const entry of Deno.readDirSync(dir)) {
+    if (entry.name.endsWith(".json")) {
+      total += Deno.statSync(`${dir}/${entry.name}`).size;
+    }
+  }
+  return total;
+}
+
+/** Wall time and peak RSS (VmHWM, KiB) of one `deno <args>`. */
+async function peak(args: string[]): Promise<{ ms: number; kib: number }> {
+  const t = performance.now();
+  const child = new Deno.Command(DENO, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let kib = 0;
+  const poll = setInterval(() => {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB$/m.exec(
+        Deno.readTextFileSync(`/proc/${child.pid}/status`),
+      );
+      if (m) kib = Math.max(kib, Number(m[1]));
+    } catch {
+      // Gone.
+    }
+  }, 5);
+  const status = await child.status;
+  clearInterval(poll);
+  if (!status.success) throw new Error(`deno ${args.join(" ")} failed`);
+  return { ms: performance.now() - t, kib };
+}
+
+await listing(10_000, Math.max(3, Math.round(ROUNDS / 2)));
+
+if (BIG) {
+  const dir = await listing(100_000, 3);
+  const bytes = recordBytes(dir);
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    runs.push(
+      await peak([
+        "run",
+        "-A",
+        MOD,
+        "jobs",
+        "--all",
+        "--json",
+        "--jobs-dir",
+        dir,
+      ]),
+    );
+  }
+  const ms = quantile(runs.map((r) => r.ms), 0.5);
+  const kib = quantile(runs.map((r) => r.kib), 0.5);
+  console.log(
+    `\n100,000 jobs: \`jobs --all --json\` median ${ms.toFixed(0)} ms ` +
+      `(goal ≤ 1500), peak RSS ${(kib / 1024).toFixed(1)} MiB against ` +
+      `${(bytes / 1048576).toFixed(1)} MiB of records: ` +
+      `${(kib * 1024 / bytes).toFixed(2)}× (goal ≤ 2)`,
+  );
+}
+Deno.exit(0);
