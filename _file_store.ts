@@ -16,6 +16,7 @@ import {
   SUPERVISOR_START_GRACE_MS,
 } from "./jobs.ts";
 import { holdLiveness } from "./_liveness.ts";
+import { requestCancel } from "./_cancel.ts";
 import type { ChangeFeed, JobBackend, JobEnd, JobLease } from "./store.ts";
 
 /**
@@ -126,14 +127,11 @@ export class FileJobBackend implements JobBackend {
     };
   }
 
-  /** Records `cancelRequestedAt` and the grace, once, on a running job. */
+  /** Records a cancel request in the record (`cancelRequestedAt`, `grace`). */
   requestCancel(id: string, grace: number): Promise<Job> {
     return this.files.update(id, (j) => {
-      if (j.status === "running" && j.cancelRequestedAt === undefined) {
-        j.cancelRequestedAt = new Date();
-        j.grace = grace;
-      }
-      return j;
+      const now = Date.now();
+      return requestCancel(j, now + grace, now);
     });
   }
 

@@ -61,6 +61,7 @@ import {
 import { JobNotFoundError, matchJobId, ulidSpelling } from "./_job_id.ts";
 import { parseJobRecord, serializeJobRecord } from "./_record.ts";
 import { checkDuration } from "./duration.ts";
+import { requestCancel } from "./_cancel.ts";
 import { holdLocal, renewHost } from "./_pg_renewer.ts";
 import {
   type ChangeFeed,
@@ -668,11 +669,8 @@ export class PostgresJobStore implements JobBackend {
   /** Records a cancel request; the supervisor sees it at its next renewal. */
   async requestCancel(id: string, grace: number): Promise<StoredJob> {
     return await this.update(id, (j) => {
-      if (j.status === "running" && j.cancelRequestedAt === undefined) {
-        j.cancelRequestedAt = new Date();
-        j.grace = grace;
-      }
-      return j;
+      const now = Date.now();
+      return requestCancel(j, now + grace, now);
     });
   }
 

@@ -181,8 +181,9 @@ export interface JobBackend extends AsyncDisposable {
    */
   isHeld(id: string): Promise<boolean | undefined>;
   /**
-   * Records a cancel request with its grace period, if the job is running
-   * and none was made yet; the supervisor picks it up.
+   * Records a cancel request on a running job: SIGKILL is due `grace` ms
+   * from now, or at the deadline of an earlier request if that is sooner
+   * (see `_cancel.ts`). The supervisor picks it up.
    */
   requestCancel(id: string, grace: number): Promise<StoredJob>;
   /** Wake-ups for a job's changes. */

@@ -304,22 +304,30 @@ async function contract(t: Deno.TestContext, backend: Backend) {
   );
 
   await t.step(
-    "a cancel request is recorded once, with its grace",
+    "a cancel request keeps the earliest SIGKILL deadline",
     async () => {
       const { store } = await backend.fresh();
       const job = await store.create({ command: "x" });
-      const first = await store.requestCancel(job.id, 1234);
+      const first = await store.requestCancel(job.id, 60_000);
       assert(first.cancelRequestedAt !== undefined, "recorded");
-      assertEquals(first.grace, 1234);
-      const second = await store.requestCancel(job.id, 5);
-      assertEquals(second.grace, 1234);
+      assertEquals(first.grace, 60_000);
+      // A later deadline leaves it; a sooner one moves it, from the first
+      // request's time.
+      const later = await store.requestCancel(job.id, 120_000);
+      assertEquals(later.grace, 60_000);
+      const sooner = await store.requestCancel(job.id, 1_000);
+      assert(
+        sooner.grace! >= 1_000 && sooner.grace! < 60_000,
+        `${sooner.grace}`,
+      );
       assertEquals(
-        second.cancelRequestedAt?.getTime(),
+        sooner.cancelRequestedAt?.getTime(),
         first.cancelRequestedAt?.getTime(),
       );
       await store.finish(job.id, { status: "cancelled" });
       const ended = await store.requestCancel(job.id, 1);
       assertEquals(ended.status, "cancelled");
+      assertEquals(ended.grace, sooner.grace);
     },
   );
 
