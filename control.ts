@@ -281,7 +281,8 @@ export async function cancel(
   let ended: Job;
   try {
     ended = await waitForJob(jobId, {
-      store: store.location,
+      // The name as given: a URL's location hides its password.
+      store: options.store ?? store.location,
       timeout: Math.min(
         MAX_DURATION,
         Math.max(0, killAt + CANCEL_MARGIN + pickUp - Date.now()),

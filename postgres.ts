@@ -53,7 +53,6 @@ import {
   InvalidJobFileError,
   type JobUpdater,
   type ListOptions,
-  type ListResult,
   newJobId,
   SUPERVISOR_START_GRACE_MS,
   validateJobId,
@@ -70,6 +69,7 @@ import {
   type JobEnd,
   type JobLease,
   type StoredJob,
+  type StoredListResult,
 } from "./store.ts";
 
 /** The schema version this code writes and understands. */
@@ -373,7 +373,7 @@ export class PostgresJobStore implements JobBackend {
   /** Lists the jobs, newest first, with the lost rule applied. */
   async list(
     options: ListOptions = {},
-  ): Promise<ListResult & { jobs: StoredJob[] }> {
+  ): Promise<StoredListResult> {
     const rows = await this.#run(() =>
       this.#sql<Row[]>`
         SELECT id, host, record, lease_until, ${lostSql(this.#sql)}

@@ -85,6 +85,14 @@ export interface StoredJob extends Job {
   logTail?: string;
 }
 
+/** What {@linkcode JobBackend.list} returns. */
+export interface StoredListResult {
+  /** The valid jobs, newest first. */
+  jobs: StoredJob[];
+  /** Records that could not be read as jobs. */
+  invalid: InvalidJobFile[];
+}
+
 /** How a job ended, for {@linkcode JobBackend.finish}. */
 export interface JobEnd {
   /** The final status (not `running`). */
@@ -158,7 +166,7 @@ export interface JobBackend extends AsyncDisposable {
   /** Finds the one job an abbreviated ID names (see `JobStore.resolveId`). */
   resolveId(prefix: string): Promise<string>;
   /** Lists the jobs, newest first, with the lost rule applied. */
-  list(options?: ListOptions): Promise<ListResult & { jobs: StoredJob[] }>;
+  list(options?: ListOptions): Promise<StoredListResult>;
   /**
    * Read-modify-write of one job, atomic against every other update from
    * any process or host; the new record is checked before it is written.
