@@ -10,7 +10,7 @@
 // moves that sum earlier; a longer one leaves it as it is. So one sum tells a
 // supervisor, even one already stopping the job, when SIGKILL is due.
 
-import type { Job } from "./_record.ts";
+import type { Job } from "./_job.ts";
 import { DEFAULT_KILL_GRACE } from "./timeout.ts";
 
 /**

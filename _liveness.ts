@@ -6,7 +6,7 @@
 
 import type { JobStore } from "./jobs.ts";
 import { openLockFile } from "./_durable.ts";
-import type { Job } from "./_record.ts";
+import type { Job } from "./_job.ts";
 
 /**
  * How long after creation a running job whose supervisor has not yet taken

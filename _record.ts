@@ -1,212 +1,24 @@
-// The job record: the Job type, its statuses, and the one table of fields
-// that parses, writes and lists the keys of a record on disk.
+// The job record on disk: the one table of fields that parses, writes and
+// lists the keys of a record, and the reading and writing of record files.
 //
 // The on-disk format is epack's (its Go `jobs.Job`, whose CLI reads our
 // files) and is frozen: epack's keys first, in its order and with its JSON
 // types, then ours, then any key we do not know, kept as it was read.
 //
-// These definitions live here rather than in jobs.ts so that the store's
-// files import one way (jobs.ts -> _record.ts), never in a cycle; jobs.ts
-// re-exports the public ones.
+// The Job type itself is in _job.ts.
 
 import { writeFileDurably } from "./_durable.ts";
 import { JobNotFoundError } from "./_job_id.ts";
+import {
+  FINAL_STATUSES,
+  InvalidJobFileError,
+  type Job,
+  JOB_STATUSES,
+  type JobStatus,
+} from "./_job.ts";
 
-/**
- * Every state a job can be in.
- *
- * - `running`: its supervisor is alive (or still starting).
- * - `completed`: the worker exited with code 0.
- * - `failed`: the worker exited with a non-zero code or was killed by a
- *   signal, or the job could not be started.
- * - `timed_out`: the job ran past its timeout and was stopped.
- * - `cancelled`: the job was cancelled and stopped.
- * - `lost`: the record says running, but no process holds the job's liveness
- *   lock any more: the supervisor crashed, was killed with SIGKILL, or the
- *   machine rebooted.
- *
- * @example One word per status, for a summary line
- * ```ts
- * import type { JobStatus } from "@epack/detach/jobs";
- *
- * function verb(status: JobStatus): string {
- *   return status === "running" ? "is running" : `ended: ${status}`;
- * }
- * console.log(verb("timed_out")); // ended: timed_out
- * ```
- */
-export type JobStatus =
-  | "running"
-  | "completed"
-  | "failed"
-  | "timed_out"
-  | "cancelled"
-  | "lost";
-
-/**
- * All job statuses, in the order they are documented.
- *
- * @example Check a status given on the command line
- * ```ts
- * import { JOB_STATUSES, type JobStatus } from "@epack/detach/jobs";
- *
- * const input = "timed_out";
- * if (!(JOB_STATUSES as readonly string[]).includes(input)) {
- *   throw new TypeError(`Unknown status: ${input}`);
- * }
- * const status = input as JobStatus;
- * console.log(status, JOB_STATUSES.length); // timed_out 6
- * ```
- */
-export const JOB_STATUSES: readonly JobStatus[] = [
-  "running",
-  "completed",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "lost",
-];
-
-/**
- * Statuses that mean the job has ended and will not change again.
- *
- * @example Has the job ended?
- * ```ts
- * import { FINAL_STATUSES } from "@epack/detach/jobs";
- *
- * console.log(FINAL_STATUSES.includes("running")); // false
- * console.log(FINAL_STATUSES.includes("lost")); // true
- * ```
- */
-export const FINAL_STATUSES: readonly JobStatus[] = [
-  "completed",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "lost",
-];
-
-/**
- * One job, as the TypeScript API sees it.
- *
- * @example Describe a job's end
- * ```ts
- * import { type Job, JobStore } from "@epack/detach/jobs";
- *
- * function describe(job: Job): string {
- *   if (job.status === "running") return `${job.id} running`;
- *   const how = job.signal ?? `exit code ${job.exitCode ?? "none"}`;
- *   const why = job.error === undefined ? "" : `: ${job.error}`;
- *   return `${job.id} ${job.status} (${how})${why}`;
- * }
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const job = await store.create({ command: "sync", id: "job_1" });
- * console.log(describe(await store.complete(job.id, { exitCode: 3 })));
- * // job_1 failed (exit code 3)
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface Job {
-  /** The job ID, a ULID for jobs created by this module. */
-  id: string;
-  /** The command that runs, for example `pull`. */
-  command: string;
-  /** The command's positional arguments. */
-  args: string[];
-  /** The command's flags, after the arguments. */
-  flags: string[];
-  /** The job's status. */
-  status: JobStatus;
-  /** The PID of the background process (the job's supervisor). */
-  pid: number;
-  /** When the job was created. */
-  startedAt: Date;
-  /** When the job ended, if it has. */
-  completedAt?: Date;
-  /** The worker's exit code, if it exited normally. */
-  exitCode?: number;
-  /** The signal that ended the worker, if one did (for example `SIGKILL`). */
-  signal?: string;
-  /** The absolute path of the job's log file. */
-  logPath: string;
-  /** The directory the job runs in. */
-  workingDir?: string;
-  /** The job's timeout in milliseconds. */
-  timeout?: number;
-  /** What went wrong, for a job that did not complete. */
-  error?: string;
-  /** Job-specific result data. */
-  result?: Record<string, unknown>;
-  /** The PID of the worker process, which leads its own process group. */
-  workerPid?: number;
-  /**
-   * The worker's start time in clock ticks since boot (Linux
-   * `/proc/<pid>/stat` field 22), which tells a reused PID from the worker.
-   */
-  workerStartTicks?: number;
-  /** The full argument vector the supervisor runs as the worker. */
-  argv?: string[];
-  /** When the supervisor took the job's liveness lock. */
-  supervisedAt?: Date;
-  /** How long, in milliseconds, between SIGTERM and SIGKILL when stopping. */
-  grace?: number;
-  /** When a cancel was requested, if one was. */
-  cancelRequestedAt?: Date;
-  /** Keys found in the file that this module does not know; kept on rewrite. */
-  extra?: Record<string, unknown>;
-}
-
-/**
- * Thrown when a job file exists but is not a valid job record.
- *
- * @example A record with an unknown status
- * ```ts
- * import { InvalidJobFileError, JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const text = JSON.stringify({ id: "job_1", command: "sync", status: "paused" });
- * await Deno.writeTextFile(`${dir}/job_1.json`, text);
- * try {
- *   await new JobStore(dir).load("job_1");
- * } catch (err) {
- *   if (!(err instanceof InvalidJobFileError)) throw err;
- *   console.log(err.reason); // unknown status "paused"
- * }
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export class InvalidJobFileError extends Error {
-  /** The job ID. */
-  readonly id: string;
-  /** The path of the file. */
-  readonly path: string;
-  /** Why the record is invalid. */
-  readonly reason: string;
-  /**
-   * Makes the error for an unreadable record.
-   * @param id The job ID.
-   * @param path The file's path.
-   * @param reason Why it is invalid.
-   * @param options The underlying error, if any.
-   */
-  constructor(
-    id: string,
-    path: string,
-    reason: string,
-    options?: ErrorOptions,
-  ) {
-    super(`Invalid job file ${path}: ${reason}`, options);
-    this.id = id;
-    this.path = path;
-    this.reason = reason;
-  }
-  /** The error's name, shown before its message. */
-  override get name(): string {
-    return "InvalidJobFileError";
-  }
-}
+// Re-exported for the record's own users (tests, the CLI's JSON output).
+export { FINAL_STATUSES, InvalidJobFileError, type Job, JOB_STATUSES };
 
 // ---------------------------------------------------------------------------
 // The table of fields

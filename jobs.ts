@@ -34,11 +34,21 @@ import {
   validateJobId,
 } from "./_job_id.ts";
 import {
+  type CleanOptions,
+  type CompleteOptions,
+  type CreateJobOptions,
+  type DeleteOptions,
   FINAL_STATUSES,
+  type InvalidJobFile,
   InvalidJobFileError,
   type Job,
   JOB_STATUSES,
   type JobStatus,
+  type JobUpdater,
+  type ListOptions,
+  type ListResult,
+} from "./_job.ts";
+import {
   readJobFile,
   readJobFileSync,
   serializeJobRecord,
@@ -55,11 +65,12 @@ import {
 import {
   applyLiveness,
   claimNewLiveness,
-  claimStale,
   isLivenessHeld,
   SUPERVISOR_START_GRACE_MS,
 } from "./_liveness.ts";
 import { checkDuration } from "./duration.ts";
+import { removeDebris } from "./_debris.ts";
+import { resolve } from "./_path.ts";
 
 /**
  * How old the files of a job without a record must be before
@@ -77,7 +88,12 @@ const LIST_YIELD_EVERY = 256;
 // are part of this module's API.
 export {
   AmbiguousJobIdError,
+  type CleanOptions,
+  type CompleteOptions,
+  type CreateJobOptions,
+  type DeleteOptions,
   FINAL_STATUSES,
+  type InvalidJobFile,
   InvalidJobFileError,
   InvalidJobIdError,
   type Job,
@@ -85,238 +101,13 @@ export {
   JOB_STATUSES,
   JobNotFoundError,
   type JobStatus,
+  type JobUpdater,
+  type ListOptions,
+  type ListResult,
   newJobId,
   SUPERVISOR_START_GRACE_MS,
   validateJobId,
 };
-
-/**
- * What {@linkcode JobStore.create} needs to make a new job.
- *
- * @example Record a job with a chosen ID and a one-hour timeout
- * ```ts
- * import { type CreateJobOptions, JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const options: CreateJobOptions = {
- *   id: "nightly_sync",
- *   command: "sync",
- *   args: ["--all"],
- *   timeout: 60 * 60 * 1000,
- * };
- * const job = await new JobStore(dir).create(options);
- * console.log(job.id, job.status, job.timeout); // nightly_sync running 3600000
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface CreateJobOptions {
-  /** The command that runs. */
-  command: string;
-  /**
-   * The command's positional arguments.
-   * @default {[]}
-   */
-  args?: string[];
-  /**
-   * The command's flags.
-   * @default {[]}
-   */
-  flags?: string[];
-  /**
-   * The PID of the background process, if it is known yet.
-   * @default {0}
-   */
-  pid?: number;
-  /** The directory the job runs in. */
-  workingDir?: string;
-  /**
-   * The job's timeout in milliseconds, `0` for none: a whole number from 0
-   * to `MAX_DURATION` (36500 days).
-   */
-  timeout?: number;
-  /** The full argument vector of the worker. */
-  argv?: string[];
-  /**
-   * Milliseconds between SIGTERM and SIGKILL when the job is stopped: a
-   * whole number from 0 to `MAX_DURATION` (36500 days).
-   */
-  grace?: number;
-  /**
-   * The job ID; a new ULID when left out. It must pass
-   * {@linkcode validateJobId}.
-   */
-  id?: string;
-}
-
-/**
- * Options for {@linkcode JobStore.list}.
- *
- * @example Only the failed jobs
- * ```ts
- * import { JobStore, type ListOptions } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const bad = await store.create({ command: "sync" });
- * await store.fail(bad.id, "Disk full");
- * const ok = await store.create({ command: "sync" });
- * await store.complete(ok.id, { exitCode: 0 });
- * const options: ListOptions = { status: "failed" };
- * const { jobs } = await store.list(options);
- * console.log(jobs.map((job) => job.error)); // [ "Disk full" ]
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface ListOptions {
-  /** Only jobs with this status (after liveness is taken into account). */
-  status?: JobStatus;
-}
-
-/**
- * A file in the jobs directory that could not be read as a job.
- *
- * @example A corrupt record is reported, not hidden
- * ```ts
- * import { JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/job_1.json`, "{ not json");
- * const { invalid } = await new JobStore(dir).list();
- * for (const file of invalid) console.log(file.id, file.reason);
- * // job_1 not valid JSON (...)
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface InvalidJobFile {
-  /** The ID the file name claims, or the file name if it is not a valid ID. */
-  id: string;
-  /** The file's path. */
-  path: string;
-  /** Why it was rejected. */
-  reason: string;
-}
-
-/**
- * What {@linkcode JobStore.list} returns.
- *
- * @example Count the jobs and the unreadable files
- * ```ts
- * import { JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * await store.create({ command: "sync" });
- * await Deno.writeTextFile(`${dir}/job_x.json`, "");
- * const { jobs, invalid } = await store.list();
- * console.log(`${jobs.length} job(s), ${invalid.length} invalid file(s)`);
- * // 1 job(s), 1 invalid file(s)
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface ListResult {
-  /** The valid jobs, newest first. */
-  jobs: Job[];
-  /** Files that look like job records but failed to load. */
-  invalid: InvalidJobFile[];
-}
-
-/**
- * How a worker ended, for {@linkcode JobStore.complete}.
- *
- * @example A worker killed by a signal has failed
- * ```ts
- * import { type CompleteOptions, JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const job = await store.create({ command: "sync" });
- * const end: CompleteOptions = { signal: "SIGKILL", result: { synced: 12 } };
- * const done = await store.complete(job.id, end);
- * console.log(done.status, done.signal); // failed SIGKILL
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface CompleteOptions {
-  /** The exit code, when the worker exited normally. */
-  exitCode?: number;
-  /** The signal, when the worker was killed by one. */
-  signal?: string;
-  /** Job-specific result data. */
-  result?: Record<string, unknown>;
-}
-
-/**
- * Options for {@linkcode JobStore.delete}.
- *
- * @example Delete a job but keep its log
- * ```ts
- * import { JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const job = await store.create({ command: "sync" });
- * await store.fail(job.id, "Interrupted");
- * await store.delete(job.id, { log: false });
- * console.log((await Deno.stat(job.logPath)).isFile); // true
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface DeleteOptions {
-  /**
-   * Remove the job's log file too.
-   * @default {true}
-   */
-  log?: boolean;
-}
-
-/**
- * An update function: gets the current record, returns the new one.
- *
- * @example Add result data to a job
- * ```ts
- * import { JobStore, type JobUpdater } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const job = await store.create({ command: "sync" });
- * const addProgress: JobUpdater = (current) => {
- *   current.result = { ...current.result, done: 40, total: 100 };
- *   return current;
- * };
- * const updated = await store.update(job.id, addProgress);
- * console.log(updated.result); // { done: 40, total: 100 }
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export type JobUpdater = (job: Job) => Job | Promise<Job>;
-
-/**
- * Options for {@linkcode JobStore.clean}.
- *
- * @example Keep the jobs tagged in their result
- * ```ts
- * import { type CleanOptions, JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const pinned = await store.create({ command: "sync" });
- * await store.complete(pinned.id, { exitCode: 0, result: { pinned: true } });
- * const other = await store.create({ command: "sync" });
- * await store.complete(other.id, { exitCode: 0 });
- * const options: CleanOptions = { keep: (job) => job.result?.pinned === true };
- * console.log(await store.clean(0, options)); // [ other.id ]
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface CleanOptions {
-  /**
-   * Asked about each job that would be removed; a job for which it returns
-   * `true` is kept. The store knows nothing of processes: this is where a
-   * caller keeps, say, a lost job whose processes still run.
-   * @default {() => false}
-   */
-  keep?: (job: Job) => boolean | Promise<boolean>;
-}
 
 /**
  * The job store over one jobs directory.
@@ -343,7 +134,7 @@ export class JobStore {
    * @param dir The jobs directory; made absolute against the cwd.
    */
   constructor(dir: string) {
-    this.#dir = absolute(dir);
+    this.#dir = resolve(dir);
   }
 
   /** The absolute path of the jobs directory. */
@@ -779,42 +570,8 @@ export class JobStore {
       }
     }
     await removeStaleTemps(this.#dir, 60 * 60 * 1000);
-    await this.#removeDebris(Date.now() - DEBRIS_AGE_MS);
+    await removeDebris(this.#dir, Date.now() - DEBRIS_AGE_MS);
     return removed;
-  }
-
-  async #removeDebris(cutoff: number): Promise<void> {
-    const names = new Set<string>();
-    try {
-      for await (const entry of Deno.readDir(this.#dir)) {
-        if (entry.isFile) names.add(entry.name);
-      }
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return;
-      throw err;
-    }
-    for (const name of names) {
-      const dot = name.lastIndexOf(".");
-      const id = name.slice(0, dot);
-      const ext = name.slice(dot + 1);
-      if (ext !== "live" && ext !== "lock") continue;
-      if (!isJobId(id) || names.has(`${id}.json`)) continue;
-      // A lock file beside a liveness file goes with it.
-      if (ext === "lock" && names.has(`${id}.live`)) continue;
-      const claim = claimStale(`${this.#dir}/${name}`, cutoff);
-      if (claim === undefined) continue;
-      try {
-        // Looked for again under the claim: a record linked since the
-        // listing keeps its files.
-        if (existsSync(this.recordPath(id))) continue;
-        const paths = ext === "live"
-          ? [this.logPath(id), this.#lockPath(id), this.livenessPath(id)]
-          : [this.#lockPath(id)];
-        for (const path of paths) removeSyncIfPresent(path);
-      } finally {
-        claim.close();
-      }
-    }
   }
 
   /**
@@ -865,33 +622,10 @@ export class JobStore {
   }
 }
 
-function existsSync(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
 /** `<id>.json`, not hidden, is a record: returns the ID it claims. */
 function recordIdOf(name: string): string | undefined {
   if (!name.endsWith(".json") || name.startsWith(".")) return undefined;
   return name.slice(0, -".json".length);
-}
-
-// node:path would do, but loading it costs every program ~6 ms at start,
-// and the store only ever needs a POSIX path made absolute.
-function absolute(dir: string): string {
-  const parts: string[] = [];
-  const path = dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  return `/${parts.join("/")}`;
 }
 
 function newestFirst(a: Job, b: Job): number {

@@ -1,0 +1,430 @@
+// What a job is, in memory: the Job type and its statuses, the error for a
+// record that cannot be read, and the options and results of the store's
+// methods. jobs.ts re-exports all of it as the store's public vocabulary.
+//
+// It lives apart from jobs.ts and _record.ts so that the store's files
+// import one way (jobs.ts -> _record.ts -> _job.ts), never in a cycle.
+
+/**
+ * Every state a job can be in.
+ *
+ * - `running`: its supervisor is alive (or still starting).
+ * - `completed`: the worker exited with code 0.
+ * - `failed`: the worker exited with a non-zero code or was killed by a
+ *   signal, or the job could not be started.
+ * - `timed_out`: the job ran past its timeout and was stopped.
+ * - `cancelled`: the job was cancelled and stopped.
+ * - `lost`: the record says running, but no process holds the job's liveness
+ *   lock any more: the supervisor crashed, was killed with SIGKILL, or the
+ *   machine rebooted.
+ *
+ * @example One word per status, for a summary line
+ * ```ts
+ * import type { JobStatus } from "@epack/detach/jobs";
+ *
+ * function verb(status: JobStatus): string {
+ *   return status === "running" ? "is running" : `ended: ${status}`;
+ * }
+ * console.log(verb("timed_out")); // ended: timed_out
+ * ```
+ */
+export type JobStatus =
+  | "running"
+  | "completed"
+  | "failed"
+  | "timed_out"
+  | "cancelled"
+  | "lost";
+
+/**
+ * All job statuses, in the order they are documented.
+ *
+ * @example Check a status given on the command line
+ * ```ts
+ * import { JOB_STATUSES, type JobStatus } from "@epack/detach/jobs";
+ *
+ * const input = "timed_out";
+ * if (!(JOB_STATUSES as readonly string[]).includes(input)) {
+ *   throw new TypeError(`Unknown status: ${input}`);
+ * }
+ * const status = input as JobStatus;
+ * console.log(status, JOB_STATUSES.length); // timed_out 6
+ * ```
+ */
+export const JOB_STATUSES: readonly JobStatus[] = [
+  "running",
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "lost",
+];
+
+/**
+ * Statuses that mean the job has ended and will not change again.
+ *
+ * @example Has the job ended?
+ * ```ts
+ * import { FINAL_STATUSES } from "@epack/detach/jobs";
+ *
+ * console.log(FINAL_STATUSES.includes("running")); // false
+ * console.log(FINAL_STATUSES.includes("lost")); // true
+ * ```
+ */
+export const FINAL_STATUSES: readonly JobStatus[] = [
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "lost",
+];
+
+/**
+ * One job, as the TypeScript API sees it.
+ *
+ * @example Describe a job's end
+ * ```ts
+ * import { type Job, JobStore } from "@epack/detach/jobs";
+ *
+ * function describe(job: Job): string {
+ *   if (job.status === "running") return `${job.id} running`;
+ *   const how = job.signal ?? `exit code ${job.exitCode ?? "none"}`;
+ *   const why = job.error === undefined ? "" : `: ${job.error}`;
+ *   return `${job.id} ${job.status} (${how})${why}`;
+ * }
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync", id: "job_1" });
+ * console.log(describe(await store.complete(job.id, { exitCode: 3 })));
+ * // job_1 failed (exit code 3)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface Job {
+  /** The job ID, a ULID for jobs created by this module. */
+  id: string;
+  /** The command that runs, for example `pull`. */
+  command: string;
+  /** The command's positional arguments. */
+  args: string[];
+  /** The command's flags, after the arguments. */
+  flags: string[];
+  /** The job's status. */
+  status: JobStatus;
+  /** The PID of the background process (the job's supervisor). */
+  pid: number;
+  /** When the job was created. */
+  startedAt: Date;
+  /** When the job ended, if it has. */
+  completedAt?: Date;
+  /** The worker's exit code, if it exited normally. */
+  exitCode?: number;
+  /** The signal that ended the worker, if one did (for example `SIGKILL`). */
+  signal?: string;
+  /** The absolute path of the job's log file. */
+  logPath: string;
+  /** The directory the job runs in. */
+  workingDir?: string;
+  /** The job's timeout in milliseconds. */
+  timeout?: number;
+  /** What went wrong, for a job that did not complete. */
+  error?: string;
+  /** Job-specific result data. */
+  result?: Record<string, unknown>;
+  /** The PID of the worker process, which leads its own process group. */
+  workerPid?: number;
+  /**
+   * The worker's start time in clock ticks since boot (Linux
+   * `/proc/<pid>/stat` field 22), which tells a reused PID from the worker.
+   */
+  workerStartTicks?: number;
+  /** The full argument vector the supervisor runs as the worker. */
+  argv?: string[];
+  /** When the supervisor took the job's liveness lock. */
+  supervisedAt?: Date;
+  /** How long, in milliseconds, between SIGTERM and SIGKILL when stopping. */
+  grace?: number;
+  /** When a cancel was requested, if one was. */
+  cancelRequestedAt?: Date;
+  /** Keys found in the file that this module does not know; kept on rewrite. */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * Thrown when a job file exists but is not a valid job record.
+ *
+ * @example A record with an unknown status
+ * ```ts
+ * import { InvalidJobFileError, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const text = JSON.stringify({ id: "job_1", command: "sync", status: "paused" });
+ * await Deno.writeTextFile(`${dir}/job_1.json`, text);
+ * try {
+ *   await new JobStore(dir).load("job_1");
+ * } catch (err) {
+ *   if (!(err instanceof InvalidJobFileError)) throw err;
+ *   console.log(err.reason); // unknown status "paused"
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class InvalidJobFileError extends Error {
+  /** The job ID. */
+  readonly id: string;
+  /** The path of the file. */
+  readonly path: string;
+  /** Why the record is invalid. */
+  readonly reason: string;
+  /**
+   * Makes the error for an unreadable record.
+   * @param id The job ID.
+   * @param path The file's path.
+   * @param reason Why it is invalid.
+   * @param options The underlying error, if any.
+   */
+  constructor(
+    id: string,
+    path: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Invalid job file ${path}: ${reason}`, options);
+    this.id = id;
+    this.path = path;
+    this.reason = reason;
+  }
+  /** The error's name, shown before its message. */
+  override get name(): string {
+    return "InvalidJobFileError";
+  }
+}
+
+/**
+ * What {@linkcode JobStore.create} needs to make a new job.
+ *
+ * @example Record a job with a chosen ID and a one-hour timeout
+ * ```ts
+ * import { type CreateJobOptions, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: CreateJobOptions = {
+ *   id: "nightly_sync",
+ *   command: "sync",
+ *   args: ["--all"],
+ *   timeout: 60 * 60 * 1000,
+ * };
+ * const job = await new JobStore(dir).create(options);
+ * console.log(job.id, job.status, job.timeout); // nightly_sync running 3600000
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface CreateJobOptions {
+  /** The command that runs. */
+  command: string;
+  /**
+   * The command's positional arguments.
+   * @default {[]}
+   */
+  args?: string[];
+  /**
+   * The command's flags.
+   * @default {[]}
+   */
+  flags?: string[];
+  /**
+   * The PID of the background process, if it is known yet.
+   * @default {0}
+   */
+  pid?: number;
+  /** The directory the job runs in. */
+  workingDir?: string;
+  /**
+   * The job's timeout in milliseconds, `0` for none: a whole number from 0
+   * to `MAX_DURATION` (36500 days).
+   */
+  timeout?: number;
+  /** The full argument vector of the worker. */
+  argv?: string[];
+  /**
+   * Milliseconds between SIGTERM and SIGKILL when the job is stopped: a
+   * whole number from 0 to `MAX_DURATION` (36500 days).
+   */
+  grace?: number;
+  /**
+   * The job ID; a new ULID when left out. It must pass
+   * {@linkcode validateJobId}.
+   */
+  id?: string;
+}
+
+/**
+ * Options for {@linkcode JobStore.list}.
+ *
+ * @example Only the failed jobs
+ * ```ts
+ * import { JobStore, type ListOptions } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const bad = await store.create({ command: "sync" });
+ * await store.fail(bad.id, "Disk full");
+ * const ok = await store.create({ command: "sync" });
+ * await store.complete(ok.id, { exitCode: 0 });
+ * const options: ListOptions = { status: "failed" };
+ * const { jobs } = await store.list(options);
+ * console.log(jobs.map((job) => job.error)); // [ "Disk full" ]
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ListOptions {
+  /** Only jobs with this status (after liveness is taken into account). */
+  status?: JobStatus;
+}
+
+/**
+ * A file in the jobs directory that could not be read as a job.
+ *
+ * @example A corrupt record is reported, not hidden
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/job_1.json`, "{ not json");
+ * const { invalid } = await new JobStore(dir).list();
+ * for (const file of invalid) console.log(file.id, file.reason);
+ * // job_1 not valid JSON (...)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface InvalidJobFile {
+  /** The ID the file name claims, or the file name if it is not a valid ID. */
+  id: string;
+  /** The file's path. */
+  path: string;
+  /** Why it was rejected. */
+  reason: string;
+}
+
+/**
+ * What {@linkcode JobStore.list} returns.
+ *
+ * @example Count the jobs and the unreadable files
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * await store.create({ command: "sync" });
+ * await Deno.writeTextFile(`${dir}/job_x.json`, "");
+ * const { jobs, invalid } = await store.list();
+ * console.log(`${jobs.length} job(s), ${invalid.length} invalid file(s)`);
+ * // 1 job(s), 1 invalid file(s)
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ListResult {
+  /** The valid jobs, newest first. */
+  jobs: Job[];
+  /** Files that look like job records but failed to load. */
+  invalid: InvalidJobFile[];
+}
+
+/**
+ * How a worker ended, for {@linkcode JobStore.complete}.
+ *
+ * @example A worker killed by a signal has failed
+ * ```ts
+ * import { type CompleteOptions, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * const end: CompleteOptions = { signal: "SIGKILL", result: { synced: 12 } };
+ * const done = await store.complete(job.id, end);
+ * console.log(done.status, done.signal); // failed SIGKILL
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface CompleteOptions {
+  /** The exit code, when the worker exited normally. */
+  exitCode?: number;
+  /** The signal, when the worker was killed by one. */
+  signal?: string;
+  /** Job-specific result data. */
+  result?: Record<string, unknown>;
+}
+
+/**
+ * Options for {@linkcode JobStore.delete}.
+ *
+ * @example Delete a job but keep its log
+ * ```ts
+ * import { JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * await store.fail(job.id, "Interrupted");
+ * await store.delete(job.id, { log: false });
+ * console.log((await Deno.stat(job.logPath)).isFile); // true
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface DeleteOptions {
+  /**
+   * Remove the job's log file too.
+   * @default {true}
+   */
+  log?: boolean;
+}
+
+/**
+ * An update function: gets the current record, returns the new one.
+ *
+ * @example Add result data to a job
+ * ```ts
+ * import { JobStore, type JobUpdater } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * const addProgress: JobUpdater = (current) => {
+ *   current.result = { ...current.result, done: 40, total: 100 };
+ *   return current;
+ * };
+ * const updated = await store.update(job.id, addProgress);
+ * console.log(updated.result); // { done: 40, total: 100 }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export type JobUpdater = (job: Job) => Job | Promise<Job>;
+
+/**
+ * Options for {@linkcode JobStore.clean}.
+ *
+ * @example Keep the jobs tagged in their result
+ * ```ts
+ * import { type CleanOptions, JobStore } from "@epack/detach/jobs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const store = new JobStore(dir);
+ * const pinned = await store.create({ command: "sync" });
+ * await store.complete(pinned.id, { exitCode: 0, result: { pinned: true } });
+ * const other = await store.create({ command: "sync" });
+ * await store.complete(other.id, { exitCode: 0 });
+ * const options: CleanOptions = { keep: (job) => job.result?.pinned === true };
+ * console.log(await store.clean(0, options)); // [ other.id ]
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface CleanOptions {
+  /**
+   * Asked about each job that would be removed; a job for which it returns
+   * `true` is kept. The store knows nothing of processes: this is where a
+   * caller keeps, say, a lost job whose processes still run.
+   * @default {() => false}
+   */
+  keep?: (job: Job) => boolean | Promise<boolean>;
+}
