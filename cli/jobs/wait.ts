@@ -73,7 +73,7 @@ export async function wait(ctx: JobsContext): Promise<number> {
   const id = await oneJobId(ctx);
   let job: Job;
   try {
-    job = await waitForJob(id, { jobsDir: ctx.store.dir, timeout });
+    job = await waitForJob(id, { store: ctx.storeName, timeout });
   } catch (e) {
     if (e instanceof WaitTimeoutError) {
       throw new CliError(
