@@ -29,6 +29,7 @@ const HERE = new URL(".", import.meta.url).pathname;
 
 await using cluster = await startCluster({ noFsync: false });
 const tmp = await Deno.makeTempDir({ prefix: "detach_pgbench_" });
+await Deno.mkdir(`${tmp}/work`);
 const pgUrl = `${cluster.url}?epack_log_dir=${
   encodeURIComponent(`${tmp}/pglogs`)
 }`;
@@ -71,6 +72,21 @@ try {
     "open store + create a job (fresh process)",
     median(create.file),
     median(create.postgres),
+    "ms",
+  );
+  // spawn(): record the job and start its supervisor, in a fresh process.
+  const detach: Record<string, number[]> = { file: [], postgres: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const kind of ["file", "postgres"]) {
+      detach[kind].push(
+        Number(await child(["detach", stores[kind], `${tmp}/work`])),
+      );
+    }
+  }
+  row(
+    "spawn(): time to detach (fresh process, store not yet open)",
+    median(detach.file),
+    median(detach.postgres),
     "ms",
   );
   // Program start-up, the same processes: the whole run of the child.

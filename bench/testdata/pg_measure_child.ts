@@ -1,9 +1,14 @@
 // The other process of bench/pg_measure.ts.
 //   create <store>          prints the ms to open the store and create a job
+//   detach <store> <dir>    prints the ms spawn() takes to detach `true`
 //   watch <store> <id>      prints "ready", then "ended <epoch ms>"
 //   hold <store|""> <id>    holds the job 1 s, prints peak RSS in KiB
 //   holdmany <url> <id>...  holds all, prints "held", waits for SIGTERM
 import { openStore, watchStoredJob } from "../../store.ts";
+import { spawn, superviseIfRequested } from "../../detach.ts";
+
+// This program is also the supervisor of the jobs `detach` starts.
+await superviseIfRequested();
 
 const [cmd, name, ...rest] = Deno.args;
 
@@ -12,7 +17,11 @@ function peakRssKiB(): number {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
 }
 
-if (cmd === "create") {
+if (cmd === "detach") {
+  const t0 = performance.now();
+  await spawn({ program: "true", store: name, workingDir: rest[0] });
+  console.log(performance.now() - t0);
+} else if (cmd === "create") {
   const t0 = performance.now();
   await using store = await openStore(name);
   await store.create({ command: "x" });
