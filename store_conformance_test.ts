@@ -121,8 +121,10 @@ async function contract(t: Deno.TestContext, backend: Backend) {
       try {
         const all = [store, ...others];
         await Promise.all(
+          // 30: Deno 2.7.1 (the oldest supported) hangs when more than 32
+          // FsFile.lock() calls wait at once in one process.
           Array.from(
-            { length: 40 },
+            { length: 30 },
             (_, i) =>
               all[i % all.length].update(job.id, async (j) => {
                 const n = (j.result?.n as number | undefined) ?? 0;
@@ -134,7 +136,7 @@ async function contract(t: Deno.TestContext, backend: Backend) {
               }),
           ),
         );
-        assertEquals((await store.loadRecorded(job.id)).result, { n: 40 });
+        assertEquals((await store.loadRecorded(job.id)).result, { n: 30 });
       } finally {
         for (const o of others) await o[Symbol.asyncDispose]();
       }
