@@ -104,9 +104,10 @@ export async function holdLiveness(
  * whose liveness lock nobody holds is lost, unless it was created less than
  * {@linkcode SUPERVISOR_START_GRACE_MS} ago and its supervisor has not taken
  * the lock yet. A job without a liveness file (epack's own) is left as
- * recorded. The record on disk is not changed.
+ * recorded. The record on disk is not changed. The lock is probed at most
+ * twice, and the record re-read after each probe that finds it free.
  *
- * @param job The job as recorded.
+ * @param job The job as recorded, read before this call.
  * @param livenessPath The job's liveness file.
  * @param reread Reads the record again.
  * @returns The job, with status `lost` and an error if it is lost.
@@ -121,20 +122,39 @@ export async function applyLiveness(
   // after the probe decides whether it started too late with a later time,
   // so it never runs a job a reader has already called lost.
   const now = Date.now();
-  const held = await isLivenessHeld(livenessPath);
-  if (held !== false) return job;
-  // Nobody holds the lock. Re-read: the supervisor writes its final record
-  // before it lets go, so a job that just ended shows its real end here.
-  const fresh = await reread();
-  if (fresh.status !== "running") return fresh;
-  const started = fresh.supervisedAt !== undefined;
-  const age = now - fresh.startedAt.getTime();
-  if (!started && age < SUPERVISOR_START_GRACE_MS) return fresh;
-  fresh.status = "lost";
-  fresh.error = started
-    ? "The job's supervisor is gone: it crashed, was killed, or the machine restarted"
-    : "The job's supervisor never started";
-  return fresh;
+  // `before` is always a record read before the probe that follows.
+  let before = job;
+  for (;;) {
+    const held = await isLivenessHeld(livenessPath);
+    if (held !== false) return before;
+    // Nobody holds the lock. Re-read: the supervisor writes its final record
+    // before it lets go, so a job that just ended shows its real end here.
+    const fresh = await reread();
+    if (fresh.status !== "running") return fresh;
+    if (fresh.supervisedAt === undefined) {
+      const age = now - fresh.startedAt.getTime();
+      if (age < SUPERVISOR_START_GRACE_MS) return fresh;
+      return lost(fresh, "The job's supervisor never started");
+    }
+    // The supervisor stamps supervisedAt while it holds the lock, and lets
+    // go only after its final write. A stamp read before the probe means the
+    // lock was taken before it, so a free lock means the supervisor is gone.
+    // A stamp seen only now may have been made after the probe, by a
+    // supervisor that took the lock just then and lives: probe again.
+    if (before.supervisedAt !== undefined) {
+      return lost(
+        fresh,
+        "The job's supervisor is gone: it crashed, was killed, or the machine restarted",
+      );
+    }
+    before = fresh;
+  }
+}
+
+function lost(job: Job, error: string): Job {
+  job.status = "lost";
+  job.error = error;
+  return job;
 }
 
 /**

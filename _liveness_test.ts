@@ -4,7 +4,11 @@
 
 import assert from "node:assert/strict";
 import { JobNotFoundError } from "./jobs.ts";
-import { holdLiveness, SUPERVISOR_START_GRACE_MS } from "./_liveness.ts";
+import {
+  applyLiveness,
+  holdLiveness,
+  SUPERVISOR_START_GRACE_MS,
+} from "./_liveness.ts";
 import {
   backdate,
   DAY,
@@ -109,5 +113,62 @@ Deno.test("holdLiveness() keeps the lock until disposed and stamps supervisedAt"
     assert.equal(await store.isHeld(job.id), false);
     assert.equal((await store.load(job.id)).status, "lost");
     await assert.rejects(holdLiveness(store, "NOPE"), JobNotFoundError);
+  });
+});
+
+// A reader's probe and its re-read are two steps: a supervisor that takes
+// the lock and stamps supervisedAt between them was reported lost while it
+// lived (seen under load as a `true` job that waitForJob() called lost).
+Deno.test("applyLiveness() does not call lost a supervisor that started between the probe and the re-read", async () => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    let supervisor: AsyncDisposable | undefined;
+    try {
+      const seen = await applyLiveness(
+        job,
+        store.livenessPath(job.id),
+        async () => {
+          // Lands after the probe found the lock free.
+          supervisor ??= await holdLiveness(store, job.id);
+          return await store.loadRecorded(job.id);
+        },
+      );
+      assert.equal(seen.status, "running");
+      assert.ok(seen.supervisedAt instanceof Date);
+      assert.equal(seen.error, undefined);
+    } finally {
+      await supervisor?.[Symbol.asyncDispose]();
+    }
+    // Once that supervisor lets go without an end, the job is lost.
+    assert.equal((await store.load(job.id)).status, "lost");
+  });
+});
+
+Deno.test("applyLiveness() reads the end a supervisor recorded between the probe and the re-read", async () => {
+  await withStore(async (store) => {
+    const job = await store.create({ command: "pull" });
+    let rereads = 0;
+    const seen = await applyLiveness(
+      job,
+      store.livenessPath(job.id),
+      async () => {
+        rereads++;
+        if (rereads === 1) {
+          // The whole life of a quick supervisor, after the first probe:
+          // it starts, records the end, and lets go.
+          await using _supervisor = await holdLiveness(store, job.id);
+          await store.complete(job.id, { exitCode: 0 });
+          // Its stamp is seen, its end not yet (read just before the end).
+          const stamped = await store.loadRecorded(job.id);
+          stamped.status = "running";
+          delete stamped.completedAt;
+          delete stamped.exitCode;
+          return stamped;
+        }
+        return await store.loadRecorded(job.id);
+      },
+    );
+    assert.equal(seen.status, "completed");
+    assert.equal(rereads, 2);
   });
 });

@@ -1,6 +1,15 @@
 // The few POSIX path operations the library needs, without node:path: that
 // module costs about 6 ms at every start (most of it its Windows half), and
-// every job's supervisor and every CLI command would pay it.
+// every job's supervisor and every CLI command would pay it. node:url loads
+// node:path too, so the two file URL conversions are here as well.
+
+/** The path separator (POSIX only, as the rest of the module). */
+export const sep = "/";
+
+/** Whether a path is absolute. */
+export function isAbsolute(path: string): boolean {
+  return path.startsWith("/");
+}
 
 /**
  * Joins path segments with `/` and normalises the result (`.` and `..`
@@ -37,6 +46,70 @@ export function dirname(path: string): string {
   if (slash < 0) return ".";
   if (slash === 0) return "/";
   return trimmed.slice(0, slash).replace(/\/+$/, "") || "/";
+}
+
+/**
+ * The last segment of a path, trailing slashes ignored, as POSIX
+ * `basename` gives it ("" for "/" and "").
+ */
+export function basename(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
+}
+
+/**
+ * The relative path from `from` to `to`, both resolved first ("" when they
+ * are the same directory).
+ */
+export function relative(from: string, to: string): string {
+  const split = (p: string) => {
+    const abs = resolve(p);
+    return abs === "/" ? [] : abs.slice(1).split("/");
+  };
+  const a = split(from);
+  const b = split(to);
+  let same = 0;
+  while (same < a.length && same < b.length && a[same] === b[same]) same++;
+  return [...a.slice(same).map(() => ".."), ...b.slice(same)].join("/");
+}
+
+/**
+ * A `file:` URL for a path, resolved from the cwd (a trailing slash kept),
+ * encoded as node:url's `pathToFileURL` encodes it: every ASCII character
+ * that could end or change the path (`%`, `?`, `#`, `\\`, controls and
+ * the like) by hand, the rest by the URL parser.
+ */
+export function toFileUrl(path: string): URL {
+  let absolute = resolve(path);
+  if (path.endsWith("/") && absolute !== "/") absolute += "/";
+  const url = new URL("file:///");
+  url.pathname = absolute.replace(
+    // deno-lint-ignore no-control-regex -- control characters are the point
+    /[\x00-\x20"#%<>?[\\\]^`{|}~\x7f]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`,
+  );
+  return url;
+}
+
+/**
+ * The path a `file:` URL names, as node:url's `fileURLToPath` gives it on
+ * POSIX: no host but `localhost`, no encoded `/`, the query and fragment
+ * ignored.
+ *
+ * @throws {TypeError} For another scheme, a host, or an encoded `/`.
+ */
+export function fromFileUrl(url: string | URL): string {
+  const u = url instanceof URL ? url : new URL(url);
+  if (u.protocol !== "file:") {
+    throw new TypeError("The URL must be of scheme file");
+  }
+  if (u.hostname !== "" && u.hostname !== "localhost") {
+    throw new TypeError('File URL host must be "localhost" or empty');
+  }
+  if (/%2f/i.test(u.pathname)) {
+    throw new TypeError("File URL path must not include encoded / characters");
+  }
+  return decodeURIComponent(u.pathname);
 }
 
 function normalize(path: string): string {

@@ -18,7 +18,7 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "./timeout.ts";
-import { isEnded, readProcess, startStamp } from "./_process.ts";
+import { isEnded, readProcess, signalGroup, startStamp } from "./_process.ts";
 import { formatDuration, MAX_DURATION } from "./duration.ts";
 import { cancelDeadline } from "./_cancel.ts";
 
@@ -226,7 +226,7 @@ async function supervise(
   };
   // cancel() records its request and its deadline before it signals us; a
   // signal without a request (a kill from elsewhere) gets the job's grace.
-  const onSignal = async (signal: Deno.Signal) => {
+  const handleSignal = async (signal: Deno.Signal) => {
     const current = await store.loadRecorded(job.id).catch(() => job);
     const requested = cancelDeadline(current);
     stop(
@@ -236,6 +236,23 @@ async function supervise(
         : `Cancelled: the supervisor received ${signal}`,
       requested ?? Date.now() + grace,
     );
+  };
+  // Never a rejection nobody handles: it would end the supervisor with the
+  // worker running and no end recorded. If the stop cannot start the usual
+  // way, the group is killed outright, and the worker's end is recorded.
+  const onSignal = (signal: Deno.Signal) => {
+    handleSignal(signal).catch((err) => {
+      console.error(
+        `[@epack/detach supervisor] stopping the job on ${signal} failed (${
+          String(err)
+        }); killing its process group`,
+      );
+      try {
+        signalGroup(pid, "SIGKILL");
+      } catch {
+        // The group is gone already.
+      }
+    });
   };
 
   try {

@@ -46,6 +46,7 @@ import {
 import { checkDuration, formatDuration, MAX_DURATION } from "./duration.ts";
 import { requestCancel } from "./_cancel.ts";
 import { assertPosix } from "./_platform.ts";
+import { firstMissing } from "./_permissions.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -221,6 +222,29 @@ export async function cancel(
   // record cannot hold would make the job's record unreadable.
   if (options.grace !== undefined) checkDuration("grace", options.grace);
   await using store = await openNamed(options);
+  // Before the request is recorded: a cancel that could not then signal the
+  // supervisor would leave a job running with a cancel on its record.
+  const missing = firstMissing([
+    ...(store instanceof FileJobBackend
+      ? [
+        [
+          { name: "write", path: store.files.dir },
+          "--allow-write",
+          "to record the cancel",
+        ] as const,
+      ]
+      : []),
+    [
+      { name: "run" },
+      "--allow-run",
+      "to signal the job's supervisor and processes",
+    ],
+  ]);
+  if (missing !== undefined) {
+    throw new Deno.errors.NotCapable(
+      `cancel() needs ${missing.flag} (${missing.why})`,
+    );
+  }
   const job: StoredJob = await store.load(jobId);
   // A job of another host (a store shared by hosts): its supervisor and
   // processes are there; the request reaches it through the store, at the

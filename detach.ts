@@ -42,6 +42,7 @@ import { checkDuration } from "./duration.ts";
 import { describeLookupFailure, findExecutable } from "./_which.ts";
 import { dirname, join, resolve } from "./_path.ts";
 import { assertPosix } from "./_platform.ts";
+import { firstMissing, type PermissionCheck } from "./_permissions.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -590,7 +591,7 @@ interface PermissionNeeds {
 // such rather than surfacing later as something else: without --allow-env,
 // PATH reads as empty and every program as "not found".
 function checkPermissions(want: PermissionNeeds): void {
-  const checks: [Deno.PermissionDescriptor, string, string][] = [
+  const checks: PermissionCheck[] = [
     [
       { name: "read", path: want.jobsDir },
       "--allow-read",
@@ -619,11 +620,8 @@ function checkPermissions(want: PermissionNeeds): void {
       "to read PATH and find the program",
     ]);
   }
-  for (const [descriptor, flag, why] of checks) {
-    if (Deno.permissions.querySync(descriptor).state !== "granted") {
-      throw needs(flag, why);
-    }
-  }
+  const missing = firstMissing(checks);
+  if (missing !== undefined) throw needs(missing.flag, missing.why);
   if (want.passedOn === undefined) return;
   for (const name of ["read", "write", "run"]) {
     const flag = `--allow-${name}`;

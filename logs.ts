@@ -18,7 +18,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { resolve } from "./_path.ts";
 import { FINAL_STATUSES, type Job, JobStore } from "./jobs.ts";
 import { defaultJobsDir } from "./detach.ts";
 

@@ -14,7 +14,10 @@ import { usageError } from "./_errors.ts";
 
 /** How one flag is spelled, what it takes, and how help shows it. */
 export interface FlagSpec {
-  /** `string` takes a value; `boolean` does not (but reads `--x=false`). */
+  /**
+   * `string` takes a value, never an empty one; `boolean` does not (but
+   * reads `--x=false`).
+   */
   type: "string" | "boolean";
   /** A one-letter alias, without the dash. */
   short?: string;
@@ -152,7 +155,16 @@ function scan(args: readonly string[], specs: FlagSpecs, v: Visitor): void {
   const takeValue = (flag: string): string => {
     if (i + 1 >= args.length) v.fail(`${flag} needs a value`);
     i++;
-    return args[i];
+    return nonEmpty(flag, args[i]);
+  };
+  // An empty value is refused for every option: `--jobs-dir ""` silently
+  // meaning the default (or `--env "$UNSET"` meaning any environment) hides
+  // a mistake that the user could not see.
+  const nonEmpty = (flag: string, value: string): string => {
+    if (value === "" && !v.lenient) {
+      v.fail(`${flag} is empty: give it a value, or leave the option out`);
+    }
+    return value;
   };
   for (; i < args.length; i++) {
     const arg = args[i];
@@ -166,7 +178,12 @@ function scan(args: readonly string[], specs: FlagSpecs, v: Visitor): void {
       const inline = eq < 0 ? undefined : arg.slice(eq + 1);
       const spec = known(name);
       if (spec?.type === "string") {
-        v.flag(name, inline ?? takeValue(`--${name}`));
+        v.flag(
+          name,
+          inline === undefined
+            ? takeValue(`--${name}`)
+            : nonEmpty(`--${name}`, inline),
+        );
       } else if (spec?.type === "boolean") {
         v.flag(
           name,
@@ -199,9 +216,15 @@ function scan(args: readonly string[], specs: FlagSpecs, v: Visitor): void {
           v.flag(name!, true);
           continue;
         }
-        let rest = arg.slice(j + 1);
-        if (rest.startsWith("=")) rest = rest.slice(1);
-        v.flag(name!, rest !== "" ? rest : takeValue(`-${letter}`));
+        const rest = arg.slice(j + 1);
+        v.flag(
+          name!,
+          rest.startsWith("=")
+            ? nonEmpty(`-${letter}`, rest.slice(1))
+            : rest !== ""
+            ? rest
+            : takeValue(`-${letter}`),
+        );
         break;
       }
       continue;

@@ -49,6 +49,9 @@ Deno.test("parseFlags() keeps positionals, and -- ends the flags", () => {
   assert.deepEqual(run.positionals, ["prog", "--all"]);
 });
 
+const EMPTY = (flag: string) =>
+  `${flag} is empty: give it a value, or leave the option out`;
+
 Deno.test("parseFlags() refuses bad usage with one error style", () => {
   const cases: [string[], string][] = [
     [["--bogus"], "Unknown option: --bogus"],
@@ -59,6 +62,11 @@ Deno.test("parseFlags() refuses bad usage with one error style", () => {
     [["--all=maybe"], '--all takes true or false, not "maybe"'],
     [["--no-all=true"], "--no-all does not take a value"],
     [["--no-output"], "Unknown option: --no-output"],
+    [["--output", ""], EMPTY("--output")],
+    [["--output="], EMPTY("--output")],
+    [["-o", ""], EMPTY("-o")],
+    [["-o="], EMPTY("-o")],
+    [["-ao="], EMPTY("-o")],
   ];
   for (const [args, message] of cases) {
     assert.throws(

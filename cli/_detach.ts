@@ -9,7 +9,7 @@ import {
 } from "../detach.ts";
 import { formatDuration } from "../duration.ts";
 import { CliError, EXIT } from "./_errors.ts";
-import { shellLine } from "./_output.ts";
+import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
 import { isPostgresUrl } from "../store.ts";
 
@@ -73,6 +73,8 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     ? { jobsDir: options.jobsDir }
     : {};
   const limit = job.timeout ? formatDuration(job.timeout) : "none";
+  // The arguments and paths are the user's: escaped as `jobs` escapes them,
+  // so a control character cannot act on the terminal.
   console.log(
     [
       `Started job ${result.jobId} (PID ${result.pid}): ${
@@ -82,7 +84,7 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       `  Timeout: ${limit}`,
       `  Status:  ${hint(["jobs", result.jobId], carry)}`,
       `  Follow:  ${hint(["jobs", "logs", result.jobId, "-f"], carry)}`,
-    ].join("\n"),
+    ].map(safe).join("\n"),
   );
   return EXIT.OK;
 }

@@ -25,7 +25,7 @@ import {
   wantsJson,
 } from "./_args.ts";
 import { CliError, DetailedError, EXIT } from "./_errors.ts";
-import { colorEnabled, oneLine, paint, writeSync } from "./_output.ts";
+import { colorEnabled, oneLine, paint, safe, writeSync } from "./_output.ts";
 import { hint } from "./_hint.ts";
 
 /**
@@ -166,12 +166,14 @@ async function lookup(name: string): Promise<CliCommand> {
 /** Prints an error and returns the exit code it carries. */
 function report(err: unknown, json: boolean): number {
   const code = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
+  // Messages carry what the user typed and what registries and records
+  // hold: escaped, as everything the CLI prints of them.
   const message = oneLine(
     err instanceof CliError ? err.message : describeUnexpected(err),
   );
   const color = colorEnabled(Deno.stderr);
-  const lines = [`${paint(color, 31, "error:")} ${message}`];
-  if (err instanceof DetailedError) lines.push(...err.detail);
+  const lines = [`${paint(color, 31, "error:")} ${safe(message)}`];
+  if (err instanceof DetailedError) lines.push(...err.detail.map(safe));
   if (err instanceof CliError && err.usage !== undefined) {
     const words = err.usage === "" ? [] : err.usage.split(" ");
     lines.push(`Run '${hint([...words, "--help"])}' for usage.`);

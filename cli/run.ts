@@ -144,7 +144,7 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
       throw usageError(`--timeout: ${(err as Error).message}`, "run");
     }
   }
-  if (typeof values["jobs-dir"] === "string" && values["jobs-dir"] !== "") {
+  if (typeof values["jobs-dir"] === "string") {
     command.jobsDir = values["jobs-dir"];
   }
   if (typeof values.store === "string" && values.store !== "") {

@@ -280,3 +280,42 @@ Deno.test("run --detach prints hints that work when pasted", async () => {
     assert.equal((await waitForRecord(jobs, id)).status, "completed");
   });
 });
+
+Deno.test("user text is printed escaped in every output: Started job, jobs, errors", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs\x1b[7m");
+    const r = await cli([
+      "run",
+      "--detach",
+      "--jobs-dir",
+      jobsDir,
+      "--",
+      "printf",
+      "a\x1b[2Jb\rc\n",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // deno-lint-ignore no-control-regex -- control characters are the point
+    assert.doesNotMatch(r.stdout, /[\x1b\r]/, "no raw control characters");
+    const [started, log, , status] = lines(r.stdout);
+    const command = "printf 'a\\x1b[2Jb\\x0dc\\n'";
+    assert.ok(started.endsWith(`: ${command}`), started);
+    assert.ok(log.includes("jobs\\x1b[7m/"), log);
+    assert.ok(status.includes("jobs\\x1b[7m"), status);
+    const id = /^Started job (\w+)/.exec(started)![1];
+    await waitForRecord(jobsDir, id);
+    // `jobs` shows the same command, escaped the same way.
+    const list = await cli(["jobs", "--all", "--jobs-dir", jobsDir]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(
+      list.stdout,
+      new RegExp(`^${id}  completed  printf 'a\\\\x1b`, "m"),
+    );
+    const show = await cli(["jobs", id, "--jobs-dir", jobsDir]);
+    assert.ok(show.stdout.includes(`Command:     ${command}\n`), show.stdout);
+
+    // An error naming what the user typed: escaped too.
+    const missing = await cli(["run", "--", "no\x1b[2Jsuch"]);
+    assert.equal(missing.code, 127);
+    assert.equal(missing.stderr, "error: Command not found: no\\x1b[2Jsuch\n");
+  });
+});

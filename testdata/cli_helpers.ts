@@ -30,6 +30,8 @@ export interface CliResult {
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** Deno's permission flags, in place of `-A`. */
+  permissions?: string[];
 }
 
 /** Runs `deno run -A mod.ts ...args` and collects its output. */
@@ -37,10 +39,26 @@ export async function cli(
   args: string[],
   options: CliOptions = {},
 ): Promise<CliResult> {
-  return await collect(Deno.execPath(), ["run", "-A", MOD, ...args], {
+  const permissions = options.permissions ?? ["-A"];
+  return await collect(Deno.execPath(), ["run", ...permissions, MOD, ...args], {
     cwd: options.cwd,
     env: { NO_COLOR: "", ...options.env },
   });
+}
+
+/** Asserts the CLI failed with one error line (plus any detail lines). */
+export function assertOneLineError(
+  r: { code: number; stderr: string },
+  code: number,
+  pattern: RegExp,
+): void {
+  if (r.code !== code) {
+    throw new Error(`exit code ${r.code}, not ${code}; stderr: ${r.stderr}`);
+  }
+  const first = lines(r.stderr).find((l) => l.startsWith("error: "));
+  if (first === undefined) throw new Error(`no error line in: ${r.stderr}`);
+  if (!pattern.test(first)) throw new Error(`${first} !~ ${pattern}`);
+  if (/^\s+at /m.test(r.stderr)) throw new Error(`stack trace: ${r.stderr}`);
 }
 
 /** Runs a program with no input and collects its output. */

@@ -42,13 +42,10 @@ export function durationFlag(
   if (typeof text !== "string") return fallback;
   try {
     return parseDuration(text);
-  } catch {
-    throw usageError(
-      `Invalid --${flag} value ${
-        JSON.stringify(text)
-      }: use a duration like 90s, 1h30m or 500ms`,
-      ctx.command,
-    );
+  } catch (err) {
+    // Worded as run's and pull's --timeout: the reason is parseDuration's,
+    // which says whether the value is malformed or out of range.
+    throw usageError(`--${flag}: ${(err as Error).message}`, ctx.command);
   }
 }
 

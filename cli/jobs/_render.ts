@@ -19,16 +19,24 @@ export function jobJson(job: Job, now: number): Record<string, unknown> {
   return { ...toRecord(job), duration_ms: durationOf(job, now) ?? null };
 }
 
-/** Ended jobs: how long they ran. Running jobs: how long so far. */
+/**
+ * Ended jobs: how long they ran. Running jobs: how long so far. A lost job:
+ * undefined, whatever its record holds. Its end was not seen, so any end
+ * time it has (an older cancel wrote the time it noticed the loss) is not
+ * when the job ended, and a duration from it would be invented.
+ */
 export function durationOf(job: Job, now: number): number | undefined {
+  if (job.status === "lost") return undefined;
   const start = job.startedAt.getTime();
   if (job.completedAt !== undefined) {
     return Math.max(0, job.completedAt.getTime() - start);
   }
   if (job.status === "running") return Math.max(0, now - start);
-  // A lost job has no recorded end.
   return undefined;
 }
+
+/** How the text output shows a duration that is not known. */
+export const UNKNOWN = "unknown";
 
 const COMMAND_COLUMN = 2;
 
@@ -58,7 +66,7 @@ export function renderTable(
         job.status,
         safe(commandLine(job)),
         relativeTime(job.startedAt, options.now),
-        d === undefined ? "-" : humanDuration(d),
+        d === undefined ? UNKNOWN : humanDuration(d),
         ...(withHost ? [safe(hostOf(job))] : []),
       ];
     }),
@@ -99,12 +107,23 @@ export function renderDetails(
   add("PID", job.pid > 0 ? `${job.pid} (supervisor)` : undefined);
   add("Worker PID", job.workerPid?.toString());
   add("Started", when(job.startedAt));
-  add("Completed", when(job.completedAt));
+  if (job.status === "lost") {
+    // When the loss was recorded is a fact; when the job ended is not.
+    add(
+      "Completed",
+      UNKNOWN +
+        (job.completedAt === undefined
+          ? ""
+          : `; recorded lost ${when(job.completedAt)}`),
+    );
+  } else {
+    add("Completed", when(job.completedAt));
+  }
   const d = durationOf(job, options.now);
   add(
     "Duration",
     d === undefined
-      ? "unknown"
+      ? UNKNOWN
       : humanDuration(d) + (job.status === "running" ? " so far" : ""),
   );
   add("Exit code", job.exitCode?.toString());

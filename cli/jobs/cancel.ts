@@ -5,6 +5,7 @@ import { EXIT } from "../_errors.ts";
 import { out, outJson, safe } from "../_output.ts";
 import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";
 import { jobJson } from "./_render.ts";
+import { WAIT_EXIT } from "./wait.ts";
 
 /** Runs `jobs cancel`. */
 export async function cancelJob(ctx: JobsContext): Promise<number> {
@@ -21,5 +22,8 @@ export async function cancelJob(ctx: JobsContext): Promise<number> {
   } else {
     await out(`${safe(result.message)}\n`);
   }
-  return EXIT.OK;
+  // The grace (plus cancel()'s margin) passed and the job still runs: the
+  // stop goes on, but this command could not see it end. As for a wait that
+  // ended first, 75 says "still running, try again later".
+  return result.outcome === "stopping" ? WAIT_EXIT.WAIT_TIMEOUT : EXIT.OK;
 }

@@ -47,3 +47,19 @@ Deno.test("jobs cancel stops a running job and does nothing to an ended one", as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("jobs cancel exits 75 when the job has not ended by its grace plus the margin", async () => {
+  const dir = await tempDir();
+  try {
+    // A running record whose supervisor never comes: nothing will end it.
+    const job = await new JobStore(dir).create({ command: "x" });
+    const r = await jobs(dir, "cancel", job.id, "--grace", "0s");
+    assertEquals(r.code, WAIT_EXIT.WAIT_TIMEOUT, r.stderr);
+    assert(/has not ended/.test(r.stdout), r.stdout);
+    const j = await jobs(dir, "cancel", job.id, "--grace", "0s", "--json");
+    assertEquals(j.code, WAIT_EXIT.WAIT_TIMEOUT, j.stderr);
+    assertEquals(JSON.parse(j.stdout).outcome, "stopping");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,7 +6,7 @@ import { JOB_STATUSES } from "../../jobs.ts";
 import { openStore } from "../../store.ts";
 import { chooseStore } from "../_store.ts";
 import { defaultJobsDir } from "../../detach.ts";
-import { EXIT, usageError } from "../_errors.ts";
+import { EXIT } from "../_errors.ts";
 import {
   type CliCommand,
   COMMON_FLAGS,
@@ -125,11 +125,6 @@ export async function jobsCommand(args: string[]): Promise<number> {
     await out(helpOf(sub ?? "jobs"));
     return EXIT.OK;
   }
-  const dir = values["jobs-dir"];
-  if (dir === "") throw usageError("--jobs-dir needs a directory", command);
-  if (values.store === "") {
-    throw usageError("--store needs a postgres:// URL or a directory", command);
-  }
   const chosen = chooseStore(values, () => defaultJobsDir());
   await using store = await openStore(chosen.name);
   const ctx: JobsContext = {
@@ -228,7 +223,8 @@ Exit codes:
   ${WAIT_EXIT.TIMED_OUT}   the job timed out
   ${WAIT_EXIT.CANCELLED}   the job was cancelled
   1     the job was lost, or it could not start, or an error (see stderr)
-  ${WAIT_EXIT.WAIT_TIMEOUT}    --timeout passed; the job is still running
+  ${WAIT_EXIT.WAIT_TIMEOUT}    the wait ended first (--timeout passed, or Ctrl-C, SIGTERM or
+        SIGHUP stopped the waiter); the job is still running
 `;
     case "cancel":
       return `Cancel a running job: SIGTERM to its processes, SIGKILL after the grace

@@ -9,7 +9,11 @@ import {
   assertEquals,
   craftEnded,
   jobs,
+  type Spawned,
+  spawnJob,
+  stopJob,
   tempDir,
+  until,
 } from "../../testdata/cli_helpers.ts";
 
 Deno.test("a job ID prefix (or suffix) of 4 or more characters selects a job", async (t) => {
@@ -112,11 +116,19 @@ Deno.test("usage errors print one line and a hint and exit 1", async () => {
       [
         ["wait", "abcd", "--timeout", "soon"],
         "jobs wait",
-        /Invalid --timeout value "soon"/,
+        /^error: --timeout: Invalid duration: "soon"/,
       ],
       [["cancel", "abcd", "--grace", "-1s"], "jobs cancel", /--grace/],
-      [["clean", "--older-than", "1y"], "jobs clean", /Invalid --older-than/],
-      [["--clean", "--older-than", "x"], "jobs", /Invalid --older-than/],
+      [
+        ["clean", "--older-than", "1y"],
+        "jobs clean",
+        /^error: --older-than: Invalid duration: "1y"/,
+      ],
+      [
+        ["--clean", "--older-than", "x"],
+        "jobs",
+        /^error: --older-than: Invalid duration: "x"/,
+      ],
       [["logs", "abcd", "-n", "x"], "jobs logs", /Invalid -n value "x"/],
       [["logs", "abcd", "-n", "-3"], "jobs logs", /-n/],
       [["logs", "abcd", "--follow=yes"], "jobs logs", /follow/],
@@ -159,6 +171,42 @@ Deno.test("hostile job IDs are rejected before anything is touched", async () =>
       }
     }
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a job ID in lowercase works in every jobs subcommand", async (t) => {
+  const dir = await tempDir();
+  let job: Spawned | undefined;
+  try {
+    job = await spawnJob(dir, "sh", ["-c", "echo hello; exec sleep 30"]);
+    await until(dir, job.jobId, (j) => j.workerPid !== undefined);
+    const lower = job.jobId.toLowerCase();
+    assert(lower !== job.jobId);
+    for (const id of [lower, lower.slice(0, 12), lower.slice(-6)]) {
+      await t.step(`${id}: jobs, show, logs, wait --timeout 0`, async () => {
+        for (const args of [[id], ["show", id], [id, "--json"]]) {
+          const r = await jobs(dir, ...args);
+          assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+          assert(r.stdout.includes(job!.jobId), r.stdout);
+        }
+        const logs = await jobs(dir, "logs", id);
+        assertEquals([logs.code, logs.stdout], [0, "hello\n"], logs.stderr);
+        const wait = await jobs(dir, "wait", id, "--timeout", "0");
+        assertEquals(wait.code, 75, wait.stderr);
+        assert(wait.stderr.includes(job!.jobId), wait.stderr);
+      });
+    }
+    await t.step("cancel", async () => {
+      const r = await jobs(dir, "cancel", lower, "--grace", "1s");
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(
+        (await new JobStore(dir).load(job!.jobId)).status,
+        "cancelled",
+      );
+    });
+  } finally {
+    if (job) await stopJob(dir, job.jobId);
     await Deno.remove(dir, { recursive: true });
   }
 });

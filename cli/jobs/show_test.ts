@@ -132,3 +132,53 @@ Deno.test("jobs <id> reads only the end of a large log", async (t) => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a lost job's end and duration are unknown in jobs, jobs <id>, wait and --json", async () => {
+  const dir = await tempDir();
+  try {
+    const store = new JobStore(dir);
+    // As an older cancel recorded a job that died 0.7 s in: with the time
+    // the loss was noticed, 19 s later, as if it were the end.
+    const created = await store.create({ command: "sleep", args: ["1"] });
+    const job = await store.update(created.id, (j) => {
+      j.status = "lost";
+      j.startedAt = new Date(Date.now() - 60_000);
+      j.completedAt = new Date(j.startedAt.getTime() + 19_000);
+      j.error = "Job was lost (its supervisor is gone)";
+      return j;
+    });
+    const list = await jobs(dir, "--all");
+    assertEquals(list.code, 0, list.stderr);
+    const row = list.stdout.split("\n").find((l) => l.startsWith(job.id));
+    assert(row !== undefined && /\blost\b.*\bunknown$/.test(row), list.stdout);
+    assert(!/\b19s\b/.test(list.stdout), list.stdout);
+
+    const show = await jobs(dir, job.id);
+    assertEquals(show.code, 0, show.stderr);
+    assert(/\n {2}Duration: +unknown\n/.test(show.stdout), show.stdout);
+    assert(
+      /Completed: +unknown; recorded lost \d{4}-/.test(show.stdout),
+      show.stdout,
+    );
+    assert(!/\b19s\b/.test(show.stdout), show.stdout);
+
+    for (
+      const args of [["--all", "--json"], [job.id, "--json"], [
+        "wait",
+        job.id,
+        "--json",
+      ]]
+    ) {
+      const r = await jobs(dir, ...args);
+      const doc = JSON.parse(r.stdout);
+      const one = doc.jobs ? doc.jobs[0] : doc;
+      assertEquals(one.status, "lost", args.join(" "));
+      assertEquals(one.duration_ms, null, args.join(" "));
+    }
+    const wait = await jobs(dir, "wait", job.id);
+    assertEquals(wait.code, 1, wait.stderr);
+    assertEquals(wait.stdout, `Job ${job.id} lost\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -19,11 +19,22 @@ export const WAIT_EXIT = {
   /** The job was cancelled (as a shell reports a command stopped by Ctrl-C). */
   CANCELLED: 130,
   /**
-   * `--timeout` passed while the job was still running: EX_TEMPFAIL from
-   * sysexits.h, "try again later".
+   * The wait ended before the job did: `--timeout` passed, or the waiter
+   * itself was stopped (Ctrl-C, SIGTERM, SIGHUP). EX_TEMPFAIL from
+   * sysexits.h, "try again later": the job is still running. Not 130, which
+   * says the job was cancelled.
    */
   WAIT_TIMEOUT: 75,
 } as const;
+
+/** A signal that stopped the waiter, not the job. */
+class WaiterStopped extends Error {
+  readonly signal: Deno.Signal;
+  constructor(signal: Deno.Signal) {
+    super(signal);
+    this.signal = signal;
+  }
+}
 
 /**
  * The exit code `epack jobs wait` passes on for a job that has ended:
@@ -71,9 +82,21 @@ export async function wait(ctx: JobsContext): Promise<number> {
   // Flags first: a bad value is bad usage whether the job exists or not.
   const timeout = durationFlag(ctx, "timeout");
   const id = await oneJobId(ctx);
+  // Ctrl-C stops the waiting, not the job, and must not be taken for the
+  // job's own end: a cancelled job exits 130, as a shell's Ctrl-C does.
+  const controller = new AbortController();
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
+    const handler = () => controller.abort(new WaiterStopped(sig));
+    Deno.addSignalListener(sig, handler);
+    return [sig, handler] as const;
+  });
   let job: Job;
   try {
-    job = await waitForJob(id, { store: ctx.storeName, timeout });
+    job = await waitForJob(id, {
+      store: ctx.storeName,
+      timeout,
+      signal: controller.signal,
+    });
   } catch (e) {
     if (e instanceof WaitTimeoutError) {
       throw new CliError(
@@ -83,7 +106,17 @@ export async function wait(ctx: JobsContext): Promise<number> {
         { exitCode: WAIT_EXIT.WAIT_TIMEOUT, cause: e },
       );
     }
+    if (e instanceof WaiterStopped) {
+      throw new CliError(
+        `Stopped waiting for job ${id} (${e.signal}); the job is still running`,
+        { exitCode: WAIT_EXIT.WAIT_TIMEOUT, cause: e },
+      );
+    }
     throw e;
+  } finally {
+    for (const [sig, handler] of handlers) {
+      Deno.removeSignalListener(sig, handler);
+    }
   }
   const code = jobExitCode(job);
   if (ctx.json) {

@@ -7,6 +7,7 @@ import { jobExitCode, WAIT_EXIT } from "./wait.ts";
 import {
   assert,
   assertEquals,
+  ENTRY,
   jobs,
   type Spawned,
   spawnJob,
@@ -142,6 +143,74 @@ Deno.test("a lost job is shown lost, wait exits 1, logs -f stops", async () => {
     assertEquals([f.code, f.stdout], [0, "started\n"]);
     const list = await jobs(dir, "--status", "lost");
     assert(list.stdout.includes(job.jobId), list.stdout);
+  } finally {
+    if (job) await stopJob(dir, job.jobId);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Whether a process has an inotify watch open (watchJob() has begun). */
+async function watching(pid: number): Promise<boolean> {
+  try {
+    for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+      const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`)
+        .catch(() => "");
+      if (target === "anon_inode:inotify") return true;
+    }
+  } catch {
+    // The process has gone.
+  }
+  return false;
+}
+
+Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", async (t) => {
+  const dir = await tempDir();
+  let job: Spawned | undefined;
+  try {
+    job = await spawnJob(dir, "sleep", ["30"]);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      await t.step(
+        `${signal} to the waiter: 75, and the job runs on`,
+        async () => {
+          const waiter = new Deno.Command(Deno.execPath(), {
+            args: [...ENTRY, "wait", job!.jobId, "--jobs-dir", dir],
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+            env: { NO_COLOR: "1" },
+          }).spawn();
+          const deadline = Date.now() + 20_000;
+          while (!await watching(waiter.pid)) {
+            assert(Date.now() < deadline, "the waiter never began to watch");
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          waiter.kill(signal);
+          const out = await waiter.output();
+          const stderr = new TextDecoder().decode(out.stderr);
+          assertEquals(out.code, WAIT_EXIT.WAIT_TIMEOUT, stderr);
+          assertEquals(out.signal, null);
+          assertEquals(
+            stderr,
+            `error: Stopped waiting for job ${
+              job!.jobId
+            } (${signal}); the job is still running\n`,
+          );
+          assertEquals(
+            (await new JobStore(dir).load(job!.jobId)).status,
+            "running",
+          );
+        },
+      );
+    }
+    await t.step("the job cancelled while waited for: 130", async () => {
+      const waiting = jobs(dir, "wait", job!.jobId);
+      const cancelled = await jobs(dir, "cancel", job!.jobId, "--grace", "1s");
+      assertEquals(cancelled.code, 0, cancelled.stderr);
+      const w = await waiting;
+      assertEquals(w.code, WAIT_EXIT.CANCELLED, w.stderr);
+      assertEquals(WAIT_EXIT.CANCELLED, 130);
+      assert(/^Job \w+ cancelled after /.test(w.stdout), w.stdout);
+    });
   } finally {
     if (job) await stopJob(dir, job.jobId);
     await Deno.remove(dir, { recursive: true });

@@ -2,7 +2,7 @@
 // while hashing it, check size and digest, and only then move it into place,
 // so the output path never holds a partial or unverified pack.
 
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "../../_path.ts";
 import { CliError, EXIT } from "../_errors.ts";
 import { formatBytes, type Progress } from "./_progress.ts";
 import { describe, type PackEntry, type PackLocation } from "./_registry.ts";
@@ -39,14 +39,89 @@ export async function outputPath(
   return output;
 }
 
-export async function refuseExisting(output: string): Promise<void> {
+/**
+ * What is at the output path, read with lstat (a symbolic link is not
+ * followed): nothing, a regular file, or something else, in words.
+ */
+export type OutputState =
+  | { kind: "absent" }
+  | { kind: "file" }
+  | { kind: "other"; what: string };
+
+/**
+ * Looks at what is at the output path now, without following a symlink.
+ *
+ * @param output The output path.
+ * @returns What is there.
+ * @throws {CliError} If the path cannot be looked at.
+ */
+export async function inspectOutput(output: string): Promise<OutputState> {
+  let info: Deno.FileInfo;
   try {
-    await Deno.lstat(output);
+    info = await Deno.lstat(output);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
+    if (err instanceof Deno.errors.NotFound) return { kind: "absent" };
     throw new CliError(`Cannot check ${output}: ${describe(err)}`);
   }
-  throw new CliError(`${output} already exists (use --force to overwrite it)`);
+  if (info.isFile) return { kind: "file" };
+  const what = info.isSymlink
+    ? "a symbolic link"
+    : info.isDirectory
+    ? "a directory"
+    : info.isFifo
+    ? "a FIFO"
+    : info.isCharDevice
+    ? "a character device"
+    : info.isBlockDevice
+    ? "a block device"
+    : info.isSocket
+    ? "a socket"
+    : "not a regular file";
+  return { kind: "other", what };
+}
+
+/**
+ * Why a pull may not write the output path as it is, or undefined if it may.
+ * The rule: a pull only ever creates a file or replaces a regular file (the
+ * latter with `force`). Anything else (a directory, a symbolic link, a FIFO,
+ * a device, a socket) is refused, `force` or not: renaming onto it would
+ * replace the name, so `-o /dev/null --force` as root would put a file where
+ * the device was, and a symlink would be replaced rather than written
+ * through.
+ *
+ * @param output The output path.
+ * @param state What is there.
+ * @param force Whether an existing regular file may be replaced.
+ * @returns The error message, or undefined.
+ */
+export function outputConflict(
+  output: string,
+  state: OutputState,
+  force: boolean,
+): string | undefined {
+  if (state.kind === "other") {
+    return `${output} is ${state.what}; a pull only replaces a regular file`;
+  }
+  if (state.kind === "file" && !force) {
+    return `${output} already exists (use --force to overwrite it)`;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses an output path the pull may not write (see
+ * {@linkcode outputConflict}).
+ *
+ * @param output The output path.
+ * @param force Whether an existing regular file may be replaced.
+ * @throws {CliError} Naming what is there.
+ */
+export async function refuseExisting(
+  output: string,
+  force: boolean,
+): Promise<void> {
+  const conflict = outputConflict(output, await inspectOutput(output), force);
+  if (conflict !== undefined) throw new CliError(conflict);
 }
 
 /** What {@linkcode download} needs besides where from and where to. */
@@ -87,8 +162,16 @@ export async function download(
     const { createHash } = await import("node:crypto");
     const hash = createHash("sha256");
     let bytes = 0;
+    // An abort must end a read that waits on a silent server. fetch()'s own
+    // signal does not always do it (seen in Deno 2.9.6 when node: built-ins
+    // are loaded late), so the reader is cancelled here too.
+    const reader = body.getReader();
+    const stop = () => void reader.cancel(signal.reason).catch(() => {});
+    signal.addEventListener("abort", stop, { once: true });
     try {
-      for await (const chunk of body) {
+      for (;;) {
+        const { done, value: chunk } = await reader.read();
+        if (done) break;
         signal.throwIfAborted();
         hash.update(chunk);
         for (let n = 0; n < chunk.length;) {
@@ -103,6 +186,8 @@ export async function download(
         progress.update(bytes);
       }
     } catch (err) {
+      // As a for-await loop would: a download given up frees its connection.
+      await reader.cancel().catch(() => {});
       if (signal.aborted || err instanceof CliError) throw err;
       throw new CliError(
         `Download of ${entry.name} ${entry.version} failed after ${
@@ -110,6 +195,8 @@ export async function download(
         }: ${describe(err)}`,
         { cause: err },
       );
+    } finally {
+      signal.removeEventListener("abort", stop);
     }
     signal.throwIfAborted();
     await file.syncData();
@@ -176,9 +263,20 @@ async function openBody(
 }
 
 /**
- * Renames the finished temp file to the output. Without `force`, a hard
- * link claims the name only if it is still free, so a file that appeared
- * during the download is not overwritten.
+ * Moves the finished temp file to the output: the one place a pull writes
+ * the output path, so the rule of {@linkcode outputConflict} is checked
+ * here, right before the rename, whatever was checked earlier.
+ *
+ * Without `force`, a hard link claims the name only if it is still free,
+ * so nothing that appeared during the download is replaced.
+ *
+ * With `force`, what is there is looked at again (lstat) just before the
+ * rename. Something swapped in between that look and the rename would be
+ * replaced: Deno offers no `renameat2(RENAME_NOREPLACE | RENAME_EXCHANGE)`
+ * to close that gap. What it would cost is bounded: a rename only drops that
+ * one name from its directory, never writing into what the name held nor
+ * touching its other names, and only someone who may write that directory
+ * can swap a name in it, who could as well remove it.
  */
 async function moveIntoPlace(
   temp: string,
@@ -186,6 +284,7 @@ async function moveIntoPlace(
   force: boolean,
 ): Promise<void> {
   if (force) {
+    await refuseExisting(output, true);
     await Deno.rename(temp, output);
     return;
   }
@@ -195,12 +294,14 @@ async function moveIntoPlace(
     return;
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) {
+      await refuseExisting(output, false);
+      // Gone again since the link failed: still, never replace it.
       throw new CliError(
         `${output} already exists (use --force to overwrite it)`,
       );
     }
     // A file system without hard links: check, then rename.
   }
-  await refuseExisting(output);
+  await refuseExisting(output, false);
   await Deno.rename(temp, output);
 }

@@ -20,8 +20,8 @@ export interface PullCommand {
   /** The registry: a URL or a directory, as given. */
   remote: string;
   /**
-   * The pull's options, canonical: only what was given, empty strings left
-   * out, `force` only when true, `verify` only when false. The `[ref]`
+   * The pull's options, canonical: only what was given (never an empty
+   * string), `force` only when true, `verify` only when false. The `[ref]`
    * argument is folded into `version`, `releaseId` or `digest`.
    */
   options: PullOptions;
@@ -68,7 +68,11 @@ export const PULL_FLAGS: FlagSpecs = {
       "in /) gets <name>-<version>.epack inside\n" +
       "(default: ./<name>-<version>.epack)",
   },
-  force: { type: "boolean", help: "Overwrite an existing output file" },
+  force: {
+    type: "boolean",
+    help: "Replace an existing regular file at the output\n" +
+      "(never a directory, symlink, FIFO or device)",
+  },
   verify: {
     type: "boolean",
     negated: true,
@@ -140,9 +144,10 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   const { values, positionals } = parseFlags(args, PULL_FLAGS, {
     command: "pull",
   });
+  // parseFlags() refuses an empty value, as for every command.
   const flag = (name: string): string | undefined => {
     const v = values[name];
-    return typeof v === "string" && v !== "" ? v : undefined;
+    return typeof v === "string" ? v : undefined;
   };
   const command: PullCommand = {
     help: values.help === true,

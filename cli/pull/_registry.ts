@@ -8,8 +8,15 @@
 // the result must stay inside the index's directory (and, over HTTP, on the
 // index's origin; on disk, after symlinks are followed).
 
-import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  dirname,
+  fromFileUrl,
+  isAbsolute,
+  relative,
+  resolve,
+  sep,
+  toFileUrl,
+} from "../../_path.ts";
 
 /** One pack listed in a registry's index. */
 export interface PackEntry {
@@ -153,7 +160,7 @@ export function parseRemote(
   let path: string;
   if (scheme === "file") {
     try {
-      path = fileURLToPath(remote);
+      path = fromFileUrl(remote);
     } catch (err) {
       throw new RegistryError(
         `Invalid file URL: ${remote} (${(err as Error).message})`,
@@ -176,18 +183,33 @@ export interface LoadIndexOptions {
   signal?: AbortSignal;
 }
 
+/** What {@linkcode loadIndex} read. */
+export interface LoadedIndex {
+  /** The packs, in index order. */
+  entries: PackEntry[];
+  /**
+   * Where the index was found: over HTTP, the URL after redirects, which
+   * pack paths are relative to.
+   */
+  source: RegistrySource;
+}
+
 /**
- * Reads and validates a registry's index.
+ * Reads and validates a registry's index. Over HTTP, redirects are
+ * followed, and the index's final URL is the registry's: its pack paths
+ * resolve against it. A redirect to another origin is refused, as a pack
+ * path to another origin is: the registry is what the user named.
  *
  * @param source Where the registry is.
  * @param options An abort signal.
- * @returns The packs, in index order.
- * @throws {RegistryError} If the index cannot be read or is not valid.
+ * @returns The packs, in index order, and where the index was.
+ * @throws {RegistryError} If the index cannot be read or is not valid, or
+ * it was redirected to another origin.
  */
 export async function loadIndex(
   source: RegistrySource,
   options: LoadIndexOptions = {},
-): Promise<PackEntry[]> {
+): Promise<LoadedIndex> {
   let text: string;
   let where: string;
   if (source.kind === "file") {
@@ -221,12 +243,23 @@ export async function loadIndex(
         { cause: err },
       );
     }
+    const final = res.url === "" ? source.indexUrl : new URL(res.url);
+    if (final.origin !== source.indexUrl.origin) {
+      await res.body?.cancel();
+      throw new RegistryError(
+        `The registry index ${where} redirects to another origin (${final.href}); give that URL as <remote> if it is the registry`,
+      );
+    }
     if (!res.ok) {
       await res.body?.cancel();
       throw new RegistryError(
         `Cannot fetch the registry index ${where}: HTTP ${res.status} ${res.statusText}`
           .trimEnd(),
       );
+    }
+    final.hash = "";
+    if (final.href !== source.indexUrl.href) {
+      source = { ...source, indexUrl: final };
     }
     try {
       text = await res.text();
@@ -238,7 +271,7 @@ export async function loadIndex(
       );
     }
   }
-  return parseIndex(text, where);
+  return { entries: parseIndex(text, where), source };
 }
 
 /**
@@ -461,9 +494,9 @@ export async function resolveLocation(
     url.hash = "";
     return { kind: "http", url, display: url.href };
   }
-  const url = new URL(entry.path, pathToFileURL(source.indexPath));
+  const url = new URL(entry.path, toFileUrl(source.indexPath));
   if (url.protocol !== "file:") throw escapes("is not a file path");
-  const lexical = fileURLToPath(url);
+  const lexical = fromFileUrl(url);
   if (!inside(source.root, lexical)) throw escapes("escapes the registry");
   let real: string;
   let realRoot: string;

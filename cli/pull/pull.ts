@@ -3,7 +3,7 @@
 // and only then move it into place. Or, with --detach, start all that as a
 // job with exactly the flags buildPullFlags() makes.
 
-import { resolve, sep } from "node:path";
+import { resolve, sep } from "../../_path.ts";
 import { buildPullFlags } from "../../flags.ts";
 import { defaultJobsDir, findWorkingDir } from "../../detach.ts";
 import { signalNumber } from "../../_signals.ts";
@@ -15,11 +15,23 @@ import {
   PULL_HELP,
   type PullCommand,
 } from "./_parse.ts";
-import { colorEnabled, formatTable, paint, terminalWidth } from "../_output.ts";
+import {
+  colorEnabled,
+  formatTable,
+  paint,
+  safe,
+  terminalWidth,
+} from "../_output.ts";
 import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
 import { formatBytes, Progress } from "./_progress.ts";
-import { download, outputPath, refuseExisting } from "./_download.ts";
+import {
+  download,
+  inspectOutput,
+  outputConflict,
+  outputPath,
+  refuseExisting,
+} from "./_download.ts";
 import {
   describe,
   loadIndex,
@@ -77,9 +89,11 @@ async function detachPull(command: PullCommand): Promise<number> {
     // The job would only fail later, in its log, for want of a registry.
     await Deno.stat(source.indexPath).catch((err) => {
       throw new CliError(
-        `No registry at ${command.remote}: ${source.indexPath} ${
-          err instanceof Deno.errors.NotFound ? "does not exist" : describe(err)
-        }`,
+        err instanceof Deno.errors.NotFound
+          ? `No registry at ${command.remote}: ${source.indexPath} does not exist`
+          : `Cannot read the registry index ${source.indexPath}: ${
+            describe(err)
+          }`,
       );
     });
   }
@@ -91,7 +105,11 @@ async function detachPull(command: PullCommand): Promise<number> {
   if (options.output !== undefined) {
     const slash = options.output.endsWith("/") ? sep : "";
     options.output = resolve(cwd, options.output) + slash;
-    if (!options.force && slash === "") await refuseExisting(options.output);
+    // The job would only fail later, in its log. A directory gets the
+    // pack inside, under a name the index gives: the job checks that one.
+    const isDir = slash !== "" ||
+      await Deno.stat(options.output).then((s) => s.isDirectory, () => false);
+    if (!isDir) await refuseExisting(options.output, options.force === true);
   } else if (workingDir !== resolve(cwd)) {
     options.output = resolve(cwd) + sep;
   }
@@ -130,8 +148,10 @@ async function pull(command: PullCommand): Promise<number> {
   });
   const color = !command.ci && !command.json && colorEnabled(Deno.stdout);
   try {
-    const source = registrySource(command.remote);
-    const entries = await loadIndex(source, { signal: controller.signal });
+    const { entries, source } = await loadIndex(
+      registrySource(command.remote),
+      { signal: controller.signal },
+    );
     let entry: PackEntry;
     try {
       entry = selectPack(entries, {
@@ -147,30 +167,45 @@ async function pull(command: PullCommand): Promise<number> {
     }
     const location = await resolveLocation(source, entry);
     const output = await outputPath(options.output, entry);
-    if (!options.force) await refuseExisting(output);
+    const force = options.force === true;
     const verify = options.verify !== false;
     const label = `${entry.name} ${entry.version}`;
 
     if (command.dryRun) {
+      // A dry run writes nothing, so what is at the output does not stop
+      // it: it says what the real pull would do about it.
+      const state = await inspectOutput(output);
+      const conflict = outputConflict(output, state, force);
       if (command.json) {
-        console.log(JSON.stringify(result(entry, location, output, {
-          dryRun: true,
-          verified: false,
-        })));
+        console.log(JSON.stringify({
+          ...result(entry, location, output, {
+            dryRun: true,
+            verified: false,
+          }),
+          outputExists: state.kind !== "absent",
+          outputConflict: conflict ?? null,
+        }));
       } else {
-        console.log(
+        // Paths and the index's words are printed escaped, as everywhere.
+        console.log(safe(
           `Would pull ${label}${
             describeEntry(entry)
           } from ${location.display} to ${output}${
             entry.size === undefined ? "" : ` (${formatBytes(entry.size)})`
           }`,
-        );
+        ));
+        if (conflict !== undefined) {
+          console.log(safe(`  but the pull would stop: ${conflict}`));
+        } else if (state.kind === "file") {
+          console.log(`  replacing the existing file (--force)`);
+        }
       }
       return EXIT.OK;
     }
+    await refuseExisting(output, force);
 
     console.error(
-      `Pulling ${label}${describeEntry(entry)} from ${location.display}`,
+      safe(`Pulling ${label}${describeEntry(entry)} from ${location.display}`),
     );
     const progress = new Progress({
       label,
@@ -184,7 +219,7 @@ async function pull(command: PullCommand): Promise<number> {
       bytes = await download(location, output, {
         entry,
         verify,
-        force: options.force === true,
+        force,
         signal: controller.signal,
         progress,
       });
@@ -200,7 +235,7 @@ async function pull(command: PullCommand): Promise<number> {
       })));
     } else {
       console.log(
-        `${paint(color, 32, "Pulled")} ${label} to ${output} (${
+        `${paint(color, 32, "Pulled")} ${safe(label)} to ${safe(output)} (${
           formatBytes(bytes)
         }, ${verify ? "sha256 verified" : "not verified"})`,
       );

@@ -8,6 +8,7 @@ import { buildPullFlags, type PullOptions } from "../../flags.ts";
 import { parsePullArgs } from "./_parse.ts";
 import { CliError } from "../_errors.ts";
 import {
+  assertOneLineError,
   cli,
   lines,
   listDir,
@@ -68,19 +69,6 @@ const PACKS: TestPack[] = [
     published_at: "2024-03-31T00:00:00Z",
   },
 ];
-
-/** Asserts the CLI failed with one error line (plus any `extra` lines). */
-function assertOneLineError(
-  r: { code: number; stderr: string },
-  code: number,
-  pattern: RegExp,
-): void {
-  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
-  const first = lines(r.stderr).find((l) => l.startsWith("error: "));
-  assert.ok(first, `an error line in: ${r.stderr}`);
-  assert.match(first, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
-}
 
 // --- The parser ------------------------------------------------------------
 
@@ -870,8 +858,8 @@ Deno.test("the example registry's index matches its packs", async () => {
     assert.equal(bytes.length, pack.size, pack.path);
   }
   // From a directory of its own: the README's quick start leaves the pack
-  // it pulls in the repository's root, and a dry run there would then
-  // refuse to overwrite it. Nothing in the working tree may decide a test.
+  // it pulls in the repository's root. Nothing in the working tree may
+  // decide a test.
   await withTempDir(async (dir) => {
     const r = await cli(["pull", fromFileUrl(root), "--dry-run", "--json"], {
       cwd: dir,
