@@ -444,13 +444,17 @@ export async function cleanJobs(
 ): Promise<string[]> {
   checkDuration("age", olderThan);
   await using store = await openNamed(options);
-  const here = hostName();
+  // Asked only of a store that records hosts: a jobs directory needs no
+  // --allow-env or --allow-sys for it.
+  let here: string | undefined;
   return await store.clean(olderThan, {
     keep: (job: StoredJob) => {
       if (job.status !== "lost") return false;
       // Another host's processes cannot be looked for from here: kept, as
       // a job whose processes may still run.
-      if (job.host !== undefined && job.host !== here) return true;
+      if (job.host !== undefined && job.host !== (here ??= hostName())) {
+        return true;
+      }
       const left = leftovers(job);
       return left !== undefined && left.length > 0;
     },

@@ -215,7 +215,12 @@ export function isPostgresUrl(name: string): boolean {
  * @returns The host name.
  */
 export function hostName(): string {
-  const set = Deno.env.get(HOST_ENV);
+  let set: string | undefined;
+  try {
+    set = Deno.env.get(HOST_ENV);
+  } catch {
+    // Without --allow-env the override cannot be read: not set, then.
+  }
   return set !== undefined && set !== "" ? set : Deno.hostname();
 }
 
