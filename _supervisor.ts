@@ -10,10 +10,9 @@ import {
   JOB_ID_ENV,
   JobNotFoundError,
   type JobStatus,
-  JobStore,
   SUPERVISOR_START_GRACE_MS,
 } from "./jobs.ts";
-import { holdLiveness, type LivenessLease } from "./_liveness.ts";
+import { type JobBackend, type JobLease, openStore } from "./store.ts";
 import {
   DEFAULT_KILL_GRACE,
   scheduleTimeout,
@@ -47,6 +46,15 @@ class StopSignals implements Disposable {
     }
   }
 
+  /**
+   * Handles `signal` as if it had been received: how a cancel request that
+   * the store reports (rather than a signal) reaches the supervisor.
+   */
+  deliver(signal: Deno.Signal): void {
+    this.received ??= signal;
+    this.#handler?.(signal);
+  }
+
   /** From now on, signals go to `handler`. */
   onSignal(handler: (signal: Deno.Signal) => void): void {
     this.#handler = handler;
@@ -60,30 +68,63 @@ class StopSignals implements Disposable {
 }
 
 /**
+ * Opens the job's store, trying again for up to 20 s (within the start
+ * grace period) while a database cannot be reached.
+ */
+async function openPatiently(name: string): Promise<JobBackend> {
+  const giveUpAt = Date.now() + 20_000;
+  let pause = 250;
+  for (;;) {
+    try {
+      return await openStore(name);
+    } catch (err) {
+      const transient = (err as { transient?: unknown }).transient === true;
+      if (!transient || Date.now() >= giveUpAt) throw err;
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 4_000);
+    }
+  }
+}
+
+/**
  * Supervises one job to its end. Returns the supervisor's exit code: 0 when
  * the job's end was recorded, 1 when nothing could be recorded.
  */
 export async function runSupervisor(
-  jobsDir: string,
+  storeName: string,
   id: string,
 ): Promise<number> {
   // Before the liveness lock: once it is held, cancel() may signal us.
   using signals = new StopSignals();
-  const store = new JobStore(jobsDir);
-  let lease: LivenessLease;
+  let store: JobBackend;
+  let lease: JobLease;
   try {
-    lease = await holdLiveness(store, id);
+    store = await openPatiently(storeName);
+  } catch {
+    // No store: readers will see the job as lost once the start grace has
+    // passed.
+    return 1;
+  }
+  // Closed last, after the lease below is let go.
+  await using _store = store;
+  try {
+    lease = await store.hold(id);
   } catch {
     // No record to write to (bad ID, record gone, directory unwritable):
     // readers will see the job as lost once the start grace has passed.
     return 1;
   }
-  // Decided only now that the lock is held: a reader that found it free
-  // before took its time earlier, so if it called the job lost (not started
-  // within the grace period), this says late too, and the job is not run.
-  const late = lease.previous.supervisedAt === undefined &&
-    Date.now() - lease.previous.startedAt.getTime() >=
-      SUPERVISOR_START_GRACE_MS;
+  // A cancel the store reports (one made on another host) is handled as the
+  // SIGTERM a cancel on this host sends.
+  const onCancel = () => signals.deliver("SIGTERM");
+  if (lease.cancelRequested.aborted) onCancel();
+  else lease.cancelRequested.addEventListener("abort", onCancel);
+  // Decided by the store once the hold is taken: a reader that found the
+  // job unheld before took its time earlier, so if it called the job lost
+  // (not started within the grace period), this says late too, and the job
+  // is not run.
+  const late = lease.late;
+  const logPath = lease.previous.logPath;
   try {
     const job = await store.loadRecorded(id);
     if (job.status !== "running") return 0;
@@ -107,14 +148,14 @@ export async function runSupervisor(
     return 0;
   } catch (err) {
     if (err instanceof EndNotRecordedError) {
-      await lastWords(store, id, err.message);
+      await lastWords(logPath, err.message);
       return 1;
     }
     const error = `Supervisor error: ${String(err)}`;
     try {
       await recordEnd(store, id, { status: "failed", error });
     } catch (again) {
-      await lastWords(store, id, `${error}; ${String(again)}`);
+      await lastWords(logPath, `${error}; ${String(again)}`);
     }
     return 1;
   } finally {
@@ -123,7 +164,7 @@ export async function runSupervisor(
 }
 
 async function supervise(
-  store: JobStore,
+  store: JobBackend,
   job: Job,
   signals: StopSignals,
 ): Promise<void> {
@@ -365,7 +406,7 @@ function exitMessage(code: number, program: string): string {
   return `Exited with code ${code}`;
 }
 
-async function startFailed(store: JobStore, job: Job, err: unknown) {
+async function startFailed(store: JobBackend, job: Job, err: unknown) {
   const message = `Cannot start the job's shell /bin/sh: ${String(err)}`;
   try {
     await Deno.writeTextFile(job.logPath, message + "\n", { append: true });
@@ -407,7 +448,7 @@ class EndNotRecordedError extends Error {
  * @throws {EndNotRecordedError} If it gives up.
  */
 async function recordEnd(
-  store: JobStore,
+  store: JobBackend,
   id: string,
   end: End,
   patience = END_PATIENCE,
@@ -461,15 +502,11 @@ function describeEnd(end: End): string {
  * all: appended to the job's log, where whoever looks at the job will read
  * them, and to stderr. Both are best effort; the disk may still be full.
  */
-async function lastWords(
-  store: JobStore,
-  id: string,
-  text: string,
-): Promise<void> {
+async function lastWords(logPath: string, text: string): Promise<void> {
   warn(text);
   try {
     await Deno.writeTextFile(
-      store.logPath(id),
+      logPath,
       `\n[@epack/detach supervisor] ${text}\n`,
       // Never made anew: a log removed with its job (or its jobs directory)
       // must stay gone, and a directory being removed must not gain a file.

@@ -23,6 +23,15 @@ import {
   JobStore,
   validateJobId,
 } from "./jobs.ts";
+import {
+  FileJobBackend,
+  hostName,
+  isPostgresUrl,
+  type JobBackend,
+  openStore,
+  type StoredJob,
+  watchStoredJob,
+} from "./store.ts";
 import { defaultJobsDir } from "./detach.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -109,6 +118,12 @@ export interface CancelOptions {
    */
   jobsDir?: string;
   /**
+   * The job store, a jobs directory or a `postgres://` URL; when given it
+   * takes the place of `jobsDir`.
+   * @default {jobsDir}
+   */
+  store?: string;
+  /**
    * Milliseconds between SIGTERM and SIGKILL, counted from this call: a
    * whole number from 0 to `MAX_DURATION` (36500 days). It also bounds how
    * long the call takes: at most the grace period plus 2 seconds. A shorter
@@ -116,6 +131,23 @@ export interface CancelOptions {
    * @default {the job's own grace period, else DEFAULT_KILL_GRACE}
    */
   grace?: number;
+}
+
+/** Opens the store `options` name: `store`, else `jobsDir`, else the default. */
+async function openNamed(
+  options: { jobsDir?: string; store?: string },
+): Promise<JobBackend> {
+  const name = options.store ?? options.jobsDir ?? defaultJobsDir();
+  return isPostgresUrl(name) ? await openStore(name) : new FileJobBackend(name);
+}
+
+/**
+ * How long a cancel request may take to reach a supervisor on another host:
+ * one lease renewal period, with its jitter, and a second for the batch.
+ */
+function renewalBound(store: JobBackend): number {
+  const every = (store as { renewEvery?: number }).renewEvery ?? 0;
+  return every === 0 ? 0 : Math.ceil(every * 1.1) + 1_000;
 }
 
 /**
@@ -189,15 +221,19 @@ export async function cancel(
   // Checked before anything is read, written or signalled: a grace the
   // record cannot hold would make the job's record unreadable.
   if (options.grace !== undefined) checkDuration("grace", options.grace);
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  await using store = await openNamed(options);
   // Before the request is recorded: a cancel that could not then signal the
   // supervisor would leave a job running with a cancel on its record.
   const missing = firstMissing([
-    [
-      { name: "write", path: store.dir },
-      "--allow-write",
-      "to record the cancel",
-    ],
+    ...(store instanceof FileJobBackend
+      ? [
+        [
+          { name: "write", path: store.files.dir },
+          "--allow-write",
+          "to record the cancel",
+        ] as const,
+      ]
+      : []),
     [
       { name: "run" },
       "--allow-run",
@@ -209,7 +245,12 @@ export async function cancel(
       `cancel() needs ${missing.flag} (${missing.why})`,
     );
   }
-  const job = await store.load(jobId);
+  const job: StoredJob = await store.load(jobId);
+  // A job of another host (a store shared by hosts): its supervisor and
+  // processes are there; the request reaches it through the store, at the
+  // next lease renewal.
+  const remote = job.host !== undefined && job.host !== hostName();
+  const pickUp = remote ? renewalBound(store) : 0;
   // From here on the ID as stored: a ULID may have been typed in lower case,
   // and paths are made from it.
   jobId = job.id;
@@ -218,7 +259,9 @@ export async function cancel(
   // most CANCEL_MARGIN later, whatever an earlier cancel asked for.
   const now = Date.now();
   const killAt = now + grace;
-  if (job.status === "lost") return await cancelLost(store, job, killAt);
+  if (job.status === "lost") {
+    return await cancelLost(store, job, killAt, remote);
+  }
   if (job.status !== "running") {
     return {
       outcome: "already-ended",
@@ -234,10 +277,9 @@ export async function cancel(
       `Job ${jobId} was not started by @epack/detach (it has no liveness file), so it cannot be cancelled here`,
     );
   }
-  const requested = await store.update(
-    jobId,
-    (j) => requestCancel(j, killAt, now),
-  );
+  const requested = store instanceof FileJobBackend
+    ? await store.update(jobId, (j) => requestCancel(j, killAt, now))
+    : await store.requestCancel(jobId, killAt - now);
   if (requested.status !== "running") {
     return {
       outcome: "already-ended",
@@ -251,7 +293,7 @@ export async function cancel(
   // it is already stopping the job: it reads the record again and moves its
   // SIGKILL earlier if this cancel asked for that. It holds the liveness
   // lock, so its PID cannot have been reused.
-  if (requested.supervisedAt !== undefined && requested.pid > 1) {
+  if (!remote && requested.supervisedAt !== undefined && requested.pid > 1) {
     if (await store.isHeld(jobId)) {
       try {
         Deno.kill(requested.pid, "SIGTERM");
@@ -263,10 +305,11 @@ export async function cancel(
   let ended: Job;
   try {
     ended = await waitForJob(jobId, {
-      jobsDir: store.dir,
+      // The name as given: a URL's location hides its password.
+      store: options.store ?? store.location,
       timeout: Math.min(
         MAX_DURATION,
-        Math.max(0, killAt + CANCEL_MARGIN - Date.now()),
+        Math.max(0, killAt + CANCEL_MARGIN + pickUp - Date.now()),
       ),
     });
   } catch (err) {
@@ -284,7 +327,9 @@ export async function cancel(
       };
     }
   }
-  if (ended.status === "lost") return await cancelLost(store, ended, killAt);
+  if (ended.status === "lost") {
+    return await cancelLost(store, ended, killAt, remote);
+  }
   return {
     outcome: ended.status === "cancelled" ? "cancelled" : "already-ended",
     message: ended.status === "cancelled"
@@ -302,13 +347,18 @@ export async function cancel(
  * not known (it may have been long before this cancel).
  */
 async function cancelLost(
-  store: JobStore,
-  job: Job,
+  store: JobBackend,
+  job: StoredJob,
   killAt: number,
+  remote: boolean,
 ): Promise<CancelResult> {
   const pgid = job.workerPid;
   let detail: string;
-  if (pgid === undefined || pgid <= 1) {
+  if (remote) {
+    // Its processes, if any are left, are on that host: nothing here may
+    // be taken for them.
+    detail = `its processes, if any are left, are on host ${job.host}`;
+  } else if (pgid === undefined || pgid <= 1) {
     detail = "its worker never started";
   } else {
     const left = leftovers(job);
@@ -390,13 +440,21 @@ function leftovers(job: Job): ProcessInfo[] | undefined {
  */
 export async function cleanJobs(
   olderThan: number,
-  options: { jobsDir?: string } = {},
+  options: { jobsDir?: string; store?: string } = {},
 ): Promise<string[]> {
   checkDuration("age", olderThan);
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  await using store = await openNamed(options);
+  // Asked only of a store that records hosts: a jobs directory needs no
+  // --allow-env or --allow-sys for it.
+  let here: string | undefined;
   return await store.clean(olderThan, {
-    keep: (job) => {
+    keep: (job: StoredJob) => {
       if (job.status !== "lost") return false;
+      // Another host's processes cannot be looked for from here: kept, as
+      // a job whose processes may still run.
+      if (job.host !== undefined && job.host !== (here ??= hostName())) {
+        return true;
+      }
       const left = leftovers(job);
       return left !== undefined && left.length > 0;
     },
@@ -422,6 +480,12 @@ export interface WatchOptions {
    * @default {defaultJobsDir()}
    */
   jobsDir?: string;
+  /**
+   * The job store, a jobs directory or a `postgres://` URL; when given it
+   * takes the place of `jobsDir`.
+   * @default {jobsDir}
+   */
+  store?: string;
   /**
    * Give up after this many milliseconds: a whole number from 0 to
    * `MAX_DURATION` (36500 days; timeouts beyond `setTimeout`'s 24.8 days are
@@ -482,7 +546,20 @@ export async function* watchJob(
 ): AsyncGenerator<Job, void, undefined> {
   const { timeout, signal } = options;
   if (timeout !== undefined) checkDuration("timeout", timeout);
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
+  if (options.store !== undefined && isPostgresUrl(options.store)) {
+    // A database store: its changes come by LISTEN/NOTIFY.
+    await using db = await openStore(options.store);
+    yield* watchStoredJob(db, jobId, {
+      timeout,
+      signal,
+      pollMs: LOST_CHECK_INTERVAL,
+      onTimeout: () => new WaitTimeoutError(jobId, timeout ?? Infinity),
+    });
+    return;
+  }
+  const store = new JobStore(
+    options.store ?? options.jobsDir ?? defaultJobsDir(),
+  );
   const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
   let job = await store.load(jobId);
   // The ID as stored (a ULID may come in lower case): the record's path is

@@ -24,7 +24,13 @@
  * @module
  */
 
-import { type Job, JOB_ID_ENV, JobStore, newJobId } from "./jobs.ts";
+import { type Job, JOB_ID_ENV, newJobId } from "./jobs.ts";
+import {
+  FileJobBackend,
+  isPostgresUrl,
+  type JobBackend,
+  openStore,
+} from "./store.ts";
 import {
   currentRuntime,
   findDetachFlag,
@@ -53,6 +59,9 @@ export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
 
 /** The argument that starts the program as a supervisor. Internal. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
+
+/** Carries a database store's URL to the supervisor. Internal. */
+const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
 
 /**
  * Options for {@linkcode spawn}.
@@ -107,6 +116,14 @@ export interface SpawnOptions {
    * @default {"<workingDir>/.epack/jobs"}
    */
   jobsDir?: string;
+  /**
+   * Where to record the job: a `postgres://` URL for a store shared by
+   * several hosts (the log stays on this host, in
+   * `<workingDir>/.epack/logs` unless the URL's `epack_log_dir` says
+   * otherwise), or a jobs directory, as `jobsDir`.
+   * @default {jobsDir}
+   */
+  store?: string;
   /**
    * The job's timeout in milliseconds: a whole number from 1 to
    * `MAX_DURATION` (36500 days), or `0` (or `Infinity`) for no limit.
@@ -286,8 +303,15 @@ export async function superviseIfRequested(): Promise<void> {
   supervisorHookCalled = true;
   if (Deno.args[0] !== SUPERVISE_ARG) return;
   const [, jobsDir, id] = Deno.args;
+  // A database URL comes in the environment, not the command line, which
+  // every user of the machine can read; the worker must not inherit it.
+  let store = jobsDir ?? "";
+  if (store === "") {
+    store = Deno.env.get(SUPERVISOR_STORE_ENV) ?? "";
+    Deno.env.delete(SUPERVISOR_STORE_ENV);
+  }
   const { runSupervisor } = await import("./_supervisor.ts");
-  const code = await runSupervisor(jobsDir ?? "", id ?? "");
+  const code = await runSupervisor(store, id ?? "");
   Deno.exit(code);
 }
 
@@ -430,8 +454,17 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   }
 
   const workingDir = resolve(options.workingDir ?? findWorkingDir());
+  // A database keeps the record; the log (and the supervisor's liveness
+  // file) stay on this host, in a directory named in the URL.
+  const pgUrl = options.store !== undefined && isPostgresUrl(options.store)
+    ? withLogDir(options.store, join(workingDir, ".epack", "logs"))
+    : undefined;
   // A relative jobsDir is taken from the cwd, like any path option.
-  const jobsDir = resolve(options.jobsDir ?? defaultJobsDir(workingDir));
+  const jobsDir = resolve(
+    pgUrl !== undefined
+      ? new URL(pgUrl).searchParams.get("epack_log_dir")!
+      : options.store ?? options.jobsDir ?? defaultJobsDir(workingDir),
+  );
   const facts = runtimeOverride ?? currentRuntime();
   const self = selfArgv(facts, options);
   const searchPath = program !== undefined && !program.includes("/") &&
@@ -472,9 +505,19 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     argv = [...self, name, ...args, ...flags];
   }
 
-  const store = new JobStore(jobsDir);
   const id = newJobId();
   let job: Job;
+  let store: JobBackend;
+  try {
+    store = pgUrl !== undefined
+      ? await openStore(pgUrl)
+      : new FileJobBackend(jobsDir);
+  } catch (err) {
+    throw new SpawnError(`Cannot open the job store: ${describe(err)}`, {
+      cause: err,
+    });
+  }
+  await using _store = store;
   try {
     // create() checks the record before it writes, and on failure removes
     // whatever it made.
@@ -490,7 +533,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     });
   } catch (err) {
     throw new SpawnError(
-      `Cannot record the job in ${jobsDir}: ${describe(err)}`,
+      `Cannot record the job in ${store.location}: ${describe(err)}`,
       { cause: err },
     );
   }
@@ -498,9 +541,11 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(self[0], {
-      args: [...self.slice(1), SUPERVISE_ARG, jobsDir, id],
+      args: [...self.slice(1), SUPERVISE_ARG, pgUrl ? "" : jobsDir, id],
       cwd: workingDir,
-      env: options.env,
+      env: pgUrl !== undefined
+        ? { ...options.env, [SUPERVISOR_STORE_ENV]: pgUrl }
+        : options.env,
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -510,9 +555,9 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     const message = `Cannot start the supervisor ${self[0]}: ${describe(err)}`;
     // Nothing ran: the job is taken back. Should that fail too, the record
     // at least says why it never ran, rather than look like a job starting.
-    await store.delete(id).catch(() => store.fail(id, message)).catch(
-      () => {},
-    );
+    await store.delete(id).catch(() =>
+      store.finish(id, { status: "failed", error: message })
+    ).catch(() => {});
     throw new SpawnError(message, { cause: err });
   }
   child.unref();
@@ -520,6 +565,15 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   // liveness lock; a second write here would double spawn()'s cost.
   job.pid = child.pid;
   return { jobId: id, pid: child.pid, logPath: job.logPath, job };
+}
+
+/** The URL with `epack_log_dir` set, unless it names one already. */
+function withLogDir(url: string, dir: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has("epack_log_dir")) {
+    u.searchParams.set("epack_log_dir", dir);
+  }
+  return u.href;
 }
 
 /** What {@linkcode checkPermissions} checks. */

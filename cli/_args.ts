@@ -61,6 +61,12 @@ export const COMMON_FLAGS: FlagSpecs = {
     help: "The jobs directory (default: .epack/jobs in the\n" +
       "project root, the nearest directory with deno.json)",
   },
+  store: {
+    type: "string",
+    value: "URL",
+    help: "The job store: a postgres:// URL shared by hosts, or a\n" +
+      "jobs directory (default: $EPACK_DETACH_STORE, else --jobs-dir)",
+  },
   help: { type: "boolean", short: "h", help: "Show this help" },
 };
 

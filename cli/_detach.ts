@@ -11,6 +11,7 @@ import { formatDuration } from "../duration.ts";
 import { CliError, EXIT } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
+import { isPostgresUrl } from "../store.ts";
 
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {
@@ -20,6 +21,8 @@ export interface StartJobOptions extends SpawnOptions {
   json: boolean;
   /** Whether the user named the jobs directory (the hints then repeat it). */
   jobsDirGiven: boolean;
+  /** Whether the user named the store with --store (hints repeat it). */
+  storeGiven?: boolean;
 }
 
 /**
@@ -31,7 +34,8 @@ export interface StartJobOptions extends SpawnOptions {
  * @throws {CliError} If the job could not be started.
  */
 export async function startJob(options: StartJobOptions): Promise<number> {
-  const { json, jobsDirGiven, ...spawnOptions } = options;
+  const { json, jobsDirGiven, storeGiven, ...spawnOptions } = options;
+  const shared = options.store !== undefined && isPostgresUrl(options.store);
   let result;
   try {
     result = await spawn(spawnOptions);
@@ -53,7 +57,9 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       jobId: result.jobId,
       pid: result.pid,
       logPath: result.logPath,
-      jobsDir: options.jobsDir,
+      ...(shared
+        ? { host: (job as { host?: string }).host }
+        : { jobsDir: options.jobsDir }),
       command: job.command,
       args: job.args,
       flags: job.flags,
@@ -61,7 +67,11 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     }));
     return EXIT.OK;
   }
-  const carry = jobsDirGiven ? { jobsDir: options.jobsDir } : {};
+  const carry = shared
+    ? (storeGiven ? { store: options.store } : {})
+    : jobsDirGiven
+    ? { jobsDir: options.jobsDir }
+    : {};
   const limit = job.timeout ? formatDuration(job.timeout) : "none";
   // The arguments and paths are the user's: escaped as `jobs` escapes them,
   // so a control character cannot act on the terminal.

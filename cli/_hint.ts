@@ -58,6 +58,11 @@ let cached: string[] | undefined;
 export interface HintOptions {
   /** The jobs directory the user named, carried into the hint. */
   jobsDir?: string;
+  /**
+   * The store URL the user named, carried into the hint (`--store URL`)
+   * unless it holds a password, which a hint must not print.
+   */
+  store?: string;
   /** The facts to build from (tests); default: this process, cached. */
   facts?: HintFacts;
 }
@@ -77,7 +82,9 @@ export function hint(
   const prefix = options.facts !== undefined
     ? invocation(options.facts)
     : (cached ??= invocation());
-  const dir = options.jobsDir !== undefined
+  const dir = options.store !== undefined
+    ? (new URL(options.store).password === "" ? ["--store", options.store] : [])
+    : options.jobsDir !== undefined
     ? ["--jobs-dir", options.jobsDir]
     : [];
   return shellLine([...prefix, ...args, ...dir]);

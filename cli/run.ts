@@ -25,6 +25,7 @@ import {
   parseFlags,
 } from "./_args.ts";
 import { startJob } from "./_detach.ts";
+import { chooseStore } from "./_store.ts";
 
 /** Exit codes of `run` besides the program's own. */
 export const RUN_EXIT = {
@@ -52,6 +53,8 @@ export interface RunCommand {
   timeout?: number;
   /** The jobs directory, as given. */
   jobsDir?: string;
+  /** The store, as given with --store. */
+  store?: string;
 }
 
 const RUN_FLAGS: FlagSpecs = {
@@ -74,6 +77,12 @@ const RUN_FLAGS: FlagSpecs = {
     ...COMMON_FLAGS["jobs-dir"],
     help: "The jobs directory (with --detach;\n" +
       "default: <project>/.epack/jobs)",
+  },
+  store: {
+    ...COMMON_FLAGS.store,
+    help: "With --detach: the job store, a postgres:// URL\n" +
+      "shared by hosts, or a jobs directory (default:\n" +
+      "$EPACK_DETACH_STORE, else --jobs-dir)",
   },
   help: COMMON_FLAGS.help,
 };
@@ -138,6 +147,9 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
   if (typeof values["jobs-dir"] === "string") {
     command.jobsDir = values["jobs-dir"];
   }
+  if (typeof values.store === "string" && values.store !== "") {
+    command.store = values.store;
+  }
   return command;
 }
 
@@ -167,15 +179,21 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     const program = command.program.includes("/")
       ? resolve(cwd, command.program)
       : command.program;
-    const jobsDir = command.jobsDir !== undefined
-      ? resolve(cwd, command.jobsDir)
-      : defaultJobsDir(workingDir);
+    const chosen = chooseStore(
+      { store: command.store, "jobs-dir": command.jobsDir },
+      () => defaultJobsDir(workingDir),
+    );
+    const jobsDir = chosen.shared
+      ? defaultJobsDir(workingDir)
+      : resolve(cwd, chosen.name);
     return await startJob({
       program,
       args: command.args,
       workingDir,
       jobsDir,
-      jobsDirGiven: command.jobsDir !== undefined,
+      ...(chosen.shared ? { store: chosen.name } : {}),
+      storeGiven: command.store !== undefined,
+      jobsDirGiven: chosen.given && !chosen.shared,
       json: command.json,
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
     });

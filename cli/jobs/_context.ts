@@ -5,9 +5,9 @@
 import {
   AmbiguousJobIdError,
   InvalidJobIdError,
-  type JobStore,
   validateJobId,
 } from "../../jobs.ts";
+import type { JobBackend } from "../../store.ts";
 import { parseDuration } from "../../duration.ts";
 import { CliError, usageError } from "../_errors.ts";
 
@@ -26,8 +26,10 @@ export interface JobsContext {
   positionals: string[];
   /** Whether the output is JSON. */
   json: boolean;
-  /** The jobs directory's store. */
-  store: JobStore;
+  /** The store: a jobs directory, or a database shared by hosts. */
+  store: JobBackend;
+  /** The store's name as given (a URL keeps its password here). */
+  storeName: string;
 }
 
 /** A duration flag's value in milliseconds, or `fallback` if not given. */

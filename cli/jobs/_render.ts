@@ -45,8 +45,20 @@ export function renderTable(
   jobs: Job[],
   options: { now: number; color: boolean; width?: number },
 ): string {
+  // A HOST column only when the jobs come from more than one host (a store
+  // shared by hosts), last, so the other columns stay where they were.
+  const hostOf = (job: Job) => (job as { host?: string }).host ?? "";
+  const hosts = new Set(jobs.map(hostOf));
+  const withHost = hosts.size > 1;
   const rows = [
-    ["ID", "STATUS", "COMMAND", "STARTED", "DURATION"],
+    [
+      "ID",
+      "STATUS",
+      "COMMAND",
+      "STARTED",
+      "DURATION",
+      ...(withHost ? ["HOST"] : []),
+    ],
     ...jobs.map((job) => {
       const d = durationOf(job, options.now);
       return [
@@ -55,11 +67,13 @@ export function renderTable(
         safe(commandLine(job)),
         relativeTime(job.startedAt, options.now),
         d === undefined ? UNKNOWN : humanDuration(d),
+        ...(withHost ? [safe(hostOf(job))] : []),
       ];
     }),
   ];
   const widest = (c: number) => Math.max(...rows.map((r) => r[c].length));
-  const others = widest(0) + widest(1) + widest(3) + widest(4) + 4 * 2;
+  const others = widest(0) + widest(1) + widest(3) + widest(4) + 4 * 2 +
+    (withHost ? widest(5) + 2 : 0);
   // On a terminal the command gets what is left of the line; in a pipe a
   // fixed bound keeps rows readable without depending on the reader.
   const room = options.width !== undefined
@@ -129,6 +143,8 @@ export function renderDetails(
   );
   add("Cancel requested", when(job.cancelRequestedAt));
   add("Result", job.result && safe(JSON.stringify(job.result)));
+  const host = (job as { host?: string }).host;
+  add("Host", host && safe(host));
   add("Log", safe(job.logPath));
   const pad = Math.max(...rows.map(([label]) => label.length)) + 1;
   return `Job ${safe(job.id)}\n` +

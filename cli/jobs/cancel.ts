@@ -12,7 +12,7 @@ export async function cancelJob(ctx: JobsContext): Promise<number> {
   // Flags first: a bad value is bad usage whether the job exists or not.
   const grace = durationFlag(ctx, "grace");
   const id = await oneJobId(ctx);
-  const result = await cancel(id, { jobsDir: ctx.store.dir, grace });
+  const result = await cancel(id, { store: ctx.storeName, grace });
   if (ctx.json) {
     await outJson({
       outcome: result.outcome,

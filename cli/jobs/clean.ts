@@ -14,7 +14,7 @@ export const DEFAULT_CLEAN_AGE = 24 * 60 * 60 * 1000;
 export async function clean(ctx: JobsContext): Promise<number> {
   noArguments(ctx);
   const olderThan = durationFlag(ctx, "older-than", DEFAULT_CLEAN_AGE)!;
-  const removed = await cleanJobs(olderThan, { jobsDir: ctx.store.dir });
+  const removed = await cleanJobs(olderThan, { store: ctx.storeName });
   if (ctx.json) {
     // "cleaned" is epack's key for the count.
     await outJson({ cleaned: removed.length, removed });

@@ -2,7 +2,9 @@
 // background jobs. It finds the subcommand, parses its flags, and loads only
 // that subcommand's module; errors go to cli/main.ts's reporter.
 
-import { JOB_STATUSES, JobStore } from "../../jobs.ts";
+import { JOB_STATUSES } from "../../jobs.ts";
+import { openStore } from "../../store.ts";
+import { chooseStore } from "../_store.ts";
 import { defaultJobsDir } from "../../detach.ts";
 import { EXIT } from "../_errors.ts";
 import {
@@ -123,13 +125,15 @@ export async function jobsCommand(args: string[]): Promise<number> {
     await out(helpOf(sub ?? "jobs"));
     return EXIT.OK;
   }
-  const dir = values["jobs-dir"];
+  const chosen = chooseStore(values, () => defaultJobsDir());
+  await using store = await openStore(chosen.name);
   const ctx: JobsContext = {
     command,
     values,
     positionals,
     json: values.json === true,
-    store: new JobStore(typeof dir === "string" ? dir : defaultJobsDir()),
+    store,
+    storeName: chosen.name,
   };
   return await (await RUNNERS[sub ?? "jobs"]())(ctx);
 }

@@ -1,11 +1,12 @@
 // `epack jobs <id>` / `jobs show <id>`: a job's details and the end of its
 // log.
 
-import { jobLogPath, type LogTail, readLogTail } from "../../logs.ts";
+import { type LogTail, readLogTail } from "../../logs.ts";
 import { EXIT } from "../_errors.ts";
 import { colorEnabled, oneLine, out, outJson } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
 import { jobJson, renderDetails } from "./_render.ts";
+import { keptLines, logPathOf, remoteHost } from "./_where.ts";
 
 /** How many log lines `jobs <id>` shows. */
 export const SHOW_TAIL_LINES = 10;
@@ -22,19 +23,33 @@ export async function show(ctx: JobsContext): Promise<number> {
   const now = Date.now();
   let tail: LogTail | undefined;
   let tailError: string | undefined;
-  try {
-    tail = await readLogTail(jobLogPath(store, job), {
-      lines: SHOW_TAIL_LINES,
-      maxBytes: SHOW_TAIL_MAX_BYTES,
-    });
-  } catch (e) {
-    tailError = e instanceof Deno.errors.NotFound
-      ? "the log file does not exist"
-      : oneLine(e instanceof Error ? e.message : String(e));
+  // A log on another host is not read: the end kept in the store is shown.
+  const away = remoteHost(job);
+  const path = logPathOf(ctx, job);
+  if (away !== undefined) {
+    const kept = keptLines(job, SHOW_TAIL_LINES);
+    if (kept !== undefined) {
+      tail = { lines: kept, truncated: false, bytesRead: 0 };
+    } else {
+      tailError = `the log is on host ${away}, at ${path}` +
+        (job.status === "running" ? "" : " (no end of it was kept)");
+    }
+  } else {
+    try {
+      tail = await readLogTail(path, {
+        lines: SHOW_TAIL_LINES,
+        maxBytes: SHOW_TAIL_MAX_BYTES,
+      });
+    } catch (e) {
+      tailError = e instanceof Deno.errors.NotFound
+        ? "the log file does not exist"
+        : oneLine(e instanceof Error ? e.message : String(e));
+    }
   }
   if (ctx.json) {
     await outJson({
       ...jobJson(job, now),
+      ...(job.host !== undefined ? { host: job.host } : {}),
       log_tail: tail?.lines ?? null,
       ...(tailError !== undefined ? { log_error: tailError } : {}),
     });
@@ -42,7 +57,12 @@ export async function show(ctx: JobsContext): Promise<number> {
   }
   const color = colorEnabled(Deno.stdout);
   let text = renderDetails(job, { now, color });
-  if (tail !== undefined) {
+  if (away !== undefined && tail !== undefined) {
+    text += `
+The log is on host ${away}, at ${path}; the end kept in the store:
+`;
+    tail.lines.forEach((line) => (text += `  ${line}\n`));
+  } else if (tail !== undefined) {
     if (tail.lines.length === 0) {
       text += "\nThe log is empty.\n";
     } else {

@@ -93,7 +93,7 @@ export async function wait(ctx: JobsContext): Promise<number> {
   let job: Job;
   try {
     job = await waitForJob(id, {
-      jobsDir: ctx.store.dir,
+      store: ctx.storeName,
       timeout,
       signal: controller.signal,
     });

@@ -35,6 +35,8 @@ export interface PullCommand {
   json: boolean;
   /** The jobs directory, as given. */
   jobsDir?: string;
+  /** The job store, as given with --store. */
+  store?: string;
   /** The job's timeout in milliseconds (with `detach` only). */
   timeout?: number;
 }
@@ -98,6 +100,12 @@ export const PULL_FLAGS: FlagSpecs = {
     ...COMMON_FLAGS["jobs-dir"],
     help: "The jobs directory (with --detach;\n" +
       "default: <project>/.epack/jobs)",
+  },
+  store: {
+    ...COMMON_FLAGS.store,
+    help: "With --detach: the job store, a postgres:// URL\n" +
+      "shared by hosts, or a jobs directory (default:\n" +
+      "$EPACK_DETACH_STORE, else --jobs-dir)",
   },
   help: COMMON_FLAGS.help,
 };
@@ -210,6 +218,8 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
 
   const jobsDir = flag("jobs-dir");
   if (jobsDir !== undefined) command.jobsDir = jobsDir;
+  const store = flag("store");
+  if (store !== undefined) command.store = store;
   const timeout = values.timeout;
   if (typeof timeout === "string") {
     if (!command.detach) {

@@ -23,6 +23,7 @@ import {
   terminalWidth,
 } from "../_output.ts";
 import { startJob } from "../_detach.ts";
+import { chooseStore } from "../_store.ts";
 import { formatBytes, Progress } from "./_progress.ts";
 import {
   download,
@@ -112,15 +113,21 @@ async function detachPull(command: PullCommand): Promise<number> {
   } else if (workingDir !== resolve(cwd)) {
     options.output = resolve(cwd) + sep;
   }
-  const jobsDir = command.jobsDir !== undefined
-    ? resolve(cwd, command.jobsDir)
-    : defaultJobsDir(workingDir);
+  const chosen = chooseStore(
+    { store: command.store, "jobs-dir": command.jobsDir },
+    () => defaultJobsDir(workingDir),
+  );
+  const jobsDir = chosen.shared
+    ? defaultJobsDir(workingDir)
+    : resolve(cwd, chosen.name);
   return await startJob({
     command: "pull",
     args: [remote],
     flags: buildPullFlags(options),
     jobsDir,
-    jobsDirGiven: command.jobsDir !== undefined,
+    ...(chosen.shared ? { store: chosen.name } : {}),
+    storeGiven: command.store !== undefined,
+    jobsDirGiven: chosen.given && !chosen.shared,
     workingDir,
     json: command.json,
     ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),

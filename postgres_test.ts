@@ -1,0 +1,376 @@
+// What only the PostgreSQL store has: a schema, a server that can be
+// unreachable, refuse credentials or drop a connection, leases that scale
+// past max_connections, and log tails kept in the row. The store contract
+// itself is tested in store_conformance_test.ts.
+import postgres from "postgres";
+import {
+  LOG_TAIL_BYTES,
+  PostgresJobStore,
+  PostgresStoreError,
+  SCHEMA_VERSION,
+} from "./postgres.ts";
+import { openStore } from "./store.ts";
+import { startCluster } from "./testdata/pg_cluster.ts";
+
+function assert(cond: unknown, msg = "assertion failed"): asserts cond {
+  if (!cond) throw new Error(msg);
+}
+function assertEquals<T>(actual: T, expected: T, msg = ""): void {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${msg} expected ${e}, got ${a}`);
+}
+async function rejection(fn: () => Promise<unknown>): Promise<Error> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof Error) return err;
+    throw new Error(`Not an Error: ${String(err)}`);
+  }
+  throw new Error("Nothing was thrown");
+}
+function assertOneLine(err: Error, pattern: RegExp): void {
+  assert(err instanceof PostgresStoreError, `${err.name}: ${err.message}`);
+  assert(!err.message.includes("\n"), `not one line: ${err.message}`);
+  assert(pattern.test(err.message), `unexpected message: ${err.message}`);
+}
+
+Deno.test("the PostgreSQL store refuses bad input with one line each", async (t) => {
+  await using cluster = await startCluster();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  const url = `${cluster.url}?epack_log_dir=${encodeURIComponent(logDir)}`;
+  try {
+    await t.step("an unreachable server", async () => {
+      // A port nobody listens on: the cluster's own, with the server stopped
+      // would race with other steps, so a fresh free one.
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (l.addr as Deno.NetAddr).port;
+      l.close();
+      const err = await rejection(() =>
+        openStore(`postgres://postgres:x@127.0.0.1:${port}/postgres`)
+      );
+      assertOneLine(
+        err,
+        /^Cannot reach the PostgreSQL server at 127\.0\.0\.1:\d+: connection refused$/,
+      );
+      assert((err as PostgresStoreError).transient, "transient");
+    });
+
+    await t.step("wrong credentials", async () => {
+      const bad = new URL(cluster.url);
+      bad.password = "not-the-password";
+      const err = await rejection(() => openStore(bad.href));
+      assertOneLine(
+        err,
+        /refused the credentials: password authentication failed for user "postgres"/,
+      );
+      assert(!(err as PostgresStoreError).transient, "not transient");
+      assert(!err.message.includes("not-the-password"), "password shown");
+    });
+
+    await t.step("a schema from a newer version", async () => {
+      const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
+      try {
+        await sql`CREATE DATABASE newer`;
+      } finally {
+        await sql.end();
+      }
+      const newer = cluster.url.replace(/\/postgres$/, "/newer");
+      const first = await openStore(newer);
+      await first[Symbol.asyncDispose]();
+      const db = postgres(newer, { max: 1, onnotice: () => {} });
+      try {
+        await db`UPDATE epack_detach_schema SET version = ${
+          SCHEMA_VERSION + 1
+        }`;
+      } finally {
+        await db.end();
+      }
+      const err = await rejection(() => openStore(newer));
+      assertOneLine(
+        err,
+        new RegExp(
+          `schema version ${
+            SCHEMA_VERSION + 1
+          }, newer than this @epack/detach understands \\(${SCHEMA_VERSION}\\): upgrade`,
+        ),
+      );
+    });
+
+    await t.step(
+      "a connection dropped in the middle of an update writes nothing",
+      async () => {
+        await using store = await openStore(url);
+        const job = await store.create({ command: "x" });
+        const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
+        try {
+          // Cut between the read and the write: the write fails on the dead
+          // connection, and is made again on a new one, once.
+          let cut = false;
+          const done = await store.update(job.id, async (j) => {
+            // The updater may run again (on a new read): cut only once.
+            if (cut) {
+              j.result = { whole: true };
+              return j;
+            }
+            cut = true;
+            await admin`
+              SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE application_name = 'epack-detach'`;
+            j.result = { whole: true };
+            return j;
+          });
+          assertEquals(done.result, { whole: true });
+          assertEquals((await store.loadRecorded(job.id)).result, {
+            whole: true,
+          });
+        } finally {
+          await admin.end();
+        }
+        // The server gone in the middle of an update: one line, and the row
+        // as it was once the server is back.
+        const err = await rejection(() =>
+          store.update(job.id, async (j) => {
+            await cluster.stop();
+            j.result = { half: true };
+            return j;
+          })
+        );
+        await cluster.start();
+        assertOneLine(
+          err,
+          /^(Cannot reach|Lost the connection to) the PostgreSQL server at 127\.0\.0\.1:\d+/,
+        );
+        assert((err as PostgresStoreError).transient, "transient");
+        const after = await store.loadRecorded(job.id);
+        assertEquals(after.result, { whole: true });
+      },
+    );
+
+    await t.step("an invalid URL or lease setting", async () => {
+      const err = await rejection(() =>
+        PostgresJobStore.open(
+          `${cluster.url}?epack_lease_ttl=1000&epack_renew_every=1000`,
+        )
+      );
+      assert(err instanceof RangeError, String(err));
+    });
+  } finally {
+    await Deno.remove(logDir, { recursive: true });
+  }
+});
+
+Deno.test("the PostgreSQL store keeps the end of a job's log in its row", async () => {
+  await using cluster = await startCluster();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  try {
+    await using a = await PostgresJobStore.open(cluster.url, {
+      logDir,
+      host: "host-a",
+    });
+    await using b = await PostgresJobStore.open(cluster.url, {
+      logDir: "/nonexistent",
+      host: "host-b",
+    });
+    const job = await a.create({ command: "x" });
+    assertEquals(job.logPath, `${logDir}/${job.id}.log`);
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}`).join(
+      "\n",
+    ) + "\n";
+    await Deno.writeTextFile(job.logPath, lines);
+    await a.finish(job.id, { status: "completed", exitCode: 0 });
+    const seen = await b.load(job.id);
+    assertEquals(seen.host, "host-a");
+    assertEquals(seen.logPath, job.logPath);
+    const tail = seen.logTail ?? "";
+    assert(
+      tail.length <= LOG_TAIL_BYTES && tail.length > 7000,
+      `${tail.length}`,
+    );
+    assert(tail.endsWith("line 1999\n"), tail.slice(-20));
+    // A delete on another host leaves the log where it is.
+    await b.delete(job.id);
+    await Deno.stat(job.logPath);
+  } finally {
+    await Deno.remove(logDir, { recursive: true });
+  }
+});
+
+Deno.test("1,000 jobs' leases stay held on a server with max_connections 100", async () => {
+  await using cluster = await startCluster();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  const N = 1_000;
+  const PROCS = 4;
+  const ttl = 6_000;
+  const url = `${cluster.url}?epack_lease_ttl=${ttl}&epack_renew_every=2000` +
+    `&epack_log_dir=${encodeURIComponent(logDir)}`;
+  const children: Deno.ChildProcess[] = [];
+  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
+  try {
+    await using store = await PostgresJobStore.open(url);
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) {
+      ids.push((await store.create({ command: "x", id: `job_${i}` })).id);
+    }
+    const [{ max }] = await admin<{ max: string }[]>`
+      SELECT current_setting('max_connections') AS max`;
+    assertEquals(max, "100");
+    // Four processes of 250 supervisors' leases each, on one host.
+    for (let p = 0; p < PROCS; p++) {
+      const mine = ids.filter((_, i) => i % PROCS === p);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "testdata/hold_many.ts", url, ...mine],
+        stdout: "piped",
+        stderr: "inherit",
+        cwd: import.meta.dirname,
+      }).spawn();
+      children.push(child);
+    }
+    for (const child of children) {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      const { value } = await reader.read();
+      reader.releaseLock();
+      assert(value?.startsWith(`held ${N / PROCS}`), `child said ${value}`);
+    }
+    // Past two TTLs: every lease must have been renewed, several times.
+    // The holders' pools close once idle (2 s); after that only the
+    // renewals connect, one batch per host per period.
+    let peak = 0;
+    let steady = 0;
+    const start = Date.now();
+    while (Date.now() - start < 2 * ttl + 1_000) {
+      const [{ n }] = await admin<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE backend_type = 'client backend'`;
+      peak = Math.max(peak, n);
+      if (Date.now() - start > 4_000) steady = Math.max(steady, n);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { jobs } = await store.list();
+    const byStatus: Record<string, number> = {};
+    for (const j of jobs) byStatus[j.status] = (byStatus[j.status] ?? 0) + 1;
+    assertEquals(byStatus, { running: N }, "all still held:");
+    // The four processes' idle pools have closed; the renewals come one
+    // per host per period.
+    console.log(
+      `connections: peak ${peak}, steady ${steady} (incl. 2 of the test)`,
+    );
+    assert(peak < 40, `peak client connections ${peak}`);
+    assert(steady <= 4, `steady client connections ${steady}`);
+    // One process killed: its 250 jobs are lost within the TTL, the rest
+    // still run.
+    children[0].kill("SIGKILL");
+    await children[0].status;
+    await new Promise((r) => setTimeout(r, ttl + 1_000));
+    const after: Record<string, number> = {};
+    for (const j of (await store.list()).jobs) {
+      after[j.status] = (after[j.status] ?? 0) + 1;
+    }
+    assertEquals(after, { running: N - N / PROCS, lost: N / PROCS });
+  } finally {
+    for (const child of children) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    }
+    await admin.end();
+    await Deno.remove(logDir, { recursive: true });
+  }
+});
+
+Deno.test("a file-store program never loads the PostgreSQL client", async () => {
+  const probe = async (importPostgres: boolean) => {
+    const here = (f: string) =>
+      JSON.stringify(new URL(f, import.meta.url).href);
+    const script = `
+      import { openStore } from ${here("./store.ts")};
+      ${importPostgres ? `await import(${here("./postgres.ts")});` : ""}
+      const dir = await Deno.makeTempDir();
+      await using store = await openStore(dir);
+      await store.create({ command: "x" });
+      await Deno.remove(dir, { recursive: true });
+    `;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--log-level=debug", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      cwd: import.meta.dirname,
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(script));
+    await w.close();
+    const res = await child.output();
+    const text = new TextDecoder().decode(res.stderr);
+    assert(res.success, text.slice(-2000));
+    // Deno logs each file of an npm package it loads.
+    return /npm\/registry\.npmjs\.org\/postgres\/|package folder of postgres@/
+      .test(text);
+  };
+  assertEquals(await probe(true), true, "the probe sees a load:");
+  assertEquals(await probe(false), false, "file store loads postgres:");
+});
+
+Deno.test("a cancel from another host reaches the job's holder within the renewal period", async () => {
+  await using cluster = await startCluster();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  const every = 500;
+  const url = `${cluster.url}?epack_lease_ttl=3000&epack_renew_every=${every}` +
+    `&epack_log_dir=${encodeURIComponent(logDir)}`;
+  try {
+    await using a = await PostgresJobStore.open(url, { host: "host-a" });
+    await using b = await PostgresJobStore.open(url, {
+      host: "host-b",
+      logDir: "/nonexistent",
+    });
+    // In this process.
+    const job = await a.create({ command: "x" });
+    await using lease = await a.hold(job.id);
+    const t0 = Date.now();
+    await b.requestCancel(job.id, 100);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error("cancel not seen")),
+        every * 3 + 2_000,
+      );
+      lease.cancelRequested.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    console.log(`cancel seen after ${Date.now() - t0} ms`);
+    // In another process, which gets SIGTERM (or renews, and sees it).
+    const other = await a.create({ command: "y" });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "testdata/hold_job.ts", url, other.id],
+      stdout: "piped",
+      stderr: "inherit",
+      cwd: import.meta.dirname,
+    }).spawn();
+    const out = child.stdout.pipeThrough(new TextDecoderStream());
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of out) lines.push(chunk);
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await b.requestCancel(other.id, 100);
+    const t1 = Date.now();
+    const killer = setTimeout(() => child.kill("SIGKILL"), every * 3 + 3_000);
+    await child.status;
+    clearTimeout(killer);
+    await reading;
+    const said = lines.join("");
+    assert(
+      /cancel requested|released/.test(said),
+      `the holder did not see the cancel: ${said}`,
+    );
+    assert(Date.now() - t1 < every * 3 + 3_000, "too late");
+  } finally {
+    await Deno.remove(logDir, { recursive: true });
+  }
+});
