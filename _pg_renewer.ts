@@ -18,7 +18,7 @@
 // supervisor (whose PID is in its `.live` file, and which holds the flock
 // at that moment, so the PID is its own), which handles it as a cancel.
 
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 
 /** What the renewer needs from the store. */
 export interface RenewTarget {

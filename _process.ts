@@ -383,13 +383,27 @@ export function identifyGroup(
       // A member that ended between the listing and the look at its
       // environment (a short `sleep` of the job, say) is not a stranger:
       // only one still there, the same process, without the mark is.
-      const again = ins.processes(unmarked.map((p) => p.pid));
-      if (again === undefined) return undefined;
-      const stranger = again.some((q) =>
-        !isEnded(q) &&
-        unmarked.some((p) => p.pid === q.pid && p.startTime === q.startTime)
-      );
-      if (stranger) return undefined;
+      // One caught in the middle of an exec shows an empty environment for a
+      // moment (the kernel is swapping its memory), so a member still there
+      // is asked again, a few times, a few milliseconds apart.
+      let still = unmarked;
+      for (let tries = 0; still.length > 0; tries++) {
+        const again = ins.processes(still.map((p) => p.pid));
+        if (again === undefined) return undefined;
+        still = still.filter((p) =>
+          again.some((q) =>
+            q.pid === p.pid && q.startTime === p.startTime && !isEnded(q)
+          )
+        );
+        if (still.length === 0) break;
+        const marks = ins.carrying(mark, still.map((p) => p.pid));
+        if (marks === undefined) return undefined;
+        for (const p of still) if (marks.has(p.pid)) marked.add(p.pid);
+        still = still.filter((p) => !marks.has(p.pid));
+        if (still.length === 0) break;
+        if (tries === 4) return undefined;
+        pause(5);
+      }
       return members.filter((p) => marked.has(p.pid));
     }
   }
@@ -468,4 +482,9 @@ function kill(id: number, signal: Deno.Signal): boolean {
     if (/ESRCH|No such process/i.test(String(err))) return false;
     throw err;
   }
+}
+
+/** Blocks the thread for `ms`: identifyGroup() is synchronous. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

@@ -44,7 +44,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import {
   type CleanOptions,
   type CreateJobOptions,

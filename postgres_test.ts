@@ -2,7 +2,7 @@
 // unreachable, refuse credentials or drop a connection, leases that scale
 // past max_connections, and log tails kept in the row. The store contract
 // itself is tested in store_conformance_test.ts.
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import {
   LOG_TAIL_BYTES,
   PostgresJobStore,

@@ -13,7 +13,7 @@
 //   deno run -A bench/pg_measure.ts [--rounds N] [--jobs N]
 
 import { parseArgs } from "node:util";
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { type JobBackend, openStore } from "../store.ts";
 

@@ -2,7 +2,7 @@
 // a fresh, empty store and to age a job past the start grace period (which
 // each measures by its own clock: the record's startedAt, or the server's
 // created_at).
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import { type JobBackend, openStore } from "../store.ts";
 import { FileJobBackend } from "../_file_store.ts";
 import { type PgCluster, startCluster } from "./pg_cluster.ts";
