@@ -63,6 +63,18 @@ import { checkDuration } from "./duration.ts";
 import { requestCancel } from "./_cancel.ts";
 import { holdLocal, renewHost } from "./_pg_renewer.ts";
 import {
+  describe,
+  isTransient,
+  LOG_TAIL_BYTES,
+  migrate,
+  PostgresStoreError,
+  readTail,
+  SCHEMA_VERSION,
+  type Sql,
+} from "./_pg_support.ts";
+
+export { LOG_TAIL_BYTES, PostgresStoreError, SCHEMA_VERSION };
+import {
   type ChangeFeed,
   hostName,
   type JobBackend,
@@ -72,17 +84,8 @@ import {
   type StoredListResult,
 } from "./store.ts";
 
-/** The schema version this code writes and understands. */
-export const SCHEMA_VERSION = 1;
-
-/** How much of a job's log's end is kept in its row when it ends: 8 KiB. */
-export const LOG_TAIL_BYTES = 8 * 1024;
-
 /** The one channel every change is notified on; the payload is the job ID. */
 const CHANNEL = "epack_detach_jobs";
-
-// Serialises the first-use migration of concurrent processes.
-const MIGRATE_LOCK = 0x65706163; // "epac"
 
 /**
  * Options for {@linkcode PostgresJobStore.open}. Each can also be given in
@@ -123,43 +126,6 @@ export interface PostgresStoreOptions {
    */
   idleTimeout?: number;
 }
-
-/**
- * A database error, told in one line: an unreachable server, refused
- * credentials, a schema from a newer version, a connection dropped during a
- * query (a single statement: its change was applied whole or not at all).
- *
- * @example Tell a transient error from the rest
- * ```ts ignore
- * import { PostgresStoreError } from "@epack/detach/postgres";
- *
- * try {
- *   // ...
- * } catch (err) {
- *   if (err instanceof PostgresStoreError && err.transient) console.error("retry later");
- * }
- * ```
- */
-export class PostgresStoreError extends Error {
-  /** The server may be back later: a retry may succeed. */
-  readonly transient: boolean;
-  /**
-   * Makes the error.
-   * @param message One line.
-   * @param transient Whether a retry may succeed.
-   * @param options The client's error as `cause`.
-   */
-  constructor(message: string, transient: boolean, options?: ErrorOptions) {
-    super(message, options);
-    this.transient = transient;
-  }
-  /** The error's name, shown before its message. */
-  override get name(): string {
-    return "PostgresStoreError";
-  }
-}
-
-type Sql = postgres.Sql<Record<string, never>>;
 
 interface Row {
   id: string;
@@ -772,172 +738,4 @@ function lostSql(sql: Sql) {
 function spellings(id: string): [string, string] {
   validateJobId(id);
   return [id, ulidSpelling(id) ?? id];
-}
-
-async function migrate(sql: Sql): Promise<void> {
-  const version = async (q: Sql) => {
-    const rows = await q<{ version: number }[]>`
-      SELECT version FROM epack_detach_schema`;
-    return rows[0]?.version;
-  };
-  // The common case, one query: the schema is there and current.
-  try {
-    const v = await version(sql);
-    if (v === SCHEMA_VERSION) return;
-    if (v !== undefined && v > SCHEMA_VERSION) throw tooNew(v);
-  } catch (err) {
-    if (!(isPgError(err) && err.code === "42P01")) throw err;
-  }
-  await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`;
-    await tx`CREATE TABLE IF NOT EXISTS epack_detach_schema (version integer NOT NULL)`;
-    const v = await version(tx as unknown as Sql);
-    if (v !== undefined && v > SCHEMA_VERSION) throw tooNew(v);
-    if (v === SCHEMA_VERSION) return;
-    if (v === undefined) {
-      // Version 1. The record is the file store's JSON text, kept verbatim;
-      // the other columns are what the server must query or compute on.
-      await tx`
-        CREATE TABLE epack_detach_jobs (
-          id text PRIMARY KEY,
-          host text NOT NULL,
-          status text NOT NULL,
-          started_at timestamptz NOT NULL,
-          created_at timestamptz NOT NULL DEFAULT now(),
-          ended_at timestamptz,
-          record text NOT NULL,
-          lease_until timestamptz,
-          cancel_requested boolean NOT NULL DEFAULT false,
-          log_tail text,
-          version bigint NOT NULL DEFAULT 0
-        )`;
-      await tx`
-        CREATE INDEX epack_detach_jobs_newest
-        ON epack_detach_jobs (started_at DESC, id DESC)`;
-      await tx`INSERT INTO epack_detach_schema (version) VALUES (${SCHEMA_VERSION})`;
-    }
-    // Later versions migrate from `v` here, step by step.
-  });
-}
-
-function tooNew(v: number): PostgresStoreError {
-  return new PostgresStoreError(
-    `The database holds job store schema version ${v}, newer than this @epack/detach understands (${SCHEMA_VERSION}): upgrade @epack/detach`,
-    false,
-  );
-}
-
-interface PgError extends Error {
-  code?: string;
-  severity?: string;
-  detail?: string;
-}
-
-function isTransient(err: unknown): boolean {
-  return err instanceof PostgresStoreError && err.transient;
-}
-
-function isPgError(err: unknown): err is PgError {
-  return err instanceof Error && "code" in err;
-}
-
-/** One line for a client or server error; the store's own errors unchanged. */
-function describe(err: unknown, target: string): unknown {
-  if (err instanceof PostgresStoreError || !isPgError(err)) return err;
-  const code = String(err.code);
-  const at = `the PostgreSQL server at ${target}`;
-  const oneLine = (s: string) => s.split("\n")[0];
-  switch (code) {
-    case "ECONNREFUSED":
-      return new PostgresStoreError(
-        `Cannot reach ${at}: connection refused`,
-        true,
-        { cause: err },
-      );
-    case "CONNECT_TIMEOUT":
-    case "ETIMEDOUT":
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return new PostgresStoreError(
-        `Cannot reach ${at}: ${
-          code === "CONNECT_TIMEOUT" ? "timed out" : code
-        }`,
-        true,
-        { cause: err },
-      );
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return new PostgresStoreError(
-        `Cannot reach ${at}: unknown host`,
-        true,
-        { cause: err },
-      );
-    case "CONNECTION_CLOSED":
-    case "CONNECTION_DESTROYED":
-    case "CONNECTION_ENDED":
-    case "ECONNRESET":
-    case "EPIPE":
-    case "57P01": // admin_shutdown
-    case "57P02": // crash_shutdown
-    case "57P03": // cannot_connect_now (starting up, shutting down)
-      return new PostgresStoreError(
-        `Lost the connection to ${at} (${
-          oneLine(err.message)
-        }); its change was applied whole or not at all`,
-        true,
-        { cause: err },
-      );
-    case "28P01":
-    case "28000":
-      return new PostgresStoreError(
-        `${at} refused the credentials: ${oneLine(err.message)}`,
-        false,
-        { cause: err },
-      );
-    case "3D000":
-      return new PostgresStoreError(
-        `${at}: ${oneLine(err.message)}`,
-        false,
-        { cause: err },
-      );
-    case "53300": // too_many_connections
-      return new PostgresStoreError(
-        `${at} has no connection free: ${oneLine(err.message)}`,
-        true,
-        { cause: err },
-      );
-  }
-  if (/^[0-9A-Z]{5}$/.test(code)) {
-    return new PostgresStoreError(
-      `${at} refused a query: ${oneLine(err.message)} (SQLSTATE ${code})`,
-      false,
-      { cause: err },
-    );
-  }
-  return err;
-}
-
-async function readTail(path: string): Promise<string | undefined> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    const size = (await file.stat()).size;
-    const start = Math.max(0, size - LOG_TAIL_BYTES);
-    await file.seek(start, Deno.SeekMode.Start);
-    const buf = new Uint8Array(size - start);
-    let n = 0;
-    while (n < buf.length) {
-      const got = await file.read(buf.subarray(n));
-      if (got === null) break;
-      n += got;
-    }
-    // A text column cannot hold NUL.
-    return new TextDecoder().decode(buf.subarray(0, n)).replaceAll("\0", "");
-  } finally {
-    file.close();
-  }
 }
