@@ -15,14 +15,7 @@
  * @module
  */
 
-import {
-  FINAL_STATUSES,
-  type Job,
-  JOB_ID_ENV,
-  JobNotFoundError,
-  JobStore,
-  validateJobId,
-} from "./jobs.ts";
+import { type Job, JOB_ID_ENV, validateJobId } from "./jobs.ts";
 import {
   FileJobBackend,
   hostName,
@@ -33,11 +26,7 @@ import {
   watchStoredJob,
 } from "./store.ts";
 import { defaultJobsDir } from "./detach.ts";
-import {
-  DEFAULT_KILL_GRACE,
-  scheduleTimeout,
-  stopProcessGroup,
-} from "./timeout.ts";
+import { DEFAULT_KILL_GRACE, stopProcessGroup } from "./timeout.ts";
 import {
   identifyGroup,
   inspectionProblem,
@@ -546,104 +535,16 @@ export async function* watchJob(
 ): AsyncGenerator<Job, void, undefined> {
   const { timeout, signal } = options;
   if (timeout !== undefined) checkDuration("timeout", timeout);
-  if (options.store !== undefined && isPostgresUrl(options.store)) {
-    // A database store: its changes come by LISTEN/NOTIFY.
-    await using db = await openStore(options.store);
-    yield* watchStoredJob(db, jobId, {
-      timeout,
-      signal,
-      pollMs: LOST_CHECK_INTERVAL,
-      onTimeout: () => new WaitTimeoutError(jobId, timeout ?? Infinity),
-    });
-    return;
-  }
-  const store = new JobStore(
-    options.store ?? options.jobsDir ?? defaultJobsDir(),
-  );
-  const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
-  let job = await store.load(jobId);
-  // The ID as stored (a ULID may come in lower case): the record's path is
-  // made from it.
-  jobId = job.id;
-  let last = JSON.stringify(job);
-  yield job;
-  if (isFinal(job)) return;
-  signal?.throwIfAborted();
-
-  const record = store.recordPath(jobId);
-  // `pending` keeps a wake-up that comes while the loop is busy, or while
-  // the caller holds a yielded record.
-  let pending = false;
-  let wake: (() => void) | undefined;
-  const kick = () => {
-    pending = true;
-    wake?.();
-  };
-  const timer = scheduleTimeout(timeout ?? Infinity, kick);
-  // A zero timeout looks once more, at once.
-  if (timeout !== undefined && timeout <= 0) pending = true;
-  const started = Date.now();
-  signal?.addEventListener("abort", kick);
-  try {
-    for (;;) {
-      // Each update replaces the record's file, which ends its watch, so a
-      // new watch is set before every look: a change between the look and
-      // the wait still wakes us.
-      let watcher: Deno.FsWatcher;
-      try {
-        watcher = Deno.watchFs(record, { recursive: false });
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) {
-          throw new JobNotFoundError(jobId, { cause: err });
-        }
-        throw err;
-      }
-      const pump = (async () => {
-        try {
-          for await (const _ of watcher) kick();
-        } catch {
-          // The watcher was closed.
-        }
-      })();
-      try {
-        job = await store.load(jobId);
-        const now = JSON.stringify(job);
-        if (now !== last) {
-          last = now;
-          yield job;
-        }
-        if (isFinal(job)) return;
-        if (!pending) {
-          let tick: ReturnType<typeof setTimeout> | undefined;
-          await new Promise<void>((res) => {
-            wake = res;
-            tick = setTimeout(res, LOST_CHECK_INTERVAL);
-          });
-          // Woken early, the timer would keep the process alive for up to a
-          // second after the watch has ended.
-          clearTimeout(tick);
-          wake = undefined;
-        }
-        pending = false;
-      } finally {
-        watcher.close();
-        await pump;
-      }
-      signal?.throwIfAborted();
-      if (timeout !== undefined && Date.now() - started >= timeout) {
-        // The end may have come with the deadline: it wins.
-        job = await store.load(jobId);
-        if (isFinal(job)) {
-          if (JSON.stringify(job) !== last) yield job;
-          return;
-        }
-        throw new WaitTimeoutError(jobId, timeout);
-      }
-    }
-  } finally {
-    timer[Symbol.dispose]();
-    signal?.removeEventListener("abort", kick);
-  }
+  // The one watch loop, for every store: a file store wakes on its record's
+  // file, a database on LISTEN/NOTIFY; both look again every second, since a
+  // supervisor killed with SIGKILL writes nothing.
+  await using store = await openNamed(options);
+  yield* watchStoredJob(store, jobId, {
+    timeout,
+    signal,
+    pollMs: LOST_CHECK_INTERVAL,
+    onTimeout: () => new WaitTimeoutError(jobId, timeout ?? Infinity),
+  });
 }
 
 /**
