@@ -1,6 +1,7 @@
 // Helpers for the CLI's tests: run the real CLI as a subprocess, build small
 // registries on disk, and serve them over HTTP on 127.0.0.1.
 
+import { findExecutable } from "../_which.ts";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { type Job, JobStore } from "../jobs.ts";
@@ -15,7 +16,22 @@ export const MOD = fileURLToPath(new URL("../mod.ts", import.meta.url));
  */
 export function selfInvocation(cwd: string = Deno.cwd()): string {
   const mod = MOD.startsWith(`${cwd}/`) ? MOD.slice(cwd.length + 1) : MOD;
-  return `deno run -A ${mod}`;
+  return `${denoWord()} run -A ${mod}`;
+}
+
+/**
+ * How a hint names the Deno that runs the tests: `deno` when that name on
+ * PATH finds this very binary, else its path (CI runs the suite a second
+ * time with an older Deno through npx, which `deno` does not name).
+ */
+function denoWord(): string {
+  const found = findExecutable("deno", {
+    cwd: Deno.cwd(),
+    path: Deno.env.get("PATH") ?? "",
+  });
+  const same = found.ok &&
+    Deno.realPathSync(found.path) === Deno.realPathSync(Deno.execPath());
+  return same ? "deno" : Deno.execPath();
 }
 
 /** What a CLI run produced. */
