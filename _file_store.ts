@@ -4,6 +4,7 @@
 // terms the file store has always used (the liveness flock, the record's
 // cancelRequestedAt, a file-system watch). Nothing on disk changes.
 
+import { Wakeup } from "./_wakeup.ts";
 import {
   type CleanOptions,
   type CreateJobOptions,
@@ -142,8 +143,7 @@ export class FileJobBackend implements JobBackend {
   async changes(id: string): Promise<ChangeFeed> {
     id = await this.#storedId(id);
     const path = this.files.recordPath(id);
-    let pending = false;
-    let wake: (() => void) | undefined;
+    const wakeup = new Wakeup();
     let watcher: Deno.FsWatcher | undefined;
     let closed = false;
     const arm = () => {
@@ -154,15 +154,14 @@ export class FileJobBackend implements JobBackend {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
         // Gone: the next look tells the caller.
         watcher = undefined;
-        pending = true;
+        wakeup.kick();
         return;
       }
       const mine = watcher;
       (async () => {
         try {
           for await (const _ of mine) {
-            pending = true;
-            wake?.();
+            wakeup.kick();
             mine.close();
           }
         } catch {
@@ -173,18 +172,7 @@ export class FileJobBackend implements JobBackend {
     };
     arm();
     return {
-      async next(ms: number) {
-        if (!pending) {
-          let tick: ReturnType<typeof setTimeout> | undefined;
-          await new Promise<void>((res) => {
-            wake = res;
-            tick = setTimeout(res, ms);
-          });
-          clearTimeout(tick);
-          wake = undefined;
-        }
-        pending = false;
-      },
+      next: (ms: number) => wakeup.next(ms),
       [Symbol.asyncDispose]() {
         closed = true;
         try {
@@ -192,7 +180,7 @@ export class FileJobBackend implements JobBackend {
         } catch {
           // Already closed.
         }
-        wake?.();
+        wakeup.kick();
         return Promise.resolve();
       },
     };

@@ -428,3 +428,34 @@ export interface CleanOptions {
    */
   keep?: (job: Job) => boolean | Promise<boolean>;
 }
+
+/**
+ * The jobs of a listing that a clean removes, for every backend: ended (lost
+ * ones included) more than `olderThan` ms before `now`, and not kept by
+ * `keep`, which is asked lazily, one job at a time, as the clean goes.
+ * Running jobs are never yielded; each backend re-checks before it deletes.
+ *
+ * @throws {RangeError} If `olderThan` is negative or not finite (thrown by
+ * {@linkcode cleanCutoff}, which a clean calls before it lists).
+ */
+export async function* cleanable(
+  jobs: readonly Job[],
+  cutoff: number,
+  keep: CleanOptions["keep"],
+): AsyncGenerator<Job, void, undefined> {
+  for (const job of jobs) {
+    if (job.status === "running") continue;
+    const at = (job.completedAt ?? job.startedAt).getTime();
+    if (at > cutoff) continue;
+    if (await keep?.(job)) continue;
+    yield job;
+  }
+}
+
+/** The time before which a clean removes ended jobs; checks `olderThan`. */
+export function cleanCutoff(olderThan: number): number {
+  if (!Number.isFinite(olderThan) || olderThan < 0) {
+    throw new RangeError(`Invalid age: ${olderThan}`);
+  }
+  return Date.now() - olderThan;
+}

@@ -34,6 +34,8 @@ import {
   validateJobId,
 } from "./_job_id.ts";
 import {
+  cleanable,
+  cleanCutoff,
   type CleanOptions,
   type CompleteOptions,
   type CreateJobOptions,
@@ -548,17 +550,10 @@ export class JobStore {
     olderThan: number,
     options: CleanOptions = {},
   ): Promise<string[]> {
-    if (!Number.isFinite(olderThan) || olderThan < 0) {
-      throw new RangeError(`Invalid age: ${olderThan}`);
-    }
-    const cutoff = Date.now() - olderThan;
+    const cutoff = cleanCutoff(olderThan);
     const { jobs } = await this.list();
     const removed: string[] = [];
-    for (const job of jobs) {
-      if (job.status === "running") continue;
-      const at = (job.completedAt ?? job.startedAt).getTime();
-      if (at > cutoff) continue;
-      if (await options.keep?.(job)) continue;
+    for await (const job of cleanable(jobs, cutoff, options.keep)) {
       // Re-check under the lock: the job may have been touched since listing.
       const fresh = await this.load(job.id).catch(() => undefined);
       if (fresh === undefined || fresh.status === "running") continue;

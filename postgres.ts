@@ -44,6 +44,8 @@
  * @module
  */
 
+import { Wakeup } from "./_wakeup.ts";
+import { cleanable, cleanCutoff } from "./_job.ts";
 import postgres from "npm:postgres@3.4.9";
 import {
   type CleanOptions,
@@ -518,17 +520,10 @@ export class PostgresJobStore implements JobBackend {
     olderThan: number,
     options: CleanOptions = {},
   ): Promise<string[]> {
-    if (!Number.isFinite(olderThan) || olderThan < 0) {
-      throw new RangeError(`Invalid age: ${olderThan}`);
-    }
-    const cutoff = Date.now() - olderThan;
+    const cutoff = cleanCutoff(olderThan);
     const { jobs } = await this.list();
     const removed: string[] = [];
-    for (const job of jobs) {
-      if (job.status === "running") continue;
-      const at = (job.completedAt ?? job.startedAt).getTime();
-      if (at > cutoff) continue;
-      if (await options.keep?.(job)) continue;
+    for await (const job of cleanable(jobs, cutoff, options.keep)) {
       // Re-checked in the DELETE: a lease renewed since the listing (or an
       // end recorded) keeps a running job.
       const rows = await this.#run(() =>
@@ -643,30 +638,16 @@ export class PostgresJobStore implements JobBackend {
   /** Notifications of the job's changes (LISTEN on the store's channel). */
   async changes(id: string): Promise<ChangeFeed> {
     const stored = (await this.loadRecorded(id)).id;
-    let pending = false;
-    let wake: (() => void) | undefined;
+    const wakeup = new Wakeup();
     const { unlisten } = await this.#run(() =>
       this.#sql.listen(CHANNEL, (payload) => {
-        if (payload !== stored) return;
-        pending = true;
-        wake?.();
+        if (payload === stored) wakeup.kick();
       })
     );
     return {
-      async next(ms: number) {
-        if (!pending) {
-          let tick: ReturnType<typeof setTimeout> | undefined;
-          await new Promise<void>((res) => {
-            wake = res;
-            tick = setTimeout(res, ms);
-          });
-          clearTimeout(tick);
-          wake = undefined;
-        }
-        pending = false;
-      },
+      next: (ms: number) => wakeup.next(ms),
       async [Symbol.asyncDispose]() {
-        wake?.();
+        wakeup.kick();
         await unlisten().catch(() => {});
       },
     };
