@@ -10,7 +10,7 @@
 // moves that sum earlier; a longer one leaves it as it is. So one sum tells a
 // supervisor, even one already stopping the job, when SIGKILL is due.
 
-import type { Job } from "./_job.ts";
+import { isSupervisedStatus, type Job } from "./_job.ts";
 import { DEFAULT_KILL_GRACE } from "./timeout.ts";
 
 /**
@@ -37,7 +37,7 @@ export function cancelDeadline(job: Job): number | undefined {
  * @returns The record to write.
  */
 export function requestCancel(job: Job, killAt: number, now: number): Job {
-  if (job.status !== "running") return job;
+  if (!isSupervisedStatus(job.status)) return job;
   const pending = cancelDeadline(job);
   if (pending === undefined) {
     job.cancelRequestedAt = new Date(now);

@@ -8,7 +8,13 @@
 /**
  * Every state a job can be in.
  *
+ * - `waiting`: it runs after other jobs (`after`), which have not all ended.
+ *   No process waits for it: whatever ends the last of them starts it.
+ * - `queued`: the jobs directory's parallel limit is reached; it starts, in
+ *   ULID order, when a slot frees. No process waits for it either.
  * - `running`: its supervisor is alive (or still starting).
+ * - `paused`: its process group was stopped with SIGSTOP (`jobs pause`); its
+ *   supervisor is alive and its timeout keeps counting.
  * - `completed`: the worker exited with code 0.
  * - `failed`: the worker exited with a non-zero code or was killed by a
  *   signal, or the job could not be started.
@@ -29,7 +35,10 @@
  * ```
  */
 export type JobStatus =
+  | "waiting"
+  | "queued"
   | "running"
+  | "paused"
   | "completed"
   | "failed"
   | "timed_out"
@@ -48,11 +57,14 @@ export type JobStatus =
  *   throw new TypeError(`Unknown status: ${input}`);
  * }
  * const status = input as JobStatus;
- * console.log(status, JOB_STATUSES.length); // timed_out 6
+ * console.log(status, JOB_STATUSES.length); // timed_out 9
  * ```
  */
 export const JOB_STATUSES: readonly JobStatus[] = [
+  "waiting",
+  "queued",
   "running",
+  "paused",
   "completed",
   "failed",
   "timed_out",
@@ -78,6 +90,36 @@ export const FINAL_STATUSES: readonly JobStatus[] = [
   "cancelled",
   "lost",
 ];
+
+/**
+ * Whether a status is final: the job has ended and will not change again.
+ *
+ * @example
+ * ```ts
+ * import { isFinalStatus } from "@epack/detach/jobs";
+ *
+ * console.log(isFinalStatus("queued"), isFinalStatus("lost")); // false true
+ * ```
+ */
+export function isFinalStatus(status: JobStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/**
+ * Whether a job in this status has a supervisor that holds its liveness
+ * (`running` and `paused`): only such a job can turn out `lost`. A
+ * `waiting` or `queued` job has no process yet.
+ *
+ * @example
+ * ```ts
+ * import { isSupervisedStatus } from "@epack/detach/jobs";
+ *
+ * console.log(isSupervisedStatus("paused"), isSupervisedStatus("queued")); // true false
+ * ```
+ */
+export function isSupervisedStatus(status: JobStatus): boolean {
+  return status === "running" || status === "paused";
+}
 
 /**
  * One job, as the TypeScript API sees it.
@@ -444,7 +486,7 @@ export async function* cleanable(
   keep: CleanOptions["keep"],
 ): AsyncGenerator<Job, void, undefined> {
   for (const job of jobs) {
-    if (job.status === "running") continue;
+    if (!isFinalStatus(job.status)) continue;
     const at = (job.completedAt ?? job.startedAt).getTime();
     if (at > cutoff) continue;
     if (await keep?.(job)) continue;

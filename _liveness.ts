@@ -6,7 +6,7 @@
 
 import type { JobStore } from "./jobs.ts";
 import { openLockFile } from "./_durable.ts";
-import type { Job } from "./_job.ts";
+import { isSupervisedStatus, type Job } from "./_job.ts";
 
 /**
  * How long after creation a running job whose supervisor has not yet taken
@@ -117,7 +117,7 @@ export async function applyLiveness(
   livenessPath: string,
   reread: () => Promise<Job>,
 ): Promise<Job> {
-  if (job.status !== "running") return job;
+  if (!isSupervisedStatus(job.status)) return job;
   // The time is taken before the probe: a supervisor that takes the lock
   // after the probe decides whether it started too late with a later time,
   // so it never runs a job a reader has already called lost.
@@ -130,7 +130,7 @@ export async function applyLiveness(
     // Nobody holds the lock. Re-read: the supervisor writes its final record
     // before it lets go, so a job that just ended shows its real end here.
     const fresh = await reread();
-    if (fresh.status !== "running") return fresh;
+    if (!isSupervisedStatus(fresh.status)) return fresh;
     if (fresh.supervisedAt === undefined) {
       const age = now - fresh.startedAt.getTime();
       if (age < SUPERVISOR_START_GRACE_MS) return fresh;

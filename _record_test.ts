@@ -14,6 +14,7 @@ import {
   toRecord,
 } from "./_record.ts";
 import { InvalidJobIdError, isJobId } from "./_job_id.ts";
+import { isFinalStatus, isSupervisedStatus } from "./_job.ts";
 import { epackRecord, readRaw, withStore } from "./testdata/store_helpers.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url);
@@ -276,8 +277,16 @@ Deno.test("JobStore keeps unknown keys of a record through updates", async () =>
 
 Deno.test("JOB_STATUSES and FINAL_STATUSES agree", () => {
   assert.deepEqual(
-    JOB_STATUSES.filter((s) => s !== "running"),
+    JOB_STATUSES.filter((s) => !isFinalStatus(s)),
+    ["waiting", "queued", "running", "paused"],
+  );
+  assert.deepEqual(
+    JOB_STATUSES.filter((s) => isFinalStatus(s)),
     [...FINAL_STATUSES],
+  );
+  assert.deepEqual(
+    JOB_STATUSES.filter((s) => isSupervisedStatus(s)),
+    ["running", "paused"],
   );
 });
 

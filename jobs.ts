@@ -43,6 +43,8 @@ import {
   FINAL_STATUSES,
   type InvalidJobFile,
   InvalidJobFileError,
+  isFinalStatus,
+  isSupervisedStatus,
   type Job,
   JOB_STATUSES,
   type JobStatus,
@@ -98,6 +100,8 @@ export {
   type InvalidJobFile,
   InvalidJobFileError,
   InvalidJobIdError,
+  isFinalStatus,
+  isSupervisedStatus,
   type Job,
   JOB_ID_ENV,
   JOB_STATUSES,
@@ -354,7 +358,7 @@ export class JobStore {
         throw err;
       }
       // Only a running job can turn out otherwise (lost, or ended just now).
-      if (job.status === "running") running.push(job);
+      if (isSupervisedStatus(job.status)) running.push(job);
       else if (wanted === undefined || job.status === wanted) jobs.push(job);
     }
     for (const recorded of running) {
@@ -483,11 +487,11 @@ export class JobStore {
     id: string,
     end: CompleteOptions & { status: JobStatus; error?: string },
   ): Promise<Job> {
-    if (end.status === "running") {
-      throw new TypeError("Cannot finish a job with status running");
+    if (!isFinalStatus(end.status)) {
+      throw new TypeError(`Cannot finish a job with status ${end.status}`);
     }
     return await this.update(id, (job) => {
-      if (job.status !== "running") return job;
+      if (isFinalStatus(job.status)) return job;
       job.status = end.status;
       job.completedAt = new Date();
       if (end.exitCode !== undefined) job.exitCode = end.exitCode;
@@ -556,7 +560,7 @@ export class JobStore {
     for await (const job of cleanable(jobs, cutoff, options.keep)) {
       // Re-check under the lock: the job may have been touched since listing.
       const fresh = await this.load(job.id).catch(() => undefined);
-      if (fresh === undefined || fresh.status === "running") continue;
+      if (fresh === undefined || !isFinalStatus(fresh.status)) continue;
       try {
         await this.delete(job.id);
         removed.push(job.id);

@@ -45,7 +45,12 @@
  */
 
 import { Wakeup } from "./_wakeup.ts";
-import { cleanable, cleanCutoff } from "./_job.ts";
+import {
+  cleanable,
+  cleanCutoff,
+  isFinalStatus,
+  isSupervisedStatus,
+} from "./_job.ts";
 import postgres from "npm:postgres@3.4.9";
 import {
   type CleanOptions,
@@ -467,15 +472,15 @@ export class PostgresJobStore implements JobBackend {
    * the last {@linkcode LOG_TAIL_BYTES} of its log.
    */
   async finish(id: string, end: JobEnd): Promise<StoredJob> {
-    if (end.status === "running") {
-      throw new TypeError("Cannot finish a job with status running");
+    if (!isFinalStatus(end.status)) {
+      throw new TypeError(`Cannot finish a job with status ${end.status}`);
     }
     const recorded = await this.loadRecorded(id);
     const tail = recorded.host === this.host
       ? await readTail(recorded.logPath)
       : undefined;
     const job = await this.update(id, (job) => {
-      if (job.status !== "running") return job;
+      if (isFinalStatus(job.status)) return job;
       job.status = end.status;
       job.completedAt = new Date();
       if (end.exitCode !== undefined) job.exitCode = end.exitCode;
@@ -678,7 +683,7 @@ export class PostgresJobStore implements JobBackend {
     const job = this.#parse(row);
     job.host = row.host;
     if (row.log_tail != null) job.logTail = row.log_tail;
-    if (applyLost && job.status === "running" && row.lost) {
+    if (applyLost && isSupervisedStatus(job.status) && row.lost) {
       job.status = "lost";
       job.error = row.never
         ? "The job's supervisor never started"

@@ -1,7 +1,7 @@
 // How jobs look: the table of `jobs`, the details of `jobs <id>`, the JSON
 // of a record, and a status in colour.
 
-import type { Job, JobStatus } from "../../jobs.ts";
+import { isFinalStatus, type Job, type JobStatus } from "../../jobs.ts";
 import { toRecord } from "../../_record.ts";
 import { formatDuration } from "../../duration.ts";
 import {
@@ -31,7 +31,7 @@ export function durationOf(job: Job, now: number): number | undefined {
   if (job.completedAt !== undefined) {
     return Math.max(0, job.completedAt.getTime() - start);
   }
-  if (job.status === "running") return Math.max(0, now - start);
+  if (!isFinalStatus(job.status)) return Math.max(0, now - start);
   return undefined;
 }
 
@@ -124,7 +124,7 @@ export function renderDetails(
     "Duration",
     d === undefined
       ? UNKNOWN
-      : humanDuration(d) + (job.status === "running" ? " so far" : ""),
+      : humanDuration(d) + (isFinalStatus(job.status) ? "" : " so far"),
   );
   add("Exit code", job.exitCode?.toString());
   add("Signal", job.signal && safe(job.signal));
@@ -164,7 +164,10 @@ export function outcomeDetail(job: Job): string {
 }
 
 const STATUS_COLORS: Record<JobStatus, number> = {
+  waiting: 36, // cyan
+  queued: 36, // cyan
   running: 33, // yellow
+  paused: 34, // blue
   completed: 32, // green
   failed: 31, // red
   timed_out: 31, // red

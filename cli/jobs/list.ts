@@ -3,6 +3,7 @@
 
 import {
   type InvalidJobFile,
+  isFinalStatus,
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
@@ -65,9 +66,15 @@ export async function list(ctx: JobsContext): Promise<number> {
       ctx.command,
     );
   }
-  const status = (given as JobStatus | undefined) ??
-    (ctx.values.all === true ? undefined : "running");
-  const { jobs, invalid } = await ctx.store.list(status ? { status } : {});
+  // Without --all or --status: the jobs that have not ended (waiting,
+  // queued, running, paused).
+  const status = given as JobStatus | undefined;
+  const unended = status === undefined && ctx.values.all !== true;
+  const listed = await ctx.store.list(status ? { status } : {});
+  const { invalid } = listed;
+  const jobs = unended
+    ? listed.jobs.filter((job) => !isFinalStatus(job.status))
+    : listed.jobs;
   const now = Date.now();
   if (ctx.json) {
     // Warnings go in the document only: a --json reader gets one complete
@@ -84,7 +91,7 @@ export async function list(ctx: JobsContext): Promise<number> {
     );
   }
   if (jobs.length === 0) {
-    if (status === "running") {
+    if (unended) {
       await out("No running jobs.\nUse --all to show jobs that have ended.\n");
     } else if (status !== undefined) {
       await out(`No ${status} jobs.\n`);

@@ -109,7 +109,7 @@ Deno.test("usage errors print one line and a hint and exit 1", async () => {
       [
         ["--status", "nope"],
         "jobs",
-        /Invalid --status "nope": use one of running,/,
+        /Invalid --status "nope": use one of waiting, queued, running,/,
       ],
       [["--status"], "jobs", /--status/],
       [["wait"], "jobs wait", /^error: Missing job ID$/],
