@@ -5,6 +5,8 @@
 // It lives apart from jobs.ts and _record.ts so that the store's files
 // import one way (jobs.ts -> _record.ts -> _job.ts), never in a cycle.
 
+import type { JobControlOptions } from "./_job_control.ts";
+
 /**
  * Every state a job can be in.
  *
@@ -189,6 +191,18 @@ export interface Job {
   grace?: number;
   /** When a cancel was requested, if one was. */
   cancelRequestedAt?: Date;
+  /** How many times a failed worker is run again (see `JobControlOptions`). */
+  retries?: number;
+  /** The pause before the first retry, in milliseconds; it then doubles. */
+  retryDelay?: number;
+  /** The jobs this one runs after. */
+  after?: string[];
+  /** With `after`: run only if each of those jobs completed. */
+  afterOk?: boolean;
+  /** The shell command run after the job ends. */
+  onEnd?: string;
+  /** The most bytes the job's log keeps. */
+  logMax?: number;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
 }
@@ -262,7 +276,7 @@ export class InvalidJobFileError extends Error {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export interface CreateJobOptions {
+export interface CreateJobOptions extends JobControlOptions {
   /** The command that runs. */
   command: string;
   /**

@@ -8,8 +8,17 @@
 // The Job type itself is in _job.ts.
 
 import { writeFileDurably } from "./_durable.ts";
-import { JobNotFoundError } from "./_job_id.ts";
+import { JobNotFoundError, newJobId, validateJobId } from "./_job_id.ts";
+import { checkDuration } from "./duration.ts";
 import {
+  checkAfter,
+  checkHook,
+  checkJobControl,
+  checkLogMax,
+  checkRetries,
+} from "./_job_control.ts";
+import {
+  type CreateJobOptions,
   FINAL_STATUSES,
   InvalidJobFileError,
   type Job,
@@ -137,6 +146,41 @@ function status(key: string): Field<JobStatus | undefined> {
   };
 }
 
+function boolean(key: string): Field<boolean | undefined> {
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== "boolean") return reject(`"${key}" is not a boolean`);
+      return v;
+    },
+    write: (v) => v,
+  };
+}
+
+/**
+ * The field's value must also pass `check` (one of the checks of the
+ * option it comes from), or the record is refused as out of range.
+ */
+function checked<T>(
+  field: Field<T | undefined>,
+  check: (value: T) => unknown,
+): Field<T | undefined> {
+  return {
+    ...field,
+    read: (v, reject) => {
+      const value = field.read(v, reject);
+      if (value === undefined) return undefined;
+      try {
+        check(value);
+      } catch (err) {
+        return reject(`"${field.key}": ${(err as Error).message}`, "range");
+      }
+      return value;
+    },
+  };
+}
+
 /** The field must be in the file. */
 function required<T>(field: Field<T | undefined>): Field<T> {
   return {
@@ -185,6 +229,15 @@ const FIELDS = {
   supervisedAt: time("supervised_at"),
   grace: integer("grace_ms"),
   cancelRequestedAt: time("cancel_requested_at"),
+  retries: checked(integer("retries"), checkRetries),
+  retryDelay: checked(
+    integer("retry_delay_ms"),
+    (ms) => checkDuration("retry delay", ms),
+  ),
+  after: checked(strings("after"), checkAfter),
+  afterOk: boolean("after_ok"),
+  onEnd: checked(string("on_end"), checkHook),
+  logMax: checked(integer("log_max"), checkLogMax),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
@@ -462,4 +515,45 @@ export function writeRecordText(
   options: { createNew?: boolean } = {},
 ): void {
   writeFileDurably(path, new TextEncoder().encode(text), options);
+}
+
+/**
+ * A new job, as a store's `create()` makes it from its options: the one
+ * place where they are checked and turned into a record, for every store.
+ *
+ * @param options What to record.
+ * @param logPath The job's log file, given the job's ID.
+ * @returns The job (status `running`, started now); nothing is written.
+ * @throws {InvalidJobIdError} If `options.id` is given and not valid.
+ * @throws {RangeError} If a duration or another option is out of range.
+ * @throws {TypeError} If an option has a type the record cannot hold.
+ */
+export function newJob(
+  options: CreateJobOptions,
+  logPath: (id: string) => string,
+): Job {
+  const id = validateJobId(options.id ?? newJobId());
+  // Durations enter the store here: the same bound as everywhere else, so a
+  // record never holds a timeout no caller could have asked for.
+  if (options.timeout !== undefined) {
+    checkDuration("timeout", options.timeout);
+  }
+  if (options.grace !== undefined) checkDuration("grace", options.grace);
+  const control = checkJobControl(options);
+  const job: Job = {
+    id,
+    command: options.command,
+    args: [...(options.args ?? [])],
+    flags: [...(options.flags ?? [])],
+    status: "running",
+    pid: options.pid ?? 0,
+    startedAt: new Date(),
+    logPath: logPath(id),
+  };
+  if (options.workingDir !== undefined) job.workingDir = options.workingDir;
+  if (options.timeout !== undefined) job.timeout = options.timeout;
+  if (options.argv !== undefined) job.argv = [...options.argv];
+  if (options.grace !== undefined) job.grace = options.grace;
+  Object.assign(job, control);
+  return job;
 }

@@ -316,6 +316,12 @@ const ORDER = [
   "supervised_at",
   "grace_ms",
   "cancel_requested_at",
+  "retries",
+  "retry_delay_ms",
+  "after",
+  "after_ok",
+  "on_end",
+  "log_max",
 ];
 
 /** A job with every field set. */
@@ -342,6 +348,12 @@ function fullJob(): Job {
     supervisedAt: new Date("2024-01-01T12:00:00.200Z"),
     grace: 5_000,
     cancelRequestedAt: new Date("2024-01-01T12:04:59.000Z"),
+    retries: 3,
+    retryDelay: 2_000,
+    after: ["01ARYZ6S41TSV4RRFFQ69G5FAA"],
+    afterOk: true,
+    onEnd: "echo done",
+    logMax: 1024,
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -371,6 +383,12 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     supervised_at: "2024-01-01T12:00:00.200Z",
     grace_ms: 5_000,
     cancel_requested_at: "2024-01-01T12:04:59.000Z",
+    retries: 3,
+    retry_delay_ms: 2_000,
+    after: ["01ARYZ6S41TSV4RRFFQ69G5FAA"],
+    after_ok: true,
+    on_end: "echo done",
+    log_max: 1024,
     future_field: [1, { deep: null }],
     note: "kept",
   });
