@@ -10,6 +10,7 @@ import { cancel } from "./control.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 import { parseDuration } from "./duration.ts";
+import { pauseUnless, retryNote } from "./_retry.ts";
 
 /** A shell worker that counts its runs in `state`: exits 3 until run `okAt`. */
 function failsUntil(state: string, okAt: number): string {
@@ -231,4 +232,25 @@ Deno.test("a job without retries keeps no attempts in its record", async () => {
     assert.equal(job.error, "Exited with code 3");
     assert.equal(job.attempts, undefined);
   });
+});
+
+Deno.test("retryNote() says which attempt comes, after what, and when", () => {
+  assert.equal(
+    retryNote(2, 4, { exitCode: 3 }, 1_874),
+    "attempt 2 of 4 after exit code 3, in 1.874s",
+  );
+  assert.equal(
+    retryNote(3, 3, { signal: "SIGKILL" }, 0),
+    "attempt 3 of 3 after SIGKILL, in 0ms",
+  );
+});
+
+Deno.test("pauseUnless() waits its time, or ends as soon as it is woken", async () => {
+  let t = Date.now();
+  await pauseUnless(100, new Promise(() => {}));
+  assert.ok(Date.now() - t >= 90);
+  t = Date.now();
+  await pauseUnless(60_000, new Promise((r) => setTimeout(r, 50)));
+  assert.ok(Date.now() - t < 5_000, "woken, not after 60 s");
+  await pauseUnless(0, new Promise(() => {}));
 });

@@ -22,7 +22,12 @@ import { isEnded, readProcess, signalGroup, startStamp } from "./_process.ts";
 import { formatDuration, MAX_DURATION } from "./duration.ts";
 import { cancelDeadline } from "./_cancel.ts";
 import { DEFAULT_RETRY_DELAY, retryPause } from "./_job_control.ts";
-import type { JobAttempt } from "./_job.ts";
+import {
+  Attempts,
+  describeWorkerEnd,
+  pauseUnless,
+  retryNote,
+} from "./_retry.ts";
 import { appendLogNote } from "./_log_note.ts";
 import { hookTimeout, runEndHook } from "./_hook.ts";
 
@@ -414,9 +419,7 @@ async function supervise(
       const pause = retryPause(job.retryDelay ?? DEFAULT_RETRY_DELAY, n);
       await appendLogNote(
         job.logPath,
-        `attempt ${n + 1} of ${retries + 1} after ${
-          status.signal !== null ? status.signal : `exit code ${status.code}`
-        }, in ${formatDuration(pause)}`,
+        retryNote(n + 1, retries + 1, ended, pause),
       );
       await pauseUnless(pause, halted.promise);
     }
@@ -430,81 +433,6 @@ async function supervise(
         ...ended,
       });
     }
-  }
-}
-
-/** Waits `ms`, or less if `wake` settles first. */
-async function pauseUnless(ms: number, wake: Promise<void>): Promise<void> {
-  if (!(ms > 0)) return;
-  let timer: Disposable | undefined;
-  try {
-    await Promise.race([
-      new Promise<void>((resolve) => {
-        timer = scheduleTimeout(ms, resolve);
-      }),
-      wake,
-    ]);
-  } finally {
-    timer?.[Symbol.dispose]();
-  }
-}
-
-function describeWorkerEnd(ended: { exitCode?: number; signal?: string }) {
-  return ended.signal !== undefined
-    ? `killed by ${ended.signal}`
-    : `exit code ${ended.exitCode}`;
-}
-
-/** One attempt's end, as the record keeps it. */
-type AttemptEnd = Omit<JobAttempt, "startedAt">;
-
-/**
- * The record's list of attempts (`attempts`), for a job with retries: each
- * attempt is added as its worker starts (in the write that records the
- * worker's PID) and completed as it ends, in a durable write of its own
- * under the store's lock.
- */
-class Attempts {
-  readonly #store: JobBackend;
-  readonly #id: string;
-  readonly #total: number;
-
-  constructor(store: JobBackend, id: string, retries: number) {
-    this.#store = store;
-    this.#id = id;
-    this.#total = retries + 1;
-  }
-
-  /** Adds an attempt started at `startedAt` to the record `job`. */
-  started(job: Job, startedAt: Date): void {
-    job.attempts = [...job.attempts ?? [], { startedAt }];
-  }
-
-  /**
-   * Records the end of the attempt started at `startedAt`. A failed write
-   * is told on stderr and not retried: the job goes on, and its own end
-   * (which says how the last attempt ended) is recorded with patience.
-   */
-  async ended(startedAt: Date, end: AttemptEnd): Promise<void> {
-    try {
-      await this.#store.update(this.#id, (j) => {
-        const list = [...j.attempts ?? []];
-        const i = list.findLastIndex((a) =>
-          a.startedAt.getTime() === startedAt.getTime()
-        );
-        if (i >= 0) list[i] = { startedAt, ...end };
-        else list.push({ startedAt, ...end });
-        j.attempts = list;
-        return j;
-      });
-    } catch (err) {
-      warn(`cannot record the end of an attempt of job ${this.#id}: ${err}`);
-    }
-  }
-
-  /** " (attempt 2 of 3)", said in the job's error. */
-  of(n: number): string {
-    return ` (attempt ${n} of ${this.#total})`;
   }
 }
 
