@@ -203,8 +203,50 @@ export interface Job {
   onEnd?: string;
   /** The most bytes the job's log keeps. */
   logMax?: number;
+  /**
+   * Each run of the worker, oldest first, for a job that may be retried
+   * (`retries` above 0): the current one has no `endedAt` yet. The job's
+   * own end (status, exit code, signal) is the last attempt's.
+   */
+  attempts?: JobAttempt[];
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
+}
+
+/**
+ * One run of a job's worker: a job with `retries` runs its worker again
+ * after a failure, and its record keeps each run (`attempts`).
+ *
+ * @example Say how each attempt of a job ended
+ * ```ts
+ * import type { Job } from "@epack/detach/jobs";
+ *
+ * function attempts(job: Job): string[] {
+ *   return (job.attempts ?? []).map((a) =>
+ *     a.endedAt === undefined ? "running" : a.signal ?? `exit code ${a.exitCode}`
+ *   );
+ * }
+ * const at = new Date();
+ * const job = {
+ *   attempts: [
+ *     { startedAt: at, endedAt: at, exitCode: 3 },
+ *     { startedAt: at },
+ *   ],
+ * } as Job;
+ * console.log(attempts(job)); // [ "exit code 3", "running" ]
+ * ```
+ */
+export interface JobAttempt {
+  /** When the worker was started. */
+  startedAt: Date;
+  /** When it ended; absent while it runs (or if its end was never seen). */
+  endedAt?: Date;
+  /** Its exit code, if it exited normally. */
+  exitCode?: number;
+  /** The signal that ended it, if one did. */
+  signal?: string;
+  /** What went wrong, for an attempt that did not complete. */
+  error?: string;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   checkJobControl,
   checkLogMax,
   checkRetries,
+  MAX_RETRIES,
 } from "./_job_control.ts";
 import {
   type CreateJobOptions,
@@ -23,6 +24,7 @@ import {
   InvalidJobFileError,
   type Job,
   JOB_STATUSES,
+  type JobAttempt,
   type JobStatus,
 } from "./_job.ts";
 
@@ -159,6 +161,62 @@ function boolean(key: string): Field<boolean | undefined> {
 }
 
 /**
+ * The attempts of a retried job: a list of objects, each with its own keys
+ * (`started_at`, and once it ended `ended_at`, `exit_code`, `signal`,
+ * `error`). Keys an attempt has that are not known here are not kept: an
+ * attempt is the supervisor's account, written whole each time.
+ */
+function attempts(key: string): Field<JobAttempt[] | undefined> {
+  const at = (i: number, name: string) => `${key}[${i}].${name}`;
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (!Array.isArray(v)) return reject(`"${key}" is not a list`);
+      // One more than the most retries: the first run and every retry.
+      if (v.length > MAX_RETRIES + 1) {
+        return reject(
+          `"${key}" holds ${v.length} attempts (at most ${MAX_RETRIES + 1})`,
+          "range",
+        );
+      }
+      return v.map((raw: unknown, i) => {
+        if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+          return reject(`"${key}[${i}]" is not an object`);
+        }
+        const r = raw as Record<string, unknown>;
+        const a: JobAttempt = {
+          startedAt: required(time(at(i, "started_at"))).read(
+            r.started_at,
+            reject,
+          ),
+        };
+        const endedAt = time(at(i, "ended_at")).read(r.ended_at, reject);
+        const exitCode = integer(at(i, "exit_code")).read(r.exit_code, reject);
+        const signal = string(at(i, "signal")).read(r.signal, reject);
+        const error = string(at(i, "error")).read(r.error, reject);
+        if (endedAt !== undefined) a.endedAt = endedAt;
+        if (exitCode !== undefined) a.exitCode = exitCode;
+        if (signal !== undefined) a.signal = signal;
+        if (error !== undefined) a.error = error;
+        return a;
+      });
+    },
+    write: (v) =>
+      v?.map((a) => {
+        const out: Record<string, unknown> = {
+          started_at: a.startedAt.toISOString(),
+        };
+        if (a.endedAt !== undefined) out.ended_at = a.endedAt.toISOString();
+        if (a.exitCode !== undefined) out.exit_code = a.exitCode;
+        if (a.signal !== undefined) out.signal = a.signal;
+        if (a.error !== undefined) out.error = a.error;
+        return out;
+      }),
+  };
+}
+
+/**
  * The field's value must also pass `check` (one of the checks of the
  * option it comes from), or the record is refused as out of range.
  */
@@ -238,6 +296,7 @@ const FIELDS = {
   afterOk: boolean("after_ok"),
   onEnd: checked(string("on_end"), checkHook),
   logMax: checked(integer("log_max"), checkLogMax),
+  attempts: attempts("attempts"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
