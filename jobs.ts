@@ -47,11 +47,13 @@ import {
   isSupervisedStatus,
   type Job,
   JOB_STATUSES,
+  type JobAttempt,
   type JobStatus,
   type JobUpdater,
   type ListOptions,
   type ListResult,
 } from "./_job.ts";
+import type { JobControlOptions } from "./_job_control.ts";
 import {
   newJob,
   readJobFile,
@@ -105,6 +107,8 @@ export {
   type Job,
   JOB_ID_ENV,
   JOB_STATUSES,
+  type JobAttempt,
+  type JobControlOptions,
   JobNotFoundError,
   type JobStatus,
   type JobUpdater,
@@ -114,6 +118,7 @@ export {
   SUPERVISOR_START_GRACE_MS,
   validateJobId,
 };
+export { DEFAULT_RETRY_DELAY, MAX_AFTER, MAX_RETRIES } from "./_job_control.ts";
 
 /**
  * The job store over one jobs directory.

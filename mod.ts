@@ -52,6 +52,7 @@ export {
   type WatchOptions,
 } from "./control.ts";
 export { DEFAULT_KILL_GRACE } from "./timeout.ts";
+export type { JobControlOptions } from "./_job_control.ts";
 export {
   AmbiguousJobIdError,
   InvalidJobIdError,
