@@ -13,9 +13,11 @@ import {
   FINAL_STATUSES,
   InvalidJobFileError,
   type Job,
+  type JobProgress,
   JOB_STATUSES,
   type JobStatus,
 } from "./_job.ts";
+import { progressProblem } from "./_report_rules.ts";
 
 // Re-exported for the record's own users (tests, the CLI's JSON output).
 export { FINAL_STATUSES, InvalidJobFileError, type Job, JOB_STATUSES };
@@ -122,6 +124,41 @@ function object(key: string): Field<Record<string, unknown> | undefined> {
   };
 }
 
+/**
+ * A worker's progress: `{done, total?, unit?, message?, updated_at}`, by the
+ * rules report.ts applies when it is reported.
+ */
+function progress(key: string): Field<JobProgress | undefined> {
+  const at = time("updated_at");
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      const problem = progressProblem(v);
+      if (problem !== undefined) {
+        return reject(`"${key}": ${problem.reason}`, problem.kind);
+      }
+      const raw = v as Record<string, unknown>;
+      const updatedAt = at.read(raw.updated_at, (reason, kind) =>
+        reject(`"${key}": ${reason}`, kind)) ??
+        reject(`"${key}": missing "updated_at"`);
+      const out: JobProgress = { done: raw.done as number, updatedAt };
+      if (raw.total !== undefined) out.total = raw.total as number;
+      if (raw.unit !== undefined) out.unit = raw.unit as string;
+      if (raw.message !== undefined) out.message = raw.message as string;
+      return out;
+    },
+    write: (v) =>
+      v === undefined ? undefined : {
+        done: v.done,
+        total: v.total,
+        unit: v.unit,
+        message: v.message,
+        updated_at: v.updatedAt?.toISOString(),
+      },
+  };
+}
+
 function status(key: string): Field<JobStatus | undefined> {
   const text = string(key);
   return {
@@ -185,6 +222,7 @@ const FIELDS = {
   supervisedAt: time("supervised_at"),
   grace: integer("grace_ms"),
   cancelRequestedAt: time("cancel_requested_at"),
+  progress: progress("progress"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
