@@ -12,7 +12,12 @@ import {
   type JobStatus,
   SUPERVISOR_START_GRACE_MS,
 } from "./jobs.ts";
-import { type JobBackend, type JobLease, openStore } from "./store.ts";
+import {
+  type JobBackend,
+  type JobLease,
+  openStore,
+  STORE_ENV,
+} from "./store.ts";
 import {
   DEFAULT_KILL_GRACE,
   scheduleTimeout,
@@ -144,7 +149,7 @@ export async function runSupervisor(
       });
       return 0;
     }
-    await supervise(store, job, signals);
+    await supervise(store, job, signals, storeName);
     return 0;
   } catch (err) {
     if (err instanceof EndNotRecordedError) {
@@ -167,6 +172,7 @@ async function supervise(
   store: JobBackend,
   job: Job,
   signals: StopSignals,
+  storeName: string,
 ): Promise<void> {
   const argv = job.argv ?? [];
   if (argv.length === 0) {
@@ -187,7 +193,9 @@ async function supervise(
       cwd: job.workingDir,
       // Marks every process of the job, so a lost job's processes can be
       // told from strangers once the worker is gone; the job may read it too.
-      env: { [JOB_ID_ENV]: job.id },
+      // The store is its default store (for `jobs` commands it runs) and
+      // where report.ts writes its progress and result.
+      env: { [JOB_ID_ENV]: job.id, [STORE_ENV]: storeName },
       stdin: "null",
       stdout: "null",
       stderr: "null",
