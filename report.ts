@@ -227,6 +227,15 @@ export class JobReporter implements AsyncDisposable {
   }
 
   /**
+   * Whether a progress value waits to be written, or a write is under way.
+   *
+   * @returns `true` if a flush would have something to do.
+   */
+  get waiting(): boolean {
+    return this.#pending !== undefined || this.#writing !== undefined;
+  }
+
+  /**
    * Reports progress. It is kept, and written at the next free slot: at
    * once if no write happened within the interval, else when it ends. Write
    * errors surface at {@linkcode JobReporter.flush}.
@@ -429,7 +438,9 @@ function checkResult(result: Record<string, unknown>): Record<string, unknown> {
     text = JSON.stringify(result);
   } catch (err) {
     throw new TypeError(
-      `Invalid result: cannot be written as JSON (${(err as Error).message})`,
+      `Invalid result: cannot be written as JSON (${
+        (err as Error).message.replace(/\s+/g, " ")
+      })`,
       { cause: err },
     );
   }
@@ -484,8 +495,14 @@ export function jobReporter(): JobReporter | undefined {
   current = new JobReporter({ jobId, store });
   // A program that ends normally lands its last progress: new work started
   // here keeps the event loop going until it is written.
-  globalThis.addEventListener("beforeunload", () => {
-    current?.flush().catch(() => {});
+  globalThis.addEventListener("beforeunload", (event) => {
+    const reporter = current;
+    if (!reporter?.waiting) return;
+    // Neither the write's operations nor a timer started here hold the
+    // event loop (Deno 2.9.6); cancelling the event does, and it comes
+    // again once the write is done.
+    event.preventDefault();
+    reporter.flush().catch(() => {});
   });
   return current;
 }
