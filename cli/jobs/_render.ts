@@ -201,7 +201,7 @@ export function humanBytes(n: number): string {
     unit++;
   }
   if (unit === 0) return `${humanNumber(value)} B`;
-  const shown = value < 10 ? value.toFixed(1) : String(Math.floor(value));
+  const shown = value < 10 ? value.toFixed(1) : String(Math.round(value));
   return `${shown} ${units[unit]}`;
 }
 
