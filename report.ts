@@ -302,12 +302,7 @@ export class JobReporter implements AsyncDisposable {
     try {
       await this.flush();
     } finally {
-      if (this.#storeName !== undefined && this.#store !== undefined) {
-        const store = this.#store;
-        this.#store = undefined;
-        this.#opening = undefined;
-        await store[Symbol.asyncDispose]();
-      }
+      if (this.#storeName !== undefined) await this.#close();
     }
   }
 
@@ -374,7 +369,25 @@ export class JobReporter implements AsyncDisposable {
           `Cannot record the result: job ${this.jobId} has ended (${err.job.status})`,
         );
       }
+    } finally {
+      // A database's connections would hold the program open (until the
+      // client's idle timeout) after its last report: a store this
+      // reporter opened is closed when nothing more waits, and opened
+      // again by the next write. A jobs directory holds nothing open.
+      if (
+        this.#storeName !== undefined && store.kind !== "file" &&
+        this.#pending === undefined
+      ) {
+        await this.#close();
+      }
     }
+  }
+
+  async #close(): Promise<void> {
+    const store = this.#store;
+    this.#store = undefined;
+    this.#opening = undefined;
+    await store?.[Symbol.asyncDispose]();
   }
 
   #open(): Promise<JobBackend> {

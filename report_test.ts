@@ -13,7 +13,13 @@ import {
   reportResult,
 } from "./report.ts";
 import { type Job, JobStore } from "./jobs.ts";
-import { FileJobBackend, type JobBackend, STORE_ENV } from "./store.ts";
+import {
+  FileJobBackend,
+  type JobBackend,
+  openStore,
+  STORE_ENV,
+} from "./store.ts";
+import { startCluster } from "./testdata/pg_cluster.ts";
 import { JOB_ID_ENV } from "./_job_id.ts";
 import { cli } from "./testdata/cli_helpers.ts";
 import { until } from "./testdata/spawn_helpers.ts";
@@ -435,5 +441,44 @@ Deno.test("the job's worker gets its store in EPACK_DETACH_STORE", async () => {
       return job.status === "running" ? undefined : job;
     });
     assert.equal(await Deno.readTextFile(end.logPath), `${jobsDir}|${id}`);
+  });
+});
+
+Deno.test("a detached job reports to a PostgreSQL store", async () => {
+  await using cluster = await startCluster();
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(
+      join(dir, "worker.ts"),
+      `import { reportProgress, reportResult } from "${REPORT}";
+reportProgress({ done: 7, total: 9, unit: "rows", message: "copying" });
+await reportResult({ rows: 9 });
+reportProgress({ done: 9, total: 9, unit: "rows" });
+`,
+    );
+    const started = await cli([
+      "run",
+      "-d",
+      "--json",
+      "--store",
+      cluster.url,
+      "--",
+      Deno.execPath(),
+      "run",
+      "-A",
+      "worker.ts",
+    ], { cwd: dir });
+    assert.equal(started.code, 0, started.stderr);
+    const id: string = JSON.parse(started.stdout).jobId;
+    await using store = await openStore(cluster.url);
+    const end = await until("the end", async () => {
+      const job = await store.load(id);
+      return job.status === "running" ? undefined : job;
+    }, 30_000);
+    assert.equal(end.status, "completed", end.error);
+    assert.deepEqual(end.result, { rows: 9 });
+    assert.deepEqual(
+      { ...end.progress, updatedAt: undefined },
+      { done: 9, total: 9, unit: "rows", updatedAt: undefined },
+    );
   });
 });
