@@ -13,8 +13,8 @@ import {
   FINAL_STATUSES,
   InvalidJobFileError,
   type Job,
-  type JobProgress,
   JOB_STATUSES,
+  type JobProgress,
   type JobStatus,
 } from "./_job.ts";
 import { progressProblem } from "./_report_rules.ts";
@@ -139,8 +139,10 @@ function progress(key: string): Field<JobProgress | undefined> {
         return reject(`"${key}": ${problem.reason}`, problem.kind);
       }
       const raw = v as Record<string, unknown>;
-      const updatedAt = at.read(raw.updated_at, (reason, kind) =>
-        reject(`"${key}": ${reason}`, kind)) ??
+      const updatedAt = at.read(
+        raw.updated_at,
+        (reason, kind) => reject(`"${key}": ${reason}`, kind),
+      ) ??
         reject(`"${key}": missing "updated_at"`);
       const out: JobProgress = { done: raw.done as number, updatedAt };
       if (raw.total !== undefined) out.total = raw.total as number;
