@@ -176,6 +176,11 @@ export interface Job {
   error?: string;
   /** Job-specific result data. */
   result?: Record<string, unknown>;
+  /**
+   * How far the job has got, as its worker last reported it (see
+   * `reportProgress` in `@epack/detach/report`).
+   */
+  progress?: JobProgress;
   /** The PID of the worker process, which leads its own process group. */
   workerPid?: number;
   /**
@@ -250,6 +255,35 @@ export interface JobAttempt {
 }
 
 /**
+ * How far a job has got, as its worker reported it: the record's
+ * `progress` key, `{done, total?, unit?, message?, updated_at}` on disk.
+ *
+ * @example Show a job's progress as a fraction
+ * ```ts
+ * import type { JobProgress } from "@epack/detach/report";
+ *
+ * function fraction(p: JobProgress): string {
+ *   const of = p.total === undefined ? "" : `/${p.total}`;
+ *   return `${p.done}${of} ${p.unit ?? ""}`.trim();
+ * }
+ * console.log(fraction({ done: 3, total: 10, unit: "files", updatedAt: new Date() }));
+ * // 3/10 files
+ * ```
+ */
+export interface JobProgress {
+  /** How much is done: a finite number, 0 or more. */
+  done: number;
+  /** How much there is in all, when known: at least `done`. */
+  total?: number;
+  /** What `done` and `total` count, for example `B` (bytes) or `files`. */
+  unit?: string;
+  /** A short note on what the job is doing. */
+  message?: string;
+  /** When the worker reported it. */
+  updatedAt: Date;
+}
+
+/**
  * Thrown when a job file exists but is not a valid job record.
  *
  * @example A record with an unknown status
@@ -257,13 +291,13 @@ export interface JobAttempt {
  * import { InvalidJobFileError, JobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
- * const text = JSON.stringify({ id: "job_1", command: "sync", status: "paused" });
+ * const text = JSON.stringify({ id: "job_1", command: "sync", status: "exploded" });
  * await Deno.writeTextFile(`${dir}/job_1.json`, text);
  * try {
  *   await new JobStore(dir).load("job_1");
  * } catch (err) {
  *   if (!(err instanceof InvalidJobFileError)) throw err;
- *   console.log(err.reason); // unknown status "paused"
+ *   console.log(err.reason); // unknown status "exploded"
  * }
  * await Deno.remove(dir, { recursive: true });
  * ```

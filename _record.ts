@@ -25,8 +25,10 @@ import {
   type Job,
   JOB_STATUSES,
   type JobAttempt,
+  type JobProgress,
   type JobStatus,
 } from "./_job.ts";
+import { progressProblem } from "./_report_rules.ts";
 
 // Re-exported for the record's own users (tests, the CLI's JSON output).
 export { FINAL_STATUSES, InvalidJobFileError, type Job, JOB_STATUSES };
@@ -130,6 +132,43 @@ function object(key: string): Field<Record<string, unknown> | undefined> {
       return v as Record<string, unknown>;
     },
     write: (v) => v,
+  };
+}
+
+/**
+ * A worker's progress: `{done, total?, unit?, message?, updated_at}`, by the
+ * rules report.ts applies when it is reported.
+ */
+function progress(key: string): Field<JobProgress | undefined> {
+  const at = time("updated_at");
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      const problem = progressProblem(v);
+      if (problem !== undefined) {
+        return reject(`"${key}": ${problem.reason}`, problem.kind);
+      }
+      const raw = v as Record<string, unknown>;
+      const updatedAt = at.read(
+        raw.updated_at,
+        (reason, kind) => reject(`"${key}": ${reason}`, kind),
+      ) ??
+        reject(`"${key}": missing "updated_at"`);
+      const out: JobProgress = { done: raw.done as number, updatedAt };
+      if (raw.total !== undefined) out.total = raw.total as number;
+      if (raw.unit !== undefined) out.unit = raw.unit as string;
+      if (raw.message !== undefined) out.message = raw.message as string;
+      return out;
+    },
+    write: (v) =>
+      v === undefined ? undefined : {
+        done: v.done,
+        total: v.total,
+        unit: v.unit,
+        message: v.message,
+        updated_at: v.updatedAt?.toISOString(),
+      },
   };
 }
 
@@ -297,6 +336,7 @@ const FIELDS = {
   onEnd: checked(string("on_end"), checkHook),
   logMax: checked(integer("log_max"), checkLogMax),
   attempts: attempts("attempts"),
+  progress: progress("progress"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];

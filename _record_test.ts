@@ -324,6 +324,7 @@ const ORDER = [
   "on_end",
   "log_max",
   "attempts",
+  "progress",
 ];
 
 /** A job with every field set. */
@@ -370,6 +371,13 @@ function fullJob(): Job {
       },
       { startedAt: new Date("2024-01-01T12:05:01.000Z") },
     ],
+    progress: {
+      done: 118,
+      total: 280,
+      unit: "MiB",
+      message: "Pulling",
+      updatedAt: new Date("2024-01-01T12:04:58.000Z"),
+    },
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -419,6 +427,13 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
       },
       { started_at: "2024-01-01T12:05:01.000Z" },
     ],
+    progress: {
+      done: 118,
+      total: 280,
+      unit: "MiB",
+      message: "Pulling",
+      updated_at: "2024-01-01T12:04:58.000Z",
+    },
     future_field: [1, { deep: null }],
     note: "kept",
   });
@@ -857,3 +872,46 @@ function listDir(dir: string): string[] {
     throw err;
   }
 }
+
+Deno.test("the progress field refuses what a report would refuse", async (t) => {
+  const base = {
+    id: "job_1",
+    command: "sync",
+    status: "running",
+    started_at: "2024-01-01T00:00:00Z",
+  };
+  const read = (progress: unknown) =>
+    parseJobRecord(JSON.stringify({ ...base, progress }), "job_1", "x.json");
+  await t.step("a valid one, with only what is required", () => {
+    const job = read({ done: 0, updated_at: "2024-01-01T00:00:01Z" });
+    assert.deepEqual(job.progress, {
+      done: 0,
+      updatedAt: new Date("2024-01-01T00:00:01Z"),
+    });
+    assert.equal(read(null).progress, undefined);
+  });
+  const bad: [unknown, RegExp][] = [
+    ["42", /"progress": progress is not an object/],
+    [[1], /progress is not an object/],
+    [{ updated_at: "2024-01-01T00:00:01Z" }, /"done" is not a number/],
+    [{ done: -1, updated_at: "2024-01-01T00:00:01Z" }, /0 or more/],
+    [{ done: 3, total: 2, updated_at: "2024-01-01T00:00:01Z" }, /more than/],
+    [{ done: 1, unit: 7, updated_at: "2024-01-01T00:00:01Z" }, /"unit"/],
+    [
+      { done: 1, message: "\u001b[2J", updated_at: "2024-01-01T00:00:01Z" },
+      /control character/,
+    ],
+    [{ done: 1 }, /missing "updated_at"/],
+    [{ done: 1, updated_at: "yesterday" }, /"updated_at" is not an RFC 3339/],
+  ];
+  for (const [value, pattern] of bad) {
+    await t.step(JSON.stringify(value), () => {
+      assert.throws(
+        () => read(value),
+        (err: Error) =>
+          err instanceof InvalidJobFileError &&
+          pattern.test(err.message),
+      );
+    });
+  }
+});

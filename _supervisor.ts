@@ -12,7 +12,12 @@ import {
   type JobStatus,
   SUPERVISOR_START_GRACE_MS,
 } from "./jobs.ts";
-import { type JobBackend, type JobLease, openStore } from "./store.ts";
+import {
+  type JobBackend,
+  type JobLease,
+  openStore,
+  STORE_ENV,
+} from "./store.ts";
 import {
   DEFAULT_KILL_GRACE,
   scheduleTimeout,
@@ -116,7 +121,7 @@ export async function runSupervisor(
   }
   // Closed last, after the lease is let go and the hook has run.
   await using _store = store;
-  const { code, ended } = await superviseHeld(store, id, signals);
+  const { code, ended } = await superviseHeld(store, storeName, id, signals);
   // From here the job's end is in its record: `jobs wait` has seen it, and
   // the liveness lock is let go (a final record is never called lost).
   if (ended?.onEnd !== undefined) {
@@ -135,6 +140,7 @@ export async function runSupervisor(
  */
 async function superviseHeld(
   store: JobBackend,
+  storeName: string,
   id: string,
   signals: StopSignals,
 ): Promise<{ code: number; ended?: Job }> {
@@ -176,7 +182,10 @@ async function superviseHeld(
       });
       return { code: 0, ended };
     }
-    return { code: 0, ended: await supervise(store, job, signals) };
+    return {
+      code: 0,
+      ended: await supervise(store, job, signals, storeName),
+    };
   } catch (err) {
     if (err instanceof EndNotRecordedError) {
       await lastWords(logPath, err.message);
@@ -207,13 +216,19 @@ async function superviseHeld(
  * @param _attempt Which attempt this is, from 1.
  * @throws If the shell cannot be started.
  */
-function startWorker(job: Job, _attempt: number): Deno.ChildProcess {
+function startWorker(
+  job: Job,
+  _attempt: number,
+  storeName: string,
+): Deno.ChildProcess {
   return new Deno.Command("/bin/sh", {
     args: ["-c", 'exec "$@" >>"$0" 2>&1', job.logPath, ...job.argv ?? []],
     cwd: job.workingDir,
     // Marks every process of the job, so a lost job's processes can be
     // told from strangers once the worker is gone; the job may read it too.
-    env: { [JOB_ID_ENV]: job.id },
+    // The store is its default store (for `jobs` commands it runs) and
+    // where report.ts writes its progress and result.
+    env: { [JOB_ID_ENV]: job.id, [STORE_ENV]: storeName },
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -248,6 +263,7 @@ async function supervise(
   store: JobBackend,
   job: Job,
   signals: StopSignals,
+  storeName: string,
 ): Promise<Job> {
   const argv = job.argv ?? [];
   if (argv.length === 0) {
@@ -347,7 +363,7 @@ async function supervise(
     let child: Deno.ChildProcess;
     const startedAt = new Date();
     try {
-      child = startWorker(job, n);
+      child = startWorker(job, n, storeName);
     } catch (err) {
       return await startFailed(store, job, err);
     }

@@ -54,6 +54,12 @@ export {
 export { DEFAULT_KILL_GRACE } from "./timeout.ts";
 export type { JobControlOptions } from "./_job_control.ts";
 export {
+  flushReports,
+  type ProgressReport,
+  reportProgress,
+  reportResult,
+} from "./report.ts";
+export {
   AmbiguousJobIdError,
   InvalidJobIdError,
   type Job,

@@ -2,6 +2,7 @@
 // of a record, and a status in colour.
 
 import { isFinalStatus, type Job, type JobStatus } from "../../jobs.ts";
+import type { JobProgress } from "../../_job.ts";
 import { toRecord } from "../../_record.ts";
 import { formatDuration } from "../../duration.ts";
 import {
@@ -50,6 +51,13 @@ export function renderTable(
   const hostOf = (job: Job) => (job as { host?: string }).host ?? "";
   const hosts = new Set(jobs.map(hostOf));
   const withHost = hosts.size > 1;
+  // A PROGRESS column only when a job that has not ended reported some: an
+  // ended job's last report is history, shown by `jobs <id>`.
+  const progressOf = (job: Job) =>
+    job.progress !== undefined && !isFinalStatus(job.status)
+      ? formatProgress(job.progress)
+      : "";
+  const withProgress = jobs.some((job) => progressOf(job) !== "");
   const rows = [
     [
       "ID",
@@ -57,6 +65,7 @@ export function renderTable(
       "COMMAND",
       "STARTED",
       "DURATION",
+      ...(withProgress ? ["PROGRESS"] : []),
       ...(withHost ? ["HOST"] : []),
     ],
     ...jobs.map((job) => {
@@ -67,13 +76,14 @@ export function renderTable(
         safe(commandLine(job)),
         relativeTime(job.startedAt, options.now),
         d === undefined ? UNKNOWN : humanDuration(d),
+        ...(withProgress ? [progressOf(job) || "-"] : []),
         ...(withHost ? [safe(hostOf(job))] : []),
       ];
     }),
   ];
   const widest = (c: number) => Math.max(...rows.map((r) => r[c].length));
-  const others = widest(0) + widest(1) + widest(3) + widest(4) + 4 * 2 +
-    (withHost ? widest(5) + 2 : 0);
+  let others = widest(0) + widest(1) + widest(3) + widest(4) + 4 * 2;
+  for (let c = 5; c < rows[0].length; c++) others += widest(c) + 2;
   // On a terminal the command gets what is left of the line; in a pipe a
   // fixed bound keeps rows readable without depending on the reader.
   const room = options.width !== undefined
@@ -142,14 +152,74 @@ export function renderDetails(
     job.grace === undefined ? undefined : formatDuration(job.grace),
   );
   add("Cancel requested", when(job.cancelRequestedAt));
-  add("Result", job.result && safe(JSON.stringify(job.result)));
+  if (job.progress !== undefined) {
+    const p = job.progress;
+    add(
+      "Progress",
+      formatProgress(p) +
+        (p.message === undefined ? "" : `, ${safe(p.message)}`) +
+        ` (reported ${relativeTime(p.updatedAt, options.now)})`,
+    );
+  }
+  add("Result", job.result && renderResult(job.result));
   const host = (job as { host?: string }).host;
   add("Host", host && safe(host));
   add("Log", safe(job.logPath));
   const pad = Math.max(...rows.map(([label]) => label.length)) + 1;
+  // A value of several lines (a result) goes on under its first line.
+  const indent = "\n" + " ".repeat(pad + 3);
   return `Job ${safe(job.id)}\n` +
-    rows.map(([label, value]) => `  ${(label + ":").padEnd(pad)} ${value}\n`)
-      .join("");
+    rows.map(([label, value]) =>
+      `  ${(label + ":").padEnd(pad)} ${value.replaceAll("\n", indent)}\n`
+    ).join("");
+}
+
+/**
+ * A job's progress in a few words: `42% 118 MiB/280 MiB` with a total,
+ * `1200 files` without; bytes (unit `B`) in binary units.
+ *
+ * @param p The progress.
+ * @returns The words, escaped for a terminal.
+ */
+export function formatProgress(p: Omit<JobProgress, "updatedAt">): string {
+  const bytes = p.unit === "B";
+  const amount = (n: number) => bytes ? humanBytes(n) : humanNumber(n);
+  const unit = bytes || p.unit === undefined ? "" : ` ${safe(p.unit)}`;
+  if (p.total === undefined) return `${amount(p.done)}${unit}`;
+  // Floored, so 100 % means done: 99.9 % of a download is not finished.
+  const pct = p.total > 0 ? Math.floor((p.done / p.total) * 100) : 100;
+  return `${pct}% ${amount(p.done)}/${amount(p.total)}${unit}`;
+}
+
+/** `512 B`, `3.4 KiB`, `118 MiB`: one decimal below 10, none above. */
+export function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${humanNumber(value)} B`;
+  const shown = value < 10 ? value.toFixed(1) : String(Math.round(value));
+  return `${shown} ${units[unit]}`;
+}
+
+/** A count as written: whole numbers as they are, others to 2 decimals. */
+function humanNumber(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  if (n >= 1e21) return n.toExponential(2);
+  return String(Number(n.toFixed(2)));
+}
+
+/**
+ * A result for people: its JSON, on one line when short, else indented over
+ * several; escaped for a terminal like every text a job gives.
+ */
+export function renderResult(result: Record<string, unknown>): string {
+  const flat = JSON.stringify(result);
+  const text = flat.length <= 72 ? flat : JSON.stringify(result, null, 2);
+  return text.split("\n").map(safe).join("\n");
 }
 
 /** " (exit code 3)" and the like, after the status word. */

@@ -21,7 +21,7 @@ import { type JobsContext, MIN_PREFIX } from "./_context.ts";
 import { SHOW_TAIL_LINES } from "./show.ts";
 import { WAIT_EXIT } from "./wait.ts";
 
-type Sub = "list" | "show" | "logs" | "wait" | "cancel" | "clean";
+type Sub = "list" | "show" | "logs" | "wait" | "cancel" | "clean" | "report";
 
 const LIST: FlagSpecs = {
   all: {
@@ -81,6 +81,29 @@ const SPECS: Record<Sub, FlagSpecs> = {
       help: "Only jobs that ended longer ago than D (default 24h)",
     },
   },
+  report: {
+    done: { type: "string", value: "N", help: "How much is done (0 or more)" },
+    total: {
+      type: "string",
+      value: "N",
+      help: "How much there is in all (at least --done)",
+    },
+    unit: {
+      type: "string",
+      value: "U",
+      help: "What is counted: B for bytes, or a word such as files",
+    },
+    message: {
+      type: "string",
+      value: "TEXT",
+      help: "A short note, one line (at most 200 characters)",
+    },
+    result: {
+      type: "string",
+      value: "JSON",
+      help: "The job's result, a JSON object (at most 64 KiB)",
+    },
+  },
 };
 const ALL_FLAGS: FlagSpecs = Object.assign(
   {},
@@ -100,6 +123,7 @@ const RUNNERS: Record<
   wait: async () => (await import("./wait.ts")).wait,
   cancel: async () => (await import("./cancel.ts")).cancelJob,
   clean: async () => (await import("./clean.ts")).clean,
+  report: async () => (await import("./report.ts")).report,
 };
 
 /**
@@ -168,6 +192,8 @@ Usage:
   epack jobs cancel <id> [--grace D]     Stop a running job
   epack jobs clean [--older-than D]      Remove old ended jobs
   epack jobs --clean                     Same as 'jobs clean'
+  epack jobs report --done N [--total M] From inside a job: its progress
+  epack jobs report --result JSON        From inside a job: its result
 
 A job ID may be shortened to a unique prefix of ${MIN_PREFIX} or more characters,
 or to its last characters when no ID starts with them.
@@ -234,6 +260,24 @@ Usage:
   epack jobs cancel <id> [--grace D]
 
 ${options(SPECS.cancel)}`;
+    case "report":
+      return `From inside a job (a worker's shell script): record the job's progress,
+shown by 'epack jobs', or its result, shown by 'epack jobs <id>'. The job is
+the one in $EPACK_DETACH_JOB_ID, its store $EPACK_DETACH_STORE; both are set
+for every job's worker. Outside a job it checks the values and does nothing
+(exit 0), so a script runs the same in the foreground. Each call writes
+once: report every few seconds, not every line (the library throttles).
+
+Usage:
+  epack jobs report --done N [--total M] [--unit U] [--message TEXT]
+  epack jobs report --result JSON
+
+${options(SPECS.report)}
+Examples:
+  epack jobs report --done 3 --total 10 --unit files --message "copying a.txt"
+  epack jobs report --done 123456789 --unit B
+  epack jobs report --result '{"files": 10, "skipped": 0}'
+`;
     case "clean":
       return `Remove ended jobs (records and logs). Running jobs are never removed.
 

@@ -6,6 +6,7 @@ import { EXIT } from "../_errors.ts";
 import { colorEnabled, oneLine, out, outJson } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
 import { jobJson, renderDetails } from "./_render.ts";
+import { attemptLines } from "./_attempts.ts";
 import { keptLines, logPathOf, remoteHost } from "./_where.ts";
 
 /** How many log lines `jobs <id>` shows. */
@@ -57,6 +58,8 @@ export async function show(ctx: JobsContext): Promise<number> {
   }
   const color = colorEnabled(Deno.stdout);
   let text = renderDetails(job, { now, color });
+  const tries = attemptLines(job, now);
+  if (tries.length > 0) text += "\n" + tries.map((l) => l + "\n").join("");
   if (away !== undefined && tail !== undefined) {
     text += `
 The log is on host ${away}, at ${path}; the end kept in the store:

@@ -23,6 +23,11 @@ export interface ProgressOptions {
    */
   columns?: number;
   /**
+   * Also told of every update, with the bytes so far: how a pull that runs
+   * as a job reports its progress to the job's record.
+   */
+  report?: (bytes: number) => void;
+  /**
    * The clock, in milliseconds; replaceable for tests.
    * @default {Date.now}
    */
@@ -61,6 +66,7 @@ export class Progress {
    */
   update(bytes: number): void {
     this.#bytes = bytes;
+    this.#report(bytes);
     const { style, total } = this.#options;
     const now = this.#now();
     if (style === "bar") {
@@ -79,6 +85,7 @@ export class Progress {
 
   /** Reports the end of a download that completed. */
   finish(): void {
+    this.#report(this.#bytes);
     const now = this.#now();
     if (this.#options.style === "bar") {
       this.#drawBar(now);
@@ -95,6 +102,14 @@ export class Progress {
   abandon(): void {
     if (this.#drawn) this.#write("\n");
     this.#drawn = false;
+  }
+
+  #report(bytes: number): void {
+    try {
+      this.#options.report?.(bytes);
+    } catch {
+      // Progress is a courtesy: a report that fails must not fail the pull.
+    }
   }
 
   #line(now: number): void {

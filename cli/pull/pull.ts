@@ -25,6 +25,7 @@ import {
 import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
 import { formatBytes, Progress } from "./_progress.ts";
+import { reportProgress, reportResult } from "../../report.ts";
 import {
   download,
   inspectOutput,
@@ -208,12 +209,26 @@ async function pull(command: PullCommand): Promise<number> {
     console.error(
       safe(`Pulling ${label}${describeEntry(entry)} from ${location.display}`),
     );
+    // In a job, the bytes go to its record too (throttled; a no-op
+    // outside a job). The index's words are escaped, as everywhere.
+    const message = [...`Pulling ${safe(label)}`].slice(0, 200).join("");
     const progress = new Progress({
       label,
       ...(entry.size !== undefined ? { total: entry.size } : {}),
       style: !command.ci && Deno.stderr.isTerminal() ? "bar" : "lines",
       sink: Deno.stderr,
       columns: terminalWidth(Deno.stderr) ?? 80,
+      report: (bytes) =>
+        reportProgress({
+          done: bytes,
+          // A pack larger than its index says is refused by the download;
+          // until then the report must not claim more than 100 %.
+          ...(entry.size !== undefined && bytes <= entry.size
+            ? { total: entry.size }
+            : {}),
+          unit: "B",
+          message,
+        }),
     });
     let bytes: number;
     try {
@@ -228,6 +243,11 @@ async function pull(command: PullCommand): Promise<number> {
       progress.abandon();
       throw err;
     }
+    await recordResult(result(entry, location, output, {
+      dryRun: false,
+      verified: verify,
+      bytes,
+    }));
     if (command.json) {
       console.log(JSON.stringify(result(entry, location, output, {
         dryRun: false,
@@ -266,6 +286,29 @@ function registrySource(remote: string) {
   } catch (err) {
     if (err instanceof RegistryError) throw usageError(err.message, "pull");
     throw err;
+  }
+}
+
+/**
+ * Records what a pull that runs as a job wrote in the job's `result` (the
+ * object `--json` prints, without a password in the source URL). A result
+ * that cannot be recorded is said in the log; the pack is in place anyway.
+ */
+async function recordResult(body: Record<string, unknown>): Promise<void> {
+  const recorded = { ...body };
+  if (
+    typeof recorded.source === "string" && /^https?:/i.test(recorded.source)
+  ) {
+    const url = new URL(recorded.source);
+    if (url.password !== "") url.password = "***";
+    recorded.source = url.href;
+  }
+  try {
+    await reportResult(recorded);
+  } catch (err) {
+    console.error(
+      safe(`warning: the job's result was not recorded: ${describe(err)}`),
+    );
   }
 }
 

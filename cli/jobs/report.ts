@@ -1,0 +1,100 @@
+// `epack jobs report`: a shell worker reports its job's progress or result,
+// through the same reporter as the library (report.ts). Outside a job it
+// does nothing, so a script runs the same in the foreground.
+
+import { JOB_ID_ENV } from "../../jobs.ts";
+import {
+  JobReporter,
+  type ProgressReport,
+  reportProgress,
+  reportResult,
+} from "../../report.ts";
+import { CliError, EXIT, usageError } from "../_errors.ts";
+import { outJson } from "../_output.ts";
+import { type JobsContext, noArguments } from "./_context.ts";
+
+/** Runs `jobs report`. */
+export async function report(ctx: JobsContext): Promise<number> {
+  noArguments(ctx);
+  const { values, command } = ctx;
+  const text = (flag: string) =>
+    typeof values[flag] === "string" ? values[flag] as string : undefined;
+  const number = (flag: string): number | undefined => {
+    const given = text(flag);
+    if (given === undefined) return undefined;
+    const n = given.trim() === "" ? NaN : Number(given);
+    if (!Number.isFinite(n) || n < 0) {
+      throw usageError(
+        `Invalid --${flag} ${JSON.stringify(given)}: a number, 0 or more`,
+        command,
+      );
+    }
+    return n;
+  };
+  const done = number("done");
+  const total = number("total");
+  const unit = text("unit");
+  const message = text("message");
+  const resultText = text("result");
+  if (
+    done === undefined &&
+    (total !== undefined || unit !== undefined || message !== undefined)
+  ) {
+    throw usageError("--total, --unit and --message go with --done", command);
+  }
+  if (done === undefined && resultText === undefined) {
+    throw usageError(
+      "Nothing to report: give --done N or --result JSON",
+      command,
+    );
+  }
+  let result: Record<string, unknown> | undefined;
+  if (resultText !== undefined) {
+    try {
+      result = JSON.parse(resultText);
+    } catch (err) {
+      throw usageError(
+        `Invalid --result: not JSON (${(err as Error).message})`,
+        command,
+      );
+    }
+  }
+  const progress: ProgressReport | undefined = done === undefined
+    ? undefined
+    : {
+      done,
+      ...(total !== undefined ? { total } : {}),
+      ...(unit !== undefined ? { unit } : {}),
+      ...(message !== undefined ? { message } : {}),
+    };
+  let jobId: string | undefined;
+  try {
+    jobId = Deno.env.get(JOB_ID_ENV) || undefined;
+  } catch {
+    // Without --allow-env nothing says this is a job.
+  }
+  try {
+    if (jobId === undefined) {
+      // Outside a job the library's calls only check the values.
+      if (progress !== undefined) reportProgress(progress);
+      if (result !== undefined) await reportResult(result);
+    } else {
+      // One process, one report: written at once, to the store the job's
+      // supervisor named (EPACK_DETACH_STORE, unless --store says other).
+      const reporter = new JobReporter({ jobId, store: ctx.store });
+      if (progress !== undefined) reporter.progress(progress);
+      if (result !== undefined) await reporter.result(result);
+      await reporter.flush();
+    }
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) {
+      throw usageError(err.message, command);
+    }
+    throw new CliError(
+      `Cannot report to job ${jobId}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  if (ctx.json) await outJson({ job_id: jobId ?? null, reported: !!jobId });
+  return EXIT.OK;
+}

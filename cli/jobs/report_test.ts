@@ -1,0 +1,81 @@
+// `epack jobs report`: a shell worker's progress and result, from a real
+// job; outside a job, a check that does nothing.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { JobStore } from "../../jobs.ts";
+import {
+  assertOneLineError,
+  cli,
+  MOD,
+  withTempDir,
+} from "../../testdata/cli_helpers.ts";
+import { until } from "../../testdata/spawn_helpers.ts";
+
+Deno.test("jobs report records a shell worker's progress and result", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const epack = `'${Deno.execPath()}' run -A '${MOD}'`;
+    const script = [
+      `${epack} jobs report --done 5 --total 10 --unit files --message half`,
+      `${epack} jobs report --result '{"files": 10}'`,
+      `${epack} jobs report --done 10 --total 10 --unit files --json`,
+    ].join(" && ");
+    const started = await cli([
+      "run",
+      "-d",
+      "--json",
+      "--jobs-dir",
+      jobsDir,
+      "--",
+      "sh",
+      "-c",
+      script,
+    ], { cwd: dir });
+    assert.equal(started.code, 0, started.stderr);
+    const id: string = JSON.parse(started.stdout).jobId;
+    const jobs = new JobStore(jobsDir);
+    const end = await until("the end", async () => {
+      const job = await jobs.load(id);
+      return job.status === "running" ? undefined : job;
+    }, 30_000);
+    const log = await Deno.readTextFile(end.logPath);
+    assert.equal(end.status, "completed", log);
+    assert.deepEqual(end.result, { files: 10 });
+    assert.equal(end.progress?.done, 10);
+    assert.equal(end.progress?.unit, "files");
+    assert.equal(end.progress?.message, undefined, "each report is whole");
+    assert.deepEqual(JSON.parse(log), { job_id: id, reported: true });
+  });
+});
+
+Deno.test("jobs report outside a job checks its values and does nothing", async (t) => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    await t.step("valid values: exit 0, nothing written", async () => {
+      const r = await cli(
+        ["jobs", "report", "--done", "1", "--jobs-dir", jobsDir, "--json"],
+        { cwd: dir },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { job_id: null, reported: false });
+      await assert.rejects(() => Deno.stat(jobsDir), Deno.errors.NotFound);
+    });
+    const bad: [string[], RegExp][] = [
+      [[], /^error: Nothing to report/],
+      [["--done", "-1"], /^error: Invalid --done "-1": a number, 0 or more/],
+      [["--done", "x"], /^error: Invalid --done "x"/],
+      [["--done", "5", "--total", "2"], /"done" \(5\) is more than "total"/],
+      [["--total", "2"], /--total, --unit and --message go with --done/],
+      [["--done", "1", "--message", "a\tb"], /control character \(U\+0009\)/],
+      [["--result", "[1]"], /^error: Invalid result: not a JSON object/],
+      [["--result", "{"], /^error: Invalid --result: not JSON/],
+    ];
+    for (const [args, pattern] of bad) {
+      await t.step(args.join(" ") || "no values", async () => {
+        const r = await cli(["jobs", "report", ...args, "--jobs-dir", jobsDir]);
+        assertOneLineError(r, 1, pattern);
+      });
+    }
+  });
+});
