@@ -56,8 +56,18 @@ export class Attempts {
     this.#total = retries + 1;
   }
 
-  /** Adds an attempt started at `startedAt` to the record `job`. */
+  /**
+   * Adds an attempt started at `startedAt` to the record `job`. A new
+   * attempt starts with no progress and no result: what a failed attempt
+   * reported is not the job's (the job's end is the last attempt's). A
+   * report the new worker made before this write is lost, and its next
+   * one, due within the throttle interval, puts it back.
+   */
   started(job: Job, startedAt: Date): void {
+    if ((job.attempts ?? []).length > 0) {
+      delete job.progress;
+      delete job.result;
+    }
     job.attempts = [...job.attempts ?? [], { startedAt }];
   }
 

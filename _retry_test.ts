@@ -10,7 +10,7 @@ import { cancel } from "./control.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 import { parseDuration } from "./duration.ts";
-import { pauseUnless, retryNote } from "./_retry.ts";
+import { Attempts, pauseUnless, retryNote } from "./_retry.ts";
 
 /** A shell worker that counts its runs in `state`: exits 3 until run `okAt`. */
 function failsUntil(state: string, okAt: number): string {
@@ -253,4 +253,29 @@ Deno.test("pauseUnless() waits its time, or ends as soon as it is woken", async 
   await pauseUnless(60_000, new Promise((r) => setTimeout(r, 50)));
   assert.ok(Date.now() - t < 5_000, "woken, not after 60 s");
   await pauseUnless(0, new Promise(() => {}));
+});
+
+Deno.test("a new attempt starts without the progress and result of the one that failed", async () => {
+  await withTempDir(async (dir) => {
+    const store = new JobStore(join(dir, "jobs"));
+    const job = await store.create({ command: "x", retries: 2 });
+    const attempts = new Attempts(store, job.id, 2);
+    const first = new Date();
+    await store.update(job.id, (j) => {
+      attempts.started(j, first);
+      j.progress = { done: 5, total: 10, updatedAt: new Date() };
+      j.result = { from: "attempt 1" };
+      return j;
+    });
+    let j = await store.loadRecorded(job.id);
+    assert.equal(j.progress?.done, 5);
+    await store.update(job.id, (j) => {
+      attempts.started(j, new Date());
+      return j;
+    });
+    j = await store.loadRecorded(job.id);
+    assert.equal(j.progress, undefined);
+    assert.equal(j.result, undefined);
+    assert.equal(j.attempts?.length, 2);
+  });
 });
