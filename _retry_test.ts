@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { JobStore } from "./jobs.ts";
+import { FileJobBackend } from "./store.ts";
 import { cancel } from "./control.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
@@ -257,7 +258,7 @@ Deno.test("pauseUnless() waits its time, or ends as soon as it is woken", async 
 
 Deno.test("a new attempt starts without the progress and result of the one that failed", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(join(dir, "jobs"));
+    await using store = new FileJobBackend(join(dir, "jobs"));
     const job = await store.create({ command: "x", retries: 2 });
     const attempts = new Attempts(store, job.id, 2);
     const first = new Date();
