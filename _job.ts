@@ -203,6 +203,11 @@ export interface Job {
   onEnd?: string;
   /** The most bytes the job's log keeps. */
   logMax?: number;
+  /**
+   * When the job was paused (`jobs pause`), while its status is `paused`;
+   * cleared on resume.
+   */
+  pausedAt?: Date;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
 }

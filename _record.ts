@@ -238,6 +238,7 @@ const FIELDS = {
   afterOk: boolean("after_ok"),
   onEnd: checked(string("on_end"), checkHook),
   logMax: checked(integer("log_max"), checkLogMax),
+  pausedAt: time("paused_at"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];

@@ -322,6 +322,7 @@ const ORDER = [
   "after_ok",
   "on_end",
   "log_max",
+  "paused_at",
 ];
 
 /** A job with every field set. */
@@ -354,6 +355,7 @@ function fullJob(): Job {
     afterOk: true,
     onEnd: "echo done",
     logMax: 1024,
+    pausedAt: new Date("2024-01-01T12:03:00.000Z"),
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -389,6 +391,7 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     after_ok: true,
     on_end: "echo done",
     log_max: 1024,
+    paused_at: "2024-01-01T12:03:00.000Z",
     future_field: [1, { deep: null }],
     note: "kept",
   });
