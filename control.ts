@@ -581,3 +581,14 @@ export async function waitForJob(
   // watchJob() ends only after a final record, or throws.
   return last!;
 }
+
+// Pause and resume are control too; their code is in _pause.ts, which keeps
+// this file a few screens long.
+export {
+  JobStateError,
+  pause,
+  type PauseOptions,
+  type PauseResult,
+  resume,
+  type ResumeResult,
+} from "./_pause.ts";
