@@ -28,8 +28,10 @@ import { defaultJobsDir } from "./detach.ts";
 import {
   identifyGroup,
   inspectionProblem,
+  isEnded,
   markedProcesses,
   type ProcessInfo,
+  processInspector,
   signalGroup,
   signalProcess,
 } from "./_process.ts";
@@ -333,7 +335,9 @@ function capitalised(text: string): string {
  *
  * The check, the signal and the write are one update of the record under
  * the store's lock: a job that ends meanwhile keeps its recorded end, and
- * is not signalled. Pausing a paused job does nothing and says so.
+ * is not signalled. It returns once the group's processes show as stopped
+ * (waiting at most a second for that). Pausing a paused job does nothing
+ * and says so.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run` (and, where
  * `/proc` cannot be read, `ps`).
@@ -430,6 +434,7 @@ export async function pause(
     if (err instanceof Unchanged) return already(err.job);
     throw err;
   }
+  await settleStopped(job.workerPid!);
   const now = Date.now();
   return {
     outcome: "paused",
@@ -530,6 +535,32 @@ export async function resume(
     job,
     ...left(job, now),
   };
+}
+
+/**
+ * How long {@linkcode pause} waits for the group to show as stopped: a
+ * signal takes effect only when the kernel next runs each process, which on
+ * a loaded machine is not at once.
+ */
+const SETTLE_WAIT = 1_000;
+
+/**
+ * Waits until every live process of the group shows as stopped (`T`), for
+ * at most {@linkcode SETTLE_WAIT}, so that a caller that looks right after
+ * the pause finds the job still. Best effort: a process in uninterruptible
+ * I/O stops only when the I/O ends.
+ */
+async function settleStopped(pgid: number): Promise<void> {
+  const giveUpAt = Date.now() + SETTLE_WAIT;
+  while (Date.now() < giveUpAt) {
+    const members = processInspector().processes()?.filter((p) =>
+      p.pgid === pgid && !isEnded(p)
+    );
+    if (members === undefined || members.every((p) => p.state === "T")) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function left(job: Job, now: number): { timeoutLeft?: number } {

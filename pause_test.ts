@@ -171,6 +171,10 @@ Deno.test("pause() also stops the job's processes that left its group (by their 
         paused.message,
         /and to [12] process\(es\) of the job that had left it/,
       );
+      await until("every process of the job to stop", () => {
+        const marked = markedProcesses(`EPACK_DETACH_JOB_ID=${id}`) ?? [];
+        return marked.length >= 2 && marked.every((p) => p.state === "T");
+      });
       await assertStill(file);
       await assertStill(file2);
       const at = await count(file2);

@@ -51,7 +51,13 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
       ).test(p.stdout),
       p.stdout,
     );
-    assertEquals(readProcess(pgid)?.state, "T");
+    // pause() waits for the group to show as stopped, but at most a second:
+    // on a loaded machine the test waits longer.
+    const stopDeadline = Date.now() + 10_000;
+    while (readProcess(pgid)?.state !== "T") {
+      assert(Date.now() < stopDeadline, "the worker did not stop");
+      await sleep(25);
+    }
     const a = await count(file);
     await sleep(300);
     assertEquals(await count(file), a, "the counter moved while paused");
