@@ -10,12 +10,16 @@ import { groupMembers, markedProcesses, readProcess } from "./_process.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 
-/** A shell loop that writes a growing counter to `file` every 50 ms. */
+/**
+ * A shell loop that writes a growing counter to `file` every 50 ms, by
+ * rename: a worker stopped between truncating the file and writing it would
+ * leave it empty for as long as it is paused.
+ */
 function counter(file: string): string {
-  return `i=0; while :; do i=$((i+1)); echo $i > ${file}; sleep 0.05; done`;
+  return `i=0; while :; do i=$((i+1)); echo $i > ${file}.tmp; mv -f ${file}.tmp ${file}; sleep 0.05; done`;
 }
 
-/** The counter's value; retried while the file is being rewritten. */
+/** The counter's value; retried until the file is first written. */
 async function count(file: string): Promise<number> {
   for (let tries = 0;; tries++) {
     const n = parseInt(await Deno.readTextFile(file).catch(() => ""), 10);

@@ -33,7 +33,8 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     const file = join(dir, "count");
     job = await spawnJob(dir, "sh", [
       "-c",
-      `i=0; while :; do i=$((i+1)); echo $i > ${file}; sleep 0.05; done`,
+      // By rename: stopped half-way, a truncated file would stay empty.
+      `i=0; while :; do i=$((i+1)); echo $i > ${file}.t; mv -f ${file}.t ${file}; sleep 0.05; done`,
     ], { timeout: 30 * 60_000, grace: 500 });
     const running = await until(
       dir,
