@@ -214,6 +214,11 @@ export interface Job {
    * own end (status, exit code, signal) is the last attempt's.
    */
   attempts?: JobAttempt[];
+  /**
+   * When the job was paused (`jobs pause`), while its status is `paused`;
+   * cleared on resume.
+   */
+  pausedAt?: Date;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
 }

@@ -337,6 +337,7 @@ const FIELDS = {
   logMax: checked(integer("log_max"), checkLogMax),
   attempts: attempts("attempts"),
   progress: progress("progress"),
+  pausedAt: time("paused_at"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];

@@ -325,6 +325,7 @@ const ORDER = [
   "log_max",
   "attempts",
   "progress",
+  "paused_at",
 ];
 
 /** A job with every field set. */
@@ -378,6 +379,7 @@ function fullJob(): Job {
       message: "Pulling",
       updatedAt: new Date("2024-01-01T12:04:58.000Z"),
     },
+    pausedAt: new Date("2024-01-01T12:03:00.000Z"),
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -434,6 +436,7 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
       message: "Pulling",
       updated_at: "2024-01-01T12:04:58.000Z",
     },
+    paused_at: "2024-01-01T12:03:00.000Z",
     future_field: [1, { deep: null }],
     note: "kept",
   });

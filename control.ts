@@ -15,7 +15,12 @@
  * @module
  */
 
-import { type Job, JOB_ID_ENV, validateJobId } from "./jobs.ts";
+import {
+  isSupervisedStatus,
+  type Job,
+  JOB_ID_ENV,
+  validateJobId,
+} from "./jobs.ts";
 import {
   FileJobBackend,
   hostName,
@@ -251,7 +256,7 @@ export async function cancel(
   if (job.status === "lost") {
     return await cancelLost(store, job, killAt, remote);
   }
-  if (job.status !== "running") {
+  if (!isSupervisedStatus(job.status)) {
     return {
       outcome: "already-ended",
       message:
@@ -269,7 +274,7 @@ export async function cancel(
   const requested = store instanceof FileJobBackend
     ? await store.update(jobId, (j) => requestCancel(j, killAt, now))
     : await store.requestCancel(jobId, killAt - now);
-  if (requested.status !== "running") {
+  if (!isSupervisedStatus(requested.status)) {
     return {
       outcome: "already-ended",
       message:
@@ -304,7 +309,7 @@ export async function cancel(
   } catch (err) {
     if (!(err instanceof WaitTimeoutError)) throw err;
     ended = await store.load(jobId);
-    if (ended.status === "running") {
+    if (isSupervisedStatus(ended.status)) {
       return {
         outcome: "stopping",
         message: `Job ${jobId} has not ended ${
@@ -377,7 +382,7 @@ async function cancelLost(
   }
   const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
   const recorded = await store.update(job.id, (j) => {
-    if (j.status === "running") {
+    if (isSupervisedStatus(j.status)) {
       j.status = "lost";
       // completed_at stays absent: epack's format leaves it out for a job
       // that has not ended, and here the end is unknown. The error says so.
@@ -581,3 +586,14 @@ export async function waitForJob(
   // watchJob() ends only after a final record, or throws.
   return last!;
 }
+
+// Pause and resume are control too; their code is in _pause.ts, which keeps
+// this file a few screens long.
+export {
+  JobStateError,
+  pause,
+  type PauseOptions,
+  type PauseResult,
+  resume,
+  type ResumeResult,
+} from "./_pause.ts";

@@ -124,7 +124,8 @@ export interface StopResult {
 /**
  * Stops a process group: SIGTERM to the whole group, then, if any live
  * process is left after `grace` (or as soon as `escalate` aborts, if that is
- * sooner), SIGKILL to the group. Returns once the group is empty, or at most
+ * sooner), SIGKILL to the group. SIGCONT follows SIGTERM, so a group that
+ * was stopped (a paused job) wakes up to act on it. Returns once the group is empty, or at most
  * 2 seconds after SIGKILL (what is left then is in `remaining`): it never
  * takes much longer than `grace` plus those 2 seconds.
  *
@@ -157,8 +158,13 @@ export async function stopProcessGroup(
   const interval = options.interval ?? 20;
   const { escalate } = options;
   const sweep = new MarkSweep(pgid, options.mark);
+  // SIGCONT right after SIGTERM: a paused job's processes (stopped with
+  // SIGSTOP) would hold SIGTERM pending and act on it only once continued,
+  // so without it a paused job could end only by SIGKILL. SIGKILL needs no
+  // such help: it ends a stopped process too.
   const existed = signalGroup(pgid, "SIGTERM");
-  sweep.signal("SIGTERM");
+  signalGroup(pgid, "SIGCONT");
+  sweep.signal("SIGTERM", "SIGCONT");
   const result = (killed: boolean, remaining: number[]): StopResult =>
     options.mark === undefined
       ? { killed, remaining }
@@ -171,10 +177,14 @@ export async function stopProcessGroup(
   while (Date.now() < termDeadline && !escalate?.aborted) {
     // Once the group is gone, one more look for marked processes: one may
     // have left the group during the grace period.
-    if (!(await alive()) && !sweep.signal("SIGTERM")) return result(false, []);
+    if (!(await alive()) && !sweep.signal("SIGTERM", "SIGCONT")) {
+      return result(false, []);
+    }
     await delay(Math.min(interval, Math.max(1, termDeadline - Date.now())));
   }
-  if (!(await alive()) && !sweep.signal("SIGTERM")) return result(false, []);
+  if (!(await alive()) && !sweep.signal("SIGTERM", "SIGCONT")) {
+    return result(false, []);
+  }
   signalGroup(pgid, "SIGKILL");
   sweep.signal("SIGKILL");
   // SIGKILL cannot be caught, but the kernel needs a moment to tear down.
@@ -201,8 +211,11 @@ class MarkSweep {
     this.#mark = mark;
   }
 
-  /** Signals the marked processes outside the group; `true` if any. */
-  signal(signal: Deno.Signal): boolean {
+  /**
+   * Sends `signals`, in order, to the marked processes outside the group;
+   * `true` if any.
+   */
+  signal(...signals: Deno.Signal[]): boolean {
     if (this.#mark === undefined) return false;
     const marked = markedProcesses(this.#mark);
     if (marked === undefined) return false;
@@ -211,7 +224,9 @@ class MarkSweep {
     for (const p of marked) {
       if (p.pgid === this.#pgid) continue; // The group's own signal.
       this.#found.set(p.pid, p.startTime);
-      if (signalProcess(p.pid, signal)) any = true;
+      for (const signal of signals) {
+        if (signalProcess(p.pid, signal)) any = true;
+      }
     }
     return any;
   }

@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { stopProcessGroup } from "./timeout.ts";
 import { MAX_DURATION } from "./duration.ts";
-import { groupMembers } from "./_process.ts";
+import {
+  groupMembers,
+  markedProcesses,
+  readProcess,
+  signalProcess,
+} from "./_process.ts";
 import { until } from "./testdata/spawn_helpers.ts";
 
 /** A group whose members all ignore SIGTERM (the disposition is inherited). */
@@ -65,5 +70,93 @@ Deno.test("stopProcessGroup() refuses a grace that is not whole milliseconds in 
   } finally {
     Deno.kill(-leader.pid, "SIGKILL");
     await leader.status;
+  }
+});
+
+/** The state letters of a group's live members (`T` for stopped). */
+function states(pgid: number): string[] {
+  const pids = groupMembers(pgid) ?? [];
+  return pids.map((pid) => readProcess(pid)?.state ?? "?");
+}
+
+Deno.test("stopProcessGroup() ends a stopped (paused) group on SIGTERM: SIGCONT follows it, no SIGKILL needed", async () => {
+  // Members that act on SIGTERM at once, then the whole group stopped as
+  // `jobs pause` stops it.
+  const leader = new Deno.Command("sh", {
+    args: ["-c", `sleep 60 & while :; do sleep 0.1; done`],
+    detached: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await until("the group", () => groupMembers(leader.pid)!.length >= 2);
+    Deno.kill(-leader.pid, "SIGSTOP");
+    await until("the group to stop", () => {
+      const s = states(leader.pid);
+      return s.length >= 2 && s.every((c) => c === "T");
+    });
+    const started = Date.now();
+    const result = await stopProcessGroup(leader.pid, { grace: 20_000 });
+    const took = Date.now() - started;
+    assert.equal(result.killed, false, "SIGTERM alone ended it");
+    assert.deepEqual(result.remaining, []);
+    assert.ok(took < 5_000, `${took} ms: it waited for SIGKILL`);
+    assert.deepEqual(groupMembers(leader.pid), []);
+    assert.equal((await leader.status).signal, "SIGTERM");
+  } finally {
+    try {
+      Deno.kill(-leader.pid, "SIGKILL");
+    } catch {
+      // Gone, as it should be.
+    }
+    await leader.status;
+  }
+});
+
+Deno.test("stopProcessGroup() continues a stopped process that left the group, so it ends on SIGTERM too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_" });
+  const id = `stopped_escape_${Deno.pid}`;
+  const mark = `EPACK_DETACH_JOB_ID=${id}`;
+  const pidFile = `${dir}/escaped.pid`;
+  const leader = new Deno.Command("sh", {
+    args: [
+      "-c",
+      `setsid sh -c 'echo $$ > ${pidFile}; while :; do sleep 0.1; done' & while :; do sleep 0.1; done`,
+    ],
+    env: { EPACK_DETACH_JOB_ID: id },
+    detached: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const escaped = Number(
+      await until("the escaped process", async () => {
+        const text = await Deno.readTextFile(pidFile).catch(() => "");
+        const pid = Number(text.trim());
+        return pid > 0 && readProcess(pid)?.pgid === pid ? text : undefined;
+      }),
+    );
+    Deno.kill(-leader.pid, "SIGSTOP");
+    Deno.kill(-escaped, "SIGSTOP");
+    await until("the escaped group to stop", () => {
+      const s = states(escaped);
+      return s.length >= 1 && s.every((c) => c === "T");
+    });
+    const started = Date.now();
+    const result = await stopProcessGroup(leader.pid, { grace: 20_000, mark });
+    const took = Date.now() - started;
+    assert.equal(result.killed, false, "SIGTERM alone ended it");
+    assert.deepEqual(result.remaining, []);
+    assert.ok(result.escaped?.includes(escaped));
+    assert.ok(took < 5_000, `${took} ms: it waited for SIGKILL`);
+    assert.deepEqual(markedProcesses(mark), []);
+  } finally {
+    for (const p of markedProcesses(mark) ?? []) {
+      signalProcess(p.pid, "SIGKILL");
+    }
+    await leader.status;
+    await Deno.remove(dir, { recursive: true });
   }
 });

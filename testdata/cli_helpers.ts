@@ -4,7 +4,7 @@
 import { findExecutable } from "../_which.ts";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { type Job, JobStore } from "../jobs.ts";
+import { isFinalStatus, type Job, JobStore } from "../jobs.ts";
 import { fileURLToPath } from "node:url";
 
 /** The CLI's entry module, absolute. */
@@ -467,7 +467,7 @@ export async function until(
   }
 }
 
-export const ended = (job: Job) => job.status !== "running";
+export const ended = (job: Job) => isFinalStatus(job.status);
 
 /** Whether a process has exited (a zombie counts: it runs nothing). */
 export function gone(pid: number): boolean {

@@ -4,6 +4,7 @@
 import { isFinalStatus, type Job, type JobStatus } from "../../jobs.ts";
 import type { JobProgress } from "../../_job.ts";
 import { toRecord } from "../../_record.ts";
+import { pausedDetail } from "./_paused.ts";
 import { formatDuration } from "../../duration.ts";
 import {
   formatTable,
@@ -112,6 +113,7 @@ export function renderDetails(
       ? undefined
       : `${localTime(d)} (${relativeTime(d, options.now)})`;
   add("Status", paintStatus(options.color, job.status) + outcomeDetail(job));
+  add("Paused", pausedDetail(job, options.now));
   add("Command", safe(commandLine(job)));
   add("Working dir", job.workingDir && safe(job.workingDir));
   add("PID", job.pid > 0 ? `${job.pid} (supervisor)` : undefined);

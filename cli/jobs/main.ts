@@ -1,4 +1,4 @@
-// The `jobs` command: list, show, follow, wait for, cancel and clean
+// The `jobs` command: list, show, follow, wait for, cancel, pause and clean
 // background jobs. It finds the subcommand, parses its flags, and loads only
 // that subcommand's module; errors go to cli/main.ts's reporter.
 
@@ -21,7 +21,16 @@ import { type JobsContext, MIN_PREFIX } from "./_context.ts";
 import { SHOW_TAIL_LINES } from "./show.ts";
 import { WAIT_EXIT } from "./wait.ts";
 
-type Sub = "list" | "show" | "logs" | "wait" | "cancel" | "clean" | "report";
+type Sub =
+  | "list"
+  | "show"
+  | "logs"
+  | "wait"
+  | "cancel"
+  | "pause"
+  | "resume"
+  | "clean"
+  | "report";
 
 const LIST: FlagSpecs = {
   all: {
@@ -74,6 +83,8 @@ const SPECS: Record<Sub, FlagSpecs> = {
       help: "Time between SIGTERM and SIGKILL (default: the job's own)",
     },
   },
+  pause: {},
+  resume: {},
   clean: {
     "older-than": {
       type: "string",
@@ -122,6 +133,8 @@ const RUNNERS: Record<
   logs: async () => (await import("./logs.ts")).logs,
   wait: async () => (await import("./wait.ts")).wait,
   cancel: async () => (await import("./cancel.ts")).cancelJob,
+  pause: async () => (await import("./pause.ts")).pauseJob,
+  resume: async () => (await import("./pause.ts")).resumeJob,
   clean: async () => (await import("./clean.ts")).clean,
   report: async () => (await import("./report.ts")).report,
 };
@@ -190,6 +203,8 @@ Usage:
   epack jobs logs <id> [-f] [-n N]       Print a job's log
   epack jobs wait <id> [--timeout D]     Wait for a job; exit with its code
   epack jobs cancel <id> [--grace D]     Stop a running job
+  epack jobs pause <id>                  Stop a job's processes for now (SIGSTOP)
+  epack jobs resume <id>                 Let a paused job go on (SIGCONT)
   epack jobs clean [--older-than D]      Remove old ended jobs
   epack jobs --clean                     Same as 'jobs clean'
   epack jobs report --done N [--total M] From inside a job: its progress
@@ -277,6 +292,41 @@ Examples:
   epack jobs report --done 3 --total 10 --unit files --message "copying a.txt"
   epack jobs report --done 123456789 --unit B
   epack jobs report --result '{"files": 10, "skipped": 0}'
+`;
+    case "pause":
+      return `Pause a running job: SIGSTOP to its process group (and to its processes
+that left the group), and status 'paused'. Its supervisor stays, and its
+timeout keeps counting: a timeout or 'jobs cancel' while it is paused ends
+it as usual. Pausing a paused job does nothing.
+
+Usage:
+  epack jobs pause <id>
+
+${options(SPECS.pause)}
+Exit codes:
+  0     the job is paused (now, or it was already)
+  1     it could not be paused: it is waiting or queued, has not started
+        its worker yet, has ended (the message says how), is being
+        stopped, or runs on another host (signals cannot reach it); or
+        another error (see stderr)
+
+Example:
+  epack jobs pause 01JD0Q2V && epack jobs resume 01JD0Q2V
+`;
+    case "resume":
+      return `Resume a paused job: SIGCONT to its process group (and to its processes
+that left the group), and status 'running' again. Resuming a running job
+does nothing.
+
+Usage:
+  epack jobs resume <id>
+
+${options(SPECS.resume)}
+Exit codes:
+  0     the job runs (resumed now, or it was not paused)
+  1     it could not be resumed: it is waiting or queued, has ended (a lost
+        job's stopped processes are ended by 'jobs cancel'), or runs on
+        another host; or another error (see stderr)
 `;
     case "clean":
       return `Remove ended jobs (records and logs). Running jobs are never removed.
