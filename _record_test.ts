@@ -322,6 +322,8 @@ const ORDER = [
   "after_ok",
   "on_end",
   "log_max",
+  "supervisor_argv",
+  "env",
 ];
 
 /** A job with every field set. */
@@ -354,6 +356,8 @@ function fullJob(): Job {
     afterOk: true,
     onEnd: "echo done",
     logMax: 1024,
+    supervisorArgv: ["deno", "run", "-A", "main.ts"],
+    env: { PATH: "/usr/bin", TOKEN: "t" },
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -389,6 +393,8 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     after_ok: true,
     on_end: "echo done",
     log_max: 1024,
+    supervisor_argv: ["deno", "run", "-A", "main.ts"],
+    env: { PATH: "/usr/bin", TOKEN: "t" },
     future_field: [1, { deep: null }],
     note: "kept",
   });
