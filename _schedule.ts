@@ -22,10 +22,105 @@ import {
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
+  needsJobsDir,
   PENDING_FILE,
   SCHEDULE_LOCK_FILE,
 } from "./_launch.ts";
 import { join } from "./_path.ts";
+import { defaultJobsDir } from "./detach.ts";
+import { isPostgresUrl } from "./store.ts";
+
+/**
+ * Where {@linkcode getJobLimit} and {@linkcode setJobLimit} look.
+ *
+ * @example The limit of another project's jobs
+ * ```ts ignore
+ * import { getJobLimit, type JobLimitOptions } from "@epack/detach";
+ *
+ * const options: JobLimitOptions = { jobsDir: "/srv/app/.epack/jobs" };
+ * console.log(getJobLimit(options) ?? "no limit");
+ * ```
+ */
+export interface JobLimitOptions {
+  /**
+   * The jobs directory.
+   * @default {defaultJobsDir()}
+   */
+  jobsDir?: string;
+  /**
+   * The job store, when given in place of `jobsDir`: a jobs directory (a
+   * `postgres://` URL is refused: a parallel limit needs a jobs directory).
+   * @default {jobsDir}
+   */
+  store?: string;
+}
+
+/**
+ * The parallel limit of a jobs directory: how many of its jobs may run (or
+ * be paused) at once. Jobs spawned beyond it are `queued` and start in ID
+ * (ULID) order as slots free.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param options The jobs directory.
+ * @returns The limit, or `undefined` if none is set.
+ * @throws {TypeError} If the store is a `postgres://` URL.
+ * @throws {Error} If the limit file holds something else than a limit.
+ *
+ * @example
+ * ```ts
+ * import { getJobLimit, setJobLimit } from "./_schedule.ts";
+ *
+ * const jobsDir = await Deno.makeTempDir();
+ * await setJobLimit(2, { jobsDir });
+ * console.log(getJobLimit({ jobsDir })); // 2
+ * await Deno.remove(jobsDir, { recursive: true });
+ * ```
+ */
+export function getJobLimit(options: JobLimitOptions = {}): number | undefined {
+  return readLimit(limitDir(options));
+}
+
+/**
+ * Sets the parallel limit of a jobs directory (see
+ * {@linkcode getJobLimit}); 0 removes it. It is kept in a file beside the
+ * records, so it holds for every process. A higher limit starts queued
+ * jobs at once; a lower one stops nothing that runs, and holds back what
+ * would start next.
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-run` (to start
+ * queued jobs).
+ *
+ * @param n The limit: a whole number from 0 (none) to
+ * {@linkcode MAX_JOB_LIMIT}.
+ * @param options The jobs directory (made if missing).
+ * @returns What the scheduler pass that followed did.
+ * @throws {RangeError} If `n` is out of range.
+ * @throws {TypeError} If the store is a `postgres://` URL.
+ *
+ * @example Run at most two jobs at once
+ * ```ts ignore
+ * import { setJobLimit } from "@epack/detach";
+ *
+ * const { started } = await setJobLimit(2);
+ * console.log(`${started.length} queued job(s) started`);
+ * ```
+ */
+export async function setJobLimit(
+  n: number,
+  options: JobLimitOptions = {},
+): Promise<SchedulePass> {
+  checkLimit(n);
+  return await setLimit(limitDir(options), n);
+}
+
+function limitDir(options: JobLimitOptions): string {
+  const name = options.store ?? options.jobsDir ?? defaultJobsDir();
+  if (isPostgresUrl(name)) {
+    throw new TypeError(needsJobsDir("A parallel limit"));
+  }
+  return name;
+}
 
 /** The highest parallel limit a jobs directory takes. */
 export const MAX_JOB_LIMIT = 100_000;
@@ -279,6 +374,7 @@ async function pass(store: JobStore): Promise<SchedulePass> {
       j.status = "cancelled";
       j.completedAt = new Date();
       j.error = reason;
+      delete j.env;
       return j;
     });
     state.set(job.id, done.status);
@@ -433,6 +529,7 @@ async function start(
         j.status = "failed";
         j.completedAt = new Date();
         j.error = error;
+        delete j.env;
         return j;
       })).status;
     if (argv.length === 0) {
@@ -465,6 +562,9 @@ async function start(
       j.startedAt = new Date();
       j.pid = child.pid;
       delete j.supervisedAt;
+      // The supervisor has it now; the record need not keep it (it may
+      // hold secrets).
+      delete j.env;
       return j;
     });
     return marked.status;

@@ -259,9 +259,11 @@ export async function cancel(
     // started there, and then cancelled as a running job below.
     const ended = await store.update(jobId, (j) => {
       if (j.status !== "waiting" && j.status !== "queued") return j;
+      j.error = `Cancelled while ${j.status}: it never started`;
       j.status = "cancelled";
       j.completedAt = new Date();
-      j.error = `Cancelled while ${j.status}: it never started`;
+      // Kept only for a start that will not come (it may hold secrets).
+      delete j.env;
       return j;
     });
     if (ended.status === "cancelled") {

@@ -57,6 +57,7 @@ import {
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
+  needsJobsDir,
   PENDING_FILE,
   SUPERVISE_ARG,
 } from "./_launch.ts";
@@ -548,9 +549,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   // the scheduler starts it; any other job starts here, as it always has,
   // at the cost of one lstat for the limit.
   if (control.after !== undefined && control.after.length > 0 && pgUrl) {
-    throw new SpawnError(
-      "Running a job after others (after) needs a jobs directory store; a PostgreSQL store does not support it yet",
-    );
+    throw new SpawnError(needsJobsDir("Running a job after others (after)"));
   }
   const scheduled = pgUrl === undefined &&
     ((control.after?.length ?? 0) > 0 || hasLimitFile(jobsDir));

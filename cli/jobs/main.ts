@@ -1,12 +1,18 @@
 // The `jobs` command: list, show, follow, wait for, cancel and clean
-// background jobs. It finds the subcommand, parses its flags, and loads only
+// background jobs, and set their parallel limit. It finds the subcommand, parses its flags, and loads only
 // that subcommand's module; errors go to cli/main.ts's reporter.
 
 import { JOB_STATUSES } from "../../jobs.ts";
-import { openStore } from "../../store.ts";
+import {
+  FileJobBackend,
+  isPostgresUrl,
+  type JobBackend,
+  openStore,
+} from "../../store.ts";
+import { hasFile, needsJobsDir, PENDING_FILE } from "../../_launch.ts";
 import { chooseStore } from "../_store.ts";
 import { defaultJobsDir } from "../../detach.ts";
-import { EXIT } from "../_errors.ts";
+import { CliError, EXIT } from "../_errors.ts";
 import {
   type CliCommand,
   COMMON_FLAGS,
@@ -21,7 +27,7 @@ import { type JobsContext, MIN_PREFIX } from "./_context.ts";
 import { SHOW_TAIL_LINES } from "./show.ts";
 import { WAIT_EXIT } from "./wait.ts";
 
-type Sub = "list" | "show" | "logs" | "wait" | "cancel" | "clean";
+type Sub = "list" | "show" | "logs" | "wait" | "cancel" | "clean" | "limit";
 
 const LIST: FlagSpecs = {
   all: {
@@ -81,6 +87,7 @@ const SPECS: Record<Sub, FlagSpecs> = {
       help: "Only jobs that ended longer ago than D (default 24h)",
     },
   },
+  limit: {},
 };
 const ALL_FLAGS: FlagSpecs = Object.assign(
   {},
@@ -100,6 +107,7 @@ const RUNNERS: Record<
   wait: async () => (await import("./wait.ts")).wait,
   cancel: async () => (await import("./cancel.ts")).cancelJob,
   clean: async () => (await import("./clean.ts")).clean,
+  limit: async () => (await import("./limit.ts")).limit,
 };
 
 /**
@@ -126,7 +134,13 @@ export async function jobsCommand(args: string[]): Promise<number> {
     return EXIT.OK;
   }
   const chosen = chooseStore(values, () => defaultJobsDir());
+  if (sub === "limit" && isPostgresUrl(chosen.name)) {
+    // Said before connecting: no server is needed to know it.
+    throw new CliError(needsJobsDir("jobs limit"));
+  }
   await using store = await openStore(chosen.name);
+  // `jobs limit` runs a pass of its own.
+  if (sub !== "limit") await repairQueue(store);
   const ctx: JobsContext = {
     command,
     values,
@@ -136,6 +150,23 @@ export async function jobsCommand(args: string[]): Promise<number> {
     storeName: chosen.name,
   };
   return await (await RUNNERS[sub ?? "jobs"]())(ctx);
+}
+
+/**
+ * Starts the waiting and queued jobs that can start, should the process
+ * that was to start them have died: one `lstat` unless some job waits.
+ * Best effort: a listing must not fail because of it (it may lack
+ * --allow-run, say), and the next command or spawn tries again.
+ */
+async function repairQueue(store: JobBackend): Promise<void> {
+  if (!(store instanceof FileJobBackend)) return;
+  try {
+    if (!hasFile(store.location, PENDING_FILE)) return;
+    const { schedule } = await import("../../_schedule.ts");
+    await schedule(store.location);
+  } catch {
+    // See above.
+  }
 }
 
 /** `jobs` for cli/main.ts. */
@@ -167,6 +198,7 @@ Usage:
   epack jobs wait <id> [--timeout D]     Wait for a job; exit with its code
   epack jobs cancel <id> [--grace D]     Stop a running job
   epack jobs clean [--older-than D]      Remove old ended jobs
+  epack jobs limit [N]                   Show or set how many jobs run at once
   epack jobs --clean                     Same as 'jobs clean'
 
 A job ID may be shortened to a unique prefix of ${MIN_PREFIX} or more characters,
@@ -234,6 +266,29 @@ Usage:
   epack jobs cancel <id> [--grace D]
 
 ${options(SPECS.cancel)}`;
+    case "limit":
+      return `Show or set the parallel limit of the jobs directory: how many of its
+jobs run (or are paused) at once. Jobs started beyond it are queued, with no
+process, and start in the order they were made (FIFO) as slots free. The
+limit is kept in the file 'limit' beside the records, so it holds for every
+process. A lower limit stops nothing that runs; it holds back what starts
+next.
+
+Usage:
+  epack jobs limit        Show the limit, and how many jobs run, are queued
+                          and wait for other jobs
+  epack jobs limit N      Set it to N (1 to 100000); queued jobs start if
+                          slots are free
+  epack jobs limit 0      Remove it: every queued job starts
+
+${options(SPECS.limit)}
+A job can also wait for others: 'run --detach --after ID' (see 'run --help').
+A PostgreSQL store (--store postgres://...) has no limit yet.
+
+Examples:
+  epack jobs limit 2
+  epack jobs limit --json
+`;
     case "clean":
       return `Remove ended jobs (records and logs). Running jobs are never removed.
 
