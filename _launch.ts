@@ -40,7 +40,12 @@ export function hasFile(dir: string, name: string): boolean {
     Deno.lstatSync(join(dir, name));
     return true;
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
+    // A path through a regular file has no such file either; whoever
+    // writes there reports it.
+    if (
+      err instanceof Deno.errors.NotFound ||
+      err instanceof Deno.errors.NotADirectory
+    ) return false;
     throw err;
   }
 }
