@@ -308,13 +308,15 @@ Deno.test("a supervisor killed with SIGKILL frees its slot, and the next `jobs` 
 Deno.test("cancel() ends a waiting or a queued job at once, and it never starts", async (t) => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    const a = await spawnTimed(dir, "a", 1);
+    // Long enough to outlast the spawns and the cancel on a loaded machine.
+    const a = await spawnTimed(dir, "a", 4);
     await t.step("a waiting job; what runs after it starts", async () => {
       const b = await spawnTimed(dir, "b", 0, { after: [a] });
       const c = await spawnTimed(dir, "c", 0, { after: [b] });
       const started = Date.now();
       const result = await cancel(b, { jobsDir });
-      assert.ok(Date.now() - started < 2_000);
+      // No process to stop: it does not wait for a grace period.
+      assert.ok(Date.now() - started < 5_000);
       assert.equal(result.outcome, "cancelled");
       assert.match(result.message, /it was waiting; it never started/);
       assert.equal(result.job.status, "cancelled");
@@ -323,7 +325,9 @@ Deno.test("cancel() ends a waiting or a queued job at once, and it never starts"
     });
     await t.step("a queued job", async () => {
       await setJobLimit(1, { jobsDir });
-      const blocker = await spawnTimed(dir, "blocker", 0.5);
+      // Behind a, or running: either way a slot is taken until q is
+      // cancelled.
+      const blocker = await spawnTimed(dir, "blocker", 3);
       const q = await spawnTimed(dir, "q", 0);
       const r = await cli(["jobs", "cancel", q, "--jobs-dir", jobsDir]);
       assert.equal(r.code, 0, r.stderr);
