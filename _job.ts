@@ -219,6 +219,17 @@ export interface Job {
    * cleared on resume.
    */
   pausedAt?: Date;
+  /**
+   * How to start the job's supervisor (the program and its arguments, before
+   * the supervisor's own), kept for a job that starts later (`waiting` or
+   * `queued`), so that whichever process starts it can.
+   */
+  supervisorArgv?: string[];
+  /**
+   * The environment the job's supervisor (and so its worker) gets, kept for
+   * a job that starts later: the spawner's, as it was at spawn time.
+   */
+  env?: Record<string, string>;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
 }
@@ -394,6 +405,16 @@ export interface CreateJobOptions extends JobControlOptions {
    * {@linkcode validateJobId}.
    */
   id?: string;
+  /**
+   * The status the job starts in: `running` for a job whose supervisor is
+   * being started, `waiting` or `queued` for one that starts later.
+   * @default {"running"}
+   */
+  status?: "running" | "waiting" | "queued";
+  /** How to start the job's supervisor later (see `Job.supervisorArgv`). */
+  supervisorArgv?: string[];
+  /** The environment of the job's supervisor (see `Job.env`). */
+  env?: Record<string, string>;
 }
 
 /**

@@ -172,6 +172,23 @@ function progress(key: string): Field<JobProgress | undefined> {
   };
 }
 
+/** An object whose values are all strings (an environment). */
+function stringMap(key: string): Field<Record<string, string> | undefined> {
+  const obj = object(key);
+  return {
+    key,
+    read: (v, reject) => {
+      const value = obj.read(v, reject);
+      if (value === undefined) return undefined;
+      if (Object.values(value).some((s) => typeof s !== "string")) {
+        return reject(`"${key}" is not an object of strings`);
+      }
+      return value as Record<string, string>;
+    },
+    write: (v) => v,
+  };
+}
+
 function status(key: string): Field<JobStatus | undefined> {
   const text = string(key);
   return {
@@ -338,6 +355,10 @@ const FIELDS = {
   attempts: attempts("attempts"),
   progress: progress("progress"),
   pausedAt: time("paused_at"),
+  supervisorArgv: checked(strings("supervisor_argv"), (argv) => {
+    if (argv.length === 0) throw new RangeError("empty command line");
+  }),
+  env: stringMap("env"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
@@ -623,7 +644,8 @@ export function writeRecordText(
  *
  * @param options What to record.
  * @param logPath The job's log file, given the job's ID.
- * @returns The job (status `running`, started now); nothing is written.
+ * @returns The job (status `running` unless `options.status` says
+ * otherwise, started now); nothing is written.
  * @throws {InvalidJobIdError} If `options.id` is given and not valid.
  * @throws {RangeError} If a duration or another option is out of range.
  * @throws {TypeError} If an option has a type the record cannot hold.
@@ -640,12 +662,20 @@ export function newJob(
   }
   if (options.grace !== undefined) checkDuration("grace", options.grace);
   const control = checkJobControl(options);
+  const status = options.status ?? "running";
+  if (!["running", "waiting", "queued"].includes(status)) {
+    throw new RangeError(
+      `Invalid status for a new job: ${
+        JSON.stringify(status)
+      } (running, waiting or queued)`,
+    );
+  }
   const job: Job = {
     id,
     command: options.command,
     args: [...(options.args ?? [])],
     flags: [...(options.flags ?? [])],
-    status: "running",
+    status,
     pid: options.pid ?? 0,
     startedAt: new Date(),
     logPath: logPath(id),
@@ -655,5 +685,9 @@ export function newJob(
   if (options.argv !== undefined) job.argv = [...options.argv];
   if (options.grace !== undefined) job.grace = options.grace;
   Object.assign(job, control);
+  if (options.supervisorArgv !== undefined) {
+    job.supervisorArgv = [...options.supervisorArgv];
+  }
+  if (options.env !== undefined) job.env = { ...options.env };
   return job;
 }

@@ -326,6 +326,8 @@ const ORDER = [
   "attempts",
   "progress",
   "paused_at",
+  "supervisor_argv",
+  "env",
 ];
 
 /** A job with every field set. */
@@ -380,6 +382,8 @@ function fullJob(): Job {
       updatedAt: new Date("2024-01-01T12:04:58.000Z"),
     },
     pausedAt: new Date("2024-01-01T12:03:00.000Z"),
+    supervisorArgv: ["deno", "run", "-A", "main.ts"],
+    env: { PATH: "/usr/bin", TOKEN: "t" },
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -437,6 +441,8 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
       updated_at: "2024-01-01T12:04:58.000Z",
     },
     paused_at: "2024-01-01T12:03:00.000Z",
+    supervisor_argv: ["deno", "run", "-A", "main.ts"],
+    env: { PATH: "/usr/bin", TOKEN: "t" },
     future_field: [1, { deep: null }],
     note: "kept",
   });

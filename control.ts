@@ -182,6 +182,10 @@ export interface CancelResult {
  * with a shorter grace shortens the first one's: SIGKILL goes out at the
  * earliest deadline any cancel asked for.
  *
+ * A job that has not started (`waiting` or `queued`) has no process: it
+ * ends `cancelled` at once, and never starts; the jobs that run after it
+ * are then started (or, under `afterOk`, cancelled too).
+ *
  * Cancelling a job that has ended does nothing and says so. Cancelling a
  * lost job still stops what is left of its process group, with this call's
  * grace, when that group is certainly the job's (Linux: its leader's start
@@ -239,7 +243,7 @@ export async function cancel(
       `cancel() needs ${missing.flag} (${missing.why})`,
     );
   }
-  const job: StoredJob = await store.load(jobId);
+  let job: StoredJob = await store.load(jobId);
   // A job of another host (a store shared by hosts): its supervisor and
   // processes are there; the request reaches it through the store, at the
   // next lease renewal.
@@ -253,6 +257,34 @@ export async function cancel(
   // most CANCEL_MARGIN later, whatever an earlier cancel asked for.
   const now = Date.now();
   const killAt = now + grace;
+  if (job.status === "waiting" || job.status === "queued") {
+    const before = job.status;
+    // Decided under the record's lock, against the scheduler's own move
+    // to running: the job is either cancelled here, never to start, or
+    // started there, and then cancelled as a running job below.
+    const ended = await store.update(jobId, (j) => {
+      if (j.status !== "waiting" && j.status !== "queued") return j;
+      j.error = `Cancelled while ${j.status}: it never started`;
+      j.status = "cancelled";
+      j.completedAt = new Date();
+      // Kept only for a start that will not come (it may hold secrets).
+      delete j.env;
+      return j;
+    });
+    if (ended.status === "cancelled") {
+      // Jobs that run after it may now start (or end, under --after-ok).
+      if (store instanceof FileJobBackend) {
+        const { schedule } = await import("./_schedule.ts");
+        await schedule(store.files.dir).catch(() => {});
+      }
+      return {
+        outcome: "cancelled",
+        message: `Job ${jobId} cancelled (it was ${before}; it never started)`,
+        job: ended,
+      };
+    }
+    job = await store.load(jobId);
+  }
   if (job.status === "lost") {
     return await cancelLost(store, job, killAt, remote);
   }

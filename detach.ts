@@ -24,7 +24,16 @@
  * @module
  */
 
-import { type Job, JOB_ID_ENV, newJobId } from "./jobs.ts";
+import {
+  AmbiguousJobIdError,
+  type CreateJobOptions,
+  InvalidJobIdError,
+  type Job,
+  JOB_ID_ENV,
+  JobNotFoundError,
+  JobStore,
+  newJobId,
+} from "./jobs.ts";
 import {
   FileJobBackend,
   isPostgresUrl,
@@ -44,6 +53,14 @@ import { describeLookupFailure, findExecutable } from "./_which.ts";
 import { dirname, join, resolve } from "./_path.ts";
 import { assertPosix } from "./_platform.ts";
 import { firstMissing, type PermissionCheck } from "./_permissions.ts";
+import {
+  hasFile,
+  launchSupervisor,
+  LIMIT_FILE,
+  needsJobsDir,
+  PENDING_FILE,
+  SUPERVISE_ARG,
+} from "./_launch.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -58,8 +75,7 @@ import { firstMissing, type PermissionCheck } from "./_permissions.ts";
  */
 export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
 
-/** The argument that starts the program as a supervisor. Internal. */
-export const SUPERVISE_ARG = "__epack_detach_supervise__";
+export { SUPERVISE_ARG };
 
 /** Carries a database store's URL to the supervisor. Internal. */
 const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
@@ -183,7 +199,10 @@ export interface SpawnOptions extends JobControlOptions {
 export interface SpawnResult {
   /** The new job's ID. */
   jobId: string;
-  /** The PID of the job's supervisor, the detached process. */
+  /**
+   * The PID of the job's supervisor, the detached process; `0` for a job
+   * that is `waiting` or `queued` (see `job.status`): it has no process yet.
+   */
   pid: number;
   /** The job's log file. */
   logPath: string;
@@ -313,7 +332,25 @@ export async function superviseIfRequested(): Promise<void> {
   }
   const { runSupervisor } = await import("./_supervisor.ts");
   const code = await runSupervisor(store, id ?? "");
+  // The job's end is recorded and its slot free: start what waited for it.
+  if (jobsDir) await startWaiting(jobsDir);
   Deno.exit(code);
+}
+
+/**
+ * A scheduler pass, if some job of the directory may be waiting or queued
+ * (one `lstat` otherwise). Never fails: the job's own end is what the
+ * supervisor answers for, and any later `jobs` command or spawn() runs the
+ * pass again.
+ */
+async function startWaiting(jobsDir: string): Promise<void> {
+  try {
+    if (!hasFile(jobsDir, PENDING_FILE)) return;
+    const { schedule } = await import("./_schedule.ts");
+    await schedule(jobsDir);
+  } catch {
+    // See above.
+  }
 }
 
 /**
@@ -508,6 +545,29 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   }
 
   const id = newJobId();
+  // A job that must wait for others, or for a slot, is a record only, and
+  // the scheduler starts it; any other job starts here, as it always has,
+  // at the cost of one lstat for the limit.
+  if (control.after !== undefined && control.after.length > 0 && pgUrl) {
+    throw new SpawnError(needsJobsDir("Running a job after others (after)"));
+  }
+  const scheduled = pgUrl === undefined &&
+    ((control.after?.length ?? 0) > 0 || hasLimitFile(jobsDir));
+  if (scheduled) {
+    return await spawnScheduled(jobsDir, {
+      id,
+      command: name,
+      args,
+      flags,
+      workingDir,
+      timeout,
+      grace,
+      argv,
+      ...control,
+      supervisorArgv: self,
+      env: jobEnvironment(options.env),
+    });
+  }
   let job: Job;
   let store: JobBackend;
   try {
@@ -543,17 +603,12 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
 
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(self[0], {
-      args: [...self.slice(1), SUPERVISE_ARG, pgUrl ? "" : jobsDir, id],
+    child = launchSupervisor(self, pgUrl ? "" : jobsDir, id, {
       cwd: workingDir,
       env: pgUrl !== undefined
         ? { ...options.env, [SUPERVISOR_STORE_ENV]: pgUrl }
         : options.env,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      detached: true,
-    }).spawn();
+    });
   } catch (err) {
     const message = `Cannot start the supervisor ${self[0]}: ${describe(err)}`;
     // Nothing ran: the job is taken back. Should that fail too, the record
@@ -563,11 +618,79 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     ).catch(() => {});
     throw new SpawnError(message, { cause: err });
   }
-  child.unref();
   // The supervisor writes its PID into the record itself when it takes the
   // liveness lock; a second write here would double spawn()'s cost.
   job.pid = child.pid;
   return { jobId: id, pid: child.pid, logPath: job.logPath, job };
+}
+
+function hasLimitFile(jobsDir: string): boolean {
+  try {
+    return hasFile(jobsDir, LIMIT_FILE);
+  } catch (err) {
+    throw new SpawnError(
+      `Cannot read the jobs directory ${jobsDir}: ${describe(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * The supervisor's environment for a job that another process may start:
+ * this process's, with `extra`, as a supervisor started now would get it.
+ */
+function jobEnvironment(extra: Record<string, string> | undefined) {
+  let env: Record<string, string>;
+  try {
+    env = Deno.env.toObject();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    throw needs(
+      "--allow-env",
+      "granted without a list, to keep the environment of a job that starts later",
+      err,
+    );
+  }
+  return { ...env, ...extra };
+}
+
+/**
+ * Records a job that waits (for the jobs it runs after, or for a slot
+ * under the parallel limit) and lets the scheduler start it: at once if it
+ * can, else whichever process ends the last job it waits for.
+ */
+async function spawnScheduled(
+  jobsDir: string,
+  options: CreateJobOptions,
+): Promise<SpawnResult> {
+  const { createScheduled, DependencyCycleError } = await import(
+    "./_schedule.ts"
+  );
+  const store = new JobStore(jobsDir);
+  let job: Job;
+  try {
+    job = await createScheduled(store, options);
+  } catch (err) {
+    if (err instanceof JobNotFoundError) {
+      throw new SpawnError(
+        `Cannot run after job ${err.id}: no such job in ${jobsDir}`,
+        { cause: err },
+      );
+    }
+    if (
+      err instanceof AmbiguousJobIdError || err instanceof InvalidJobIdError ||
+      err instanceof DependencyCycleError
+    ) {
+      throw new SpawnError(`Cannot run after it: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw new SpawnError(
+      `Cannot record the job in ${jobsDir}: ${describe(err)}`,
+      { cause: err },
+    );
+  }
+  return { jobId: job.id, pid: job.pid, logPath: job.logPath, job };
 }
 
 /** The URL with `epack_log_dir` set, unless it names one already. */

@@ -60,6 +60,14 @@ export {
 export { DEFAULT_KILL_GRACE } from "./timeout.ts";
 export type { JobControlOptions } from "./_job_control.ts";
 export {
+  DependencyCycleError,
+  getJobLimit,
+  type JobLimitOptions,
+  MAX_JOB_LIMIT,
+  type SchedulePass,
+  setJobLimit,
+} from "./_schedule.ts";
+export {
   flushReports,
   type ProgressReport,
   reportProgress,

@@ -1,12 +1,19 @@
 // The `jobs` command: list, show, follow, wait for, cancel, pause and clean
-// background jobs. It finds the subcommand, parses its flags, and loads only
+// background jobs, and set their parallel limit. It finds the subcommand,
+// parses its flags, and loads only
 // that subcommand's module; errors go to cli/main.ts's reporter.
 
 import { JOB_STATUSES } from "../../jobs.ts";
-import { openStore } from "../../store.ts";
+import {
+  FileJobBackend,
+  isPostgresUrl,
+  type JobBackend,
+  openStore,
+} from "../../store.ts";
+import { hasFile, needsJobsDir, PENDING_FILE } from "../../_launch.ts";
 import { chooseStore } from "../_store.ts";
 import { defaultJobsDir } from "../../detach.ts";
-import { EXIT } from "../_errors.ts";
+import { CliError, EXIT } from "../_errors.ts";
 import {
   type CliCommand,
   COMMON_FLAGS,
@@ -30,7 +37,8 @@ type Sub =
   | "pause"
   | "resume"
   | "clean"
-  | "report";
+  | "report"
+  | "limit";
 
 const LIST: FlagSpecs = {
   all: {
@@ -115,6 +123,7 @@ const SPECS: Record<Sub, FlagSpecs> = {
       help: "The job's result, a JSON object (at most 64 KiB)",
     },
   },
+  limit: {},
 };
 const ALL_FLAGS: FlagSpecs = Object.assign(
   {},
@@ -137,6 +146,7 @@ const RUNNERS: Record<
   resume: async () => (await import("./pause.ts")).resumeJob,
   clean: async () => (await import("./clean.ts")).clean,
   report: async () => (await import("./report.ts")).report,
+  limit: async () => (await import("./limit.ts")).limit,
 };
 
 /**
@@ -163,7 +173,13 @@ export async function jobsCommand(args: string[]): Promise<number> {
     return EXIT.OK;
   }
   const chosen = chooseStore(values, () => defaultJobsDir());
+  if (sub === "limit" && isPostgresUrl(chosen.name)) {
+    // Said before connecting: no server is needed to know it.
+    throw new CliError(needsJobsDir("jobs limit"));
+  }
   await using store = await openStore(chosen.name);
+  // `jobs limit` runs a pass of its own.
+  if (sub !== "limit") await repairQueue(store);
   const ctx: JobsContext = {
     command,
     values,
@@ -173,6 +189,23 @@ export async function jobsCommand(args: string[]): Promise<number> {
     storeName: chosen.name,
   };
   return await (await RUNNERS[sub ?? "jobs"]())(ctx);
+}
+
+/**
+ * Starts the waiting and queued jobs that can start, should the process
+ * that was to start them have died: one `lstat` unless some job waits.
+ * Best effort: a listing must not fail because of it (it may lack
+ * --allow-run, say), and the next command or spawn tries again.
+ */
+async function repairQueue(store: JobBackend): Promise<void> {
+  if (!(store instanceof FileJobBackend)) return;
+  try {
+    if (!hasFile(store.location, PENDING_FILE)) return;
+    const { schedule } = await import("../../_schedule.ts");
+    await schedule(store.location);
+  } catch {
+    // See above.
+  }
 }
 
 /** `jobs` for cli/main.ts. */
@@ -206,6 +239,7 @@ Usage:
   epack jobs pause <id>                  Stop a job's processes for now (SIGSTOP)
   epack jobs resume <id>                 Let a paused job go on (SIGCONT)
   epack jobs clean [--older-than D]      Remove old ended jobs
+  epack jobs limit [N]                   Show or set how many jobs run at once
   epack jobs --clean                     Same as 'jobs clean'
   epack jobs report --done N [--total M] From inside a job: its progress
   epack jobs report --result JSON        From inside a job: its result
@@ -327,6 +361,29 @@ Exit codes:
   1     it could not be resumed: it is waiting or queued, has ended (a lost
         job's stopped processes are ended by 'jobs cancel'), or runs on
         another host; or another error (see stderr)
+`;
+    case "limit":
+      return `Show or set the parallel limit of the jobs directory: how many of its
+jobs run (or are paused) at once. Jobs started beyond it are queued, with no
+process, and start in the order they were made (FIFO) as slots free. The
+limit is kept in the file 'limit' beside the records, so it holds for every
+process. A lower limit stops nothing that runs; it holds back what starts
+next.
+
+Usage:
+  epack jobs limit        Show the limit, and how many jobs run, are queued
+                          and wait for other jobs
+  epack jobs limit N      Set it to N (1 to 100000); queued jobs start if
+                          slots are free
+  epack jobs limit 0      Remove it: every queued job starts
+
+${options(SPECS.limit)}
+A job can also wait for others: 'run --detach --after ID' (see 'run --help').
+A PostgreSQL store (--store postgres://...) has no limit yet.
+
+Examples:
+  epack jobs limit 2
+  epack jobs limit --json
 `;
     case "clean":
       return `Remove ended jobs (records and logs). Running jobs are never removed.
