@@ -8,6 +8,7 @@ import {
   type SpawnOptions,
 } from "../detach.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
+import type { Job } from "../jobs.ts";
 import {
   checkAfter,
   checkHook,
@@ -143,6 +144,20 @@ export function parseJobFlags(
   return out;
 }
 
+/** The first line's start: what became of the job, which may wait. */
+function startedHow(job: Job, pid: number): string {
+  switch (job.status) {
+    case "waiting":
+      return `Job ${job.id} waits, with no process, for ${
+        (job.after ?? []).join(", ")
+      }${job.afterOk ? " to complete" : " to end"}`;
+    case "queued":
+      return `Job ${job.id} is queued, with no process: the jobs directory's parallel limit is reached`;
+    default:
+      return `Started job ${job.id} (PID ${pid})`;
+  }
+}
+
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {
   /** The jobs directory, absolute. */
@@ -190,10 +205,12 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       ...(shared
         ? { host: (job as { host?: string }).host }
         : { jobsDir: options.jobsDir }),
+      status: job.status,
       command: job.command,
       args: job.args,
       flags: job.flags,
       timeoutMs: job.timeout ?? 0,
+      ...(job.after !== undefined ? { after: job.after } : {}),
     }));
     return EXIT.OK;
   }
@@ -207,7 +224,7 @@ export async function startJob(options: StartJobOptions): Promise<number> {
   // so a control character cannot act on the terminal.
   console.log(
     [
-      `Started job ${result.jobId} (PID ${result.pid}): ${
+      `${startedHow(job, result.pid)}: ${
         shellLine([job.command, ...job.args, ...job.flags])
       }`,
       `  Log:     ${result.logPath}`,

@@ -105,3 +105,60 @@ Deno.test("a bad job flag on the command line: one error line, a hint, nothing r
     assert.ok(pullHelp.stdout.includes("--after ID"));
   });
 });
+
+Deno.test("a job that waits or queues says so, with no PID, in text and in --json", async () => {
+  await withTempDir(async (dir) => {
+    const jobs = `${dir}/jobs`;
+    const at = ["--jobs-dir", jobs];
+    const first = await cli(
+      ["run", "--detach", ...at, "--json", "--", "sleep", "30"],
+    );
+    assert.equal(first.code, 0, first.stderr);
+    const running = JSON.parse(first.stdout);
+    assert.equal(running.status, "running");
+    try {
+      const after = await cli(
+        ["run", "--detach", ...at, "--after", running.jobId, "--", "true"],
+      );
+      assert.equal(after.code, 0, after.stderr);
+      assert.match(
+        after.stdout.split("\n")[0],
+        new RegExp(
+          `^Job \\w+ waits, with no process, for ${running.jobId} to end: true$`,
+        ),
+      );
+      const ok = await cli(
+        [
+          "run",
+          "--detach",
+          ...at,
+          "--json",
+          "--after",
+          running.jobId,
+          "--after-ok",
+          "--",
+          "true",
+        ],
+      );
+      const waiting = JSON.parse(ok.stdout);
+      assert.equal(waiting.status, "waiting");
+      assert.deepEqual(waiting.after, [running.jobId]);
+      assert.equal(waiting.pid, 0);
+      const limit = await cli(["jobs", "limit", "1", ...at]);
+      assert.equal(limit.code, 0, limit.stderr);
+      const queued = await cli(["run", "--detach", ...at, "--", "true"]);
+      assert.equal(queued.code, 0, queued.stderr);
+      assert.match(queued.stdout, /^Job \w+ is queued, with no process: /);
+    } finally {
+      await cli(["jobs", "cancel", running.jobId, ...at, "--grace", "0s"]);
+      await cli(["jobs", "limit", "0", ...at]);
+      // Every job ends once the first has: the waiting ones run `true`,
+      // or are cancelled (--after-ok).
+      for (let i = 0; i < 100; i++) {
+        const list = await cli(["jobs", ...at, "--json"]);
+        if (JSON.parse(list.stdout).jobs.length === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  });
+});

@@ -114,6 +114,22 @@ export function renderDetails(
       : `${localTime(d)} (${relativeTime(d, options.now)})`;
   add("Status", paintStatus(options.color, job.status) + outcomeDetail(job));
   add("Paused", pausedDetail(job, options.now));
+  add(
+    "Runs after",
+    job.after && safe(
+      job.after.join(", ") +
+        (job.afterOk ? " (each must complete)" : " (once each has ended)"),
+    ),
+  );
+  add(
+    "Retries",
+    job.retries ? `up to ${job.retries}` : undefined,
+  );
+  add("On end", job.onEnd && safe(job.onEnd));
+  add(
+    "Log cap",
+    job.logMax === undefined ? undefined : humanBytes(job.logMax),
+  );
   add("Command", safe(commandLine(job)));
   add("Working dir", job.workingDir && safe(job.workingDir));
   add("PID", job.pid > 0 ? `${job.pid} (supervisor)` : undefined);
