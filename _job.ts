@@ -5,6 +5,8 @@
 // It lives apart from jobs.ts and _record.ts so that the store's files
 // import one way (jobs.ts -> _record.ts -> _job.ts), never in a cycle.
 
+import type { JobControlOptions } from "./_job_control.ts";
+
 /**
  * Every state a job can be in.
  *
@@ -189,8 +191,62 @@ export interface Job {
   grace?: number;
   /** When a cancel was requested, if one was. */
   cancelRequestedAt?: Date;
+  /** How many times a failed worker is run again (see `JobControlOptions`). */
+  retries?: number;
+  /** The pause before the first retry, in milliseconds; it then doubles. */
+  retryDelay?: number;
+  /** The jobs this one runs after. */
+  after?: string[];
+  /** With `after`: run only if each of those jobs completed. */
+  afterOk?: boolean;
+  /** The shell command run after the job ends. */
+  onEnd?: string;
+  /** The most bytes the job's log keeps. */
+  logMax?: number;
+  /**
+   * Each run of the worker, oldest first, for a job that may be retried
+   * (`retries` above 0): the current one has no `endedAt` yet. The job's
+   * own end (status, exit code, signal) is the last attempt's.
+   */
+  attempts?: JobAttempt[];
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
+}
+
+/**
+ * One run of a job's worker: a job with `retries` runs its worker again
+ * after a failure, and its record keeps each run (`attempts`).
+ *
+ * @example Say how each attempt of a job ended
+ * ```ts
+ * import type { Job } from "@epack/detach/jobs";
+ *
+ * function attempts(job: Job): string[] {
+ *   return (job.attempts ?? []).map((a) =>
+ *     a.endedAt === undefined ? "running" : a.signal ?? `exit code ${a.exitCode}`
+ *   );
+ * }
+ * const at = new Date();
+ * const job = {
+ *   attempts: [
+ *     { startedAt: at, endedAt: at, exitCode: 3 },
+ *     { startedAt: at },
+ *   ],
+ * } as Job;
+ * console.log(attempts(job)); // [ "exit code 3", "running" ]
+ * ```
+ */
+export interface JobAttempt {
+  /** When the worker was started. */
+  startedAt: Date;
+  /** When it ended; absent while it runs (or if its end was never seen). */
+  endedAt?: Date;
+  /** Its exit code, if it exited normally. */
+  exitCode?: number;
+  /** The signal that ended it, if one did. */
+  signal?: string;
+  /** What went wrong, for an attempt that did not complete. */
+  error?: string;
 }
 
 /**
@@ -262,7 +318,7 @@ export class InvalidJobFileError extends Error {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export interface CreateJobOptions {
+export interface CreateJobOptions extends JobControlOptions {
   /** The command that runs. */
   command: string;
   /**

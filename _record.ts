@@ -8,12 +8,23 @@
 // The Job type itself is in _job.ts.
 
 import { writeFileDurably } from "./_durable.ts";
-import { JobNotFoundError } from "./_job_id.ts";
+import { JobNotFoundError, newJobId, validateJobId } from "./_job_id.ts";
+import { checkDuration } from "./duration.ts";
 import {
+  checkAfter,
+  checkHook,
+  checkJobControl,
+  checkLogMax,
+  checkRetries,
+  MAX_RETRIES,
+} from "./_job_control.ts";
+import {
+  type CreateJobOptions,
   FINAL_STATUSES,
   InvalidJobFileError,
   type Job,
   JOB_STATUSES,
+  type JobAttempt,
   type JobStatus,
 } from "./_job.ts";
 
@@ -137,6 +148,97 @@ function status(key: string): Field<JobStatus | undefined> {
   };
 }
 
+function boolean(key: string): Field<boolean | undefined> {
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== "boolean") return reject(`"${key}" is not a boolean`);
+      return v;
+    },
+    write: (v) => v,
+  };
+}
+
+/**
+ * The attempts of a retried job: a list of objects, each with its own keys
+ * (`started_at`, and once it ended `ended_at`, `exit_code`, `signal`,
+ * `error`). Keys an attempt has that are not known here are not kept: an
+ * attempt is the supervisor's account, written whole each time.
+ */
+function attempts(key: string): Field<JobAttempt[] | undefined> {
+  const at = (i: number, name: string) => `${key}[${i}].${name}`;
+  return {
+    key,
+    read: (v, reject) => {
+      if (v === undefined || v === null) return undefined;
+      if (!Array.isArray(v)) return reject(`"${key}" is not a list`);
+      // One more than the most retries: the first run and every retry.
+      if (v.length > MAX_RETRIES + 1) {
+        return reject(
+          `"${key}" holds ${v.length} attempts (at most ${MAX_RETRIES + 1})`,
+          "range",
+        );
+      }
+      return v.map((raw: unknown, i) => {
+        if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+          return reject(`"${key}[${i}]" is not an object`);
+        }
+        const r = raw as Record<string, unknown>;
+        const a: JobAttempt = {
+          startedAt: required(time(at(i, "started_at"))).read(
+            r.started_at,
+            reject,
+          ),
+        };
+        const endedAt = time(at(i, "ended_at")).read(r.ended_at, reject);
+        const exitCode = integer(at(i, "exit_code")).read(r.exit_code, reject);
+        const signal = string(at(i, "signal")).read(r.signal, reject);
+        const error = string(at(i, "error")).read(r.error, reject);
+        if (endedAt !== undefined) a.endedAt = endedAt;
+        if (exitCode !== undefined) a.exitCode = exitCode;
+        if (signal !== undefined) a.signal = signal;
+        if (error !== undefined) a.error = error;
+        return a;
+      });
+    },
+    write: (v) =>
+      v?.map((a) => {
+        const out: Record<string, unknown> = {
+          started_at: a.startedAt.toISOString(),
+        };
+        if (a.endedAt !== undefined) out.ended_at = a.endedAt.toISOString();
+        if (a.exitCode !== undefined) out.exit_code = a.exitCode;
+        if (a.signal !== undefined) out.signal = a.signal;
+        if (a.error !== undefined) out.error = a.error;
+        return out;
+      }),
+  };
+}
+
+/**
+ * The field's value must also pass `check` (one of the checks of the
+ * option it comes from), or the record is refused as out of range.
+ */
+function checked<T>(
+  field: Field<T | undefined>,
+  check: (value: T) => unknown,
+): Field<T | undefined> {
+  return {
+    ...field,
+    read: (v, reject) => {
+      const value = field.read(v, reject);
+      if (value === undefined) return undefined;
+      try {
+        check(value);
+      } catch (err) {
+        return reject(`"${field.key}": ${(err as Error).message}`, "range");
+      }
+      return value;
+    },
+  };
+}
+
 /** The field must be in the file. */
 function required<T>(field: Field<T | undefined>): Field<T> {
   return {
@@ -185,6 +287,16 @@ const FIELDS = {
   supervisedAt: time("supervised_at"),
   grace: integer("grace_ms"),
   cancelRequestedAt: time("cancel_requested_at"),
+  retries: checked(integer("retries"), checkRetries),
+  retryDelay: checked(
+    integer("retry_delay_ms"),
+    (ms) => checkDuration("retry delay", ms),
+  ),
+  after: checked(strings("after"), checkAfter),
+  afterOk: boolean("after_ok"),
+  onEnd: checked(string("on_end"), checkHook),
+  logMax: checked(integer("log_max"), checkLogMax),
+  attempts: attempts("attempts"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
@@ -462,4 +574,45 @@ export function writeRecordText(
   options: { createNew?: boolean } = {},
 ): void {
   writeFileDurably(path, new TextEncoder().encode(text), options);
+}
+
+/**
+ * A new job, as a store's `create()` makes it from its options: the one
+ * place where they are checked and turned into a record, for every store.
+ *
+ * @param options What to record.
+ * @param logPath The job's log file, given the job's ID.
+ * @returns The job (status `running`, started now); nothing is written.
+ * @throws {InvalidJobIdError} If `options.id` is given and not valid.
+ * @throws {RangeError} If a duration or another option is out of range.
+ * @throws {TypeError} If an option has a type the record cannot hold.
+ */
+export function newJob(
+  options: CreateJobOptions,
+  logPath: (id: string) => string,
+): Job {
+  const id = validateJobId(options.id ?? newJobId());
+  // Durations enter the store here: the same bound as everywhere else, so a
+  // record never holds a timeout no caller could have asked for.
+  if (options.timeout !== undefined) {
+    checkDuration("timeout", options.timeout);
+  }
+  if (options.grace !== undefined) checkDuration("grace", options.grace);
+  const control = checkJobControl(options);
+  const job: Job = {
+    id,
+    command: options.command,
+    args: [...(options.args ?? [])],
+    flags: [...(options.flags ?? [])],
+    status: "running",
+    pid: options.pid ?? 0,
+    startedAt: new Date(),
+    logPath: logPath(id),
+  };
+  if (options.workingDir !== undefined) job.workingDir = options.workingDir;
+  if (options.timeout !== undefined) job.timeout = options.timeout;
+  if (options.argv !== undefined) job.argv = [...options.argv];
+  if (options.grace !== undefined) job.grace = options.grace;
+  Object.assign(job, control);
+  return job;
 }

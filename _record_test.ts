@@ -15,6 +15,7 @@ import {
 } from "./_record.ts";
 import { InvalidJobIdError, isJobId } from "./_job_id.ts";
 import { isFinalStatus, isSupervisedStatus } from "./_job.ts";
+import { MAX_RETRIES } from "./_job_control.ts";
 import { epackRecord, readRaw, withStore } from "./testdata/store_helpers.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url);
@@ -316,6 +317,13 @@ const ORDER = [
   "supervised_at",
   "grace_ms",
   "cancel_requested_at",
+  "retries",
+  "retry_delay_ms",
+  "after",
+  "after_ok",
+  "on_end",
+  "log_max",
+  "attempts",
 ];
 
 /** A job with every field set. */
@@ -342,6 +350,26 @@ function fullJob(): Job {
     supervisedAt: new Date("2024-01-01T12:00:00.200Z"),
     grace: 5_000,
     cancelRequestedAt: new Date("2024-01-01T12:04:59.000Z"),
+    retries: 3,
+    retryDelay: 2_000,
+    after: ["01ARYZ6S41TSV4RRFFQ69G5FAA"],
+    afterOk: true,
+    onEnd: "echo done",
+    logMax: 1024,
+    attempts: [
+      {
+        startedAt: new Date("2024-01-01T12:00:00.300Z"),
+        endedAt: new Date("2024-01-01T12:01:00.000Z"),
+        exitCode: 3,
+        error: "Exited with code 3",
+      },
+      {
+        startedAt: new Date("2024-01-01T12:01:02.000Z"),
+        endedAt: new Date("2024-01-01T12:05:00.400Z"),
+        signal: "SIGTERM",
+      },
+      { startedAt: new Date("2024-01-01T12:05:01.000Z") },
+    ],
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -371,9 +399,78 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     supervised_at: "2024-01-01T12:00:00.200Z",
     grace_ms: 5_000,
     cancel_requested_at: "2024-01-01T12:04:59.000Z",
+    retries: 3,
+    retry_delay_ms: 2_000,
+    after: ["01ARYZ6S41TSV4RRFFQ69G5FAA"],
+    after_ok: true,
+    on_end: "echo done",
+    log_max: 1024,
+    attempts: [
+      {
+        started_at: "2024-01-01T12:00:00.300Z",
+        ended_at: "2024-01-01T12:01:00.000Z",
+        exit_code: 3,
+        error: "Exited with code 3",
+      },
+      {
+        started_at: "2024-01-01T12:01:02.000Z",
+        ended_at: "2024-01-01T12:05:00.400Z",
+        signal: "SIGTERM",
+      },
+      { started_at: "2024-01-01T12:05:01.000Z" },
+    ],
     future_field: [1, { deep: null }],
     note: "kept",
   });
+});
+
+Deno.test("parseJobRecord() refuses attempts that are not a list of attempts, naming the bad one", () => {
+  const base = {
+    id: "job_1",
+    command: "sync",
+    status: "failed",
+    started_at: "2024-01-01T12:00:00Z",
+  };
+  const parse = (attempts: unknown) =>
+    parseJobRecord(JSON.stringify({ ...base, attempts }), "job_1", "x");
+  const bad: [unknown, string][] = [
+    [{}, '"attempts" is not a list'],
+    [[1], '"attempts[0]" is not an object'],
+    [[{}], 'missing "attempts[0].started_at"'],
+    [
+      [{ started_at: "2024-01-01T12:00:00Z" }, { started_at: "yesterday" }],
+      '"attempts[1].started_at" is not an RFC 3339 time',
+    ],
+    [
+      [{ started_at: "2024-01-01T12:00:00Z", exit_code: 1.5 }],
+      '"attempts[0].exit_code" is not an integer',
+    ],
+    [
+      [{ started_at: "2024-01-01T12:00:00Z", signal: 9 }],
+      '"attempts[0].signal" is not a string',
+    ],
+    [
+      Array(MAX_RETRIES + 2).fill({ started_at: "2024-01-01T12:00:00Z" }),
+      `"attempts" holds ${MAX_RETRIES + 2} attempts (at most ${
+        MAX_RETRIES + 1
+      })`,
+    ],
+  ];
+  for (const [value, reason] of bad) {
+    assert.throws(
+      () => parse(value),
+      (err: unknown) =>
+        err instanceof InvalidJobFileError && err.reason === reason,
+      reason,
+    );
+  }
+  // Null is absent (Go's nil slice); a key an attempt does not know is
+  // dropped, not refused, so a newer writer's records stay readable.
+  assert.equal(parse(null).attempts, undefined);
+  assert.deepEqual(
+    parse([{ started_at: "2024-01-01T12:00:00Z", cpu_ms: 5 }]).attempts,
+    [{ startedAt: new Date("2024-01-01T12:00:00Z") }],
+  );
 });
 
 Deno.test("KNOWN_KEYS are exactly the keys the table writes", () => {

@@ -21,6 +21,15 @@ import {
 import { isEnded, readProcess, signalGroup, startStamp } from "./_process.ts";
 import { formatDuration, MAX_DURATION } from "./duration.ts";
 import { cancelDeadline } from "./_cancel.ts";
+import { DEFAULT_RETRY_DELAY, retryPause } from "./_job_control.ts";
+import {
+  Attempts,
+  describeWorkerEnd,
+  pauseUnless,
+  retryNote,
+} from "./_retry.ts";
+import { appendLogNote } from "./_log_note.ts";
+import { hookTimeout, runEndHook } from "./_hook.ts";
 
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
@@ -87,8 +96,9 @@ async function openPatiently(name: string): Promise<JobBackend> {
 }
 
 /**
- * Supervises one job to its end. Returns the supervisor's exit code: 0 when
- * the job's end was recorded, 1 when nothing could be recorded.
+ * Supervises one job to its end, then runs its end hook, if it has one.
+ * Returns the supervisor's exit code: 0 when the job's end was recorded, 1
+ * when nothing could be recorded.
  */
 export async function runSupervisor(
   storeName: string,
@@ -97,7 +107,6 @@ export async function runSupervisor(
   // Before the liveness lock: once it is held, cancel() may signal us.
   using signals = new StopSignals();
   let store: JobBackend;
-  let lease: JobLease;
   try {
     store = await openPatiently(storeName);
   } catch {
@@ -105,14 +114,37 @@ export async function runSupervisor(
     // passed.
     return 1;
   }
-  // Closed last, after the lease below is let go.
+  // Closed last, after the lease is let go and the hook has run.
   await using _store = store;
+  const { code, ended } = await superviseHeld(store, id, signals);
+  // From here the job's end is in its record: `jobs wait` has seen it, and
+  // the liveness lock is let go (a final record is never called lost).
+  if (ended?.onEnd !== undefined) {
+    // A cancel or a signal now has no job to stop, and the hook is not the
+    // job: it is bounded by its own timeout, not by a cancel.
+    signals.onSignal(() => {});
+    await runEndHook(ended, hookTimeout());
+  }
+  return code;
+}
+
+/**
+ * Takes the job's liveness lock, supervises the job to its end and lets the
+ * lock go. Returns the supervisor's exit code and the job's end as recorded
+ * here (`undefined` if this supervisor recorded none).
+ */
+async function superviseHeld(
+  store: JobBackend,
+  id: string,
+  signals: StopSignals,
+): Promise<{ code: number; ended?: Job }> {
+  let lease: JobLease;
   try {
     lease = await store.hold(id);
   } catch {
     // No record to write to (bad ID, record gone, directory unwritable):
     // readers will see the job as lost once the start grace has passed.
-    return 1;
+    return { code: 1 };
   }
   // A cancel the store reports (one made on another host) is handled as the
   // SIGTERM a cancel on this host sends.
@@ -127,79 +159,103 @@ export async function runSupervisor(
   const logPath = lease.previous.logPath;
   try {
     const job = await store.loadRecorded(id);
-    if (job.status !== "running") return 0;
+    if (job.status !== "running") return { code: 0 };
     if (late) {
-      await recordEnd(store, id, {
+      const ended = await recordEnd(store, id, {
         status: "lost",
         error: `The job's supervisor started more than ${
           formatDuration(SUPERVISOR_START_GRACE_MS)
         } late; it was not run`,
       });
-      return 0;
+      return { code: 0, ended };
     }
     if (job.cancelRequestedAt !== undefined || signals.received !== undefined) {
-      await recordEnd(store, id, {
+      const ended = await recordEnd(store, id, {
         status: "cancelled",
         error: "Cancelled before it started",
       });
-      return 0;
+      return { code: 0, ended };
     }
-    await supervise(store, job, signals);
-    return 0;
+    return { code: 0, ended: await supervise(store, job, signals) };
   } catch (err) {
     if (err instanceof EndNotRecordedError) {
       await lastWords(logPath, err.message);
-      return 1;
+      return { code: 1 };
     }
     const error = `Supervisor error: ${String(err)}`;
     try {
-      await recordEnd(store, id, { status: "failed", error });
+      const ended = await recordEnd(store, id, { status: "failed", error });
+      return { code: 1, ended };
     } catch (again) {
       await lastWords(logPath, `${error}; ${String(again)}`);
     }
-    return 1;
+    return { code: 1 };
   } finally {
+    lease.cancelRequested.removeEventListener("abort", onCancel);
     await lease[Symbol.asyncDispose]();
   }
 }
 
+/**
+ * Starts one attempt of the job's worker: the one place where the worker's
+ * process is made. Its output goes to the log through a shell redirect: the
+ * kernel writes it, nothing passes through JavaScript, so the log is
+ * byte-exact and as fast as `cmd > file`. The shell execs the worker, so the
+ * worker keeps the shell's PID, and with it the process group we stop.
+ *
+ * @param job The job.
+ * @param _attempt Which attempt this is, from 1.
+ * @throws If the shell cannot be started.
+ */
+function startWorker(job: Job, _attempt: number): Deno.ChildProcess {
+  return new Deno.Command("/bin/sh", {
+    args: ["-c", 'exec "$@" >>"$0" 2>&1', job.logPath, ...job.argv ?? []],
+    cwd: job.workingDir,
+    // Marks every process of the job, so a lost job's processes can be
+    // told from strangers once the worker is gone; the job may read it too.
+    env: { [JOB_ID_ENV]: job.id },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    // Its own session and process group, so the whole group can be
+    // signalled without touching the supervisor.
+    detached: true,
+  }).spawn();
+}
+
+/** Why the job is being stopped: the first of its timeout and a cancel. */
+interface Halt {
+  status: JobStatus;
+  error: string;
+}
+
+/** One worker the supervisor runs, and its stop if one was started. */
+interface Worker {
+  pid: number;
+  stopping?: Stopping;
+}
+
+/**
+ * Runs the job's worker, and again after each failure while retries are
+ * left, and records the job's end: the last attempt's. The job's timeout
+ * covers the whole job, every attempt and every pause between them; a
+ * timeout or a cancel ends it, is never retried, and during a pause ends it
+ * at once, with no new attempt.
+ *
+ * @returns The job as its end was recorded.
+ */
 async function supervise(
   store: JobBackend,
   job: Job,
   signals: StopSignals,
-): Promise<void> {
+): Promise<Job> {
   const argv = job.argv ?? [];
   if (argv.length === 0) {
-    await recordEnd(store, job.id, {
+    return await recordEnd(store, job.id, {
       status: "failed",
       error: "The job's record has no command line to run",
     });
-    return;
   }
-  // The worker's output goes to the log through a shell redirect: the kernel
-  // writes it, nothing passes through JavaScript, so the log is byte-exact
-  // and as fast as `cmd > file`. The shell execs the worker, so the worker
-  // keeps the shell's PID, and with it the process group we stop.
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("/bin/sh", {
-      args: ["-c", 'exec "$@" >>"$0" 2>&1', job.logPath, ...argv],
-      cwd: job.workingDir,
-      // Marks every process of the job, so a lost job's processes can be
-      // told from strangers once the worker is gone; the job may read it too.
-      env: { [JOB_ID_ENV]: job.id },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      // Its own session and process group, so the whole group can be
-      // signalled without touching the supervisor.
-      detached: true,
-    }).spawn();
-  } catch (err) {
-    await startFailed(store, job, err);
-    return;
-  }
-  const pid = child.pid;
   const grace = job.grace ?? DEFAULT_KILL_GRACE;
   // What marks the job's processes, so those that leave its group (setsid)
   // are stopped too.
@@ -207,22 +263,38 @@ async function supervise(
   // Without process inspection (/proc needs --allow-all in Deno 2.9) a
   // worker's end is only known from its status.
   const procReadable = readProcess(Deno.pid) !== undefined;
+  const retries = job.retries ?? 0;
+  // Each attempt is recorded only for a job that may have more than one:
+  // a job without retries keeps its record (and its writes) as before.
+  const attempts = retries > 0
+    ? new Attempts(store, job.id, retries)
+    : undefined;
 
-  // Set once, by the first of timeout, cancel or a supervisor failure. Its
-  // SIGKILL deadline can only move earlier, when a later cancel asks.
-  let stopping: Stopping | undefined;
+  // Set once, by the first of timeout and cancel (or a supervisor failure);
+  // from then on no attempt is started.
+  let halt: Halt | undefined;
+  const halted = Promise.withResolvers<void>();
+  // The worker of the attempt under way, if one is.
+  let worker: Worker | undefined;
   const stop = (status: JobStatus, error: string, killAt: number) => {
-    if (stopping !== undefined) {
-      stopping.hasten(killAt);
+    if (halt === undefined) {
+      halt = { status, error };
+      halted.resolve();
+    }
+    const w = worker;
+    if (w === undefined) return;
+    // Its SIGKILL deadline can only move earlier, when a later cancel asks.
+    if (w.stopping !== undefined) {
+      w.stopping.hasten(killAt);
       return;
     }
     // The worker may have ended on its own a moment ago, before its status
     // reached us (a zombie, or already reaped by the runtime): its real end
     // must then be recorded, not a timeout or cancel.
-    const info = readProcess(pid);
+    const info = readProcess(w.pid);
     const ended = info === undefined ? procReadable : isEnded(info);
     if (ended) return;
-    stopping = new Stopping(pid, mark, status, error, killAt);
+    w.stopping = new Stopping(w.pid, mark, halt.status, halt.error, killAt);
   };
   // cancel() records its request and its deadline before it signals us; a
   // signal without a request (a kill from elsewhere) gets the job's grace.
@@ -247,31 +319,21 @@ async function supervise(
           String(err)
         }); killing its process group`,
       );
+      halt ??= {
+        status: "cancelled",
+        error: `Cancelled: the supervisor received ${signal}`,
+      };
+      halted.resolve();
       try {
-        signalGroup(pid, "SIGKILL");
+        if (worker !== undefined) signalGroup(worker.pid, "SIGKILL");
       } catch {
         // The group is gone already.
       }
     });
   };
+  signals.onSignal(onSignal);
 
-  try {
-    signals.onSignal(onSignal);
-    // A signal that came while the worker was starting.
-    if (signals.received !== undefined) onSignal(signals.received);
-    await store.update(job.id, (j) => {
-      j.workerPid = pid;
-      const ticks = startStamp(pid)?.ticks;
-      if (ticks !== undefined) j.workerStartTicks = ticks;
-      return j;
-    });
-  } catch (err) {
-    // Without a record of the worker nobody could stop it later.
-    await stopProcessGroup(pid, { grace, mark }).catch(() => {});
-    await child.status;
-    throw err;
-  }
-
+  // One timeout for the whole job, from its first attempt.
   const timeout = job.timeout ?? 0;
   using _timer = scheduleTimeout(timeout, () => {
     stop(
@@ -281,39 +343,96 @@ async function supervise(
     );
   });
 
-  const status = await child.status;
-  // Taken at once: a cancel that comes after the worker has ended on its own
-  // must not turn its real end into "cancelled".
-  const stopped = stopping;
-  const ended = status.signal === null
-    ? { exitCode: status.code }
-    : { signal: status.signal };
-  if (stopped !== undefined) {
-    // Leftover grandchildren get the rest of the escalation before the end
-    // is recorded, so "timed out" means nothing of the job is still running.
-    const how = await stopped.finished();
-    // Say how the worker itself ended: a worker may handle SIGTERM and exit
-    // with a code of its own, or finish just as the signal was sent.
-    const worker = status.signal !== null
-      ? `, and the worker ended by ${status.signal}`
-      : `, and the worker exited with code ${status.code}`;
-    await recordEnd(store, job.id, {
-      status: stopped.status,
-      error: stopped.error + how + worker,
-      ...ended,
-    });
-    return;
-  }
-  if (status.success) {
-    await recordEnd(store, job.id, { status: "completed", ...ended });
-  } else {
-    await recordEnd(store, job.id, {
-      status: "failed",
-      error: status.signal !== null
-        ? `Killed by ${status.signal}`
-        : exitMessage(status.code, argv[0]),
-      ...ended,
-    });
+  for (let n = 1;; n++) {
+    let child: Deno.ChildProcess;
+    const startedAt = new Date();
+    try {
+      child = startWorker(job, n);
+    } catch (err) {
+      return await startFailed(store, job, err);
+    }
+    // Set before anything is awaited: a stop from now on reaches it.
+    const w: Worker = { pid: child.pid };
+    worker = w;
+    // A signal that came while the first worker was starting.
+    if (n === 1 && signals.received !== undefined) onSignal(signals.received);
+    try {
+      await store.update(job.id, (j) => {
+        j.workerPid = w.pid;
+        const ticks = startStamp(w.pid)?.ticks;
+        if (ticks !== undefined) j.workerStartTicks = ticks;
+        else delete j.workerStartTicks;
+        attempts?.started(j, startedAt);
+        return j;
+      });
+    } catch (err) {
+      // Without a record of the worker nobody could stop it later.
+      await stopProcessGroup(w.pid, { grace, mark }).catch(() => {});
+      await child.status;
+      throw err;
+    }
+
+    const status = await child.status;
+    // Taken at once: a cancel that comes after the worker has ended on its
+    // own must not turn its real end into "cancelled".
+    worker = undefined;
+    const stopped = w.stopping;
+    const endedAt = new Date();
+    const ended = status.signal === null
+      ? { exitCode: status.code }
+      : { signal: status.signal };
+    if (stopped !== undefined) {
+      // Leftover grandchildren get the rest of the escalation before the
+      // end is recorded, so "timed out" means nothing of the job is still
+      // running.
+      const how = await stopped.finished();
+      // Say how the worker itself ended: a worker may handle SIGTERM and
+      // exit with a code of its own, or finish just as the signal was sent.
+      const said = status.signal !== null
+        ? `, and the worker ended by ${status.signal}`
+        : `, and the worker exited with code ${status.code}`;
+      const error = stopped.error + how + said;
+      await attempts?.ended(startedAt, { endedAt, ...ended, error });
+      return await recordEnd(store, job.id, {
+        status: stopped.status,
+        error: error + (attempts?.of(n) ?? ""),
+        ...ended,
+      });
+    }
+    if (status.success) {
+      await attempts?.ended(startedAt, { endedAt, ...ended });
+      return await recordEnd(store, job.id, { status: "completed", ...ended });
+    }
+    const error = status.signal !== null
+      ? `Killed by ${status.signal}`
+      : exitMessage(status.code, argv[0]);
+    await attempts?.ended(startedAt, { endedAt, ...ended, error });
+    if (n > retries) {
+      return await recordEnd(store, job.id, {
+        status: "failed",
+        error: error + (attempts?.of(n) ?? ""),
+        ...ended,
+      });
+    }
+    // A stop that came as the worker failed: no more attempts.
+    if (halt === undefined) {
+      const pause = retryPause(job.retryDelay ?? DEFAULT_RETRY_DELAY, n);
+      await appendLogNote(
+        job.logPath,
+        retryNote(n + 1, retries + 1, ended, pause),
+      );
+      await pauseUnless(pause, halted.promise);
+    }
+    if (halt !== undefined) {
+      const h: Halt = halt;
+      return await recordEnd(store, job.id, {
+        status: h.status,
+        error: `${h.error}; attempt ${n} of ${retries + 1} had failed (${
+          describeWorkerEnd(ended)
+        }), and attempt ${n + 1} was not started`,
+        ...ended,
+      });
+    }
   }
 }
 
@@ -406,14 +525,18 @@ function exitMessage(code: number, program: string): string {
   return `Exited with code ${code}`;
 }
 
-async function startFailed(store: JobBackend, job: Job, err: unknown) {
+async function startFailed(
+  store: JobBackend,
+  job: Job,
+  err: unknown,
+): Promise<Job> {
   const message = `Cannot start the job's shell /bin/sh: ${String(err)}`;
   try {
     await Deno.writeTextFile(job.logPath, message + "\n", { append: true });
   } catch {
     // The record still says what happened.
   }
-  await recordEnd(store, job.id, { status: "failed", error: message });
+  return await recordEnd(store, job.id, { status: "failed", error: message });
 }
 
 /** A job's end, as the supervisor records it. */
@@ -452,15 +575,14 @@ async function recordEnd(
   id: string,
   end: End,
   patience = END_PATIENCE,
-): Promise<void> {
+): Promise<Job> {
   const giveUpAt = Date.now() + patience;
   let pause = END_FIRST_PAUSE;
   let tries = 0;
   for (;;) {
     tries++;
     try {
-      await store.finish(id, end);
-      return;
+      return await store.finish(id, end);
     } catch (err) {
       const permanent = err instanceof JobNotFoundError ||
         err instanceof InvalidJobFileError;

@@ -38,6 +38,7 @@ import {
   selfArgv,
 } from "./_argv.ts";
 import { DEFAULT_KILL_GRACE } from "./timeout.ts";
+import { checkJobControl, type JobControlOptions } from "./_job_control.ts";
 import { checkDuration } from "./duration.ts";
 import { describeLookupFailure, findExecutable } from "./_which.ts";
 import { dirname, join, resolve } from "./_path.ts";
@@ -83,7 +84,7 @@ const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
  * // await spawn(options) would start the job.
  * ```
  */
-export interface SpawnOptions {
+export interface SpawnOptions extends JobControlOptions {
   /**
    * A subcommand of the current program to run (for example `pull`): the
    * job runs this program again with it. Give exactly one of `command` and
@@ -443,6 +444,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
     ? 0
     : checkDuration("timeout", options.timeout ?? DEFAULT_JOB_TIMEOUT);
   const grace = checkDuration("grace", options.grace ?? DEFAULT_KILL_GRACE);
+  const control = checkJobControl(options);
   if (command !== undefined) {
     const flag = findDetachFlag([command, ...args, ...flags]);
     if (flag !== undefined) throw new DetachRecursionError(flag);
@@ -530,6 +532,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
       timeout,
       grace,
       argv,
+      ...control,
     });
   } catch (err) {
     throw new SpawnError(

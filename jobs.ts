@@ -53,6 +53,7 @@ import {
   type ListResult,
 } from "./_job.ts";
 import {
+  newJob,
   readJobFile,
   readJobFileSync,
   serializeJobRecord,
@@ -72,7 +73,6 @@ import {
   isLivenessHeld,
   SUPERVISOR_START_GRACE_MS,
 } from "./_liveness.ts";
-import { checkDuration } from "./duration.ts";
 import { removeDebris } from "./_debris.ts";
 import { resolve } from "./_path.ts";
 
@@ -212,27 +212,7 @@ export class JobStore {
    * being created).
    */
   async create(options: CreateJobOptions): Promise<Job> {
-    const id = validateJobId(options.id ?? newJobId());
-    // Durations enter the store here: the same bound as everywhere else,
-    // so a record never holds a timeout no caller could have asked for.
-    if (options.timeout !== undefined) {
-      checkDuration("timeout", options.timeout);
-    }
-    if (options.grace !== undefined) checkDuration("grace", options.grace);
-    const job: Job = {
-      id,
-      command: options.command,
-      args: [...(options.args ?? [])],
-      flags: [...(options.flags ?? [])],
-      status: "running",
-      pid: options.pid ?? 0,
-      startedAt: new Date(),
-      logPath: this.logPath(id),
-    };
-    if (options.workingDir !== undefined) job.workingDir = options.workingDir;
-    if (options.timeout !== undefined) job.timeout = options.timeout;
-    if (options.argv !== undefined) job.argv = [...options.argv];
-    if (options.grace !== undefined) job.grace = options.grace;
+    const job = newJob(options, (id) => this.logPath(id));
     // Before anything touches the disk: a record the store would refuse to
     // read is never begun.
     const text = serializeJobRecord(job);

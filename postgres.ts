@@ -60,12 +60,11 @@ import {
   InvalidJobFileError,
   type JobUpdater,
   type ListOptions,
-  newJobId,
   SUPERVISOR_START_GRACE_MS,
   validateJobId,
 } from "./jobs.ts";
 import { JobNotFoundError, matchJobId, ulidSpelling } from "./_job_id.ts";
-import { parseJobRecord, serializeJobRecord } from "./_record.ts";
+import { newJob, parseJobRecord, serializeJobRecord } from "./_record.ts";
 import { checkDuration } from "./duration.ts";
 import { requestCancel } from "./_cancel.ts";
 import { holdLocal, renewHost } from "./_pg_renewer.ts";
@@ -262,25 +261,8 @@ export class PostgresJobStore implements JobBackend {
 
   /** See `JobStore.create`; the log file is made in `logDir` on this host. */
   async create(options: CreateJobOptions): Promise<StoredJob> {
-    const id = validateJobId(options.id ?? newJobId());
-    if (options.timeout !== undefined) {
-      checkDuration("timeout", options.timeout);
-    }
-    if (options.grace !== undefined) checkDuration("grace", options.grace);
-    const job: StoredJob = {
-      id,
-      command: options.command,
-      args: [...(options.args ?? [])],
-      flags: [...(options.flags ?? [])],
-      status: "running",
-      pid: options.pid ?? 0,
-      startedAt: new Date(),
-      logPath: `${this.logDir}/${id}.log`,
-    };
-    if (options.workingDir !== undefined) job.workingDir = options.workingDir;
-    if (options.timeout !== undefined) job.timeout = options.timeout;
-    if (options.argv !== undefined) job.argv = [...options.argv];
-    if (options.grace !== undefined) job.grace = options.grace;
+    const job: StoredJob = newJob(options, (id) => `${this.logDir}/${id}.log`);
+    const id = job.id;
     const text = serializeJobRecord(job);
     await Deno.mkdir(this.logDir, { recursive: true, mode: 0o700 });
     let made = false;

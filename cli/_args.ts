@@ -27,6 +27,11 @@ export interface FlagSpec {
   help?: string;
   /** Listed in help as `--no-<name>`: a boolean that is on by default. */
   negated?: boolean;
+  /**
+   * A string flag that may be given more than once: every value is kept,
+   * in order, in {@linkcode ParsedFlags.lists}.
+   */
+  multiple?: boolean;
 }
 
 /** The flags a command knows, by long name (without dashes). */
@@ -38,6 +43,8 @@ export interface ParsedFlags {
   values: Record<string, string | boolean>;
   /** Positional arguments, in order, including those after `--`. */
   positionals: string[];
+  /** Every value of each `multiple` flag given, in order. */
+  lists: Record<string, string[]>;
 }
 
 /** Options for {@linkcode parseFlags}. */
@@ -86,6 +93,7 @@ export function parseFlags(
   options: ParseFlagsOptions,
 ): ParsedFlags {
   const values: Record<string, string | boolean> = {};
+  const lists: Record<string, string[]> = {};
   const positionals: string[] = [];
   const fail = (message: string): never => {
     throw usageError(message, options.command);
@@ -93,6 +101,9 @@ export function parseFlags(
   scan(args, specs, {
     flag(name, value) {
       values[name] = value;
+      if (specs[name].multiple && typeof value === "string") {
+        (lists[name] ??= []).push(value);
+      }
     },
     positional(arg, index) {
       positionals.push(arg);
@@ -105,7 +116,7 @@ export function parseFlags(
     },
     fail,
   });
-  return { values, positionals };
+  return { values, positionals, lists };
 }
 
 /**

@@ -7,11 +7,141 @@ import {
   SpawnError,
   type SpawnOptions,
 } from "../detach.ts";
-import { formatDuration } from "../duration.ts";
-import { CliError, EXIT } from "./_errors.ts";
+import { formatDuration, parseDuration } from "../duration.ts";
+import {
+  checkAfter,
+  checkHook,
+  checkRetries,
+  type JobControlOptions,
+  parseSize,
+} from "../_job_control.ts";
+import type { FlagSpecs, ParsedFlags } from "./_args.ts";
+import { CliError, EXIT, usageError } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
 import { isPostgresUrl } from "../store.ts";
+
+/**
+ * The flags that shape a job, for every command that can run as one (`run`,
+ * `pull`): their one spelling, help and check. `--timeout` also limits a
+ * foreground `run`; the others need `--detach`.
+ */
+export const JOB_FLAGS: FlagSpecs = {
+  timeout: {
+    type: "string",
+    value: "D",
+    help: "Stop it after D (such as 90s, 30m, 2h): SIGTERM, then\n" +
+      "SIGKILL after the grace; a job's default is 24h; 0 means none",
+  },
+  retry: {
+    type: "string",
+    value: "N",
+    help: "With --detach: run a failed job again, up to N times\n" +
+      "(not after a timeout or a cancel)",
+  },
+  "retry-delay": {
+    type: "string",
+    value: "D",
+    help: "With --retry: the first pause (default 1s); it doubles\n" +
+      "each time, with jitter, up to 1h",
+  },
+  after: {
+    type: "string",
+    value: "ID",
+    multiple: true,
+    help: "With --detach: start only once job ID has ended\n" +
+      "(repeatable); it waits as `waiting`, with no process",
+  },
+  "after-ok": {
+    type: "boolean",
+    help: "With --after: start only if each of those jobs\n" +
+      "completed; otherwise it ends cancelled",
+  },
+  "on-end": {
+    type: "string",
+    value: "CMD",
+    help: "With --detach: run the shell command CMD once the job\n" +
+      "has ended ($EPACK_JOB_ID, $EPACK_JOB_STATUS, ...)",
+  },
+  "log-max": {
+    type: "string",
+    value: "SIZE",
+    help: "With --detach: keep the log under SIZE (such as 10MiB),\n" +
+      "dropping its oldest part (default: unlimited)",
+  },
+};
+
+/** What {@linkcode parseJobFlags} reads: the job's options. */
+export interface JobFlags extends JobControlOptions {
+  /** The time limit in milliseconds, if given (0 for none). */
+  timeout?: number;
+}
+
+/**
+ * Reads the {@linkcode JOB_FLAGS} given to a command, with the checks
+ * spawn() applies, as usage errors.
+ *
+ * @param parsed What parseFlags() read.
+ * @param command The command, for the usage hint.
+ * @param detach Whether the command runs as a job (`--detach`).
+ * @param timeoutInForeground Whether `--timeout` also applies without
+ * `--detach` (`run`).
+ * @returns The options given.
+ * @throws {CliError} A usage error for a bad value, or a job's flag given
+ * without `--detach`.
+ */
+export function parseJobFlags(
+  parsed: ParsedFlags,
+  command: string,
+  detach: boolean,
+  timeoutInForeground = false,
+): JobFlags {
+  const { values, lists } = parsed;
+  const out: JobFlags = {};
+  const read = <T>(flag: string, fn: (text: string) => T): T | undefined => {
+    const text = values[flag];
+    if (typeof text !== "string") return undefined;
+    if (!detach && !(flag === "timeout" && timeoutInForeground)) {
+      throw usageError(`--${flag} applies to a job: add --detach`, command);
+    }
+    try {
+      return fn(text);
+    } catch (err) {
+      throw usageError(`--${flag}: ${(err as Error).message}`, command);
+    }
+  };
+  const timeout = read("timeout", parseDuration);
+  if (timeout !== undefined) out.timeout = timeout;
+  const retries = read("retry", (text) => {
+    if (!/^\d+$/.test(text)) {
+      throw new RangeError(`${JSON.stringify(text)} is not a whole number`);
+    }
+    return checkRetries(Number(text));
+  });
+  if (retries !== undefined) out.retries = retries;
+  const delay = read("retry-delay", parseDuration);
+  if (delay !== undefined) {
+    if (retries === undefined) {
+      throw usageError("--retry-delay needs --retry", command);
+    }
+    out.retryDelay = delay;
+  }
+  if (lists.after !== undefined) {
+    const after = read("after", () => checkAfter(lists.after));
+    if (after !== undefined) out.after = after;
+  }
+  if (values["after-ok"] === true) {
+    if (out.after === undefined) {
+      throw usageError("--after-ok needs --after", command);
+    }
+    out.afterOk = true;
+  }
+  const hook = read("on-end", checkHook);
+  if (hook !== undefined) out.onEnd = hook;
+  const logMax = read("log-max", parseSize);
+  if (logMax !== undefined) out.logMax = logMax;
+  return out;
+}
 
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {

@@ -7,7 +7,7 @@
 
 import { resolve } from "../_path.ts";
 import { defaultJobsDir, findWorkingDir } from "../detach.ts";
-import { formatDuration, parseDuration } from "../duration.ts";
+import { formatDuration } from "../duration.ts";
 import {
   DEFAULT_KILL_GRACE,
   scheduleTimeout,
@@ -24,7 +24,8 @@ import {
   formatFlags,
   parseFlags,
 } from "./_args.ts";
-import { startJob } from "./_detach.ts";
+import { JOB_FLAGS, parseJobFlags, startJob } from "./_detach.ts";
+import type { JobControlOptions } from "../_job_control.ts";
 import { chooseStore } from "./_store.ts";
 
 /** Exit codes of `run` besides the program's own. */
@@ -51,6 +52,8 @@ export interface RunCommand {
   json: boolean;
   /** The time limit in milliseconds, if given (0 for none). */
   timeout?: number;
+  /** With --detach: the job's other options (--retry, --after, ...). */
+  control: JobControlOptions;
   /** The jobs directory, as given. */
   jobsDir?: string;
   /** The store, as given with --store. */
@@ -58,9 +61,9 @@ export interface RunCommand {
 }
 
 const RUN_FLAGS: FlagSpecs = {
+  ...JOB_FLAGS,
   timeout: {
-    type: "string",
-    value: "D",
+    ...JOB_FLAGS.timeout,
     help: "Stop the program after D (such as 90s, 30m, 2h):\n" +
       `SIGTERM, then SIGKILL ${
         formatDuration(DEFAULT_KILL_GRACE)
@@ -116,16 +119,18 @@ Examples:
  * @throws {CliError} A usage error for anything it cannot accept.
  */
 export function parseRunArgs(args: readonly string[]): RunCommand {
-  const { values, positionals } = parseFlags(args, RUN_FLAGS, {
+  const parsed = parseFlags(args, RUN_FLAGS, {
     command: "run",
     stopAtPositional: true,
   });
+  const { values, positionals } = parsed;
   const command: RunCommand = {
     help: values.help === true,
     program: "",
     args: [],
     detach: values.detach === true,
     json: values.json === true,
+    control: {},
   };
   if (command.help) return command;
   const [program, ...rest] = positionals;
@@ -137,13 +142,14 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
   }
   command.program = program;
   command.args = rest;
-  if (typeof values.timeout === "string") {
-    try {
-      command.timeout = parseDuration(values.timeout);
-    } catch (err) {
-      throw usageError(`--timeout: ${(err as Error).message}`, "run");
-    }
-  }
+  const { timeout, ...control } = parseJobFlags(
+    parsed,
+    "run",
+    command.detach,
+    true,
+  );
+  if (timeout !== undefined) command.timeout = timeout;
+  command.control = control;
   if (typeof values["jobs-dir"] === "string") {
     command.jobsDir = values["jobs-dir"];
   }
@@ -196,6 +202,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       jobsDirGiven: chosen.given && !chosen.shared,
       json: command.json,
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
+      ...command.control,
     });
   }
   checkProgram(command.program, Deno.cwd());

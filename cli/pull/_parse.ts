@@ -3,7 +3,8 @@
 // was given.
 
 import type { PullOptions } from "../../flags.ts";
-import { parseDuration } from "../../duration.ts";
+import type { JobControlOptions } from "../../_job_control.ts";
+import { JOB_FLAGS, parseJobFlags } from "../_detach.ts";
 import { usageError } from "../_errors.ts";
 import {
   COMMON_FLAGS,
@@ -39,6 +40,8 @@ export interface PullCommand {
   store?: string;
   /** The job's timeout in milliseconds (with `detach` only). */
   timeout?: number;
+  /** The job's other options (with `detach` only). */
+  control?: JobControlOptions;
 }
 
 /** The flags of `epack pull`. */
@@ -90,12 +93,7 @@ export const PULL_FLAGS: FlagSpecs = {
     short: "d",
     help: "Run the pull as a background job and return at once",
   },
-  timeout: {
-    type: "string",
-    value: "D",
-    help: "The job's time limit, such as 30m or 2h (with --detach;\n" +
-      "default 24h, 0 for none)",
-  },
+  ...JOB_FLAGS,
   "jobs-dir": {
     ...COMMON_FLAGS["jobs-dir"],
     help: "The jobs directory (with --detach;\n" +
@@ -141,9 +139,8 @@ Examples:
  * @throws {CliError} A usage error for anything it cannot accept.
  */
 export function parsePullArgs(args: readonly string[]): PullCommand {
-  const { values, positionals } = parseFlags(args, PULL_FLAGS, {
-    command: "pull",
-  });
+  const parsed = parseFlags(args, PULL_FLAGS, { command: "pull" });
+  const { values, positionals } = parsed;
   // parseFlags() refuses an empty value, as for every command.
   const flag = (name: string): string | undefined => {
     const v = values[name];
@@ -220,17 +217,13 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   if (jobsDir !== undefined) command.jobsDir = jobsDir;
   const store = flag("store");
   if (store !== undefined) command.store = store;
-  const timeout = values.timeout;
-  if (typeof timeout === "string") {
-    if (!command.detach) {
-      throw usageError("--timeout applies to a job: add --detach", "pull");
-    }
-    try {
-      command.timeout = parseDuration(timeout);
-    } catch (err) {
-      throw usageError(`--timeout: ${(err as Error).message}`, "pull");
-    }
-  }
+  const { timeout, ...control } = parseJobFlags(
+    parsed,
+    "pull",
+    command.detach,
+  );
+  if (timeout !== undefined) command.timeout = timeout;
+  if (Object.keys(control).length > 0) command.control = control;
   if (command.detach && command.dryRun) {
     throw usageError("--dry-run cannot be combined with --detach", "pull");
   }

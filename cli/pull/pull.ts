@@ -131,6 +131,7 @@ async function detachPull(command: PullCommand): Promise<number> {
     workingDir,
     json: command.json,
     ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
+    ...command.control,
   });
 }
 

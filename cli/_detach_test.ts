@@ -1,0 +1,107 @@
+// The job flags (--timeout, --retry, --retry-delay, --after, --after-ok,
+// --on-end, --log-max): one spelling and one check for run and pull.
+
+import assert from "node:assert/strict";
+import { parseRunArgs } from "./run.ts";
+import { parsePullArgs } from "./pull/_parse.ts";
+import { CliError } from "./_errors.ts";
+import { assertCliError, cli, withTempDir } from "../testdata/cli_helpers.ts";
+
+const A = "01ARYZ6S41TSV4RRFFQ69G5FAV";
+const B = "01ARYZ6S41TSV4RRFFQ69G5FAW";
+
+Deno.test("run and pull read the same job flags into the same options", () => {
+  const flags = [
+    "--retry",
+    "3",
+    "--retry-delay",
+    "250ms",
+    "--after",
+    A,
+    `--after=${B}`,
+    "--after",
+    A,
+    "--after-ok",
+    "--on-end",
+    "echo $EPACK_JOB_STATUS",
+    "--log-max",
+    "10MiB",
+  ];
+  const expected = {
+    retries: 3,
+    retryDelay: 250,
+    after: [A, B],
+    afterOk: true,
+    onEnd: "echo $EPACK_JOB_STATUS",
+    logMax: 10 * 1024 * 1024,
+  };
+  const run = parseRunArgs(["--detach", ...flags, "--", "true"]);
+  assert.deepEqual(run.control, expected);
+  assert.equal(run.program, "true");
+  const pull = parsePullArgs(["https://r.example", "--detach", ...flags]);
+  assert.deepEqual(pull.control, expected);
+  // A job's flags are not the pull's own: they never reach its flags.
+  assert.deepEqual(pull.options, {});
+});
+
+Deno.test("job flags are refused without --detach, and bad values with one usage error", () => {
+  const refusals: [string[], RegExp][] = [
+    [["--retry", "2"], /--retry applies to a job: add --detach/],
+    [["--after", A], /--after applies to a job/],
+    [["--on-end", "true"], /--on-end applies to a job/],
+    [["--log-max", "1MiB"], /--log-max applies to a job/],
+    [["-d", "--retry", "-1"], /--retry: .*whole number/],
+    [["-d", "--retry", "1.5"], /--retry: .*whole number/],
+    [["-d", "--retry", "1001"], /--retry: Invalid retries: 1001/],
+    [["-d", "--retry-delay", "1s"], /--retry-delay needs --retry/],
+    [["-d", "--retry", "1", "--retry-delay", "soon"], /--retry-delay: /],
+    [["-d", "--after", "../x"], /--after: Invalid after: "..\/x"/],
+    [["-d", "--after-ok"], /--after-ok needs --after/],
+    [["-d", "--on-end", " "], /--on-end: Invalid on-end hook/],
+    [["-d", "--log-max", "0"], /--log-max: Invalid log cap: 0/],
+    [["-d", "--log-max", "1.5B"], /--log-max: .*whole number of bytes/],
+    [["-d", "--log-max", "lots"], /--log-max: Invalid size "lots"/],
+  ];
+  for (const [flags, message] of refusals) {
+    for (
+      const parse of [
+        () => parseRunArgs([...flags, "--", "true"]),
+        () => parsePullArgs(["https://r.example", ...flags]),
+      ]
+    ) {
+      assert.throws(parse, (err: unknown) => {
+        assert.ok(err instanceof CliError, String(err));
+        assert.match(err.message, message, flags.join(" "));
+        return true;
+      });
+    }
+  }
+  // --timeout alone limits a foreground run.
+  assert.equal(parseRunArgs(["--timeout", "2s", "--", "true"]).timeout, 2000);
+});
+
+Deno.test("a bad job flag on the command line: one error line, a hint, nothing recorded", async () => {
+  await withTempDir(async (dir) => {
+    const jobs = `${dir}/jobs`;
+    const run = await cli(
+      ["run", "--detach", "--jobs-dir", jobs, "--retry", "-3", "--", "true"],
+    );
+    assertCliError(run, "run", /--retry: /);
+    assert.throws(() => Deno.statSync(jobs), Deno.errors.NotFound);
+    const help = await cli(["run", "--help"]);
+    for (
+      const flag of [
+        "--retry N",
+        "--retry-delay D",
+        "--after ID",
+        "--after-ok",
+        "--on-end CMD",
+        "--log-max SIZE",
+      ]
+    ) {
+      assert.ok(help.stdout.includes(flag), `run --help lacks ${flag}`);
+    }
+    const pullHelp = await cli(["pull", "--help"]);
+    assert.ok(pullHelp.stdout.includes("--after ID"));
+  });
+});
