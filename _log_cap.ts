@@ -1,15 +1,26 @@
-// The log cap (`--log-max SIZE`): the worker's output comes through a pipe
-// that the supervisor copies to the log, and when the log would pass SIZE it
-// is rewritten as a header line saying how many bytes were dropped, followed
-// by the newest output, and renamed over the old one. Without a cap the
-// worker writes the log itself through a shell redirect; this file is only
-// for capped logs.
+// The log cap (`--log-max SIZE`): the job's log is kept under SIZE by
+// dropping its oldest part, and a header at its top says how many bytes
+// were dropped. Two ways, chosen once when the job starts:
+//
+// - in place (Linux, ext4 or xfs, util-linux's fallocate): the worker
+//   writes the log itself through the usual shell redirect (O_APPEND; the
+//   kernel writes, nothing passes through JavaScript), and the supervisor
+//   watches its size and cuts whole blocks off its front with
+//   FALLOC_FL_COLLAPSE_RANGE, which the kernel does atomically against
+//   appending writers. The log then starts with one block that holds the
+//   header line, padded with spaces. The cap is soft: the log can pass it
+//   by what the worker writes between two looks at its size.
+// - through a pipe (anywhere else: tmpfs, btrfs, macOS, or a cap under
+//   eight blocks): the worker's output comes through a pipe that the
+//   supervisor copies to the log, and when the log would pass the cap it is
+//   rewritten as a header line and its newest half and renamed over the
+//   old one. Exact, but slower for a fast writer.
+//
+// A reader that follows the log (logs.ts) moves its position by the change
+// in the header's count, or across the rename, and takes a shared lock on
+// the log while it does: the in-place trim holds the exclusive one.
 
-/** The smallest log cap: room for the header line and a useful tail. */
-export const LOG_MAX_MIN = 4096;
-
-/** The largest log cap: the largest byte count a number holds exactly. */
-export const LOG_MAX_MAX = Number.MAX_SAFE_INTEGER;
+import { checkLogMax } from "./_job_control.ts";
 
 /**
  * How long, after the worker has exited, the log waits for the other
@@ -18,125 +29,105 @@ export const LOG_MAX_MAX = Number.MAX_SAFE_INTEGER;
  */
 export const DEFAULT_LINGER = 2_000;
 
-/**
- * Checks a log cap where it enters the library: a whole number of bytes from
- * {@linkcode LOG_MAX_MIN} to {@linkcode LOG_MAX_MAX}. A cap under the minimum
- * would leave no room for what the log is kept for once the header that
- * says what was dropped is written.
- *
- * @param n The cap in bytes.
- * @returns `n`, unchanged.
- * @throws {RangeError} If `n` is not a whole number in range.
- */
-export function checkLogMax(n: number): number {
-  if (
-    typeof n !== "number" || !Number.isInteger(n) || n < LOG_MAX_MIN ||
-    n > LOG_MAX_MAX
-  ) {
-    throw new RangeError(
-      `Invalid log cap: ${
-        typeof n === "number" ? n : JSON.stringify(n)
-      } (a whole number of bytes from ${LOG_MAX_MIN} (4KiB) to ${LOG_MAX_MAX})`,
-    );
-  }
-  return n;
-}
-
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kb: 1e3,
-  kib: 1024,
-  mb: 1e6,
-  mib: 1024 ** 2,
-  gb: 1e9,
-  gib: 1024 ** 3,
-};
+/** How a capped log is kept: trimmed in place, or copied from a pipe. */
+export type LogCapMode = "in-place" | "pipe";
 
 /**
- * Parses a size such as `10MiB`, `512KB`, `1GiB`, `1.5MiB` or `4096` (bytes)
- * into bytes. Units: B, KB/KiB, MB/MiB, GB/GiB (KB is 1000 bytes, KiB 1024;
- * any letter case). The result must be a whole number of bytes above zero.
- *
- * @param text The size.
- * @returns The bytes.
- * @throws {RangeError} If the text is not a size, is zero or negative, or is
- * not a whole number of bytes.
+ * The environment variable that forces a mode (`pipe` or `in-place`) for
+ * the jobs a supervisor starts, when {@linkcode LogCapOptions.mode} is not
+ * given: for tests, and for a file system where the probe is wrong.
  */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m === null ? undefined : SIZE_UNITS[m[2].toLowerCase()];
-  if (m === null || unit === undefined) {
-    throw new RangeError(
-      `Invalid size: ${
-        JSON.stringify(text)
-      } (use a whole number of bytes with an optional unit, like 4096, 512KiB, 10MB or 1GiB)`,
-    );
-  }
-  const bytes = Number(m[1]) * unit;
-  // 1.1 * 1e3 is 1100.0000000000002 in floating point: a hair off a whole
-  // number is the product's rounding, not a fraction of a byte.
-  const whole = Math.round(bytes);
-  if (Math.abs(bytes - whole) > 1e-6 * Math.max(1, bytes)) {
-    throw new RangeError(
-      `Invalid size: ${JSON.stringify(text)} is not a whole number of bytes`,
-    );
-  }
-  if (whole <= 0) {
-    throw new RangeError(
-      `Invalid size: ${JSON.stringify(text)} (it must be above zero)`,
-    );
-  }
-  if (!Number.isSafeInteger(whole)) {
-    throw new RangeError(`Invalid size: ${JSON.stringify(text)} is too large`);
-  }
-  return whole;
-}
+export const LOG_CAP_MODE_ENV = "EPACK_DETACH_LOG_CAP";
 
 const HEADER_PREFIX = "[@epack/detach] ";
 const HEADER =
-  /^\[@epack\/detach\] (\d+) earlier bytes were dropped to keep this log within (\d+) bytes\n/;
+  /^\[@epack\/detach\] (\d+) earlier bytes were dropped to keep this log under (\d+) bytes/;
+/** The longest header line a reader looks for (a padded block at most). */
+const MAX_HEADER = 1024 * 1024;
 
-/** The header line of a log whose oldest `dropped` bytes were dropped. */
-export function logHeader(dropped: number, max: number): string {
-  return `${HEADER_PREFIX}${dropped} earlier bytes were dropped to keep this log within ${max} bytes\n`;
+/**
+ * The header line of a log whose oldest `dropped` bytes were dropped,
+ * newline included, not padded.
+ */
+export function logHeader(
+  dropped: number,
+  max: number,
+  mode: LogCapMode,
+): string {
+  const how = mode === "in-place" ? "trimmed in place" : "rewritten";
+  return `${HEADER_PREFIX}${dropped} earlier bytes were dropped to keep this log under ${max} bytes (${how}); the next line may start mid-line\n`;
+}
+
+/** The header as one block of `size` bytes: the line padded with spaces. */
+function headerBlock(dropped: number, max: number, size: number): Uint8Array {
+  const line = logHeader(dropped, max, "in-place");
+  const block = new Uint8Array(size).fill(0x20);
+  new TextEncoder().encodeInto(line.slice(0, -1), block);
+  block[size - 1] = 0x0a;
+  return block;
 }
 
 /** What the header line at the top of a capped log says. */
 export interface LogHeader {
   /** How many bytes of output were dropped before the first byte kept. */
   dropped: number;
-  /** The header line's length in bytes; the output kept starts there. */
+  /**
+   * The header's length in bytes, padding and newline included; the output
+   * kept starts there.
+   */
   length: number;
 }
 
 /**
- * Reads the header line at the start of `bytes` (a log's first bytes; 256
- * are enough), if the log has one.
+ * Reads the header line at the start of `bytes` (a log's first bytes, up
+ * to the header's newline), if the log has one.
  *
  * @param bytes The start of the log.
- * @returns What the header says, or `undefined` if there is none.
+ * @returns What the header says, or `undefined` if there is none (or the
+ * bytes end before its newline).
  */
 export function readLogHeader(bytes: Uint8Array): LogHeader | undefined {
   // The header is ASCII: decoding byte by byte keeps it exact.
-  const head = String.fromCharCode(...bytes.subarray(0, 256));
+  const head = String.fromCharCode(...bytes.subarray(0, 200));
   const m = HEADER.exec(head);
   if (m === null) return undefined;
-  return { dropped: Number(m[1]), length: m[0].length };
+  const end = bytes.indexOf(0x0a, m[0].length);
+  if (end < 0) return undefined;
+  return { dropped: Number(m[1]), length: end + 1 };
 }
 
-async function headerOf(file: Deno.FsFile): Promise<LogHeader | undefined> {
-  const buf = new Uint8Array(256);
-  const n = await readAt(file, 0, buf);
+/**
+ * Reads the header of the log open as `file`, if it has one, without
+ * moving what other reads of `file` see (it seeks, so callers seek after).
+ *
+ * @param file The log, open for reading.
+ * @returns What the header says, or `undefined`.
+ */
+export async function headerOf(
+  file: Deno.FsFile,
+): Promise<LogHeader | undefined> {
+  let buf = new Uint8Array(256);
+  let n = await readAt(file, 0, buf);
+  if (!String.fromCharCode(...buf.subarray(0, 16)).startsWith(HEADER_PREFIX)) {
+    return undefined;
+  }
+  // A padded header is one file-system block long: read on to its newline.
+  while (buf.subarray(0, n).indexOf(0x0a) < 0 && n === buf.length) {
+    if (buf.length >= MAX_HEADER) return undefined;
+    const more = new Uint8Array(buf.length * 4);
+    more.set(buf);
+    n += await readAt(file, n, more.subarray(n));
+    buf = more;
+  }
   return readLogHeader(buf.subarray(0, n));
 }
 
 /**
  * For a reader following a capped log by file descriptor: whether the log
- * was swapped (rewritten and renamed over) since `file` was opened, and if
- * so, the new file and where in it to go on so that no byte is read twice.
- * Call it after reading `file` to its end: a swapped-out file no longer
- * grows, so what it holds is then all read.
+ * was swapped (rewritten and renamed over, by the pipe mode) since `file`
+ * was opened, and if so, the new file and where in it to go on so that no
+ * byte is read twice. Call it after reading `file` to its end: a
+ * swapped-out file no longer grows, so what it holds is then all read.
  *
  * @param path The log's path.
  * @param file The file being read.
@@ -161,15 +152,456 @@ export async function followSwap(
   const next = await Deno.open(path, { read: true });
   try {
     const old = await headerOf(file);
-    const logical = (old?.dropped ?? 0) + pos - (old?.length ?? 0);
     const head = await headerOf(next);
-    const start = head?.length ?? 0;
-    const at = start + logical - (head?.dropped ?? 0);
-    if (at >= start) return { file: next, pos: at, missed: 0 };
-    return { file: next, pos: start, missed: start - at };
+    const moved = movePosition(pos, old, head);
+    return { file: next, ...moved };
   } catch (err) {
     next.close();
     throw err;
+  }
+}
+
+/**
+ * Where a reader at `pos` of a log whose header was `before` goes on once
+ * the header is `after` (the log trimmed, in place or by a swap): the same
+ * byte of output, or the first one kept if that byte was dropped, with how
+ * many were dropped before they could be read.
+ *
+ * @param pos The position in the log as it was.
+ * @param before The header then.
+ * @param after The header now.
+ * @returns The position now, and the bytes missed.
+ */
+export function movePosition(
+  pos: number,
+  before: LogHeader | undefined,
+  after: LogHeader | undefined,
+): { pos: number; missed: number } {
+  const beforeLength = before?.length ?? 0;
+  // A reader inside the header has read no output yet.
+  const logical = (before?.dropped ?? 0) + Math.max(0, pos - beforeLength);
+  const start = after?.length ?? 0;
+  const at = start + logical - (after?.dropped ?? 0);
+  if (at >= start) return { pos: at, missed: 0 };
+  return { pos: start, missed: start - at };
+}
+
+/** Options for {@linkcode startLogCap}. */
+export interface LogCapOptions {
+  /**
+   * The mode; by default the environment's {@linkcode LOG_CAP_MODE_ENV},
+   * else in place where the log's file system can, else the pipe.
+   */
+  mode?: LogCapMode;
+  /**
+   * The fallocate program (util-linux).
+   * @default {"/usr/bin/fallocate"}
+   */
+  fallocate?: string;
+  /**
+   * The longest wait between two looks at the log's size, in ms, while it
+   * does not grow; it shortens to {@linkcode LogCapOptions.minInterval}
+   * while it grows fast.
+   * @default {250}
+   */
+  maxInterval?: number;
+  /**
+   * The shortest wait between two looks at the log's size, in ms.
+   * @default {10}
+   */
+  minInterval?: number;
+}
+
+/** What a log cap did, once finished. */
+export interface LogCapEnd {
+  /** How the log was kept. */
+  mode: LogCapMode;
+  /** Bytes of output dropped from the log, by this cap and earlier ones. */
+  dropped: number;
+  /** How many times the log was trimmed (in place) or swapped (pipe). */
+  trims: number;
+  /** The first error the cap met (the log may then be over its cap). */
+  error?: unknown;
+}
+
+/**
+ * A job's log cap, for the supervisor: how to start each worker, and the
+ * calls around it.
+ */
+export interface LogCap {
+  /** How the log is kept. */
+  readonly mode: LogCapMode;
+  /** The cap in bytes. */
+  readonly max: number;
+  /**
+   * The script and `$0` for `sh -c SCRIPT $0 ARGV...` that runs the worker
+   * with its output (stdout and stderr, in order) where the cap wants it:
+   * appended to the log (in place), or to the pipe on stdout.
+   */
+  readonly shell: readonly [script: string, arg0: string];
+  /** The worker's `stdout` for `Deno.Command`. */
+  readonly stdout: "null" | "piped";
+  /** Call with each worker as soon as it is spawned. */
+  attach(child: Deno.ChildProcess): void;
+  /**
+   * Call when a worker has exited, before recording its end: the pipe's
+   * copy is waited for (a grandchild holding it, `linger` ms at most), and
+   * the log is trimmed once more.
+   */
+  workerEnded(options?: { linger?: number }): Promise<void>;
+  /** Stops watching the log and says what the cap did. */
+  finish(): Promise<LogCapEnd>;
+  /** The same as {@linkcode LogCap.finish}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const REDIRECT = 'exec "$@" >>"$0" 2>&1';
+
+/**
+ * Starts keeping the log at `logPath` under `max` bytes, for one job (every
+ * attempt of it). It decides the mode once: in place where the log's
+ * directory holds a file system that can collapse a file's blocks (tried on
+ * a scratch file there), the block size allows it (a cap of at least eight
+ * blocks) and util-linux's fallocate is installed; the pipe otherwise.
+ *
+ * Requires `--allow-read` and `--allow-write` for the log's directory, and
+ * `--allow-run` for fallocate (without it, the pipe is used).
+ *
+ * @param logPath The log (absolute).
+ * @param max The cap in bytes (see checkLogMax).
+ * @param options The mode, and the watch's pace.
+ * @returns The cap, for the worker's start and end.
+ * @throws {RangeError} If the cap is out of range.
+ */
+export async function startLogCap(
+  logPath: string,
+  max: number,
+  options: LogCapOptions = {},
+): Promise<LogCap> {
+  checkLogMax(max);
+  const fallocate = options.fallocate ?? "/usr/bin/fallocate";
+  let mode = options.mode ?? envMode();
+  let blockSize = 0;
+  if (mode !== "pipe") {
+    blockSize = await inPlaceBlockSize(logPath, max, fallocate);
+    if (blockSize === 0) {
+      if (mode === "in-place") {
+        throw new Error(
+          `The log ${logPath} cannot be trimmed in place under ${max} bytes`,
+        );
+      }
+      mode = "pipe";
+    }
+  }
+  if (mode === "pipe") return new PipeCap(logPath, max);
+  const cap = new InPlaceCap(logPath, max, blockSize, fallocate, options);
+  await cap.start();
+  return cap;
+}
+
+function envMode(): LogCapMode | undefined {
+  let value: string | undefined;
+  try {
+    value = Deno.env.get(LOG_CAP_MODE_ENV);
+  } catch {
+    return undefined;
+  }
+  return value === "pipe" || value === "in-place" ? value : undefined;
+}
+
+/**
+ * The block size to trim the log by, or 0 if it cannot be trimmed in
+ * place: tried on a scratch file in the log's directory (same file system),
+ * with the fallocate the trims will use, so the answer is the one that
+ * counts, for one spawn.
+ */
+async function inPlaceBlockSize(
+  logPath: string,
+  max: number,
+  fallocate: string,
+): Promise<number> {
+  if (Deno.build.os !== "linux") return 0;
+  const dir = logPath.slice(0, logPath.lastIndexOf("/")) || "/";
+  let blockSize: number;
+  try {
+    blockSize = (await Deno.stat(dir)).blksize ?? 0;
+  } catch {
+    return 0;
+  }
+  if (blockSize <= 0 || max < 8 * blockSize) return 0;
+  const scratch = `${dir}/.${
+    logPath.slice(logPath.lastIndexOf("/") + 1)
+  }.cap-probe`;
+  try {
+    await Deno.writeFile(scratch, new Uint8Array(3 * blockSize));
+    const ok = await collapse(fallocate, scratch, blockSize, blockSize);
+    if (!ok || (await Deno.stat(scratch)).size !== 2 * blockSize) return 0;
+    return blockSize;
+  } catch {
+    return 0;
+  } finally {
+    await Deno.remove(scratch).catch(() => {});
+  }
+}
+
+/** Cuts `length` bytes at `offset` out of the file; false if it could not. */
+async function collapse(
+  fallocate: string,
+  path: string,
+  offset: number,
+  length: number,
+): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(fallocate, {
+      args: [
+        "--collapse-range",
+        "-o",
+        String(offset),
+        "-l",
+        String(length),
+        path,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    // Not installed, or no --allow-run for it.
+    return false;
+  }
+}
+
+/**
+ * The in-place cap: a watch on the log's size that trims its front when it
+ * passes three quarters of the cap, keeping about half.
+ */
+class InPlaceCap implements LogCap {
+  readonly mode = "in-place";
+  readonly max: number;
+  readonly shell: readonly [string, string];
+  readonly stdout = "null";
+  readonly #path: string;
+  readonly #block: number;
+  readonly #fallocate: string;
+  readonly #minInterval: number;
+  readonly #maxInterval: number;
+  #file: Deno.FsFile | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #trimming: Promise<void> | undefined;
+  #stopped = false;
+  #last = { size: 0, at: 0 };
+  #failures = 0;
+  dropped = 0;
+  trims = 0;
+  error: unknown;
+
+  constructor(
+    path: string,
+    max: number,
+    block: number,
+    fallocate: string,
+    options: LogCapOptions,
+  ) {
+    this.#path = path;
+    this.max = max;
+    this.#block = block;
+    this.#fallocate = fallocate;
+    this.#minInterval = options.minInterval ?? 10;
+    this.#maxInterval = options.maxInterval ?? 250;
+    this.shell = [REDIRECT, path];
+  }
+
+  async start(): Promise<void> {
+    // Read and write, never O_APPEND: the header is written at offset 0.
+    // Created if missing, so the trims and the worker share one inode.
+    this.#file = await Deno.open(this.#path, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    this.dropped = (await headerOf(this.#file))?.dropped ?? 0;
+    this.#schedule(0);
+  }
+
+  attach(_child: Deno.ChildProcess): void {
+    // The worker writes the log itself.
+  }
+
+  async workerEnded(): Promise<void> {
+    await this.#trimNow();
+  }
+
+  async finish(): Promise<LogCapEnd> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      clearTimeout(this.#timer);
+      await this.#trimNow();
+      this.#file?.close();
+      this.#file = undefined;
+    }
+    return {
+      mode: this.mode,
+      dropped: this.dropped,
+      trims: this.trims,
+      ...(this.error === undefined ? {} : { error: this.error }),
+    };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.finish();
+  }
+
+  /** Waits for a trim under way, then trims if the log is over its mark. */
+  async #trimNow(): Promise<void> {
+    while (this.#trimming !== undefined) await this.#trimming;
+    if (this.#file === undefined) return;
+    this.#trimming = this.#check().finally(() => this.#trimming = undefined);
+    await this.#trimming;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      if (this.#trimming !== undefined || this.#stopped) return;
+      this.#trimming = this.#check()
+        .catch(() => {})
+        .finally(() => {
+          this.#trimming = undefined;
+          this.#schedule(this.#next());
+        });
+    }, ms);
+  }
+
+  /**
+   * The next look: soon while the log grows fast (before it can reach the
+   * mark at its pace), and while it does not grow, twice as long as the
+   * last wait each time, up to the longest: a job's start, and a burst after
+   * a quiet spell, are seen within a short wait.
+   */
+  #next(): number {
+    const { size, rate } = this.#pace;
+    let wait: number;
+    if (rate <= 0) wait = this.#wait * 2;
+    else wait = Math.max(0, this.#mark - size) / rate / 2;
+    wait = Math.min(this.#maxInterval, Math.max(this.#minInterval, wait));
+    this.#wait = wait;
+    return wait;
+  }
+
+  #wait = 0;
+  #pace = { size: 0, rate: 0 };
+
+  /** Trimmed when the log passes three quarters of the cap. */
+  get #mark(): number {
+    return Math.floor(this.max * 3 / 4);
+  }
+
+  async #check(): Promise<void> {
+    const file = this.#file;
+    if (file === undefined) return;
+    const size = (await file.stat()).size;
+    const now = performance.now();
+    const dt = now - this.#last.at;
+    this.#pace = {
+      size,
+      rate: this.#last.at > 0 && dt > 0
+        ? Math.max(0, size - this.#last.size) / dt
+        : 0,
+    };
+    this.#last = { size, at: now };
+    if (size <= this.#mark || this.#failures >= 3) return;
+    try {
+      await this.#trim(file);
+      this.#failures = 0;
+    } catch (err) {
+      this.#failures++;
+      this.error ??= err;
+    }
+    // The log's size after the trim is where growth is measured from.
+    this.#last = { size: (await file.stat()).size, at: performance.now() };
+  }
+
+  /**
+   * One trim, under the log's exclusive lock (readers that follow take the
+   * shared one): the size read here bounds what is cut, so bytes appended
+   * meanwhile (the worker's, a retry note, a hook's) are never cut unseen.
+   */
+  async #trim(file: Deno.FsFile): Promise<void> {
+    const block = this.#block;
+    await file.lock(true);
+    try {
+      const size = (await file.stat()).size;
+      const head = await headerOf(file);
+      const headLength = head?.length ?? 0;
+      // Output kept after the header block: about half the cap in all.
+      const keep = Math.floor(this.max / 2) - block;
+      const cut = Math.floor((size - block - keep) / block) * block;
+      if (cut <= 0 || headLength > block + cut) return;
+      const dropped = (head?.dropped ?? 0) + block + cut - headLength;
+      if (!await collapse(this.#fallocate, this.#path, block, cut)) {
+        throw new Error(
+          `${this.#fallocate} --collapse-range failed on ${this.#path}`,
+        );
+      }
+      // The first block now holds the header: on the first trim its bytes
+      // of output are dropped too (counted above), later it held the
+      // header already.
+      const bytes = headerBlock(dropped, this.max, block);
+      await file.seek(0, Deno.SeekMode.Start);
+      let at = 0;
+      while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      this.dropped = dropped;
+      this.trims++;
+    } finally {
+      await file.unlock();
+    }
+  }
+}
+
+/** The pipe cap: one capped copy per worker. */
+class PipeCap implements LogCap {
+  readonly mode = "pipe";
+  readonly max: number;
+  readonly shell: readonly [string, string] = ['exec "$@" 2>&1', "sh"];
+  readonly stdout = "piped";
+  readonly #path: string;
+  #log: CappedLog | undefined;
+  dropped = 0;
+  trims = 0;
+  error: unknown;
+
+  constructor(path: string, max: number) {
+    this.#path = path;
+    this.max = max;
+  }
+
+  attach(child: Deno.ChildProcess): void {
+    this.#log = startCappedLog(this.#path, child.stdout, { max: this.max });
+  }
+
+  async workerEnded(options: { linger?: number } = {}): Promise<void> {
+    const log = this.#log;
+    this.#log = undefined;
+    if (log === undefined) return;
+    const end = await log.finish(options);
+    this.dropped = end.dropped;
+    this.trims += end.swaps;
+    this.error ??= end.error;
+  }
+
+  async finish(): Promise<LogCapEnd> {
+    await this.workerEnded();
+    return {
+      mode: this.mode,
+      dropped: this.dropped,
+      trims: this.trims,
+      ...(this.error === undefined ? {} : { error: this.error }),
+    };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.finish();
   }
 }
 
@@ -190,6 +622,8 @@ export interface CappedLogEnd {
    * open after the linger.
    */
   cutOff: boolean;
+  /** How many times the log was swapped for its newest half. */
+  swaps: number;
   /** Bytes that could not be written (the disk refused them). */
   lost: number;
   /** The first write error, if any. */
@@ -268,6 +702,7 @@ export function startCappedLog(
       return {
         received,
         dropped: writer.dropped,
+        swaps: writer.swaps,
         cutOff,
         lost: writer.lost,
         ...(writer.error === undefined ? {} : { error: writer.error }),
@@ -288,6 +723,7 @@ class Writer {
   #size = 0;
   #headerLength = 0;
   dropped = 0;
+  swaps = 0;
   lost = 0;
   error: unknown;
   #pending: Uint8Array[] = [];
@@ -376,10 +812,12 @@ class Writer {
     // The header is measured with the largest count it could hold, so the
     // one written is never longer.
     const room = Math.floor(this.#max / 2) -
-      logHeader(end, this.#max).length;
+      logHeader(end, this.#max, "pipe").length;
     const keep = Math.max(1, room);
     const dropped = end - keep;
-    const header = new TextEncoder().encode(logHeader(dropped, this.#max));
+    const header = new TextEncoder().encode(
+      logHeader(dropped, this.#max, "pipe"),
+    );
     const dir = this.#path.slice(0, this.#path.lastIndexOf("/") + 1);
     const base = this.#path.slice(this.#path.lastIndexOf("/") + 1);
     const temp = `${dir}.${base}.cap.tmp`;
@@ -420,6 +858,7 @@ class Writer {
       this.#size = size;
       this.#headerLength = header.length;
       this.dropped = dropped;
+      this.swaps++;
     } catch (err) {
       next.close();
       await Deno.remove(temp).catch(() => {});

@@ -4,14 +4,13 @@
 
 import assert from "node:assert/strict";
 import {
-  checkLogMax,
   followSwap,
-  LOG_MAX_MIN,
   logHeader,
-  parseSize,
   readLogHeader,
   startCappedLog,
+  startLogCap,
 } from "./_log_cap.ts";
+import { LOG_MAX_MIN } from "./_job_control.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "detach_logcap_" });
@@ -51,68 +50,6 @@ function split(log: Uint8Array): { dropped: number; data: Uint8Array } {
     : { dropped: head.dropped, data: log.subarray(head.length) };
 }
 
-Deno.test("parseSize() reads bytes with units and refuses what is not a size", () => {
-  assert.equal(parseSize("4096"), 4096);
-  assert.equal(parseSize("1B"), 1);
-  assert.equal(parseSize("512KB"), 512_000);
-  assert.equal(parseSize("512KiB"), 512 * 1024);
-  assert.equal(parseSize("10MiB"), 10 * 1024 * 1024);
-  assert.equal(parseSize("10 mb"), 10_000_000);
-  assert.equal(parseSize("1.5MiB"), 1.5 * 1024 * 1024);
-  assert.equal(parseSize("1.1KB"), 1100);
-  assert.equal(parseSize("2GiB"), 2 * 1024 ** 3);
-  for (
-    const bad of [
-      "",
-      " ",
-      "abc",
-      "-1",
-      "-1MiB",
-      "0",
-      "0KiB",
-      "1.5B",
-      "1.0001KiB",
-      "10XB",
-      "MiB",
-      "1e3",
-      "1,000",
-      "0x10",
-    ]
-  ) {
-    assert.throws(() => parseSize(bad), (err: Error) => {
-      assert.ok(err instanceof RangeError, bad);
-      assert.ok(!err.message.includes("\n"), "one line");
-      assert.match(err.message, /^Invalid size: /);
-      return true;
-    });
-  }
-});
-
-Deno.test("checkLogMax() is the one range check: from 4 KiB to the largest exact number", () => {
-  assert.equal(checkLogMax(LOG_MAX_MIN), LOG_MAX_MIN);
-  assert.equal(checkLogMax(parseSize("10MiB")), 10 * 1024 * 1024);
-  assert.equal(checkLogMax(Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
-  for (
-    const bad of [
-      1,
-      100,
-      LOG_MAX_MIN - 1,
-      0,
-      -1,
-      4096.5,
-      NaN,
-      Infinity,
-      2 ** 53,
-    ]
-  ) {
-    assert.throws(() => checkLogMax(bad), RangeError, String(bad));
-  }
-  assert.throws(() => checkLogMax("4096" as unknown as number), RangeError);
-  // The smallest cap still leaves most of the log to output once the
-  // header carries the largest count.
-  assert.ok(logHeader(Number.MAX_SAFE_INTEGER, LOG_MAX_MIN).length < 128);
-});
-
 Deno.test("a log under its cap gets the worker's bytes exactly, stdout and stderr in order", async () => {
   await withDir(async (dir) => {
     const src = await randomFile(`${dir}/src`, 3 * 1024 * 1024 + 17);
@@ -124,6 +61,7 @@ Deno.test("a log under its cap gets the worker's bytes exactly, stdout and stder
     assert.deepEqual(end, {
       received: src.length + 8,
       dropped: 0,
+      swaps: 0,
       cutOff: false,
       lost: 0,
     });
@@ -158,11 +96,15 @@ Deno.test("a log past its cap keeps a header and exactly the newest bytes", asyn
         const { dropped, data } = split(got);
         assert.equal(
           new TextDecoder().decode(got.subarray(0, got.length - data.length)),
-          logHeader(dropped, max),
+          logHeader(dropped, max, "pipe"),
         );
         assert.equal(end.dropped, dropped);
         assert.equal(dropped + data.length, src.length);
-        assert.ok(data.length >= max / 2 - 128, "about half the cap is kept");
+        // Half the cap, less the longest header line.
+        assert.ok(
+          data.length >= max / 2 - logHeader(2 ** 53 - 1, max, "pipe").length,
+          "about half the cap is kept",
+        );
         assert.deepEqual(data, src.subarray(dropped));
         // No temp file is left beside the log.
         const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -281,4 +223,187 @@ Deno.test("a grandchild holding the pipe cannot hold the log's end for longer th
       }
     }
   });
+});
+
+/**
+ * Runs `argv` as a job's worker is run under `cap` (its shell line, its
+ * stdout), and ends it as the supervisor does.
+ */
+async function runCapped(
+  cap: Awaited<ReturnType<typeof startLogCap>>,
+  argv: string[],
+): Promise<void> {
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", cap.shell[0], cap.shell[1], ...argv],
+    stdin: "null",
+    stdout: cap.stdout,
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  cap.attach(child);
+  const status = await child.status;
+  assert.ok(status.success);
+  await cap.workerEnded();
+}
+
+/** Checks a capped log against all that was written: header, tail, total. */
+async function checkKept(
+  log: string,
+  written: Uint8Array,
+  dropped: number,
+  max: number,
+): Promise<void> {
+  const got = await Deno.readFile(log);
+  const head = readLogHeader(got);
+  assert.ok(head !== undefined, "the log starts with the header");
+  assert.equal(head.dropped, dropped);
+  const kept = got.subarray(head.length);
+  // Every byte is either dropped and counted, or kept, exactly.
+  assert.equal(head.dropped + kept.length, written.length);
+  assert.deepEqual(kept, written.subarray(written.length - kept.length));
+  assert.ok(got.length <= max, `${got.length} bytes within ${max}`);
+  assert.ok(kept.length >= max / 2 - 2 * 4096, "about half the cap is kept");
+}
+
+const canTrimInPlace = await (async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_logcap_" });
+  try {
+    const cap = await startLogCap(`${dir}/probe.log`, 1 << 20);
+    await cap.finish();
+    return cap.mode === "in-place";
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+})();
+
+Deno.test({
+  name:
+    "in place: a worker writing 50 MB through its redirect keeps a 1 MiB log: the header's count, the newest bytes exactly",
+  ignore: !canTrimInPlace,
+  fn: async () => {
+    await withDir(async (dir) => {
+      const max = 1024 * 1024;
+      const src = await randomFile(`${dir}/src`, 50 * 1024 * 1024 + 123);
+      const log = `${dir}/job.log`;
+      const cap = await startLogCap(log, max);
+      assert.equal(cap.mode, "in-place");
+      // The largest the log gets while the worker writes: the soft cap.
+      let largest = 0;
+      const sampling = setInterval(() => {
+        try {
+          largest = Math.max(largest, Deno.statSync(log).size);
+        } catch { /* not there yet */ }
+      }, 5);
+      try {
+        await runCapped(cap, ["dd", `if=${dir}/src`, "bs=64k", "status=none"]);
+      } finally {
+        clearInterval(sampling);
+      }
+      const end = await cap.finish();
+      assert.equal(end.error, undefined);
+      assert.ok(end.trims >= 1);
+      await checkKept(log, src, end.dropped, max);
+      // The header is one block, and the output after it starts at once.
+      const got = await Deno.readFile(log);
+      assert.equal(readLogHeader(got)?.length, 4096);
+      assert.match(
+        new TextDecoder().decode(got.subarray(0, 200)),
+        /^\[@epack\/detach\] \d+ earlier bytes were dropped to keep this log under 1048576 bytes \(trimmed in place\)/,
+      );
+      console.log(`    largest log seen while writing: ${largest} bytes`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "in place: what others append by path (a retry note) is kept in order, and a later attempt counts on the header",
+  ignore: !canTrimInPlace,
+  fn: async () => {
+    await withDir(async (dir) => {
+      const max = 64 * 1024;
+      const log = `${dir}/job.log`;
+      const cap = await startLogCap(log, max, { maxInterval: 20 });
+      const one = await randomFile(`${dir}/one`, 300_000);
+      const two = await randomFile(`${dir}/two`, 200_000);
+      await runCapped(cap, ["cat", `${dir}/one`]);
+      const note = new TextEncoder().encode("[@epack/detach] attempt 2\n");
+      await Deno.writeFile(log, note, { append: true });
+      await runCapped(cap, ["cat", `${dir}/two`]);
+      const end = await cap.finish();
+      const all = new Uint8Array(one.length + note.length + two.length);
+      all.set(one);
+      all.set(note, one.length);
+      all.set(two, one.length + note.length);
+      await checkKept(log, all, end.dropped, max);
+      // A new cap on the same log (a restarted supervisor) goes on counting.
+      const again = await startLogCap(log, max);
+      const three = await randomFile(`${dir}/three`, 100_000);
+      await runCapped(again, ["cat", `${dir}/three`]);
+      const end3 = await again.finish();
+      const total = new Uint8Array(all.length + three.length);
+      total.set(all);
+      total.set(three, all.length);
+      await checkKept(log, total, end3.dropped, max);
+    });
+  },
+});
+
+Deno.test("pipe mode, forced by the option or the environment, keeps the same promises", async () => {
+  await withDir(async (dir) => {
+    const max = 64 * 1024;
+    const src = await randomFile(`${dir}/src`, 3 * 1024 * 1024 + 5);
+    const log = `${dir}/job.log`;
+    const cap = await startLogCap(log, max, { mode: "pipe" });
+    assert.equal(cap.mode, "pipe");
+    assert.equal(cap.stdout, "piped");
+    await runCapped(cap, ["cat", `${dir}/src`]);
+    const end = await cap.finish();
+    assert.equal(end.mode, "pipe");
+    assert.ok(end.trims >= 1);
+    const got = await Deno.readFile(log);
+    const head = readLogHeader(got);
+    assert.ok(head !== undefined);
+    assert.equal(head.dropped, end.dropped);
+    const kept = got.subarray(head.length);
+    assert.equal(head.dropped + kept.length, src.length);
+    assert.deepEqual(kept, src.subarray(src.length - kept.length));
+    assert.ok(got.length <= max);
+    Deno.env.set("EPACK_DETACH_LOG_CAP", "pipe");
+    try {
+      const forced = await startLogCap(`${dir}/other.log`, 1 << 20);
+      assert.equal(forced.mode, "pipe");
+      await forced.finish();
+    } finally {
+      Deno.env.delete("EPACK_DETACH_LOG_CAP");
+    }
+  });
+});
+
+Deno.test("a cap of fewer than eight blocks, or a file system that cannot collapse (tmpfs), is kept through the pipe", async () => {
+  await withDir(async (dir) => {
+    const small = await startLogCap(`${dir}/small.log`, 16 * 1024);
+    assert.equal(small.mode, "pipe");
+    await small.finish();
+  });
+  let shm: string | undefined;
+  try {
+    shm = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "detach_logcap_" });
+  } catch {
+    return; // No /dev/shm here.
+  }
+  try {
+    const cap = await startLogCap(`${shm}/job.log`, 1 << 20);
+    assert.equal(cap.mode, "pipe");
+    await cap.finish();
+    await assert.rejects(
+      () => startLogCap(`${shm}/job.log`, 1 << 20, { mode: "in-place" }),
+      /cannot be trimmed in place/,
+    );
+    // The probe leaves nothing behind.
+    const left = [...Deno.readDirSync(shm)].map((e) => e.name);
+    assert.deepEqual(left, []);
+  } finally {
+    await Deno.remove(shm, { recursive: true });
+  }
 });
