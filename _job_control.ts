@@ -134,19 +134,30 @@ export function checkHook(command: string): string {
 }
 
 /**
+ * The smallest log cap, 4 KiB: room for the line that says what was
+ * dropped and for some output after it. (Trimming the log in place needs
+ * eight of the file system's blocks, 32 KiB on most; a smaller cap is kept
+ * by the slower pipe writer instead, see _log_cap.ts.)
+ */
+export const LOG_MAX_MIN = 4096;
+
+/**
  * Checks a log cap.
  *
  * @param bytes The most bytes the log keeps.
  * @returns `bytes`.
- * @throws {RangeError} If it is not a whole number from 1 to
- * `Number.MAX_SAFE_INTEGER`.
+ * @throws {RangeError} If it is not a whole number from
+ * {@linkcode LOG_MAX_MIN} (4096) to `Number.MAX_SAFE_INTEGER`.
  */
 export function checkLogMax(bytes: number): number {
-  if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 1) {
+  if (
+    typeof bytes !== "number" || !Number.isSafeInteger(bytes) ||
+    bytes < LOG_MAX_MIN
+  ) {
     throw new RangeError(
       `Invalid log cap: ${
         typeof bytes === "number" ? bytes : JSON.stringify(bytes)
-      } (a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER})`,
+      } (a whole number of bytes from ${LOG_MAX_MIN} (4KiB) to ${Number.MAX_SAFE_INTEGER})`,
     );
   }
   return bytes;
@@ -236,7 +247,8 @@ const SIZE_UNITS: Record<string, number> = {
  * letters `K`, `M`, `G`, `T` powers of 1024; a bare number is bytes.
  *
  * @param text The size.
- * @returns Bytes, a whole number from 1 (see {@linkcode checkLogMax}).
+ * @returns Bytes, a whole number from {@linkcode LOG_MAX_MIN} (see
+ * {@linkcode checkLogMax}).
  * @throws {RangeError} If it is not a size, is not a whole number of bytes,
  * or is out of range.
  */

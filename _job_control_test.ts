@@ -5,6 +5,7 @@ import {
   checkJobControl,
   checkLogMax,
   checkRetries,
+  LOG_MAX_MIN,
   MAX_AFTER,
   MAX_HOOK_LENGTH,
   MAX_RETRIES,
@@ -46,9 +47,9 @@ Deno.test("checkHook() refuses empty, NUL and huge commands", () => {
 
 Deno.test("parseSize() reads bytes with decimal and binary units, and refuses the rest", () => {
   const cases: [string, number][] = [
-    ["1", 1],
-    ["512", 512],
-    ["512B", 512],
+    ["4096", 4096],
+    ["4096B", 4096],
+    ["4KiB", 4096],
     ["64KiB", 64 * 1024],
     ["64k", 64 * 1024],
     ["10MB", 10_000_000],
@@ -66,6 +67,8 @@ Deno.test("parseSize() reads bytes with decimal and binary units, and refuses th
       "-1",
       "1.5",
       "1.5B",
+      "512",
+      "4095B",
       "1e3",
       "ten",
       "10 PB",
@@ -78,10 +81,12 @@ Deno.test("parseSize() reads bytes with decimal and binary units, and refuses th
   }
 });
 
-Deno.test("checkLogMax() takes whole, safe, positive byte counts", () => {
-  assert.equal(checkLogMax(1), 1);
+Deno.test("checkLogMax() takes whole, safe byte counts from 4 KiB", () => {
+  assert.equal(checkLogMax(LOG_MAX_MIN), 4096);
   assert.equal(checkLogMax(Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
-  for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) {
+  for (
+    const bad of [0, -1, 1, LOG_MAX_MIN - 1, 4096.5, NaN, Infinity, 2 ** 53]
+  ) {
     assert.throws(() => checkLogMax(bad), RangeError, String(bad));
   }
 });
@@ -95,7 +100,7 @@ Deno.test("checkJobControl() keeps what is set, and afterOk needs after", () => 
       after: ["job_1", "job_1"],
       afterOk: true,
       onEnd: "true",
-      logMax: 100,
+      logMax: 8192,
     }),
     {
       retries: 2,
@@ -103,7 +108,7 @@ Deno.test("checkJobControl() keeps what is set, and afterOk needs after", () => 
       after: ["job_1"],
       afterOk: true,
       onEnd: "true",
-      logMax: 100,
+      logMax: 8192,
     },
   );
   assert.deepEqual(checkJobControl({ after: [], afterOk: false }), {});
@@ -142,6 +147,7 @@ Deno.test("the store refuses job-control values out of range before writing anyt
       { afterOk: true },
       { onEnd: "" },
       { logMax: 0 },
+      { logMax: 4095 },
     ];
     for (const options of bad) {
       await assert.rejects(
@@ -158,13 +164,13 @@ Deno.test("the store refuses job-control values out of range before writing anyt
       after: ["job_9"],
       afterOk: true,
       onEnd: "true",
-      logMax: 10,
+      logMax: 4096,
     });
     const back = await store.loadRecorded(job.id);
     assert.equal(back.retries, 1);
     assert.deepEqual(back.after, ["job_9"]);
     assert.equal(back.afterOk, true);
     assert.equal(back.onEnd, "true");
-    assert.equal(back.logMax, 10);
+    assert.equal(back.logMax, 4096);
   });
 });

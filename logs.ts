@@ -21,6 +21,12 @@
 import { resolve } from "./_path.ts";
 import { FINAL_STATUSES, type Job, JobStore } from "./jobs.ts";
 import { defaultJobsDir } from "./detach.ts";
+import {
+  followSwap,
+  headerOf,
+  type LogHeader,
+  movePosition,
+} from "./_log_cap.ts";
 
 /** How many lines {@linkcode readLogTail} returns by default. */
 const TAIL_LINES = 10;
@@ -173,6 +179,12 @@ export interface FollowLogOptions extends ReadLogOptions {
   onTruncated?: (
     info: { path: string; position: number; size: number },
   ) => void;
+  /**
+   * Called when the job's log cap (`--log-max`) dropped output before it
+   * was read: `bytes` bytes were skipped there, and following goes on with
+   * the oldest output kept. Without it, the gap is not reported.
+   */
+  onDropped?: (info: { path: string; bytes: number }) => void;
 }
 
 /**
@@ -209,7 +221,9 @@ export async function* readLog(
  * The bytes of a job's log from `from` (or the last `lines` lines), and then
  * whatever the job writes, until the job ends (any final status) or
  * `signal` aborts. A log truncated while followed is read again from its
- * start, after `onTruncated` says so.
+ * start, after `onTruncated` says so. A log kept under a cap is followed
+ * across its trims, each byte of output yielded once: output the cap
+ * dropped before it was read is skipped, and `onDropped` says how much.
  *
  * Requires `--allow-read`.
  *
@@ -236,13 +250,97 @@ export async function* followLog(
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const job = await store.load(jobId);
   const path = jobLogPath(store, job);
-  using file = await Deno.open(path, { read: true });
-  const cursor = await startAt(file, options);
-  for await (const ended of jobChanges(store, job.id, path, options.signal)) {
-    yield* drain(file, cursor, path, options);
-    // Once the job has ended, what it wrote is all in the file: the drain
-    // above read it to the end.
-    if (ended) return;
+  const file = await Deno.open(path, { read: true });
+  const cursor: Follower = { file, pos: 0, head: undefined };
+  try {
+    cursor.pos = (await startAt(file, options)).pos;
+    cursor.head = await headerOf(file);
+    for await (const ended of jobChanges(store, job.id, path, options.signal)) {
+      yield* follow(cursor, path, options);
+      // Once the job has ended, what it wrote is all in the file: the
+      // reading above went to its end.
+      if (ended) return;
+    }
+  } finally {
+    cursor.file.close();
+  }
+}
+
+/** Where a follower is: the file, its position, and the header it saw. */
+interface Follower {
+  file: Deno.FsFile;
+  pos: number;
+  head: LogHeader | undefined;
+}
+
+/**
+ * Reads from the follower's position to the end of the log, across the
+ * cap's trims: an in-place trim moves the bytes left by the change in the
+ * header's count, a pipe-mode swap replaces the file.
+ */
+async function* follow(
+  cursor: Follower,
+  path: string,
+  options: FollowLogOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  for (;;) {
+    if (options.signal?.aborted) return;
+    const chunk = await readChunk(cursor, path, options);
+    if (chunk !== undefined) {
+      yield chunk;
+      continue;
+    }
+    // At the end of the file: a swapped-out file grows no more, so go on
+    // in the new one.
+    const swapped = await followSwap(path, cursor.file, cursor.pos);
+    if (swapped === undefined) return;
+    cursor.file.close();
+    cursor.file = swapped.file;
+    cursor.pos = swapped.pos;
+    cursor.head = await headerOf(swapped.file);
+    if (swapped.missed > 0) {
+      options.onDropped?.({ path, bytes: swapped.missed });
+    }
+  }
+}
+
+/**
+ * One chunk from the follower's position, or `undefined` at the end, read
+ * under the log's shared lock: an in-place trim (which holds the exclusive
+ * one) cannot shift the bytes between the header's count and the read.
+ */
+async function readChunk(
+  cursor: Follower,
+  path: string,
+  options: FollowLogOptions,
+): Promise<Uint8Array | undefined> {
+  const file = cursor.file;
+  await file.lock(false);
+  try {
+    const head = await headerOf(file);
+    if (
+      head?.dropped !== cursor.head?.dropped ||
+      head?.length !== cursor.head?.length
+    ) {
+      const moved = movePosition(cursor.pos, cursor.head, head);
+      cursor.head = head;
+      cursor.pos = moved.pos;
+      if (moved.missed > 0) options.onDropped?.({ path, bytes: moved.missed });
+    }
+    const size = (await file.stat()).size;
+    if (size < cursor.pos) {
+      options.onTruncated?.({ path, position: cursor.pos, size });
+      cursor.pos = 0;
+      cursor.head = head;
+    }
+    const buf = new Uint8Array(Math.min(CHUNK, size - cursor.pos));
+    if (buf.length === 0) return undefined;
+    const n = await readAt(file, cursor.pos, buf);
+    if (n === 0) return undefined;
+    cursor.pos += n;
+    return buf.subarray(0, n);
+  } finally {
+    await file.unlock();
   }
 }
 

@@ -59,6 +59,7 @@ Deno.test("job flags are refused without --detach, and bad values with one usage
     [["-d", "--after-ok"], /--after-ok needs --after/],
     [["-d", "--on-end", " "], /--on-end: Invalid on-end hook/],
     [["-d", "--log-max", "0"], /--log-max: Invalid log cap: 0/],
+    [["-d", "--log-max", "4095"], /--log-max: Invalid log cap: 4095 .*4096/],
     [["-d", "--log-max", "1.5B"], /--log-max: .*whole number of bytes/],
     [["-d", "--log-max", "lots"], /--log-max: Invalid size "lots"/],
   ];
