@@ -359,7 +359,7 @@ function fullJob(): Job {
     after: ["01ARYZ6S41TSV4RRFFQ69G5FAA"],
     afterOk: true,
     onEnd: "echo done",
-    logMax: 1024,
+    logMax: 4096,
     attempts: [
       {
         startedAt: new Date("2024-01-01T12:00:00.300Z"),
@@ -418,7 +418,7 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     after: ["01ARYZ6S41TSV4RRFFQ69G5FAA"],
     after_ok: true,
     on_end: "echo done",
-    log_max: 1024,
+    log_max: 4096,
     attempts: [
       {
         started_at: "2024-01-01T12:00:00.300Z",

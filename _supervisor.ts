@@ -26,6 +26,7 @@ import {
 import { isEnded, readProcess, signalGroup, startStamp } from "./_process.ts";
 import { formatDuration, MAX_DURATION } from "./duration.ts";
 import { cancelDeadline } from "./_cancel.ts";
+import { type LogCap, startLogCap } from "./_log_cap.ts";
 import { DEFAULT_RETRY_DELAY, retryPause } from "./_job_control.ts";
 import {
   Attempts,
@@ -214,15 +215,20 @@ async function superviseHeld(
  *
  * @param job The job.
  * @param _attempt Which attempt this is, from 1.
+ * @param storeName The job's store, for the worker's reports.
+ * @param cap The job's log cap, if it has one: it says where the output
+ * goes (the same redirect, trimmed in place, or a pipe it copies).
  * @throws If the shell cannot be started.
  */
 function startWorker(
   job: Job,
   _attempt: number,
   storeName: string,
+  cap: LogCap | undefined,
 ): Deno.ChildProcess {
-  return new Deno.Command("/bin/sh", {
-    args: ["-c", 'exec "$@" >>"$0" 2>&1', job.logPath, ...job.argv ?? []],
+  const [script, arg0] = cap?.shell ?? ['exec "$@" >>"$0" 2>&1', job.logPath];
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", script, arg0, ...job.argv ?? []],
     cwd: job.workingDir,
     // Marks every process of the job, so a lost job's processes can be
     // told from strangers once the worker is gone; the job may read it too.
@@ -230,12 +236,14 @@ function startWorker(
     // where report.ts writes its progress and result.
     env: { [JOB_ID_ENV]: job.id, [STORE_ENV]: storeName },
     stdin: "null",
-    stdout: "null",
+    stdout: cap?.stdout ?? "null",
     stderr: "null",
     // Its own session and process group, so the whole group can be
     // signalled without touching the supervisor.
     detached: true,
   }).spawn();
+  cap?.attach(child);
+  return child;
 }
 
 /** Why the job is being stopped: the first of its timeout and a cancel. */
@@ -349,6 +357,13 @@ async function supervise(
   };
   signals.onSignal(onSignal);
 
+  // One cap for the whole job, every attempt: its mode is decided once.
+  // Finished (the watch stopped) when supervise returns; each worker's end
+  // trims the log first, so the end is recorded with the log under its cap.
+  await using cap = job.logMax === undefined
+    ? undefined
+    : await startLogCap(job.logPath, job.logMax);
+
   // One timeout for the whole job, from its first attempt.
   const timeout = job.timeout ?? 0;
   using _timer = scheduleTimeout(timeout, () => {
@@ -363,7 +378,7 @@ async function supervise(
     let child: Deno.ChildProcess;
     const startedAt = new Date();
     try {
-      child = startWorker(job, n, storeName);
+      child = startWorker(job, n, storeName, cap);
     } catch (err) {
       return await startFailed(store, job, err);
     }
@@ -394,6 +409,9 @@ async function supervise(
     worker = undefined;
     const stopped = w.stopping;
     const endedAt = new Date();
+    // The log is trimmed (or the pipe's copy done) before the end is
+    // recorded: a reader who sees the end finds the log under its cap.
+    await cap?.workerEnded();
     const ended = status.signal === null
       ? { exitCode: status.code }
       : { signal: status.signal };
