@@ -8,7 +8,7 @@
 // the log being complete (the last trim done), and the largest size the
 // log reached (the soft cap's overshoot).
 //
-// deno run -A bench/log_cap_bench.ts [MiB] [rounds] [cap bytes] [dir]
+// deno run -A bench/log_cap.ts [MiB] [rounds] [cap bytes] [dir]
 
 import { type LogCapMode, startLogCap } from "../_log_cap.ts";
 
