@@ -4,20 +4,17 @@
 import {
   type InvalidJobFile,
   isFinalStatus,
+  type Job,
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
+import { listJobs } from "../../_list.ts";
+import { toRecord } from "../../_record.ts";
+import { FileJobBackend } from "../../_file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
-import {
-  colorEnabled,
-  out,
-  outJson,
-  safe,
-  terminalWidth,
-  warn,
-} from "../_output.ts";
+import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
-import { jobJson, renderTable } from "./_render.ts";
+import { durationOf, renderTable } from "./_render.ts";
 import { clean } from "./clean.ts";
 
 /**
@@ -70,21 +67,13 @@ export async function list(ctx: JobsContext): Promise<number> {
   // queued, running, paused).
   const status = given as JobStatus | undefined;
   const unended = status === undefined && ctx.values.all !== true;
+  if (ctx.json) return await listJson(ctx, status, unended);
   const listed = await ctx.store.list(status ? { status } : {});
   const { invalid } = listed;
   const jobs = unended
     ? listed.jobs.filter((job) => !isFinalStatus(job.status))
     : listed.jobs;
   const now = Date.now();
-  if (ctx.json) {
-    // Warnings go in the document only: a --json reader gets one complete
-    // answer on stdout.
-    await outJson({
-      jobs: jobs.map((job) => jobJson(job, now)),
-      invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })),
-    });
-    return EXIT.OK;
-  }
   for (const bad of invalid) {
     await warn(
       `warning: skipping invalid job file ${safe(bad.id)}: ${safe(bad.reason)}`,
@@ -103,4 +92,77 @@ export async function list(ctx: JobsContext): Promise<number> {
   const color = colorEnabled(Deno.stdout);
   await out(renderTable(jobs, { now, color, width: terminalWidth() }));
   return EXIT.OK;
+}
+
+/**
+ * `jobs list --json`: `{"jobs": [...], "invalid": [...]}`, indented as
+ * JSON.stringify(document, null, 2) would, but made a job at a time. Each
+ * job is turned into its text as soon as it is read, and only that text is
+ * kept until the list is sorted (a jobs directory is read as it lies on
+ * disk), then written out in large chunks: the whole document, its objects
+ * and its bytes are never in memory at once. Warnings go in the document
+ * only: a --json reader gets one complete answer on stdout.
+ */
+async function listJson(
+  ctx: JobsContext,
+  status: JobStatus | undefined,
+  unended: boolean,
+): Promise<number> {
+  const now = Date.now();
+  const options = status ? { status } : {};
+  const text = (job: Job) => {
+    if (unended && isFinalStatus(job.status)) return undefined;
+    const record = toRecord(job);
+    record.duration_ms = durationOf(job, now) ?? null;
+    // At the depth of an item of "jobs"; a JSON text holds no raw newline
+    // but those between its lines.
+    return "    " + JSON.stringify(record, null, 2).replaceAll("\n", "\n    ");
+  };
+  const { kept, invalid } = ctx.store instanceof FileJobBackend
+    ? await listJobs(ctx.store.files, options, text)
+    : await (async () => {
+      const listed = await ctx.store.list(options);
+      return { kept: listed.jobs.map(text), invalid: listed.invalid };
+    })();
+  const jobs = kept.filter((t): t is string => t !== undefined);
+  const chunks = new Chunks();
+  chunks.add(jobs.length === 0 ? '{\n  "jobs": [],\n' : '{\n  "jobs": [\n');
+  for (let i = 0; i < jobs.length; i++) {
+    chunks.add(i === jobs.length - 1 ? jobs[i] + "\n  ],\n" : jobs[i] + ",\n");
+    // Let go of each text once it is out.
+    jobs[i] = "";
+    await chunks.flushIfFull();
+  }
+  const tail = JSON.stringify(
+    { invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })) },
+    null,
+    2,
+  );
+  chunks.add(tail.slice("{\n".length) + "\n");
+  await chunks.flush();
+  return EXIT.OK;
+}
+
+/** Text gathered into writes of about CHUNK bytes on stdout. */
+class Chunks {
+  static readonly CHUNK = 1 << 20;
+  #parts: string[] = [];
+  #length = 0;
+
+  add(text: string): void {
+    this.#parts.push(text);
+    this.#length += text.length;
+  }
+
+  async flushIfFull(): Promise<void> {
+    if (this.#length >= Chunks.CHUNK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#parts.length === 0) return;
+    const text = this.#parts.join("");
+    this.#parts = [];
+    this.#length = 0;
+    await out(text);
+  }
 }
