@@ -320,8 +320,7 @@ export class JobStore {
    * @returns The jobs and the invalid files.
    */
   async list(options: ListOptions = {}): Promise<ListResult> {
-    const { kept, invalid } = await listJobs(this, options, (job) => job);
-    return { jobs: kept, invalid };
+    return await listJobs(this, options);
   }
 
   /**

@@ -8,7 +8,7 @@ import {
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
-import { listJobs } from "../../_list.ts";
+import { streamJobs } from "../../_list.ts";
 import { toRecord } from "../../_record.ts";
 import { FileJobBackend } from "../../_file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
@@ -96,12 +96,11 @@ export async function list(ctx: JobsContext): Promise<number> {
 
 /**
  * `jobs list --json`: `{"jobs": [...], "invalid": [...]}`, indented as
- * JSON.stringify(document, null, 2) would, but made a job at a time. Each
- * job is turned into its text as soon as it is read, and only that text is
- * kept until the list is sorted (a jobs directory is read as it lies on
- * disk), then written out in large chunks: the whole document, its objects
- * and its bytes are never in memory at once. Warnings go in the document
- * only: a --json reader gets one complete answer on stdout.
+ * JSON.stringify(document, null, 2) would, but made and written a job at a
+ * time, in chunks of about a MiB: the whole document, its objects and its
+ * bytes are never in memory at once (100,000 jobs made a heap of several
+ * hundred MiB). Warnings go in the document only: a --json reader gets one
+ * complete answer on stdout.
  */
 async function listJson(
   ctx: JobsContext,
@@ -110,29 +109,28 @@ async function listJson(
 ): Promise<number> {
   const now = Date.now();
   const options = status ? { status } : {};
-  const text = (job: Job) => {
-    if (unended && isFinalStatus(job.status)) return undefined;
+  const chunks = new Chunks();
+  let first = true;
+  const emit = async (job: Job) => {
+    if (unended && isFinalStatus(job.status)) return;
     const record = toRecord(job);
     record.duration_ms = durationOf(job, now) ?? null;
-    // At the depth of an item of "jobs"; a JSON text holds no raw newline
-    // but those between its lines.
-    return "    " + JSON.stringify(record, null, 2).replaceAll("\n", "\n    ");
+    // Stringified at its depth in the document, so that JSON.stringify does
+    // the indenting; the text around the item is cut off.
+    const item = JSON.stringify({ jobs: [record] }, null, 2);
+    chunks.add(first ? ITEM_HEAD : ",\n");
+    chunks.add(item.slice(ITEM_HEAD.length, -ITEM_TAIL.length));
+    first = false;
+    await chunks.flushIfFull();
   };
-  const { kept, invalid } = ctx.store instanceof FileJobBackend
-    ? await listJobs(ctx.store.files, options, text)
+  const invalid = ctx.store instanceof FileJobBackend
+    ? await streamJobs(ctx.store.files, options, emit)
     : await (async () => {
       const listed = await ctx.store.list(options);
-      return { kept: listed.jobs.map(text), invalid: listed.invalid };
+      for (const job of listed.jobs) await emit(job);
+      return listed.invalid;
     })();
-  const jobs = kept.filter((t): t is string => t !== undefined);
-  const chunks = new Chunks();
-  chunks.add(jobs.length === 0 ? '{\n  "jobs": [],\n' : '{\n  "jobs": [\n');
-  for (let i = 0; i < jobs.length; i++) {
-    chunks.add(i === jobs.length - 1 ? jobs[i] + "\n  ],\n" : jobs[i] + ",\n");
-    // Let go of each text once it is out.
-    jobs[i] = "";
-    await chunks.flushIfFull();
-  }
+  chunks.add(first ? '{\n  "jobs": [],\n' : "\n  ],\n");
   const tail = JSON.stringify(
     { invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })) },
     null,
@@ -142,6 +140,10 @@ async function listJson(
   await chunks.flush();
   return EXIT.OK;
 }
+
+/** What JSON.stringify({ jobs: [item] }, null, 2) puts around the item. */
+const ITEM_HEAD = '{\n  "jobs": [\n';
+const ITEM_TAIL = "\n  ]\n}";
 
 /** Text gathered into writes of about CHUNK bytes on stdout. */
 class Chunks {
