@@ -11,7 +11,7 @@ import {
   type ListOptions,
   type ListResult,
 } from "./_job.ts";
-import { readJobFile, readJobFileSync } from "./_record.ts";
+import { parseJobRecord, readJobFile, readJobFileSync } from "./_record.ts";
 import { applyLiveness } from "./_liveness.ts";
 
 /** How many records are read between two yields to the event loop. */
@@ -57,11 +57,15 @@ export async function listJobs(
 /**
  * The same jobs as {@linkcode listJobs}, in the same order, handed to `emit`
  * one at a time, so that a large directory is never held in memory: a first
- * pass reads each record only for its start time, a second reads it again,
- * in order, and checks it in full. Reading twice costs less than keeping
- * 100,000 jobs: the garbage collector then had a heap twice as large to go
- * over (measured, bench/startup.ts --big). A record changed between the two
- * passes is taken as the second pass reads it.
+ * pass reads each record for its start time, a second takes the records in
+ * order and checks each in full. The first pass keeps the text of the
+ * records it reads while they add up to KEEP_TEXT characters; beyond that,
+ * the second pass reads a record again. Keeping 100,000 jobs instead made
+ * the heap the garbage collector goes over grow to several hundred MiB
+ * (measured, bench/startup.ts --big). A record changed between the two
+ * passes may be taken as either pass read it. Every read is synchronous,
+ * and nothing yields to the event loop but `emit`: for the CLI, which has
+ * nothing else to run meanwhile.
  *
  * @returns The files that failed to load, by ID.
  */
@@ -72,10 +76,16 @@ export async function streamJobs(
 ): Promise<InvalidJobFile[]> {
   const { ids, invalid } = await scan(store);
   const starts = new Float64Array(ids.length);
+  const texts: (string | undefined)[] = new Array(ids.length);
+  let kept = 0;
   for (let i = 0; i < ids.length; i++) {
     let start = NaN;
     try {
       const text = Deno.readTextFileSync(store.recordPath(ids[i]));
+      if (kept + text.length <= KEEP_TEXT) {
+        texts[i] = text;
+        kept += text.length;
+      }
       const started = (JSON.parse(text) as { started_at?: unknown })
         ?.started_at;
       if (typeof started === "string") start = Date.parse(started);
@@ -88,8 +98,18 @@ export async function streamJobs(
     starts[b] - starts[a] || byIdDescending(ids[a], ids[b])
   );
   for (let k = 0; k < order.length; k++) {
-    const id = ids[order[k]];
-    let job = await read(store, id, k, invalid);
+    const i = order[k];
+    const text = texts[i];
+    texts[i] = undefined;
+    const path = store.recordPath(ids[i]);
+    let job: Job | undefined;
+    try {
+      job = text === undefined
+        ? readJobFileSync(path, ids[i])
+        : parseJobRecord(text, ids[i], path);
+    } catch (err) {
+      job = failed(err, invalid);
+    }
     if (job !== undefined && isSupervisedStatus(job.status)) {
       job = await live(store, job, invalid);
     }
@@ -97,6 +117,9 @@ export async function streamJobs(
   }
   return sortInvalid(invalid);
 }
+
+/** How many characters of record text streamJobs() keeps between passes. */
+const KEEP_TEXT = 8 << 20;
 
 /**
  * The IDs of the records in a directory; misnamed ones are invalid. Read
