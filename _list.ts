@@ -58,9 +58,10 @@ export async function listJobs(
  * The same jobs as {@linkcode listJobs}, in the same order, handed to `emit`
  * one at a time, so that a large directory is never held in memory: a first
  * pass reads each record for its start time, a second takes the records in
- * order and checks each in full. The first pass keeps the text of the
- * records it reads while they add up to KEEP_TEXT characters; beyond that,
- * the second pass reads a record again. Keeping 100,000 jobs instead made
+ * order and checks each in full. Up to KEEP_TEXT_UP_TO records, the first
+ * pass keeps their text for the second; above, the second pass reads each
+ * record again (keeping part of them cost more memory than the reads
+ * saved time at 100,000 jobs). Keeping 100,000 jobs instead made
  * the heap the garbage collector goes over grow to several hundred MiB
  * (measured, bench/startup.ts --big). A record changed between the two
  * passes may be taken as either pass read it. Every read is synchronous,
@@ -77,15 +78,12 @@ export async function streamJobs(
   const { ids, invalid } = await scan(store);
   const starts = new Float64Array(ids.length);
   const texts: (string | undefined)[] = new Array(ids.length);
-  let kept = 0;
+  const keep = ids.length <= KEEP_TEXT_UP_TO;
   for (let i = 0; i < ids.length; i++) {
     let start = NaN;
     try {
       const text = Deno.readTextFileSync(store.recordPath(ids[i]));
-      if (kept + text.length <= KEEP_TEXT) {
-        texts[i] = text;
-        kept += text.length;
-      }
+      if (keep) texts[i] = text;
       const started = (JSON.parse(text) as { started_at?: unknown })
         ?.started_at;
       if (typeof started === "string") start = Date.parse(started);
@@ -118,8 +116,11 @@ export async function streamJobs(
   return sortInvalid(invalid);
 }
 
-/** How many characters of record text streamJobs() keeps between passes. */
-const KEEP_TEXT = 8 << 20;
+/**
+ * Up to how many records streamJobs() keeps their text between its passes
+ * (about 11 MiB of records written by this module).
+ */
+const KEEP_TEXT_UP_TO = 16_384;
 
 /**
  * The IDs of the records in a directory; misnamed ones are invalid. Read
