@@ -45,11 +45,6 @@ export class FileJobBackend implements JobBackend {
   /** A jobs directory lives on one host. */
   readonly host: undefined = undefined;
 
-  /**
-   * Opens a jobs directory; nothing is read until a method needs it.
-   *
-   * @param dir The jobs directory.
-   */
   // The supervisor's stamp (supervisedAt, its PID) is written atomically
   // but not flushed: the liveness lock, not the stamp, says whether the
   // supervisor lives, and after a machine crash the job reads as lost with
@@ -57,6 +52,11 @@ export class FileJobBackend implements JobBackend {
   // the stamp along, which keeps a job's supervisor at two flushes.
   readonly #stamps: JobStore;
 
+  /**
+   * Opens a jobs directory; nothing is read until a method needs it.
+   *
+   * @param dir The jobs directory.
+   */
   constructor(dir: string) {
     this.files = new JobStore(dir);
     this.#stamps = new StampingStore(dir);
