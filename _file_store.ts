@@ -15,6 +15,7 @@ import {
   type ListOptions,
   type ListResult,
   SUPERVISOR_START_GRACE_MS,
+  type UpdateOptions,
 } from "./jobs.ts";
 import { holdLiveness } from "./_liveness.ts";
 import { requestCancel } from "./_cancel.ts";
@@ -44,6 +45,13 @@ export class FileJobBackend implements JobBackend {
   /** A jobs directory lives on one host. */
   readonly host: undefined = undefined;
 
+  // The supervisor's stamp (supervisedAt, its PID) is written atomically
+  // but not flushed: the liveness lock, not the stamp, says whether the
+  // supervisor lives, and after a machine crash the job reads as lost with
+  // or without it. Its next write (the worker's PID) is durable and carries
+  // the stamp along, which keeps a job's supervisor at two flushes.
+  readonly #stamps: JobStore;
+
   /**
    * Opens a jobs directory; nothing is read until a method needs it.
    *
@@ -51,6 +59,7 @@ export class FileJobBackend implements JobBackend {
    */
   constructor(dir: string) {
     this.files = new JobStore(dir);
+    this.#stamps = new StampingStore(dir);
   }
 
   /** The absolute jobs directory. */
@@ -113,7 +122,7 @@ export class FileJobBackend implements JobBackend {
    * file-store supervisor as SIGTERM, so `cancelRequested` never aborts.
    */
   async hold(id: string): Promise<JobLease> {
-    const lease = await holdLiveness(this.files, id);
+    const lease = await holdLiveness(this.#stamps, id);
     const previous = lease.previous;
     // Decided only now that the lock is held: a reader that found it free
     // before took its time earlier, so if it called the job lost (not
@@ -194,5 +203,16 @@ export class FileJobBackend implements JobBackend {
   // The stored spelling of a ULID typed in another case.
   async #storedId(id: string): Promise<string> {
     return (await this.files.loadRecorded(id)).id;
+  }
+}
+
+/** A JobStore whose updates are not flushed: for holdLiveness()'s stamp. */
+class StampingStore extends JobStore {
+  override update(
+    id: string,
+    fn: JobUpdater,
+    options: UpdateOptions = {},
+  ): Promise<Job> {
+    return super.update(id, fn, { durable: false, ...options });
   }
 }

@@ -68,6 +68,7 @@ import {
   removeStaleTemps,
   removeSyncIfPresent,
   withFileLock,
+  writeFileDurably,
 } from "./_durable.ts";
 import {
   applyLiveness,
@@ -77,6 +78,7 @@ import {
 } from "./_liveness.ts";
 import { removeDebris } from "./_debris.ts";
 import { resolve } from "./_path.ts";
+import { listJobs, recordIdOf } from "./_list.ts";
 
 /**
  * How old the files of a job without a record must be before
@@ -85,9 +87,6 @@ import { resolve } from "./_path.ts";
  * the age also covers the instant between making that file and locking it.
  */
 const DEBRIS_AGE_MS = 10 * 60 * 1000;
-
-/** How many records {@linkcode JobStore.list} reads between yields. */
-const LIST_YIELD_EVERY = 256;
 
 // The record's types and errors, and the ID functions, are defined beside
 // the code that needs them, so that the store's files import one way; they
@@ -119,6 +118,19 @@ export {
   validateJobId,
 };
 export { DEFAULT_RETRY_DELAY, MAX_AFTER, MAX_RETRIES } from "./_job_control.ts";
+
+/** Options for {@linkcode JobStore.update}. */
+export interface UpdateOptions {
+  /**
+   * Flush the new record to disk before it replaces the old one. With
+   * `false` the write is still atomic for every reader, but a machine crash
+   * may lose it (and, on a file system that does not flush a file renamed
+   * over another, leave the record empty): for stamps that a later durable
+   * write carries along, or that mean nothing after a restart.
+   * @default {true}
+   */
+  durable?: boolean;
+}
 
 /**
  * The job store over one jobs directory.
@@ -293,76 +305,7 @@ export class JobStore {
    * @returns The jobs and the invalid files.
    */
   async list(options: ListOptions = {}): Promise<ListResult> {
-    const ids: string[] = [];
-    const invalid: InvalidJobFile[] = [];
-    try {
-      for (const entry of Deno.readDirSync(this.#dir)) {
-        const id = recordIdOf(entry.name);
-        if (id === undefined) continue;
-        const path = `${this.#dir}/${entry.name}`;
-        if (!isJobId(id)) {
-          invalid.push({
-            id: entry.name,
-            path,
-            reason: "file name is not a valid job ID",
-          });
-          continue;
-        }
-        if (!entry.isFile) {
-          invalid.push({ id, path, reason: "not a regular file" });
-          continue;
-        }
-        ids.push(id);
-      }
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return { jobs: [], invalid };
-      throw err;
-    }
-    const wanted = options.status;
-    const jobs: Job[] = [];
-    const running: Job[] = [];
-    // Records are read synchronously: an asynchronous read is a trip through
-    // Deno's thread pool per file, which made a listing of 10,000 jobs spend
-    // more time waiting on it than parsing. Every LIST_YIELD_EVERY-th read
-    // is asynchronous, so a long listing still lets the event loop run.
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      const path = this.recordPath(id);
-      let job: Job;
-      try {
-        job = i % LIST_YIELD_EVERY === LIST_YIELD_EVERY - 1
-          ? await readJobFile(path, id)
-          : readJobFileSync(path, id);
-      } catch (err) {
-        if (err instanceof InvalidJobFileError) {
-          invalid.push({ id, path: err.path, reason: err.reason });
-          continue;
-        }
-        // Removed between readDir and read: it is simply gone.
-        if (err instanceof JobNotFoundError) continue;
-        throw err;
-      }
-      // Only a running job can turn out otherwise (lost, or ended just now).
-      if (isSupervisedStatus(job.status)) running.push(job);
-      else if (wanted === undefined || job.status === wanted) jobs.push(job);
-    }
-    for (const recorded of running) {
-      let job: Job;
-      try {
-        job = await this.#withLiveness(recorded);
-      } catch (err) {
-        if (err instanceof InvalidJobFileError) {
-          invalid.push({ id: recorded.id, path: err.path, reason: err.reason });
-          continue;
-        }
-        if (err instanceof JobNotFoundError) continue;
-        throw err;
-      }
-      if (wanted === undefined || job.status === wanted) jobs.push(job);
-    }
-    jobs.sort(newestFirst);
-    invalid.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    return { jobs, invalid };
+    return await listJobs(this, options);
   }
 
   /**
@@ -398,7 +341,8 @@ export class JobStore {
   /**
    * Read-modify-write of one job under the job's cross-process lock, so
    * concurrent updates from several processes never lose each other. The new
-   * record replaces the old one atomically.
+   * record replaces the old one atomically, and by default durably (flushed
+   * to disk before it takes the record's name).
    *
    * The store never writes a record it would refuse to read: the new
    * record is checked field by field, by the rule the parser applies, before
@@ -408,6 +352,7 @@ export class JobStore {
    * @param id The job ID (a ULID in any case).
    * @param fn Gets the current record (as recorded, without the liveness
    * check) and returns the new one. Its `id` cannot change.
+   * @param options Whether the write must survive a machine crash.
    * @returns The record as written.
    * @throws {InvalidJobIdError} If the ID is not valid.
    * @throws {JobNotFoundError} If there is no such job.
@@ -418,13 +363,19 @@ export class JobStore {
    * record cannot hold (a fractional or unsafe integer, an invalid date, an
    * unknown status); nothing is written.
    */
-  async update(id: string, fn: JobUpdater): Promise<Job> {
+  async update(
+    id: string,
+    fn: JobUpdater,
+    options: UpdateOptions = {},
+  ): Promise<Job> {
     id = this.#stored(id);
     return await withFileLock(id, this.#lockPath(id), async () => {
-      const current = await this.#read(id);
+      // Read synchronously: under the lock, nothing else is waited for, and
+      // an asynchronous read is a trip through Deno's thread pool.
+      const current = readJobFileSync(this.recordPath(id), id);
       const next = await fn(structuredClone(current));
       next.id = id;
-      this.#write(next);
+      this.#write(next, { sync: options.durable ?? true });
       return next;
     });
   }
@@ -597,23 +548,19 @@ export class JobStore {
     return await readJobFile(this.recordPath(id), id);
   }
 
-  #write(job: Job, options: { createNew?: boolean } = {}): void {
-    writeJobFile(this.recordPath(job.id), job, options);
+  #write(job: Job, options: { sync: boolean }): void {
+    const path = this.recordPath(job.id);
+    if (options.sync) writeJobFile(path, job);
+    else {
+      writeFileDurably(
+        path,
+        new TextEncoder().encode(serializeJobRecord(job)),
+        { sync: false },
+      );
+    }
   }
 
   #lockPath(id: string): string {
     return `${this.#dir}/${validateJobId(id)}.lock`;
   }
-}
-
-/** `<id>.json`, not hidden, is a record: returns the ID it claims. */
-function recordIdOf(name: string): string | undefined {
-  if (!name.endsWith(".json") || name.startsWith(".")) return undefined;
-  return name.slice(0, -".json".length);
-}
-
-function newestFirst(a: Job, b: Job): number {
-  const d = b.startedAt.getTime() - a.startedAt.getTime();
-  if (d !== 0) return d;
-  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }

@@ -4,20 +4,17 @@
 import {
   type InvalidJobFile,
   isFinalStatus,
+  type Job,
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
+import { streamJobs } from "../../_list.ts";
+import { toRecord } from "../../_record.ts";
+import { FileJobBackend } from "../../_file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
-import {
-  colorEnabled,
-  out,
-  outJson,
-  safe,
-  terminalWidth,
-  warn,
-} from "../_output.ts";
+import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
-import { jobJson, renderTable } from "./_render.ts";
+import { durationOf, renderTable } from "./_render.ts";
 import { clean } from "./clean.ts";
 
 /**
@@ -70,21 +67,13 @@ export async function list(ctx: JobsContext): Promise<number> {
   // queued, running, paused).
   const status = given as JobStatus | undefined;
   const unended = status === undefined && ctx.values.all !== true;
+  if (ctx.json) return await listJson(ctx, status, unended);
   const listed = await ctx.store.list(status ? { status } : {});
   const { invalid } = listed;
   const jobs = unended
     ? listed.jobs.filter((job) => !isFinalStatus(job.status))
     : listed.jobs;
   const now = Date.now();
-  if (ctx.json) {
-    // Warnings go in the document only: a --json reader gets one complete
-    // answer on stdout.
-    await outJson({
-      jobs: jobs.map((job) => jobJson(job, now)),
-      invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })),
-    });
-    return EXIT.OK;
-  }
   for (const bad of invalid) {
     await warn(
       `warning: skipping invalid job file ${safe(bad.id)}: ${safe(bad.reason)}`,
@@ -103,4 +92,87 @@ export async function list(ctx: JobsContext): Promise<number> {
   const color = colorEnabled(Deno.stdout);
   await out(renderTable(jobs, { now, color, width: terminalWidth() }));
   return EXIT.OK;
+}
+
+/**
+ * `jobs list --json`: `{"jobs": [...], "invalid": [...]}`, indented as
+ * JSON.stringify(document, null, 2) would, but made and written a job at a
+ * time, in chunks of about a MiB: the whole document, its objects and its
+ * bytes are never in memory at once (100,000 jobs made a heap of several
+ * hundred MiB). Warnings go in the document only: a --json reader gets one
+ * complete answer on stdout.
+ */
+async function listJson(
+  ctx: JobsContext,
+  status: JobStatus | undefined,
+  unended: boolean,
+): Promise<number> {
+  const now = Date.now();
+  const options = status ? { status } : {};
+  const chunks = new Chunks();
+  let first = true;
+  const emit = (job: Job) => {
+    if (unended && isFinalStatus(job.status)) return;
+    const record = toRecord(job);
+    record.duration_ms = durationOf(job, now) ?? null;
+    // Stringified at its depth in the document, so that JSON.stringify does
+    // the indenting; the text around the item is cut off.
+    const item = JSON.stringify({ jobs: [record] }, null, 2);
+    chunks.add(first ? ITEM_HEAD : ",\n");
+    chunks.add(item.slice(ITEM_HEAD.length, -ITEM_TAIL.length));
+    first = false;
+    chunks.flushIfFull();
+  };
+  const invalid = ctx.store instanceof FileJobBackend
+    ? await streamJobs(ctx.store.files, options, emit)
+    : await (async () => {
+      const listed = await ctx.store.list(options);
+      for (const job of listed.jobs) await emit(job);
+      return listed.invalid;
+    })();
+  chunks.add(first ? '{\n  "jobs": [],\n' : "\n  ],\n");
+  const tail = JSON.stringify(
+    { invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })) },
+    null,
+    2,
+  );
+  chunks.add(tail.slice("{\n".length) + "\n");
+  chunks.flush();
+  return EXIT.OK;
+}
+
+/** What JSON.stringify({ jobs: [item] }, null, 2) puts around the item. */
+const ITEM_HEAD = '{\n  "jobs": [\n';
+const ITEM_TAIL = "\n  ]\n}";
+
+/**
+ * Text gathered into writes of about CHUNK characters on stdout, written
+ * synchronously: an asynchronous write is a trip through Deno's thread pool,
+ * and nothing else runs meanwhile. A reader that went away throws
+ * BrokenPipe, which the CLI takes as success.
+ */
+class Chunks {
+  static readonly CHUNK = 1 << 20;
+  #parts: string[] = [];
+  #length = 0;
+  #encoder = new TextEncoder();
+
+  add(text: string): void {
+    this.#parts.push(text);
+    this.#length += text.length;
+  }
+
+  flushIfFull(): void {
+    if (this.#length >= Chunks.CHUNK) this.flush();
+  }
+
+  flush(): void {
+    if (this.#parts.length === 0) return;
+    const bytes = this.#encoder.encode(this.#parts.join(""));
+    this.#parts = [];
+    this.#length = 0;
+    for (let done = 0; done < bytes.length;) {
+      done += Deno.stdout.writeSync(bytes.subarray(done));
+    }
+  }
 }
