@@ -140,8 +140,18 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
           "--",
           "true",
         ],
+        { env: { SECRET_TOKEN: "hunter2" } },
       );
       const waiting = JSON.parse(ok.stdout);
+      // The environment it keeps for its start stays in the record; output
+      // names the variables only.
+      const shown = await cli(["jobs", waiting.jobId, ...at, "--json"]);
+      assert.ok(shown.stdout.includes('"SECRET_TOKEN"'), shown.stdout);
+      assert.ok(!shown.stdout.includes("hunter2"), "a secret was printed");
+      const listed = await cli(["jobs", ...at, "--json"]);
+      assert.ok(!listed.stdout.includes("hunter2"), "a secret was listed");
+      const mode = Deno.statSync(`${jobs}/${waiting.jobId}.json`).mode! & 0o777;
+      assert.equal(mode, 0o600);
       assert.equal(waiting.status, "waiting");
       assert.deepEqual(waiting.after, [running.jobId]);
       assert.equal(waiting.pid, 0);

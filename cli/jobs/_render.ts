@@ -18,7 +18,15 @@ import {
 
 /** The record as on disk, plus what a reader would otherwise compute. */
 export function jobJson(job: Job, now: number): Record<string, unknown> {
-  return { ...toRecord(job), duration_ms: durationOf(job, now) ?? null };
+  const record = toRecord(job);
+  // The environment a job that waits keeps for its start may hold secrets
+  // (a token the spawner had): it stays in its 0600 record, and output that
+  // may end up in a CI log names its variables only.
+  if (record.env !== undefined) {
+    record.env = Object.keys(record.env as Record<string, string>);
+  }
+  record.duration_ms = durationOf(job, now) ?? null;
+  return record;
 }
 
 /**

@@ -9,12 +9,11 @@ import {
   type JobStatus,
 } from "../../jobs.ts";
 import { streamJobs } from "../../_list.ts";
-import { toRecord } from "../../_record.ts";
 import { FileJobBackend } from "../../_file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
 import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
-import { durationOf, renderTable } from "./_render.ts";
+import { jobJson, renderTable } from "./_render.ts";
 import { clean } from "./clean.ts";
 
 /**
@@ -113,8 +112,7 @@ async function listJson(
   let first = true;
   const emit = (job: Job) => {
     if (unended && isFinalStatus(job.status)) return;
-    const record = toRecord(job);
-    record.duration_ms = durationOf(job, now) ?? null;
+    const record = jobJson(job, now);
     // Stringified at its depth in the document, so that JSON.stringify does
     // the indenting; the text around the item is cut off.
     const item = JSON.stringify({ jobs: [record] }, null, 2);
