@@ -1,4 +1,4 @@
-// `epack jobs [list]`: the table of jobs (running ones by default). Bare
+// `epack jobs [list]`: the table of jobs (those not ended by default). Bare
 // `jobs` also takes `--clean` (as `jobs clean`) and a job ID (as `jobs show`).
 
 import {

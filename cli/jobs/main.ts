@@ -44,7 +44,7 @@ const LIST: FlagSpecs = {
   all: {
     type: "boolean",
     short: "a",
-    help: "List every job, not only running ones",
+    help: "List every job, not only those not ended",
   },
   status: {
     type: "string",
@@ -227,10 +227,10 @@ function helpOf(sub: Sub | "jobs"): string {
     `Options:\n${formatFlags({ ...specs, ...COMMON_FLAGS })}\n`;
   switch (sub) {
     case "jobs":
-      return `List, inspect, follow, wait for, cancel and clean background jobs.
+      return `List, inspect, follow, wait for, cancel, pause, limit and clean jobs.
 
 Usage:
-  epack jobs [--all | --status STATUS]   List jobs (running ones by default)
+  epack jobs [--all | --status STATUS]   List jobs (not ended ones by default)
   epack jobs list [--all | --status S]   The same
   epack jobs <id>                        Show a job and the end of its log
   epack jobs logs <id> [-f] [-n N]       Print a job's log
@@ -255,7 +255,7 @@ Examples:
   epack jobs 01JD0Q2V
 `;
     case "list":
-      return `List jobs (running ones by default).
+      return `List jobs (by default those not ended: waiting, queued, running, paused).
 
 Usage:
   epack jobs list [--all | --status STATUS]
