@@ -190,7 +190,9 @@ Deno.test("a cycle of dependencies is refused when the job is recorded", async (
 
 Deno.test("a chain of jobs runs in order: a, then b after a, then c after b", async () => {
   await withTempDir(async (dir) => {
-    const a = await spawnTimed(dir, "a", 0.5);
+    // a runs long enough for b and c to be made while it runs, even on a
+    // loaded machine: c must be seen waiting.
+    const a = await spawnTimed(dir, "a", 3);
     const b = await spawnTimed(dir, "b", 0.5, { after: [a] });
     const c = await spawnTimed(dir, "c", 0, { after: [b] });
     assert.equal((await load(dir, c)).status, "waiting");
