@@ -150,22 +150,44 @@ export interface SchedulePass {
  */
 export function readLimit(dir: string): number | undefined {
   const path = join(dir, LIMIT_FILE);
-  let text: string;
+  const invalid = (what: string) =>
+    new Error(
+      `Invalid parallel limit in ${path}: ${what} (set it again with 'jobs limit N')`,
+    );
+  // Looked at before it is opened: a FIFO would block the open, and a
+  // device such as /dev/zero never ends, both under the scheduler lock,
+  // which every spawn and every supervisor's end then waits for forever.
+  let info: Deno.FileInfo;
   try {
-    text = Deno.readTextFileSync(path);
+    info = Deno.statSync(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    if (err instanceof Deno.errors.NotFound) {
+      // A dangling symlink is not "no limit": someone meant one.
+      if (isSymlink(path)) throw invalid("a symlink to nothing");
+      return undefined;
+    }
     throw err;
   }
+  if (!info.isFile) throw invalid("not a regular file");
+  // More than a number and its newline is not a limit; not read whole.
+  if (info.size > LIMIT_FILE_MAX) throw invalid(`${info.size} bytes`);
+  const text = Deno.readTextFileSync(path);
   const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < 1 || n > MAX_JOB_LIMIT) {
-    throw new Error(
-      `Invalid parallel limit in ${path}: ${
-        JSON.stringify(text.slice(0, 40))
-      } (set it again with 'jobs limit N')`,
-    );
+    throw invalid(JSON.stringify(text.slice(0, 40)));
   }
   return n;
+}
+
+/** The most bytes a limit file holds: digits, spaces and a newline. */
+const LIMIT_FILE_MAX = 64;
+
+function isSymlink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -264,6 +286,10 @@ export async function createScheduled(
   }
   await store.ensureDir();
   return await withScheduleLock(store.dir, async () => {
+    // Read before anything is written: a limit file that cannot be read
+    // would fail the pass after the record, and the caller, told that the
+    // spawn failed, would see the job start once someone mends the file.
+    readLimit(store.dir);
     // Before the record: whoever comes next sees that a pass is due.
     writeFileDurably(join(store.dir, PENDING_FILE), new Uint8Array());
     const job = await store.create({
