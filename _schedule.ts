@@ -273,19 +273,20 @@ export async function createScheduled(
   store: JobStore,
   options: CreateJobOptions,
 ): Promise<Job> {
-  // Checked before anything is written. Jobs only ever name jobs made
-  // before them, so no lock is needed for these to stay true.
-  const after: string[] = [];
-  for (const dep of options.after ?? []) {
-    const id = await store.resolveId(dep);
-    if (!after.includes(id)) after.push(id);
-  }
-  if (options.id !== undefined && after.length > 0) {
-    const cycle = await findCycle(store, options.id, after);
-    if (cycle !== undefined) throw new DependencyCycleError(cycle);
-  }
   await store.ensureDir();
   return await withScheduleLock(store.dir, async () => {
+    // Checked before anything is written, under the lock that clean takes
+    // too (see waitedOnDuring): a dependency found here is not removed
+    // before the record naming it exists.
+    const after: string[] = [];
+    for (const dep of options.after ?? []) {
+      const id = await store.resolveId(dep);
+      if (!after.includes(id)) after.push(id);
+    }
+    if (options.id !== undefined && after.length > 0) {
+      const cycle = await findCycle(store, options.id, after);
+      if (cycle !== undefined) throw new DependencyCycleError(cycle);
+    }
     // Read before anything is written: a limit file that cannot be read
     // would fail the pass after the record, and the caller, told that the
     // spawn failed, would see the job start once someone mends the file.
@@ -354,6 +355,37 @@ async function findCycle(
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/**
+ * Runs `fn` (a clean of the jobs directory) with the IDs of the jobs that
+ * waiting jobs run after, under the scheduler lock, so that no waiting job
+ * is recorded in the meantime. A dependency that has ended must outlive the
+ * jobs that wait for it: once its record is gone, its end is unknown, and a
+ * job that runs after it with `afterOk` would end cancelled though it
+ * completed.
+ *
+ * @param dir The jobs directory.
+ * @param fn What to do, given the IDs to keep.
+ * @returns What `fn` returned.
+ */
+export async function waitedOnDuring<T>(
+  dir: string,
+  fn: (keep: ReadonlySet<string>) => Promise<T>,
+): Promise<T> {
+  const store = new JobStore(dir);
+  let ran = false;
+  const result = await withScheduleLock(store.dir, async () => {
+    ran = true;
+    const keep = new Set<string>();
+    for (const job of (await store.list()).jobs) {
+      if (job.status !== "waiting") continue;
+      for (const id of job.after ?? []) keep.add(id);
+    }
+    return await fn(keep);
+  });
+  // No jobs directory: nothing waits.
+  return ran ? result as T : await fn(new Set());
 }
 
 async function withScheduleLock<T>(

@@ -473,18 +473,27 @@ export async function cleanJobs(
   // Asked only of a store that records hosts: a jobs directory needs no
   // --allow-env or --allow-sys for it.
   let here: string | undefined;
-  return await store.clean(olderThan, {
-    keep: (job: StoredJob) => {
-      if (job.status !== "lost") return false;
-      // Another host's processes cannot be looked for from here: kept, as
-      // a job whose processes may still run.
-      if (job.host !== undefined && job.host !== (here ??= hostName())) {
-        return true;
-      }
-      const left = leftovers(job);
-      return left !== undefined && left.length > 0;
-    },
-  });
+  const clean = (waitedOn: ReadonlySet<string>) =>
+    store.clean(olderThan, {
+      keep: (job: StoredJob) => {
+        if (waitedOn.has(job.id)) return true;
+        if (job.status !== "lost") return false;
+        // Another host's processes cannot be looked for from here: kept,
+        // as a job whose processes may still run.
+        if (job.host !== undefined && job.host !== (here ??= hostName())) {
+          return true;
+        }
+        const left = leftovers(job);
+        return left !== undefined && left.length > 0;
+      },
+    });
+  // A jobs directory may hold waiting jobs (a PostgreSQL store cannot):
+  // what they run after is kept, under the scheduler's lock.
+  if (store instanceof FileJobBackend) {
+    const { waitedOnDuring } = await import("./_schedule.ts");
+    return await waitedOnDuring(store.files.dir, clean);
+  }
+  return await clean(new Set());
 }
 
 /**
