@@ -120,3 +120,36 @@ Deno.test("pause() between two attempts of a retried job says so, not that the j
     assert.equal((await finalJob(jobsDir, jobId)).status, "failed");
   });
 });
+
+Deno.test("jobs wait on a waiting job starts it when the job it runs after is lost (its supervisor killed)", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const a = await mustSpawn({ program: "sleep", args: ["30"], jobsDir });
+    const b = await mustSpawn({ program: "true", jobsDir, after: [a.jobId] });
+    const store = new JobStore(jobsDir);
+    const running = await until("a's worker runs", async () => {
+      const j = await store.load(a.jobId);
+      return j.workerPid !== undefined ? j : undefined;
+    });
+    try {
+      const wait = cli([
+        "jobs",
+        "wait",
+        b.jobId,
+        "--timeout",
+        "20s",
+        "--jobs-dir",
+        jobsDir,
+      ]);
+      // The watch is under way before the supervisor dies.
+      await new Promise((r) => setTimeout(r, 1_500));
+      Deno.kill(running.pid, "SIGKILL");
+      const r = await wait;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await store.load(b.jobId)).status, "completed");
+    } finally {
+      // a's worker outlives its supervisor: stop it.
+      await cli(["jobs", "cancel", a.jobId, "--jobs-dir", jobsDir]);
+    }
+  });
+});
