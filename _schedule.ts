@@ -273,20 +273,24 @@ export async function createScheduled(
   store: JobStore,
   options: CreateJobOptions,
 ): Promise<Job> {
+  // Checked before anything is written, even the lock file. Jobs only ever
+  // name jobs made before them, so no lock is needed for a cycle to stay
+  // absent.
+  const after: string[] = [];
+  for (const dep of options.after ?? []) {
+    const id = await store.resolveId(dep);
+    if (!after.includes(id)) after.push(id);
+  }
+  if (options.id !== undefined && after.length > 0) {
+    const cycle = await findCycle(store, options.id, after);
+    if (cycle !== undefined) throw new DependencyCycleError(cycle);
+  }
   await store.ensureDir();
   return await withScheduleLock(store.dir, async () => {
-    // Checked before anything is written, under the lock that clean takes
-    // too (see waitedOnDuring): a dependency found here is not removed
-    // before the record naming it exists.
-    const after: string[] = [];
-    for (const dep of options.after ?? []) {
-      const id = await store.resolveId(dep);
-      if (!after.includes(id)) after.push(id);
-    }
-    if (options.id !== undefined && after.length > 0) {
-      const cycle = await findCycle(store, options.id, after);
-      if (cycle !== undefined) throw new DependencyCycleError(cycle);
-    }
+    // Looked for again under the lock that clean takes too (see
+    // waitedOnDuring): one removed since is refused, and none is removed
+    // between here and the record that names it.
+    for (const id of after) await store.loadRecorded(id);
     // Read before anything is written: a limit file that cannot be read
     // would fail the pass after the record, and the caller, told that the
     // spawn failed, would see the job start once someone mends the file.
