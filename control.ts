@@ -626,7 +626,7 @@ class QueueRepair implements Disposable {
   }
 
   while(on: boolean): void {
-    if (on && this.#timer === undefined) {
+    if (on && this.#timer === undefined && this.#allowed()) {
       const timer = setInterval(() => this.#pass(), QUEUE_REPAIR_INTERVAL);
       // Never what keeps a program alive: an abandoned watch lets it exit.
       Deno.unrefTimer(timer);
@@ -634,6 +634,15 @@ class QueueRepair implements Disposable {
     } else if (!on) {
       this[Symbol.dispose]();
     }
+  }
+
+  // Asked, never requested: a watch in a program run without them must
+  // not raise a permission prompt every 2 seconds.
+  #allowed(): boolean {
+    const granted = (d: Deno.PermissionDescriptor) =>
+      Deno.permissions.querySync(d).state === "granted";
+    return granted({ name: "write", path: this.#dir }) &&
+      granted({ name: "run" });
   }
 
   async #pass(): Promise<void> {
