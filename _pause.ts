@@ -413,6 +413,17 @@ export async function pause(
         );
       }
       const { pgid, members, mark } = jobProcesses("pause", j);
+      if (members.length === 0 && betweenAttempts(j)) {
+        // Its supervisor waits out the retry delay: there is no process to
+        // stop, and the job has not ended.
+        throw new JobStateError(
+          id,
+          j.status,
+          `Job ${id} is between attempts (attempt ${j.attempts!.length} of ${
+            (j.retries ?? 0) + 1
+          } has ended; the next starts after its retry delay): there is nothing to pause now`,
+        );
+      }
       if (members.length === 0) {
         throw new JobStateError(
           id,
@@ -550,6 +561,17 @@ const SETTLE_WAIT = 1_000;
  * the pause finds the job still. Best effort: a process in uninterruptible
  * I/O stops only when the I/O ends.
  */
+/**
+ * Whether the job's last attempt has ended and another is due: its
+ * supervisor waits out the retry delay.
+ */
+function betweenAttempts(job: Job): boolean {
+  const attempts = job.attempts ?? [];
+  const last = attempts.at(-1);
+  return last?.endedAt !== undefined &&
+    attempts.length < (job.retries ?? 0) + 1;
+}
+
 async function settleStopped(pgid: number): Promise<void> {
   const giveUpAt = Date.now() + SETTLE_WAIT;
   while (Date.now() < giveUpAt) {

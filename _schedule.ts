@@ -150,22 +150,44 @@ export interface SchedulePass {
  */
 export function readLimit(dir: string): number | undefined {
   const path = join(dir, LIMIT_FILE);
-  let text: string;
+  const invalid = (what: string) =>
+    new Error(
+      `Invalid parallel limit in ${path}: ${what} (set it again with 'jobs limit N')`,
+    );
+  // Looked at before it is opened: a FIFO would block the open, and a
+  // device such as /dev/zero never ends, both under the scheduler lock,
+  // which every spawn and every supervisor's end then waits for forever.
+  let info: Deno.FileInfo;
   try {
-    text = Deno.readTextFileSync(path);
+    info = Deno.statSync(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    if (err instanceof Deno.errors.NotFound) {
+      // A dangling symlink is not "no limit": someone meant one.
+      if (isSymlink(path)) throw invalid("a symlink to nothing");
+      return undefined;
+    }
     throw err;
   }
+  if (!info.isFile) throw invalid("not a regular file");
+  // More than a number and its newline is not a limit; not read whole.
+  if (info.size > LIMIT_FILE_MAX) throw invalid(`${info.size} bytes`);
+  const text = Deno.readTextFileSync(path);
   const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < 1 || n > MAX_JOB_LIMIT) {
-    throw new Error(
-      `Invalid parallel limit in ${path}: ${
-        JSON.stringify(text.slice(0, 40))
-      } (set it again with 'jobs limit N')`,
-    );
+    throw invalid(JSON.stringify(text.slice(0, 40)));
   }
   return n;
+}
+
+/** The most bytes a limit file holds: digits, spaces and a newline. */
+const LIMIT_FILE_MAX = 64;
+
+function isSymlink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -251,8 +273,9 @@ export async function createScheduled(
   store: JobStore,
   options: CreateJobOptions,
 ): Promise<Job> {
-  // Checked before anything is written. Jobs only ever name jobs made
-  // before them, so no lock is needed for these to stay true.
+  // Checked before anything is written, even the lock file. Jobs only ever
+  // name jobs made before them, so no lock is needed for a cycle to stay
+  // absent.
   const after: string[] = [];
   for (const dep of options.after ?? []) {
     const id = await store.resolveId(dep);
@@ -264,6 +287,14 @@ export async function createScheduled(
   }
   await store.ensureDir();
   return await withScheduleLock(store.dir, async () => {
+    // Looked for again under the lock that clean takes too (see
+    // waitedOnDuring): one removed since is refused, and none is removed
+    // between here and the record that names it.
+    for (const id of after) await store.loadRecorded(id);
+    // Read before anything is written: a limit file that cannot be read
+    // would fail the pass after the record, and the caller, told that the
+    // spawn failed, would see the job start once someone mends the file.
+    readLimit(store.dir);
     // Before the record: whoever comes next sees that a pass is due.
     writeFileDurably(join(store.dir, PENDING_FILE), new Uint8Array());
     const job = await store.create({
@@ -328,6 +359,37 @@ async function findCycle(
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/**
+ * Runs `fn` (a clean of the jobs directory) with the IDs of the jobs that
+ * waiting jobs run after, under the scheduler lock, so that no waiting job
+ * is recorded in the meantime. A dependency that has ended must outlive the
+ * jobs that wait for it: once its record is gone, its end is unknown, and a
+ * job that runs after it with `afterOk` would end cancelled though it
+ * completed.
+ *
+ * @param dir The jobs directory.
+ * @param fn What to do, given the IDs to keep.
+ * @returns What `fn` returned.
+ */
+export async function waitedOnDuring<T>(
+  dir: string,
+  fn: (keep: ReadonlySet<string>) => Promise<T>,
+): Promise<T> {
+  const store = new JobStore(dir);
+  let ran = false;
+  const result = await withScheduleLock(store.dir, async () => {
+    ran = true;
+    const keep = new Set<string>();
+    for (const job of (await store.list()).jobs) {
+      if (job.status !== "waiting") continue;
+      for (const id of job.after ?? []) keep.add(id);
+    }
+    return await fn(keep);
+  });
+  // No jobs directory: nothing waits.
+  return ran ? result as T : await fn(new Set());
 }
 
 async function withScheduleLock<T>(

@@ -473,18 +473,27 @@ export async function cleanJobs(
   // Asked only of a store that records hosts: a jobs directory needs no
   // --allow-env or --allow-sys for it.
   let here: string | undefined;
-  return await store.clean(olderThan, {
-    keep: (job: StoredJob) => {
-      if (job.status !== "lost") return false;
-      // Another host's processes cannot be looked for from here: kept, as
-      // a job whose processes may still run.
-      if (job.host !== undefined && job.host !== (here ??= hostName())) {
-        return true;
-      }
-      const left = leftovers(job);
-      return left !== undefined && left.length > 0;
-    },
-  });
+  const clean = (waitedOn: ReadonlySet<string>) =>
+    store.clean(olderThan, {
+      keep: (job: StoredJob) => {
+        if (waitedOn.has(job.id)) return true;
+        if (job.status !== "lost") return false;
+        // Another host's processes cannot be looked for from here: kept,
+        // as a job whose processes may still run.
+        if (job.host !== undefined && job.host !== (here ??= hostName())) {
+          return true;
+        }
+        const left = leftovers(job);
+        return left !== undefined && left.length > 0;
+      },
+    });
+  // A jobs directory may hold waiting jobs (a PostgreSQL store cannot):
+  // what they run after is kept, under the scheduler's lock.
+  if (store instanceof FileJobBackend) {
+    const { waitedOnDuring } = await import("./_schedule.ts");
+    return await waitedOnDuring(store.files.dir, clean);
+  }
+  return await clean(new Set());
 }
 
 /**
@@ -537,6 +546,11 @@ export interface WatchOptions {
  * come faster than the loop takes them are folded together: the next record
  * yielded is the newest one.
  *
+ * While a job of a jobs directory is `waiting` or `queued`, the watch runs a
+ * scheduler pass every 2 seconds (when the directory's pending marker says
+ * one may be due), so a job whose starter died still starts; with
+ * `--allow-write` and `--allow-run`, else the passes are skipped.
+ *
  * Requires `--allow-read` (and `--allow-write` to record a lost job).
  *
  * @param jobId The job's ID.
@@ -576,12 +590,79 @@ export async function* watchJob(
   // file, a database on LISTEN/NOTIFY; both look again every second, since a
   // supervisor killed with SIGKILL writes nothing.
   await using store = await openNamed(options);
-  yield* watchStoredJob(store, jobId, {
+  const records = watchStoredJob(store, jobId, {
     timeout,
     signal,
     pollMs: LOST_CHECK_INTERVAL,
     onTimeout: () => new WaitTimeoutError(jobId, timeout ?? Infinity),
   });
+  if (!(store instanceof FileJobBackend)) {
+    yield* records;
+    return;
+  }
+  // A waiting or queued job is started by a scheduler pass, which runs when
+  // another job ends; should that job's supervisor die (SIGKILL), no pass
+  // comes until some later command, and a watch begun before would wait
+  // forever for a job that never starts. So the watch repairs the queue
+  // itself while the job has not started.
+  using repair = new QueueRepair(store.files.dir);
+  for await (const job of records) {
+    repair.while(job.status === "waiting" || job.status === "queued");
+    yield job;
+  }
+}
+
+/** How often a watch of a job that has not started runs a pass. */
+const QUEUE_REPAIR_INTERVAL = 2_000;
+
+/** Scheduler passes every {@linkcode QUEUE_REPAIR_INTERVAL}, while on. */
+class QueueRepair implements Disposable {
+  #dir: string;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #busy = false;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  while(on: boolean): void {
+    if (on && this.#timer === undefined && this.#allowed()) {
+      const timer = setInterval(() => this.#pass(), QUEUE_REPAIR_INTERVAL);
+      // Never what keeps a program alive: an abandoned watch lets it exit.
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    } else if (!on) {
+      this[Symbol.dispose]();
+    }
+  }
+
+  // Asked, never requested: a watch in a program run without them must
+  // not raise a permission prompt every 2 seconds.
+  #allowed(): boolean {
+    const granted = (d: Deno.PermissionDescriptor) =>
+      Deno.permissions.querySync(d).state === "granted";
+    return granted({ name: "write", path: this.#dir }) &&
+      granted({ name: "run" });
+  }
+
+  async #pass(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const { schedule } = await import("./_schedule.ts");
+      await schedule(this.#dir, { ifPending: true });
+    } catch {
+      // Best effort (it may lack --allow-run): the watch goes on, and the
+      // next pass of any process starts the job.
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
 }
 
 /**
