@@ -150,6 +150,16 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
       assert.ok(!shown.stdout.includes("hunter2"), "a secret was printed");
       const listed = await cli(["jobs", ...at, "--json"]);
       assert.ok(!listed.stdout.includes("hunter2"), "a secret was listed");
+      const details = await cli(["jobs", waiting.jobId, ...at]);
+      assert.match(details.stdout, /Status: +waiting/);
+      assert.match(details.stdout, /Created: /);
+      assert.match(details.stdout, /Duration: +not started/);
+      assert.match(details.stdout, /Runs after: .* \(each must complete\)/);
+      const table = await cli(["jobs", ...at]);
+      assert.match(
+        table.stdout,
+        new RegExp(`${waiting.jobId} +waiting .* not started`),
+      );
       const mode = Deno.statSync(`${jobs}/${waiting.jobId}.json`).mode! & 0o777;
       assert.equal(mode, 0o600);
       assert.equal(waiting.status, "waiting");

@@ -36,7 +36,7 @@ export function jobJson(job: Job, now: number): Record<string, unknown> {
  * when the job ended, and a duration from it would be invented.
  */
 export function durationOf(job: Job, now: number): number | undefined {
-  if (job.status === "lost") return undefined;
+  if (job.status === "lost" || notStarted(job)) return undefined;
   const start = job.startedAt.getTime();
   if (job.completedAt !== undefined) {
     return Math.max(0, job.completedAt.getTime() - start);
@@ -44,6 +44,17 @@ export function durationOf(job: Job, now: number): number | undefined {
   if (!isFinalStatus(job.status)) return Math.max(0, now - start);
   return undefined;
 }
+
+/**
+ * A job that waits for others or for a slot has not run yet: its
+ * `startedAt` is when it was made, not a start.
+ */
+function notStarted(job: Job): boolean {
+  return job.status === "waiting" || job.status === "queued";
+}
+
+/** How the text output shows the duration of a job that has not run. */
+export const NOT_STARTED = "not started";
 
 /** How the text output shows a duration that is not known. */
 export const UNKNOWN = "unknown";
@@ -84,7 +95,11 @@ export function renderTable(
         job.status,
         safe(commandLine(job)),
         relativeTime(job.startedAt, options.now),
-        d === undefined ? UNKNOWN : humanDuration(d),
+        d !== undefined
+          ? humanDuration(d)
+          : notStarted(job)
+          ? NOT_STARTED
+          : UNKNOWN,
         ...(withProgress ? [progressOf(job) || "-"] : []),
         ...(withHost ? [safe(hostOf(job))] : []),
       ];
@@ -142,7 +157,7 @@ export function renderDetails(
   add("Working dir", job.workingDir && safe(job.workingDir));
   add("PID", job.pid > 0 ? `${job.pid} (supervisor)` : undefined);
   add("Worker PID", job.workerPid?.toString());
-  add("Started", when(job.startedAt));
+  add(notStarted(job) ? "Created" : "Started", when(job.startedAt));
   if (job.status === "lost") {
     // When the loss was recorded is a fact; when the job ended is not.
     add(
@@ -158,9 +173,11 @@ export function renderDetails(
   const d = durationOf(job, options.now);
   add(
     "Duration",
-    d === undefined
-      ? UNKNOWN
-      : humanDuration(d) + (isFinalStatus(job.status) ? "" : " so far"),
+    d !== undefined
+      ? humanDuration(d) + (isFinalStatus(job.status) ? "" : " so far")
+      : notStarted(job)
+      ? NOT_STARTED
+      : UNKNOWN,
   );
   add("Exit code", job.exitCode?.toString());
   add("Signal", job.signal && safe(job.signal));

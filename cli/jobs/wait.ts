@@ -102,13 +102,13 @@ export async function wait(ctx: JobsContext): Promise<number> {
       throw new CliError(
         `Timed out after ${
           formatDuration(timeout ?? 0)
-        } waiting for job ${id}; it is still running`,
+        } waiting for job ${id}; it has not ended`,
         { exitCode: WAIT_EXIT.WAIT_TIMEOUT, cause: e },
       );
     }
     if (e instanceof WaiterStopped) {
       throw new CliError(
-        `Stopped waiting for job ${id} (${e.signal}); the job is still running`,
+        `Stopped waiting for job ${id} (${e.signal}); the job has not ended`,
         { exitCode: WAIT_EXIT.WAIT_TIMEOUT, cause: e },
       );
     }

@@ -83,7 +83,7 @@ Deno.test("jobs wait passes the job's exit code on and returns as soon as it end
       assertEquals(r.code, WAIT_EXIT.WAIT_TIMEOUT);
       assertEquals(
         r.stderr,
-        `error: Timed out after 300ms waiting for job ${job.jobId}; it is still running\n`,
+        `error: Timed out after 300ms waiting for job ${job.jobId}; it has not ended\n`,
       );
     });
   } finally {
@@ -193,7 +193,7 @@ Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", asyn
             stderr,
             `error: Stopped waiting for job ${
               job!.jobId
-            } (${signal}); the job is still running\n`,
+            } (${signal}); the job has not ended\n`,
           );
           assertEquals(
             (await new JobStore(dir).load(job!.jobId)).status,
