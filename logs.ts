@@ -159,6 +159,12 @@ export interface ReadLogOptions {
   lines?: number;
   /** Stops the reading; the iteration then ends quietly. */
   signal?: AbortSignal;
+  /**
+   * Called when the job's log cap (`--log-max`) dropped output before it
+   * was read: `bytes` bytes were skipped there, and reading goes on with
+   * the oldest output kept. Without it, the gap is not reported.
+   */
+  onDropped?: (info: { path: string; bytes: number }) => void;
 }
 
 /**
@@ -179,12 +185,6 @@ export interface FollowLogOptions extends ReadLogOptions {
   onTruncated?: (
     info: { path: string; position: number; size: number },
   ) => void;
-  /**
-   * Called when the job's log cap (`--log-max`) dropped output before it
-   * was read: `bytes` bytes were skipped there, and following goes on with
-   * the oldest output kept. Without it, the gap is not reported.
-   */
-  onDropped?: (info: { path: string; bytes: number }) => void;
 }
 
 /**
@@ -212,9 +212,15 @@ export async function* readLog(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const path = jobLogPath(store, await store.load(jobId));
-  using file = await Deno.open(path, { read: true });
-  const cursor = await startAt(file, options);
-  yield* drain(file, cursor, path, options);
+  const cursor = await begin(path, options);
+  try {
+    // As a follower reads, once: a log that its cap trims while it is read
+    // (a job still running) must not give the bytes after a trim as if
+    // they came right after those before it.
+    yield* follow(cursor, path, options);
+  } finally {
+    cursor.file.close();
+  }
 }
 
 /**
@@ -250,11 +256,8 @@ export async function* followLog(
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const job = await store.load(jobId);
   const path = jobLogPath(store, job);
-  const file = await Deno.open(path, { read: true });
-  const cursor: Follower = { file, pos: 0, head: undefined };
+  const cursor = await begin(path, options);
   try {
-    cursor.pos = (await startAt(file, options)).pos;
-    cursor.head = await headerOf(file);
     for await (const ended of jobChanges(store, job.id, path, options.signal)) {
       yield* follow(cursor, path, options);
       // Once the job has ended, what it wrote is all in the file: the
@@ -271,6 +274,30 @@ interface Follower {
   file: Deno.FsFile;
   pos: number;
   head: LogHeader | undefined;
+}
+
+/**
+ * Opens the log and places a follower where the options say, with the
+ * header that position was taken under: both under the log's shared lock,
+ * so an in-place trim cannot fall between them.
+ */
+async function begin(
+  path: string,
+  options: ReadLogOptions,
+): Promise<Follower> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.lock(false);
+    try {
+      const { pos } = await startAt(file, options);
+      return { file, pos, head: await headerOf(file) };
+    } finally {
+      await file.unlock();
+    }
+  } catch (err) {
+    file.close();
+    throw err;
+  }
 }
 
 /**
@@ -355,29 +382,6 @@ async function startAt(
   if (options.lines === undefined) return { pos: options.from ?? 0 };
   const size = (await file.stat()).size;
   return { pos: (await tailStart(file, size, options.lines, Infinity)).start };
-}
-
-/** Reads from the cursor to the end of the file, moving the cursor. */
-async function* drain(
-  file: Deno.FsFile,
-  cursor: Cursor,
-  path: string,
-  options: FollowLogOptions,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  const size = (await file.stat()).size;
-  if (size < cursor.pos) {
-    options.onTruncated?.({ path, position: cursor.pos, size });
-    cursor.pos = 0;
-  }
-  await file.seek(cursor.pos, Deno.SeekMode.Start);
-  for (;;) {
-    if (options.signal?.aborted) return;
-    const buf = new Uint8Array(CHUNK);
-    const n = await file.read(buf);
-    if (n === null) return;
-    cursor.pos += n;
-    yield buf.subarray(0, n);
-  }
 }
 
 /**

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { JobStore } from "./jobs.ts";
 import { followLog, jobLogPath, readLog, readLogTail } from "./logs.ts";
-import { type LogCapMode, startLogCap } from "./_log_cap.ts";
+import { type LogCapMode, readLogHeader, startLogCap } from "./_log_cap.ts";
 
 const text = new TextDecoder();
 
@@ -220,3 +220,87 @@ Deno.test("followLog() follows a log trimmed in place: each byte once, or the ga
 Deno.test("followLog() follows a log the pipe cap swaps: each byte once, or the gap reported", async () => {
   await followAcrossTrims("pipe");
 });
+
+Deno.test("readLog() of a log being trimmed: each byte at its place, or the gap reported", async () => {
+  for (const mode of ["in-place", "pipe"] as const) {
+    if (mode === "in-place" && !(await canTrimInPlace())) continue;
+    await withJob(async (store, id, log) => {
+      const words = 1_000_000;
+      const written = new Uint8Array(words * 4);
+      const view = new DataView(written.buffer);
+      for (let i = 0; i < words; i++) view.setUint32(i * 4, i);
+      const src = `${store.dir}/src`;
+      await Deno.writeFile(src, written);
+      const cap = await startLogCap(log, 256 * 1024, { mode, maxInterval: 20 });
+      const child = new Deno.Command("/bin/sh", {
+        args: [
+          "-c",
+          cap.shell[0],
+          cap.shell[1],
+          "/bin/sh",
+          "-c",
+          `i=0; while [ $i -lt 40 ]; do dd if="$1" bs=100000 skip=$i count=1 status=none; sleep 0.03; i=$((i+1)); done`,
+          "sh",
+          src,
+        ],
+        stdin: "null",
+        stdout: cap.stdout,
+        stderr: "null",
+      }).spawn();
+      cap.attach(child);
+      let running = true;
+      const worker = child.status.then((s) => (running = false, s));
+      let reads = 0;
+      let gaps = 0;
+      while (running) {
+        // A slow reader (a pipe to a pager, say): trims come mid-read.
+        let pos: number | undefined;
+        let first = true;
+        for await (
+          const chunk of readLog(id, {
+            jobsDir: store.dir,
+            onDropped: ({ bytes }) => {
+              gaps++;
+              pos! += bytes;
+            },
+          })
+        ) {
+          let data = chunk;
+          if (first) {
+            first = false;
+            const head = readLogHeader(chunk);
+            pos = head?.dropped ?? 0;
+            data = chunk.subarray(head?.length ?? 0);
+          }
+          const want = written.subarray(pos!, pos! + data.length);
+          assert.ok(
+            sameBytes(data, want),
+            `${mode}, read ${reads}: ${data.length} bytes at ${pos} are not the output written there`,
+          );
+          pos! += data.length;
+          await new Promise((r) => setTimeout(r, 3));
+        }
+        reads++;
+      }
+      assert.ok((await worker).success);
+      await cap.workerEnded();
+      const end = await cap.finish();
+      assert.ok(end.trims >= 3, `${end.trims} trims`);
+      assert.ok(reads >= 3, `${reads} reads`);
+      console.log(
+        `    ${mode}: ${reads} reads, ${end.trims} trims, ${gaps} gaps reported`,
+      );
+    });
+  }
+});
+
+async function canTrimInPlace(): Promise<boolean> {
+  const probe = await Deno.makeTempDir({ prefix: "detach_logs_" });
+  try {
+    const cap = await startLogCap(`${probe}/p.log`, 1 << 20);
+    await cap.finish();
+    return cap.mode === "in-place";
+  } finally {
+    await Deno.remove(probe, { recursive: true });
+  }
+}
