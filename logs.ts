@@ -102,10 +102,21 @@ export async function readLogTail(
   const n = options.lines ?? TAIL_LINES;
   const maxBytes = options.maxBytes ?? TAIL_MAX_BYTES;
   using file = await Deno.open(path, { read: true });
-  const size = (await file.stat()).size;
-  const found = await tailStart(file, size, n, maxBytes);
-  const bytes = new Uint8Array(size - found.start);
-  const got = await readAt(file, found.start, bytes);
+  // Under the log's shared lock: an in-place trim of a capped log (which
+  // holds the exclusive one) would move the bytes between finding where
+  // the last lines start and reading them.
+  await file.lock(false);
+  let found: Awaited<ReturnType<typeof tailStart>>;
+  let bytes: Uint8Array;
+  let got: number;
+  try {
+    const size = (await file.stat()).size;
+    found = await tailStart(file, size, n, maxBytes);
+    bytes = new Uint8Array(size - found.start);
+    got = await readAt(file, found.start, bytes);
+  } finally {
+    await file.unlock();
+  }
   const text = new TextDecoder().decode(bytes.subarray(0, got));
   const lines = text === "" ? [] : text.split("\n");
   if (text.endsWith("\n")) lines.pop();

@@ -304,3 +304,47 @@ async function canTrimInPlace(): Promise<boolean> {
     await Deno.remove(probe, { recursive: true });
   }
 }
+
+Deno.test("readLogTail() of a log trimmed in place gives whole, consecutive last lines", async () => {
+  if (!(await canTrimInPlace())) return;
+  await withJob(async (_store, _id, log) => {
+    const cap = await startLogCap(log, 64 * 1024, { minInterval: 1 });
+    assert.equal(cap.mode, "in-place");
+    // Numbered lines as fast as a shell writes them, for a few seconds.
+    const child = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        cap.shell[0],
+        cap.shell[1],
+        "/bin/sh",
+        "-c",
+        'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); echo "line $i"; done',
+      ],
+      stdin: "null",
+      stdout: cap.stdout,
+      stderr: "null",
+    }).spawn();
+    cap.attach(child);
+    let running = true;
+    const worker = child.status.then((s) => (running = false, s));
+    let tails = 0;
+    while (running) {
+      const { lines } = await readLogTail(log, { lines: 4000 });
+      // The last line may be one the shell is writing: left out.
+      const numbers = lines.slice(0, -1).filter((l) => l.startsWith("line "))
+        .map((l) => Number(l.slice(5)));
+      for (let i = 1; i < numbers.length; i++) {
+        assert.equal(
+          numbers[i],
+          numbers[i - 1] + 1,
+          `tail ${tails}: line ${numbers[i]} after line ${numbers[i - 1]}`,
+        );
+      }
+      tails++;
+    }
+    assert.ok((await worker).success);
+    const end = await cap.finish();
+    assert.ok(end.trims >= 3, `${end.trims} trims`);
+    console.log(`    ${tails} tails read across ${end.trims} trims`);
+  });
+});
