@@ -222,8 +222,9 @@ export async function* readLog(
   options: ReadLogOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
-  const path = jobLogPath(store, await store.load(jobId));
-  const cursor = await begin(path, options);
+  const job = await store.load(jobId);
+  const path = jobLogPath(store, job);
+  const cursor = await begin(path, job.logMax !== undefined, options);
   try {
     // As a follower reads, once: a log that its cap trims while it is read
     // (a job still running) must not give the bytes after a trim as if
@@ -267,7 +268,7 @@ export async function* followLog(
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const job = await store.load(jobId);
   const path = jobLogPath(store, job);
-  const cursor = await begin(path, options);
+  const cursor = await begin(path, job.logMax !== undefined, options);
   try {
     for await (const ended of jobChanges(store, job.id, path, options.signal)) {
       yield* follow(cursor, path, options);
@@ -285,6 +286,21 @@ interface Follower {
   file: Deno.FsFile;
   pos: number;
   head: LogHeader | undefined;
+  /**
+   * Whether the job has a log cap. Only then can the log start with the
+   * cap's header, or be swapped: the log of a job without one is the
+   * worker's bytes, and a first line of its output that looks like the
+   * header must not move the reader.
+   */
+  capped: boolean;
+}
+
+/** The cap's header at the top of the follower's log, if it has a cap. */
+async function capHeader(
+  cursor: { capped: boolean },
+  file: Deno.FsFile,
+): Promise<LogHeader | undefined> {
+  return cursor.capped ? await headerOf(file) : undefined;
 }
 
 /**
@@ -294,6 +310,7 @@ interface Follower {
  */
 async function begin(
   path: string,
+  capped: boolean,
   options: ReadLogOptions,
 ): Promise<Follower> {
   const file = await Deno.open(path, { read: true });
@@ -301,7 +318,7 @@ async function begin(
     await file.lock(false);
     try {
       const { pos } = await startAt(file, options);
-      return { file, pos, head: await headerOf(file) };
+      return { file, pos, head: await capHeader({ capped }, file), capped };
     } finally {
       await file.unlock();
     }
@@ -330,12 +347,13 @@ async function* follow(
     }
     // At the end of the file: a swapped-out file grows no more, so go on
     // in the new one.
+    if (!cursor.capped) return;
     const swapped = await followSwap(path, cursor.file, cursor.pos);
     if (swapped === undefined) return;
     cursor.file.close();
     cursor.file = swapped.file;
     cursor.pos = swapped.pos;
-    cursor.head = await headerOf(swapped.file);
+    cursor.head = await capHeader(cursor, swapped.file);
     if (swapped.missed > 0) {
       options.onDropped?.({ path, bytes: swapped.missed });
     }
@@ -355,7 +373,7 @@ async function readChunk(
   const file = cursor.file;
   await file.lock(false);
   try {
-    const head = await headerOf(file);
+    const head = await capHeader(cursor, file);
     if (
       head?.dropped !== cursor.head?.dropped ||
       head?.length !== cursor.head?.length
