@@ -414,7 +414,7 @@ Deno.test("a swap keeps the log's permissions: a private log stays private", asy
     // Logs are made owner-only: a job's output may hold secrets.
     await Deno.writeFile(log, new Uint8Array(), { mode: 0o600 });
     await Deno.chmod(log, 0o600);
-    const src = await randomFile(`${dir}/src`, 256 * 1024);
+    await randomFile(`${dir}/src`, 256 * 1024);
     const child = worker(`cat "$1"`, [`${dir}/src`]);
     const capped = startCappedLog(log, child.stdout, { max: LOG_MAX_MIN });
     assert.equal((await child.status).code, 0);
