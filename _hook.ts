@@ -4,6 +4,7 @@
 // stopped if it runs past a bound. Nothing it does changes the job's record.
 
 import type { Job } from "./_job.ts";
+import { JOB_ID_ENV } from "./_job_id.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -88,6 +89,28 @@ export function hookEnv(job: Job): Record<string, string> {
 }
 
 /**
+ * The hook's whole environment: the supervisor's without a job's mark
+ * (`EPACK_DETACH_JOB_ID`), plus {@linkcode hookEnv}. A supervisor started
+ * from inside another job (spawn's `allowNested`) has that job's mark; the
+ * hook is part of neither job: a cancel of the outer job must not stop it,
+ * and a report or a spawn from it must not take it for a job's worker.
+ * Without --allow-env to read the environment, the supervisor's is passed
+ * on as it is.
+ */
+function hookProcessEnv(
+  job: Job,
+): { env: Record<string, string>; clearEnv?: boolean } {
+  let inherited: Record<string, string>;
+  try {
+    inherited = Deno.env.toObject();
+  } catch {
+    return { env: hookEnv(job) };
+  }
+  delete inherited[JOB_ID_ENV];
+  return { env: { ...inherited, ...hookEnv(job) }, clearEnv: true };
+}
+
+/**
  * Runs the job's end hook, `/bin/sh -c <onEnd>`, in the job's working
  * directory, in a session and process group of its own (so it outlives
  * nothing it should not and can be stopped whole), with stdin from
@@ -118,7 +141,7 @@ export async function runEndHook(
     child = new Deno.Command("/bin/sh", {
       args: ["-c", script, arg0, "/bin/sh", "-c", command],
       cwd: job.workingDir,
-      env: hookEnv(job),
+      ...hookProcessEnv(job),
       stdin: "null",
       stdout: cap?.stdout ?? "null",
       stderr: "null",
