@@ -4,6 +4,7 @@
 // stopped if it runs past a bound. Nothing it does changes the job's record.
 
 import type { Job } from "./_job.ts";
+import { JOB_ID_ENV } from "./_job_id.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -11,6 +12,7 @@ import {
   stopProcessGroup,
 } from "./timeout.ts";
 import { appendLogNote } from "./_log_note.ts";
+import type { LogCap } from "./_log_cap.ts";
 
 /** How long an end hook may run before it is stopped: 60 s. */
 export const DEFAULT_HOOK_TIMEOUT = 60_000;
@@ -87,6 +89,28 @@ export function hookEnv(job: Job): Record<string, string> {
 }
 
 /**
+ * The hook's whole environment: the supervisor's without a job's mark
+ * (`EPACK_DETACH_JOB_ID`), plus {@linkcode hookEnv}. A supervisor started
+ * from inside another job (spawn's `allowNested`) has that job's mark; the
+ * hook is part of neither job: a cancel of the outer job must not stop it,
+ * and a report or a spawn from it must not take it for a job's worker.
+ * Without --allow-env to read the environment, the supervisor's is passed
+ * on as it is.
+ */
+function hookProcessEnv(
+  job: Job,
+): { env: Record<string, string>; clearEnv?: boolean } {
+  let inherited: Record<string, string>;
+  try {
+    inherited = Deno.env.toObject();
+  } catch {
+    return { env: hookEnv(job) };
+  }
+  delete inherited[JOB_ID_ENV];
+  return { env: { ...inherited, ...hookEnv(job) }, clearEnv: true };
+}
+
+/**
  * Runs the job's end hook, `/bin/sh -c <onEnd>`, in the job's working
  * directory, in a session and process group of its own (so it outlives
  * nothing it should not and can be stopped whole), with stdin from
@@ -98,27 +122,32 @@ export function hookEnv(job: Job): Record<string, string> {
  *
  * @param job The job, as its end was recorded; `onEnd` must be set.
  * @param timeout How long the hook may run, in milliseconds.
+ * @param cap The job's log cap, if it has one: the hook's output goes
+ * where the cap wants it, as a worker's does, and is trimmed with it.
  * @returns How the hook went.
  */
 export async function runEndHook(
   job: Job,
   timeout: number,
+  cap?: LogCap,
 ): Promise<HookOutcome> {
   const command = job.onEnd ?? "";
   await appendLogNote(job.logPath, `on-end hook: ${command}`);
+  // The outer shell only sends the hook's output to the log (appending, as
+  // the worker's) or to the cap's pipe, then becomes `/bin/sh -c <onEnd>`.
+  const [script, arg0] = cap?.shell ?? ['exec "$@" >>"$0" 2>&1', job.logPath];
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("/bin/sh", {
-      // The outer shell only sends the hook's output to the log (appending,
-      // as the worker's), then becomes `/bin/sh -c <onEnd>` itself.
-      args: ["-c", 'exec /bin/sh -c "$1" >>"$0" 2>&1', job.logPath, command],
+      args: ["-c", script, arg0, "/bin/sh", "-c", command],
       cwd: job.workingDir,
-      env: hookEnv(job),
+      ...hookProcessEnv(job),
       stdin: "null",
-      stdout: "null",
+      stdout: cap?.stdout ?? "null",
       stderr: "null",
       detached: true,
     }).spawn();
+    cap?.attach(child);
   } catch (err) {
     const error = `could not be started: ${String(err)}`;
     await appendLogNote(job.logPath, `on-end hook ${error}`);
@@ -139,6 +168,9 @@ export async function runEndHook(
   } finally {
     timer[Symbol.dispose]();
   }
+  // The hook's output, like a worker's, is under the cap before the line
+  // that says how it ended.
+  await cap?.workerEnded();
   const ended = status.signal !== null
     ? { signal: status.signal }
     : { exitCode: status.code };

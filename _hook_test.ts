@@ -184,3 +184,24 @@ Deno.test("a retried job runs its hook once, after its last attempt", async () =
     assert.equal(await Deno.readTextFile(runs), "failed 4\n");
   });
 });
+
+Deno.test("the hook of a job started from another job does not carry that job's mark", async () => {
+  await withTempDir(async (dir) => {
+    const seen = join(dir, "seen");
+    // As spawn({ allowNested: true }) from a worker: the supervisor has
+    // the outer job's mark in its environment.
+    const { jobId, pid } = await mustSpawn({
+      program: "true",
+      jobsDir: dir,
+      env: { EPACK_DETACH_JOB_ID: "01OUTERJOBOUTERJOBOUTERJOB" },
+      allowNested: true,
+      onEnd: `env | grep '^EPACK_DETACH_JOB_ID=' > '${seen}'; true`,
+    });
+    const job = await finalJob(dir, jobId);
+    assert.equal(job.status, "completed");
+    await logAfterHook(pid, job);
+    // Not the outer job's processes (a cancel of it would stop the hook),
+    // nor a job a report or a spawn from the hook would take it for.
+    assert.equal(await Deno.readTextFile(seen), "");
+  });
+});

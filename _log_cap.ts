@@ -822,13 +822,21 @@ class Writer {
     const base = this.#path.slice(this.#path.lastIndexOf("/") + 1);
     const temp = `${dir}.${base}.cap.tmp`;
     await Deno.remove(temp).catch(() => {});
+    // The new log replaces the old one under its name, so it takes the old
+    // one's permissions: a log made owner-only (its output may hold secrets)
+    // must not become readable by others at its first swap.
+    const mode = ((await out.stat()).mode ?? 0o600) & 0o777;
     // Appending, as the log was: the copy below seeks to read.
     const next = await Deno.open(temp, {
       read: true,
       append: true,
       createNew: true,
+      mode,
     });
     try {
+      // The mode given at creation is narrowed by the umask; a log the
+      // umask would narrow (never widen) keeps its own permissions.
+      await Deno.chmod(temp, mode);
       await writeAll(next, header);
       let size = header.length;
       const fromFile = Math.max(0, keep - bytes.length);

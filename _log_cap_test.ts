@@ -407,3 +407,19 @@ Deno.test("a cap of fewer than eight blocks, or a file system that cannot collap
     await Deno.remove(shm, { recursive: true });
   }
 });
+
+Deno.test("a swap keeps the log's permissions: a private log stays private", async () => {
+  await withDir(async (dir) => {
+    const log = `${dir}/job.log`;
+    // Logs are made owner-only: a job's output may hold secrets.
+    await Deno.writeFile(log, new Uint8Array(), { mode: 0o600 });
+    await Deno.chmod(log, 0o600);
+    await randomFile(`${dir}/src`, 256 * 1024);
+    const child = worker(`cat "$1"`, [`${dir}/src`]);
+    const capped = startCappedLog(log, child.stdout, { max: LOG_MAX_MIN });
+    assert.equal((await child.status).code, 0);
+    const end = await capped.finish();
+    assert.ok(end.swaps >= 1);
+    assert.equal((await Deno.stat(log)).mode! & 0o777, 0o600);
+  });
+});

@@ -91,3 +91,35 @@ export function progressProblem(p: unknown): Problem | undefined {
   }
   return undefined;
 }
+
+/**
+ * The deepest a `result` may nest, in objects and arrays, itself counted:
+ * deeper JSON makes writers and readers overflow their stacks (the record
+ * is written indented; Go's encoding/json refuses past 10,000), so it is
+ * refused where it is reported, with a reason.
+ */
+export const MAX_RESULT_DEPTH = 100;
+
+/**
+ * Checks how deep a JSON value nests, without recursion (the value may be
+ * deeper than the stack).
+ *
+ * @param value A value as JSON.parse made it.
+ * @returns The problem, or `undefined` if it is within
+ * {@linkcode MAX_RESULT_DEPTH}.
+ */
+export function resultDepthProblem(value: unknown): Problem | undefined {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > MAX_RESULT_DEPTH) {
+      return {
+        reason: `nested more than ${MAX_RESULT_DEPTH} levels deep`,
+        kind: "range",
+      };
+    }
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}

@@ -129,7 +129,12 @@ export async function runSupervisor(
     // A cancel or a signal now has no job to stop, and the hook is not the
     // job: it is bounded by its own timeout, not by a cancel.
     signals.onSignal(() => {});
-    await runEndHook(ended, hookTimeout());
+    // The hook writes into the job's log: a cap on the log holds for its
+    // output too (a hook may print as much as a worker), in the same mode.
+    await using cap = ended.logMax === undefined
+      ? undefined
+      : await startLogCap(ended.logPath, ended.logMax).catch(() => undefined);
+    await runEndHook(ended, hookTimeout(), cap);
   }
   return code;
 }

@@ -102,10 +102,21 @@ export async function readLogTail(
   const n = options.lines ?? TAIL_LINES;
   const maxBytes = options.maxBytes ?? TAIL_MAX_BYTES;
   using file = await Deno.open(path, { read: true });
-  const size = (await file.stat()).size;
-  const found = await tailStart(file, size, n, maxBytes);
-  const bytes = new Uint8Array(size - found.start);
-  const got = await readAt(file, found.start, bytes);
+  // Under the log's shared lock: an in-place trim of a capped log (which
+  // holds the exclusive one) would move the bytes between finding where
+  // the last lines start and reading them.
+  await file.lock(false);
+  let found: Awaited<ReturnType<typeof tailStart>>;
+  let bytes: Uint8Array;
+  let got: number;
+  try {
+    const size = (await file.stat()).size;
+    found = await tailStart(file, size, n, maxBytes);
+    bytes = new Uint8Array(size - found.start);
+    got = await readAt(file, found.start, bytes);
+  } finally {
+    await file.unlock();
+  }
   const text = new TextDecoder().decode(bytes.subarray(0, got));
   const lines = text === "" ? [] : text.split("\n");
   if (text.endsWith("\n")) lines.pop();
@@ -159,6 +170,12 @@ export interface ReadLogOptions {
   lines?: number;
   /** Stops the reading; the iteration then ends quietly. */
   signal?: AbortSignal;
+  /**
+   * Called when the job's log cap (`--log-max`) dropped output before it
+   * was read: `bytes` bytes were skipped there, and reading goes on with
+   * the oldest output kept. Without it, the gap is not reported.
+   */
+  onDropped?: (info: { path: string; bytes: number }) => void;
 }
 
 /**
@@ -179,12 +196,6 @@ export interface FollowLogOptions extends ReadLogOptions {
   onTruncated?: (
     info: { path: string; position: number; size: number },
   ) => void;
-  /**
-   * Called when the job's log cap (`--log-max`) dropped output before it
-   * was read: `bytes` bytes were skipped there, and following goes on with
-   * the oldest output kept. Without it, the gap is not reported.
-   */
-  onDropped?: (info: { path: string; bytes: number }) => void;
 }
 
 /**
@@ -211,10 +222,17 @@ export async function* readLog(
   options: ReadLogOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
-  const path = jobLogPath(store, await store.load(jobId));
-  using file = await Deno.open(path, { read: true });
-  const cursor = await startAt(file, options);
-  yield* drain(file, cursor, path, options);
+  const job = await store.load(jobId);
+  const path = jobLogPath(store, job);
+  const cursor = await begin(path, job.logMax !== undefined, options);
+  try {
+    // As a follower reads, once: a log that its cap trims while it is read
+    // (a job still running) must not give the bytes after a trim as if
+    // they came right after those before it.
+    yield* follow(cursor, path, options);
+  } finally {
+    cursor.file.close();
+  }
 }
 
 /**
@@ -250,11 +268,8 @@ export async function* followLog(
   const store = new JobStore(options.jobsDir ?? defaultJobsDir());
   const job = await store.load(jobId);
   const path = jobLogPath(store, job);
-  const file = await Deno.open(path, { read: true });
-  const cursor: Follower = { file, pos: 0, head: undefined };
+  const cursor = await begin(path, job.logMax !== undefined, options);
   try {
-    cursor.pos = (await startAt(file, options)).pos;
-    cursor.head = await headerOf(file);
     for await (const ended of jobChanges(store, job.id, path, options.signal)) {
       yield* follow(cursor, path, options);
       // Once the job has ended, what it wrote is all in the file: the
@@ -271,6 +286,46 @@ interface Follower {
   file: Deno.FsFile;
   pos: number;
   head: LogHeader | undefined;
+  /**
+   * Whether the job has a log cap. Only then can the log start with the
+   * cap's header, or be swapped: the log of a job without one is the
+   * worker's bytes, and a first line of its output that looks like the
+   * header must not move the reader.
+   */
+  capped: boolean;
+}
+
+/** The cap's header at the top of the follower's log, if it has a cap. */
+async function capHeader(
+  cursor: { capped: boolean },
+  file: Deno.FsFile,
+): Promise<LogHeader | undefined> {
+  return cursor.capped ? await headerOf(file) : undefined;
+}
+
+/**
+ * Opens the log and places a follower where the options say, with the
+ * header that position was taken under: both under the log's shared lock,
+ * so an in-place trim cannot fall between them.
+ */
+async function begin(
+  path: string,
+  capped: boolean,
+  options: ReadLogOptions,
+): Promise<Follower> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.lock(false);
+    try {
+      const { pos } = await startAt(file, options);
+      return { file, pos, head: await capHeader({ capped }, file), capped };
+    } finally {
+      await file.unlock();
+    }
+  } catch (err) {
+    file.close();
+    throw err;
+  }
 }
 
 /**
@@ -292,12 +347,13 @@ async function* follow(
     }
     // At the end of the file: a swapped-out file grows no more, so go on
     // in the new one.
+    if (!cursor.capped) return;
     const swapped = await followSwap(path, cursor.file, cursor.pos);
     if (swapped === undefined) return;
     cursor.file.close();
     cursor.file = swapped.file;
     cursor.pos = swapped.pos;
-    cursor.head = await headerOf(swapped.file);
+    cursor.head = await capHeader(cursor, swapped.file);
     if (swapped.missed > 0) {
       options.onDropped?.({ path, bytes: swapped.missed });
     }
@@ -317,7 +373,7 @@ async function readChunk(
   const file = cursor.file;
   await file.lock(false);
   try {
-    const head = await headerOf(file);
+    const head = await capHeader(cursor, file);
     if (
       head?.dropped !== cursor.head?.dropped ||
       head?.length !== cursor.head?.length
@@ -355,29 +411,6 @@ async function startAt(
   if (options.lines === undefined) return { pos: options.from ?? 0 };
   const size = (await file.stat()).size;
   return { pos: (await tailStart(file, size, options.lines, Infinity)).start };
-}
-
-/** Reads from the cursor to the end of the file, moving the cursor. */
-async function* drain(
-  file: Deno.FsFile,
-  cursor: Cursor,
-  path: string,
-  options: FollowLogOptions,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  const size = (await file.stat()).size;
-  if (size < cursor.pos) {
-    options.onTruncated?.({ path, position: cursor.pos, size });
-    cursor.pos = 0;
-  }
-  await file.seek(cursor.pos, Deno.SeekMode.Start);
-  for (;;) {
-    if (options.signal?.aborted) return;
-    const buf = new Uint8Array(CHUNK);
-    const n = await file.read(buf);
-    if (n === null) return;
-    cursor.pos += n;
-    yield buf.subarray(0, n);
-  }
 }
 
 /**

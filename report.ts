@@ -41,13 +41,20 @@ import { JOB_ID_ENV } from "./_job_id.ts";
 import {
   MAX_MESSAGE_LENGTH,
   MAX_RESULT_BYTES,
+  MAX_RESULT_DEPTH,
   MAX_UNIT_LENGTH,
   progressProblem,
+  resultDepthProblem,
 } from "./_report_rules.ts";
 import type { JobBackend } from "./store.ts";
 
 export type { JobProgress };
-export { MAX_MESSAGE_LENGTH, MAX_RESULT_BYTES, MAX_UNIT_LENGTH };
+export {
+  MAX_MESSAGE_LENGTH,
+  MAX_RESULT_BYTES,
+  MAX_RESULT_DEPTH,
+  MAX_UNIT_LENGTH,
+};
 
 /** The environment variable that names the job's store (see `store.ts`). */
 const STORE_ENV = "EPACK_DETACH_STORE";
@@ -260,7 +267,8 @@ export class JobReporter implements AsyncDisposable {
    * @returns When it is written.
    * @throws {TypeError} If it is not a plain object or cannot be written as
    * JSON.
-   * @throws {RangeError} If its JSON is larger than 64 KiB.
+   * @throws {RangeError} If its JSON is larger than 64 KiB, or nests more
+   * than 100 levels deep.
    * @throws {Error} If the job has ended, or the store cannot be written.
    */
   async result(result: Record<string, unknown>): Promise<void> {
@@ -468,6 +476,10 @@ function checkResult(result: Record<string, unknown>): Record<string, unknown> {
       `Invalid result: ${bytes} bytes of JSON, more than ${MAX_RESULT_BYTES}`,
     );
   }
+  const deep = resultDepthProblem(copy);
+  if (deep !== undefined) {
+    throw new RangeError(`Invalid result: ${deep.reason}`);
+  }
   return copy as Record<string, unknown>;
 }
 
@@ -569,7 +581,8 @@ export function reportProgress(progress: ProgressReport): boolean {
  * @param result The result; its JSON must be an object of at most 64 KiB.
  * @returns `true` once written, `false` outside a job (nothing is done).
  * @throws {TypeError} If it is not a plain object or cannot be JSON.
- * @throws {RangeError} If its JSON is larger than 64 KiB.
+ * @throws {RangeError} If its JSON is larger than 64 KiB, or nests more
+ * than 100 levels deep.
  * @throws {Error} If the job has ended or the store cannot be written.
  *
  * @example

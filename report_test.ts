@@ -116,6 +116,15 @@ Deno.test("bad reports are refused with one-line errors", async (t) => {
       ],
       ["a toJSON that is not an object", { toJSON: () => 3 }, TypeError],
       ["too large", { blob: "x".repeat(64 * 1024) }, RangeError],
+      [
+        "nested more than 100 deep",
+        (() => {
+          let v: unknown = 1;
+          for (let i = 0; i < 100; i++) v = [v];
+          return { deep: v };
+        })(),
+        RangeError,
+      ],
     ];
   for (const [what, value, type] of badResults) {
     await t.step(`a result that is ${what}`, async () => {

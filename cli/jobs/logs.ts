@@ -40,6 +40,16 @@ export async function logs(ctx: JobsContext): Promise<number> {
       // As tail -F says it; the output goes on from the log's start.
       writeSync(Deno.stderr, `warning: ${safe(path)}: log truncated\n`);
     },
+    onDropped: ({ bytes }: { bytes: number }) => {
+      // The output goes on after a gap, maybe mid-line: say so where it
+      // happens, or the bytes on each side of it read as one stream.
+      writeSync(
+        Deno.stderr,
+        `warning: ${
+          safe(path)
+        }: ${bytes} bytes were dropped by the log cap before they could be read\n`,
+      );
+    },
   };
   const chunks = ctx.values.follow === true
     ? followLog(id, options)

@@ -79,3 +79,45 @@ Deno.test("jobs report outside a job checks its values and does nothing", async 
     }
   });
 });
+
+Deno.test("jobs report refuses a result nested too deep for the record's readers, with a reason", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const epack = `'${Deno.execPath()}' run -A '${MOD}'`;
+    // 6000 levels: within 64 KiB, but deeper than the record's writer (and
+    // Go's reader, past 10,000) can go; 100 levels are within the bound.
+    const deep = `{"d":${"[".repeat(6000)}1${"]".repeat(6000)}}`;
+    const fine = `{"d":${"[".repeat(99)}1${"]".repeat(99)}}`;
+    await Deno.writeTextFile(join(dir, "deep.json"), deep);
+    const script = [
+      `${epack} jobs report --result "$(cat deep.json)" 2>deep.err; echo "deep $?"`,
+      `${epack} jobs report --result '${fine}'; echo "fine $?"`,
+    ].join("; ");
+    const started = await cli([
+      "run",
+      "-d",
+      "--json",
+      "--jobs-dir",
+      jobsDir,
+      "--",
+      "sh",
+      "-c",
+      script,
+    ], { cwd: dir });
+    assert.equal(started.code, 0, started.stderr);
+    const id: string = JSON.parse(started.stdout).jobId;
+    const jobs = new JobStore(jobsDir);
+    const end = await until("the end", async () => {
+      const job = await jobs.load(id);
+      return job.status === "running" ? undefined : job;
+    }, 30_000);
+    const log = await Deno.readTextFile(end.logPath);
+    assert.equal(log, "deep 1\nfine 0\n");
+    assertOneLineError(
+      { code: 1, stderr: await Deno.readTextFile(join(dir, "deep.err")) },
+      1,
+      /Invalid result: nested more than 100 levels deep/,
+    );
+    assert.deepEqual(end.result, JSON.parse(fine));
+  });
+});
