@@ -109,7 +109,9 @@ Deno.test("pause() between two attempts of a retried job says so, not that the j
     const store = new JobStore(jobsDir);
     await until("the first attempt ended", async () => {
       const j = await store.load(jobId);
-      return (j.attempts?.length ?? 0) >= 1 && j.status === "running"
+      // The first attempt is in the record from its start: wait for its
+      // end to be recorded too, which is when the pause between begins.
+      return j.attempts?.[0]?.endedAt !== undefined && j.status === "running"
         ? true
         : undefined;
     });
