@@ -28,7 +28,7 @@ import {
   type JobProgress,
   type JobStatus,
 } from "./_job.ts";
-import { progressProblem } from "./_report_rules.ts";
+import { progressProblem, resultDepthProblem } from "./_report_rules.ts";
 
 // Re-exported for the record's own users (tests, the CLI's JSON output).
 export { FINAL_STATUSES, InvalidJobFileError, type Job, JOB_STATUSES };
@@ -332,7 +332,12 @@ const FIELDS = {
     ...string("error"),
     write: (v) => v === "" || v === null ? undefined : v,
   },
-  result: object("result"),
+  // The same bound as reportResult(): deeper results blow the stack of
+  // whoever reads them back (epack's Go reader refuses past 10,000).
+  result: checked(object("result"), (value) => {
+    const problem = resultDepthProblem(value);
+    if (problem !== undefined) throw new RangeError(problem.reason);
+  }),
   flags: withDefault(strings("flags"), () => []),
   signal: string("signal"),
   workingDir: string("working_dir"),

@@ -924,3 +924,30 @@ Deno.test("the progress field refuses what a report would refuse", async (t) => 
     });
   }
 });
+
+Deno.test("a result nested deeper than reportResult() allows is refused on read and on write", () => {
+  let deep: Record<string, unknown> = {};
+  for (let i = 0; i < 150; i++) deep = { d: deep };
+  const text = JSON.stringify({
+    id: "job_1",
+    command: "sync",
+    status: "completed",
+    started_at: "2024-01-01T12:00:00Z",
+    result: deep,
+  });
+  assert.throws(
+    () => parseJobRecord(text, "job_1", "job_1.json"),
+    (err: unknown) =>
+      err instanceof InvalidJobFileError && /levels deep/.test(err.reason),
+  );
+  const job = parseJobRecord(
+    text.replace(JSON.stringify(deep), '{"ok":{"nested":[1]}}'),
+    "job_1",
+    "job_1.json",
+  );
+  assert.deepEqual(job.result, { ok: { nested: [1] } });
+  assert.throws(
+    () => serializeJobRecord({ ...job, result: deep }),
+    RangeError,
+  );
+});

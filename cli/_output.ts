@@ -53,7 +53,9 @@ export function safe(text: string): string {
   let result = "";
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
-    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) {
+    if (isFormatting(c)) {
+      result += `\\u{${c.toString(16)}}`;
+    } else if (c < 0x20 || (c >= 0x7f && c < 0xa0)) {
       result += ch === "\n"
         ? "\\n"
         : ch === "\t"
@@ -64,6 +66,17 @@ export function safe(text: string): string {
     }
   }
   return result;
+}
+
+/**
+ * Characters that reorder or break the text around them on a terminal: the
+ * bidirectional controls (which can make a command line read differently
+ * from what runs) and the Unicode line and paragraph separators.
+ */
+function isFormatting(c: number): boolean {
+  return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) ||
+    c === 0x200e || c === 0x200f || c === 0x061c || c === 0x2028 ||
+    c === 0x2029;
 }
 
 /** A message on one line: lines trimmed and joined by a space. */

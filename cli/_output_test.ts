@@ -24,6 +24,13 @@ Deno.test("shellQuote() quotes only what a shell would misread", () => {
 
 Deno.test("safe() escapes control characters and keeps the rest", () => {
   assert.equal(safe("a\nb\tc\x1b[2J\x7f é"), "a\\nb\\tc\\x1b[2J\\x7f é");
+  // Bidirectional controls and Unicode line breaks would reorder or split
+  // what the terminal shows.
+  assert.equal(
+    safe("x\u202eevil\u2066\u2028y\u200f"),
+    "x\\u{202e}evil\\u{2066}\\u{2028}y\\u{200f}",
+  );
+  assert.equal(safe("日本語 ü"), "日本語 ü");
 });
 
 Deno.test("oneLine() joins trimmed lines", () => {
