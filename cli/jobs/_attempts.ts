@@ -60,8 +60,20 @@ export function attemptLines(job: Job, now: number): string[] {
     })`;
     return [`${i + 1}`, how, time, started, a.error ? safe(a.error) : ""];
   });
-  return [
-    head,
-    ...formatTable(rows).map((line) => `  ${line.trimEnd()}`),
-  ];
+  const lines = formatTable(rows).map((line) => `  ${line.trimEnd()}`);
+  // A job retried a thousand times would fill the screen: the first and the
+  // last few say how it went (--json has them all).
+  if (lines.length > SHOWN * 2 + 1) {
+    const hidden = lines.length - SHOWN * 2;
+    return [
+      head,
+      ...lines.slice(0, SHOWN),
+      `  ... ${hidden} more (jobs <id> --json lists them all)`,
+      ...lines.slice(-SHOWN),
+    ];
+  }
+  return [head, ...lines];
 }
+
+/** How many attempts are shown at each end of a long list. */
+const SHOWN = 5;

@@ -78,3 +78,30 @@ Deno.test("attemptLines() shows the policy, then each attempt: how it ended, how
     ].map((l) => l),
   );
 });
+
+Deno.test("attemptLines() shows the first and last five of many attempts", () => {
+  const at = new Date("2024-01-01T12:00:00Z");
+  const attempts = Array.from({ length: 1001 }, (_, i) => ({
+    startedAt: new Date(at.getTime() + i * 1000),
+    endedAt: new Date(at.getTime() + i * 1000 + 10),
+    exitCode: i,
+  }));
+  const job = {
+    id: "job_1",
+    command: "x",
+    args: [],
+    flags: [],
+    status: "failed",
+    pid: 1,
+    startedAt: at,
+    logPath: "/x.log",
+    retries: 1000,
+    attempts,
+  } as Job;
+  const lines = attemptLines(job, at.getTime() + 2_000_000);
+  assert.equal(lines.length, 1 + 5 + 1 + 5);
+  assert.match(lines[0], /^Attempts: 1001 of 1001/);
+  assert.match(lines[1], /^ {2}1 +exit code 0 /);
+  assert.match(lines[6], /\.\.\. 991 more/);
+  assert.match(lines[11], /^ {2}1001 +exit code 1000 /);
+});
