@@ -21,6 +21,10 @@
 // the log while it does: the in-place trim holds the exclusive one.
 
 import { checkLogMax } from "./_job_control.ts";
+import { appendLogNote } from "./_log_note.ts";
+
+/** Trims that fail in a row before the in-place cap stops trying. */
+const MAX_TRIM_FAILURES = 3;
 
 /**
  * How long, after the worker has exited, the log waits for the other
@@ -510,13 +514,23 @@ class InPlaceCap implements LogCap {
         : 0,
     };
     this.#last = { size, at: now };
-    if (size <= this.#mark || this.#failures >= 3) return;
+    if (size <= this.#mark || this.#failures >= MAX_TRIM_FAILURES) return;
     try {
       await this.#trim(file);
       this.#failures = 0;
     } catch (err) {
       this.#failures++;
       this.error ??= err;
+      if (this.#failures === MAX_TRIM_FAILURES) {
+        // Said where whoever reads the log will see it: from here on the
+        // log grows past its cap.
+        await appendLogNote(
+          this.#path,
+          `the log cap stopped: ${MAX_TRIM_FAILURES} trims in a row failed (${
+            String(err)
+          }); the log is no longer kept under ${this.max} bytes`,
+        );
+      }
     }
     // The log's size after the trim is where growth is measured from.
     this.#last = { size: (await file.stat()).size, at: performance.now() };
