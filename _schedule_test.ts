@@ -407,3 +407,21 @@ Deno.test("spawn() without after or a limit takes no scheduler lock and lists no
     assert.equal(names.includes(PENDING_FILE), false);
   });
 });
+
+Deno.test("a job's end hook does not hold back the jobs that wait for it", async () => {
+  await withTempDir(async (dir) => {
+    // The hook takes 10 s; b must start well before it is over. (The hook
+    // outlives the test by those seconds, then its supervisor exits.)
+    const a = await spawnTimed(dir, "a", 0.5, { onEnd: "sleep 10" });
+    const b = await spawnTimed(dir, "b", 0, { after: [a] });
+    // Plain reads, no waiter: a waiter would run a repair pass itself.
+    await until("b ended", async () => {
+      const job = await load(dir, b);
+      return job.status === "completed" ? job : undefined;
+    }, 30_000);
+    const t = await readTimes(dir);
+    const gap = t.get("b")!.start! - t.get("a")!.end!;
+    assert.ok(gap >= 0, `b started ${-gap} ms before a ended`);
+    assert.ok(gap < 8_000, `b started ${gap} ms after a ended`);
+  });
+});

@@ -102,13 +102,15 @@ async function openPatiently(name: string): Promise<JobBackend> {
 }
 
 /**
- * Supervises one job to its end, then runs its end hook, if it has one.
- * Returns the supervisor's exit code: 0 when the job's end was recorded, 1
- * when nothing could be recorded.
+ * Supervises one job to its end, calls `afterEnd` (which starts the jobs
+ * that waited for it), then runs its end hook, if it has one. Returns the
+ * supervisor's exit code: 0 when the job's end was recorded, 1 when nothing
+ * could be recorded.
  */
 export async function runSupervisor(
   storeName: string,
   id: string,
+  afterEnd?: () => Promise<void>,
 ): Promise<number> {
   // Before the liveness lock: once it is held, cancel() may signal us.
   using signals = new StopSignals();
@@ -123,6 +125,9 @@ export async function runSupervisor(
   // Closed last, after the lease is let go and the hook has run.
   await using _store = store;
   const { code, ended } = await superviseHeld(store, storeName, id, signals);
+  // The job's slot is free and its end recorded: what waited for it starts
+  // now, not after the end hook, which is not the job and may take a while.
+  await afterEnd?.();
   // From here the job's end is in its record: `jobs wait` has seen it, and
   // the liveness lock is let go (a final record is never called lost).
   if (ended?.onEnd !== undefined) {

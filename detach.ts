@@ -331,9 +331,13 @@ export async function superviseIfRequested(): Promise<void> {
     Deno.env.delete(SUPERVISOR_STORE_ENV);
   }
   const { runSupervisor } = await import("./_supervisor.ts");
-  const code = await runSupervisor(store, id ?? "");
-  // The job's end is recorded and its slot free: start what waited for it.
-  if (jobsDir) await startWaiting(jobsDir);
+  // Once the job's end is recorded and its slot free (before its end hook),
+  // what waited for it starts.
+  const code = await runSupervisor(
+    store,
+    id ?? "",
+    jobsDir ? () => startWaiting(jobsDir) : undefined,
+  );
   Deno.exit(code);
 }
 
