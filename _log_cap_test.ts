@@ -447,8 +447,13 @@ Deno.test({
         maxInterval: 20,
       });
       assert.equal(cap.mode, "in-place");
-      await randomFile(`${dir}/src`, 2_000_000);
-      await runCapped(cap, ["cat", `${dir}/src`]);
+      // Written over a second or so, so that the cap looks (and fails to
+      // trim) several times while the worker runs, however fast it writes.
+      await runCapped(cap, [
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 20 ]; do head -c 100000 /dev/urandom; sleep 0.05; i=$((i+1)); done",
+      ]);
       const end = await cap.finish();
       assert.ok(end.error !== undefined, "the failed trims were not reported");
       const text = new TextDecoder().decode(await Deno.readFile(log));
