@@ -69,9 +69,13 @@ async function countingJob(
 
 /** Whether every live process of the group is stopped (state T). */
 function allStopped(pgid: number): boolean {
-  const members = groupMembers(pgid) ?? [];
-  return members.length > 0 &&
-    members.every((pid) => readProcess(pid)?.state === "T");
+  const states = (groupMembers(pgid) ?? []).map((pid) =>
+    readProcess(pid)?.state
+  );
+  // A child that exited just as its stopped parent stopped stays a zombie
+  // (Z) until the parent runs again: it is not running either.
+  return states.includes("T") &&
+    states.every((state) => state === "T" || state === "Z");
 }
 
 /** Asserts the counter does not move over ~300 ms, looked at twice. */
