@@ -181,7 +181,8 @@ Deno.test("pause() also stops the job's processes that left its group (by their 
       );
       await until("every process of the job to stop", () => {
         const marked = markedProcesses(`EPACK_DETACH_JOB_ID=${id}`) ?? [];
-        return marked.length >= 2 && marked.every((p) => p.state === "T");
+        return marked.length >= 2 &&
+          marked.every((p) => p.state === "T" || p.state === "Z");
       });
       await assertStill(file);
       await assertStill(file2);
