@@ -55,9 +55,16 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     // pause() waits for the group to show as stopped, but at most a second:
     // on a loaded machine the test waits longer.
     const stopDeadline = Date.now() + 10_000;
-    while (readProcess(pgid)?.state !== "T") {
-      assert(Date.now() < stopDeadline, "the worker did not stop");
+    for (let seen = readProcess(pgid)?.state; seen !== "T";) {
+      // Said with what was seen, so that a failure here can be read.
+      assert(
+        Date.now() < stopDeadline,
+        `the worker did not stop: its state is ${seen}, the counter ${await count(
+          file,
+        )}`,
+      );
       await sleep(25);
+      seen = readProcess(pgid)?.state;
     }
     const a = await count(file);
     await sleep(300);
