@@ -71,7 +71,14 @@ Deno.test("jobs clean keeps an ended job that a waiting job runs after, so --aft
     const jobsDir = join(dir, "jobs");
     const a = await mustSpawn({ program: "true", jobsDir });
     assert.equal((await finalJob(jobsDir, a.jobId)).status, "completed");
-    const c = await mustSpawn({ program: "sleep", args: ["2"], jobsDir });
+    // c runs until the test opens its gate: the clean below must come
+    // while c (and so b) has not ended, however slow the machine.
+    const gate = join(dir, "gate");
+    const c = await mustSpawn({
+      program: "sh",
+      args: ["-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', gate],
+      jobsDir,
+    });
     const b = await mustSpawn({
       program: "true",
       jobsDir,
@@ -87,6 +94,7 @@ Deno.test("jobs clean keeps an ended job that a waiting job runs after, so --aft
       jobsDir,
     ]);
     assert.equal(r.code, 0, r.stderr);
+    await Deno.writeTextFile(gate, "");
     const ended = await finalJob(jobsDir, b.jobId);
     assert.equal(ended.status, "completed", ended.error);
     // Once nothing waits for it, it goes like any other.
