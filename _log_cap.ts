@@ -905,8 +905,11 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (at < bytes.length) at += await file.write(bytes.subarray(at));
 }
 
-/** Fills `buf` from `offset` unless the file ends first; returns the count. */
-async function readAt(
+/**
+ * Fills `buf` from `offset` unless the file ends first; returns the count.
+ * Also the log readers' (logs.ts) one positioned read.
+ */
+export async function readAt(
   file: Deno.FsFile,
   offset: number,
   buf: Uint8Array,

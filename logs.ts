@@ -26,6 +26,7 @@ import {
   headerOf,
   type LogHeader,
   movePosition,
+  readAt,
 } from "./_log_cap.ts";
 
 /** How many lines {@linkcode readLogTail} returns by default. */
@@ -507,20 +508,4 @@ async function tailStart(
     end = begin;
   }
   return { start: floor, bytesRead, truncated: floor > 0 };
-}
-
-/** Fills `buf` from `offset` unless the file ends first; returns the count. */
-async function readAt(
-  file: Deno.FsFile,
-  offset: number,
-  buf: Uint8Array,
-): Promise<number> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < buf.length) {
-    const n = await file.read(buf.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return got;
 }
