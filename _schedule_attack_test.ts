@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { JobStore } from "./jobs.ts";
 import { pause } from "./_pause.ts";
-import { cli, withTempDir } from "./testdata/cli_helpers.ts";
+import { cli, MOD, withTempDir } from "./testdata/cli_helpers.ts";
 import {
   finalJob,
   mustSpawn,
@@ -156,6 +156,56 @@ Deno.test("jobs wait on a waiting job starts it when the job it runs after is lo
       Deno.kill(running.pid, "SIGKILL");
       const r = await wait;
       assert.equal(r.code, 0, r.stderr);
+      assert.equal((await store.load(b.jobId)).status, "completed");
+    } finally {
+      // a's worker outlives its supervisor: stop it.
+      await cli(["jobs", "cancel", a.jobId, "--jobs-dir", jobsDir]);
+    }
+  });
+});
+
+Deno.test("jobs logs -f on a waiting job starts it when the job it runs after is lost (its supervisor killed)", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const a = await mustSpawn({ program: "sleep", args: ["30"], jobsDir });
+    const b = await mustSpawn({
+      program: "sh",
+      args: ["-c", "echo b-ran"],
+      jobsDir,
+      after: [a.jobId],
+    });
+    const store = new JobStore(jobsDir);
+    const running = await until("a's worker runs", async () => {
+      const j = await store.load(a.jobId);
+      return j.workerPid !== undefined ? j : undefined;
+    });
+    try {
+      // Under timeout(1): without the repair the follower waits forever.
+      const follow = new Deno.Command("timeout", {
+        args: [
+          "30",
+          Deno.execPath(),
+          "run",
+          "-A",
+          MOD,
+          "jobs",
+          "logs",
+          "-f",
+          b.jobId,
+          "--jobs-dir",
+          jobsDir,
+        ],
+        stdin: "null",
+        env: { NO_COLOR: "" },
+      }).output();
+      // The follower is under way before the supervisor dies; nothing else
+      // runs a pass after that.
+      await new Promise((r) => setTimeout(r, 1_500));
+      Deno.kill(running.pid, "SIGKILL");
+      const r = await follow;
+      const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+      assert.equal(r.code, 0, text(r.stderr));
+      assert.equal(text(r.stdout), "b-ran\n");
       assert.equal((await store.load(b.jobId)).status, "completed");
     } finally {
       // a's worker outlives its supervisor: stop it.

@@ -41,6 +41,7 @@ import { checkDuration, formatDuration, MAX_DURATION } from "./duration.ts";
 import { requestCancel } from "./_cancel.ts";
 import { assertPosix } from "./_platform.ts";
 import { firstMissing } from "./_permissions.ts";
+import { QueueRepair } from "./_queue_repair.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -600,68 +601,12 @@ export async function* watchJob(
     yield* records;
     return;
   }
-  // A waiting or queued job is started by a scheduler pass, which runs when
-  // another job ends; should that job's supervisor die (SIGKILL), no pass
-  // comes until some later command, and a watch begun before would wait
-  // forever for a job that never starts. So the watch repairs the queue
-  // itself while the job has not started.
+  // A job that has not started may wait for a pass nobody runs: see
+  // QueueRepair.
   using repair = new QueueRepair(store.files.dir);
   for await (const job of records) {
     repair.while(job.status === "waiting" || job.status === "queued");
     yield job;
-  }
-}
-
-/** How often a watch of a job that has not started runs a pass. */
-const QUEUE_REPAIR_INTERVAL = 2_000;
-
-/** Scheduler passes every {@linkcode QUEUE_REPAIR_INTERVAL}, while on. */
-class QueueRepair implements Disposable {
-  #dir: string;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #busy = false;
-
-  constructor(dir: string) {
-    this.#dir = dir;
-  }
-
-  while(on: boolean): void {
-    if (on && this.#timer === undefined && this.#allowed()) {
-      const timer = setInterval(() => this.#pass(), QUEUE_REPAIR_INTERVAL);
-      // Never what keeps a program alive: an abandoned watch lets it exit.
-      Deno.unrefTimer(timer);
-      this.#timer = timer;
-    } else if (!on) {
-      this[Symbol.dispose]();
-    }
-  }
-
-  // Asked, never requested: a watch in a program run without them must
-  // not raise a permission prompt every 2 seconds.
-  #allowed(): boolean {
-    const granted = (d: Deno.PermissionDescriptor) =>
-      Deno.permissions.querySync(d).state === "granted";
-    return granted({ name: "write", path: this.#dir }) &&
-      granted({ name: "run" });
-  }
-
-  async #pass(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      const { schedule } = await import("./_schedule.ts");
-      await schedule(this.#dir, { ifPending: true });
-    } catch {
-      // Best effort (it may lack --allow-run): the watch goes on, and the
-      // next pass of any process starts the job.
-    } finally {
-      this.#busy = false;
-    }
-  }
-
-  [Symbol.dispose](): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
   }
 }
 

@@ -21,6 +21,7 @@
 import { resolve } from "./_path.ts";
 import { FINAL_STATUSES, type Job, JobStore } from "./jobs.ts";
 import { defaultJobsDir } from "./detach.ts";
+import { QueueRepair } from "./_queue_repair.ts";
 import {
   followSwap,
   headerOf,
@@ -243,6 +244,9 @@ export async function* readLog(
  * start, after `onTruncated` says so. A log kept under a cap is followed
  * across its trims, each byte of output yielded once: output the cap
  * dropped before it was read is skipped, and `onDropped` says how much.
+ * While the job waits or is queued, a scheduler pass runs every 2 seconds
+ * (with `--allow-write` and `--allow-run`), as in `watchJob()`, so a job
+ * whose starter died still starts.
  *
  * Requires `--allow-read`.
  *
@@ -453,10 +457,14 @@ async function* jobChanges(
   })();
   const onAbort = () => wake?.();
   signal?.addEventListener("abort", onAbort);
+  // A follower of a job that has not started waits for a scheduler pass
+  // that may never come: it repairs the queue, as watchJob() does.
+  using repair = new QueueRepair(store.dir);
   try {
     while (!signal?.aborted) {
       dirty = false;
       const job = await store.load(id);
+      repair.while(job.status === "waiting" || job.status === "queued");
       const ended = FINAL_STATUSES.includes(job.status);
       yield ended;
       if (ended || signal?.aborted) return;
