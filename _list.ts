@@ -4,16 +4,26 @@
 
 import { isJobId, JobNotFoundError } from "./_job_id.ts";
 import {
+  FINAL_STATUSES,
   type InvalidJobFile,
   InvalidJobFileError,
   isSupervisedStatus,
   type Job,
+  type JobStatus,
   type ListOptions,
   type ListResult,
 } from "./_job.ts";
 import { parseJobRecord, readJobFile, readJobFileSync } from "./_record.ts";
 import { applyLiveness } from "./_liveness.ts";
 import { isLockedSync } from "./_durable.ts";
+import {
+  keyHash,
+  ListCache,
+  ListCacheWriter,
+  type RecordStat,
+  settled,
+  statRecord,
+} from "./_list_cache.ts";
 
 /** How many records are read between two yields to the event loop. */
 const YIELD_EVERY = 256;
@@ -76,52 +86,195 @@ export async function streamJobs(
   options: ListOptions,
   emit: (job: Job) => void | Promise<void>,
 ): Promise<InvalidJobFile[]> {
+  return await stream(store, {
+    wants: (status) =>
+      options.status === undefined || status === options.status,
+    job: emit,
+  });
+}
+
+/**
+ * How a listing turns jobs into text, for {@linkcode streamJobTexts}: the
+ * text of a job whose recorded status is final must be a function of its
+ * record alone, for the listing cache keeps it.
+ */
+export interface ListingText {
+  /** Whether the listing shows jobs in this status. */
+  wants(status: JobStatus): boolean;
+  /** Takes the next job shown, read now (a job that has not ended, say). */
+  job(job: Job): void | Promise<void>;
+  /** The text of an ended job, as the listing shows it, in UTF-8. */
+  text(job: Job): Uint8Array;
+  /** Takes the text of the next job shown: text() of it, now or before. */
+  put(text: Uint8Array): void | Promise<void>;
+  /**
+   * Names the way text() renders (its version): a cache made under another
+   * key is ignored, and replaced.
+   */
+  key: string;
+  /** Whether to use the listing cache. */
+  cache: boolean;
+}
+
+/**
+ * {@linkcode streamJobs} for a listing printed as text: the jobs whose
+ * recorded status is final come from the directory's listing cache
+ * (_list_cache.ts) when their records are as they were when it was written,
+ * without being read; the others are read as streamJobs() reads them. A
+ * listing that read more of those than CACHE_SLACK allows writes a new
+ * cache, as it goes. The output is the same with the cache or without.
+ *
+ * @returns The files that failed to load, by ID.
+ */
+export async function streamJobTexts(
+  store: ListedStore,
+  listing: ListingText,
+): Promise<InvalidJobFile[]> {
+  return await stream(store, listing);
+}
+
+/**
+ * Entries read from records rather than the cache, as a share of the
+ * cache's size, above which a listing writes the cache again (with at least
+ * CACHE_MIN_NEW of them): a few new jobs do not rewrite a large cache each
+ * time, and removed records' entries go at the next write.
+ */
+const CACHE_SLACK = 1 / 8;
+const CACHE_MIN_NEW = 64;
+
+type Sink = Pick<ListingText, "wants" | "job"> & Partial<ListingText>;
+
+async function stream(
+  store: ListedStore,
+  sink: Sink,
+): Promise<InvalidJobFile[]> {
+  const now = Date.now();
+  const key = sink.cache && sink.key !== undefined ? keyHash(sink.key) : -1;
   const { ids, invalid } = await scan(store);
-  const starts = new Float64Array(ids.length);
-  const texts: (string | undefined)[] = new Array(ids.length);
-  const keep = ids.length <= KEEP_TEXT_UP_TO;
-  for (let i = 0; i < ids.length; i++) {
-    let start = NaN;
-    try {
-      const text = Deno.readTextFileSync(store.recordPath(ids[i]));
-      if (keep) texts[i] = text;
-      const started = (JSON.parse(text) as { started_at?: unknown })
-        ?.started_at;
-      if (typeof started === "string") start = Date.parse(started);
-    } catch {
-      // Gone, or not a record: the second pass says which.
+  const cache = key < 0 ? undefined : ListCache.open(store.dir, key);
+  try {
+    const starts = new Float64Array(ids.length);
+    // Per record: its cache entry, or -1.
+    const hits = new Int32Array(ids.length).fill(-1);
+    // Per record, with a cache: the identity a new entry would have
+    // (ino, size, mtime, ctime), or NaN if it must not have one.
+    const stats = new Float64Array(key < 0 ? 0 : ids.length * 4).fill(NaN);
+    const statOf = (i: number): RecordStat | undefined =>
+      Number.isNaN(stats[i * 4]) ? undefined : {
+        ino: stats[i * 4],
+        size: stats[i * 4 + 1],
+        mtime: stats[i * 4 + 2],
+        ctime: stats[i * 4 + 3],
+      };
+    const texts: (string | undefined)[] = new Array(ids.length);
+    const keep = ids.length <= KEEP_TEXT_UP_TO;
+    let hit = 0;
+    let fresh = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const path = store.recordPath(ids[i]);
+      if (key >= 0) {
+        // Looked at before it is read: a write between the two gives the
+        // file another identity than the one an entry would be made with.
+        const stat = statRecord(path);
+        // An entry was made for a settled file; the same file still is.
+        if (stat !== undefined && settled(stat, now)) {
+          stats.set([stat.ino, stat.size, stat.mtime, stat.ctime], i * 4);
+        }
+        const entry = cache?.find(ids[i], stat) ?? -1;
+        if (entry >= 0) {
+          hits[i] = entry;
+          starts[i] = cache!.start(entry);
+          hit++;
+          continue;
+        }
+      }
+      let start = NaN;
+      try {
+        const text = Deno.readTextFileSync(path);
+        if (keep) texts[i] = text;
+        const raw = JSON.parse(text) as {
+          started_at?: unknown;
+          status?: unknown;
+        };
+        const started = raw?.started_at;
+        if (typeof started === "string") start = Date.parse(started);
+        if (
+          key >= 0 && !Number.isNaN(stats[i * 4]) && FINAL.has(raw?.status)
+        ) {
+          fresh++;
+        }
+      } catch {
+        // Gone, or not a record: the second pass says which.
+      }
+      starts[i] = Number.isNaN(start) ? -Infinity : start;
     }
-    starts[i] = Number.isNaN(start) ? -Infinity : start;
-  }
-  const order = Array.from(ids, (_, i) => i).sort((a, b) =>
-    starts[b] - starts[a] || byIdDescending(ids[a], ids[b])
-  );
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k];
-    const text = texts[i];
-    texts[i] = undefined;
-    const path = store.recordPath(ids[i]);
-    let job: Job | undefined;
+    const stale = (cache?.size ?? 0) - hit;
+    const writer = key >= 0 &&
+        fresh + stale >= Math.max(CACHE_MIN_NEW, hit * CACHE_SLACK)
+      ? ListCacheWriter.create(store.dir, key)
+      : undefined;
+    const order = Array.from(ids, (_, i) => i).sort((a, b) =>
+      starts[b] - starts[a] || byIdDescending(ids[a], ids[b])
+    );
     try {
-      job = text === undefined
-        ? readJobFileSync(path, ids[i])
-        : parseJobRecord(text, ids[i], path);
+      for (let k = 0; k < order.length; k++) {
+        const i = order[k];
+        const entry = hits[i];
+        if (entry >= 0) {
+          const status = cache!.status(entry);
+          const shown = sink.wants(status);
+          if (!shown && writer === undefined) continue;
+          const bytes = cache!.text(entry);
+          if (bytes !== undefined) {
+            // Its identity is the one the entry was made with.
+            writer?.add(ids[i], statOf(i)!, starts[i], status, bytes);
+            if (shown) await sink.put!(bytes);
+            continue;
+          }
+          // A torn cache: the record says.
+        }
+        const text = texts[i];
+        texts[i] = undefined;
+        const path = store.recordPath(ids[i]);
+        let job: Job | undefined;
+        try {
+          job = text === undefined
+            ? readJobFileSync(path, ids[i])
+            : parseJobRecord(text, ids[i], path);
+        } catch (err) {
+          job = failed(err, invalid);
+        }
+        if (job === undefined) continue;
+        const stat = key < 0 ? undefined : statOf(i);
+        if (FINAL.has(job.status) && stat !== undefined && sink.text) {
+          const bytes = sink.text(job);
+          writer?.add(ids[i], stat, starts[i], job.status, bytes);
+          if (sink.wants(job.status)) await sink.put!(bytes);
+          continue;
+        }
+        // A lock that is held leaves the job as recorded, as applyLiveness()
+        // would: asked synchronously first, which saves its asynchronous
+        // probe (about 1.3 ms a running job in a listing, under load).
+        if (
+          isSupervisedStatus(job.status) &&
+          isLockedSync(store.livenessPath(job.id)) === false
+        ) {
+          job = await live(store, job, invalid);
+        }
+        if (job !== undefined && sink.wants(job.status)) await sink.job(job);
+      }
     } catch (err) {
-      job = failed(err, invalid);
+      writer?.abort();
+      throw err;
     }
-    // A lock that is held leaves the job as recorded, as applyLiveness()
-    // would: asked synchronously first, which saves its asynchronous probe
-    // (about 1.3 ms a running job in a listing, under load).
-    if (
-      job !== undefined && isSupervisedStatus(job.status) &&
-      isLockedSync(store.livenessPath(job.id)) === false
-    ) {
-      job = await live(store, job, invalid);
-    }
-    if (job !== undefined && wants(options, job)) await emit(job);
+    writer?.commit();
+  } finally {
+    cache?.close();
   }
   return sortInvalid(invalid);
 }
+
+const FINAL: ReadonlySet<unknown> = new Set<JobStatus>(FINAL_STATUSES);
 
 /**
  * Up to how many records streamJobs() keeps their text between its passes
