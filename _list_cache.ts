@@ -241,14 +241,14 @@ export class ListCache {
     ) {
       return undefined;
     }
-    const block = new Uint8Array(size - TRAILER - textsEnd);
-    if (!readFully(file, textsEnd, block)) return undefined;
-    const ids = block.subarray(0, idsLength);
-    const numbers = new Float64Array(
-      block.buffer,
-      numbersAt - textsEnd,
-      count * FIELDS,
-    );
+    const ids = new Uint8Array(idsLength);
+    const numbers = new Float64Array(count * FIELDS);
+    if (
+      !readFully(file, textsEnd, ids) ||
+      !readFully(file, numbersAt, new Uint8Array(numbers.buffer))
+    ) {
+      return undefined;
+    }
     if (checksum(ids, numbers) !== sum) return undefined;
     const names = count === 0 ? [] : new TextDecoder().decode(ids).split("\n");
     if (names.length !== count) return undefined;

@@ -167,8 +167,10 @@ function itemText(job: Job, now: number): string {
  * version of this CLI, or one whose item text differs (tried on a job with
  * most fields), is not used. Change LIST_FORMAT when records are read or
  * shown differently in a way the sample job does not show.
+ *
+ * @returns The key.
  */
-function listFormat(): string {
+export function listFormat(): string {
   const sample = {
     id: "01KAAAAAAAAAAAAAAAAAAAAAAA",
     command: "pull",
