@@ -125,12 +125,20 @@ async function listJson(
   const emit = (job: Job) => {
     if (wants(job.status)) put(itemText(job, now));
   };
+  // Encoded into one buffer, reused (the text is copied before the next).
   const encoder = new TextEncoder();
+  let scratch = new Uint8Array(1 << 16);
+  const encode = (text: string) => {
+    if (scratch.length < text.length * 3) {
+      scratch = new Uint8Array(text.length * 3);
+    }
+    return scratch.subarray(0, encoder.encodeInto(text, scratch).written);
+  };
   const invalid = ctx.store instanceof FileJobBackend
     ? await streamJobTexts(ctx.store.files, {
       wants,
       job: emit,
-      text: (job) => encoder.encode(itemText(job, now)),
+      text: (job) => encode(itemText(job, now)),
       put,
       key: listFormat(),
       cache: cacheEnabled(),
