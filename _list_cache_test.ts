@@ -6,7 +6,6 @@ import { assert, assertEquals, ENTRY } from "./testdata/cli_helpers.ts";
 import { type Job, JobStore, newJobId } from "./jobs.ts";
 import { toRecord } from "./_record.ts";
 import { holdLiveness } from "./_liveness.ts";
-import { streamJobTexts } from "./_list.ts";
 import { listFormat } from "./cli/jobs/list.ts";
 import {
   CACHE_ENV,
@@ -14,6 +13,7 @@ import {
   keyHash,
   ListCache,
   MIN_AGE_MS,
+  streamJobTexts,
 } from "./_list_cache.ts";
 
 const KEY = "test 1";

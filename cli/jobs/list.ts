@@ -8,8 +8,7 @@ import {
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
-import { streamJobTexts } from "../../_list.ts";
-import { cacheEnabled } from "../../_list_cache.ts";
+import { cacheEnabled, streamJobTexts } from "../../_list_cache.ts";
 import { VERSION } from "../main.ts";
 import { FileJobBackend } from "../../_file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
