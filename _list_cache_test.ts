@@ -474,3 +474,40 @@ function existsSync(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("a listing rewrites the cache only when enough of it is missing or stale", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    await listed(store, true);
+    const first = Deno.statSync(cachePath).ino;
+    const size = cacheSize(dir)!;
+    // A few new ended jobs: read from their records, the cache stays.
+    for (let i = 0; i < 3; i++) put(store, job(store, 700 + i));
+    await settle();
+    assertEquals(await listed(store, true), await listed(store, false));
+    assertEquals(Deno.statSync(cachePath).ino, first);
+    assertEquals(cacheSize(dir), size);
+    // Many: the next listing writes it again, with them, and without the
+    // entries of records removed meanwhile.
+    const removed = [...Deno.readDirSync(dir)].map((e) => e.name)
+      .filter((n) => /^[0-9A-Z]{26}\.json$/.test(n)).slice(0, 5);
+    for (const name of removed) {
+      Deno.removeSync(`${dir}/${name}`, { recursive: true });
+    }
+    for (let i = 0; i < MANY; i++) put(store, job(store, 800 + i));
+    await settle();
+    const expected = await listed(store, false);
+    assertEquals(await listed(store, true), expected);
+    assert(Deno.statSync(cachePath).ino !== first, "rewritten");
+    const now = cacheSize(dir)!;
+    assert(now > size + MANY - 5 && now <= size + MANY + 3, `${now}`);
+    assertEquals(await listed(store, true), expected);
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
