@@ -14,10 +14,15 @@
 // ctime to the second only, hence an age of two seconds. What remains: a
 // system clock set back by more than that, between the look and a write that
 // also keeps the size, the inode and the mtime to the millisecond; or a file
-// system whose ctime does not move (none that this module supports).
+// system whose ctime does not move (none that this module supports). Inode
+// numbers above 2^53 (some network and overlay file systems) come rounded
+// from Deno: two files may then look alike by inode, never also by ctime.
+// An entry is only ever made for an ended job, which nothing of ours
+// rewrites (the log cap, progress reports and the scheduler write records of
+// jobs that have not ended; a clean removes ended ones): a hit is the rule.
 //
-// The file: MAGIC, the texts (UTF-8, one after the other in listing order),
-// the job IDs (one per line), padding to 8 bytes, FIELDS numbers a job
+// The file: MAGIC, the texts (UTF-8, one after the other in listing order,
+// so that a listing reads them in order), the job IDs (one per line), padding to 8 bytes, FIELDS numbers a job
 // (Float64, native byte order), and a trailer of TRAILER_FIELDS numbers that
 // declares the lengths and a checksum of the IDs and numbers. It is written
 // to a temp file and renamed, never fsynced: a torn or foreign file fails
