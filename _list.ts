@@ -1,6 +1,8 @@
 // Listing a jobs directory: JobStore.list(), which returns every job, and
-// the CLI's `jobs --json`, which must not hold every job of a large
-// directory at once and takes them one at a time (streamJobs).
+// streamJobs(), which takes them one at a time so as not to hold every job
+// of a large directory at once. The CLI's `jobs --json` lists through the
+// listing cache instead (_list_cache.ts), which is kept off this file so
+// that what loads the store (a detached start) does not load it.
 
 import { isJobId, JobNotFoundError } from "./_job_id.ts";
 import {
@@ -124,10 +126,10 @@ export async function streamJobs(
 }
 
 /**
- * Up to how many records streamJobs() keeps their text between its passes
+ * Up to how many records streamJobs() (and the cached listing) keeps their text between its passes
  * (about 11 MiB of records written by this module).
  */
-const KEEP_TEXT_UP_TO = 16_384;
+export const KEEP_TEXT_UP_TO = 16_384;
 
 /**
  * The IDs of the records in a directory; misnamed ones are invalid. Read
@@ -135,7 +137,7 @@ const KEEP_TEXT_UP_TO = 16_384;
  * for 100,000 jobs (200,000 files) peaked 150 MiB higher than readDir()
  * (205 against 51 MiB VmHWM, in a script doing only that).
  */
-async function scan(
+export async function scan(
   store: ListedStore,
 ): Promise<{ ids: string[]; invalid: InvalidJobFile[] }> {
   const ids: string[] = [];
@@ -190,7 +192,7 @@ async function read(
 }
 
 /** A job that should be running, with its liveness lock consulted. */
-async function live(
+export async function live(
   store: ListedStore,
   recorded: Job,
   invalid: InvalidJobFile[],
@@ -206,7 +208,7 @@ async function live(
   }
 }
 
-function failed(err: unknown, invalid: InvalidJobFile[]): undefined {
+export function failed(err: unknown, invalid: InvalidJobFile[]): undefined {
   if (err instanceof InvalidJobFileError) {
     invalid.push({ id: err.id, path: err.path, reason: err.reason });
     return undefined;
@@ -220,11 +222,11 @@ function wants(options: ListOptions, job: Job): boolean {
   return options.status === undefined || job.status === options.status;
 }
 
-function byIdDescending(a: string, b: string): number {
+export function byIdDescending(a: string, b: string): number {
   return a < b ? 1 : a > b ? -1 : 0;
 }
 
-function sortInvalid(invalid: InvalidJobFile[]): InvalidJobFile[] {
+export function sortInvalid(invalid: InvalidJobFile[]): InvalidJobFile[] {
   return invalid.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 

@@ -12,9 +12,16 @@
 // - with --big, the same listing over 100,000 jobs: time and peak RSS
 //   (VmHWM) against the records' size on disk (goal 3: ≤ 1.5 s, ≤ 2×).
 //
-//   deno run -A bench/startup.ts [--rounds N] [--big]
+// The listing is timed as it was before the listing cache
+// (EPACK_DETACH_LIST_CACHE=0), with the cache removed before each run (cold:
+// the run that writes it), and with it in place (warm); `--before` adds the
+// CLI of another checkout (the state before a change).
+//
+//   deno run -A bench/startup.ts [--rounds N] [--big] [--list-only]
+//     [--before <mod.ts>]
 
 import { JobStore } from "../jobs.ts";
+import { CACHE_ENV, CACHE_NAME, MIN_AGE_MS } from "../_list_cache.ts";
 import {
   benchPath,
   denoPath,
@@ -32,6 +39,8 @@ const flagValue = (name: string) => {
 };
 const ROUNDS = Number(flagValue("--rounds") ?? 15);
 const BIG = args.includes("--big");
+/** Only the listing (goal 3). */
+const LIST_ONLY = args.includes("--list-only");
 
 const DENO = denoPath();
 const EMPTY = benchPath("./testdata/empty.ts");
@@ -47,15 +56,24 @@ interface Side {
   once(round: number): Promise<number>;
 }
 
-/** A side that times `deno <args>` as a whole process, output discarded. */
-function process(name: string, argv: (round: number) => string[]): Side {
+/**
+ * A side that times `deno <args>` as a whole process, output discarded;
+ * `before` runs, untimed, ahead of each.
+ */
+function process(
+  name: string,
+  argv: (round: number) => string[],
+  options: { env?: Record<string, string>; before?: () => void } = {},
+): Side {
   return {
     name,
     async once(round) {
       const args = argv(round);
+      options.before?.();
       const t = performance.now();
       const out = await new Deno.Command(DENO, {
         args,
+        env: options.env,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -147,40 +165,60 @@ const detaching = (name: string, argv: (round: number) => string[]): Side => {
   };
 };
 
-await compare("Starting a job (goal 1: ≤ 1.3× an empty `deno run`)", [
-  process("deno run -A <empty script> (base)", () => ["run", "-A", EMPTY]),
-  process(
-    "deno run -A mod.ts --version",
-    () => ["run", "-A", MOD, "--version"],
-  ),
-  detaching("deno run -A mod.ts run --detach --json -- true", () => [
-    "run",
-    "-A",
-    MOD,
-    "run",
-    "--detach",
-    "--json",
-    "--jobs-dir",
-    detachJobs,
-    "--",
-    "true",
-  ]),
-  detaching("deno run -A mod.ts pull <registry> --detach --json", (r) => [
-    "run",
-    "-A",
-    MOD,
-    "pull",
-    REGISTRY,
-    "--detach",
-    "--json",
-    "--jobs-dir",
-    detachJobs,
-    "-o",
-    `${root}/pull-${r + 2}.epack`,
-  ]),
-], ROUNDS);
+if (!LIST_ONLY) {
+  await compare("Starting a job (goal 1: ≤ 1.3× an empty `deno run`)", [
+    process("deno run -A <empty script> (base)", () => ["run", "-A", EMPTY]),
+    process(
+      "deno run -A mod.ts --version",
+      () => ["run", "-A", MOD, "--version"],
+    ),
+    detaching("deno run -A mod.ts run --detach --json -- true", () => [
+      "run",
+      "-A",
+      MOD,
+      "run",
+      "--detach",
+      "--json",
+      "--jobs-dir",
+      detachJobs,
+      "--",
+      "true",
+    ]),
+    detaching("deno run -A mod.ts pull <registry> --detach --json", (r) => [
+      "run",
+      "-A",
+      MOD,
+      "pull",
+      REGISTRY,
+      "--detach",
+      "--json",
+      "--jobs-dir",
+      detachJobs,
+      "-o",
+      `${root}/pull-${r + 2}.epack`,
+    ]),
+  ], ROUNDS);
+}
 
 // --- goal 3: listing --------------------------------------------------------
+
+/**
+ * The main checkout's CLI, the state before this branch, if there is one:
+ * `--before <mod.ts>`.
+ */
+const BEFORE = flagValue("--before");
+
+function listArgs(mod: string, dir: string): string[] {
+  return ["run", "-A", mod, "jobs", "--all", "--json", "--jobs-dir", dir];
+}
+
+function removeCache(dir: string): void {
+  try {
+    Deno.removeSync(`${dir}/${CACHE_NAME}`);
+  } catch {
+    // Not there.
+  }
+}
 
 async function listing(count: number, rounds: number): Promise<string> {
   const dir = `${root}/list-${count}`;
@@ -190,6 +228,9 @@ async function listing(count: number, rounds: number): Promise<string> {
     running: 100,
     argv: [DENO, "run", "-A", MOD, "pull"],
   });
+  // The listing cache takes records whose files are older than this, as
+  // in any directory listed more than once.
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 100));
   const cli = JSON.parse(
     await runDeno([
       "run",
@@ -224,16 +265,26 @@ async function listing(count: number, rounds: number): Promise<string> {
         READ_PARSE,
         dir,
       ]),
-      process("deno run -A mod.ts jobs --all --json", () => [
-        "run",
-        "-A",
-        MOD,
-        "jobs",
-        "--all",
-        "--json",
-        "--jobs-dir",
-        dir,
+      ...(BEFORE === undefined ? [] : [
+        process(
+          "before: /work/main's mod.ts jobs --all --json",
+          () => listArgs(BEFORE, dir),
+        ),
       ]),
+      process(
+        "jobs --all --json, EPACK_DETACH_LIST_CACHE=0",
+        () => listArgs(MOD, dir),
+        { env: { [CACHE_ENV]: "0" } },
+      ),
+      process(
+        "jobs --all --json, cold (cache removed before)",
+        () => listArgs(MOD, dir),
+        { before: () => removeCache(dir) },
+      ),
+      process(
+        "jobs --all --json, warm (cache in place)",
+        () => listArgs(MOD, dir),
+      ),
     ],
     rounds,
   );
@@ -252,10 +303,14 @@ function recordBytes(dir: string): number {
 }
 
 /** Wall time and peak RSS (VmHWM, KiB) of one `deno <args>`. */
-async function peak(args: string[]): Promise<{ ms: number; kib: number }> {
+async function peak(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ ms: number; kib: number }> {
   const t = performance.now();
   const child = new Deno.Command(DENO, {
     args,
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -282,28 +337,38 @@ await listing(10_000, Math.max(3, Math.round(ROUNDS / 2)));
 if (BIG) {
   const dir = await listing(100_000, 3);
   const bytes = recordBytes(dir);
-  const runs = [];
+  const kinds: [string, Record<string, string>, boolean][] = [
+    ["EPACK_DETACH_LIST_CACHE=0", { [CACHE_ENV]: "0" }, false],
+    ["cold (cache removed before)", {}, true],
+    ["warm (cache in place)", {}, false],
+  ];
+  const runs = kinds.map(() => [] as { ms: number; kib: number }[]);
   for (let i = 0; i < 3; i++) {
-    runs.push(
-      await peak([
-        "run",
-        "-A",
-        MOD,
-        "jobs",
-        "--all",
-        "--json",
-        "--jobs-dir",
-        dir,
-      ]),
+    for (const [k, [, env, cold]] of kinds.entries()) {
+      if (cold) removeCache(dir);
+      runs[k].push(await peak(listArgs(MOD, dir), env));
+    }
+  }
+  console.log(
+    `\n100,000 jobs, ${(bytes / 1048576).toFixed(1)} MiB of records ` +
+      "(goal: ≤ 1500 ms, peak RSS ≤ 2× the records), 3 interleaved runs:",
+  );
+  console.log(
+    "| listing | median ms (range) | VmHWM MiB (range) | × records |",
+  );
+  console.log("| --- | --- | --- | --- |");
+  for (const [k, [name]] of kinds.entries()) {
+    const ms = runs[k].map((r) => r.ms);
+    const mib = runs[k].map((r) => r.kib / 1024);
+    console.log(
+      `| ${name} | ${quantile(ms, 0.5).toFixed(0)} (${
+        Math.min(...ms).toFixed(0)
+      }–${Math.max(...ms).toFixed(0)}) | ${quantile(mib, 0.5).toFixed(1)} (${
+        Math.min(...mib).toFixed(1)
+      }–${Math.max(...mib).toFixed(1)}) | ${
+        (quantile(mib, 0.5) * 1048576 / bytes).toFixed(2)
+      } |`,
     );
   }
-  const ms = quantile(runs.map((r) => r.ms), 0.5);
-  const kib = quantile(runs.map((r) => r.kib), 0.5);
-  console.log(
-    `\n100,000 jobs: \`jobs --all --json\` median ${ms.toFixed(0)} ms ` +
-      `(goal ≤ 1500), peak RSS ${(kib / 1024).toFixed(1)} MiB against ` +
-      `${(bytes / 1048576).toFixed(1)} MiB of records: ` +
-      `${(kib * 1024 / bytes).toFixed(2)}× (goal ≤ 2)`,
-  );
 }
 Deno.exit(0);

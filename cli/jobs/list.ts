@@ -8,7 +8,8 @@ import {
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
-import { streamJobs } from "../../_list.ts";
+import { cacheEnabled, streamJobTexts } from "../../_list_cache.ts";
+import { VERSION } from "../main.ts";
 import { FileJobBackend } from "../../_file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
 import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
@@ -99,7 +100,9 @@ export async function list(ctx: JobsContext): Promise<number> {
  * time, in chunks of about a MiB: the whole document, its objects and its
  * bytes are never in memory at once (100,000 jobs made a heap of several
  * hundred MiB). Warnings go in the document only: a --json reader gets one
- * complete answer on stdout.
+ * complete answer on stdout. Over a jobs directory, the text of each ended
+ * job comes from the listing cache when its record has not changed
+ * (streamJobTexts()); the document is the same either way.
  */
 async function listJson(
   ctx: JobsContext,
@@ -110,19 +113,35 @@ async function listJson(
   const options = status ? { status } : {};
   const chunks = new Chunks();
   let first = true;
-  const emit = (job: Job) => {
-    if (unended && isFinalStatus(job.status)) return;
-    const record = jobJson(job, now);
-    // Stringified at its depth in the document, so that JSON.stringify does
-    // the indenting; the text around the item is cut off.
-    const item = JSON.stringify({ jobs: [record] }, null, 2);
+  const put = (text: string | Uint8Array) => {
     chunks.add(first ? ITEM_HEAD : ",\n");
-    chunks.add(item.slice(ITEM_HEAD.length, -ITEM_TAIL.length));
+    chunks.add(text);
     first = false;
     chunks.flushIfFull();
   };
+  const wants = (s: JobStatus) =>
+    (status === undefined || s === status) && !(unended && isFinalStatus(s));
+  const emit = (job: Job) => {
+    if (wants(job.status)) put(itemText(job, now));
+  };
+  // Encoded into one buffer, reused (the text is copied before the next).
+  const encoder = new TextEncoder();
+  let scratch = new Uint8Array(1 << 16);
+  const encode = (text: string) => {
+    if (scratch.length < text.length * 3) {
+      scratch = new Uint8Array(text.length * 3);
+    }
+    return scratch.subarray(0, encoder.encodeInto(text, scratch).written);
+  };
   const invalid = ctx.store instanceof FileJobBackend
-    ? await streamJobs(ctx.store.files, options, emit)
+    ? await streamJobTexts(ctx.store.files, {
+      wants,
+      job: emit,
+      text: (job) => encode(itemText(job, now)),
+      put,
+      key: listFormat(),
+      cache: cacheEnabled(),
+    })
     : await (async () => {
       const listed = await ctx.store.list(options);
       for (const job of listed.jobs) await emit(job);
@@ -139,36 +158,102 @@ async function listJson(
   return EXIT.OK;
 }
 
+/**
+ * A job as an item of the document: stringified at its depth, so that
+ * JSON.stringify does the indenting, with the text around the item cut off.
+ * For an ended job, a function of its record alone (the listing cache keeps
+ * it): `now` only counts for a job that has not ended.
+ */
+function itemText(job: Job, now: number): string {
+  const item = JSON.stringify({ jobs: [jobJson(job, now)] }, null, 2);
+  return item.slice(ITEM_HEAD.length, -ITEM_TAIL.length);
+}
+
+/**
+ * What the listing cache's texts are made under: a cache made by another
+ * version of this CLI, or one whose item text differs (tried on a job with
+ * most fields), is not used. Change LIST_FORMAT when records are read or
+ * shown differently in a way the sample job does not show.
+ *
+ * @returns The key.
+ */
+export function listFormat(): string {
+  const sample = {
+    id: "01KAAAAAAAAAAAAAAAAAAAAAAA",
+    command: "pull",
+    args: ["a\u00e9"],
+    flags: ["--ci"],
+    status: "failed",
+    pid: 1,
+    startedAt: new Date(1_000),
+    completedAt: new Date(2_500),
+    exitCode: 3,
+    signal: "SIGTERM",
+    logPath: "/l",
+    workingDir: "/w",
+    timeout: 1,
+    error: "e",
+    result: { a: [1] },
+    progress: { done: 1, total: 2, unit: "B", updatedAt: new Date(2_000) },
+    argv: ["x"],
+    env: { A: "b" },
+    attempts: [],
+    extra: { x_future: 1 },
+  } as Job;
+  return `${LIST_FORMAT} ${VERSION}\n${itemText(sample, 0)}`;
+}
+
+const LIST_FORMAT = "jobs-json 1";
+
 /** What JSON.stringify({ jobs: [item] }, null, 2) puts around the item. */
 const ITEM_HEAD = '{\n  "jobs": [\n';
 const ITEM_TAIL = "\n  ]\n}";
 
 /**
- * Text gathered into writes of about CHUNK characters on stdout, written
+ * Text gathered into writes of about CHUNK bytes on stdout, written
  * synchronously: an asynchronous write is a trip through Deno's thread pool,
  * and nothing else runs meanwhile. A reader that went away throws
  * BrokenPipe, which the CLI takes as success.
  */
 class Chunks {
   static readonly CHUNK = 1 << 20;
-  #parts: string[] = [];
+  #buffer = new Uint8Array(Chunks.CHUNK);
   #length = 0;
   #encoder = new TextEncoder();
 
-  add(text: string): void {
-    this.#parts.push(text);
+  add(text: string | Uint8Array): void {
+    if (typeof text === "string") {
+      // Encoded in place when it surely fits (3 bytes at most a UTF-16 unit).
+      if (this.#length + text.length * 3 > Chunks.CHUNK) this.flush();
+      if (text.length * 3 > Chunks.CHUNK) {
+        this.#write(this.#encoder.encode(text));
+        return;
+      }
+      this.#length += this.#encoder.encodeInto(
+        text,
+        this.#buffer.subarray(this.#length),
+      ).written;
+      return;
+    }
+    if (this.#length + text.length > Chunks.CHUNK) this.flush();
+    if (text.length > Chunks.CHUNK) {
+      this.#write(text);
+      return;
+    }
+    this.#buffer.set(text, this.#length);
     this.#length += text.length;
   }
 
   flushIfFull(): void {
-    if (this.#length >= Chunks.CHUNK) this.flush();
+    if (this.#length >= Chunks.CHUNK / 2) this.flush();
   }
 
   flush(): void {
-    if (this.#parts.length === 0) return;
-    const bytes = this.#encoder.encode(this.#parts.join(""));
-    this.#parts = [];
+    this.#write(this.#buffer.subarray(0, this.#length));
     this.#length = 0;
+  }
+
+  #write(bytes: Uint8Array): void {
     for (let done = 0; done < bytes.length;) {
       done += Deno.stdout.writeSync(bytes.subarray(done));
     }

@@ -1,0 +1,513 @@
+// The listing cache (.list-cache) must never change what a listing says:
+// `jobs --json` prints the same bytes with it, without it, while it is
+// written, and after records change under it, whoever changes them.
+
+import { assert, assertEquals, ENTRY } from "./testdata/cli_helpers.ts";
+import { type Job, JobStore, newJobId } from "./jobs.ts";
+import { toRecord } from "./_record.ts";
+import { holdLiveness } from "./_liveness.ts";
+import { listFormat } from "./cli/jobs/list.ts";
+import {
+  CACHE_ENV,
+  CACHE_NAME,
+  keyHash,
+  ListCache,
+  MIN_AGE_MS,
+  streamJobTexts,
+} from "./_list_cache.ts";
+
+const KEY = "test 1";
+const HOUR = 60 * 60 * 1000;
+/** Above the listing's threshold for writing a cache (CACHE_MIN_NEW). */
+const MANY = 80;
+
+/** Writes a record as epack's Go code or a hand would: plain JSON. */
+function put(store: JobStore, job: Job): void {
+  Deno.writeTextFileSync(
+    store.recordPath(job.id),
+    JSON.stringify(toRecord(job), null, 2) + "\n",
+    { mode: 0o600 },
+  );
+}
+
+function job(store: JobStore, i: number, fields: Partial<Job> = {}): Job {
+  const id = newJobId();
+  return {
+    id,
+    command: "pull",
+    args: [`https://registry.example.com/app${i}`],
+    flags: ["--ci"],
+    status: "completed",
+    pid: 10_000 + i,
+    startedAt: new Date(Date.now() - HOUR + i * 1000),
+    completedAt: new Date(Date.now() - HOUR + i * 1000 + 500),
+    exitCode: 0,
+    logPath: store.logPath(id),
+    ...fields,
+  };
+}
+
+/** Records old enough for the cache to take them. */
+async function settle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 150));
+}
+
+/**
+ * A directory with a job in every status, ended ones of every kind (with
+ * results, errors, texts that are not ASCII, lone surrogates escaped in
+ * their JSON, unknown keys), a waiting job that keeps an environment, and
+ * files that are not valid records. Jobs that have not ended start in the
+ * future, so that their duration (0) does not depend on when they are
+ * listed. Returns the leases of the running and paused jobs.
+ */
+async function fill(store: JobStore): Promise<AsyncDisposable[]> {
+  await store.ensureDir();
+  const future = new Date(Date.now() + HOUR);
+  for (let i = 0; i < MANY; i++) put(store, job(store, i));
+  put(
+    store,
+    job(store, 100, { status: "failed", exitCode: 3, signal: "SIGKILL" }),
+  );
+  put(store, job(store, 101, { status: "timed_out", error: "took too long" }));
+  put(store, job(store, 102, { status: "cancelled", exitCode: undefined }));
+  put(store, job(store, 103, { status: "lost", error: "supervisor gone" }));
+  put(store, job(store, 104, { status: "lost", completedAt: undefined }));
+  put(
+    store,
+    job(store, 105, {
+      args: ["caf\u00e9 \u{1f600}", "\ud800 lone"],
+      result: { bytes: 1, nested: { list: [1, "two", null] } },
+      extra: { future_key: { a: 1 } },
+    }),
+  );
+  put(store, job(store, 106, { startedAt: new Date(Date.now() - HOUR) })); // same start as 0
+  const leases: AsyncDisposable[] = [];
+  for (const status of ["running", "paused"] as const) {
+    const j = job(store, 200, {
+      status,
+      startedAt: future,
+      completedAt: undefined,
+      exitCode: undefined,
+    });
+    put(store, j);
+    await Deno.writeFile(store.livenessPath(j.id), new Uint8Array());
+    leases.push(await holdLiveness(store, j.id));
+  }
+  put(
+    store,
+    job(store, 202, {
+      status: "waiting",
+      startedAt: future,
+      completedAt: undefined,
+      exitCode: undefined,
+      after: [newJobId()],
+      env: { TOKEN: "secret", PATH: "/bin" },
+    }),
+  );
+  put(
+    store,
+    job(store, 203, {
+      status: "queued",
+      startedAt: future,
+      completedAt: undefined,
+      exitCode: undefined,
+    }),
+  );
+  // Recorded running, no lock held, started long ago: lost when listed.
+  const lost = job(store, 204, {
+    status: "running",
+    completedAt: undefined,
+    exitCode: undefined,
+  });
+  put(store, lost);
+  await Deno.writeFile(store.livenessPath(lost.id), new Uint8Array());
+  const dir = store.dir;
+  await Deno.writeTextFile(`${dir}/${newJobId()}.json`, "{not json");
+  await Deno.writeTextFile(`${dir}/${newJobId()}.json`, "");
+  await Deno.writeFile(
+    `${dir}/${newJobId()}.json`,
+    new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+  );
+  await Deno.writeTextFile(`${dir}/bad name.json`, "{}");
+  await Deno.mkdir(`${dir}/${newJobId()}.json`);
+  const other = job(store, 300);
+  await Deno.writeTextFile(
+    `${dir}/${newJobId()}.json`,
+    JSON.stringify(toRecord(other)),
+  );
+  return leases;
+}
+
+async function cli(
+  dir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...ENTRY, ...args, "--json", "--jobs-dir", dir],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  return text;
+}
+
+/** What a listing through streamJobTexts() hands over, as one string. */
+async function listed(
+  store: JobStore,
+  cache: boolean,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  // The cache takes texts that are a JSON object each, as the CLI's are.
+  const text = (job: Job) => JSON.stringify(toRecord(job));
+  const parts: string[] = [];
+  const invalid = await streamJobTexts(store, {
+    wants: () => true,
+    job: (job) => {
+      parts.push(text(job));
+    },
+    text: (job) => encoder.encode(text(job)),
+    put: (bytes) => {
+      parts.push(decoder.decode(bytes));
+    },
+    key: KEY,
+    cache,
+  });
+  return parts.join("\n") + "\n" + JSON.stringify(invalid);
+}
+
+function cacheSize(dir: string, key = KEY): number | undefined {
+  const cache = ListCache.open(dir, keyHash(key));
+  const size = cache?.size;
+  cache?.close();
+  return size;
+}
+
+function temps(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+    n.startsWith(CACHE_NAME + ".")
+  );
+}
+
+Deno.test("jobs --json prints the same bytes with the listing cache as without, cold and warm", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  await settle();
+  try {
+    const expected = new Map<string, string>();
+    const listings = [["--all"], [], ["--status", "completed"], [
+      "--status",
+      "lost",
+    ], ["--status", "running"]];
+    for (const args of listings) {
+      expected.set(args.join(" "), await cli(dir, args, { [CACHE_ENV]: "0" }));
+    }
+    assert(!existsSync(`${dir}/${CACHE_NAME}`), "disabled: not written");
+    // The first listing writes the cache; the others use it.
+    for (const round of ["cold", "warm", "warm again"]) {
+      for (const args of listings) {
+        assertEquals(
+          await cli(dir, args),
+          expected.get(args.join(" ")),
+          `${round}: ${args.join(" ")}`,
+        );
+      }
+      assert(existsSync(`${dir}/${CACHE_NAME}`), round);
+    }
+    assertEquals(Deno.statSync(`${dir}/${CACHE_NAME}`).mode! & 0o777, 0o600);
+    const all = JSON.parse(expected.get("--all")!);
+    assert(all.jobs.length >= MANY + 10, "every job listed");
+    assertEquals(all.invalid.length, 6);
+    const waiting = all.jobs.find((j: { status: string }) =>
+      j.status === "waiting"
+    );
+    assertEquals(waiting.env, ["TOKEN", "PATH"]);
+    assertEquals(temps(dir), []);
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the listing cache gives way to records written, removed or added since", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  try {
+    await settle();
+    await listed(store, true);
+    const cached = cacheSize(dir);
+    assert(cached !== undefined && cached >= MANY, `cache of ${cached}`);
+    const ids = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      /^[0-9A-Z]{26}\.json$/.test(n)
+    ).map((n) => n.slice(0, -5));
+    // The record whose file holds this text.
+    const holding = (fragment: string): string => {
+      const id = ids.find((id) => {
+        try {
+          return Deno.readTextFileSync(store.recordPath(id)).includes(fragment);
+        } catch {
+          return false; // Not a file, or not text.
+        }
+      });
+      if (id === undefined) throw new Error(`No record holds ${fragment}`);
+      return id;
+    };
+    const check = async (what: string) => {
+      assertEquals(await listed(store, true), await listed(store, false), what);
+    };
+
+    await t.step("rewritten in place, same size, mtime put back", async () => {
+      const j = await store.load(holding('app7"'));
+      const path = store.recordPath(j.id);
+      const before = Deno.statSync(path);
+      const text = Deno.readTextFileSync(path);
+      const changed = text.replace('"app7"', '"appX"').replace(
+        "app7",
+        "appZ",
+      );
+      assertEquals(changed.length, text.length);
+      const file = Deno.openSync(path, { write: true });
+      file.writeSync(new TextEncoder().encode(changed));
+      file.close();
+      Deno.utimeSync(path, before.atime!, before.mtime!);
+      const after = Deno.statSync(path);
+      assertEquals(after.ino, before.ino);
+      assertEquals(after.size, before.size);
+      await check("in place");
+      assert((await listed(store, true)).includes("appZ"));
+    });
+
+    await t.step(
+      "replaced by a rename, as epack's Go code writes",
+      async () => {
+        const j = await store.load(holding("appZ"));
+        j.args = ["renamed"];
+        j.status = "failed";
+        j.exitCode = 9;
+        Deno.writeTextFileSync(
+          `${dir}/.tmp-go`,
+          JSON.stringify(toRecord(j), null, 2),
+        );
+        Deno.renameSync(`${dir}/.tmp-go`, store.recordPath(j.id));
+        await check("renamed");
+        assert((await listed(store, true)).includes('"renamed"'));
+      },
+    );
+
+    await t.step("an ended job turned back to running by hand", async () => {
+      const j = await store.load(holding('app3"'));
+      j.status = "running";
+      j.completedAt = undefined;
+      put(store, j);
+      await check("unended");
+      assert((await listed(store, true)).includes('app3"'));
+    });
+
+    await t.step("removed, and added", async () => {
+      const gone = holding('app5"');
+      Deno.removeSync(store.recordPath(gone));
+      const added = job(store, 500, { args: ["added"] });
+      put(store, added);
+      await check("removed and added");
+      const text = await listed(store, true);
+      assert(!text.includes(gone) && text.includes('"added"'));
+    });
+
+    await t.step(
+      "records listed as soon as written are not cached",
+      async () => {
+        Deno.removeSync(`${dir}/${CACHE_NAME}`);
+        for (let i = 0; i < MANY; i++) put(store, job(store, 600 + i));
+        await listed(store, true);
+        const cache = ListCache.open(dir, keyHash(KEY))!;
+        try {
+          const fresh = ids.length; // the older ones only, at most
+          assert(cache.size <= fresh, `${cache.size} cached`);
+        } finally {
+          cache.close();
+        }
+        await check("fresh");
+      },
+    );
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a broken, foreign or hostile cache file is ignored and never hangs a listing", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await listed(store, false);
+    await listed(store, true);
+    const good = Deno.readFileSync(cachePath);
+    const check = async (what: string) => {
+      assertEquals(await listed(store, true), expected, what);
+      assertEquals(temps(dir), [], what);
+    };
+    const plant = (bytes: Uint8Array) => {
+      try {
+        Deno.removeSync(cachePath, { recursive: true });
+      } catch {
+        // Not there.
+      }
+      Deno.writeFileSync(cachePath, bytes);
+    };
+
+    await t.step("truncated", async () => {
+      plant(good.subarray(0, good.length - 9));
+      assertEquals(cacheSize(dir), undefined);
+      await check("truncated");
+    });
+    await t.step("texts zeroed, as a torn file reads", async () => {
+      const torn = good.slice();
+      torn.fill(0, 16, Math.min(torn.length, 4096));
+      plant(torn);
+      assert(cacheSize(dir) !== undefined, "the index is whole");
+      await check("torn");
+    });
+    await t.step("made under another key", async () => {
+      plant(good);
+      assertEquals(cacheSize(dir, "another version"), undefined);
+      await check("key");
+    });
+    await t.step("empty, or garbage", async () => {
+      plant(new Uint8Array());
+      await check("empty");
+      plant(crypto.getRandomValues(new Uint8Array(60_000)));
+      await check("garbage");
+    });
+    await t.step("a symlink to /dev/zero, a FIFO, a directory", async () => {
+      Deno.removeSync(cachePath);
+      Deno.symlinkSync("/dev/zero", cachePath);
+      assertEquals(cacheSize(dir), undefined);
+      Deno.removeSync(cachePath);
+      Deno.symlinkSync(`${dir}/nowhere`, cachePath);
+      assertEquals(cacheSize(dir), undefined);
+      Deno.removeSync(cachePath);
+      const mkfifo = await new Deno.Command("mkfifo", { args: [cachePath] })
+        .output();
+      assert(mkfifo.success);
+      assertEquals(cacheSize(dir), undefined);
+      await check("fifo");
+      Deno.removeSync(cachePath, { recursive: true });
+      Deno.mkdirSync(cachePath);
+      await check("directory");
+      assert(Deno.statSync(cachePath).isDirectory, "not replaced");
+      Deno.removeSync(cachePath);
+    });
+    await t.step(
+      "read through the file it opened, if replaced meanwhile",
+      async () => {
+        plant(good);
+        const cache = ListCache.open(dir, keyHash(KEY))!;
+        try {
+          Deno.writeFileSync(`${cachePath}.new`, new Uint8Array(good.length));
+          Deno.renameSync(`${cachePath}.new`, cachePath);
+          let texts = 0;
+          for (let i = 0; i < cache.size; i++) {
+            if (cache.text(i) !== undefined) texts++;
+          }
+          assertEquals(texts, cache.size, "every text as first written");
+        } finally {
+          cache.close();
+        }
+        await check("replaced");
+      },
+    );
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listings at once each leave a whole cache; one that cannot write lists all the same", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  try {
+    await settle();
+    const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+    await t.step("four CLIs at once", async () => {
+      const outs = await Promise.all(
+        [1, 2, 3, 4].map(() => cli(dir, ["--all"])),
+      );
+      for (const out of outs) assertEquals(out, expected);
+      const size = cacheSize(dir, listFormat());
+      assert(size !== undefined && size >= MANY, `a whole cache: ${size}`);
+      assertEquals(temps(dir), []);
+      assertEquals(await cli(dir, ["--all"]), expected);
+    });
+    await t.step("a directory it may not write in", async () => {
+      Deno.removeSync(`${dir}/${CACHE_NAME}`);
+      Deno.chmodSync(dir, 0o500);
+      try {
+        assertEquals(await cli(dir, ["--all"]), expected);
+        // root writes anyway; anyone else cannot.
+        if (Deno.uid() !== 0) assert(!existsSync(`${dir}/${CACHE_NAME}`));
+      } finally {
+        Deno.chmodSync(dir, 0o700);
+      }
+      assertEquals(temps(dir), []);
+    });
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("a listing rewrites the cache only when enough of it is missing or stale", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    await listed(store, true);
+    const first = Deno.statSync(cachePath).ino;
+    const size = cacheSize(dir)!;
+    // A few new ended jobs: read from their records, the cache stays.
+    for (let i = 0; i < 3; i++) put(store, job(store, 700 + i));
+    await settle();
+    assertEquals(await listed(store, true), await listed(store, false));
+    assertEquals(Deno.statSync(cachePath).ino, first);
+    assertEquals(cacheSize(dir), size);
+    // Many: the next listing writes it again, with them, and without the
+    // entries of records removed meanwhile.
+    const removed = [...Deno.readDirSync(dir)].map((e) => e.name)
+      .filter((n) => /^[0-9A-Z]{26}\.json$/.test(n)).slice(0, 5);
+    for (const name of removed) {
+      Deno.removeSync(`${dir}/${name}`, { recursive: true });
+    }
+    for (let i = 0; i < MANY; i++) put(store, job(store, 800 + i));
+    await settle();
+    const expected = await listed(store, false);
+    assertEquals(await listed(store, true), expected);
+    assert(Deno.statSync(cachePath).ino !== first, "rewritten");
+    const now = cacheSize(dir)!;
+    assert(now > size + MANY - 5 && now <= size + MANY + 3, `${now}`);
+    assertEquals(await listed(store, true), expected);
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
