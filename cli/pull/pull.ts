@@ -11,8 +11,8 @@ import type { CliCommand } from "../_args.ts";
 import {
   parsePullArgs,
   PULL_FLAGS,
-  PULL_HELP,
   type PullCommand,
+  pullHelp,
 } from "./_parse.ts";
 import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
@@ -32,7 +32,7 @@ import { describe, parseRemote, RegistryError } from "./_registry.ts";
 export async function pullCommand(args: readonly string[]): Promise<number> {
   const command = parsePullArgs(args);
   if (command.help) {
-    console.log(PULL_HELP);
+    console.log(pullHelp());
     return EXIT.OK;
   }
   if (command.detach) return await detachPull(command);
