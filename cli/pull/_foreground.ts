@@ -98,7 +98,7 @@ export async function pull(
     if (command.dryRun) {
       // A dry run writes nothing, so what is at the output does not stop
       // it: it says what the real pull would do about it.
-      const state = await inspectOutput(output);
+      const state = inspectOutput(output);
       const conflict = outputConflict(output, state, force);
       if (command.json) {
         console.log(JSON.stringify({
@@ -126,7 +126,7 @@ export async function pull(
       }
       return EXIT.OK;
     }
-    await refuseExisting(output, force);
+    refuseExisting(output, force);
 
     console.error(
       safe(`Pulling ${label}${describeEntry(entry)} from ${location.display}`),

@@ -77,7 +77,7 @@ async function detachPull(command: PullCommand): Promise<number> {
     // The job would only fail later, in its log. A directory gets the
     // pack inside, under a name the index gives: the job checks that one.
     const isDir = slash !== "" || isDirectory(options.output);
-    if (!isDir) await refuseExisting(options.output, options.force === true);
+    if (!isDir) refuseExisting(options.output, options.force === true);
   } else if (workingDir !== resolve(cwd)) {
     options.output = resolve(cwd) + sep;
   }
