@@ -134,14 +134,16 @@ let setsidFound: string | null | undefined;
  * when no `setsid` is a regular executable file at its usual paths, when
  * this process may not run it (a scoped `--allow-run`), or may not read
  * `program` (to check, before, that it can be executed: see
- * {@linkcode launchSupervisor}). Permissions are queried, never requested,
- * so nothing prompts.
+ * {@linkcode launchSupervisor}), or when this Deno would kill the child at
+ * exit (see {@linkcode unrefdChildOutlivesExit}). Permissions are queried,
+ * never requested, so nothing prompts.
  *
  * @param program The supervisor's program.
  * @returns The absolute path of `setsid`, or `undefined`.
  */
 export function setsidProgram(program: string): string | undefined {
   if (Deno.build.os !== "linux" || !program.startsWith("/")) return undefined;
+  if (!unrefdChildOutlivesExit(Deno.version.deno)) return undefined;
   if (!granted({ name: "read", path: program })) return undefined;
   if (granted({ name: "env", variable: SETSID_ENV })) {
     if (Deno.env.get(SETSID_ENV) === "0") return undefined;
@@ -165,6 +167,26 @@ export function setsidProgram(program: string): string | undefined {
   return granted({ name: "run", command: setsidFound })
     ? setsidFound
     : undefined;
+}
+
+/**
+ * Whether a Deno of this version lets a child that was not started with
+ * `detached: true`, once `unref()`ed, outlive it. Up to 2.7.5, Deno sent
+ * SIGKILL at exit to every such child (tokio's kill_on_drop), which would
+ * kill a supervisor started through `setsid` as the spawner exits; 2.7.6
+ * made `unref()` turn that off (tried here: 2.7.5 kills it, 2.7.6, 2.8.0
+ * and 2.9.6 do not).
+ *
+ * @param version `Deno.version.deno`, such as `2.9.6`.
+ * @returns `true` from 2.7.6 on; `false` before, or for a version it cannot
+ * read.
+ */
+export function unrefdChildOutlivesExit(version: string): boolean {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (m === null) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (major !== 2) return major > 2;
+  return minor > 7 || (minor === 7 && patch >= 6);
 }
 
 function granted(descriptor: Deno.PermissionDescriptor): boolean {

@@ -13,7 +13,12 @@ import {
   superviseIfRequested,
 } from "./mod.ts";
 import { _setRuntimeForTesting } from "./detach.ts";
-import { launchSupervisor, SETSID_ENV, setsidProgram } from "./_launch.ts";
+import {
+  launchSupervisor,
+  SETSID_ENV,
+  setsidProgram,
+  unrefdChildOutlivesExit,
+} from "./_launch.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { namesIn } from "./testdata/full_disk.ts";
 import { readProcess } from "./_process.ts";
@@ -44,8 +49,19 @@ const WAYS: [string, string | undefined][] = [
   [`with detached: true (${SETSID_ENV}=0)`, "0"],
 ];
 
+Deno.test("unrefdChildOutlivesExit() is true from Deno 2.7.6 on", () => {
+  for (const v of ["1.46.3", "2.0.0", "2.6.8", "2.7.1", "2.7.5", "junk", ""]) {
+    assert.equal(unrefdChildOutlivesExit(v), false, v);
+  }
+  for (const v of ["2.7.6", "2.7.14", "2.8.0", "2.9.6", "2.10.0", "3.0.0"]) {
+    assert.equal(unrefdChildOutlivesExit(v), true, v);
+  }
+});
+
 Deno.test("setsidProgram() finds setsid on Linux, and the switch turns it off", async () => {
-  if (Deno.build.os !== "linux") {
+  if (
+    Deno.build.os !== "linux" || !unrefdChildOutlivesExit(Deno.version.deno)
+  ) {
     assert.equal(setsidProgram(DENO), undefined);
     return;
   }
