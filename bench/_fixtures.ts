@@ -137,16 +137,25 @@ export async function writeJobs(
 
 /**
  * The least a detached start can cost, the baseline spawn() is measured
- * against: `Deno.Command(...).spawn()` + `unref()` of `argv`, with no stdio.
- * Ref the child again to await its status.
+ * against (issue 10, goal 2): `Deno.Command(...).spawn()` + `unref()` of
+ * `argv`, with no stdio and `detached: true`. Ref the child again to await
+ * its status.
+ *
+ * With `setsid`, the same start through that program instead (new session
+ * by setsid(), posix_spawn rather than a fork of this process), as
+ * launchSupervisor() does where it can: what spawn() itself could cost at
+ * the least.
  */
-export function bareStart(argv: string[]): Deno.ChildProcess {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+export function bareStart(
+  argv: string[],
+  setsid?: string,
+): Deno.ChildProcess {
+  const child = new Deno.Command(setsid ?? argv[0], {
+    args: setsid !== undefined ? argv : argv.slice(1),
     stdin: "null",
     stdout: "null",
     stderr: "null",
-    detached: true,
+    detached: setsid === undefined,
   }).spawn();
   child.unref();
   return child;

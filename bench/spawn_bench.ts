@@ -12,6 +12,7 @@
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
 import { currentRuntime, selfArgv } from "../_argv.ts";
 import { JobStore } from "../jobs.ts";
+import { setsidProgram } from "../_launch.ts";
 import { bareStart, completed, tempDir, untilExited } from "./_fixtures.ts";
 
 await superviseIfRequested();
@@ -40,6 +41,26 @@ Deno.bench({
     await child.status;
   },
 });
+
+// For reference: the same bare start through setsid, as spawn() starts its
+// supervisor on Linux (no fork of this process).
+const setsid = setsidProgram(Deno.execPath());
+if (setsid !== undefined) {
+  Deno.bench({
+    name: "  for reference: the same through setsid (posix_spawn)",
+    group: "spawn",
+    n: N,
+    warmup: WARMUP,
+    async fn(b) {
+      const self = selfArgv(currentRuntime());
+      b.start();
+      const child = bareStart(self, setsid);
+      b.end();
+      child.ref();
+      await child.status;
+    },
+  });
+}
 
 Deno.bench({
   name: "spawn() of a job (record + supervisor start)",

@@ -34,8 +34,15 @@ import { hint } from "./_hint.ts";
  */
 export const VERSION = "0.1.0";
 
-/** The help of `epack` itself, naming the CLI as `epack`. */
-export const HELP: string = helpText("epack");
+/**
+ * The help of `epack` itself, naming the CLI as `epack`. A function, not a
+ * constant: building it is work that only `--help` needs, not every start.
+ *
+ * @returns The help text.
+ */
+export function epackHelp(): string {
+  return helpText("epack");
+}
 
 /**
  * The help of `epack` itself, its last line naming the CLI as `self` (so

@@ -2,7 +2,7 @@
 // reported (one line, a hint, exit 1, never a stack trace).
 
 import assert from "node:assert/strict";
-import { HELP, VERSION } from "./main.ts";
+import { epackHelp, VERSION } from "./main.ts";
 import { cli, lines, selfInvocation } from "../testdata/cli_helpers.ts";
 
 Deno.test("VERSION is the version in deno.json", async () => {
@@ -10,7 +10,10 @@ Deno.test("VERSION is the version in deno.json", async () => {
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
   assert.equal(VERSION, config.version);
-  assert.match(HELP, new RegExp(`^epack ${VERSION.replaceAll(".", "\\.")}:`));
+  assert.match(
+    epackHelp(),
+    new RegExp(`^epack ${VERSION.replaceAll(".", "\\.")}:`),
+  );
 });
 
 Deno.test("every command has help", async () => {

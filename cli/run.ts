@@ -90,9 +90,14 @@ const RUN_FLAGS: FlagSpecs = {
   help: COMMON_FLAGS.help,
 };
 
-/** The help of `epack run`. */
-export const RUN_HELP =
-  `Run a program, in the foreground or as a background job.
+/**
+ * The help of `epack run`. A function, not a constant: building it (every
+ * flag's help, formatted) is work that only `--help` needs, not every run.
+ *
+ * @returns The help text.
+ */
+export function runHelp(): string {
+  return `Run a program, in the foreground or as a background job.
 
 Usage: epack run [options] [--] <program> [args...]
 
@@ -110,6 +115,7 @@ Examples:
   epack run -- make test
   epack run --timeout 30m -- ./scripts/backup.sh --full
   epack run --detach -- rsync -a src/ dest/`;
+}
 
 /**
  * Parses the arguments of `epack run` (after the word `run`).
@@ -172,7 +178,7 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
 export async function runCommand(args: readonly string[]): Promise<number> {
   const command = parseRunArgs(args);
   if (command.help) {
-    console.log(RUN_HELP);
+    console.log(runHelp());
     return EXIT.OK;
   }
   if (command.detach) {

@@ -50,15 +50,17 @@ export type OutputState =
 
 /**
  * Looks at what is at the output path now, without following a symlink.
+ * Synchronous: one lstat, which `pull --detach` makes before it starts the
+ * job, where a trip through the event loop would only add to the start.
  *
  * @param output The output path.
  * @returns What is there.
  * @throws {CliError} If the path cannot be looked at.
  */
-export async function inspectOutput(output: string): Promise<OutputState> {
+export function inspectOutput(output: string): OutputState {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.lstat(output);
+    info = Deno.lstatSync(output);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return { kind: "absent" };
     throw new CliError(`Cannot check ${output}: ${describe(err)}`);
@@ -116,11 +118,8 @@ export function outputConflict(
  * @param force Whether an existing regular file may be replaced.
  * @throws {CliError} Naming what is there.
  */
-export async function refuseExisting(
-  output: string,
-  force: boolean,
-): Promise<void> {
-  const conflict = outputConflict(output, await inspectOutput(output), force);
+export function refuseExisting(output: string, force: boolean): void {
+  const conflict = outputConflict(output, inspectOutput(output), force);
   if (conflict !== undefined) throw new CliError(conflict);
 }
 
@@ -284,7 +283,7 @@ async function moveIntoPlace(
   force: boolean,
 ): Promise<void> {
   if (force) {
-    await refuseExisting(output, true);
+    refuseExisting(output, true);
     await Deno.rename(temp, output);
     return;
   }
@@ -294,7 +293,7 @@ async function moveIntoPlace(
     return;
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) {
-      await refuseExisting(output, false);
+      refuseExisting(output, false);
       // Gone again since the link failed: still, never replace it.
       throw new CliError(
         `${output} already exists (use --force to overwrite it)`,
@@ -302,6 +301,6 @@ async function moveIntoPlace(
     }
     // A file system without hard links: check, then rename.
   }
-  await refuseExisting(output, false);
+  refuseExisting(output, false);
   await Deno.rename(temp, output);
 }

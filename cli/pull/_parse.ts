@@ -108,8 +108,14 @@ export const PULL_FLAGS: FlagSpecs = {
   help: COMMON_FLAGS.help,
 };
 
-/** The help of `epack pull`. */
-export const PULL_HELP = `Download a pack from a registry.
+/**
+ * The help of `epack pull`. A function, not a constant: building it (every
+ * flag's help, formatted) is work that only `--help` needs, not every pull.
+ *
+ * @returns The help text.
+ */
+export function pullHelp(): string {
+  return `Download a pack from a registry.
 
 Usage: epack pull <remote> [ref] [options]
 
@@ -128,6 +134,7 @@ Examples:
   epack pull https://packs.example.com/acme v1.2.0 --env prod
   epack pull ./registry --release rel_01HX7Q -o packs/
   epack pull ./registry --detach`;
+}
 
 /**
  * Parses the arguments of `epack pull` (after the word `pull`). For any

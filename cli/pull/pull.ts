@@ -6,59 +6,18 @@
 import { resolve, sep } from "../../_path.ts";
 import { buildPullFlags } from "../../flags.ts";
 import { defaultJobsDir, findWorkingDir } from "../../detach.ts";
-import { signalNumber } from "../../_signals.ts";
-import { CliError, DetailedError, EXIT, usageError } from "../_errors.ts";
+import { CliError, EXIT, usageError } from "../_errors.ts";
 import type { CliCommand } from "../_args.ts";
 import {
   parsePullArgs,
   PULL_FLAGS,
-  PULL_HELP,
   type PullCommand,
+  pullHelp,
 } from "./_parse.ts";
-import {
-  colorEnabled,
-  formatTable,
-  paint,
-  safe,
-  terminalWidth,
-} from "../_output.ts";
 import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
-import { formatBytes, Progress } from "./_progress.ts";
-import { reportProgress, reportResult } from "../../report.ts";
-import {
-  download,
-  inspectOutput,
-  outputConflict,
-  outputPath,
-  refuseExisting,
-} from "./_download.ts";
-import {
-  describe,
-  loadIndex,
-  NoMatchError,
-  type PackEntry,
-  type PackLocation,
-  parseRemote,
-  RegistryError,
-  resolveLocation,
-  selectPack,
-} from "./_registry.ts";
-
-/** A pull interrupted by a signal; main() re-raises the signal. */
-export class InterruptedError extends CliError {
-  /** The signal that interrupted the pull. */
-  readonly signal: Deno.Signal;
-  /**
-   * Makes the error.
-   * @param signal The signal.
-   * @param message What was interrupted.
-   */
-  constructor(signal: Deno.Signal, message: string) {
-    super(message, { exitCode: 128 + (signalNumber(signal) ?? 0) });
-    this.signal = signal;
-  }
-}
+import { refuseExisting } from "./_download.ts";
+import { describe, parseRemote, RegistryError } from "./_registry.ts";
 
 /**
  * Runs `epack pull`.
@@ -73,10 +32,15 @@ export class InterruptedError extends CliError {
 export async function pullCommand(args: readonly string[]): Promise<number> {
   const command = parsePullArgs(args);
   if (command.help) {
-    console.log(PULL_HELP);
+    console.log(pullHelp());
     return EXIT.OK;
   }
-  return command.detach ? await detachPull(command) : await pull(command);
+  if (command.detach) return await detachPull(command);
+  const source = registrySource(command.remote);
+  // The foreground's modules (download, progress, reports) are loaded only
+  // here: `pull --detach`, which must start fast, needs none of them.
+  const { pull } = await import("./_foreground.ts");
+  return await pull(command, source);
 }
 
 /** `pull` for cli/main.ts. */
@@ -88,7 +52,11 @@ async function detachPull(command: PullCommand): Promise<number> {
   const source = registrySource(command.remote);
   if (source.kind === "file") {
     // The job would only fail later, in its log, for want of a registry.
-    await Deno.stat(source.indexPath).catch((err) => {
+    // Synchronous, as the other checks before the start: an async stat
+    // would only add a trip through the event loop to the start.
+    try {
+      Deno.statSync(source.indexPath);
+    } catch (err) {
       throw new CliError(
         err instanceof Deno.errors.NotFound
           ? `No registry at ${command.remote}: ${source.indexPath} does not exist`
@@ -96,7 +64,7 @@ async function detachPull(command: PullCommand): Promise<number> {
             describe(err)
           }`,
       );
-    });
+    }
   }
   // The job runs in the project's directory, which need not be this one.
   const remote = source.kind === "file" && !/^file:/i.test(command.remote)
@@ -108,9 +76,8 @@ async function detachPull(command: PullCommand): Promise<number> {
     options.output = resolve(cwd, options.output) + slash;
     // The job would only fail later, in its log. A directory gets the
     // pack inside, under a name the index gives: the job checks that one.
-    const isDir = slash !== "" ||
-      await Deno.stat(options.output).then((s) => s.isDirectory, () => false);
-    if (!isDir) await refuseExisting(options.output, options.force === true);
+    const isDir = slash !== "" || isDirectory(options.output);
+    if (!isDir) refuseExisting(options.output, options.force === true);
   } else if (workingDir !== resolve(cwd)) {
     options.output = resolve(cwd) + sep;
   }
@@ -136,147 +103,11 @@ async function detachPull(command: PullCommand): Promise<number> {
   });
 }
 
-async function pull(command: PullCommand): Promise<number> {
-  const { options } = command;
-  const controller = new AbortController();
-  let caught: Deno.Signal | undefined;
-  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
-    const handler = () => {
-      caught ??= sig;
-      controller.abort(new InterruptedError(sig, `Pull interrupted (${sig})`));
-    };
-    Deno.addSignalListener(sig, handler);
-    return [sig, handler] as const;
-  });
-  const color = !command.ci && !command.json && colorEnabled(Deno.stdout);
+function isDirectory(path: string): boolean {
   try {
-    const { entries, source } = await loadIndex(
-      registrySource(command.remote),
-      { signal: controller.signal },
-    );
-    let entry: PackEntry;
-    try {
-      entry = selectPack(entries, {
-        version: options.version,
-        releaseId: options.releaseId,
-        digest: options.digest,
-        env: options.env,
-        workspace: options.workspace,
-      }, command.remote);
-    } catch (err) {
-      if (err instanceof NoMatchError) throw noMatch(err);
-      throw err;
-    }
-    const location = await resolveLocation(source, entry);
-    const output = await outputPath(options.output, entry);
-    const force = options.force === true;
-    const verify = options.verify !== false;
-    const label = `${entry.name} ${entry.version}`;
-
-    if (command.dryRun) {
-      // A dry run writes nothing, so what is at the output does not stop
-      // it: it says what the real pull would do about it.
-      const state = await inspectOutput(output);
-      const conflict = outputConflict(output, state, force);
-      if (command.json) {
-        console.log(JSON.stringify({
-          ...result(entry, location, output, {
-            dryRun: true,
-            verified: false,
-          }),
-          outputExists: state.kind !== "absent",
-          outputConflict: conflict ?? null,
-        }));
-      } else {
-        // Paths and the index's words are printed escaped, as everywhere.
-        console.log(safe(
-          `Would pull ${label}${
-            describeEntry(entry)
-          } from ${location.display} to ${output}${
-            entry.size === undefined ? "" : ` (${formatBytes(entry.size)})`
-          }`,
-        ));
-        if (conflict !== undefined) {
-          console.log(safe(`  but the pull would stop: ${conflict}`));
-        } else if (state.kind === "file") {
-          console.log(`  replacing the existing file (--force)`);
-        }
-      }
-      return EXIT.OK;
-    }
-    await refuseExisting(output, force);
-
-    console.error(
-      safe(`Pulling ${label}${describeEntry(entry)} from ${location.display}`),
-    );
-    // In a job, the bytes go to its record too (throttled; a no-op
-    // outside a job). The index's words are escaped, as everywhere.
-    const message = [...`Pulling ${safe(label)}`].slice(0, 200).join("");
-    const progress = new Progress({
-      label,
-      ...(entry.size !== undefined ? { total: entry.size } : {}),
-      style: !command.ci && Deno.stderr.isTerminal() ? "bar" : "lines",
-      sink: Deno.stderr,
-      columns: terminalWidth(Deno.stderr) ?? 80,
-      report: (bytes) =>
-        reportProgress({
-          done: bytes,
-          // A pack larger than its index says is refused by the download;
-          // until then the report must not claim more than 100 %.
-          ...(entry.size !== undefined && bytes <= entry.size
-            ? { total: entry.size }
-            : {}),
-          unit: "B",
-          message,
-        }),
-    });
-    let bytes: number;
-    try {
-      bytes = await download(location, output, {
-        entry,
-        verify,
-        force,
-        signal: controller.signal,
-        progress,
-      });
-    } catch (err) {
-      progress.abandon();
-      throw err;
-    }
-    await recordResult(result(entry, location, output, {
-      dryRun: false,
-      verified: verify,
-      bytes,
-    }));
-    if (command.json) {
-      console.log(JSON.stringify(result(entry, location, output, {
-        dryRun: false,
-        verified: verify,
-        bytes,
-      })));
-    } else {
-      console.log(
-        `${paint(color, 32, "Pulled")} ${safe(label)} to ${safe(output)} (${
-          formatBytes(bytes)
-        }, ${verify ? "sha256 verified" : "not verified"})`,
-      );
-    }
-    return EXIT.OK;
-  } catch (err) {
-    if (caught !== undefined) {
-      throw new InterruptedError(
-        caught,
-        `Pull interrupted by ${caught}; nothing was written`,
-      );
-    }
-    if (err instanceof RegistryError) {
-      throw new CliError(err.message, { cause: err });
-    }
-    throw err;
-  } finally {
-    for (const [sig, handler] of handlers) {
-      Deno.removeSignalListener(sig, handler);
-    }
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
   }
 }
 
@@ -287,90 +118,4 @@ function registrySource(remote: string) {
     if (err instanceof RegistryError) throw usageError(err.message, "pull");
     throw err;
   }
-}
-
-/**
- * Records what a pull that runs as a job wrote in the job's `result` (the
- * object `--json` prints, without a password in the source URL). A result
- * that cannot be recorded is said in the log; the pack is in place anyway.
- */
-async function recordResult(body: Record<string, unknown>): Promise<void> {
-  const recorded = { ...body };
-  if (
-    typeof recorded.source === "string" && /^https?:/i.test(recorded.source)
-  ) {
-    const url = new URL(recorded.source);
-    if (url.password !== "") url.password = "***";
-    recorded.source = url.href;
-  }
-  try {
-    await reportResult(recorded);
-  } catch (err) {
-    console.error(
-      safe(`warning: the job's result was not recorded: ${describe(err)}`),
-    );
-  }
-}
-
-function describeEntry(entry: PackEntry): string {
-  const parts = [
-    entry.environment && `env ${entry.environment}`,
-    entry.workspace && `workspace ${entry.workspace}`,
-    entry.release && `release ${entry.release}`,
-  ].filter(Boolean);
-  return parts.length > 0 ? ` (${parts.join(", ")})` : "";
-}
-
-function result(
-  entry: PackEntry,
-  location: PackLocation,
-  output: string,
-  extra: { dryRun: boolean; verified: boolean; bytes?: number },
-): Record<string, unknown> {
-  return {
-    name: entry.name,
-    version: entry.version,
-    environment: entry.environment,
-    workspace: entry.workspace,
-    release: entry.release,
-    digest: entry.digest,
-    size: extra.bytes ?? entry.size ?? null,
-    publishedAt: entry.publishedAt,
-    source: location.kind === "http" ? location.url.href : location.path,
-    output,
-    verified: extra.verified,
-    dryRun: extra.dryRun,
-  };
-}
-
-function noMatch(err: NoMatchError): DetailedError {
-  const shown = err.available.slice(0, 20);
-  const detail = shown.length === 0 ? [] : [
-    "Available packs, newest first:",
-    ...formatTable([
-      ["NAME", "VERSION", "ENV", "WORKSPACE", "RELEASE", "PUBLISHED"],
-      ...shown.map((e) => [
-        e.name,
-        e.version,
-        e.environment || "-",
-        e.workspace || "-",
-        e.release || "-",
-        e.publishedAt,
-      ]),
-    ]).map((line) => `  ${line}`),
-  ];
-  if (err.available.length > shown.length) {
-    detail.push(`  … and ${err.available.length - shown.length} more`);
-  }
-  return new DetailedError(err.message, detail, {
-    available: err.available.map((e) => ({
-      name: e.name,
-      version: e.version,
-      environment: e.environment,
-      workspace: e.workspace,
-      release: e.release,
-      digest: e.digest,
-      publishedAt: e.publishedAt,
-    })),
-  });
 }
