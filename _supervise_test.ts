@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { waitForJob } from "./control.ts";
 import { cli, withTempDir } from "./testdata/cli_helpers.ts";
 import { mustSpawn } from "./testdata/spawn_helpers.ts";
+import { startCluster } from "./testdata/pg_cluster.ts";
 
 const SUPERVISE = fileURLToPath(new URL("./_supervise.ts", import.meta.url));
 const SPAWNER = fileURLToPath(
@@ -44,6 +45,28 @@ Deno.test("a CLI job's supervisor is _supervise.ts, not the CLI", async () => {
     assert.equal(argv.at(-4), SUPERVISE, argv.join(" "));
     assert.equal(argv.at(-3), "__epack_detach_supervise__");
     const job = await waitForJob(jobId, { jobsDir: dir, timeout: 30_000 });
+    assert.equal(job.status, "completed", job.error);
+  });
+});
+
+Deno.test("a CLI job on a PostgreSQL store: its URL reaches _supervise.ts in the environment", async () => {
+  await using cluster = await startCluster();
+  await withTempDir(async (dir) => {
+    const r = await cli(
+      ["run", "--detach", "--json", "--store", cluster.url, "--", "sleep", "1"],
+      { cwd: dir },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const { jobId, pid } = JSON.parse(r.stdout);
+    const argv = cmdline(pid);
+    assert.equal(argv.at(-4), SUPERVISE, argv.join(" "));
+    // Not on the command line, which every user can read.
+    assert.equal(argv.at(-2), "");
+    assert.ok(!argv.some((a) => a.includes(cluster.password)));
+    const job = await waitForJob(jobId, {
+      store: cluster.url,
+      timeout: 30_000,
+    });
     assert.equal(job.status, "completed", job.error);
   });
 });
