@@ -5,12 +5,19 @@
 // needs: mod.ts's graph cost every supervisor about 2 MiB of private memory
 // (bench/measure.ts). A program that spawn()s its own jobs, and a compiled
 // binary, run themselves again instead, and get here through
-// superviseIfRequested() (detach.ts). Kept small: detach.ts imports it.
+// superviseIfRequested() (detach.ts).
+//
+// No module may import this one statically. As the main module it awaits
+// the job at its top level, so its evaluation never completes; a module
+// that imports it and is loaded meanwhile (the scheduler's, which imports
+// detach.ts, loaded at the job's end) would wait for it for ever.
 
-import { hasFile, PENDING_FILE, SUPERVISE_ARG } from "./_launch.ts";
-
-/** Carries a database store's URL to the supervisor. Internal. */
-export const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
+import {
+  hasFile,
+  PENDING_FILE,
+  SUPERVISE_ARG,
+  SUPERVISOR_STORE_ENV,
+} from "./_launch.ts";
 
 /**
  * Supervises the job that `args` names (`__epack_detach_supervise__

@@ -60,8 +60,8 @@ import {
   LIMIT_FILE,
   needsJobsDir,
   SUPERVISE_ARG,
+  SUPERVISOR_STORE_ENV,
 } from "./_launch.ts";
-import { supervise, SUPERVISOR_STORE_ENV } from "./_supervise.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -320,7 +320,9 @@ let runtimeOverride: RuntimeFacts | undefined;
 export async function superviseIfRequested(): Promise<void> {
   supervisorHookCalled = true;
   if (Deno.args[0] !== SUPERVISE_ARG) return;
-  // The same supervisor as the one this package's CLI starts directly.
+  // The same supervisor as the one this package's CLI starts directly; not
+  // imported statically (see _supervise.ts).
+  const { supervise } = await import("./_supervise.ts");
   await supervise(Deno.args);
 }
 
