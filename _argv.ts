@@ -85,6 +85,48 @@ export function selfArgv(
 }
 
 /**
+ * Where this package's own entry modules are: the CLI (mod.ts), and the
+ * module that only supervises (_supervise.ts), beside it, local or remote.
+ */
+export interface PackageEntries {
+  /** The URL of mod.ts. */
+  cli: string;
+  /** The URL of _supervise.ts. */
+  supervisor: string;
+}
+
+/** This package's entry modules, as this copy of it was loaded. */
+export const PACKAGE_ENTRIES: PackageEntries = {
+  cli: new URL("./mod.ts", import.meta.url).href,
+  supervisor: new URL("./_supervise.ts", import.meta.url).href,
+};
+
+/**
+ * The argv prefix that starts a job's supervisor (its own arguments follow).
+ * When the program is this package's CLI (mod.ts, from a path or a URL),
+ * the supervisor is the small module beside it, which loads only what
+ * supervising needs: the CLI's modules would stay in the supervisor's memory
+ * for the job's whole life. Any other program (one that calls spawn()
+ * itself, or a compiled binary) is started again as it is: only it knows
+ * how to reach superviseIfRequested().
+ *
+ * @param facts The running program.
+ * @param extra Permission and Deno flags, as for {@linkcode selfArgv}.
+ * @param entries Where this package's entry modules are (tests inject them).
+ * @returns The argv prefix.
+ */
+export function supervisorArgv(
+  facts: RuntimeFacts,
+  extra: { permissionFlags?: string[]; denoFlags?: string[] } = {},
+  entries: PackageEntries = PACKAGE_ENTRIES,
+): string[] {
+  if (!facts.standalone && facts.mainModule === entries.cli) {
+    return selfArgv({ ...facts, mainModule: entries.supervisor }, extra);
+  }
+  return selfArgv(facts, extra);
+}
+
+/**
  * Finds a flag that would make a job detach again: `--detach`, `--detach=…`,
  * `-d`, or a cluster of short flags holding `d` (`-fd`). Arguments after `--`
  * are positional and are not looked at.

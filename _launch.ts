@@ -10,6 +10,9 @@ import { findExecutable } from "./_which.ts";
 /** The argument that starts the program as a supervisor. Internal. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
 
+/** Carries a database store's URL to the supervisor. Internal. */
+export const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
+
 /** The jobs directory's parallel limit: a whole number, in text. */
 export const LIMIT_FILE = "limit";
 

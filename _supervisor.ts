@@ -36,6 +36,7 @@ import {
 } from "./_retry.ts";
 import { appendLogNote } from "./_log_note.ts";
 import { hookTimeout, runEndHook } from "./_hook.ts";
+import { sleep } from "./_timer.ts";
 
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
@@ -95,7 +96,7 @@ async function openPatiently(name: string): Promise<JobBackend> {
     } catch (err) {
       const transient = (err as { transient?: unknown }).transient === true;
       if (!transient || Date.now() >= giveUpAt) throw err;
-      await new Promise((r) => setTimeout(r, pause));
+      await sleep(pause);
       pause = Math.min(pause * 2, 4_000);
     }
   }
@@ -647,9 +648,7 @@ async function recordEnd(
           }; trying again for up to ${formatDuration(patience)}`,
         );
       }
-      await new Promise((r) =>
-        setTimeout(r, Math.max(0, Math.min(pause, giveUpAt - Date.now())))
-      );
+      await sleep(Math.max(0, Math.min(pause, giveUpAt - Date.now())));
       pause = Math.min(pause * 2, END_MAX_PAUSE);
     }
   }

@@ -45,6 +45,7 @@ import {
   findDetachFlag,
   type RuntimeFacts,
   selfArgv,
+  supervisorArgv,
 } from "./_argv.ts";
 import { DEFAULT_KILL_GRACE } from "./timeout.ts";
 import { checkJobControl, type JobControlOptions } from "./_job_control.ts";
@@ -58,8 +59,8 @@ import {
   launchSupervisor,
   LIMIT_FILE,
   needsJobsDir,
-  PENDING_FILE,
   SUPERVISE_ARG,
+  SUPERVISOR_STORE_ENV,
 } from "./_launch.ts";
 
 /**
@@ -76,9 +77,6 @@ import {
 export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
 
 export { SUPERVISE_ARG };
-
-/** Carries a database store's URL to the supervisor. Internal. */
-const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
 
 /**
  * Options for {@linkcode spawn}.
@@ -322,39 +320,10 @@ let runtimeOverride: RuntimeFacts | undefined;
 export async function superviseIfRequested(): Promise<void> {
   supervisorHookCalled = true;
   if (Deno.args[0] !== SUPERVISE_ARG) return;
-  const [, jobsDir, id] = Deno.args;
-  // A database URL comes in the environment, not the command line, which
-  // every user of the machine can read; the worker must not inherit it.
-  let store = jobsDir ?? "";
-  if (store === "") {
-    store = Deno.env.get(SUPERVISOR_STORE_ENV) ?? "";
-    Deno.env.delete(SUPERVISOR_STORE_ENV);
-  }
-  const { runSupervisor } = await import("./_supervisor.ts");
-  // Once the job's end is recorded and its slot free (before its end hook),
-  // what waited for it starts.
-  const code = await runSupervisor(
-    store,
-    id ?? "",
-    jobsDir ? () => startWaiting(jobsDir) : undefined,
-  );
-  Deno.exit(code);
-}
-
-/**
- * A scheduler pass, if some job of the directory may be waiting or queued
- * (one `lstat` otherwise). Never fails: the job's own end is what the
- * supervisor answers for, and any later `jobs` command or spawn() runs the
- * pass again.
- */
-async function startWaiting(jobsDir: string): Promise<void> {
-  try {
-    if (!hasFile(jobsDir, PENDING_FILE)) return;
-    const { schedule } = await import("./_schedule.ts");
-    await schedule(jobsDir);
-  } catch {
-    // See above.
-  }
+  // The same supervisor as the one this package's CLI starts directly; not
+  // imported statically (see _supervise.ts).
+  const { supervise } = await import("./_supervise.ts");
+  await supervise(Deno.args);
 }
 
 /**
@@ -510,6 +479,9 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   );
   const facts = runtimeOverride ?? currentRuntime();
   const self = selfArgv(facts, options);
+  // The worker of a `command` job runs the program itself; its supervisor,
+  // when the program is this package's CLI, a module of its own.
+  const supervisor = supervisorArgv(facts, options);
   const searchPath = program !== undefined && !program.includes("/") &&
     options.env?.PATH === undefined;
   checkPermissions({
@@ -568,7 +540,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
       grace,
       argv,
       ...control,
-      supervisorArgv: self,
+      supervisorArgv: supervisor,
       env: jobEnvironment(options.env),
     });
   }
@@ -607,7 +579,7 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
 
   let child: Deno.ChildProcess;
   try {
-    child = launchSupervisor(self, pgUrl ? "" : jobsDir, id, {
+    child = launchSupervisor(supervisor, pgUrl ? "" : jobsDir, id, {
       cwd: workingDir,
       env: pgUrl !== undefined
         ? { ...options.env, [SUPERVISOR_STORE_ENV]: pgUrl }

@@ -31,6 +31,7 @@ import {
   signalProcess,
 } from "./_process.ts";
 import { checkDuration } from "./duration.ts";
+import { after, sleep } from "./_timer.ts";
 
 /**
  * Default time between SIGTERM and SIGKILL: 10 seconds.
@@ -50,9 +51,6 @@ export const DEFAULT_KILL_GRACE = 10_000;
  * kernel to tear the group down before it returns what is left.
  */
 const KILL_WAIT = 2_000;
-
-/** The longest delay `setTimeout` takes; longer timers are chained. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * Options for {@linkcode stopProcessGroup}.
@@ -180,7 +178,7 @@ export async function stopProcessGroup(
     if (!(await alive()) && !sweep.signal("SIGTERM", "SIGCONT")) {
       return result(false, []);
     }
-    await delay(Math.min(interval, Math.max(1, termDeadline - Date.now())));
+    await sleep(Math.min(interval, Math.max(1, termDeadline - Date.now())));
   }
   if (!(await alive()) && !sweep.signal("SIGTERM", "SIGCONT")) {
     return result(false, []);
@@ -190,7 +188,7 @@ export async function stopProcessGroup(
   // SIGKILL cannot be caught, but the kernel needs a moment to tear down.
   const killDeadline = Date.now() + KILL_WAIT;
   while (Date.now() < killDeadline && await alive()) {
-    await delay(interval);
+    await sleep(interval);
   }
   return result(true, [...groupMembers(pgid) ?? [], ...sweep.survivors()]);
 }
@@ -269,28 +267,26 @@ class MarkSweep {
  * ```
  */
 export function scheduleTimeout(ms: number, fn: () => void): Disposable {
-  let id: ReturnType<typeof setTimeout> | undefined;
+  // Longer delays than a timer takes are chained. Not setTimeout: see
+  // _timer.ts (what it costs every supervisor's memory).
+  let cancel: (() => void) | undefined;
   if (Number.isFinite(ms) && ms > 0) {
     const end = Date.now() + ms;
     const arm = () => {
       const left = end - Date.now();
       if (left <= 0) {
-        id = undefined;
+        cancel = undefined;
         fn();
         return;
       }
-      id = setTimeout(arm, Math.min(left, MAX_TIMER));
+      cancel = after(left, arm);
     };
     arm();
   }
   return {
     [Symbol.dispose]() {
-      if (id !== undefined) clearTimeout(id);
-      id = undefined;
+      cancel?.();
+      cancel = undefined;
     },
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

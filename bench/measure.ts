@@ -2,8 +2,10 @@
 // baseline in one run (interleaved, so a noisy neighbour hits both), then
 // printed as a table of medians and ratios:
 //
-// - the supervisor's peak RSS (VmHWM) while its job sleeps, against an idle
-//   `deno run` of a script that sleeps;
+// - the supervisor's peak RSS (VmHWM) and private memory (RssAnon) while its
+//   job sleeps, against an idle `deno run` of a script that sleeps: with the
+//   job's default timeout and with none (`--timeout 0`), and started through
+//   mod.ts (what the CLI did before _supervise.ts) rather than _supervise.ts;
 // - the time from the worker's exit until its end is recorded, until
 //   waitForJob() returns, and until `epack jobs wait` exits;
 // - spawn() against a bare Deno.Command spawn() + unref() of this program,
@@ -20,6 +22,7 @@ import { parseArgs } from "node:util";
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
 import { type Job, JobStore } from "../jobs.ts";
 import { currentRuntime, selfArgv } from "../_argv.ts";
+import { SUPERVISE_ARG } from "../_launch.ts";
 import {
   alive,
   bareStart,
@@ -58,7 +61,10 @@ interface Spawned {
 }
 
 /** Starts a job through the CLI, as a user would. */
-async function detach(program: string[]): Promise<Spawned> {
+async function detach(
+  program: string[],
+  flags: string[] = [],
+): Promise<Spawned> {
   return JSON.parse(
     await runDeno([
       "run",
@@ -69,10 +75,35 @@ async function detach(program: string[]): Promise<Spawned> {
       "--json",
       "--jobs-dir",
       jobsDir,
+      ...flags,
       "--",
       ...program,
     ]),
   );
+}
+
+/**
+ * Starts a job whose supervisor is mod.ts itself, as the CLI started every
+ * supervisor before _supervise.ts: the record as the CLI writes it, then
+ * `deno run -A mod.ts __epack_detach_supervise__ <dir> <id>`.
+ */
+async function detachThroughMod(program: string[]): Promise<Spawned> {
+  const job = await store.create({
+    command: "run",
+    argv: program,
+    timeout: 24 * 60 * 60 * 1000,
+    workingDir: root,
+  });
+  const child = bareStart([
+    DENO,
+    "run",
+    "-A",
+    MOD,
+    SUPERVISE_ARG,
+    jobsDir,
+    job.id,
+  ]);
+  return { jobId: job.id, pid: child.pid, logPath: job.logPath };
 }
 
 interface Memory {
@@ -122,8 +153,13 @@ async function idlePeak(script: string): Promise<Memory> {
   return peak;
 }
 
-async function supervisorPeak(): Promise<Memory> {
-  const { jobId, pid } = await detach(["sleep", String(SLEEP_S)]);
+async function supervisorPeak(
+  how: "cli" | "no timeout" | "mod.ts" = "cli",
+): Promise<Memory> {
+  const sleep = ["sleep", String(SLEEP_S)];
+  const { jobId, pid } = how === "mod.ts"
+    ? await detachThroughMod(sleep)
+    : await detach(sleep, how === "no timeout" ? ["--timeout", "0"] : []);
   const peak = await pollPeak(pid);
   await final(jobId);
   return peak;
@@ -221,6 +257,8 @@ try {
     ulid: [] as Memory[],
     mod: [] as Memory[],
     sup: [] as Memory[],
+    supNoTimeout: [] as Memory[],
+    supMod: [] as Memory[],
   };
   const lat: Latency[] = [];
   const pairs: SpawnPair[] = [];
@@ -229,6 +267,8 @@ try {
   for (let i = 0; i < ROUNDS; i++) {
     rss.idle.push(await idlePeak(IDLE));
     rss.sup.push(await supervisorPeak());
+    rss.supNoTimeout.push(await supervisorPeak("no timeout"));
+    rss.supMod.push(await supervisorPeak("mod.ts"));
     rss.ulid.push(await idlePeak(IDLE_ULID));
     rss.mod.push(await idlePeak(IDLE_MOD));
     lat.push(await latency());
@@ -242,19 +282,25 @@ try {
     ["idle, importing npm:ulid", rss.ulid],
     ["idle, importing mod.ts", rss.mod],
     ["supervisor, job running `sleep`", rss.sup],
+    ["supervisor, `--timeout 0`", rss.supNoTimeout],
+    ["supervisor started through mod.ts (before)", rss.supMod],
   ] as const;
-  console.log(`Memory, median of ${ROUNDS}:`);
+  console.log(`Memory, median (min-max) of ${ROUNDS}:`);
   console.log(
     "| process | peak RSS (VmHWM) MiB | × idle | private (RssAnon) MiB | × idle |",
   );
   console.log("| --- | --- | --- | --- | --- |");
+  // The range too: under load the supervisor's RssAnon jumps by MiBs (more
+  // malloc arenas of its threads in use), so a median alone can mislead.
+  const range = (xs: number[]) =>
+    `${mib(median(xs))} (${mib(Math.min(...xs))}-${mib(Math.max(...xs))})`;
   for (const [name, ms] of rows) {
     const peak = median(ms.map((m) => m.peak));
     const anon = median(ms.map((m) => m.anon));
     console.log(
-      `| ${name} | ${mib(peak)} | ${(peak / idle).toFixed(2)} | ${
-        mib(anon)
-      } | ${(anon / idleAnon).toFixed(2)} |`,
+      `| ${name} | ${range(ms.map((m) => m.peak))} | ${
+        (peak / idle).toFixed(2)
+      } | ${range(ms.map((m) => m.anon))} | ${(anon / idleAnon).toFixed(2)} |`,
     );
   }
   console.log(

@@ -1,0 +1,71 @@
+// The supervisor's own entry module. A job of this package's CLI has its
+// supervisor started as `deno run <flags> _supervise.ts __epack_detach_supervise__
+// <jobs dir> <id>` rather than through mod.ts (_argv.ts supervisorArgv()),
+// so the process that lives as long as the job loads only what supervising
+// needs: mod.ts's graph cost every supervisor about 2 MiB of private memory
+// (bench/measure.ts). A program that spawn()s its own jobs, and a compiled
+// binary, run themselves again instead, and get here through
+// superviseIfRequested() (detach.ts).
+//
+// No module may import this one statically. As the main module it awaits
+// the job at its top level, so its evaluation never completes; a module
+// that imports it and is loaded meanwhile (the scheduler's, which imports
+// detach.ts, loaded at the job's end) would wait for it for ever.
+
+import {
+  hasFile,
+  PENDING_FILE,
+  SUPERVISE_ARG,
+  SUPERVISOR_STORE_ENV,
+} from "./_launch.ts";
+
+/**
+ * Supervises the job that `args` names (`__epack_detach_supervise__
+ * <jobs dir> <id>`, the jobs directory empty when the store's URL comes in
+ * the environment), then exits the process with the supervisor's code.
+ *
+ * @param args The program's arguments, the supervisor's marker first.
+ */
+export async function supervise(args: readonly string[]): Promise<never> {
+  const [, jobsDir, id] = args;
+  // A database URL comes in the environment, not the command line, which
+  // every user of the machine can read; the worker must not inherit it.
+  let store = jobsDir ?? "";
+  if (store === "") {
+    store = Deno.env.get(SUPERVISOR_STORE_ENV) ?? "";
+    Deno.env.delete(SUPERVISOR_STORE_ENV);
+  }
+  const { runSupervisor } = await import("./_supervisor.ts");
+  // Once the job's end is recorded and its slot free (before its end hook),
+  // what waited for it starts.
+  const code = await runSupervisor(
+    store,
+    id ?? "",
+    jobsDir ? () => startWaiting(jobsDir) : undefined,
+  );
+  Deno.exit(code);
+}
+
+/**
+ * A scheduler pass, if some job of the directory may be waiting or queued
+ * (one `lstat` otherwise). Never fails: the job's own end is what the
+ * supervisor answers for, and any later `jobs` command or spawn() runs the
+ * pass again.
+ */
+async function startWaiting(jobsDir: string): Promise<void> {
+  try {
+    if (!hasFile(jobsDir, PENDING_FILE)) return;
+    const { schedule } = await import("./_schedule.ts");
+    await schedule(jobsDir);
+  } catch {
+    // See above.
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === SUPERVISE_ARG) await supervise(Deno.args);
+  console.error(
+    "This module starts the supervisor of an @epack/detach job; spawn() runs it, not people.",
+  );
+  Deno.exit(2);
+}

@@ -1,0 +1,41 @@
+// Tests of the library's timers: they fire, a cancelled one never does, and
+// they hold the process open exactly as long as `setTimeout` would.
+
+import assert from "node:assert/strict";
+import { after, sleep } from "./_timer.ts";
+
+Deno.test("after() calls once, and never once cancelled", async () => {
+  let calls = 0;
+  after(20, () => calls++);
+  const cancel = after(20, () => calls += 100);
+  cancel();
+  await sleep(120);
+  assert.equal(calls, 1);
+});
+
+Deno.test("sleep() waits at least its time", async () => {
+  const t = performance.now();
+  await sleep(50);
+  assert.ok(performance.now() - t >= 45);
+});
+
+/** How long a `deno eval` of `code` ran, in ms. */
+async function runTime(code: string): Promise<number> {
+  const url = new URL("./_timer.ts", import.meta.url).href;
+  const t = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", `import { after } from "${url}";\n${code}`],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return performance.now() - t;
+}
+
+Deno.test("a timer holds the process open until it fires, not once cancelled", async () => {
+  // Generous bounds: a loaded machine starts Deno slowly, never early.
+  const armed = await runTime("after(1500, () => {});");
+  assert.ok(armed >= 1500, `exited after ${armed} ms`);
+  const cancelled = await runTime("after(60_000, () => {})();");
+  assert.ok(cancelled < 30_000, `exited after ${cancelled} ms`);
+});
