@@ -82,10 +82,12 @@ export {
   JobStore,
 } from "./jobs.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";
+import { superviseIfRequested as supervise } from "./detach.ts";
 
 if (import.meta.main) {
-  const { superviseIfRequested } = await import("./detach.ts");
-  await superviseIfRequested();
+  // The static binding, not a dynamic import of detach.ts: that module is
+  // loaded already, and a dynamic import still costs a trip (~1 ms).
+  await supervise();
   const { main } = await import("./cli/main.ts");
   Deno.exit(await main(Deno.args));
 }
