@@ -139,7 +139,10 @@ async function compare(title: string, sides: Side[], rounds: number) {
 const detachJobs = `${root}/detach-jobs`;
 const store = new JobStore(detachJobs);
 const detached = (stdout: string) => {
-  const { jobId } = JSON.parse(stdout) as { jobId: string };
+  // `--json` prints the ID as `jobId`, the text output as `Started job <ID>`.
+  const jobId = stdout.startsWith("{")
+    ? (JSON.parse(stdout) as { jobId: string }).jobId
+    : /^Started job (\S+)/.exec(stdout)?.[1] ?? "";
   waits.push((async () => {
     // The supervisor records the end, then exits: wait for both.
     for (let i = 0; i < 3000; i++) {
@@ -165,6 +168,41 @@ const detaching = (name: string, argv: (round: number) => string[]): Side => {
   };
 };
 
+/**
+ * The main checkout's CLI, the state before this branch, if there is one:
+ * `--before <mod.ts>`.
+ */
+const BEFORE = flagValue("--before");
+
+/** `run --detach -- true` and `pull --detach` of the CLI at `mod`. */
+function detachSides(mod: string, label: string): Side[] {
+  return [
+    detaching(`deno run -A ${label} run --detach -- true`, () => [
+      "run",
+      "-A",
+      mod,
+      "run",
+      "--detach",
+      "--jobs-dir",
+      detachJobs,
+      "--",
+      "true",
+    ]),
+    detaching(`deno run -A ${label} pull <registry> --detach`, (r) => [
+      "run",
+      "-A",
+      mod,
+      "pull",
+      REGISTRY,
+      "--detach",
+      "--jobs-dir",
+      detachJobs,
+      "-o",
+      `${root}/pull-${label.replaceAll(/\W/g, "")}-${r + 2}.epack`,
+    ]),
+  ];
+}
+
 if (!LIST_ONLY) {
   await compare("Starting a job (goal 1: ≤ 1.3× an empty `deno run`)", [
     process("deno run -A <empty script> (base)", () => ["run", "-A", EMPTY]),
@@ -172,41 +210,12 @@ if (!LIST_ONLY) {
       "deno run -A mod.ts --version",
       () => ["run", "-A", MOD, "--version"],
     ),
-    detaching("deno run -A mod.ts run --detach --json -- true", () => [
-      "run",
-      "-A",
-      MOD,
-      "run",
-      "--detach",
-      "--json",
-      "--jobs-dir",
-      detachJobs,
-      "--",
-      "true",
-    ]),
-    detaching("deno run -A mod.ts pull <registry> --detach --json", (r) => [
-      "run",
-      "-A",
-      MOD,
-      "pull",
-      REGISTRY,
-      "--detach",
-      "--json",
-      "--jobs-dir",
-      detachJobs,
-      "-o",
-      `${root}/pull-${r + 2}.epack`,
-    ]),
+    ...detachSides(MOD, "mod.ts"),
+    ...(BEFORE === undefined ? [] : detachSides(BEFORE, "<before>/mod.ts")),
   ], ROUNDS);
 }
 
 // --- goal 3: listing --------------------------------------------------------
-
-/**
- * The main checkout's CLI, the state before this branch, if there is one:
- * `--before <mod.ts>`.
- */
-const BEFORE = flagValue("--before");
 
 function listArgs(mod: string, dir: string): string[] {
   return ["run", "-A", mod, "jobs", "--all", "--json", "--jobs-dir", dir];
