@@ -276,7 +276,7 @@ async function listing(count: number, rounds: number): Promise<string> {
       ]),
       ...(BEFORE === undefined ? [] : [
         process(
-          "before: /work/main's mod.ts jobs --all --json",
+          "<before>/mod.ts jobs --all --json",
           () => listArgs(BEFORE, dir),
         ),
       ]),
