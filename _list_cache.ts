@@ -71,10 +71,6 @@ const MAX_BYTES = 2 ** 32;
 /** Texts are read from the file in reads of about this many bytes. */
 const CHUNK = 1 << 20;
 
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const SPACE = 0x20;
-
 /** The statuses of an ended job: the only ones the cache keeps. */
 const FINAL: ReadonlySet<unknown> = new Set<JobStatus>(FINAL_STATUSES);
 
@@ -393,7 +389,8 @@ export class ListCache {
 
   /**
    * The entry's text, or `undefined` if what the file holds there is not a
-   * `{...}` (a torn file): the caller then reads the record. The bytes are
+   * JSON object (a torn or hostile file): the caller then reads the record.
+   * The bytes are
    * valid until the next call.
    */
   text(i: number): Uint8Array | undefined {
@@ -427,13 +424,11 @@ export class ListCache {
       this.#windowAt = at;
       bytes = window.subarray(0, length);
     }
-    let first = 0;
-    while (first < length && bytes[first] === SPACE) first++;
-    if (bytes[first] !== OPEN_BRACE || bytes[length - 1] !== CLOSE_BRACE) {
-      return undefined;
-    }
-    // JSON text never holds a NUL byte; a hole in a torn file reads as NULs.
-    if (bytes.indexOf(0) >= 0) return undefined;
+    // Checked in full: the texts are not in the checksum, and a torn or
+    // hostile file may hold anything there, which printed as it is could
+    // end the document early or leave it invalid. A `{...}` test let
+    // `{ x }` and `{"a": 1}], "b": [{}` through.
+    return isJsonObject(bytes) ? bytes : undefined;
     return bytes;
   }
 
@@ -820,4 +815,158 @@ function presorted(count: number, hits: Int32Array, cached: number): number[] {
   }
   for (let i = 0; i < count; i++) if (hits[i] < 0) order.push(i);
   return order;
+}
+
+/**
+ * Whether `bytes` are one JSON object in UTF-8 (RFC 8259, whitespace around
+ * it allowed), as JSON.parse would take them after a fatal UTF-8 decode,
+ * without making a string or an object: about as fast as reading the bytes.
+ * Nesting deeper than MAX_DEPTH is refused (the record is then read).
+ */
+export function isJsonObject(bytes: Uint8Array): boolean {
+  let at = skipSpace(bytes, 0);
+  if (bytes[at] !== 0x7b) return false;
+  at = value(bytes, at, 0);
+  return at >= 0 && skipSpace(bytes, at) === bytes.length;
+}
+
+const MAX_DEPTH = 512;
+
+function skipSpace(b: Uint8Array, at: number): number {
+  for (;; at++) {
+    const c = b[at];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return at;
+  }
+}
+
+/** The end of the value at `at` (no space before it), or -1. */
+function value(b: Uint8Array, at: number, depth: number): number {
+  const c = b[at];
+  if (c === 0x22) return string(b, at);
+  if (c === 0x7b || c === 0x5b) {
+    if (depth >= MAX_DEPTH) return -1;
+    const object = c === 0x7b;
+    const close = object ? 0x7d : 0x5d;
+    at = skipSpace(b, at + 1);
+    if (b[at] === close) return at + 1;
+    for (;;) {
+      if (object) {
+        if (b[at] !== 0x22) return -1;
+        at = skipSpace(b, string(b, at));
+        if (at < 0 || b[at] !== 0x3a) return -1;
+        at = skipSpace(b, at + 1);
+      }
+      at = value(b, at, depth + 1);
+      if (at < 0) return -1;
+      at = skipSpace(b, at);
+      if (b[at] === close) return at + 1;
+      if (b[at] !== 0x2c) return -1;
+      at = skipSpace(b, at + 1);
+    }
+  }
+  if (c === 0x74) return word(b, at, TRUE);
+  if (c === 0x66) return word(b, at, FALSE);
+  if (c === 0x6e) return word(b, at, NULL);
+  return number(b, at);
+}
+
+const TRUE = [0x74, 0x72, 0x75, 0x65];
+const FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
+const NULL = [0x6e, 0x75, 0x6c, 0x6c];
+
+function word(b: Uint8Array, at: number, word: number[]): number {
+  for (let k = 0; k < word.length; k++) {
+    if (b[at + k] !== word[k]) return -1;
+  }
+  return at + word.length;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function digits(b: Uint8Array, at: number): number {
+  if (!isDigit(b[at])) return -1;
+  while (isDigit(b[at])) at++;
+  return at;
+}
+
+function number(b: Uint8Array, at: number): number {
+  if (b[at] === 0x2d) at++;
+  if (b[at] === 0x30) at++;
+  else if ((at = digits(b, at)) < 0) return -1;
+  if (b[at] === 0x2e && (at = digits(b, at + 1)) < 0) return -1;
+  if (b[at] === 0x65 || b[at] === 0x45) {
+    at++;
+    if (b[at] === 0x2b || b[at] === 0x2d) at++;
+    if ((at = digits(b, at)) < 0) return -1;
+  }
+  return at;
+}
+
+function isHex(c: number): boolean {
+  return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/** The end of the string at `at` (its quote), or -1; UTF-8 checked. */
+function string(b: Uint8Array, at: number): number {
+  const end = b.length;
+  for (at++; at < end;) {
+    const c = b[at];
+    if (c === 0x22) return at + 1;
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      const e = b[at + 1];
+      if (e === 0x75) {
+        if (
+          !isHex(b[at + 2]) || !isHex(b[at + 3]) || !isHex(b[at + 4]) ||
+          !isHex(b[at + 5])
+        ) {
+          return -1;
+        }
+        at += 6;
+      } else if (
+        e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 ||
+        e === 0x6e || e === 0x72 || e === 0x74
+      ) {
+        at += 2;
+      } else {
+        return -1;
+      }
+    } else if (c < 0x80) {
+      at++;
+    } else {
+      at = utf8(b, at);
+      if (at < 0) return -1;
+    }
+  }
+  return -1;
+}
+
+/** The end of the UTF-8 sequence at `at` (not ASCII), or -1 if invalid. */
+function utf8(b: Uint8Array, at: number): number {
+  const c = b[at];
+  let more: number;
+  let low = 0x80;
+  let high = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    more = 1;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    more = 2;
+    if (c === 0xe0) low = 0xa0; // Overlong.
+    if (c === 0xed) high = 0x9f; // A surrogate.
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    more = 3;
+    if (c === 0xf0) low = 0x90; // Overlong.
+    if (c === 0xf4) high = 0x8f; // Above U+10FFFF.
+  } else {
+    return -1;
+  }
+  const second = b[at + 1];
+  if (!(second >= low && second <= high)) return -1;
+  for (let k = 2; k <= more; k++) {
+    const next = b[at + k];
+    if (!(next >= 0x80 && next <= 0xbf)) return -1;
+  }
+  return at + more + 1;
 }

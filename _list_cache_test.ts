@@ -10,6 +10,7 @@ import { listFormat } from "./cli/jobs/list.ts";
 import {
   CACHE_ENV,
   CACHE_NAME,
+  isJsonObject,
   keyHash,
   ListCache,
   MIN_AGE_MS,
@@ -510,4 +511,182 @@ Deno.test("a listing rewrites the cache only when enough of it is missing or sta
     for (const lease of leases) await lease[Symbol.asyncDispose]();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Each entry's text in a cache file's bytes, as [offset, length]. */
+function textSpans(bytes: Uint8Array): [number, number][] {
+  const all = new Float64Array(bytes.slice().buffer);
+  const [, count, textsEnd, idsLength] = all.subarray(all.length - 8);
+  const numbersAt = Math.ceil((textsEnd + idsLength) / 8);
+  const spans: [number, number][] = [];
+  for (let i = 0; i < count; i++) {
+    const at = numbersAt + i * 8;
+    spans.push([all[at + 5], all[at + 6]]);
+  }
+  return spans;
+}
+
+/** Texts a cache could hold, each `{...}` with no NUL, none of them JSON. */
+const NOT_JSON = [
+  "{ not json }",
+  '{"a": 1}\n  ],\n  "invalid": [],\n  "more": [{"b": 2}',
+  '{"a": 1}, {"b": 2}',
+  '{"a": "unterminated}',
+  '{"a": 01}',
+  '{"a": 1,}',
+  '{"a": [1, 2}',
+  '{"a": "\\u00zz"}',
+  '{"a": "\\x41"}',
+  '{"a": "tab\there"}',
+  '{"a": tru}',
+  '{"a": -}',
+  '{"a": 1.}',
+  '{"a" 1}',
+  "{1: 2}",
+];
+
+Deno.test("a cache whose texts are not JSON, its checksums right, never breaks the document", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+    assertEquals(await cli(dir, ["--all"]), expected);
+    const good = Deno.readFileSync(cachePath);
+    const spans = textSpans(good);
+    assert(spans.length >= MANY, `${spans.length} entries`);
+    const crafts = [
+      ...NOT_JSON.map((text) => new TextEncoder().encode(text)),
+      // Not UTF-8.
+      new Uint8Array([
+        ...new TextEncoder().encode('{"a": "'),
+        0xff,
+        0x22,
+        0x7d,
+      ]),
+      new Uint8Array([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d]),
+    ];
+    for (const craft of crafts) {
+      const bytes = good.slice();
+      for (const [at, length] of spans) {
+        assert(craft.length <= length, "fits");
+        // Padded inside the object, before its closing brace.
+        const text = new Uint8Array(length).fill(0x20);
+        text.set(craft.subarray(0, craft.length - 1));
+        text[length - 1] = craft[craft.length - 1];
+        bytes.set(text, at);
+      }
+      Deno.writeFileSync(cachePath, bytes);
+      const what = new TextDecoder().decode(craft);
+      assertEquals(await cli(dir, ["--all"]), expected, what);
+      assertEquals(temps(dir), [], what);
+    }
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** What JSON.parse says of bytes: one JSON object in UTF-8, or not. */
+function parsesAsObject(bytes: Uint8Array): boolean {
+  try {
+    const value = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes),
+    );
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("the cache's test of a text agrees with JSON.parse, texts mangled at random", () => {
+  const encoder = new TextEncoder();
+  const samples = [
+    ...NOT_JSON,
+    "{}",
+    " {} ",
+    "[]",
+    "1",
+    '"s"',
+    "{}{}",
+    '{"a":[1,-0,0.5,1e5,1E-5,-1.5e+3,true,false,null,"\\\\"],"b":{}}',
+    '{"\\u00e9\\n\\/\\"": "caf\u00e9 \u{1f600} \\ud800"}',
+    JSON.stringify({ jobs: [{ a: "x\u0000y", b: [1, [2, [3]]] }] }, null, 2),
+    '{"a": 1}',
+    '{"a": 00}',
+    '{"a": .5}',
+    '{"a": +1}',
+    '{"a": 1e}',
+    '{"a": "\\u12"}',
+    '{"a":1}\u0000',
+    '{"a":' + "[".repeat(600) + "]".repeat(600) + "}",
+  ];
+  const cases: Uint8Array[] = samples.map((text) => encoder.encode(text));
+  cases.push(
+    new Uint8Array([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([
+      0x7b,
+      0x22,
+      0xf4,
+      0x90,
+      0x80,
+      0x80,
+      0x22,
+      0x3a,
+      0x31,
+      0x7d,
+    ]),
+    new Uint8Array([0x7b, 0x22, 0xe0, 0x80, 0x80, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([0x7b, 0x22, 0xf0, 0x9f, 0x98, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d]),
+  );
+  const base = encoder.encode(
+    JSON.stringify(
+      {
+        id: "01KAAAAAAAAAAAAAAAAAAAAAAA",
+        args: ["caf\u00e9 \u{1f600}", '\ud800 " \\ \n'],
+        n: [0, -1.5e-7, 12345678901234567890, true, false, null],
+        o: { deep: { er: [{}] } },
+      },
+      null,
+      2,
+    ),
+  );
+  // Mangled copies: bytes changed, dropped or doubled, at random.
+  let seed = 12345;
+  const random = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const alphabet = encoder.encode('{}[]:,"\\ \n0123456789.eE+-tfnulrsa');
+  for (let i = 0; i < 5_000; i++) {
+    const bytes = [...base];
+    for (let k = 1 + random(3); k > 0; k--) {
+      const at = random(bytes.length);
+      const kind = random(3);
+      if (kind === 0) {
+        bytes[at] = random(4) === 0
+          ? random(256)
+          : alphabet[random(alphabet.length)];
+      } else if (kind === 1) bytes.splice(at, 1);
+      else bytes.splice(at, 0, bytes[at]);
+    }
+    cases.push(new Uint8Array(bytes));
+  }
+  let valid = 0;
+  for (const bytes of cases) {
+    const expected = parsesAsObject(bytes);
+    if (expected) valid++;
+    // Nested deeper than the test goes: refused, which is safe (the record
+    // is read instead).
+    const deep = bytes.length > 1000 && bytes[5] === 0x5b;
+    assertEquals(
+      isJsonObject(bytes),
+      deep ? false : expected,
+      new TextDecoder().decode(bytes),
+    );
+  }
+  assert(valid > 100 && valid < cases.length - 1000, `${valid} valid`);
 });
