@@ -429,7 +429,6 @@ export class ListCache {
     // end the document early or leave it invalid. A `{...}` test let
     // `{ x }` and `{"a": 1}], "b": [{}` through.
     return isJsonObject(bytes) ? bytes : undefined;
-    return bytes;
   }
 
   /** Closes the file. */
