@@ -690,3 +690,37 @@ Deno.test("the cache's test of a text agrees with JSON.parse, texts mangled at r
   }
   assert(valid > 100 && valid < cases.length - 1000, `${valid} valid`);
 });
+Deno.test("a huge cache file that claims millions of entries is not read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await listed(store, false);
+    await listed(store, true);
+    const good = Deno.readFileSync(cachePath);
+    // Sparse: 4 GiB on disk costs nothing; read, it took 49 s and 4 GiB.
+    const count = 2 ** 26 - 2;
+    const size = 16 + count * 64 + 64;
+    const file = Deno.openSync(cachePath, { write: true, truncate: true });
+    try {
+      file.writeSync(good.subarray(0, 16));
+      file.truncateSync(size);
+      file.seekSync(size - 64, Deno.SeekMode.Start);
+      const trailer = new Float64Array(good.slice(good.length - 64).buffer);
+      trailer.set([count, 16, 0], 1);
+      trailer[6] = size;
+      file.writeSync(new Uint8Array(trailer.buffer));
+    } finally {
+      file.close();
+    }
+    const started = Date.now();
+    assertEquals(await listed(store, true), expected);
+    const took = Date.now() - started;
+    assert(took < 10_000, `${took} ms`);
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
