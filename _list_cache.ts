@@ -459,9 +459,8 @@ export class ListCache {
 
 /**
  * A new cache being written, entry by entry in listing order, to a temp
- * file (`.list-cache.<random>.tmp`: hidden and `.tmp`, which the store's
- * clean removes once stale, if a writer died) that commit() renames into
- * place. Any failure (a read-only directory, a full disk) leaves things as
+ * file (`.list-cache.<slot>.tmp`, see TEMP_SLOTS) that commit() renames
+ * into place. Any failure (a read-only directory, a full disk) leaves things as
  * they were: a cache is never a reason for a listing to fail.
  */
 export class ListCacheWriter {
@@ -475,6 +474,8 @@ export class ListCacheWriter {
   #ids: string[] = [];
   #numbers = new Float64Array(FIELDS * 1024);
   #failed = false;
+  /** The temp file's inode, taken when it was made. */
+  #ino: number | null;
 
   private constructor(
     dir: string,
@@ -486,26 +487,37 @@ export class ListCacheWriter {
     this.#temp = temp;
     this.#file = file;
     this.#key = key;
+    this.#ino = file.statSync().ino;
     this.#buffer.set(MAGIC);
     this.#buffered = HEAD;
   }
 
-  /** A writer for `dir`'s cache, or `undefined` if it cannot be made. */
+  /**
+   * A writer for `dir`'s cache, or `undefined` if it cannot be made (no
+   * slot free, a read-only directory).
+   */
   static create(dir: string, key: number): ListCacheWriter | undefined {
-    const random = crypto.getRandomValues(new Uint32Array(2));
-    const temp = `${dir}/${CACHE_NAME}.${random[0].toString(36)}${
-      random[1].toString(36)
-    }.tmp`;
-    try {
-      const file = Deno.openSync(temp, {
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
-      return new ListCacheWriter(dir, temp, file, key);
-    } catch {
-      return undefined;
+    const now = Date.now();
+    let writer: ListCacheWriter | undefined;
+    // Every slot is looked at, so that each dead writer's temp goes.
+    for (let slot = 0; slot < TEMP_SLOTS; slot++) {
+      const temp = `${dir}/${CACHE_NAME}.${slot}.tmp`;
+      if (writer !== undefined) {
+        removeIfStale(temp, now);
+        continue;
+      }
+      const file = createTemp(temp, now);
+      if (file === null) return undefined;
+      if (file === undefined) continue;
+      try {
+        writer = new ListCacheWriter(dir, temp, file, key);
+      } catch {
+        file.close();
+        Deno.removeSync(temp);
+        return undefined;
+      }
     }
+    return writer;
   }
 
   /** Adds an entry: a final job's record identity, start, status and text. */
@@ -606,6 +618,9 @@ export class ListCacheWriter {
         new Uint8Array(numbers.buffer, numbers.byteOffset, numbers.byteLength),
       );
       this.#writeAll(new Uint8Array(trailer.buffer));
+      // A writer taken for dead (see STALE_TEMP_MS) may have lost its temp
+      // to another, still writing: its file is not to be renamed.
+      if (!this.#ours()) throw new Error("temp file taken");
       this.#file.close();
       Deno.renameSync(this.#temp, `${this.#dir}/${CACHE_NAME}`);
       return true;
@@ -615,18 +630,76 @@ export class ListCacheWriter {
     }
   }
 
-  /** Gives up: the temp file goes, the cache in place stays. */
+  /** Gives up: the temp file goes (if still ours), the cache stays. */
   abort(): void {
+    const ours = this.#ours();
     try {
       this.#file.close();
     } catch {
       // Already closed.
     }
+    if (!ours) return;
     try {
       Deno.removeSync(this.#temp);
     } catch {
       // Already gone.
     }
+  }
+
+  /** Whether the temp file's name still names the file this writes. */
+  #ours(): boolean {
+    try {
+      return Deno.lstatSync(this.#temp).ino === this.#ino;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * The temp files' names: `.list-cache.<slot>.tmp` (hidden, and `.tmp`, which
+ * the store's clean removes after an hour). A listing killed while it
+ * writes (SIGTERM, a `timeout`) leaves its temp behind, as large as the
+ * cache: with a random name each, a listing run under `timeout` every
+ * minute on a large directory left one more each time. With a few fixed
+ * names, the next writers take a dead one's name back, and there are never
+ * more of them.
+ */
+const TEMP_SLOTS = 4;
+
+/**
+ * A temp file not written for this long is taken for a dead writer's. A
+ * living one (blocked on its output as long, say) then finds its name
+ * taken and does not commit: nothing worse.
+ */
+const STALE_TEMP_MS = 10 * 60 * 1000;
+
+/**
+ * A new temp file at `path`: the file; `undefined` if a writer that seems
+ * alive has it; `null` if no temp file can be made (a read-only directory).
+ */
+function createTemp(path: string, now: number): Deno.FsFile | undefined | null {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) return null;
+      if (attempt > 0) return undefined;
+    }
+    if (!removeIfStale(path, now)) return undefined;
+  }
+}
+
+/** Removes a dead writer's temp file; whether there is none now. */
+function removeIfStale(path: string, now: number): boolean {
+  try {
+    const mtime = Deno.lstatSync(path).mtime?.getTime() ?? now;
+    // A time ahead of now (a clock set back) is not a living writer's.
+    if (Math.abs(now - mtime) < STALE_TEMP_MS) return false;
+    Deno.removeSync(path);
+    return true;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
   }
 }
 

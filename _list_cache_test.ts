@@ -724,3 +724,41 @@ Deno.test("a huge cache file that claims millions of entries is not read", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("temp files that listings killed while writing left behind are bounded and taken back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+    // A listing killed while it wrote (`timeout 2 epack jobs --json` on a
+    // large directory, every minute, say) leaves its temp file, which may
+    // be as large as the cache: the next listings must not leave more.
+    const size = 50_000;
+    const temp = (slot: number) => `${dir}/${CACHE_NAME}.${slot}.tmp`;
+    const old = new Date(Date.now() - HOUR);
+    for (let slot = 0; slot < 4; slot++) {
+      Deno.writeFileSync(temp(slot), new Uint8Array(size));
+      Deno.utimeSync(temp(slot), old, old);
+    }
+    assertEquals(await cli(dir, ["--all"]), expected);
+    assert(existsSync(cachePath), "written");
+    assertEquals(temps(dir), [], "the dead writers' temps are gone");
+    // Temps being written (fresh) are not a dead writer's: left alone,
+    // and no more are made than there are slots.
+    Deno.removeSync(cachePath);
+    for (let slot = 0; slot < 4; slot++) {
+      Deno.writeFileSync(temp(slot), new Uint8Array(size));
+    }
+    assertEquals(await cli(dir, ["--all"]), expected);
+    assertEquals(temps(dir).length, 4);
+    for (let slot = 0; slot < 4; slot++) {
+      assertEquals(Deno.statSync(temp(slot)).size, size, "not touched");
+    }
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
