@@ -762,3 +762,53 @@ Deno.test("temp files that listings killed while writing left behind are bounded
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("records rewritten in place at every age around the threshold, or recreated under their ID, are never shown stale", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  try {
+    const target = job(store, 900, { args: ["version-a"] });
+    put(store, target);
+    const path = store.recordPath(target.id);
+    const old = new Date(Date.now() - HOUR);
+    Deno.utimeSync(path, old, old);
+    await settle();
+    const encoder = new TextEncoder();
+    const text = Deno.readTextFileSync(path);
+    // Same size, mtime put back: only the ctime tells the versions apart.
+    const versions = ["version-a", "version-b"].map((v) =>
+      encoder.encode(text.replace("version-a", v))
+    );
+    // Rewritten at ages around MIN_AGE_MS (and the ctime's second), each
+    // time just after a listing made a cache at that age.
+    let current = 0;
+    for (const age of [0, 50, 1_000, 1_950, 2_050, 2_600]) {
+      await new Promise((r) => setTimeout(r, age));
+      if (existsSync(`${dir}/${CACHE_NAME}`)) {
+        Deno.removeSync(`${dir}/${CACHE_NAME}`);
+      }
+      await listed(store, true);
+      current = 1 - current;
+      const file = Deno.openSync(path, { write: true });
+      file.writeSync(versions[current]);
+      file.close();
+      Deno.utimeSync(path, old, old);
+      assertEquals(await listed(store, true), await listed(store, false));
+    }
+    await settle();
+    await listed(store, true);
+    // Removed and made again under the same ID, same size and mtime (its
+    // inode may well be the one it had).
+    const other = versions[1 - current];
+    Deno.removeSync(path);
+    Deno.writeFileSync(path, other, { mode: 0o600 });
+    Deno.utimeSync(path, old, old);
+    const expected = await listed(store, false);
+    assertEquals(await listed(store, true), expected);
+    assert(expected.includes(current === 0 ? "version-b" : "version-a"));
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
