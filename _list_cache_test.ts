@@ -5,6 +5,7 @@
 import { assert, assertEquals, ENTRY } from "./testdata/cli_helpers.ts";
 import { type Job, JobStore, newJobId } from "./jobs.ts";
 import { toRecord } from "./_record.ts";
+import { CAN_MOUNT } from "./testdata/full_disk.ts";
 import { holdLiveness } from "./_liveness.ts";
 import { listFormat } from "./cli/jobs/list.ts";
 import {
@@ -811,4 +812,65 @@ Deno.test("records rewritten in place at every age around the threshold, or recr
     for (const lease of leases) await lease[Symbol.asyncDispose]();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "a full disk leaves the listing as it is, and no temp file",
+  ignore: !CAN_MOUNT,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+    const mount = async (...args: string[]) => {
+      const out = await new Deno.Command(args[0], { args: args.slice(1) })
+        .output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+    };
+    await mount(
+      "mount",
+      "-t",
+      "tmpfs",
+      "-o",
+      "size=1m,mode=0700",
+      "tmpfs",
+      dir,
+    );
+    const store = new JobStore(dir);
+    try {
+      const leases = await fill(store);
+      try {
+        await settle();
+        // Full: the records stay, a cache cannot be written.
+        const filler = Deno.openSync(`${dir}/filler`, {
+          write: true,
+          create: true,
+        });
+        try {
+          for (;;) filler.writeSync(new Uint8Array(4096));
+        } catch (err) {
+          if (!/No space left/i.test(String(err))) throw err;
+        } finally {
+          filler.close();
+        }
+        const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+        for (const args of [["--all"], [], ["--status", "failed"]]) {
+          assertEquals(
+            await cli(dir, args),
+            await cli(dir, args, { [CACHE_ENV]: "0" }),
+          );
+        }
+        assertEquals(await cli(dir, ["--all"]), expected);
+        assert(!existsSync(`${dir}/${CACHE_NAME}`));
+        assertEquals(temps(dir), []);
+        // Room again: the next listing writes it.
+        Deno.removeSync(`${dir}/filler`);
+        assertEquals(await cli(dir, ["--all"]), expected);
+        assert(existsSync(`${dir}/${CACHE_NAME}`));
+        assertEquals(await cli(dir, ["--all"]), expected);
+      } finally {
+        for (const lease of leases) await lease[Symbol.asyncDispose]();
+      }
+    } finally {
+      await mount("umount", dir);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
