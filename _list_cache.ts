@@ -96,11 +96,26 @@ export interface RecordStat {
 export function cacheEnabled(): boolean {
   let value: string | undefined;
   try {
+    // Asked first: in a terminal, Deno.env.get() without the permission
+    // prompts, and a listing waited on an answer about a cache.
+    if (!granted({ name: "env", variable: CACHE_ENV })) return true;
     value = Deno.env.get(CACHE_ENV);
   } catch {
     return true; // No --allow-env for it: the default.
   }
   return !["0", "false", "off", "no"].includes(value?.toLowerCase() ?? "");
+}
+
+/**
+ * Whether a permission is granted (a grant scoped to cover it counts): the
+ * cache is never a reason for Deno to prompt (in a terminal) or refuse.
+ */
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -174,7 +189,10 @@ function readFully(file: Deno.FsFile, at: number, into: Uint8Array): boolean {
  * file system) is opened read-only: there, no one can put a FIFO in its
  * place between the look and the open.
  */
-function openRegular(path: string): Deno.FsFile | undefined {
+function openRegular(
+  path: string,
+  writable: boolean,
+): Deno.FsFile | undefined {
   let before: Deno.FileInfo;
   try {
     before = Deno.lstatSync(path);
@@ -184,7 +202,11 @@ function openRegular(path: string): Deno.FsFile | undefined {
   if (!before.isFile || before.size > MAX_BYTES) return undefined;
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(path, { read: true, write: true });
+    // Without --allow-write, read-only (asking would prompt): a FIFO swapped
+    // in between the look and the open would then block it, as it would a
+    // read of a record swapped for one after scan() looked (the same race,
+    // open to the same people: those who may write the directory).
+    file = Deno.openSync(path, { read: true, write: writable });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
     try {
@@ -318,7 +340,8 @@ export class ListCache {
     key: number,
     most = Number.MAX_SAFE_INTEGER,
   ): ListCache | undefined {
-    const file = openRegular(`${dir}/${CACHE_NAME}`);
+    const path = `${dir}/${CACHE_NAME}`;
+    const file = openRegular(path, granted({ name: "write", path }));
     if (file === undefined) return undefined;
     try {
       const cache = ListCache.#load(file, key, most);
@@ -497,6 +520,8 @@ export class ListCacheWriter {
    * slot free, a read-only directory).
    */
   static create(dir: string, key: number): ListCacheWriter | undefined {
+    // Not asked for: in a terminal, Deno would prompt, and wait.
+    if (!granted({ name: "write", path: dir })) return undefined;
     const now = Date.now();
     let writer: ListCacheWriter | undefined;
     // Every slot is looked at, so that each dead writer's temp goes.

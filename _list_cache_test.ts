@@ -2,7 +2,7 @@
 // `jobs --json` prints the same bytes with it, without it, while it is
 // written, and after records change under it, whoever changes them.
 
-import { assert, assertEquals, ENTRY } from "./testdata/cli_helpers.ts";
+import { assert, assertEquals, ENTRY, MOD } from "./testdata/cli_helpers.ts";
 import { type Job, JobStore, newJobId } from "./jobs.ts";
 import { toRecord } from "./_record.ts";
 import { CAN_MOUNT } from "./testdata/full_disk.ts";
@@ -870,6 +870,70 @@ Deno.test({
       }
     } finally {
       await mount("umount", dir);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Whether util-linux's script(1) is here, to give a listing a terminal. */
+const HAS_SCRIPT = (() => {
+  try {
+    return new Deno.Command("script", { args: ["--version"] }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "in a terminal, a listing without --allow-write or --allow-env asks for neither on the cache's behalf",
+  ignore: !HAS_SCRIPT || Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+    const store = new JobStore(dir);
+    await store.ensureDir();
+    try {
+      for (let i = 0; i < MANY; i++) put(store, job(store, i));
+      await settle();
+      const expected = JSON.parse(
+        await cli(dir, ["--all"], { [CACHE_ENV]: "0" }),
+      );
+      // A terminal: Deno would prompt there, and wait for an answer (a
+      // listing of ended jobs needs neither permission).
+      const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+      const list = async (flags: string) => {
+        const command = [
+          quote(Deno.execPath()),
+          "run",
+          flags,
+          quote(MOD),
+          "jobs --all --json --jobs-dir",
+          quote(dir),
+          "> " + quote(`${dir}/out`),
+        ].join(" ");
+        const out = await new Deno.Command("timeout", {
+          args: ["20", "script", "-qec", command, "/dev/null"],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: { NO_COLOR: "1" },
+        }).output();
+        const shown = new TextDecoder().decode(out.stdout);
+        assert(!shown.includes("Deno requests"), `${flags}: ${shown}`);
+        assertEquals(out.code, 0, `${flags}: ${shown}`);
+        const listed = JSON.parse(Deno.readTextFileSync(`${dir}/out`));
+        assertEquals(listed, expected, flags);
+      };
+      const flags = ["--allow-read --allow-env", "--allow-read"];
+      for (const given of flags) await list(given);
+      assert(!existsSync(`${dir}/${CACHE_NAME}`), "not written");
+      // Once written (with the permission), read without it.
+      await cli(dir, ["--all"]);
+      const written = Deno.statSync(`${dir}/${CACHE_NAME}`).ino;
+      for (const given of flags) await list(given);
+      assertEquals(Deno.statSync(`${dir}/${CACHE_NAME}`).ino, written);
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
