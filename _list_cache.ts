@@ -25,8 +25,12 @@
 // so that a listing reads them in order), the job IDs (one per line), padding to 8 bytes, FIELDS numbers a job
 // (Float64, native byte order), and a trailer of TRAILER_FIELDS numbers that
 // declares the lengths and a checksum of the IDs and numbers. It is written
-// to a temp file and renamed, never fsynced: a torn or foreign file fails
-// the checks (lengths, checksum, each text a `{...}`) and is ignored.
+// to a temp file (one of TEMP_SLOTS names) and renamed, never fsynced: a
+// torn or foreign file fails the checks (lengths, checksum, no more entries
+// than twice the records, each text one JSON object, checked byte by byte
+// as it is printed) and is ignored, in whole or for that text. A crafted
+// file whose texts are valid JSON but not its records' is printed as it is:
+// whoever can put it there can write the records themselves.
 
 import {
   FINAL_STATUSES,
