@@ -25,8 +25,12 @@
 // so that a listing reads them in order), the job IDs (one per line), padding to 8 bytes, FIELDS numbers a job
 // (Float64, native byte order), and a trailer of TRAILER_FIELDS numbers that
 // declares the lengths and a checksum of the IDs and numbers. It is written
-// to a temp file and renamed, never fsynced: a torn or foreign file fails
-// the checks (lengths, checksum, each text a `{...}`) and is ignored.
+// to a temp file (one of TEMP_SLOTS names) and renamed, never fsynced: a
+// torn or foreign file fails the checks (lengths, checksum, no more entries
+// than twice the records, each text one JSON object, checked byte by byte
+// as it is printed) and is ignored, in whole or for that text. A crafted
+// file whose texts are valid JSON but not its records' is printed as it is:
+// whoever can put it there can write the records themselves.
 
 import {
   FINAL_STATUSES,
@@ -68,12 +72,15 @@ const TRAILER = TRAILER_FIELDS * 8;
 const SENTINEL = 1.25e-7;
 /** Larger files are not read: 4 GiB is far above 1,000,000 jobs. */
 const MAX_BYTES = 2 ** 32;
+/**
+ * A text longer than this is neither kept nor taken from a file (the record
+ * is read): a hostile file's lengths must not size an allocation.
+ */
+const MAX_TEXT = 1 << 26;
+/** Job IDs are at most 64 bytes (isJobId()), each with its newline. */
+const MAX_ID_BYTES = 65;
 /** Texts are read from the file in reads of about this many bytes. */
 const CHUNK = 1 << 20;
-
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const SPACE = 0x20;
 
 /** The statuses of an ended job: the only ones the cache keeps. */
 const FINAL: ReadonlySet<unknown> = new Set<JobStatus>(FINAL_STATUSES);
@@ -93,11 +100,26 @@ export interface RecordStat {
 export function cacheEnabled(): boolean {
   let value: string | undefined;
   try {
+    // Asked first: in a terminal, Deno.env.get() without the permission
+    // prompts, and a listing waited on an answer about a cache.
+    if (!granted({ name: "env", variable: CACHE_ENV })) return true;
     value = Deno.env.get(CACHE_ENV);
   } catch {
     return true; // No --allow-env for it: the default.
   }
   return !["0", "false", "off", "no"].includes(value?.toLowerCase() ?? "");
+}
+
+/**
+ * Whether a permission is granted (a grant scoped to cover it counts): the
+ * cache is never a reason for Deno to prompt (in a terminal) or refuse.
+ */
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -171,7 +193,10 @@ function readFully(file: Deno.FsFile, at: number, into: Uint8Array): boolean {
  * file system) is opened read-only: there, no one can put a FIFO in its
  * place between the look and the open.
  */
-function openRegular(path: string): Deno.FsFile | undefined {
+function openRegular(
+  path: string,
+  writable: boolean,
+): Deno.FsFile | undefined {
   let before: Deno.FileInfo;
   try {
     before = Deno.lstatSync(path);
@@ -181,7 +206,11 @@ function openRegular(path: string): Deno.FsFile | undefined {
   if (!before.isFile || before.size > MAX_BYTES) return undefined;
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(path, { read: true, write: true });
+    // Without --allow-write, read-only (asking would prompt): a FIFO swapped
+    // in between the look and the open would then block it, as it would a
+    // read of a record swapped for one after scan() looked (the same race,
+    // open to the same people: those who may write the directory).
+    file = Deno.openSync(path, { read: true, write: writable });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
     try {
@@ -305,13 +334,21 @@ export class ListCache {
 
   /**
    * The cache of a jobs directory, if there is one that is whole and was
-   * made under `key`; `undefined` otherwise (never an error).
+   * made under `key`; `undefined` otherwise (never an error). A cache of
+   * more than `most` entries is not read: its size is what its trailer
+   * says, and a sparse file of 4 GiB that claimed 67 million entries had a
+   * listing of 100 jobs read 4 GiB into memory, for 49 s.
    */
-  static open(dir: string, key: number): ListCache | undefined {
-    const file = openRegular(`${dir}/${CACHE_NAME}`);
+  static open(
+    dir: string,
+    key: number,
+    most = Number.MAX_SAFE_INTEGER,
+  ): ListCache | undefined {
+    const path = `${dir}/${CACHE_NAME}`;
+    const file = openRegular(path, granted({ name: "write", path }));
     if (file === undefined) return undefined;
     try {
-      const cache = ListCache.#load(file, key);
+      const cache = ListCache.#load(file, key, most);
       if (cache !== undefined) return cache;
     } catch {
       // Unreadable: as if absent.
@@ -320,7 +357,11 @@ export class ListCache {
     return undefined;
   }
 
-  static #load(file: Deno.FsFile, key: number): ListCache | undefined {
+  static #load(
+    file: Deno.FsFile,
+    key: number,
+    most: number,
+  ): ListCache | undefined {
     const size = file.statSync().size;
     if (size < HEAD + TRAILER || size > MAX_BYTES) return undefined;
     const magic = new Uint8Array(HEAD);
@@ -334,9 +375,10 @@ export class ListCache {
     const numbersAt = align8(textsEnd + idsLength);
     if (
       s1 !== SENTINEL || s2 !== SENTINEL || k !== key || fileSize !== size ||
-      !Number.isSafeInteger(count) || count < 0 ||
+      !Number.isSafeInteger(count) || count < 0 || count > most ||
       !Number.isSafeInteger(textsEnd) || textsEnd < HEAD ||
       !Number.isSafeInteger(idsLength) || idsLength < 0 ||
+      idsLength > count * MAX_ID_BYTES ||
       numbersAt + count * FIELDS * 8 + TRAILER !== size
     ) {
       return undefined;
@@ -393,7 +435,8 @@ export class ListCache {
 
   /**
    * The entry's text, or `undefined` if what the file holds there is not a
-   * `{...}` (a torn file): the caller then reads the record. The bytes are
+   * JSON object (a torn or hostile file): the caller then reads the record.
+   * The bytes are
    * valid until the next call.
    */
   text(i: number): Uint8Array | undefined {
@@ -401,7 +444,8 @@ export class ListCache {
     const length = this.#numbers[i * FIELDS + 6];
     if (
       !Number.isSafeInteger(at) || !Number.isSafeInteger(length) ||
-      at < HEAD || length < 2 || at + length > this.#textsEnd
+      at < HEAD || length < 2 || length > MAX_TEXT ||
+      at + length > this.#textsEnd
     ) {
       return undefined;
     }
@@ -427,14 +471,11 @@ export class ListCache {
       this.#windowAt = at;
       bytes = window.subarray(0, length);
     }
-    let first = 0;
-    while (first < length && bytes[first] === SPACE) first++;
-    if (bytes[first] !== OPEN_BRACE || bytes[length - 1] !== CLOSE_BRACE) {
-      return undefined;
-    }
-    // JSON text never holds a NUL byte; a hole in a torn file reads as NULs.
-    if (bytes.indexOf(0) >= 0) return undefined;
-    return bytes;
+    // Checked in full: the texts are not in the checksum, and a torn or
+    // hostile file may hold anything there, which printed as it is could
+    // end the document early or leave it invalid. A `{...}` test let
+    // `{ x }` and `{"a": 1}], "b": [{}` through.
+    return isJsonObject(bytes) ? bytes : undefined;
   }
 
   /** Closes the file. */
@@ -445,9 +486,8 @@ export class ListCache {
 
 /**
  * A new cache being written, entry by entry in listing order, to a temp
- * file (`.list-cache.<random>.tmp`: hidden and `.tmp`, which the store's
- * clean removes once stale, if a writer died) that commit() renames into
- * place. Any failure (a read-only directory, a full disk) leaves things as
+ * file (`.list-cache.<slot>.tmp`, see TEMP_SLOTS) that commit() renames
+ * into place. Any failure (a read-only directory, a full disk) leaves things as
  * they were: a cache is never a reason for a listing to fail.
  */
 export class ListCacheWriter {
@@ -461,6 +501,8 @@ export class ListCacheWriter {
   #ids: string[] = [];
   #numbers = new Float64Array(FIELDS * 1024);
   #failed = false;
+  /** The temp file's inode, taken when it was made. */
+  #ino: number | null;
 
   private constructor(
     dir: string,
@@ -472,26 +514,39 @@ export class ListCacheWriter {
     this.#temp = temp;
     this.#file = file;
     this.#key = key;
+    this.#ino = file.statSync().ino;
     this.#buffer.set(MAGIC);
     this.#buffered = HEAD;
   }
 
-  /** A writer for `dir`'s cache, or `undefined` if it cannot be made. */
+  /**
+   * A writer for `dir`'s cache, or `undefined` if it cannot be made (no
+   * slot free, a read-only directory).
+   */
   static create(dir: string, key: number): ListCacheWriter | undefined {
-    const random = crypto.getRandomValues(new Uint32Array(2));
-    const temp = `${dir}/${CACHE_NAME}.${random[0].toString(36)}${
-      random[1].toString(36)
-    }.tmp`;
-    try {
-      const file = Deno.openSync(temp, {
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
-      return new ListCacheWriter(dir, temp, file, key);
-    } catch {
-      return undefined;
+    // Not asked for: in a terminal, Deno would prompt, and wait.
+    if (!granted({ name: "write", path: dir })) return undefined;
+    const now = Date.now();
+    let writer: ListCacheWriter | undefined;
+    // Every slot is looked at, so that each dead writer's temp goes.
+    for (let slot = 0; slot < TEMP_SLOTS; slot++) {
+      const temp = `${dir}/${CACHE_NAME}.${slot}.tmp`;
+      if (writer !== undefined) {
+        removeIfStale(temp, now);
+        continue;
+      }
+      const file = createTemp(temp, now);
+      if (file === null) return undefined;
+      if (file === undefined) continue;
+      try {
+        writer = new ListCacheWriter(dir, temp, file, key);
+      } catch {
+        file.close();
+        Deno.removeSync(temp);
+        return undefined;
+      }
     }
+    return writer;
   }
 
   /** Adds an entry: a final job's record identity, start, status and text. */
@@ -502,7 +557,8 @@ export class ListCacheWriter {
     status: JobStatus,
     text: Uint8Array,
   ): void {
-    if (this.#failed) return;
+    // Never taken from the file (see MAX_TEXT): the record is read.
+    if (this.#failed || text.length > MAX_TEXT) return;
     try {
       this.#add(id, stat, start, status, text);
     } catch {
@@ -591,6 +647,9 @@ export class ListCacheWriter {
         new Uint8Array(numbers.buffer, numbers.byteOffset, numbers.byteLength),
       );
       this.#writeAll(new Uint8Array(trailer.buffer));
+      // A writer taken for dead (see STALE_TEMP_MS) may have lost its temp
+      // to another, still writing: its file is not to be renamed.
+      if (!this.#ours()) throw new Error("temp file taken");
       this.#file.close();
       Deno.renameSync(this.#temp, `${this.#dir}/${CACHE_NAME}`);
       return true;
@@ -600,18 +659,76 @@ export class ListCacheWriter {
     }
   }
 
-  /** Gives up: the temp file goes, the cache in place stays. */
+  /** Gives up: the temp file goes (if still ours), the cache stays. */
   abort(): void {
+    const ours = this.#ours();
     try {
       this.#file.close();
     } catch {
       // Already closed.
     }
+    if (!ours) return;
     try {
       Deno.removeSync(this.#temp);
     } catch {
       // Already gone.
     }
+  }
+
+  /** Whether the temp file's name still names the file this writes. */
+  #ours(): boolean {
+    try {
+      return Deno.lstatSync(this.#temp).ino === this.#ino;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * The temp files' names: `.list-cache.<slot>.tmp` (hidden, and `.tmp`, which
+ * the store's clean removes after an hour). A listing killed while it
+ * writes (SIGTERM, a `timeout`) leaves its temp behind, as large as the
+ * cache: with a random name each, a listing run under `timeout` every
+ * minute on a large directory left one more each time. With a few fixed
+ * names, the next writers take a dead one's name back, and there are never
+ * more of them.
+ */
+const TEMP_SLOTS = 4;
+
+/**
+ * A temp file not written for this long is taken for a dead writer's. A
+ * living one (blocked on its output as long, say) then finds its name
+ * taken and does not commit: nothing worse.
+ */
+const STALE_TEMP_MS = 10 * 60 * 1000;
+
+/**
+ * A new temp file at `path`: the file; `undefined` if a writer that seems
+ * alive has it; `null` if no temp file can be made (a read-only directory).
+ */
+function createTemp(path: string, now: number): Deno.FsFile | undefined | null {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) return null;
+      if (attempt > 0) return undefined;
+    }
+    if (!removeIfStale(path, now)) return undefined;
+  }
+}
+
+/** Removes a dead writer's temp file; whether there is none now. */
+function removeIfStale(path: string, now: number): boolean {
+  try {
+    const mtime = Deno.lstatSync(path).mtime?.getTime() ?? now;
+    // A time ahead of now (a clock set back) is not a living writer's.
+    if (Math.abs(now - mtime) < STALE_TEMP_MS) return false;
+    Deno.removeSync(path);
+    return true;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
   }
 }
 
@@ -677,7 +794,11 @@ async function stream(
   const now = Date.now();
   const key = sink.cache ? keyHash(sink.key) : -1;
   const { ids, invalid } = await scan(store);
-  const cache = key < 0 ? undefined : ListCache.open(store.dir, key);
+  // A cache of many more entries than there are records would be written
+  // again anyway (most of it stale): not worth reading, nor sure to be ours.
+  const cache = key < 0
+    ? undefined
+    : ListCache.open(store.dir, key, ids.length * 2 + CACHE_MIN_NEW);
   try {
     const starts = new Float64Array(ids.length);
     // Per record: its cache entry, or -1.
@@ -820,4 +941,166 @@ function presorted(count: number, hits: Int32Array, cached: number): number[] {
   }
   for (let i = 0; i < count; i++) if (hits[i] < 0) order.push(i);
   return order;
+}
+
+/**
+ * Whether `bytes` are one JSON object in UTF-8 (RFC 8259, whitespace around
+ * it allowed), as JSON.parse would take them after a fatal UTF-8 decode,
+ * without making a string or an object: about as fast as reading the bytes.
+ * Nesting deeper than MAX_DEPTH is refused (the record is then read).
+ */
+export function isJsonObject(bytes: Uint8Array): boolean {
+  let at = skipSpace(bytes, 0);
+  if (bytes[at] !== 0x7b) return false;
+  at = value(bytes, at, 0);
+  return at >= 0 && skipSpace(bytes, at) === bytes.length;
+}
+
+const MAX_DEPTH = 512;
+
+function skipSpace(b: Uint8Array, at: number): number {
+  for (;; at++) {
+    const c = b[at];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return at;
+  }
+}
+
+/** The end of the value at `at` (no space before it), or -1. */
+function value(b: Uint8Array, at: number, depth: number): number {
+  const c = b[at];
+  if (c === 0x22) return string(b, at);
+  if (c === 0x7b || c === 0x5b) {
+    if (depth >= MAX_DEPTH) return -1;
+    const object = c === 0x7b;
+    const close = object ? 0x7d : 0x5d;
+    at = skipSpace(b, at + 1);
+    if (b[at] === close) return at + 1;
+    for (;;) {
+      if (object) {
+        if (b[at] !== 0x22) return -1;
+        at = skipSpace(b, string(b, at));
+        if (at < 0 || b[at] !== 0x3a) return -1;
+        at = skipSpace(b, at + 1);
+      }
+      at = value(b, at, depth + 1);
+      if (at < 0) return -1;
+      at = skipSpace(b, at);
+      if (b[at] === close) return at + 1;
+      if (b[at] !== 0x2c) return -1;
+      at = skipSpace(b, at + 1);
+    }
+  }
+  if (c === 0x74) return word(b, at, TRUE);
+  if (c === 0x66) return word(b, at, FALSE);
+  if (c === 0x6e) return word(b, at, NULL);
+  return number(b, at);
+}
+
+const TRUE = [0x74, 0x72, 0x75, 0x65];
+const FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
+const NULL = [0x6e, 0x75, 0x6c, 0x6c];
+
+function word(b: Uint8Array, at: number, word: number[]): number {
+  for (let k = 0; k < word.length; k++) {
+    if (b[at + k] !== word[k]) return -1;
+  }
+  return at + word.length;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function digits(b: Uint8Array, at: number): number {
+  if (!isDigit(b[at])) return -1;
+  while (isDigit(b[at])) at++;
+  return at;
+}
+
+function number(b: Uint8Array, at: number): number {
+  if (b[at] === 0x2d) at++;
+  if (b[at] === 0x30) at++;
+  else if ((at = digits(b, at)) < 0) return -1;
+  if (b[at] === 0x2e && (at = digits(b, at + 1)) < 0) return -1;
+  if (b[at] === 0x65 || b[at] === 0x45) {
+    at++;
+    if (b[at] === 0x2b || b[at] === 0x2d) at++;
+    if ((at = digits(b, at)) < 0) return -1;
+  }
+  return at;
+}
+
+function isHex(c: number): boolean {
+  return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/** The bytes a string holds as they are: printable ASCII but `"` and `\\`. */
+const PLAIN = new Uint8Array(256).fill(1, 0x20, 0x80);
+PLAIN[0x22] = 0;
+PLAIN[0x5c] = 0;
+
+/** The end of the string at `at` (its quote), or -1; UTF-8 checked. */
+function string(b: Uint8Array, at: number): number {
+  const end = b.length;
+  for (at++; at < end;) {
+    // Most of a text: printable ASCII, taken a byte at a time by one test.
+    while (PLAIN[b[at]] === 1) at++;
+    if (at >= end) return -1;
+    const c = b[at];
+    if (c === 0x22) return at + 1;
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      const e = b[at + 1];
+      if (e === 0x75) {
+        if (
+          !isHex(b[at + 2]) || !isHex(b[at + 3]) || !isHex(b[at + 4]) ||
+          !isHex(b[at + 5])
+        ) {
+          return -1;
+        }
+        at += 6;
+      } else if (
+        e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 ||
+        e === 0x6e || e === 0x72 || e === 0x74
+      ) {
+        at += 2;
+      } else {
+        return -1;
+      }
+    } else if (c < 0x80) {
+      at++;
+    } else {
+      at = utf8(b, at);
+      if (at < 0) return -1;
+    }
+  }
+  return -1;
+}
+
+/** The end of the UTF-8 sequence at `at` (not ASCII), or -1 if invalid. */
+function utf8(b: Uint8Array, at: number): number {
+  const c = b[at];
+  let more: number;
+  let low = 0x80;
+  let high = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    more = 1;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    more = 2;
+    if (c === 0xe0) low = 0xa0; // Overlong.
+    if (c === 0xed) high = 0x9f; // A surrogate.
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    more = 3;
+    if (c === 0xf0) low = 0x90; // Overlong.
+    if (c === 0xf4) high = 0x8f; // Above U+10FFFF.
+  } else {
+    return -1;
+  }
+  const second = b[at + 1];
+  if (!(second >= low && second <= high)) return -1;
+  for (let k = 2; k <= more; k++) {
+    const next = b[at + k];
+    if (!(next >= 0x80 && next <= 0xbf)) return -1;
+  }
+  return at + more + 1;
 }

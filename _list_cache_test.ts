@@ -2,14 +2,16 @@
 // `jobs --json` prints the same bytes with it, without it, while it is
 // written, and after records change under it, whoever changes them.
 
-import { assert, assertEquals, ENTRY } from "./testdata/cli_helpers.ts";
+import { assert, assertEquals, ENTRY, MOD } from "./testdata/cli_helpers.ts";
 import { type Job, JobStore, newJobId } from "./jobs.ts";
 import { toRecord } from "./_record.ts";
+import { CAN_MOUNT } from "./testdata/full_disk.ts";
 import { holdLiveness } from "./_liveness.ts";
 import { listFormat } from "./cli/jobs/list.ts";
 import {
   CACHE_ENV,
   CACHE_NAME,
+  isJsonObject,
   keyHash,
   ListCache,
   MIN_AGE_MS,
@@ -510,4 +512,429 @@ Deno.test("a listing rewrites the cache only when enough of it is missing or sta
     for (const lease of leases) await lease[Symbol.asyncDispose]();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Each entry's text in a cache file's bytes, as [offset, length]. */
+function textSpans(bytes: Uint8Array): [number, number][] {
+  const all = new Float64Array(bytes.slice().buffer);
+  const [, count, textsEnd, idsLength] = all.subarray(all.length - 8);
+  const numbersAt = Math.ceil((textsEnd + idsLength) / 8);
+  const spans: [number, number][] = [];
+  for (let i = 0; i < count; i++) {
+    const at = numbersAt + i * 8;
+    spans.push([all[at + 5], all[at + 6]]);
+  }
+  return spans;
+}
+
+/** Texts a cache could hold, each `{...}` with no NUL, none of them JSON. */
+const NOT_JSON = [
+  "{ not json }",
+  '{"a": 1}\n  ],\n  "invalid": [],\n  "more": [{"b": 2}',
+  '{"a": 1}, {"b": 2}',
+  '{"a": "unterminated}',
+  '{"a": 01}',
+  '{"a": 1,}',
+  '{"a": [1, 2}',
+  '{"a": "\\u00zz"}',
+  '{"a": "\\x41"}',
+  '{"a": "tab\there"}',
+  '{"a": tru}',
+  '{"a": -}',
+  '{"a": 1.}',
+  '{"a" 1}',
+  "{1: 2}",
+];
+
+Deno.test("a cache whose texts are not JSON, its checksums right, never breaks the document", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+    assertEquals(await cli(dir, ["--all"]), expected);
+    const good = Deno.readFileSync(cachePath);
+    const spans = textSpans(good);
+    assert(spans.length >= MANY, `${spans.length} entries`);
+    const crafts = [
+      ...NOT_JSON.map((text) => new TextEncoder().encode(text)),
+      // Not UTF-8.
+      new Uint8Array([
+        ...new TextEncoder().encode('{"a": "'),
+        0xff,
+        0x22,
+        0x7d,
+      ]),
+      new Uint8Array([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d]),
+    ];
+    for (const craft of crafts) {
+      const bytes = good.slice();
+      for (const [at, length] of spans) {
+        assert(craft.length <= length, "fits");
+        // Padded inside the object, before its closing brace.
+        const text = new Uint8Array(length).fill(0x20);
+        text.set(craft.subarray(0, craft.length - 1));
+        text[length - 1] = craft[craft.length - 1];
+        bytes.set(text, at);
+      }
+      Deno.writeFileSync(cachePath, bytes);
+      const what = new TextDecoder().decode(craft);
+      assertEquals(await cli(dir, ["--all"]), expected, what);
+      assertEquals(temps(dir), [], what);
+    }
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** What JSON.parse says of bytes: one JSON object in UTF-8, or not. */
+function parsesAsObject(bytes: Uint8Array): boolean {
+  try {
+    const value = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes),
+    );
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("the cache's test of a text agrees with JSON.parse, texts mangled at random", () => {
+  const encoder = new TextEncoder();
+  const samples = [
+    ...NOT_JSON,
+    "{}",
+    " {} ",
+    "[]",
+    "1",
+    '"s"',
+    "{}{}",
+    '{"a":[1,-0,0.5,1e5,1E-5,-1.5e+3,true,false,null,"\\\\"],"b":{}}',
+    '{"\\u00e9\\n\\/\\"": "caf\u00e9 \u{1f600} \\ud800"}',
+    JSON.stringify({ jobs: [{ a: "x\u0000y", b: [1, [2, [3]]] }] }, null, 2),
+    '{"a": 1}',
+    '{"a": 00}',
+    '{"a": .5}',
+    '{"a": +1}',
+    '{"a": 1e}',
+    '{"a": "\\u12"}',
+    '{"a":1}\u0000',
+    '{"a":' + "[".repeat(600) + "]".repeat(600) + "}",
+  ];
+  const cases: Uint8Array[] = samples.map((text) => encoder.encode(text));
+  cases.push(
+    new Uint8Array([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([
+      0x7b,
+      0x22,
+      0xf4,
+      0x90,
+      0x80,
+      0x80,
+      0x22,
+      0x3a,
+      0x31,
+      0x7d,
+    ]),
+    new Uint8Array([0x7b, 0x22, 0xe0, 0x80, 0x80, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([0x7b, 0x22, 0xf0, 0x9f, 0x98, 0x22, 0x3a, 0x31, 0x7d]),
+    new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d]),
+  );
+  const base = encoder.encode(
+    JSON.stringify(
+      {
+        id: "01KAAAAAAAAAAAAAAAAAAAAAAA",
+        args: ["caf\u00e9 \u{1f600}", '\ud800 " \\ \n'],
+        n: [0, -1.5e-7, 12345678901234567890, true, false, null],
+        o: { deep: { er: [{}] } },
+      },
+      null,
+      2,
+    ),
+  );
+  // Mangled copies: bytes changed, dropped or doubled, at random.
+  let seed = 12345;
+  const random = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const alphabet = encoder.encode('{}[]:,"\\ \n0123456789.eE+-tfnulrsa');
+  for (let i = 0; i < 5_000; i++) {
+    const bytes = [...base];
+    for (let k = 1 + random(3); k > 0; k--) {
+      const at = random(bytes.length);
+      const kind = random(3);
+      if (kind === 0) {
+        bytes[at] = random(4) === 0
+          ? random(256)
+          : alphabet[random(alphabet.length)];
+      } else if (kind === 1) bytes.splice(at, 1);
+      else bytes.splice(at, 0, bytes[at]);
+    }
+    cases.push(new Uint8Array(bytes));
+  }
+  let valid = 0;
+  for (const bytes of cases) {
+    const expected = parsesAsObject(bytes);
+    if (expected) valid++;
+    // Nested deeper than the test goes: refused, which is safe (the record
+    // is read instead).
+    const deep = bytes.length > 1000 && bytes[5] === 0x5b;
+    assertEquals(
+      isJsonObject(bytes),
+      deep ? false : expected,
+      new TextDecoder().decode(bytes),
+    );
+  }
+  assert(valid > 100 && valid < cases.length - 1000, `${valid} valid`);
+});
+Deno.test("a huge cache file that claims millions of entries is not read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await listed(store, false);
+    await listed(store, true);
+    const good = Deno.readFileSync(cachePath);
+    // Sparse: 4 GiB on disk costs nothing; read, it took 49 s and 4 GiB.
+    const count = 2 ** 26 - 2;
+    const size = 16 + count * 64 + 64;
+    const file = Deno.openSync(cachePath, { write: true, truncate: true });
+    try {
+      file.writeSync(good.subarray(0, 16));
+      file.truncateSync(size);
+      file.seekSync(size - 64, Deno.SeekMode.Start);
+      const trailer = new Float64Array(good.slice(good.length - 64).buffer);
+      trailer.set([count, 16, 0], 1);
+      trailer[6] = size;
+      file.writeSync(new Uint8Array(trailer.buffer));
+    } finally {
+      file.close();
+    }
+    const started = Date.now();
+    assertEquals(await listed(store, true), expected);
+    const took = Date.now() - started;
+    assert(took < 10_000, `${took} ms`);
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("temp files that listings killed while writing left behind are bounded and taken back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  const cachePath = `${dir}/${CACHE_NAME}`;
+  try {
+    await settle();
+    const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+    // A listing killed while it wrote (`timeout 2 epack jobs --json` on a
+    // large directory, every minute, say) leaves its temp file, which may
+    // be as large as the cache: the next listings must not leave more.
+    const size = 50_000;
+    const temp = (slot: number) => `${dir}/${CACHE_NAME}.${slot}.tmp`;
+    const old = new Date(Date.now() - HOUR);
+    for (let slot = 0; slot < 4; slot++) {
+      Deno.writeFileSync(temp(slot), new Uint8Array(size));
+      Deno.utimeSync(temp(slot), old, old);
+    }
+    assertEquals(await cli(dir, ["--all"]), expected);
+    assert(existsSync(cachePath), "written");
+    assertEquals(temps(dir), [], "the dead writers' temps are gone");
+    // Temps being written (fresh) are not a dead writer's: left alone,
+    // and no more are made than there are slots.
+    Deno.removeSync(cachePath);
+    for (let slot = 0; slot < 4; slot++) {
+      Deno.writeFileSync(temp(slot), new Uint8Array(size));
+    }
+    assertEquals(await cli(dir, ["--all"]), expected);
+    assertEquals(temps(dir).length, 4);
+    for (let slot = 0; slot < 4; slot++) {
+      assertEquals(Deno.statSync(temp(slot)).size, size, "not touched");
+    }
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("records rewritten in place at every age around the threshold, or recreated under their ID, are never shown stale", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  try {
+    const target = job(store, 900, { args: ["version-a"] });
+    put(store, target);
+    const path = store.recordPath(target.id);
+    const old = new Date(Date.now() - HOUR);
+    Deno.utimeSync(path, old, old);
+    await settle();
+    const encoder = new TextEncoder();
+    const text = Deno.readTextFileSync(path);
+    // Same size, mtime put back: only the ctime tells the versions apart.
+    const versions = ["version-a", "version-b"].map((v) =>
+      encoder.encode(text.replace("version-a", v))
+    );
+    // Rewritten at ages around MIN_AGE_MS (and the ctime's second), each
+    // time just after a listing made a cache at that age.
+    let current = 0;
+    for (const age of [0, 50, 1_000, 1_950, 2_050, 2_600]) {
+      await new Promise((r) => setTimeout(r, age));
+      if (existsSync(`${dir}/${CACHE_NAME}`)) {
+        Deno.removeSync(`${dir}/${CACHE_NAME}`);
+      }
+      await listed(store, true);
+      current = 1 - current;
+      const file = Deno.openSync(path, { write: true });
+      file.writeSync(versions[current]);
+      file.close();
+      Deno.utimeSync(path, old, old);
+      assertEquals(await listed(store, true), await listed(store, false));
+    }
+    await settle();
+    await listed(store, true);
+    // Removed and made again under the same ID, same size and mtime (its
+    // inode may well be the one it had).
+    const other = versions[1 - current];
+    Deno.removeSync(path);
+    Deno.writeFileSync(path, other, { mode: 0o600 });
+    Deno.utimeSync(path, old, old);
+    const expected = await listed(store, false);
+    assertEquals(await listed(store, true), expected);
+    assert(expected.includes(current === 0 ? "version-b" : "version-a"));
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "a full disk leaves the listing as it is, and no temp file",
+  ignore: !CAN_MOUNT,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+    const mount = async (...args: string[]) => {
+      const out = await new Deno.Command(args[0], { args: args.slice(1) })
+        .output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+    };
+    await mount(
+      "mount",
+      "-t",
+      "tmpfs",
+      "-o",
+      "size=1m,mode=0700",
+      "tmpfs",
+      dir,
+    );
+    const store = new JobStore(dir);
+    try {
+      const leases = await fill(store);
+      try {
+        await settle();
+        // Full: the records stay, a cache cannot be written.
+        const filler = Deno.openSync(`${dir}/filler`, {
+          write: true,
+          create: true,
+        });
+        try {
+          for (;;) filler.writeSync(new Uint8Array(4096));
+        } catch (err) {
+          if (!/No space left/i.test(String(err))) throw err;
+        } finally {
+          filler.close();
+        }
+        const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
+        for (const args of [["--all"], [], ["--status", "failed"]]) {
+          assertEquals(
+            await cli(dir, args),
+            await cli(dir, args, { [CACHE_ENV]: "0" }),
+          );
+        }
+        assertEquals(await cli(dir, ["--all"]), expected);
+        assert(!existsSync(`${dir}/${CACHE_NAME}`));
+        assertEquals(temps(dir), []);
+        // Room again: the next listing writes it.
+        Deno.removeSync(`${dir}/filler`);
+        assertEquals(await cli(dir, ["--all"]), expected);
+        assert(existsSync(`${dir}/${CACHE_NAME}`));
+        assertEquals(await cli(dir, ["--all"]), expected);
+      } finally {
+        for (const lease of leases) await lease[Symbol.asyncDispose]();
+      }
+    } finally {
+      await mount("umount", dir);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Whether util-linux's script(1) is here, to give a listing a terminal. */
+const HAS_SCRIPT = (() => {
+  try {
+    return new Deno.Command("script", { args: ["--version"] }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "in a terminal, a listing without --allow-write or --allow-env asks for neither on the cache's behalf",
+  ignore: !HAS_SCRIPT || Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+    const store = new JobStore(dir);
+    await store.ensureDir();
+    try {
+      for (let i = 0; i < MANY; i++) put(store, job(store, i));
+      await settle();
+      const expected = JSON.parse(
+        await cli(dir, ["--all"], { [CACHE_ENV]: "0" }),
+      );
+      // A terminal: Deno would prompt there, and wait for an answer (a
+      // listing of ended jobs needs neither permission).
+      const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+      const list = async (flags: string) => {
+        const command = [
+          quote(Deno.execPath()),
+          "run",
+          flags,
+          quote(MOD),
+          "jobs --all --json --jobs-dir",
+          quote(dir),
+          "> " + quote(`${dir}/out`),
+        ].join(" ");
+        const out = await new Deno.Command("timeout", {
+          args: ["20", "script", "-qec", command, "/dev/null"],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: { NO_COLOR: "1" },
+        }).output();
+        const shown = new TextDecoder().decode(out.stdout);
+        assert(!shown.includes("Deno requests"), `${flags}: ${shown}`);
+        assertEquals(out.code, 0, `${flags}: ${shown}`);
+        const listed = JSON.parse(Deno.readTextFileSync(`${dir}/out`));
+        assertEquals(listed, expected, flags);
+      };
+      const flags = ["--allow-read --allow-env", "--allow-read"];
+      for (const given of flags) await list(given);
+      assert(!existsSync(`${dir}/${CACHE_NAME}`), "not written");
+      // Once written (with the permission), read without it.
+      await cli(dir, ["--all"]);
+      const written = Deno.statSync(`${dir}/${CACHE_NAME}`).ino;
+      for (const given of flags) await list(given);
+      assertEquals(Deno.statSync(`${dir}/${CACHE_NAME}`).ino, written);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
