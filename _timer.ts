@@ -12,7 +12,8 @@
 export const MAX_TIMER = 2 ** 31 - 1;
 
 /**
- * Calls `fn` once after `ms` milliseconds (at most {@linkcode MAX_TIMER}).
+ * Calls `fn` once after `ms` milliseconds (at most {@linkcode MAX_TIMER};
+ * NaN, 0 and below: at once, as `setTimeout` does).
  * Until then the timer keeps the process alive, as `setTimeout` does.
  *
  * @param ms The delay: a whole number from 0 to `MAX_TIMER`.
@@ -20,7 +21,11 @@ export const MAX_TIMER = 2 ** 31 - 1;
  * @returns A function that cancels the call, and lets the process exit.
  */
 export function after(ms: number, fn: () => void): () => void {
-  const signal = AbortSignal.timeout(Math.max(0, Math.min(ms, MAX_TIMER)));
+  // As setTimeout takes a delay: NaN (and anything not above 0) is now.
+  // AbortSignal.timeout() throws on NaN, which would turn a sleep into a
+  // rejection deep in the supervisor.
+  const delay = ms > 0 ? Math.min(ms, MAX_TIMER) : 0;
+  const signal = AbortSignal.timeout(delay);
   const fire = () => fn();
   signal.addEventListener("abort", fire, { once: true });
   return () => signal.removeEventListener("abort", fire);

@@ -39,3 +39,24 @@ Deno.test("a timer holds the process open until it fires, not once cancelled", a
   const cancelled = await runTime("after(60_000, () => {})();");
   assert.ok(cancelled < 30_000, `exited after ${cancelled} ms`);
 });
+
+Deno.test("after() takes a delay as setTimeout does: NaN and negatives fire at once, not a throw", async () => {
+  const fired: string[] = [];
+  after(NaN, () => fired.push("NaN"));
+  after(-5, () => fired.push("negative"));
+  after(0.5, () => fired.push("fraction"));
+  await sleep(NaN);
+  await sleep(50);
+  assert.deepEqual(fired.sort(), ["NaN", "fraction", "negative"]);
+});
+
+Deno.test("after() holds a delay past MAX_TIMER (and Infinity) as the longest timer, never firing at once", async () => {
+  let fired = 0;
+  const cancels = [
+    after(2 ** 40, () => fired++),
+    after(Infinity, () => fired++),
+  ];
+  await sleep(100);
+  for (const cancel of cancels) cancel();
+  assert.equal(fired, 0);
+});
