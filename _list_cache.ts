@@ -35,22 +35,19 @@
 import {
   FINAL_STATUSES,
   type InvalidJobFile,
-  isSupervisedStatus,
   type Job,
   JOB_STATUSES,
   type JobStatus,
 } from "./_job.ts";
 import {
   byIdDescending,
-  failed,
   KEEP_TEXT_UP_TO,
   type ListedStore,
-  live,
+  recordOf,
   scan,
   sortInvalid,
+  withLiveness,
 } from "./_list.ts";
-import { parseJobRecord, readJobFileSync } from "./_record.ts";
-import { isLockedSync } from "./_durable.ts";
 
 /** The cache's name in a jobs directory: hidden, and not a `.json` record. */
 export const CACHE_NAME = ".list-cache";
@@ -885,15 +882,7 @@ async function stream(
         }
         const text = texts[i];
         texts[i] = undefined;
-        const path = store.recordPath(ids[i]);
-        let job: Job | undefined;
-        try {
-          job = text === undefined
-            ? readJobFileSync(path, ids[i])
-            : parseJobRecord(text, ids[i], path);
-        } catch (err) {
-          job = failed(err, invalid);
-        }
+        let job = recordOf(store, ids[i], text, invalid);
         if (job === undefined) continue;
         const stat = key < 0 ? undefined : statOf(i);
         if (FINAL.has(job.status) && stat !== undefined) {
@@ -902,15 +891,7 @@ async function stream(
           if (sink.wants(job.status)) await sink.put(bytes);
           continue;
         }
-        // A lock that is held leaves the job as recorded, as applyLiveness()
-        // would: asked synchronously first, which saves its asynchronous
-        // probe (about 1.3 ms a running job in a listing, under load).
-        if (
-          isSupervisedStatus(job.status) &&
-          isLockedSync(store.livenessPath(job.id)) === false
-        ) {
-          job = await live(store, job, invalid);
-        }
+        job = await withLiveness(store, job, invalid);
         if (job !== undefined && sink.wants(job.status)) await sink.job(job);
       }
     } catch (err) {
