@@ -55,6 +55,24 @@ async function settle(): Promise<void> {
 }
 
 /**
+ * Runs `fn` over a jobs directory filled by fill(), then lets its leases go
+ * and removes it, whatever `fn` did.
+ */
+async function withFilledDir(
+  fn: (dir: string, store: JobStore) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
+  const store = new JobStore(dir);
+  const leases = await fill(store);
+  try {
+    await fn(dir, store);
+  } finally {
+    for (const lease of leases) await lease[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
  * A directory with a job in every status, ended ones of every kind (with
  * results, errors, texts that are not ASCII, lone surrogates escaped in
  * their JSON, unknown keys), a waiting job that keeps an environment, and
@@ -196,11 +214,8 @@ function temps(dir: string): string[] {
 }
 
 Deno.test("jobs --json prints the same bytes with the listing cache as without, cold and warm", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  await settle();
-  try {
+  await withFilledDir(async (dir) => {
+    await settle();
     const expected = new Map<string, string>();
     const listings = [["--all"], [], ["--status", "completed"], [
       "--status",
@@ -230,17 +245,11 @@ Deno.test("jobs --json prints the same bytes with the listing cache as without, 
     );
     assertEquals(waiting.env, ["TOKEN", "PATH"]);
     assertEquals(temps(dir), []);
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("the listing cache gives way to records written, removed or added since", async (t) => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  try {
+  await withFilledDir(async (dir, store) => {
     await settle();
     await listed(store, true);
     const cached = cacheSize(dir);
@@ -337,18 +346,12 @@ Deno.test("the listing cache gives way to records written, removed or added sinc
         await check("fresh");
       },
     );
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a broken, foreign or hostile cache file is ignored and never hangs a listing", async (t) => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  const cachePath = `${dir}/${CACHE_NAME}`;
-  try {
+  await withFilledDir(async (dir, store) => {
+    const cachePath = `${dir}/${CACHE_NAME}`;
     await settle();
     const expected = await listed(store, false);
     await listed(store, true);
@@ -427,17 +430,11 @@ Deno.test("a broken, foreign or hostile cache file is ignored and never hangs a 
         await check("replaced");
       },
     );
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("listings at once each leave a whole cache; one that cannot write lists all the same", async (t) => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  try {
+  await withFilledDir(async (dir) => {
     await settle();
     const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
     await t.step("four CLIs at once", async () => {
@@ -462,10 +459,7 @@ Deno.test("listings at once each leave a whole cache; one that cannot write list
       }
       assertEquals(temps(dir), []);
     });
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 function existsSync(path: string): boolean {
@@ -478,11 +472,8 @@ function existsSync(path: string): boolean {
 }
 
 Deno.test("a listing rewrites the cache only when enough of it is missing or stale", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  const cachePath = `${dir}/${CACHE_NAME}`;
-  try {
+  await withFilledDir(async (dir, store) => {
+    const cachePath = `${dir}/${CACHE_NAME}`;
     await settle();
     await listed(store, true);
     const first = Deno.statSync(cachePath).ino;
@@ -508,10 +499,7 @@ Deno.test("a listing rewrites the cache only when enough of it is missing or sta
     const now = cacheSize(dir)!;
     assert(now > size + MANY - 5 && now <= size + MANY + 3, `${now}`);
     assertEquals(await listed(store, true), expected);
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** Each entry's text in a cache file's bytes, as [offset, length]. */
@@ -547,11 +535,8 @@ const NOT_JSON = [
 ];
 
 Deno.test("a cache whose texts are not JSON, its checksums right, never breaks the document", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  const cachePath = `${dir}/${CACHE_NAME}`;
-  try {
+  await withFilledDir(async (dir) => {
+    const cachePath = `${dir}/${CACHE_NAME}`;
     await settle();
     const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
     assertEquals(await cli(dir, ["--all"]), expected);
@@ -584,10 +569,7 @@ Deno.test("a cache whose texts are not JSON, its checksums right, never breaks t
       assertEquals(await cli(dir, ["--all"]), expected, what);
       assertEquals(temps(dir), [], what);
     }
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** What JSON.parse says of bytes: one JSON object in UTF-8, or not. */
@@ -692,11 +674,8 @@ Deno.test("the cache's test of a text agrees with JSON.parse, texts mangled at r
   assert(valid > 100 && valid < cases.length - 1000, `${valid} valid`);
 });
 Deno.test("a huge cache file that claims millions of entries is not read", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  const cachePath = `${dir}/${CACHE_NAME}`;
-  try {
+  await withFilledDir(async (dir, store) => {
+    const cachePath = `${dir}/${CACHE_NAME}`;
     await settle();
     const expected = await listed(store, false);
     await listed(store, true);
@@ -720,18 +699,12 @@ Deno.test("a huge cache file that claims millions of entries is not read", async
     assertEquals(await listed(store, true), expected);
     const took = Date.now() - started;
     assert(took < 10_000, `${took} ms`);
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("temp files that listings killed while writing left behind are bounded and taken back", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  const cachePath = `${dir}/${CACHE_NAME}`;
-  try {
+  await withFilledDir(async (dir) => {
+    const cachePath = `${dir}/${CACHE_NAME}`;
     await settle();
     const expected = await cli(dir, ["--all"], { [CACHE_ENV]: "0" });
     // A listing killed while it wrote (`timeout 2 epack jobs --json` on a
@@ -758,17 +731,11 @@ Deno.test("temp files that listings killed while writing left behind are bounded
     for (let slot = 0; slot < 4; slot++) {
       assertEquals(Deno.statSync(temp(slot)).size, size, "not touched");
     }
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("records rewritten in place at every age around the threshold, or recreated under their ID, are never shown stale", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "detach_list_cache_" });
-  const store = new JobStore(dir);
-  const leases = await fill(store);
-  try {
+  await withFilledDir(async (dir, store) => {
     const target = job(store, 900, { args: ["version-a"] });
     put(store, target);
     const path = store.recordPath(target.id);
@@ -808,10 +775,7 @@ Deno.test("records rewritten in place at every age around the threshold, or recr
     const expected = await listed(store, false);
     assertEquals(await listed(store, true), expected);
     assert(expected.includes(current === 0 ? "version-b" : "version-a"));
-  } finally {
-    for (const lease of leases) await lease[Symbol.asyncDispose]();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test({
