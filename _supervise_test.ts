@@ -20,6 +20,23 @@ function cmdline(pid: number): string[] {
   return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").slice(0, -1);
 }
 
+/**
+ * The supervisor's command line once it runs its own program: started
+ * through `setsid`, it is `setsid` for a moment, and empty while it execs.
+ * Waits up to 10 s for that, then returns what it last read, for the
+ * caller's assertions to judge.
+ */
+async function supervisorCmdline(pid: number): Promise<string[]> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const argv = cmdline(pid);
+    const settled = argv.includes("__epack_detach_supervise__") &&
+      !argv[0].endsWith("/setsid");
+    if (settled || Date.now() > end) return argv;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** The job's record once it has ended, read from its file. */
 async function finalRecord(
   dir: string,
@@ -75,7 +92,7 @@ async function detach(
 Deno.test("a CLI job's supervisor is _supervise.ts, not the CLI", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await detach(dir, ["sleep", "1"]);
-    const argv = cmdline(pid);
+    const argv = await supervisorCmdline(pid);
     assert.equal(argv.at(-4), SUPERVISE, argv.join(" "));
     assert.equal(argv.at(-3), "__epack_detach_supervise__");
     const job = await waitForJob(jobId, { jobsDir: dir, timeout: 30_000 });
@@ -92,7 +109,7 @@ Deno.test("a CLI job on a PostgreSQL store: its URL reaches _supervise.ts in the
     );
     assert.equal(r.code, 0, r.stderr);
     const { jobId, pid } = JSON.parse(r.stdout);
-    const argv = cmdline(pid);
+    const argv = await supervisorCmdline(pid);
     assert.equal(argv.at(-4), SUPERVISE, argv.join(" "));
     // Not on the command line, which every user can read.
     assert.equal(argv.at(-2), "");
@@ -135,7 +152,7 @@ Deno.test("a program that spawns its own jobs is their supervisor", async () => 
       args: ["1"],
       jobsDir: dir,
     });
-    assert.equal(cmdline(pid).at(-4), SPAWNER);
+    assert.equal((await supervisorCmdline(pid)).at(-4), SPAWNER);
     const job = await waitForJob(jobId, { jobsDir: dir, timeout: 30_000 });
     assert.equal(job.status, "completed", job.error);
   });
