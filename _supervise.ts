@@ -17,7 +17,7 @@ import {
   PENDING_FILE,
   SUPERVISE_ARG,
   SUPERVISOR_STORE_ENV,
-} from "./_launch.ts";
+} from "./spawn/launch.ts";
 
 /**
  * Supervises the job that `args` names (`__epack_detach_supervise__
@@ -35,7 +35,7 @@ export async function supervise(args: readonly string[]): Promise<never> {
     store = Deno.env.get(SUPERVISOR_STORE_ENV) ?? "";
     Deno.env.delete(SUPERVISOR_STORE_ENV);
   }
-  const { runSupervisor } = await import("./_supervisor.ts");
+  const { runSupervisor } = await import("./supervise/supervisor.ts");
   // Once the job's end is recorded and its slot free (before its end hook),
   // what waited for it starts.
   const code = await runSupervisor(
@@ -55,7 +55,7 @@ export async function supervise(args: readonly string[]): Promise<never> {
 async function startWaiting(jobsDir: string): Promise<void> {
   try {
     if (!hasFile(jobsDir, PENDING_FILE)) return;
-    const { schedule } = await import("./_schedule.ts");
+    const { schedule } = await import("./schedule/schedule.ts");
     await schedule(jobsDir);
   } catch {
     // See above.

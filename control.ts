@@ -36,12 +36,12 @@ import {
   identifyGroup,
   inspectionProblem,
   type ProcessInfo,
-} from "./_process.ts";
+} from "./process/inspect.ts";
 import { checkDuration, formatDuration, MAX_DURATION } from "./duration.ts";
-import { requestCancel } from "./_cancel.ts";
-import { assertPosix } from "./_platform.ts";
-import { firstMissing } from "./_permissions.ts";
-import { QueueRepair } from "./_queue_repair.ts";
+import { requestCancel } from "./store/cancel_request.ts";
+import { assertPosix } from "./process/platform.ts";
+import { firstMissing } from "./util/permissions.ts";
+import { QueueRepair } from "./schedule/queue_repair.ts";
 
 /**
  * How often a watch looks at a job that sends no news: a supervisor killed
@@ -275,7 +275,7 @@ export async function cancel(
     if (ended.status === "cancelled") {
       // Jobs that run after it may now start (or end, under --after-ok).
       if (store instanceof FileJobBackend) {
-        const { schedule } = await import("./_schedule.ts");
+        const { schedule } = await import("./schedule/schedule.ts");
         await schedule(store.files.dir).catch(() => {});
       }
       return {
@@ -491,7 +491,7 @@ export async function cleanJobs(
   // A jobs directory may hold waiting jobs (a PostgreSQL store cannot):
   // what they run after is kept, under the scheduler's lock.
   if (store instanceof FileJobBackend) {
-    const { waitedOnDuring } = await import("./_schedule.ts");
+    const { waitedOnDuring } = await import("./schedule/schedule.ts");
     return await waitedOnDuring(store.files.dir, clean);
   }
   return await clean(new Set());
@@ -654,4 +654,4 @@ export {
   type PauseResult,
   resume,
   type ResumeResult,
-} from "./_pause.ts";
+} from "./control/pause.ts";

@@ -11,7 +11,7 @@ import {
   watchJob,
 } from "./control.ts";
 import { type Job, JobNotFoundError, JobStore } from "./jobs.ts";
-import { groupMembers, readProcess } from "./_process.ts";
+import { groupMembers, readProcess } from "./process/inspect.ts";
 import { MAX_DURATION } from "./duration.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";

@@ -46,14 +46,17 @@ import {
   type RuntimeFacts,
   selfArgv,
   supervisorArgv,
-} from "./_argv.ts";
+} from "./spawn/argv.ts";
 import { DEFAULT_KILL_GRACE } from "./timeout.ts";
-import { checkJobControl, type JobControlOptions } from "./_job_control.ts";
+import {
+  checkJobControl,
+  type JobControlOptions,
+} from "./store/job_options.ts";
 import { checkDuration } from "./duration.ts";
-import { describeLookupFailure, findExecutable } from "./_which.ts";
-import { dirname, join, resolve } from "./_path.ts";
-import { assertPosix } from "./_platform.ts";
-import { firstMissing, type PermissionCheck } from "./_permissions.ts";
+import { describeLookupFailure, findExecutable } from "./spawn/which.ts";
+import { dirname, join, resolve } from "./util/path.ts";
+import { assertPosix } from "./process/platform.ts";
+import { firstMissing, type PermissionCheck } from "./util/permissions.ts";
 import {
   hasFile,
   launchSupervisor,
@@ -61,7 +64,7 @@ import {
   needsJobsDir,
   SUPERVISE_ARG,
   SUPERVISOR_STORE_ENV,
-} from "./_launch.ts";
+} from "./spawn/launch.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -640,7 +643,7 @@ async function spawnScheduled(
   options: CreateJobOptions,
 ): Promise<SpawnResult> {
   const { createScheduled, DependencyCycleError } = await import(
-    "./_schedule.ts"
+    "./schedule/schedule.ts"
   );
   const store = new JobStore(jobsDir);
   let job: Job;

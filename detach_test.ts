@@ -15,7 +15,7 @@ import {
 import { _setRuntimeForTesting } from "./detach.ts";
 import { JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
 import { MAX_DURATION } from "./duration.ts";
-import { groupMembers, readProcess } from "./_process.ts";
+import { groupMembers, readProcess } from "./process/inspect.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { CAN_MOUNT, namesIn, withFullDisk } from "./testdata/full_disk.ts";
 import {

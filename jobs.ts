@@ -32,7 +32,7 @@ import {
   newJobId,
   ulidSpelling,
   validateJobId,
-} from "./_job_id.ts";
+} from "./store/job_id.ts";
 import {
   cleanable,
   cleanCutoff,
@@ -52,8 +52,8 @@ import {
   type JobUpdater,
   type ListOptions,
   type ListResult,
-} from "./_job.ts";
-import type { JobControlOptions } from "./_job_control.ts";
+} from "./store/job.ts";
+import type { JobControlOptions } from "./store/job_options.ts";
 import {
   newJob,
   readJobFile,
@@ -61,7 +61,7 @@ import {
   serializeJobRecord,
   writeJobFile,
   writeRecordText,
-} from "./_record.ts";
+} from "./store/record.ts";
 import {
   createFile,
   removeIfPresent,
@@ -69,16 +69,16 @@ import {
   removeSyncIfPresent,
   withFileLock,
   writeFileDurably,
-} from "./_durable.ts";
+} from "./store/durable.ts";
 import {
   applyLiveness,
   claimNewLiveness,
   isLivenessHeld,
   SUPERVISOR_START_GRACE_MS,
-} from "./_liveness.ts";
-import { removeDebris } from "./_debris.ts";
-import { resolve } from "./_path.ts";
-import { listJobs, recordIdOf } from "./_list.ts";
+} from "./store/liveness.ts";
+import { removeDebris } from "./store/debris.ts";
+import { resolve } from "./util/path.ts";
+import { listJobs, recordIdOf } from "./store/list.ts";
 
 /**
  * How old the files of a job without a record must be before
@@ -117,7 +117,11 @@ export {
   SUPERVISOR_START_GRACE_MS,
   validateJobId,
 };
-export { DEFAULT_RETRY_DELAY, MAX_AFTER, MAX_RETRIES } from "./_job_control.ts";
+export {
+  DEFAULT_RETRY_DELAY,
+  MAX_AFTER,
+  MAX_RETRIES,
+} from "./store/job_options.ts";
 
 /** Options for {@linkcode JobStore.update}. */
 export interface UpdateOptions {

@@ -14,9 +14,9 @@ import {
   JobNotFoundError,
   JobStore,
 } from "./jobs.ts";
-import { decodeTime } from "./_job_id.ts";
-import { holdLiveness } from "./_liveness.ts";
-import { parseJobRecord, toRecord } from "./_record.ts";
+import { decodeTime } from "./store/job_id.ts";
+import { holdLiveness } from "./store/liveness.ts";
+import { parseJobRecord, toRecord } from "./store/record.ts";
 import {
   backdate,
   type Child,

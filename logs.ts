@@ -18,17 +18,17 @@
  * @module
  */
 
-import { resolve } from "./_path.ts";
+import { resolve } from "./util/path.ts";
 import { FINAL_STATUSES, type Job, JobStore } from "./jobs.ts";
 import { defaultJobsDir } from "./detach.ts";
-import { QueueRepair } from "./_queue_repair.ts";
+import { QueueRepair } from "./schedule/queue_repair.ts";
 import {
   followSwap,
   headerOf,
   type LogHeader,
   movePosition,
   readAt,
-} from "./_log_cap.ts";
+} from "./supervise/log_cap.ts";
 
 /** How many lines {@linkcode readLogTail} returns by default. */
 const TAIL_LINES = 10;

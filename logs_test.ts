@@ -4,7 +4,11 @@
 import assert from "node:assert/strict";
 import { JobStore } from "./jobs.ts";
 import { followLog, jobLogPath, readLog, readLogTail } from "./logs.ts";
-import { type LogCapMode, readLogHeader, startLogCap } from "./_log_cap.ts";
+import {
+  type LogCapMode,
+  readLogHeader,
+  startLogCap,
+} from "./supervise/log_cap.ts";
 
 const text = new TextDecoder();
 

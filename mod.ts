@@ -58,7 +58,7 @@ export {
   type WatchOptions,
 } from "./control.ts";
 export { DEFAULT_KILL_GRACE } from "./timeout.ts";
-export type { JobControlOptions } from "./_job_control.ts";
+export type { JobControlOptions } from "./store/job_options.ts";
 export {
   DependencyCycleError,
   getJobLimit,
@@ -66,7 +66,7 @@ export {
   MAX_JOB_LIMIT,
   type SchedulePass,
   setJobLimit,
-} from "./_schedule.ts";
+} from "./schedule/schedule.ts";
 export {
   flushReports,
   type ProgressReport,

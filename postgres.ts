@@ -44,13 +44,13 @@
  * @module
  */
 
-import { Wakeup } from "./_wakeup.ts";
+import { Wakeup } from "./util/wakeup.ts";
 import {
   cleanable,
   cleanCutoff,
   isFinalStatus,
   isSupervisedStatus,
-} from "./_job.ts";
+} from "./store/job.ts";
 import postgres from "npm:postgres@3.4.9";
 import {
   type CleanOptions,
@@ -63,11 +63,11 @@ import {
   SUPERVISOR_START_GRACE_MS,
   validateJobId,
 } from "./jobs.ts";
-import { JobNotFoundError, matchJobId, ulidSpelling } from "./_job_id.ts";
-import { newJob, parseJobRecord, serializeJobRecord } from "./_record.ts";
+import { JobNotFoundError, matchJobId, ulidSpelling } from "./store/job_id.ts";
+import { newJob, parseJobRecord, serializeJobRecord } from "./store/record.ts";
 import { checkDuration } from "./duration.ts";
-import { requestCancel } from "./_cancel.ts";
-import { holdLocal, renewHost } from "./_pg_renewer.ts";
+import { requestCancel } from "./store/cancel_request.ts";
+import { holdLocal, renewHost } from "./store/pg_renewer.ts";
 import {
   describe,
   isTransient,
@@ -77,7 +77,7 @@ import {
   readTail,
   SCHEMA_VERSION,
   type Sql,
-} from "./_pg_support.ts";
+} from "./store/pg_support.ts";
 
 export { LOG_TAIL_BYTES, PostgresStoreError, SCHEMA_VERSION };
 import {

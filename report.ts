@@ -36,8 +36,8 @@
  * @module
  */
 
-import { isFinalStatus, type Job, type JobProgress } from "./_job.ts";
-import { JOB_ID_ENV } from "./_job_id.ts";
+import { isFinalStatus, type Job, type JobProgress } from "./store/job.ts";
+import { JOB_ID_ENV } from "./store/job_id.ts";
 import {
   MAX_MESSAGE_LENGTH,
   MAX_RESULT_BYTES,
@@ -45,7 +45,7 @@ import {
   MAX_UNIT_LENGTH,
   progressProblem,
   resultDepthProblem,
-} from "./_report_rules.ts";
+} from "./store/report_rules.ts";
 import type { JobBackend } from "./store.ts";
 
 export type { JobProgress };

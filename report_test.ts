@@ -20,7 +20,7 @@ import {
   STORE_ENV,
 } from "./store.ts";
 import { startCluster } from "./testdata/pg_cluster.ts";
-import { JOB_ID_ENV } from "./_job_id.ts";
+import { JOB_ID_ENV } from "./store/job_id.ts";
 import { cli } from "./testdata/cli_helpers.ts";
 import { until } from "./testdata/spawn_helpers.ts";
 

@@ -41,7 +41,7 @@ import type {
   ListResult,
 } from "./jobs.ts";
 import { FINAL_STATUSES } from "./jobs.ts";
-import { FileJobBackend } from "./_file_store.ts";
+import { FileJobBackend } from "./store/file_store.ts";
 
 export { FileJobBackend };
 // The types the contract speaks in, so that a backend elsewhere can

@@ -29,9 +29,9 @@ import {
   processInspector,
   signalGroup,
   signalProcess,
-} from "./_process.ts";
+} from "./process/inspect.ts";
 import { checkDuration } from "./duration.ts";
-import { after, sleep } from "./_timer.ts";
+import { after, sleep } from "./util/timer.ts";
 
 /**
  * Default time between SIGTERM and SIGKILL: 10 seconds.

@@ -13,7 +13,7 @@ import {
   markedProcesses,
   readProcess,
   signalProcess,
-} from "./_process.ts";
+} from "./process/inspect.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 

@@ -10,9 +10,9 @@
 
 import { join } from "node:path";
 import { type Job, type JobStore, newJobId } from "../jobs.ts";
-import { toRecord } from "../_record.ts";
-import { holdLiveness } from "../_liveness.ts";
-import { readProcess } from "../_process.ts";
+import { toRecord } from "../store/record.ts";
+import { holdLiveness } from "../store/liveness.ts";
+import { readProcess } from "../process/inspect.ts";
 
 /** The deno binary running the benches. */
 export function denoPath(): string {

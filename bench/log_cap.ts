@@ -10,7 +10,7 @@
 //
 // deno run -A bench/log_cap.ts [MiB] [rounds] [cap bytes] [dir]
 
-import { type LogCapMode, startLogCap } from "../_log_cap.ts";
+import { type LogCapMode, startLogCap } from "../supervise/log_cap.ts";
 
 const mib = Number(Deno.args[0] ?? 256);
 const rounds = Number(Deno.args[1] ?? 5);

@@ -21,8 +21,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
 import { type Job, JobStore } from "../jobs.ts";
-import { currentRuntime, selfArgv } from "../_argv.ts";
-import { SUPERVISE_ARG } from "../_launch.ts";
+import { currentRuntime, selfArgv } from "../spawn/argv.ts";
+import { SUPERVISE_ARG } from "../spawn/launch.ts";
 import {
   alive,
   bareStart,

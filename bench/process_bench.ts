@@ -12,8 +12,8 @@ import {
   setProcessInspector,
   signalGroup,
   startStamp,
-} from "../_process.ts";
-import { PsInspector } from "../_process_ps.ts";
+} from "../process/inspect.ts";
+import { PsInspector } from "../process/ps.ts";
 import { stopProcessGroup } from "../timeout.ts";
 
 const MARK_ID = `bench_${Deno.pid}`;

@@ -16,7 +16,7 @@
 //   deno run -A bench/queue_bench.ts memory
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
-import { setJobLimit } from "../_schedule.ts";
+import { setJobLimit } from "../schedule/schedule.ts";
 import { JobStore } from "../jobs.ts";
 import { completed, tempDir, untilExited } from "./_fixtures.ts";
 

@@ -10,9 +10,9 @@
 //   deno bench -A bench/spawn_bench.ts
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
-import { currentRuntime, selfArgv } from "../_argv.ts";
+import { currentRuntime, selfArgv } from "../spawn/argv.ts";
 import { JobStore } from "../jobs.ts";
-import { setsidProgram } from "../_launch.ts";
+import { setsidProgram } from "../spawn/launch.ts";
 import { bareStart, completed, tempDir, untilExited } from "./_fixtures.ts";
 
 await superviseIfRequested();

@@ -21,7 +21,7 @@
 //     [--before <mod.ts>]
 
 import { JobStore } from "../jobs.ts";
-import { CACHE_ENV, CACHE_NAME, MIN_AGE_MS } from "../_list_cache.ts";
+import { CACHE_ENV, CACHE_NAME, MIN_AGE_MS } from "../store/list_cache.ts";
 import {
   benchPath,
   denoPath,

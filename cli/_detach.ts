@@ -15,7 +15,7 @@ import {
   checkRetries,
   type JobControlOptions,
   parseSize,
-} from "../_job_control.ts";
+} from "../store/job_options.ts";
 import type { FlagSpecs, ParsedFlags } from "./_args.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";

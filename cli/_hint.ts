@@ -7,8 +7,8 @@ import {
   PERMISSIONS,
   type RuntimeFacts,
   selfArgv,
-} from "../_argv.ts";
-import { findExecutable } from "../_which.ts";
+} from "../spawn/argv.ts";
+import { findExecutable } from "../spawn/which.ts";
 import { shellLine } from "./_output.ts";
 
 /** What decides the invocation: the runtime, the cwd, and the search path. */

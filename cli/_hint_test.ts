@@ -2,7 +2,7 @@
 // same program, from source or compiled.
 
 import assert from "node:assert/strict";
-import { PERMISSIONS } from "../_argv.ts";
+import { PERMISSIONS } from "../spawn/argv.ts";
 import { hint, type HintFacts, invocation } from "./_hint.ts";
 
 const ALL = PERMISSIONS.map((name) => `--allow-${name}`);

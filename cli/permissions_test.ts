@@ -3,7 +3,7 @@
 // taken for something else ("Command not found"), and nothing is written.
 
 import assert from "node:assert/strict";
-import { join } from "../_path.ts";
+import { join } from "../util/path.ts";
 import { JobStore } from "../jobs.ts";
 import {
   assertOneLineError,

@@ -5,7 +5,7 @@
 // time limit or a signal to epack stops everything it started (its children
 // too), with the same routine that stops a detached job's group.
 
-import { resolve } from "../_path.ts";
+import { resolve } from "../util/path.ts";
 import { defaultJobsDir, findWorkingDir } from "../detach.ts";
 import { formatDuration } from "../duration.ts";
 import {
@@ -13,9 +13,9 @@ import {
   scheduleTimeout,
   stopProcessGroup,
 } from "../timeout.ts";
-import { signalGroup } from "../_process.ts";
-import { assertPosix } from "../_platform.ts";
-import { describeLookupFailure, findExecutable } from "../_which.ts";
+import { signalGroup } from "../process/inspect.ts";
+import { assertPosix } from "../process/platform.ts";
+import { describeLookupFailure, findExecutable } from "../spawn/which.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import {
   type CliCommand,
@@ -25,7 +25,7 @@ import {
   parseFlags,
 } from "./_args.ts";
 import { JOB_FLAGS, parseJobFlags, startJob } from "./_detach.ts";
-import type { JobControlOptions } from "../_job_control.ts";
+import type { JobControlOptions } from "../store/job_options.ts";
 import { chooseStore } from "./_store.ts";
 
 /** Exit codes of `run` besides the program's own. */

@@ -3,7 +3,7 @@
 // nothing is written: no job, no record changed.
 
 import assert from "node:assert/strict";
-import { join } from "../_path.ts";
+import { join } from "../util/path.ts";
 import { JobStore } from "../jobs.ts";
 import {
   cli,

@@ -1,7 +1,7 @@
 // Helpers for the CLI's tests: run the real CLI as a subprocess, build small
 // registries on disk, and serve them over HTTP on 127.0.0.1.
 
-import { findExecutable } from "../_which.ts";
+import { findExecutable } from "../spawn/which.ts";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { isFinalStatus, type Job, JobStore } from "../jobs.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type Job, waitForJob } from "../mod.ts";
-import { isEnded, readProcess } from "../_process.ts";
+import { isEnded, readProcess } from "../process/inspect.ts";
 
 /** The fixture program that spawns jobs from JSON options. */
 export const SPAWNER: string = fileURLToPath(

@@ -4,7 +4,7 @@
 // created_at).
 import postgres from "npm:postgres@3.4.9";
 import { type JobBackend, openStore } from "../store.ts";
-import { FileJobBackend } from "../_file_store.ts";
+import { FileJobBackend } from "../store/file_store.ts";
 import { type PgCluster, startCluster } from "./pg_cluster.ts";
 
 /** One backend under test. */

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { InvalidJobIdError, JobStore } from "../jobs.ts";
 
 const JOBS_URL = new URL("../jobs.ts", import.meta.url).href;
-const LIVENESS_URL = new URL("../_liveness.ts", import.meta.url).href;
+const LIVENESS_URL = new URL("../store/liveness.ts", import.meta.url).href;
 
 export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;

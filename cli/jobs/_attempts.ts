@@ -3,7 +3,7 @@
 
 import { isFinalStatus, type Job } from "../../jobs.ts";
 import { formatDuration } from "../../duration.ts";
-import { DEFAULT_RETRY_DELAY } from "../../_job_control.ts";
+import { DEFAULT_RETRY_DELAY } from "../../store/job_options.ts";
 import {
   formatTable,
   humanDuration,

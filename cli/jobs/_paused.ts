@@ -2,7 +2,7 @@
 // keeps counting. A pure function, for the details page to call.
 
 import type { Job } from "../../jobs.ts";
-import { timeoutClause } from "../../_timeout_left.ts";
+import { timeoutClause } from "../../control/timeout_left.ts";
 import { localTime, relativeTime } from "../_output.ts";
 
 /**

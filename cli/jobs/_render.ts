@@ -2,8 +2,8 @@
 // of a record, and a status in colour.
 
 import { isFinalStatus, type Job, type JobStatus } from "../../jobs.ts";
-import type { JobProgress } from "../../_job.ts";
-import { toRecord } from "../../_record.ts";
+import type { JobProgress } from "../../store/job.ts";
+import { toRecord } from "../../store/record.ts";
 import { pausedDetail } from "./_paused.ts";
 import { formatDuration } from "../../duration.ts";
 import {

@@ -1,10 +1,10 @@
 // `epack jobs limit [N]`: show or set how many jobs of the jobs directory
 // run at once; the jobs beyond it wait as `queued`, with no process.
 
-import { getJobLimit, setJobLimit } from "../../_schedule.ts";
+import { getJobLimit, setJobLimit } from "../../schedule/schedule.ts";
 import { isSupervisedStatus } from "../../jobs.ts";
 import { FileJobBackend } from "../../store.ts";
-import { needsJobsDir } from "../../_launch.ts";
+import { needsJobsDir } from "../../spawn/launch.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { out, outJson } from "../_output.ts";
 import type { JobsContext } from "./_context.ts";

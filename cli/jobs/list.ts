@@ -8,9 +8,9 @@ import {
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
-import { cacheEnabled, streamJobTexts } from "../../_list_cache.ts";
+import { cacheEnabled, streamJobTexts } from "../../store/list_cache.ts";
 import { VERSION } from "../main.ts";
-import { FileJobBackend } from "../../_file_store.ts";
+import { FileJobBackend } from "../../store/file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
 import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";

@@ -10,7 +10,7 @@ import {
   type JobBackend,
   openStore,
 } from "../../store.ts";
-import { hasFile, needsJobsDir, PENDING_FILE } from "../../_launch.ts";
+import { hasFile, needsJobsDir, PENDING_FILE } from "../../spawn/launch.ts";
 import { chooseStore } from "../_store.ts";
 import { defaultJobsDir } from "../../detach.ts";
 import { CliError, EXIT } from "../_errors.ts";
@@ -201,7 +201,7 @@ async function repairQueue(store: JobBackend): Promise<void> {
   if (!(store instanceof FileJobBackend)) return;
   try {
     if (!hasFile(store.location, PENDING_FILE)) return;
-    const { schedule } = await import("../../_schedule.ts");
+    const { schedule } = await import("../../schedule/schedule.ts");
     await schedule(store.location);
   } catch {
     // See above.

@@ -3,7 +3,7 @@
 
 import { join } from "node:path";
 import { JobStore } from "../../jobs.ts";
-import { readProcess } from "../../_process.ts";
+import { readProcess } from "../../process/inspect.ts";
 import {
   assert,
   assertEquals,

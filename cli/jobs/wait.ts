@@ -3,7 +3,7 @@
 import type { Job } from "../../jobs.ts";
 import { waitForJob, WaitTimeoutError } from "../../control.ts";
 import { formatDuration } from "../../duration.ts";
-import { signalNumber } from "../../_signals.ts";
+import { signalNumber } from "../../process/signals.ts";
 import { CliError, EXIT } from "../_errors.ts";
 import { colorEnabled, out, outJson } from "../_output.ts";
 import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";

@@ -2,7 +2,7 @@
 // while hashing it, check size and digest, and only then move it into place,
 // so the output path never holds a partial or unverified pack.
 
-import { basename, dirname, join, resolve } from "../../_path.ts";
+import { basename, dirname, join, resolve } from "../../util/path.ts";
 import { CliError, EXIT } from "../_errors.ts";
 import { formatBytes, type Progress } from "./_progress.ts";
 import { describe, type PackEntry, type PackLocation } from "./_registry.ts";

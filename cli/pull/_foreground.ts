@@ -3,7 +3,7 @@
 // apart from pull.ts, and loaded only when a pull runs here: `pull --detach`
 // needs none of it (nor the download and progress modules it brings).
 
-import { signalNumber } from "../../_signals.ts";
+import { signalNumber } from "../../process/signals.ts";
 import { CliError, DetailedError, EXIT } from "../_errors.ts";
 import {
   colorEnabled,

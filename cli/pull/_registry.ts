@@ -16,7 +16,7 @@ import {
   resolve,
   sep,
   toFileUrl,
-} from "../../_path.ts";
+} from "../../util/path.ts";
 
 /** One pack listed in a registry's index. */
 export interface PackEntry {

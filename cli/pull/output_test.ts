@@ -3,7 +3,7 @@
 // anything else, from the first check to the rename that moves the pack in.
 
 import assert from "node:assert/strict";
-import { join } from "../../_path.ts";
+import { join } from "../../util/path.ts";
 import {
   assertOneLineError,
   cli,

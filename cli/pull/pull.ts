@@ -3,7 +3,7 @@
 // and only then move it into place. Or, with --detach, start all that as a
 // job with exactly the flags buildPullFlags() makes.
 
-import { resolve, sep } from "../../_path.ts";
+import { resolve, sep } from "../../util/path.ts";
 import { buildPullFlags } from "../../flags.ts";
 import { defaultJobsDir, findWorkingDir } from "../../detach.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";

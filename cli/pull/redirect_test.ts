@@ -3,7 +3,7 @@
 // registry never moves to another origin.
 
 import assert from "node:assert/strict";
-import { join } from "../../_path.ts";
+import { join } from "../../util/path.ts";
 import {
   assertOneLineError,
   cli,

@@ -1,0 +1,41 @@
+// How much of a job's timeout is left, as its supervisor counts it: the
+// one rule for pause()'s message and for `jobs <id>`'s "Paused" line. Kept
+// apart from _pause.ts so that the CLI's details page can use it without
+// loading the store and the process code.
+
+import type { Job } from "../store/job.ts";
+import { formatDuration } from "../duration.ts";
+
+/**
+ * Milliseconds until a job's timeout passes, counted as its supervisor
+ * counts it (from when it took the job), pauses included; 0 once passed,
+ * `undefined` for a job without a timeout.
+ *
+ * @param job The job.
+ * @param now The time, in epoch milliseconds.
+ * @returns The time left, or `undefined`.
+ */
+export function timeoutLeft(job: Job, now: number): number | undefined {
+  if (job.timeout === undefined || job.timeout <= 0) return undefined;
+  const from = (job.supervisedAt ?? job.startedAt).getTime();
+  return Math.max(0, from + job.timeout - now);
+}
+
+/**
+ * "its timeout keeps counting: 23m left" and the like, for a paused job.
+ *
+ * @param job The job.
+ * @param now The time, in epoch milliseconds.
+ * @returns The clause, starting in lower case, without a full stop.
+ */
+export function timeoutClause(job: Job, now: number): string {
+  const left = timeoutLeft(job, now);
+  if (left === undefined) return "it has no timeout";
+  if (left === 0) return "its timeout has passed: it is being stopped";
+  return `its timeout keeps counting: ${wholeSeconds(left)} left`;
+}
+
+/** A duration for a message: whole seconds, at least one. */
+export function wholeSeconds(ms: number): string {
+  return formatDuration(Math.max(1_000, Math.floor(ms / 1_000) * 1_000));
+}

@@ -1,0 +1,427 @@
+// End-to-end tests of dependencies (`after`, `afterOk`) and the parallel
+// limit, with real processes: jobs are spawned by testdata/spawner.ts (a
+// real `deno run` that exits) or by the CLI, and their workers write the
+// times they start and end, which the tests compare.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cancel, type Job, waitForJob } from "../mod.ts";
+import { JobStore } from "../jobs.ts";
+import {
+  createScheduled,
+  DependencyCycleError,
+  getJobLimit,
+  setJobLimit,
+} from "./schedule.ts";
+import { PENDING_FILE } from "../spawn/launch.ts";
+import { cli, withTempDir } from "../testdata/cli_helpers.ts";
+import {
+  finalJob,
+  mustSpawn,
+  spawnJob,
+  until,
+} from "../testdata/spawn_helpers.ts";
+
+/**
+ * A worker that appends "start <ms>" and "end <ms>" to `file`, sleeping
+ * `seconds` between (and exiting with `code`).
+ */
+function timed(file: string, seconds: number, code = 0) {
+  return {
+    program: "sh",
+    args: [
+      "-c",
+      `echo "$1 start $(date +%s%3N)" >> "$2"; sleep ${seconds}; echo "$1 end $(date +%s%3N)" >> "$2"; exit ${code}`,
+      "sh",
+    ],
+    file,
+  };
+}
+
+/** Spawns a timed worker named `name`; returns its job ID. */
+async function spawnTimed(
+  dir: string,
+  name: string,
+  seconds: number,
+  extra: Record<string, unknown> = {},
+  code = 0,
+): Promise<string> {
+  const { program, args } = timed(join(dir, "times"), seconds, code);
+  const { jobId } = await mustSpawn({
+    program,
+    args: [...args, name, join(dir, "times")],
+    jobsDir: join(dir, "jobs"),
+    ...extra,
+  });
+  return jobId;
+}
+
+/** The start and end times each worker wrote, by name. */
+async function readTimes(
+  dir: string,
+): Promise<Map<string, { start?: number; end?: number }>> {
+  const times = new Map<string, { start?: number; end?: number }>();
+  let text = "";
+  try {
+    text = await Deno.readTextFile(join(dir, "times"));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  for (const line of text.split("\n").filter(Boolean)) {
+    const [name, what, ms] = line.split(" ");
+    const t = times.get(name) ?? {};
+    t[what as "start" | "end"] = Number(ms);
+    times.set(name, t);
+  }
+  return times;
+}
+
+/** The most workers that ran at one moment. */
+function mostAtOnce(times: Map<string, { start?: number; end?: number }>) {
+  const events: [number, number][] = [];
+  for (const { start, end } of times.values()) {
+    events.push([start!, 1], [end!, -1]);
+  }
+  // An end and a start at the same millisecond: the end first.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let now = 0;
+  let most = 0;
+  for (const [, d] of events) most = Math.max(most, now += d);
+  return most;
+}
+
+async function load(dir: string, id: string): Promise<Job> {
+  return await new JobStore(join(dir, "jobs")).load(id);
+}
+
+async function final(dir: string, id: string): Promise<Job> {
+  return await finalJob(join(dir, "jobs"), id);
+}
+
+Deno.test("spawn() with after: the job waits, with no process, and starts once its dependency has ended", async () => {
+  await withTempDir(async (dir) => {
+    const a = await spawnTimed(dir, "a", 1.5);
+    const b = await spawnTimed(dir, "b", 0, { after: [a], timeout: 1_000 });
+    const waiting = await load(dir, b);
+    assert.equal(waiting.status, "waiting");
+    assert.equal(waiting.pid, 0);
+    assert.deepEqual(waiting.after, [a]);
+    assert.equal(waiting.workerPid, undefined);
+    const ended = await final(dir, b);
+    // Its timeout (1 s) counts from its start, not from its creation: it
+    // waited longer than that.
+    assert.equal(ended.status, "completed", ended.error);
+    assert.equal(ended.env, undefined, "the environment is not kept");
+    const times = await readTimes(dir);
+    assert.ok(times.get("b")!.start! >= times.get("a")!.end!, "b before a");
+    const aJob = await final(dir, a);
+    assert.ok(ended.startedAt >= aJob.completedAt!);
+  });
+});
+
+Deno.test("spawn() with after: a dependency given by a unique prefix is stored in full; a dependency that has ended already lets the job start at once", async () => {
+  await withTempDir(async (dir) => {
+    const a = await spawnTimed(dir, "a", 0);
+    await final(dir, a);
+    const b = await spawnTimed(dir, "b", 0, { after: [a.slice(-8)] });
+    const job = await final(dir, b);
+    assert.equal(job.status, "completed");
+    assert.deepEqual(job.after, [a]);
+  });
+});
+
+Deno.test("spawn() with after and afterOk: a dependency that failed ends the job cancelled, naming it", async () => {
+  await withTempDir(async (dir) => {
+    const a = await spawnTimed(dir, "a", 0.3, {}, 3);
+    const b = await spawnTimed(dir, "b", 0, { after: [a], afterOk: true });
+    const c = await spawnTimed(dir, "c", 0, { after: [a] });
+    const ended = await final(dir, b);
+    assert.equal(ended.status, "cancelled");
+    assert.match(ended.error!, new RegExp(`job ${a} .*ended failed`));
+    assert.equal(ended.workerPid, undefined);
+    // Without afterOk, any end will do.
+    assert.equal((await final(dir, c)).status, "completed");
+    const times = await readTimes(dir);
+    assert.equal(times.has("b"), false, "b ran");
+  });
+});
+
+Deno.test("spawn() with after refuses an unknown job, and leaves nothing behind", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const a = await spawnTimed(dir, "a", 0);
+    await final(dir, a);
+    const before = [...Deno.readDirSync(jobsDir)].map((e) => e.name).sort();
+    const r = await spawnJob({
+      program: "true",
+      jobsDir,
+      after: ["01ARYZ6S41TSV4RRFFQ69G5FAV"],
+    });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /SpawnError: Cannot run after job 01ARYZ6S41TSV4RRFFQ69G5FAV: no such job/,
+    );
+    const after = [...Deno.readDirSync(jobsDir)].map((e) => e.name).sort();
+    assert.deepEqual(after, before);
+  });
+});
+
+Deno.test("a cycle of dependencies is refused when the job is recorded", async () => {
+  await withTempDir(async (dir) => {
+    const store = new JobStore(dir);
+    // Only explicit IDs can make one: x names y before y exists.
+    await store.create({ id: "job_x", command: "x", after: ["job_y"] });
+    await assert.rejects(
+      () =>
+        createScheduled(store, {
+          id: "job_y",
+          command: "y",
+          after: ["job_x"],
+          supervisorArgv: ["true"],
+        }),
+      (err) =>
+        err instanceof DependencyCycleError &&
+        err.message.includes("job_y -> job_x -> job_y"),
+    );
+    await assert.rejects(() => store.load("job_y"));
+  });
+});
+
+Deno.test("a chain of jobs runs in order: a, then b after a, then c after b", async () => {
+  await withTempDir(async (dir) => {
+    // a runs long enough for b and c to be made while it runs, even on a
+    // loaded machine: c must be seen waiting.
+    const a = await spawnTimed(dir, "a", 3);
+    const b = await spawnTimed(dir, "b", 0.5, { after: [a] });
+    const c = await spawnTimed(dir, "c", 0, { after: [b] });
+    assert.equal((await load(dir, c)).status, "waiting");
+    assert.equal((await final(dir, c)).status, "completed");
+    const t = await readTimes(dir);
+    assert.ok(t.get("b")!.start! >= t.get("a")!.end!);
+    assert.ok(t.get("c")!.start! >= t.get("b")!.end!);
+  });
+});
+
+Deno.test("a parallel limit of 2 runs 5 jobs never more than 2 at once, in the order they were made", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    await setJobLimit(2, { jobsDir });
+    assert.equal(getJobLimit({ jobsDir }), 2);
+    const ids: string[] = [];
+    for (const name of ["j1", "j2", "j3", "j4", "j5"]) {
+      ids.push(await spawnTimed(dir, name, 1.5));
+      // The third finds both slots taken (unless the machine took longer
+      // than the first job's 1.5 s to spawn two more).
+      if (name === "j3") {
+        const third = await load(dir, ids[2]);
+        const first = await load(dir, ids[0]);
+        if (first.status === "running") assert.equal(third.status, "queued");
+      }
+    }
+    for (const id of ids) {
+      assert.equal((await final(dir, id)).status, "completed");
+    }
+    const times = await readTimes(dir);
+    assert.equal(times.size, 5);
+    assert.ok(mostAtOnce(times) <= 2, `${mostAtOnce(times)} at once`);
+    const order = [...times.entries()].sort((x, y) => x[1].start! - y[1].start!)
+      .map(([name]) => name);
+    assert.deepEqual(order, ["j1", "j2", "j3", "j4", "j5"]);
+    assert.equal(
+      await Deno.lstat(join(jobsDir, PENDING_FILE)).catch(() => undefined),
+      undefined,
+      "the pending marker is gone once nothing waits",
+    );
+  });
+});
+
+Deno.test("the parallel limit holds across processes: several `run --detach` at once", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const file = join(dir, "times");
+    let r = await cli(["jobs", "limit", "2", "--jobs-dir", jobsDir]);
+    assert.equal(r.code, 0, r.stderr);
+    const runs = await Promise.all(
+      ["p1", "p2", "p3", "p4", "p5", "p6"].map((name) =>
+        cli([
+          "run",
+          "--detach",
+          "--json",
+          "--jobs-dir",
+          jobsDir,
+          "--",
+          "sh",
+          ...timed(file, 0.5).args,
+          name,
+          file,
+        ])
+      ),
+    );
+    const ids = runs.map((run) => {
+      assert.equal(run.code, 0, run.stderr);
+      return JSON.parse(run.stdout).jobId as string;
+    });
+    for (const id of ids) {
+      assert.equal((await final(dir, id)).status, "completed");
+    }
+    const times = await readTimes(dir);
+    assert.equal(times.size, 6);
+    assert.ok(mostAtOnce(times) <= 2, `${mostAtOnce(times)} at once`);
+    r = await cli(["jobs", "limit", "--json", "--jobs-dir", jobsDir]);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      limit: 2,
+      running: 0,
+      queued: 0,
+      waiting: 0,
+    });
+  });
+});
+
+Deno.test("a supervisor killed with SIGKILL frees its slot, and the next `jobs` command starts the queue", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    await setJobLimit(1, { jobsDir });
+    const a = await spawnTimed(dir, "a", 30);
+    const b = await spawnTimed(dir, "b", 0);
+    const running = await until("a's worker", async () => {
+      const job = await load(dir, a);
+      return job.workerPid !== undefined ? job : undefined;
+    });
+    assert.equal((await load(dir, b)).status, "queued");
+    Deno.kill(running.pid, "SIGKILL");
+    try {
+      await until("a lost", async () => (await load(dir, a)).status === "lost");
+      // Nobody ran the scheduler: the supervisor that would have is dead.
+      assert.equal((await load(dir, b)).status, "queued");
+      const r = await cli(["jobs", "--jobs-dir", jobsDir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await final(dir, b)).status, "completed");
+    } finally {
+      try {
+        Deno.kill(-running.workerPid!, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+  });
+});
+
+Deno.test("cancel() ends a waiting or a queued job at once, and it never starts", async (t) => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    // Long enough to outlast the spawns and the cancel on a loaded machine.
+    const a = await spawnTimed(dir, "a", 4);
+    await t.step("a waiting job; what runs after it starts", async () => {
+      const b = await spawnTimed(dir, "b", 0, { after: [a] });
+      const c = await spawnTimed(dir, "c", 0, { after: [b] });
+      const started = Date.now();
+      const result = await cancel(b, { jobsDir });
+      // No process to stop: it does not wait for a grace period.
+      assert.ok(Date.now() - started < 5_000);
+      assert.equal(result.outcome, "cancelled");
+      assert.match(result.message, /it was waiting; it never started/);
+      assert.equal(result.job.status, "cancelled");
+      assert.equal((await final(dir, c)).status, "completed");
+      assert.equal((await readTimes(dir)).has("b"), false);
+    });
+    await t.step("a queued job", async () => {
+      await setJobLimit(1, { jobsDir });
+      // Behind a, or running: either way a slot is taken until q is
+      // cancelled.
+      const blocker = await spawnTimed(dir, "blocker", 3);
+      const q = await spawnTimed(dir, "q", 0);
+      const r = await cli(["jobs", "cancel", q, "--jobs-dir", jobsDir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /it was queued; it never started/);
+      await final(dir, blocker);
+      const next = await spawnTimed(dir, "next", 0);
+      assert.equal((await final(dir, next)).status, "completed");
+      const job = await waitForJob(q, { jobsDir, timeout: 1_000 });
+      assert.equal(job.status, "cancelled");
+      assert.equal((await readTimes(dir)).has("q"), false);
+    });
+    await final(dir, a);
+  });
+});
+
+Deno.test("jobs limit: shows, sets and removes the limit; refuses bad values and a PostgreSQL store", async () => {
+  await withTempDir(async (jobsDir) => {
+    const limit = (...args: string[]) =>
+      cli(["jobs", "limit", ...args, "--jobs-dir", jobsDir]);
+    let r = await limit();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /No parallel limit/);
+    r = await limit("3");
+    assert.match(r.stdout, /Parallel limit set to 3\./);
+    assert.equal(await Deno.readTextFile(join(jobsDir, "limit")), "3\n");
+    r = await limit("--json");
+    assert.equal(JSON.parse(r.stdout).limit, 3);
+    r = await limit("0", "--json");
+    assert.equal(JSON.parse(r.stdout).limit, null);
+    r = await limit("two");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Invalid limit "two"/);
+    r = await limit("100001");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Invalid parallel limit: 100001/);
+    r = await cli([
+      "jobs",
+      "limit",
+      "2",
+      "--store",
+      "postgres://u@127.0.0.1:1/db",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /jobs limit needs a jobs directory store; a PostgreSQL store does not support it yet/,
+    );
+    r = await cli(["jobs", "limit", "--help"]);
+    assert.match(r.stdout, /FIFO/);
+  });
+});
+
+Deno.test("spawn() with after on a PostgreSQL store is refused before connecting", async () => {
+  await withTempDir(async (dir) => {
+    const r = await spawnJob({
+      program: "true",
+      workingDir: dir,
+      store: "postgres://u@127.0.0.1:1/db",
+      after: ["01ARYZ6S41TSV4RRFFQ69G5FAV"],
+    });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /needs a jobs directory store; a PostgreSQL store does not support it yet/,
+    );
+  });
+});
+
+Deno.test("spawn() without after or a limit takes no scheduler lock and lists nothing", async () => {
+  await withTempDir(async (dir) => {
+    const { jobId } = await mustSpawn({ program: "true", jobsDir: dir });
+    await finalJob(dir, jobId);
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.equal(names.includes(".schedule.lock"), false);
+    assert.equal(names.includes(PENDING_FILE), false);
+  });
+});
+
+Deno.test("a job's end hook does not hold back the jobs that wait for it", async () => {
+  await withTempDir(async (dir) => {
+    // The hook takes 10 s; b must start well before it is over. (The hook
+    // outlives the test by those seconds, then its supervisor exits.)
+    const a = await spawnTimed(dir, "a", 0.5, { onEnd: "sleep 10" });
+    const b = await spawnTimed(dir, "b", 0, { after: [a] });
+    // Plain reads, no waiter: a waiter would run a repair pass itself.
+    await until("b ended", async () => {
+      const job = await load(dir, b);
+      return job.status === "completed" ? job : undefined;
+    }, 30_000);
+    const t = await readTimes(dir);
+    const gap = t.get("b")!.start! - t.get("a")!.end!;
+    assert.ok(gap >= 0, `b started ${-gap} ms before a ended`);
+    assert.ok(gap < 8_000, `b started ${gap} ms after a ended`);
+  });
+});

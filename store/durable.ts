@@ -1,0 +1,237 @@
+// Durable writes and the per-job lock: the only code of the store that
+// writes a record or takes a job's lock, so every writer gets the same
+// guarantees (a reader or a crash never sees a partial record; updates from
+// several processes never lose each other).
+
+import { JobNotFoundError } from "./job_id.ts";
+
+/**
+ * Writes a file so that it is either absent, as it was, or complete: the data
+ * goes to a temp file beside it (`.<stem>.<random>.tmp`), is flushed to disk,
+ * and only then takes the file's name, by a hard link when the file must be
+ * new (which fails if the name exists) or by a rename otherwise.
+ *
+ * Synchronous: a record is a few hundred bytes, and one async operation costs
+ * more than the write itself.
+ *
+ * With `sync: false` the flush is skipped: readers still see the old file or
+ * the new one, never a mix, but a machine crash may lose the write. Whether
+ * the crash can leave an empty file instead depends on the file system: ext4
+ * (`auto_da_alloc`, its default) and btrfs flush a file renamed over another
+ * before the rename is committed; others may not. For writes that a later
+ * durable one supersedes, or that nothing relies on after a crash.
+ *
+ * @param path The file to write.
+ * @param data Its new contents.
+ * @param options `createNew`: fail if the file exists; `sync`: flush the
+ * data before it takes the name (default `true`).
+ * @throws {Deno.errors.AlreadyExists} With `createNew`, if the file exists.
+ */
+export function writeFileDurably(
+  path: string,
+  data: Uint8Array,
+  options: { createNew?: boolean; sync?: boolean } = {},
+): void {
+  const slash = path.lastIndexOf("/");
+  const name = path.slice(slash + 1);
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const temp = `${path.slice(0, slash + 1)}.${stem}.${
+    crypto.randomUUID().slice(0, 8)
+  }.tmp`;
+  const file = Deno.openSync(temp, {
+    write: true,
+    createNew: true,
+    mode: 0o600,
+  });
+  try {
+    try {
+      let written = 0;
+      while (written < data.length) {
+        written += file.writeSync(data.subarray(written));
+      }
+      if (options.sync ?? true) file.syncDataSync();
+    } finally {
+      file.close();
+    }
+    if (options.createNew) {
+      Deno.linkSync(temp, path);
+      Deno.removeSync(temp);
+    } else {
+      Deno.renameSync(temp, path);
+    }
+  } catch (err) {
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // Already gone (linked and removed, or never made).
+    }
+    throw err;
+  }
+}
+
+/**
+ * Removes the temp files a crashed writer left in `dir` once they are older
+ * than `maxAge`. A missing directory has nothing to clean.
+ *
+ * @param dir The directory.
+ * @param maxAge Age in milliseconds.
+ */
+export async function removeStaleTemps(
+  dir: string,
+  maxAge: number,
+): Promise<void> {
+  const cutoff = Date.now() - maxAge;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !entry.name.startsWith(".")) continue;
+      if (!entry.name.endsWith(".tmp")) continue;
+      const path = `${dir}/${entry.name}`;
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (info?.mtime && info.mtime.getTime() < cutoff) {
+        await removeIfPresent(path);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/**
+ * Opens (creating, mode 0600) a job's lock file. It is never a reason to
+ * create the jobs directory: without it there is no job, and a late writer
+ * (a supervisor outliving its removed directory) must not re-create it.
+ * Synchronous inside: an open is quicker than the trip through Deno's
+ * thread pool an asynchronous one takes.
+ *
+ * @param id The job's ID, for the error.
+ * @param path The lock file.
+ * @returns The open file, readable and writable.
+ * @throws {JobNotFoundError} If the jobs directory does not exist.
+ */
+export function openLockFile(
+  id: string,
+  path: string,
+): Promise<Deno.FsFile> {
+  try {
+    return Promise.resolve(openLockFileSync(id, path));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function openLockFileSync(id: string, path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new JobNotFoundError(id, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs `fn` holding an exclusive cross-process lock (flock) on a job's lock
+ * file. The lock goes with the process if it dies, even by SIGKILL.
+ *
+ * The open and an uncontended lock are synchronous: each asynchronous call
+ * is a trip through Deno's thread pool, which the supervisor's record of a
+ * job's end waits for. Only a lock another process holds is waited for
+ * asynchronously.
+ *
+ * @param id The job's ID, for the error.
+ * @param path The lock file.
+ * @param fn What to do under the lock.
+ * @returns What `fn` returns.
+ * @throws {JobNotFoundError} If the jobs directory does not exist.
+ */
+export async function withFileLock<T>(
+  id: string,
+  path: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const file = openLockFileSync(id, path);
+  try {
+    if (!file.tryLockSync(true)) await file.lock(true);
+    return await fn();
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Removes a file if it is there.
+ *
+ * @param path The file.
+ */
+export async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/**
+ * Makes an empty file (mode 0600) unless one is there already.
+ *
+ * @param path The file.
+ * @returns `true` if it was made here, `false` if it was there.
+ */
+export function createFile(path: string): boolean {
+  try {
+    Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
+    return true;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+    return false;
+  }
+}
+
+/**
+ * Removes a file if it is there, synchronously. For undoing a create that
+ * failed, where an error in the undo must not hide the one that caused it.
+ *
+ * @param path The file.
+ * @returns `true` unless the file is still there.
+ */
+export function removeSyncIfPresent(path: string): boolean {
+  try {
+    Deno.removeSync(path);
+    return true;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
+  }
+}
+
+/**
+ * Whether a process holds an exclusive flock on a file, asked synchronously
+ * with a shared tryLock (which conflicts only with an exclusive lock, so
+ * readers probing at the same moment do not see each other).
+ *
+ * @param path The file.
+ * @returns `true` if it is locked, `false` if not, `undefined` if there is
+ * no such file.
+ */
+export function isLockedSync(path: string): boolean | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  try {
+    const got = file.tryLockSync(false);
+    if (got) file.unlockSync();
+    return !got;
+  } finally {
+    file.close();
+  }
+}

@@ -1,0 +1,272 @@
+// The options that say how a job is run beyond its command line: retries,
+// the jobs it runs after, its end hook and its log cap. Each is checked
+// here, once, against the range the record can hold: spawn(), the CLI's
+// flags and the store's create() all call these checks, so no entry point
+// can write a record the store would refuse to read.
+
+import { checkDuration, MAX_DURATION } from "../duration.ts";
+import { isJobId } from "./job_id.ts";
+
+/** The most times a failed worker is run again (`retries`). */
+export const MAX_RETRIES = 1000;
+
+/** The most jobs one job may run after (`after`). */
+export const MAX_AFTER = 1000;
+
+/** The longest end hook command, in UTF-16 code units. */
+export const MAX_HOOK_LENGTH = 64 * 1024;
+
+/** The default first pause before a retry: 1 s, doubling each time. */
+export const DEFAULT_RETRY_DELAY = 1_000;
+
+/** How a job is run beyond its command line; every field is optional. */
+export interface JobControlOptions {
+  /**
+   * How many times a failed worker (a non-zero exit, or killed by a signal
+   * that was not the supervisor's) is run again: a whole number from 0 to
+   * {@linkcode MAX_RETRIES}. A timeout or a cancel is never retried.
+   * @default {0}
+   */
+  retries?: number;
+  /**
+   * The pause before the first retry, in milliseconds; it doubles for each
+   * next one, with jitter, up to a cap. A whole number from 0 to
+   * `MAX_DURATION`.
+   * @default {DEFAULT_RETRY_DELAY}
+   */
+  retryDelay?: number;
+  /**
+   * Jobs (IDs) that must have ended before this one starts: it waits, with
+   * no process, in status `waiting`.
+   * @default {[]}
+   */
+  after?: string[];
+  /**
+   * With `after`: start only if each of those jobs completed; otherwise the
+   * job ends `cancelled`, saying which did not.
+   * @default {false}
+   */
+  afterOk?: boolean;
+  /**
+   * A shell command (`/bin/sh -c`) run after the job ends, with the job's
+   * ID, status, exit code and log path in its environment.
+   */
+  onEnd?: string;
+  /**
+   * The most bytes the job's log keeps: its oldest part is dropped beyond
+   * it. A whole number from 1 to `Number.MAX_SAFE_INTEGER`.
+   * @default {unlimited}
+   */
+  logMax?: number;
+}
+
+/**
+ * Checks a retry count.
+ *
+ * @param n The count.
+ * @returns `n`.
+ * @throws {RangeError} If it is not a whole number from 0 to
+ * {@linkcode MAX_RETRIES}.
+ */
+export function checkRetries(n: number): number {
+  if (
+    typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > MAX_RETRIES
+  ) {
+    throw new RangeError(
+      `Invalid retries: ${
+        typeof n === "number" ? n : JSON.stringify(n)
+      } (a whole number from 0 to ${MAX_RETRIES})`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Checks a list of jobs to run after.
+ *
+ * @param ids The job IDs.
+ * @returns A copy, without repeats, in the order given.
+ * @throws {TypeError} If it is not a list of job IDs.
+ * @throws {RangeError} If it holds more than {@linkcode MAX_AFTER} jobs.
+ */
+export function checkAfter(ids: readonly string[]): string[] {
+  if (!Array.isArray(ids)) {
+    throw new TypeError("Invalid after: not a list of job IDs");
+  }
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (typeof id !== "string" || !isJobId(id)) {
+      throw new TypeError(
+        `Invalid after: ${JSON.stringify(id)} is not a job ID`,
+      );
+    }
+    seen.add(id);
+  }
+  if (seen.size > MAX_AFTER) {
+    throw new RangeError(
+      `Invalid after: ${seen.size} jobs (at most ${MAX_AFTER})`,
+    );
+  }
+  return [...seen];
+}
+
+/**
+ * Checks an end hook command.
+ *
+ * @param command The shell command.
+ * @returns `command`.
+ * @throws {TypeError} If it is not a non-empty string without NUL.
+ * @throws {RangeError} If it is longer than {@linkcode MAX_HOOK_LENGTH}.
+ */
+export function checkHook(command: string): string {
+  if (typeof command !== "string" || command.trim() === "") {
+    throw new TypeError("Invalid on-end hook: an empty command");
+  }
+  if (command.includes("\0")) {
+    throw new TypeError("Invalid on-end hook: the command holds a NUL byte");
+  }
+  if (command.length > MAX_HOOK_LENGTH) {
+    throw new RangeError(
+      `Invalid on-end hook: ${command.length} characters (at most ${MAX_HOOK_LENGTH})`,
+    );
+  }
+  return command;
+}
+
+/**
+ * The smallest log cap, 4 KiB: room for the line that says what was
+ * dropped and for some output after it. (Trimming the log in place needs
+ * eight of the file system's blocks, 32 KiB on most; a smaller cap is kept
+ * by the slower pipe writer instead, see _log_cap.ts.)
+ */
+export const LOG_MAX_MIN = 4096;
+
+/**
+ * Checks a log cap.
+ *
+ * @param bytes The most bytes the log keeps.
+ * @returns `bytes`.
+ * @throws {RangeError} If it is not a whole number from
+ * {@linkcode LOG_MAX_MIN} (4096) to `Number.MAX_SAFE_INTEGER`.
+ */
+export function checkLogMax(bytes: number): number {
+  if (
+    typeof bytes !== "number" || !Number.isSafeInteger(bytes) ||
+    bytes < LOG_MAX_MIN
+  ) {
+    throw new RangeError(
+      `Invalid log cap: ${
+        typeof bytes === "number" ? bytes : JSON.stringify(bytes)
+      } (a whole number of bytes from ${LOG_MAX_MIN} (4KiB) to ${Number.MAX_SAFE_INTEGER})`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Checks every job-control option given, and returns them as the record
+ * holds them (unset ones left out, `after` without repeats).
+ *
+ * @param options The options.
+ * @returns The checked options.
+ * @throws {TypeError} If an option has the wrong type.
+ * @throws {RangeError} If an option is out of range.
+ */
+export function checkJobControl(
+  options: JobControlOptions,
+): JobControlOptions {
+  const out: JobControlOptions = {};
+  if (options.retries !== undefined) {
+    out.retries = checkRetries(options.retries);
+  }
+  if (options.retryDelay !== undefined) {
+    out.retryDelay = checkDuration("retry delay", options.retryDelay);
+  }
+  if (options.after !== undefined) {
+    const after = checkAfter(options.after);
+    if (after.length > 0) out.after = after;
+  }
+  if (options.afterOk !== undefined) {
+    if (typeof options.afterOk !== "boolean") {
+      throw new TypeError("Invalid afterOk: not a boolean");
+    }
+    if (options.afterOk) {
+      if (out.after === undefined) {
+        throw new TypeError("afterOk needs the jobs to run after (after)");
+      }
+      out.afterOk = true;
+    }
+  }
+  if (options.onEnd !== undefined) out.onEnd = checkHook(options.onEnd);
+  if (options.logMax !== undefined) out.logMax = checkLogMax(options.logMax);
+  return out;
+}
+
+/**
+ * The pause before retry number `attempt` (1 for the first): `delay`
+ * doubled for each earlier retry, capped at one hour (or at `delay`, if
+ * that is longer), then with up to 20 % jitter taken off, so that jobs that
+ * failed together do not all come back at once.
+ *
+ * @param delay The first pause, in milliseconds.
+ * @param attempt Which retry this is, from 1.
+ * @param random A number in [0, 1), for the jitter.
+ * @returns Milliseconds, a whole number from 0 to `MAX_DURATION`.
+ */
+export function retryPause(
+  delay: number,
+  attempt: number,
+  random: number = Math.random(),
+): number {
+  const cap = Math.max(delay, 60 * 60 * 1000);
+  const doubled = delay * 2 ** Math.min(Math.max(attempt - 1, 0), 60);
+  const pause = Math.min(doubled, cap, MAX_DURATION);
+  return Math.round(pause * (1 - 0.2 * random));
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/**
+ * Parses a size such as `512`, `64KiB`, `10MB`, `1.5GiB` or `2G` into
+ * bytes: `KB`, `MB`, ... are powers of 1000, `KiB`, `MiB`, ... and the bare
+ * letters `K`, `M`, `G`, `T` powers of 1024; a bare number is bytes.
+ *
+ * @param text The size.
+ * @returns Bytes, a whole number from {@linkcode LOG_MAX_MIN} (see
+ * {@linkcode checkLogMax}).
+ * @throws {RangeError} If it is not a size, is not a whole number of bytes,
+ * or is out of range.
+ */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m === null ? undefined : SIZE_UNITS[m[2].toLowerCase()];
+  if (m === null || unit === undefined) {
+    throw new RangeError(
+      `Invalid size ${
+        JSON.stringify(text)
+      }: use a number of bytes, or one with a unit such as 64KiB, 10MB, 1GiB`,
+    );
+  }
+  const bytes = Number(m[1]) * unit;
+  if (!Number.isInteger(bytes)) {
+    throw new RangeError(
+      `Invalid size ${JSON.stringify(text)}: not a whole number of bytes`,
+    );
+  }
+  return checkLogMax(bytes);
+}

@@ -1,0 +1,181 @@
+// Two "hosts" on one database (EPACK_DETACH_HOST): jobs started on host A
+// by spawn(), seen and controlled from this process as host B, against a
+// real throwaway PostgreSQL cluster.
+import { cancel, waitForJob } from "../control.ts";
+import { HOST_ENV, openStore } from "../store.ts";
+import { startCluster } from "../testdata/pg_cluster.ts";
+
+function assert(cond: unknown, msg = "assertion failed"): asserts cond {
+  if (!cond) throw new Error(msg);
+}
+function assertEquals<T>(actual: T, expected: T, msg = ""): void {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${msg} expected ${e}, got ${a}`);
+}
+
+const TTL = 3_000;
+const RENEW = 1_000;
+
+async function startOnA(url: string, dir: string, script: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../testdata/pg_spawn.ts", import.meta.url).pathname,
+      url,
+      script,
+    ],
+    cwd: dir,
+    env: { [HOST_ENV]: "host-a" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  return text;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // A zombie (nobody reaps orphans here) has ended.
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function marked(id: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
+      if (env.split("\0").includes(`EPACK_DETACH_JOB_ID=${id}`)) {
+        if (alive(Number(e.name))) pids.push(Number(e.name));
+      }
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+async function until(what: string, ms: number, fn: () => Promise<boolean>) {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > ms) throw new Error(`Not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Date.now() - t0;
+}
+
+Deno.test("two hosts on one database", async (t) => {
+  Deno.env.set(HOST_ENV, "host-b");
+  await using cluster = await startCluster();
+  const dir = await Deno.makeTempDir({ prefix: "detach_e2e_" });
+  const url =
+    `${cluster.url}?epack_lease_ttl=${TTL}&epack_renew_every=${RENEW}`;
+  const leftovers: string[] = [];
+  try {
+    await using b = await openStore(url);
+
+    await t.step(
+      "a job started on A is listed on B, with its host",
+      async () => {
+        const id = await startOnA(url, dir, "echo hello; sleep 1");
+        const { jobs } = await b.list();
+        const job = jobs.find((j) => j.id === id);
+        assert(job, "listed");
+        assertEquals(job.host, "host-a");
+        const ended = await waitForJob(id, { store: url, timeout: 20_000 });
+        assertEquals(ended.status, "completed");
+        const seen = await b.load(id);
+        assertEquals(seen.logTail, "hello\n");
+        assert(seen.logPath.startsWith(`${dir}/.epack/logs/`), seen.logPath);
+      },
+    );
+
+    await t.step(
+      "cancel from B stops the job on A and its process tree",
+      async () => {
+        const id = await startOnA(url, dir, "sleep 300 & sleep 300; wait");
+        leftovers.push(id);
+        await until("running with its worker", 10_000, async () => {
+          const j = await b.load(id);
+          return j.workerPid !== undefined && marked(id).length >= 3;
+        });
+        const t0 = Date.now();
+        const result = await cancel(id, { store: url, grace: 1_000 });
+        const took = Date.now() - t0;
+        assertEquals(result.outcome, "cancelled", result.message);
+        assertEquals(result.job.status, "cancelled");
+        assert(took < RENEW * 1.1 + 1_000 + 1_000 + 2_000, `took ${took} ms`);
+        assertEquals(marked(id), [], "processes left:");
+      },
+    );
+
+    await t.step(
+      "SIGKILL to A's supervisor shows the job lost on B within the TTL",
+      async () => {
+        const id = await startOnA(url, dir, "sleep 300");
+        leftovers.push(id);
+        await until(
+          "supervised",
+          10_000,
+          async () => (await b.load(id)).workerPid !== undefined,
+        );
+        const job = await b.load(id);
+        Deno.kill(job.pid, "SIGKILL");
+        const took = await until(
+          "lost",
+          TTL + 3_000,
+          async () => (await b.load(id)).status === "lost",
+        );
+        console.log(`lost seen ${took} ms after SIGKILL (TTL ${TTL} ms)`);
+        // Its worker still runs on A (nobody stopped it): clean up.
+        Deno.kill(-job.workerPid!, "SIGKILL");
+      },
+    );
+
+    await t.step(
+      "a database restart while a job runs loses no end",
+      async () => {
+        const id = await startOnA(url, dir, "sleep 2; exit 7");
+        leftovers.push(id);
+        await until(
+          "supervised",
+          10_000,
+          async () => (await b.load(id)).workerPid !== undefined,
+        );
+        await cluster.stop();
+        // The job ends while the server is down.
+        await new Promise((r) => setTimeout(r, 4_000));
+        await cluster.start();
+        await until("its end recorded", 20_000, async () => {
+          try {
+            return (await b.loadRecorded(id)).status !== "running";
+          } catch {
+            return false;
+          }
+        });
+        const ended = await b.load(id);
+        assertEquals(ended.status, "failed");
+        assertEquals(ended.exitCode, 7);
+      },
+    );
+  } finally {
+    for (const id of leftovers) {
+      for (const pid of marked(id)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Gone.
+        }
+      }
+    }
+    Deno.env.delete(HOST_ENV);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
