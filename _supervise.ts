@@ -12,12 +12,7 @@
 // that imports it and is loaded meanwhile (the scheduler's, which imports
 // detach.ts, loaded at the job's end) would wait for it for ever.
 
-import {
-  hasFile,
-  PENDING_FILE,
-  SUPERVISE_ARG,
-  SUPERVISOR_STORE_ENV,
-} from "./spawn/launch.ts";
+import { SUPERVISE_ARG, SUPERVISOR_STORE_ENV } from "./spawn/launch.ts";
 
 /**
  * Supervises the job that `args` names (`__epack_detach_supervise__
@@ -36,30 +31,7 @@ export async function supervise(args: readonly string[]): Promise<never> {
     Deno.env.delete(SUPERVISOR_STORE_ENV);
   }
   const { runSupervisor } = await import("./supervise/supervisor.ts");
-  // Once the job's end is recorded and its slot free (before its end hook),
-  // what waited for it starts.
-  const code = await runSupervisor(
-    store,
-    id ?? "",
-    jobsDir ? () => startWaiting(jobsDir) : undefined,
-  );
-  Deno.exit(code);
-}
-
-/**
- * A scheduler pass, if some job of the directory may be waiting or queued
- * (one `lstat` otherwise). Never fails: the job's own end is what the
- * supervisor answers for, and any later `jobs` command or spawn() runs the
- * pass again.
- */
-async function startWaiting(jobsDir: string): Promise<void> {
-  try {
-    if (!hasFile(jobsDir, PENDING_FILE)) return;
-    const { schedule } = await import("./schedule/schedule.ts");
-    await schedule(jobsDir);
-  } catch {
-    // See above.
-  }
+  Deno.exit(await runSupervisor(store, id ?? ""));
 }
 
 if (import.meta.main) {

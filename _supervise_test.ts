@@ -95,7 +95,7 @@ Deno.test("a CLI job's supervisor is _supervise.ts, not the CLI", async () => {
     const argv = await supervisorCmdline(pid);
     assert.equal(argv.at(-4), SUPERVISE, argv.join(" "));
     assert.equal(argv.at(-3), "__epack_detach_supervise__");
-    const job = await waitForJob(jobId, { jobsDir: dir, timeout: 30_000 });
+    const job = await waitForJob(jobId, { store: dir, timeout: 30_000 });
     assert.equal(job.status, "completed", job.error);
   });
 });
@@ -105,7 +105,8 @@ Deno.test("a CLI job on a PostgreSQL store: its URL reaches _supervise.ts in the
   await withTempDir(async (dir) => {
     const r = await cli(
       ["run", "--detach", "--json", "--store", cluster.url, "--", "sleep", "1"],
-      { cwd: dir },
+      // The job's log goes to its user's state directory: the test's own.
+      { cwd: dir, env: { XDG_STATE_HOME: dir } },
     );
     assert.equal(r.code, 0, r.stderr);
     const { jobId, pid } = JSON.parse(r.stdout);
@@ -148,12 +149,12 @@ Deno.test("a job the scheduler starts later is supervised the same way", async (
 Deno.test("a program that spawns its own jobs is their supervisor", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "sleep",
+      command: "sleep",
       args: ["1"],
-      jobsDir: dir,
+      store: dir,
     });
     assert.equal((await supervisorCmdline(pid)).at(-4), SPAWNER);
-    const job = await waitForJob(jobId, { jobsDir: dir, timeout: 30_000 });
+    const job = await waitForJob(jobId, { store: dir, timeout: 30_000 });
     assert.equal(job.status, "completed", job.error);
   });
 });

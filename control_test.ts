@@ -10,7 +10,7 @@ import {
   WaitTimeoutError,
   watchJob,
 } from "./control.ts";
-import { type Job, JobNotFoundError, JobStore } from "./jobs.ts";
+import { FileJobStore, type Job, JobNotFoundError } from "./jobs.ts";
 import { groupMembers, readProcess } from "./process/inspect.ts";
 import { MAX_DURATION } from "./duration.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
@@ -19,12 +19,12 @@ import { alive, finalJob, mustSpawn, until } from "./testdata/spawn_helpers.ts";
 Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends the orphaned worker", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", "sleep 60 & wait"],
-      jobsDir: dir,
+      store: dir,
       grace: 300,
     });
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await until("the worker to start", async () => {
       const j = await store.load(jobId);
       return j.workerPid !== undefined ? j : undefined;
@@ -42,9 +42,9 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
 
     // cleanJobs() keeps a lost job while its processes run: it is the only
     // handle on them. The store alone knows no processes, and removes it.
-    assert.deepEqual(await cleanJobs(0, { jobsDir: dir }), []);
+    assert.deepEqual(await cleanJobs(0, { store: dir }), []);
 
-    const result = await cancel(jobId, { jobsDir: dir, grace: 300 });
+    const result = await cancel(jobId, { store: dir, grace: 300 });
     assert.equal(result.outcome, "lost");
     assert.match(result.message, /stopped 2 leftover process/);
     assert.deepEqual(groupMembers(job.workerPid!), []);
@@ -61,7 +61,7 @@ Deno.test("a supervisor killed with SIGKILL leaves its job lost, and cancel ends
         "completed_at",
       ),
     );
-    assert.deepEqual(await cleanJobs(0, { jobsDir: dir }), [jobId]);
+    assert.deepEqual(await cleanJobs(0, { store: dir }), [jobId]);
   });
 });
 
@@ -80,7 +80,7 @@ Deno.test("cancel() refuses a job that has no liveness file, and leaves its reco
     });
     await Deno.writeTextFile(join(dir, `${id}.json`), text);
     await assert.rejects(
-      () => cancel(id, { jobsDir: dir }),
+      () => cancel(id, { store: dir }),
       Error,
       "was not started by @epack/detach",
     );
@@ -90,7 +90,7 @@ Deno.test("cancel() refuses a job that has no liveness file, and leaves its reco
 
 Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another process", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     // A record whose worker PID is our own process, with another start
     // time: as if the PID had been reused after the job died.
     const job = await store.create({ command: "x" });
@@ -101,7 +101,7 @@ Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another
       return j;
     });
     await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
-    const result = await cancel(job.id, { jobsDir: dir, grace: 100 });
+    const result = await cancel(job.id, { store: dir, grace: 100 });
     assert.equal(result.outcome, "lost");
     assert.match(result.message, /cannot be identified safely .*left alone/);
   });
@@ -113,16 +113,16 @@ Deno.test("cancel() stops a running job, and is a no-op on one that has ended", 
       "a running job is cancelled and its group is gone",
       async () => {
         const { jobId } = await mustSpawn({
-          program: "sh",
+          command: "sh",
           args: ["-c", "sleep 60 & sleep 60"],
-          jobsDir: dir,
+          store: dir,
         });
-        const store = new JobStore(dir);
+        const store = new FileJobStore(dir);
         const started = await until("the worker to start", async () => {
           const j = await store.load(jobId);
           return j.workerPid !== undefined ? j : undefined;
         });
-        const result = await cancel(jobId, { jobsDir: dir, grace: 500 });
+        const result = await cancel(jobId, { store: dir, grace: 500 });
         assert.equal(result.outcome, "cancelled");
         assert.equal(result.job.status, "cancelled");
         assert.equal(result.job.signal, "SIGTERM");
@@ -130,9 +130,9 @@ Deno.test("cancel() stops a running job, and is a no-op on one that has ended", 
       },
     );
     await t.step("an ended job is left as it was", async () => {
-      const { jobId } = await mustSpawn({ command: "echo", jobsDir: dir });
+      const { jobId } = await mustSpawn({ subcommand: "echo", store: dir });
       const before = await finalJob(dir, jobId);
-      const result = await cancel(jobId, { jobsDir: dir });
+      const result = await cancel(jobId, { store: dir });
       assert.equal(result.outcome, "already-ended");
       assert.match(result.message, /already ended \(completed\)/);
       assert.deepEqual(result.job, before);
@@ -143,14 +143,14 @@ Deno.test("cancel() stops a running job, and is a no-op on one that has ended", 
 Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", async () => {
   await withTempDir(async (dir) => {
     const { jobId } = await mustSpawn({
-      program: "sleep",
+      command: "sleep",
       args: ["0.3"],
-      jobsDir: dir,
+      store: dir,
     });
     // Passed to setTimeout as is, 30 days would overflow to 1 ms and the
     // wait would give up at once.
     const job = await waitForJob(jobId, {
-      jobsDir: dir,
+      store: dir,
       timeout: 30 * 24 * 60 * 60 * 1000,
     });
     assert.equal(job.status, "completed");
@@ -159,14 +159,14 @@ Deno.test("waitForJob() takes timeouts beyond setTimeout's 24.8-day limit", asyn
 
 Deno.test("waitForJob() reports a record removed during the wait, and refuses a bad timeout", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
     await assert.rejects(
-      () => waitForJob(job.id, { jobsDir: dir, timeout: NaN }),
+      () => waitForJob(job.id, { store: dir, timeout: NaN }),
       RangeError,
     );
     // The outcome is taken at once, so the rejection is never unhandled.
-    const outcome = waitForJob(job.id, { jobsDir: dir, timeout: 10_000 })
+    const outcome = waitForJob(job.id, { store: dir, timeout: 10_000 })
       .then(() => undefined, (err: unknown) => err);
     await new Promise((r) => setTimeout(r, 100));
     await store.delete(job.id);
@@ -176,18 +176,18 @@ Deno.test("waitForJob() reports a record removed during the wait, and refuses a 
 
 Deno.test("watchJob() yields the record at once, then each change, and ends after the final one", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
     const seen: Job[] = [];
     const watching = (async () => {
-      for await (const record of watchJob(job.id, { jobsDir: dir })) {
+      for await (const record of watchJob(job.id, { store: dir })) {
         seen.push(record);
       }
     })();
     await until("the first record", () => seen.length === 1);
     await store.update(job.id, (j) => ({ ...j, workerPid: 4242 }));
     await until("the change", () => seen.length === 2);
-    await store.complete(job.id, { exitCode: 0 });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
     await watching;
     assert.deepEqual(seen.map((j) => j.status), [
       "running",
@@ -197,7 +197,7 @@ Deno.test("watchJob() yields the record at once, then each change, and ends afte
     assert.equal(seen[1].workerPid, 4242);
     // An ended job: its record once, and the watch is over.
     const again = [];
-    for await (const record of watchJob(job.id, { jobsDir: dir })) {
+    for await (const record of watchJob(job.id, { store: dir })) {
       again.push(record);
     }
     assert.deepEqual(again, [seen[2]]);
@@ -206,11 +206,11 @@ Deno.test("watchJob() yields the record at once, then each change, and ends afte
 
 Deno.test("watchJob() can be left early, and frees its watch", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
     await store.update(job.id, (j) => ({ ...j, workerPid: 1 }));
     let n = 0;
-    for await (const _ of watchJob(job.id, { jobsDir: dir })) {
+    for await (const _ of watchJob(job.id, { store: dir })) {
       n++;
       break;
     }
@@ -222,15 +222,15 @@ Deno.test("watchJob() can be left early, and frees its watch", async () => {
 Deno.test("watchJob() yields a job lost when its supervisor is killed with SIGKILL", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "sleep",
+      command: "sleep",
       args: ["60"],
-      jobsDir: dir,
+      store: dir,
       grace: 300,
     });
     const statuses: string[] = [];
     let killed = false;
     for await (
-      const job of watchJob(jobId, { jobsDir: dir, timeout: 20_000 })
+      const job of watchJob(jobId, { store: dir, timeout: 20_000 })
     ) {
       statuses.push(job.status);
       if (!killed && job.workerPid !== undefined) {
@@ -241,20 +241,20 @@ Deno.test("watchJob() yields a job lost when its supervisor is killed with SIGKI
     assert.equal(statuses.at(-1), "lost");
     assert.ok(statuses.slice(0, -1).every((s) => s === "running"));
     // The orphaned worker is still there; cancel() ends it.
-    const result = await cancel(jobId, { jobsDir: dir, grace: 300 });
+    const result = await cancel(jobId, { store: dir, grace: 300 });
     assert.equal(result.outcome, "lost");
   });
 });
 
 Deno.test("waitForJob() returns within milliseconds of the end", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
-    const waiting = waitForJob(job.id, { jobsDir: dir, timeout: 10_000 });
+    const waiting = waitForJob(job.id, { store: dir, timeout: 10_000 });
     // Past a first look, so the end comes while the wait sleeps.
     await new Promise((r) => setTimeout(r, 150));
     const ended = Date.now();
-    await store.complete(job.id, { exitCode: 0 });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
     const final = await waiting;
     assert.equal(final.status, "completed");
     // Far below the once-a-second look: the record's change woke it.
@@ -264,17 +264,17 @@ Deno.test("waitForJob() returns within milliseconds of the end", async () => {
 
 Deno.test("waitForJob() gives up at its timeout or on abort, and refuses a negative timeout", async (t) => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
     await t.step("timeout", async () => {
-      const err = await waitForJob(job.id, { jobsDir: dir, timeout: 100 })
+      const err = await waitForJob(job.id, { store: dir, timeout: 100 })
         .then(() => undefined, (e: unknown) => e);
       assert.ok(err instanceof WaitTimeoutError);
       assert.equal(err.jobId, job.id);
     });
     await t.step("a timeout of 0 looks once", async () => {
       await assert.rejects(
-        () => waitForJob(job.id, { jobsDir: dir, timeout: 0 }),
+        () => waitForJob(job.id, { store: dir, timeout: 0 }),
         WaitTimeoutError,
       );
     });
@@ -282,22 +282,22 @@ Deno.test("waitForJob() gives up at its timeout or on abort, and refuses a negat
       const stop = new AbortController();
       setTimeout(() => stop.abort(new Error("stopped")), 100);
       await assert.rejects(
-        () => waitForJob(job.id, { jobsDir: dir, signal: stop.signal }),
+        () => waitForJob(job.id, { store: dir, signal: stop.signal }),
         Error,
         "stopped",
       );
     });
     await t.step("negative timeout", async () => {
       await assert.rejects(
-        () => waitForJob(job.id, { jobsDir: dir, timeout: -1 }),
+        () => waitForJob(job.id, { store: dir, timeout: -1 }),
         RangeError,
       );
     });
     await t.step(
       "an ended job is returned even past a zero timeout",
       async () => {
-        await store.complete(job.id, { exitCode: 0 });
-        const final = await waitForJob(job.id, { jobsDir: dir, timeout: 0 });
+        await store.finish(job.id, { status: "completed", exitCode: 0 });
+        const final = await waitForJob(job.id, { store: dir, timeout: 0 });
         assert.equal(final.status, "completed");
       },
     );
@@ -339,12 +339,12 @@ async function stubbornJob(
   options: Record<string, unknown> = {},
 ): Promise<{ jobId: string; pid: number; worker: number }> {
   const { jobId, pid } = await mustSpawn({
-    program: "sh",
+    command: "sh",
     args: ["-c", STUBBORN],
-    jobsDir: dir,
+    store: dir,
     ...options,
   });
-  const store = new JobStore(dir);
+  const store = new FileJobStore(dir);
   const job = await until("the worker to start", async () => {
     const j = await store.load(jobId);
     // The worker's PID is recorded with or without /proc (ps gives no
@@ -365,7 +365,7 @@ function killGroup(pgid: number): void {
 
 async function lostJob(dir: string, jobId: string, pid: number): Promise<Job> {
   Deno.kill(pid, "SIGKILL");
-  const store = new JobStore(dir);
+  const store = new FileJobStore(dir);
   return await until("the job to be lost", async () => {
     const j = await store.load(jobId);
     return j.status === "lost" ? j : undefined;
@@ -381,7 +381,7 @@ Deno.test("cancel() of a lost job uses its own grace, not the one in the record"
       const result = await within(
         1_000 + CANCEL_SLACK,
         "cancel({ grace: 1000 }) of a lost job recorded with a 30-day grace",
-        cancel(jobId, { jobsDir: dir, grace: 1_000 }),
+        cancel(jobId, { store: dir, grace: 1_000 }),
       );
       const took = Date.now() - started;
       assert.equal(result.outcome, "lost");
@@ -397,11 +397,11 @@ Deno.test("cancel() of a lost job uses its own grace, not the one in the record"
 Deno.test("cancel() of a lost job is bounded by its grace after an earlier cancel asked for 30 days", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid, worker } = await stubbornJob(dir);
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     let first: Promise<unknown> | undefined;
     try {
       // The outcome is taken at once, so a rejection is never unhandled.
-      first = cancel(jobId, { jobsDir: dir, grace: DAYS_30 })
+      first = cancel(jobId, { store: dir, grace: DAYS_30 })
         .then((r) => r, (err: unknown) => err);
       await until("the first cancel's request", async () => {
         const j = await store.loadRecorded(jobId);
@@ -412,7 +412,7 @@ Deno.test("cancel() of a lost job is bounded by its grace after an earlier cance
       const result = await within(
         1_000 + CANCEL_SLACK,
         "cancel({ grace: 1000 }) after cancel({ grace: 30d }) of a lost job",
-        cancel(jobId, { jobsDir: dir, grace: 1_000 }),
+        cancel(jobId, { store: dir, grace: 1_000 }),
       );
       assert.equal(result.outcome, "lost");
       assert.deepEqual(groupMembers(worker), []);
@@ -428,12 +428,12 @@ Deno.test("cancel() of a lost job is bounded by its grace after an earlier cance
 
 Deno.test("cancel() with a shorter grace shortens a cancel under way on a running job", async (t) => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     await t.step("grace 0 after grace 30d: SIGKILL at once", async () => {
       const { jobId, worker } = await stubbornJob(dir);
       let first: Promise<unknown> | undefined;
       try {
-        first = cancel(jobId, { jobsDir: dir, grace: DAYS_30 })
+        first = cancel(jobId, { store: dir, grace: DAYS_30 })
           .then((r) => r, (err: unknown) => err);
         await until("the first cancel's request", async () => {
           const j = await store.loadRecorded(jobId);
@@ -445,7 +445,7 @@ Deno.test("cancel() with a shorter grace shortens a cancel under way on a runnin
         const result = await within(
           CANCEL_SLACK,
           "cancel({ grace: 0 }) after cancel({ grace: 30d })",
-          cancel(jobId, { jobsDir: dir, grace: 0 }),
+          cancel(jobId, { store: dir, grace: 0 }),
         );
         const took = Date.now() - started;
         assert.equal(result.outcome, "cancelled", result.message);
@@ -466,7 +466,7 @@ Deno.test("cancel() with a shorter grace shortens a cancel under way on a runnin
     await t.step("a longer grace does not postpone a shorter one", async () => {
       const { jobId, worker } = await stubbornJob(dir);
       try {
-        const first = cancel(jobId, { jobsDir: dir, grace: 1_000 });
+        const first = cancel(jobId, { store: dir, grace: 1_000 });
         await until("the first cancel's request", async () => {
           const j = await store.loadRecorded(jobId);
           return j.cancelRequestedAt !== undefined;
@@ -475,7 +475,7 @@ Deno.test("cancel() with a shorter grace shortens a cancel under way on a runnin
         const second = await within(
           1_000 + CANCEL_SLACK,
           "cancel({ grace: 30d }) after cancel({ grace: 1000 })",
-          cancel(jobId, { jobsDir: dir, grace: DAYS_30 }),
+          cancel(jobId, { store: dir, grace: DAYS_30 }),
         );
         assert.ok(Date.now() - started < 1_000 + CANCEL_SLACK);
         assert.equal(second.outcome, "cancelled", second.message);
@@ -490,7 +490,7 @@ Deno.test("cancel() with a shorter grace shortens a cancel under way on a runnin
 
 Deno.test("cancel() never waits past its grace plus 2 s: a job whose supervisor has not started is left stopping", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     // A running record whose supervisor has not taken its lock yet (it is
     // within its start grace), and never will: nothing will end it.
     const job = await store.create({ command: "x" });
@@ -498,7 +498,7 @@ Deno.test("cancel() never waits past its grace plus 2 s: a job whose supervisor 
     const result = await within(
       CANCEL_SLACK,
       "cancel({ grace: 0 }) of a job nobody stops",
-      cancel(job.id, { jobsDir: dir, grace: 0 }),
+      cancel(job.id, { store: dir, grace: 0 }),
     );
     const took = Date.now() - started;
     assert.equal(result.outcome, "stopping");
@@ -516,7 +516,7 @@ Deno.test("cancel() never waits past its grace plus 2 s: a job whose supervisor 
 Deno.test("cancel() refuses a grace the record cannot hold, and leaves the record byte for byte", async () => {
   await withTempDir(async (dir) => {
     const { jobId, worker } = await stubbornJob(dir);
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     try {
       const before = await Deno.readFile(store.recordPath(jobId));
       for (
@@ -539,7 +539,7 @@ Deno.test("cancel() refuses a grace the record cannot hold, and leaves the recor
               5_000,
               `cancel({ grace: ${grace} })`,
               cancel(jobId, {
-                jobsDir: dir,
+                store: dir,
                 grace,
               }),
             ),
@@ -552,7 +552,7 @@ Deno.test("cancel() refuses a grace the record cannot hold, and leaves the recor
       assert.ok(alive(worker), "the worker was not signalled");
     } finally {
       try {
-        await cancel(jobId, { jobsDir: dir, grace: 0 });
+        await cancel(jobId, { store: dir, grace: 0 });
       } finally {
         killGroup(worker);
       }
@@ -562,17 +562,17 @@ Deno.test("cancel() refuses a grace the record cannot hold, and leaves the recor
 
 Deno.test("watchJob() and waitForJob() refuse a timeout that is not whole milliseconds in range", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
     for (const timeout of [0.5, 1500.5, -1, MAX_DURATION + 1, Infinity]) {
       await assert.rejects(
-        () => waitForJob(job.id, { jobsDir: dir, timeout }),
+        () => waitForJob(job.id, { store: dir, timeout }),
         RangeError,
         "Invalid timeout",
       );
       await assert.rejects(
         async () => {
-          for await (const _ of watchJob(job.id, { jobsDir: dir, timeout })) {
+          for await (const _ of watchJob(job.id, { store: dir, timeout })) {
             // Never reached.
           }
         },
@@ -586,14 +586,14 @@ Deno.test("watchJob() and waitForJob() refuse a timeout that is not whole millis
 Deno.test("cancel(), watchJob() and waitForJob() take a ULID in lower case", async () => {
   await withTempDir(async (dir) => {
     const { jobId } = await mustSpawn({
-      program: "sleep",
+      command: "sleep",
       args: ["60"],
-      jobsDir: dir,
+      store: dir,
       grace: 300,
     });
     const lower = jobId.toLowerCase();
     assert.notEqual(lower, jobId);
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     await until("the worker to start", async () => {
       const j = await store.load(jobId);
       return j.workerPid !== undefined;
@@ -601,19 +601,19 @@ Deno.test("cancel(), watchJob() and waitForJob() take a ULID in lower case", asy
     const seen: Job[] = [];
     const watching = (async () => {
       for await (
-        const j of watchJob(lower, { jobsDir: dir, timeout: 20_000 })
+        const j of watchJob(lower, { store: dir, timeout: 20_000 })
       ) {
         seen.push(j);
       }
     })();
     await until("the first record", () => seen.length >= 1);
     assert.equal(seen[0].id, jobId);
-    const result = await cancel(lower, { jobsDir: dir, grace: 300 });
+    const result = await cancel(lower, { store: dir, grace: 300 });
     assert.equal(result.outcome, "cancelled", result.message);
     assert.equal(result.job.id, jobId);
     await watching;
     assert.equal(seen.at(-1)?.status, "cancelled");
-    const final = await waitForJob(lower, { jobsDir: dir, timeout: 5_000 });
+    const final = await waitForJob(lower, { store: dir, timeout: 5_000 });
     assert.equal(final.status, "cancelled");
     assert.equal(final.id, jobId);
   });

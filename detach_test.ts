@@ -12,8 +12,8 @@ import {
   SpawnError,
   superviseIfRequested,
 } from "./mod.ts";
-import { _setRuntimeForTesting } from "./detach.ts";
-import { JobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
+import { setRuntimeForTesting as _setRuntimeForTesting } from "./spawn/spawn.ts";
+import { FileJobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
 import { MAX_DURATION } from "./duration.ts";
 import { groupMembers, readProcess } from "./process/inspect.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
@@ -44,7 +44,11 @@ async function spawnFailure(
 Deno.test("spawn() records how a job ends after the spawner has exited", async (t) => {
   await withTempDir(async (dir) => {
     await t.step("exit 0 is completed", async () => {
-      const r = await spawnJob({ command: "echo", args: ["hi"], jobsDir: dir });
+      const r = await spawnJob({
+        subcommand: "echo",
+        args: ["hi"],
+        store: dir,
+      });
       assert.equal(r.code, 0, r.stderr);
       const job = await finalJob(dir, r.result!.jobId);
       assert.equal(job.status, "completed");
@@ -55,18 +59,18 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
     });
     await t.step("the worker knows its job's ID", async () => {
       const { jobId } = await mustSpawn({
-        program: "sh",
+        command: "sh",
         args: ["-c", "echo $EPACK_DETACH_JOB_ID"],
-        jobsDir: dir,
+        store: dir,
       });
       const job = await finalJob(dir, jobId);
       assert.equal(await Deno.readTextFile(job.logPath), `${jobId}\n`);
     });
     await t.step("exit 3 is failed with exit code 3", async () => {
       const { jobId } = await mustSpawn({
-        command: "exit",
+        subcommand: "exit",
         args: ["3"],
-        jobsDir: dir,
+        store: dir,
       });
       const job = await finalJob(dir, jobId);
       assert.equal(job.status, "failed");
@@ -77,9 +81,9 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
       "a worker killed by a signal is failed with the signal",
       async () => {
         const { jobId } = await mustSpawn({
-          program: "sh",
+          command: "sh",
           args: ["-c", "kill -USR1 $$"],
-          jobsDir: dir,
+          store: dir,
         });
         const job = await finalJob(dir, jobId);
         assert.equal(job.status, "failed");
@@ -89,17 +93,17 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
     );
     await t.step("the spawner does not wait for the job", async () => {
       const r = await spawnJob({
-        program: "sleep",
+        command: "sleep",
         args: ["5"],
-        jobsDir: dir,
+        store: dir,
         grace: 200,
       });
       assert.equal(r.code, 0, r.stderr);
       // The spawner is a whole `deno run`; a generous bound, far below 5 s.
       assert.ok(r.ms < 4000, `spawner took ${r.ms} ms`);
-      const store = new JobStore(dir);
+      const store = new FileJobStore(dir);
       assert.equal((await store.load(r.result!.jobId)).status, "running");
-      await cancel(r.result!.jobId, { jobsDir: dir, grace: 200 });
+      await cancel(r.result!.jobId, { store: dir, grace: 200 });
     });
   });
 });
@@ -107,12 +111,12 @@ Deno.test("spawn() records how a job ends after the spawner has exited", async (
 Deno.test("a job runs detached: own session, stdin closed, survives its spawner's group", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "sleep",
+      command: "sleep",
       args: ["30"],
-      jobsDir: dir,
+      store: dir,
       grace: 200,
     });
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     try {
       const job = await until("the worker to start", async () => {
         const j = await store.load(jobId);
@@ -132,14 +136,14 @@ Deno.test("a job runs detached: own session, stdin closed, survives its spawner'
       assert.notEqual(worker.pgid, readProcess(Deno.pid)!.pgid);
       assert.equal((await store.load(jobId)).status, "running");
     } finally {
-      await cancel(jobId, { jobsDir: dir, grace: 200 });
+      await cancel(jobId, { store: dir, grace: 200 });
     }
   });
 });
 
 Deno.test("concurrent readers of a lost job all see it lost", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "x" });
     await store.update(job.id, (j) => ({ ...j, supervisedAt: new Date() }));
     // Each probe tries the liveness lock; probes must not mistake each other
@@ -153,7 +157,7 @@ Deno.test("concurrent readers of a lost job all see it lost", async () => {
 
 Deno.test("a supervisor that takes its lock after the start grace records the job lost and does not run it", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const marker = join(dir, "ran");
     const job = await store.create({
       command: "sh",
@@ -191,20 +195,20 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
     const stubborn = `sh -c 'trap "" TERM; while :; do sleep 0.1; done' & wait`;
     await t.step("cancelled twice", async () => {
       const { jobId } = await mustSpawn({
-        program: "sh",
+        command: "sh",
         args: ["-c", stubborn],
-        jobsDir: dir,
+        store: dir,
         grace: 800,
       });
-      const store = new JobStore(dir);
+      const store = new FileJobStore(dir);
       const started = await until("the worker to start", async () => {
         const j = await store.load(jobId);
         return j.workerPid !== undefined ? j : undefined;
       });
       const [first, second] = await Promise.all([
-        cancel(jobId, { jobsDir: dir }),
+        cancel(jobId, { store: dir }),
         new Promise((r) => setTimeout(r, 200)).then(() =>
-          cancel(jobId, { jobsDir: dir })
+          cancel(jobId, { store: dir })
         ),
       ]);
       assert.equal(first.job.status, "cancelled", first.message);
@@ -214,19 +218,19 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
     });
     await t.step("cancelled while a timeout is stopping it", async () => {
       const { jobId } = await mustSpawn({
-        program: "sh",
+        command: "sh",
         args: ["-c", stubborn],
-        jobsDir: dir,
+        store: dir,
         timeout: 300,
         grace: 1000,
       });
-      const store = new JobStore(dir);
+      const store = new FileJobStore(dir);
       const started = await until("the worker to start", async () => {
         const j = await store.load(jobId);
         return j.workerPid !== undefined ? j : undefined;
       });
       await new Promise((r) => setTimeout(r, 600)); // inside the grace period
-      const result = await cancel(jobId, { jobsDir: dir });
+      const result = await cancel(jobId, { store: dir });
       assert.equal(result.job.status, "timed_out", result.message);
       assert.deepEqual(groupMembers(started.workerPid!), []);
     });
@@ -234,12 +238,12 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
       "cancelled the moment its supervisor takes the lock",
       async () => {
         await superviseIfRequested();
-        const store = new JobStore(dir);
+        const store = new FileJobStore(dir);
         for (let i = 0; i < 5; i++) {
           const { jobId } = await mustSpawn({
-            program: "sleep",
+            command: "sleep",
             args: ["60"],
-            jobsDir: dir,
+            store: dir,
             grace: 300,
           });
           // Right after supervisedAt is stamped the supervisor is still
@@ -253,7 +257,7 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
             20_000,
             1,
           );
-          const result = await cancel(jobId, { jobsDir: dir });
+          const result = await cancel(jobId, { store: dir });
           assert.equal(result.job.status, "cancelled", result.message);
           const job = await store.loadRecorded(jobId);
           if (job.workerPid !== undefined) {
@@ -271,7 +275,7 @@ Deno.test("spawn() refuses a command line that would detach again", async (t) =>
       const flags of [["--detach"], ["-d"], ["--detach=true"], ["-fd"]]
     ) {
       await t.step(flags.join(" "), async () => {
-        const r = await spawnJob({ command: "pull", flags, jobsDir: dir });
+        const r = await spawnJob({ subcommand: "pull", flags, store: dir });
         assert.equal(r.code, 1);
         assert.match(
           r.stderr,
@@ -287,7 +291,7 @@ Deno.test("spawn() refuses a command line that would detach again", async (t) =>
       async () => {
         await superviseIfRequested();
         await assert.rejects(
-          () => spawn({ command: "pull", args: ["-d"], jobsDir: dir }),
+          () => spawn({ subcommand: "pull", args: ["-d"], store: dir }),
           DetachRecursionError,
         );
       },
@@ -309,7 +313,7 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
         await Deno.mkdir(join(dir, "locked"), { mode: 0o500 });
         jobsDir = join(dir, "locked", "jobs");
       }
-      const r = await spawnJob({ command: "echo", jobsDir });
+      const r = await spawnJob({ subcommand: "echo", store: jobsDir });
       assert.equal(r.code, 1);
       assert.match(
         r.stderr,
@@ -320,8 +324,8 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
       const before = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
       const err = await spawnFailure(() =>
         spawn({
-          program: "no-such-program-xyz",
-          jobsDir: join(dir, "jobs"),
+          command: "no-such-program-xyz",
+          store: join(dir, "jobs"),
         })
       );
       assert.equal(err.message, "Command not found: no-such-program-xyz");
@@ -339,7 +343,7 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
       try {
         const jobs = join(dir, "jobs");
         await assert.rejects(
-          () => spawn({ command: "echo", jobsDir: jobs }),
+          () => spawn({ subcommand: "echo", store: jobs }),
           SpawnError,
           "Cannot start the supervisor",
         );
@@ -358,8 +362,8 @@ Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with 
     const jobsDir = join(dir, "jobs");
     const five = JSON.stringify(
       Array.from({ length: 5 }, () => ({
-        program: "true",
-        jobsDir,
+        command: "true",
+        store: jobsDir,
       })),
     );
     const outputs = await Promise.all(
@@ -384,7 +388,7 @@ Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with 
       const job = await finalJob(join(dir, "jobs"), id);
       assert.equal(job.status, "completed", `${id}: ${job.error}`);
     }
-    const { jobs, invalid } = await new JobStore(join(dir, "jobs")).list();
+    const { jobs, invalid } = await new FileJobStore(join(dir, "jobs")).list();
     assert.equal(jobs.length, 20);
     assert.deepEqual(invalid, []);
   });
@@ -394,14 +398,14 @@ Deno.test("a large log is byte-exact, stdout and stderr together", async () => {
   await withTempDir(async (dir) => {
     const mib = 64;
     const { jobId } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: [
         "-c",
         `head -c ${
           mib * 1024 * 1024
         } /dev/zero; printf 'to stderr\\n' >&2; printf end`,
       ],
-      jobsDir: dir,
+      store: dir,
     });
     const job = await finalJob(dir, jobId);
     assert.equal(job.status, "completed");
@@ -451,9 +455,9 @@ Deno.test({
       let supervisor: number;
       try {
         const r = await spawn({
-          command: "echo",
+          subcommand: "echo",
           args: ["from", "the binary"],
-          jobsDir: dir,
+          store: dir,
         });
         jobId = r.jobId;
         supervisor = r.pid;
@@ -480,7 +484,7 @@ Deno.test("the job gets the spawner's permissions and never more", async (t) => 
       "unscoped grants are passed on one by one, without -A",
       async () => {
         const { jobId, argv } = await mustSpawn(
-          { command: "perms", jobsDir: dir },
+          { subcommand: "perms", store: dir },
           ["--allow-read", "--allow-write", "--allow-run", "--allow-env"],
         );
         assert.ok(!argv.includes("-A") && !argv.includes("--allow-all"));
@@ -500,7 +504,7 @@ Deno.test("the job gets the spawner's permissions and never more", async (t) => 
     );
     await t.step("a scoped grant is not widened", async () => {
       const { jobId, argv } = await mustSpawn(
-        { command: "perms", jobsDir: dir },
+        { subcommand: "perms", store: dir },
         [
           "--allow-read",
           "--allow-write",
@@ -518,8 +522,8 @@ Deno.test("the job gets the spawner's permissions and never more", async (t) => 
       async () => {
         const { jobId, argv } = await mustSpawn(
           {
-            command: "echo",
-            jobsDir: dir,
+            subcommand: "echo",
+            store: dir,
             permissionFlags: ["--allow-read", "--allow-write", "--allow-run"],
           },
           ["-A"],
@@ -542,10 +546,10 @@ Deno.test("spawn() runs exactly one of a subcommand and a program", async (t) =>
     const jobsDir = join(dir, "jobs");
     for (
       const options of [
-        { jobsDir },
-        { command: "echo", program: "echo", jobsDir },
-        { command: "", jobsDir },
-        { program: "", jobsDir },
+        { store: jobsDir },
+        { subcommand: "echo", command: "echo", store: jobsDir },
+        { subcommand: "", store: jobsDir },
+        { command: "", store: jobsDir },
       ]
     ) {
       await t.step(JSON.stringify(options), async () => {
@@ -563,7 +567,9 @@ Deno.test("spawn() refuses a program that cannot be executed, as a shell's 126, 
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
     await t.step("a directory: 126, as in the foreground", async () => {
-      const err = await spawnFailure(() => spawn({ program: dir, jobsDir }));
+      const err = await spawnFailure(() =>
+        spawn({ command: dir, store: jobsDir })
+      );
       assert.equal(err.message, `Cannot execute ${dir}: is a directory`);
       assert.equal(err.exitCode, 126);
     });
@@ -571,14 +577,16 @@ Deno.test("spawn() refuses a program that cannot be executed, as a shell's 126, 
       const script = join(dir, "bad.sh");
       await Deno.writeTextFile(script, "#!/nonexistent/sh\necho hi\n");
       await Deno.chmod(script, 0o755);
-      const err = await spawnFailure(() => spawn({ program: script, jobsDir }));
+      const err = await spawnFailure(() =>
+        spawn({ command: script, store: jobsDir })
+      );
       assert.equal(
         err.message,
         `Cannot execute ${script}: bad interpreter /nonexistent/sh`,
       );
       assert.equal(err.exitCode, 126);
       await assert.rejects(
-        () => spawn({ program: "bad.sh", jobsDir, env: { PATH: dir } }),
+        () => spawn({ command: "bad.sh", store: jobsDir, env: { PATH: dir } }),
         SpawnError,
         "Cannot execute bad.sh: bad interpreter /nonexistent/sh",
       );
@@ -587,11 +595,14 @@ Deno.test("spawn() refuses a program that cannot be executed, as a shell's 126, 
       const file = join(dir, "script.sh");
       await Deno.writeTextFile(file, "echo hi\n", { mode: 0o644 });
       await Deno.chmod(file, 0o644);
-      const err = await spawnFailure(() => spawn({ program: file, jobsDir }));
+      const err = await spawnFailure(() =>
+        spawn({ command: file, store: jobsDir })
+      );
       assert.equal(err.message, `Cannot execute ${file}: permission denied`);
       assert.equal(err.exitCode, 126);
       await assert.rejects(
-        () => spawn({ program: "script.sh", jobsDir, env: { PATH: dir } }),
+        () =>
+          spawn({ command: "script.sh", store: jobsDir, env: { PATH: dir } }),
         SpawnError,
         "Cannot execute script.sh: permission denied",
       );
@@ -631,7 +642,7 @@ Deno.test({
     for (const [option, value] of bad) {
       await t.step(`${option}: ${value}`, async () => {
         await assert.rejects(
-          () => spawn({ program: "true", jobsDir, [option]: value }),
+          () => spawn({ command: "true", store: jobsDir, [option]: value }),
           RangeError,
           `Invalid ${option}`,
         );
@@ -649,9 +660,9 @@ Deno.test({
         await withStandIn(dir, async () => {
           for (const timeout of [0, Infinity, MAX_DURATION]) {
             const { jobId, pid } = await spawn({
-              program: "sleep",
+              command: "sleep",
               args: ["0.3"],
-              jobsDir,
+              store: jobsDir,
               timeout,
               grace: 0,
             });
@@ -710,13 +721,13 @@ async function reaped(pid: number): Promise<void> {
 
 Deno.test("spawn() inside a job refuses to detach again, unless allowNested says so", async (t) => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     await t.step(
       "a real job whose worker calls spawn(): the error in its log, one job",
       async () => {
         // The spawner's worker path: given JSON options, it spawns.
-        const inner = JSON.stringify({ program: "true", jobsDir: dir });
-        const { jobId } = await mustSpawn({ command: inner, jobsDir: dir });
+        const inner = JSON.stringify({ command: "true", store: dir });
+        const { jobId } = await mustSpawn({ subcommand: inner, store: dir });
         const job = await finalJob(dir, jobId);
         assert.equal(job.status, "failed");
         assert.equal(job.exitCode, 1);
@@ -735,12 +746,12 @@ Deno.test("spawn() inside a job refuses to detach again, unless allowNested says
     );
     await t.step("with allowNested: true, the job starts a job", async () => {
       const inner = JSON.stringify({
-        program: "sh",
+        command: "sh",
         args: ["-c", "echo $EPACK_DETACH_JOB_ID"],
-        jobsDir: dir,
+        store: dir,
         allowNested: true,
       });
-      const { jobId } = await mustSpawn({ command: inner, jobsDir: dir });
+      const { jobId } = await mustSpawn({ subcommand: inner, store: dir });
       const outer = await finalJob(dir, jobId);
       assert.equal(outer.status, "completed", outer.error);
       const nested: Spawned = JSON.parse(
@@ -766,7 +777,7 @@ Deno.test("spawn() inside a job refuses to detach again, unless allowNested says
         const jobsDir = join(dir, "in-process");
         Deno.env.set("EPACK_DETACH_JOB_ID", "01ARYZ6S41TSV4RRFFQ69G5FAV");
         try {
-          const err = await spawn({ program: "true", jobsDir }).then(
+          const err = await spawn({ command: "true", store: jobsDir }).then(
             () => undefined,
             (err) => err,
           );
@@ -774,7 +785,7 @@ Deno.test("spawn() inside a job refuses to detach again, unless allowNested says
           assert.equal(err.jobId, "01ARYZ6S41TSV4RRFFQ69G5FAV");
           assert.equal(err.flag, undefined);
           await assert.rejects(
-            () => spawn({ command: "echo", jobsDir }),
+            () => spawn({ subcommand: "echo", store: jobsDir }),
             DetachRecursionError,
           );
         } finally {
@@ -796,7 +807,9 @@ Deno.test({
   await superviseIfRequested();
   await withFullDisk(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    const err = await spawnFailure(() => spawn({ program: "true", jobsDir }));
+    const err = await spawnFailure(() =>
+      spawn({ command: "true", store: jobsDir })
+    );
     assert.match(err.message, /Cannot record the job in .*: No space left/);
     assert.deepEqual(namesIn(jobsDir), []);
   }, ["jobs"]);
@@ -809,7 +822,7 @@ Deno.test("spawn() names a missing Deno permission instead of failing as somethi
       [
         "no --allow-env: not 'Command not found'",
         ["--allow-read", "--allow-write"],
-        { program: "true" },
+        { command: "true" },
         /SpawnError: spawn\(\) needs --allow-env/,
       ],
       [
@@ -820,13 +833,13 @@ Deno.test("spawn() names a missing Deno permission instead of failing as somethi
           "--allow-run",
           "--allow-env=EPACK_DETACH_JOB_ID",
         ],
-        { program: "true" },
+        { command: "true" },
         /SpawnError: spawn\(\) needs --allow-env \(to read PATH/,
       ],
       [
         "no --allow-run",
         ["--allow-read", "--allow-write", "--allow-env"],
-        { command: "echo" },
+        { subcommand: "echo" },
         /SpawnError: spawn\(\) needs --allow-run \(to start the job's supervisor/,
       ],
       [
@@ -837,19 +850,19 @@ Deno.test("spawn() names a missing Deno permission instead of failing as somethi
           "--allow-env",
           "--allow-run",
         ],
-        { command: "echo" },
+        { subcommand: "echo" },
         /SpawnError: spawn\(\) needs --allow-write \(to record the job in /,
       ],
       [
         "a scoped read the supervisor would not get",
         [`--allow-read=${dir}`, "--allow-write", "--allow-env", "--allow-run"],
-        { command: "echo" },
+        { subcommand: "echo" },
         /SpawnError: spawn\(\) needs --allow-read granted without a list/,
       ],
     ];
     for (const [what, flags, options, message] of cases) {
       await t.step(what, async () => {
-        const r = await spawnJob({ ...options, jobsDir }, flags);
+        const r = await spawnJob({ ...options, store: jobsDir }, flags);
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, message);
         assert.equal(
@@ -863,7 +876,7 @@ Deno.test("spawn() names a missing Deno permission instead of failing as somethi
       "a program given by path needs no PATH, and the job runs",
       async () => {
         const { jobId } = await mustSpawn(
-          { program: "/bin/sh", args: ["-c", "echo ran"], jobsDir },
+          { command: "/bin/sh", args: ["-c", "echo ran"], store: jobsDir },
           [
             "--allow-read",
             "--allow-write",

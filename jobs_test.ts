@@ -8,14 +8,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   AmbiguousJobIdError,
+  FileJobStore,
   InvalidJobFileError,
   InvalidJobIdError,
   type Job,
   JobNotFoundError,
-  JobStore,
 } from "./jobs.ts";
 import { decodeTime } from "./store/job_id.ts";
-import { holdLiveness } from "./store/liveness.ts";
 import { parseJobRecord, toRecord } from "./store/record.ts";
 import {
   backdate,
@@ -170,15 +169,16 @@ Deno.test("JobStore round trip: create, load, update, end", async (t) => {
         await assert.rejects(store.load("NOPE"), (err: unknown) => {
           assert.ok(err instanceof JobNotFoundError);
           assert.equal(err.id, "NOPE");
-          assert.equal(err.message, "Job not found: NOPE");
+          assert.equal(err.message, `Job not found: NOPE in ${store.dir}`);
           return true;
         });
       },
     );
 
-    await t.step("complete() with exit code 0 records completed", async () => {
+    await t.step("finish() records completed, with a result", async () => {
       const before = Date.now();
-      const done = await store.complete(job.id, {
+      const done = await store.finish(job.id, {
+        status: "completed",
         exitCode: 0,
         result: { bytes: 10 },
       });
@@ -192,9 +192,12 @@ Deno.test("JobStore round trip: create, load, update, end", async (t) => {
 
     await t.step("the first end wins", async () => {
       const first = await store.load(job.id);
-      assert.deepEqual(await store.fail(job.id, "too late"), first);
       assert.deepEqual(
-        await store.complete(job.id, { exitCode: 3 }),
+        await store.finish(job.id, { status: "failed", error: "too late" }),
+        first,
+      );
+      assert.deepEqual(
+        await store.finish(job.id, { status: "failed", exitCode: 3 }),
         first,
       );
       assert.deepEqual(
@@ -205,32 +208,34 @@ Deno.test("JobStore round trip: create, load, update, end", async (t) => {
     });
 
     await t.step(
-      "complete() with a non-zero code or a signal records failed",
+      "finish() records failed with a non-zero code or a signal",
       async () => {
         const a = await store.create({ command: "pull" });
-        const failed = await store.complete(a.id, { exitCode: 2 });
+        const failed = await store.finish(a.id, {
+          status: "failed",
+          exitCode: 2,
+        });
         assert.equal(failed.status, "failed");
         assert.equal(failed.exitCode, 2);
 
         const b = await store.create({ command: "pull" });
-        const killed = await store.complete(b.id, { signal: "SIGKILL" });
+        const killed = await store.finish(b.id, {
+          status: "failed",
+          signal: "SIGKILL",
+        });
         assert.equal(killed.status, "failed");
         assert.equal(killed.signal, "SIGKILL");
         assert.equal(killed.exitCode, undefined);
         assert.equal((await store.load(b.id)).signal, "SIGKILL");
-
-        const c = await store.create({ command: "pull" });
-        const both = await store.complete(c.id, {
-          exitCode: 0,
-          signal: "SIGTERM",
-        });
-        assert.equal(both.status, "failed");
       },
     );
 
-    await t.step("fail() records failed with the message", async () => {
+    await t.step("finish() records failed with the message", async () => {
       const j = await store.create({ command: "pull" });
-      const failed = await store.fail(j.id, "could not start: ENOENT");
+      const failed = await store.finish(j.id, {
+        status: "failed",
+        error: "could not start: ENOENT",
+      });
       assert.equal(failed.status, "failed");
       assert.equal(failed.error, "could not start: ENOENT");
       assert.ok(failed.completedAt instanceof Date);
@@ -248,6 +253,7 @@ Deno.test("JobStore round trip: create, load, update, end", async (t) => {
         }
         const j = await store.create({ command: "pull" });
         await assert.rejects(
+          // @ts-expect-error: "running" is not a final status.
           store.finish(j.id, { status: "running" }),
           TypeError,
         );
@@ -265,7 +271,7 @@ Deno.test("JobStore.list() returns jobs newest first and filters by status", asy
     await backdate(store, a.id, 3 * HOUR);
     await backdate(store, b.id, 1 * HOUR);
     await backdate(store, c.id, 2 * HOUR);
-    await store.complete(c.id, { exitCode: 0 });
+    await store.finish(c.id, { status: "completed", exitCode: 0 });
 
     await t.step("newest first by start time", async () => {
       const { jobs, invalid } = await store.list();
@@ -327,9 +333,9 @@ Deno.test("JobStore.delete() removes a job's files", async (t) => {
     await t.step("with its log by default", async () => {
       const job = await store.create({ command: "pull" });
       await Deno.writeTextFile(job.logPath, "output\n");
-      const live = await holdLiveness(store, job.id);
+      const live = await store.hold(job.id);
       await live[Symbol.asyncDispose]();
-      await store.complete(job.id, { exitCode: 0 });
+      await store.finish(job.id, { status: "completed", exitCode: 0 });
       assert.ok(await exists(store.livenessPath(job.id)));
       assert.ok(await exists(join(store.dir, `${job.id}.lock`)));
 
@@ -373,7 +379,10 @@ Deno.test("JobStore path helpers name files inside the jobs dir and create nothi
     assert.equal(store.recordPath("abc"), join(tmp, "jobs", "abc.json"));
     assert.equal(store.livenessPath("abc"), join(tmp, "jobs", "abc.live"));
     // Relative directories are made absolute against the cwd.
-    assert.equal(new JobStore("rel/jobs").dir, join(Deno.cwd(), "rel/jobs"));
+    assert.equal(
+      new FileJobStore("rel/jobs").dir,
+      join(Deno.cwd(), "rel/jobs"),
+    );
     // Opening a store and asking for paths creates nothing.
     assert.equal(await exists(store.dir), false);
   });
@@ -386,10 +395,13 @@ Deno.test("JobStore never re-creates a jobs dir that was removed", async (t) => 
     await Deno.remove(store.dir, { recursive: true });
     const ops: [string, () => Promise<unknown>][] = [
       ["update", () => store.update(job.id, (j) => j)],
-      ["complete", () => store.complete(job.id, { exitCode: 0 })],
-      ["fail", () => store.fail(job.id, "x")],
+      [
+        "complete",
+        () => store.finish(job.id, { status: "completed", exitCode: 0 }),
+      ],
+      ["fail", () => store.finish(job.id, { status: "failed", error: "x" })],
       ["delete", () => store.delete(job.id)],
-      ["holdLiveness", () => holdLiveness(store, job.id)],
+      ["hold", () => store.hold(job.id)],
       ["load", () => store.load(job.id)],
     ];
     for (const [name, op] of ops) {
@@ -404,33 +416,33 @@ Deno.test("JobStore never re-creates a jobs dir that was removed", async (t) => 
   });
 });
 
-Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
+Deno.test("JobStore.resolve() finds a job by unique prefix", async (t) => {
   await withStore(async (store) => {
     await t.step("in a missing jobs dir: not found", async () => {
-      await assert.rejects(store.resolveId("job"), JobNotFoundError);
+      await assert.rejects(store.resolve("job"), JobNotFoundError);
     });
     for (const id of ["job_alpha1", "job_alpha2", "job_beta", "job_b"]) {
       await store.create({ command: "pull", id });
     }
     await t.step("exact ID", async () => {
-      assert.equal(await store.resolveId("job_alpha1"), "job_alpha1");
+      assert.equal(await store.resolve("job_alpha1"), "job_alpha1");
     });
     await t.step("an exact ID wins over longer IDs it prefixes", async () => {
-      assert.equal(await store.resolveId("job_b"), "job_b");
+      assert.equal(await store.resolve("job_b"), "job_b");
     });
     await t.step("unique prefix", async () => {
-      assert.equal(await store.resolveId("job_be"), "job_beta");
+      assert.equal(await store.resolve("job_be"), "job_beta");
     });
     await t.step("ambiguous prefix lists the candidates", async () => {
-      await assert.rejects(store.resolveId("job_al"), (err: unknown) => {
+      await assert.rejects(store.resolve("job_al"), (err: unknown) => {
         assert.ok(err instanceof AmbiguousJobIdError);
-        assert.equal(err.prefix, "job_al");
+        assert.equal(err.ref, "job_al");
         assert.deepEqual(err.candidates, ["job_alpha1", "job_alpha2"]);
         assert.match(err.message, /job_alpha1, job_alpha2/);
         assert.equal(err.name, "AmbiguousJobIdError");
         return true;
       });
-      await assert.rejects(store.resolveId("job_"), (err: unknown) => {
+      await assert.rejects(store.resolve("job_"), (err: unknown) => {
         assert.ok(err instanceof AmbiguousJobIdError);
         assert.deepEqual(err.candidates, [
           "job_alpha1",
@@ -442,13 +454,13 @@ Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
       });
     });
     await t.step("a unique suffix, when no ID has the prefix", async () => {
-      assert.equal(await store.resolveId("beta"), "job_beta");
-      assert.equal(await store.resolveId("pha2"), "job_alpha2");
+      assert.equal(await store.resolve("beta"), "job_beta");
+      assert.equal(await store.resolve("pha2"), "job_alpha2");
     });
     await t.step("an ambiguous suffix lists the candidates", async () => {
       await store.create({ command: "pull", id: "x_same" });
       await store.create({ command: "pull", id: "y_same" });
-      await assert.rejects(store.resolveId("same"), (err: unknown) => {
+      await assert.rejects(store.resolve("same"), (err: unknown) => {
         assert.ok(err instanceof AmbiguousJobIdError);
         assert.deepEqual(err.candidates, ["x_same", "y_same"]);
         return true;
@@ -458,26 +470,32 @@ Deno.test("JobStore.resolveId() finds a job by unique prefix", async (t) => {
     });
     await t.step("prefix matches win over suffix matches", async () => {
       await store.create({ command: "pull", id: "beta_x" });
-      assert.equal(await store.resolveId("beta"), "beta_x");
+      assert.equal(await store.resolve("beta"), "beta_x");
       await store.delete("beta_x");
     });
     await t.step("the message names at most 10 candidates", () => {
       const ids = Array.from({ length: 12 }, (_, i) => `job_${i + 10}`);
       const err = new AmbiguousJobIdError("job_", ids);
       assert.equal(err.candidates.length, 12);
-      assert.match(err.message, /job_19 and 2 more$/);
+      assert.match(err.message, /job_19 and 2 more\); give more of the ID$/);
       assert.doesNotMatch(err.message, /job_20/);
     });
-    await t.step("no match", async () => {
-      await assert.rejects(store.resolveId("zzz"), (err: unknown) => {
+    await t.step("no match, or too short to be part of an ID", async () => {
+      await assert.rejects(store.resolve("zzzz"), (err: unknown) => {
         assert.ok(err instanceof JobNotFoundError);
-        assert.equal(err.id, "zzz");
+        assert.equal(err.id, "zzzz");
+        return true;
+      });
+      await assert.rejects(store.resolve("job"), (err: unknown) => {
+        assert.ok(err instanceof JobNotFoundError);
+        assert.equal(err.id, "job");
+        assert.match(err.message, /needs at least 4 characters/);
         return true;
       });
     });
     await t.step("logs and lock files are not jobs", async () => {
       await Deno.writeTextFile(join(store.dir, "other_1.log"), "");
-      await assert.rejects(store.resolveId("other"), JobNotFoundError);
+      await assert.rejects(store.resolve("other"), JobNotFoundError);
     });
   });
 });
@@ -509,13 +527,13 @@ Deno.test("JobStore rejects hostile IDs and touches nothing outside the jobs dir
         await rejects(store.load(id));
         await rejects(store.loadRecorded(id));
         await rejects(store.update(id, (j) => ({ ...j, command: "pwned" })));
-        await rejects(store.complete(id, { exitCode: 0 }));
-        await rejects(store.fail(id, "x"));
+        await rejects(store.finish(id, { status: "completed", exitCode: 0 }));
+        await rejects(store.finish(id, { status: "failed", error: "x" }));
         await rejects(store.finish(id, { status: "cancelled" }));
         await rejects(store.delete(id));
-        await rejects(store.resolveId(id));
+        await rejects(store.resolve(id));
         await rejects(store.create({ command: "pull", id }));
-        await rejects(holdLiveness(store, id));
+        await rejects(store.hold(id));
         await rejects(store.isHeld(id));
         assert.throws(() => store.logPath(id), check);
         assert.throws(() => store.recordPath(id), check);
@@ -537,7 +555,7 @@ Deno.test("JobStore.list() reports corrupt and foreign files without hiding vali
   await withStore(async (store) => {
     const good = await store.create({ command: "pull", id: "GOOD" });
     const done = await store.create({ command: "pull", id: "DONE" });
-    await store.complete(done.id, { exitCode: 0 });
+    await store.finish(done.id, { status: "completed", exitCode: 0 });
     await backdate(store, done.id, HOUR);
     const valid = JSON.parse(epackRecord("X"));
     const record = (id: string, patch: Record<string, unknown>) =>
@@ -719,7 +737,7 @@ Deno.test("JobStore.list() reports corrupt and foreign files without hiding vali
           InvalidJobFileError,
         );
         await assert.rejects(
-          store.complete("MISMATCH", { exitCode: 0 }),
+          store.finish("MISMATCH", { status: "completed", exitCode: 0 }),
           InvalidJobFileError,
         );
         assert.equal(
@@ -740,7 +758,7 @@ Deno.test("JobStore.list() reports corrupt and foreign files without hiding vali
 
 const UPDATER = `
 const [dir, id, name, n] = Deno.args;
-const store = new JobStore(dir);
+const store = new FileJobStore(dir);
 console.log("ready");
 // Wait for the go signal so that all writers start together.
 await new Response(Deno.stdin.readable).text();
@@ -830,7 +848,7 @@ Deno.test("JobStore.update() called concurrently in one process loses no update"
 
 const CREATOR = `
 const [dir, n] = Deno.args;
-const store = new JobStore(dir);
+const store = new FileJobStore(dir);
 console.log("ready");
 await new Response(Deno.stdin.readable).text();
 const ids = [];
@@ -905,7 +923,7 @@ Deno.test("JobStore.create() from 4 processes makes 1,000 distinct IDs that sort
 
 const WRITER = `
 const [dir, id, n, size] = Deno.args;
-const store = new JobStore(dir);
+const store = new FileJobStore(dir);
 for (let i = 0; i < Number(n); i++) {
   await store.update(id, (job) => {
     job.result = { i, blob: "x".repeat(Number(size) + i) };
@@ -968,9 +986,9 @@ Deno.test("JobStore.update() replaces the record atomically: a reader never sees
 Deno.test("JobStore creates its files private to the user", async () => {
   await withStore(async (store) => {
     const job = await store.create({ command: "pull" });
-    const live = await holdLiveness(store, job.id);
+    const live = await store.hold(job.id);
     await live[Symbol.asyncDispose]();
-    await store.complete(job.id, { exitCode: 0 });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
     const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
     assert.equal(await mode(store.dir), 0o700, "jobs dir");
     assert.equal(await mode(store.recordPath(job.id)), 0o600, "record");
@@ -1005,14 +1023,14 @@ Deno.test("JobStore.clean() removes old ended jobs and nothing else", async (t) 
     }
     // Lost: its supervisor took the lock and died long ago.
     const lost = await store.create({ command: "pull", id: "old_lost" });
-    const live = await holdLiveness(store, lost.id);
+    const live = await store.hold(lost.id);
     await live[Symbol.asyncDispose]();
     await backdate(store, lost.id, old);
     removable.push(lost.id);
     // Started long ago but ended just now: its end counts.
     const lateEnd = await store.create({ command: "pull", id: "late_end" });
     await backdate(store, lateEnd.id, old);
-    await store.complete(lateEnd.id, { exitCode: 0 });
+    await store.finish(lateEnd.id, { status: "completed", exitCode: 0 });
     // Running for two days, with its supervisor alive.
     const running = await store.create({ command: "pull", id: "old_running" });
     const holder = await startHolder(tmp, store, running.id);
@@ -1116,7 +1134,7 @@ Deno.test("JobStore.clean() keeps the jobs its keep option keeps", async (t) => 
   await withStore(async (store) => {
     for (const id of ["a_job", "b_job", "c_job"]) {
       await store.create({ command: "pull", id });
-      await store.complete(id, { exitCode: 0 });
+      await store.finish(id, { status: "completed", exitCode: 0 });
     }
     await store.create({ command: "pull", id: "running_job" });
     await t.step("asked only about jobs it would remove", async () => {
@@ -1187,12 +1205,12 @@ Deno.test("JobStore.clean() removes the debris of a create that died, and never 
     await make("newstray.lock");
     // A log kept on purpose by delete(id, { log: false }).
     const kept = await store.create({ command: "sync", id: "kept" });
-    await store.fail(kept.id, "x");
+    await store.finish(kept.id, { status: "failed", error: "x" });
     await store.delete(kept.id, { log: false });
     await Deno.utime(store.logPath(kept.id), old, old);
     // A real job, old and ended: clean(DAY) keeps it; its files are not debris.
     const job = await store.create({ command: "sync", id: "real" });
-    await store.complete(job.id, { exitCode: 0 });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
     for (const ext of ["log", "live", "lock"]) {
       await Deno.utime(join(dir, `real.${ext}`), old, old);
     }
@@ -1281,7 +1299,7 @@ Deno.test({
   ignore: !CAN_MOUNT,
 }, async () => {
   await withFullDisk(async (dir) => {
-    const store = new JobStore(join(dir, "jobs"));
+    const store = new FileJobStore(join(dir, "jobs"));
     await assert.rejects(
       () => store.create({ command: "sync", id: "full" }),
       (err) => /No space left/.test(String(err)),
@@ -1310,9 +1328,9 @@ Deno.test("JobStore finds a job by its ULID in any case", async (t) => {
       assert.deepEqual(await store.loadRecorded(lower), job);
     });
     await t.step("resolveId(): the full ID, a prefix, a suffix", async () => {
-      assert.equal(await store.resolveId(lower), job.id);
-      assert.equal(await store.resolveId(lower.slice(0, 12)), job.id);
-      assert.equal(await store.resolveId(lower.slice(-6)), job.id);
+      assert.equal(await store.resolve(lower), job.id);
+      assert.equal(await store.resolve(lower.slice(0, 12)), job.id);
+      assert.equal(await store.resolve(lower.slice(-6)), job.id);
     });
     await t.step("update(), isHeld(), finish() and delete()", async () => {
       const updated = await store.update(lower, (j) => ({ ...j, pid: 42 }));
@@ -1320,7 +1338,8 @@ Deno.test("JobStore finds a job by its ULID in any case", async (t) => {
       assert.equal((await store.load(job.id)).pid, 42);
       assert.equal(await store.isHeld(lower), false);
       assert.equal(
-        (await store.complete(lower, { exitCode: 0 })).status,
+        (await store.finish(lower, { status: "completed", exitCode: 0 }))
+          .status,
         "completed",
       );
       await store.delete(lower);
@@ -1335,8 +1354,8 @@ Deno.test("JobStore finds a job by its ULID in any case", async (t) => {
     await t.step("other IDs match only in their own case", async () => {
       await store.create({ command: "pull", id: "job_abc" });
       await assert.rejects(store.load("JOB_ABC"), JobNotFoundError);
-      await assert.rejects(store.resolveId("JOB_A"), JobNotFoundError);
-      assert.equal(await store.resolveId("job_a"), "job_abc");
+      await assert.rejects(store.resolve("JOB_A"), JobNotFoundError);
+      assert.equal(await store.resolve("job_a"), "job_abc");
     });
     await t.step("a job stored exactly as typed wins", async () => {
       // epack allows any [0-9A-Za-z_] ID, so a lower-case ULID can be a
@@ -1348,8 +1367,8 @@ Deno.test("JobStore finds a job by its ULID in any case", async (t) => {
       });
       assert.equal((await store.load(named.id)).command, "lower");
       assert.equal((await store.load(upper.id)).command, "upper");
-      assert.equal(await store.resolveId(named.id), named.id);
-      assert.equal(await store.resolveId(upper.id), upper.id);
+      assert.equal(await store.resolve(named.id), named.id);
+      assert.equal(await store.resolve(upper.id), upper.id);
     });
   });
 });

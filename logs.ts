@@ -10,7 +10,7 @@
  * ```ts ignore
  * import { followLog } from "@epack/detach/logs";
  *
- * for await (const chunk of followLog(jobId, { jobsDir: ".epack/jobs" })) {
+ * for await (const chunk of followLog("K7QZ", { store: ".epack/jobs" })) {
  *   await Deno.stdout.write(chunk);
  * }
  * ```
@@ -18,10 +18,11 @@
  * @module
  */
 
-import { resolve } from "./util/path.ts";
-import { FINAL_STATUSES, type Job, JobStore } from "./jobs.ts";
-import { defaultJobsDir } from "./detach.ts";
-import { QueueRepair } from "./schedule/queue_repair.ts";
+import type { Job } from "./store/job.ts";
+import { isLocalJob, type JobStore } from "./store/contract.ts";
+import { openStore, type StoreOption } from "./store/open.ts";
+import { isFinalStatus } from "./store/rules.ts";
+import { watchRecord } from "./control/watch.ts";
 import {
   followSwap,
   headerOf,
@@ -130,23 +131,22 @@ export async function readLogTail(
 }
 
 /**
- * Where a job's log is: its record's `logPath` (relative to the jobs
- * directory if relative), or where the store would put it when a record
- * has none.
+ * Where a job's log is on this host: made from the job's ID in the store's
+ * log directory, never taken from the record (a record, or a row of a
+ * store shared by hosts, could name any file). `undefined` for a job of
+ * another host, whose log is there.
  *
  * @param store The job's store.
  * @param job The job.
- * @returns The log's absolute path.
+ * @returns The log's path, or `undefined`.
  *
  * @example
  * ```ts ignore
  * const path = jobLogPath(store, await store.load(id));
  * ```
  */
-export function jobLogPath(store: JobStore, job: Job): string {
-  return job.logPath === ""
-    ? store.logPath(job.id)
-    : resolve(store.dir, job.logPath);
+export function jobLogPath(store: JobStore, job: Job): string | undefined {
+  return isLocalJob(store, job) ? store.logPath(job.id) : undefined;
 }
 
 /**
@@ -154,15 +154,10 @@ export function jobLogPath(store: JobStore, job: Job): string {
  *
  * @example The last 20 lines, then what follows
  * ```ts ignore
- * const options: ReadLogOptions = { jobsDir: ".epack/jobs", lines: 20 };
+ * const options: ReadLogOptions = { store: ".epack/jobs", lines: 20 };
  * ```
  */
-export interface ReadLogOptions {
-  /**
-   * The jobs directory.
-   * @default {defaultJobsDir()}
-   */
-  jobsDir?: string;
+export interface ReadLogOptions extends StoreOption {
   /**
    * The byte offset to start at.
    * @default {0}
@@ -206,8 +201,8 @@ export interface FollowLogOptions extends ReadLogOptions {
  *
  * Requires `--allow-read`.
  *
- * @param jobId The job's full ID.
- * @param options The jobs directory, where to start, and a signal.
+ * @param ref The job: its ID, or a unique prefix or suffix of it.
+ * @param options The store, where to start, and a signal.
  * @returns The bytes, in chunks (each chunk is the caller's to keep).
  * @throws {JobNotFoundError} If there is no such job.
  * @throws {Deno.errors.NotFound} If the job's log does not exist.
@@ -220,21 +215,36 @@ export interface FollowLogOptions extends ReadLogOptions {
  * ```
  */
 export async function* readLog(
-  jobId: string,
+  ref: string,
   options: ReadLogOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
-  const job = await store.load(jobId);
-  const path = jobLogPath(store, job);
-  const cursor = await begin(path, job.logMax !== undefined, options);
+  const store = await openStore(options.store);
   try {
-    // As a follower reads, once: a log that its cap trims while it is read
-    // (a job still running) must not give the bytes after a trim as if
-    // they came right after those before it.
-    yield* follow(cursor, path, options);
+    const job = await store.load(await store.resolve(ref));
+    const path = localLog(store, job);
+    const cursor = await begin(path, job.logMax !== undefined, options);
+    try {
+      // As a follower reads, once: a log that its cap trims while it is
+      // read (a job still running) must not give the bytes after a trim as
+      // if they came right after those before it.
+      yield* follow(cursor, path, options);
+    } finally {
+      cursor.file.close();
+    }
   } finally {
-    cursor.file.close();
+    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
   }
+}
+
+/** The job's log on this host; a job of another host has it there. */
+function localLog(store: JobStore, job: Job): string {
+  const path = jobLogPath(store, job);
+  if (path === undefined) {
+    throw new Error(
+      `The log of job ${job.id} is on host ${job.host}: read it there`,
+    );
+  }
+  return path;
 }
 
 /**
@@ -250,9 +260,9 @@ export async function* readLog(
  *
  * Requires `--allow-read`.
  *
- * @param jobId The job's full ID.
- * @param options The jobs directory, where to start, a signal, and what to
- * do when the log is truncated.
+ * @param ref The job: its ID, or a unique prefix or suffix of it.
+ * @param options The store, where to start, a signal, and what to do
+ * when the log is truncated.
  * @returns The bytes, in chunks (each chunk is the caller's to keep).
  * @throws {JobNotFoundError} If there is no such job.
  * @throws {Deno.errors.NotFound} If the job's log does not exist.
@@ -267,22 +277,44 @@ export async function* readLog(
  * ```
  */
 export async function* followLog(
-  jobId: string,
+  ref: string,
   options: FollowLogOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const store = new JobStore(options.jobsDir ?? defaultJobsDir());
-  const job = await store.load(jobId);
-  const path = jobLogPath(store, job);
-  const cursor = await begin(path, job.logMax !== undefined, options);
+  const store = await openStore(options.store);
   try {
-    for await (const ended of jobChanges(store, job.id, path, options.signal)) {
-      yield* follow(cursor, path, options);
-      // Once the job has ended, what it wrote is all in the file: the
-      // reading above went to its end.
-      if (ended) return;
+    const job = await store.load(await store.resolve(ref));
+    const path = localLog(store, job);
+    const cursor = await begin(path, job.logMax !== undefined, options);
+    try {
+      const records = watchRecord(store, job.id, {
+        file: path,
+        signal: options.signal,
+        onTimeout: () => new Error("unreachable: no timeout"),
+      });
+      for await (const now of quietOnAbort(records, options.signal)) {
+        yield* follow(cursor, path, options);
+        // Once the job has ended, what it wrote is all in the file: the
+        // reading above went to its end.
+        if (isFinalStatus(now.status)) return;
+      }
+    } finally {
+      cursor.file.close();
     }
   } finally {
-    cursor.file.close();
+    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
+  }
+}
+
+/** The records, ending quietly (not with its reason) when `signal` aborts. */
+async function* quietOnAbort(
+  records: AsyncGenerator<Job, void, undefined>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Job, void, undefined> {
+  try {
+    yield* records;
+  } catch (err) {
+    if (signal?.aborted) return;
+    throw err;
   }
 }
 
@@ -416,72 +448,6 @@ async function startAt(
   if (options.lines === undefined) return { pos: options.from ?? 0 };
   const size = (await file.stat()).size;
   return { pos: (await tailStart(file, size, options.lines, Infinity)).start };
-}
-
-/**
- * The one place following waits. It yields whenever the log or the record
- * may have changed, with whether the job has ended (then it stops). It wakes
- * on file-system events, and on a timer too: a supervisor killed with
- * SIGKILL writes nothing when it goes, and the record's reader then sees
- * the job lost.
- */
-async function* jobChanges(
-  store: JobStore,
-  id: string,
-  logPath: string,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<boolean, void, undefined> {
-  const record = store.recordPath(id);
-  const dirs = [...new Set([store.dir, resolve(logPath, "..")])];
-  let watcher: Deno.FsWatcher | undefined;
-  try {
-    watcher = Deno.watchFs(dirs, { recursive: false });
-  } catch {
-    // Out of inotify watches, say: a short poll still follows the log.
-  }
-  const period = watcher === undefined ? 250 : 1_000;
-  let dirty = false;
-  let wake: (() => void) | undefined;
-  const pump = (async () => {
-    if (watcher === undefined) return;
-    try {
-      for await (const event of watcher) {
-        if (event.paths.some((p) => p === logPath || p === record)) {
-          dirty = true;
-          wake?.();
-        }
-      }
-    } catch {
-      // The watcher was closed.
-    }
-  })();
-  const onAbort = () => wake?.();
-  signal?.addEventListener("abort", onAbort);
-  // A follower of a job that has not started waits for a scheduler pass
-  // that may never come: it repairs the queue, as watchJob() does.
-  using repair = new QueueRepair(store.dir);
-  try {
-    while (!signal?.aborted) {
-      dirty = false;
-      const job = await store.load(id);
-      repair.while(job.status === "waiting" || job.status === "queued");
-      const ended = FINAL_STATUSES.includes(job.status);
-      yield ended;
-      if (ended || signal?.aborted) return;
-      if (dirty) continue;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((res) => {
-        wake = res;
-        timer = setTimeout(res, period);
-      });
-      clearTimeout(timer);
-      wake = undefined;
-    }
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    watcher?.close();
-    await pump;
-  }
 }
 
 /**

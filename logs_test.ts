@@ -2,8 +2,8 @@
 // following it while the job runs, with real files and real records.
 
 import assert from "node:assert/strict";
-import { JobStore } from "./jobs.ts";
-import { followLog, jobLogPath, readLog, readLogTail } from "./logs.ts";
+import { FileJobStore } from "./jobs.ts";
+import { followLog, readLog, readLogTail } from "./logs.ts";
 import {
   type LogCapMode,
   readLogHeader,
@@ -29,19 +29,19 @@ async function until(check: () => boolean, what: string, ms = 10_000) {
 
 /** A job record (running, as one just spawned is) with a log. */
 async function withJob(
-  fn: (store: JobStore, id: string, log: string) => Promise<void>,
+  fn: (store: FileJobStore, id: string, log: string) => Promise<void>,
   logMax?: number,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "detach_logs_" });
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     let job = await store.create({ command: "sh", args: ["-c", "true"] });
     // A job with a log cap says so in its record, as spawn() writes it.
     if (logMax !== undefined) {
       job = await store.update(job.id, (j) => ({ ...j, logMax }));
     }
     await Deno.writeTextFile(job.logPath, "");
-    await fn(store, job.id, jobLogPath(store, job));
+    await fn(store, job.id, store.logPath(job.id));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -51,10 +51,16 @@ Deno.test("readLog() reads the whole log, from an offset, or its last lines", as
   await withJob(async (store, id, log) => {
     await Deno.writeTextFile(log, "a\nb\nc\nd");
     const jobsDir = store.dir;
-    assert.equal(await collect(readLog(id, { jobsDir })), "a\nb\nc\nd");
-    assert.equal(await collect(readLog(id, { jobsDir, from: 4 })), "c\nd");
-    assert.equal(await collect(readLog(id, { jobsDir, lines: 2 })), "c\nd");
-    assert.equal(await collect(readLog(id, { jobsDir, lines: 0 })), "");
+    assert.equal(await collect(readLog(id, { store: jobsDir })), "a\nb\nc\nd");
+    assert.equal(
+      await collect(readLog(id, { store: jobsDir, from: 4 })),
+      "c\nd",
+    );
+    assert.equal(
+      await collect(readLog(id, { store: jobsDir, lines: 2 })),
+      "c\nd",
+    );
+    assert.equal(await collect(readLog(id, { store: jobsDir, lines: 0 })), "");
   });
 });
 
@@ -72,7 +78,7 @@ Deno.test("followLog() yields what the job writes until it ends", async () => {
     await Deno.writeTextFile(log, "one\n");
     let got = "";
     const reading = (async () => {
-      for await (const c of followLog(id, { jobsDir: store.dir })) {
+      for await (const c of followLog(id, { store: store.dir })) {
         got += text.decode(c);
       }
     })();
@@ -80,7 +86,7 @@ Deno.test("followLog() yields what the job writes until it ends", async () => {
     await Deno.writeTextFile(log, "two\n", { append: true });
     await until(() => got === "one\ntwo\n", "the appended line");
     await Deno.writeTextFile(log, "last", { append: true });
-    await store.complete(id, { exitCode: 0 });
+    await store.finish(id, { status: "completed", exitCode: 0 });
     await reading;
     assert.equal(got, "one\ntwo\nlast", "the bytes written before the end");
   });
@@ -94,7 +100,7 @@ Deno.test("followLog() goes on from the start of a truncated log, as tail -F", a
     const stop = new AbortController();
     const reading = (async () => {
       const chunks = followLog(id, {
-        jobsDir: store.dir,
+        store: store.dir,
         signal: stop.signal,
         onTruncated: ({ position, size }) =>
           truncations.push({ position, size }),
@@ -110,7 +116,7 @@ Deno.test("followLog() goes on from the start of a truncated log, as tail -F", a
       assert.equal(truncations.length, 1);
       assert.equal(truncations[0].position, 8);
       assert.ok([0, 2].includes(truncations[0].size));
-      await store.complete(id, { exitCode: 0 });
+      await store.finish(id, { status: "completed", exitCode: 0 });
       await reading;
     } finally {
       // A failed step must not leave the follower reading a removed dir.
@@ -127,7 +133,7 @@ Deno.test("followLog() ends quietly when its signal aborts", async () => {
     let got = "";
     const reading = (async () => {
       const chunks = followLog(id, {
-        jobsDir: store.dir,
+        store: store.dir,
         signal: controller.signal,
       });
       for await (const c of chunks) got += text.decode(c);
@@ -162,7 +168,7 @@ async function followAcrossTrims(mode: LogCapMode): Promise<void> {
     const following = (async () => {
       for await (
         const chunk of followLog(id, {
-          jobsDir: store.dir,
+          store: store.dir,
           onDropped: ({ bytes }) => {
             gaps++;
             pos += bytes;
@@ -211,7 +217,7 @@ async function followAcrossTrims(mode: LogCapMode): Promise<void> {
     await cap.workerEnded();
     const end = await cap.finish();
     assert.ok(end.trims >= 3, `${end.trims} trims`);
-    await store.complete(id, { exitCode: 0 });
+    await store.finish(id, { status: "completed", exitCode: 0 });
     await following;
     assert.equal(mismatch, undefined);
     assert.equal(pos, written.length, "every byte read once or reported");
@@ -284,7 +290,7 @@ Deno.test("readLog() of a log being trimmed: each byte at its place, or the gap 
         let first = true;
         for await (
           const chunk of readLog(id, {
-            jobsDir: store.dir,
+            store: store.dir,
             onDropped: ({ bytes }) => {
               gaps++;
               if (pos !== undefined) pos += bytes;
@@ -412,7 +418,7 @@ Deno.test("followLog() of a job without a cap takes a first line like the cap's 
     const following = (async () => {
       for await (
         const chunk of followLog(id, {
-          jobsDir: store.dir,
+          store: store.dir,
           onTruncated: () => truncated++,
           onDropped: () => dropped++,
         })
@@ -421,7 +427,7 @@ Deno.test("followLog() of a job without a cap takes a first line like the cap's 
     // The follower has read the first half before the rest comes.
     await until(() => chunks.length > 0, "the first half read");
     assert.ok((await child.status).success);
-    await store.complete(id, { exitCode: 0 });
+    await store.finish(id, { status: "completed", exitCode: 0 });
     await following;
     const got = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let at = 0;

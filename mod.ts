@@ -6,8 +6,12 @@
  * - {@linkcode spawn} starts a job and returns its ID at once; the job runs
  *   on in its own session, its output in a log file, and a supervisor records
  *   how it ends.
- * - {@linkcode JobStore} reads and writes the job records (epack's JSON
- *   format), atomically and under a cross-process lock.
+ * - {@linkcode waitForJob}, {@linkcode watchJob}, {@linkcode cancel},
+ *   {@linkcode pause} and {@linkcode resume} act on a job by its ID or a
+ *   unique prefix or suffix of it, as the CLI does.
+ * - {@linkcode openStore} opens the job store (a jobs directory, or a
+ *   PostgreSQL database shared by hosts); every function takes it, or its
+ *   name, as the `store` option.
  * - {@linkcode buildPullFlags} turns pull options into the flags of a
  *   background pull.
  *
@@ -20,7 +24,7 @@
  *
  * await superviseIfRequested(); // lets this program act as a job's supervisor
  *
- * const { jobId, logPath } = await spawn({ command: "sync", args: ["--all"] });
+ * const { jobId, logPath } = await spawn({ subcommand: "sync", args: ["--all"] });
  * console.log(`started ${jobId}; output in ${logPath}`);
  * ```
  *
@@ -28,11 +32,14 @@
  */
 
 // The public API: what a user of the lifecycle (spawn → supervise → record
-// → read) needs. The store's option types and JOB_ID_ENV are in
-// "@epack/detach/jobs", log reading in "@epack/detach/logs", durations in
-// "@epack/detach/duration" and the stop policy in "@epack/detach/timeout".
+// → read) needs. The store's contract is in "@epack/detach/store", the
+// records in "@epack/detach/jobs", log reading in "@epack/detach/logs",
+// durations in "@epack/detach/duration", the stop policy in
+// "@epack/detach/timeout", progress in "@epack/detach/report" and the
+// PostgreSQL store in "@epack/detach/postgres".
 export {
   DEFAULT_JOB_TIMEOUT,
+  DEFAULT_KILL_GRACE,
   defaultJobsDir,
   DetachRecursionError,
   spawn,
@@ -48,7 +55,6 @@ export {
   cleanJobs,
   JobStateError,
   pause,
-  type PauseOptions,
   type PauseResult,
   resume,
   type ResumeResult,
@@ -57,13 +63,10 @@ export {
   watchJob,
   type WatchOptions,
 } from "./control.ts";
-export { DEFAULT_KILL_GRACE } from "./timeout.ts";
-export type { JobControlOptions } from "./store/job_options.ts";
+export { MAX_JOB_LIMIT } from "./schedule/limit.ts";
 export {
   DependencyCycleError,
   getJobLimit,
-  type JobLimitOptions,
-  MAX_JOB_LIMIT,
   type SchedulePass,
   setJobLimit,
 } from "./schedule/schedule.ts";
@@ -74,12 +77,18 @@ export {
   reportResult,
 } from "./report.ts";
 export {
+  type JobStore,
+  openStore,
+  type StoreOption,
+  type StoreSpec,
+} from "./store.ts";
+export {
   AmbiguousJobIdError,
+  FileJobStore,
   InvalidJobIdError,
   type Job,
   JobNotFoundError,
   type JobStatus,
-  JobStore,
 } from "./jobs.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";
 import { superviseIfRequested as supervise } from "./detach.ts";

@@ -3,6 +3,7 @@
 // past max_connections, and log tails kept in the row. The store contract
 // itself is tested in store_conformance_test.ts.
 import postgres from "npm:postgres@3.4.9";
+import { requestCancel } from "./store/rules.ts";
 import {
   LOG_TAIL_BYTES,
   PostgresJobStore,
@@ -332,7 +333,7 @@ Deno.test("a cancel from another host reaches the job's holder within the renewa
     const job = await a.create({ command: "x" });
     await using lease = await a.hold(job.id);
     const t0 = Date.now();
-    await b.requestCancel(job.id, 100);
+    await b.update(job.id, requestCancel(Date.now() + 100, Date.now()));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error("cancel not seen")),
@@ -358,7 +359,7 @@ Deno.test("a cancel from another host reaches the job's holder within the renewa
       for await (const chunk of out) lines.push(chunk);
     })();
     await new Promise((r) => setTimeout(r, 300));
-    await b.requestCancel(other.id, 100);
+    await b.update(other.id, requestCancel(Date.now() + 100, Date.now()));
     const t1 = Date.now();
     const killer = setTimeout(() => child.kill("SIGKILL"), every * 3 + 3_000);
     await child.status;

@@ -36,7 +36,8 @@
  * @module
  */
 
-import { isFinalStatus, type Job, type JobProgress } from "./store/job.ts";
+import type { Job, JobProgress } from "./store/job.ts";
+import { isFinalStatus } from "./store/rules.ts";
 import { JOB_ID_ENV } from "./store/job_id.ts";
 import {
   MAX_MESSAGE_LENGTH,
@@ -46,7 +47,8 @@ import {
   progressProblem,
   resultDepthProblem,
 } from "./store/report_rules.ts";
-import type { JobBackend } from "./store.ts";
+import type { JobStore } from "./store/contract.ts";
+import { STORE_ENV } from "./store/env.ts";
 
 export type { JobProgress };
 export {
@@ -55,9 +57,6 @@ export {
   MAX_RESULT_DEPTH,
   MAX_UNIT_LENGTH,
 };
-
-/** The environment variable that names the job's store (see `store.ts`). */
-const STORE_ENV = "EPACK_DETACH_STORE";
 
 /**
  * The time between two progress writes when none is given: 1 s.
@@ -127,8 +126,9 @@ export interface JobReporterOptions {
   /**
    * The job's store: a jobs directory or a `postgres://` URL (opened on the
    * first write and closed on dispose), or an open store (left open).
+   * @default {$EPACK_DETACH_STORE, else the default jobs directory}
    */
-  store: string | JobBackend;
+  store?: string | JobStore;
   /**
    * The least time between two progress writes, in milliseconds, from
    * {@linkcode MIN_PROGRESS_INTERVAL}.
@@ -160,16 +160,16 @@ class JobEnded extends Error {
  * @example Report to a job of a jobs directory
  * ```ts
  * import { JobReporter } from "@epack/detach/report";
- * import { JobStore } from "@epack/detach/jobs";
+ * import { FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
- * const job = await new JobStore(dir).create({ command: "sync" });
+ * const job = await new FileJobStore(dir).create({ command: "sync" });
  * {
  *   await using reporter = new JobReporter({ jobId: job.id, store: dir });
  *   reporter.progress({ done: 3, total: 10, unit: "files" });
  *   await reporter.result({ synced: 10 });
  * }
- * const after = await new JobStore(dir).load(job.id);
+ * const after = await new FileJobStore(dir).load(job.id);
  * console.log(after.progress?.done, after.result); // 3 { synced: 10 }
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -178,8 +178,8 @@ export class JobReporter implements AsyncDisposable {
   /** The job's ID. */
   readonly jobId: string;
   readonly #storeName: string | undefined;
-  #store: JobBackend | undefined;
-  #opening: Promise<JobBackend> | undefined;
+  #store: JobStore | undefined;
+  #opening: Promise<JobStore> | undefined;
   #interval: number;
   #pending: Pending | undefined;
   #lastWrite = -Infinity;
@@ -197,8 +197,8 @@ export class JobReporter implements AsyncDisposable {
    */
   constructor(options: JobReporterOptions) {
     this.jobId = options.jobId;
-    if (typeof options.store === "string") this.#storeName = options.store;
-    else this.#store = options.store;
+    if (typeof options.store === "object") this.#store = options.store;
+    else this.#storeName = options.store ?? "";
     this.#interval = checkInterval(
       options.interval ?? DEFAULT_PROGRESS_INTERVAL,
     );
@@ -383,7 +383,7 @@ export class JobReporter implements AsyncDisposable {
       // reporter opened is closed when nothing more waits, and opened
       // again by the next write. A jobs directory holds nothing open.
       if (
-        this.#storeName !== undefined && store.kind !== "file" &&
+        this.#storeName !== undefined && !store.capabilities.localRecords &&
         this.#pending === undefined
       ) {
         await this.#close();
@@ -398,13 +398,13 @@ export class JobReporter implements AsyncDisposable {
     await store?.[Symbol.asyncDispose]();
   }
 
-  #open(): Promise<JobBackend> {
+  #open(): Promise<JobStore> {
     if (this.#store !== undefined) return Promise.resolve(this.#store);
     this.#opening ??= (async () => {
       // Loaded only when a job writes, so a program that merely imports
       // this module (and runs outside a job) loads no store.
-      const { openStore } = await import("./store.ts");
-      const store = await openStore(this.#storeName!);
+      const { openStore } = await import("./store/open.ts");
+      const store = await openStore(this.#storeName);
       this.#store = store;
       return store;
     })();
@@ -511,13 +511,10 @@ export function jobReporter(): JobReporter | undefined {
     current = null;
     return undefined;
   }
-  const store = readEnv(STORE_ENV);
-  if (store === undefined) {
-    throw new Error(
-      `This process runs in job ${jobId} (${JOB_ID_ENV} is set), but ${STORE_ENV} does not name its store`,
-    );
-  }
-  current = new JobReporter({ jobId, store });
+  // A job's worker gets its store in the environment; a process that has
+  // only the job's ID looks where every call looks (one rule), and learns
+  // of a job it cannot find when the report is written.
+  current = new JobReporter({ jobId, store: readEnv(STORE_ENV) });
   // A program that ends normally lands its last progress: new work started
   // here keeps the event loop going until it is written.
   globalThis.addEventListener("beforeunload", (event) => {

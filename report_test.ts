@@ -12,13 +12,8 @@ import {
   reportProgress,
   reportResult,
 } from "./report.ts";
-import { type Job, JobStore } from "./jobs.ts";
-import {
-  FileJobBackend,
-  type JobBackend,
-  openStore,
-  STORE_ENV,
-} from "./store.ts";
+import { FileJobStore, type Job } from "./jobs.ts";
+import { type JobStore, openStore, STORE_ENV } from "./store.ts";
 import { startCluster } from "./testdata/pg_cluster.ts";
 import { JOB_ID_ENV } from "./store/job_id.ts";
 import { cli } from "./testdata/cli_helpers.ts";
@@ -150,9 +145,9 @@ Deno.test("bad reports are refused with one-line errors", async (t) => {
 });
 
 /** A real file store that counts the writes made through it. */
-function counting(dir: string): JobBackend & { updates: number } {
-  const backend = new FileJobBackend(dir);
-  const counted = Object.create(backend) as JobBackend & { updates: number };
+function counting(dir: string): JobStore & { updates: number } {
+  const backend = new FileJobStore(dir);
+  const counted = Object.create(backend) as JobStore & { updates: number };
   counted.updates = 0;
   counted.update = (id, fn) => {
     counted.updates++;
@@ -163,7 +158,7 @@ function counting(dir: string): JobBackend & { updates: number } {
 
 Deno.test("progress is throttled: one write per interval, the latest value lands", async () => {
   await withDir(async (dir) => {
-    const job = await new JobStore(dir).create({ command: "sync" });
+    const job = await new FileJobStore(dir).create({ command: "sync" });
     const store = counting(dir);
     const interval = 200;
     const reporter = new JobReporter({ jobId: job.id, store, interval });
@@ -188,7 +183,7 @@ Deno.test("progress is throttled: one write per interval, the latest value lands
     );
     assert.ok(store.updates >= 3, `${store.updates} writes`);
     assert.equal(reporter.writes, store.updates);
-    const record = await new JobStore(dir).load(job.id);
+    const record = await new FileJobStore(dir).load(job.id);
     assert.equal(record.progress?.done, calls - 1, "the last value landed");
     assert.equal(record.status, "running");
   });
@@ -196,7 +191,7 @@ Deno.test("progress is throttled: one write per interval, the latest value lands
 
 Deno.test("a trailing write lands the last value without a flush", async () => {
   await withDir(async (dir) => {
-    const jobs = new JobStore(dir);
+    const jobs = new FileJobStore(dir);
     const job = await jobs.create({ command: "sync" });
     const reporter = new JobReporter({
       jobId: job.id,
@@ -218,12 +213,15 @@ Deno.test("a trailing write lands the last value without a flush", async () => {
 
 Deno.test("a report never changes an ended job", async (t) => {
   await withDir(async (dir) => {
-    const jobs = new JobStore(dir);
+    const jobs = new FileJobStore(dir);
     const job = await jobs.create({ command: "sync" });
     await using reporter = new JobReporter({ jobId: job.id, store: dir });
     reporter.progress({ done: 5, total: 10 });
     await reporter.flush();
-    const ended = await jobs.complete(job.id, { exitCode: 0 });
+    const ended = await jobs.finish(job.id, {
+      status: "completed",
+      exitCode: 0,
+    });
     const before = await Deno.readTextFile(jobs.recordPath(job.id));
     await t.step("progress after the end is dropped", async () => {
       reporter.interval = MIN_PROGRESS_INTERVAL;
@@ -258,12 +256,15 @@ Deno.test("a write that fails surfaces at flush, not at the report", async () =>
 
 Deno.test("a job's result is kept when the job ends", async () => {
   await withDir(async (dir) => {
-    const jobs = new JobStore(dir);
+    const jobs = new FileJobStore(dir);
     const job = await jobs.create({ command: "sync" });
     await using reporter = new JobReporter({ jobId: job.id, store: dir });
     reporter.progress({ done: 2, total: 2, unit: "files" });
     await reporter.result({ files: 2, names: ["a", "b"] });
-    const ended = await jobs.complete(job.id, { exitCode: 0 });
+    const ended = await jobs.finish(job.id, {
+      status: "completed",
+      exitCode: 0,
+    });
     assert.deepEqual(ended.result, { files: 2, names: ["a", "b"] });
     assert.equal(ended.progress?.total, 2);
     // epack's key, an object, as its Go code reads it.
@@ -320,7 +321,7 @@ Deno.test("a detached job reports its progress and its result", async (t) => {
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     try {
       let running: Job | undefined;
       await t.step(
@@ -417,7 +418,7 @@ Deno.exit(0);
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
       return job.status === "running" ? undefined : job;
@@ -444,7 +445,7 @@ Deno.test("the job's worker gets its store in EPACK_DETACH_STORE", async () => {
     ], { cwd: dir, env: { [STORE_ENV]: join(dir, "elsewhere") } });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
       return job.status === "running" ? undefined : job;
@@ -475,10 +476,13 @@ reportProgress({ done: 9, total: 9, unit: "rows" });
       "run",
       "-A",
       "worker.ts",
-    ], { cwd: dir });
+      // The job's log goes to its user's state directory: the test's own.
+    ], { cwd: dir, env: { XDG_STATE_HOME: dir } });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    await using store = await openStore(cluster.url);
+    await using store = await openStore(
+      `${cluster.url}?epack_log_dir=${encodeURIComponent(`${dir}/epack/logs`)}`,
+    );
     const end = await until("the end", async () => {
       const job = await store.load(id);
       return job.status === "running" ? undefined : job;

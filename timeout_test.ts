@@ -21,14 +21,14 @@ Deno.test("a timeout stops the worker and its grandchild, leaving no process of 
   await withTempDir(async (dir) => {
     const pidFile = join(dir, "grandchild.pid");
     const { jobId } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       // The grandchild ignores SIGTERM, so the escalation to SIGKILL is
       // needed to end it.
       args: [
         "-c",
         `sh -c 'trap "" TERM; echo $$ > ${pidFile}; while :; do sleep 0.1; done' & wait`,
       ],
-      jobsDir: dir,
+      store: dir,
       timeout: 700,
       grace: 400,
     });

@@ -9,9 +9,9 @@
 // supervisor's start and memory).
 
 import { join } from "node:path";
-import { type Job, type JobStore, newJobId } from "../jobs.ts";
+import type { FileJobStore, Job } from "../jobs.ts";
+import { newJobId } from "../store/job_id.ts";
 import { toRecord } from "../store/record.ts";
-import { holdLiveness } from "../store/liveness.ts";
 import { readProcess } from "../process/inspect.ts";
 
 /** The deno binary running the benches. */
@@ -84,7 +84,7 @@ export interface FixtureOptions {
  * take longer than the benchmarks.
  */
 export async function writeJobs(
-  store: JobStore,
+  store: FileJobStore,
   options: FixtureOptions,
 ): Promise<AsyncDisposable[]> {
   const { count, running, argv, log } = options;
@@ -130,7 +130,7 @@ export async function writeJobs(
   }
   const held: AsyncDisposable[] = [];
   for (const id of ids.slice(count - running)) {
-    held.push(await holdLiveness(store, id));
+    held.push(await store.hold(id));
   }
   return held;
 }

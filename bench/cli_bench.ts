@@ -13,7 +13,7 @@
 //   deno bench -A bench/cli_bench.ts
 
 import { join } from "node:path";
-import { type Job, JobStore } from "../jobs.ts";
+import { FileJobStore, type Job } from "../jobs.ts";
 import {
   benchPath,
   completed,
@@ -42,7 +42,7 @@ const pullJobs = join(root, "pull-jobs");
 let pulls = 0;
 
 async function untilEnded(jobId: string): Promise<void> {
-  const store = new JobStore(pullJobs);
+  const store = new FileJobStore(pullJobs);
   const end = Date.now() + 30_000;
   let job: Job;
   while ((job = await store.load(jobId)).status === "running") {
@@ -121,7 +121,7 @@ async function setUpJobs(): Promise<void> {
   // No logs: neither side reads them. The running jobs' liveness locks are
   // held here, so the CLI's liveness checks see them running.
   held.push(
-    ...await writeJobs(new JobStore(listJobs), {
+    ...await writeJobs(new FileJobStore(listJobs), {
       count: COUNT,
       running: RUNNING,
       argv: [denoPath(), "run", "-A", MOD, "pull"],

@@ -7,7 +7,7 @@
 //   deno bench -A bench/jobs_bench.ts
 
 import { join } from "node:path";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import { tempDir, writeJobs } from "./_fixtures.ts";
 
 const COUNT = 10_000;
@@ -17,7 +17,7 @@ const LOG_SIZE = 64 * 1024;
 const dir = tempDir("detach_bench_jobs_");
 const held: AsyncDisposable[] = [];
 
-const store = new JobStore(dir);
+const store = new FileJobStore(dir);
 await setUp();
 
 async function setUp(): Promise<void> {

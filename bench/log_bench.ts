@@ -12,7 +12,7 @@
 //   deno bench -A bench/log_bench.ts
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
-import { type Job, JobStore } from "../jobs.ts";
+import { FileJobStore, type Job } from "../jobs.ts";
 import { completed, tempDir } from "./_fixtures.ts";
 
 await superviseIfRequested();
@@ -58,9 +58,9 @@ Deno.bench({
 
 async function startJob(): Promise<string> {
   const { jobId } = await spawn({
-    program: "head",
+    command: "head",
     args: ["-c", String(SIZE), "/dev/zero"],
-    jobsDir: dir,
+    store: dir,
   });
   return jobId;
 }
@@ -71,7 +71,7 @@ Deno.bench({
   n: N,
   warmup: WARMUP,
   async fn(b) {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     b.start();
     const jobId = await startJob();
     let job: Job;
@@ -92,7 +92,7 @@ Deno.bench({
   async fn(b) {
     b.start();
     const jobId = await startJob();
-    const job = await waitForJob(jobId, { jobsDir: dir, timeout: 120_000 });
+    const job = await waitForJob(jobId, { store: dir, timeout: 120_000 });
     b.end();
     completed(job);
     await checkSize(job.logPath);

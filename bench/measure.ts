@@ -20,7 +20,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
-import { type Job, JobStore } from "../jobs.ts";
+import { FileJobStore, type Job } from "../jobs.ts";
 import { currentRuntime, selfArgv } from "../spawn/argv.ts";
 import { SUPERVISE_ARG } from "../spawn/launch.ts";
 import {
@@ -52,7 +52,7 @@ const SLEEP_S = 1.5;
 
 const root = await Deno.makeTempDir({ prefix: "detach_bench_measure_" });
 const jobsDir = join(root, "jobs");
-const store = new JobStore(jobsDir);
+const store = new FileJobStore(jobsDir);
 
 interface Spawned {
   jobId: string;
@@ -166,7 +166,9 @@ async function supervisorPeak(
 }
 
 async function final(jobId: string): Promise<Job> {
-  return completed(await waitForJob(jobId, { jobsDir, timeout: 30_000 }));
+  return completed(
+    await waitForJob(jobId, { store: jobsDir, timeout: 30_000 }),
+  );
 }
 
 interface Latency {
@@ -199,7 +201,7 @@ async function latency(): Promise<Latency> {
     return at;
   })();
   const lib = (async () => {
-    await waitForJob(jobId, { jobsDir, timeout: 30_000 });
+    await waitForJob(jobId, { store: jobsDir, timeout: 30_000 });
     return Date.now();
   })();
   const [cliAt, libAt] = await Promise.all([cli, lib]);
@@ -230,8 +232,8 @@ async function spawnPair(): Promise<SpawnPair> {
 
   t = performance.now();
   const { jobId, pid } = await spawn({
-    program: "true",
-    jobsDir,
+    command: "true",
+    store: jobsDir,
   });
   const took = performance.now() - t;
   await final(jobId);

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import postgres from "npm:postgres@3.4.9";
 import { startCluster } from "../testdata/pg_cluster.ts";
-import { type JobBackend, openStore } from "../store.ts";
+import { type JobStore, openStore } from "../store.ts";
 
 const { values } = parseArgs({
   options: {
@@ -106,7 +106,7 @@ try {
   );
 
   // List N jobs.
-  const open: Record<string, JobBackend> = {};
+  const open: Record<string, JobStore> = {};
   for (const kind of ["file", "postgres"]) {
     open[kind] = await openStore(stores[kind]);
   }

@@ -22,14 +22,13 @@
 //   deno run -A bench/progress_bench.ts     # the writes, taken in turn
 
 import { JobReporter, reportProgress } from "../report.ts";
-import { JobStore } from "../jobs.ts";
-import { FileJobBackend } from "../store.ts";
+import { FileJobStore } from "../jobs.ts";
 import { tempDir } from "./_fixtures.ts";
 
 const dir = tempDir("detach_bench_progress_");
-const jobs = new JobStore(dir);
+const jobs = new FileJobStore(dir);
 const job = await jobs.create({ command: "bench" });
-const store = new FileJobBackend(dir);
+const store = new FileJobStore(dir);
 
 // A reporter whose throttle always holds: one write now, then an hour.
 const held = new JobReporter({ jobId: job.id, store, interval: 3_600_000 });

@@ -17,7 +17,7 @@
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
 import { setJobLimit } from "../schedule/schedule.ts";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import { completed, tempDir, untilExited } from "./_fixtures.ts";
 
 await superviseIfRequested();
@@ -52,9 +52,9 @@ async function mkfifo(path: string): Promise<void> {
 /** A job whose worker makes `file` and ends. */
 function touch(jobsDir: string, file: string) {
   return spawn({
-    program: "sh",
+    command: "sh",
     args: ["-c", ': > "$1"', "sh", file],
-    jobsDir,
+    store: jobsDir,
   });
 }
 
@@ -64,7 +64,7 @@ if (Deno.args[0] !== "memory") {
   const direct = `${dir}/direct`;
   await Deno.mkdir(queued);
   await Deno.mkdir(direct);
-  await setJobLimit(1, { jobsDir: queued });
+  await setJobLimit(1, { store: queued });
   let i = 0;
 
   Deno.bench({
@@ -80,7 +80,7 @@ if (Deno.args[0] !== "memory") {
       const { jobId, pid } = await touch(direct, file);
       await seen;
       b.end();
-      completed(await waitForJob(jobId, { jobsDir: direct, timeout: 30_000 }));
+      completed(await waitForJob(jobId, { store: direct, timeout: 30_000 }));
       await untilExited(pid);
     },
   });
@@ -96,15 +96,15 @@ if (Deno.args[0] !== "memory") {
       const file = `${dir}/started_queued_${n}`;
       await mkfifo(fifo);
       const first = await spawn({
-        program: "sh",
+        command: "sh",
         args: ["-c", 'read x < "$1"', "sh", fifo],
-        jobsDir: queued,
+        store: queued,
       });
       const next = await touch(queued, file);
       if (next.job.status !== "queued") {
         throw new Error(`the second job is ${next.job.status}, not queued`);
       }
-      const store = new JobStore(queued);
+      const store = new FileJobStore(queued);
       // The first worker is blocked on the FIFO before the clock starts.
       for (;;) {
         if ((await store.loadRecorded(first.jobId)).workerPid) break;
@@ -118,7 +118,7 @@ if (Deno.args[0] !== "memory") {
       await seen;
       b.end();
       completed(
-        await waitForJob(next.jobId, { jobsDir: queued, timeout: 30_000 }),
+        await waitForJob(next.jobId, { store: queued, timeout: 30_000 }),
       );
       const ended = await store.loadRecorded(next.jobId);
       await untilExited(ended.pid);
@@ -143,9 +143,13 @@ async function processesOf(
 if (import.meta.main && Deno.args[0] === "memory") {
   const COUNT = 100;
   const jobsDir = tempDir("detach_bench_queue_memory_");
-  await setJobLimit(1, { jobsDir });
-  const blocker = await spawn({ program: "sleep", args: ["600"], jobsDir });
-  const store = new JobStore(jobsDir);
+  await setJobLimit(1, { store: jobsDir });
+  const blocker = await spawn({
+    command: "sleep",
+    args: ["600"],
+    store: jobsDir,
+  });
+  const store = new FileJobStore(jobsDir);
   for (;;) {
     if ((await store.loadRecorded(blocker.jobId)).workerPid) break;
     await new Promise((r) => setTimeout(r, 10));
@@ -155,7 +159,7 @@ if (import.meta.main && Deno.args[0] === "memory") {
   const ids: string[] = [];
   for (let k = 0; k < COUNT; k++) {
     const t0 = performance.now();
-    const r = await spawn({ program: "true", jobsDir });
+    const r = await spawn({ command: "true", store: jobsDir });
     times.push(performance.now() - t0);
     if (r.job.status !== "queued") {
       throw new Error(`job ${k} is ${r.job.status}`);

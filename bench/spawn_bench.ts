@@ -11,7 +11,7 @@
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
 import { currentRuntime, selfArgv } from "../spawn/argv.ts";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import { setsidProgram } from "../spawn/launch.ts";
 import { bareStart, completed, tempDir, untilExited } from "./_fixtures.ts";
 
@@ -70,11 +70,11 @@ Deno.bench({
   async fn(b) {
     b.start();
     const { jobId, pid } = await spawn({
-      program: "true",
-      jobsDir,
+      command: "true",
+      store: jobsDir,
     });
     b.end();
-    completed(await waitForJob(jobId, { jobsDir, timeout: 30_000 }));
+    completed(await waitForJob(jobId, { store: jobsDir, timeout: 30_000 }));
     // The end is recorded just before the supervisor exits: let it finish
     // exiting, as the baseline's child has, before the next iteration.
     await untilExited(pid);
@@ -84,7 +84,7 @@ Deno.bench({
 // What spawn() adds to the bare start, measured alone: the record, written
 // durably (fdatasync, then a hard link for an exclusive name) before the
 // supervisor starts. The supervisor stamps its own PID later.
-const store = new JobStore(jobsDir);
+const store = new FileJobStore(jobsDir);
 
 Deno.bench({
   name: "  of which: JobStore.create() (the record, before the start)",

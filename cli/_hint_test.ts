@@ -65,7 +65,7 @@ Deno.test("invocation() of a compiled binary is the binary", () => {
 
 Deno.test("hint() quotes words and carries the jobs directory", () => {
   assert.equal(
-    hint(["jobs", "01ABCD"], { jobsDir: "/tmp/my jobs", facts: facts() }),
+    hint(["jobs", "01ABCD"], { store: "/tmp/my jobs", facts: facts() }),
     "deno run -A mod.ts jobs 01ABCD --jobs-dir '/tmp/my jobs'",
   );
   assert.equal(

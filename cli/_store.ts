@@ -3,7 +3,8 @@
 // jobs directory. A `postgres://` URL is a store shared by hosts; anything
 // else is a jobs directory.
 
-import { isPostgresUrl, STORE_ENV } from "../store.ts";
+import { isPostgresUrl, STORE_ENV, storeName } from "../store/open.ts";
+import { resolve } from "../util/path.ts";
 import type { FlagSpec } from "./_args.ts";
 
 /** The `--store` flag, the same on every command. */
@@ -25,31 +26,28 @@ export interface ChosenStore {
 }
 
 /**
- * Chooses the store from the flags and the environment.
+ * Chooses the store from the flags, then as every call does
+ * (`$EPACK_DETACH_STORE`, else the project's jobs directory). A jobs
+ * directory is made absolute.
  *
  * @param values The parsed flags (`store`, `jobs-dir`).
- * @param fallback The jobs directory when nothing names a store.
  * @returns The store's name and where it came from.
  */
 export function chooseStore(
   values: Record<string, string | boolean | undefined>,
-  fallback: () => string,
 ): ChosenStore {
   const flag = values.store;
   const dir = values["jobs-dir"];
-  let name: string;
-  let given = true;
-  if (typeof flag === "string" && flag !== "") name = flag;
-  else if (typeof dir === "string" && dir !== "") name = dir;
-  else {
-    given = false;
-    let env: string | undefined;
-    try {
-      env = Deno.env.get(STORE_ENV);
-    } catch {
-      // Without --allow-env the variable cannot be read: not set, then.
-    }
-    name = env !== undefined && env !== "" ? env : fallback();
-  }
-  return { name, shared: isPostgresUrl(name), given };
+  const given = typeof flag === "string" && flag !== ""
+    ? flag
+    : typeof dir === "string" && dir !== ""
+    ? dir
+    : undefined;
+  const name = storeName(given);
+  const shared = isPostgresUrl(name);
+  return {
+    name: shared ? name : resolve(name),
+    shared,
+    given: given !== undefined,
+  };
 }

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "../util/path.ts";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import {
   assertOneLineError,
   cli,
@@ -106,7 +106,7 @@ Deno.test("jobs names the permission it lacks, and changes nothing", async (t) =
     try {
       await until(dir, jobId, (j) => j.workerPid !== undefined);
       // An ended job for clean to (not) remove.
-      await craftEnded(new JobStore(dir), { agoMs: 60_000 });
+      await craftEnded(new FileJobStore(dir), { agoMs: 60_000 });
       const names = await listDir(dir);
       const record = await Deno.readTextFile(join(dir, `${jobId}.json`));
       const cases: [string[], string[], RegExp][] = [
@@ -152,7 +152,7 @@ Deno.test("jobs names the permission it lacks, and changes nothing", async (t) =
           );
         },
       );
-      assert.equal((await new JobStore(dir).load(jobId)).status, "running");
+      assert.equal((await new FileJobStore(dir).load(jobId)).status, "running");
     } finally {
       await stopJob(dir, jobId);
     }

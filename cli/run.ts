@@ -6,7 +6,7 @@
 // too), with the same routine that stops a detached job's group.
 
 import { resolve } from "../util/path.ts";
-import { defaultJobsDir, findWorkingDir } from "../detach.ts";
+import { findWorkingDir } from "../store/open.ts";
 import { formatDuration } from "../duration.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -191,21 +191,16 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     const program = command.program.includes("/")
       ? resolve(cwd, command.program)
       : command.program;
-    const chosen = chooseStore(
-      { store: command.store, "jobs-dir": command.jobsDir },
-      () => defaultJobsDir(workingDir),
-    );
-    const jobsDir = chosen.shared
-      ? defaultJobsDir(workingDir)
-      : resolve(cwd, chosen.name);
+    const chosen = chooseStore({
+      store: command.store,
+      "jobs-dir": command.jobsDir,
+    });
     return await startJob({
-      program,
+      command: program,
       args: command.args,
       workingDir,
-      jobsDir,
-      ...(chosen.shared ? { store: chosen.name } : {}),
-      storeGiven: command.store !== undefined,
-      jobsDirGiven: chosen.given && !chosen.shared,
+      store: chosen.name,
+      storeGiven: chosen.given,
       json: command.json,
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
       ...command.control,

@@ -7,6 +7,8 @@ import { startCluster } from "../testdata/pg_cluster.ts";
 import { assert, assertEquals } from "../testdata/cli_helpers.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
+// Each host's logs go to its user's state directory: one of the test's own.
+const STATE = Deno.makeTempDirSync({ prefix: "detach_cli_state_" });
 
 async function epack(
   host: string,
@@ -19,7 +21,12 @@ async function epack(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", EPACK_DETACH_HOST: host, ...env },
+    env: {
+      NO_COLOR: "1",
+      EPACK_DETACH_HOST: host,
+      XDG_STATE_HOME: STATE,
+      ...env,
+    },
     ...(cwd !== undefined ? { cwd } : {}),
   }).output();
   const dec = new TextDecoder();
@@ -119,7 +126,10 @@ Deno.test("the CLI on a store shared by two hosts", async (t) => {
         ]);
         assertEquals(logs.code, 0, logs.stderr);
         assertEquals(logs.stdout, "from-a\nsecond-line\n");
-        assert(logs.stderr.includes("is on host host-a, at "), logs.stderr);
+        assert(
+          logs.stderr.includes("is on host host-a, at "),
+          logs.stderr,
+        );
         // A running job's log cannot be read from here: say so, in one line.
         const running = await epack("host-b", [
           "jobs",
@@ -194,5 +204,6 @@ Deno.test("the CLI on a store shared by two hosts", async (t) => {
       }
     }
     await Deno.remove(dir, { recursive: true });
+    await Deno.remove(STATE, { recursive: true });
   }
 });

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "../util/path.ts";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import {
   cli,
   lines,
@@ -107,7 +107,7 @@ Deno.test("a duration out of range is a usage error, and nothing is written", as
 
 Deno.test("jobs cancel --grace out of range is a usage error, and the job's record is untouched", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await store.create({ command: "sleep", args: ["1000"] });
     const record = join(dir, `${job.id}.json`);
     const bytes = await Deno.readTextFile(record);

@@ -1,35 +1,26 @@
 // Pausing and resuming a running job: SIGSTOP and SIGCONT to its worker's
 // process group, and to the job's processes that left the group (they carry
 // its mark), with the status `paused` recorded. control.ts re-exports the
-// public part; it lives here so control.ts stays one screenful of concepts.
+// public part.
 //
-// Order against the job's end: the check of the record, the signal and the
-// new status happen inside one store.update(), under the job's lock (the
-// file store) or as one compare-and-swap (PostgreSQL). The supervisor
-// records the end through the same lock, and finish() takes any non-final
-// status to a final one, so whichever comes second sees the other: a pause
-// never signals a job whose end is recorded, and never writes over one.
+// Order against the job's end: the group is identified first (a read), the
+// new status is decided by a pure update of the record (the store may run
+// it more than once), and the signal follows the write that decided it.
+// The supervisor records the end through the same store, and an end takes
+// any status that has not ended to a final one, so a pause never writes
+// over an end; a worker that ends between the write and the signal has its
+// end recorded as usual.
 //
 // The timeout is not stopped: it is a bound on the job's wall-clock time,
 // and a paused job still holds whatever it holds (locks, slots, a
 // connection). A timeout, or a cancel, that comes while the job is paused
 // ends it as usual: stopProcessGroup() sends SIGCONT after SIGTERM.
 
-import {
-  type Job,
-  JOB_ID_ENV,
-  type JobStatus,
-  validateJobId,
-} from "../jobs.ts";
-import {
-  FileJobBackend,
-  hostName,
-  isPostgresUrl,
-  type JobBackend,
-  openStore,
-  type StoredJob,
-} from "../store.ts";
-import { defaultJobsDir } from "../detach.ts";
+import type { Job, JobStatus } from "../store/job.ts";
+import { JOB_ID_ENV } from "../store/job_id.ts";
+import { isLocalJob, type JobStore } from "../store/contract.ts";
+import { hostName, openStore, type StoreOption } from "../store/open.ts";
+import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
 import {
   identifyGroup,
   inspectionProblem,
@@ -41,7 +32,6 @@ import {
   signalProcess,
 } from "../process/inspect.ts";
 import { timeoutClause, timeoutLeft, wholeSeconds } from "./timeout_left.ts";
-import { isFinalStatus } from "../store/job.ts";
 import { assertPosix } from "../process/platform.ts";
 import { firstMissing } from "../util/permissions.ts";
 
@@ -83,31 +73,6 @@ export class JobStateError extends Error {
   override get name(): string {
     return "JobStateError";
   }
-}
-
-/**
- * Options for {@linkcode pause} and {@linkcode resume}.
- *
- * @example Pause a job of another project
- * ```ts ignore
- * import { pause, type PauseOptions } from "@epack/detach";
- *
- * const options: PauseOptions = { jobsDir: "/srv/app/.epack/jobs" };
- * console.log((await pause("01JD0Q2V3K5W8Y9Z0A1B2C3D4E", options)).message);
- * ```
- */
-export interface PauseOptions {
-  /**
-   * The jobs directory.
-   * @default {defaultJobsDir()}
-   */
-  jobsDir?: string;
-  /**
-   * The job store, a jobs directory or a `postgres://` URL; when given it
-   * takes the place of `jobsDir`.
-   * @default {jobsDir}
-   */
-  store?: string;
 }
 
 /**
@@ -164,12 +129,6 @@ export interface ResumeResult {
   timeoutLeft?: number;
 }
 
-/** Opens the store `options` name (as control.ts does). */
-async function openNamed(options: PauseOptions): Promise<JobBackend> {
-  const name = options.store ?? options.jobsDir ?? defaultJobsDir();
-  return isPostgresUrl(name) ? await openStore(name) : new FileJobBackend(name);
-}
-
 /** A record left as it was: the updater throws it so that nothing is written. */
 class Unchanged extends Error {
   readonly job: Job;
@@ -182,24 +141,24 @@ class Unchanged extends Error {
 type Verb = "pause" | "resume";
 
 /**
- * What pause() and resume() check before they touch the record: the
- * permissions, the job's status as a reader sees it (with the lost rule),
- * its host, and that it is one of ours.
+ * Runs `fn` with the store and the job, after what pause() and resume()
+ * check before they touch the record: the permissions, and the job's
+ * status as a reader sees it (with the lost rule).
  */
-async function openJob(
+async function withJob<T>(
   verb: Verb,
-  jobId: string,
-  options: PauseOptions,
-): Promise<{ store: JobBackend; job: StoredJob }> {
+  ref: string,
+  options: StoreOption,
+  fn: (store: JobStore, job: Job) => Promise<T>,
+): Promise<T> {
   assertPosix(`${verb}()`);
-  validateJobId(jobId);
-  const store = await openNamed(options);
+  const store = await openStore(options.store);
   try {
     const missing = firstMissing([
-      ...(store instanceof FileJobBackend
+      ...(store.capabilities.localRecords
         ? [
           [
-            { name: "write", path: store.files.dir },
+            { name: "write", path: store.localDir },
             "--allow-write",
             `to record the ${verb}`,
           ] as const,
@@ -212,11 +171,9 @@ async function openJob(
         `${verb}() needs ${missing.flag} (${missing.why})`,
       );
     }
-    const job = await store.load(jobId);
-    return { store, job };
-  } catch (err) {
-    await store[Symbol.asyncDispose]();
-    throw err;
+    return await fn(store, await store.load(await store.resolve(ref)));
+  } finally {
+    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
   }
 }
 
@@ -226,11 +183,11 @@ async function openJob(
  */
 async function refuseUnreachable(
   verb: Verb,
-  store: JobBackend,
-  job: StoredJob,
+  store: JobStore,
+  job: Job,
 ): Promise<void> {
   const id = job.id;
-  if (job.status === "waiting" || job.status === "queued") {
+  if (UNSTARTED_STATUSES.includes(job.status)) {
     throw new JobStateError(
       id,
       job.status,
@@ -247,7 +204,7 @@ async function refuseUnreachable(
       `Job ${id} has ended (${job.status}); nothing to ${verb}${lost}`,
     );
   }
-  if (job.host !== undefined && job.host !== hostName()) {
+  if (!isLocalJob(store, job)) {
     // A cancel reaches another host through the store, at the supervisor's
     // next lease renewal; a pause would need the same path into the
     // supervisor, and a pause that lands seconds late is not worth it.
@@ -338,17 +295,17 @@ function capitalised(text: string): string {
  * timeout or a `cancel()` while paused ends the job as usual (the
  * stop continues the processes after SIGTERM so they can act on it).
  *
- * The check, the signal and the write are one update of the record under
- * the store's lock: a job that ends meanwhile keeps its recorded end, and
- * is not signalled. It returns once the group's processes show as stopped
+ * The record is changed first, by an update that checks the job's state
+ * again (a job that ends meanwhile keeps its recorded end); the signal
+ * follows that write. It returns once the group's processes show as stopped
  * (waiting at most a second for that). Pausing a paused job does nothing
  * and says so.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run` (and, where
  * `/proc` cannot be read, `ps`).
  *
- * @param jobId The job's ID (a ULID in any case).
- * @param options The jobs directory or store.
+ * @param ref The job: its ID, or a unique prefix or suffix of it.
+ * @param options The store.
  * @returns What was done, the record afterwards, and the time left until
  * the timeout.
  * @throws {InvalidJobIdError} If the ID is not valid.
@@ -371,95 +328,101 @@ function capitalised(text: string): string {
  * ```
  */
 export async function pause(
-  jobId: string,
-  options: PauseOptions = {},
+  ref: string,
+  options: StoreOption = {},
 ): Promise<PauseResult> {
-  const opened = await openJob("pause", jobId, options);
-  await using store = opened.store;
-  const id = opened.job.id;
-  const already = (job: Job): PauseResult => {
+  return await withJob("pause", ref, options, async (store, found) => {
+    const id = found.id;
+    const already = (job: Job): PauseResult => {
+      const now = Date.now();
+      return {
+        outcome: "already-paused",
+        message: `Job ${id} is already paused; ${timeoutClause(job, now)}`,
+        job,
+        ...left(job, now),
+      };
+    };
+    if (found.status === "paused") return already(found);
+    await refuseUnreachable("pause", store, found);
+    refusePause(found);
+    const group = jobProcesses("pause", found);
+    if (group.members.length === 0) refuseEmpty(found);
+    let job: Job;
+    try {
+      job = await store.update(id, (j) => {
+        if (j.status === "paused") throw new Unchanged(j);
+        refusePause(j, group.pgid);
+        j.status = "paused";
+        j.pausedAt = new Date();
+        return j;
+      });
+    } catch (err) {
+      if (err instanceof Unchanged) return already(err.job);
+      throw err;
+    }
+    // After the write that decided it: a pause that was refused sends
+    // nothing.
+    const sent = signalJob(group, "SIGSTOP");
+    await settleStopped(group.pgid);
     const now = Date.now();
     return {
-      outcome: "already-paused",
-      message: `Job ${id} is already paused; ${timeoutClause(job, now)}`,
+      outcome: "paused",
+      message: `Paused job ${id} (${sent}). ${
+        capitalised(timeoutClause(job, now))
+      }.`,
       job,
       ...left(job, now),
     };
+  });
+}
+
+/**
+ * The pause's checks of the record as it is now (a pure part of the
+ * update: it throws rather than write).
+ */
+function refusePause(j: Job, pgid?: number): void {
+  const id = j.id;
+  const refuse = (why: string) => {
+    throw new JobStateError(id, j.status, why);
   };
-  if (opened.job.status === "paused") return already(opened.job);
-  await refuseUnreachable("pause", store, opened.job);
-  let sent = "";
-  let job: Job;
-  try {
-    job = await store.update(id, (j) => {
-      if (j.status === "paused") throw new Unchanged(j);
-      if (j.status !== "running") {
-        throw new JobStateError(
-          id,
-          j.status,
-          `Job ${id} has ended (${j.status}); nothing to pause`,
-        );
-      }
-      if (j.cancelRequestedAt !== undefined) {
-        throw new JobStateError(
-          id,
-          j.status,
-          `Job ${id} is being cancelled; it cannot be paused`,
-        );
-      }
-      // Refused once the deadline has passed: the supervisor's stop is due
-      // (or under way), and a SIGSTOP after its SIGCONT would hold the
-      // processes until SIGKILL.
-      if (timeoutLeft(j, Date.now()) === 0) {
-        throw new JobStateError(
-          id,
-          j.status,
-          `Job ${id} has run past its timeout and is being stopped; it cannot be paused`,
-        );
-      }
-      const { pgid, members, mark } = jobProcesses("pause", j);
-      if (members.length === 0 && betweenAttempts(j)) {
-        // Its supervisor waits out the retry delay: there is no process to
-        // stop, and the job has not ended.
-        throw new JobStateError(
-          id,
-          j.status,
-          `Job ${id} is between attempts (attempt ${j.attempts!.length} of ${
-            (j.retries ?? 0) + 1
-          } has ended; the next starts after its retry delay): there is nothing to pause now`,
-        );
-      }
-      if (members.length === 0) {
-        throw new JobStateError(
-          id,
-          j.status,
-          `Job ${id}'s processes have ended; its end is being recorded, so there is nothing to pause`,
-        );
-      }
-      signalGroup(pgid, "SIGSTOP");
-      sent = describeSignals(
-        "SIGSTOP",
-        pgid,
-        signalEscaped(mark, pgid, "SIGSTOP"),
-      );
-      j.status = "paused";
-      j.pausedAt = new Date();
-      return j;
-    });
-  } catch (err) {
-    if (err instanceof Unchanged) return already(err.job);
-    throw err;
+  if (j.status !== "running") {
+    refuse(`Job ${id} has ended (${j.status}); nothing to pause`);
   }
-  await settleStopped(job.workerPid!);
-  const now = Date.now();
-  return {
-    outcome: "paused",
-    message: `Paused job ${id} (${sent}). ${
-      capitalised(timeoutClause(job, now))
-    }.`,
-    job,
-    ...left(job, now),
-  };
+  if (j.cancelRequestedAt !== undefined) {
+    refuse(`Job ${id} is being cancelled; it cannot be paused`);
+  }
+  // Refused once the deadline has passed: the supervisor's stop is due
+  // (or under way), and a SIGSTOP after its SIGCONT would hold the
+  // processes until SIGKILL.
+  if (timeoutLeft(j, Date.now()) === 0) {
+    refuse(
+      `Job ${id} has run past its timeout and is being stopped; it cannot be paused`,
+    );
+  }
+  // Another attempt started since the group was identified.
+  if (pgid !== undefined && j.workerPid !== pgid) {
+    refuse(`Job ${id} started another attempt just now: try again`);
+  }
+}
+
+/** Refuses a pause of a job whose group has no process left. */
+function refuseEmpty(j: Job): never {
+  if (betweenAttempts(j)) {
+    // Its supervisor waits out the retry delay: there is no process to
+    // stop, and the job has not ended.
+    throw new JobStateError(
+      j.id,
+      j.status,
+      `Job ${j.id} is between attempts (attempt ${j.attempts!.length} of ${
+        (j.retries ?? 0) + 1
+      } has ended; the next starts after its retry delay): there is nothing to pause now`,
+    );
+  }
+  throw new JobStateError(
+    j.id,
+    j.status,
+    `Job ${j.id}'s processes have ended; its end is being recorded, so there is nothing to pause`,
+  );
 }
 
 /**
@@ -471,8 +434,8 @@ export async function pause(
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run`.
  *
- * @param jobId The job's ID (a ULID in any case).
- * @param options The jobs directory or store.
+ * @param ref The job: its ID, or a unique prefix or suffix of it.
+ * @param options The store.
  * @returns What was done, and the record afterwards.
  * @throws {InvalidJobIdError} If the ID is not valid.
  * @throws {JobNotFoundError} If there is no such job.
@@ -490,67 +453,76 @@ export async function pause(
  * ```
  */
 export async function resume(
-  jobId: string,
-  options: PauseOptions = {},
+  ref: string,
+  options: StoreOption = {},
 ): Promise<ResumeResult> {
-  const opened = await openJob("resume", jobId, options);
-  await using store = opened.store;
-  const id = opened.job.id;
-  const notPaused = (job: Job): ResumeResult => ({
-    outcome: "not-paused",
-    message: `Job ${id} is not paused (${job.status}); nothing to resume`,
-    job,
-    ...left(job, Date.now()),
-  });
-  if (opened.job.status === "running") return notPaused(opened.job);
-  await refuseUnreachable("resume", store, opened.job);
-  let sent = "";
-  let pausedAt: Date | undefined;
-  let job: Job;
-  try {
-    job = await store.update(id, (j) => {
-      if (j.status === "running") throw new Unchanged(j);
-      if (j.status !== "paused") {
-        throw new JobStateError(
-          id,
-          j.status,
-          `Job ${id} has ended (${j.status}); nothing to resume`,
-        );
-      }
-      // Continued even when the group has emptied: the marked processes
-      // outside it may still be stopped.
-      const { pgid, mark } = jobProcesses("resume", j);
-      signalGroup(pgid, "SIGCONT");
-      sent = describeSignals(
-        "SIGCONT",
-        pgid,
-        signalEscaped(mark, pgid, "SIGCONT"),
-      );
-      pausedAt = j.pausedAt;
-      j.status = "running";
-      delete j.pausedAt;
-      return j;
+  return await withJob("resume", ref, options, async (store, found) => {
+    const id = found.id;
+    const notPaused = (job: Job): ResumeResult => ({
+      outcome: "not-paused",
+      message: `Job ${id} is not paused (${job.status}); nothing to resume`,
+      job,
+      ...left(job, Date.now()),
     });
-  } catch (err) {
-    if (err instanceof Unchanged) return notPaused(err.job);
-    throw err;
-  }
-  const now = Date.now();
-  const after = pausedAt === undefined
-    ? ""
-    : ` after ${wholeSeconds(now - pausedAt.getTime())} paused`;
-  const t = timeoutLeft(job, now);
-  const timeout = t === undefined
-    ? ""
-    : t === 0
-    ? " Its timeout has passed: it is being stopped."
-    : ` Its timeout: ${wholeSeconds(t)} left.`;
-  return {
-    outcome: "resumed",
-    message: `Resumed job ${id} (${sent})${after}.${timeout}`,
-    job,
-    ...left(job, now),
-  };
+    if (found.status === "running") return notPaused(found);
+    await refuseUnreachable("resume", store, found);
+    // Continued even when the group has emptied: the marked processes
+    // outside it may still be stopped.
+    const group = jobProcesses("resume", found);
+    let job: Job;
+    try {
+      job = await store.update(id, (j) => {
+        if (j.status === "running") throw new Unchanged(j);
+        if (j.status !== "paused") {
+          throw new JobStateError(
+            id,
+            j.status,
+            `Job ${id} has ended (${j.status}); nothing to resume`,
+          );
+        }
+        j.status = "running";
+        delete j.pausedAt;
+        return j;
+      });
+    } catch (err) {
+      if (err instanceof Unchanged) return notPaused(err.job);
+      throw err;
+    }
+    const sent = signalJob(group, "SIGCONT");
+    const now = Date.now();
+    const pausedAt = found.pausedAt;
+    const after = pausedAt === undefined
+      ? ""
+      : ` after ${wholeSeconds(now - pausedAt.getTime())} paused`;
+    const t = timeoutLeft(job, now);
+    const timeout = t === undefined
+      ? ""
+      : t === 0
+      ? " Its timeout has passed: it is being stopped."
+      : ` Its timeout: ${wholeSeconds(t)} left.`;
+    return {
+      outcome: "resumed",
+      message: `Resumed job ${id} (${sent})${after}.${timeout}`,
+      job,
+      ...left(job, now),
+    };
+  });
+}
+
+/**
+ * Sends `signal` to the job's group and to its processes that left it;
+ * says what was sent.
+ */
+function signalJob(
+  group: { pgid: number; mark: string },
+  signal: "SIGSTOP" | "SIGCONT",
+): string {
+  signalGroup(group.pgid, signal);
+  return describeSignals(
+    signal,
+    group.pgid,
+    signalEscaped(group.mark, group.pgid, signal),
+  );
 }
 
 /**
@@ -560,12 +532,6 @@ export async function resume(
  */
 const SETTLE_WAIT = 1_000;
 
-/**
- * Waits until every live process of the group shows as stopped (`T`), for
- * at most {@linkcode SETTLE_WAIT}, so that a caller that looks right after
- * the pause finds the job still. Best effort: a process in uninterruptible
- * I/O stops only when the I/O ends.
- */
 /**
  * Whether the job's last attempt has ended and another is due: its
  * supervisor waits out the retry delay.
@@ -577,6 +543,12 @@ function betweenAttempts(job: Job): boolean {
     attempts.length < (job.retries ?? 0) + 1;
 }
 
+/**
+ * Waits until every live process of the group shows as stopped (`T`), for
+ * at most {@linkcode SETTLE_WAIT}, so that a caller that looks right after
+ * the pause finds the job still. Best effort: a process in uninterruptible
+ * I/O stops only when the I/O ends.
+ */
 async function settleStopped(pgid: number): Promise<void> {
   const giveUpAt = Date.now() + SETTLE_WAIT;
   while (Date.now() < giveUpAt) {

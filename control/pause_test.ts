@@ -11,7 +11,7 @@ import {
   resume,
   waitForJob,
 } from "../control.ts";
-import { type Job, JobStore } from "../jobs.ts";
+import { FileJobStore, type Job } from "../jobs.ts";
 import {
   groupMembers,
   markedProcesses,
@@ -47,7 +47,9 @@ function sleep(ms: number): Promise<void> {
 async function countingJob(
   dir: string,
   options: { timeout?: number; grace?: number; escape?: boolean } = {},
-): Promise<{ id: string; file: string; worker: number; store: JobStore }> {
+): Promise<
+  { id: string; file: string; worker: number; store: FileJobStore }
+> {
   const file = join(dir, "count");
   const loop = counter(file);
   // With `escape`, a second counter leaves the group by setsid: it still
@@ -56,13 +58,13 @@ async function countingJob(
     ? `setsid sh -c '${counter(join(dir, "count2"))}' & ${loop}`
     : loop;
   const { jobId } = await mustSpawn({
-    program: "sh",
+    command: "sh",
     args: ["-c", script],
-    jobsDir: dir,
+    store: dir,
     grace: options.grace ?? 5_000,
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
   });
-  const store = new JobStore(dir);
+  const store = new FileJobStore(dir);
   const job = await until("the worker to start", async () => {
     const j = await store.load(jobId);
     return j.workerPid !== undefined ? j : undefined;
@@ -120,7 +122,7 @@ Deno.test("pause() stops a job's processes and resume() lets them go on; the rec
       timeout: 10 * 60_000,
     });
     try {
-      const paused = await pause(id, { jobsDir: dir });
+      const paused = await pause(id, { store: dir });
       assert.equal(paused.outcome, "paused");
       assert.match(
         paused.message,
@@ -140,7 +142,7 @@ Deno.test("pause() stops a job's processes and resume() lets them go on; the rec
       assert.equal(readProcess(worker)?.state, "T");
       await assertStill(file);
 
-      const again = await pause(id, { jobsDir: dir });
+      const again = await pause(id, { store: dir });
       assert.equal(again.outcome, "already-paused");
       assert.match(
         again.message,
@@ -148,7 +150,7 @@ Deno.test("pause() stops a job's processes and resume() lets them go on; the rec
       );
 
       const stopped = await count(file);
-      const resumed = await resume(id, { jobsDir: dir });
+      const resumed = await resume(id, { store: dir });
       assert.equal(resumed.outcome, "resumed");
       assert.match(
         resumed.message,
@@ -165,14 +167,14 @@ Deno.test("pause() stops a job's processes and resume() lets them go on; the rec
       );
       assert.notEqual(readProcess(worker)?.state, "T");
 
-      const twice = await resume(id, { jobsDir: dir });
+      const twice = await resume(id, { store: dir });
       assert.equal(twice.outcome, "not-paused");
       assert.match(
         twice.message,
         /is not paused \(running\); nothing to resume/,
       );
     } finally {
-      await cancel(id, { jobsDir: dir, grace: 0 });
+      await cancel(id, { store: dir, grace: 0 });
       killLeftovers(id, worker);
     }
   });
@@ -183,7 +185,7 @@ Deno.test("pause() also stops the job's processes that left its group (by their 
     const { id, file, worker } = await countingJob(dir, { escape: true });
     const file2 = join(dir, "count2");
     try {
-      const paused = await pause(id, { jobsDir: dir });
+      const paused = await pause(id, { store: dir });
       // The escaped shell and its sleep, when it is caught in one.
       assert.match(
         paused.message,
@@ -197,13 +199,13 @@ Deno.test("pause() also stops the job's processes that left its group (by their 
       await assertStill(file);
       await assertStill(file2);
       const at = await count(file2);
-      await resume(id, { jobsDir: dir });
+      await resume(id, { store: dir });
       await until(
         "the escaped counter to move",
         async () => (await count(file2)) > at + 2,
       );
     } finally {
-      const done = await cancel(id, { jobsDir: dir, grace: 1_000 });
+      const done = await cancel(id, { store: dir, grace: 1_000 });
       assert.equal(done.outcome, "cancelled");
       assert.deepEqual(markedProcesses(`EPACK_DETACH_JOB_ID=${id}`), []);
       killLeftovers(id, worker);
@@ -215,10 +217,10 @@ Deno.test("cancel() of a paused job ends it cancelled on SIGTERM, well before it
   await withTempDir(async (dir) => {
     const { id, worker } = await countingJob(dir, { grace: 8_000 });
     try {
-      await pause(id, { jobsDir: dir });
+      await pause(id, { store: dir });
       await until("the group to stop", () => allStopped(worker));
       const started = Date.now();
-      const result = await cancel(id, { jobsDir: dir });
+      const result = await cancel(id, { store: dir });
       const took = Date.now() - started;
       assert.equal(result.outcome, "cancelled", result.message);
       assert.equal(result.job.status, "cancelled");
@@ -242,7 +244,7 @@ Deno.test("a timeout that passes while the job is paused ends it timed_out", asy
       grace: 8_000,
     });
     try {
-      const paused = await pause(id, { jobsDir: dir });
+      const paused = await pause(id, { store: dir });
       assert.match(paused.message, /Its timeout keeps counting: [12]s left\./);
       const ended = await finalJob(dir, id);
       assert.equal(ended.status, "timed_out");
@@ -253,7 +255,7 @@ Deno.test("a timeout that passes while the job is paused ends it timed_out", asy
       assert.ok(ran < 2_500 + 5_000, `${ran} ms`);
       assert.deepEqual(groupMembers(worker), []);
       await assert.rejects(
-        () => resume(id, { jobsDir: dir }),
+        () => resume(id, { store: dir }),
         JobStateError,
         "has ended (timed_out); nothing to resume",
       );
@@ -267,11 +269,11 @@ Deno.test("a worker killed with SIGKILL from outside while paused is recorded fa
   await withTempDir(async (dir) => {
     const { id, worker } = await countingJob(dir);
     try {
-      await pause(id, { jobsDir: dir });
+      await pause(id, { store: dir });
       await until("the group to stop", () => allStopped(worker));
       Deno.kill(worker, "SIGKILL");
       const ended: Job = await waitForJob(id, {
-        jobsDir: dir,
+        store: dir,
         timeout: 15_000,
       });
       assert.equal(ended.status, "failed");
@@ -286,18 +288,18 @@ Deno.test("a worker killed with SIGKILL from outside while paused is recorded fa
 
 Deno.test("pause() and resume() refuse what they cannot act on, and leave its record as it was", async (t) => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
 
     await t.step("an ended job: refused, with its status", async () => {
       const { jobId } = await mustSpawn({
-        program: "true",
-        jobsDir: dir,
+        command: "true",
+        store: dir,
       });
       const ended = await finalJob(dir, jobId);
       assert.equal(ended.status, "completed");
       const before = await Deno.readTextFile(store.recordPath(jobId));
       for (const fn of [pause, resume]) {
-        await assert.rejects(() => fn(jobId, { jobsDir: dir }), (err) => {
+        await assert.rejects(() => fn(jobId, { store: dir }), (err) => {
           assert.ok(err instanceof JobStateError, String(err));
           assert.equal(err.status, "completed");
           assert.equal(err.jobId, jobId);
@@ -317,12 +319,12 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
         await store.update(job.id, (j) => ({ ...j, status }));
         const before = await Deno.readTextFile(store.recordPath(job.id));
         await assert.rejects(
-          () => pause(job.id, { jobsDir: dir }),
+          () => pause(job.id, { store: dir }),
           JobStateError,
           `is ${status}: it has not started, so there is nothing to pause yet`,
         );
         await assert.rejects(
-          () => resume(job.id, { jobsDir: dir }),
+          () => resume(job.id, { store: dir }),
           JobStateError,
           "nothing to resume yet",
         );
@@ -337,7 +339,7 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
       const job = await store.create({ command: "x" });
       await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
       await assert.rejects(
-        () => pause(job.id, { jobsDir: dir }),
+        () => pause(job.id, { store: dir }),
         JobStateError,
         "has not started its worker yet",
       );
@@ -353,7 +355,7 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
         return j;
       });
       await assert.rejects(
-        () => pause(job.id, { jobsDir: dir }),
+        () => pause(job.id, { store: dir }),
         JobStateError,
         "is being cancelled",
       );
@@ -369,7 +371,7 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
         return j;
       });
       await assert.rejects(
-        () => pause(job.id, { jobsDir: dir }),
+        () => pause(job.id, { store: dir }),
         Error,
         "cannot be identified safely",
       );
@@ -390,7 +392,7 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
         });
         await Deno.writeTextFile(join(dir, `${id}.json`), text);
         await assert.rejects(
-          () => pause(id, { jobsDir: dir }),
+          () => pause(id, { store: dir }),
           Error,
           "was not started by @epack/detach",
         );

@@ -41,8 +41,8 @@ if (positionals[0] === "report") {
   // Detach `report`: spawn() starts this same program again, with the same
   // permissions, in a session of its own, and returns at once.
   const { jobId, logPath } = await spawn({
-    command: "report",
-    ...(values["jobs-dir"] ? { jobsDir: values["jobs-dir"] } : {}),
+    subcommand: "report",
+    ...(values["jobs-dir"] ? { store: values["jobs-dir"] } : {}),
   });
   console.log(`Started job ${jobId}`);
   console.log(`Log: ${logPath}`);

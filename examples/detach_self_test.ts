@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { JobStore, waitForJob } from "../mod.ts";
+import { FileJobStore, waitForJob } from "../mod.ts";
 
 const EXAMPLE = fileURLToPath(new URL("./detach_self.ts", import.meta.url));
 
@@ -34,10 +34,10 @@ Deno.test("examples/detach_self.ts exits at once, and its detached job completes
 
     // The job's work takes 2 s: a script that had waited for it would find
     // it ended. Right after the script's exit it is still running.
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     assert.equal((await store.load(jobId)).status, "running");
 
-    const job = await waitForJob(jobId, { jobsDir: dir, timeout: 30_000 });
+    const job = await waitForJob(jobId, { store: dir, timeout: 30_000 });
     assert.equal(job.status, "completed", job.error);
     assert.equal(job.exitCode, 0);
     assert.equal(job.command, "report");

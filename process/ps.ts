@@ -18,7 +18,7 @@
 // Needs `--allow-run` (for ps); environments are shown for the user's own
 // processes only, which is all a job can be.
 
-import type { ProcessInfo, ProcessInspector } from "./inspect.ts";
+import type { ProcessInfo, ProcessInspector } from "./types.ts";
 
 /** The two families of `ps` and what differs between them. */
 export type PsFlavour = "procps" | "bsd";

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import { pause } from "../control/pause.ts";
 import { cli, MOD, withTempDir } from "../testdata/cli_helpers.ts";
 import {
@@ -26,7 +26,7 @@ Deno.test("a limit file that is not a limit: spawn() is refused and leaves no re
     );
     await Deno.writeTextFile(join(jobsDir, "limit"), "garbage\n");
     const before = names(jobsDir);
-    const r = await spawnJob({ program: "true", jobsDir });
+    const r = await spawnJob({ command: "true", store: jobsDir });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Invalid parallel limit/);
     // Nothing recorded: a job the caller was told failed must never run.
@@ -34,7 +34,7 @@ Deno.test("a limit file that is not a limit: spawn() is refused and leaves no re
       names(jobsDir).filter((n) => !n.startsWith(".")),
       before.filter((n) => !n.startsWith(".")),
     );
-    assert.equal((await new JobStore(jobsDir).list()).jobs.length, 0);
+    assert.equal((await new FileJobStore(jobsDir).list()).jobs.length, 0);
   });
 });
 
@@ -50,7 +50,7 @@ Deno.test("a limit file that is a FIFO or a device: refused at once, nothing han
     let r = await cli(["jobs", "limit", "--jobs-dir", jobsDir]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Invalid parallel limit/);
-    const s = await spawnJob({ program: "true", jobsDir });
+    const s = await spawnJob({ command: "true", store: jobsDir });
     assert.equal(s.code, 1);
     assert.match(s.stderr, /Invalid parallel limit/);
     await Deno.remove(join(jobsDir, "limit"));
@@ -69,19 +69,19 @@ Deno.test("a limit file that is a FIFO or a device: refused at once, nothing han
 Deno.test("jobs clean keeps an ended job that a waiting job runs after, so --after-ok still sees it completed", async () => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    const a = await mustSpawn({ program: "true", jobsDir });
+    const a = await mustSpawn({ command: "true", store: jobsDir });
     assert.equal((await finalJob(jobsDir, a.jobId)).status, "completed");
     // c runs until the test opens its gate: the clean below must come
     // while c (and so b) has not ended, however slow the machine.
     const gate = join(dir, "gate");
     const c = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', gate],
-      jobsDir,
+      store: jobsDir,
     });
     const b = await mustSpawn({
-      program: "true",
-      jobsDir,
+      command: "true",
+      store: jobsDir,
       after: [a.jobId, c.jobId],
       afterOk: true,
     });
@@ -99,7 +99,7 @@ Deno.test("jobs clean keeps an ended job that a waiting job runs after, so --aft
     assert.equal(ended.status, "completed", ended.error);
     // Once nothing waits for it, it goes like any other.
     await cli(["jobs", "clean", "--older-than", "0s", "--jobs-dir", jobsDir]);
-    const left = (await new JobStore(jobsDir).list()).jobs.map((j) => j.id);
+    const left = (await new FileJobStore(jobsDir).list()).jobs.map((j) => j.id);
     assert.deepEqual(left, []);
   });
 });
@@ -108,13 +108,13 @@ Deno.test("pause() between two attempts of a retried job says so, not that the j
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
     const { jobId } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", "exit 3"],
-      jobsDir,
+      store: jobsDir,
       retries: 1,
       retryDelay: 3_000,
     });
-    const store = new JobStore(jobsDir);
+    const store = new FileJobStore(jobsDir);
     await until("the first attempt ended", async () => {
       const j = await store.load(jobId);
       // The first attempt is in the record from its start: wait for its
@@ -124,7 +124,7 @@ Deno.test("pause() between two attempts of a retried job says so, not that the j
         : undefined;
     });
     await assert.rejects(
-      () => pause(jobId, { jobsDir }),
+      () => pause(jobId, { store: jobsDir }),
       /between attempts/,
     );
     assert.equal((await finalJob(jobsDir, jobId)).status, "failed");
@@ -134,9 +134,17 @@ Deno.test("pause() between two attempts of a retried job says so, not that the j
 Deno.test("jobs wait on a waiting job starts it when the job it runs after is lost (its supervisor killed)", async () => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    const a = await mustSpawn({ program: "sleep", args: ["30"], jobsDir });
-    const b = await mustSpawn({ program: "true", jobsDir, after: [a.jobId] });
-    const store = new JobStore(jobsDir);
+    const a = await mustSpawn({
+      command: "sleep",
+      args: ["30"],
+      store: jobsDir,
+    });
+    const b = await mustSpawn({
+      command: "true",
+      store: jobsDir,
+      after: [a.jobId],
+    });
+    const store = new FileJobStore(jobsDir);
     const running = await until("a's worker runs", async () => {
       const j = await store.load(a.jobId);
       return j.workerPid !== undefined ? j : undefined;
@@ -167,14 +175,18 @@ Deno.test("jobs wait on a waiting job starts it when the job it runs after is lo
 Deno.test("jobs logs -f on a waiting job starts it when the job it runs after is lost (its supervisor killed)", async () => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    const a = await mustSpawn({ program: "sleep", args: ["30"], jobsDir });
+    const a = await mustSpawn({
+      command: "sleep",
+      args: ["30"],
+      store: jobsDir,
+    });
     const b = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", "echo b-ran"],
-      jobsDir,
+      store: jobsDir,
       after: [a.jobId],
     });
-    const store = new JobStore(jobsDir);
+    const store = new FileJobStore(jobsDir);
     const running = await until("a's worker runs", async () => {
       const j = await store.load(a.jobId);
       return j.workerPid !== undefined ? j : undefined;

@@ -1,5 +1,7 @@
 // The repair a watcher runs while the job it watches has not started: one
-// home for watchJob() (control.ts) and followLog() (logs.ts).
+// home for every watch of a job (store/watch.ts).
+
+import type { JobStore } from "../store/contract.ts";
 
 /** How often a watch of a job that has not started runs a pass. */
 export const QUEUE_REPAIR_INTERVAL = 2_000;
@@ -15,18 +17,21 @@ export const QUEUE_REPAIR_INTERVAL = 2_000;
  * pending marker (one `lstat` when nothing waits).
  */
 export class QueueRepair implements Disposable {
-  #dir: string;
+  #store: JobStore;
   #timer: ReturnType<typeof setInterval> | undefined;
   #busy = false;
 
-  /** @param dir The jobs directory. */
-  constructor(dir: string) {
-    this.#dir = dir;
+  /** @param store The store of the job watched. */
+  constructor(store: JobStore) {
+    this.#store = store;
   }
 
   /** Runs the passes while `on` is true; stops them once it is false. */
   while(on: boolean): void {
-    if (on && this.#timer === undefined && this.#allowed()) {
+    if (
+      on && this.#timer === undefined &&
+      this.#store.capabilities.scheduling && this.#allowed()
+    ) {
       const timer = setInterval(() => this.#pass(), QUEUE_REPAIR_INTERVAL);
       // Never what keeps a program alive: an abandoned watch lets it exit.
       Deno.unrefTimer(timer);
@@ -41,7 +46,7 @@ export class QueueRepair implements Disposable {
   #allowed(): boolean {
     const granted = (d: Deno.PermissionDescriptor) =>
       Deno.permissions.querySync(d).state === "granted";
-    return granted({ name: "write", path: this.#dir }) &&
+    return granted({ name: "write", path: this.#store.localDir }) &&
       granted({ name: "run" });
   }
 
@@ -49,11 +54,8 @@ export class QueueRepair implements Disposable {
     if (this.#busy) return;
     this.#busy = true;
     try {
-      const { schedule } = await import("./schedule.ts");
-      await schedule(this.#dir, { ifPending: true });
-    } catch {
-      // Best effort (it may lack --allow-run): the watch goes on, and the
-      // next pass of any process starts the job.
+      const { schedulePending } = await import("./schedule.ts");
+      await schedulePending(this.#store);
     } finally {
       this.#busy = false;
     }

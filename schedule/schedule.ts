@@ -1,59 +1,37 @@
-// The scheduler of a jobs directory: dependencies (`after`) and the parallel
-// limit, with no daemon. A job that must wait is a record only (`waiting` or
-// `queued`); no process waits for it. A scheduler pass starts what can
-// start, and runs in whoever has just changed what can start: spawn() after
-// it records such a job, each supervisor once its job's end is recorded,
-// `jobs limit`, a cancel of a waiting job, and any `jobs` command, which
-// repairs a queue whose starter died. One pass at a time per directory, under
-// an exclusive flock, so the limit holds across processes.
+// The scheduler of a store that can schedule: dependencies (`after`) and
+// the parallel limit, with no daemon. A job that must wait is a record only
+// (`waiting` or `queued`); no process waits for it. A scheduler pass starts
+// what can start, and runs in whoever has just changed what can start:
+// spawn() after it records such a job, each supervisor once its job's end
+// is recorded, `jobs limit`, a cancel of a waiting job, and any `jobs`
+// command, which repairs a queue whose starter died. One pass at a time per
+// store, under an exclusive flock, so the limit holds across processes.
 
+import { JobNotFoundError } from "../store/job_id.ts";
+import type { CreateJobOptions, Job, JobStatus } from "../store/job.ts";
+import type { JobStore } from "../store/contract.ts";
+import { type StoreOption, withStore } from "../store/open.ts";
 import {
-  AmbiguousJobIdError,
-  type CreateJobOptions,
+  endUnstarted,
   isFinalStatus,
   isSupervisedStatus,
-  type Job,
-  JobNotFoundError,
-  type JobStatus,
-  JobStore,
-} from "../jobs.ts";
+} from "../store/rules.ts";
 import { openLockFile, writeFileDurably } from "../store/durable.ts";
-import {
-  hasFile,
-  launchSupervisor,
-  LIMIT_FILE,
-  needsJobsDir,
-  PENDING_FILE,
-  SCHEDULE_LOCK_FILE,
-} from "../spawn/launch.ts";
+import { livenessPath } from "../store/liveness.ts";
+import { hasFile, launchSupervisor } from "../spawn/launch.ts";
 import { join } from "../util/path.ts";
-import { defaultJobsDir } from "../detach.ts";
-import { isPostgresUrl } from "../store.ts";
+import { checkLimit, LIMIT_FILE, readLimit, schedulingDir } from "./limit.ts";
 
 /**
- * Where {@linkcode getJobLimit} and {@linkcode setJobLimit} look.
- *
- * @example The limit of another project's jobs
- * ```ts ignore
- * import { getJobLimit, type JobLimitOptions } from "@epack/detach";
- *
- * const options: JobLimitOptions = { jobsDir: "/srv/app/.epack/jobs" };
- * console.log(getJobLimit(options) ?? "no limit");
- * ```
+ * Present while some job of the store may be `waiting` or `queued`: set
+ * before such a job is created, and set or removed by each scheduler pass,
+ * all under the scheduler lock, so it is never absent while one is.
+ * Hidden, so no listing or clean takes it for a job's file.
  */
-export interface JobLimitOptions {
-  /**
-   * The jobs directory.
-   * @default {defaultJobsDir()}
-   */
-  jobsDir?: string;
-  /**
-   * The job store, when given in place of `jobsDir`: a jobs directory (a
-   * `postgres://` URL is refused: a parallel limit needs a jobs directory).
-   * @default {jobsDir}
-   */
-  store?: string;
-}
+export const PENDING_FILE = ".pending";
+
+/** The scheduler's lock: one pass at a time per store. */
+export const SCHEDULE_LOCK_FILE = ".schedule.lock";
 
 /**
  * The parallel limit of a jobs directory: how many of its jobs may run (or
@@ -72,13 +50,17 @@ export interface JobLimitOptions {
  * import { getJobLimit, setJobLimit } from "./schedule.ts";
  *
  * const jobsDir = await Deno.makeTempDir();
- * await setJobLimit(2, { jobsDir });
- * console.log(getJobLimit({ jobsDir })); // 2
+ * await setJobLimit(2, { store: jobsDir });
+ * console.log(await getJobLimit({ store: jobsDir })); // 2
  * await Deno.remove(jobsDir, { recursive: true });
  * ```
  */
-export function getJobLimit(options: JobLimitOptions = {}): number | undefined {
-  return readLimit(limitDir(options));
+export async function getJobLimit(
+  options: StoreOption = {},
+): Promise<number | undefined> {
+  return await withStore(options.store, (store) => {
+    return Promise.resolve(readLimit(schedulingDir(store, "A parallel limit")));
+  });
 }
 
 /**
@@ -108,22 +90,14 @@ export function getJobLimit(options: JobLimitOptions = {}): number | undefined {
  */
 export async function setJobLimit(
   n: number,
-  options: JobLimitOptions = {},
+  options: StoreOption = {},
 ): Promise<SchedulePass> {
   checkLimit(n);
-  return await setLimit(limitDir(options), n);
+  return await withStore(options.store, async (store) => {
+    schedulingDir(store, "A parallel limit");
+    return await setLimit(store, n);
+  });
 }
-
-function limitDir(options: JobLimitOptions): string {
-  const name = options.store ?? options.jobsDir ?? defaultJobsDir();
-  if (isPostgresUrl(name)) {
-    throw new TypeError(needsJobsDir("A parallel limit"));
-  }
-  return name;
-}
-
-/** The highest parallel limit a jobs directory takes. */
-export const MAX_JOB_LIMIT = 100_000;
 
 /** What one scheduler pass did. */
 export interface SchedulePass {
@@ -142,72 +116,6 @@ export interface SchedulePass {
 }
 
 /**
- * Reads a jobs directory's parallel limit.
- *
- * @param dir The jobs directory.
- * @returns The limit, or `undefined` if none is set.
- * @throws {Error} If the limit file holds something else than a limit.
- */
-export function readLimit(dir: string): number | undefined {
-  const path = join(dir, LIMIT_FILE);
-  const invalid = (what: string) =>
-    new Error(
-      `Invalid parallel limit in ${path}: ${what} (set it again with 'jobs limit N')`,
-    );
-  // Looked at before it is opened: a FIFO would block the open, and a
-  // device such as /dev/zero never ends, both under the scheduler lock,
-  // which every spawn and every supervisor's end then waits for forever.
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      // A dangling symlink is not "no limit": someone meant one.
-      if (isSymlink(path)) throw invalid("a symlink to nothing");
-      return undefined;
-    }
-    throw err;
-  }
-  if (!info.isFile) throw invalid("not a regular file");
-  // More than a number and its newline is not a limit; not read whole.
-  if (info.size > LIMIT_FILE_MAX) throw invalid(`${info.size} bytes`);
-  const text = Deno.readTextFileSync(path);
-  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_JOB_LIMIT) {
-    throw invalid(JSON.stringify(text.slice(0, 40)));
-  }
-  return n;
-}
-
-/** The most bytes a limit file holds: digits, spaces and a newline. */
-const LIMIT_FILE_MAX = 64;
-
-function isSymlink(path: string): boolean {
-  try {
-    return Deno.lstatSync(path).isSymlink;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Checks a parallel limit: a whole number from 0 (none) to
- * {@linkcode MAX_JOB_LIMIT}.
- *
- * @param n The limit.
- * @returns `n`.
- * @throws {RangeError} If it is not.
- */
-export function checkLimit(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > MAX_JOB_LIMIT) {
-    throw new RangeError(
-      `Invalid parallel limit: ${n} (a whole number from 0, for none, to ${MAX_JOB_LIMIT})`,
-    );
-  }
-  return n;
-}
-
-/**
  * Sets (or, with 0, removes) a jobs directory's parallel limit, then runs a
  * pass: a higher limit starts queued jobs at once. A lower one stops
  * nothing that runs; it holds back what starts next.
@@ -217,12 +125,15 @@ export function checkLimit(n: number): number {
  * @returns What the pass did.
  * @throws {RangeError} If `n` is out of range.
  */
-export async function setLimit(dir: string, n: number): Promise<SchedulePass> {
+export async function setLimit(
+  store: JobStore,
+  n: number,
+): Promise<SchedulePass> {
   checkLimit(n);
-  const store = new JobStore(dir);
-  await store.ensureDir();
-  return await withScheduleLock(store.dir, async () => {
-    const path = join(store.dir, LIMIT_FILE);
+  const dir = schedulingDir(store, "A parallel limit");
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  return await withScheduleLock(dir, async () => {
+    const path = join(dir, LIMIT_FILE);
     if (n === 0) {
       try {
         Deno.removeSync(path);
@@ -232,7 +143,7 @@ export async function setLimit(dir: string, n: number): Promise<SchedulePass> {
     } else {
       writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
     }
-    return await pass(store);
+    return await pass(store, dir);
   }) as SchedulePass;
 }
 
@@ -247,12 +158,31 @@ export async function setLimit(dir: string, n: number): Promise<SchedulePass> {
  * @returns What the pass did, or `undefined` if there was nothing to do.
  */
 export async function schedule(
-  dir: string,
+  store: JobStore,
   options: { ifPending?: boolean } = {},
 ): Promise<SchedulePass | undefined> {
-  const store = new JobStore(dir);
-  if (options.ifPending && !hasFile(store.dir, PENDING_FILE)) return undefined;
-  return await withScheduleLock(store.dir, () => pass(store));
+  const dir = schedulingDir(store, "Scheduling");
+  if (options.ifPending && !hasFile(dir, PENDING_FILE)) return undefined;
+  return await withScheduleLock(dir, () => pass(store, dir));
+}
+
+/**
+ * A pass if some job of the store may be waiting or queued (one `lstat`
+ * otherwise), for whoever may have freed a slot or ended a dependency: a
+ * supervisor at its job's end, a `jobs` command, a watch of a job that has
+ * not started. Never fails: a later pass does what this one could not.
+ * Nothing for a store that cannot schedule.
+ *
+ * @param store The store.
+ */
+export async function schedulePending(store: JobStore): Promise<void> {
+  if (!store.capabilities.scheduling) return;
+  try {
+    await schedule(store, { ifPending: true });
+  } catch {
+    // Best effort (this process may lack --allow-run): the next pass of any
+    // process does it.
+  }
 }
 
 /**
@@ -278,15 +208,16 @@ export async function createScheduled(
   // absent.
   const after: string[] = [];
   for (const dep of options.after ?? []) {
-    const id = await store.resolveId(dep);
+    const id = await store.resolve(dep);
     if (!after.includes(id)) after.push(id);
   }
   if (options.id !== undefined && after.length > 0) {
     const cycle = await findCycle(store, options.id, after);
     if (cycle !== undefined) throw new DependencyCycleError(cycle);
   }
-  await store.ensureDir();
-  return await withScheduleLock(store.dir, async () => {
+  const dir = schedulingDir(store, "Running a job after others");
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  return await withScheduleLock(dir, async () => {
     // Looked for again under the lock that clean takes too (see
     // waitedOnDuring): one removed since is refused, and none is removed
     // between here and the record that names it.
@@ -294,15 +225,15 @@ export async function createScheduled(
     // Read before anything is written: a limit file that cannot be read
     // would fail the pass after the record, and the caller, told that the
     // spawn failed, would see the job start once someone mends the file.
-    readLimit(store.dir);
+    readLimit(dir);
     // Before the record: whoever comes next sees that a pass is due.
-    writeFileDurably(join(store.dir, PENDING_FILE), new Uint8Array());
+    writeFileDurably(join(dir, PENDING_FILE), new Uint8Array());
     const job = await store.create({
       ...options,
       after: after.length > 0 ? after : undefined,
       status: after.length > 0 ? "waiting" : "queued",
     });
-    await pass(store);
+    await pass(store, dir);
     return await store.loadRecorded(job.id);
   }) as Job;
 }
@@ -374,12 +305,13 @@ async function findCycle(
  * @returns What `fn` returned.
  */
 export async function waitedOnDuring<T>(
-  dir: string,
+  store: JobStore,
   fn: (keep: ReadonlySet<string>) => Promise<T>,
 ): Promise<T> {
-  const store = new JobStore(dir);
+  // A store that cannot schedule has no waiting jobs.
+  if (!store.capabilities.scheduling) return await fn(new Set());
   let ran = false;
-  const result = await withScheduleLock(store.dir, async () => {
+  const result = await withScheduleLock(store.localDir, async () => {
     ran = true;
     const keep = new Set<string>();
     for (const job of (await store.list()).jobs) {
@@ -416,8 +348,8 @@ async function withScheduleLock<T>(
 type State = JobStatus | "ready";
 
 /** The pass itself; the caller holds the scheduler lock. */
-async function pass(store: JobStore): Promise<SchedulePass> {
-  const limit = readLimit(store.dir);
+async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
+  const limit = readLimit(dir);
   // The lost rule applies: a supervisor that died frees its slot.
   const { jobs } = await store.list();
   jobs.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -431,14 +363,10 @@ async function pass(store: JobStore): Promise<SchedulePass> {
     waiting: 0,
   };
   const cancel = async (job: Job, reason: string) => {
-    const done = await store.update(job.id, (j) => {
-      if (j.status !== "waiting") return j;
-      j.status = "cancelled";
-      j.completedAt = new Date();
-      j.error = reason;
-      delete j.env;
-      return j;
-    });
+    const done = await store.update(
+      job.id,
+      endUnstarted("cancelled", reason, ["waiting"]),
+    );
     state.set(job.id, done.status);
     if (done.status === "cancelled") result.cancelled.push(job.id);
   };
@@ -490,7 +418,7 @@ async function pass(store: JobStore): Promise<SchedulePass> {
       }
       continue;
     }
-    const now = await start(store, job, expected);
+    const now = await start(store, dir, job, expected);
     state.set(job.id, now);
     if (now === "running") {
       result.running++;
@@ -502,9 +430,9 @@ async function pass(store: JobStore): Promise<SchedulePass> {
     if (s === "queued") result.queued++;
     else if (s === "waiting" || s === "ready") result.waiting++;
   }
-  const marker = join(store.dir, PENDING_FILE);
+  const marker = join(dir, PENDING_FILE);
   if (result.queued + result.waiting > 0) {
-    if (!hasFile(store.dir, PENDING_FILE)) {
+    if (!hasFile(dir, PENDING_FILE)) {
       writeFileDurably(marker, new Uint8Array());
     }
   } else {
@@ -576,24 +504,19 @@ function cycleFrom(
  */
 async function start(
   store: JobStore,
+  dir: string,
   job: Job,
   expected: "waiting" | "queued",
 ): Promise<JobStatus> {
   const argv = job.supervisorArgv ?? [];
-  const live = await openLockFile(job.id, store.livenessPath(job.id));
+  const live = await openLockFile(job.id, livenessPath(store, job.id));
   try {
     // Held by the supervisor of an earlier start whose starter died: it
     // exits as soon as it reads the record, and runs a pass itself.
     if (!live.tryLockSync(true)) return expected;
     const failWith = async (error: string) =>
-      (await store.update(job.id, (j) => {
-        if (j.status !== expected) return j;
-        j.status = "failed";
-        j.completedAt = new Date();
-        j.error = error;
-        delete j.env;
-        return j;
-      })).status;
+      (await store.update(job.id, endUnstarted("failed", error, [expected])))
+        .status;
     if (argv.length === 0) {
       return await failWith(
         "Not started: the job's record has no command line for its supervisor",
@@ -601,7 +524,7 @@ async function start(
     }
     let child: Deno.ChildProcess;
     try {
-      child = launchSupervisor(argv, store.dir, job.id, {
+      child = launchSupervisor(argv, dir, job.id, {
         cwd: job.workingDir,
         env: job.env,
         clearEnv: job.env !== undefined,
@@ -634,5 +557,3 @@ async function start(
     live.close();
   }
 }
-
-export { AmbiguousJobIdError, JobNotFoundError };

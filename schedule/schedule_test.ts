@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cancel, type Job, waitForJob } from "../mod.ts";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import {
   createScheduled,
   DependencyCycleError,
@@ -48,9 +48,9 @@ async function spawnTimed(
 ): Promise<string> {
   const { program, args } = timed(join(dir, "times"), seconds, code);
   const { jobId } = await mustSpawn({
-    program,
+    command: program,
     args: [...args, name, join(dir, "times")],
-    jobsDir: join(dir, "jobs"),
+    store: join(dir, "jobs"),
     ...extra,
   });
   return jobId;
@@ -91,7 +91,7 @@ function mostAtOnce(times: Map<string, { start?: number; end?: number }>) {
 }
 
 async function load(dir: string, id: string): Promise<Job> {
-  return await new JobStore(join(dir, "jobs")).load(id);
+  return await new FileJobStore(join(dir, "jobs")).load(id);
 }
 
 async function final(dir: string, id: string): Promise<Job> {
@@ -153,8 +153,8 @@ Deno.test("spawn() with after refuses an unknown job, and leaves nothing behind"
     await final(dir, a);
     const before = [...Deno.readDirSync(jobsDir)].map((e) => e.name).sort();
     const r = await spawnJob({
-      program: "true",
-      jobsDir,
+      command: "true",
+      store: jobsDir,
       after: ["01ARYZ6S41TSV4RRFFQ69G5FAV"],
     });
     assert.equal(r.code, 1);
@@ -169,7 +169,7 @@ Deno.test("spawn() with after refuses an unknown job, and leaves nothing behind"
 
 Deno.test("a cycle of dependencies is refused when the job is recorded", async () => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     // Only explicit IDs can make one: x names y before y exists.
     await store.create({ id: "job_x", command: "x", after: ["job_y"] });
     await assert.rejects(
@@ -206,8 +206,8 @@ Deno.test("a chain of jobs runs in order: a, then b after a, then c after b", as
 Deno.test("a parallel limit of 2 runs 5 jobs never more than 2 at once, in the order they were made", async () => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    await setJobLimit(2, { jobsDir });
-    assert.equal(getJobLimit({ jobsDir }), 2);
+    await setJobLimit(2, { store: jobsDir });
+    assert.equal(await getJobLimit({ store: jobsDir }), 2);
     const ids: string[] = [];
     for (const name of ["j1", "j2", "j3", "j4", "j5"]) {
       ids.push(await spawnTimed(dir, name, 1.5));
@@ -281,7 +281,7 @@ Deno.test("the parallel limit holds across processes: several `run --detach` at 
 Deno.test("a supervisor killed with SIGKILL frees its slot, and the next `jobs` command starts the queue", async () => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    await setJobLimit(1, { jobsDir });
+    await setJobLimit(1, { store: jobsDir });
     const a = await spawnTimed(dir, "a", 30);
     const b = await spawnTimed(dir, "b", 0);
     const running = await until("a's worker", async () => {
@@ -316,7 +316,7 @@ Deno.test("cancel() ends a waiting or a queued job at once, and it never starts"
       const b = await spawnTimed(dir, "b", 0, { after: [a] });
       const c = await spawnTimed(dir, "c", 0, { after: [b] });
       const started = Date.now();
-      const result = await cancel(b, { jobsDir });
+      const result = await cancel(b, { store: jobsDir });
       // No process to stop: it does not wait for a grace period.
       assert.ok(Date.now() - started < 5_000);
       assert.equal(result.outcome, "cancelled");
@@ -326,7 +326,7 @@ Deno.test("cancel() ends a waiting or a queued job at once, and it never starts"
       assert.equal((await readTimes(dir)).has("b"), false);
     });
     await t.step("a queued job", async () => {
-      await setJobLimit(1, { jobsDir });
+      await setJobLimit(1, { store: jobsDir });
       // Behind a, or running: either way a slot is taken until q is
       // cancelled.
       const blocker = await spawnTimed(dir, "blocker", 3);
@@ -337,7 +337,7 @@ Deno.test("cancel() ends a waiting or a queued job at once, and it never starts"
       await final(dir, blocker);
       const next = await spawnTimed(dir, "next", 0);
       assert.equal((await final(dir, next)).status, "completed");
-      const job = await waitForJob(q, { jobsDir, timeout: 1_000 });
+      const job = await waitForJob(q, { store: jobsDir, timeout: 1_000 });
       assert.equal(job.status, "cancelled");
       assert.equal((await readTimes(dir)).has("q"), false);
     });
@@ -375,7 +375,7 @@ Deno.test("jobs limit: shows, sets and removes the limit; refuses bad values and
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /jobs limit needs a jobs directory store; a PostgreSQL store does not support it yet/,
+      /jobs limit needs a store that can schedule \(a jobs directory\); postgres:\/\/u@127\.0\.0\.1:1\/db cannot/,
     );
     r = await cli(["jobs", "limit", "--help"]);
     assert.match(r.stdout, /FIFO/);
@@ -385,7 +385,7 @@ Deno.test("jobs limit: shows, sets and removes the limit; refuses bad values and
 Deno.test("spawn() with after on a PostgreSQL store is refused before connecting", async () => {
   await withTempDir(async (dir) => {
     const r = await spawnJob({
-      program: "true",
+      command: "true",
       workingDir: dir,
       store: "postgres://u@127.0.0.1:1/db",
       after: ["01ARYZ6S41TSV4RRFFQ69G5FAV"],
@@ -393,14 +393,14 @@ Deno.test("spawn() with after on a PostgreSQL store is refused before connecting
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /needs a jobs directory store; a PostgreSQL store does not support it yet/,
+      /needs a store that can schedule \(a jobs directory\); postgres:\/\/u@127\.0\.0\.1:1\/db cannot/,
     );
   });
 });
 
 Deno.test("spawn() without after or a limit takes no scheduler lock and lists nothing", async () => {
   await withTempDir(async (dir) => {
-    const { jobId } = await mustSpawn({ program: "true", jobsDir: dir });
+    const { jobId } = await mustSpawn({ command: "true", store: dir });
     await finalJob(dir, jobId);
     const names = [...Deno.readDirSync(dir)].map((e) => e.name);
     assert.equal(names.includes(".schedule.lock"), false);

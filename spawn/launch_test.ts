@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   cancel,
-  JobStore,
+  FileJobStore,
   spawn,
   SpawnError,
   superviseIfRequested,
 } from "../mod.ts";
-import { _setRuntimeForTesting } from "../detach.ts";
+import { setRuntimeForTesting as _setRuntimeForTesting } from "../spawn/spawn.ts";
 import {
   launchSupervisor,
   SETSID_ENV,
@@ -126,13 +126,13 @@ Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
       await withSetsidEnv(env, async () => {
         // The spawner, a `deno run` of its own, inherits the switch.
         const { jobId, pid } = await mustSpawn({
-          program: "sleep",
+          command: "sleep",
           args: ["30"],
-          jobsDir: dir,
+          store: dir,
           grace: 200,
         });
         try {
-          const store = new JobStore(dir);
+          const store = new FileJobStore(dir);
           const job = await until("the worker to start", async () => {
             const j = await store.load(jobId);
             return j.workerPid !== undefined ? j : undefined;
@@ -143,7 +143,7 @@ Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
           assert.equal(p.sid, pid);
           assert.notEqual(p.sid, readProcess(Deno.pid)!.sid);
         } finally {
-          await cancel(jobId, { jobsDir: dir, grace: 200 });
+          await cancel(jobId, { store: dir, grace: 200 });
         }
       });
     });
@@ -210,7 +210,7 @@ Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
           });
           const jobs = join(dir, "jobs");
           try {
-            const err = await spawn({ command: "echo", jobsDir: jobs }).then(
+            const err = await spawn({ subcommand: "echo", store: jobs }).then(
               () => undefined,
               (e) => e,
             );

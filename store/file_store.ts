@@ -1,157 +1,486 @@
-// The file store (JobStore over a jobs directory) behind the store contract
-// of store.ts. JobStore already is the contract in all but names; this only
-// adds the supervisor's hold, the cancel request and the change feed, all in
-// terms the file store has always used (the liveness flock, the record's
-// cancelRequestedAt, a file-system watch). Nothing on disk changes.
+// The file store: one JSON record, one log and one liveness file per job, in
+// a jobs directory; records written atomically and updated under a
+// cross-process lock; liveness by a flock the supervisor holds for its life.
 
 import { Wakeup } from "../util/wakeup.ts";
 import {
-  type CleanOptions,
-  type CreateJobOptions,
-  type DeleteOptions,
-  type Job,
+  isJobId,
+  JobNotFoundError,
+  matchJobId,
+  ulidSpelling,
+  validateJobId,
+} from "./job_id.ts";
+import type { CreateJobOptions, DeleteOptions, Job, JobEnd } from "./job.ts";
+import type {
+  ChangeFeed,
+  CleanOptions,
+  JobLease,
   JobStore,
-  type JobUpdater,
-  type ListOptions,
-  type ListResult,
-  SUPERVISOR_START_GRACE_MS,
-  type UpdateOptions,
-} from "../jobs.ts";
-import { holdLiveness } from "./liveness.ts";
-import { requestCancel } from "./cancel_request.ts";
-import type { ChangeFeed, JobBackend, JobEnd, JobLease } from "../store.ts";
+  JobUpdater,
+  ListOptions,
+  ListResult,
+  StoreCapabilities,
+  UpdateOptions,
+} from "./contract.ts";
+import {
+  newJob,
+  readJobFile,
+  readJobFileSync,
+  serializeJobRecord,
+  writeRecordText,
+} from "./record.ts";
+import {
+  createFile,
+  openLockFile,
+  removeIfPresent,
+  removeStaleTemps,
+  removeSyncIfPresent,
+  withFileLock,
+} from "./durable.ts";
+import { applyLiveness, claimNewLiveness, isLivenessHeld } from "./liveness.ts";
+import {
+  cleanable,
+  cleanCutoff,
+  endJob,
+  isFinalStatus,
+  isLate,
+} from "./rules.ts";
+import { removeDebris } from "./debris.ts";
+import { resolve } from "../util/path.ts";
+import { listJobs, recordIdOf } from "./list.ts";
+import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
 
 /**
- * The file store as a {@linkcode JobBackend}: one JSON record per job in a
- * jobs directory, liveness by flock. Requires `--allow-read` and
- * `--allow-write` for the directory.
+ * How old the files of a job without a record must be before
+ * {@linkcode FileJobStore.clean} takes them for debris: 10 minutes. A create
+ * in progress holds its liveness lock, which keeps clean away from it
+ * anyway; the age also covers the instant between making that file and
+ * locking it.
+ */
+const DEBRIS_AGE_MS = 10 * 60 * 1000;
+
+/** Temp files a crashed writer left are removed once this old: an hour. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * The job store over one jobs directory: `<id>.json` (the record, in
+ * epack's format), `<id>.log`, `<id>.live` (whose flock the supervisor
+ * holds while it lives) and `<id>.lock` (whose flock serialises updates).
+ * Every write goes to a temporary file, is flushed, and is renamed over the
+ * record, so a reader or a crash never sees a torn record.
  *
- * @example Open a jobs directory through the contract
+ * Requires `--allow-read` and `--allow-write` for the directory.
+ *
+ * @example Create a job, record its end, read it back
  * ```ts
- * import { FileJobBackend } from "@epack/detach/store";
+ * import { FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
- * await using store = new FileJobBackend(dir);
- * const job = await store.create({ command: "sync" });
- * console.log((await store.load(job.id)).status); // running
+ * await using store = new FileJobStore(dir);
+ * const job = await store.create({ command: "pull", args: ["https://example.com/r"] });
+ * await store.finish(job.id, { status: "completed", exitCode: 0 });
+ * console.log((await store.load(job.id)).status); // completed
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export class FileJobBackend implements JobBackend {
-  /** The underlying store. */
-  readonly files: JobStore;
-  /** Always `"file"`. */
-  readonly kind: "file" = "file";
-  /** A jobs directory lives on one host. */
-  readonly host: undefined = undefined;
-
-  // The supervisor's stamp (supervisedAt, its PID) is written atomically
-  // but not flushed: the liveness lock, not the stamp, says whether the
-  // supervisor lives, and after a machine crash the job reads as lost with
-  // or without it. Its next write (the worker's PID) is durable and carries
-  // the stamp along, which keeps a job's supervisor at two flushes.
-  readonly #stamps: JobStore;
+export class FileJobStore implements JobStore {
+  readonly #dir: string;
 
   /**
-   * Opens a jobs directory; nothing is read until a method needs it.
+   * Opens a store over a jobs directory. Nothing is read or created until a
+   * method needs it.
    *
-   * @param dir The jobs directory.
+   * @param dir The jobs directory; made absolute against the cwd.
    */
   constructor(dir: string) {
-    this.files = new JobStore(dir);
-    this.#stamps = new StampingStore(dir);
+    this.#dir = resolve(dir);
   }
 
-  /** The absolute jobs directory. */
+  /** The absolute path of the jobs directory. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** The absolute path of the jobs directory. */
   get location(): string {
-    return this.files.dir;
+    return this.#dir;
   }
 
-  /** See `JobStore.create`. */
-  create(options: CreateJobOptions): Promise<Job> {
-    return this.files.create(options);
+  /** The jobs directory: logs and liveness files are there too. */
+  get localDir(): string {
+    return this.#dir;
   }
 
-  /** See `JobStore.load`. */
-  load(id: string): Promise<Job> {
-    return this.files.load(id);
+  /** A jobs directory belongs to one host, and can schedule. */
+  get capabilities(): StoreCapabilities {
+    return FILE_STORE_CAPABILITIES;
   }
 
-  /** See `JobStore.loadRecorded`. */
-  loadRecorded(id: string): Promise<Job> {
-    return this.files.loadRecorded(id);
+  /** `undefined`: a jobs directory belongs to one host. */
+  get host(): undefined {
+    return undefined;
   }
 
-  /** See `JobStore.resolveId`. */
-  resolveId(prefix: string): Promise<string> {
-    return this.files.resolveId(prefix);
+  /** 0: a cancel reaches the supervisor as a signal, at once. */
+  get cancelReach(): number {
+    return 0;
   }
 
-  /** See `JobStore.list`. */
-  list(options?: ListOptions): Promise<ListResult> {
-    return this.files.list(options);
-  }
-
-  /** See `JobStore.update`. */
-  update(id: string, fn: JobUpdater): Promise<Job> {
-    return this.files.update(id, fn);
-  }
-
-  /** See `JobStore.finish`. */
-  finish(id: string, end: JobEnd): Promise<Job> {
-    return this.files.finish(id, end);
-  }
-
-  /** See `JobStore.delete`. */
-  delete(id: string, options?: DeleteOptions): Promise<void> {
-    return this.files.delete(id, options);
-  }
-
-  /** See `JobStore.clean`. */
-  clean(olderThan: number, options?: CleanOptions): Promise<string[]> {
-    return this.files.clean(olderThan, options);
-  }
-
-  /** See `JobStore.isHeld`. */
-  isHeld(id: string): Promise<boolean | undefined> {
-    return this.files.isHeld(id);
+  /** The jobs directory: what `openStore()` takes to open it again. */
+  reopenSpec(): string {
+    return this.#dir;
   }
 
   /**
-   * Takes the liveness flock for the supervisor's life. A cancel reaches a
-   * file-store supervisor as SIGTERM, so `cancelRequested` never aborts.
+   * The path of a job's log file.
+   *
+   * @param id The job ID.
+   * @returns `<dir>/<id>.log`.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   */
+  logPath(id: string): string {
+    return `${this.#dir}/${validateJobId(id)}.log`;
+  }
+
+  /**
+   * The path of a job's record.
+   *
+   * @param id The job ID.
+   * @returns `<dir>/<id>.json`.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   */
+  recordPath(id: string): string {
+    return `${this.#dir}/${validateJobId(id)}.json`;
+  }
+
+  /**
+   * The path of the file whose lock the supervisor holds while it lives.
+   *
+   * @param id The job ID.
+   * @returns `<dir>/<id>.live`.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   */
+  livenessPath(id: string): string {
+    return `${this.#dir}/${validateJobId(id)}.live`;
+  }
+
+  /**
+   * Creates the jobs directory (mode 0700) if it does not exist.
+   *
+   * @throws {Deno.errors.PermissionDenied} If it cannot be created.
+   */
+  async ensureDir(): Promise<void> {
+    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * Creates a job record (status `running` unless `options.status` says
+   * otherwise), an empty log file and the job's liveness file (all mode
+   * 0600). The record is checked before anything touches the disk; a
+   * create that fails part way (a full disk, say) removes what it made and
+   * leaves no file of the job behind. A log that was already there (one
+   * kept by `delete(id, { log: false })`) is left alone.
+   *
+   * @param options What to record.
+   * @returns The new job.
+   * @throws {InvalidJobIdError} If `options.id` is given and not valid.
+   * @throws {RangeError} If a duration or another field is out of range.
+   * @throws {TypeError} If a field has a type the record cannot hold.
+   * @throws {Deno.errors.AlreadyExists} If a job with that ID exists (or is
+   * being created).
+   */
+  async create(options: CreateJobOptions): Promise<Job> {
+    const job = newJob(options, (id) => this.logPath(id));
+    // Before anything touches the disk: a record the store would refuse to
+    // read is never begun.
+    const text = serializeJobRecord(job);
+    await this.ensureDir();
+    this.#createFiles(job, text);
+    return job;
+  }
+
+  // The liveness file first, locked until the record exists, then the log,
+  // then the record, by a hard link that fails if the name exists (so two
+  // creators of one ID cannot both succeed). clean() takes an unlocked
+  // liveness file without a record, older than DEBRIS_AGE_MS, for the debris
+  // of a create that died; the lock keeps it off a create in progress.
+  // spawn() waits on this, so it uses few, synchronous system calls.
+  #createFiles(job: Job, text: string): void {
+    const livePath = this.livenessPath(job.id);
+    const made: string[] = [];
+    let live: Deno.FsFile | undefined;
+    try {
+      const claim = claimNewLiveness(livePath);
+      live = claim.file;
+      if (claim.made) made.push(livePath);
+      // The liveness file exists from the start, so a supervisor that never
+      // takes its lock is told apart from an epack record, which has none.
+      if (createFile(job.logPath)) made.push(job.logPath);
+      writeRecordText(this.recordPath(job.id), text, { createNew: true });
+    } catch (err) {
+      for (const path of made.reverse()) removeSyncIfPresent(path);
+      if (err instanceof Deno.errors.AlreadyExists) {
+        throw new Deno.errors.AlreadyExists(`Job already exists: ${job.id}`);
+      }
+      throw err;
+    } finally {
+      live?.close();
+    }
+  }
+
+  /**
+   * Loads one job. A job whose supervisor is gone is reported `lost`; the
+   * file is not changed by reading it.
+   *
+   * @param id The job ID (a ULID in any case).
+   * @returns The job.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   * @throws {JobNotFoundError} If there is no such job.
+   * @throws {InvalidJobFileError} If the record is corrupt or foreign.
+   */
+  async load(id: string): Promise<Job> {
+    const job = await this.#read(this.#stored(id));
+    return await applyLiveness(
+      job,
+      this.livenessPath(job.id),
+      () => this.#read(job.id),
+    );
+  }
+
+  /**
+   * Loads the record as it is on disk, without the lost rule.
+   *
+   * @param id The job ID (a ULID in any case).
+   * @returns The job as recorded.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   * @throws {JobNotFoundError} If there is no such job.
+   * @throws {InvalidJobFileError} If the record is corrupt or foreign.
+   */
+  async loadRecorded(id: string): Promise<Job> {
+    return await this.#read(this.#stored(id));
+  }
+
+  /**
+   * Lists the jobs, newest first. Log files are never read. A file that
+   * fails to load is returned in `invalid` with its reason; it never hides
+   * the valid jobs.
+   *
+   * @param options An optional status filter.
+   * @returns The jobs and the invalid files.
+   */
+  async list(options: ListOptions = {}): Promise<ListResult> {
+    return await listJobs(this, options);
+  }
+
+  /**
+   * Finds the one job a reference names: the exact ID; else the same ULID
+   * typed in another case; else a unique prefix; else, only if no ID has
+   * that prefix, a unique suffix. Only file names are read.
+   *
+   * @param ref An ID, or a prefix or suffix of one.
+   * @returns The full job ID.
+   * @throws {InvalidJobIdError} If the reference is not valid.
+   * @throws {JobNotFoundError} If no job matches.
+   * @throws {AmbiguousJobIdError} If more than one matches.
+   */
+  async resolve(ref: string): Promise<string> {
+    validateJobId(ref);
+    const ids: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        const id = recordIdOf(entry.name);
+        if (id === ref) return id;
+        if (id !== undefined && isJobId(id)) ids.push(id);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return matchJobId(ref, ids, this.#dir);
+  }
+
+  /**
+   * Read-modify-write of one job under the job's cross-process lock. The
+   * new record replaces the old one atomically, and by default durably. It
+   * is checked field by field, by the rule the parser applies, before
+   * anything is written: a record the store would refuse to read is never
+   * written.
+   *
+   * @param id The job ID (a ULID in any case).
+   * @param fn Gets the current record (as recorded) and returns the new
+   * one. Its `id` cannot change.
+   * @param options Whether the write must survive a machine crash.
+   * @returns The record as written.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   * @throws {JobNotFoundError} If there is no such job.
+   * @throws {InvalidJobFileError} If the record is corrupt or foreign.
+   * @throws {TypeError} If the new record has a field of a type the record
+   * cannot hold; nothing is written.
+   * @throws {RangeError} If the new record has a value the record cannot
+   * hold; nothing is written.
+   */
+  async update(
+    id: string,
+    fn: JobUpdater,
+    options: UpdateOptions = {},
+  ): Promise<Job> {
+    id = this.#stored(id);
+    return await withFileLock(id, this.#lockPath(id), async () => {
+      // Read synchronously: under the lock, nothing else is waited for, and
+      // an asynchronous read is a trip through Deno's thread pool.
+      const current = readJobFileSync(this.recordPath(id), id);
+      const next = await fn(structuredClone(current));
+      next.id = id;
+      writeRecordText(this.recordPath(id), serializeJobRecord(next), {
+        sync: options.durable ?? true,
+      });
+      return next;
+    });
+  }
+
+  /**
+   * Records a job's end, `at` the time it happened. A job that has already
+   * ended keeps its first end.
+   *
+   * @param id The job ID.
+   * @param end The final status and what goes with it.
+   * @param at When the job ended. @default {new Date()}
+   * @returns The record as written (or as it was, if it had already ended).
+   * @throws {JobNotFoundError} If there is no such job.
+   */
+  async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
+    return await this.update(id, endJob(end, at));
+  }
+
+  /**
+   * Deletes a job's record and its lock files, and by default its log.
+   *
+   * @param id The job ID (a ULID in any case).
+   * @param options Whether to keep the log.
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   * @throws {JobNotFoundError} If there is no such job.
+   */
+  async delete(id: string, options: DeleteOptions = {}): Promise<void> {
+    id = this.#stored(id);
+    await withFileLock(id, this.#lockPath(id), async () => {
+      try {
+        await Deno.remove(this.recordPath(id));
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) {
+          throw new JobNotFoundError(id, { cause: err, where: this.#dir });
+        }
+        throw err;
+      }
+      const extra = [this.livenessPath(id)];
+      if (options.log ?? true) extra.push(this.logPath(id));
+      for (const path of extra) await removeIfPresent(path);
+    });
+    await removeIfPresent(this.#lockPath(id));
+  }
+
+  /**
+   * Removes every job that has ended (lost ones included) and whose end, or
+   * start if it has none, is older than `olderThan`. Running jobs are never
+   * removed, nor jobs that `options.keep` keeps. Invalid files are left
+   * alone. Temp files a crash left are removed once an hour old, and so is
+   * the debris of a create that died: a `<id>.live` (with its `.log` and
+   * `.lock`) or a lone `<id>.lock` without a record, ten minutes old and
+   * locked by nobody. A lone log stays: `delete(id, { log: false })`
+   * leaves one on purpose.
+   *
+   * @param olderThan Age in milliseconds.
+   * @param options Which jobs to keep anyway.
+   * @returns The IDs removed.
+   * @throws {RangeError} If `olderThan` is negative or not finite.
+   */
+  async clean(
+    olderThan: number,
+    options: CleanOptions = {},
+  ): Promise<string[]> {
+    const cutoff = cleanCutoff(olderThan);
+    const { jobs } = await this.list();
+    const removed: string[] = [];
+    for await (const job of cleanable(jobs, cutoff, options.keep)) {
+      // Re-checked: the job may have been touched since the listing.
+      const fresh = await this.load(job.id).catch(() => undefined);
+      if (fresh === undefined || !isFinalStatus(fresh.status)) continue;
+      try {
+        await this.delete(job.id);
+        removed.push(job.id);
+      } catch (err) {
+        if (!(err instanceof JobNotFoundError)) throw err;
+      }
+    }
+    await removeStaleTemps(this.#dir, STALE_TEMP_MS);
+    await removeDebris(this.#dir, Date.now() - DEBRIS_AGE_MS);
+    return removed;
+  }
+
+  /**
+   * Takes the job's liveness flock for the supervisor's life, and stamps
+   * `supervisedAt` and this process's PID. The stamp is written atomically
+   * but not flushed: the lock, not the stamp, says whether the supervisor
+   * lives, and the supervisor's next write (the worker's PID) is durable
+   * and carries it along. A cancel reaches a file-store supervisor as
+   * SIGTERM, so `cancelRequested` never aborts.
+   *
+   * @param id The job ID.
+   * @returns The lease; dispose it to let go.
+   * @throws {JobNotFoundError} If there is no such job.
    */
   async hold(id: string): Promise<JobLease> {
-    const lease = await holdLiveness(this.#stamps, id);
-    const previous = lease.previous;
+    id = this.#stored(id);
+    const file = await openLockFile(id, this.livenessPath(id));
+    let previous: Job | undefined;
+    try {
+      await file.lock(true);
+      await this.update(id, (job) => {
+        previous = structuredClone(job);
+        job.supervisedAt = new Date();
+        job.pid = Deno.pid;
+        return job;
+      }, { durable: false });
+    } catch (err) {
+      file.close();
+      throw err;
+    }
     // Decided only now that the lock is held: a reader that found it free
     // before took its time earlier, so if it called the job lost (not
     // started within the grace period), this says late too.
-    const late = previous.supervisedAt === undefined &&
-      Date.now() - previous.startedAt.getTime() >= SUPERVISOR_START_GRACE_MS;
+    const late = isLate(previous!, Date.now());
     return {
-      previous,
+      previous: previous!,
       late,
       cancelRequested: new AbortController().signal,
-      [Symbol.asyncDispose]: () => lease[Symbol.asyncDispose](),
+      async [Symbol.asyncDispose]() {
+        await file.unlock().catch(() => {});
+        file.close();
+      },
     };
   }
 
-  /** Records a cancel request in the record (`cancelRequestedAt`, `grace`). */
-  requestCancel(id: string, grace: number): Promise<Job> {
-    return this.files.update(id, (j) => {
-      const now = Date.now();
-      return requestCancel(j, now + grace, now);
-    });
+  /**
+   * Tells whether some process holds the job's liveness lock.
+   *
+   * @param id The job ID (a ULID in any case).
+   * @returns `true` if a live process holds it, `false` if nobody does, and
+   * `undefined` if there is no liveness file (an epack record, say).
+   * @throws {InvalidJobIdError} If the ID is not valid.
+   */
+  async isHeld(id: string): Promise<boolean | undefined> {
+    return await isLivenessHeld(this.livenessPath(this.#stored(id)));
   }
 
   /**
    * A watch on the job's record. Each update replaces the file, which ends a
    * watch on it, so a new watch is armed as soon as one fires.
+   *
+   * @param id The job ID.
+   * @returns The feed; dispose it to stop watching.
+   * @throws {JobNotFoundError} If there is no such job.
    */
   async changes(id: string): Promise<ChangeFeed> {
-    id = await this.#storedId(id);
-    const path = this.files.recordPath(id);
+    id = (await this.loadRecorded(id)).id;
+    const path = this.recordPath(id);
     const wakeup = new Wakeup();
     let watcher: Deno.FsWatcher | undefined;
     let closed = false;
@@ -200,19 +529,33 @@ export class FileJobBackend implements JobBackend {
     return Promise.resolve();
   }
 
-  // The stored spelling of a ULID typed in another case.
-  async #storedId(id: string): Promise<string> {
-    return (await this.files.loadRecorded(id)).id;
+  // A ULID typed in another case names the job stored in upper case, unless
+  // a job is stored under exactly what was typed. The file system is asked
+  // only for such IDs, never for one already in its stored form.
+  #stored(id: string): string {
+    validateJobId(id);
+    const upper = ulidSpelling(id);
+    if (upper === undefined) return id;
+    try {
+      Deno.lstatSync(this.recordPath(id));
+      return id;
+    } catch {
+      return upper;
+    }
   }
-}
 
-/** A JobStore whose updates are not flushed: for holdLiveness()'s stamp. */
-class StampingStore extends JobStore {
-  override update(
-    id: string,
-    fn: JobUpdater,
-    options: UpdateOptions = {},
-  ): Promise<Job> {
-    return super.update(id, fn, { durable: false, ...options });
+  async #read(id: string): Promise<Job> {
+    try {
+      return await readJobFile(this.recordPath(id), id);
+    } catch (err) {
+      if (err instanceof JobNotFoundError && err.where === undefined) {
+        throw new JobNotFoundError(id, { cause: err, where: this.#dir });
+      }
+      throw err;
+    }
+  }
+
+  #lockPath(id: string): string {
+    return `${this.#dir}/${validateJobId(id)}.lock`;
   }
 }

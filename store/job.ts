@@ -1,9 +1,7 @@
-// What a job is, in memory: the Job type and its statuses, the error for a
-// record that cannot be read, and the options and results of the store's
-// methods. jobs.ts re-exports all of it as the store's public vocabulary.
-//
-// It lives apart from jobs.ts and _record.ts so that the store's files
-// import one way (jobs.ts -> _record.ts -> _job.ts), never in a cycle.
+// What a job is, in memory: the Job type and its statuses, how a job ends,
+// the error for a record that cannot be read, and what a store's create()
+// and delete() take. jobs.ts re-exports it as the store's public vocabulary.
+// The lowest module of the store: it imports only types.
 
 import type { JobControlOptions } from "./job_options.ts";
 
@@ -74,53 +72,40 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   "lost",
 ];
 
-/**
- * Statuses that mean the job has ended and will not change again.
- *
- * @example Has the job ended?
- * ```ts
- * import { FINAL_STATUSES } from "@epack/detach/jobs";
- *
- * console.log(FINAL_STATUSES.includes("running")); // false
- * console.log(FINAL_STATUSES.includes("lost")); // true
- * ```
- */
-export const FINAL_STATUSES: readonly JobStatus[] = [
-  "completed",
-  "failed",
-  "timed_out",
-  "cancelled",
-  "lost",
-];
+/** A status that means the job has ended and will not change again. */
+export type FinalStatus =
+  | "completed"
+  | "failed"
+  | "timed_out"
+  | "cancelled"
+  | "lost";
 
 /**
- * Whether a status is final: the job has ended and will not change again.
+ * How a job ended, for a store's `finish()`.
  *
- * @example
+ * @example A worker killed by a signal has failed
  * ```ts
- * import { isFinalStatus } from "@epack/detach/jobs";
+ * import { FileJobStore, type JobEnd } from "@epack/detach/jobs";
  *
- * console.log(isFinalStatus("queued"), isFinalStatus("lost")); // false true
+ * const dir = await Deno.makeTempDir();
+ * await using store = new FileJobStore(dir);
+ * const job = await store.create({ command: "sync" });
+ * const end: JobEnd = { status: "failed", signal: "SIGKILL" };
+ * console.log((await store.finish(job.id, end)).signal); // SIGKILL
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export function isFinalStatus(status: JobStatus): boolean {
-  return FINAL_STATUSES.includes(status);
-}
-
-/**
- * Whether a job in this status has a supervisor that holds its liveness
- * (`running` and `paused`): only such a job can turn out `lost`. A
- * `waiting` or `queued` job has no process yet.
- *
- * @example
- * ```ts
- * import { isSupervisedStatus } from "@epack/detach/jobs";
- *
- * console.log(isSupervisedStatus("paused"), isSupervisedStatus("queued")); // true false
- * ```
- */
-export function isSupervisedStatus(status: JobStatus): boolean {
-  return status === "running" || status === "paused";
+export interface JobEnd {
+  /** The final status. */
+  status: FinalStatus;
+  /** The worker's exit code, when it exited by itself. */
+  exitCode?: number;
+  /** The signal that ended the worker, when one did. */
+  signal?: string;
+  /** What went wrong, for a job that did not complete. */
+  error?: string;
+  /** Job-specific result data. */
+  result?: Record<string, unknown>;
 }
 
 /**
@@ -128,7 +113,7 @@ export function isSupervisedStatus(status: JobStatus): boolean {
  *
  * @example Describe a job's end
  * ```ts
- * import { type Job, JobStore } from "@epack/detach/jobs";
+ * import { type Job, FileJobStore } from "@epack/detach/jobs";
  *
  * function describe(job: Job): string {
  *   if (job.status === "running") return `${job.id} running`;
@@ -138,9 +123,9 @@ export function isSupervisedStatus(status: JobStatus): boolean {
  * }
  *
  * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
+ * const store = new FileJobStore(dir);
  * const job = await store.create({ command: "sync", id: "job_1" });
- * console.log(describe(await store.complete(job.id, { exitCode: 3 })));
+ * console.log(describe(await store.finish(job.id, { status: "failed", exitCode: 3 })));
  * // job_1 failed (exit code 3)
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -232,6 +217,16 @@ export interface Job {
   env?: Record<string, string>;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
+  /**
+   * The host that created the job, for a store shared by hosts. Kept by the
+   * store beside the record, not in it.
+   */
+  host?: string;
+  /**
+   * The end of the job's log, kept by a store shared by hosts when the job
+   * ended, for readers on another host than the log. Not in the record.
+   */
+  logTail?: string;
 }
 
 /**
@@ -304,13 +299,13 @@ export interface JobProgress {
  *
  * @example A record with an unknown status
  * ```ts
- * import { InvalidJobFileError, JobStore } from "@epack/detach/jobs";
+ * import { InvalidJobFileError, FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
  * const text = JSON.stringify({ id: "job_1", command: "sync", status: "exploded" });
  * await Deno.writeTextFile(`${dir}/job_1.json`, text);
  * try {
- *   await new JobStore(dir).load("job_1");
+ *   await new FileJobStore(dir).load("job_1");
  * } catch (err) {
  *   if (!(err instanceof InvalidJobFileError)) throw err;
  *   console.log(err.reason); // unknown status "exploded"
@@ -354,7 +349,7 @@ export class InvalidJobFileError extends Error {
  *
  * @example Record a job with a chosen ID and a one-hour timeout
  * ```ts
- * import { type CreateJobOptions, JobStore } from "@epack/detach/jobs";
+ * import { type CreateJobOptions, FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
  * const options: CreateJobOptions = {
@@ -363,7 +358,7 @@ export class InvalidJobFileError extends Error {
  *   args: ["--all"],
  *   timeout: 60 * 60 * 1000,
  * };
- * const job = await new JobStore(dir).create(options);
+ * const job = await new FileJobStore(dir).create(options);
  * console.log(job.id, job.status, job.timeout); // nightly_sync running 3600000
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -418,39 +413,15 @@ export interface CreateJobOptions extends JobControlOptions {
 }
 
 /**
- * Options for {@linkcode JobStore.list}.
- *
- * @example Only the failed jobs
- * ```ts
- * import { JobStore, type ListOptions } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const bad = await store.create({ command: "sync" });
- * await store.fail(bad.id, "Disk full");
- * const ok = await store.create({ command: "sync" });
- * await store.complete(ok.id, { exitCode: 0 });
- * const options: ListOptions = { status: "failed" };
- * const { jobs } = await store.list(options);
- * console.log(jobs.map((job) => job.error)); // [ "Disk full" ]
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface ListOptions {
-  /** Only jobs with this status (after liveness is taken into account). */
-  status?: JobStatus;
-}
-
-/**
  * A file in the jobs directory that could not be read as a job.
  *
  * @example A corrupt record is reported, not hidden
  * ```ts
- * import { JobStore } from "@epack/detach/jobs";
+ * import { FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/job_1.json`, "{ not json");
- * const { invalid } = await new JobStore(dir).list();
+ * const { invalid } = await new FileJobStore(dir).list();
  * for (const file of invalid) console.log(file.id, file.reason);
  * // job_1 not valid JSON (...)
  * await Deno.remove(dir, { recursive: true });
@@ -466,65 +437,16 @@ export interface InvalidJobFile {
 }
 
 /**
- * What {@linkcode JobStore.list} returns.
- *
- * @example Count the jobs and the unreadable files
- * ```ts
- * import { JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * await store.create({ command: "sync" });
- * await Deno.writeTextFile(`${dir}/job_x.json`, "");
- * const { jobs, invalid } = await store.list();
- * console.log(`${jobs.length} job(s), ${invalid.length} invalid file(s)`);
- * // 1 job(s), 1 invalid file(s)
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface ListResult {
-  /** The valid jobs, newest first. */
-  jobs: Job[];
-  /** Files that look like job records but failed to load. */
-  invalid: InvalidJobFile[];
-}
-
-/**
- * How a worker ended, for {@linkcode JobStore.complete}.
- *
- * @example A worker killed by a signal has failed
- * ```ts
- * import { type CompleteOptions, JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const job = await store.create({ command: "sync" });
- * const end: CompleteOptions = { signal: "SIGKILL", result: { synced: 12 } };
- * const done = await store.complete(job.id, end);
- * console.log(done.status, done.signal); // failed SIGKILL
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface CompleteOptions {
-  /** The exit code, when the worker exited normally. */
-  exitCode?: number;
-  /** The signal, when the worker was killed by one. */
-  signal?: string;
-  /** Job-specific result data. */
-  result?: Record<string, unknown>;
-}
-
-/**
  * Options for {@linkcode JobStore.delete}.
  *
  * @example Delete a job but keep its log
  * ```ts
- * import { JobStore } from "@epack/detach/jobs";
+ * import { FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
+ * const store = new FileJobStore(dir);
  * const job = await store.create({ command: "sync" });
- * await store.fail(job.id, "Interrupted");
+ * await store.finish(job.id, { status: "failed", error: "Interrupted" });
  * await store.delete(job.id, { log: false });
  * console.log((await Deno.stat(job.logPath)).isFile); // true
  * await Deno.remove(dir, { recursive: true });
@@ -536,84 +458,4 @@ export interface DeleteOptions {
    * @default {true}
    */
   log?: boolean;
-}
-
-/**
- * An update function: gets the current record, returns the new one.
- *
- * @example Add result data to a job
- * ```ts
- * import { JobStore, type JobUpdater } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const job = await store.create({ command: "sync" });
- * const addProgress: JobUpdater = (current) => {
- *   current.result = { ...current.result, done: 40, total: 100 };
- *   return current;
- * };
- * const updated = await store.update(job.id, addProgress);
- * console.log(updated.result); // { done: 40, total: 100 }
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export type JobUpdater = (job: Job) => Job | Promise<Job>;
-
-/**
- * Options for {@linkcode JobStore.clean}.
- *
- * @example Keep the jobs tagged in their result
- * ```ts
- * import { type CleanOptions, JobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
- * const pinned = await store.create({ command: "sync" });
- * await store.complete(pinned.id, { exitCode: 0, result: { pinned: true } });
- * const other = await store.create({ command: "sync" });
- * await store.complete(other.id, { exitCode: 0 });
- * const options: CleanOptions = { keep: (job) => job.result?.pinned === true };
- * console.log(await store.clean(0, options)); // [ other.id ]
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export interface CleanOptions {
-  /**
-   * Asked about each job that would be removed; a job for which it returns
-   * `true` is kept. The store knows nothing of processes: this is where a
-   * caller keeps, say, a lost job whose processes still run.
-   * @default {() => false}
-   */
-  keep?: (job: Job) => boolean | Promise<boolean>;
-}
-
-/**
- * The jobs of a listing that a clean removes, for every backend: ended (lost
- * ones included) more than `olderThan` ms before `now`, and not kept by
- * `keep`, which is asked lazily, one job at a time, as the clean goes.
- * Running jobs are never yielded; each backend re-checks before it deletes.
- *
- * @throws {RangeError} If `olderThan` is negative or not finite (thrown by
- * {@linkcode cleanCutoff}, which a clean calls before it lists).
- */
-export async function* cleanable(
-  jobs: readonly Job[],
-  cutoff: number,
-  keep: CleanOptions["keep"],
-): AsyncGenerator<Job, void, undefined> {
-  for (const job of jobs) {
-    if (!isFinalStatus(job.status)) continue;
-    const at = (job.completedAt ?? job.startedAt).getTime();
-    if (at > cutoff) continue;
-    if (await keep?.(job)) continue;
-    yield job;
-  }
-}
-
-/** The time before which a clean removes ended jobs; checks `olderThan`. */
-export function cleanCutoff(olderThan: number): number {
-  if (!Number.isFinite(olderThan) || olderThan < 0) {
-    throw new RangeError(`Invalid age: ${olderThan}`);
-  }
-  return Date.now() - olderThan;
 }

@@ -39,10 +39,10 @@ const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
  *
  * @example Refuse an ID that would name a path
  * ```ts
- * import { InvalidJobIdError, JobStore } from "@epack/detach/jobs";
+ * import { InvalidJobIdError, FileJobStore } from "@epack/detach/jobs";
  *
  * try {
- *   new JobStore(".epack/jobs").logPath("../../../etc/passwd");
+ *   new FileJobStore(".epack/jobs").logPath("../../../etc/passwd");
  * } catch (err) {
  *   if (!(err instanceof InvalidJobIdError)) throw err;
  *   console.log(err.id); // ../../etc/passwd
@@ -72,11 +72,11 @@ export class InvalidJobIdError extends Error {
  *
  * @example Look up a job that does not exist
  * ```ts
- * import { JobNotFoundError, JobStore } from "@epack/detach/jobs";
+ * import { JobNotFoundError, FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
  * try {
- *   await new JobStore(dir).load("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
+ *   await new FileJobStore(dir).load("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
  * } catch (err) {
  *   if (!(err instanceof JobNotFoundError)) throw err;
  *   console.log(err.message); // Job not found: 01JD0Q2V3K5W8Y9Z0A1B2C3D4E
@@ -85,16 +85,29 @@ export class InvalidJobIdError extends Error {
  * ```
  */
 export class JobNotFoundError extends Error {
-  /** The ID that was looked up. */
+  /** The ID (or reference) that was looked up. */
   readonly id: string;
+  /** The store it was looked up in, when known. */
+  readonly where: string | undefined;
   /**
    * Makes the error for a missing job.
-   * @param id The ID that was looked up.
-   * @param options The underlying error, if any.
+   * @param id The ID (or reference) that was looked up.
+   * @param options The underlying error (`cause`), the store that was
+   * searched (`where`: a jobs directory, or a URL without its password),
+   * and why nothing matched, when there is more to say (`reason`).
    */
-  constructor(id: string, options?: ErrorOptions) {
-    super(`Job not found: ${id}`, options);
+  constructor(
+    id: string,
+    options?: ErrorOptions & { where?: string; reason?: string },
+  ) {
+    super(
+      `Job not found: ${id}${
+        options?.reason === undefined ? "" : ` (${options.reason})`
+      }${options?.where === undefined ? "" : ` in ${options.where}`}`,
+      options,
+    );
     this.id = id;
+    this.where = options?.where;
   }
   /** The error's name, shown before its message. */
   override get name(): string {
@@ -107,14 +120,14 @@ export class JobNotFoundError extends Error {
  *
  * @example Ask the user to type more of the ID
  * ```ts
- * import { AmbiguousJobIdError, JobStore } from "@epack/detach/jobs";
+ * import { AmbiguousJobIdError, FileJobStore } from "@epack/detach/jobs";
  *
  * const dir = await Deno.makeTempDir();
- * const store = new JobStore(dir);
+ * const store = new FileJobStore(dir);
  * await store.create({ command: "sync", id: "job_a1" });
  * await store.create({ command: "sync", id: "job_a2" });
  * try {
- *   await store.resolveId("job_a");
+ *   await store.resolve("job_a");
  * } catch (err) {
  *   if (!(err instanceof AmbiguousJobIdError)) throw err;
  *   console.log(err.candidates); // [ "job_a1", "job_a2" ]
@@ -123,22 +136,29 @@ export class JobNotFoundError extends Error {
  * ```
  */
 export class AmbiguousJobIdError extends Error {
-  /** The prefix that was looked up. */
-  readonly prefix: string;
-  /** Every job ID the prefix matches (the message shows the first 10). */
+  /** The reference that was looked up. */
+  readonly ref: string;
+  /** Every job ID it matches (the message shows the first 10). */
   readonly candidates: string[];
   /**
-   * Makes the error for an ambiguous prefix.
-   * @param prefix The prefix that was looked up.
+   * Makes the error for an ambiguous reference.
+   * @param ref The reference that was looked up.
    * @param candidates The IDs it matches.
+   * @param how What matched: the start of each ID, or its end.
    */
-  constructor(prefix: string, candidates: string[]) {
+  constructor(
+    ref: string,
+    candidates: string[],
+    how: "prefix" | "suffix" = "prefix",
+  ) {
     const shown = candidates.slice(0, 10).join(", ");
     const more = candidates.length > 10
       ? ` and ${candidates.length - 10} more`
       : "";
-    super(`Ambiguous job ID prefix ${prefix}: matches ${shown}${more}`);
-    this.prefix = prefix;
+    super(
+      `Ambiguous job reference ${ref}: the ${how} of ${candidates.length} jobs (${shown}${more}); give more of the ID`,
+    );
+    this.ref = ref;
     this.candidates = candidates;
   }
   /** The error's name, shown before its message. */
@@ -210,8 +230,17 @@ export function ulidSpelling(id: string): string | undefined {
 }
 
 /**
- * Finds the one ID among `ids` that `query` names: the ID itself if present;
- * then the same ULID in another case; then the IDs it prefixes; then, only
+ * The fewest characters a prefix or suffix must have to name a job, so that
+ * a typo cannot pick a random one. A whole ID of any length always names
+ * its job.
+ */
+export const MIN_REFERENCE_LENGTH = 4;
+
+/**
+ * Finds the one ID among `ids` that a reference names, by the one rule every
+ * command and function uses: the ID itself if present; then the same ULID
+ * in another case; then, for a reference of at least
+ * {@linkcode MIN_REFERENCE_LENGTH} characters, the IDs it starts; then, only
  * if none, the IDs it ends. ULIDs made close together share their first
  * characters (the time), so the end of one, its random part, is often the
  * shorter way to name it. Prefixes and suffixes of ULIDs are matched without
@@ -219,11 +248,17 @@ export function ulidSpelling(id: string): string | undefined {
  *
  * @param query A valid job ID, prefix or suffix.
  * @param ids The IDs to choose from (every one a valid job ID).
+ * @param where The store searched, for the error's message.
  * @returns The one matching ID.
- * @throws {JobNotFoundError} If none matches.
+ * @throws {JobNotFoundError} If none matches (the message says when the
+ * reference was too short to be taken as part of an ID).
  * @throws {AmbiguousJobIdError} If more than one matches.
  */
-export function matchJobId(query: string, ids: readonly string[]): string {
+export function matchJobId(
+  query: string,
+  ids: readonly string[],
+  where?: string,
+): string {
   const upper = query.toUpperCase();
   const spelled = ulidSpelling(query);
   const starts: string[] = [];
@@ -239,10 +274,21 @@ export function matchJobId(query: string, ids: readonly string[]): string {
     else if (id.endsWith(query) || id.endsWith(asTyped)) ends.push(id);
   }
   if (sameUlid !== undefined) return sameUlid;
+  if (query.length < MIN_REFERENCE_LENGTH) {
+    throw new JobNotFoundError(query, {
+      where,
+      reason:
+        `no job has that ID, and a prefix or suffix needs at least ${MIN_REFERENCE_LENGTH} characters`,
+    });
+  }
   const matches = starts.length > 0 ? starts : ends;
-  if (matches.length === 0) throw new JobNotFoundError(query);
+  if (matches.length === 0) throw new JobNotFoundError(query, { where });
   if (matches.length > 1) {
-    throw new AmbiguousJobIdError(query, matches.sort());
+    throw new AmbiguousJobIdError(
+      query,
+      matches.sort(),
+      starts.length > 0 ? "prefix" : "suffix",
+    );
   }
   return matches[0];
 }
@@ -255,13 +301,6 @@ export function matchJobId(query: string, ids: readonly string[]): string {
  * @returns A 26-character ULID in upper case.
  * @throws {Error} In the unlikely case that one process makes more than
  * 2^80 IDs within one millisecond (the ULID spec's overflow).
- *
- * @example New ID
- * ```ts
- * import { newJobId } from "@epack/detach/jobs";
- *
- * console.log(newJobId().length); // 26
- * ```
  */
 export function newJobId(): string {
   return nextUlid();

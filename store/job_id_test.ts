@@ -222,9 +222,19 @@ Deno.test("matchJobId() picks the one ID a query names", async (t) => {
       () => matchJobId("job_al", ids),
       ambiguous(["job_alpha1", "job_alpha2"]),
     );
-    assert.throws(() => matchJobId("zzz", ids), notFound("zzz"));
-    assert.throws(() => matchJobId("zzz", []), notFound("zzz"));
+    assert.throws(() => matchJobId("zzzz", ids), notFound("zzzz"));
+    assert.throws(() => matchJobId("zzzz", []), notFound("zzzz"));
   });
+  await t.step(
+    "a prefix or suffix shorter than 4 characters names nothing",
+    () => {
+      assert.throws(() => matchJobId("job", ids), notFound("job"));
+      assert.throws(() => matchJobId("fav", ids), notFound("fav"));
+      // A whole ID of any length still names its job.
+      assert.equal(matchJobId("job_b", ids), "job_b");
+      assert.equal(matchJobId("j", [...ids, "j"]), "j");
+    },
+  );
   await t.step("an ID stored exactly as typed wins over the same ULID", () => {
     const lower = A.toLowerCase();
     assert.equal(matchJobId(lower, [A, lower]), lower);

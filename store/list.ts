@@ -1,19 +1,13 @@
-// Listing a jobs directory: JobStore.list(), which returns every job, and
-// streamJobs(), which takes them one at a time so as not to hold every job
-// of a large directory at once. The CLI's `jobs --json` lists through the
-// listing cache instead (_list_cache.ts), which is kept off this file so
-// that what loads the store (a detached start) does not load it.
+// Listing a jobs directory: FileJobStore.list(). Records are read
+// synchronously, a trip through Deno's thread pool per file costing more
+// than the read; the lost rule is applied to the jobs that should be
+// running, after the others are read.
 
 import { isJobId, JobNotFoundError } from "./job_id.ts";
-import {
-  type InvalidJobFile,
-  InvalidJobFileError,
-  isSupervisedStatus,
-  type Job,
-  type ListOptions,
-  type ListResult,
-} from "./job.ts";
-import { parseJobRecord, readJobFile, readJobFileSync } from "./record.ts";
+import { type InvalidJobFile, InvalidJobFileError, type Job } from "./job.ts";
+import type { ListOptions, ListResult } from "./contract.ts";
+import { isSupervisedStatus } from "./rules.ts";
+import { readJobFile, readJobFileSync } from "./record.ts";
 import { applyLiveness } from "./liveness.ts";
 import { isLockedSync } from "./durable.ts";
 
@@ -58,70 +52,12 @@ export async function listJobs(
 }
 
 /**
- * The same jobs as {@linkcode listJobs}, in the same order, handed to `emit`
- * one at a time, so that a large directory is never held in memory: a first
- * pass reads each record for its start time, a second takes the records in
- * order and checks each in full. Up to KEEP_TEXT_UP_TO records, the first
- * pass keeps their text for the second; above, the second pass reads each
- * record again (keeping part of them cost more memory than the reads
- * saved time at 100,000 jobs). Keeping 100,000 jobs instead made
- * the heap the garbage collector goes over grow to several hundred MiB
- * (measured, bench/startup.ts --big). A record changed between the two
- * passes may be taken as either pass read it. Every read is synchronous,
- * and nothing yields to the event loop but `emit`: for the CLI, which has
- * nothing else to run meanwhile.
- *
- * @returns The files that failed to load, by ID.
- */
-export async function streamJobs(
-  store: ListedStore,
-  options: ListOptions,
-  emit: (job: Job) => void | Promise<void>,
-): Promise<InvalidJobFile[]> {
-  const { ids, invalid } = await scan(store);
-  const starts = new Float64Array(ids.length);
-  const texts: (string | undefined)[] = new Array(ids.length);
-  const keep = ids.length <= KEEP_TEXT_UP_TO;
-  for (let i = 0; i < ids.length; i++) {
-    let start = NaN;
-    try {
-      const text = Deno.readTextFileSync(store.recordPath(ids[i]));
-      if (keep) texts[i] = text;
-      const started = (JSON.parse(text) as { started_at?: unknown })
-        ?.started_at;
-      if (typeof started === "string") start = Date.parse(started);
-    } catch {
-      // Gone, or not a record: the second pass says which.
-    }
-    starts[i] = Number.isNaN(start) ? -Infinity : start;
-  }
-  const order = Array.from(ids, (_, i) => i).sort((a, b) =>
-    starts[b] - starts[a] || byIdDescending(ids[a], ids[b])
-  );
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k];
-    const text = texts[i];
-    texts[i] = undefined;
-    let job = recordOf(store, ids[i], text, invalid);
-    if (job !== undefined) job = await withLiveness(store, job, invalid);
-    if (job !== undefined && wants(options, job)) await emit(job);
-  }
-  return sortInvalid(invalid);
-}
-
-/**
- * Up to how many records streamJobs() (and the cached listing) keeps their text between its passes
- * (about 11 MiB of records written by this module).
- */
-export const KEEP_TEXT_UP_TO = 16_384;
-
-/**
  * The IDs of the records in a directory; misnamed ones are invalid. Read
  * asynchronously: Deno's readDirSync() builds every entry at once, which
  * for 100,000 jobs (200,000 files) peaked 150 MiB higher than readDir()
  * (205 against 51 MiB VmHWM, in a script doing only that).
  */
-export async function scan(
+async function scan(
   store: ListedStore,
 ): Promise<{ ids: string[]; invalid: InvalidJobFile[] }> {
   const ids: string[] = [];
@@ -176,53 +112,19 @@ async function read(
 }
 
 /**
- * One record of a listing's second pass, from the text its first pass kept
- * or else from its file; `undefined` if it is gone or invalid (then added to
- * `invalid`).
+ * A job that should be running, with its liveness lock consulted: asked
+ * synchronously first, since a held lock leaves the job as recorded and
+ * saves the asynchronous probe (about 1.3 ms a running job, under load).
  */
-export function recordOf(
-  store: ListedStore,
-  id: string,
-  text: string | undefined,
-  invalid: InvalidJobFile[],
-): Job | undefined {
-  const path = store.recordPath(id);
-  try {
-    return text === undefined
-      ? readJobFileSync(path, id)
-      : parseJobRecord(text, id, path);
-  } catch (err) {
-    return failed(err, invalid);
-  }
-}
-
-/**
- * A job as a listing shows it: one that should be running has its liveness
- * applied. A lock that is held leaves the job as recorded, as
- * applyLiveness() would: asked synchronously first, which saves its
- * asynchronous probe (about 1.3 ms a running job in a listing, under load).
- */
-export async function withLiveness(
-  store: ListedStore,
-  job: Job,
-  invalid: InvalidJobFile[],
-): Promise<Job | undefined> {
-  if (
-    isSupervisedStatus(job.status) &&
-    isLockedSync(store.livenessPath(job.id)) === false
-  ) {
-    return await live(store, job, invalid);
-  }
-  return job;
-}
-
-/** A job that should be running, with its liveness lock consulted. */
 async function live(
   store: ListedStore,
   recorded: Job,
   invalid: InvalidJobFile[],
 ): Promise<Job | undefined> {
   try {
+    if (isLockedSync(store.livenessPath(recorded.id)) === true) {
+      return recorded;
+    }
     return await applyLiveness(
       recorded,
       store.livenessPath(recorded.id),
@@ -247,11 +149,11 @@ function wants(options: ListOptions, job: Job): boolean {
   return options.status === undefined || job.status === options.status;
 }
 
-export function byIdDescending(a: string, b: string): number {
+function byIdDescending(a: string, b: string): number {
   return a < b ? 1 : a > b ? -1 : 0;
 }
 
-export function sortInvalid(invalid: InvalidJobFile[]): InvalidJobFile[] {
+function sortInvalid(invalid: InvalidJobFile[]): InvalidJobFile[] {
   return invalid.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 

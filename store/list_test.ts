@@ -1,24 +1,15 @@
-// streamJobs() (the CLI's `jobs --json`) must list exactly what
-// JobStore.list() lists, in the same order, with the same invalid files.
+// FileJobStore.list(): newest first (ties by ID), the lost rule applied
+// before the status filter, and invalid files reported beside the jobs.
 
 import { assertEquals } from "../testdata/cli_helpers.ts";
-import { type Job, JobStore, type ListOptions } from "../jobs.ts";
-import { streamJobs } from "./list.ts";
+import { FileJobStore } from "../jobs.ts";
 
 const HOUR = 60 * 60 * 1000;
 
-async function streamed(store: JobStore, options: ListOptions) {
-  const jobs: Job[] = [];
-  const invalid = await streamJobs(store, options, (job) => {
-    jobs.push(job);
-  });
-  return { jobs, invalid };
-}
-
-Deno.test("streamJobs() hands over what JobStore.list() returns, in its order", async (t) => {
+Deno.test("list() orders by start, newest first, and filters after the lost rule", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "detach_list_" });
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const started = Date.now() - 2 * HOUR;
     // Two share a start time (ordered by ID then), one is given the oldest
     // start though its ID is the newest, one never had a supervisor (lost
@@ -32,32 +23,18 @@ Deno.test("streamJobs() hands over what JobStore.list() returns, in its order", 
         return j;
       });
       if (i !== 3) {
-        await store.complete(job.id, { exitCode: i === 1 ? 2 : 0 });
+        const exitCode = i === 1 ? 2 : 0;
+        await store.finish(job.id, {
+          status: exitCode === 0 ? "completed" : "failed",
+          exitCode,
+        });
       }
     }
     await Deno.writeTextFile(`${dir}/BROKEN.json`, '{"id": "BROKEN", ');
     await Deno.writeTextFile(`${dir}/bad-name.json`, "{}");
 
-    for (
-      const options of [
-        {},
-        { status: "failed" },
-        { status: "lost" },
-        { status: "running" },
-      ] as ListOptions[]
-    ) {
-      await t.step(`options ${JSON.stringify(options)}`, async () => {
-        const listed = await store.list(options);
-        const got = await streamed(store, options);
-        assertEquals(
-          got.jobs.map((j) => [j.id, j.status]),
-          listed.jobs.map((j) => [j.id, j.status]),
-        );
-        assertEquals(got.invalid, listed.invalid);
-      });
-    }
     await t.step("the order is by start, newest first", async () => {
-      const { jobs } = await streamed(store, {});
+      const { jobs, invalid } = await store.list();
       assertEquals(jobs.map((j) => j.id), [
         ids[3],
         ...[ids[1], ids[2]].sort().reverse(),
@@ -65,6 +42,20 @@ Deno.test("streamJobs() hands over what JobStore.list() returns, in its order", 
         ids[4],
       ]);
       assertEquals(jobs[0].status, "lost");
+      assertEquals(invalid.map((f) => f.id), ["BROKEN", "bad-name.json"]);
+    });
+    await t.step("a status filter applies after the lost rule", async () => {
+      assertEquals(
+        (await store.list({ status: "lost" })).jobs.map((j) => j.id),
+        [
+          ids[3],
+        ],
+      );
+      assertEquals((await store.list({ status: "running" })).jobs, []);
+      assertEquals(
+        (await store.list({ status: "failed" })).jobs.map((j) => j.id),
+        [ids[1]],
+      );
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,34 +1,24 @@
-// The liveness lock and the lost rule. A job's supervisor holds an exclusive
+// The liveness lock of the file store. A job's supervisor holds an exclusive
 // flock on `<id>.live` for its whole life; the kernel releases it when the
 // process dies, even by SIGKILL. A reader probes it with a shared tryLock, so
 // "is the supervisor alive?" never depends on a PID, which may be reused (or
-// belong to a zombie nobody reaps).
+// belong to a zombie nobody reaps). The lost rule itself is in rules.ts.
 
-import type { JobStore } from "../jobs.ts";
-import { openLockFile } from "./durable.ts";
-import { isSupervisedStatus, type Job } from "./job.ts";
-
-/**
- * How long after creation a running job whose supervisor has not yet taken
- * its liveness lock is still presumed to be starting. After that it is lost.
- *
- * @example Show the grace period
- * ```ts
- * import { SUPERVISOR_START_GRACE_MS } from "@epack/detach/jobs";
- * import { formatDuration } from "@epack/detach/duration";
- *
- * console.log(formatDuration(SUPERVISOR_START_GRACE_MS)); // 30s
- * ```
- */
-export const SUPERVISOR_START_GRACE_MS = 30_000;
+import type { Job } from "./job.ts";
+import { validateJobId } from "./job_id.ts";
+import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
 
 /**
- * What {@linkcode holdLiveness} returns: the held lock, released when
- * disposed.
+ * Where a job's liveness file is on this host: `<localDir>/<id>.live`, for
+ * every store (a jobs directory keeps it beside the record, a database
+ * beside the log).
+ *
+ * @param store The store.
+ * @param id The job ID.
+ * @returns The path.
  */
-export interface LivenessLease extends AsyncDisposable {
-  /** The record as it was when the lock was taken, before it was stamped. */
-  readonly previous: Job;
+export function livenessPath(store: { localDir: string }, id: string): string {
+  return `${store.localDir}/${validateJobId(id)}.live`;
 }
 
 /**
@@ -60,49 +50,9 @@ export async function isLivenessHeld(
 }
 
 /**
- * Takes the job's liveness lock and keeps it until the returned lease is
- * disposed or the process dies (even by SIGKILL). For the supervisor only,
- * which calls it first; it also stamps `supervisedAt` and its own PID in the
- * record.
- *
- * @param store The job's store.
- * @param id The job ID.
- * @returns A lease that releases the lock when disposed, with the record as
- * it was when the lock was taken.
- * @throws {InvalidJobIdError} If the ID is not valid.
- * @throws {JobNotFoundError} If there is no such job.
- */
-export async function holdLiveness(
-  store: JobStore,
-  id: string,
-): Promise<LivenessLease> {
-  const file = await openLockFile(id, store.livenessPath(id));
-  let previous: Job | undefined;
-  try {
-    await file.lock(true);
-    await store.update(id, (job) => {
-      previous = structuredClone(job);
-      job.supervisedAt = new Date();
-      job.pid = Deno.pid;
-      return job;
-    });
-  } catch (err) {
-    file.close();
-    throw err;
-  }
-  return {
-    previous: previous!,
-    async [Symbol.asyncDispose]() {
-      await file.unlock().catch(() => {});
-      file.close();
-    },
-  };
-}
-
-/**
  * Applies the lost rule to a job read from disk: a job recorded as running
  * whose liveness lock nobody holds is lost, unless it was created less than
- * {@linkcode SUPERVISOR_START_GRACE_MS} ago and its supervisor has not taken
+ * `SUPERVISOR_START_GRACE_MS` ago and its supervisor has not taken
  * the lock yet. A job without a liveness file (epack's own) is left as
  * recorded. The record on disk is not changed. The lock is probed at most
  * twice, and the record re-read after each probe that finds it free.
@@ -130,31 +80,21 @@ export async function applyLiveness(
     // Nobody holds the lock. Re-read: the supervisor writes its final record
     // before it lets go, so a job that just ended shows its real end here.
     const fresh = await reread();
-    if (!isSupervisedStatus(fresh.status)) return fresh;
-    if (fresh.supervisedAt === undefined) {
-      const age = now - fresh.startedAt.getTime();
-      if (age < SUPERVISOR_START_GRACE_MS) return fresh;
-      return lost(fresh, "The job's supervisor never started");
-    }
     // The supervisor stamps supervisedAt while it holds the lock, and lets
     // go only after its final write. A stamp read before the probe means the
     // lock was taken before it, so a free lock means the supervisor is gone.
     // A stamp seen only now may have been made after the probe, by a
     // supervisor that took the lock just then and lives: probe again.
-    if (before.supervisedAt !== undefined) {
-      return lost(
-        fresh,
-        "The job's supervisor is gone: it crashed, was killed, or the machine restarted",
-      );
+    if (
+      fresh.supervisedAt !== undefined && before.supervisedAt === undefined &&
+      isSupervisedStatus(fresh.status)
+    ) {
+      before = fresh;
+      continue;
     }
-    before = fresh;
+    const reason = lostReason(fresh, false, now);
+    return reason === undefined ? fresh : asLost(fresh, reason);
   }
-}
-
-function lost(job: Job, error: string): Job {
-  job.status = "lost";
-  job.error = error;
-  return job;
 }
 
 /**

@@ -4,11 +4,8 @@
 
 import assert from "node:assert/strict";
 import { JobNotFoundError } from "../jobs.ts";
-import {
-  applyLiveness,
-  holdLiveness,
-  SUPERVISOR_START_GRACE_MS,
-} from "./liveness.ts";
+import { applyLiveness } from "./liveness.ts";
+import { SUPERVISOR_START_GRACE_MS } from "./rules.ts";
 import {
   backdate,
   DAY,
@@ -60,7 +57,7 @@ Deno.test("JobStore never reports a job that has ended as lost", async () => {
     const holder = await startHolder(tmp, store, job.id);
     try {
       // The supervisor records the end while it still holds the lock.
-      await store.complete(job.id, { exitCode: 0 });
+      await store.finish(job.id, { status: "completed", exitCode: 0 });
     } finally {
       await kill(holder);
     }
@@ -104,7 +101,7 @@ Deno.test("holdLiveness() keeps the lock until disposed and stamps supervisedAt"
     const job = await store.create({ command: "pull" });
     const before = Date.now();
     {
-      await using _live = await holdLiveness(store, job.id);
+      await using _live = await store.hold(job.id);
       assert.equal(await store.isHeld(job.id), true);
       const loaded = await store.load(job.id);
       assert.equal(loaded.status, "running");
@@ -112,7 +109,7 @@ Deno.test("holdLiveness() keeps the lock until disposed and stamps supervisedAt"
     }
     assert.equal(await store.isHeld(job.id), false);
     assert.equal((await store.load(job.id)).status, "lost");
-    await assert.rejects(holdLiveness(store, "NOPE"), JobNotFoundError);
+    await assert.rejects(store.hold("NOPE"), JobNotFoundError);
   });
 });
 
@@ -129,7 +126,7 @@ Deno.test("applyLiveness() does not call lost a supervisor that started between 
         store.livenessPath(job.id),
         async () => {
           // Lands after the probe found the lock free.
-          supervisor ??= await holdLiveness(store, job.id);
+          supervisor ??= await store.hold(job.id);
           return await store.loadRecorded(job.id);
         },
       );
@@ -156,8 +153,8 @@ Deno.test("applyLiveness() reads the end a supervisor recorded between the probe
         if (rereads === 1) {
           // The whole life of a quick supervisor, after the first probe:
           // it starts, records the end, and lets go.
-          await using _supervisor = await holdLiveness(store, job.id);
-          await store.complete(job.id, { exitCode: 0 });
+          await using _supervisor = await store.hold(job.id);
+          await store.finish(job.id, { status: "completed", exitCode: 0 });
           // Its stamp is seen, its end not yet (read just before the end).
           const stamped = await store.loadRecorded(job.id);
           stamped.status = "running";

@@ -20,7 +20,6 @@ import {
 } from "./job_options.ts";
 import {
   type CreateJobOptions,
-  FINAL_STATUSES,
   InvalidJobFileError,
   type Job,
   JOB_STATUSES,
@@ -29,9 +28,6 @@ import {
   type JobStatus,
 } from "./job.ts";
 import { progressProblem, resultDepthProblem } from "./report_rules.ts";
-
-// Re-exported for the record's own users (tests, the CLI's JSON output).
-export { FINAL_STATUSES, InvalidJobFileError, type Job, JOB_STATUSES };
 
 // ---------------------------------------------------------------------------
 // The table of fields
@@ -310,7 +306,8 @@ function withDefault<T>(field: Field<T | undefined>, value: () => T): Field<T> {
 }
 
 /** The fields that have a key on disk: all but `extra`. */
-type RecordField = Exclude<keyof Job, "extra">;
+// `host` and `logTail` are what a store keeps beside the record, not in it.
+type RecordField = Exclude<keyof Job, "extra" | "host" | "logTail">;
 
 /**
  * Every field of Job, in the order written to disk: epack's first (in the
@@ -607,38 +604,18 @@ function show(value: unknown): string {
 }
 
 /**
- * Writes a job's record file durably (see {@linkcode writeFileDurably}),
- * after checking it (see {@linkcode serializeJobRecord}): a record that
- * would not be read back is refused before anything touches the disk.
- *
- * @param path The record's path.
- * @param job The job.
- * @param options `createNew`: fail if the record exists.
- * @throws {TypeError} If a field has a type the record cannot hold.
- * @throws {RangeError} If a field has a value the record cannot hold.
- * @throws {Deno.errors.AlreadyExists} With `createNew`, if the record exists.
- */
-export function writeJobFile(
-  path: string,
-  job: Job,
-  options: { createNew?: boolean } = {},
-): void {
-  writeRecordText(path, serializeJobRecord(job), options);
-}
-
-/**
- * Writes a record's text, already checked by {@linkcode serializeJobRecord},
- * durably.
+ * Writes a record's text, already checked by {@linkcode serializeJobRecord}:
+ * atomically, and durably unless `sync` is `false` (see `writeFileDurably`).
  *
  * @param path The record's path.
  * @param text The record's text.
- * @param options `createNew`: fail if the record exists.
+ * @param options `createNew`: fail if the record exists; `sync`: flush it.
  * @throws {Deno.errors.AlreadyExists} With `createNew`, if the record exists.
  */
 export function writeRecordText(
   path: string,
   text: string,
-  options: { createNew?: boolean } = {},
+  options: { createNew?: boolean; sync?: boolean } = {},
 ): void {
   writeFileDurably(path, new TextEncoder().encode(text), options);
 }

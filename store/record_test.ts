@@ -4,17 +4,14 @@
 import assert from "node:assert/strict";
 import {
   FIELD_KEYS,
-  FINAL_STATUSES,
-  InvalidJobFileError,
-  type Job,
-  JOB_STATUSES,
   KNOWN_KEYS,
   parseJobRecord,
   serializeJobRecord,
   toRecord,
 } from "./record.ts";
+import { InvalidJobFileError, type Job, JOB_STATUSES } from "./job.ts";
 import { InvalidJobIdError, isJobId } from "./job_id.ts";
-import { isFinalStatus, isSupervisedStatus } from "./job.ts";
+import { FINAL_STATUSES, isFinalStatus, isSupervisedStatus } from "./rules.ts";
 import { MAX_RETRIES } from "./job_options.ts";
 import { epackRecord, readRaw, withStore } from "../testdata/store_helpers.ts";
 
@@ -209,7 +206,8 @@ Deno.test("JobStore writes records with epack's keys and JSON types", async (t) 
     });
 
     await t.step("a completed job with a result", async () => {
-      await store.complete(running.id, {
+      await store.finish(running.id, {
+        status: "completed",
         exitCode: 0,
         result: { bytes: 5, nested: { ok: true } },
       });
@@ -223,7 +221,7 @@ Deno.test("JobStore writes records with epack's keys and JSON types", async (t) 
 
     await t.step("a failed job with an error", async () => {
       const j = await store.create({ command: "pull" });
-      await store.fail(j.id, "boom");
+      await store.finish(j.id, { status: "failed", error: "boom" });
       const raw = await readRaw(store, j.id);
       assertEpackShape(raw);
       assert.equal(raw.status, "failed");
@@ -262,7 +260,7 @@ Deno.test("JobStore keeps unknown keys of a record through updates", async () =>
     );
     // Supervisor-style updates, then the end of the job.
     await store.update("job_x", (j) => ({ ...j, pid: 77 }));
-    await store.complete("job_x", { exitCode: 0 });
+    await store.finish("job_x", { status: "completed", exitCode: 0 });
     const raw = await readRaw(store, "job_x");
     for (const [key, value] of Object.entries(extra)) {
       assert.deepEqual(raw[key], value, key);

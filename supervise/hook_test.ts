@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 import { cancel } from "../control.ts";
 import { withTempDir } from "../testdata/cli_helpers.ts";
 import {
@@ -29,9 +29,9 @@ Deno.test("the end hook sees the job's end in its environment, runs in the job's
     const hook = `env | grep '^EPACK_JOB_' | sort > '${seen}'; ` +
       `pwd >> '${seen}'; echo "hook says hi"`;
     const { jobId, pid } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", "echo worker; exit 3"],
-      jobsDir: dir,
+      store: dir,
       workingDir: dir,
       onEnd: hook,
     });
@@ -55,7 +55,7 @@ Deno.test("the end hook sees the job's end in its environment, runs in the job's
         `[@epack/detach] on-end hook exited with code 0\n`,
     );
     // The hook changed nothing in the record.
-    assert.deepEqual(await new JobStore(dir).load(jobId), job);
+    assert.deepEqual(await new FileJobStore(dir).load(jobId), job);
   });
 });
 
@@ -84,10 +84,10 @@ Deno.test("the end hook of a job ended by a signal gets EPACK_JOB_SIGNAL, and no
 Deno.test("a hook that hangs is stopped within its bound, and the job keeps its status", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       // No newline at the end: the marker still starts a line of its own.
       args: ["-c", "printf done"],
-      jobsDir: dir,
+      store: dir,
       onEnd: "echo hanging; sleep 60",
       env: { [HOOK_TIMEOUT_ENV]: "500ms" },
     });
@@ -101,15 +101,15 @@ Deno.test("a hook that hangs is stopped within its bound, and the job keeps its 
       `done\n[@epack/detach] on-end hook: echo hanging; sleep 60\nhanging\n` +
         `[@epack/detach] on-end hook did not end within 500ms: stopped with SIGTERM\n`,
     );
-    assert.equal((await new JobStore(dir).load(jobId)).status, "completed");
+    assert.equal((await new FileJobStore(dir).load(jobId)).status, "completed");
   });
 });
 
 Deno.test("a hook that ignores SIGTERM is killed after a grace no longer than its bound", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "true",
-      jobsDir: dir,
+      command: "true",
+      store: dir,
       onEnd: "trap '' TERM; sleep 60 & wait; wait",
       env: { [HOOK_TIMEOUT_ENV]: "300ms" },
     });
@@ -127,8 +127,8 @@ Deno.test("a hook that ignores SIGTERM is killed after a grace no longer than it
 Deno.test("a failing hook never changes the job's status", async () => {
   await withTempDir(async (dir) => {
     const { jobId, pid } = await mustSpawn({
-      program: "true",
-      jobsDir: dir,
+      command: "true",
+      store: dir,
       onEnd: "echo oops >&2; exit 7",
     });
     const job = await finalJob(dir, jobId);
@@ -137,7 +137,7 @@ Deno.test("a failing hook never changes the job's status", async () => {
       log,
       /oops\n\[@epack\/detach\] on-end hook exited with code 7\n$/,
     );
-    const after = await new JobStore(dir).load(jobId);
+    const after = await new FileJobStore(dir).load(jobId);
     assert.equal(after.status, "completed");
     assert.equal(after.exitCode, 0);
     assert.equal(after.error, undefined);
@@ -148,15 +148,15 @@ Deno.test("the end is recorded before the hook runs, and a cancel then does not 
   await withTempDir(async (dir) => {
     const go = join(dir, "go");
     const { jobId, pid } = await mustSpawn({
-      program: "true",
-      jobsDir: dir,
+      command: "true",
+      store: dir,
       onEnd: `while [ ! -e '${go}' ]; do sleep 0.05; done; echo survived`,
     });
     // Final while the hook still waits: `jobs wait` does not wait for it.
     const job = await finalJob(dir, jobId);
     assert.equal(job.status, "completed");
     assert.ok(alive(pid), "the supervisor is still running the hook");
-    const r = await cancel(jobId, { jobsDir: dir });
+    const r = await cancel(jobId, { store: dir });
     assert.equal(r.outcome, "already-ended");
     // Even a signal to the supervisor itself leaves the hook be.
     Deno.kill(pid, "SIGTERM");
@@ -168,7 +168,7 @@ Deno.test("the end is recorded before the hook runs, and a cancel then does not 
       log,
       /survived\n\[@epack\/detach\] on-end hook exited with code 0\n$/,
     );
-    assert.equal((await new JobStore(dir).load(jobId)).status, "completed");
+    assert.equal((await new FileJobStore(dir).load(jobId)).status, "completed");
   });
 });
 
@@ -176,9 +176,9 @@ Deno.test("a retried job runs its hook once, after its last attempt", async () =
   await withTempDir(async (dir) => {
     const runs = join(dir, "hook-runs");
     const { jobId, pid } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", "exit 4"],
-      jobsDir: dir,
+      store: dir,
       retries: 2,
       retryDelay: 20,
       onEnd: `echo "$EPACK_JOB_STATUS $EPACK_JOB_EXIT_CODE" >> '${runs}'`,
@@ -196,8 +196,8 @@ Deno.test("the hook of a job started from another job does not carry that job's 
     // As spawn({ allowNested: true }) from a worker: the supervisor has
     // the outer job's mark in its environment.
     const { jobId, pid } = await mustSpawn({
-      program: "true",
-      jobsDir: dir,
+      command: "true",
+      store: dir,
       env: { EPACK_DETACH_JOB_ID: "01OUTERJOBOUTERJOBOUTERJOB" },
       allowNested: true,
       onEnd: `env | grep '^EPACK_DETACH_JOB_ID=' > '${seen}'; true`,

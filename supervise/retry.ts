@@ -4,7 +4,7 @@
 // supervise(), beside the stop it shares with every job.
 
 import type { Job, JobAttempt } from "../store/job.ts";
-import type { JobBackend } from "../store.ts";
+import type { JobStore } from "../store/contract.ts";
 import { formatDuration } from "../duration.ts";
 import { scheduleTimeout } from "../timeout.ts";
 
@@ -46,11 +46,11 @@ type AttemptEnd = Omit<JobAttempt, "startedAt">;
  * under the store's lock.
  */
 export class Attempts {
-  readonly #store: JobBackend;
+  readonly #store: JobStore;
   readonly #id: string;
   readonly #total: number;
 
-  constructor(store: JobBackend, id: string, retries: number) {
+  constructor(store: JobStore, id: string, retries: number) {
     this.#store = store;
     this.#id = id;
     this.#total = retries + 1;

@@ -5,8 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { JobStore } from "../jobs.ts";
-import { FileJobBackend } from "../store.ts";
+import { FileJobStore } from "../jobs.ts";
 import { cancel } from "../control.ts";
 import { withTempDir } from "../testdata/cli_helpers.ts";
 import {
@@ -36,9 +35,9 @@ Deno.test("a worker that fails twice then succeeds, with 3 retries, ends complet
   await withTempDir(async (dir) => {
     const state = join(dir, "state");
     const { jobId, pid } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", failsUntil(state, 3)],
-      jobsDir: dir,
+      store: dir,
       retries: 3,
       retryDelay: 300,
     });
@@ -78,9 +77,9 @@ Deno.test("a worker that always fails, with 1 retry, ends failed after 2 attempt
   await withTempDir(async (dir) => {
     const state = join(dir, "state");
     const { jobId } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", `echo x >> '${state}'; exit $(wc -l < '${state}')`],
-      jobsDir: dir,
+      store: dir,
       retries: 1,
       retryDelay: 50,
     });
@@ -96,16 +95,16 @@ Deno.test("a worker killed by an outside SIGKILL is run again", async () => {
   await withTempDir(async (dir) => {
     const state = join(dir, "state");
     const { jobId } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: [
         "-c",
         `if [ -e '${state}' ]; then echo second; exit 0; fi; : > '${state}'; exec sleep 30`,
       ],
-      jobsDir: dir,
+      store: dir,
       retries: 2,
       retryDelay: 50,
     });
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const first = await until("the first worker to start", async () => {
       const j = await store.load(jobId);
       return j.workerPid !== undefined && j.attempts?.length === 1
@@ -132,9 +131,9 @@ Deno.test("a timeout is never retried, and covers the whole job: attempts and pa
       "a worker that runs past the timeout is stopped once",
       async () => {
         const { jobId } = await mustSpawn({
-          program: "sleep",
+          command: "sleep",
           args: ["30"],
-          jobsDir: dir,
+          store: dir,
           retries: 3,
           retryDelay: 50,
           timeout: 500,
@@ -151,9 +150,9 @@ Deno.test("a timeout is never retried, and covers the whole job: attempts and pa
       async () => {
         const started = Date.now();
         const { jobId } = await mustSpawn({
-          program: "sh",
+          command: "sh",
           args: ["-c", "exit 3"],
-          jobsDir: dir,
+          store: dir,
           retries: 3,
           retryDelay: 30_000,
           timeout: 1_000,
@@ -176,18 +175,18 @@ Deno.test("a cancel is never retried: during an attempt, or at once during a pau
   await withTempDir(async (dir) => {
     await t.step("during an attempt", async () => {
       const { jobId } = await mustSpawn({
-        program: "sleep",
+        command: "sleep",
         args: ["30"],
-        jobsDir: dir,
+        store: dir,
         retries: 3,
         retryDelay: 50,
       });
-      const store = new JobStore(dir);
+      const store = new FileJobStore(dir);
       await until(
         "the worker to start",
         async () => (await store.load(jobId)).workerPid !== undefined,
       );
-      const r = await cancel(jobId, { jobsDir: dir, grace: 2_000 });
+      const r = await cancel(jobId, { store: dir, grace: 2_000 });
       assert.equal(r.outcome, "cancelled", r.message);
       const job = await store.load(jobId);
       assert.equal(job.status, "cancelled");
@@ -195,19 +194,19 @@ Deno.test("a cancel is never retried: during an attempt, or at once during a pau
     });
     await t.step("during the pause between attempts", async () => {
       const { jobId, pid } = await mustSpawn({
-        program: "sh",
+        command: "sh",
         args: ["-c", "exit 3"],
-        jobsDir: dir,
+        store: dir,
         retries: 3,
         retryDelay: 60_000,
       });
-      const store = new JobStore(dir);
+      const store = new FileJobStore(dir);
       await until("the first attempt's end", async () => {
         const j = await store.load(jobId);
         return j.attempts?.[0]?.endedAt !== undefined;
       });
       const asked = Date.now();
-      const r = await cancel(jobId, { jobsDir: dir });
+      const r = await cancel(jobId, { store: dir });
       assert.ok(
         Date.now() - asked < 5_000,
         "ended at once, not after the pause",
@@ -229,9 +228,9 @@ Deno.test("a cancel is never retried: during an attempt, or at once during a pau
 Deno.test("a job without retries keeps no attempts in its record", async () => {
   await withTempDir(async (dir) => {
     const { jobId } = await mustSpawn({
-      program: "sh",
+      command: "sh",
       args: ["-c", "exit 3"],
-      jobsDir: dir,
+      store: dir,
     });
     const job = await finalJob(dir, jobId);
     assert.equal(job.status, "failed");
@@ -263,7 +262,7 @@ Deno.test("pauseUnless() waits its time, or ends as soon as it is woken", async 
 
 Deno.test("a new attempt starts without the progress and result of the one that failed", async () => {
   await withTempDir(async (dir) => {
-    await using store = new FileJobBackend(join(dir, "jobs"));
+    await using store = new FileJobStore(join(dir, "jobs"));
     const job = await store.create({ command: "x", retries: 2 });
     const attempts = new Attempts(store, job.id, 2);
     const first = new Date();

@@ -4,25 +4,17 @@
 // or on cancel, and records how the job ended.
 
 import {
-  type CompleteOptions,
+  type FinalStatus,
   InvalidJobFileError,
   type Job,
-  JOB_ID_ENV,
-  JobNotFoundError,
-  type JobStatus,
-  SUPERVISOR_START_GRACE_MS,
-} from "../jobs.ts";
-import {
-  type JobBackend,
-  type JobLease,
-  openStore,
-  STORE_ENV,
-} from "../store.ts";
-import {
-  DEFAULT_KILL_GRACE,
-  scheduleTimeout,
-  stopProcessGroup,
-} from "../timeout.ts";
+  type JobEnd,
+} from "../store/job.ts";
+import { JOB_ID_ENV, JobNotFoundError } from "../store/job_id.ts";
+import type { JobLease, JobStore } from "../store/contract.ts";
+import { openStore, STORE_ENV } from "../store/open.ts";
+import { cancelDeadline, SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
+import { DEFAULT_KILL_GRACE } from "../store/job_options.ts";
+import { scheduleTimeout, stopProcessGroup } from "../timeout.ts";
 import {
   isEnded,
   readProcess,
@@ -30,7 +22,6 @@ import {
   startStamp,
 } from "../process/inspect.ts";
 import { formatDuration, MAX_DURATION } from "../duration.ts";
-import { cancelDeadline } from "../store/cancel_request.ts";
 import { type LogCap, startLogCap } from "./log_cap.ts";
 import { DEFAULT_RETRY_DELAY, retryPause } from "../store/job_options.ts";
 import {
@@ -46,6 +37,12 @@ import { sleep } from "../util/timer.ts";
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
 /**
+ * When the last stop signal came (ms since the epoch): one that comes while
+ * an end waits to be recorded tells the supervisor to stop waiting.
+ */
+let lastStopSignalAt = 0;
+
+/**
  * Catches the signals that would otherwise end the supervisor, from its
  * first moment to its last: a supervisor killed by one would leave the worker
  * running with nobody to record its end. The first signal is remembered, so
@@ -59,6 +56,7 @@ class StopSignals implements Disposable {
   constructor() {
     for (const signal of STOP_SIGNALS) {
       const fn = () => {
+        lastStopSignalAt = Date.now();
         this.received ??= signal;
         this.#handler?.(signal);
       };
@@ -92,7 +90,7 @@ class StopSignals implements Disposable {
  * Opens the job's store, trying again for up to 20 s (within the start
  * grace period) while a database cannot be reached.
  */
-async function openPatiently(name: string): Promise<JobBackend> {
+async function openPatiently(name: string): Promise<JobStore> {
   const giveUpAt = Date.now() + 20_000;
   let pause = 250;
   for (;;) {
@@ -108,7 +106,7 @@ async function openPatiently(name: string): Promise<JobBackend> {
 }
 
 /**
- * Supervises one job to its end, calls `afterEnd` (which starts the jobs
+ * Supervises one job to its end, runs a scheduler pass (which starts the jobs
  * that waited for it), then runs its end hook, if it has one. Returns the
  * supervisor's exit code: 0 when the job's end was recorded, 1 when nothing
  * could be recorded.
@@ -116,11 +114,10 @@ async function openPatiently(name: string): Promise<JobBackend> {
 export async function runSupervisor(
   storeName: string,
   id: string,
-  afterEnd?: () => Promise<void>,
 ): Promise<number> {
   // Before the liveness lock: once it is held, cancel() may signal us.
   using signals = new StopSignals();
-  let store: JobBackend;
+  let store: JobStore;
   try {
     store = await openPatiently(storeName);
   } catch {
@@ -133,7 +130,8 @@ export async function runSupervisor(
   const { code, ended } = await superviseHeld(store, storeName, id, signals);
   // The job's slot is free and its end recorded: what waited for it starts
   // now, not after the end hook, which is not the job and may take a while.
-  await afterEnd?.();
+  const { schedulePending } = await import("../schedule/schedule.ts");
+  await schedulePending(store);
   // From here the job's end is in its record: `jobs wait` has seen it, and
   // the liveness lock is let go (a final record is never called lost).
   if (ended?.onEnd !== undefined) {
@@ -156,7 +154,7 @@ export async function runSupervisor(
  * here (`undefined` if this supervisor recorded none).
  */
 async function superviseHeld(
-  store: JobBackend,
+  store: JobStore,
   storeName: string,
   id: string,
   signals: StopSignals,
@@ -264,7 +262,7 @@ function startWorker(
 
 /** Why the job is being stopped: the first of its timeout and a cancel. */
 interface Halt {
-  status: JobStatus;
+  status: FinalStatus;
   error: string;
 }
 
@@ -284,7 +282,7 @@ interface Worker {
  * @returns The job as its end was recorded.
  */
 async function supervise(
-  store: JobBackend,
+  store: JobStore,
   job: Job,
   signals: StopSignals,
   storeName: string,
@@ -316,7 +314,7 @@ async function supervise(
   const halted = Promise.withResolvers<void>();
   // The worker of the attempt under way, if one is.
   let worker: Worker | undefined;
-  const stop = (status: JobStatus, error: string, killAt: number) => {
+  const stop = (status: FinalStatus, error: string, killAt: number) => {
     if (halt === undefined) {
       halt = { status, error };
       halted.resolve();
@@ -447,11 +445,16 @@ async function supervise(
         status: stopped.status,
         error: error + (attempts?.of(n) ?? ""),
         ...ended,
-      });
+      }, endedAt);
     }
     if (status.success) {
       await attempts?.ended(startedAt, { endedAt, ...ended });
-      return await recordEnd(store, job.id, { status: "completed", ...ended });
+      return await recordEnd(
+        store,
+        job.id,
+        { status: "completed", ...ended },
+        endedAt,
+      );
     }
     const error = status.signal !== null
       ? `Killed by ${status.signal}`
@@ -462,7 +465,7 @@ async function supervise(
         status: "failed",
         error: error + (attempts?.of(n) ?? ""),
         ...ended,
-      });
+      }, endedAt);
     }
     // A stop that came as the worker failed: no more attempts.
     if (halt === undefined) {
@@ -492,7 +495,7 @@ async function supervise(
  * later) while the stop runs.
  */
 class Stopping {
-  readonly status: JobStatus;
+  readonly status: FinalStatus;
   readonly error: string;
   readonly #started = Date.now();
   #killAt: number;
@@ -504,7 +507,7 @@ class Stopping {
   constructor(
     pid: number,
     mark: string,
-    status: JobStatus,
+    status: FinalStatus,
     error: string,
     killAt: number,
   ) {
@@ -576,7 +579,7 @@ function exitMessage(code: number, program: string): string {
 }
 
 async function startFailed(
-  store: JobBackend,
+  store: JobStore,
   job: Job,
   err: unknown,
 ): Promise<Job> {
@@ -590,7 +593,7 @@ async function startFailed(
 }
 
 /** A job's end, as the supervisor records it. */
-type End = CompleteOptions & { status: JobStatus; error?: string };
+type End = JobEnd;
 
 /**
  * How long the supervisor keeps trying to record a job's end when the write
@@ -616,31 +619,39 @@ class EndNotRecordedError extends Error {
  * {@linkcode END_MAX_PAUSE}) for up to {@linkcode END_PATIENCE} while the
  * write fails: an end that is known must not turn into "lost" because the
  * disk was full for a while. A record that is gone or no longer readable
- * as a job is not retried: no wait would bring it back.
+ * as a job is not retried: no wait would bring it back. A stop signal
+ * (SIGTERM, SIGINT, SIGHUP) that comes while it waits ends the waiting: the
+ * worker has ended, so there is nothing left to stop, and whoever sent it
+ * wants the supervisor gone (a store that is gone for good, say).
  *
  * @throws {EndNotRecordedError} If it gives up.
  */
 async function recordEnd(
-  store: JobBackend,
+  store: JobStore,
   id: string,
   end: End,
+  at: Date = new Date(),
   patience = END_PATIENCE,
 ): Promise<Job> {
-  const giveUpAt = Date.now() + patience;
+  const began = Date.now();
+  const giveUpAt = began + patience;
   let pause = END_FIRST_PAUSE;
   let tries = 0;
   for (;;) {
     tries++;
     try {
-      return await store.finish(id, end);
+      return await store.finish(id, end, at);
     } catch (err) {
       const permanent = err instanceof JobNotFoundError ||
         err instanceof InvalidJobFileError;
-      if (permanent || Date.now() >= giveUpAt) {
+      const told = lastStopSignalAt >= began;
+      if (permanent || told || Date.now() >= giveUpAt) {
         throw new EndNotRecordedError(
           `The job's end (${describeEnd(end)}) could not be recorded${
             permanent
               ? ""
+              : told
+              ? ` (${tries} tries; a stop signal ended the wait)`
               : ` after ${tries} tries over ${formatDuration(patience)}`
           }: ${String(err)}`,
           { cause: err },
@@ -653,9 +664,20 @@ async function recordEnd(
           }; trying again for up to ${formatDuration(patience)}`,
         );
       }
-      await sleep(Math.max(0, Math.min(pause, giveUpAt - Date.now())));
+      await sleepUnlessStopped(
+        Math.max(0, Math.min(pause, giveUpAt - Date.now())),
+        began,
+      );
       pause = Math.min(pause * 2, END_MAX_PAUSE);
     }
+  }
+}
+
+/** Sleeps `ms`, in steps, ending early once a stop signal comes after `since`. */
+async function sleepUnlessStopped(ms: number, since: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && lastStopSignalAt < since) {
+    await sleep(Math.min(50, until - Date.now()));
   }
 }
 

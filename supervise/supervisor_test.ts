@@ -4,15 +4,16 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
+import type { SpawnOptions } from "../detach.ts";
 import { withTempDir } from "../testdata/cli_helpers.ts";
 import { alive, mustSpawn, until } from "../testdata/spawn_helpers.ts";
 import { waitForJob } from "../control.ts";
 
 /** A worker that exits 3 once `trigger` exists. */
-function exitsOn(trigger: string): Record<string, unknown> {
+function exitsOn(trigger: string): SpawnOptions {
   return {
-    program: "sh",
+    command: "sh",
     args: ["-c", `while [ ! -e '${trigger}' ]; do sleep 0.05; done; exit 3`],
   };
 }
@@ -85,9 +86,9 @@ Deno.test("a full disk at the job's end does not lose its exit code: the job sta
     await withTmpfs(jobsDir, "1m", async () => {
       const { jobId, pid } = await mustSpawn({
         ...exitsOn(trigger),
-        jobsDir,
+        store: jobsDir,
       });
-      const store = new JobStore(jobsDir);
+      const store = new FileJobStore(jobsDir);
       const filler = join(jobsDir, "filler");
       try {
         const started = await until("the worker to start", async () => {
@@ -108,7 +109,10 @@ Deno.test("a full disk at the job's end does not lose its exit code: the job sta
         assert.ok(alive(pid), "the supervisor is still there, retrying");
 
         await Deno.remove(filler);
-        const job = await waitForJob(jobId, { jobsDir, timeout: 15_000 });
+        const job = await waitForJob(jobId, {
+          store: jobsDir,
+          timeout: 15_000,
+        });
         assert.equal(job.status, "failed");
         assert.equal(job.exitCode, 3);
         assert.equal(job.error, "Exited with code 3");
@@ -128,9 +132,9 @@ Deno.test("an end that cannot be recorded at all is told in the job's log: the s
     const trigger = join(dir, "exit-now");
     const { jobId, pid } = await mustSpawn({
       ...exitsOn(trigger),
-      jobsDir: dir,
+      store: dir,
     });
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     try {
       const started = await until("the worker to start", async () => {
         const j = await store.load(jobId);

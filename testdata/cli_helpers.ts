@@ -4,7 +4,8 @@
 import { findExecutable } from "../spawn/which.ts";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { isFinalStatus, type Job, JobStore } from "../jobs.ts";
+import { FileJobStore, isFinalStatus, type Job } from "../jobs.ts";
+import type { JobStore } from "../store.ts";
 import { fileURLToPath } from "node:url";
 
 /** The CLI's entry module, absolute. */
@@ -436,7 +437,7 @@ export async function spawnJob(
   args: string[],
   extra: Record<string, unknown> = {},
 ): Promise<Spawned> {
-  const options = { program: command, args, jobsDir: dir, ...extra };
+  const options = { command, args, store: dir, ...extra };
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", SPAWNER, JSON.stringify(options)],
     stdin: "null",
@@ -455,7 +456,7 @@ export async function until(
   done: (job: Job) => boolean,
   ms = 15_000,
 ): Promise<Job> {
-  const store = new JobStore(dir);
+  const store = new FileJobStore(dir);
   const deadline = Date.now() + ms;
   for (;;) {
     const job = await store.load(id);
@@ -481,7 +482,9 @@ export function gone(pid: number): boolean {
 
 /** Stops a job the test left running, whatever state it is in. */
 export async function stopJob(dir: string, id: string): Promise<void> {
-  const job = await new JobStore(dir).loadRecorded(id).catch(() => undefined);
+  const job = await new FileJobStore(dir).loadRecorded(id).catch(() =>
+    undefined
+  );
   for (const pid of [job?.pid, job?.workerPid]) {
     if (pid === undefined || pid <= 1) continue;
     for (const target of [-pid, pid]) {
@@ -546,7 +549,11 @@ export async function craftEnded(
     command: "sh",
     args: ["-c", "true"],
   });
-  await store.complete(job.id, { exitCode: options.exitCode ?? 0 });
+  const exitCode = options.exitCode ?? 0;
+  await store.finish(job.id, {
+    status: exitCode === 0 ? "completed" : "failed",
+    exitCode,
+  });
   const at = new Date(Date.now() - (options.agoMs ?? 0));
   return await store.update(job.id, (j) => {
     j.startedAt = new Date(at.getTime() - 1000);

@@ -6,7 +6,7 @@ import { spawn, superviseIfRequested } from "../detach.ts";
 await superviseIfRequested();
 const [url, script] = Deno.args;
 const { jobId } = await spawn({
-  program: "/bin/sh",
+  command: "/bin/sh",
   args: ["-c", script],
   store: url,
   grace: 1_000,

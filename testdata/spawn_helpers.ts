@@ -2,6 +2,7 @@
 // the stop policy: they start real jobs through testdata/spawner.ts, a real
 // `deno run` that spawns and exits.
 
+import type { SpawnOptions } from "../mod.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type Job, waitForJob } from "../mod.ts";
@@ -24,7 +25,7 @@ export interface Spawned {
 
 /** Runs the fixture, which spawns one job and exits; returns its output. */
 export async function spawnJob(
-  options: Record<string, unknown> | Record<string, unknown>[],
+  options: SpawnOptions | SpawnOptions[],
   denoFlags: string[] = ["-A"],
 ): Promise<{ code: number; result?: Spawned; stderr: string; ms: number }> {
   const started = performance.now();
@@ -47,7 +48,7 @@ export async function spawnJob(
 
 /** spawnJob(), which must succeed. */
 export async function mustSpawn(
-  options: Record<string, unknown>,
+  options: SpawnOptions,
   denoFlags?: string[],
 ): Promise<Spawned> {
   const r = await spawnJob(options, denoFlags);
@@ -79,5 +80,5 @@ export function alive(pid: number): boolean {
 
 /** The job's final record, waited for up to 30 s. */
 export async function finalJob(dir: string, id: string): Promise<Job> {
-  return await waitForJob(id, { jobsDir: dir, timeout: 30_000 });
+  return await waitForJob(id, { store: dir, timeout: 30_000 });
 }

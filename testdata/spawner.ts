@@ -3,8 +3,8 @@
 // SpawnResult as JSON. Started again as a worker, it runs one of the tiny
 // commands below, so tests can detach the program's own commands.
 //
-//   deno run -A testdata/spawner.ts '{"program":"sleep","args":["0.2"],"jobsDir":"/tmp/j"}'
-//   deno run -A testdata/spawner.ts '{"command":"exit","args":["3"],"jobsDir":"/tmp/j"}'
+//   deno run -A testdata/spawner.ts '{"command":"sleep","args":["0.2"],"store":"/tmp/j"}'
+//   deno run -A testdata/spawner.ts '{"subcommand":"exit","args":["3"],"store":"/tmp/j"}'
 
 import { spawn, type SpawnOptions, superviseIfRequested } from "../mod.ts";
 

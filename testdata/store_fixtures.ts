@@ -3,17 +3,17 @@
 // each measures by its own clock: the record's startedAt, or the server's
 // created_at).
 import postgres from "npm:postgres@3.4.9";
-import { type JobBackend, openStore } from "../store.ts";
-import { FileJobBackend } from "../store/file_store.ts";
+import { type JobStore, openStore } from "../store.ts";
+import { FileJobStore } from "../jobs.ts";
 import { type PgCluster, startCluster } from "./pg_cluster.ts";
 
 /** One backend under test. */
 export interface Backend extends AsyncDisposable {
   readonly name: string;
   /** A new, empty store, and the name that opens it from another process. */
-  fresh(): Promise<{ store: JobBackend; url: string }>;
+  fresh(): Promise<{ store: JobStore; url: string }>;
   /** Moves a job's creation back by `ms` as the backend measures it. */
-  age(store: JobBackend, id: string, ms: number): Promise<void>;
+  age(store: JobStore, id: string, ms: number): Promise<void>;
   /** How long after its holder dies a job is seen lost, at most. */
   readonly lostWithin: number;
 }
@@ -27,7 +27,7 @@ export function fileBackend(): Backend {
     async fresh() {
       const dir = await Deno.makeTempDir({ prefix: "detach_store_" });
       dirs.push(dir);
-      return { store: new FileJobBackend(dir), url: dir };
+      return { store: new FileJobStore(dir), url: dir };
     },
     async age(store, id, ms) {
       await store.update(id, (j) => {
@@ -53,7 +53,7 @@ export const TEST_LEASE = "epack_lease_ttl=1500&epack_renew_every=300";
 export async function pgBackend(): Promise<Backend & { cluster: PgCluster }> {
   const cluster = await startCluster();
   const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  const stores: JobBackend[] = [];
+  const stores: JobStore[] = [];
   const logDirs: string[] = [];
   let n = 0;
   return {

@@ -4,21 +4,21 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { InvalidJobIdError, JobStore } from "../jobs.ts";
+import { FileJobStore, InvalidJobIdError } from "../jobs.ts";
 
 const JOBS_URL = new URL("../jobs.ts", import.meta.url).href;
-const LIVENESS_URL = new URL("../store/liveness.ts", import.meta.url).href;
+const JOB_ID_URL = new URL("../store/job_id.ts", import.meta.url).href;
 
 export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;
 
 /** Runs `fn` with a store over `<tmp>/jobs`; `tmp` is removed afterwards. */
 export async function withStore(
-  fn: (store: JobStore, tmp: string) => Promise<void>,
+  fn: (store: FileJobStore, tmp: string) => Promise<void>,
 ): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "detach_" });
   try {
-    await fn(new JobStore(join(tmp, "jobs")), tmp);
+    await fn(new FileJobStore(join(tmp, "jobs")), tmp);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
@@ -33,9 +33,9 @@ export async function writeScript(
   const path = join(dir, name);
   await Deno.writeTextFile(
     path,
-    `import { JobStore, newJobId } from ${JSON.stringify(JOBS_URL)};\n` +
-      `import { holdLiveness } from ${JSON.stringify(LIVENESS_URL)};\n` +
-      `void JobStore; void newJobId; void holdLiveness;\n` +
+    `import { FileJobStore } from ${JSON.stringify(JOBS_URL)};\n` +
+      `import { newJobId } from ${JSON.stringify(JOB_ID_URL)};\n` +
+      `void FileJobStore; void newJobId;\n` +
       `const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));\n` +
       `void sleep;\n` +
       body,
@@ -99,8 +99,8 @@ export async function kill(child: Child): Promise<void> {
 
 const HOLDER = `
 const [dir, id] = Deno.args;
-const store = new JobStore(dir);
-await holdLiveness(store, id);
+const store = new FileJobStore(dir);
+await store.hold(id);
 console.log("ready");
 setInterval(() => {}, 1 << 30);
 `;
@@ -108,7 +108,7 @@ setInterval(() => {}, 1 << 30);
 /** Starts a process that holds the job's liveness lock, like a supervisor. */
 export async function startHolder(
   tmp: string,
-  store: JobStore,
+  store: FileJobStore,
   id: string,
 ): Promise<Child> {
   const script = await writeScript(tmp, "holder.ts", HOLDER);
@@ -123,7 +123,11 @@ export async function startHolder(
 }
 
 /** Moves a job's times back by `ms`. */
-export async function backdate(store: JobStore, id: string, ms: number) {
+export async function backdate(
+  store: FileJobStore,
+  id: string,
+  ms: number,
+) {
   await store.update(id, (job) => {
     job.startedAt = new Date(job.startedAt.getTime() - ms);
     if (job.completedAt) {
@@ -146,7 +150,7 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-export async function readRaw(store: JobStore, id: string) {
+export async function readRaw(store: FileJobStore, id: string) {
   return JSON.parse(await Deno.readTextFile(store.recordPath(id)));
 }
 

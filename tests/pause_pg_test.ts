@@ -3,8 +3,9 @@
 // host is refused (signals cannot reach it), its record untouched.
 
 import assert from "node:assert/strict";
-import { cancel, pause, resume } from "../control.ts";
-import { HOST_ENV, openStore } from "../store.ts";
+import { cancel, pause, resume, waitForJob } from "../control.ts";
+import { openStore } from "../store.ts";
+import { HOST_ENV } from "../store/env.ts";
 import { readProcess } from "../process/inspect.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { until } from "../testdata/spawn_helpers.ts";
@@ -19,7 +20,9 @@ async function startAs(host: string, url: string, dir: string) {
       "sleep 300",
     ],
     cwd: dir,
-    env: { [HOST_ENV]: host },
+    // The hosts share this user's state directory, where their logs go:
+    // the test's own.
+    env: { [HOST_ENV]: host, XDG_STATE_HOME: dir },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -31,12 +34,15 @@ Deno.test("pause() and resume() on a PostgreSQL store: this host's job is paused
   Deno.env.set(HOST_ENV, "host-b");
   await using cluster = await startCluster();
   const dir = await Deno.makeTempDir({ prefix: "detach_pgpause_" });
-  const url = `${cluster.url}?epack_lease_ttl=3000&epack_renew_every=1000`;
+  const url = `${cluster.url}?epack_lease_ttl=3000&epack_renew_every=1000` +
+    `&epack_log_dir=${encodeURIComponent(`${dir}/epack/logs`)}`;
   const workers: number[] = [];
+  const ids: string[] = [];
   try {
     await using store = await openStore(url);
     const here = await startAs("host-b", url, dir);
     const away = await startAs("host-a", url, dir);
+    ids.push(here, away);
     for (const id of [here, away]) {
       const j = await until("the worker", async () => {
         const job = await store.load(id);
@@ -74,6 +80,11 @@ Deno.test("pause() and resume() on a PostgreSQL store: this host's job is paused
       } catch {
         // Gone.
       }
+    }
+    // Their supervisors record the ends while the server is still there,
+    // and exit: none is left behind.
+    for (const id of ids) {
+      await waitForJob(id, { store: url, timeout: 20_000 }).catch(() => {});
     }
     Deno.env.delete(HOST_ENV);
     await Deno.remove(dir, { recursive: true });

@@ -11,7 +11,7 @@ import {
   readProcess,
   signalProcess,
 } from "../process/inspect.ts";
-import { JobStore } from "../jobs.ts";
+import { FileJobStore } from "../jobs.ts";
 
 /** The documented set for the job commands (`pull` adds `--allow-net`). */
 export const NARROW = [
@@ -69,7 +69,7 @@ function jobs(dir: string, ...args: string[]): Promise<Run> {
   return epack(NARROW, "jobs", ...args, "--jobs-dir", dir);
 }
 
-async function worker(store: JobStore, id: string): Promise<number> {
+async function worker(store: FileJobStore, id: string): Promise<number> {
   return await until("the worker", async () => {
     const j = await store.load(id);
     return j.workerPid;
@@ -78,7 +78,7 @@ async function worker(store: JobStore, id: string): Promise<number> {
 
 Deno.test("the whole CLI lifecycle runs under --allow-read --allow-write --allow-run --allow-env, without -A", async (t) => {
   await withTempDir(async (dir) => {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     using _cleanup = { [Symbol.dispose]: killStarted };
 
     await t.step("run --detach, jobs, jobs wait", async () => {
@@ -188,7 +188,7 @@ Deno.test("each flag of the narrow set, when missing, is named in the error", as
       "jobs cancel without --allow-run, jobs without --allow-read",
       async () => {
         const id = await detach(dir, "--", "sleep", "300");
-        await worker(new JobStore(dir), id);
+        await worker(new FileJobStore(dir), id);
         const noRun = NARROW.filter((f) => f !== "--allow-run");
         const c = await epack(noRun, "jobs", "cancel", id, "--jobs-dir", dir);
         assert.equal(c.code, 1);

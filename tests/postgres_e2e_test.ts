@@ -2,7 +2,8 @@
 // by spawn(), seen and controlled from this process as host B, against a
 // real throwaway PostgreSQL cluster.
 import { cancel, waitForJob } from "../control.ts";
-import { HOST_ENV, openStore } from "../store.ts";
+import { openStore } from "../store.ts";
+import { HOST_ENV } from "../store/env.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
@@ -27,7 +28,8 @@ async function startOnA(url: string, dir: string, script: string) {
       script,
     ],
     cwd: dir,
-    env: { [HOST_ENV]: "host-a" },
+    // Host A's logs go to its user's state directory: the test's own.
+    env: { [HOST_ENV]: "host-a", XDG_STATE_HOME: `${dir}/state-a` },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -93,7 +95,7 @@ Deno.test("two hosts on one database", async (t) => {
         assertEquals(ended.status, "completed");
         const seen = await b.load(id);
         assertEquals(seen.logTail, "hello\n");
-        assert(seen.logPath.startsWith(`${dir}/.epack/logs/`), seen.logPath);
+        assertEquals(seen.logPath, `${dir}/state-a/epack/logs/${id}.log`);
       },
     );
 

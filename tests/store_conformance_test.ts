@@ -4,10 +4,11 @@
 import {
   InvalidJobIdError,
   JobNotFoundError,
-  newJobId,
   SUPERVISOR_START_GRACE_MS,
 } from "../jobs.ts";
-import type { JobBackend } from "../store.ts";
+import { requestCancel } from "../store/rules.ts";
+import { newJobId } from "../store/job_id.ts";
+import type { JobStore } from "../store.ts";
 import {
   type Backend,
   fileBackend,
@@ -115,7 +116,7 @@ async function contract(t: Deno.TestContext, backend: Backend) {
     async () => {
       const { store, url } = await backend.fresh();
       const job = await store.create({ command: "count" });
-      const others: JobBackend[] = [];
+      const others: JobStore[] = [];
       const { openStore } = await import("../store.ts");
       for (let i = 0; i < 4; i++) others.push(await openStore(url));
       try {
@@ -187,8 +188,11 @@ async function contract(t: Deno.TestContext, backend: Backend) {
           ["delete", () => store.delete(id)],
           ["hold", () => store.hold(id)],
           ["isHeld", () => store.isHeld(id)],
-          ["resolveId", () => store.resolveId(id)],
-          ["requestCancel", () => store.requestCancel(id, 0)],
+          ["resolveId", () => store.resolve(id)],
+          [
+            "requestCancel",
+            () => store.update(id, requestCancel(Date.now() + 0, Date.now())),
+          ],
         ];
         for (const [name, call] of calls) {
           await assertRejects(
@@ -210,16 +214,16 @@ async function contract(t: Deno.TestContext, backend: Backend) {
       const { store } = await backend.fresh();
       const ulid = newJobId();
       await store.create({ command: "x", id: ulid });
-      await store.create({ command: "x", id: "a_b" });
-      await store.create({ command: "x", id: "axb_long" });
-      assertEquals(await store.resolveId(ulid.toLowerCase()), ulid);
+      await store.create({ command: "x", id: "abc_d" });
+      await store.create({ command: "x", id: "abcxd_long" });
+      assertEquals(await store.resolve(ulid.toLowerCase()), ulid);
       assertEquals((await store.load(ulid.toLowerCase())).id, ulid);
-      assertEquals(await store.resolveId(ulid.slice(-6).toLowerCase()), ulid);
+      assertEquals(await store.resolve(ulid.slice(-6).toLowerCase()), ulid);
       // `_` is literal, not a wildcard.
-      assertEquals(await store.resolveId("a_"), "a_b");
-      assertEquals(await store.resolveId("axb"), "axb_long");
+      assertEquals(await store.resolve("abc_"), "abc_d");
+      assertEquals(await store.resolve("abcx"), "abcxd_long");
       await assertRejects(
-        () => store.resolveId("nothing"),
+        () => store.resolve("nothing"),
         JobNotFoundError,
         "unknown prefix",
       );
@@ -310,14 +314,23 @@ async function contract(t: Deno.TestContext, backend: Backend) {
     async () => {
       const { store } = await backend.fresh();
       const job = await store.create({ command: "x" });
-      const first = await store.requestCancel(job.id, 60_000);
+      const first = await store.update(
+        job.id,
+        requestCancel(Date.now() + 60_000, Date.now()),
+      );
       assert(first.cancelRequestedAt !== undefined, "recorded");
       assertEquals(first.grace, 60_000);
       // A later deadline leaves it; a sooner one moves it, from the first
       // request's time.
-      const later = await store.requestCancel(job.id, 120_000);
+      const later = await store.update(
+        job.id,
+        requestCancel(Date.now() + 120_000, Date.now()),
+      );
       assertEquals(later.grace, 60_000);
-      const sooner = await store.requestCancel(job.id, 1_000);
+      const sooner = await store.update(
+        job.id,
+        requestCancel(Date.now() + 1_000, Date.now()),
+      );
       assert(
         sooner.grace! >= 1_000 && sooner.grace! < 60_000,
         `${sooner.grace}`,
@@ -327,7 +340,10 @@ async function contract(t: Deno.TestContext, backend: Backend) {
         first.cancelRequestedAt?.getTime(),
       );
       await store.finish(job.id, { status: "cancelled" });
-      const ended = await store.requestCancel(job.id, 1);
+      const ended = await store.update(
+        job.id,
+        requestCancel(Date.now() + 1, Date.now()),
+      );
       assertEquals(ended.status, "cancelled");
       assertEquals(ended.grace, sooner.grace);
     },

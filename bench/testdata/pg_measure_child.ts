@@ -4,7 +4,8 @@
 //   watch <store> <id>      prints "ready", then "ended <epoch ms>"
 //   hold <store|""> <id>    holds the job 1 s, prints peak RSS in KiB
 //   holdmany <url> <id>...  holds all, prints "held", waits for SIGTERM
-import { openStore, watchStoredJob } from "../../store.ts";
+import { openStore } from "../../store.ts";
+import { watchJob } from "../../control.ts";
 import { spawn, superviseIfRequested } from "../../detach.ts";
 
 // This program is also the supervisor of the jobs `detach` starts.
@@ -19,7 +20,7 @@ function peakRssKiB(): number {
 
 if (cmd === "detach") {
   const t0 = performance.now();
-  await spawn({ program: "true", store: name, workingDir: rest[0] });
+  await spawn({ command: "true", store: name, workingDir: rest[0] });
   console.log(performance.now() - t0);
 } else if (cmd === "create") {
   const t0 = performance.now();
@@ -30,10 +31,7 @@ if (cmd === "detach") {
   await using store = await openStore(name);
   let first = true;
   for await (
-    const job of watchStoredJob(store, rest[0], {
-      onTimeout: () => new Error("timeout"),
-      timeout: 30_000,
-    })
+    const job of watchJob(rest[0], { store, timeout: 30_000 })
   ) {
     if (first) {
       console.log("ready");

@@ -7,7 +7,7 @@ import {
   InvalidJobIdError,
   validateJobId,
 } from "../../jobs.ts";
-import type { JobBackend } from "../../store.ts";
+import type { JobStore } from "../../store.ts";
 import { parseDuration } from "../../duration.ts";
 import { CliError, usageError } from "../_errors.ts";
 
@@ -27,7 +27,7 @@ export interface JobsContext {
   /** Whether the output is JSON. */
   json: boolean;
   /** The store: a jobs directory, or a database shared by hosts. */
-  store: JobBackend;
+  store: JobStore;
   /** The store's name as given (a URL keeps its password here). */
   storeName: string;
 }
@@ -87,7 +87,7 @@ export async function oneJobId(ctx: JobsContext): Promise<string> {
     );
   }
   try {
-    return await ctx.store.resolveId(raw);
+    return await ctx.store.resolve(raw);
   } catch (err) {
     if (err instanceof AmbiguousJobIdError) {
       const shown = err.candidates.slice(0, MAX_CANDIDATES).join(", ");

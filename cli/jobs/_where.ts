@@ -3,25 +3,17 @@
 // knows each job's host, and keeps the end of the log (8 KiB) in the row
 // when the job ends, which is all another host can show.
 
-import { jobLogPath } from "../../logs.ts";
-import { FileJobBackend, hostName, type StoredJob } from "../../store.ts";
+import type { Job } from "../../jobs.ts";
+import { isLocalJob } from "../../store/contract.ts";
 import type { JobsContext } from "./_context.ts";
 
-/** The log's absolute path on the job's host. */
-export function logPathOf(ctx: JobsContext, job: StoredJob): string {
-  return ctx.store instanceof FileJobBackend
-    ? jobLogPath(ctx.store.files, job)
-    : job.logPath;
-}
-
 /** The job's host, if it is not this one (so its log is not here). */
-export function remoteHost(job: StoredJob): string | undefined {
-  if (job.host === undefined) return undefined;
-  return job.host === hostName() ? undefined : job.host;
+export function remoteHost(ctx: JobsContext, job: Job): string | undefined {
+  return isLocalJob(ctx.store, job) ? undefined : job.host;
 }
 
 /** The last `n` lines of the log's end kept in the store, if any. */
-export function keptLines(job: StoredJob, n: number): string[] | undefined {
+export function keptLines(job: Job, n: number): string[] | undefined {
   if (job.logTail === undefined) return undefined;
   const lines = job.logTail === "" ? [] : job.logTail.split("\n");
   if (job.logTail.endsWith("\n")) lines.pop();

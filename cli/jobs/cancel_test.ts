@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import { WAIT_EXIT } from "./wait.ts";
 import {
   assert,
@@ -29,7 +29,7 @@ Deno.test("jobs cancel stops a running job and does nothing to an ended one", as
     const r = await jobs(dir, "cancel", job.jobId);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stdout, `Job ${job.jobId} cancelled\n`);
-    const after = await new JobStore(dir).load(job.jobId);
+    const after = await new FileJobStore(dir).load(job.jobId);
     assertEquals(after.status, "cancelled");
     assert(gone(running.workerPid!), "the worker is still running");
 
@@ -52,7 +52,7 @@ Deno.test("jobs cancel exits 75 when the job has not ended by its grace plus the
   const dir = await tempDir();
   try {
     // A running record whose supervisor never comes: nothing will end it.
-    const job = await new JobStore(dir).create({ command: "x" });
+    const job = await new FileJobStore(dir).create({ command: "x" });
     const r = await jobs(dir, "cancel", job.id, "--grace", "0s");
     assertEquals(r.code, WAIT_EXIT.WAIT_TIMEOUT, r.stderr);
     assert(/has not ended/.test(r.stdout), r.stdout);

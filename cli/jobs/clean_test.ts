@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import {
   assert,
   assertEquals,
@@ -19,7 +19,7 @@ Deno.test("jobs clean removes old ended jobs and never running ones", async () =
   const dir = await tempDir();
   let running: Spawned | undefined;
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const day = 24 * 60 * 60 * 1000;
     const old = await craftEnded(store, { agoMs: 2 * day, exitCode: 1 });
     const recent = await craftEnded(store, { agoMs: 60_000 });

@@ -2,11 +2,10 @@
 // run at once; the jobs beyond it wait as `queued`, with no process.
 
 import { getJobLimit, setJobLimit } from "../../schedule/schedule.ts";
-import { isSupervisedStatus } from "../../jobs.ts";
-import { FileJobBackend } from "../../store.ts";
-import { needsJobsDir } from "../../spawn/launch.ts";
-import { CliError, EXIT, usageError } from "../_errors.ts";
+import { isSupervisedStatus } from "../../store/rules.ts";
+import { EXIT, usageError } from "../_errors.ts";
 import { out, outJson } from "../_output.ts";
+import type { JobStatus } from "../../jobs.ts";
 import type { JobsContext } from "./_context.ts";
 
 /** Runs `jobs limit`. */
@@ -31,24 +30,20 @@ export async function limit(ctx: JobsContext): Promise<number> {
       );
     }
   }
-  if (!(store instanceof FileJobBackend)) {
-    throw new CliError(needsJobsDir("jobs limit"));
-  }
-  const jobsDir = store.location;
   let started: string[] = [];
   if (wanted !== undefined) {
     try {
-      ({ started } = await setJobLimit(wanted, { jobsDir }));
+      ({ started } = await setJobLimit(wanted, { store }));
     } catch (err) {
       if (err instanceof RangeError) throw usageError(err.message, command);
       throw err;
     }
   }
-  const current = getJobLimit({ jobsDir });
+  const current = await getJobLimit({ store });
   const { jobs } = await store.list();
-  const count = (test: (s: string) => boolean) =>
+  const count = (test: (s: JobStatus) => boolean) =>
     jobs.filter((j) => test(j.status)).length;
-  const running = count((s) => isSupervisedStatus(s as "running"));
+  const running = count(isSupervisedStatus);
   const queued = count((s) => s === "queued");
   const waiting = count((s) => s === "waiting");
   if (ctx.json) {

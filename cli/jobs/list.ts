@@ -8,9 +8,6 @@ import {
   JOB_STATUSES,
   type JobStatus,
 } from "../../jobs.ts";
-import { cacheEnabled, streamJobTexts } from "../../store/list_cache.ts";
-import { VERSION } from "../main.ts";
-import { FileJobBackend } from "../../store/file_store.ts";
 import { EXIT, usageError } from "../_errors.ts";
 import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
@@ -100,9 +97,7 @@ export async function list(ctx: JobsContext): Promise<number> {
  * time, in chunks of about a MiB: the whole document, its objects and its
  * bytes are never in memory at once (100,000 jobs made a heap of several
  * hundred MiB). Warnings go in the document only: a --json reader gets one
- * complete answer on stdout. Over a jobs directory, the text of each ended
- * job comes from the listing cache when its record has not changed
- * (streamJobTexts()); the document is the same either way.
+ * complete answer on stdout.
  */
 async function listJson(
   ctx: JobsContext,
@@ -124,29 +119,9 @@ async function listJson(
   const emit = (job: Job) => {
     if (wants(job.status)) put(itemText(job, now));
   };
-  // Encoded into one buffer, reused (the text is copied before the next).
-  const encoder = new TextEncoder();
-  let scratch = new Uint8Array(1 << 16);
-  const encode = (text: string) => {
-    if (scratch.length < text.length * 3) {
-      scratch = new Uint8Array(text.length * 3);
-    }
-    return scratch.subarray(0, encoder.encodeInto(text, scratch).written);
-  };
-  const invalid = ctx.store instanceof FileJobBackend
-    ? await streamJobTexts(ctx.store.files, {
-      wants,
-      job: emit,
-      text: (job) => encode(itemText(job, now)),
-      put,
-      key: listFormat(),
-      cache: cacheEnabled(),
-    })
-    : await (async () => {
-      const listed = await ctx.store.list(options);
-      for (const job of listed.jobs) await emit(job);
-      return listed.invalid;
-    })();
+  const listed = await ctx.store.list(options);
+  for (const job of listed.jobs) emit(job);
+  const invalid = listed.invalid;
   chunks.add(first ? '{\n  "jobs": [],\n' : "\n  ],\n");
   const tail = JSON.stringify(
     { invalid: invalid.map((bad: InvalidJobFile) => ({ ...bad })) },
@@ -161,49 +136,12 @@ async function listJson(
 /**
  * A job as an item of the document: stringified at its depth, so that
  * JSON.stringify does the indenting, with the text around the item cut off.
- * For an ended job, a function of its record alone (the listing cache keeps
- * it): `now` only counts for a job that has not ended.
+ * `now` only counts for a job that has not ended.
  */
 function itemText(job: Job, now: number): string {
   const item = JSON.stringify({ jobs: [jobJson(job, now)] }, null, 2);
   return item.slice(ITEM_HEAD.length, -ITEM_TAIL.length);
 }
-
-/**
- * What the listing cache's texts are made under: a cache made by another
- * version of this CLI, or one whose item text differs (tried on a job with
- * most fields), is not used. Change LIST_FORMAT when records are read or
- * shown differently in a way the sample job does not show.
- *
- * @returns The key.
- */
-export function listFormat(): string {
-  const sample = {
-    id: "01KAAAAAAAAAAAAAAAAAAAAAAA",
-    command: "pull",
-    args: ["a\u00e9"],
-    flags: ["--ci"],
-    status: "failed",
-    pid: 1,
-    startedAt: new Date(1_000),
-    completedAt: new Date(2_500),
-    exitCode: 3,
-    signal: "SIGTERM",
-    logPath: "/l",
-    workingDir: "/w",
-    timeout: 1,
-    error: "e",
-    result: { a: [1] },
-    progress: { done: 1, total: 2, unit: "B", updatedAt: new Date(2_000) },
-    argv: ["x"],
-    env: { A: "b" },
-    attempts: [],
-    extra: { x_future: 1 },
-  } as Job;
-  return `${LIST_FORMAT} ${VERSION}\n${itemText(sample, 0)}`;
-}
-
-const LIST_FORMAT = "jobs-json 1";
 
 /** What JSON.stringify({ jobs: [item] }, null, 2) puts around the item. */
 const ITEM_HEAD = '{\n  "jobs": [\n';

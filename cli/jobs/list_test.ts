@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import {
   assert,
   assertCliError,
@@ -91,7 +91,7 @@ Deno.test("jobs lists running jobs by default, all with --all, one status with -
 Deno.test("jobs warns about invalid job files and still lists the valid jobs", async () => {
   const dir = await tempDir();
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const good = await craftEnded(store);
     await Deno.writeTextFile(`${dir}/BROKEN1.json`, "{not json");
     await Deno.writeTextFile(`${dir}/bad name.json`, "{}");
@@ -169,7 +169,7 @@ Deno.test({
   async fn() {
     const dir = await tempDir();
     try {
-      await craftEnded(new JobStore(dir), { exitCode: 3 });
+      await craftEnded(new FileJobStore(dir), { exitCode: 3 });
       const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
       const line = [Deno.execPath(), ...ENTRY, "--all", "--jobs-dir", dir]
         .map(quote).join(" ");

@@ -1,13 +1,12 @@
 // `epack jobs logs <id> [-f] [-n N]`: print a job's log, and with -f what it
 // writes until it ends, on the library's log reader (logs.ts).
 
-import { followLog, readLog, readLogTail } from "../../logs.ts";
-import { FINAL_STATUSES } from "../../jobs.ts";
-import { FileJobBackend, type StoredJob } from "../../store.ts";
+import { followLog, readLog } from "../../logs.ts";
+import type { Job } from "../../jobs.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { out, safe, writeAll, writeSync } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
-import { keptLines, logPathOf, remoteHost } from "./_where.ts";
+import { keptLines, remoteHost } from "./_where.ts";
 
 /** Runs `jobs logs`. */
 export async function logs(ctx: JobsContext): Promise<number> {
@@ -27,14 +26,11 @@ export async function logs(ctx: JobsContext): Promise<number> {
   const id = await oneJobId(ctx);
   const { store } = ctx;
   const job = await store.load(id);
-  const path = logPathOf(ctx, job);
-  const away = remoteHost(job);
-  if (away !== undefined) return await remoteLog(ctx, job, away, path, lines);
-  if (!(store instanceof FileJobBackend)) {
-    return await localLog(ctx, job, path, lines);
-  }
+  const away = remoteHost(ctx, job);
+  if (away !== undefined) return await remoteLog(ctx, job, away, lines);
+  const path = store.logPath(job.id);
   const options = {
-    jobsDir: store.files.dir,
+    store,
     ...(lines !== undefined ? { lines } : {}),
     onTruncated: () => {
       // As tail -F says it; the output goes on from the log's start.
@@ -52,8 +48,8 @@ export async function logs(ctx: JobsContext): Promise<number> {
     },
   };
   const chunks = ctx.values.follow === true
-    ? followLog(id, options)
-    : readLog(id, options);
+    ? followLog(job.id, options)
+    : readLog(job.id, options);
   const sink = ctx.json ? new JsonLines() : undefined;
   try {
     for await (const chunk of chunks) {
@@ -77,15 +73,18 @@ export async function logs(ctx: JobsContext): Promise<number> {
  */
 async function remoteLog(
   ctx: JobsContext,
-  job: StoredJob,
+  job: Job,
   host: string,
-  path: string,
   lines: number | undefined,
 ): Promise<number> {
   const kept = keptLines(job, lines ?? Infinity);
   if (kept === undefined) {
+    // The path is the row's, shown as information only: nothing here is
+    // read by it.
     throw new CliError(
-      `The log of job ${job.id} is on host ${safe(host)}, at ${safe(path)}` +
+      `The log of job ${job.id} is on host ${safe(host)}, at ${
+        safe(job.logPath)
+      }` +
         (job.status === "running"
           ? ": run this command there to read or follow it"
           : "; the store kept no end of it"),
@@ -94,74 +93,12 @@ async function remoteLog(
   writeSync(
     Deno.stderr,
     `The log of job ${job.id} is on host ${safe(host)}, at ${
-      safe(path)
+      safe(job.logPath)
     }; the end of it kept in the store:\n`,
   );
   const text = kept.map((l) => l + "\n").join("");
   if (ctx.json) await out(kept.map(lineJson).join(""));
   else await writeAll(Deno.stdout, new TextEncoder().encode(text));
-  return EXIT.OK;
-}
-
-/**
- * A job of this host in a database store: its log is a file here, read (and
- * with -f, followed until the job has ended) by its path.
- */
-async function localLog(
-  ctx: JobsContext,
-  job: StoredJob,
-  path: string,
-  lines: number | undefined,
-): Promise<number> {
-  const sink = ctx.json ? new JsonLines() : undefined;
-  const emit = async (bytes: Uint8Array) => {
-    if (bytes.length === 0) return;
-    if (sink) await sink.push(bytes);
-    else await writeAll(Deno.stdout, bytes);
-  };
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new CliError(`Log file not found: ${path}`, { cause: e });
-    }
-    throw e;
-  }
-  try {
-    let offset = 0;
-    if (lines !== undefined) {
-      offset = (await file.stat()).size;
-      const tail = await readLogTail(path, { lines });
-      await emit(
-        new TextEncoder().encode(tail.lines.map((l) => l + "\n").join("")),
-      );
-    }
-    const buf = new Uint8Array(64 * 1024);
-    const drain = async () => {
-      await file.seek(offset, Deno.SeekMode.Start);
-      for (;;) {
-        const n = await file.read(buf);
-        if (n === null || n === 0) break;
-        offset += n;
-        await emit(buf.slice(0, n));
-      }
-    };
-    await drain();
-    if (ctx.values.follow === true) {
-      let current = job;
-      while (!FINAL_STATUSES.includes(current.status)) {
-        await new Promise((r) => setTimeout(r, 200));
-        await drain();
-        current = await ctx.store.load(job.id);
-      }
-      // What the job wrote before its end was recorded.
-      await drain();
-    }
-  } finally {
-    file.close();
-  }
-  await sink?.flush();
   return EXIT.OK;
 }
 

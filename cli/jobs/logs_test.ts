@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import {
   assert,
   assertEquals,
@@ -84,7 +84,7 @@ Deno.test("jobs logs -f follows the log and stops after the job's last bytes", a
     const ms = performance.now() - started;
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stdout, "one\ntwo\nthree");
-    const done = await new JobStore(dir).load(job.jobId);
+    const done = await new FileJobStore(dir).load(job.jobId);
     assertEquals(done.status, "failed");
     assert(ms < 10_000, `took ${ms} ms`);
 
@@ -99,7 +99,7 @@ Deno.test("jobs logs -f follows the log and stops after the job's last bytes", a
 Deno.test("jobs logs -f says when the log is truncated and goes on from its start", async () => {
   const dir = await tempDir();
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     // A record as a just-spawned job has one: running, its log written by
     // the test instead of a worker.
     const job = await store.create({ command: "sh", args: ["-c", "true"] });
@@ -124,7 +124,7 @@ Deno.test("jobs logs -f says when the log is truncated and goes on from its star
       assert(!done, `ended early: ${seen}`);
       seen += new TextDecoder().decode(value);
     }
-    await store.complete(job.id, { exitCode: 0 });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;

@@ -4,15 +4,8 @@
 // that subcommand's module; errors go to cli/main.ts's reporter.
 
 import { JOB_STATUSES } from "../../jobs.ts";
-import {
-  FileJobBackend,
-  isPostgresUrl,
-  type JobBackend,
-  openStore,
-} from "../../store.ts";
-import { hasFile, needsJobsDir, PENDING_FILE } from "../../spawn/launch.ts";
+import { openStore } from "../../store/open.ts";
 import { chooseStore } from "../_store.ts";
-import { defaultJobsDir } from "../../detach.ts";
 import { CliError, EXIT } from "../_errors.ts";
 import {
   type CliCommand,
@@ -172,14 +165,20 @@ export async function jobsCommand(args: string[]): Promise<number> {
     await out(helpOf(sub ?? "jobs"));
     return EXIT.OK;
   }
-  const chosen = chooseStore(values, () => defaultJobsDir());
-  if (sub === "limit" && isPostgresUrl(chosen.name)) {
+  const chosen = chooseStore(values);
+  if (sub === "limit" && chosen.shared) {
     // Said before connecting: no server is needed to know it.
-    throw new CliError(needsJobsDir("jobs limit"));
+    throw new CliError(
+      `jobs limit needs a store that can schedule (a jobs directory); ${chosen.name} cannot`,
+    );
   }
   await using store = await openStore(chosen.name);
-  // `jobs limit` runs a pass of its own.
-  if (sub !== "limit") await repairQueue(store);
+  // Starts the waiting and queued jobs that can start, should the process
+  // that was to start them have died (`jobs limit` runs a pass of its own).
+  if (sub !== "limit") {
+    const { schedulePending } = await import("../../schedule/schedule.ts");
+    await schedulePending(store);
+  }
   const ctx: JobsContext = {
     command,
     values,
@@ -189,23 +188,6 @@ export async function jobsCommand(args: string[]): Promise<number> {
     storeName: chosen.name,
   };
   return await (await RUNNERS[sub ?? "jobs"]())(ctx);
-}
-
-/**
- * Starts the waiting and queued jobs that can start, should the process
- * that was to start them have died: one `lstat` unless some job waits.
- * Best effort: a listing must not fail because of it (it may lack
- * --allow-run, say), and the next command or spawn tries again.
- */
-async function repairQueue(store: JobBackend): Promise<void> {
-  if (!(store instanceof FileJobBackend)) return;
-  try {
-    if (!hasFile(store.location, PENDING_FILE)) return;
-    const { schedule } = await import("../../schedule/schedule.ts");
-    await schedule(store.location);
-  } catch {
-    // See above.
-  }
 }
 
 /** `jobs` for cli/main.ts. */

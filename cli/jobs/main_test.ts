@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import {
   assert,
   assertCliError,
@@ -19,7 +19,7 @@ import {
 Deno.test("a job ID prefix (or suffix) of 4 or more characters selects a job", async (t) => {
   const dir = await tempDir();
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     await craftEnded(store, { id: "abcd1111" });
     await craftEnded(store, { id: "abcd2222" });
     await craftEnded(store, { id: "zzzz9999" });
@@ -57,18 +57,16 @@ Deno.test("a job ID prefix (or suffix) of 4 or more characters selects a job", a
       async () => {
         const r = await jobs(dir, "show", "qqqq", "--json");
         assertEquals(r.code, 1);
-        assertEquals(r.stderr, "error: Job not found: qqqq\n");
-        assertEquals(JSON.parse(r.stdout), {
-          error: "Job not found: qqqq",
-          exitCode: 1,
-        });
+        const message = `Job not found: qqqq in ${dir}`;
+        assertEquals(r.stderr, `error: ${message}\n`);
+        assertEquals(JSON.parse(r.stdout), { error: message, exitCode: 1 });
       },
     );
     await t.step("no match", async () => {
       assertCliError(
         await jobs(dir, "wait", "qqqq"),
         undefined,
-        /^error: Job not found: qqqq$/,
+        /^error: Job not found: qqqq in \//,
       );
     });
   } finally {
@@ -201,7 +199,7 @@ Deno.test("a job ID in lowercase works in every jobs subcommand", async (t) => {
       const r = await jobs(dir, "cancel", lower, "--grace", "1s");
       assertEquals(r.code, 0, r.stderr);
       assertEquals(
-        (await new JobStore(dir).load(job!.jobId)).status,
+        (await new FileJobStore(dir).load(job!.jobId)).status,
         "cancelled",
       );
     });

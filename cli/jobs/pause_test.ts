@@ -2,7 +2,7 @@
 // subprocess, against a real job that counts in a file.
 
 import { join } from "node:path";
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import { readProcess } from "../../process/inspect.ts";
 import {
   assert,
@@ -117,7 +117,7 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     assertEquals(c.code, 0, c.stderr);
     assertEquals(c.stdout, `Job ${job.jobId} cancelled\n`);
     assertEquals(
-      (await new JobStore(dir).load(job.jobId)).status,
+      (await new FileJobStore(dir).load(job.jobId)).status,
       "cancelled",
     );
 
@@ -156,7 +156,7 @@ Deno.test("jobs pause and resume: help, and usage errors", async () => {
     assert(/epack jobs pause <id>/.test(top.stdout), top.stdout);
     assert(/epack jobs resume <id>/.test(top.stdout), top.stdout);
     // A record with no process yet (queued): nothing to pause.
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const q = await store.create({ command: "x" });
     await store.update(q.id, (j) => ({ ...j, status: "queued" }));
     const r = await jobs(dir, "pause", q.id);

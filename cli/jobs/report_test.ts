@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import {
   assertOneLineError,
   cli,
@@ -34,7 +34,7 @@ Deno.test("jobs report records a shell worker's progress and result", async () =
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
       return job.status === "running" ? undefined : job;
@@ -106,7 +106,7 @@ Deno.test("jobs report refuses a result nested too deep for the record's readers
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
       return job.status === "running" ? undefined : job;

@@ -7,7 +7,7 @@ import { colorEnabled, oneLine, out, outJson } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
 import { jobJson, renderDetails } from "./_render.ts";
 import { attemptLines } from "./_attempts.ts";
-import { keptLines, logPathOf, remoteHost } from "./_where.ts";
+import { keptLines, remoteHost } from "./_where.ts";
 
 /** How many log lines `jobs <id>` shows. */
 export const SHOW_TAIL_LINES = 10;
@@ -25,19 +25,18 @@ export async function show(ctx: JobsContext): Promise<number> {
   let tail: LogTail | undefined;
   let tailError: string | undefined;
   // A log on another host is not read: the end kept in the store is shown.
-  const away = remoteHost(job);
-  const path = logPathOf(ctx, job);
+  const away = remoteHost(ctx, job);
   if (away !== undefined) {
     const kept = keptLines(job, SHOW_TAIL_LINES);
     if (kept !== undefined) {
       tail = { lines: kept, truncated: false, bytesRead: 0 };
     } else {
-      tailError = `the log is on host ${away}, at ${path}` +
+      tailError = `the log is on host ${away}, at ${job.logPath}` +
         (job.status === "running" ? "" : " (no end of it was kept)");
     }
   } else {
     try {
-      tail = await readLogTail(path, {
+      tail = await readLogTail(store.logPath(job.id), {
         lines: SHOW_TAIL_LINES,
         maxBytes: SHOW_TAIL_MAX_BYTES,
       });
@@ -62,7 +61,7 @@ export async function show(ctx: JobsContext): Promise<number> {
   if (tries.length > 0) text += "\n" + tries.map((l) => l + "\n").join("");
   if (away !== undefined && tail !== undefined) {
     text += `
-The log is on host ${away}, at ${path}; the end kept in the store:
+The log is on host ${away}, at ${job.logPath}; the end kept in the store:
 `;
     tail.lines.forEach((line) => (text += `  ${line}\n`));
   } else if (tail !== undefined) {

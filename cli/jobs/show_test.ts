@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import { readLogTail } from "../../logs.ts";
 import {
   assert,
@@ -70,7 +70,7 @@ Deno.test("jobs <id> shows every field and the last 10 lines of the log", async 
 Deno.test("jobs <id> reads only the end of a large log", async (t) => {
   const dir = await tempDir();
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     const job = await craftEnded(store);
     const size = 50 * 1024 * 1024;
     const tail = Array.from({ length: 20 }, (_, i) => `tail ${i + 1}\n`).join(
@@ -136,7 +136,7 @@ Deno.test("jobs <id> reads only the end of a large log", async (t) => {
 Deno.test("a lost job's end and duration are unknown in jobs, jobs <id>, wait and --json", async () => {
   const dir = await tempDir();
   try {
-    const store = new JobStore(dir);
+    const store = new FileJobStore(dir);
     // As an older cancel recorded a job that died 0.7 s in: with the time
     // the loss was noticed, 19 s later, as if it were the end.
     const created = await store.create({ command: "sleep", args: ["1"] });

@@ -2,7 +2,7 @@
 // jobs made by testdata/spawner.ts and, for edge cases, records written
 // with JobStore.
 
-import { type Job, JobStore } from "../../jobs.ts";
+import { FileJobStore, type Job } from "../../jobs.ts";
 import { jobExitCode, WAIT_EXIT } from "./wait.ts";
 import {
   assert,
@@ -35,7 +35,7 @@ Deno.test("jobs wait passes the job's exit code on and returns as soon as it end
         /^Job \w+ failed \(exit code 3\) after \d/.test(b.r.stdout),
         b.r.stdout,
       );
-      const store = new JobStore(dir);
+      const store = new FileJobStore(dir);
       for (const [id, at] of [[ok.jobId, a.at], [bad.jobId, b.at]] as const) {
         const end = (await store.load(id)).completedAt!.getTime();
         // A slow poll would return up to a whole period late; the watcher
@@ -49,7 +49,7 @@ Deno.test("jobs wait passes the job's exit code on and returns as soon as it end
         dir,
         "wait",
         "--json",
-        (await new JobStore(dir).list()).jobs[0].id,
+        (await new FileJobStore(dir).list()).jobs[0].id,
       );
       const doc = JSON.parse(r.stdout);
       assertEquals(r.code, doc.cli_exit_code);
@@ -196,7 +196,7 @@ Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", asyn
             } (${signal}); the job has not ended\n`,
           );
           assertEquals(
-            (await new JobStore(dir).load(job!.jobId)).status,
+            (await new FileJobStore(dir).load(job!.jobId)).status,
             "running",
           );
         },

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { JobStore } from "../../jobs.ts";
+import { FileJobStore } from "../../jobs.ts";
 import {
   cli,
   serveDir,
@@ -41,7 +41,7 @@ Deno.test("a detached pull records its progress and its result", async () => {
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     const end = await until("the pull's end", async () => {
       const job = await jobs.load(id);
       return job.status === "running" ? undefined : job;
@@ -112,7 +112,7 @@ Deno.test("a detached pull shows how far it got while it downloads", async () =>
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
     const id: string = JSON.parse(started.stdout).jobId;
-    const jobs = new JobStore(jobsDir);
+    const jobs = new FileJobStore(jobsDir);
     try {
       const job = await until("50 000 bytes reported", async () => {
         const job = await jobs.load(id);

@@ -5,7 +5,7 @@
 
 import { resolve, sep } from "../../util/path.ts";
 import { buildPullFlags } from "../../flags.ts";
-import { defaultJobsDir, findWorkingDir } from "../../detach.ts";
+import { findWorkingDir } from "../../store/open.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import type { CliCommand } from "../_args.ts";
 import {
@@ -81,21 +81,16 @@ async function detachPull(command: PullCommand): Promise<number> {
   } else if (workingDir !== resolve(cwd)) {
     options.output = resolve(cwd) + sep;
   }
-  const chosen = chooseStore(
-    { store: command.store, "jobs-dir": command.jobsDir },
-    () => defaultJobsDir(workingDir),
-  );
-  const jobsDir = chosen.shared
-    ? defaultJobsDir(workingDir)
-    : resolve(cwd, chosen.name);
+  const chosen = chooseStore({
+    store: command.store,
+    "jobs-dir": command.jobsDir,
+  });
   return await startJob({
-    command: "pull",
+    subcommand: "pull",
     args: [remote],
     flags: buildPullFlags(options),
-    jobsDir,
-    ...(chosen.shared ? { store: chosen.name } : {}),
-    storeGiven: command.store !== undefined,
-    jobsDirGiven: chosen.given && !chosen.shared,
+    store: chosen.name,
+    storeGiven: chosen.given,
     workingDir,
     json: command.json,
     ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),

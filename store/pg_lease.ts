@@ -19,6 +19,9 @@
 // at that moment, so the PID is its own), which handles it as a cancel.
 
 import postgres from "npm:postgres@3.4.9";
+import type { JobLease } from "./contract.ts";
+import type { Job } from "./job.ts";
+import { supervisedSql } from "./pg_sql.ts";
 
 /** What the renewer needs from the store. */
 export interface RenewTarget {
@@ -124,7 +127,9 @@ export async function renewHost(
         UPDATE epack_detach_jobs SET
           lease_until = now() + ${target.ttl} * interval '1 millisecond'
         WHERE id = ANY(string_to_array(${[...held.keys()].join(",")}, ','))
-          AND status = 'running'
+          AND ${
+        supervisedSql(sql as unknown as Parameters<typeof supervisedSql>[0])
+      }
         RETURNING id, cancel_requested`;
     } catch {
       return false;
@@ -177,4 +182,55 @@ async function heldJobs(dir: string): Promise<Map<string, number>> {
     }
   }
   return held;
+}
+
+/**
+ * A job's lease for its supervisor: the local flock taken, and this host's
+ * renewals scheduled every `target.every` (with a little jitter, so that
+ * supervisors started together do not all try at the same instant; a failed
+ * renewal is tried again sooner). Disposing it stops the renewals, lets the
+ * flock go and calls `expire`, which ends the lease at once, as the kernel
+ * drops a flock.
+ */
+export async function holdLease(
+  target: RenewTarget,
+  id: string,
+  held: { previous: Job; late: boolean; cancelRequested: boolean },
+  expire: () => Promise<void>,
+): Promise<JobLease> {
+  const cancelled = new AbortController();
+  if (held.cancelRequested) cancelled.abort();
+  let release: () => Promise<void>;
+  try {
+    release = await holdLocal(target.dir, id, cancelled);
+  } catch (err) {
+    await expire();
+    throw err;
+  }
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let renewing: Promise<unknown> = Promise.resolve();
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      renewing = renewHost(target).then((ok) => {
+        const next = ok === false ? target.every / 4 : target.every;
+        schedule(next * (0.9 + Math.random() * 0.2));
+      });
+    }, ms);
+  };
+  schedule(target.every * (0.9 + Math.random() * 0.2));
+  return {
+    previous: held.previous,
+    late: held.late,
+    cancelRequested: cancelled.signal,
+    async [Symbol.asyncDispose]() {
+      stopped = true;
+      clearTimeout(timer);
+      await renewing;
+      clearTimeout(timer);
+      await release();
+      await expire();
+    },
+  };
 }

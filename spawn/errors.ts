@@ -1,0 +1,91 @@
+// The errors spawn() throws for callers to catch.
+
+import { JOB_ID_ENV } from "../store/job_id.ts";
+
+/**
+ * Thrown when a job would detach again: its command line holds `--detach`
+ * (`flag` says which), or `spawn()` was called inside a job without
+ * `allowNested` (`jobId` says which job). Nothing is written or started.
+ *
+ * @example A job cannot be started with `--detach` among its flags
+ * ```ts
+ * import { DetachRecursionError, spawn } from "@epack/detach";
+ *
+ * try {
+ *   await spawn({ subcommand: "pull", flags: ["--detach"] });
+ * } catch (err) {
+ *   if (!(err instanceof DetachRecursionError)) throw err;
+ *   console.log(err.flag); // --detach
+ * }
+ * ```
+ */
+export class DetachRecursionError extends Error {
+  /** The offending flag, when the command line would detach again. */
+  readonly flag: string | undefined;
+  /** The job this process runs in, when spawn() was called inside a job. */
+  readonly jobId: string | undefined;
+  /**
+   * Makes the error.
+   * @param what The flag that would detach again, or the job inside which
+   * spawn() was called.
+   */
+  constructor(what: string | { jobId: string }) {
+    super(
+      typeof what === "string"
+        ? `A detached job cannot detach again: remove ${
+          JSON.stringify(what)
+        } from its arguments`
+        : `A detached job cannot detach again: this process runs in job ${what.jobId} (${JOB_ID_ENV} is set); pass allowNested: true to spawn() to start jobs from a job`,
+    );
+    this.flag = typeof what === "string" ? what : undefined;
+    this.jobId = typeof what === "string" ? undefined : what.jobId;
+  }
+  /** The error's name, shown before its message. */
+  override get name(): string {
+    return "DetachRecursionError";
+  }
+}
+
+/**
+ * Thrown when a job could not be started. Nothing is left running, and
+ * nothing is left in the jobs directory.
+ *
+ * @example Report a program that is not installed
+ * ```ts ignore
+ * import { spawn, SpawnError } from "@epack/detach";
+ *
+ * try {
+ *   await spawn({ program: "no-such-program" });
+ * } catch (err) {
+ *   if (!(err instanceof SpawnError)) throw err;
+ *   console.error(err.message); // Command not found: no-such-program
+ *   Deno.exitCode = err.exitCode ?? 1; // 127, as a shell would
+ * }
+ * ```
+ */
+export class SpawnError extends Error {
+  /**
+   * A shell's exit code for a program that could not be run: 127 if it was
+   * not found, 126 if it was found but cannot be executed (a directory, no
+   * execute permission, a bad `#!` interpreter). `undefined` for any other
+   * failure.
+   */
+  readonly exitCode: 126 | 127 | undefined;
+  /**
+   * Makes the error.
+   * @param message What went wrong.
+   * @param options The underlying error (`cause`), and the shell's exit
+   * code (`exitCode`) for a program that could not be run.
+   */
+  constructor(
+    message: string,
+    options?: ErrorOptions & { exitCode?: 126 | 127 },
+  ) {
+    super(message, options);
+    this.exitCode = options?.exitCode;
+  }
+  /** The error's name, shown before its message. */
+  override get name(): string {
+    return "SpawnError";
+  }
+}

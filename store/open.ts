@@ -1,0 +1,207 @@
+// Which store a call uses, decided in one place for the library and the CLI
+// alike: the store it was given (an open store, a jobs directory, or a
+// `postgres://` URL), else $EPACK_DETACH_STORE, else the project's jobs
+// directory. The PostgreSQL store's module (and its npm client) is loaded
+// only for a `postgres://` URL, through an import no module graph holds.
+
+import type { JobStore } from "./contract.ts";
+import { FileJobStore } from "./file_store.ts";
+import { dirname, join, resolve } from "../util/path.ts";
+import { HOST_ENV, STORE_ENV } from "./env.ts";
+import { capabilitiesOf, isPostgresUrl } from "./capabilities.ts";
+
+export { capabilitiesOf, isPostgresUrl };
+
+export { HOST_ENV, STORE_ENV };
+
+/**
+ * A store as a caller names it: an open store (used as it is, and not
+ * closed), a jobs directory, or a `postgres://` URL.
+ */
+export type StoreSpec = string | JobStore;
+
+/**
+ * The one option every function that reads or changes jobs takes.
+ *
+ * @example Act on the jobs of another project
+ * ```ts ignore
+ * import { waitForJob } from "@epack/detach";
+ *
+ * await waitForJob("K7QZ", { store: "/srv/app/.epack/jobs" });
+ * ```
+ */
+export interface StoreOption {
+  /**
+   * The job store: an open store (from `openStore()`, or a
+   * `PostgresJobStore`), a jobs directory, or a `postgres://` URL.
+   * @default {$EPACK_DETACH_STORE, else defaultJobsDir()}
+   */
+  store?: StoreSpec;
+}
+
+/**
+ * This host's name as stores record it: `EPACK_DETACH_HOST` if set, else
+ * `Deno.hostname()`.
+ *
+ * @returns The host name.
+ */
+export function hostName(): string {
+  const set = readEnv(HOST_ENV);
+  return set !== undefined && set !== "" ? set : Deno.hostname();
+}
+
+/**
+ * The default working directory of a job: the nearest directory holding
+ * `deno.json` or `deno.jsonc`, walking up from `from`, else `from` itself.
+ *
+ * Requires `--allow-read`.
+ *
+ * @param from Where to start.
+ * @returns An absolute directory.
+ */
+export function findWorkingDir(from: string = Deno.cwd()): string {
+  const start = resolve(from);
+  for (let dir = start;; dir = dirname(dir)) {
+    for (const name of ["deno.json", "deno.jsonc"]) {
+      try {
+        if (Deno.statSync(join(dir, name)).isFile) return dir;
+      } catch {
+        // Not here; keep walking.
+      }
+    }
+    if (dirname(dir) === dir) return start;
+  }
+}
+
+/**
+ * The user's directory for state that outlives a program: on macOS
+ * `~/Library/Application Support`, elsewhere `$XDG_STATE_HOME`, else
+ * `~/.local/state`. The same from any working directory, so what is kept
+ * there (a database store's logs on this host) is found from anywhere.
+ *
+ * @returns An absolute directory (not made here).
+ * @throws {Error} If neither `$XDG_STATE_HOME` nor `$HOME` is set.
+ */
+export function userStateDir(): string {
+  const home = readEnv("HOME");
+  if (Deno.build.os === "darwin" && home) {
+    return join(home, "Library", "Application Support");
+  }
+  const xdg = readEnv("XDG_STATE_HOME");
+  if (xdg !== undefined && xdg.startsWith("/")) return xdg;
+  if (!home) {
+    throw new Error(
+      "Neither XDG_STATE_HOME nor HOME is set: cannot tell where this user keeps its state",
+    );
+  }
+  return join(home, ".local", "state");
+}
+
+/**
+ * The jobs directory of a project: `<workingDir>/.epack/jobs`.
+ *
+ * @param workingDir The project's directory.
+ * @returns The jobs directory.
+ *
+ * @example The jobs directory of a project
+ * ```ts
+ * import { defaultJobsDir } from "@epack/detach";
+ *
+ * console.log(defaultJobsDir("/srv/app")); // /srv/app/.epack/jobs
+ * ```
+ */
+export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
+  return join(workingDir, ".epack", "jobs");
+}
+
+/**
+ * The name of the store a call uses when it was given `spec` (or nothing):
+ * `spec`, else `$EPACK_DETACH_STORE`, else {@linkcode defaultJobsDir}.
+ *
+ * @param spec The store named by the caller, if any.
+ * @returns A jobs directory or a `postgres://` URL.
+ */
+export function storeName(spec?: string): string {
+  if (spec !== undefined && spec !== "") return spec;
+  const env = readEnv(STORE_ENV);
+  return env !== undefined && env !== "" ? env : defaultJobsDir();
+}
+
+/**
+ * Opens the store a caller named (see {@linkcode storeName}). A
+ * `postgres://` URL loads the PostgreSQL store's module, and its npm
+ * client, only then; anything else is a jobs directory, opened without
+ * touching the disk.
+ *
+ * @param spec An open store (returned as it is), a jobs directory or a
+ * `postgres://` URL; left out, `$EPACK_DETACH_STORE` or the default.
+ * @returns The store. Dispose it to close its connections, unless it was
+ * given open.
+ * @throws {Error} If a database cannot be reached or its schema is from a
+ * newer version (a one-line message).
+ *
+ * @example Open the store the environment names, and list its jobs
+ * ```ts ignore
+ * import { openStore } from "@epack/detach/store";
+ *
+ * await using store = await openStore();
+ * const { jobs } = await store.list();
+ * for (const job of jobs) console.log(job.id, job.status);
+ * ```
+ */
+export async function openStore(spec?: StoreSpec): Promise<JobStore> {
+  if (spec !== undefined && typeof spec !== "string") return spec;
+  const name = storeName(spec);
+  if (isPostgresUrl(name)) {
+    const { PostgresJobStore } = await loadPostgres();
+    return await PostgresJobStore.open(name);
+  }
+  return new FileJobStore(name);
+}
+
+/**
+ * Runs `fn` with the store `spec` names, opened for the call and closed
+ * after it; a store given open is used as it is and left open.
+ *
+ * @param spec The store, as {@linkcode openStore} takes it.
+ * @param fn What to do with it.
+ * @returns What `fn` returns.
+ */
+export async function withStore<T>(
+  spec: StoreSpec | undefined,
+  fn: (store: JobStore) => Promise<T>,
+): Promise<T> {
+  if (spec !== undefined && typeof spec !== "string") return await fn(spec);
+  const store = await openStore(spec);
+  try {
+    return await fn(store);
+  } finally {
+    await store[Symbol.asyncDispose]();
+  }
+}
+
+/** What this module needs of postgres.ts. */
+interface PostgresModule {
+  PostgresJobStore: { open(url: string): Promise<JobStore> };
+}
+
+/**
+ * The PostgreSQL store's module, loaded by a specifier no module graph
+ * follows: a literal `import("../postgres.ts")` would put `npm:postgres` in
+ * the graph (and lock file, and compiled binary) of every program that
+ * imports this package, and make an offline start with an empty cache try
+ * to download it.
+ */
+function loadPostgres(): Promise<PostgresModule> {
+  const url = new URL("../postgres.ts", import.meta.url).href;
+  return import(url) as Promise<PostgresModule>;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    // Without --allow-env the variable cannot be read: not set, then.
+    return undefined;
+  }
+}

@@ -1,0 +1,52 @@
+// The SQL of the rules every store applies (rules.ts), built from the same
+// constants, so that the PostgreSQL store and the file store cannot say
+// different things about which jobs are supervised, ended or lost.
+
+import type postgres from "npm:postgres@3.4.9";
+import {
+  FINAL_STATUSES,
+  SUPERVISED_STATUSES,
+  SUPERVISOR_START_GRACE_MS,
+} from "./rules.ts";
+
+/** The client's query builder, as the store and the renewer use it. */
+type Sql = postgres.Sql<Record<string, never>>;
+
+/**
+ * `status IN ('running', 'paused')`: a job that says a supervisor holds it
+ * (rules.ts `isSupervisedStatus`).
+ */
+export function supervisedSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
+  return sql`status IN ${sql(SUPERVISED_STATUSES as string[])}`;
+}
+
+/** `status IN (...)` of the final statuses (rules.ts `isFinalStatus`). */
+export function finalSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
+  return sql`status IN ${sql(FINAL_STATUSES as string[])}`;
+}
+
+/**
+ * The lost rule (rules.ts `lostReason`) by the server's clock, the lease
+ * being the liveness: supervised, and its lease expired, or never taken
+ * within the start grace period.
+ */
+export function lostSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
+  return sql`(${supervisedSql(sql)} AND CASE
+    WHEN lease_until IS NULL THEN ${lateSql(sql)}
+    ELSE lease_until < now() END)`;
+}
+
+/**
+ * rules.ts `isLate`: no supervisor took the job within the start grace
+ * period, counted by the server's clock from the row's creation.
+ */
+export function lateSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
+  return sql`(lease_until IS NULL AND now() - created_at >= ${SUPERVISOR_START_GRACE_MS} * interval '1 millisecond')`;
+}
+
+/** The columns a read selects for the lost rule. */
+export function lostColumnsSql(
+  sql: Sql,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`${lostSql(sql)} AS lost, lease_until IS NULL AS never`;
+}
