@@ -270,6 +270,62 @@ async function contract(t: Deno.TestContext, backend: Backend) {
   );
 
   await t.step(
+    "liveness: a paused job is not lost while its holder lives, and is lost once it dies",
+    async () => {
+      const { store, url } = await backend.fresh();
+      const job = await store.create({ command: "x" });
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "../testdata/hold_job.ts", url, job.id],
+        stdout: "piped",
+        stderr: "inherit",
+        cwd: import.meta.dirname,
+      }).spawn();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      try {
+        const { value } = await reader.read();
+        assert(value?.startsWith("held"), `holder said ${value}`);
+        await store.update(job.id, (j) => {
+          j.status = "paused";
+          j.pausedAt = new Date();
+          return j;
+        });
+        // Looked at through more than a lease's life (the PostgreSQL
+        // store renews the leases of paused jobs too): paused every time.
+        const watchUntil = Date.now() + backend.lostWithin + 500;
+        let looks = 0;
+        while (Date.now() < watchUntil) {
+          const seen = await store.load(job.id);
+          assertEquals(seen.status, "paused", seen.error);
+          looks++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert(looks > 5, `${looks} looks`);
+        child.kill("SIGKILL");
+        await child.status;
+        await until(
+          "lost",
+          backend.lostWithin + 2_000,
+          async () => (await store.load(job.id)).status === "lost",
+        );
+        const lost = await store.load(job.id);
+        assert(lost.error?.includes("supervisor is gone"), lost.error);
+        // A clean of a lost paused job removes it, as any ended job.
+        assertEquals(await store.clean(0), [job.id]);
+      } finally {
+        reader.releaseLock();
+        await child.stdout.cancel().catch(() => {});
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Gone.
+        }
+        await child.status;
+      }
+    },
+  );
+
+  await t.step(
     "liveness: a holder killed with SIGKILL shows lost within the bound",
     async () => {
       const { store, url } = await backend.fresh();
