@@ -6,12 +6,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   flushReports,
-  JobReporter,
-  jobReporter,
-  MIN_PROGRESS_INTERVAL,
   reportProgress,
   reportResult,
+  setReportInterval,
 } from "./report.ts";
+import { JobReporter, MIN_PROGRESS_INTERVAL } from "./store/reporter.ts";
 import { FileJobStore, type Job } from "./jobs.ts";
 import { type JobStore, openStore, STORE_ENV } from "./store.ts";
 import { startCluster } from "./testdata/pg_cluster.ts";
@@ -39,7 +38,7 @@ Deno.test("report.ts reads the store from the variable the CLI uses", () => {
 Deno.test("outside a job the calls do nothing, but still refuse bad values", async (t) => {
   assert.equal(Deno.env.get(JOB_ID_ENV), undefined, "tests run outside a job");
   await t.step("they return false", async () => {
-    assert.equal(jobReporter(), undefined);
+    assert.equal(setReportInterval(MIN_PROGRESS_INTERVAL), false);
     assert.equal(reportProgress({ done: 1, total: 2, unit: "files" }), false);
     assert.equal(await reportResult({ ok: true }), false);
     assert.equal(await flushReports(), false);
@@ -278,11 +277,9 @@ Deno.test("a job's result is kept when the job ends", async () => {
 // --- Real jobs ---------------------------------------------------------------
 
 const WORKER = `
-import { flushReports, jobReporter, reportProgress, reportResult } from "${REPORT}";
+import { flushReports, reportProgress, reportResult, setReportInterval } from "${REPORT}";
 
-const reporter = jobReporter();
-if (reporter === undefined) throw new Error("not in a job");
-reporter.interval = 100;
+if (!setReportInterval(100)) throw new Error("not in a job");
 reportProgress({ done: 1, total: 3, unit: "files", message: "first file" });
 await flushReports();
 while (true) {

@@ -21,7 +21,8 @@
 //   deno bench -A bench/progress_bench.ts
 //   deno run -A bench/progress_bench.ts     # the writes, taken in turn
 
-import { JobReporter, reportProgress } from "../report.ts";
+import { reportProgress } from "../report.ts";
+import { JobReporter } from "../store/reporter.ts";
 import { FileJobStore } from "../jobs.ts";
 import { tempDir } from "./_fixtures.ts";
 

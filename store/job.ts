@@ -271,7 +271,7 @@ export interface JobAttempt {
  *
  * @example Show a job's progress as a fraction
  * ```ts
- * import type { JobProgress } from "@epack/detach/report";
+ * import type { JobProgress } from "@epack/detach/jobs";
  *
  * function fraction(p: JobProgress): string {
  *   const of = p.total === undefined ? "" : `/${p.total}`;

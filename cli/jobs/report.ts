@@ -3,12 +3,8 @@
 // does nothing, so a script runs the same in the foreground.
 
 import { JOB_ID_ENV } from "../../jobs.ts";
-import {
-  JobReporter,
-  type ProgressReport,
-  reportProgress,
-  reportResult,
-} from "../../report.ts";
+import { reportProgress, reportResult } from "../../report.ts";
+import { JobReporter, type ProgressReport } from "../../store/reporter.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { outJson } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
