@@ -3,7 +3,7 @@
 import type { Job } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
-import { openStore, type StoreOption } from "../store/open.ts";
+import { type StoreOption, withStore } from "../store/open.ts";
 import {
   endUnstarted,
   isSupervisedStatus,
@@ -19,7 +19,7 @@ import {
 } from "../process/inspect.ts";
 import { checkDuration, formatDuration, MAX_DURATION } from "../duration.ts";
 import { assertPosix } from "../process/platform.ts";
-import { firstMissing } from "../util/permissions.ts";
+import { requireControl } from "../util/permissions.ts";
 import { waitFor, WaitTimeoutError } from "./watch.ts";
 
 /**
@@ -142,9 +142,15 @@ export async function cancel(
   // Checked before anything is read, written or signalled: a grace the
   // record cannot hold would make the job's record unreadable.
   if (options.grace !== undefined) checkDuration("grace", options.grace);
-  const store = await openStore(options.store);
-  try {
-    checkPermissions(store);
+  return await withStore(options.store, async (store) => {
+    // Before the request is recorded: a cancel that could not then signal
+    // the supervisor would leave a job running with a cancel on its record.
+    requireControl(
+      "cancel()",
+      store.capabilities.localRecords ? store.localDir : undefined,
+      "to record the cancel",
+      "to signal the job's supervisor and processes",
+    );
     const job = await store.load(await store.resolve(ref));
     const now = Date.now();
     const grace = options.grace ?? job.grace ?? DEFAULT_KILL_GRACE;
@@ -161,35 +167,7 @@ export async function cancel(
       remote: !isLocalJob(store, job),
     };
     return await cancelJob(c, job);
-  } finally {
-    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
-  }
-}
-
-// Before the request is recorded: a cancel that could not then signal the
-// supervisor would leave a job running with a cancel on its record.
-function checkPermissions(store: JobStore): void {
-  const missing = firstMissing([
-    ...(store.capabilities.localRecords
-      ? [
-        [
-          { name: "write", path: store.localDir },
-          "--allow-write",
-          "to record the cancel",
-        ] as const,
-      ]
-      : []),
-    [
-      { name: "run" },
-      "--allow-run",
-      "to signal the job's supervisor and processes",
-    ],
-  ]);
-  if (missing !== undefined) {
-    throw new Deno.errors.NotCapable(
-      `cancel() needs ${missing.flag} (${missing.why})`,
-    );
-  }
+  });
 }
 
 async function cancelJob(c: Cancel, job: Job): Promise<CancelResult> {

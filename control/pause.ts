@@ -19,7 +19,7 @@
 import type { Job, JobStatus } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
-import { hostName, openStore, type StoreOption } from "../store/open.ts";
+import { hostName, type StoreOption, withStore } from "../store/open.ts";
 import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
 import {
   identifyGroup,
@@ -33,7 +33,7 @@ import {
 } from "../process/inspect.ts";
 import { timeoutClause, timeoutLeft, wholeSeconds } from "./timeout_left.ts";
 import { assertPosix } from "../process/platform.ts";
-import { firstMissing } from "../util/permissions.ts";
+import { requireControl } from "../util/permissions.ts";
 
 /**
  * Thrown by {@linkcode pause} and {@linkcode resume} when the job's state
@@ -152,29 +152,15 @@ async function withJob<T>(
   fn: (store: JobStore, job: Job) => Promise<T>,
 ): Promise<T> {
   assertPosix(`${verb}()`);
-  const store = await openStore(options.store);
-  try {
-    const missing = firstMissing([
-      ...(store.capabilities.localRecords
-        ? [
-          [
-            { name: "write", path: store.localDir },
-            "--allow-write",
-            `to record the ${verb}`,
-          ] as const,
-        ]
-        : []),
-      [{ name: "run" }, "--allow-run", "to signal the job's processes"],
-    ]);
-    if (missing !== undefined) {
-      throw new Deno.errors.NotCapable(
-        `${verb}() needs ${missing.flag} (${missing.why})`,
-      );
-    }
+  return await withStore(options.store, async (store) => {
+    requireControl(
+      `${verb}()`,
+      store.capabilities.localRecords ? store.localDir : undefined,
+      `to record the ${verb}`,
+      "to signal the job's processes",
+    );
     return await fn(store, await store.load(await store.resolve(ref)));
-  } finally {
-    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
-  }
+  });
 }
 
 /**

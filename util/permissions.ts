@@ -1,5 +1,5 @@
 // Asking for the permissions an operation needs before it changes anything,
-// in one place: spawn() and cancel() check here first, so a missing flag is
+// in one place: spawn(), cancel() and pause() check here first, so a missing flag is
 // named up front instead of surfacing half-way (a cancel recorded that no
 // signal follows, a program "not found" because PATH could not be read).
 
@@ -20,4 +20,28 @@ export function firstMissing(
     }
   }
   return undefined;
+}
+
+/**
+ * Refuses, naming the flag, what cancel() and pause() cannot finish: the
+ * write that records the change (where the records are files here) and
+ * the signals that follow it.
+ */
+export function requireControl(
+  who: string,
+  recordsDir: string | undefined,
+  record: string,
+  signal: string,
+): void {
+  const missing = firstMissing([
+    ...(recordsDir === undefined ? [] : [
+      [{ name: "write", path: recordsDir }, "--allow-write", record] as const,
+    ]),
+    [{ name: "run" }, "--allow-run", signal],
+  ]);
+  if (missing !== undefined) {
+    throw new Deno.errors.NotCapable(
+      `${who} needs ${missing.flag} (${missing.why})`,
+    );
+  }
 }
