@@ -211,8 +211,8 @@ async function cancelUnstarted(
     endUnstarted("cancelled", `Cancelled while ${before}: it never started`),
   );
   if (ended.status !== "cancelled") return undefined;
-  const { schedule } = await import("../schedule/schedule.ts");
-  await schedule(c.store).catch(() => {});
+  const { schedulePending } = await import("../schedule/schedule.ts");
+  await schedulePending(c.store);
   return {
     outcome: "cancelled",
     message: `Job ${c.id} cancelled (it was ${before}; it never started)`,

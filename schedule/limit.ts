@@ -6,9 +6,7 @@
 
 import type { JobStore } from "../store/contract.ts";
 import { join } from "../util/path.ts";
-
-/** The parallel limit's file: a whole number, in text. */
-export const LIMIT_FILE = "limit";
+import { LIMIT_FILE } from "../spawn/launch.ts";
 
 /**
  * The directory a store that can schedule keeps its scheduler's files in

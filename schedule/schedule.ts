@@ -18,20 +18,15 @@ import {
 } from "../store/rules.ts";
 import { openLockFile, writeFileDurably } from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
-import { hasFile, launchSupervisor } from "../spawn/launch.ts";
+import {
+  hasFile,
+  launchSupervisor,
+  LIMIT_FILE,
+  PENDING_FILE,
+  SCHEDULE_LOCK_FILE,
+} from "../spawn/launch.ts";
 import { join } from "../util/path.ts";
-import { checkLimit, LIMIT_FILE, readLimit, schedulingDir } from "./limit.ts";
-
-/**
- * Present while some job of the store may be `waiting` or `queued`: set
- * before such a job is created, and set or removed by each scheduler pass,
- * all under the scheduler lock, so it is never absent while one is.
- * Hidden, so no listing or clean takes it for a job's file.
- */
-export const PENDING_FILE = ".pending";
-
-/** The scheduler's lock: one pass at a time per store. */
-export const SCHEDULE_LOCK_FILE = ".schedule.lock";
+import { checkLimit, readLimit, schedulingDir } from "./limit.ts";
 
 /**
  * The parallel limit of a jobs directory: how many of its jobs may run (or
@@ -94,8 +89,14 @@ export async function setJobLimit(
 ): Promise<SchedulePass> {
   checkLimit(n);
   return await withStore(options.store, async (store) => {
-    schedulingDir(store, "A parallel limit");
-    return await setLimit(store, n);
+    const dir = schedulingDir(store, "A parallel limit");
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    return await withScheduleLock(dir, async () => {
+      const path = join(dir, LIMIT_FILE);
+      if (n === 0) removeIfThere(path);
+      else writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
+      return await pass(store, dir);
+    }) as SchedulePass;
   });
 }
 
@@ -116,72 +117,22 @@ export interface SchedulePass {
 }
 
 /**
- * Sets (or, with 0, removes) a jobs directory's parallel limit, then runs a
- * pass: a higher limit starts queued jobs at once. A lower one stops
- * nothing that runs; it holds back what starts next.
- *
- * @param dir The jobs directory (made if missing).
- * @param n The limit; 0 removes it.
- * @returns What the pass did.
- * @throws {RangeError} If `n` is out of range.
- */
-export async function setLimit(
-  store: JobStore,
-  n: number,
-): Promise<SchedulePass> {
-  checkLimit(n);
-  const dir = schedulingDir(store, "A parallel limit");
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  return await withScheduleLock(dir, async () => {
-    const path = join(dir, LIMIT_FILE);
-    if (n === 0) {
-      try {
-        Deno.removeSync(path);
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      }
-    } else {
-      writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
-    }
-    return await pass(store, dir);
-  }) as SchedulePass;
-}
-
-/**
- * Runs one scheduler pass over a jobs directory: resolves the waiting jobs
- * whose dependencies have all ended, and starts what the limit allows, in
- * ID (ULID, so creation) order.
- *
- * @param dir The jobs directory.
- * @param options `ifPending`: do nothing (one `lstat`) unless some job may
- * be waiting or queued.
- * @returns What the pass did, or `undefined` if there was nothing to do.
- */
-export async function schedule(
-  store: JobStore,
-  options: { ifPending?: boolean } = {},
-): Promise<SchedulePass | undefined> {
-  const dir = schedulingDir(store, "Scheduling");
-  if (options.ifPending && !hasFile(dir, PENDING_FILE)) return undefined;
-  return await withScheduleLock(dir, () => pass(store, dir));
-}
-
-/**
- * A pass if some job of the store may be waiting or queued (one `lstat`
- * otherwise), for whoever may have freed a slot or ended a dependency: a
- * supervisor at its job's end, a `jobs` command, a watch of a job that has
- * not started. Never fails: a later pass does what this one could not.
- * Nothing for a store that cannot schedule.
- *
- * @param store The store.
+ * A scheduler pass, if some job of the store may be waiting or queued (one
+ * `lstat` otherwise): the one entry for whoever may have freed a slot or
+ * ended a dependency (a supervisor at its job's end, a cancel of a waiting
+ * job, a `jobs` command, a watch of a job that has not started). Never
+ * fails: a later pass does what this one could not (this process may lack
+ * --allow-run). Nothing for a store that cannot schedule.
  */
 export async function schedulePending(store: JobStore): Promise<void> {
   if (!store.capabilities.scheduling) return;
+  const dir = store.localDir;
   try {
-    await schedule(store, { ifPending: true });
+    if (hasFile(dir, PENDING_FILE)) {
+      await withScheduleLock(dir, () => pass(store, dir));
+    }
   } catch {
-    // Best effort (this process may lack --allow-run): the next pass of any
-    // process does it.
+    // Best effort: the next pass of any process does it.
   }
 }
 
@@ -190,14 +141,9 @@ export async function schedulePending(store: JobStore): Promise<void> {
  * are resolved (each may be abbreviated, as `jobs` takes IDs) and checked
  * (they exist, and no cycle leads back to the new job), it is recorded
  * `waiting` (with `after`) or `queued`, and a pass runs, all under the
- * scheduler lock.
- *
- * @param store The jobs directory.
- * @param options The job; `supervisorArgv` and `env` must be set.
- * @returns The record after the pass (`running` if it started).
- * @throws {JobNotFoundError} If a dependency does not exist.
- * @throws {AmbiguousJobIdError} If a dependency's abbreviation is ambiguous.
- * @throws {DependencyCycleError} If the dependencies lead back to the job.
+ * scheduler lock. Returns the record after the pass (`running` if it
+ * started); throws the store's errors for a dependency that is missing or
+ * ambiguous, and a DependencyCycleError for one that leads back.
  */
 export async function createScheduled(
   store: JobStore,
@@ -238,9 +184,7 @@ export async function createScheduled(
   }) as Job;
 }
 
-/**
- * Thrown when a job's dependencies lead back to it.
- */
+/** Thrown when a job's dependencies lead back to it. */
 export class DependencyCycleError extends Error {
   /** The jobs of the cycle, the first one again at the end. */
   readonly cycle: string[];
@@ -299,10 +243,6 @@ async function findCycle(
  * jobs that wait for it: once its record is gone, its end is unknown, and a
  * job that runs after it with `afterOk` would end cancelled though it
  * completed.
- *
- * @param dir The jobs directory.
- * @param fn What to do, given the IDs to keep.
- * @returns What `fn` returned.
  */
 export async function waitedOnDuring<T>(
   store: JobStore,
@@ -431,18 +371,19 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
     else if (s === "waiting" || s === "ready") result.waiting++;
   }
   const marker = join(dir, PENDING_FILE);
-  if (result.queued + result.waiting > 0) {
-    if (!hasFile(dir, PENDING_FILE)) {
-      writeFileDurably(marker, new Uint8Array());
-    }
-  } else {
-    try {
-      Deno.removeSync(marker);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
+  if (result.queued + result.waiting === 0) removeIfThere(marker);
+  else if (!hasFile(dir, PENDING_FILE)) {
+    writeFileDurably(marker, new Uint8Array());
   }
   return result;
+}
+
+function removeIfThere(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
 }
 
 /** Whether a waiting job may start, must wait, or must end cancelled. */

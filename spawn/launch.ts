@@ -27,17 +27,6 @@ export const PENDING_FILE = ".pending";
 /** The scheduler's lock: one pass at a time per jobs directory. */
 export const SCHEDULE_LOCK_FILE = ".schedule.lock";
 
-/**
- * The one wording of the refusal of scheduling (`after`, the parallel
- * limit) on a store that has no jobs directory.
- *
- * @param what What is refused, as the subject of the sentence.
- * @returns The message.
- */
-export function needsJobsDir(what: string): string {
-  return `${what} needs a jobs directory store; a PostgreSQL store does not support it yet`;
-}
-
 /** Whether the file `name` exists in `dir`. */
 export function hasFile(dir: string, name: string): boolean {
   try {
