@@ -24,9 +24,11 @@
  * @module
  */
 
-import { markSupervisorHook, SUPERVISE_ARG } from "./spawn/spawn.ts";
+import { markSupervisorHook } from "./spawn/plan.ts";
+import { SUPERVISE_ARG } from "./spawn/launch.ts";
 
-export { spawn, type SpawnOptions, type SpawnResult } from "./spawn/spawn.ts";
+export { spawn, type SpawnResult } from "./spawn/spawn.ts";
+export type { SpawnOptions } from "./spawn/plan.ts";
 export { DetachRecursionError, SpawnError } from "./spawn/errors.ts";
 export {
   DEFAULT_JOB_TIMEOUT,

@@ -12,7 +12,7 @@ import {
   SpawnError,
   superviseIfRequested,
 } from "./mod.ts";
-import { setRuntimeForTesting as _setRuntimeForTesting } from "./spawn/spawn.ts";
+import { setRuntimeForTesting as _setRuntimeForTesting } from "./spawn/plan.ts";
 import { FileJobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
 import { MAX_DURATION } from "./duration.ts";
 import { groupMembers, readProcess } from "./process/inspect.ts";

@@ -1,4 +1,5 @@
-// The errors spawn() throws for callers to catch.
+// The errors spawn() throws for callers to catch, and the one short wording
+// of a system error in a message.
 
 import { JOB_ID_ENV } from "../store/job_id.ts";
 
@@ -55,7 +56,7 @@ export class DetachRecursionError extends Error {
  * import { spawn, SpawnError } from "@epack/detach";
  *
  * try {
- *   await spawn({ program: "no-such-program" });
+ *   await spawn({ command: "no-such-program" });
  * } catch (err) {
  *   if (!(err instanceof SpawnError)) throw err;
  *   console.error(err.message); // Command not found: no-such-program
@@ -88,4 +89,15 @@ export class SpawnError extends Error {
   override get name(): string {
     return "SpawnError";
   }
+}
+
+/** A system error in a few words, on one line, for a message. */
+export function describe(err: unknown): string {
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.NotFound) return "not found";
+  if (err instanceof Deno.errors.NotCapable) {
+    return `Deno permission missing (${(err as Error).message})`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split("\n")[0];
 }

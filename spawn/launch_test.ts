@@ -12,7 +12,7 @@ import {
   SpawnError,
   superviseIfRequested,
 } from "../mod.ts";
-import { setRuntimeForTesting as _setRuntimeForTesting } from "../spawn/spawn.ts";
+import { setRuntimeForTesting as _setRuntimeForTesting } from "./plan.ts";
 import {
   launchSupervisor,
   SETSID_ENV,

@@ -4,151 +4,31 @@
 import {
   AmbiguousJobIdError,
   InvalidJobIdError,
-  JOB_ID_ENV,
   JobNotFoundError,
   newJobId,
 } from "../store/job_id.ts";
-import type { Job } from "../store/job.ts";
+import type { CreateJobOptions, Job } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
-import {
-  capabilitiesOf,
-  openStore,
-  storeName,
-  type StoreOption,
-} from "../store/open.ts";
+import { capabilitiesOf, openStore, storeName } from "../store/open.ts";
 import { redact } from "../store/redact.ts";
-import {
-  checkJobControl,
-  DEFAULT_JOB_TIMEOUT,
-  DEFAULT_KILL_GRACE,
-  type JobControlOptions,
-} from "../store/job_options.ts";
-import { checkDuration } from "../duration.ts";
-import {
-  currentRuntime,
-  findDetachFlag,
-  type RuntimeFacts,
-  selfArgv,
-  supervisorArgv,
-} from "./argv.ts";
-import { describeLookupFailure, findExecutable } from "./which.ts";
-import { resolve } from "../util/path.ts";
 import { assertPosix } from "../process/platform.ts";
-import { findWorkingDir } from "../store/open.ts";
-import { firstMissing, type PermissionCheck } from "../util/permissions.ts";
 import {
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
-  SUPERVISE_ARG,
   SUPERVISOR_STORE_ENV,
 } from "./launch.ts";
-import { DetachRecursionError, SpawnError } from "./errors.ts";
+import { describe, SpawnError } from "./errors.ts";
+import {
+  checkPermissions,
+  needs,
+  type Plan,
+  planSpawn,
+  type SpawnOptions,
+  workerArgv,
+} from "./plan.ts";
 
-/**
- * Options for {@linkcode spawn}: what to run (exactly one of `command` and
- * `subcommand`), where, and how.
- *
- * @example A pull with a 2-hour timeout, run from a chosen directory
- * ```ts
- * import { buildPullFlags, type SpawnOptions } from "@epack/detach";
- * import { parseDuration } from "@epack/detach/duration";
- *
- * const options: SpawnOptions = {
- *   subcommand: "pull",
- *   args: ["https://registry.example.com/packs"],
- *   flags: buildPullFlags({ env: "prod" }),
- *   workingDir: "/srv/app",
- *   timeout: parseDuration("2h"),
- *   grace: 5_000,
- * };
- * console.log(options.flags); // [ "--env", "prod", "--ci" ]
- * // await spawn(options) would start the job.
- * ```
- */
-export interface SpawnOptions extends JobControlOptions, StoreOption {
-  /**
-   * The program to run, as `Deno.Command` takes it: a name is looked up on
-   * the `PATH` of the job's environment; a name holding a `/` is a path,
-   * taken from `workingDir`.
-   */
-  command?: string;
-  /**
-   * A subcommand of this program (for example `pull`), in place of
-   * `command`: the job runs this program again with it, its `args` and
-   * its `flags`. The program must call `superviseIfRequested()` first.
-   */
-  subcommand?: string;
-  /**
-   * The arguments of the program or the subcommand.
-   * @default {[]}
-   */
-  args?: string[];
-  /**
-   * Flags of the subcommand, placed after `args` (with `command`, they
-   * simply follow `args`).
-   * @default {[]}
-   */
-  flags?: string[];
-  /**
-   * The directory the job runs in.
-   * @default {the nearest directory holding deno.json or deno.jsonc, walking up from the cwd, else the cwd}
-   */
-  workingDir?: string;
-  /**
-   * The job's timeout in milliseconds: a whole number from 1 to
-   * `MAX_DURATION` (36500 days), or `0` (or `Infinity`) for no limit.
-   * Anything else (a fraction, a negative number, `NaN`, a larger number)
-   * is refused with a RangeError before anything is written or started.
-   * @default {DEFAULT_JOB_TIMEOUT}
-   */
-  timeout?: number;
-  /**
-   * Milliseconds between SIGTERM and SIGKILL when the job times out or is
-   * cancelled: a whole number from 0 (SIGKILL at once) to `MAX_DURATION`.
-   * @default {DEFAULT_KILL_GRACE}
-   */
-  grace?: number;
-  /**
-   * Environment variables added to the job's environment, which is
-   * otherwise the spawning process's.
-   */
-  env?: Record<string, string>;
-  /**
-   * Permission flags for the re-executed program under `deno run`, in place
-   * of the ones detected. Needed for scoped grants (`--allow-read=/data`),
-   * which cannot be detected.
-   * @default {an `--allow-X` flag for each permission granted unscoped}
-   */
-  permissionFlags?: string[];
-  /**
-   * Other `deno run` flags for the re-executed program, such as
-   * `["--config", "deno.json"]`.
-   * @default {[]}
-   */
-  denoFlags?: string[];
-  /**
-   * Let a job start jobs. Inside a job (its processes carry
-   * `EPACK_DETACH_JOB_ID`), `spawn()` refuses with a
-   * `DetachRecursionError` by default, so that a program whose worker path
-   * reaches `spawn()` again cannot multiply itself.
-   * @default {false}
-   */
-  allowNested?: boolean;
-}
-
-/**
- * What {@linkcode spawn} returns.
- *
- * @example Tell the user where the job's output goes
- * ```ts ignore
- * import { spawn } from "@epack/detach";
- *
- * const { jobId, pid, logPath, job } = await spawn({ command: "rsync", args: ["-a", "src/", "dst/"] });
- * console.log(`job ${jobId} (supervisor ${pid}) started at ${job.startedAt}`);
- * console.log(`follow it with: tail -f ${logPath}`);
- * ```
- */
+/** What {@linkcode spawn} returns. */
 export interface SpawnResult {
   /** The new job's ID. */
   jobId: string;
@@ -161,43 +41,6 @@ export interface SpawnResult {
   logPath: string;
   /** The job's record as spawn() left it. */
   job: Job;
-}
-
-let supervisorHookCalled = false;
-let runtimeOverride: RuntimeFacts | undefined;
-
-/** Notes that the program calls superviseIfRequested(), as spawn() needs. */
-export function markSupervisorHook(): void {
-  supervisorHookCalled = true;
-}
-
-/**
- * Replaces the runtime facts used to re-execute the program: for tests of
- * the compiled-binary case, which cannot be built here.
- *
- * @param facts The facts, or `undefined` to go back to the real ones.
- */
-export function setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
-  runtimeOverride = facts;
-}
-
-/** What spawn() has decided from its options, before it touches anything. */
-interface Plan {
-  /** The record's `command`: the subcommand, or the program as given. */
-  name: string;
-  args: string[];
-  flags: string[];
-  timeout: number;
-  grace: number;
-  control: JobControlOptions;
-  workingDir: string;
-  facts: RuntimeFacts;
-  /** How the program starts again (its supervisor, a subcommand's worker). */
-  self: string[];
-  /** How the job's supervisor is started. */
-  supervisor: string[];
-  /** Whether the worker's program is looked up on this process's PATH. */
-  searchPath: boolean;
 }
 
 /**
@@ -250,179 +93,52 @@ interface Plan {
 export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
   assertPosix("spawn()");
   const plan = planSpawn(options);
-  guard(plan, options);
   // What the store cannot do is refused before it is opened (a database
   // need not be reached to know it cannot schedule).
   const spec = options.store;
   const can = typeof spec === "object"
     ? spec.capabilities
     : capabilitiesOf(storeName(spec));
-  if ((plan.control.after?.length ?? 0) > 0 && !can.scheduling) {
-    throw noScheduling(spec);
-  }
-  const store = await open(options);
-  try {
-    checkPermissions(store, plan, options);
-    const argv = workerArgv(plan, options);
-    const id = newJobId();
-    if (isScheduled(store, plan.control)) {
-      return await recordScheduled(store, plan, argv, id, options);
-    }
-    const job = await record(store, plan, argv, id);
-    return await launch(store, job, plan, options);
-  } finally {
-    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
-  }
-}
-
-/** Checks the options; nothing is read or written. */
-function planSpawn(options: SpawnOptions): Plan {
-  const { command, subcommand } = options ?? {};
-  if ((command === undefined) === (subcommand === undefined)) {
-    throw new TypeError(
-      "spawn() needs exactly one of `command` (a program to run) and `subcommand` (a subcommand of this program)",
-    );
-  }
-  const name = command ?? subcommand;
-  if (typeof name !== "string" || name === "") {
-    throw new TypeError(
-      `spawn() needs a non-empty ${
-        command !== undefined ? "command" : "subcommand"
-      }`,
-    );
-  }
-  // Where durations enter: the range a record holds, so no option can make
-  // a job the store refuses to read. Infinity is "none", as 0 is.
-  const timeout = options.timeout === Infinity
-    ? 0
-    : checkDuration("timeout", options.timeout ?? DEFAULT_JOB_TIMEOUT);
-  const grace = checkDuration("grace", options.grace ?? DEFAULT_KILL_GRACE);
-  const control = checkJobControl(options);
-  const facts = runtimeOverride ?? currentRuntime();
-  return {
-    name,
-    args: [...(options.args ?? [])],
-    flags: [...(options.flags ?? [])],
-    timeout,
-    grace,
-    control,
-    workingDir: resolve(options.workingDir ?? findWorkingDir()),
-    facts,
-    self: selfArgv(facts, options),
-    supervisor: supervisorArgv(facts, options),
-    searchPath: command !== undefined && !command.includes("/") &&
-      options.env?.PATH === undefined,
-  };
-}
-
-/** Refuses a job that would detach again; nothing is touched. */
-function guard(plan: Plan, options: SpawnOptions): void {
-  if (options.subcommand !== undefined) {
-    const flag = findDetachFlag([plan.name, ...plan.args, ...plan.flags]);
-    if (flag !== undefined) throw new DetachRecursionError(flag);
-  }
-  if (!supervisorHookCalled) {
+  if (plan.job.after !== undefined && !can.scheduling) {
+    const where = typeof spec === "object"
+      ? spec.location
+      : redact(storeName(spec));
     throw new SpawnError(
-      "spawn() starts this program again as the job's supervisor: call `await superviseIfRequested()` at the start of the program",
+      `Running a job after others (after) needs a store that can schedule (a jobs directory); ${where} cannot`,
     );
   }
-}
-
-async function open(options: SpawnOptions): Promise<JobStore> {
+  let store: JobStore;
   try {
-    return await openStore(options.store);
+    store = await openStore(spec);
   } catch (err) {
     throw new SpawnError(`Cannot open the job store: ${describe(err)}`, {
       cause: err,
     });
   }
-}
-
-// Asked before anything is written, so a missing permission is named as
-// such rather than surfacing later as something else: without --allow-env,
-// PATH reads as empty and every program as "not found".
-function checkPermissions(
-  store: JobStore,
-  plan: Plan,
-  options: SpawnOptions,
-): void {
-  const dir = store.localDir;
-  const checks: PermissionCheck[] = [
-    [
-      { name: "read", path: dir },
-      "--allow-read",
-      `to read the jobs directory ${dir}`,
-    ],
-    [
-      { name: "write", path: dir },
-      "--allow-write",
-      `to record the job in ${dir}`,
-    ],
-    [
-      { name: "env", variable: JOB_ID_ENV },
-      "--allow-env",
-      `to read ${JOB_ID_ENV}, which tells whether this process is a job already`,
-    ],
-    [
-      { name: "run", command: plan.self[0] },
-      "--allow-run",
-      `to start the job's supervisor ${plan.self[0]}`,
-    ],
-  ];
-  if (plan.searchPath) {
-    checks.push([
-      { name: "env", variable: "PATH" },
-      "--allow-env",
-      "to read PATH and find the program",
-    ]);
-  }
-  const missing = firstMissing(checks);
-  if (missing !== undefined) throw needs(missing.flag, missing.why);
-  const outer = Deno.env.get(JOB_ID_ENV);
-  if (outer !== undefined && outer !== "" && options.allowNested !== true) {
-    throw new DetachRecursionError({ jobId: outer });
-  }
-  // A compiled binary has its permissions built in; under `deno run` the
-  // supervisor gets the unscoped grants, or the flags the caller states.
-  if (plan.facts.standalone || options.permissionFlags !== undefined) return;
-  for (const name of ["read", "write", "run"]) {
-    const flag = `--allow-${name}`;
-    if (!plan.facts.permissionFlags.includes(flag)) {
-      throw new SpawnError(
-        `spawn() needs ${flag} granted without a list: the job's supervisor gets only unscoped grants (or pass permissionFlags to state them)`,
-        { cause: new Deno.errors.NotCapable(`${flag} is scoped or missing`) },
-      );
-    }
-  }
-}
-
-/**
- * The worker's command line. A program is looked up now, as the job will
- * see it, so one that cannot run fails here rather than in the job's log,
- * with the messages of the CLI's `run`.
- */
-function workerArgv(plan: Plan, options: SpawnOptions): string[] {
-  if (options.command === undefined) {
-    return [...plan.self, plan.name, ...plan.args, ...plan.flags];
-  }
-  const program = options.command;
-  const path = options.env?.PATH ??
-    (plan.searchPath ? Deno.env.get("PATH") : "");
-  let found;
   try {
-    found = findExecutable(program, {
-      cwd: plan.workingDir,
-      path: path ?? "",
+    checkPermissions(store, plan, options);
+    const create = {
+      ...plan.job,
+      id: newJobId(),
+      argv: workerArgv(plan, options),
+    };
+    if (isScheduled(store, plan)) {
+      const job = await recordScheduled(store, {
+        ...create,
+        supervisorArgv: plan.supervisor,
+        env: jobEnvironment(options.env),
+      });
+      return { jobId: job.id, pid: job.pid, logPath: job.logPath, job };
+    }
+    // The store checks the record before it writes, and on failure
+    // removes whatever it made.
+    const job = await store.create(create).catch((err) => {
+      throw cannotRecord(store, err);
     });
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotCapable)) throw err;
-    throw needs("--allow-read", `to find ${program}`, err);
+    return await launch(store, job, plan, options.env);
+  } finally {
+    if (typeof spec !== "object") await store[Symbol.asyncDispose]();
   }
-  if (!found.ok) {
-    const { message, exitCode } = describeLookupFailure(program, found);
-    throw new SpawnError(message, { exitCode });
-  }
-  return [found.path, ...plan.args, ...plan.flags];
 }
 
 /**
@@ -430,13 +146,9 @@ function workerArgv(plan: Plan, options: SpawnOptions): string[] {
  * under a parallel limit) and so is the scheduler's to start. A job with
  * neither takes the direct path, at the cost of one lstat for the limit.
  */
-function isScheduled(store: JobStore, control: JobControlOptions): boolean {
-  const after = (control.after?.length ?? 0) > 0;
-  if (!store.capabilities.scheduling) {
-    if (after) throw noScheduling(store);
-    return false;
-  }
-  if (after) return true;
+function isScheduled(store: JobStore, plan: Plan): boolean {
+  if (!store.capabilities.scheduling) return false;
+  if (plan.job.after !== undefined) return true;
   try {
     return hasFile(store.localDir, LIMIT_FILE);
   } catch (err) {
@@ -450,29 +162,13 @@ function isScheduled(store: JobStore, control: JobControlOptions): boolean {
 /** Records a job that starts later, and lets the scheduler start it. */
 async function recordScheduled(
   store: JobStore,
-  plan: Plan,
-  argv: string[],
-  id: string,
-  options: SpawnOptions,
-): Promise<SpawnResult> {
+  create: CreateJobOptions,
+): Promise<Job> {
   const { createScheduled, DependencyCycleError } = await import(
     "../schedule/schedule.ts"
   );
-  let job: Job;
   try {
-    job = await createScheduled(store, {
-      id,
-      command: plan.name,
-      args: plan.args,
-      flags: plan.flags,
-      workingDir: plan.workingDir,
-      timeout: plan.timeout,
-      grace: plan.grace,
-      argv,
-      ...plan.control,
-      supervisorArgv: plan.supervisor,
-      env: jobEnvironment(options.env),
-    });
+    return await createScheduled(store, create);
   } catch (err) {
     if (err instanceof JobNotFoundError) {
       throw new SpawnError(
@@ -488,42 +184,15 @@ async function recordScheduled(
         cause: err,
       });
     }
-    throw new SpawnError(
-      `Cannot record the job in ${store.location}: ${describe(err)}`,
-      { cause: err },
-    );
+    throw cannotRecord(store, err);
   }
-  return { jobId: job.id, pid: job.pid, logPath: job.logPath, job };
 }
 
-/**
- * Records a job that starts now. The store checks the record before it
- * writes, and on failure removes whatever it made.
- */
-async function record(
-  store: JobStore,
-  plan: Plan,
-  argv: string[],
-  id: string,
-): Promise<Job> {
-  try {
-    return await store.create({
-      id,
-      command: plan.name,
-      args: plan.args,
-      flags: plan.flags,
-      workingDir: plan.workingDir,
-      timeout: plan.timeout,
-      grace: plan.grace,
-      argv,
-      ...plan.control,
-    });
-  } catch (err) {
-    throw new SpawnError(
-      `Cannot record the job in ${store.location}: ${describe(err)}`,
-      { cause: err },
-    );
-  }
+function cannotRecord(store: JobStore, err: unknown): SpawnError {
+  return new SpawnError(
+    `Cannot record the job in ${store.location}: ${describe(err)}`,
+    { cause: err },
+  );
 }
 
 /**
@@ -537,7 +206,7 @@ async function launch(
   store: JobStore,
   job: Job,
   plan: Plan,
-  options: SpawnOptions,
+  env: Record<string, string> | undefined,
 ): Promise<SpawnResult> {
   const shared = store.capabilities.sharedByHosts;
   let child: Deno.ChildProcess;
@@ -549,8 +218,8 @@ async function launch(
       {
         cwd: plan.workingDir,
         env: shared
-          ? { ...options.env, [SUPERVISOR_STORE_ENV]: store.reopenSpec() }
-          : options.env,
+          ? { ...env, [SUPERVISOR_STORE_ENV]: store.reopenSpec() }
+          : env,
       },
     );
   } catch (err) {
@@ -586,30 +255,3 @@ function jobEnvironment(extra: Record<string, string> | undefined) {
   }
   return { ...env, ...extra };
 }
-
-function noScheduling(spec: SpawnOptions["store"]): SpawnError {
-  const where = typeof spec === "object"
-    ? spec.location
-    : redact(storeName(spec));
-  return new SpawnError(
-    `Running a job after others (after) needs a store that can schedule (a jobs directory); ${where} cannot`,
-  );
-}
-
-function needs(flag: string, why: string, cause?: unknown): SpawnError {
-  const message = `spawn() needs ${flag} (${why})`;
-  return new SpawnError(message, {
-    cause: cause ?? new Deno.errors.NotCapable(message),
-  });
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (err instanceof Deno.errors.NotFound) return "not found";
-  if (err instanceof Deno.errors.NotCapable) {
-    return `Deno permission missing (${(err as Error).message})`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-export { SUPERVISE_ARG };

@@ -5,7 +5,8 @@
 import { basename, dirname, join, resolve } from "../../util/path.ts";
 import { CliError, EXIT } from "../_errors.ts";
 import { formatBytes, type Progress } from "./_progress.ts";
-import { describe, type PackEntry, type PackLocation } from "./_registry.ts";
+import type { PackEntry, PackLocation } from "./_registry.ts";
+import { describe } from "../../spawn/errors.ts";
 
 /**
  * The output file: `-o` as given (made absolute), or

@@ -22,8 +22,8 @@ import {
   outputPath,
   refuseExisting,
 } from "./_download.ts";
+import { describe } from "../../spawn/errors.ts";
 import {
-  describe,
   loadIndex,
   NoMatchError,
   type PackEntry,

@@ -17,6 +17,7 @@ import {
   sep,
   toFileUrl,
 } from "../../util/path.ts";
+import { describe } from "../../spawn/errors.ts";
 
 /** One pack listed in a registry's index. */
 export interface PackEntry {
@@ -524,15 +525,4 @@ function inside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel !== "" && !isAbsolute(rel) && rel !== ".." &&
     !rel.startsWith(`..${sep}`);
-}
-
-/** A short reason from an error, without a stack. */
-export function describe(err: unknown): string {
-  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (err instanceof Deno.errors.NotFound) return "not found";
-  if (err instanceof Deno.errors.NotCapable) {
-    return `Deno permission missing (${(err as Error).message})`;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split("\n")[0];
 }

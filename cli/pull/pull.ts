@@ -17,7 +17,8 @@ import {
 import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
 import { refuseExisting } from "./_download.ts";
-import { describe, parseRemote, RegistryError } from "./_registry.ts";
+import { parseRemote, RegistryError } from "./_registry.ts";
+import { describe } from "../../spawn/errors.ts";
 
 /**
  * Runs `epack pull`.
