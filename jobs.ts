@@ -30,6 +30,7 @@ export {
   type Job,
   JOB_STATUSES,
   type JobAttempt,
+  type JobControlOptions,
   type JobEnd,
   type JobProgress,
   type JobStatus,
@@ -47,8 +48,4 @@ export {
   isFinalStatus,
   SUPERVISOR_START_GRACE_MS,
 } from "./store/rules.ts";
-export {
-  type JobControlOptions,
-  MAX_AFTER,
-  MAX_RETRIES,
-} from "./store/job_options.ts";
+export { MAX_AFTER, MAX_RETRIES } from "./store/job_options.ts";

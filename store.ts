@@ -52,8 +52,8 @@ export type {
   InvalidJobFile,
   Job,
   JobAttempt,
+  JobControlOptions,
   JobEnd,
   JobProgress,
   JobStatus,
 } from "./store/job.ts";
-export type { JobControlOptions } from "./store/job_options.ts";

@@ -8,12 +8,11 @@ import {
   type SpawnOptions,
 } from "../detach.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
-import type { Job } from "../jobs.ts";
+import type { Job, JobControlOptions } from "../jobs.ts";
 import {
   checkAfter,
   checkHook,
   checkRetries,
-  type JobControlOptions,
   parseSize,
 } from "../store/job_options.ts";
 import type { FlagSpecs, ParsedFlags } from "./_args.ts";

@@ -25,7 +25,7 @@ import {
   parseFlags,
 } from "./_args.ts";
 import { JOB_FLAGS, parseJobFlags, startJob } from "./_detach.ts";
-import type { JobControlOptions } from "../store/job_options.ts";
+import type { JobControlOptions } from "../store/job.ts";
 import { chooseStore } from "./_store.ts";
 
 /** Exit codes of `run` besides the program's own. */

@@ -3,14 +3,13 @@
 // this process is a job already, the program).
 
 import { JOB_ID_ENV } from "../store/job_id.ts";
-import type { CreateJobOptions } from "../store/job.ts";
+import type { CreateJobOptions, JobControlOptions } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
 import { findWorkingDir, type StoreOption } from "../store/open.ts";
 import {
   checkJobControl,
   DEFAULT_JOB_TIMEOUT,
   DEFAULT_KILL_GRACE,
-  type JobControlOptions,
 } from "../store/job_options.ts";
 import { checkDuration } from "../duration.ts";
 import {

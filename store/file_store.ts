@@ -22,13 +22,8 @@ import type {
   StoreCapabilities,
   UpdateOptions,
 } from "./contract.ts";
-import {
-  newJob,
-  readJobFile,
-  readJobFileSync,
-  serializeJobRecord,
-  writeRecordText,
-} from "./record.ts";
+import { readJobFile, readJobFileSync, serializeJobRecord } from "./record.ts";
+import { newJob } from "./job_options.ts";
 import {
   createFile,
   openLockFile,
@@ -36,6 +31,7 @@ import {
   removeStaleTemps,
   removeSyncIfPresent,
   withFileLock,
+  writeFileDurably,
 } from "./durable.ts";
 import { applyLiveness, claimNewLiveness, isLivenessHeld } from "./liveness.ts";
 import {
@@ -61,6 +57,8 @@ const DEBRIS_AGE_MS = 10 * 60 * 1000;
 
 /** Temp files a crashed writer left are removed once this old: an hour. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
+
+const encoder = new TextEncoder();
 
 /**
  * The job store over one jobs directory: `<id>.json` (the record, in
@@ -216,7 +214,9 @@ export class FileJobStore implements JobStore {
       // The liveness file exists from the start, so a supervisor that never
       // takes its lock is told apart from an epack record, which has none.
       if (createFile(job.logPath)) made.push(job.logPath);
-      writeRecordText(this.recordPath(job.id), text, { createNew: true });
+      writeFileDurably(this.recordPath(job.id), encoder.encode(text), {
+        createNew: true,
+      });
     } catch (err) {
       for (const path of made.reverse()) removeSyncIfPresent(path);
       if (err instanceof Deno.errors.AlreadyExists) {
@@ -330,7 +330,8 @@ export class FileJobStore implements JobStore {
       const current = readJobFileSync(this.recordPath(id), id);
       const next = await fn(structuredClone(current));
       next.id = id;
-      writeRecordText(this.recordPath(id), serializeJobRecord(next), {
+      const text = serializeJobRecord(next);
+      writeFileDurably(this.recordPath(id), encoder.encode(text), {
         sync: options.durable ?? true,
       });
       return next;

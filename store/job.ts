@@ -1,9 +1,7 @@
 // What a job is, in memory: the Job type and its statuses, how a job ends,
 // the error for a record that cannot be read, and what a store's create()
 // and delete() take. jobs.ts re-exports it as the store's public vocabulary.
-// The lowest module of the store: it imports only types.
-
-import type { JobControlOptions } from "./job_options.ts";
+// The lowest module of the store: it imports nothing.
 
 /**
  * Every state a job can be in.
@@ -458,4 +456,45 @@ export interface DeleteOptions {
    * @default {true}
    */
   log?: boolean;
+}
+
+/** How a job is run beyond its command line; every field is optional. */
+export interface JobControlOptions {
+  /**
+   * How many times a failed worker (a non-zero exit, or killed by a signal
+   * that was not the supervisor's) is run again: a whole number from 0 to
+   * `MAX_RETRIES` (1000). A timeout or a cancel is never retried.
+   * @default {0}
+   */
+  retries?: number;
+  /**
+   * The pause before the first retry, in milliseconds; it doubles for each
+   * next one, with jitter, up to a cap. A whole number from 0 to
+   * `MAX_DURATION`.
+   * @default {DEFAULT_RETRY_DELAY}
+   */
+  retryDelay?: number;
+  /**
+   * Jobs (IDs) that must have ended before this one starts: it waits, with
+   * no process, in status `waiting`.
+   * @default {[]}
+   */
+  after?: string[];
+  /**
+   * With `after`: start only if each of those jobs completed; otherwise the
+   * job ends `cancelled`, saying which did not.
+   * @default {false}
+   */
+  afterOk?: boolean;
+  /**
+   * A shell command (`/bin/sh -c`) run after the job ends, with the job's
+   * ID, status, exit code and log path in its environment.
+   */
+  onEnd?: string;
+  /**
+   * The most bytes the job's log keeps: its oldest part is dropped beyond
+   * it. A whole number from 1 to `Number.MAX_SAFE_INTEGER`.
+   * @default {unlimited}
+   */
+  logMax?: number;
 }

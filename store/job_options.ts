@@ -1,11 +1,13 @@
-// The options that say how a job is run beyond its command line: retries,
-// the jobs it runs after, its end hook and its log cap. Each is checked
-// here, once, against the range the record can hold: spawn(), the CLI's
-// flags and the store's create() all call these checks, so no entry point
-// can write a record the store would refuse to read.
+// The options that say how a job is run beyond its command line (retries,
+// the jobs it runs after, its end hook, its log cap) and a new job's
+// record. Each is checked here, once, against the range the record can
+// hold: spawn(), the CLI's flags and the store's create() all call these
+// checks, so no entry point can write a record the store would refuse to
+// read.
 
 import { checkDuration, MAX_DURATION } from "../duration.ts";
-import { isJobId } from "./job_id.ts";
+import { isJobId, newJobId, validateJobId } from "./job_id.ts";
+import type { CreateJobOptions, Job, JobControlOptions } from "./job.ts";
 
 /**
  * Default job timeout: 24 hours.
@@ -45,47 +47,6 @@ export const MAX_HOOK_LENGTH = 64 * 1024;
 
 /** The default first pause before a retry: 1 s, doubling each time. */
 export const DEFAULT_RETRY_DELAY = 1_000;
-
-/** How a job is run beyond its command line; every field is optional. */
-export interface JobControlOptions {
-  /**
-   * How many times a failed worker (a non-zero exit, or killed by a signal
-   * that was not the supervisor's) is run again: a whole number from 0 to
-   * {@linkcode MAX_RETRIES}. A timeout or a cancel is never retried.
-   * @default {0}
-   */
-  retries?: number;
-  /**
-   * The pause before the first retry, in milliseconds; it doubles for each
-   * next one, with jitter, up to a cap. A whole number from 0 to
-   * `MAX_DURATION`.
-   * @default {DEFAULT_RETRY_DELAY}
-   */
-  retryDelay?: number;
-  /**
-   * Jobs (IDs) that must have ended before this one starts: it waits, with
-   * no process, in status `waiting`.
-   * @default {[]}
-   */
-  after?: string[];
-  /**
-   * With `after`: start only if each of those jobs completed; otherwise the
-   * job ends `cancelled`, saying which did not.
-   * @default {false}
-   */
-  afterOk?: boolean;
-  /**
-   * A shell command (`/bin/sh -c`) run after the job ends, with the job's
-   * ID, status, exit code and log path in its environment.
-   */
-  onEnd?: string;
-  /**
-   * The most bytes the job's log keeps: its oldest part is dropped beyond
-   * it. A whole number from 1 to `Number.MAX_SAFE_INTEGER`.
-   * @default {unlimited}
-   */
-  logMax?: number;
-}
 
 /**
  * Checks a retry count.
@@ -296,4 +257,58 @@ export function parseSize(text: string): number {
     );
   }
   return checkLogMax(bytes);
+}
+
+/**
+ * A new job, as a store's `create()` makes it from its options: the one
+ * place where they are checked and turned into a record, for every store.
+ *
+ * @param options What to record.
+ * @param logPath The job's log file, given the job's ID.
+ * @returns The job (status `running` unless `options.status` says
+ * otherwise, started now); nothing is written.
+ * @throws {InvalidJobIdError} If `options.id` is given and not valid.
+ * @throws {RangeError} If a duration or another option is out of range.
+ * @throws {TypeError} If an option has a type the record cannot hold.
+ */
+export function newJob(
+  options: CreateJobOptions,
+  logPath: (id: string) => string,
+): Job {
+  const id = validateJobId(options.id ?? newJobId());
+  // Durations enter the store here: the same bound as everywhere else, so a
+  // record never holds a timeout no caller could have asked for.
+  if (options.timeout !== undefined) {
+    checkDuration("timeout", options.timeout);
+  }
+  if (options.grace !== undefined) checkDuration("grace", options.grace);
+  const control = checkJobControl(options);
+  const status = options.status ?? "running";
+  if (!["running", "waiting", "queued"].includes(status)) {
+    throw new RangeError(
+      `Invalid status for a new job: ${
+        JSON.stringify(status)
+      } (running, waiting or queued)`,
+    );
+  }
+  const job: Job = {
+    id,
+    command: options.command,
+    args: [...(options.args ?? [])],
+    flags: [...(options.flags ?? [])],
+    status,
+    pid: options.pid ?? 0,
+    startedAt: new Date(),
+    logPath: logPath(id),
+  };
+  if (options.workingDir !== undefined) job.workingDir = options.workingDir;
+  if (options.timeout !== undefined) job.timeout = options.timeout;
+  if (options.argv !== undefined) job.argv = [...options.argv];
+  if (options.grace !== undefined) job.grace = options.grace;
+  Object.assign(job, control);
+  if (options.supervisorArgv !== undefined) {
+    job.supervisorArgv = [...options.supervisorArgv];
+  }
+  if (options.env !== undefined) job.env = { ...options.env };
+  return job;
 }

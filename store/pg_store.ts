@@ -35,7 +35,8 @@ import {
   ulidSpelling,
   validateJobId,
 } from "./job_id.ts";
-import { newJob, parseJobRecord, serializeJobRecord } from "./record.ts";
+import { parseJobRecord, serializeJobRecord } from "./record.ts";
+import { newJob } from "./job_options.ts";
 import { checkDuration } from "../duration.ts";
 import { holdLease } from "./pg_lease.ts";
 import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";

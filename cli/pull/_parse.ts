@@ -3,7 +3,7 @@
 // was given.
 
 import type { PullOptions } from "../../flags.ts";
-import type { JobControlOptions } from "../../store/job_options.ts";
+import type { JobControlOptions } from "../../store/job.ts";
 import { JOB_FLAGS, parseJobFlags } from "../_detach.ts";
 import { usageError } from "../_errors.ts";
 import {
