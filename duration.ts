@@ -28,63 +28,29 @@ const UNITS: Record<string, number> = {
  * milliseconds. The bound keeps every duration a whole number that a job
  * record holds exactly (epack stores them as integer milliseconds) and that
  * added to any start time is still a valid date.
- *
- * @example Show the bound
- * ```ts
- * import { formatDuration, MAX_DURATION } from "@epack/detach/duration";
- *
- * console.log(formatDuration(MAX_DURATION)); // 36500d
- * ```
  */
 export const MAX_DURATION: number = 36_500 * 24 * 60 * 60 * 1000;
 
-/** Options for {@linkcode checkDuration}. */
-export interface CheckDurationOptions {
-  /**
-   * The smallest value allowed.
-   * @default {0}
-   */
-  min?: number;
-}
-
 /**
  * Checks a duration in milliseconds where it enters the library: a whole
- * number from `min` to {@linkcode MAX_DURATION}. Every option that takes a
+ * number from 0 to {@linkcode MAX_DURATION}. Every option that takes a
  * duration goes through this, so no value the API accepts can make a record
  * the store refuses to read.
  *
  * @param name What the value is, for the message (`"timeout"`).
  * @param ms The value.
- * @param options The smallest value allowed.
  * @returns `ms`, unchanged.
  * @throws {RangeError} If `ms` is not a whole number in range.
- *
- * @example Check an option
- * ```ts
- * import { checkDuration } from "@epack/detach/duration";
- *
- * checkDuration("timeout", 60_000); // 60000
- * try {
- *   checkDuration("timeout", 1500.5);
- * } catch (err) {
- *   console.log((err as Error).message);
- * }
- * ```
  */
-export function checkDuration(
-  name: string,
-  ms: number,
-  options: CheckDurationOptions = {},
-): number {
-  const min = options.min ?? 0;
+export function checkDuration(name: string, ms: number): number {
   if (
-    typeof ms !== "number" || !Number.isInteger(ms) || ms < min ||
+    typeof ms !== "number" || !Number.isInteger(ms) || ms < 0 ||
     ms > MAX_DURATION
   ) {
     throw new RangeError(
       `Invalid ${name}: ${
         typeof ms === "number" ? ms : JSON.stringify(ms)
-      } (a whole number of milliseconds from ${min} to ${MAX_DURATION}, which is ${
+      } (a whole number of milliseconds from 0 to ${MAX_DURATION}, which is ${
         formatDuration(MAX_DURATION)
       })`,
     );
@@ -173,12 +139,8 @@ export function formatDuration(ms: number): string {
   }
   const parts: string[] = [];
   let rest = Math.floor(ms / 1000);
-  for (
-    const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], [
-      "s",
-      1,
-    ]] as const
-  ) {
+  const units = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const;
+  for (const [unit, size] of units) {
     const n = Math.floor(rest / size);
     rest -= n * size;
     if (n > 0 || (parts.length > 0 && parts.length < 2)) {

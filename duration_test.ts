@@ -175,7 +175,6 @@ Deno.test("every duration is held to the range a record can hold", async (t) => 
   await t.step("checkDuration() takes whole milliseconds in range", () => {
     assert.equal(checkDuration("timeout", 0), 0);
     assert.equal(checkDuration("timeout", MAX_DURATION), MAX_DURATION);
-    assert.equal(checkDuration("grace", 5, { min: 5 }), 5);
     const bad: unknown[] = [
       1500.5,
       0.5,
@@ -194,6 +193,5 @@ Deno.test("every duration is held to the range a record can hold", async (t) => 
           /^Invalid timeout: .* \(a whole number of milliseconds from 0 to 3153600000000, which is 36500d\)$/,
       }, String(value));
     }
-    assert.throws(() => checkDuration("grace", 4, { min: 5 }), RangeError);
   });
 });

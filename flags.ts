@@ -15,18 +15,7 @@
  * @module
  */
 
-/**
- * The options of a pull, as {@linkcode buildPullFlags} takes them.
- *
- * @example Overwrite the output, skip the checksum
- * ```ts
- * import { buildPullFlags, type PullOptions } from "@epack/detach";
- *
- * const options: PullOptions = { output: "app.epack", force: true, verify: false };
- * console.log(buildPullFlags(options).join(" "));
- * // --output app.epack --force --verify=false --ci
- * ```
- */
+/** The options of a pull, as {@linkcode buildPullFlags} takes them. */
 export interface PullOptions {
   /** Only packs of this environment. */
   env?: string;

@@ -44,10 +44,8 @@
  * @module
  */
 
-export {
-  PostgresJobStore,
-  type PostgresStoreOptions,
-} from "./store/pg_store.ts";
+export { PostgresJobStore } from "./store/pg_store.ts";
+export type { PostgresStoreOptions } from "./store/pg_open.ts";
 export {
   LOG_TAIL_BYTES,
   PostgresStoreError,

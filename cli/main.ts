@@ -1,22 +1,8 @@
-/**
- * The `epack` command line: `pull`, `run` and `jobs`. mod.ts runs
- * {@linkcode main} when it is the program's entry module.
- *
- * Every failure is one line on stderr (`error: ...`), followed for usage
- * errors by a hint to run `--help`; never a stack trace. This file holds the
- * one reporter of errors, for every command.
- *
- * @example Run the CLI from a program of your own
- * ```ts ignore
- * import { superviseIfRequested } from "@epack/detach";
- * import { main } from "./cli/main.ts";
- *
- * await superviseIfRequested();
- * Deno.exit(await main(Deno.args));
- * ```
- *
- * @module
- */
+// The `epack` command line: `pull`, `run` and `jobs`; mod.ts runs main()
+// when it is the program's entry module. Every failure is one line on
+// stderr (`error: ...`), followed for usage errors by a hint to run
+// `--help`; never a stack trace. This file holds the one reporter of
+// errors, for every command.
 
 import {
   type CliCommand,
@@ -34,12 +20,7 @@ import { hint } from "./_hint.ts";
  */
 export const VERSION = "0.1.0";
 
-/**
- * The help of `epack` itself, naming the CLI as `epack`. A function, not a
- * constant: building it is work that only `--help` needs, not every start.
- *
- * @returns The help text.
- */
+/** The help of `epack` itself, naming the CLI as `epack` (for tests). */
 export function epackHelp(): string {
   return helpText("epack");
 }
@@ -86,22 +67,9 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
 };
 
 /**
- * Runs the CLI and returns its exit code. Every error is caught and
- * reported on stderr as one line (and, with `--json`, as a JSON object on
- * stdout).
- *
- * Requires the permissions of the command run; `-A` covers them all.
- *
- * @param args The command-line arguments (`Deno.args`).
- * @returns The exit code.
- *
- * @example Pull from the example registry
- * ```ts ignore
- * import { main } from "./cli/main.ts";
- *
- * const code = await main(["pull", "examples/registry", "--dry-run"]);
- * console.log(code); // 0
- * ```
+ * Runs the CLI on `args` and returns its exit code. Every error is caught
+ * and reported on stderr as one line (and, with `--json`, as a JSON object
+ * on stdout).
  */
 export async function main(args: string[]): Promise<number> {
   let json = false;

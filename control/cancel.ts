@@ -29,17 +29,7 @@ import { waitFor, WaitTimeoutError } from "./watch.ts";
  */
 const CANCEL_MARGIN = 2_000;
 
-/**
- * Options for {@linkcode cancel}.
- *
- * @example Cancel a job of another project, with a short grace period
- * ```ts ignore
- * import { cancel, type CancelOptions } from "@epack/detach";
- *
- * const options: CancelOptions = { store: "/srv/app/.epack/jobs", grace: 2_000 };
- * console.log((await cancel("K7QZ", options)).message);
- * ```
- */
+/** Options for {@linkcode cancel}. */
 export interface CancelOptions extends StoreOption {
   /**
    * Milliseconds between SIGTERM and SIGKILL, counted from this call: a
@@ -51,18 +41,7 @@ export interface CancelOptions extends StoreOption {
   grace?: number;
 }
 
-/**
- * What {@linkcode cancel} did.
- *
- * @example Act on the outcome
- * ```ts ignore
- * import { cancel } from "@epack/detach";
- *
- * const { outcome, message, job } = await cancel("K7QZ");
- * if (outcome === "already-ended") console.log(`nothing to do: ${job.status}`);
- * else console.log(message);
- * ```
- */
+/** What {@linkcode cancel} did. */
 export interface CancelResult {
   /**
    * - `cancelled`: the job was running (or had not started) and has been

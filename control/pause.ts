@@ -40,18 +40,6 @@ import { requireControl } from "../util/permissions.ts";
  * does not allow it: it has not started (`waiting`, `queued`, or its worker
  * is not running yet), it has ended, or it is being stopped. Nothing was
  * signalled or written.
- *
- * @example Tell an ended job from other failures
- * ```ts ignore
- * import { JobStateError, pause } from "@epack/detach";
- *
- * try {
- *   await pause("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
- * } catch (err) {
- *   if (!(err instanceof JobStateError)) throw err;
- *   console.log(`not paused: the job is ${err.status}`);
- * }
- * ```
  */
 export class JobStateError extends Error {
   /** The job. */
@@ -75,17 +63,7 @@ export class JobStateError extends Error {
   }
 }
 
-/**
- * What {@linkcode pause} did.
- *
- * @example Say how long the paused job may still take
- * ```ts ignore
- * import { pause } from "@epack/detach";
- *
- * const { outcome, timeoutLeft } = await pause("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
- * if (timeoutLeft !== undefined) console.log(`${outcome}; ${timeoutLeft} ms left`);
- * ```
- */
+/** What {@linkcode pause} did. */
 export interface PauseResult {
   /**
    * - `paused`: the job was running; its processes are stopped now.
@@ -104,17 +82,7 @@ export interface PauseResult {
   timeoutLeft?: number;
 }
 
-/**
- * What {@linkcode resume} did.
- *
- * @example
- * ```ts ignore
- * import { resume } from "@epack/detach";
- *
- * const { outcome, message } = await resume("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
- * console.log(outcome, message);
- * ```
- */
+/** What {@linkcode resume} did. */
 export interface ResumeResult {
   /**
    * - `resumed`: the job was paused; its processes run again.

@@ -50,19 +50,6 @@ export class DetachRecursionError extends Error {
 /**
  * Thrown when a job could not be started. Nothing is left running, and
  * nothing is left in the jobs directory.
- *
- * @example Report a program that is not installed
- * ```ts ignore
- * import { spawn, SpawnError } from "@epack/detach";
- *
- * try {
- *   await spawn({ command: "no-such-program" });
- * } catch (err) {
- *   if (!(err instanceof SpawnError)) throw err;
- *   console.error(err.message); // Command not found: no-such-program
- *   Deno.exitCode = err.exitCode ?? 1; // 127, as a shell would
- * }
- * ```
  */
 export class SpawnError extends Error {
   /**

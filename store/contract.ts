@@ -12,19 +12,7 @@ import type {
   JobStatus,
 } from "./job.ts";
 
-/**
- * What a store can and cannot do, for callers to check before they ask.
- *
- * @example Refuse scheduling where the store has none
- * ```ts
- * import { FileJobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * await using store = new FileJobStore(dir);
- * console.log(store.capabilities.scheduling); // true
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
+/** What a store can and cannot do, for callers to check before they ask. */
 export interface StoreCapabilities {
   /**
    * The records are files in {@linkcode JobStore.localDir} on this host

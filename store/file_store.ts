@@ -47,11 +47,9 @@ import { listJobs, recordIdOf } from "./list.ts";
 import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
 
 /**
- * How old the files of a job without a record must be before
- * {@linkcode FileJobStore.clean} takes them for debris: 10 minutes. A create
- * in progress holds its liveness lock, which keeps clean away from it
- * anyway; the age also covers the instant between making that file and
- * locking it.
+ * How old the files of a job without a record must be before clean() takes
+ * them for debris: 10 minutes. A create in progress holds its liveness
+ * lock, which keeps clean away; the age covers the instant before it does.
  */
 const DEBRIS_AGE_MS = 10 * 60 * 1000;
 
@@ -82,46 +80,30 @@ const encoder = new TextEncoder();
  * ```
  */
 export class FileJobStore implements JobStore {
+  /** The absolute path of the jobs directory. */
+  readonly dir: string;
+  /** The absolute path of the jobs directory. */
+  readonly location: string;
+  /** The jobs directory: logs and liveness files are there too. */
+  readonly localDir: string;
+  /** A jobs directory belongs to one host, and can schedule. */
+  readonly capabilities: StoreCapabilities = FILE_STORE_CAPABILITIES;
+  /** `undefined`: a jobs directory belongs to one host. */
+  readonly host: undefined = undefined;
+  /** 0: a cancel reaches the supervisor as a signal, at once. */
+  readonly cancelReach: number = 0;
   readonly #dir: string;
 
   /**
-   * Opens a store over a jobs directory. Nothing is read or created until a
-   * method needs it.
-   *
-   * @param dir The jobs directory; made absolute against the cwd.
+   * Opens a store over a jobs directory (made absolute against the cwd).
+   * Nothing is read or created until a method needs it.
    */
   constructor(dir: string) {
-    this.#dir = resolve(dir);
-  }
-
-  /** The absolute path of the jobs directory. */
-  get dir(): string {
-    return this.#dir;
-  }
-
-  /** The absolute path of the jobs directory. */
-  get location(): string {
-    return this.#dir;
-  }
-
-  /** The jobs directory: logs and liveness files are there too. */
-  get localDir(): string {
-    return this.#dir;
-  }
-
-  /** A jobs directory belongs to one host, and can schedule. */
-  get capabilities(): StoreCapabilities {
-    return FILE_STORE_CAPABILITIES;
-  }
-
-  /** `undefined`: a jobs directory belongs to one host. */
-  get host(): undefined {
-    return undefined;
-  }
-
-  /** 0: a cancel reaches the supervisor as a signal, at once. */
-  get cancelReach(): number {
-    return 0;
+    this.#dir =
+      this.dir =
+      this.location =
+      this.localDir =
+        resolve(dir);
   }
 
   /** The jobs directory: what `openStore()` takes to open it again. */
@@ -129,63 +111,31 @@ export class FileJobStore implements JobStore {
     return this.#dir;
   }
 
-  /**
-   * The path of a job's log file.
-   *
-   * @param id The job ID.
-   * @returns `<dir>/<id>.log`.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   */
+  /** `<dir>/<id>.log`; throws InvalidJobIdError for an invalid ID. */
   logPath(id: string): string {
     return `${this.#dir}/${validateJobId(id)}.log`;
   }
 
-  /**
-   * The path of a job's record.
-   *
-   * @param id The job ID.
-   * @returns `<dir>/<id>.json`.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   */
+  /** `<dir>/<id>.json`, the job's record. */
   recordPath(id: string): string {
     return `${this.#dir}/${validateJobId(id)}.json`;
   }
 
-  /**
-   * The path of the file whose lock the supervisor holds while it lives.
-   *
-   * @param id The job ID.
-   * @returns `<dir>/<id>.live`.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   */
+  /** `<dir>/<id>.live`, whose lock the supervisor holds while it lives. */
   livenessPath(id: string): string {
     return `${this.#dir}/${validateJobId(id)}.live`;
   }
 
-  /**
-   * Creates the jobs directory (mode 0700) if it does not exist.
-   *
-   * @throws {Deno.errors.PermissionDenied} If it cannot be created.
-   */
+  /** Creates the jobs directory (mode 0700) if it does not exist. */
   async ensureDir(): Promise<void> {
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
   }
 
   /**
-   * Creates a job record (status `running` unless `options.status` says
-   * otherwise), an empty log file and the job's liveness file (all mode
-   * 0600). The record is checked before anything touches the disk; a
-   * create that fails part way (a full disk, say) removes what it made and
-   * leaves no file of the job behind. A log that was already there (one
+   * See {@linkcode JobStore.create}: the record, an empty log and the
+   * liveness file (all mode 0600). A create that fails part way (a full
+   * disk, say) removes what it made. A log that was there already (one
    * kept by `delete(id, { log: false })`) is left alone.
-   *
-   * @param options What to record.
-   * @returns The new job.
-   * @throws {InvalidJobIdError} If `options.id` is given and not valid.
-   * @throws {RangeError} If a duration or another field is out of range.
-   * @throws {TypeError} If a field has a type the record cannot hold.
-   * @throws {Deno.errors.AlreadyExists} If a job with that ID exists (or is
-   * being created).
    */
   async create(options: CreateJobOptions): Promise<Job> {
     const job = newJob(options, (id) => this.logPath(id));
@@ -229,13 +179,8 @@ export class FileJobStore implements JobStore {
   }
 
   /**
-   * Loads one job. A job whose supervisor is gone is reported `lost`; the
-   * file is not changed by reading it.
+   * Loads a job with the lost rule applied (the file is not changed).
    *
-   * @param id The job ID (a ULID in any case).
-   * @returns The job.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   * @throws {JobNotFoundError} If there is no such job.
    * @throws {InvalidJobFileError} If the record is corrupt or foreign.
    */
   async load(id: string): Promise<Job> {
@@ -247,42 +192,20 @@ export class FileJobStore implements JobStore {
     );
   }
 
-  /**
-   * Loads the record as it is on disk, without the lost rule.
-   *
-   * @param id The job ID (a ULID in any case).
-   * @returns The job as recorded.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   * @throws {JobNotFoundError} If there is no such job.
-   * @throws {InvalidJobFileError} If the record is corrupt or foreign.
-   */
+  /** Loads the record as it is on disk, without the lost rule. */
   async loadRecorded(id: string): Promise<Job> {
     return await this.#read(this.#stored(id));
   }
 
   /**
-   * Lists the jobs, newest first. Log files are never read. A file that
-   * fails to load is returned in `invalid` with its reason; it never hides
-   * the valid jobs.
-   *
-   * @param options An optional status filter.
-   * @returns The jobs and the invalid files.
+   * Lists the jobs, newest first; logs are never read. A file that fails to
+   * load is returned in `invalid` with its reason, never hiding the others.
    */
   async list(options: ListOptions = {}): Promise<ListResult> {
     return await listJobs(this, options);
   }
 
-  /**
-   * Finds the one job a reference names: the exact ID; else the same ULID
-   * typed in another case; else a unique prefix; else, only if no ID has
-   * that prefix, a unique suffix. Only file names are read.
-   *
-   * @param ref An ID, or a prefix or suffix of one.
-   * @returns The full job ID.
-   * @throws {InvalidJobIdError} If the reference is not valid.
-   * @throws {JobNotFoundError} If no job matches.
-   * @throws {AmbiguousJobIdError} If more than one matches.
-   */
+  /** See {@linkcode JobStore.resolve}; only file names are read. */
   async resolve(ref: string): Promise<string> {
     validateJobId(ref);
     const ids: string[] = [];
@@ -299,24 +222,9 @@ export class FileJobStore implements JobStore {
   }
 
   /**
-   * Read-modify-write of one job under the job's cross-process lock. The
-   * new record replaces the old one atomically, and by default durably. It
-   * is checked field by field, by the rule the parser applies, before
-   * anything is written: a record the store would refuse to read is never
-   * written.
-   *
-   * @param id The job ID (a ULID in any case).
-   * @param fn Gets the current record (as recorded) and returns the new
-   * one. Its `id` cannot change.
-   * @param options Whether the write must survive a machine crash.
-   * @returns The record as written.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   * @throws {JobNotFoundError} If there is no such job.
-   * @throws {InvalidJobFileError} If the record is corrupt or foreign.
-   * @throws {TypeError} If the new record has a field of a type the record
-   * cannot hold; nothing is written.
-   * @throws {RangeError} If the new record has a value the record cannot
-   * hold; nothing is written.
+   * See {@linkcode JobStore.update}: under the job's cross-process lock,
+   * the new record (its `id` cannot change) replaces the old one
+   * atomically, and by default durably; `fn` runs once.
    */
   async update(
     id: string,
@@ -338,16 +246,7 @@ export class FileJobStore implements JobStore {
     });
   }
 
-  /**
-   * Records a job's end, `at` the time it happened. A job that has already
-   * ended keeps its first end.
-   *
-   * @param id The job ID.
-   * @param end The final status and what goes with it.
-   * @param at When the job ended. @default {new Date()}
-   * @returns The record as written (or as it was, if it had already ended).
-   * @throws {JobNotFoundError} If there is no such job.
-   */
+  /** See {@linkcode JobStore.finish}: the first end wins. */
   async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
     return await this.update(id, endJob(end, at));
   }
@@ -423,10 +322,6 @@ export class FileJobStore implements JobStore {
    * lives, and the supervisor's next write (the worker's PID) is durable
    * and carries it along. A cancel reaches a file-store supervisor as
    * SIGTERM, so `cancelRequested` never aborts.
-   *
-   * @param id The job ID.
-   * @returns The lease; dispose it to let go.
-   * @throws {JobNotFoundError} If there is no such job.
    */
   async hold(id: string): Promise<JobLease> {
     id = this.#stored(id);
@@ -460,12 +355,8 @@ export class FileJobStore implements JobStore {
   }
 
   /**
-   * Tells whether some process holds the job's liveness lock.
-   *
-   * @param id The job ID (a ULID in any case).
-   * @returns `true` if a live process holds it, `false` if nobody does, and
-   * `undefined` if there is no liveness file (an epack record, say).
-   * @throws {InvalidJobIdError} If the ID is not valid.
+   * Whether some process holds the job's liveness lock: `undefined` if
+   * there is no liveness file (an epack record, say).
    */
   async isHeld(id: string): Promise<boolean | undefined> {
     return await isLivenessHeld(this.livenessPath(this.#stored(id)));
@@ -474,10 +365,6 @@ export class FileJobStore implements JobStore {
   /**
    * A watch on the job's record. Each update replaces the file, which ends a
    * watch on it, so a new watch is armed as soon as one fires.
-   *
-   * @param id The job ID.
-   * @returns The feed; dispose it to stop watching.
-   * @throws {JobNotFoundError} If there is no such job.
    */
   async changes(id: string): Promise<ChangeFeed> {
     id = (await this.loadRecorded(id)).id;

@@ -21,16 +21,6 @@
  * - `lost`: the record says running, but no process holds the job's liveness
  *   lock any more: the supervisor crashed, was killed with SIGKILL, or the
  *   machine rebooted.
- *
- * @example One word per status, for a summary line
- * ```ts
- * import type { JobStatus } from "@epack/detach/jobs";
- *
- * function verb(status: JobStatus): string {
- *   return status === "running" ? "is running" : `ended: ${status}`;
- * }
- * console.log(verb("timed_out")); // ended: timed_out
- * ```
  */
 export type JobStatus =
   | "waiting"
@@ -43,21 +33,7 @@ export type JobStatus =
   | "cancelled"
   | "lost";
 
-/**
- * All job statuses, in the order they are documented.
- *
- * @example Check a status given on the command line
- * ```ts
- * import { JOB_STATUSES, type JobStatus } from "@epack/detach/jobs";
- *
- * const input = "timed_out";
- * if (!(JOB_STATUSES as readonly string[]).includes(input)) {
- *   throw new TypeError(`Unknown status: ${input}`);
- * }
- * const status = input as JobStatus;
- * console.log(status, JOB_STATUSES.length); // timed_out 9
- * ```
- */
+/** All job statuses, in the order they are documented. */
 export const JOB_STATUSES: readonly JobStatus[] = [
   "waiting",
   "queued",
@@ -78,21 +54,7 @@ export type FinalStatus =
   | "cancelled"
   | "lost";
 
-/**
- * How a job ended, for a store's `finish()`.
- *
- * @example A worker killed by a signal has failed
- * ```ts
- * import { FileJobStore, type JobEnd } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * await using store = new FileJobStore(dir);
- * const job = await store.create({ command: "sync" });
- * const end: JobEnd = { status: "failed", signal: "SIGKILL" };
- * console.log((await store.finish(job.id, end)).signal); // SIGKILL
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
+/** How a job ended, for a store's `finish()`. */
 export interface JobEnd {
   /** The final status. */
   status: FinalStatus;
@@ -106,28 +68,7 @@ export interface JobEnd {
   result?: Record<string, unknown>;
 }
 
-/**
- * One job, as the TypeScript API sees it.
- *
- * @example Describe a job's end
- * ```ts
- * import { type Job, FileJobStore } from "@epack/detach/jobs";
- *
- * function describe(job: Job): string {
- *   if (job.status === "running") return `${job.id} running`;
- *   const how = job.signal ?? `exit code ${job.exitCode ?? "none"}`;
- *   const why = job.error === undefined ? "" : `: ${job.error}`;
- *   return `${job.id} ${job.status} (${how})${why}`;
- * }
- *
- * const dir = await Deno.makeTempDir();
- * const store = new FileJobStore(dir);
- * const job = await store.create({ command: "sync", id: "job_1" });
- * console.log(describe(await store.finish(job.id, { status: "failed", exitCode: 3 })));
- * // job_1 failed (exit code 3)
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
+/** One job, as the TypeScript API sees it. */
 export interface Job {
   /** The job ID, a ULID for jobs created by this module. */
   id: string;
@@ -230,25 +171,6 @@ export interface Job {
 /**
  * One run of a job's worker: a job with `retries` runs its worker again
  * after a failure, and its record keeps each run (`attempts`).
- *
- * @example Say how each attempt of a job ended
- * ```ts
- * import type { Job } from "@epack/detach/jobs";
- *
- * function attempts(job: Job): string[] {
- *   return (job.attempts ?? []).map((a) =>
- *     a.endedAt === undefined ? "running" : a.signal ?? `exit code ${a.exitCode}`
- *   );
- * }
- * const at = new Date();
- * const job = {
- *   attempts: [
- *     { startedAt: at, endedAt: at, exitCode: 3 },
- *     { startedAt: at },
- *   ],
- * } as Job;
- * console.log(attempts(job)); // [ "exit code 3", "running" ]
- * ```
  */
 export interface JobAttempt {
   /** When the worker was started. */
@@ -266,18 +188,6 @@ export interface JobAttempt {
 /**
  * How far a job has got, as its worker reported it: the record's
  * `progress` key, `{done, total?, unit?, message?, updated_at}` on disk.
- *
- * @example Show a job's progress as a fraction
- * ```ts
- * import type { JobProgress } from "@epack/detach/jobs";
- *
- * function fraction(p: JobProgress): string {
- *   const of = p.total === undefined ? "" : `/${p.total}`;
- *   return `${p.done}${of} ${p.unit ?? ""}`.trim();
- * }
- * console.log(fraction({ done: 3, total: 10, unit: "files", updatedAt: new Date() }));
- * // 3/10 files
- * ```
  */
 export interface JobProgress {
   /** How much is done: a finite number, 0 or more. */
@@ -342,25 +252,7 @@ export class InvalidJobFileError extends Error {
   }
 }
 
-/**
- * What {@linkcode JobStore.create} needs to make a new job.
- *
- * @example Record a job with a chosen ID and a one-hour timeout
- * ```ts
- * import { type CreateJobOptions, FileJobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const options: CreateJobOptions = {
- *   id: "nightly_sync",
- *   command: "sync",
- *   args: ["--all"],
- *   timeout: 60 * 60 * 1000,
- * };
- * const job = await new FileJobStore(dir).create(options);
- * console.log(job.id, job.status, job.timeout); // nightly_sync running 3600000
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
+/** What {@linkcode JobStore.create} needs to make a new job. */
 export interface CreateJobOptions extends JobControlOptions {
   /** The command that runs. */
   command: string;
@@ -410,21 +302,7 @@ export interface CreateJobOptions extends JobControlOptions {
   env?: Record<string, string>;
 }
 
-/**
- * A file in the jobs directory that could not be read as a job.
- *
- * @example A corrupt record is reported, not hidden
- * ```ts
- * import { FileJobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/job_1.json`, "{ not json");
- * const { invalid } = await new FileJobStore(dir).list();
- * for (const file of invalid) console.log(file.id, file.reason);
- * // job_1 not valid JSON (...)
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
+/** A file in the jobs directory that could not be read as a job. */
 export interface InvalidJobFile {
   /** The ID the file name claims, or the file name if it is not a valid ID. */
   id: string;
@@ -434,22 +312,7 @@ export interface InvalidJobFile {
   reason: string;
 }
 
-/**
- * Options for {@linkcode JobStore.delete}.
- *
- * @example Delete a job but keep its log
- * ```ts
- * import { FileJobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * const store = new FileJobStore(dir);
- * const job = await store.create({ command: "sync" });
- * await store.finish(job.id, { status: "failed", error: "Interrupted" });
- * await store.delete(job.id, { log: false });
- * console.log((await Deno.stat(job.logPath)).isFile); // true
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
+/** Options for {@linkcode JobStore.delete}. */
 export interface DeleteOptions {
   /**
    * Remove the job's log file too.

@@ -9,30 +9,12 @@ import { checkDuration, MAX_DURATION } from "../duration.ts";
 import { isJobId, newJobId, validateJobId } from "./job_id.ts";
 import type { CreateJobOptions, Job, JobControlOptions } from "./job.ts";
 
-/**
- * Default job timeout: 24 hours.
- *
- * @example Show the default
- * ```ts
- * import { DEFAULT_JOB_TIMEOUT } from "@epack/detach";
- * import { formatDuration } from "@epack/detach/duration";
- *
- * console.log(formatDuration(DEFAULT_JOB_TIMEOUT)); // 1d
- * ```
- */
+/** Default job timeout: 24 hours. */
 export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
 
 /**
  * Default time between SIGTERM and SIGKILL when a job is stopped: 10
  * seconds.
- *
- * @example Show the default
- * ```ts
- * import { DEFAULT_KILL_GRACE } from "@epack/detach";
- * import { formatDuration } from "@epack/detach/duration";
- *
- * console.log(formatDuration(DEFAULT_KILL_GRACE)); // 10s
- * ```
  */
 export const DEFAULT_KILL_GRACE: number = 10_000;
 

@@ -20,16 +20,7 @@ export { HOST_ENV, STORE_ENV };
  */
 export type StoreSpec = string | JobStore;
 
-/**
- * The one option every function that reads or changes jobs takes.
- *
- * @example Act on the jobs of another project
- * ```ts ignore
- * import { waitForJob } from "@epack/detach";
- *
- * await waitForJob("K7QZ", { store: "/srv/app/.epack/jobs" });
- * ```
- */
+/** The one option every function that reads or changes jobs takes. */
 export interface StoreOption {
   /**
    * The job store: an open store (from `openStore()`, or a

@@ -4,13 +4,7 @@
 
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
-import {
-  asLost,
-  cleanable,
-  cleanCutoff,
-  endJob,
-  isSupervisedStatus,
-} from "./rules.ts";
+import { cleanable, cleanCutoff, endJob } from "./rules.ts";
 import type {
   ChangeFeed,
   CleanOptions,
@@ -29,15 +23,18 @@ import {
   type Job,
   type JobEnd,
 } from "./job.ts";
+import { JobNotFoundError, matchJobId, validateJobId } from "./job_id.ts";
+import { serializeJobRecord } from "./record.ts";
 import {
-  JobNotFoundError,
-  matchJobId,
-  ulidSpelling,
-  validateJobId,
-} from "./job_id.ts";
-import { parseJobRecord, serializeJobRecord } from "./record.ts";
+  byId,
+  CHANNEL,
+  insertRow,
+  parseRow,
+  type Row,
+  rowJob,
+  swapRow,
+} from "./pg_rows.ts";
 import { newJob } from "./job_options.ts";
-import { checkDuration } from "../duration.ts";
 import { holdLease } from "./pg_lease.ts";
 import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
 import {
@@ -47,65 +44,15 @@ import {
   readTail,
   type Sql,
 } from "./pg_support.ts";
-import { hostName, userStateDir } from "./open.ts";
-import { join } from "../util/path.ts";
+import { createFile } from "./durable.ts";
+import {
+  type PostgresSettings,
+  postgresSettings,
+  type PostgresStoreOptions,
+  reopenUrl,
+} from "./pg_open.ts";
 import { POSTGRES_STORE_CAPABILITIES } from "./capabilities.ts";
 import { redact } from "./redact.ts";
-
-/** The one channel every change is notified on; the payload is the job ID. */
-const CHANNEL = "epack_detach_jobs";
-
-/**
- * Options for {@linkcode PostgresJobStore.open}. Each can also be given in
- * the URL's query (`epack_lease_ttl`, `epack_renew_every` in milliseconds,
- * `epack_log_dir`), which the store removes before it connects.
- */
-export interface PostgresStoreOptions {
-  /**
-   * How long a lease lasts after each renewal, in milliseconds: the longest
-   * a vanished supervisor's job still shows as running.
-   * @default {15_000}
-   */
-  leaseTtl?: number;
-  /**
-   * How often the host's leases are renewed (and cancel requests looked
-   * for), in milliseconds.
-   * @default {leaseTtl / 3}
-   */
-  renewEvery?: number;
-  /**
-   * Where this host keeps the logs of the jobs it creates, and its
-   * supervisors' liveness files.
-   * @default {"<the user's state directory>/epack/logs", see userStateDir()}
-   */
-  logDir?: string;
-  /**
-   * This host's name. @default {hostName()}
-   */
-  host?: string;
-  /**
-   * The most connections this store opens at once (LISTEN uses one more).
-   * @default {4}
-   */
-  maxConnections?: number;
-  /**
-   * Seconds an idle connection of the store's pool stays open.
-   * @default {2}
-   */
-  idleTimeout?: number;
-}
-
-interface Row {
-  id: string;
-  host: string;
-  record: string;
-  lost: boolean;
-  never: boolean;
-  lease_until: Date | null;
-  log_tail?: string | null;
-  version?: string;
-  late?: boolean;
-}
 
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
@@ -134,24 +81,19 @@ export class PostgresJobStore implements JobStore {
   /** Shared by hosts; no scheduling (yet). */
   readonly capabilities: StoreCapabilities = POSTGRES_STORE_CAPABILITIES;
   readonly #sql: Sql;
-  readonly #url: string;
+  readonly #url: URL;
   readonly #target: string;
 
-  private constructor(
-    sql: Sql,
-    url: URL,
-    options: Required<
-      Pick<PostgresStoreOptions, "leaseTtl" | "renewEvery" | "logDir" | "host">
-    >,
-  ) {
+  private constructor(sql: Sql, settings: PostgresSettings) {
     this.#sql = sql;
-    this.#url = url.href;
-    this.location = redact(url.href);
-    this.#target = `${url.hostname || "localhost"}:${url.port || "5432"}`;
-    this.host = options.host;
-    this.logDir = options.logDir;
-    this.leaseTtl = options.leaseTtl;
-    this.renewEvery = options.renewEvery;
+    this.#url = settings.url;
+    this.location = redact(settings.url.href);
+    const { hostname, port } = settings.url;
+    this.#target = `${hostname || "localhost"}:${port || "5432"}`;
+    this.host = settings.host;
+    this.logDir = settings.logDir;
+    this.leaseTtl = settings.leaseTtl;
+    this.renewEvery = settings.renewEvery;
   }
 
   /** Where this host keeps its jobs' logs and liveness files: `logDir`. */
@@ -168,23 +110,13 @@ export class PostgresJobStore implements JobStore {
     return Math.ceil(this.renewEvery * 1.1) + 1_000;
   }
 
-  /**
-   * The URL with its credentials, and the store's options in its query
-   * (`epack_lease_ttl`, `epack_renew_every`, `epack_log_dir`), so that a
-   * supervisor opens the same store. Secret: never on a command line.
-   */
+  /** The URL with its credentials and the store's options: a secret. */
   reopenSpec(): string {
-    const url = new URL(this.#url);
-    url.searchParams.set("epack_lease_ttl", String(this.leaseTtl));
-    url.searchParams.set("epack_renew_every", String(this.renewEvery));
-    url.searchParams.set("epack_log_dir", this.logDir);
-    return url.href;
+    const { leaseTtl, renewEvery, logDir } = this;
+    return reopenUrl({ url: this.#url, leaseTtl, renewEvery, logDir });
   }
 
-  /**
-   * Where this host keeps the log of job `id`: `<logDir>/<id>.log`, made
-   * from the ID, never taken from a row.
-   */
+  /** `<logDir>/<id>.log`: made from the ID, never taken from a row. */
   logPath(id: string): string {
     return `${this.logDir}/${validateJobId(id)}.log`;
   }
@@ -195,6 +127,7 @@ export class PostgresJobStore implements JobStore {
    * @param url A `postgres://` or `postgresql://` URL.
    * @param options Lease timing, log directory, host name, pool size.
    * @returns The open store; dispose it to close its connections.
+   * @throws {RangeError} If a lease period is out of range.
    * @throws {PostgresStoreError} If the server cannot be reached, refuses
    * the credentials, or holds a schema newer than this code.
    * @throws {TypeError} If the URL is not a PostgreSQL URL.
@@ -203,48 +136,15 @@ export class PostgresJobStore implements JobStore {
     url: string,
     options: PostgresStoreOptions = {},
   ): Promise<PostgresJobStore> {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new TypeError("Invalid PostgreSQL URL (postgres://user@host/db)");
-    }
-    if (!/^postgres(ql)?:$/.test(parsed.protocol)) {
-      throw new TypeError("Not a PostgreSQL URL (postgres://user@host/db)");
-    }
-    const q = parsed.searchParams;
-    const num = (key: string) => {
-      const v = q.get(key);
-      q.delete(key);
-      if (v === null) return undefined;
-      const n = Number(v);
-      checkDuration(key, n);
-      return n;
-    };
-    const leaseTtl = options.leaseTtl ?? num("epack_lease_ttl") ?? 15_000;
-    const renewEvery = options.renewEvery ?? num("epack_renew_every") ??
-      Math.max(1, Math.floor(leaseTtl / 3));
-    const logDir = options.logDir ?? q.get("epack_log_dir") ??
-      join(userStateDir(), "epack", "logs");
-    q.delete("epack_log_dir");
-    if (!(renewEvery < leaseTtl)) {
-      throw new RangeError(
-        `The lease's renewal period (${renewEvery} ms) must be shorter than its TTL (${leaseTtl} ms)`,
-      );
-    }
-    const sql = postgres(parsed.href, {
+    const settings = postgresSettings(url, options);
+    const sql = postgres(settings.url.href, {
       max: options.maxConnections ?? 4,
       idle_timeout: options.idleTimeout ?? 2,
       connect_timeout: 10,
       onnotice: () => {},
       connection: { application_name: "epack-detach" },
     }) as unknown as Sql;
-    const store = new PostgresJobStore(sql, parsed, {
-      leaseTtl,
-      renewEvery,
-      logDir,
-      host: options.host ?? hostName(),
-    });
+    const store = new PostgresJobStore(sql, settings);
     try {
       await store.#run(() => migrate(sql));
     } catch (err) {
@@ -257,35 +157,16 @@ export class PostgresJobStore implements JobStore {
   /** See `JobStore.create`; the log file is made in `logDir` on this host. */
   async create(options: CreateJobOptions): Promise<Job> {
     const job: Job = newJob(options, (id) => this.logPath(id));
-    const id = job.id;
     const text = serializeJobRecord(job);
     await Deno.mkdir(this.logDir, { recursive: true, mode: 0o700 });
-    let made = false;
-    try {
-      const f = await Deno.open(job.logPath, {
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
-      f.close();
-      made = true;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-    }
+    const made = createFile(job.logPath);
     try {
       // One statement: the row and its notification, or neither.
       const rows = await this.#run(() =>
-        this.#sql`
-          WITH ins AS (
-            INSERT INTO epack_detach_jobs
-              (id, host, status, started_at, record, cancel_requested)
-            VALUES (${id}, ${this.host}, 'running', ${job.startedAt}, ${text}, false)
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id)
-          SELECT id, pg_notify(${CHANNEL}, id) FROM ins`
+        insertRow(this.#sql, job, this.host, text)
       );
       if (rows.length === 0) {
-        throw new Deno.errors.AlreadyExists(`Job already exists: ${id}`);
+        throw new Deno.errors.AlreadyExists(`Job already exists: ${job.id}`);
       }
     } catch (err) {
       if (made) await Deno.remove(job.logPath).catch(() => {});
@@ -297,12 +178,12 @@ export class PostgresJobStore implements JobStore {
 
   /** Loads a job with the lost rule applied (by the server's clock). */
   async load(id: string): Promise<Job> {
-    return this.#toJob(await this.#loadRow(id), true);
+    return rowJob(await this.#loadRow(id), this.location, true);
   }
 
   /** Loads a job as recorded. */
   async loadRecorded(id: string): Promise<Job> {
-    return this.#toJob(await this.#loadRow(id), false);
+    return rowJob(await this.#loadRow(id), this.location, false);
   }
 
   /** See `JobStore.resolve`. */
@@ -321,9 +202,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   /** Lists the jobs, newest first, with the lost rule applied. */
-  async list(
-    options: ListOptions = {},
-  ): Promise<ListResult> {
+  async list(options: ListOptions = {}): Promise<ListResult> {
     const rows = await this.#run(() =>
       this.#sql<Row[]>`
         SELECT id, host, record, lease_until, ${lostColumnsSql(this.#sql)}
@@ -335,16 +214,15 @@ export class PostgresJobStore implements JobStore {
     for (const row of rows) {
       let job: Job;
       try {
-        job = this.#toJob(row, true);
+        job = rowJob(row, this.location, true);
       } catch (err) {
         if (!(err instanceof InvalidJobFileError)) throw err;
         invalid.push({ id: row.id, path: err.path, reason: err.reason });
         continue;
       }
-      if (options.status !== undefined && job.status !== options.status) {
-        continue;
+      if (options.status === undefined || job.status === options.status) {
+        jobs.push(job);
       }
-      jobs.push(job);
     }
     return { jobs, invalid };
   }
@@ -353,9 +231,8 @@ export class PostgresJobStore implements JobStore {
    * Read-modify-write by compare-and-swap: the row is read, `fn` computes
    * the new record, and it is written only if the row's version has not
    * moved since; otherwise it starts again, so `fn` may run more than once
-   * and must be pure. Each step is one statement: a connection lost at any
-   * point leaves the row as it was or as written. A record the store would
-   * refuse to read, or an error in `fn`, writes nothing. Always durable.
+   * and must be pure. A record the store would refuse to read, or an error
+   * in `fn`, writes nothing. Always durable.
    */
   async update(id: string, fn: JobUpdater): Promise<Job> {
     return await this.#swap(id, async (current) => ({
@@ -363,11 +240,9 @@ export class PostgresJobStore implements JobStore {
     }));
   }
 
-  // Read, compute, and write back only if nobody wrote in between (the
-  // row's version is unchanged), else start again: a compare-and-swap in
-  // one statement. No transaction stays open while `compute` runs, so a
-  // connection lost at any point leaves the row as it was or as written,
-  // never half-written, and holds no lock. (The client also crashes its
+  // Each step is one statement and no transaction stays open while
+  // `compute` runs, so a connection lost at any point leaves the row as it
+  // was or as written, and holds no lock. (The client also crashes its
   // process when a connection pinned to a transaction dies, postgres.js
   // 3.4.9 issue #1208; single statements never pin one.)
   async #swap(
@@ -379,7 +254,6 @@ export class PostgresJobStore implements JobStore {
       | { next: Job; lease?: boolean }
       | Promise<{ next: Job; lease?: boolean }>,
   ): Promise<Job> {
-    const [exact, alt] = spellings(id);
     // A write cut off by a lost connection may or may not have been
     // committed: the next read tells (the version moved on to exactly what
     // was written), and only then is the change made again. A few times
@@ -393,25 +267,24 @@ export class PostgresJobStore implements JobStore {
           this.#sql<Row[]>`
           SELECT id, host, record, version, lease_until,
             ${lostColumnsSql(this.#sql)}, ${lateSql(this.#sql)} AS late
-          FROM epack_detach_jobs WHERE id IN (${exact}, ${alt})
-          ORDER BY (id = ${exact}) DESC LIMIT 1`
+          FROM epack_detach_jobs ${byId(this.#sql, id)}`
         );
       } catch (err) {
         // The pool may hand out another connection the server has dropped.
         if (retries++ < 3 && isTransient(err)) continue;
         throw err;
       }
-      if (rows.length === 0) throw new JobNotFoundError(exact);
+      if (rows.length === 0) throw new JobNotFoundError(id);
       const row = rows[0];
       if (
         sent !== undefined && BigInt(row.version!) === sent.version + 1n &&
         row.record === sent.text
       ) {
-        const done = this.#parse(row);
+        const done = parseRow(row, this.location);
         done.host = row.host;
         return done;
       }
-      const { next, lease } = await compute(this.#parse(row), row);
+      const { next, lease } = await compute(parseRow(row, this.location), row);
       next.id = row.id;
       delete next.host;
       delete next.logTail;
@@ -420,19 +293,7 @@ export class PostgresJobStore implements JobStore {
       let written;
       try {
         written = await this.#run(() =>
-          this.#sql`
-            WITH upd AS (
-              UPDATE epack_detach_jobs SET
-                record = ${text},
-                status = ${next.status},
-                cancel_requested = ${next.cancelRequestedAt !== undefined},
-                ended_at = ${next.completedAt ?? null},
-                lease_until = CASE WHEN ${ttl}::bigint IS NULL THEN lease_until
-                  ELSE now() + ${ttl}::bigint * interval '1 millisecond' END,
-                version = version + 1
-              WHERE id = ${row.id} AND version = ${row.version!}
-              RETURNING id)
-            SELECT id, pg_notify(${CHANNEL}, id) FROM upd`
+          swapRow(this.#sql, row, next, text, ttl)
         );
       } catch (err) {
         if (retries++ >= 3 || !isTransient(err)) throw err;
@@ -468,17 +329,13 @@ export class PostgresJobStore implements JobStore {
 
   /** Deletes a job's row, and its log if the log is on this host. */
   async delete(id: string, options: DeleteOptions = {}): Promise<void> {
-    const [exact, alt] = spellings(id);
-    const rows = await this.#run(() =>
+    const row = await this.#row(id, (where) =>
       this.#sql<Row[]>`
         DELETE FROM epack_detach_jobs
-        WHERE id = (SELECT id FROM epack_detach_jobs WHERE id IN (${exact}, ${alt})
-                    ORDER BY (id = ${exact}) DESC LIMIT 1)
-        RETURNING id, host, record`
-    );
-    if (rows.length === 0) throw new JobNotFoundError(exact);
-    if ((options.log ?? true) && rows[0].host === this.host) {
-      await Deno.remove(this.logPath(rows[0].id)).catch(() => {});
+        WHERE id = (SELECT id FROM epack_detach_jobs ${where})
+        RETURNING id, host, record`);
+    if ((options.log ?? true) && row.host === this.host) {
+      await Deno.remove(this.logPath(row.id)).catch(() => {});
     }
   }
 
@@ -514,15 +371,11 @@ export class PostgresJobStore implements JobStore {
 
   /** Whether the job's lease is current (by the server's clock). */
   async isHeld(id: string): Promise<boolean | undefined> {
-    const [exact, alt] = spellings(id);
-    const rows = await this.#run(() =>
+    const row = await this.#row(id, (where) =>
       this.#sql<{ held: boolean }[]>`
         SELECT coalesce(lease_until > now(), false) AS held
-        FROM epack_detach_jobs WHERE id IN (${exact}, ${alt})
-        ORDER BY (id = ${exact}) DESC LIMIT 1`
-    );
-    if (rows.length === 0) throw new JobNotFoundError(exact);
-    return rows[0].held;
+        FROM epack_detach_jobs ${where}`);
+    return row.held;
   }
 
   /**
@@ -544,7 +397,7 @@ export class PostgresJobStore implements JobStore {
     return await holdLease(
       {
         dir: this.logDir,
-        url: this.#url,
+        url: this.#url.href,
         ttl: this.leaseTtl,
         every: this.renewEvery,
       },
@@ -589,38 +442,22 @@ export class PostgresJobStore implements JobStore {
     await this.#sql.end({ timeout: 5 });
   }
 
-  async #loadRow(id: string): Promise<Row> {
-    const [exact, alt] = spellings(id);
-    const rows = await this.#run(() =>
+  #loadRow(id: string): Promise<Row> {
+    return this.#row(id, (where) =>
       this.#sql<Row[]>`
-        SELECT id, host, record, log_tail, lease_until, ${
-        lostColumnsSql(this.#sql)
-      }
-        FROM epack_detach_jobs WHERE id IN (${exact}, ${alt})
-        ORDER BY (id = ${exact}) DESC LIMIT 1`
-    );
-    if (rows.length === 0) throw new JobNotFoundError(exact);
+        SELECT id, host, record, log_tail, lease_until,
+          ${lostColumnsSql(this.#sql)}
+        FROM epack_detach_jobs ${where}`);
+  }
+
+  /** The one row `query` returns, given the clause that picks job `id`. */
+  async #row<T>(
+    id: string,
+    query: (where: ReturnType<typeof byId>) => Promise<T[]>,
+  ): Promise<T> {
+    const rows = await this.#run(() => query(byId(this.#sql, id)));
+    if (rows.length === 0) throw new JobNotFoundError(id);
     return rows[0];
-  }
-
-  #parse(row: Row): Job {
-    return parseJobRecord(row.record, row.id, `${this.location}#${row.id}`);
-  }
-
-  #toJob(row: Row, applyLost: boolean): Job {
-    const job = this.#parse(row);
-    job.host = row.host;
-    if (row.log_tail != null) job.logTail = row.log_tail;
-    if (applyLost && isSupervisedStatus(job.status) && row.lost) {
-      asLost(
-        job,
-        row.never ? "never-started" : "gone",
-        `its lease on host ${row.host} expired${
-          row.lease_until ? ` at ${row.lease_until.toISOString()}` : ""
-        } (it crashed, was killed, or its host vanished)`,
-      );
-    }
-    return job;
   }
 
   // Every call to the server goes through here, so that a failure is told
@@ -632,10 +469,4 @@ export class PostgresJobStore implements JobStore {
       throw describe(err, this.#target);
     }
   }
-}
-
-/** The exact ID, and the stored spelling of a ULID typed in another case. */
-function spellings(id: string): [string, string] {
-  validateJobId(id);
-  return [id, ulidSpelling(id) ?? id];
 }
