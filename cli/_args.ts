@@ -47,15 +47,13 @@ export interface ParsedFlags {
   lists: Record<string, string[]>;
 }
 
-/** Options for {@linkcode parseFlags}. */
-export interface ParseFlagsOptions {
-  /** The command, for the usage hint of errors (`pull`, `jobs logs`). */
+/**
+ * Options for {@linkcode parseFlags}: the command, for the usage hint of
+ * errors (`jobs logs`), and whether flags stop at the first positional
+ * argument (for `run`, whose program has flags of its own).
+ */
+interface ParseFlagsOptions {
   command: string;
-  /**
-   * Stop reading flags at the first positional argument: it and everything
-   * after it are positional (for `run`, whose program has flags of its own).
-   * @default {false}
-   */
   stopAtPositional?: boolean;
 }
 
@@ -78,14 +76,9 @@ export const COMMON_FLAGS: FlagSpecs = {
 };
 
 /**
- * Parses command-line arguments against the flags a command knows.
- *
- * @param args The arguments after the command's name.
- * @param specs The flags the command knows.
- * @param options The command's name, and whether to stop at a positional.
- * @returns The flags and the positionals.
- * @throws {CliError} A usage error for an unknown flag, a missing value, or
- * a boolean given something other than `true` or `false`.
+ * Parses the arguments after a command's name against the flags it knows;
+ * a usage error for an unknown flag, a missing value, or a boolean given
+ * something other than `true` or `false`.
  */
 export function parseFlags(
   args: readonly string[],
@@ -123,10 +116,6 @@ export function parseFlags(
  * The index of the first positional argument, read with the same grammar
  * (so the value of a string flag is not taken for one); -1 if there is none
  * before `--`. Unknown flags are skipped rather than refused.
- *
- * @param args The arguments.
- * @param specs The flags that may come before it.
- * @returns The index in `args`, or -1.
  */
 export function firstPositional(
   args: readonly string[],
@@ -258,11 +247,8 @@ function readBoolean(flag: string, text: string, v: Visitor): boolean {
 }
 
 /**
- * The lines of help that list flags, from their specs: `-d, --detach`, then
+ * The lines of help that list flags, in their order: `-d, --detach`, then
  * the help text in a column. Flags without help text are left out.
- *
- * @param specs The flags, in the order to list them.
- * @returns The lines, each indented by two spaces, joined by newlines.
  */
 export function formatFlags(specs: FlagSpecs): string {
   const rows: [string, string][] = [];
@@ -282,15 +268,10 @@ export function formatFlags(specs: FlagSpecs): string {
 }
 
 /**
- * Whether `--json` was asked for, read with the command's own specs (where
- * its flags end is the command's business: `run`'s program may take a
- * `--json` of its own); for arguments the parser refuses, a plain look
- * before any `--`.
- *
- * @param args The arguments after the command's name.
- * @param specs The command's flags.
- * @param stopAtPositional As for {@linkcode parseFlags}.
- * @returns Whether the command's output, errors included, is JSON.
+ * Whether `--json` was asked for (the command's output, errors included),
+ * read with the command's own specs (where its flags end is the command's
+ * business: `run`'s program may take a `--json` of its own); for arguments
+ * the parser refuses, a plain look before any `--`.
  */
 export function wantsJson(
   args: readonly string[],

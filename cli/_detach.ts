@@ -81,12 +81,6 @@ export interface JobFlags extends JobControlOptions {
  * Reads the {@linkcode JOB_FLAGS} given to a command, with the checks
  * spawn() applies, as usage errors.
  *
- * @param parsed What parseFlags() read.
- * @param command The command, for the usage hint.
- * @param detach Whether the command runs as a job (`--detach`).
- * @param timeoutInForeground Whether `--timeout` also applies without
- * `--detach` (`run`).
- * @returns The options given.
  * @throws {CliError} A usage error for a bad value, or a job's flag given
  * without `--detach`.
  */
@@ -171,8 +165,6 @@ export interface StartJobOptions extends SpawnOptions {
  * Starts a job and prints its ID, PID, log and how to check on it (or a
  * JSON object), returning the exit code: 0, at once.
  *
- * @param options What to spawn and how to report it.
- * @returns `0`.
  * @throws {CliError} If the job could not be started.
  */
 export async function startJob(options: StartJobOptions): Promise<number> {

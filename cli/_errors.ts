@@ -22,11 +22,6 @@ export class CliError extends Error {
   readonly exitCode: number;
   /** The command whose help the hint names, if this is a usage error. */
   readonly usage: string | undefined;
-  /**
-   * Makes the error.
-   * @param message The error line.
-   * @param options The exit code (default 1), the usage hint, the cause.
-   */
   constructor(
     message: string,
     options: { exitCode?: number; usage?: string; cause?: unknown } = {},
@@ -46,12 +41,6 @@ export class DetailedError extends CliError {
   readonly detail: string[];
   /** Fields added to the JSON error object. */
   readonly data: Record<string, unknown>;
-  /**
-   * Makes the error.
-   * @param message The error line.
-   * @param detail Lines after it.
-   * @param data Fields for the JSON error object.
-   */
   constructor(
     message: string,
     detail: string[],

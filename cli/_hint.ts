@@ -36,9 +36,6 @@ export function currentHintFacts(): HintFacts {
  * `deno` when that name finds this Deno (else its path), `-A` when every
  * permission is granted (else the granted ones), and the entry module
  * relative to the cwd when it lies below it. A compiled binary is its path.
- *
- * @param facts The runtime, cwd and PATH (injected by tests).
- * @returns The argv prefix.
  */
 export function invocation(facts: HintFacts = currentHintFacts()): string[] {
   const all = PERMISSIONS.every((name) =>
@@ -70,10 +67,6 @@ export interface HintOptions {
 /**
  * A command line to print as a hint: this program's invocation, then the
  * arguments, then the store if the user named one, all shell-quoted.
- *
- * @param args The CLI arguments (`["jobs", id]`).
- * @param options The store to carry.
- * @returns The line, ready to paste into a POSIX shell.
  */
 export function hint(
   args: readonly string[],

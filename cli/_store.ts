@@ -29,9 +29,6 @@ export interface ChosenStore {
  * Chooses the store from the flags, then as every call does
  * (`$EPACK_DETACH_STORE`, else the project's jobs directory). A jobs
  * directory is made absolute.
- *
- * @param values The parsed flags (`store`, `jobs-dir`).
- * @returns The store's name and where it came from.
  */
 export function chooseStore(
   values: Record<string, string | boolean | undefined>,

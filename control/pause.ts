@@ -83,18 +83,12 @@ export interface PauseResult {
 }
 
 /** What {@linkcode resume} did. */
-export interface ResumeResult {
+export interface ResumeResult extends Omit<PauseResult, "outcome"> {
   /**
    * - `resumed`: the job was paused; its processes run again.
    * - `not-paused`: it was running, not paused; nothing was done.
    */
   outcome: "resumed" | "not-paused";
-  /** A sentence saying what happened. */
-  message: string;
-  /** The job's record afterwards. */
-  job: Job;
-  /** As in {@linkcode PauseResult.timeoutLeft}. */
-  timeoutLeft?: number;
 }
 
 /** A record left as it was: the updater throws it so that nothing is written. */
@@ -205,43 +199,6 @@ function jobProcesses(
 }
 
 /**
- * Sends `signal` to the job's processes outside its group (those that
- * called `setsid`); their PIDs, or `undefined` when environments cannot be
- * read.
- */
-function signalEscaped(
-  mark: string,
-  pgid: number,
-  signal: Deno.Signal,
-): number[] | undefined {
-  const marked = markedProcesses(mark);
-  if (marked === undefined) return undefined;
-  const out: number[] = [];
-  for (const p of marked) {
-    if (p.pgid === pgid) continue;
-    if (signalProcess(p.pid, signal)) out.push(p.pid);
-  }
-  return out;
-}
-
-function describeSignals(
-  signal: string,
-  pgid: number,
-  escaped: number[] | undefined,
-): string {
-  return `${signal} to process group ${pgid}` +
-    (escaped === undefined
-      ? "; processes that left its group could not be looked for"
-      : escaped.length > 0
-      ? ` and to ${escaped.length} process(es) of the job that had left it`
-      : "");
-}
-
-function capitalised(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-/**
  * Pauses a running job: SIGSTOP to its worker's whole process group (and to
  * the job's processes that left the group, found by the job's mark in their
  * environment), then status `paused` and `pausedAt` in its record. The job's
@@ -319,10 +276,11 @@ export async function pause(
     const sent = signalJob(group, "SIGSTOP");
     await settleStopped(group.pgid);
     const now = Date.now();
+    const clause = timeoutClause(job, now);
     return {
       outcome: "paused",
-      message: `Paused job ${id} (${sent}). ${
-        capitalised(timeoutClause(job, now))
+      message: `Paused job ${id} (${sent}). ${clause[0].toUpperCase()}${
+        clause.slice(1)
       }.`,
       job,
       ...left(job, now),
@@ -464,19 +422,25 @@ export async function resume(
 }
 
 /**
- * Sends `signal` to the job's group and to its processes that left it;
- * says what was sent.
+ * Sends `signal` to the job's group and to its processes that left it
+ * (by `setsid`: they carry its mark); says what was sent.
  */
 function signalJob(
   group: { pgid: number; mark: string },
   signal: "SIGSTOP" | "SIGCONT",
 ): string {
+  const sent = `${signal} to process group ${group.pgid}`;
   signalGroup(group.pgid, signal);
-  return describeSignals(
-    signal,
-    group.pgid,
-    signalEscaped(group.mark, group.pgid, signal),
+  const marked = markedProcesses(group.mark);
+  if (marked === undefined) {
+    return `${sent}; processes that left its group could not be looked for`;
+  }
+  const escaped = marked.filter((p) =>
+    p.pgid !== group.pgid && signalProcess(p.pid, signal)
   );
+  return escaped.length === 0
+    ? sent
+    : `${sent} and to ${escaped.length} process(es) of the job that had left it`;
 }
 
 /**

@@ -10,10 +10,6 @@ import { formatDuration } from "../duration.ts";
  * Milliseconds until a job's timeout passes, counted as its supervisor
  * counts it (from when it took the job), pauses included; 0 once passed,
  * `undefined` for a job without a timeout.
- *
- * @param job The job.
- * @param now The time, in epoch milliseconds.
- * @returns The time left, or `undefined`.
  */
 export function timeoutLeft(job: Job, now: number): number | undefined {
   if (job.timeout === undefined || job.timeout <= 0) return undefined;
@@ -21,13 +17,7 @@ export function timeoutLeft(job: Job, now: number): number | undefined {
   return Math.max(0, from + job.timeout - now);
 }
 
-/**
- * "its timeout keeps counting: 23m left" and the like, for a paused job.
- *
- * @param job The job.
- * @param now The time, in epoch milliseconds.
- * @returns The clause, starting in lower case, without a full stop.
- */
+/** "its timeout keeps counting: 23m left" and the like, for a paused job. */
 export function timeoutClause(job: Job, now: number): string {
   const left = timeoutLeft(job, now);
   if (left === undefined) return "it has no timeout";

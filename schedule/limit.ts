@@ -12,9 +12,6 @@ import { LIMIT_FILE } from "../spawn/launch.ts";
  * The directory a store that can schedule keeps its scheduler's files in
  * (the limit, the pending marker, the scheduler's lock).
  *
- * @param store The store.
- * @param what What needs scheduling, as the subject of the refusal.
- * @returns `store.localDir`.
  * @throws {TypeError} If the store cannot schedule.
  */
 export function schedulingDir(store: JobStore, what: string): string {
@@ -32,8 +29,6 @@ export const MAX_JOB_LIMIT = 100_000;
 /**
  * Reads a jobs directory's parallel limit.
  *
- * @param dir The jobs directory.
- * @returns The limit, or `undefined` if none is set.
  * @throws {Error} If the limit file holds something else than a limit.
  */
 export function readLimit(dir: string): number | undefined {
@@ -82,8 +77,6 @@ function isSymlink(path: string): boolean {
  * Checks a parallel limit: a whole number from 0 (none) to
  * {@linkcode MAX_JOB_LIMIT}.
  *
- * @param n The limit.
- * @returns `n`.
  * @throws {RangeError} If it is not.
  */
 export function checkLimit(n: number): number {

@@ -109,11 +109,6 @@ export const PACKAGE_ENTRIES: PackageEntries = {
  * for the job's whole life. Any other program (one that calls spawn()
  * itself, or a compiled binary) is started again as it is: only it knows
  * how to reach superviseIfRequested().
- *
- * @param facts The running program.
- * @param extra Permission and Deno flags, as for {@linkcode selfArgv}.
- * @param entries Where this package's entry modules are (tests inject them).
- * @returns The argv prefix.
  */
 export function supervisorArgv(
   facts: RuntimeFacts,

@@ -70,14 +70,9 @@ export interface LaunchOptions {
  * A program that cannot be executed would then be setsid's exit 126 or 127,
  * after this function has returned; so the supervisor's program is looked
  * up first, and one that cannot run is refused here, with the error the
- * runtime gives when it cannot start a program.
+ * runtime gives when it cannot start a program. `store` is the jobs
+ * directory, or `""` when the store's URL comes in the environment.
  *
- * @param argv The program and its arguments before the supervisor's own.
- * @param store The jobs directory, or `""` when the store's URL comes in
- * the environment.
- * @param id The job ID.
- * @param options Its working directory and environment.
- * @returns The supervisor's process.
  * @throws {Error} If it could not be started (the runtime's error, or
  * `Deno.errors.NotFound` or `Deno.errors.PermissionDenied` for a program
  * that cannot be executed).
@@ -129,9 +124,6 @@ let setsidFound: string | null | undefined;
  * {@linkcode launchSupervisor}), or when this Deno would kill the child at
  * exit (see {@linkcode unrefdChildOutlivesExit}). Permissions are queried,
  * never requested, so nothing prompts.
- *
- * @param program The supervisor's program.
- * @returns The absolute path of `setsid`, or `undefined`.
  */
 export function setsidProgram(program: string): string | undefined {
   if (Deno.build.os !== "linux" || !program.startsWith("/")) return undefined;
@@ -168,10 +160,6 @@ export function setsidProgram(program: string): string | undefined {
  * kill a supervisor started through `setsid` as the spawner exits; 2.7.6
  * made `unref()` turn that off (tried here: 2.7.5 kills it, 2.7.6, 2.8.0
  * and 2.9.6 do not).
- *
- * @param version `Deno.version.deno`, such as `2.9.6`.
- * @returns `true` from 2.7.6 on; `false` before, or for a version it cannot
- * read.
  */
 export function unrefdChildOutlivesExit(version: string): boolean {
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);

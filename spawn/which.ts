@@ -101,10 +101,6 @@ export function findExecutable(
  * The message and exit code for a program that cannot be run, worded as a
  * shell does: `Command not found: X` (127), `Cannot execute X: is a
  * directory`, `… permission denied`, `… bad interpreter /path` (126).
- *
- * @param program The program as the user named it.
- * @param failure What {@linkcode findExecutable} said.
- * @returns The message and the exit code.
  */
 export function describeLookupFailure(
   program: string,

@@ -15,10 +15,6 @@ export const MAX_TIMER = 2 ** 31 - 1;
  * Calls `fn` once after `ms` milliseconds (at most {@linkcode MAX_TIMER};
  * NaN, 0 and below: at once, as `setTimeout` does).
  * Until then the timer keeps the process alive, as `setTimeout` does.
- *
- * @param ms The delay: a whole number from 0 to `MAX_TIMER`.
- * @param fn What to call.
- * @returns A function that cancels the call, and lets the process exit.
  */
 export function after(ms: number, fn: () => void): () => void {
   // As setTimeout takes a delay: NaN (and anything not above 0) is now.
@@ -31,11 +27,7 @@ export function after(ms: number, fn: () => void): () => void {
   return () => signal.removeEventListener("abort", fire);
 }
 
-/**
- * Waits `ms` milliseconds.
- *
- * @param ms The delay, at most {@linkcode MAX_TIMER}.
- */
+/** Waits `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => {
     after(ms, resolve);

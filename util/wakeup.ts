@@ -17,10 +17,7 @@ export class Wakeup {
     this.#wake?.();
   }
 
-  /**
-   * Waits for a change since the last call, at most `ms` milliseconds.
-   * @param ms The longest wait.
-   */
+  /** Waits for a change since the last call, at most `ms` milliseconds. */
   async next(ms: number): Promise<void> {
     if (!this.#pending) {
       let tick: ReturnType<typeof setTimeout> | undefined;

@@ -21,10 +21,6 @@ import {
  *   1  exit code 3       ran 1.2s  started 2024-01-01 12:00:00 (5 minutes ago)  Exited with code 3
  *   2  running           for 40s   started 2024-01-01 12:00:03 (4 minutes ago)
  * ```
- *
- * @param job The job.
- * @param now The time to measure a running attempt against.
- * @returns The lines.
  */
 export function attemptLines(job: Job, now: number): string[] {
   const retries = job.retries ?? 0;

@@ -11,10 +11,6 @@ import { localTime, relativeTime } from "../_output.ts";
  * minutes ago); its timeout keeps counting: 23m left`. `undefined` for a job
  * that is not paused, so a caller can pass it on to its "add a row if
  * known" helper.
- *
- * @param job The job.
- * @param now The time, in epoch milliseconds.
- * @returns The text, or `undefined`.
  */
 export function pausedDetail(job: Job, now: number): string | undefined {
   if (job.status !== "paused") return undefined;

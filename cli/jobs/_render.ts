@@ -220,9 +220,6 @@ export function renderDetails(
 /**
  * A job's progress in a few words: `42% 118 MiB/280 MiB` with a total,
  * `1200 files` without; bytes (unit `B`) in binary units.
- *
- * @param p The progress.
- * @returns The words, escaped for a terminal.
  */
 export function formatProgress(p: Omit<JobProgress, "updatedAt">): string {
   const bytes = p.unit === "B";

@@ -149,9 +149,6 @@ const RUNNERS: Record<
  * Requires `--allow-read` (the jobs directory and logs), `--allow-write`
  * (`clean`, `cancel`), `--allow-run` (`cancel`), and optionally
  * `--allow-env` (`NO_COLOR`).
- *
- * @param args The arguments after `jobs`.
- * @returns The process exit code: see the README, "Exit codes".
  */
 export async function jobsCommand(args: string[]): Promise<number> {
   const { sub, rest } = splitSubcommand(args);

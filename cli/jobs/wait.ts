@@ -47,9 +47,6 @@ class WaiterStopped extends Error {
  * | `cancelled` | 130                                            |
  * | `lost`      | 1 (how it ended is unknown)                    |
  *
- * @param job A job that has ended.
- * @returns The exit code; 1 for a job that is still running.
- *
  * @example A job killed by SIGKILL
  * ```ts ignore
  * jobExitCode({ ...job, status: "failed", signal: "SIGKILL" }); // 137

@@ -54,8 +54,6 @@ export type OutputState =
  * Synchronous: one lstat, which `pull --detach` makes before it starts the
  * job, where a trip through the event loop would only add to the start.
  *
- * @param output The output path.
- * @returns What is there.
  * @throws {CliError} If the path cannot be looked at.
  */
 export function inspectOutput(output: string): OutputState {
@@ -91,11 +89,6 @@ export function inspectOutput(output: string): OutputState {
  * replace the name, so `-o /dev/null --force` as root would put a file where
  * the device was, and a symlink would be replaced rather than written
  * through.
- *
- * @param output The output path.
- * @param state What is there.
- * @param force Whether an existing regular file may be replaced.
- * @returns The error message, or undefined.
  */
 export function outputConflict(
   output: string,
@@ -115,8 +108,6 @@ export function outputConflict(
  * Refuses an output path the pull may not write (see
  * {@linkcode outputConflict}).
  *
- * @param output The output path.
- * @param force Whether an existing regular file may be replaced.
  * @throws {CliError} Naming what is there.
  */
 export function refuseExisting(output: string, force: boolean): void {

@@ -38,11 +38,6 @@ import {
 export class InterruptedError extends CliError {
   /** The signal that interrupted the pull. */
   readonly signal: Deno.Signal;
-  /**
-   * Makes the error.
-   * @param signal The signal.
-   * @param message What was interrupted.
-   */
   constructor(signal: Deno.Signal, message: string) {
     super(message, { exitCode: 128 + (signalNumber(signal) ?? 0) });
     this.signal = signal;
@@ -52,9 +47,6 @@ export class InterruptedError extends CliError {
 /**
  * Runs a pull in the foreground.
  *
- * @param command The parsed command.
- * @param source Where the registry is (parseRemote() of its remote).
- * @returns The exit code.
  * @throws {CliError} For every failure, with its exit code.
  */
 export async function pull(

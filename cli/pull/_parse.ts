@@ -111,8 +111,6 @@ export const PULL_FLAGS: FlagSpecs = {
 /**
  * The help of `epack pull`. A function, not a constant: building it (every
  * flag's help, formatted) is work that only `--help` needs, not every pull.
- *
- * @returns The help text.
  */
 export function pullHelp(): string {
   return `Download a pack from a registry.
@@ -141,8 +139,6 @@ Examples:
  * options, `parsePullArgs([remote, ...buildPullFlags(options)]).options`
  * gives the options back (in their canonical form).
  *
- * @param args The arguments.
- * @returns The command.
  * @throws {CliError} A usage error for anything it cannot accept.
  */
 export function parsePullArgs(args: readonly string[]): PullCommand {

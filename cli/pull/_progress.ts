@@ -50,20 +50,14 @@ export class Progress {
   #lastLineBytes = -1;
   #drawn = false;
 
-  /**
-   * Starts reporting.
-   * @param options What, how and where.
-   */
+  /** Starts reporting. */
   constructor(options: ProgressOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#started = this.#now();
   }
 
-  /**
-   * Records that more bytes have arrived.
-   * @param bytes The total so far.
-   */
+  /** Records that more bytes have arrived. */
   update(bytes: number): void {
     this.#bytes = bytes;
     this.#report(bytes);
@@ -170,12 +164,7 @@ function percent(bytes: number, total: number): number {
   return total > 0 ? Math.floor((bytes / total) * 100) : 100;
 }
 
-/**
- * Formats a byte count for people: `512 B`, `3.4 KiB`, `1.2 MiB`.
- *
- * @param bytes The count.
- * @returns The short form.
- */
+/** Formats a byte count for people: `512 B`, `3.4 KiB`, `1.2 MiB`. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${Math.round(bytes)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];

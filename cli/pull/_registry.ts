@@ -85,14 +85,6 @@ export interface PackCriteria {
 
 /** An error in the registry or its index: a failure, exit 1. */
 export class RegistryError extends Error {
-  /**
-   * Makes the error.
-   * @param message What is wrong.
-   * @param options The underlying error.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
   override get name(): string {
     return "RegistryError";
   }
@@ -102,11 +94,6 @@ export class RegistryError extends Error {
 export class NoMatchError extends RegistryError {
   /** Every pack of the registry, newest first. */
   readonly available: PackEntry[];
-  /**
-   * Makes the error.
-   * @param message What was asked for.
-   * @param available Every pack of the registry, newest first.
-   */
   constructor(message: string, available: PackEntry[]) {
     super(message);
     this.available = available;
@@ -133,9 +120,6 @@ export function isDigest(text: string): boolean {
  * URL, a `file://` URL, or a local path. A URL or path naming a `.json` file
  * is taken as the index itself; otherwise the index is `index.json` inside.
  *
- * @param remote The remote as given.
- * @param cwd The directory a relative path is relative to.
- * @returns The registry's source.
  * @throws {RegistryError} For a URL scheme other than http, https or file.
  */
 export function parseRemote(
@@ -201,9 +185,6 @@ export interface LoadedIndex {
  * resolve against it. A redirect to another origin is refused, as a pack
  * path to another origin is: the registry is what the user named.
  *
- * @param source Where the registry is.
- * @param options An abort signal.
- * @returns The packs, in index order, and where the index was.
  * @throws {RegistryError} If the index cannot be read or is not valid, or
  * it was redirected to another origin.
  */
@@ -280,9 +261,6 @@ export async function loadIndex(
  * entry makes the whole index unusable, so a registry's mistakes show at
  * once instead of on the day that entry is chosen.
  *
- * @param text The file's contents.
- * @param where The index's path or URL, for messages.
- * @returns The packs, in index order.
  * @throws {RegistryError} Naming the entry and the field at fault.
  */
 export function parseIndex(text: string, where: string): PackEntry[] {
@@ -412,10 +390,6 @@ function checkRelativePath(path: string): string | undefined {
  * Chooses the pack to pull: among the entries that match every criterion
  * given, the newest `published_at` wins; on a tie, the one listed first.
  *
- * @param entries The registry's packs.
- * @param criteria The filters.
- * @param where The registry, for the message.
- * @returns The chosen entry.
  * @throws {NoMatchError} If nothing matches, with what is available.
  */
 export function selectPack(
@@ -467,9 +441,6 @@ function newestFirst(a: PackEntry, b: PackEntry): number {
  *
  * Requires `--allow-read` for a registry on disk.
  *
- * @param source Where the registry is.
- * @param entry The pack.
- * @returns A file path or a URL.
  * @throws {RegistryError} If the path escapes the registry, or the file is
  * missing.
  */

@@ -26,8 +26,6 @@ import { describe } from "../../spawn/errors.ts";
  * Requires `--allow-read`, `--allow-write`, `--allow-net` (HTTP registries)
  * and, with `--detach`, `--allow-run` and `--allow-env`.
  *
- * @param args The arguments after `pull`.
- * @returns The exit code.
  * @throws {CliError} For every failure, with its exit code.
  */
 export async function pullCommand(args: readonly string[]): Promise<number> {
