@@ -2,8 +2,9 @@
  * Controlling and watching jobs: {@linkcode cancel} stops one,
  * {@linkcode pause} and {@linkcode resume} stop and continue its processes,
  * {@linkcode watchJob} follows its record as it changes,
- * {@linkcode waitForJob} waits for its end, and {@linkcode cleanJobs}
- * removes ended jobs. Each takes a job reference (its ID, or a unique
+ * {@linkcode waitForJob} waits for its end, {@linkcode cleanJobs}
+ * removes ended jobs, and {@linkcode setJobLimit} bounds how many run at
+ * once. Each takes a job reference (its ID, or a unique
  * prefix or suffix of 4 or more characters, as the CLI does) and the
  * `store` option.
  *
@@ -19,6 +20,7 @@
  * @module
  */
 
+export type * from "./store/types.ts";
 export {
   cancel,
   type CancelOptions,
@@ -38,3 +40,9 @@ export {
   watchJob,
   type WatchOptions,
 } from "./control/watch.ts";
+export {
+  getJobLimit,
+  type SchedulePass,
+  setJobLimit,
+} from "./schedule/schedule.ts";
+export { MAX_JOB_LIMIT } from "./schedule/limit.ts";

@@ -34,11 +34,9 @@ export {
   DEFAULT_JOB_TIMEOUT,
   DEFAULT_KILL_GRACE,
 } from "./store/job_options.ts";
-export {
-  defaultJobsDir,
-  type StoreOption,
-  type StoreSpec,
-} from "./store/open.ts";
+export { defaultJobsDir } from "./store/open.ts";
+export { DependencyCycleError } from "./schedule/schedule.ts";
+export type * from "./store/types.ts";
 
 /**
  * The one line a program that calls {@linkcode spawn} needs. When the

@@ -20,32 +20,14 @@
  * @module
  */
 
+export type * from "./store/types.ts";
 export { FileJobStore } from "./store/file_store.ts";
-export {
-  type CreateJobOptions,
-  type DeleteOptions,
-  type FinalStatus,
-  type InvalidJobFile,
-  InvalidJobFileError,
-  type Job,
-  JOB_STATUSES,
-  type JobAttempt,
-  type JobControlOptions,
-  type JobEnd,
-  type JobProgress,
-  type JobStatus,
-} from "./store/job.ts";
+export { InvalidJobFileError, JOB_STATUSES } from "./store/job.ts";
 export {
   AmbiguousJobIdError,
   InvalidJobIdError,
   JOB_ID_ENV,
   JobNotFoundError,
-  MIN_REFERENCE_LENGTH,
   validateJobId,
 } from "./store/job_id.ts";
-export {
-  FINAL_STATUSES,
-  isFinalStatus,
-  SUPERVISOR_START_GRACE_MS,
-} from "./store/rules.ts";
-export { MAX_AFTER, MAX_RETRIES } from "./store/job_options.ts";
+export { isFinalStatus, SUPERVISOR_START_GRACE_MS } from "./store/rules.ts";

@@ -31,65 +31,24 @@
  * @module
  */
 
-// The public API: what a user of the lifecycle (spawn → supervise → record
-// → read) needs. The store's contract is in "@epack/detach/store", the
-// records in "@epack/detach/jobs", log reading in "@epack/detach/logs",
-// durations in "@epack/detach/duration", the stop policy in
-// "@epack/detach/timeout", progress in "@epack/detach/report" and the
-// PostgreSQL store in "@epack/detach/postgres".
+// Everything of "@epack/detach/detach" (spawn) and "@epack/detach/control"
+// (act on jobs), and the main names of the other entry points: the store
+// ("/store", "/jobs"), reports ("/report") and pull flags ("/flags").
+export * from "./detach.ts";
+export * from "./control.ts";
+export { openStore } from "./store.ts";
 export {
-  DEFAULT_JOB_TIMEOUT,
-  DEFAULT_KILL_GRACE,
-  defaultJobsDir,
-  DetachRecursionError,
-  spawn,
-  SpawnError,
-  type SpawnOptions,
-  type SpawnResult,
-  superviseIfRequested,
-} from "./detach.ts";
-export {
-  cancel,
-  type CancelOptions,
-  type CancelResult,
-  cleanJobs,
-  JobStateError,
-  pause,
-  type PauseResult,
-  resume,
-  type ResumeResult,
-  waitForJob,
-  WaitTimeoutError,
-  watchJob,
-  type WatchOptions,
-} from "./control.ts";
-export { MAX_JOB_LIMIT } from "./schedule/limit.ts";
-export {
-  DependencyCycleError,
-  getJobLimit,
-  type SchedulePass,
-  setJobLimit,
-} from "./schedule/schedule.ts";
+  AmbiguousJobIdError,
+  FileJobStore,
+  InvalidJobIdError,
+  JobNotFoundError,
+} from "./jobs.ts";
 export {
   flushReports,
   type ProgressReport,
   reportProgress,
   reportResult,
 } from "./report.ts";
-export {
-  type JobStore,
-  openStore,
-  type StoreOption,
-  type StoreSpec,
-} from "./store.ts";
-export {
-  AmbiguousJobIdError,
-  FileJobStore,
-  InvalidJobIdError,
-  type Job,
-  JobNotFoundError,
-  type JobStatus,
-} from "./jobs.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";
 import { superviseIfRequested as supervise } from "./detach.ts";
 

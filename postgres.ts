@@ -44,6 +44,7 @@
  * @module
  */
 
+export type * from "./store/types.ts";
 export { PostgresJobStore } from "./store/pg_store.ts";
 export type { PostgresStoreOptions } from "./store/pg_open.ts";
 export {

@@ -28,32 +28,5 @@
  * @module
  */
 
-export type {
-  ChangeFeed,
-  CleanOptions,
-  JobLease,
-  JobStore,
-  JobUpdater,
-  ListOptions,
-  ListResult,
-  StoreCapabilities,
-  UpdateOptions,
-} from "./store/contract.ts";
-export {
-  openStore,
-  STORE_ENV,
-  type StoreOption,
-  type StoreSpec,
-} from "./store/open.ts";
-export type {
-  CreateJobOptions,
-  DeleteOptions,
-  FinalStatus,
-  InvalidJobFile,
-  Job,
-  JobAttempt,
-  JobControlOptions,
-  JobEnd,
-  JobProgress,
-  JobStatus,
-} from "./store/job.ts";
+export type * from "./store/types.ts";
+export { openStore, STORE_ENV } from "./store/open.ts";

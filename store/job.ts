@@ -69,7 +69,7 @@ export interface JobEnd {
 }
 
 /** One job, as the TypeScript API sees it. */
-export interface Job {
+export interface Job extends JobControlOptions {
   /** The job ID, a ULID for jobs created by this module. */
   id: string;
   /** The command that runs, for example `pull`. */
@@ -120,18 +120,6 @@ export interface Job {
   grace?: number;
   /** When a cancel was requested, if one was. */
   cancelRequestedAt?: Date;
-  /** How many times a failed worker is run again (see `JobControlOptions`). */
-  retries?: number;
-  /** The pause before the first retry, in milliseconds; it then doubles. */
-  retryDelay?: number;
-  /** The jobs this one runs after. */
-  after?: string[];
-  /** With `after`: run only if each of those jobs completed. */
-  afterOk?: boolean;
-  /** The shell command run after the job ends. */
-  onEnd?: string;
-  /** The most bytes the job's log keeps. */
-  logMax?: number;
   /**
    * Each run of the worker, oldest first, for a job that may be retried
    * (`retries` above 0): the current one has no `endedAt` yet. The job's
@@ -326,20 +314,20 @@ export interface JobControlOptions {
   /**
    * How many times a failed worker (a non-zero exit, or killed by a signal
    * that was not the supervisor's) is run again: a whole number from 0 to
-   * `MAX_RETRIES` (1000). A timeout or a cancel is never retried.
+   * 1000. A timeout or a cancel is never retried.
    * @default {0}
    */
   retries?: number;
   /**
    * The pause before the first retry, in milliseconds; it doubles for each
-   * next one, with jitter, up to a cap. A whole number from 0 to
+   * next one, with jitter, up to an hour. A whole number from 0 to
    * `MAX_DURATION`.
-   * @default {DEFAULT_RETRY_DELAY}
+   * @default {1000}
    */
   retryDelay?: number;
   /**
-   * Jobs (IDs) that must have ended before this one starts: it waits, with
-   * no process, in status `waiting`.
+   * Jobs (IDs, at most 1000) that must have ended before this one starts:
+   * it waits, with no process, in status `waiting`.
    * @default {[]}
    */
   after?: string[];
@@ -356,7 +344,7 @@ export interface JobControlOptions {
   onEnd?: string;
   /**
    * The most bytes the job's log keeps: its oldest part is dropped beyond
-   * it. A whole number from 1 to `Number.MAX_SAFE_INTEGER`.
+   * it. A whole number from 4096 (4 KiB) to `Number.MAX_SAFE_INTEGER`.
    * @default {unlimited}
    */
   logMax?: number;

@@ -5,14 +5,13 @@
 import {
   AmbiguousJobIdError,
   InvalidJobIdError,
+  MIN_REFERENCE_LENGTH,
   validateJobId,
-} from "../../jobs.ts";
+} from "../../store/job_id.ts";
 import type { JobStore } from "../../store.ts";
 import { parseDuration } from "../../duration.ts";
 import { CliError, usageError } from "../_errors.ts";
 
-/** The shortest ID prefix accepted, so a typo cannot pick a random job. */
-export const MIN_PREFIX = 4;
 /** How many candidates an ambiguous prefix lists before "and N more". */
 const MAX_CANDIDATES = 10;
 
@@ -78,11 +77,11 @@ export async function oneJobId(ctx: JobsContext): Promise<string> {
     }
     throw err;
   }
-  if (raw.length < MIN_PREFIX) {
+  if (raw.length < MIN_REFERENCE_LENGTH) {
     throw usageError(
       `Job ID prefix too short: ${
         JSON.stringify(raw)
-      } (give at least ${MIN_PREFIX} characters)`,
+      } (give at least ${MIN_REFERENCE_LENGTH} characters)`,
       command,
     );
   }

@@ -17,7 +17,8 @@ import {
 } from "../_args.ts";
 import { out } from "../_output.ts";
 import { hint } from "../_hint.ts";
-import { type JobsContext, MIN_PREFIX } from "./_context.ts";
+import type { JobsContext } from "./_context.ts";
+import { MIN_REFERENCE_LENGTH } from "../../store/job_id.ts";
 import { SHOW_TAIL_LINES } from "./show.ts";
 import { WAIT_EXIT } from "./wait.ts";
 
@@ -223,7 +224,7 @@ Usage:
   epack jobs report --done N [--total M] From inside a job: its progress
   epack jobs report --result JSON        From inside a job: its result
 
-A job ID may be shortened to a unique prefix of ${MIN_PREFIX} or more characters,
+A job ID may be shortened to a unique prefix of ${MIN_REFERENCE_LENGTH} or more characters,
 or to its last characters when no ID starts with them.
 Run '${hint(["jobs"])} <subcommand> --help' for details.
 
