@@ -29,4 +29,5 @@
  */
 
 export type * from "./store/types.ts";
-export { openStore, STORE_ENV } from "./store/open.ts";
+export { openStore } from "./store/open.ts";
+export { STORE_ENV } from "./store/env.ts";

@@ -19,7 +19,7 @@ import type { FlagSpecs, ParsedFlags } from "./_args.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
-import { isPostgresUrl } from "../store/open.ts";
+import { isPostgresUrl } from "../store/capabilities.ts";
 
 /**
  * The flags that shape a job, for every command that can run as one (`run`,

@@ -9,7 +9,7 @@ import {
   selfArgv,
 } from "../spawn/argv.ts";
 import { findExecutable } from "../spawn/which.ts";
-import { isPostgresUrl } from "../store/open.ts";
+import { isPostgresUrl } from "../store/capabilities.ts";
 import { shellLine } from "./_output.ts";
 
 /** What decides the invocation: the runtime, the cwd, and the search path. */

@@ -3,17 +3,9 @@
 // jobs directory. A `postgres://` URL is a store shared by hosts; anything
 // else is a jobs directory.
 
-import { isPostgresUrl, STORE_ENV, storeName } from "../store/open.ts";
+import { storeName } from "../store/open.ts";
+import { isPostgresUrl } from "../store/capabilities.ts";
 import { resolve } from "../util/path.ts";
-import type { FlagSpec } from "./_args.ts";
-
-/** The `--store` flag, the same on every command. */
-export const STORE_FLAG: FlagSpec = {
-  type: "string",
-  value: "URL",
-  help: "The job store: a postgres:// URL shared by hosts, or a\n" +
-    `jobs directory (default: $${STORE_ENV}, else --jobs-dir)`,
-};
 
 /** The store a command line names, and whether it named one itself. */
 export interface ChosenStore {

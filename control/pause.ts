@@ -1,20 +1,16 @@
 // Pausing and resuming a running job: SIGSTOP and SIGCONT to its worker's
-// process group, and to the job's processes that left the group (they carry
-// its mark), with the status `paused` recorded. control.ts re-exports the
-// public part.
+// process group and to the job's processes that left it, with the status
+// `paused` recorded.
 //
 // Order against the job's end: the group is identified first (a read), the
-// new status is decided by a pure update of the record (the store may run
-// it more than once), and the signal follows the write that decided it.
-// The supervisor records the end through the same store, and an end takes
-// any status that has not ended to a final one, so a pause never writes
-// over an end; a worker that ends between the write and the signal has its
-// end recorded as usual.
+// new status is decided by a pure update of the record, and the signal
+// follows the write that decided it. An end takes any status that has not
+// ended to a final one, so a pause never writes over an end.
 //
-// The timeout is not stopped: it is a bound on the job's wall-clock time,
-// and a paused job still holds whatever it holds (locks, slots, a
-// connection). A timeout, or a cancel, that comes while the job is paused
-// ends it as usual: stopProcessGroup() sends SIGCONT after SIGTERM.
+// The timeout is not stopped: it bounds the job's wall-clock time, and a
+// paused job still holds what it holds (locks, slots, a connection). A
+// timeout or cancel while paused ends it as usual: stopProcessGroup() sends
+// SIGCONT after SIGTERM.
 
 import type { Job, JobStatus } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
@@ -46,12 +42,7 @@ export class JobStateError extends Error {
   readonly jobId: string;
   /** The job's status when it was looked at. */
   readonly status: JobStatus;
-  /**
-   * Makes the error.
-   * @param jobId The job.
-   * @param status Its status.
-   * @param message What could not be done, and why.
-   */
+  /** Makes the error: the job, its status, and what could not be done. */
   constructor(jobId: string, status: JobStatus, message: string) {
     super(message);
     this.jobId = jobId;
@@ -199,18 +190,13 @@ function jobProcesses(
 }
 
 /**
- * Pauses a running job: SIGSTOP to its worker's whole process group (and to
- * the job's processes that left the group, found by the job's mark in their
- * environment), then status `paused` and `pausedAt` in its record. The job's
- * supervisor stays, and so does its timeout: it keeps counting, and a
- * timeout or a `cancel()` while paused ends the job as usual (the
- * stop continues the processes after SIGTERM so they can act on it).
- *
- * The record is changed first, by an update that checks the job's state
- * again (a job that ends meanwhile keeps its recorded end); the signal
- * follows that write. It returns once the group's processes show as stopped
- * (waiting at most a second for that). Pausing a paused job does nothing
- * and says so.
+ * Pauses a running job: status `paused` and `pausedAt` in its record, then
+ * SIGSTOP to its worker's whole process group (and to the job's processes
+ * that left the group, found by the job's mark in their environment). Its
+ * supervisor stays, and its timeout keeps counting: a timeout or a
+ * `cancel()` while paused ends the job as usual. It returns once the
+ * group's processes show as stopped (waiting at most a second). Pausing a
+ * paused job does nothing and says so.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run` (and, where
  * `/proc` cannot be read, `ps`).
@@ -338,11 +324,11 @@ function refuseEmpty(j: Job): never {
 }
 
 /**
- * Resumes a paused job: SIGCONT to its worker's process group (and to the
- * job's processes that left it), then status `running` again, `pausedAt`
- * cleared. Resuming a running job does nothing and says so. A lost job
- * whose processes were left stopped is not resumed: `cancel()`
- * stops what is left of it.
+ * Resumes a paused job: status `running` again (`pausedAt` cleared), then
+ * SIGCONT to its worker's process group and to the job's processes that
+ * left it. Resuming a running job does nothing and says so. A lost job
+ * whose processes were left stopped is not resumed: `cancel()` stops what
+ * is left of it.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run`.
  *
@@ -354,15 +340,6 @@ function refuseEmpty(j: Job): never {
  * @throws {JobStateError} If the job is waiting or queued, or has ended.
  * @throws {Error} If the job runs on another host, was not started by this
  * module, or its process group cannot be identified safely.
- *
- * @example Resume a paused job
- * ```ts ignore
- * import { resume } from "@epack/detach";
- *
- * const { message } = await resume("01JD0Q2V3K5W8Y9Z0A1B2C3D4E");
- * console.log(message);
- * // Resumed job 01JD0Q2V3K5W8Y9Z0A1B2C3D4E (SIGCONT to process group 4242) after 5m paused. Its timeout: 18m left.
- * ```
  */
 export async function resume(
   ref: string,

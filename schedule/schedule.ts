@@ -188,10 +188,7 @@ export async function createScheduled(
 export class DependencyCycleError extends Error {
   /** The jobs of the cycle, the first one again at the end. */
   readonly cycle: string[];
-  /**
-   * Makes the error.
-   * @param cycle The jobs of the cycle.
-   */
+  /** Makes the error, given the jobs of the cycle. */
   constructor(cycle: string[]) {
     super(`The jobs to run after form a cycle: ${cycle.join(" -> ")}`);
     this.cycle = cycle;

@@ -9,7 +9,8 @@ import {
 } from "../store/job_id.ts";
 import type { CreateJobOptions, Job } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
-import { capabilitiesOf, openStore, storeName } from "../store/open.ts";
+import { openStore, storeName } from "../store/open.ts";
+import { capabilitiesOf } from "../store/capabilities.ts";
 import { redact } from "../store/redact.ts";
 import { assertPosix } from "../process/platform.ts";
 import {

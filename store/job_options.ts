@@ -33,8 +33,6 @@ export const DEFAULT_RETRY_DELAY = 1_000;
 /**
  * Checks a retry count.
  *
- * @param n The count.
- * @returns `n`.
  * @throws {RangeError} If it is not a whole number from 0 to
  * {@linkcode MAX_RETRIES}.
  */
@@ -54,8 +52,6 @@ export function checkRetries(n: number): number {
 /**
  * Checks a list of jobs to run after.
  *
- * @param ids The job IDs.
- * @returns A copy, without repeats, in the order given.
  * @throws {TypeError} If it is not a list of job IDs.
  * @throws {RangeError} If it holds more than {@linkcode MAX_AFTER} jobs.
  */
@@ -83,8 +79,6 @@ export function checkAfter(ids: readonly string[]): string[] {
 /**
  * Checks an end hook command.
  *
- * @param command The shell command.
- * @returns `command`.
  * @throws {TypeError} If it is not a non-empty string without NUL.
  * @throws {RangeError} If it is longer than {@linkcode MAX_HOOK_LENGTH}.
  */
@@ -114,8 +108,6 @@ export const LOG_MAX_MIN = 4096;
 /**
  * Checks a log cap.
  *
- * @param bytes The most bytes the log keeps.
- * @returns `bytes`.
  * @throws {RangeError} If it is not a whole number from
  * {@linkcode LOG_MAX_MIN} (4096) to `Number.MAX_SAFE_INTEGER`.
  */
@@ -137,8 +129,6 @@ export function checkLogMax(bytes: number): number {
  * Checks every job-control option given, and returns them as the record
  * holds them (unset ones left out, `after` without repeats).
  *
- * @param options The options.
- * @returns The checked options.
  * @throws {TypeError} If an option has the wrong type.
  * @throws {RangeError} If an option is out of range.
  */
@@ -177,11 +167,6 @@ export function checkJobControl(
  * doubled for each earlier retry, capped at one hour (or at `delay`, if
  * that is longer), then with up to 20 % jitter taken off, so that jobs that
  * failed together do not all come back at once.
- *
- * @param delay The first pause, in milliseconds.
- * @param attempt Which retry this is, from 1.
- * @param random A number in [0, 1), for the jitter.
- * @returns Milliseconds, a whole number from 0 to `MAX_DURATION`.
  */
 export function retryPause(
   delay: number,
@@ -216,9 +201,6 @@ const SIZE_UNITS: Record<string, number> = {
  * bytes: `KB`, `MB`, ... are powers of 1000, `KiB`, `MiB`, ... and the bare
  * letters `K`, `M`, `G`, `T` powers of 1024; a bare number is bytes.
  *
- * @param text The size.
- * @returns Bytes, a whole number from {@linkcode LOG_MAX_MIN} (see
- * {@linkcode checkLogMax}).
  * @throws {RangeError} If it is not a size, is not a whole number of bytes,
  * or is out of range.
  */
@@ -245,10 +227,6 @@ export function parseSize(text: string): number {
  * A new job, as a store's `create()` makes it from its options: the one
  * place where they are checked and turned into a record, for every store.
  *
- * @param options What to record.
- * @param logPath The job's log file, given the job's ID.
- * @returns The job (status `running` unless `options.status` says
- * otherwise, started now); nothing is written.
  * @throws {InvalidJobIdError} If `options.id` is given and not valid.
  * @throws {RangeError} If a duration or another option is out of range.
  * @throws {TypeError} If an option has a type the record cannot hold.

@@ -8,11 +8,10 @@ import type { JobStore } from "./contract.ts";
 import { FileJobStore } from "./file_store.ts";
 import { dirname, join, resolve } from "../util/path.ts";
 import { HOST_ENV, STORE_ENV } from "./env.ts";
-import { capabilitiesOf, isPostgresUrl } from "./capabilities.ts";
+import { isPostgresUrl } from "./capabilities.ts";
 
-export { capabilitiesOf, isPostgresUrl };
-
-export { HOST_ENV, STORE_ENV };
+// supervise/supervisor.ts takes the name from here.
+export { STORE_ENV };
 
 /**
  * A store as a caller names it: an open store (used as it is, and not
@@ -30,12 +29,7 @@ export interface StoreOption {
   store?: StoreSpec;
 }
 
-/**
- * This host's name as stores record it: `EPACK_DETACH_HOST` if set, else
- * `Deno.hostname()`.
- *
- * @returns The host name.
- */
+/** This host's name as stores record it: $EPACK_DETACH_HOST, else the hostname. */
 export function hostName(): string {
   const set = readEnv(HOST_ENV);
   return set !== undefined && set !== "" ? set : Deno.hostname();
@@ -44,11 +38,6 @@ export function hostName(): string {
 /**
  * The default working directory of a job: the nearest directory holding
  * `deno.json` or `deno.jsonc`, walking up from `from`, else `from` itself.
- *
- * Requires `--allow-read`.
- *
- * @param from Where to start.
- * @returns An absolute directory.
  */
 export function findWorkingDir(from: string = Deno.cwd()): string {
   const start = resolve(from);
@@ -65,13 +54,10 @@ export function findWorkingDir(from: string = Deno.cwd()): string {
 }
 
 /**
- * The user's directory for state that outlives a program: on macOS
- * `~/Library/Application Support`, elsewhere `$XDG_STATE_HOME`, else
- * `~/.local/state`. The same from any working directory, so what is kept
- * there (a database store's logs on this host) is found from anywhere.
- *
- * @returns An absolute directory (not made here).
- * @throws {Error} If neither `$XDG_STATE_HOME` nor `$HOME` is set.
+ * The user's directory for state that outlives a program (not made here):
+ * on macOS `~/Library/Application Support`, elsewhere `$XDG_STATE_HOME`,
+ * else `~/.local/state`. The same from any working directory, so what is
+ * kept there (a database store's logs on this host) is found from anywhere.
  */
 export function userStateDir(): string {
   const home = readEnv("HOME");
@@ -108,9 +94,6 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
 /**
  * The name of the store a call uses when it was given `spec` (or nothing):
  * `spec`, else `$EPACK_DETACH_STORE`, else {@linkcode defaultJobsDir}.
- *
- * @param spec The store named by the caller, if any.
- * @returns A jobs directory or a `postgres://` URL.
  */
 export function storeName(spec?: string): string {
   if (spec !== undefined && spec !== "") return spec;
@@ -153,10 +136,6 @@ export async function openStore(spec?: StoreSpec): Promise<JobStore> {
 /**
  * Runs `fn` with the store `spec` names, opened for the call and closed
  * after it; a store given open is used as it is and left open.
- *
- * @param spec The store, as {@linkcode openStore} takes it.
- * @param fn What to do with it.
- * @returns What `fn` returns.
  */
 export async function withStore<T>(
   spec: StoreSpec | undefined,
@@ -171,11 +150,6 @@ export async function withStore<T>(
   }
 }
 
-/** What this module needs of postgres.ts. */
-interface PostgresModule {
-  PostgresJobStore: { open(url: string): Promise<JobStore> };
-}
-
 /**
  * The PostgreSQL store's module, loaded by a specifier no module graph
  * follows: a literal `import("../postgres.ts")` would put `npm:postgres` in
@@ -183,9 +157,10 @@ interface PostgresModule {
  * imports this package, and make an offline start with an empty cache try
  * to download it.
  */
-function loadPostgres(): Promise<PostgresModule> {
-  const url = new URL("../postgres.ts", import.meta.url).href;
-  return import(url) as Promise<PostgresModule>;
+function loadPostgres(): Promise<
+  { PostgresJobStore: { open(url: string): Promise<JobStore> } }
+> {
+  return import(new URL("../postgres.ts", import.meta.url).href);
 }
 
 function readEnv(name: string): string | undefined {
