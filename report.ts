@@ -38,6 +38,7 @@
 
 import { JOB_ID_ENV } from "./store/job_id.ts";
 import { STORE_ENV } from "./store/env.ts";
+import { readEnv } from "./util/permissions.ts";
 import {
   checkInterval,
   checkProgress,
@@ -57,6 +58,7 @@ let current: JobReporter | null | undefined;
  */
 function jobReporter(): JobReporter | undefined {
   if (current !== undefined) return current ?? undefined;
+  // Without --allow-env nothing says this is a job.
   const jobId = readEnv(JOB_ID_ENV);
   if (jobId === undefined) {
     current = null;
@@ -78,16 +80,6 @@ function jobReporter(): JobReporter | undefined {
     reporter.flush().catch(() => {});
   });
   return current;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotCapable)) throw err;
-    // Without --allow-env nothing says this is a job.
-    return undefined;
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import {
 import { findExecutable } from "../spawn/which.ts";
 import { isPostgresUrl } from "../store/capabilities.ts";
 import { shellLine } from "./_output.ts";
+import { readEnv } from "../util/permissions.ts";
 
 /** What decides the invocation: the runtime, the cwd, and the search path. */
 export interface HintFacts extends RuntimeFacts {
@@ -22,12 +23,8 @@ export interface HintFacts extends RuntimeFacts {
 
 /** The facts of this process. */
 export function currentHintFacts(): HintFacts {
-  let path = "";
-  try {
-    path = Deno.env.get("PATH") ?? "";
-  } catch {
-    // Without --allow-env, name deno by its full path.
-  }
+  // Without --allow-env, deno is named by its full path.
+  const path = readEnv("PATH") ?? "";
   return { ...currentRuntime(), cwd: Deno.cwd(), path };
 }
 

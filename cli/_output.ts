@@ -3,17 +3,11 @@
 // with NO_COLOR), times for people, and writing whole buffers.
 
 import { formatDuration } from "../duration.ts";
+import { readEnv } from "../util/permissions.ts";
 
 /** Whether colour may be used on a stream: a terminal, and no NO_COLOR. */
 export function colorEnabled(stream: { isTerminal(): boolean }): boolean {
-  if (!stream.isTerminal()) return false;
-  try {
-    const noColor = Deno.env.get("NO_COLOR");
-    if (noColor !== undefined && noColor !== "") return false;
-  } catch {
-    // Without --allow-env, assume the default.
-  }
-  return true;
+  return stream.isTerminal() && readEnv("NO_COLOR") === undefined;
 }
 
 /** Wraps text in an ANSI colour code when `on` is true. */

@@ -2,6 +2,7 @@
 // home for every watch of a job (store/watch.ts).
 
 import type { JobStore } from "../store/contract.ts";
+import { granted } from "../util/permissions.ts";
 
 /** How often a watch of a job that has not started runs a pass. */
 export const QUEUE_REPAIR_INTERVAL = 2_000;
@@ -44,8 +45,6 @@ export class QueueRepair implements Disposable {
   // Asked, never requested: a watch in a program run without them must
   // not raise a permission prompt every 2 seconds.
   #allowed(): boolean {
-    const granted = (d: Deno.PermissionDescriptor) =>
-      Deno.permissions.querySync(d).state === "granted";
     return granted({ name: "write", path: this.#store.localDir }) &&
       granted({ name: "run" });
   }

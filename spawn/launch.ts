@@ -6,6 +6,7 @@
 
 import { join } from "../util/path.ts";
 import { findExecutable } from "./which.ts";
+import { granted } from "../util/permissions.ts";
 
 /** The argument that starts the program as a supervisor. Internal. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
@@ -167,14 +168,6 @@ export function unrefdChildOutlivesExit(version: string): boolean {
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (major !== 2) return major > 2;
   return minor > 7 || (minor === 7 && patch >= 6);
-}
-
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { FileJobStore } from "./file_store.ts";
 import { dirname, join, resolve } from "../util/path.ts";
 import { HOST_ENV, STORE_ENV } from "./env.ts";
 import { isPostgresUrl } from "./capabilities.ts";
+import { readEnv } from "../util/permissions.ts";
 
 // supervise/supervisor.ts takes the name from here.
 export { STORE_ENV };
@@ -31,8 +32,7 @@ export interface StoreOption {
 
 /** This host's name as stores record it: $EPACK_DETACH_HOST, else the hostname. */
 export function hostName(): string {
-  const set = readEnv(HOST_ENV);
-  return set !== undefined && set !== "" ? set : Deno.hostname();
+  return readEnv(HOST_ENV) ?? Deno.hostname();
 }
 
 /**
@@ -97,8 +97,7 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
  */
 export function storeName(spec?: string): string {
   if (spec !== undefined && spec !== "") return spec;
-  const env = readEnv(STORE_ENV);
-  return env !== undefined && env !== "" ? env : defaultJobsDir();
+  return readEnv(STORE_ENV) ?? defaultJobsDir();
 }
 
 /**
@@ -161,13 +160,4 @@ function loadPostgres(): Promise<
   { PostgresJobStore: { open(url: string): Promise<JobStore> } }
 > {
   return import(new URL("../postgres.ts", import.meta.url).href);
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    // Without --allow-env the variable cannot be read: not set, then.
-    return undefined;
-  }
 }

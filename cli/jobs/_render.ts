@@ -10,6 +10,8 @@ import {
   formatTable,
   humanDuration,
   localTime,
+  out,
+  outJson,
   paint,
   relativeTime,
   safe,
@@ -292,4 +294,15 @@ export function paintStatus(color: boolean, status: JobStatus): string {
 
 function commandLine(job: Job): string {
   return shellLine([job.command, ...job.args, ...job.flags]);
+}
+
+/** What cancel, pause and resume did: JSON (with `extra`), or a sentence. */
+export async function outOutcome(
+  json: boolean,
+  result: { outcome: string; message: string; job: Job },
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  if (!json) return await out(`${safe(result.message)}\n`);
+  const { outcome, message, job } = result;
+  await outJson({ outcome, message, ...extra, job: jobJson(job, Date.now()) });
 }

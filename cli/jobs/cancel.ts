@@ -2,9 +2,8 @@
 
 import { cancel } from "../../control.ts";
 import { EXIT } from "../_errors.ts";
-import { out, outJson, safe } from "../_output.ts";
 import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";
-import { jobJson } from "./_render.ts";
+import { outOutcome } from "./_render.ts";
 import { WAIT_EXIT } from "./wait.ts";
 
 /** Runs `jobs cancel`. */
@@ -13,15 +12,7 @@ export async function cancelJob(ctx: JobsContext): Promise<number> {
   const grace = durationFlag(ctx, "grace");
   const id = await oneJobId(ctx);
   const result = await cancel(id, { store: ctx.storeName, grace });
-  if (ctx.json) {
-    await outJson({
-      outcome: result.outcome,
-      message: result.message,
-      job: jobJson(result.job, Date.now()),
-    });
-  } else {
-    await out(`${safe(result.message)}\n`);
-  }
+  await outOutcome(ctx.json, result);
   // The grace (plus cancel()'s margin) passed and the job still runs: the
   // stop goes on, but this command could not see it end. As for a wait that
   // ended first, 75 says "still running, try again later".

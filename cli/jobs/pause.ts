@@ -3,9 +3,8 @@
 
 import { JobStateError, pause, resume } from "../../control.ts";
 import { DetailedError, EXIT } from "../_errors.ts";
-import { out, outJson, safe } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
-import { jobJson } from "./_render.ts";
+import { outOutcome } from "./_render.ts";
 
 /** Runs `jobs pause`. */
 export async function pauseJob(ctx: JobsContext): Promise<number> {
@@ -36,16 +35,9 @@ async function control(
     }
     throw err;
   }
-  if (ctx.json) {
-    await outJson({
-      outcome: result.outcome,
-      message: result.message,
-      timeout_left_ms: result.timeoutLeft ?? null,
-      job: jobJson(result.job, Date.now()),
-    });
-  } else {
-    await out(`${safe(result.message)}\n`);
-  }
+  await outOutcome(ctx.json, result, {
+    timeout_left_ms: result.timeoutLeft ?? null,
+  });
   // Already paused (or not paused, for resume) is what was asked for.
   return EXIT.OK;
 }

@@ -7,6 +7,7 @@ import { reportProgress, reportResult } from "../../report.ts";
 import { JobReporter, type ProgressReport } from "../../store/reporter.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { outJson } from "../_output.ts";
+import { readEnv } from "../../util/permissions.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
 
 /** Runs `jobs report`. */
@@ -63,12 +64,8 @@ export async function report(ctx: JobsContext): Promise<number> {
       ...(unit !== undefined ? { unit } : {}),
       ...(message !== undefined ? { message } : {}),
     };
-  let jobId: string | undefined;
-  try {
-    jobId = Deno.env.get(JOB_ID_ENV) || undefined;
-  } catch {
-    // Without --allow-env nothing says this is a job.
-  }
+  // Without --allow-env nothing says this is a job.
+  const jobId = readEnv(JOB_ID_ENV);
   try {
     if (jobId === undefined) {
       // Outside a job the library's calls only check the values.

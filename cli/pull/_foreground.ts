@@ -70,13 +70,7 @@ export async function pull(
     const { entries } = loaded;
     let entry: PackEntry;
     try {
-      entry = selectPack(entries, {
-        version: options.version,
-        releaseId: options.releaseId,
-        digest: options.digest,
-        env: options.env,
-        workspace: options.workspace,
-      }, command.remote);
+      entry = selectPack(entries, options, command.remote);
     } catch (err) {
       if (err instanceof NoMatchError) throw noMatch(err);
       throw err;
@@ -157,17 +151,14 @@ export async function pull(
       progress.abandon();
       throw err;
     }
-    await recordResult(result(entry, location, output, {
+    const pulled = result(entry, location, output, {
       dryRun: false,
       verified: verify,
       bytes,
-    }));
+    });
+    await recordResult(pulled);
     if (command.json) {
-      console.log(JSON.stringify(result(entry, location, output, {
-        dryRun: false,
-        verified: verify,
-        bytes,
-      })));
+      console.log(JSON.stringify(pulled));
     } else {
       console.log(
         `${paint(color, 32, "Pulled")} ${safe(label)} to ${safe(output)} (${

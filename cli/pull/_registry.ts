@@ -18,6 +18,7 @@ import {
   toFileUrl,
 } from "../../util/path.ts";
 import { describe } from "../../spawn/errors.ts";
+import type { PullOptions } from "../../flags.ts";
 
 /** One pack listed in a registry's index. */
 export interface PackEntry {
@@ -70,18 +71,10 @@ export type PackLocation =
   | { kind: "http"; url: URL; display: string };
 
 /** The filters of a pull; every one given must match. */
-export interface PackCriteria {
-  /** The version. */
-  version?: string;
-  /** The release ID. */
-  releaseId?: string;
-  /** The digest, `sha256:<hex>`. */
-  digest?: string;
-  /** The workspace. */
-  workspace?: string;
-  /** The environment. */
-  env?: string;
-}
+export type PackCriteria = Pick<
+  PullOptions,
+  "version" | "releaseId" | "digest" | "workspace" | "env"
+>;
 
 /** An error in the registry or its index: a failure, exit 1. */
 export class RegistryError extends Error {
