@@ -50,22 +50,6 @@ export interface PullOptions {
  *
  * @param options The pull's options.
  * @returns The flags, in order.
- *
- * @example Every option
- * ```ts
- * import { buildPullFlags } from "@epack/detach";
- *
- * console.log(buildPullFlags({
- *   env: "prod",
- *   workspace: "acme",
- *   output: "out.epack",
- *   digest: "sha256:ab",
- *   releaseId: "rel_1",
- *   version: "v1",
- *   force: true,
- *   verify: false,
- * }));
- * ```
  */
 export function buildPullFlags(options: PullOptions = {}): string[] {
   const flags: string[] = [];

@@ -43,12 +43,7 @@ export {
   InvalidJobIdError,
   JobNotFoundError,
 } from "./jobs.ts";
-export {
-  flushReports,
-  type ProgressReport,
-  reportProgress,
-  reportResult,
-} from "./report.ts";
+export { flushReports, reportProgress, reportResult } from "./report.ts";
 export { buildPullFlags, type PullOptions } from "./flags.ts";
 import { superviseIfRequested as supervise } from "./detach.ts";
 

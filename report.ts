@@ -44,8 +44,8 @@ import {
   checkProgress,
   checkResult,
   JobReporter,
-  type ProgressReport,
 } from "./store/reporter.ts";
+import type { ProgressReport } from "./store/job.ts";
 
 export type { ProgressReport };
 

@@ -78,20 +78,14 @@ interface Cancel {
 /**
  * Cancels a job: SIGTERM to the worker's whole process group, SIGKILL after
  * the grace period, and status `cancelled`. It returns once the job has
- * ended, or once the grace period plus 2 seconds have passed (outcome
- * `stopping`), whichever is first: it never waits longer. A second cancel
- * with a shorter grace shortens the first one's: SIGKILL goes out at the
- * earliest deadline any cancel asked for.
+ * ended, or at most the grace period plus 2 seconds later (outcome
+ * `stopping`). A second cancel with a shorter grace brings SIGKILL forward.
  *
- * A job that has not started (`waiting` or `queued`) has no process: it
- * ends `cancelled` at once, and never starts; the jobs that run after it
- * are then started (or, under `afterOk`, cancelled too).
- *
- * Cancelling a job that has ended does nothing and says so. Cancelling a
- * lost job still stops what is left of its process group, with this call's
- * grace, when that group is certainly the job's (Linux: its leader's start
- * time matches the record); its record then says `lost`, with no end time,
- * since when it ended is not known.
+ * A job that has not started (`waiting` or `queued`) ends `cancelled` at
+ * once; the jobs that run after it then start (or, under `afterOk`, end
+ * too). A job that has ended is left as it is. A lost job's leftover
+ * processes are stopped when its group is certainly the job's; its record
+ * stays `lost`, with no end time, since when it ended is not known.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-run`.
  *

@@ -74,14 +74,6 @@ export async function getJobLimit(
  * @returns What the scheduler pass that followed did.
  * @throws {RangeError} If `n` is out of range.
  * @throws {TypeError} If the store is a `postgres://` URL.
- *
- * @example Run at most two jobs at once
- * ```ts ignore
- * import { setJobLimit } from "@epack/detach";
- *
- * const { started } = await setJobLimit(2);
- * console.log(`${started.length} queued job(s) started`);
- * ```
  */
 export async function setJobLimit(
   n: number,

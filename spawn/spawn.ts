@@ -45,42 +45,34 @@ export interface SpawnResult {
 }
 
 /**
- * Starts a job and returns at once: a program of your choice (`command`,
- * looked up on `PATH` as `Deno.Command` does), or a subcommand of this
- * program (`subcommand`).
+ * Starts a job and returns at once: a program (`command`, looked up on
+ * `PATH` as `Deno.Command` does), or a subcommand of this program.
  *
  * The job's supervisor is this program started again (a `deno compile`
  * binary runs itself; under `deno run`, the same entry module with the same
- * unscoped permissions). It runs in its own session, so a hangup or Ctrl-C
- * in this terminal does not reach it, with stdin closed. It runs the
- * worker, sends the worker's stdout and stderr to the job's log, stops it
- * at the timeout, and records how it ended.
+ * unscoped permissions), in its own session with stdin closed, so a hangup
+ * or Ctrl-C here does not reach it. It runs the worker, sends its output to
+ * the job's log, stops it at the timeout, and records how it ended.
  *
- * Everything is checked before anything is written or started: the
- * options, the permissions, whether this process is itself a job, and the
- * program. A spawn that fails after that removes what it made: it either
- * starts a job or leaves nothing.
+ * Everything is checked before anything is written or started (options,
+ * permissions, whether this process is a job, the program); a spawn that
+ * fails after that removes what it made.
  *
  * Requires `--allow-read` and `--allow-write` (the jobs directory),
- * `--allow-env` (`EPACK_DETACH_JOB_ID`, and `PATH` to find a program) and
- * `--allow-run`; under `deno run` the supervisor gets only the unscoped
- * grants, so `read`, `write` and `run` must be unscoped unless
- * `permissionFlags` says otherwise. The program must call
- * {@linkcode superviseIfRequested} at its start.
+ * `--allow-env` and `--allow-run`, unscoped unless `permissionFlags` says
+ * otherwise. The program must call {@linkcode superviseIfRequested} first.
  *
  * @param options What to run and where.
  * @returns The job's ID, the supervisor's PID, the log path and the record.
  * @throws {TypeError} Unless exactly one of `command` and `subcommand` is
  * given.
- * @throws {RangeError} If `timeout` or `grace` is out of range (see
- * `SpawnOptions`).
+ * @throws {RangeError} If `timeout` or `grace` is out of range.
  * @throws {DetachRecursionError} If a subcommand's command line holds
  * `--detach` or `-d`, or this process runs in a job and `allowNested` is
  * not set.
  * @throws {SpawnError} If a permission is missing (the message names the
- * flag; the cause is a `Deno.errors.NotCapable`), the program is not found
- * or cannot be executed (with `exitCode` 127 or 126), or the job could not
- * be recorded or started. Nothing is left behind then.
+ * flag), the program is not found or cannot be executed (`exitCode` 127
+ * or 126), or the job could not be recorded or started.
  *
  * @example Back up a directory in the background
  * ```ts ignore

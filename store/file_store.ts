@@ -66,18 +66,6 @@ const encoder = new TextEncoder();
  * record, so a reader or a crash never sees a torn record.
  *
  * Requires `--allow-read` and `--allow-write` for the directory.
- *
- * @example Create a job, record its end, read it back
- * ```ts
- * import { FileJobStore } from "@epack/detach/jobs";
- *
- * const dir = await Deno.makeTempDir();
- * await using store = new FileJobStore(dir);
- * const job = await store.create({ command: "pull", args: ["https://example.com/r"] });
- * await store.finish(job.id, { status: "completed", exitCode: 0 });
- * console.log((await store.load(job.id)).status); // completed
- * await Deno.remove(dir, { recursive: true });
- * ```
  */
 export class FileJobStore implements JobStore {
   /** The absolute path of the jobs directory. */

@@ -174,18 +174,36 @@ export interface JobAttempt {
 }
 
 /**
+ * A progress report: how much is done, of how much, counted in what, and a
+ * short note.
+ *
+ * @example Bytes of a download
+ * ```ts
+ * import type { ProgressReport } from "@epack/detach/report";
+ *
+ * const p: ProgressReport = { done: 118 << 20, total: 280 << 20, unit: "B" };
+ * console.log(Math.floor((p.done / p.total!) * 100)); // 42
+ * ```
+ */
+export interface ProgressReport {
+  /** How much is done: a finite number, 0 or more. */
+  done: number;
+  /** How much there is in all, when known: finite, at least `done`. */
+  total?: number;
+  /**
+   * What is counted, at most 32 characters, for example `files`. `B` means
+   * bytes, which `jobs` shows as `118 MiB`.
+   */
+  unit?: string;
+  /** A note on what is happening, at most 200 characters, one line. */
+  message?: string;
+}
+
+/**
  * How far a job has got, as its worker reported it: the record's
  * `progress` key, `{done, total?, unit?, message?, updated_at}` on disk.
  */
-export interface JobProgress {
-  /** How much is done: a finite number, 0 or more. */
-  done: number;
-  /** How much there is in all, when known: at least `done`. */
-  total?: number;
-  /** What `done` and `total` count, for example `B` (bytes) or `files`. */
-  unit?: string;
-  /** A short note on what the job is doing. */
-  message?: string;
+export interface JobProgress extends ProgressReport {
   /** When the worker reported it. */
   updatedAt: Date;
 }
@@ -216,13 +234,7 @@ export class InvalidJobFileError extends Error {
   readonly path: string;
   /** Why the record is invalid. */
   readonly reason: string;
-  /**
-   * Makes the error for an unreadable record.
-   * @param id The job ID.
-   * @param path The file's path.
-   * @param reason Why it is invalid.
-   * @param options The underlying error, if any.
-   */
+  /** Makes the error: the job, the file, why, and the underlying error. */
   constructor(
     id: string,
     path: string,

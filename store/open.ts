@@ -112,15 +112,6 @@ export function storeName(spec?: string): string {
  * given open.
  * @throws {Error} If a database cannot be reached or its schema is from a
  * newer version (a one-line message).
- *
- * @example Open the store the environment names, and list its jobs
- * ```ts ignore
- * import { openStore } from "@epack/detach/store";
- *
- * await using store = await openStore();
- * const { jobs } = await store.list();
- * for (const job of jobs) console.log(job.id, job.status);
- * ```
  */
 export async function openStore(spec?: StoreSpec): Promise<JobStore> {
   if (spec !== undefined && typeof spec !== "string") return spec;

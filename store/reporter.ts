@@ -3,7 +3,7 @@
 // with a trailing write so the last one lands; the result at once. A job
 // that has ended keeps its end: later progress is dropped, a result refused.
 
-import type { Job } from "./job.ts";
+import type { Job, ProgressReport } from "./job.ts";
 import { isFinalStatus } from "./rules.ts";
 import {
   MAX_RESULT_BYTES,
@@ -17,32 +17,6 @@ export const DEFAULT_PROGRESS_INTERVAL = 1_000;
 
 /** The shortest time between two progress writes that may be set: 50 ms. */
 export const MIN_PROGRESS_INTERVAL = 50;
-
-/**
- * A progress report: how much is done, of how much, counted in what, and a
- * short note.
- *
- * @example Bytes of a download
- * ```ts
- * import type { ProgressReport } from "@epack/detach/report";
- *
- * const p: ProgressReport = { done: 118 << 20, total: 280 << 20, unit: "B" };
- * console.log(Math.floor((p.done / p.total!) * 100)); // 42
- * ```
- */
-export interface ProgressReport {
-  /** How much is done: a finite number, 0 or more. */
-  done: number;
-  /** How much there is in all, when known: finite, at least `done`. */
-  total?: number;
-  /**
-   * What is counted, at most 32 characters, for example `files`. `B` means
-   * bytes, which `jobs` shows as `118 MiB`.
-   */
-  unit?: string;
-  /** A note on what is happening, at most 200 characters, one line. */
-  message?: string;
-}
 
 interface Pending {
   value: ProgressReport;

@@ -25,5 +25,6 @@ export type {
   JobEnd,
   JobProgress,
   JobStatus,
+  ProgressReport,
 } from "./job.ts";
 export type { StoreOption, StoreSpec } from "./open.ts";

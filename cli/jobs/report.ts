@@ -4,7 +4,8 @@
 
 import { JOB_ID_ENV } from "../../jobs.ts";
 import { reportProgress, reportResult } from "../../report.ts";
-import { JobReporter, type ProgressReport } from "../../store/reporter.ts";
+import { JobReporter } from "../../store/reporter.ts";
+import type { ProgressReport } from "../../store/job.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { outJson } from "../_output.ts";
 import { readEnv } from "../../util/permissions.ts";
