@@ -48,13 +48,6 @@ export type * from "./store/types.ts";
  * `--allow-run` in the supervisor, as the program already has if it spawns.
  *
  * @returns Nothing, when this process is not a supervisor.
- *
- * @example At the top of main.ts
- * ```ts ignore
- * import { superviseIfRequested } from "@epack/detach";
- *
- * await superviseIfRequested();
- * ```
  */
 export async function superviseIfRequested(): Promise<void> {
   markSupervisorHook();

@@ -69,13 +69,6 @@ export function checkDuration(name: string, ms: number): number {
  * @param text The duration.
  * @returns Milliseconds, a whole number from 0 to {@linkcode MAX_DURATION}.
  * @throws {RangeError} If the text is not a duration, or is out of range.
- *
- * @example Parse
- * ```ts
- * import { parseDuration } from "@epack/detach/duration";
- *
- * console.log(parseDuration("2m30s")); // 150000
- * ```
  */
 export function parseDuration(text: string): number {
   const s = text.trim();
@@ -121,13 +114,6 @@ export function parseDuration(text: string): number {
  *
  * @param ms Milliseconds.
  * @returns The short form.
- *
- * @example Format
- * ```ts
- * import { formatDuration } from "@epack/detach/duration";
- *
- * console.log(formatDuration(90_000)); // 1m30s
- * ```
  */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);

@@ -173,13 +173,6 @@ export async function flushReports(): Promise<boolean> {
  * @param ms Milliseconds, 50 or more.
  * @returns `true` in a job, `false` outside one (the value is still checked).
  * @throws {RangeError} If it is below 50 or not finite.
- *
- * @example Report more often than once a second
- * ```ts
- * import { setReportInterval } from "@epack/detach/report";
- *
- * setReportInterval(250);
- * ```
  */
 export function setReportInterval(ms: number): boolean {
   const reporter = jobReporter();

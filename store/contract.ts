@@ -38,22 +38,6 @@ export interface StoreCapabilities {
  * it more than once (the PostgreSQL store calls it again when another write
  * came first), and only the last call's result is written. Do what follows
  * a change (signal a process, say) after the update has returned.
- *
- * @example Add result data to a job
- * ```ts
- * import { FileJobStore } from "@epack/detach/jobs";
- * import type { JobUpdater } from "@epack/detach/store";
- *
- * const dir = await Deno.makeTempDir();
- * await using store = new FileJobStore(dir);
- * const job = await store.create({ command: "sync" });
- * const addResult: JobUpdater = (current) => {
- *   current.result = { ...current.result, done: 40 };
- *   return current;
- * };
- * console.log((await store.update(job.id, addResult)).result); // { done: 40 }
- * await Deno.remove(dir, { recursive: true });
- * ```
  */
 export type JobUpdater = (job: Job) => Job | Promise<Job>;
 

@@ -55,11 +55,12 @@ function notStarted(job: Job): boolean {
   return job.status === "waiting" || job.status === "queued";
 }
 
-/** How the text output shows the duration of a job that has not run. */
-export const NOT_STARTED = "not started";
-
-/** How the text output shows a duration that is not known. */
-export const UNKNOWN = "unknown";
+/** A job's duration for people, "not started" or "unknown" if it has none. */
+function durationText(job: Job, now: number, soFar = ""): string {
+  const d = durationOf(job, now);
+  if (d !== undefined) return humanDuration(d) + soFar;
+  return notStarted(job) ? "not started" : "unknown";
+}
 
 const COMMAND_COLUMN = 2;
 
@@ -70,7 +71,7 @@ export function renderTable(
 ): string {
   // A HOST column only when the jobs come from more than one host (a store
   // shared by hosts), last, so the other columns stay where they were.
-  const hostOf = (job: Job) => (job as { host?: string }).host ?? "";
+  const hostOf = (job: Job) => job.host ?? "";
   const hosts = new Set(jobs.map(hostOf));
   const withHost = hosts.size > 1;
   // A PROGRESS column only when a job that has not ended reported some: an
@@ -90,22 +91,15 @@ export function renderTable(
       ...(withProgress ? ["PROGRESS"] : []),
       ...(withHost ? ["HOST"] : []),
     ],
-    ...jobs.map((job) => {
-      const d = durationOf(job, options.now);
-      return [
-        safe(job.id),
-        job.status,
-        safe(commandLine(job)),
-        relativeTime(job.startedAt, options.now),
-        d !== undefined
-          ? humanDuration(d)
-          : notStarted(job)
-          ? NOT_STARTED
-          : UNKNOWN,
-        ...(withProgress ? [progressOf(job) || "-"] : []),
-        ...(withHost ? [safe(hostOf(job))] : []),
-      ];
-    }),
+    ...jobs.map((job) => [
+      safe(job.id),
+      job.status,
+      safe(commandLine(job)),
+      relativeTime(job.startedAt, options.now),
+      durationText(job, options.now),
+      ...(withProgress ? [progressOf(job) || "-"] : []),
+      ...(withHost ? [safe(hostOf(job))] : []),
+    ]),
   ];
   const widest = (c: number) => Math.max(...rows.map((r) => r[c].length));
   let others = widest(0) + widest(1) + widest(3) + widest(4) + 4 * 2;
@@ -146,40 +140,22 @@ export function renderDetails(
         (job.afterOk ? " (each must complete)" : " (once each has ended)"),
     ),
   );
-  add(
-    "Retries",
-    job.retries ? `up to ${job.retries}` : undefined,
-  );
+  add("Retries", job.retries ? `up to ${job.retries}` : undefined);
   add("On end", job.onEnd && safe(job.onEnd));
-  add(
-    "Log cap",
-    job.logMax === undefined ? undefined : humanBytes(job.logMax),
-  );
+  add("Log cap", job.logMax ? humanBytes(job.logMax) : undefined);
   add("Command", safe(commandLine(job)));
   add("Working dir", job.workingDir && safe(job.workingDir));
   add("PID", job.pid > 0 ? `${job.pid} (supervisor)` : undefined);
   add("Worker PID", job.workerPid?.toString());
   add(notStarted(job) ? "Created" : "Started", when(job.startedAt));
-  if (job.status === "lost") {
-    // When the loss was recorded is a fact; when the job ended is not.
-    add(
-      "Completed",
-      UNKNOWN +
-        (job.completedAt === undefined
-          ? ""
-          : `; recorded lost ${when(job.completedAt)}`),
-    );
-  } else {
-    add("Completed", when(job.completedAt));
-  }
-  const d = durationOf(job, options.now);
+  // A lost job: when the loss was recorded is a fact, when it ended is not.
+  const lost = job.status === "lost";
+  const recorded = job.completedAt &&
+    `; recorded lost ${when(job.completedAt)}`;
+  add("Completed", lost ? `unknown${recorded ?? ""}` : when(job.completedAt));
   add(
     "Duration",
-    d !== undefined
-      ? humanDuration(d) + (isFinalStatus(job.status) ? "" : " so far")
-      : notStarted(job)
-      ? NOT_STARTED
-      : UNKNOWN,
+    durationText(job, options.now, isFinalStatus(job.status) ? "" : " so far"),
   );
   add("Exit code", job.exitCode?.toString());
   add("Signal", job.signal && safe(job.signal));
@@ -207,8 +183,7 @@ export function renderDetails(
     );
   }
   add("Result", job.result && renderResult(job.result));
-  const host = (job as { host?: string }).host;
-  add("Host", host && safe(host));
+  add("Host", job.host && safe(job.host));
   add("Log", safe(job.logPath));
   const pad = Math.max(...rows.map(([label]) => label.length)) + 1;
   // A value of several lines (a result) goes on under its first line.
