@@ -192,7 +192,7 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       pid: result.pid,
       logPath: result.logPath,
       ...(shared
-        ? { host: (job as { host?: string }).host }
+        ? { host: job.host }
         : { jobsDir: options.store }),
       status: job.status,
       command: job.command,

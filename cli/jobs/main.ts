@@ -22,18 +22,6 @@ import { MIN_REFERENCE_LENGTH } from "../../store/job_id.ts";
 import { SHOW_TAIL_LINES } from "./show.ts";
 import { WAIT_EXIT } from "./wait.ts";
 
-type Sub =
-  | "list"
-  | "show"
-  | "logs"
-  | "wait"
-  | "cancel"
-  | "pause"
-  | "resume"
-  | "clean"
-  | "report"
-  | "limit";
-
 const LIST: FlagSpecs = {
   all: {
     type: "boolean",
@@ -55,7 +43,7 @@ const LIST: FlagSpecs = {
     help: "With --clean: the age, such as 24h, 7d or 90m",
   },
 };
-const SPECS: Record<Sub, FlagSpecs> = {
+const SPECS = {
   list: LIST,
   show: {},
   logs: {
@@ -118,7 +106,8 @@ const SPECS: Record<Sub, FlagSpecs> = {
     },
   },
   limit: {},
-};
+} satisfies Record<string, FlagSpecs>;
+type Sub = keyof typeof SPECS;
 const ALL_FLAGS: FlagSpecs = Object.assign(
   {},
   COMMON_FLAGS,

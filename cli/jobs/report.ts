@@ -57,14 +57,10 @@ export async function report(ctx: JobsContext): Promise<number> {
       );
     }
   }
+  // The reporter keeps only the fields given.
   const progress: ProgressReport | undefined = done === undefined
     ? undefined
-    : {
-      done,
-      ...(total !== undefined ? { total } : {}),
-      ...(unit !== undefined ? { unit } : {}),
-      ...(message !== undefined ? { message } : {}),
-    };
+    : { done, total, unit, message };
   // Without --allow-env nothing says this is a job.
   const jobId = readEnv(JOB_ID_ENV);
   try {
