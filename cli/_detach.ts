@@ -155,7 +155,6 @@ function startedHow(job: Job, pid: number): string {
 export interface StartJobOptions extends SpawnOptions {
   /** The store: a jobs directory (absolute) or a `postgres://` URL. */
   store: string;
-  /** Print JSON instead of text. */
   json: boolean;
   /** Whether the user named the store (the hints then repeat it). */
   storeGiven: boolean;
@@ -191,9 +190,7 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       jobId: result.jobId,
       pid: result.pid,
       logPath: result.logPath,
-      ...(shared
-        ? { host: job.host }
-        : { jobsDir: options.store }),
+      ...(shared ? { host: job.host } : { jobsDir: options.store }),
       status: job.status,
       command: job.command,
       args: job.args,

@@ -4,7 +4,6 @@
 
 /** Exit codes of the CLI, as documented in the README. */
 export const EXIT = {
-  /** Success. */
   OK: 0,
   /** Any failure, including bad usage. */
   FAILURE: 1,
@@ -18,7 +17,6 @@ export const EXIT = {
  * the command: `pull`, `jobs wait`).
  */
 export class CliError extends Error {
-  /** The exit code. */
   readonly exitCode: number;
   /** The command whose help the hint names, if this is a usage error. */
   readonly usage: string | undefined;

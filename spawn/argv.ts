@@ -89,9 +89,7 @@ export function selfArgv(
  * module that only supervises (_supervise.ts), beside it, local or remote.
  */
 export interface PackageEntries {
-  /** The URL of mod.ts. */
   cli: string;
-  /** The URL of _supervise.ts. */
   supervisor: string;
 }
 

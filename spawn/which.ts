@@ -41,14 +41,6 @@ export interface FindExecutableOptions {
   path: string;
 }
 
-/** The exit codes of a shell for a program it cannot run. */
-export const LOOKUP_EXIT = {
-  /** Found but cannot be executed. */
-  CANNOT_EXECUTE: 126,
-  /** Not found. */
-  NOT_FOUND: 127,
-} as const;
-
 // Linux reads at most this much of a file for its `#!` line (BINPRM_BUF_SIZE).
 const SHEBANG_MAX = 256;
 
@@ -108,10 +100,7 @@ export function describeLookupFailure(
 ): { message: string; exitCode: 126 | 127 } {
   switch (failure.reason) {
     case "not_found":
-      return {
-        message: `Command not found: ${program}`,
-        exitCode: LOOKUP_EXIT.NOT_FOUND,
-      };
+      return { message: `Command not found: ${program}`, exitCode: 127 };
     case "is_directory":
       return cannotExecute(program, "is a directory");
     case "not_executable":
@@ -125,10 +114,7 @@ function cannotExecute(
   program: string,
   why: string,
 ): { message: string; exitCode: 126 } {
-  return {
-    message: `Cannot execute ${program}: ${why}`,
-    exitCode: LOOKUP_EXIT.CANNOT_EXECUTE,
-  };
+  return { message: `Cannot execute ${program}: ${why}`, exitCode: 126 };
 }
 
 /**

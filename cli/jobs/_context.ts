@@ -19,11 +19,8 @@ const MAX_CANDIDATES = 10;
 export interface JobsContext {
   /** The command, for usage hints: `jobs`, `jobs wait`. */
   command: string;
-  /** The flags given. */
   values: Record<string, string | boolean>;
-  /** The positional arguments. */
   positionals: string[];
-  /** Whether the output is JSON. */
   json: boolean;
   /** The store: a jobs directory, or a database shared by hosts. */
   store: JobStore;

@@ -26,17 +26,13 @@ export interface PullCommand {
    * argument is folded into `version`, `releaseId` or `digest`.
    */
   options: PullOptions;
-  /** Start the pull as a job. */
   detach: boolean;
   /** Say what would be downloaded; write nothing. */
   dryRun: boolean;
   /** Plain output: no colour, no bar. */
   ci: boolean;
-  /** Machine-readable output on stdout. */
   json: boolean;
-  /** The jobs directory, as given. */
   jobsDir?: string;
-  /** The job store, as given with --store. */
   store?: string;
   /** The job's timeout in milliseconds (with `detach` only). */
   timeout?: number;

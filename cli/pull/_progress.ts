@@ -15,7 +15,6 @@ export interface ProgressOptions {
   total?: number;
   /** `bar` for a terminal, `lines` for logs and CI, `none` for silence. */
   style: "bar" | "lines" | "none";
-  /** Where to write. */
   sink: ProgressSink;
   /**
    * The terminal's width, for the bar.
@@ -50,14 +49,12 @@ export class Progress {
   #lastLineBytes = -1;
   #drawn = false;
 
-  /** Starts reporting. */
   constructor(options: ProgressOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#started = this.#now();
   }
 
-  /** Records that more bytes have arrived. */
   update(bytes: number): void {
     this.#bytes = bytes;
     this.#report(bytes);

@@ -157,7 +157,6 @@ export function parseRemote(
 
 /** Options for {@linkcode loadIndex}. */
 export interface LoadIndexOptions {
-  /** Aborts the fetch. */
   signal?: AbortSignal;
 }
 
