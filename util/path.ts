@@ -3,14 +3,6 @@
 // every job's supervisor and every CLI command would pay it. node:url loads
 // node:path too, so the two file URL conversions are here as well.
 
-/** The path separator (POSIX only, as the rest of the module). */
-export const sep = "/";
-
-/** Whether a path is absolute. */
-export function isAbsolute(path: string): boolean {
-  return path.startsWith("/");
-}
-
 /**
  * Joins path segments with `/` and normalises the result (`.` and `..`
  * segments, repeated slashes). Empty segments are skipped.
@@ -55,22 +47,6 @@ export function dirname(path: string): string {
 export function basename(path: string): string {
   const trimmed = path.replace(/\/+$/, "");
   return trimmed.slice(trimmed.lastIndexOf("/") + 1);
-}
-
-/**
- * The relative path from `from` to `to`, both resolved first ("" when they
- * are the same directory).
- */
-export function relative(from: string, to: string): string {
-  const split = (p: string) => {
-    const abs = resolve(p);
-    return abs === "/" ? [] : abs.slice(1).split("/");
-  };
-  const a = split(from);
-  const b = split(to);
-  let same = 0;
-  while (same < a.length && same < b.length && a[same] === b[same]) same++;
-  return [...a.slice(same).map(() => ".."), ...b.slice(same)].join("/");
 }
 
 /**

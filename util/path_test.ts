@@ -5,11 +5,8 @@ import {
   basename,
   dirname,
   fromFileUrl,
-  isAbsolute,
   join,
-  relative,
   resolve,
-  sep,
   toFileUrl,
 } from "./path.ts";
 
@@ -71,37 +68,6 @@ const PATHS = [
 Deno.test("basename() gives node:path's POSIX answers", () => {
   for (const path of PATHS) {
     assert.equal(basename(path), posix.basename(path), JSON.stringify(path));
-  }
-});
-
-Deno.test("isAbsolute() and sep give node:path's POSIX answers", () => {
-  assert.equal(sep, posix.sep);
-  for (const path of PATHS) {
-    assert.equal(
-      isAbsolute(path),
-      posix.isAbsolute(path),
-      JSON.stringify(path),
-    );
-  }
-});
-
-Deno.test("relative() gives node:path's POSIX answers, from the cwd", () => {
-  const paths = [
-    ...PATHS,
-    "/srv/reg",
-    "/srv/reg/packs/a.epack",
-    "/srv/regx",
-    "/srv",
-    "../up",
-  ];
-  for (const from of paths) {
-    for (const to of paths) {
-      assert.equal(
-        relative(from, to),
-        posix.relative(from, to),
-        `${JSON.stringify(from)} -> ${JSON.stringify(to)}`,
-      );
-    }
   }
 });
 

@@ -8,15 +8,7 @@
 // the result must stay inside the index's directory (and, over HTTP, on the
 // index's origin; on disk, after symlinks are followed).
 
-import {
-  dirname,
-  fromFileUrl,
-  isAbsolute,
-  relative,
-  resolve,
-  sep,
-  toFileUrl,
-} from "../../util/path.ts";
+import { dirname, fromFileUrl, resolve, toFileUrl } from "../../util/path.ts";
 import { describe } from "../../spawn/errors.ts";
 import type { PullOptions } from "../../flags.ts";
 
@@ -484,8 +476,9 @@ export async function resolveLocation(
   return { kind: "file", path: real, display: lexical };
 }
 
+/** Whether `path` lies below the directory `root` (both made absolute). */
 function inside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== "" && !isAbsolute(rel) && rel !== ".." &&
-    !rel.startsWith(`..${sep}`);
+  const dir = resolve(root);
+  const full = resolve(path);
+  return full !== dir && full.startsWith(dir === "/" ? "/" : `${dir}/`);
 }

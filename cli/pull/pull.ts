@@ -3,7 +3,7 @@
 // and only then move it into place. Or, with --detach, start all that as a
 // job with exactly the flags buildPullFlags() makes.
 
-import { resolve, sep } from "../../util/path.ts";
+import { resolve } from "../../util/path.ts";
 import { buildPullFlags } from "../../flags.ts";
 import { findWorkingDir } from "../../store/open.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
@@ -71,14 +71,14 @@ async function detachPull(command: PullCommand): Promise<number> {
     : command.remote;
   const workingDir = findWorkingDir(cwd);
   if (options.output !== undefined) {
-    const slash = options.output.endsWith("/") ? sep : "";
+    const slash = options.output.endsWith("/") ? "/" : "";
     options.output = resolve(cwd, options.output) + slash;
     // The job would only fail later, in its log. A directory gets the
     // pack inside, under a name the index gives: the job checks that one.
     const isDir = slash !== "" || isDirectory(options.output);
     if (!isDir) refuseExisting(options.output, options.force === true);
   } else if (workingDir !== resolve(cwd)) {
-    options.output = resolve(cwd) + sep;
+    options.output = resolve(cwd) + "/";
   }
   const chosen = chooseStore({
     store: command.store,
