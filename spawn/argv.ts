@@ -15,16 +15,7 @@ export interface RuntimeFacts {
 }
 
 /** Permission names whose unscoped grants can be passed on. */
-export const PERMISSIONS = [
-  "read",
-  "write",
-  "net",
-  "env",
-  "sys",
-  "run",
-  "ffi",
-  "import",
-] as const;
+export const PERMISSIONS = "read write net env sys run ffi import".split(" ");
 
 /**
  * The `--allow-*` flags for every permission this process holds unscoped.

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import type { Job } from "../../jobs.ts";
 import { localTime } from "../_output.ts";
-import { pausedDetail } from "./_paused.ts";
+import { pausedDetail } from "./_render.ts";
 
 const NOW = Date.parse("2026-11-24T12:00:00Z");
 

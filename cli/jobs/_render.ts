@@ -4,7 +4,7 @@
 import { isFinalStatus, type Job, type JobStatus } from "../../jobs.ts";
 import type { JobProgress } from "../../store/job.ts";
 import { toRecord } from "../../store/record.ts";
-import { pausedDetail } from "./_paused.ts";
+import { timeoutClause } from "../../control/timeout_left.ts";
 import { formatDuration } from "../../duration.ts";
 import {
   formatTable,
@@ -192,6 +192,19 @@ export function renderDetails(
     rows.map(([label, value]) =>
       `  ${(label + ":").padEnd(pad)} ${value.replaceAll("\n", indent)}\n`
     ).join("");
+}
+
+/**
+ * The "Paused" line of a job's details: since when, and what is left of its
+ * timeout (`since 2026-11-24 21:55:01 (3 minutes ago); its timeout keeps
+ * counting: 23m left`); `undefined` for a job that is not paused.
+ */
+export function pausedDetail(job: Job, now: number): string | undefined {
+  if (job.status !== "paused") return undefined;
+  const since = job.pausedAt === undefined
+    ? "since a time not recorded"
+    : `since ${localTime(job.pausedAt)} (${relativeTime(job.pausedAt, now)})`;
+  return `${since}; ${timeoutClause(job, now)}`;
 }
 
 /**

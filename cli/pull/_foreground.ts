@@ -34,7 +34,7 @@ import {
   selectPack,
 } from "./_registry.ts";
 
-/** A pull interrupted by a signal; main() re-raises the signal. */
+/** A pull interrupted by a signal: it exits 128+N, as a shell reports it. */
 export class InterruptedError extends CliError {
   /** The signal that interrupted the pull. */
   readonly signal: Deno.Signal;
