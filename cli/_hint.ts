@@ -21,20 +21,20 @@ export interface HintFacts extends RuntimeFacts {
   path: string;
 }
 
-/** The facts of this process. */
-export function currentHintFacts(): HintFacts {
-  // Without --allow-env, deno is named by its full path.
-  const path = readEnv("PATH") ?? "";
-  return { ...currentRuntime(), cwd: Deno.cwd(), path };
-}
-
 /**
  * The words that start this program again, as a person would type them:
  * `deno` when that name finds this Deno (else its path), `-A` when every
  * permission is granted (else the granted ones), and the entry module
  * relative to the cwd when it lies below it. A compiled binary is its path.
  */
-export function invocation(facts: HintFacts = currentHintFacts()): string[] {
+export function invocation(
+  // Without --allow-env, deno is named by its full path.
+  facts: HintFacts = {
+    ...currentRuntime(),
+    cwd: Deno.cwd(),
+    path: readEnv("PATH") ?? "",
+  },
+): string[] {
   const all = PERMISSIONS.every((name) =>
     facts.permissionFlags.includes(`--allow-${name}`)
   );

@@ -1,8 +1,6 @@
-// The parallel limit's file and its checks: how many of a store's jobs may
-// run (or be paused) at once, kept in a file beside the records so that it
-// holds for every process. Small on purpose: spawn() loads it to see
-// whether a limit is set; the scheduler (schedule.ts) loads only when one
-// is.
+// The parallel limit: how many of a store's jobs may run (or be paused) at
+// once, kept in a file beside the records so that it holds for every
+// process; its checks, and where a store keeps its scheduler's files.
 
 import type { JobStore } from "../store/contract.ts";
 import { join } from "../util/path.ts";
@@ -26,11 +24,7 @@ export function schedulingDir(store: JobStore, what: string): string {
 /** The highest parallel limit a jobs directory takes. */
 export const MAX_JOB_LIMIT = 100_000;
 
-/**
- * Reads a jobs directory's parallel limit.
- *
- * @throws {Error} If the limit file holds something else than a limit.
- */
+/** A jobs directory's parallel limit (throws if its file holds no limit). */
 export function readLimit(dir: string): number | undefined {
   const path = join(dir, LIMIT_FILE);
   const invalid = (what: string) =>
@@ -73,12 +67,7 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/**
- * Checks a parallel limit: a whole number from 0 (none) to
- * {@linkcode MAX_JOB_LIMIT}.
- *
- * @throws {RangeError} If it is not.
- */
+/** Checks a parallel limit: a whole number from 0 (none) to the maximum. */
 export function checkLimit(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > MAX_JOB_LIMIT) {
     throw new RangeError(

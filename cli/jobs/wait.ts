@@ -10,20 +10,14 @@ import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";
 import { durationOf, jobJson, outcomeDetail, paintStatus } from "./_render.ts";
 
 /**
- * The exit codes of `epack jobs wait` beyond the job's own exit code, as
- * documented in the README ("Exit codes").
+ * The exit codes of `epack jobs wait` beyond the job's own: a timeout as
+ * `timeout(1)` reports it, a cancel as a shell reports Ctrl-C, and a wait
+ * that ended first (`--timeout`, or the waiter stopped) as EX_TEMPFAIL,
+ * "try again later": not 130, which says the job was cancelled.
  */
 export const WAIT_EXIT = {
-  /** The job timed out (as `timeout(1)` reports a command that timed out). */
   TIMED_OUT: 124,
-  /** The job was cancelled (as a shell reports a command stopped by Ctrl-C). */
   CANCELLED: 130,
-  /**
-   * The wait ended before the job did: `--timeout` passed, or the waiter
-   * itself was stopped (Ctrl-C, SIGTERM, SIGHUP). EX_TEMPFAIL from
-   * sysexits.h, "try again later": the job is still running. Not 130, which
-   * says the job was cancelled.
-   */
   WAIT_TIMEOUT: 75,
 } as const;
 
@@ -37,20 +31,9 @@ class WaiterStopped extends Error {
 }
 
 /**
- * The exit code `epack jobs wait` passes on for a job that has ended:
- *
- * | status      | exit code                                      |
- * | ----------- | ---------------------------------------------- |
- * | `completed` | 0                                              |
- * | `failed`    | its exit code N (1–255); 128 + signal number if a signal killed it; 1 otherwise |
- * | `timed_out` | 124                                            |
- * | `cancelled` | 130                                            |
- * | `lost`      | 1 (how it ended is unknown)                    |
- *
- * @example A job killed by SIGKILL
- * ```ts ignore
- * jobExitCode({ ...job, status: "failed", signal: "SIGKILL" }); // 137
- * ```
+ * The exit code `epack jobs wait` passes on for a job that has ended: 0
+ * completed; a failure's own exit code, else 128 + the signal that killed
+ * it, else 1; WAIT_EXIT's for a timeout or a cancel; 1 for a lost job.
  */
 export function jobExitCode(job: Job): number {
   switch (job.status) {
