@@ -44,15 +44,8 @@ export function hasFile(dir: string, name: string): boolean {
   }
 }
 
-/** How {@linkcode launchSupervisor} starts the supervisor. */
-export interface LaunchOptions {
-  /** Its working directory (the job's). */
-  cwd?: string;
-  /** Its environment: the whole of it when `clearEnv`, else added. */
-  env?: Record<string, string>;
-  /** Start from an empty environment rather than this process's. */
-  clearEnv?: boolean;
-}
+/** The supervisor's cwd, and its environment (whole with `clearEnv`). */
+type LaunchOptions = Pick<Deno.CommandOptions, "cwd" | "env" | "clearEnv">;
 
 /**
  * Starts a job's supervisor, detached in its own session with no stdio,
@@ -116,15 +109,12 @@ let setsidFound: string | null | undefined;
 
 /**
  * The `setsid` program to start `program` through, or `undefined` to start
- * it with `detached: true`: on a system other than Linux (macOS has no
- * `setsid` program, and another system's may mean something else), when
- * {@linkcode SETSID_ENV} is `0`, when `program` is not an absolute path,
- * when no `setsid` is a regular executable file at its usual paths, when
- * this process may not run it (a scoped `--allow-run`), or may not read
- * `program` (to check, before, that it can be executed: see
- * {@linkcode launchSupervisor}), or when this Deno would kill the child at
- * exit (see {@linkcode unrefdChildOutlivesExit}). Permissions are queried,
- * never requested, so nothing prompts.
+ * it with `detached: true`: off Linux (macOS has none, and another system's
+ * may mean something else), when {@linkcode SETSID_ENV} is `0`, when
+ * `program` is not absolute or may not be read (to check that it can be
+ * executed), when no executable `setsid` is at its usual paths or this
+ * process may not run it, or when this Deno would kill the child at exit
+ * (see {@linkcode unrefdChildOutlivesExit}).
  */
 export function setsidProgram(program: string): string | undefined {
   if (Deno.build.os !== "linux" || !program.startsWith("/")) return undefined;

@@ -157,18 +157,14 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   if (command.help) return command;
 
   const options: PullOptions = {};
-  const set = <K extends keyof PullOptions>(
-    key: K,
-    value: PullOptions[K] | undefined,
-  ) => {
+  for (
+    const key of ["env", "workspace", "output", "digest", "version"] as const
+  ) {
+    const value = flag(key);
     if (value !== undefined) options[key] = value;
-  };
-  set("env", flag("env"));
-  set("workspace", flag("workspace"));
-  set("output", flag("output"));
-  set("digest", flag("digest"));
-  set("releaseId", flag("release"));
-  set("version", flag("version"));
+  }
+  const releaseId = flag("release");
+  if (releaseId !== undefined) options.releaseId = releaseId;
   if (values.force === true) options.force = true;
   if (values.verify === false) options.verify = false;
 
