@@ -4,9 +4,8 @@
  * {@linkcode watchJob} follows its record as it changes,
  * {@linkcode waitForJob} waits for its end, {@linkcode cleanJobs}
  * removes ended jobs, and {@linkcode setJobLimit} bounds how many run at
- * once. Each takes a job reference (its ID, or a unique
- * prefix or suffix of 4 or more characters, as the CLI does) and the
- * `store` option.
+ * once. Each takes a job reference (its ID, or a unique prefix or suffix of
+ * 4 or more characters, as the CLI does) and the `store` option.
  *
  * @example Follow a job until it ends
  * ```ts ignore

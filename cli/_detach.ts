@@ -71,11 +71,8 @@ export const JOB_FLAGS: FlagSpecs = {
   },
 };
 
-/** What {@linkcode parseJobFlags} reads: the job's options. */
-export interface JobFlags extends JobControlOptions {
-  /** The time limit in milliseconds, if given (0 for none). */
-  timeout?: number;
-}
+/** The job's options, and its time limit in milliseconds (0 for none). */
+type JobFlags = JobControlOptions & { timeout?: number };
 
 /**
  * Reads the {@linkcode JOB_FLAGS} given to a command, with the checks

@@ -85,21 +85,17 @@ export function truncate(text: string, width: number): string {
   return text.length <= width ? text : text.slice(0, width - 1) + "…";
 }
 
-/** Options for {@linkcode formatTable}. */
-export interface TableOptions {
-  /** A column to cut to at most `width` characters. */
-  shrink?: { column: number; width: number };
-  /** Styles a cell after its width is measured (colour). */
-  style?: (text: string, row: number, column: number) => string;
-}
-
 /**
  * Lays rows out in columns two spaces apart; the last column is not padded.
- * The first row is usually the header.
+ * The first row is usually the header. `shrink` cuts one column to a width;
+ * `style` styles a cell after its width is measured (colour).
  */
 export function formatTable(
   rows: readonly string[][],
-  options: TableOptions = {},
+  options: {
+    shrink?: { column: number; width: number };
+    style?: (text: string, row: number, column: number) => string;
+  } = {},
 ): string[] {
   if (rows.length === 0) return [];
   const { shrink, style } = options;

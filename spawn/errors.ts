@@ -7,18 +7,6 @@ import { JOB_ID_ENV } from "../store/job_id.ts";
  * Thrown when a job would detach again: its command line holds `--detach`
  * (`flag` says which), or `spawn()` was called inside a job without
  * `allowNested` (`jobId` says which job). Nothing is written or started.
- *
- * @example A job cannot be started with `--detach` among its flags
- * ```ts
- * import { DetachRecursionError, spawn } from "@epack/detach";
- *
- * try {
- *   await spawn({ subcommand: "pull", flags: ["--detach"] });
- * } catch (err) {
- *   if (!(err instanceof DetachRecursionError)) throw err;
- *   console.log(err.flag); // --detach
- * }
- * ```
  */
 export class DetachRecursionError extends Error {
   /** The offending flag, when the command line would detach again. */

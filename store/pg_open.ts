@@ -45,13 +45,11 @@ export interface PostgresStoreOptions {
 }
 
 /** The store's settings, the options resolved and gone from the URL. */
-export interface PostgresSettings {
-  url: URL;
-  leaseTtl: number;
-  renewEvery: number;
-  logDir: string;
-  host: string;
-}
+export type PostgresSettings =
+  & Required<
+    Pick<PostgresStoreOptions, "leaseTtl" | "renewEvery" | "logDir" | "host">
+  >
+  & { url: URL };
 
 /**
  * The settings of a store: each option as given, else from the URL's
