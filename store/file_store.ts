@@ -11,17 +11,7 @@ import {
   validateJobId,
 } from "./job_id.ts";
 import type { CreateJobOptions, DeleteOptions, Job, JobEnd } from "./job.ts";
-import type {
-  ChangeFeed,
-  CleanOptions,
-  JobLease,
-  JobStore,
-  JobUpdater,
-  ListOptions,
-  ListResult,
-  StoreCapabilities,
-  UpdateOptions,
-} from "./contract.ts";
+import type * as contract from "./contract.ts";
 import { readJobFile, readJobFileSync, serializeJobRecord } from "./record.ts";
 import { newJob } from "./job_options.ts";
 import {
@@ -67,7 +57,7 @@ const encoder = new TextEncoder();
  *
  * Requires `--allow-read` and `--allow-write` for the directory.
  */
-export class FileJobStore implements JobStore {
+export class FileJobStore implements contract.JobStore {
   /** The absolute path of the jobs directory. */
   readonly dir: string;
   /** The absolute path of the jobs directory. */
@@ -75,7 +65,7 @@ export class FileJobStore implements JobStore {
   /** The jobs directory: logs and liveness files are there too. */
   readonly localDir: string;
   /** A jobs directory belongs to one host, and can schedule. */
-  readonly capabilities: StoreCapabilities = FILE_STORE_CAPABILITIES;
+  readonly capabilities: contract.StoreCapabilities = FILE_STORE_CAPABILITIES;
   /** `undefined`: a jobs directory belongs to one host. */
   readonly host: undefined = undefined;
   /** 0: a cancel reaches the supervisor as a signal, at once. */
@@ -189,7 +179,7 @@ export class FileJobStore implements JobStore {
    * Lists the jobs, newest first; logs are never read. A file that fails to
    * load is returned in `invalid` with its reason, never hiding the others.
    */
-  async list(options: ListOptions = {}): Promise<ListResult> {
+  async list(options: contract.ListOptions = {}): Promise<contract.ListResult> {
     return await listJobs(this, options);
   }
 
@@ -216,8 +206,8 @@ export class FileJobStore implements JobStore {
    */
   async update(
     id: string,
-    fn: JobUpdater,
-    options: UpdateOptions = {},
+    fn: contract.JobUpdater,
+    options: contract.UpdateOptions = {},
   ): Promise<Job> {
     id = this.#stored(id);
     return await withFileLock(id, this.#lockPath(id), async () => {
@@ -282,7 +272,7 @@ export class FileJobStore implements JobStore {
    */
   async clean(
     olderThan: number,
-    options: CleanOptions = {},
+    options: contract.CleanOptions = {},
   ): Promise<string[]> {
     const cutoff = cleanCutoff(olderThan);
     const { jobs } = await this.list();
@@ -311,7 +301,7 @@ export class FileJobStore implements JobStore {
    * and carries it along. A cancel reaches a file-store supervisor as
    * SIGTERM, so `cancelRequested` never aborts.
    */
-  async hold(id: string): Promise<JobLease> {
+  async hold(id: string): Promise<contract.JobLease> {
     id = this.#stored(id);
     const file = await openLockFile(id, this.livenessPath(id));
     let previous: Job | undefined;
@@ -354,7 +344,7 @@ export class FileJobStore implements JobStore {
    * A watch on the job's record. Each update replaces the file, which ends a
    * watch on it, so a new watch is armed as soon as one fires.
    */
-  async changes(id: string): Promise<ChangeFeed> {
+  async changes(id: string): Promise<contract.ChangeFeed> {
     id = (await this.loadRecorded(id)).id;
     const path = this.recordPath(id);
     const wakeup = new Wakeup();

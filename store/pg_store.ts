@@ -5,16 +5,7 @@
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
 import { cleanable, cleanCutoff, endJob } from "./rules.ts";
-import type {
-  ChangeFeed,
-  CleanOptions,
-  JobLease,
-  JobStore,
-  JobUpdater,
-  ListOptions,
-  ListResult,
-  StoreCapabilities,
-} from "./contract.ts";
+import type * as contract from "./contract.ts";
 import {
   type CreateJobOptions,
   type DeleteOptions,
@@ -67,7 +58,7 @@ import { redact } from "./redact.ts";
  * await store.finish(job.id, { status: "completed", exitCode: 0 });
  * ```
  */
-export class PostgresJobStore implements JobStore {
+export class PostgresJobStore implements contract.JobStore {
   /** This host's name, recorded on each job it creates. */
   readonly host: string;
   /** The URL without its password. */
@@ -79,7 +70,8 @@ export class PostgresJobStore implements JobStore {
   /** The lease's renewal period, in milliseconds. */
   readonly renewEvery: number;
   /** Shared by hosts; no scheduling (yet). */
-  readonly capabilities: StoreCapabilities = POSTGRES_STORE_CAPABILITIES;
+  readonly capabilities: contract.StoreCapabilities =
+    POSTGRES_STORE_CAPABILITIES;
   readonly #sql: Sql;
   readonly #url: URL;
   readonly #target: string;
@@ -202,7 +194,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   /** Lists the jobs, newest first, with the lost rule applied. */
-  async list(options: ListOptions = {}): Promise<ListResult> {
+  async list(options: contract.ListOptions = {}): Promise<contract.ListResult> {
     const rows = await this.#run(() =>
       this.#sql<Row[]>`
         SELECT id, host, record, lease_until, ${lostColumnsSql(this.#sql)}
@@ -234,7 +226,7 @@ export class PostgresJobStore implements JobStore {
    * and must be pure. A record the store would refuse to read, or an error
    * in `fn`, writes nothing. Always durable.
    */
-  async update(id: string, fn: JobUpdater): Promise<Job> {
+  async update(id: string, fn: contract.JobUpdater): Promise<Job> {
     return await this.#swap(id, async (current) => ({
       next: await fn(structuredClone(current)),
     }));
@@ -345,7 +337,7 @@ export class PostgresJobStore implements JobStore {
    */
   async clean(
     olderThan: number,
-    options: CleanOptions = {},
+    options: contract.CleanOptions = {},
   ): Promise<string[]> {
     const cutoff = cleanCutoff(olderThan);
     const { jobs } = await this.list();
@@ -384,7 +376,7 @@ export class PostgresJobStore implements JobStore {
    * request. A renewal that fails (the server restarting, say) is tried
    * again at the next one; the job keeps running meanwhile.
    */
-  async hold(id: string): Promise<JobLease> {
+  async hold(id: string): Promise<contract.JobLease> {
     let previous: Job | undefined;
     let late = false;
     const held = await this.#swap(id, (current, row) => {
@@ -420,7 +412,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   /** Notifications of the job's changes (LISTEN on the store's channel). */
-  async changes(id: string): Promise<ChangeFeed> {
+  async changes(id: string): Promise<contract.ChangeFeed> {
     const stored = (await this.loadRecorded(id)).id;
     const wakeup = new Wakeup();
     const { unlisten } = await this.#run(() =>
