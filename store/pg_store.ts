@@ -38,6 +38,7 @@ import {
 import { newJob, parseJobRecord, serializeJobRecord } from "./record.ts";
 import { checkDuration } from "../duration.ts";
 import { holdLease } from "./pg_lease.ts";
+import { rotatedLogPath } from "./log_files.ts";
 import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
 import {
   describe,
@@ -477,7 +478,7 @@ export class PostgresJobStore implements JobStore {
     );
     if (rows.length === 0) throw new JobNotFoundError(exact);
     if ((options.log ?? true) && rows[0].host === this.host) {
-      await Deno.remove(this.logPath(rows[0].id)).catch(() => {});
+      await removeLogs(this.logPath(rows[0].id));
     }
   }
 
@@ -504,7 +505,7 @@ export class PostgresJobStore implements JobStore {
       );
       if (rows.length === 0) continue;
       if (rows[0].host === this.host) {
-        await Deno.remove(this.logPath(rows[0].id)).catch(() => {});
+        await removeLogs(this.logPath(rows[0].id));
       }
       removed.push(job.id);
     }
@@ -637,4 +638,11 @@ export class PostgresJobStore implements JobStore {
 function spellings(id: string): [string, string] {
   validateJobId(id);
   return [id, ulidSpelling(id) ?? id];
+}
+
+/** A job's log and its log cap's older half, `<id>.log.1`, if there. */
+async function removeLogs(log: string): Promise<void> {
+  for (const path of [log, rotatedLogPath(log)]) {
+    await Deno.remove(path).catch(() => {});
+  }
 }
