@@ -518,6 +518,33 @@ Deno.test("followLog() says a truncation by someone else and reads on from the s
   });
 });
 
+Deno.test("followLog() reads a copy that grows after its rename, up to the truncate", async (t) => {
+  // The rotation renames its copy over <id>.log.1, copies what came
+  // meanwhile onto it, then truncates <id>.log.
+  for (const where of ["reading the copy", "reading on in <id>.log"]) {
+    await t.step(where, async () => {
+      await withJob(async (store, id, log) => {
+        await Deno.writeTextFile(log, "a\nb\n");
+        await Deno.writeTextFile(`${log}.1`, "a\n");
+        const follower = new Follower(store, id);
+        try {
+          // The copy, then (the truncate being due) on in <id>.log.
+          await follower.pullTo(where === "reading the copy" ? 2 : 4);
+          await Deno.writeTextFile(`${log}.1`, "b\n", { append: true });
+          await Deno.truncate(log, 0);
+          await Deno.writeTextFile(log, "c\n", { append: true });
+          await follower.pullTo(6);
+          await store.finish(id, { status: "completed", exitCode: 0 });
+          assert.equal(await follower.rest(), "a\nb\nc\n");
+          assert.deepEqual(follower.events, ["rotated"]);
+        } finally {
+          await follower.close();
+        }
+      });
+    });
+  }
+});
+
 Deno.test("followLog() sees a rotation that leaves <id>.log as long as it was", async () => {
   await withJob(async (store, id, log) => {
     await Deno.writeTextFile(log, "ab\n");

@@ -15,6 +15,7 @@ import {
   openRegular,
   rotatedLogPath,
   same,
+  SAMPLE,
   type Samples,
   samplesAt,
   START,
@@ -22,6 +23,7 @@ import {
 } from "./log_files.ts";
 
 const CHUNK = 64 * 1024;
+const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** Options for {@linkcode LogCursor.open}. */
 export interface CursorOptions {
@@ -37,6 +39,14 @@ export interface CursorOptions {
  * dropped before it was read) and someone else's truncation are told once
  * through `onEvent`. It reads; waking it when the log changes is the
  * caller's (followLog() does it with the job's watch).
+ *
+ * Where it is in a generation is known by samples (log_files.ts). One case
+ * cannot be told apart: a generation of which nothing is known (not a byte
+ * read, none seen ahead) when a new `<id>.log.1` comes, which holds either
+ * that generation (one rotation since) or a later one (several: a gap). It
+ * is then told as a gap that may be one. Reading a copy, the reader keeps
+ * the first bytes `<id>.log` held when it took the copy, so a reader held
+ * up there (a full pipe) still knows the generation that followed.
  */
 export class LogCursor {
   readonly #path: string;
@@ -52,6 +62,8 @@ export class LogCursor {
   #old: Opened | undefined;
   /** While `#old` is read: the generation is there, not in `<id>.log`. */
   #inOld = false;
+  /** The first bytes of the generation after `#old`, if seen. */
+  #nextHead: Uint8Array = EMPTY;
   /** `<id>.log` still holds the generation copied into `#old`. */
   #pending = false;
   #ignored = false;
@@ -76,9 +88,10 @@ export class LogCursor {
     try {
       const old = await cursor.#openOld();
       if (options.lines === undefined) {
-        // The first read takes `<id>.log.1`, as a rotation's copy.
-        if (old !== undefined) cursor.#say("rotated");
-        old?.file.close();
+        if (old !== undefined) {
+          cursor.#say("rotated");
+          await cursor.#take(old, START);
+        }
         return cursor;
       }
       const { segments, pending } = await streamOf(log, old);
@@ -86,7 +99,7 @@ export class LogCursor {
       const file = segments[start.segment].file;
       const at = await samplesAt(file, start.offset);
       if (file === old?.file) {
-        cursor.#take(old, at);
+        await cursor.#take(old, at);
       } else {
         if (old !== undefined) cursor.#adopt(old);
         cursor.#at = at;
@@ -127,21 +140,21 @@ export class LogCursor {
         if (chunk !== undefined) return chunk;
         continue;
       }
-      const size = (await this.#log.stat()).size;
       if (this.#at.pos === 0) {
         // Nothing of this generation read yet: a rotation since took it
         // (or a later one) into `<id>.log.1`.
         const old = await this.#newOld();
         if (old !== undefined) {
-          this.#take(old, START);
+          await this.#switchTo(old);
           continue;
         }
       }
-      if (size >= this.#at.pos) {
+      const { pos, head, tail } = this.#at;
+      const size = (await this.#log.stat()).size;
+      if (size >= pos) {
         // Read with the bytes before the position, which must be the ones
-        // read there: else the log is another generation (a rotation can
-        // leave it as long as the last one was).
-        const { pos, tail } = this.#at;
+        // read there (and the first bytes, if known ahead): else the log
+        // is another generation, maybe exactly as long as the last.
         const end = Math.min(size, pos + CHUNK);
         const buf = await bytesAt(
           this.#log,
@@ -149,7 +162,10 @@ export class LogCursor {
           end - pos + tail.length,
         );
         if (
-          buf.length >= tail.length && same(buf.subarray(0, tail.length), tail)
+          buf.length >= tail.length &&
+          same(buf.subarray(0, tail.length), tail) &&
+          (pos >= head.length ||
+            same(await bytesAt(this.#log, 0, head.length), head))
         ) {
           if (buf.length === tail.length) return undefined;
           const chunk = buf.subarray(tail.length);
@@ -165,23 +181,26 @@ export class LogCursor {
   async #fromOld(): Promise<Uint8Array | undefined> {
     const old = this.#old!;
     const { pos } = this.#at;
-    if (pos < old.size) {
+    if (pos >= old.size) {
+      // Between a rotation's rename and its truncate, `<id>.log` still
+      // holds the generation (maybe with more after what was copied), and
+      // the copy may still grow: read on in `<id>.log`. Once truncated,
+      // the copy is whole.
+      const size = (await this.#log.stat()).size;
+      this.#pending = pos > 0 && await holds(this.#log, size, this.#at);
+      if (!this.#pending) old.size = (await old.file.stat()).size;
+    }
+    if (!this.#pending && pos < old.size) {
       const chunk = await bytesAt(
         old.file,
         pos,
         Math.min(CHUNK, old.size - pos),
       );
-      if (chunk.length > 0) {
-        this.#at = advance(this.#at, chunk);
-        return chunk;
-      }
+      this.#at = advance(this.#at, chunk);
+      return chunk;
     }
     this.#inOld = false;
-    // Between a rotation's rename and its truncate, `<id>.log` still holds
-    // the generation, maybe with more after what was copied.
-    const size = (await this.#log.stat()).size;
-    this.#pending = this.#at.pos > 0 && await holds(this.#log, size, this.#at);
-    if (!this.#pending) this.#at = START;
+    if (!this.#pending) this.#at = { ...START, head: this.#nextHead };
     return undefined;
   }
 
@@ -191,34 +210,47 @@ export class LogCursor {
    * from the start).
    */
   async #left(): Promise<void> {
-    const at = this.#at;
     const old = await this.#newOld();
-    if (old !== undefined) {
-      // A copy shorter than the place (the worker wrote between the last
-      // copy and the truncate) is compared as far as it goes.
-      const head = at.head.subarray(0, Math.min(at.head.length, old.size));
-      const ours = same(await bytesAt(old.file, 0, head.length), head) &&
-        (old.size < at.pos ||
-          same(
-            await bytesAt(old.file, at.pos - at.tail.length, at.tail.length),
-            at.tail,
-          ));
-      if (ours && old.size >= at.pos) return this.#take(old, at);
-      this.#say("dropped");
-      if (ours) {
-        // Read past the copy: what the worker wrote between the last
-        // copy and the truncate may be lost.
-        this.#adopt(old);
-        this.#at = START;
-      } else {
-        this.#take(old, START);
-      }
-      return;
+    if (old !== undefined) return await this.#switchTo(old);
+    if (this.#pending) {
+      // The truncate of the rotation whose copy was read: the copy has
+      // grown since, to what `<id>.log` held then.
+      this.#old!.size = (await this.#old!.file.stat()).size;
+      return await this.#switchTo(this.#old!);
     }
-    if (!this.#pending) this.#say("truncated");
-    else if (at.pos > this.#old!.size) this.#say("dropped");
-    this.#pending = false;
+    this.#say("truncated");
     this.#at = START;
+  }
+
+  /**
+   * A new `<id>.log.1`: the copy of the generation read (go on there from
+   * the same place), or of a later one (a gap: read it from its start).
+   */
+  async #switchTo(old: Opened): Promise<void> {
+    const at = this.#at;
+    // A copy shorter than the place (the worker wrote between the last
+    // copy and the truncate) is compared as far as it goes.
+    const head = at.head.subarray(0, Math.min(at.head.length, old.size));
+    const ours = same(await bytesAt(old.file, 0, head.length), head) &&
+      (old.size < at.pos ||
+        same(
+          await bytesAt(old.file, at.pos - at.tail.length, at.tail.length),
+          at.tail,
+        ));
+    if (ours && old.size >= at.pos) {
+      // Nothing known of the generation: the copy may be of a later one.
+      if (at.head.length === 0) this.#say("dropped");
+      return await this.#take(old, at);
+    }
+    this.#say("dropped");
+    if (ours) {
+      // Read past the copy: what the worker wrote between the last copy
+      // and the truncate may be lost.
+      this.#adopt(old);
+      this.#at = START;
+    } else {
+      await this.#take(old, START);
+    }
   }
 
   /** `<id>.log.1` if it is not the one last taken into account. */
@@ -237,17 +269,27 @@ export class LogCursor {
     return undefined;
   }
 
-  /** Reads `old` next, from `at`. */
-  #take(old: Opened, at: Samples): void {
+  /**
+   * Reads `old` next, from `at`; and keeps the first bytes `<id>.log` holds
+   * now, the generation after it, unless `<id>.log` still holds the copied
+   * one (its truncate is due) or another rotation came meanwhile.
+   */
+  async #take(old: Opened, at: Samples): Promise<void> {
     this.#adopt(old);
     this.#at = at;
     this.#inOld = true;
     this.#pending = false;
+    const next = await bytesAt(this.#log, 0, SAMPLE);
+    const copied = await bytesAt(old.file, 0, next.length);
+    const unsure = same(copied, next.subarray(0, copied.length)) ||
+      (await lookAt(this.#oldPath)).id !== old.id;
+    this.#nextHead = unsure ? EMPTY : next;
   }
 
   #adopt(old: Opened): void {
     if (this.#old !== old) this.#old?.file.close();
     this.#old = old;
+    this.#pending = false;
   }
 
   #ignore(): void {

@@ -6,7 +6,7 @@
 // (log_cursor.ts reads on across rotations).
 
 /** How many bytes of a generation's start and of its end are compared. */
-const SAMPLE = 256;
+export const SAMPLE = 256;
 /** How much is read at once. */
 const CHUNK = 64 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -16,8 +16,10 @@ const EMPTY = new Uint8Array(0);
  * - `rotated`: the reading begins at the start of `<id>.log.1`: the log was
  *   rotated to stay under its cap, and output before that may have been
  *   dropped. Told at most once.
- * - `dropped`: output was dropped by the log cap before it could be read;
- *   the reading goes on with the oldest output kept. Told once per gap.
+ * - `dropped`: output was dropped by the log cap before it could be read
+ *   (or may have been: a reader that knows nothing yet of the generation
+ *   it is at cannot tell one rotation from several); the reading goes on
+ *   with the oldest output kept. Told once per gap.
  * - `truncated`: the log was cut by someone else (not by a rotation); the
  *   reading goes on from its start, as `tail -F` does.
  * - `ignored`: `<id>.log.1` is not a regular file (a symbolic link, a FIFO,
@@ -60,33 +62,36 @@ function kindOf(info: Deno.FileInfo): string {
 /**
  * Opens `path` for reading if it is a regular file: a symbolic link is not
  * followed and a FIFO not opened (that would wait for a writer). Returns
- * `undefined` if it is absent, and what it is if it is something else.
- * Only a swap between the look and the open (by someone who can write the
- * jobs directory) could still open a FIFO.
+ * `undefined` if it is absent, and what it is if it is something else. Only a swap between the look and
+ * the open (by someone who can write the jobs directory) could still open
+ * a FIFO.
  */
 export async function openRegular(
   path: string,
 ): Promise<Opened | string | undefined> {
-  for (let tries = 0; tries < 3; tries++) {
-    let info: Deno.FileInfo;
+  // Each try that fails saw another rotation: a writer makes one per half
+  // cap written, so a few tries pass, however busy the machine.
+  for (let tries = 0; tries < 100; tries++) {
     let file: Deno.FsFile;
     try {
-      info = await Deno.lstat(path);
+      const info = await Deno.lstat(path);
       if (!info.isFile) return kindOf(info);
       file = await Deno.open(path, { read: true });
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return undefined;
       throw err;
     }
+    // The file opened must be the one the path names, not through a link:
+    // a rotation may have renamed another over it since the look, which is
+    // fine, but a link put there is not.
     const opened = await file.stat();
-    // Another file since the look (a rotation renamed one over it, or a
-    // link was put there): look again.
-    if (opened.isFile && idOf(opened) === idOf(info)) {
-      return { file, size: opened.size, id: idOf(opened) };
+    const named = await lookAt(path);
+    if (opened.isFile && named.id === idOf(opened)) {
+      return { file, size: opened.size, id: named.id };
     }
     file.close();
   }
-  return "changing under the reader";
+  throw new Error(`Replaced again and again while opened: ${path}`);
 }
 
 /**
@@ -170,7 +175,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
  */
 export interface Samples {
   pos: number;
-  /** Its first bytes (up to SAMPLE, fewer if `pos` is smaller). */
+  /** Its first bytes (up to SAMPLE), as far as they are known. */
   head: Uint8Array;
   /** The bytes just before `pos` (up to SAMPLE). */
   tail: Uint8Array;
@@ -201,15 +206,21 @@ export async function holds(
     same(await bytesAt(file, s.pos - s.tail.length, s.tail.length), s.tail);
 }
 
-/** `s` moved past `chunk`, read at its position. */
+/**
+ * `s` moved past `chunk`, read at its position. The head grows while the
+ * chunk goes past what is known of it (it may be known ahead: see
+ * log_cursor.ts).
+ */
 export function advance(s: Samples, chunk: Uint8Array): Samples {
-  const head = s.head.length < SAMPLE && s.head.length === s.pos
-    ? concat([s.head, chunk.subarray(0, SAMPLE - s.head.length)])
+  const known = s.head.length;
+  const end = s.pos + chunk.length;
+  const head = known < SAMPLE && s.pos <= known && end > known
+    ? concat([s.head, chunk.subarray(known - s.pos, SAMPLE - s.pos)])
     : s.head;
   const tail = chunk.length >= SAMPLE
     ? chunk.slice(-SAMPLE)
     : concat([s.tail, chunk]).slice(-SAMPLE);
-  return { pos: s.pos + chunk.length, head, tail };
+  return { pos: end, head, tail };
 }
 
 /**

@@ -104,7 +104,7 @@ function eventLine({ kind, path }: LogEvent, job: Job): string {
     // happens, or the bytes on each side of it read as one stream.
     dropped: `warning: ${
       safe(path)
-    }: output was dropped by the log cap before it could be read`,
+    }: output may have been dropped by the log cap before it could be read`,
     // As tail -F says it; the output goes on from the log's start.
     truncated: `warning: ${safe(path)}: log truncated`,
     ignored: `warning: ${safe(path)}: not a regular file; not read`,
