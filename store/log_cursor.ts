@@ -87,6 +87,7 @@ export class LogCursor {
     const cursor = new LogCursor(path, log.file, options);
     try {
       const old = await cursor.#openOld();
+      if (old !== undefined) cursor.#adopt(old);
       if (options.lines === undefined) {
         if (old !== undefined) {
           cursor.#say("rotated");
@@ -101,7 +102,6 @@ export class LogCursor {
       if (file === old?.file) {
         await cursor.#take(old, at);
       } else {
-        if (old !== undefined) cursor.#adopt(old);
         cursor.#at = at;
         cursor.#pending = pending;
       }
