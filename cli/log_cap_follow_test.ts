@@ -38,7 +38,7 @@ Deno.test("jobs logs -f says where the log cap dropped output before it was read
       "--log-max",
       "64KiB",
       "--timeout",
-      "2m",
+      "60s",
       "--",
       "sh",
       "-c",

@@ -47,7 +47,7 @@ Deno.test("run --detach --log-max keeps the newest output in <id>.log.1 and <id>
       "--log-max",
       "64KiB",
       "--timeout",
-      "2m",
+      "60s",
       "--",
       "sh",
       "-c",
