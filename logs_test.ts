@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { FileJobStore } from "./jobs.ts";
 import { followLog, type LogEvent, readLog, readLogTail } from "./logs.ts";
 import { readTail as keptTail } from "./store/pg_support.ts";
+import { PostgresJobStore } from "./postgres.ts";
+import { startCluster } from "./testdata/pg_cluster.ts";
 
 const text = new TextDecoder();
 
@@ -621,4 +623,33 @@ Deno.test("delete() and clean remove <id>.log.1 with the log; it is no record", 
     await Deno.stat(kept.logPath);
     await Deno.stat(`${kept.logPath}.1`);
   });
+});
+
+Deno.test("the PostgreSQL store keeps its tail across <id>.log.1 and removes it with the log", async () => {
+  await using cluster = await startCluster();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  try {
+    await using store = await PostgresJobStore.open(cluster.url, { logDir });
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const make = async () => {
+      const job = await store.create({ command: "x" });
+      // A rotation just before the end: the newest lines are all in
+      // <id>.log.1.
+      await Deno.writeTextFile(`${job.logPath}.1`, "older\nnewest\n");
+      await Deno.writeTextFile(job.logPath, "");
+      return await store.finish(job.id, { status: "completed" }, hourAgo);
+    };
+    const deleted = await make();
+    assert.equal(deleted.logTail, "older\nnewest\n");
+    assert.equal((await store.load(deleted.id)).logTail, "older\nnewest\n");
+    await store.delete(deleted.id);
+    const cleaned = await make();
+    assert.deepEqual(await store.clean(60_000), [cleaned.id]);
+    for (const job of [deleted, cleaned]) {
+      await assert.rejects(Deno.stat(job.logPath), Deno.errors.NotFound);
+      await assert.rejects(Deno.stat(`${job.logPath}.1`), Deno.errors.NotFound);
+    }
+  } finally {
+    await Deno.remove(logDir, { recursive: true });
+  }
 });
