@@ -23,19 +23,10 @@ import { isLocalJob, type JobStore } from "./store/contract.ts";
 import { openStore, type StoreOption } from "./store/open.ts";
 import { isFinalStatus } from "./store/rules.ts";
 import { watchRecord } from "./control/watch.ts";
-import {
-  followSwap,
-  headerOf,
-  type LogHeader,
-  movePosition,
-  readAt,
-} from "./supervise/log_cap.ts";
+import { type LogEvent, readTail } from "./store/log_files.ts";
+import { LogCursor } from "./store/log_cursor.ts";
 
-/** How many lines {@linkcode readLogTail} returns by default. */
-const TAIL_LINES = 10;
-/** The most bytes {@linkcode readLogTail} reads by default. */
-const TAIL_MAX_BYTES = 64 * 1024;
-const CHUNK = 64 * 1024;
+export type { LogEvent };
 
 /**
  * What {@linkcode readLogTail} found.
@@ -50,11 +41,12 @@ export interface LogTail {
   /** The last lines, without their newlines. */
   lines: string[];
   /**
-   * Whether `maxBytes` was reached before enough lines were found, so the
-   * first line may be cut.
+   * Whether the first line may be cut: `maxBytes` was reached before enough
+   * lines were found, or the lines go back to the start of a rotated log
+   * (`<id>.log.1`), before which output was dropped.
    */
   truncated: boolean;
-  /** How many bytes were read from the file, to prove the bound. */
+  /** How many bytes were read from the files, to prove the bound. */
   bytesRead: number;
 }
 
@@ -82,13 +74,16 @@ export interface LogTailOptions {
 
 /**
  * Reads the last lines of a log without reading the rest: it scans back
- * from the end in chunks, so a 50 GB log costs what a 50 KB one does.
+ * from the end in chunks, so a 50 GB log costs what a 50 KB one does. A log
+ * kept under a cap (`--log-max`) is `<path>.1` then `<path>`: the lines are
+ * taken across both, so a rotation just before the end leaves no empty
+ * tail.
  *
  * Requires `--allow-read`.
  *
  * @param path The log file.
  * @param options How many lines, and the byte bound.
- * @returns The lines, whether the bound cut them, and the bytes read.
+ * @returns The lines, whether the first may be cut, and the bytes read.
  * @throws {Deno.errors.NotFound} If there is no such file.
  *
  * @example The last three lines
@@ -102,32 +97,15 @@ export async function readLogTail(
   path: string,
   options: LogTailOptions = {},
 ): Promise<LogTail> {
-  const n = options.lines ?? TAIL_LINES;
-  const maxBytes = options.maxBytes ?? TAIL_MAX_BYTES;
-  using file = await Deno.open(path, { read: true });
-  // Under the log's shared lock: an in-place trim of a capped log (which
-  // holds the exclusive one) would move the bytes between finding where
-  // the last lines start and reading them.
-  await file.lock(false);
-  let found: Awaited<ReturnType<typeof tailStart>>;
-  let bytes: Uint8Array;
-  let got: number;
-  try {
-    const size = (await file.stat()).size;
-    found = await tailStart(file, size, n, maxBytes);
-    bytes = new Uint8Array(size - found.start);
-    got = await readAt(file, found.start, bytes);
-  } finally {
-    await file.unlock();
-  }
-  const text = new TextDecoder().decode(bytes.subarray(0, got));
+  const tail = await readTail(
+    path,
+    options.lines ?? 10,
+    options.maxBytes ?? 64 * 1024,
+  );
+  const text = new TextDecoder().decode(tail.bytes);
   const lines = text === "" ? [] : text.split("\n");
   if (text.endsWith("\n")) lines.pop();
-  return {
-    lines,
-    truncated: found.truncated,
-    bytesRead: found.bytesRead + got,
-  };
+  return { lines, truncated: tail.cut, bytesRead: tail.bytesRead };
 }
 
 /**
@@ -152,57 +130,39 @@ export function jobLogPath(store: JobStore, job: Job): string | undefined {
 /**
  * Options for {@linkcode readLog} and {@linkcode followLog}.
  *
- * @example The last 20 lines, then what follows
+ * @example The last 20 lines, then what follows, saying what was dropped
  * ```ts ignore
- * const options: ReadLogOptions = { store: ".epack/jobs", lines: 20 };
+ * const options: ReadLogOptions = {
+ *   lines: 20,
+ *   onEvent: ({ kind, path }) => console.error(`${path}: ${kind}`),
+ * };
  * ```
  */
 export interface ReadLogOptions extends StoreOption {
-  /**
-   * The byte offset to start at.
-   * @default {0}
-   */
-  from?: number;
-  /** Start this many lines before the end instead (overrides `from`). */
+  /** Start this many lines before the end; left out, at the start. */
   lines?: number;
   /** Stops the reading; the iteration then ends quietly. */
   signal?: AbortSignal;
   /**
-   * Called when the job's log cap (`--log-max`) dropped output before it
-   * was read: `bytes` bytes were skipped there, and reading goes on with
-   * the oldest output kept. Without it, the gap is not reported.
+   * Told what the bytes cannot say, each thing once: the reading began at
+   * the start of a rotated log (`rotated`), output was dropped by the log
+   * cap before it could be read (`dropped`), someone truncated the log
+   * (`truncated`), `<id>.log.1` is not a regular file and is not read
+   * (`ignored`). Nothing of it is ever in the bytes.
    */
-  onDropped?: (info: { path: string; bytes: number }) => void;
+  onEvent?: (event: LogEvent) => void;
 }
 
 /**
- * Options for {@linkcode followLog}.
- *
- * @example Say when the log is truncated
- * ```ts ignore
- * const options: FollowLogOptions = {
- *   onTruncated: ({ path }) => console.error(`${path}: log truncated`),
- * };
- * ```
- */
-export interface FollowLogOptions extends ReadLogOptions {
-  /**
-   * Called when the log shrinks below what was read (someone truncated
-   * it); following goes on from its start, as `tail -F` does.
-   */
-  onTruncated?: (
-    info: { path: string; position: number; size: number },
-  ) => void;
-}
-
-/**
- * The bytes of a job's log from `from` (or the last `lines` lines) to its
- * current end.
+ * The bytes of a job's log from its start (or the last `lines` lines) to its
+ * current end. A log kept under a cap (`--log-max`) is `<id>.log.1` then
+ * `<id>.log`; if the cap rotates it during the reading, each byte kept is
+ * still read once, in order.
  *
  * Requires `--allow-read`.
  *
  * @param ref The job: its ID, or a unique prefix or suffix of it.
- * @param options The store, where to start, and a signal.
+ * @param options The store, where to start, a signal, and what to tell.
  * @returns The bytes, in chunks (each chunk is the caller's to keep).
  * @throws {JobNotFoundError} If there is no such job.
  * @throws {Deno.errors.NotFound} If the job's log does not exist.
@@ -221,15 +181,11 @@ export async function* readLog(
   const store = await openStore(options.store);
   try {
     const job = await store.load(await store.resolve(ref));
-    const path = localLog(store, job);
-    const cursor = await begin(path, job.logMax !== undefined, options);
+    const cursor = await LogCursor.open(localLog(store, job), options);
     try {
-      // As a follower reads, once: a log that its cap trims while it is
-      // read (a job still running) must not give the bytes after a trim as
-      // if they came right after those before it.
-      yield* follow(cursor, path, options);
+      yield* cursor.read(options.signal);
     } finally {
-      cursor.file.close();
+      cursor.close();
     }
   } finally {
     if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
@@ -248,21 +204,20 @@ function localLog(store: JobStore, job: Job): string {
 }
 
 /**
- * The bytes of a job's log from `from` (or the last `lines` lines), and then
- * whatever the job writes, until the job ends (any final status) or
- * `signal` aborts. A log truncated while followed is read again from its
- * start, after `onTruncated` says so. A log kept under a cap is followed
- * across its trims, each byte of output yielded once: output the cap
- * dropped before it was read is skipped, and `onDropped` says how much.
- * While the job waits or is queued, a scheduler pass runs every 2 seconds
- * (with `--allow-write` and `--allow-run`), as in `watchJob()`, so a job
- * whose starter died still starts.
+ * The bytes of a job's log from its start (or the last `lines` lines), and
+ * then whatever the job writes, until the job ends (any final status) or
+ * `signal` aborts. A log kept under a cap is followed across its
+ * rotations, each byte kept yielded once, in order; output the cap dropped
+ * before it was read is skipped, and `onEvent` says so. A log truncated by
+ * someone else is read again from its start, as `tail -F` does. While the
+ * job waits or is queued, a scheduler pass runs every 2 seconds (with
+ * `--allow-write` and `--allow-run`), as in `watchJob()`, so a job whose
+ * starter died still starts.
  *
  * Requires `--allow-read`.
  *
  * @param ref The job: its ID, or a unique prefix or suffix of it.
- * @param options The store, where to start, a signal, and what to do
- * when the log is truncated.
+ * @param options The store, where to start, a signal, and what to tell.
  * @returns The bytes, in chunks (each chunk is the caller's to keep).
  * @throws {JobNotFoundError} If there is no such job.
  * @throws {Deno.errors.NotFound} If the job's log does not exist.
@@ -278,27 +233,30 @@ function localLog(store: JobStore, job: Job): string {
  */
 export async function* followLog(
   ref: string,
-  options: FollowLogOptions = {},
+  options: ReadLogOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const store = await openStore(options.store);
   try {
     const job = await store.load(await store.resolve(ref));
     const path = localLog(store, job);
-    const cursor = await begin(path, job.logMax !== undefined, options);
+    const cursor = await LogCursor.open(path, options);
     try {
+      // The watch wakes on the record's changes and on the log's: a
+      // rotation truncates `<id>.log` after its copy is in `<id>.log.1`,
+      // so the log's change is enough.
       const records = watchRecord(store, job.id, {
         file: path,
         signal: options.signal,
         onTimeout: () => new Error("unreachable: no timeout"),
       });
       for await (const now of quietOnAbort(records, options.signal)) {
-        yield* follow(cursor, path, options);
-        // Once the job has ended, what it wrote is all in the file: the
-        // reading above went to its end.
+        yield* cursor.read(options.signal);
+        // Once the job has ended, what it wrote is all in the files: the
+        // reading above went to their end.
         if (isFinalStatus(now.status)) return;
       }
     } finally {
-      cursor.file.close();
+      cursor.close();
     }
   } finally {
     if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
@@ -316,170 +274,4 @@ async function* quietOnAbort(
     if (signal?.aborted) return;
     throw err;
   }
-}
-
-/** Where a follower is: the file, its position, and the header it saw. */
-interface Follower {
-  file: Deno.FsFile;
-  pos: number;
-  head: LogHeader | undefined;
-  /**
-   * Whether the job has a log cap. Only then can the log start with the
-   * cap's header, or be swapped: the log of a job without one is the
-   * worker's bytes, and a first line of its output that looks like the
-   * header must not move the reader.
-   */
-  capped: boolean;
-}
-
-/** The cap's header at the top of the follower's log, if it has a cap. */
-async function capHeader(
-  cursor: { capped: boolean },
-  file: Deno.FsFile,
-): Promise<LogHeader | undefined> {
-  return cursor.capped ? await headerOf(file) : undefined;
-}
-
-/**
- * Opens the log and places a follower where the options say, with the
- * header that position was taken under: both under the log's shared lock,
- * so an in-place trim cannot fall between them.
- */
-async function begin(
-  path: string,
-  capped: boolean,
-  options: ReadLogOptions,
-): Promise<Follower> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    await file.lock(false);
-    try {
-      const { pos } = await startAt(file, options);
-      return { file, pos, head: await capHeader({ capped }, file), capped };
-    } finally {
-      await file.unlock();
-    }
-  } catch (err) {
-    file.close();
-    throw err;
-  }
-}
-
-/**
- * Reads from the follower's position to the end of the log, across the
- * cap's trims: an in-place trim moves the bytes left by the change in the
- * header's count, a pipe-mode swap replaces the file.
- */
-async function* follow(
-  cursor: Follower,
-  path: string,
-  options: FollowLogOptions,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  for (;;) {
-    if (options.signal?.aborted) return;
-    const chunk = await readChunk(cursor, path, options);
-    if (chunk !== undefined) {
-      yield chunk;
-      continue;
-    }
-    // At the end of the file: a swapped-out file grows no more, so go on
-    // in the new one.
-    if (!cursor.capped) return;
-    const swapped = await followSwap(path, cursor.file, cursor.pos);
-    if (swapped === undefined) return;
-    cursor.file.close();
-    cursor.file = swapped.file;
-    cursor.pos = swapped.pos;
-    cursor.head = await capHeader(cursor, swapped.file);
-    if (swapped.missed > 0) {
-      options.onDropped?.({ path, bytes: swapped.missed });
-    }
-  }
-}
-
-/**
- * One chunk from the follower's position, or `undefined` at the end, read
- * under the log's shared lock: an in-place trim (which holds the exclusive
- * one) cannot shift the bytes between the header's count and the read.
- */
-async function readChunk(
-  cursor: Follower,
-  path: string,
-  options: FollowLogOptions,
-): Promise<Uint8Array | undefined> {
-  const file = cursor.file;
-  await file.lock(false);
-  try {
-    const head = await capHeader(cursor, file);
-    if (
-      head?.dropped !== cursor.head?.dropped ||
-      head?.length !== cursor.head?.length
-    ) {
-      const moved = movePosition(cursor.pos, cursor.head, head);
-      cursor.head = head;
-      cursor.pos = moved.pos;
-      if (moved.missed > 0) options.onDropped?.({ path, bytes: moved.missed });
-    }
-    const size = (await file.stat()).size;
-    if (size < cursor.pos) {
-      options.onTruncated?.({ path, position: cursor.pos, size });
-      cursor.pos = 0;
-      cursor.head = head;
-    }
-    const buf = new Uint8Array(Math.min(CHUNK, size - cursor.pos));
-    if (buf.length === 0) return undefined;
-    const n = await readAt(file, cursor.pos, buf);
-    if (n === 0) return undefined;
-    cursor.pos += n;
-    return buf.subarray(0, n);
-  } finally {
-    await file.unlock();
-  }
-}
-
-interface Cursor {
-  pos: number;
-}
-
-async function startAt(
-  file: Deno.FsFile,
-  options: ReadLogOptions,
-): Promise<Cursor> {
-  if (options.lines === undefined) return { pos: options.from ?? 0 };
-  const size = (await file.stat()).size;
-  return { pos: (await tailStart(file, size, options.lines, Infinity)).start };
-}
-
-/**
- * Where the last `n` lines of a file begin, scanning back from `size` in
- * chunks and reading at most `maxBytes`.
- */
-async function tailStart(
-  file: Deno.FsFile,
-  size: number,
-  n: number,
-  maxBytes: number,
-): Promise<{ start: number; bytesRead: number; truncated: boolean }> {
-  if (n <= 0 || size === 0) {
-    return { start: size, bytesRead: 0, truncated: false };
-  }
-  const floor = Math.max(0, size - maxBytes);
-  const buf = new Uint8Array(CHUNK);
-  let end = size;
-  let found = 0;
-  let bytesRead = 0;
-  while (end > floor) {
-    const begin = Math.max(floor, end - CHUNK);
-    const got = await readAt(file, begin, buf.subarray(0, end - begin));
-    bytesRead += got;
-    for (let i = got - 1; i >= 0; i--) {
-      // The file's final newline ends its last line rather than starting one.
-      if (buf[i] !== 0x0a || begin + i === size - 1) continue;
-      if (++found === n) {
-        return { start: begin + i + 1, bytesRead, truncated: false };
-      }
-    }
-    end = begin;
-  }
-  return { start: floor, bytesRead, truncated: floor > 0 };
 }

@@ -1,14 +1,15 @@
 // Specification of logs.ts: reading a job's log, its last lines, and
-// following it while the job runs, with real files and real records.
+// following it while the job runs, with real files, real records and a real
+// writer process. The log cap's rotations are made here, as the spec says
+// the supervisor makes them (copy `<id>.log` into `<id>.log.1`, cut
+// `<id>.log` to 0), so that the readers are tested on their own.
 
 import assert from "node:assert/strict";
 import { FileJobStore } from "./jobs.ts";
-import { followLog, readLog, readLogTail } from "./logs.ts";
-import {
-  type LogCapMode,
-  readLogHeader,
-  startLogCap,
-} from "./supervise/log_cap.ts";
+import { followLog, type LogEvent, readLog, readLogTail } from "./logs.ts";
+import { readTail as keptTail } from "./store/pg_support.ts";
+import { PostgresJobStore } from "./postgres.ts";
+import { startCluster } from "./testdata/pg_cluster.ts";
 
 const text = new TextDecoder();
 
@@ -19,58 +20,384 @@ async function collect(chunks: AsyncIterable<Uint8Array>): Promise<string> {
 }
 
 /** Polls `check` until it holds, or fails after `ms`. */
-async function until(check: () => boolean, what: string, ms = 10_000) {
+async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 15_000,
+): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`Not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
-/** A job record (running, as one just spawned is) with a log. */
+/** A job record (running, as one just spawned is) with an empty log. */
 async function withJob(
   fn: (store: FileJobStore, id: string, log: string) => Promise<void>,
-  logMax?: number,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "detach_logs_" });
   try {
     const store = new FileJobStore(dir);
-    let job = await store.create({ command: "sh", args: ["-c", "true"] });
-    // A job with a log cap says so in its record, as spawn() writes it.
-    if (logMax !== undefined) {
-      job = await store.update(job.id, (j) => ({ ...j, logMax }));
-    }
-    await Deno.writeTextFile(job.logPath, "");
+    const job = await store.create({ command: "sh", args: ["-c", "true"] });
     await fn(store, job.id, store.logPath(job.id));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-Deno.test("readLog() reads the whole log, from an offset, or its last lines", async () => {
+/**
+ * A rotation as the log cap makes one: `<id>.log`'s bytes copied into a
+ * temp file, renamed over `<id>.log.1`, then `<id>.log` cut to 0. Returns
+ * how many bytes were copied.
+ */
+async function rotate(log: string): Promise<number> {
+  const bytes = await Deno.readFile(log);
+  const dir = log.slice(0, log.lastIndexOf("/"));
+  const temp = `${dir}/.rotate.tmp`;
+  await Deno.writeFile(temp, bytes, { mode: 0o600 });
+  await Deno.rename(temp, `${log}.1`);
+  await Deno.truncate(log, 0);
+  return bytes.length;
+}
+
+/** A record of the writer: its number on 15 digits and a newline. */
+const RECORD = 16;
+const record = (i: number) => String(i).padStart(RECORD - 1, "0") + "\n";
+
+/**
+ * A real process that appends numbered records to the log (O_APPEND, one
+ * write per record, as a worker under the shell's redirect) until told to
+ * stop. It can be stopped (SIGSTOP) around a rotation made by the test, so
+ * that no record falls between the copy and the truncate.
+ */
+class Writer {
+  readonly #child: Deno.ChildProcess;
+  readonly #stop: string;
+  #ended: Promise<number> | undefined;
+
+  constructor(log: string) {
+    this.#stop = `${log}.stop`;
+    this.#child = new Deno.Command("perl", {
+      args: [
+        "-e",
+        `open(my $f, ">>", $ARGV[0]) or die "$ARGV[0]: $!";
+         my $i = 0;
+         until (-e $ARGV[1]) {
+           syswrite($f, sprintf("%015d\\n", ++$i)) for 1 .. 16;
+           select(undef, undef, undef, 0.001);
+         }
+         print "$i\\n";`,
+        log,
+        this.#stop,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+  }
+
+  async #state(): Promise<string> {
+    const out = await new Deno.Command("ps", {
+      args: ["-o", "stat=", "-p", String(this.#child.pid)],
+      stdout: "piped",
+    }).output();
+    return text.decode(out.stdout).trim();
+  }
+
+  /** Stops it, and waits until it is stopped (no write under way). */
+  async pause(): Promise<void> {
+    Deno.kill(this.#child.pid, "SIGSTOP");
+    await until(async () => (await this.#state()).startsWith("T"), "stopped");
+  }
+
+  resume(): void {
+    try {
+      Deno.kill(this.#child.pid, "SIGCONT");
+    } catch (err) {
+      // Told to stop, it may have ended already.
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+
+  /** Tells it to stop writing; returns how many records it wrote. */
+  end(): Promise<number> {
+    this.#ended ??= (async () => {
+      await Deno.writeTextFile(this.#stop, "");
+      this.resume();
+      const out = await this.#child.output();
+      assert.ok(out.success, "the writer failed");
+      return Number(text.decode(out.stdout));
+    })();
+    return this.#ended;
+  }
+}
+
+/** The records `from` to `to`, as the writer wrote them. */
+function records(from: number, to: number): string {
+  let all = "";
+  for (let i = from; i <= to; i++) all += record(i);
+  return all;
+}
+
+/**
+ * A follower pulled by the test: it reads only when the test asks, so the
+ * test decides where it is when a rotation comes.
+ */
+class Follower {
+  readonly events: string[] = [];
+  #it: AsyncIterator<Uint8Array>;
+  #got: Uint8Array[] = [];
+  received = 0;
+
+  constructor(store: FileJobStore, id: string) {
+    this.#it = followLog(id, {
+      store: store.dir,
+      onEvent: (e: LogEvent) => this.events.push(e.kind),
+    })[Symbol.asyncIterator]();
+  }
+
+  /** Reads until it has at least `n` bytes in all. */
+  async pullTo(n: number): Promise<void> {
+    while (this.received < n) {
+      const r = await this.#it.next();
+      assert.ok(!r.done, `ended after ${this.received} bytes, short of ${n}`);
+      this.#got.push(r.value);
+      this.received += r.value.length;
+    }
+  }
+
+  /** Reads to the end (the job must have ended). */
+  async rest(): Promise<string> {
+    for (;;) {
+      const r = await this.#it.next();
+      if (r.done) break;
+      this.#got.push(r.value);
+      this.received += r.value.length;
+    }
+    return this.#got.map((c) => text.decode(c)).join("");
+  }
+
+  async close(): Promise<void> {
+    await this.#it.return?.();
+  }
+}
+
+const sizeOf = async (path: string) => (await Deno.stat(path)).size;
+
+Deno.test("readLog() reads the whole log, or its last lines", async () => {
   await withJob(async (store, id, log) => {
     await Deno.writeTextFile(log, "a\nb\nc\nd");
-    const jobsDir = store.dir;
-    assert.equal(await collect(readLog(id, { store: jobsDir })), "a\nb\nc\nd");
-    assert.equal(
-      await collect(readLog(id, { store: jobsDir, from: 4 })),
-      "c\nd",
-    );
-    assert.equal(
-      await collect(readLog(id, { store: jobsDir, lines: 2 })),
-      "c\nd",
-    );
-    assert.equal(await collect(readLog(id, { store: jobsDir, lines: 0 })), "");
+    const at = store.dir;
+    assert.equal(await collect(readLog(id, { store: at })), "a\nb\nc\nd");
+    assert.equal(await collect(readLog(id, { store: at, lines: 2 })), "c\nd");
+    assert.equal(await collect(readLog(id, { store: at, lines: 0 })), "");
   });
 });
 
-Deno.test("readLogTail() returns the last lines without their newlines", async () => {
+Deno.test("readLog() of a rotated log: <id>.log.1 then <id>.log, the rotation told once", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.writeTextFile(`${log}.1`, "1\n2\n3\n");
+    await Deno.writeTextFile(log, "4\n5");
+    const events: LogEvent[] = [];
+    const onEvent = (e: LogEvent) => events.push(e);
+    const at = store.dir;
+    assert.equal(
+      await collect(readLog(id, { store: at, onEvent })),
+      "1\n2\n3\n4\n5",
+    );
+    assert.deepEqual(events, [{ kind: "rotated", path: log }]);
+    // The last lines, across both files; a start after the rotated file's
+    // start says nothing.
+    events.length = 0;
+    assert.equal(
+      await collect(readLog(id, { store: at, lines: 3, onEvent })),
+      "3\n4\n5",
+    );
+    assert.equal(await collect(readLog(id, { store: at, lines: 1 })), "5");
+    assert.deepEqual(events, []);
+  });
+});
+
+Deno.test("readLog() between a rotation's rename and its truncate reads no byte twice", async () => {
+  await withJob(async (store, id, log) => {
+    // <id>.log.1 is a copy of the start of <id>.log, and 3 came after the
+    // copy: the truncate is due.
+    await Deno.writeTextFile(log, "1\n2\n3\n");
+    await Deno.writeTextFile(`${log}.1`, "1\n2\n");
+    assert.equal(await collect(readLog(id, { store: store.dir })), "1\n2\n3\n");
+    assert.deepEqual((await readLogTail(log, { lines: 5 })).lines, [
+      "1",
+      "2",
+      "3",
+    ]);
+    // A follower there goes on after the truncate, with nothing more to
+    // tell (the copy now holds all it read).
+    await Deno.writeTextFile(`${log}.1`, "1\n2\n3\n");
+    const follower = new Follower(store, id);
+    try {
+      await follower.pullTo(6);
+      await Deno.truncate(log, 0);
+      await Deno.writeTextFile(log, "4\n", { append: true });
+      await follower.pullTo(8);
+      await store.finish(id, { status: "completed", exitCode: 0 });
+      assert.equal(await follower.rest(), "1\n2\n3\n4\n");
+      assert.deepEqual(follower.events, ["rotated"]);
+    } finally {
+      await follower.close();
+    }
+  });
+});
+
+Deno.test("readLogTail() takes the last lines across <id>.log.1 and <id>.log", async () => {
   await withJob(async (_store, _id, log) => {
     await Deno.writeTextFile(log, "1\n2\n3\n");
-    const tail = await readLogTail(log, { lines: 2 });
-    assert.deepEqual(tail.lines, ["2", "3"]);
-    assert.equal(tail.truncated, false);
+    assert.deepEqual(await readLogTail(log, { lines: 2 }), {
+      lines: ["2", "3"],
+      truncated: false,
+      bytesRead: 6 + 4,
+    });
+    // A rotation just before the end: <id>.log is empty.
+    await rotate(log);
+    assert.deepEqual((await readLogTail(log, { lines: 2 })).lines, ["2", "3"]);
+    await Deno.writeTextFile(log, "4\n5");
+    assert.deepEqual((await readLogTail(log, { lines: 3 })).lines, [
+      "3",
+      "4",
+      "5",
+    ]);
+    // Back to the rotated file's start: output before it was dropped, so
+    // its first line may be cut.
+    const all = await readLogTail(log, { lines: 9 });
+    assert.deepEqual(all.lines, ["1", "2", "3", "4", "5"]);
+    assert.equal(all.truncated, true);
   });
+});
+
+Deno.test("readLogTail() reads a bounded number of bytes of a huge line without a newline", async () => {
+  await withJob(async (_store, _id, log) => {
+    const size = 64 * 1024 * 1024;
+    for (const path of [`${log}.1`, log]) {
+      // Sparse: 64 MiB of zeros, no newline in either file.
+      using f = await Deno.open(path, { write: true, create: true });
+      await f.truncate(size);
+    }
+    const tail = await readLogTail(log, { lines: 10, maxBytes: 64 * 1024 });
+    assert.equal(tail.lines.length, 1);
+    assert.equal(tail.lines[0].length, 64 * 1024);
+    assert.equal(tail.truncated, true);
+    assert.ok(tail.bytesRead <= 2 * 64 * 1024, `read ${tail.bytesRead} bytes`);
+    // The bound reaches back into <id>.log.1 when <id>.log is shorter.
+    await Deno.writeTextFile(log, "end");
+    const across = await readLogTail(log, { lines: 1, maxBytes: 1024 });
+    assert.equal(across.lines[0].length, 1024);
+    assert.ok(across.lines[0].endsWith("\0end"));
+    assert.ok(across.bytesRead <= 2 * 1024 + 3, `read ${across.bytesRead}`);
+  });
+});
+
+Deno.test("the PostgreSQL store's kept tail is the last 8 KiB across <id>.log.1 and <id>.log", async () => {
+  await withJob(async (_store, _id, log) => {
+    assert.equal(await keptTail(`${log}.missing`), undefined);
+    await Deno.writeTextFile(`${log}.1`, "a".repeat(10_000) + "\0\n");
+    await Deno.writeTextFile(log, "last\n");
+    const kept = await keptTail(log);
+    assert.equal(kept, "a".repeat(8192 - 7) + "\nlast\n");
+  });
+});
+
+Deno.test("readLog(), readLogTail() and followLog() of an empty log", async () => {
+  await withJob(async (store, id, log) => {
+    assert.equal(await collect(readLog(id, { store: store.dir })), "");
+    assert.deepEqual(await readLogTail(log), {
+      lines: [],
+      truncated: false,
+      bytesRead: 0,
+    });
+    const following = collect(followLog(id, { store: store.dir }));
+    await store.finish(id, { status: "completed", exitCode: 0 });
+    assert.equal(await following, "");
+  });
+});
+
+Deno.test("a missing log, or one that is not a regular file, is a clear error", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.remove(log);
+    await assert.rejects(readLogTail(log), Deno.errors.NotFound);
+    await assert.rejects(
+      collect(readLog(id, { store: store.dir })),
+      Deno.errors.NotFound,
+    );
+    await assert.rejects(
+      collect(followLog(id, { store: store.dir })),
+      Deno.errors.NotFound,
+    );
+    // A FIFO would block the reader until a writer came: refused.
+    const made = await new Deno.Command("mkfifo", { args: [log] }).output();
+    assert.ok(made.success);
+    await assert.rejects(readLogTail(log), /not a regular file \(a FIFO\)/);
+    await assert.rejects(
+      collect(followLog(id, { store: store.dir })),
+      /not a regular file \(a FIFO\)/,
+    );
+  });
+});
+
+Deno.test("an <id>.log.1 that is not a regular file is ignored, and said so once", async (t) => {
+  const outside = await Deno.makeTempDir({ prefix: "detach_logs_out_" });
+  try {
+    await Deno.writeTextFile(`${outside}/secret`, "secret\n");
+    const makers: Record<string, (path: string) => Promise<void>> = {
+      "a symbolic link out of the jobs directory": (path) =>
+        Deno.symlink(`${outside}/secret`, path),
+      "a FIFO": async (path) => {
+        const r = await new Deno.Command("mkfifo", { args: [path] }).output();
+        assert.ok(r.success);
+      },
+      "a directory": (path) => Deno.mkdir(path),
+    };
+    for (const [what, make] of Object.entries(makers)) {
+      await t.step(what, async () => {
+        await withJob(async (store, id, log) => {
+          await make(`${log}.1`);
+          await Deno.writeTextFile(log, "kept\n");
+          const events: LogEvent[] = [];
+          const onEvent = (e: LogEvent) => events.push(e);
+          const at = store.dir;
+          assert.equal(
+            await collect(readLog(id, { store: at, onEvent })),
+            "kept\n",
+          );
+          assert.equal(
+            await collect(readLog(id, { store: at, lines: 9 })),
+            "kept\n",
+          );
+          assert.deepEqual((await readLogTail(log)).lines, ["kept"]);
+          assert.deepEqual(events, [{ kind: "ignored", path: `${log}.1` }]);
+          // A follower is told once too, however often it looks.
+          const follower = new Follower(store, id);
+          try {
+            await follower.pullTo(5);
+            await Deno.writeTextFile(log, "more\n", { append: true });
+            await Deno.truncate(log, 0);
+            await Deno.writeTextFile(log, "after\n", { append: true });
+            await store.finish(id, { status: "completed", exitCode: 0 });
+            const got = await follower.rest();
+            assert.ok(got.startsWith("kept\n") && got.endsWith("after\n"));
+            assert.ok(!got.includes("secret"));
+            assert.deepEqual(
+              follower.events.filter((e) => e !== "truncated"),
+              ["ignored"],
+            );
+          } finally {
+            await follower.close();
+          }
+        });
+      });
+    }
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
 });
 
 Deno.test("followLog() yields what the job writes until it ends", async () => {
@@ -92,36 +419,169 @@ Deno.test("followLog() yields what the job writes until it ends", async () => {
   });
 });
 
-Deno.test("followLog() goes on from the start of a truncated log, as tail -F", async () => {
+Deno.test("followLog() follows rotations while a writer runs: every byte once, in order", async () => {
   await withJob(async (store, id, log) => {
-    await Deno.writeTextFile(log, "one\ntwo\n");
-    let got = "";
-    const truncations: { position: number; size: number }[] = [];
-    const stop = new AbortController();
-    const reading = (async () => {
-      const chunks = followLog(id, {
-        store: store.dir,
-        signal: stop.signal,
-        onTruncated: ({ position, size }) =>
-          truncations.push({ position, size }),
-      });
-      for await (const c of chunks) got += text.decode(c);
-    })();
+    const writer = new Writer(log);
+    const follower = new Follower(store, id);
     try {
-      await until(() => got === "one\ntwo\n", "the log so far");
-      // writeTextFile truncates, then writes: the follower may look in
-      // between (size 0) or after (size 2); either way it reads "3\n" once.
-      await Deno.writeTextFile(log, "3\n");
-      await until(() => got === "one\ntwo\n3\n", "what follows the truncation");
-      assert.equal(truncations.length, 1);
-      assert.equal(truncations[0].position, 8);
-      assert.ok([0, 2].includes(truncations[0].size));
+      // Where <id>.log's first byte is in the output.
+      let base = 0;
+      for (let round = 0; round < 8; round++) {
+        await until(async () => (await sizeOf(log)) >= 4096, "output");
+        if (round % 2 === 0) {
+          // The follower behind: it read part of this generation, the
+          // writer wrote on, and the rotation comes.
+          await follower.pullTo(base + 1);
+          const read = follower.received - base;
+          await until(async () => (await sizeOf(log)) > read + 64, "more");
+          await writer.pause();
+        } else {
+          // The follower caught up when the rotation comes.
+          await writer.pause();
+          await follower.pullTo(base + (await sizeOf(log)));
+        }
+        base += await rotate(log);
+        writer.resume();
+      }
+      const written = await writer.end();
       await store.finish(id, { status: "completed", exitCode: 0 });
-      await reading;
+      const got = await follower.rest();
+      assert.ok(got === records(1, written), "every record once, in order");
+      assert.deepEqual(follower.events, []);
     } finally {
-      // A failed step must not leave the follower reading a removed dir.
-      stop.abort();
-      await reading.catch(() => {});
+      await follower.close();
+      await writer.end();
+    }
+  });
+});
+
+Deno.test("followLog() says once that two rotations between two reads dropped output", async () => {
+  await withJob(async (store, id, log) => {
+    const writer = new Writer(log);
+    const follower = new Follower(store, id);
+    try {
+      await until(async () => (await sizeOf(log)) >= 4096, "output");
+      await follower.pullTo(1);
+      const before = follower.received;
+      assert.equal(before % RECORD, 0);
+      // The follower does not read while two rotations go by, the first
+      // with output it has not read.
+      await until(async () => (await sizeOf(log)) > before, "unread output");
+      await writer.pause();
+      const first = await rotate(log);
+      writer.resume();
+      await until(async () => (await sizeOf(log)) >= 4096, "more output");
+      await writer.pause();
+      const second = await rotate(log);
+      writer.resume();
+      const written = await writer.end();
+      await store.finish(id, { status: "completed", exitCode: 0 });
+      const got = await follower.rest();
+      // What it read, then the oldest output kept (the second rotation's
+      // copy) and all that followed: the first generation's rest is gone.
+      assert.ok(first > before);
+      assert.ok(
+        got === records(1, before / RECORD) +
+            records(first / RECORD + 1, written),
+        `${got.length} bytes, not what was kept (${second} + ...)`,
+      );
+      assert.deepEqual(follower.events, ["dropped"]);
+    } finally {
+      await follower.close();
+      await writer.end();
+    }
+  });
+});
+
+Deno.test("followLog() says a truncation by someone else and reads on from the start, as tail -F", async () => {
+  await withJob(async (store, id, log) => {
+    const writer = new Writer(log);
+    const follower = new Follower(store, id);
+    try {
+      await until(async () => (await sizeOf(log)) >= 4096, "output");
+      await follower.pullTo(1);
+      const before = follower.received;
+      await writer.pause();
+      const cut = await sizeOf(log);
+      await Deno.truncate(log, 0);
+      writer.resume();
+      const written = await writer.end();
+      await store.finish(id, { status: "completed", exitCode: 0 });
+      const got = await follower.rest();
+      assert.ok(
+        got ===
+          records(1, before / RECORD) + records(cut / RECORD + 1, written),
+      );
+      assert.deepEqual(follower.events, ["truncated"]);
+    } finally {
+      await follower.close();
+      await writer.end();
+    }
+  });
+});
+
+Deno.test("followLog() reads a copy that grows after its rename, up to the truncate", async (t) => {
+  // The rotation renames its copy over <id>.log.1, copies what came
+  // meanwhile onto it, then truncates <id>.log.
+  for (const where of ["reading the copy", "reading on in <id>.log"]) {
+    await t.step(where, async () => {
+      await withJob(async (store, id, log) => {
+        await Deno.writeTextFile(log, "a\nb\n");
+        await Deno.writeTextFile(`${log}.1`, "a\n");
+        const follower = new Follower(store, id);
+        try {
+          // The copy, then (the truncate being due) on in <id>.log.
+          await follower.pullTo(where === "reading the copy" ? 2 : 4);
+          await Deno.writeTextFile(`${log}.1`, "b\n", { append: true });
+          await Deno.truncate(log, 0);
+          await Deno.writeTextFile(log, "c\n", { append: true });
+          await follower.pullTo(6);
+          await store.finish(id, { status: "completed", exitCode: 0 });
+          assert.equal(await follower.rest(), "a\nb\nc\n");
+          assert.deepEqual(follower.events, ["rotated"]);
+        } finally {
+          await follower.close();
+        }
+      });
+    });
+  }
+});
+
+Deno.test("followLog() sees a rotation that leaves <id>.log as long as it was", async () => {
+  await withJob(async (store, id, log) => {
+    await Deno.writeTextFile(log, "ab\n");
+    const follower = new Follower(store, id);
+    try {
+      await follower.pullTo(3);
+      await rotate(log);
+      await Deno.writeTextFile(log, "cd\n", { append: true });
+      await follower.pullTo(6);
+      await store.finish(id, { status: "completed", exitCode: 0 });
+      assert.equal(await follower.rest(), "ab\ncd\n");
+      assert.deepEqual(follower.events, []);
+    } finally {
+      await follower.close();
+    }
+  });
+});
+
+Deno.test("followLog() that read past a rotation's copy says output may be lost", async () => {
+  await withJob(async (store, id, log) => {
+    // The follower read "1\n2\n"; the copy holds "1\n" only (2 was written
+    // between the copy and the truncate), and 3 comes after.
+    await Deno.writeTextFile(log, "1\n2\n");
+    const follower = new Follower(store, id);
+    try {
+      await follower.pullTo(4);
+      await Deno.writeTextFile(`${log}.1`, "1\n");
+      await Deno.truncate(log, 0);
+      await Deno.writeTextFile(log, "3\n", { append: true });
+      await follower.pullTo(6);
+      await store.finish(id, { status: "completed", exitCode: 0 });
+      assert.equal(await follower.rest(), "1\n2\n3\n");
+      assert.deepEqual(follower.events, ["dropped"]);
+    } finally {
+      await follower.close();
     }
   });
 });
@@ -145,295 +605,51 @@ Deno.test("followLog() ends quietly when its signal aborts", async () => {
   });
 });
 
-/**
- * A follower across the cap's trims: every byte of output yielded once, at
- * its place in what was written, or counted in a reported gap.
- */
-async function followAcrossTrims(mode: LogCapMode): Promise<void> {
+Deno.test("delete() and clean remove <id>.log.1 with the log; it is no record", async () => {
   await withJob(async (store, id, log) => {
-    // A known sequence: 4-byte big-endian counters, so any byte's place in
-    // the output is known from the bytes themselves too.
-    const words = 2_000_000;
-    const written = new Uint8Array(words * 4);
-    const view = new DataView(written.buffer);
-    for (let i = 0; i < words; i++) view.setUint32(i * 4, i);
-    const src = `${store.dir}/src`;
-    await Deno.writeFile(src, written);
-    const cap = await startLogCap(log, 256 * 1024, { mode });
-    assert.equal(cap.mode, mode);
-    let pos = 0;
-    let gaps = 0;
-    let mismatch: string | undefined;
-    let first = true;
-    const following = (async () => {
-      for await (
-        const chunk of followLog(id, {
-          store: store.dir,
-          onDropped: ({ bytes }) => {
-            gaps++;
-            pos += bytes;
-          },
-        })
-      ) {
-        let data = chunk;
-        if (first) {
-          // The follower may begin after the first trim (this runs on
-          // while the worker starts): its first bytes are then the header
-          // and what follows it, or what follows a gap from a header it
-          // saw and the test did not. Found by their content.
-          first = false;
-          const head = readLogHeader(chunk);
-          if (head !== undefined) data = chunk.subarray(head.length);
-          if ((head !== undefined || pos > 0) && data.length >= 8) {
-            pos = placeOf(written, data);
-          }
-        }
-        const want = written.subarray(pos, pos + data.length);
-        if (mismatch === undefined && !sameBytes(data, want)) {
-          mismatch = `at ${pos}: ${data.length} bytes differ`;
-        }
-        pos += data.length;
-      }
-    })();
-    // Written in slices with pauses, so the follower reads between trims
-    // and trims come while it is behind too.
-    const child = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        cap.shell[0],
-        cap.shell[1],
-        "/bin/sh",
-        "-c",
-        `i=0; while [ $i -lt 40 ]; do dd if="$1" bs=200000 skip=$i count=1 status=none; sleep 0.02; i=$((i+1)); done`,
-        "sh",
-        src,
-      ],
-      stdin: "null",
-      stdout: cap.stdout,
-      stderr: "null",
-    }).spawn();
-    cap.attach(child);
-    assert.ok((await child.status).success);
-    await cap.workerEnded();
-    const end = await cap.finish();
-    assert.ok(end.trims >= 3, `${end.trims} trims`);
-    await store.finish(id, { status: "completed", exitCode: 0 });
-    await following;
-    assert.equal(mismatch, undefined);
-    assert.equal(pos, written.length, "every byte read once or reported");
-    // The follower kept up for some of the trims at least.
-    assert.ok(gaps < end.trims, `${gaps} gaps for ${end.trims} trims`);
-  }, 256 * 1024);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-Deno.test("followLog() follows a log trimmed in place: each byte once, or the gap reported", async () => {
-  const probe = await Deno.makeTempDir({ prefix: "detach_logs_" });
-  let mode: LogCapMode;
-  try {
-    const cap = await startLogCap(`${probe}/p.log`, 1 << 20);
-    mode = cap.mode;
-    await cap.finish();
-  } finally {
-    await Deno.remove(probe, { recursive: true });
-  }
-  if (mode !== "in-place") return; // This file system cannot collapse.
-  await followAcrossTrims("in-place");
-});
-
-Deno.test("followLog() follows a log the pipe cap swaps: each byte once, or the gap reported", async () => {
-  await followAcrossTrims("pipe");
-});
-
-Deno.test("readLog() of a log being trimmed: each byte at its place, or the gap reported", async () => {
-  for (const mode of ["in-place", "pipe"] as const) {
-    if (mode === "in-place" && !(await canTrimInPlace())) continue;
-    await withJob(async (store, id, log) => {
-      const words = 1_000_000;
-      const written = new Uint8Array(words * 4);
-      const view = new DataView(written.buffer);
-      for (let i = 0; i < words; i++) view.setUint32(i * 4, i);
-      const src = `${store.dir}/src`;
-      await Deno.writeFile(src, written);
-      const cap = await startLogCap(log, 256 * 1024, { mode, maxInterval: 20 });
-      const child = new Deno.Command("/bin/sh", {
-        args: [
-          "-c",
-          cap.shell[0],
-          cap.shell[1],
-          "/bin/sh",
-          "-c",
-          `i=0; while [ $i -lt 40 ]; do dd if="$1" bs=100000 skip=$i count=1 status=none; sleep 0.03; i=$((i+1)); done`,
-          "sh",
-          src,
-        ],
-        stdin: "null",
-        stdout: cap.stdout,
-        stderr: "null",
-      }).spawn();
-      cap.attach(child);
-      let running = true;
-      const worker = child.status.then((s) => (running = false, s));
-      let reads = 0;
-      let gaps = 0;
-      while (running) {
-        // A slow reader (a pipe to a pager, say): trims come mid-read.
-        // Where in the output the next byte read is: found from the first
-        // chunk's own bytes (a gap may come before it, from a header the
-        // test never saw), then moved by each chunk and each gap reported.
-        let pos: number | undefined;
-        let first = true;
-        for await (
-          const chunk of readLog(id, {
-            store: store.dir,
-            onDropped: ({ bytes }) => {
-              gaps++;
-              if (pos !== undefined) pos += bytes;
-            },
-          })
-        ) {
-          let data = chunk;
-          if (first) {
-            first = false;
-            const head = readLogHeader(chunk);
-            if (head !== undefined) data = chunk.subarray(head.length);
-            // Too short to place (a log just begun): where a header says.
-            pos = data.length >= 8
-              ? placeOf(written, data)
-              : head?.dropped ?? 0;
-            if (head !== undefined) assert.equal(pos, head.dropped);
-          }
-          pos = pos!;
-          const want = written.subarray(pos, pos + data.length);
-          assert.ok(
-            sameBytes(data, want),
-            `${mode}, read ${reads}: ${data.length} bytes at ${pos} are not the output written there`,
-          );
-          pos += data.length;
-          await new Promise((r) => setTimeout(r, 3));
-        }
-        reads++;
-      }
-      assert.ok((await worker).success);
-      await cap.workerEnded();
-      const end = await cap.finish();
-      assert.ok(end.trims >= 3, `${end.trims} trims`);
-      assert.ok(reads >= 3, `${reads} reads`);
-      console.log(
-        `    ${mode}: ${reads} reads, ${end.trims} trims, ${gaps} gaps reported`,
-      );
-    }, 256 * 1024);
-  }
-});
-
-/** Where `data` (at least 8 bytes of 4-byte counters) is in `written`. */
-function placeOf(written: Uint8Array, data: Uint8Array): number {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  for (let skew = 0; skew < 4; skew++) {
-    const at = view.getUint32(skew) * 4 - skew;
-    if (at >= 0 && sameBytes(data, written.subarray(at, at + data.length))) {
-      return at;
-    }
-  }
-  throw new Error(`${data.length} bytes found nowhere in the output`);
-}
-
-async function canTrimInPlace(): Promise<boolean> {
-  const probe = await Deno.makeTempDir({ prefix: "detach_logs_" });
-  try {
-    const cap = await startLogCap(`${probe}/p.log`, 1 << 20);
-    await cap.finish();
-    return cap.mode === "in-place";
-  } finally {
-    await Deno.remove(probe, { recursive: true });
-  }
-}
-
-Deno.test("readLogTail() of a log trimmed in place gives whole, consecutive last lines", async () => {
-  if (!(await canTrimInPlace())) return;
-  await withJob(async (_store, _id, log) => {
-    const cap = await startLogCap(log, 64 * 1024, { minInterval: 1 });
-    assert.equal(cap.mode, "in-place");
-    // Numbered lines as fast as a shell writes them, for a few seconds.
-    const child = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        cap.shell[0],
-        cap.shell[1],
-        "/bin/sh",
-        "-c",
-        'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); echo "line $i"; done',
-      ],
-      stdin: "null",
-      stdout: cap.stdout,
-      stderr: "null",
-    }).spawn();
-    cap.attach(child);
-    let running = true;
-    const worker = child.status.then((s) => (running = false, s));
-    let tails = 0;
-    while (running) {
-      const { lines } = await readLogTail(log, { lines: 4000 });
-      // The last line may be one the shell is writing: left out.
-      const numbers = lines.slice(0, -1).filter((l) => l.startsWith("line "))
-        .map((l) => Number(l.slice(5)));
-      for (let i = 1; i < numbers.length; i++) {
-        assert.equal(
-          numbers[i],
-          numbers[i - 1] + 1,
-          `tail ${tails}: line ${numbers[i]} after line ${numbers[i - 1]}`,
-        );
-      }
-      tails++;
-    }
-    assert.ok((await worker).success);
-    const end = await cap.finish();
-    assert.ok(end.trims >= 3, `${end.trims} trims`);
-    console.log(`    ${tails} tails read across ${end.trims} trims`);
-  }, 64 * 1024);
-});
-
-Deno.test("followLog() of a job without a cap takes a first line like the cap's header as output", async () => {
-  await withJob(async (store, id, log) => {
-    // The worker's first line looks like the cap's header, and comes in
-    // two writes: a follower between them must not move.
-    const child = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        `exec >>"$0" 2>&1; printf '[@epack/detach] 5 earlier bytes'; sleep 0.5; printf ' were dropped to keep this log under 9 bytes\\n'; echo after`,
-        log,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const chunks: Uint8Array[] = [];
-    let truncated = 0;
-    let dropped = 0;
-    const following = (async () => {
-      for await (
-        const chunk of followLog(id, {
-          store: store.dir,
-          onTruncated: () => truncated++,
-          onDropped: () => dropped++,
-        })
-      ) chunks.push(chunk);
-    })();
-    // The follower has read the first half before the rest comes.
-    await until(() => chunks.length > 0, "the first half read");
-    assert.ok((await child.status).success);
-    await store.finish(id, { status: "completed", exitCode: 0 });
-    await following;
-    const got = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let at = 0;
-    for (const c of chunks) got.set(c, (at += c.length) - c.length);
-    assert.equal(text.decode(got), await Deno.readTextFile(log));
-    assert.equal(truncated, 0);
-    assert.equal(dropped, 0);
+    await Deno.writeTextFile(log, "new\n");
+    await Deno.writeTextFile(`${log}.1`, "old\n");
+    const { jobs, invalid } = await store.list();
+    assert.deepEqual([jobs.map((j) => j.id), invalid], [[id], []]);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await store.finish(id, { status: "completed", exitCode: 0 }, hourAgo);
+    assert.deepEqual(await store.clean(60_000), [id]);
+    await assert.rejects(Deno.stat(log), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(`${log}.1`), Deno.errors.NotFound);
+    // delete(id, { log: false }) keeps both.
+    const kept = await store.create({ command: "true" });
+    await Deno.writeTextFile(`${kept.logPath}.1`, "old\n");
+    await store.delete(kept.id, { log: false });
+    await Deno.stat(kept.logPath);
+    await Deno.stat(`${kept.logPath}.1`);
   });
+});
+
+Deno.test("the PostgreSQL store keeps its tail across <id>.log.1 and removes it with the log", async () => {
+  await using cluster = await startCluster();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  try {
+    await using store = await PostgresJobStore.open(cluster.url, { logDir });
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const make = async () => {
+      const job = await store.create({ command: "x" });
+      // A rotation just before the end: the newest lines are all in
+      // <id>.log.1.
+      await Deno.writeTextFile(`${job.logPath}.1`, "older\nnewest\n");
+      await Deno.writeTextFile(job.logPath, "");
+      return await store.finish(job.id, { status: "completed" }, hourAgo);
+    };
+    const deleted = await make();
+    assert.equal(deleted.logTail, "older\nnewest\n");
+    assert.equal((await store.load(deleted.id)).logTail, "older\nnewest\n");
+    await store.delete(deleted.id);
+    const cleaned = await make();
+    assert.deepEqual(await store.clean(60_000), [cleaned.id]);
+    for (const job of [deleted, cleaned]) {
+      await assert.rejects(Deno.stat(job.logPath), Deno.errors.NotFound);
+      await assert.rejects(Deno.stat(`${job.logPath}.1`), Deno.errors.NotFound);
+    }
+  } finally {
+    await Deno.remove(logDir, { recursive: true });
+  }
 });

@@ -1,45 +1,225 @@
-// Goal 4 of issue 10: how long after a job's end is recorded waitForJob()
-// reports it. "Recorded" is when the final record is renamed into place,
-// taken from a separate inotify watch on the jobs directory (its event comes
-// ~0.1 ms after the rename here); the job is `sleep`, started by spawn().
+// How long after a job's end is recorded a waiter prints its last output
+// and exits: `jobs wait`, `jobs logs -f` and waitForJob() in this process,
+// against a baseline, a bare Deno script that watches the jobs directory
+// and exits on the final record (the floor for a Deno process woken by
+// inotify). The waiters are started, and ready (inotify watch armed, and
+// for `jobs logs -f` the job's first line printed), before the job is told
+// to end, so the CLI's start-up is not counted. "Recorded" is when a
+// separate recorder process, idle on an inotify watch of the jobs
+// directory, sees the final record (the event comes ~0.1 ms after the
+// rename); times are compared on the clock all processes share,
+// performance.timeOrigin + performance.now(). A waiter has exited when its
+// stdout closes, and is reaped when this bench gets its status. The kinds
+// take turns, round by round, so a noisy machine weighs on each alike.
 //
 //   deno run -A bench/wait_latency.ts [--rounds N]
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
-import { tempDir } from "./_fixtures.ts";
+import { MOD, tempDir } from "./_fixtures.ts";
 
 await superviseIfRequested();
 
 const i = Deno.args.indexOf("--rounds");
 const ROUNDS = i < 0 ? 15 : Number(Deno.args[i + 1]);
 const jobsDir = tempDir("detach_bench_wait_");
-const late: number[] = [];
-for (let r = -1; r < ROUNDS; r++) {
+const FINAL = `["completed", "failed", "timed_out", "cancelled", "lost"]`;
+const clock = () => performance.timeOrigin + performance.now();
+
+/** A script in the jobs directory, run by `deno run -A`. */
+async function script(name: string, code: string): Promise<string> {
+  const path = `${jobsDir}/${name}.ts`;
+  await Deno.writeTextFile(path, code);
+  return path;
+}
+
+const BASELINE = await script(
+  "baseline",
+  `const [dir, id] = Deno.args;
+const record = dir + "/" + id + ".json";
+const watcher = Deno.watchFs(dir, { recursive: false });
+console.log("ready");
+for await (const event of watcher) {
+  if (!event.paths.includes(record)) continue;
+  const job = JSON.parse(Deno.readTextFileSync(record));
+  if (${FINAL}.includes(job.status)) {
+    console.log("Job " + id + " " + job.status);
+    Deno.exit(0);
+  }
+}`,
+);
+
+// Prints "<id> <time>" when it first sees a job's final record.
+const RECORDER = await script(
+  "recorder",
+  `const dir = Deno.args[0];
+const told = new Set();
+const watcher = Deno.watchFs(dir, { recursive: false });
+console.log("ready 0");
+for await (const event of watcher) {
+  const at = performance.timeOrigin + performance.now();
+  for (const path of event.paths) {
+    if (!path.endsWith(".json") || told.has(path)) continue;
+    try {
+      const job = JSON.parse(Deno.readTextFileSync(path));
+      if (!${FINAL}.includes(job.status)) continue;
+      told.add(path);
+      console.log(path.slice(dir.length + 1, -5) + " " + at);
+    } catch {
+      // Mid-replace, or not a record.
+    }
+  }
+}`,
+);
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`Not within 30 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Each line a child prints, as it comes, with the time it came. */
+function lines(
+  child: Deno.ChildProcess,
+  onLine: (line: string, at: number) => void,
+): Promise<number> {
+  return (async () => {
+    let rest = "";
+    for await (const chunk of child.stdout) {
+      const at = clock();
+      const parts = (rest + new TextDecoder().decode(chunk)).split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) onLine(line, at);
+    }
+    return clock();
+  })();
+}
+
+const recorder = new Deno.Command(Deno.execPath(), {
+  args: ["run", "-A", RECORDER, jobsDir],
+  stdin: "null",
+  stdout: "piped",
+}).spawn();
+const ends = new Map<string, number>();
+const recording = lines(recorder, (line) => {
+  const [id, at] = line.split(" ");
+  ends.set(id, Number(at));
+});
+await until(() => ends.has("ready"), "the recorder");
+
+/** Inotify watches a process holds (Linux: /proc/<pid>/fdinfo). */
+function inotifyWatches(pid: number | "self"): number {
+  let n = 0;
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      if (target !== "anon_inode:inotify") continue;
+      const info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd.name}`);
+      n += info.split("\n").filter((l) => l.startsWith("inotify wd:")).length;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return n;
+}
+
+type Kind = "baseline" | "jobs wait" | "jobs logs -f" | "waitForJob()";
+const KINDS: Kind[] = ["baseline", "jobs wait", "jobs logs -f", "waitForJob()"];
+
+/** Milliseconds after the end was recorded. */
+interface Sample {
+  out: number;
+  exited: number;
+  reaped: number;
+}
+
+async function measure(kind: Kind): Promise<Sample> {
+  const marker = `${jobsDir}/go-${crypto.randomUUID()}`;
   const { jobId } = await spawn({
-    command: "sleep",
-    args: ["0.3"],
+    command: "sh",
+    args: [
+      "-c",
+      'echo start; while [ ! -e "$0" ]; do sleep 0.005; done; echo end',
+      marker,
+    ],
     store: jobsDir,
   });
-  const record = `${jobsDir}/${jobId}.json`;
-  const watcher = Deno.watchFs(jobsDir, { recursive: false });
-  let last = NaN;
-  const pump = (async () => {
-    for await (const event of watcher) {
-      if (event.paths.includes(record)) last = performance.now();
-    }
-  })();
-  const job = await waitForJob(jobId, { store: jobsDir });
-  const at = performance.now();
-  // Any later event on the record would mean it was not final.
-  await new Promise((res) => setTimeout(res, 100));
-  watcher.close();
-  await pump;
-  if (job.status !== "completed") throw new Error(`Job ended ${job.status}`);
-  if (r >= 0) late.push(at - last);
+  let out = NaN;
+  let exited: Promise<number>;
+  let reaped: Promise<number>;
+  if (kind === "waitForJob()") {
+    const before = inotifyWatches("self");
+    reaped = exited = waitForJob(jobId, { store: jobsDir }).then(() =>
+      out = clock()
+    );
+    await until(() => inotifyWatches("self") > before, "the watch");
+  } else {
+    const args = kind === "baseline"
+      ? ["run", "-A", BASELINE, jobsDir, jobId]
+      : ["run", "-A", MOD, "jobs", ...kind.split(" ").slice(1), jobId];
+    if (kind !== "baseline") args.push("--jobs-dir", jobsDir);
+    const child = new Deno.Command(Deno.execPath(), {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    let first: string | undefined;
+    exited = lines(child, (line, at) => {
+      first ??= line;
+      out = at;
+    });
+    reaped = child.status.then((s) => {
+      if (!s.success) throw new Error(`${kind} exited with ${s.code}`);
+      return clock();
+    });
+    const ready = kind === "jobs wait"
+      ? () => inotifyWatches(child.pid) > 0
+      : () => first !== undefined;
+    await until(ready, `${kind} ready`);
+  }
+  await Deno.writeTextFile(marker, "");
+  const [exitedAt, reapedAt] = await Promise.all([exited, reaped]);
+  await until(() => ends.has(jobId), "the end recorded");
+  const at = ends.get(jobId)!;
+  return { out: out - at, exited: exitedAt - at, reaped: reapedAt - at };
 }
-late.sort((a, b) => a - b);
-const q = (p: number) => late[Math.round((late.length - 1) * p)].toFixed(2);
-console.log(`\nwaitForJob() after the end is recorded, ${ROUNDS} jobs:`);
-console.log("| median ms | quartiles ms | max ms | goal |");
+
+const samples = new Map<Kind, Sample[]>(KINDS.map((k) => [k, []]));
+try {
+  for (let r = -1; r < ROUNDS; r++) {
+    // Each kind goes first, second... in turn; round -1 warms up.
+    for (let k = 0; k < KINDS.length; k++) {
+      const kind = KINDS[(k + Math.max(r, 0)) % KINDS.length];
+      const sample = await measure(kind);
+      if (r >= 0) samples.get(kind)!.push(sample);
+    }
+  }
+} finally {
+  recorder.kill();
+  await recording;
+  await recorder.status;
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.round((s.length - 1) * p)].toFixed(1);
+  return `${q(0.5)} (${q(0)}–${q(1)})`;
+};
+console.log(
+  `\nAfter a job's end is recorded, ${ROUNDS} rounds, ms: median (range)`,
+);
+console.log("| waiter | last output | exited (stdout closed) | reaped |");
 console.log("| --- | --- | --- | --- |");
-console.log(`| ${q(0.5)} | ${q(0.25)}–${q(0.75)} | ${q(1)} | ≤ 2 (median) |`);
+for (const [kind, list] of samples) {
+  console.log(
+    `| ${kind} | ${stats(list.map((s) => s.out))} | ${
+      stats(list.map((s) => s.exited))
+    } | ${stats(list.map((s) => s.reaped))} |`,
+  );
+}
+console.log(
+  "jobs logs -f prints the job's last line before its end is recorded, so its last output can come first.",
+);

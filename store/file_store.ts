@@ -32,6 +32,7 @@ import {
   isLate,
 } from "./rules.ts";
 import { removeDebris } from "./debris.ts";
+import { rotatedLogPath } from "./log_files.ts";
 import { resolve } from "../util/path.ts";
 import { listJobs, recordIdOf } from "./list.ts";
 import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
@@ -249,7 +250,9 @@ export class FileJobStore implements contract.JobStore {
         throw err;
       }
       const extra = [this.livenessPath(id)];
-      if (options.log ?? true) extra.push(this.logPath(id));
+      const log = this.logPath(id);
+      // `<id>.log.1`, the log cap's older half, goes with the log.
+      if (options.log ?? true) extra.push(log, rotatedLogPath(log));
       for (const path of extra) await removeIfPresent(path);
     });
     await removeIfPresent(this.#lockPath(id));

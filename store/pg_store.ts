@@ -27,6 +27,7 @@ import {
 } from "./pg_rows.ts";
 import { newJob } from "./job_options.ts";
 import { holdLease } from "./pg_lease.ts";
+import { rotatedLogPath } from "./log_files.ts";
 import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
 import {
   describe,
@@ -327,7 +328,7 @@ export class PostgresJobStore implements contract.JobStore {
         WHERE id = (SELECT id FROM epack_detach_jobs ${where})
         RETURNING id, host, record`);
     if ((options.log ?? true) && row.host === this.host) {
-      await Deno.remove(this.logPath(row.id)).catch(() => {});
+      await removeLogs(this.logPath(row.id));
     }
   }
 
@@ -354,7 +355,7 @@ export class PostgresJobStore implements contract.JobStore {
       );
       if (rows.length === 0) continue;
       if (rows[0].host === this.host) {
-        await Deno.remove(this.logPath(rows[0].id)).catch(() => {});
+        await removeLogs(this.logPath(rows[0].id));
       }
       removed.push(job.id);
     }
@@ -460,5 +461,12 @@ export class PostgresJobStore implements contract.JobStore {
     } catch (err) {
       throw describe(err, this.#target);
     }
+  }
+}
+
+/** A job's log and its log cap's older half, `<id>.log.1`, if there. */
+async function removeLogs(log: string): Promise<void> {
+  for (const path of [log, rotatedLogPath(log)]) {
+    await Deno.remove(path).catch(() => {});
   }
 }

@@ -4,6 +4,7 @@
 // names.
 
 import type postgres from "npm:postgres@3.4.9";
+import { readTail as readLogTail } from "./log_files.ts";
 
 /** The schema version this code writes and understands. */
 export const SCHEMA_VERSION = 1;
@@ -195,27 +196,16 @@ export function describe(err: unknown, target: string): unknown {
   return err;
 }
 
+/**
+ * The last {@linkcode LOG_TAIL_BYTES} of a job's log, across `<id>.log.1`
+ * and `<id>.log` (the one tail reader); `undefined` without a log.
+ */
 export async function readTail(path: string): Promise<string | undefined> {
-  let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true });
+    const { bytes } = await readLogTail(path, Infinity, LOG_TAIL_BYTES);
+    // A text column cannot hold NUL.
+    return new TextDecoder().decode(bytes).replaceAll("\0", "");
   } catch {
     return undefined;
-  }
-  try {
-    const size = (await file.stat()).size;
-    const start = Math.max(0, size - LOG_TAIL_BYTES);
-    await file.seek(start, Deno.SeekMode.Start);
-    const buf = new Uint8Array(size - start);
-    let n = 0;
-    while (n < buf.length) {
-      const got = await file.read(buf.subarray(n));
-      if (got === null) break;
-      n += got;
-    }
-    // A text column cannot hold NUL.
-    return new TextDecoder().decode(buf.subarray(0, n)).replaceAll("\0", "");
-  } finally {
-    file.close();
   }
 }

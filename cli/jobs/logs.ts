@@ -1,12 +1,13 @@
 // `epack jobs logs <id> [-f] [-n N]`: print a job's log, and with -f what it
 // writes until it ends, on the library's log reader (logs.ts).
 
-import { followLog, readLog } from "../../logs.ts";
+import { followLog, type LogEvent, readLog } from "../../logs.ts";
 import type { Job } from "../../jobs.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { out, safe, writeAll, writeSync } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
 import { keptLines, remoteHost } from "./_where.ts";
+import { humanBytes } from "./_render.ts";
 
 /** Runs `jobs logs`. */
 export async function logs(ctx: JobsContext): Promise<number> {
@@ -32,20 +33,8 @@ export async function logs(ctx: JobsContext): Promise<number> {
   const options = {
     store,
     ...(lines !== undefined ? { lines } : {}),
-    onTruncated: () => {
-      // As tail -F says it; the output goes on from the log's start.
-      writeSync(Deno.stderr, `warning: ${safe(path)}: log truncated\n`);
-    },
-    onDropped: ({ bytes }: { bytes: number }) => {
-      // The output goes on after a gap, maybe mid-line: say so where it
-      // happens, or the bytes on each side of it read as one stream.
-      writeSync(
-        Deno.stderr,
-        `warning: ${
-          safe(path)
-        }: ${bytes} bytes were dropped by the log cap before they could be read\n`,
-      );
-    },
+    // On stderr, each as it happens: the bytes on stdout stay the log's.
+    onEvent: (event: LogEvent) => writeSync(Deno.stderr, eventLine(event, job)),
   };
   const chunks = ctx.values.follow === true
     ? followLog(job.id, options)
@@ -100,6 +89,27 @@ async function remoteLog(
   if (ctx.json) await out(kept.map(lineJson).join(""));
   else await writeAll(Deno.stdout, new TextEncoder().encode(text));
   return EXIT.OK;
+}
+
+/** What a log reader tells beside the bytes, as one line for stderr. */
+function eventLine({ kind, path }: LogEvent, job: Job): string {
+  const cap = job.logMax === undefined
+    ? ""
+    : ` to stay under ${humanBytes(job.logMax)}`;
+  const what = {
+    rotated: `note: ${
+      safe(path)
+    }: the log was rotated${cap}; earlier output may have been dropped`,
+    // The output goes on after a gap, maybe mid-line: said where it
+    // happens, or the bytes on each side of it read as one stream.
+    dropped: `warning: ${
+      safe(path)
+    }: output may have been dropped by the log cap before it could be read`,
+    // As tail -F says it; the output goes on from the log's start.
+    truncated: `warning: ${safe(path)}: log truncated`,
+    ignored: `warning: ${safe(path)}: not a regular file; not read`,
+  };
+  return what[kind] + "\n";
 }
 
 /** Turns log bytes into JSON lines, one `{"line": ...}` object per line. */

@@ -140,3 +140,109 @@ Deno.test("jobs logs -f says when the log is truncated and goes on from its star
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("jobs logs of a rotated log prints <id>.log.1 then <id>.log, and says so once on stderr", async (t) => {
+  const dir = await tempDir();
+  try {
+    const store = new FileJobStore(dir);
+    const job = await store.create({
+      command: "sh",
+      args: ["-c", "true"],
+      logMax: 64 * 1024,
+    });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
+    await Deno.writeTextFile(`${job.logPath}.1`, "1\n2\n3\n");
+    await Deno.writeTextFile(job.logPath, "4\n5\n");
+    const note =
+      `note: ${job.logPath}: the log was rotated to stay under 64 KiB; earlier output may have been dropped\n`;
+
+    await t.step("all of it, the note apart from the bytes", async () => {
+      const r = await jobs(dir, "logs", job.id);
+      assertEquals([r.code, r.stdout, r.stderr], [0, "1\n2\n3\n4\n5\n", note]);
+    });
+    await t.step("-f of an ended job: the same, once", async () => {
+      const r = await jobs(dir, "logs", "-f", job.id);
+      assertEquals([r.code, r.stdout, r.stderr], [0, "1\n2\n3\n4\n5\n", note]);
+    });
+    await t.step("-n N across both files: no note", async () => {
+      const r = await jobs(dir, "logs", job.id, "-n", "3");
+      assertEquals([r.stdout, r.stderr], ["3\n4\n5\n", ""]);
+    });
+    await t.step("--json: one object per line, across both", async () => {
+      const r = await jobs(dir, "logs", job.id, "--json");
+      assertEquals(
+        r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l).line),
+        ["1", "2", "3", "4", "5"],
+      );
+      assertEquals(r.stderr, note);
+    });
+    await t.step(
+      "an <id>.log.1 that is a symbolic link is not read",
+      async () => {
+        const secret = `${dir}.secret`;
+        await Deno.writeTextFile(secret, "secret\n");
+        try {
+          await Deno.remove(`${job.logPath}.1`);
+          await Deno.symlink(secret, `${job.logPath}.1`);
+          await Deno.writeTextFile(job.logPath, "kept\n");
+          const r = await jobs(dir, "logs", job.id);
+          assertEquals([r.code, r.stdout], [0, "kept\n"]);
+          assertEquals(
+            r.stderr,
+            `warning: ${job.logPath}.1: not a regular file; not read\n`,
+          );
+        } finally {
+          await Deno.remove(secret);
+        }
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jobs logs -f follows a rotation: each byte once, nothing on stderr", async () => {
+  const dir = await tempDir();
+  try {
+    const store = new FileJobStore(dir);
+    const job = await store.create({ command: "sh", args: ["-c", "true"] });
+    await Deno.writeTextFile(job.logPath, "one\ntwo\n");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...ENTRY, "logs", "-f", job.id, "--jobs-dir", dir],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const reader = child.stdout.getReader();
+    let seen = "";
+    const readUntil = async (want: string) => {
+      while (seen !== want) {
+        const { value, done } = await reader.read();
+        assert(!done, `ended early: ${seen}`);
+        seen += new TextDecoder().decode(value);
+      }
+    };
+    await readUntil("one\ntwo\n");
+    // A rotation as the log cap makes one, then more output.
+    await Deno.writeTextFile(`${dir}/.rotate.tmp`, "one\ntwo\nthree\n");
+    await Deno.writeTextFile(job.logPath, "three\n", { append: true });
+    await Deno.rename(`${dir}/.rotate.tmp`, `${job.logPath}.1`);
+    await Deno.truncate(job.logPath, 0);
+    await Deno.writeTextFile(job.logPath, "four\n", { append: true });
+    await readUntil("one\ntwo\nthree\nfour\n");
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    const stderr = new TextDecoder().decode(
+      await new Response(child.stderr).arrayBuffer(),
+    );
+    const { code } = await child.status;
+    assertEquals([code, seen, stderr], [0, "one\ntwo\nthree\nfour\n", ""]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -133,6 +133,42 @@ Deno.test("jobs <id> reads only the end of a large log", async (t) => {
   }
 });
 
+Deno.test("jobs <id> shows the last lines across <id>.log.1 and <id>.log", async () => {
+  const dir = await tempDir();
+  try {
+    const job = await craftEnded(new FileJobStore(dir));
+    const lines = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`)
+        .join("");
+    await Deno.writeTextFile(`${job.logPath}.1`, lines(1, 8));
+    await Deno.writeTextFile(job.logPath, lines(9, 11));
+    const r = await jobs(dir, job.id);
+    assert(
+      r.stdout.includes("Last 10 lines of the log:\n  line 2\n") &&
+        r.stdout.endsWith("  line 11\n"),
+      r.stdout,
+    );
+    // A rotation just before the end leaves <id>.log empty: the tail is
+    // still there.
+    await Deno.writeTextFile(job.logPath, "");
+    const doc = JSON.parse((await jobs(dir, job.id, "--json")).stdout);
+    assertEquals(doc.log_tail, lines(1, 8).trimEnd().split("\n"));
+    // An <id>.log.1 that is a symbolic link is not followed.
+    const secret = `${dir}.secret`;
+    await Deno.writeTextFile(secret, "secret\n");
+    try {
+      await Deno.remove(`${job.logPath}.1`);
+      await Deno.symlink(secret, `${job.logPath}.1`);
+      const shown = await jobs(dir, job.id);
+      assert(shown.stdout.endsWith("\nThe log is empty.\n"), shown.stdout);
+    } finally {
+      await Deno.remove(secret);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a lost job's end and duration are unknown in jobs, jobs <id>, wait and --json", async () => {
   const dir = await tempDir();
   try {
