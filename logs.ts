@@ -26,6 +26,9 @@ import { watchRecord } from "./control/watch.ts";
 import { type LogEvent, readTail } from "./store/log_files.ts";
 import { LogCursor } from "./store/log_cursor.ts";
 
+// The types a store option reaches, so this entry documents them itself.
+export type * from "./store/types.ts";
+
 export type { LogEvent };
 
 /**
