@@ -1,6 +1,55 @@
 // Signal names and numbers, in one place. The numbers differ between Linux
 // and macOS for a few signals, so both tables are kept; everything that turns
-// a name into a number (exit codes 128+N, records) asks here.
+// a name into a number (exit codes 128+N, records) asks here. Also the
+// signals a long-lived process of ours must never die of.
+
+/**
+ * Signals that end a Deno process that has no listener for them (SIGUSR2,
+ * SIGQUIT, SIGALRM, SIGVTALRM, SIGPROF; SIGUSR1 within its first 500 ms),
+ * or (SIGUSR1, Deno 2.9.2 and later, listener or not) open an
+ * unauthenticated inspector on 127.0.0.1:9229 that any local user can
+ * connect to and run code through. Nobody means a stop by them: a process
+ * of ours that must outlive them listens ({@linkcode ignoreQuietSignals}),
+ * and the supervisor is started with them blocked.
+ */
+export const QUIET_SIGNALS: readonly Deno.Signal[] = [
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGQUIT",
+  "SIGALRM",
+  "SIGVTALRM",
+  "SIGPROF",
+];
+
+/**
+ * Listens for every one of {@linkcode QUIET_SIGNALS} (but `except`), doing
+ * nothing, so none ends this process. A listener does not keep the process
+ * alive. It does not keep Deno from opening its inspector on SIGUSR1: only
+ * a signal mask set before the process starts does that.
+ *
+ * @param except Signals the caller handles itself.
+ * @returns A handle; disposing it removes the listeners.
+ */
+export function ignoreQuietSignals(
+  except: readonly Deno.Signal[] = [],
+): Disposable {
+  const ignore = () => {};
+  const bound: Deno.Signal[] = [];
+  for (const signal of QUIET_SIGNALS) {
+    if (except.includes(signal)) continue;
+    try {
+      Deno.addSignalListener(signal, ignore);
+      bound.push(signal);
+    } catch {
+      // A platform that refuses this one (Windows has none of them).
+    }
+  }
+  return {
+    [Symbol.dispose]() {
+      for (const signal of bound) Deno.removeSignalListener(signal, ignore);
+    },
+  };
+}
 
 const COMMON: Record<string, number> = {
   SIGHUP: 1,
