@@ -215,6 +215,12 @@ export interface GroupOptions {
   forward?: readonly Deno.Signal[];
   /** Signals to this process that stop the group. */
   stopOn?: readonly Deno.Signal[];
+  /**
+   * A program and its first arguments that exec `program` (with its
+   * arguments) in place, to set what Deno cannot: the leader's signal mask
+   * (process/signals.ts quietLaunch()).
+   */
+  via?: readonly string[];
 }
 
 /** A stop of a group, as it went. */
@@ -337,8 +343,13 @@ export function startGroup(
   options: GroupOptions,
 ): ProcessGroup {
   const stdio = options.stdio ?? "null";
-  const child = new Deno.Command(program, {
-    args: [...options.args ?? []],
+  const [command, ...args] = [
+    ...options.via ?? [],
+    program,
+    ...options.args ?? [],
+  ];
+  const child = new Deno.Command(command, {
+    args,
     cwd: options.cwd,
     env: options.env,
     clearEnv: options.clearEnv ?? false,

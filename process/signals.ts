@@ -22,6 +22,98 @@ export const QUIET_SIGNALS: readonly Deno.Signal[] = [
 ];
 
 /**
+ * The program and first arguments that start a program with
+ * {@linkcode QUIET_SIGNALS} blocked (`how` is `block`), so that none is ever
+ * delivered to it, or with them delivered again (`unblock`): GNU env's
+ * `--block-signal` and `--default-signal` (coreutils 8.31 and later) where
+ * `/usr/bin/env` has them, else perl's sigprocmask; none (`[]`) where
+ * neither is there or may be run. A blocked mask survives exec, and is the
+ * one thing that keeps Deno 2.9.2 and later from opening its inspector on
+ * SIGUSR1 (a listener does not). It is inherited by the children a Deno
+ * program starts, too: what a supervisor starts must unblock them. Looked
+ * for once per process; permissions are queried, never requested.
+ *
+ * @param program The program to start: an absolute path, which the caller
+ * checks is executable (once started through env or perl, a program that
+ * cannot run is their exit code, after the caller has returned). None for
+ * another, or one this process may not read; not env for a path holding
+ * `=`, which env would take for an assignment.
+ * @param how Block or unblock.
+ */
+export function quietLaunch(
+  program: string,
+  how: "block" | "unblock",
+): readonly string[] {
+  if (!program.startsWith("/") || !granted("read", program)) return [];
+  const found = launcher ??= findLauncher();
+  if (found === "perl" || (found === "env" && program.includes("="))) {
+    return perlLauncher() === undefined ? [] : [
+      PERL,
+      "-e",
+      how === "block" ? PERL_BLOCK : PERL_UNBLOCK,
+      "--",
+    ];
+  }
+  if (found === "env") {
+    const option = how === "block" ? "--block-signal" : "--default-signal";
+    return [ENV, `${option}=${QUIET_SIGNALS.map((s) => s.slice(3)).join(",")}`];
+  }
+  return [];
+}
+
+const ENV = "/usr/bin/env";
+const PERL = "/usr/bin/perl";
+// `perl -e PERL_BLOCK -- program args...`: POSIX is in perl-base (Debian)
+// and in macOS's perl.
+function perlScript(how: "SIG_BLOCK" | "SIG_UNBLOCK"): string {
+  return `use POSIX (); POSIX::sigprocmask(POSIX::${how}(), POSIX::SigSet->new(${
+    QUIET_SIGNALS.map((s) => `POSIX::${s}()`).join(",")
+  })) or die "sigprocmask: $!\\n"; ` +
+    'exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n";';
+}
+const PERL_BLOCK = perlScript("SIG_BLOCK");
+const PERL_UNBLOCK = perlScript("SIG_UNBLOCK");
+
+let launcher: "env" | "perl" | "none" | undefined;
+
+function findLauncher(): "env" | "perl" | "none" {
+  if (Deno.build.os === "windows") return "none";
+  if (allowed(ENV)) {
+    try {
+      const text = new TextDecoder().decode(Deno.readFileSync(ENV));
+      // Both options came in coreutils 8.31.
+      if (text.includes("--block-signal")) return "env";
+    } catch {
+      // Not there, or not readable: perl, then.
+    }
+  }
+  return perlLauncher() === undefined ? "none" : "perl";
+}
+
+function perlLauncher(): string | undefined {
+  if (!allowed(PERL)) return undefined;
+  try {
+    return Deno.statSync(PERL).isFile ? PERL : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function allowed(path: string): boolean {
+  return granted("run", path) && granted("read", path);
+}
+
+function granted(name: "run" | "read", path: string): boolean {
+  try {
+    return Deno.permissions.querySync(
+      name === "run" ? { name, command: path } : { name, path },
+    ).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Listens for every one of {@linkcode QUIET_SIGNALS} (but `except`), doing
  * nothing, so none ends this process. A listener does not keep the process
  * alive. It does not keep Deno from opening its inspector on SIGUSR1: only

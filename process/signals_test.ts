@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { constants } from "node:os";
-import { signalName, signalNumber } from "./signals.ts";
+import {
+  QUIET_SIGNALS,
+  quietLaunch,
+  signalName,
+  signalNumber,
+} from "./signals.ts";
 
 Deno.test("signalNumber() agrees with the platform's own table", () => {
   const platform = constants.signals as Record<string, number>;
@@ -28,4 +33,80 @@ Deno.test("the macOS table has BSD's numbers", () => {
   assert.equal(signalName(17, "darwin"), "SIGSTOP");
   assert.equal(signalName(17, "linux"), "SIGCHLD");
   assert.equal(signalName(99), undefined);
+});
+
+/** The signals `pid` blocks, from /proc's SigBlk. */
+function blocked(text: string): string[] {
+  const mask = BigInt(`0x${/^SigBlk:\s*(\S+)$/m.exec(text)![1]}`);
+  return QUIET_SIGNALS.filter((s) =>
+    (mask & (1n << BigInt(signalNumber(s)! - 1))) !== 0n
+  );
+}
+
+Deno.test("quietLaunch() starts a program with every quiet signal blocked, or unblocks them again", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_signals_" });
+  try {
+    // A path holding "=" is not given to env, which would take it for an
+    // assignment.
+    await Deno.mkdir(`${dir}/a=b`);
+    await Deno.symlink("/bin/grep", `${dir}/a=b/grep`);
+    for (const program of ["/bin/grep", `${dir}/a=b/grep`]) {
+      await t.step(program, async () => {
+        const block = quietLaunch(program, "block");
+        const unblock = quietLaunch(program, "unblock");
+        assert.ok(block.length > 0, "env or perl is there");
+        const mask = async (...prefix: string[]) => {
+          const out = await new Deno.Command(prefix[0], {
+            args: [...prefix.slice(1), program, "SigBlk", "/proc/self/status"],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+          return blocked(new TextDecoder().decode(out.stdout));
+        };
+        assert.deepEqual(await mask(...block), [...QUIET_SIGNALS]);
+        // Blocked, then unblocked by what the blocked program starts.
+        assert.deepEqual(await mask(...block, ...unblock), []);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await t.step("none for a relative program", () => {
+    assert.deepEqual(quietLaunch("grep", "block"), []);
+  });
+});
+
+Deno.test("ignoreQuietSignals() keeps a Deno process alive through SIGUSR2, SIGQUIT, SIGALRM, SIGVTALRM and SIGPROF", async () => {
+  const script = `
+    import { ignoreQuietSignals } from ${
+    JSON.stringify(new URL("./signals.ts", import.meta.url).href)
+  };
+    using _quiet = ignoreQuietSignals();
+    console.log("ready");
+    for await (const _ of Deno.stdin.readable) break;
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  try {
+    const first = await reader.read();
+    assert.match(new TextDecoder().decode(first.value), /ready/);
+    const signals = ["SIGUSR2", "SIGQUIT", "SIGALRM", "SIGVTALRM", "SIGPROF"];
+    for (const s of signals) Deno.kill(child.pid, s as Deno.Signal);
+    // A killed child would be gone now: its status would settle.
+    const writer = child.stdin.getWriter();
+    await writer.write(new Uint8Array([10]));
+    await writer.close();
+    const status = await child.status;
+    assert.equal(status.signal, null, `ended by ${status.signal}`);
+    assert.equal(status.code, 0);
+  } finally {
+    reader.releaseLock();
+    await child.stdout.cancel();
+  }
 });
