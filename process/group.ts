@@ -263,13 +263,16 @@ export class ProcessGroup {
   #timedOut = false;
   #stop: Stop | undefined;
 
-  constructor(child: Deno.ChildProcess, options: GroupOptions) {
-    this.pid = child.pid;
+  /**
+   * Starts `program` as the leader of a new session and process group.
+   * Listeners for `forward` and `stopOn` are in place before it starts, so
+   * no such signal can end this process and leave the group running.
+   *
+   * @throws What `Deno.Command` throws when the program cannot be started.
+   */
+  constructor(program: string, options: GroupOptions) {
     this.#mark = options.mark;
     const { grace } = options;
-    const timer = scheduleTimeout(options.timeout ?? 0, () => {
-      this.#timedOut = this.stop(Date.now() + grace) || this.#timedOut;
-    });
     const listeners: [Deno.Signal, () => void][] = [
       ...(options.forward ?? []).map((s): [Deno.Signal, () => void] => [
         s,
@@ -281,6 +284,35 @@ export class ProcessGroup {
       ]),
     ];
     for (const [s, fn] of listeners) Deno.addSignalListener(s, fn);
+    const unlisten = () => {
+      for (const [s, fn] of listeners) Deno.removeSignalListener(s, fn);
+    };
+    const stdio = options.stdio ?? "null";
+    const [command, ...args] = [
+      ...options.via ?? [],
+      program,
+      ...options.args ?? [],
+    ];
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(command, {
+        args,
+        cwd: options.cwd,
+        env: options.env,
+        clearEnv: options.clearEnv ?? false,
+        stdin: stdio,
+        stdout: stdio,
+        stderr: stdio,
+        detached: true,
+      }).spawn();
+    } catch (err) {
+      unlisten();
+      throw err;
+    }
+    this.pid = child.pid;
+    const timer = scheduleTimeout(options.timeout ?? 0, () => {
+      this.#timedOut = this.stop(Date.now() + grace) || this.#timedOut;
+    });
     this.ended = (async () => {
       try {
         const status = await child.status;
@@ -292,7 +324,7 @@ export class ProcessGroup {
         return stop === undefined ? end : { ...end, stop };
       } finally {
         timer[Symbol.dispose]();
-        for (const [s, fn] of listeners) Deno.removeSignalListener(s, fn);
+        unlisten();
       }
     })();
   }
@@ -329,36 +361,12 @@ export class ProcessGroup {
   }
 }
 
-/**
- * Starts `program` as the leader of a new session and process group.
- * Listeners for `forward` and `stopOn` are in place before it starts, so no
- * such signal can end this process and leave the group running.
- *
- * Requires `--allow-run`.
- *
- * @throws What `Deno.Command` throws when the program cannot be started.
- */
+/** Starts `program` in a group of its own: see {@linkcode ProcessGroup}. */
 export function startGroup(
   program: string,
   options: GroupOptions,
 ): ProcessGroup {
-  const stdio = options.stdio ?? "null";
-  const [command, ...args] = [
-    ...options.via ?? [],
-    program,
-    ...options.args ?? [],
-  ];
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: options.clearEnv ?? false,
-    stdin: stdio,
-    stdout: stdio,
-    stderr: stdio,
-    detached: true,
-  }).spawn();
-  return new ProcessGroup(child, options);
+  return new ProcessGroup(program, options);
 }
 
 /**

@@ -13,9 +13,12 @@ import { after, sleep } from "../util/timer.ts";
 /** The shortest wait between two looks at the log's size, in ms. */
 const MIN_INTERVAL = 1;
 /** The longest wait between two looks, while the log does not grow. */
-const MAX_INTERVAL = 250;
-/** Copy rounds that chase a growing log before the final, synchronous one. */
-const COPY_ROUNDS = 4;
+const MAX_INTERVAL = 100;
+/**
+ * Copy rounds that chase a growing log, before the rename and after it: a
+ * writer faster than the copy is never caught up with.
+ */
+const COPY_ROUNDS = 16;
 /** What is copied without a turn of the event loop. */
 const SLICE = 8 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
@@ -116,7 +119,7 @@ class Rotator implements LogCap {
       : 0;
     if (size >= this.#rotateAt) {
       try {
-        size = await rotate(this.#path);
+        size = await rotate(this.#path, 2 * this.#rotateAt);
       } catch {
         // Tried again at the next look: a full disk may have room by then.
       }
@@ -140,9 +143,11 @@ class Rotator implements LogCap {
  * log. The worker appends (O_APPEND), so its next write lands at the new
  * end; what it wrote between that last copy and the truncate is lost.
  *
+ * @param path The log.
+ * @param max The cap.
  * @returns The log's size after the rotation (0).
  */
-async function rotate(path: string): Promise<number> {
+async function rotate(path: string, max: number): Promise<number> {
   using log = await Deno.open(path, { read: true, write: true });
   // A log removed with its job: no `.1` is made for it.
   if ((await log.stat()).nlink === 0) return 0;
@@ -161,28 +166,23 @@ async function rotate(path: string): Promise<number> {
     // Rounds that chase a growing log, synchronous (a copy through Deno's
     // thread pool is slower than a fast writer) in slices with a turn of
     // the event loop between them, so a large log does not hold up signals
-    // and timers.
+    // and timers. The first copies the whole log; the chase stops at `max`
+    // (where `<path>.1` would pass the cap on its own), and what a writer
+    // faster than the copy wrote meanwhile is lost with the truncate.
     for (let round = 0; round < COPY_ROUNDS; round++) {
       const end = (await log.stat()).size;
-      if (end - copied <= SLICE) break;
+      if (end - copied <= SLICE || (round > 0 && copied >= max)) break;
       while (copied < end) {
-        copied = copySync(
-          log,
-          copy,
-          copied,
-          Math.min(end, copied + SLICE),
-          buf,
-        );
+        const to = Math.min(end, copied + SLICE);
+        copied = copySync(log, copy, copied, to, buf);
         await sleep(0);
       }
     }
     Deno.renameSync(temp, `${path}.1`);
     // The last rounds, with no turn of the event loop between them and the
     // truncate: each is quicker than the one before (a copy is faster than
-    // a writer), and the last saw no new byte. Only up to the size seen at
-    // each start: a writer faster than the copy would keep a round from
-    // ever ending.
-    for (let round = 0; round < COPY_ROUNDS; round++) {
+    // a writer at disk speed), and the last saw no new byte.
+    for (let round = 0; round < COPY_ROUNDS && copied < max; round++) {
       const end = log.statSync().size;
       if (end === copied) break;
       copied = copySync(log, copy, copied, end, buf);

@@ -70,14 +70,26 @@ Deno.test("a log that reaches half its cap is rotated to <log>.1, and the output
     const newer = await Deno.readTextFile(log);
     assert.ok(older.length >= max / 2, `${older.length} bytes in <log>.1`);
     assert.ok(newer.length < max / 2, `${newer.length} bytes in <log>`);
-    // Rotations put nothing of their own into the log: only whole lines.
-    const numbers = (older + newer).split("\n").slice(0, -1).map((l) => {
-      assert.match(l, /^\d{99}$/);
-      return Number(l);
-    });
-    assert.equal(numbers.at(-1), 2_000);
-    for (let i = 1; i < numbers.length; i++) {
-      assert.equal(numbers[i], numbers[i - 1] + 1, `line ${i}`);
+    // Rotations put nothing of their own into either file: whole lines, in
+    // order, none twice. A write that falls between a rotation's last copy
+    // and its truncate is lost: the one gap allowed is between the two
+    // files, a few lines at most.
+    const numbers = (text: string) =>
+      text.split("\n").slice(0, -1).map((l) => {
+        assert.match(l, /^\d{99}$/);
+        return Number(l);
+      });
+    const [a, b] = [numbers(older), numbers(newer)];
+    for (const list of [a, b]) {
+      for (let i = 1; i < list.length; i++) {
+        assert.equal(list[i], list[i - 1] + 1, `line ${i}`);
+      }
+    }
+    const last = b.at(-1) ?? a.at(-1)!;
+    assert.equal(last, 2_000);
+    if (b.length > 0) {
+      const gap = b[0] - a.at(-1)! - 1;
+      assert.ok(gap >= 0 && gap <= 5, `${gap} lines lost at the rotation`);
     }
     // No temp file is left beside the log, and the rotation is private.
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -114,34 +126,36 @@ Deno.test("each rotation replaces the one before: the oldest output is what the 
   });
 });
 
-Deno.test("a fast writer passes the cap only by what it writes between two looks, and its newest output is kept", async () => {
+Deno.test("a writer at disk speed passes the cap by what it writes between two looks and during a copy, no more", async () => {
   await withDir(async (dir) => {
     const log = `${dir}/job.log`;
     const max = 256 * 1024;
     await using cap = await startLogCap(log, max);
     let largest = 0;
     const sample = setInterval(() => {
-      sizeOf(log).then((s) => largest = Math.max(largest, s ?? 0), () => {});
+      const now = [log, `${log}.1`].map((p) => {
+        try {
+          return Deno.statSync(p).size;
+        } catch {
+          return 0;
+        }
+      });
+      largest = Math.max(largest, now[0] + now[1]);
     }, 2);
     try {
       await work(
         log,
-        `yes 'a line of a log, as a worker writes it' | head -c 50000000; echo the end`,
+        "yes 'a line of a log, as a worker writes it' | head -c 50000000",
       );
     } finally {
       clearInterval(sample);
     }
     await cap.workerEnded();
-    const newer = await Deno.readTextFile(log);
-    const older = await sizeOf(`${log}.1`);
-    assert.ok(older !== undefined && older > 0, "rotated");
-    assert.ok(newer.length < max / 2);
-    assert.ok(
-      (newer.length === 0 ? "" : newer).endsWith("the end\n") ||
-        (await Deno.readTextFile(`${log}.1`)).endsWith("the end\n"),
-    );
-    // Soft: a writer at disk speed outruns a watch that looks every few
-    // milliseconds, but by megabytes, not by the whole output (50 MB).
+    assert.ok(((await sizeOf(`${log}.1`)) ?? 0) > 0, "rotated");
+    assert.ok((await sizeOf(log))! < max / 2);
+    // Soft: far past the cap (MBs, not KBs), but by far less than the
+    // whole output (50 MB). (Bytes a writer this fast writes during the
+    // last copy before a truncate are lost: bench/log_cap.ts measures it.)
     assert.ok(largest < 40_000_000, `the log reached ${largest} bytes`);
   });
 });
