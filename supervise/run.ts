@@ -133,15 +133,17 @@ export async function runJob(
       cancelOn(store, run, signals.received);
     }
     await recordWorker(store, run, worker, startedAt, attempts);
+    // Once its leader has ended, the group starts no stop (a cancel then
+    // must not turn its real end into "cancelled"), but hastens one under
+    // way, while what is left of the group is still being stopped.
     const ended = await worker.ended;
-    // Taken at once: a cancel that comes after the worker has ended on its
-    // own must not turn its real end into "cancelled".
     run.worker = undefined;
     const endedAt = new Date();
     // A reader who sees the end finds the log under its cap.
     await cap?.workerEnded();
     const end = attemptEnd(run, ended, lookup);
-    await attempts?.ended(startedAt, { endedAt, ...end });
+    const { status: _status, ...attempt } = end;
+    await attempts?.ended(startedAt, { endedAt, ...attempt });
     const of = attempts?.of(n) ?? "";
     if (ended.stop !== undefined || ended.status.success || n > retries) {
       return await recorder.record(

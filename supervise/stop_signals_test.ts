@@ -63,6 +63,16 @@ function bit(signal: string): bigint {
   return 1n << BigInt(signalNumber(signal)! - 1);
 }
 
+/**
+ * Kills the job's worker group if a supervisor killed by a failing test left
+ * it running: a test leaves no process behind.
+ */
+async function killLeftWorker(dir: string, id: string): Promise<void> {
+  const job = await new FileJobStore(dir).load(id).catch(() => undefined);
+  const pid = job?.workerPid;
+  if (pid !== undefined && alive(pid)) Deno.kill(-pid, "SIGKILL");
+}
+
 /** Long enough for Deno's SIGUSR1 listener (installed after 500 ms). */
 async function pastInspectorGrace(pid: number): Promise<void> {
   const started = Date.now();
@@ -105,6 +115,7 @@ Deno.test("a supervisor is started with the quiet signals blocked: SIGUSR1 opens
     } finally {
       await Deno.writeTextFile(trigger, "").catch(() => {});
       await until("the supervisor to exit", () => !alive(pid));
+      await killLeftWorker(dir, jobId);
     }
   });
 });
@@ -189,6 +200,7 @@ Deno.test("a supervisor started without the mask still outlives SIGUSR2, SIGQUIT
       await Deno.writeTextFile(trigger, "").catch(() => {});
       await until("the supervisor to exit", () => !alive(supervisor.pid));
       await supervisor.status;
+      await killLeftWorker(dir, job.id);
     }
   });
 });
