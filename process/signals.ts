@@ -22,57 +22,65 @@ export const QUIET_SIGNALS: readonly Deno.Signal[] = [
 ];
 
 /**
- * The program and first arguments that start a program with
- * {@linkcode QUIET_SIGNALS} blocked (`how` is `block`), so that none is ever
- * delivered to it, or with them delivered again (`unblock`): GNU env's
- * `--block-signal` and `--default-signal` (coreutils 8.31 and later) where
- * `/usr/bin/env` has them, else perl's sigprocmask; none (`[]`) where
- * neither is there or may be run. A blocked mask survives exec, and is the
- * one thing that keeps Deno 2.9.2 and later from opening its inspector on
- * SIGUSR1 (a listener does not). It is inherited by the children a Deno
- * program starts, too: what a supervisor starts must unblock them. Looked
- * for once per process; permissions are queried, never requested.
+ * Set by {@linkcode quietLaunch} for the program it starts: how its quiet
+ * signals were blocked (`env` or `perl`), so that it can unblock them for
+ * its own children ({@linkcode unquietLaunch}) without looking again.
+ */
+const QUIET_LAUNCH_ENV = "EPACK_DETACH_QUIET_LAUNCH";
+
+const ENV = "/usr/bin/env";
+const PERL = "/usr/bin/perl";
+const NAMES = QUIET_SIGNALS.map((s) => s.slice(3)).join(",");
+
+// `perl -e SCRIPT -- program args...`: POSIX is in perl-base (Debian) and
+// in macOS's perl.
+function perlScript(how: "SIG_BLOCK" | "SIG_UNBLOCK", note = ""): string {
+  return `use POSIX (); POSIX::sigprocmask(POSIX::${how}(), POSIX::SigSet->new(${
+    QUIET_SIGNALS.map((s) => `POSIX::${s}()`).join(",")
+  })) or die "sigprocmask: $!\\n"; ${note}` +
+    'exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n";';
+}
+
+/**
+ * The program and first arguments that start `program` with
+ * {@linkcode QUIET_SIGNALS} blocked, so that none is ever delivered to it:
+ * GNU env's `--block-signal` (coreutils 8.31 and later) where
+ * `/usr/bin/env` has it, else perl's sigprocmask; none (`[]`) where neither
+ * is there or may be run. A blocked mask survives exec, and is the one
+ * thing that keeps Deno 2.9.2 and later from opening its inspector on
+ * SIGUSR1 (a listener does not). Children inherit it, a Deno program's too:
+ * the program must start its own with {@linkcode unquietLaunch}, which the
+ * variable set here tells how (so it needs an unscoped --allow-env, which a
+ * supervisor is given when its spawner has it). Looked for once per
+ * process; permissions are queried, never requested.
  *
  * @param program The program to start: an absolute path, which the caller
  * checks is executable (once started through env or perl, a program that
  * cannot run is their exit code, after the caller has returned). None for
  * another, or one this process may not read; not env for a path holding
  * `=`, which env would take for an assignment.
- * @param how Block or unblock.
  */
-export function quietLaunch(
-  program: string,
-  how: "block" | "unblock",
-): readonly string[] {
+export function quietLaunch(program: string): readonly string[] {
   if (!program.startsWith("/") || !granted("read", program)) return [];
+  try {
+    if (Deno.permissions.querySync({ name: "env" }).state !== "granted") {
+      return [];
+    }
+  } catch {
+    return [];
+  }
   const found = launcher ??= findLauncher();
-  if (found === "perl" || (found === "env" && program.includes("="))) {
-    return perlLauncher() === undefined ? [] : [
-      PERL,
-      "-e",
-      how === "block" ? PERL_BLOCK : PERL_UNBLOCK,
-      "--",
-    ];
+  if (found === "env" && !program.includes("=")) {
+    return [ENV, `--block-signal=${NAMES}`, `${QUIET_LAUNCH_ENV}=env`];
   }
-  if (found === "env") {
-    const option = how === "block" ? "--block-signal" : "--default-signal";
-    return [ENV, `${option}=${QUIET_SIGNALS.map((s) => s.slice(3)).join(",")}`];
-  }
-  return [];
+  if (found === "none" || !allowed(PERL)) return [];
+  return [
+    PERL,
+    "-e",
+    perlScript("SIG_BLOCK", `$ENV{${QUIET_LAUNCH_ENV}} = "perl"; `),
+    "--",
+  ];
 }
-
-const ENV = "/usr/bin/env";
-const PERL = "/usr/bin/perl";
-// `perl -e PERL_BLOCK -- program args...`: POSIX is in perl-base (Debian)
-// and in macOS's perl.
-function perlScript(how: "SIG_BLOCK" | "SIG_UNBLOCK"): string {
-  return `use POSIX (); POSIX::sigprocmask(POSIX::${how}(), POSIX::SigSet->new(${
-    QUIET_SIGNALS.map((s) => `POSIX::${s}()`).join(",")
-  })) or die "sigprocmask: $!\\n"; ` +
-    'exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n";';
-}
-const PERL_BLOCK = perlScript("SIG_BLOCK");
-const PERL_UNBLOCK = perlScript("SIG_UNBLOCK");
 
 let launcher: "env" | "perl" | "none" | undefined;
 
@@ -80,27 +88,35 @@ function findLauncher(): "env" | "perl" | "none" {
   if (Deno.build.os === "windows") return "none";
   if (allowed(ENV)) {
     try {
-      const text = new TextDecoder().decode(Deno.readFileSync(ENV));
-      // Both options came in coreutils 8.31.
-      if (text.includes("--block-signal")) return "env";
+      const env = Deno.readFileSync(ENV);
+      // Both --block-signal and --default-signal came in coreutils 8.31.
+      if (includes(env, new TextEncoder().encode("--block-signal"))) {
+        return "env";
+      }
     } catch {
       // Not there, or not readable: perl, then.
     }
   }
-  return perlLauncher() === undefined ? "none" : "perl";
+  return allowed(PERL) ? "perl" : "none";
 }
 
-function perlLauncher(): string | undefined {
-  if (!allowed(PERL)) return undefined;
-  try {
-    return Deno.statSync(PERL).isFile ? PERL : undefined;
-  } catch {
-    return undefined;
+function includes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  for (let i = haystack.indexOf(needle[0]); i >= 0;) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+    i = haystack.indexOf(needle[0], i + 1);
   }
+  return false;
 }
 
 function allowed(path: string): boolean {
-  return granted("run", path) && granted("read", path);
+  if (!granted("run", path) || !granted("read", path)) return false;
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 function granted(name: "run" | "read", path: string): boolean {
@@ -110,6 +126,47 @@ function granted(name: "run" | "read", path: string): boolean {
     ).state === "granted";
   } catch {
     return false;
+  }
+}
+
+let blockedBy: string | undefined | null = null;
+
+/**
+ * How this process's quiet signals were blocked by {@linkcode quietLaunch},
+ * if they were: read once, and taken out of the environment, so that no
+ * child inherits it.
+ */
+function inherited(): string | undefined {
+  if (blockedBy === null) {
+    try {
+      blockedBy = Deno.env.get(QUIET_LAUNCH_ENV);
+      Deno.env.delete(QUIET_LAUNCH_ENV);
+    } catch {
+      blockedBy = undefined;
+    }
+  }
+  return blockedBy;
+}
+
+/** Whether this process was started with the quiet signals blocked. */
+export function quietSignalsBlocked(): boolean {
+  return inherited() !== undefined;
+}
+
+/**
+ * For a process started by {@linkcode quietLaunch}: the program and first
+ * arguments that start a child (an absolute path) with the quiet signals
+ * unblocked again, so that its signals are its own (GNU env's
+ * `--default-signal`, or perl). None for a process started otherwise.
+ */
+export function unquietLaunch(): readonly string[] {
+  switch (inherited()) {
+    case "env":
+      return [ENV, `--default-signal=${NAMES}`];
+    case "perl":
+      return [PERL, "-e", perlScript("SIG_UNBLOCK"), "--"];
+    default:
+      return [];
   }
 }
 

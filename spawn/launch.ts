@@ -103,7 +103,7 @@ export function launchSupervisor(
   const setsid = setsidProgram(argv[0]);
   // With the signals that must never reach a supervisor blocked (SIGUSR1
   // would open Deno's inspector), through a program that then execs it.
-  const quiet = quietLaunch(argv[0], "block");
+  const quiet = quietLaunch(argv[0]);
   if (setsid !== undefined || quiet.length > 0) checkSupervisorProgram(argv[0]);
   const [program, ...args] = [
     ...(setsid === undefined ? [] : [setsid]),

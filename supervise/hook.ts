@@ -10,7 +10,8 @@ import { formatDuration, parseDuration } from "../duration.ts";
 import { type ProcessGroup, startGroup } from "../process/group.ts";
 import { appendLogNote } from "./log_note.ts";
 import type { LogCap } from "./log_cap.ts";
-import { REDIRECT, unblocked } from "./worker.ts";
+import { REDIRECT } from "./worker.ts";
+import { unquietLaunch } from "../process/signals.ts";
 
 /** How long an end hook may run before it is stopped: 60 s. */
 export const DEFAULT_HOOK_TIMEOUT = 60_000;
@@ -137,7 +138,7 @@ export async function runEndHook(
     // then becomes `/bin/sh -c <onEnd>`.
     group = startGroup("/bin/sh", {
       args: ["-c", REDIRECT, "sh", job.logPath, "/bin/sh", "-c", command],
-      via: unblocked(),
+      via: unquietLaunch(),
       cwd: job.workingDir,
       ...hookProcessEnv(job),
       timeout,

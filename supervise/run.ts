@@ -14,7 +14,6 @@ import { startStamp } from "../process/inspect.ts";
 import type { GroupEnd, ProcessGroup } from "../process/group.ts";
 import { scheduleTimeout } from "../util/timer.ts";
 import { formatDuration } from "../duration.ts";
-import { startLogCap } from "./log_cap.ts";
 import {
   Attempts,
   describeWorkerEnd,
@@ -101,9 +100,10 @@ export async function runJob(
   const run = new JobRun(job);
   signals.onSignal((signal) => cancelOn(store, run, signal));
   // One cap for the whole job, every attempt; stopped when this returns.
+  // Loaded only for a job that has one: the supervisor's memory.
   await using cap = job.logMax === undefined
     ? undefined
-    : await startLogCap(job.logPath, job.logMax);
+    : await (await import("./log_cap.ts")).startLogCap(job.logPath, job.logMax);
   const timeout = job.timeout ?? 0;
   using _timer = scheduleTimeout(timeout, () => {
     run.stop({

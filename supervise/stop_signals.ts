@@ -4,7 +4,7 @@
 // on this host sends SIGTERM); the quiet ones (process/signals.ts) mean
 // nothing and are ignored.
 
-import { ignoreQuietSignals } from "../process/signals.ts";
+import { ignoreQuietSignals, quietSignalsBlocked } from "../process/signals.ts";
 
 const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGTERM", "SIGINT", "SIGHUP"];
 
@@ -20,7 +20,8 @@ export class StopSignals implements Disposable {
   lastAt = 0;
   #handler: ((signal: Deno.Signal) => void) | undefined;
   readonly #listeners: [Deno.Signal, () => void][] = [];
-  readonly #quiet = ignoreQuietSignals();
+  // Listened for only where the launch could not block them.
+  readonly #quiet = quietSignalsBlocked() ? undefined : ignoreQuietSignals();
 
   constructor() {
     for (const signal of STOP_SIGNALS) {
@@ -51,6 +52,6 @@ export class StopSignals implements Disposable {
     for (const [signal, fn] of this.#listeners) {
       Deno.removeSignalListener(signal, fn);
     }
-    this.#quiet[Symbol.dispose]();
+    this.#quiet?.[Symbol.dispose]();
   }
 }

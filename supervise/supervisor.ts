@@ -11,10 +11,8 @@ import { openStore } from "../store/open.ts";
 import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
 import { formatDuration } from "../duration.ts";
 import { sleep } from "../util/timer.ts";
-import { startLogCap } from "./log_cap.ts";
-import { hookTimeout, runEndHook } from "./hook.ts";
 import { EndNotRecordedError, EndRecorder, lastWords } from "./end.ts";
-import { StopSignals } from "./stop_signals.ts";
+import type { StopSignals } from "./stop_signals.ts";
 import { runJob } from "./run.ts";
 
 /**
@@ -22,13 +20,14 @@ import { runJob } from "./run.ts";
  * that waited for it), then runs its end hook, if it has one. Returns the
  * supervisor's exit code: 0 when the job's end was recorded, 1 when nothing
  * could be recorded.
+ *
+ * @param signals The supervisor's signals, caught from its first moment.
  */
 export async function runSupervisor(
   storeName: string,
   id: string,
+  signals: StopSignals,
 ): Promise<number> {
-  // Before the liveness lock: once it is held, cancel() may signal us.
-  using signals = new StopSignals();
   let store: JobStore;
   try {
     store = await openPatiently(storeName);
@@ -153,8 +152,14 @@ function refusal(
  */
 async function runHook(ended: Job, signals: StopSignals): Promise<void> {
   signals.onSignal(undefined);
+  // Loaded only for a job that has a hook (or a cap): the supervisor's
+  // memory while its job runs.
+  const { hookTimeout, runEndHook } = await import("./hook.ts");
   await using cap = ended.logMax === undefined
     ? undefined
-    : await startLogCap(ended.logPath, ended.logMax).catch(() => undefined);
+    : await (await import("./log_cap.ts")).startLogCap(
+      ended.logPath,
+      ended.logMax,
+    ).catch(() => undefined);
   await runEndHook(ended, hookTimeout(), cap);
 }

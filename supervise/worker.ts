@@ -14,7 +14,7 @@ import {
   findExecutable,
   type LookupFailure,
 } from "../spawn/which.ts";
-import { quietLaunch } from "../process/signals.ts";
+import { unquietLaunch } from "../process/signals.ts";
 import { formatDuration } from "../duration.ts";
 
 /**
@@ -43,7 +43,9 @@ export function startWorker(
 ): ProcessGroup {
   return startGroup("/bin/sh", {
     args: ["-c", REDIRECT, "sh", job.logPath, ...job.argv ?? []],
-    via: unblocked(),
+    // The signals the supervisor was started with blocked are delivered to
+    // the worker again: its signals are its own.
+    via: unquietLaunch(),
     cwd: job.workingDir,
     // Marks every process of the job, so a lost job's processes can be
     // told from strangers once the worker is gone (and those that leave
@@ -54,14 +56,6 @@ export function startWorker(
     grace,
     mark: `${JOB_ID_ENV}=${job.id}`,
   });
-}
-
-/**
- * What starts the shell with the signals a supervisor blocks (launch.ts)
- * delivered again: the worker's signals are its own.
- */
-export function unblocked(): readonly string[] {
-  return quietLaunch("/bin/sh", "unblock");
 }
 
 /**
