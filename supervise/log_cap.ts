@@ -1,11 +1,18 @@
-// The log cap (`--log-max SIZE`), writer side: the worker writes its log
-// itself through the plain redirect (nothing of ours is in the data path);
-// the supervisor watches the log's size, and once it reaches half the cap
-// rotates it (copytruncate): copies it to `<log>.1` and truncates it. So the
-// kept output is `<log>.1` (older) then `<log>` (newer), about SIZE bytes in
-// all. The cap is soft: a writer faster than the watch passes it, and bytes
-// written between the last copy and the truncate are lost (a few
-// microseconds, all synchronous). Readers: logs.ts.
+// The log cap (`--log-max SIZE`), writer side (SPEC-logcap.md): the worker
+// writes its log itself through the plain redirect (nothing of ours is in
+// the data path); the supervisor watches the log's size, and once it
+// reaches half the cap rotates it (copytruncate): copies it to `<log>.1` and
+// truncates it. So the kept output is `<log>.1` (older) then `<log>`
+// (newer), about SIZE bytes in all. Readers: logs.ts.
+//
+// The cap is soft. A writer passes it by what it writes between two looks
+// (every millisecond while the log grows fast) and during a copy; bytes it
+// writes between a rotation's last copy and its truncate are lost. Neither
+// matters at the pace of a log; for writers at disk speed, bench/log_cap.ts
+// (1 GiB written against a 1 MiB cap, on a loaded 2-core machine): <log>
+// reached 44-155 MB, throughput 0.5-0.7 of a plain redirect (every byte is
+// written twice), and of 1437 rotations of a `seq` writer 91% lost nothing,
+// the worst 240 KB.
 
 import { checkLogMax } from "../store/job_options.ts";
 import { after, sleep } from "../util/timer.ts";
