@@ -114,7 +114,7 @@ class Rotator implements LogCap {
   async #look(): Promise<void> {
     let size: number;
     try {
-      size = (await Deno.stat(this.#path)).size;
+      size = (await Deno.lstat(this.#path)).size;
     } catch {
       // Not there (yet, or any more): nothing to keep under its cap.
       size = 0;
@@ -155,9 +155,16 @@ class Rotator implements LogCap {
  * @returns The log's size after the rotation (0).
  */
 async function rotate(path: string, max: number): Promise<number> {
+  // Only the regular file that is the log: never what a symlink put in its
+  // place points to (a record's log path can be forged where the store is
+  // shared), nor a FIFO.
+  const named = await Deno.lstat(path);
+  if (!named.isFile) return named.size;
   using log = await Deno.open(path, { read: true, write: true });
-  // A log removed with its job: no `.1` is made for it.
-  if ((await log.stat()).nlink === 0) return 0;
+  const opened = await log.stat();
+  // Swapped since, or removed with its job: no `.1` is made for it.
+  if (opened.ino !== named.ino || opened.dev !== named.dev) return 0;
+  if (opened.nlink === 0) return 0;
   const slash = path.lastIndexOf("/");
   const temp = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.1.${
     crypto.randomUUID().slice(0, 8)

@@ -175,6 +175,19 @@ Deno.test("a log that is not there yet, or was removed with its job, gets no <lo
   });
 });
 
+Deno.test("a log that is a symlink is never rotated: what it points to is neither copied nor truncated", async () => {
+  await withDir(async (dir) => {
+    const log = `${dir}/job.log`;
+    const victim = `${dir}/precious`;
+    await Deno.writeFile(victim, new Uint8Array(LOG_MAX_MIN).fill(0x61));
+    await Deno.symlink(victim, log);
+    await using cap = await startLogCap(log, LOG_MAX_MIN);
+    await cap.workerEnded();
+    assert.equal(await sizeOf(victim), LOG_MAX_MIN);
+    assert.equal(await sizeOf(`${log}.1`), undefined);
+  });
+});
+
 Deno.test("startLogCap() refuses a cap out of range", async () => {
   await assert.rejects(
     () => startLogCap("/nonexistent/job.log", LOG_MAX_MIN - 1),
