@@ -1,6 +1,6 @@
 // The supervisor's own entry module. A job of this package's CLI has its
 // supervisor started as `deno run <flags> _supervise.ts __epack_detach_supervise__
-// <jobs dir> <id>` rather than through mod.ts (_argv.ts supervisorArgv()),
+// <jobs dir> <id>` rather than through mod.ts (spawn/argv.ts supervisorArgv()),
 // so the process that lives as long as the job loads only what supervising
 // needs: mod.ts's graph cost every supervisor about 2 MiB of private memory
 // (bench/measure.ts). A program that spawn()s its own jobs, and a compiled
@@ -13,6 +13,7 @@
 // detach.ts, loaded at the job's end) would wait for it for ever.
 
 import { SUPERVISE_ARG, SUPERVISOR_STORE_ENV } from "./spawn/launch.ts";
+import { StopSignals } from "./supervise/stop_signals.ts";
 
 /**
  * Supervises the job that `args` names (`__epack_detach_supervise__
@@ -22,6 +23,9 @@ import { SUPERVISE_ARG, SUPERVISOR_STORE_ENV } from "./spawn/launch.ts";
  * @param args The program's arguments, the supervisor's marker first.
  */
 export async function supervise(args: readonly string[]): Promise<never> {
+  // Caught before anything else is loaded: a SIGTERM to the PID that spawn()
+  // printed must not end the supervisor before it has held the job.
+  using signals = new StopSignals();
   const [, jobsDir, id] = args;
   // A database URL comes in the environment, not the command line, which
   // every user of the machine can read; the worker must not inherit it.
@@ -31,7 +35,7 @@ export async function supervise(args: readonly string[]): Promise<never> {
     Deno.env.delete(SUPERVISOR_STORE_ENV);
   }
   const { runSupervisor } = await import("./supervise/supervisor.ts");
-  Deno.exit(await runSupervisor(store, id ?? ""));
+  Deno.exit(await runSupervisor(store, id ?? "", signals));
 }
 
 if (import.meta.main) {

@@ -1,19 +1,25 @@
-// The log cap's throughput against a shell redirect, measured side by side
-// in one run: a worker writes SIZE bytes as fast as it can, to its log
-// through `sh -c 'cmd >> log'` (the kernel writes it, as for an uncapped
-// job), then under the cap in place (the same redirect, the supervisor
-// collapsing the log's front), then under the cap through the pipe, in
-// alternating rounds. The figures are ratios of the medians (capped
-// throughput / redirect throughput), each timed from the worker's start to
-// the log being complete (the last trim done), and the largest size the
-// log reached (the soft cap's overshoot).
+// The log cap against a plain shell redirect, side by side in one run:
+//
+// - throughput: a worker writes SIZE bytes as fast as it can to its log
+//   through the redirect every job uses, without a cap and then under the
+//   cap, in alternating rounds; the figure is the ratio of the medians, each
+//   timed from the worker's start to the log being complete (the last look
+//   done). With it, how far past the cap the log grew: the largest size
+//   `<log>` was seen at (sampled every millisecond) and the largest
+//   `<log>.1` + `<log>` (the cap is soft: a writer faster than the watch
+//   passes it);
+// - loss: a writer of fixed-width numbered records (`seq`) under the cap,
+//   rotations caught as they happen (the inode of `<log>.1` changes), and
+//   at each one the gap between the end of `<log>.1` and the start of
+//   `<log>`: the bytes written between the last copy and the truncate.
 //
 // deno run -A bench/log_cap.ts [MiB] [rounds] [cap bytes] [dir]
 
-import { type LogCapMode, startLogCap } from "../supervise/log_cap.ts";
+import { startLogCap } from "../supervise/log_cap.ts";
+import { REDIRECT } from "../supervise/worker.ts";
 
-const mib = Number(Deno.args[0] ?? 256);
-const rounds = Number(Deno.args[1] ?? 5);
+const mib = Number(Deno.args[0] ?? 1024);
+const rounds = Number(Deno.args[1] ?? 3);
 const cap = Number(Deno.args[2] ?? 1024 * 1024);
 const bytes = mib * 1024 * 1024;
 
@@ -32,50 +38,124 @@ const dir = await Deno.makeTempDir({
 });
 const log = `${dir}/job.log`;
 
-async function redirect(cmd: string): Promise<number> {
-  await Deno.remove(log).catch(() => {});
-  const t0 = performance.now();
-  const out = await new Deno.Command("/bin/sh", {
-    args: ["-c", `exec /bin/sh -c "$1" >>"$0" 2>&1`, log, cmd],
+function size(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function worker(cmd: string): Deno.ChildProcess {
+  return new Deno.Command("/bin/sh", {
+    args: ["-c", REDIRECT, "sh", log, "/bin/sh", "-c", cmd],
     stdin: "null",
     stdout: "null",
     stderr: "null",
-  }).output();
+  }).spawn();
+}
+
+async function clear(): Promise<void> {
+  await Deno.remove(log).catch(() => {});
+  await Deno.remove(`${log}.1`).catch(() => {});
+}
+
+async function redirect(cmd: string): Promise<number> {
+  await clear();
+  // The same sampling as under the cap, so both sides pay for it.
+  const sampling = setInterval(() => size(log) + size(`${log}.1`), 1);
+  const t0 = performance.now();
+  const status = await worker(cmd).status;
   const ms = performance.now() - t0;
-  if (!out.success) throw new Error(`redirect failed: ${cmd}`);
-  if ((await Deno.stat(log)).size !== bytes) throw new Error("short log");
+  clearInterval(sampling);
+  if (!status.success || size(log) !== bytes) throw new Error(`failed: ${cmd}`);
   return ms;
 }
 
-async function capped(
-  cmd: string,
-  mode: LogCapMode,
-): Promise<{ ms: number; largest: number; trims: number }> {
-  await Deno.remove(log).catch(() => {});
-  const logCap = await startLogCap(log, cap, { mode });
+interface Capped {
+  ms: number;
+  /** The largest `<log>` seen. */
+  largest: number;
+  /** The largest `<log>.1` + `<log>` seen. */
+  total: number;
+}
+
+async function capped(cmd: string): Promise<Capped> {
+  await clear();
+  const logCap = await startLogCap(log, cap);
   let largest = 0;
+  let total = 0;
   const sampling = setInterval(() => {
-    Deno.stat(log).then((i) => largest = Math.max(largest, i.size), () => {});
-  }, 5);
+    const now = size(log);
+    largest = Math.max(largest, now);
+    total = Math.max(total, now + size(`${log}.1`));
+  }, 1);
   const t0 = performance.now();
-  const child = new Deno.Command("/bin/sh", {
-    args: ["-c", logCap.shell[0], logCap.shell[1], "/bin/sh", "-c", cmd],
-    stdin: "null",
-    stdout: logCap.stdout,
-    stderr: "null",
-  }).spawn();
-  logCap.attach(child);
-  const status = await child.status;
+  const status = await worker(cmd).status;
   await logCap.workerEnded();
   const ms = performance.now() - t0;
   clearInterval(sampling);
-  const end = await logCap.finish();
-  if (!status.success || end.error !== undefined) {
-    throw new Error(`capped run failed: ${JSON.stringify(end)}`);
+  await logCap[Symbol.asyncDispose]();
+  if (!status.success) throw new Error(`capped run failed: ${cmd}`);
+  total = Math.max(total, size(log) + size(`${log}.1`));
+  return { ms, largest, total };
+}
+
+/** Record width of `seq -f %015.0f`: 15 digits and a newline. */
+const WIDTH = 16;
+
+/** Where in the written stream a file's bytes begin and end. */
+function span(text: string): { start: number; end: number } | undefined {
+  const first = text.indexOf("\n");
+  const last = text.lastIndexOf("\n", text.length - 2);
+  if (first < 0 || last < 0 || last <= first) return undefined;
+  // The first whole record follows the first newline; the last whole one
+  // ends with the last newline.
+  const k = Number(text.slice(first + 1, first + WIDTH));
+  const j = Number(text.slice(last + 1, last + WIDTH));
+  const start = (k - 1) * WIDTH - (first + 1);
+  const end = j * WIDTH + (text.length - (last + 1 + WIDTH));
+  return { start, end };
+}
+
+/** Bytes lost at each rotation caught, for a fast writer of records. */
+async function losses(): Promise<number[]> {
+  await clear();
+  const logCap = await startLogCap(log, cap);
+  const child = worker(`seq -f %015.0f 1 ${Math.floor(bytes / WIDTH)}`);
+  const lost: number[] = [];
+  let ino: number | null = null;
+  // The end of the rotation just caught, until the start of `<log>` is read.
+  let pending: number | undefined;
+  let done = false;
+  child.status.then(() => done = true);
+  const inode = () => {
+    try {
+      return Deno.statSync(`${log}.1`).ino;
+    } catch {
+      return null; // Not rotated yet.
+    }
+  };
+  while (!done) {
+    const now = inode();
+    if (now !== ino) {
+      ino = now;
+      pending = now === null
+        ? undefined
+        : span(Deno.readTextFileSync(`${log}.1`))?.end;
+    }
+    if (pending !== undefined) {
+      const newer = span(Deno.readTextFileSync(log));
+      // Counted only if no newer rotation came between the two reads.
+      if (newer !== undefined && inode() === ino) {
+        lost.push(newer.start - pending);
+        pending = undefined;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 0));
   }
-  const size = (await Deno.stat(log)).size;
-  if (size > cap) throw new Error(`log over its cap: ${size}`);
-  return { ms, largest, trims: end.trims };
+  await logCap[Symbol.asyncDispose]();
+  return lost;
 }
 
 function median(xs: number[]): number {
@@ -83,40 +163,43 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+const mb = (n: number) => (n / 1e6).toFixed(1);
+
 try {
-  const probe = await startLogCap(log, cap);
-  await probe.finish();
   console.log(
-    `log cap throughput: ${mib} MiB per run, ${rounds} rounds, cap ${cap} bytes, in ${dir} (auto mode here: ${probe.mode})`,
+    `log cap: ${mib} MiB per run, ${rounds} rounds, cap ${cap} bytes (rotated at ${
+      Math.floor(cap / 2)
+    }), in ${dir}`,
   );
-  const modes: LogCapMode[] = probe.mode === "in-place"
-    ? ["in-place", "pipe"]
-    : ["pipe"];
   for (const [name, cmd] of workers) {
     const base: number[] = [];
-    const runs = new Map(modes.map((m) => [m, [] as number[]]));
-    const largest = new Map(modes.map((m) => [m, 0]));
+    const runs: Capped[] = [];
     for (let i = 0; i < rounds; i++) {
       base.push(await redirect(cmd));
-      for (const m of modes) {
-        const r = await capped(cmd, m);
-        runs.get(m)!.push(r.ms);
-        largest.set(m, Math.max(largest.get(m)!, r.largest));
-      }
+      runs.push(await capped(cmd));
     }
     const b = median(base);
+    const t = median(runs.map((r) => r.ms));
     const mbps = (ms: number) => (bytes / 1e6 / (ms / 1e3)).toFixed(0);
-    let line = `${name.padEnd(24)} redirect ${b.toFixed(0)} ms (${
-      mbps(b)
-    } MB/s)`;
-    for (const m of modes) {
-      const t = median(runs.get(m)!);
-      line += `  ${m} ${t.toFixed(0)} ms ratio ${(b / t).toFixed(2)} (largest ${
-        (largest.get(m)! / 1e6).toFixed(1)
-      } MB)`;
-    }
-    console.log(line);
+    console.log(
+      `${name.padEnd(24)} redirect ${b.toFixed(0)} ms (${mbps(b)} MB/s), ` +
+        `capped ${t.toFixed(0)} ms (${mbps(t)} MB/s), ratio ${
+          (b / t).toFixed(2)
+        }; largest <log> ${
+          mb(Math.max(...runs.map((r) => r.largest)))
+        } MB, largest <log>.1 + <log> ${
+          mb(Math.max(...runs.map((r) => r.total)))
+        } MB`,
+    );
   }
+  const lost = await losses();
+  const some = lost.filter((n) => n > 0);
+  console.log(
+    `loss at a rotation (seq -f %015.0f, ${lost.length} rotations caught): ` +
+      `none at ${lost.length - some.length}; median ${
+        lost.length > 0 ? median(lost) : "-"
+      } bytes, max ${lost.length > 0 ? Math.max(...lost) : "-"} bytes`,
+  );
 } finally {
   await Deno.remove(dir, { recursive: true });
 }

@@ -13,6 +13,7 @@ import {
 import { CliError, DetailedError, EXIT } from "./_errors.ts";
 import { colorEnabled, oneLine, paint, safe, writeSync } from "./_output.ts";
 import { hint } from "./_hint.ts";
+import { ignoreQuietSignals } from "../process/signals.ts";
 
 /**
  * The CLI's version. Kept here rather than read from deno.json so the
@@ -72,6 +73,9 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
  * on stdout).
  */
 export async function main(args: string[]): Promise<number> {
+  // A `jobs wait` or `jobs logs -f` may wait for hours: signals nobody
+  // means as a stop must not end it (SIGQUIT, a terminal's Ctrl-\, does).
+  using _quiet = ignoreQuietSignals(["SIGQUIT"]);
   let json = false;
   // A rejection nobody awaited would otherwise end the program with a stack.
   const onRejection = (event: PromiseRejectionEvent) => {

@@ -1,19 +1,16 @@
 // The `run` command: any program, in the foreground with its exit code
 // passed through, or as a job.
 //
-// In the foreground the program gets a process group of its own, so that a
-// time limit or a signal to epack stops everything it started (its children
-// too), with the same routine that stops a detached job's group.
+// In the foreground the program runs as a detached job's worker does, in a
+// process group of its own (process/group.ts), so that a time limit or a
+// signal to epack stops everything it started.
 
 import { resolve } from "../util/path.ts";
 import { findWorkingDir } from "../store/open.ts";
 import { formatDuration } from "../duration.ts";
-import {
-  DEFAULT_KILL_GRACE,
-  scheduleTimeout,
-  stopProcessGroup,
-} from "../timeout.ts";
-import { signalGroup } from "../process/inspect.ts";
+import { DEFAULT_KILL_GRACE } from "../timeout.ts";
+import { type ProcessGroup, startGroup } from "../process/group.ts";
+import { ignoreQuietSignals } from "../process/signals.ts";
 import { assertPosix } from "../process/platform.ts";
 import { describeLookupFailure, findExecutable } from "../spawn/which.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
@@ -218,82 +215,49 @@ export const RUN: CliCommand = {
   stopAtPositional: true,
 };
 
+/**
+ * Runs the program in its own process group, so that a time limit or a
+ * SIGTERM to epack stops everything it started (SIGKILL after the grace).
+ * The group leaves the terminal's foreground group, so what the terminal
+ * sends (Ctrl-C, Ctrl-\, a hang-up) reaches epack, which passes it on;
+ * SIGUSR1 and SIGUSR2 are passed on too (a program such as dd reports on
+ * them), and the other signals that would end a Deno process are ignored.
+ */
 async function runForeground(command: RunCommand): Promise<number> {
-  // The handlers come before the program starts: a signal that arrived
-  // between the spawn and their installation would end epack by default and
-  // leave the program running, holding epack's stdout open. One that comes
-  // before the program has a group is kept and passed on once it has.
-  let group: number | undefined;
-  const early: Deno.Signal[] = [];
-  let stopping: Promise<unknown> | undefined;
-  const stop = () => {
-    if (group === undefined) early.push("SIGTERM");
-    else stopping ??= stopProcessGroup(group, { grace: DEFAULT_KILL_GRACE });
-  };
-  const send = (signal: Deno.Signal) => {
-    if (group === undefined) {
-      early.push(signal);
-      return;
-    }
-    try {
-      signalGroup(group, signal);
-    } catch {
-      // The group has gone.
-    }
-  };
-  // Ctrl-C and a hang-up reach the terminal's foreground group, which is
-  // epack's and no longer the program's: pass them on, and wait for the
-  // program to finish. SIGTERM to epack stops the whole group (SIGKILL after
-  // the grace), so nothing the program started is left behind.
-  const handlers: [Deno.Signal, () => void][] = [
-    ["SIGINT", () => send("SIGINT")],
-    ["SIGHUP", () => send("SIGHUP")],
-    ["SIGTERM", stop],
+  const forward: Deno.Signal[] = [
+    "SIGINT",
+    "SIGHUP",
+    "SIGQUIT",
+    "SIGUSR1",
+    "SIGUSR2",
   ];
-  for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
-  let timedOut = false;
-  const limit = command.timeout ?? 0;
-  const timer = scheduleTimeout(limit, () => {
-    timedOut = true;
-    stop();
-  });
+  using _quiet = ignoreQuietSignals(forward);
+  let group: ProcessGroup;
   try {
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(command.program, {
-        args: command.args,
-        stdin: "inherit",
-        stdout: "inherit",
-        stderr: "inherit",
-        // Its own session and process group, which leaves the terminal's
-        // foreground group: epack forwards the terminal's signals above.
-        detached: true,
-      }).spawn();
-    } catch (err) {
-      throw cannotRun(command.program, err);
-    }
-    group = child.pid;
-    for (const signal of early.splice(0)) {
-      if (signal === "SIGTERM") stop();
-      else send(signal);
-    }
-    const status = await child.status;
-    // The program may end on SIGTERM while what it started lingers.
-    await stopping;
-    if (timedOut) {
-      throw new CliError(
-        `${command.program} timed out after ${
-          formatDuration(limit)
-        } and was stopped`,
-        { exitCode: RUN_EXIT.TIMED_OUT },
-      );
-    }
-    // Deno reports a death by signal N as code 128+N, as shells do.
-    return status.code;
-  } finally {
-    timer[Symbol.dispose]();
-    for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+    group = startGroup(command.program, {
+      args: command.args,
+      stdio: "inherit",
+      timeout: command.timeout,
+      grace: DEFAULT_KILL_GRACE,
+      forward,
+      stopOn: ["SIGTERM"],
+    });
+  } catch (err) {
+    throw cannotRun(command.program, err);
   }
+  // The group is awaited whole: the program may end on SIGTERM while what
+  // it started lingers.
+  const { status, timedOut } = await group.ended;
+  if (timedOut) {
+    throw new CliError(
+      `${command.program} timed out after ${
+        formatDuration(command.timeout ?? 0)
+      } and was stopped`,
+      { exitCode: RUN_EXIT.TIMED_OUT },
+    );
+  }
+  // Deno reports a death by signal N as code 128+N, as shells do.
+  return status.code;
 }
 
 function cannotRun(program: string, err: unknown): CliError {

@@ -162,6 +162,30 @@ Deno.test("a foreground run passes SIGINT (a terminal's Ctrl-C) to the program",
   });
 });
 
+Deno.test("a foreground run passes SIGUSR2 and SIGQUIT on, and outlives SIGALRM, SIGVTALRM and SIGPROF", async () => {
+  await withTempDir(async (dir) => {
+    // The program notes what reaches it; SIGQUIT (a terminal's Ctrl-\)
+    // ends it, as it would end a program in the foreground. (SIGUSR1 is
+    // passed on the same way, but would also open Deno's inspector in epack
+    // itself, which only a signal mask set before it starts prevents.)
+    const seen = join(dir, "seen");
+    const { child, pgid } = await startRun(
+      dir,
+      `while :; do sleep 0.05; done`,
+      `trap 'echo usr2 >> ${seen}' USR2; trap 'echo quit >> ${seen}; exit 7' QUIT; `,
+    );
+    for (const s of ["SIGALRM", "SIGVTALRM", "SIGPROF", "SIGUSR2"] as const) {
+      child.kill(s);
+    }
+    assert.equal(await readWhenWritten(seen), "usr2");
+    child.kill("SIGQUIT");
+    const out = await child.output();
+    assert.equal(out.code, 7, new TextDecoder().decode(out.stderr));
+    assert.equal(await Deno.readTextFile(seen), "usr2\nquit\n");
+    assert.deepEqual(await liveInGroup(pgid), []);
+  });
+});
+
 Deno.test("run reports a program it cannot run with 127 or 126", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "script.sh"), "#!/bin/sh\necho hi\n");

@@ -7,6 +7,7 @@
 import { join } from "../util/path.ts";
 import { findExecutable } from "./which.ts";
 import { granted } from "../util/permissions.ts";
+import { quietLaunch } from "../process/signals.ts";
 
 /** The argument that starts the program as a supervisor. Internal. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
@@ -78,13 +79,23 @@ export function launchSupervisor(
   options: LaunchOptions = {},
 ): Deno.ChildProcess {
   const setsid = setsidProgram(argv[0]);
-  if (setsid !== undefined) checkSupervisorProgram(argv[0]);
-  const rest = [...argv.slice(1), SUPERVISE_ARG, store, id];
-  const child = new Deno.Command(setsid ?? argv[0], {
-    // argv[0] is absolute (setsidProgram() says so) and comes first, so no
-    // setsid takes it for an option of its own: no `--`, which an old
-    // busybox setsid would run as the program.
-    args: setsid !== undefined ? [argv[0], ...rest] : rest,
+  // With the signals that must never reach a supervisor blocked (SIGUSR1
+  // would open Deno's inspector), through a program that then execs it.
+  const quiet = quietLaunch(argv[0]);
+  if (setsid !== undefined || quiet.length > 0) checkSupervisorProgram(argv[0]);
+  const [program, ...args] = [
+    ...(setsid === undefined ? [] : [setsid]),
+    ...quiet,
+    ...argv,
+    SUPERVISE_ARG,
+    store,
+    id,
+  ];
+  const child = new Deno.Command(program, {
+    // What follows setsid is absolute (setsidProgram() and quietLaunch()
+    // say so), so no setsid takes it for an option of its own: no `--`,
+    // which an old busybox setsid would run as the program.
+    args,
     cwd: options.cwd,
     env: options.env,
     clearEnv: options.clearEnv ?? false,

@@ -5,14 +5,13 @@
 
 import type { Job } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
+import { DEFAULT_KILL_GRACE } from "../store/job_options.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
-import {
-  DEFAULT_KILL_GRACE,
-  scheduleTimeout,
-  stopProcessGroup,
-} from "../timeout.ts";
+import { type ProcessGroup, startGroup } from "../process/group.ts";
 import { appendLogNote } from "./log_note.ts";
 import type { LogCap } from "./log_cap.ts";
+import { REDIRECT } from "./worker.ts";
+import { unquietLaunch } from "../process/signals.ts";
 
 /** How long an end hook may run before it is stopped: 60 s. */
 export const DEFAULT_HOOK_TIMEOUT = 60_000;
@@ -115,15 +114,15 @@ function hookProcessEnv(
  * directory, in a session and process group of its own (so it outlives
  * nothing it should not and can be stopped whole), with stdin from
  * /dev/null and its output appended to the job's log after a marker line;
- * a last line says how it ended. Past `timeout` its group is stopped with
- * the one stop routine (SIGTERM, then SIGKILL after a grace of at most
+ * a last line says how it ended. Past `timeout` its group is stopped
+ * (SIGTERM, then SIGKILL after a grace of at most
  * {@linkcode DEFAULT_KILL_GRACE}). Never throws: a hook's failure is only
  * told in the log.
  *
  * @param job The job, as its end was recorded; `onEnd` must be set.
  * @param timeout How long the hook may run, in milliseconds.
- * @param cap The job's log cap, if it has one: the hook's output goes
- * where the cap wants it, as a worker's does, and is trimmed with it.
+ * @param cap The job's log cap, if it has one: the hook's output is kept
+ * under it as a worker's is.
  * @returns How the hook went.
  */
 export async function runEndHook(
@@ -133,49 +132,36 @@ export async function runEndHook(
 ): Promise<HookOutcome> {
   const command = job.onEnd ?? "";
   await appendLogNote(job.logPath, `on-end hook: ${command}`);
-  // The outer shell only sends the hook's output to the log (appending, as
-  // the worker's) or to the cap's pipe, then becomes `/bin/sh -c <onEnd>`.
-  const [script, arg0] = cap?.shell ?? ['exec "$@" >>"$0" 2>&1', job.logPath];
-  let child: Deno.ChildProcess;
+  let group: ProcessGroup;
   try {
-    child = new Deno.Command("/bin/sh", {
-      args: ["-c", script, arg0, "/bin/sh", "-c", command],
+    // The outer shell sends the hook's output to the log, as the worker's,
+    // then becomes `/bin/sh -c <onEnd>`.
+    group = startGroup("/bin/sh", {
+      args: ["-c", REDIRECT, "sh", job.logPath, "/bin/sh", "-c", command],
+      via: unquietLaunch(),
       cwd: job.workingDir,
       ...hookProcessEnv(job),
-      stdin: "null",
-      stdout: cap?.stdout ?? "null",
-      stderr: "null",
-      detached: true,
-    }).spawn();
-    cap?.attach(child);
+      timeout,
+      grace: Math.min(DEFAULT_KILL_GRACE, timeout),
+    });
   } catch (err) {
     const error = `could not be started: ${String(err)}`;
     await appendLogNote(job.logPath, `on-end hook ${error}`);
     return { error };
   }
-  const pid = child.pid;
-  let stopped: Promise<string> | undefined;
-  const grace = Math.min(DEFAULT_KILL_GRACE, timeout);
-  const timer = scheduleTimeout(timeout, () => {
-    stopped = stopProcessGroup(pid, { grace }).then(
-      (r) => r.killed ? "SIGTERM, then SIGKILL" : "SIGTERM",
-      (err) => `a stop that failed (${String(err)})`,
-    );
-  });
-  let status: Deno.CommandStatus;
-  try {
-    status = await child.status;
-  } finally {
-    timer[Symbol.dispose]();
-  }
+  const { status, timedOut, stop } = await group.ended;
   // The hook's output, like a worker's, is under the cap before the line
   // that says how it ended.
   await cap?.workerEnded();
   const ended = status.signal !== null
     ? { signal: status.signal }
     : { exitCode: status.code };
-  if (stopped !== undefined) {
-    const how = await stopped;
+  if (timedOut) {
+    const how = stop?.result === undefined
+      ? `a stop that failed (${String(stop?.error)})`
+      : stop.result.killed
+      ? "SIGTERM, then SIGKILL"
+      : "SIGTERM";
     await appendLogNote(
       job.logPath,
       `on-end hook did not end within ${

@@ -56,3 +56,17 @@ function oneLine(text: string): string {
         : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
 }
+
+/**
+ * Says `text` on the supervisor's stderr, which is usually /dev/null (so
+ * never fails on it): for what a person running it by hand should see.
+ */
+export function warn(text: string): void {
+  try {
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`@epack/detach supervisor: ${text}\n`),
+    );
+  } catch {
+    // Nowhere to say it.
+  }
+}

@@ -1,12 +1,12 @@
 // The supervisor's retry bookkeeping: the record's list of attempts, the
 // pause between two attempts that a stop cuts short, and the marker line the
-// log gets between them. The retry loop itself is in _supervisor.ts's
-// supervise(), beside the stop it shares with every job.
+// log gets between them. The retry loop itself is in run.ts.
 
 import type { Job, JobAttempt } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
 import { formatDuration } from "../duration.ts";
-import { scheduleTimeout } from "../timeout.ts";
+import { scheduleTimeout } from "../util/timer.ts";
+import { warn } from "./log_note.ts";
 
 /** Waits `ms`, or less if `wake` settles first. */
 export async function pauseUnless(
@@ -115,14 +115,4 @@ export function retryNote(
   return `attempt ${next} of ${total} after ${after}, in ${
     formatDuration(pause)
   }`;
-}
-
-function warn(text: string): void {
-  try {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`@epack/detach supervisor: ${text}\n`),
-    );
-  } catch {
-    // The supervisor's stderr is usually /dev/null; never fail on it.
-  }
 }

@@ -33,3 +33,41 @@ export function sleep(ms: number): Promise<void> {
     after(ms, resolve);
   });
 }
+
+/**
+ * Calls `fn` once after `ms` milliseconds, even when `ms` is longer than a
+ * timer takes ({@linkcode MAX_TIMER}): longer delays are chained. A
+ * non-finite or non-positive `ms` schedules nothing.
+ *
+ * @returns A handle; disposing it cancels the call.
+ *
+ * @example A deadline that can be cancelled
+ * ```ts
+ * import { scheduleTimeout } from "@epack/detach/timeout";
+ *
+ * using timer = scheduleTimeout(60_000, () => console.log("too late"));
+ * // ... the work finished first; leaving the block cancels the timer.
+ * ```
+ */
+export function scheduleTimeout(ms: number, fn: () => void): Disposable {
+  let cancel: (() => void) | undefined;
+  if (Number.isFinite(ms) && ms > 0) {
+    const end = Date.now() + ms;
+    const arm = () => {
+      const left = end - Date.now();
+      if (left <= 0) {
+        cancel = undefined;
+        fn();
+        return;
+      }
+      cancel = after(left, arm);
+    };
+    arm();
+  }
+  return {
+    [Symbol.dispose]() {
+      cancel?.();
+      cancel = undefined;
+    },
+  };
+}
