@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { type Job, waitForJob } from "../mod.ts";
 import { isEnded, readProcess } from "../process/inspect.ts";
 
+export { until } from "./poll.ts";
+
 /** The fixture program that spawns jobs from JSON options. */
 export const SPAWNER: string = fileURLToPath(
   new URL("./spawner.ts", import.meta.url),
@@ -54,22 +56,6 @@ export async function mustSpawn(
   const r = await spawnJob(options, denoFlags);
   assert.equal(r.code, 0, `spawner failed: ${r.stderr}`);
   return r.result!;
-}
-
-/** Polls `fn` until it gives a value (not `undefined` or `false`). */
-export async function until<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  ms = 20_000,
-  every = 25,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
 }
 
 /** Whether a process exists and is not a zombie. */
