@@ -15,6 +15,7 @@ import {
   tempDir,
   until,
 } from "../../testdata/cli_helpers.ts";
+import { until as poll } from "../../testdata/poll.ts";
 
 Deno.test("jobs wait passes the job's exit code on and returns as soon as it ends", async (t) => {
   const dir = await tempDir();
@@ -179,11 +180,7 @@ Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", asyn
             stderr: "piped",
             env: { NO_COLOR: "1" },
           }).spawn();
-          const deadline = Date.now() + 20_000;
-          while (!await watching(waiter.pid)) {
-            assert(Date.now() < deadline, "the waiter never began to watch");
-            await new Promise((r) => setTimeout(r, 20));
-          }
+          await poll("the waiter to watch", () => watching(waiter.pid));
           waiter.kill(signal);
           const out = await waiter.output();
           const stderr = new TextDecoder().decode(out.stderr);
