@@ -162,6 +162,23 @@ export async function runs(pid: number): Promise<boolean> {
   return stat !== "" && !stat.startsWith("Z");
 }
 
+/**
+ * Whether a process has an inotify instance open: a file store's watch of
+ * a job (Deno.watchFs) is under way in it. Linux.
+ */
+export async function watchesFiles(pid: number): Promise<boolean> {
+  try {
+    for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+      const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`)
+        .catch(() => "");
+      if (target === "anon_inode:inotify") return true;
+    }
+  } catch {
+    // The process has gone.
+  }
+  return false;
+}
+
 /** Polls until a file holds text; returns it. */
 export async function readWhenWritten(
   path: string,

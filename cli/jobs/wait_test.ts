@@ -14,6 +14,7 @@ import {
   stopJob,
   tempDir,
   until,
+  watchesFiles,
 } from "../../testdata/cli_helpers.ts";
 import { until as poll } from "../../testdata/poll.ts";
 
@@ -150,20 +151,6 @@ Deno.test("a lost job is shown lost, wait exits 1, logs -f stops", async () => {
   }
 });
 
-/** Whether a process has an inotify watch open (watchJob() has begun). */
-async function watching(pid: number): Promise<boolean> {
-  try {
-    for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
-      const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`)
-        .catch(() => "");
-      if (target === "anon_inode:inotify") return true;
-    }
-  } catch {
-    // The process has gone.
-  }
-  return false;
-}
-
 Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", async (t) => {
   const dir = await tempDir();
   let job: Spawned | undefined;
@@ -180,7 +167,7 @@ Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", asyn
             stderr: "piped",
             env: { NO_COLOR: "1" },
           }).spawn();
-          await poll("the waiter to watch", () => watching(waiter.pid));
+          await poll("the waiter to watch", () => watchesFiles(waiter.pid));
           waiter.kill(signal);
           const out = await waiter.output();
           const stderr = new TextDecoder().decode(out.stderr);
