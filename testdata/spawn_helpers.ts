@@ -58,6 +58,17 @@ export async function mustSpawn(
   return r.result!;
 }
 
+/**
+ * A shell command that returns once `file` exists (or after `maxSeconds`):
+ * a worker that holds until the test says so, instead of running for a
+ * time guessed to outlast the test's next steps. Open it with
+ * `Deno.writeTextFile(file, "")`.
+ */
+export function gateCommand(file: string, maxSeconds = 30): string {
+  return `i=0; while [ ! -e '${file}' ] && [ $i -lt ${maxSeconds * 20} ]; ` +
+    `do sleep 0.05; i=$((i+1)); done`;
+}
+
 /** Whether a process exists and is not a zombie. */
 export function alive(pid: number): boolean {
   const p = readProcess(pid);
