@@ -1171,6 +1171,10 @@ Deno.test("JobStore.clean() removes the debris of a create that died, and never 
         },
       );
     } finally {
+      // Unlocked before the close: a child that the test runner forks
+      // meanwhile (for any test) shares the open file until its exec, and
+      // a close alone would release the lock only once that one is gone.
+      await busy.unlock();
       busy.close();
     }
     await t.step(
