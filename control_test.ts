@@ -311,6 +311,12 @@ const DAYS_30 = 30 * 24 * 60 * 60 * 1000;
 /** A worker that ignores SIGTERM, and so do its children (inherited). */
 const STUBBORN = `trap "" TERM; while :; do sleep 0.1; done`;
 /**
+ * A worker that outlives SIGTERM too, but writes "TERM" to `file` when one
+ * comes: the test sees when a stop is under way.
+ */
+const tellingStubborn = (file: string) =>
+  `trap 'echo TERM >> "${file}"' TERM; while :; do sleep 0.1; done`;
+/**
  * What a cancel may take past its grace: the documented 2 s, plus room for a
  * loaded machine (a CI run with two suites in parallel once needed more than
  * 2 s of it). The old main took 15 s past the grace, or forever.
@@ -337,10 +343,11 @@ async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
 async function stubbornJob(
   dir: string,
   options: Record<string, unknown> = {},
+  script = STUBBORN,
 ): Promise<{ jobId: string; pid: number; worker: number }> {
   const { jobId, pid } = await mustSpawn({
     command: "sh",
-    args: ["-c", STUBBORN],
+    args: ["-c", script],
     store: dir,
     ...options,
   });
@@ -430,7 +437,12 @@ Deno.test("cancel() with a shorter grace shortens a cancel under way on a runnin
   await withTempDir(async (dir) => {
     const store = new FileJobStore(dir);
     await t.step("grace 0 after grace 30d: SIGKILL at once", async () => {
-      const { jobId, worker } = await stubbornJob(dir);
+      const termFile = join(dir, "term");
+      const { jobId, worker } = await stubbornJob(
+        dir,
+        {},
+        tellingStubborn(termFile),
+      );
       let first: Promise<unknown> | undefined;
       try {
         first = cancel(jobId, { store: dir, grace: DAYS_30 })
@@ -439,8 +451,14 @@ Deno.test("cancel() with a shorter grace shortens a cancel under way on a runnin
           const j = await store.loadRecorded(jobId);
           return j.cancelRequestedAt !== undefined;
         });
-        // Long enough for the supervisor to be stopping the job already.
-        await new Promise((r) => setTimeout(r, 300));
+        // The supervisor is stopping the job: its SIGTERM has come.
+        await until(
+          "the first cancel's SIGTERM",
+          async () =>
+            (await Deno.readTextFile(termFile).catch(() => "")).includes(
+              "TERM",
+            ),
+        );
         const started = Date.now();
         const result = await within(
           CANCEL_SLACK,

@@ -15,7 +15,7 @@ import {
 import { setRuntimeForTesting as _setRuntimeForTesting } from "./spawn/plan.ts";
 import { FileJobStore, SUPERVISOR_START_GRACE_MS } from "./jobs.ts";
 import { MAX_DURATION } from "./duration.ts";
-import { groupMembers, readProcess } from "./process/inspect.ts";
+import { readProcess } from "./process/inspect.ts";
 import { withTempDir } from "./testdata/cli_helpers.ts";
 import { CAN_MOUNT, namesIn, withFullDisk } from "./testdata/full_disk.ts";
 import {
@@ -175,8 +175,12 @@ Deno.test("a supervisor that takes its lock after the start grace records the jo
     const supervisor = new Deno.Command(DENO, {
       args: ["run", "-A", SPAWNER, "__epack_detach_supervise__", dir, job.id],
     }).output();
-    await new Promise((r) => setTimeout(r, 2500));
-    assert.equal((await store.load(job.id)).status, "lost");
+    // Held until the grace period is over: a reader then sees it lost.
+    await until(
+      "the start grace to pass",
+      async () => (await store.load(job.id)).status === "lost",
+      10_000,
+    );
     await probe.unlock();
     probe.close();
     assert.equal((await supervisor).code, 0);
@@ -184,88 +188,6 @@ Deno.test("a supervisor that takes its lock after the start grace records the jo
     assert.equal(recorded.status, "lost");
     assert.match(recorded.error ?? "", /started more than 30s late/);
     assert.equal(await Deno.stat(marker).catch(() => undefined), undefined);
-  });
-});
-
-Deno.test("a signal to the supervisor at any moment never orphans the worker", async (t) => {
-  await withTempDir(async (dir) => {
-    // The worker ends on SIGTERM at once, but its child ignores it, so
-    // stopping takes the whole grace period after the worker has exited: a
-    // window in which the supervisor must go on catching signals.
-    const stubborn = `sh -c 'trap "" TERM; while :; do sleep 0.1; done' & wait`;
-    await t.step("cancelled twice", async () => {
-      const { jobId } = await mustSpawn({
-        command: "sh",
-        args: ["-c", stubborn],
-        store: dir,
-        grace: 800,
-      });
-      const store = new FileJobStore(dir);
-      const started = await until("the worker to start", async () => {
-        const j = await store.load(jobId);
-        return j.workerPid !== undefined ? j : undefined;
-      });
-      const [first, second] = await Promise.all([
-        cancel(jobId, { store: dir }),
-        new Promise((r) => setTimeout(r, 200)).then(() =>
-          cancel(jobId, { store: dir })
-        ),
-      ]);
-      assert.equal(first.job.status, "cancelled", first.message);
-      assert.equal(second.job.status, "cancelled", second.message);
-      assert.match(first.job.error ?? "", /SIGKILL/);
-      assert.deepEqual(groupMembers(started.workerPid!), []);
-    });
-    await t.step("cancelled while a timeout is stopping it", async () => {
-      const { jobId } = await mustSpawn({
-        command: "sh",
-        args: ["-c", stubborn],
-        store: dir,
-        timeout: 300,
-        grace: 1000,
-      });
-      const store = new FileJobStore(dir);
-      const started = await until("the worker to start", async () => {
-        const j = await store.load(jobId);
-        return j.workerPid !== undefined ? j : undefined;
-      });
-      await new Promise((r) => setTimeout(r, 600)); // inside the grace period
-      const result = await cancel(jobId, { store: dir });
-      assert.equal(result.job.status, "timed_out", result.message);
-      assert.deepEqual(groupMembers(started.workerPid!), []);
-    });
-    await t.step(
-      "cancelled the moment its supervisor takes the lock",
-      async () => {
-        await superviseIfRequested();
-        const store = new FileJobStore(dir);
-        for (let i = 0; i < 5; i++) {
-          const { jobId } = await mustSpawn({
-            command: "sleep",
-            args: ["60"],
-            store: dir,
-            grace: 300,
-          });
-          // Right after supervisedAt is stamped the supervisor is still
-          // starting the worker: cancel() signals it in that window.
-          await until(
-            "the supervisor to start",
-            async () => {
-              const j = await store.loadRecorded(jobId).catch(() => undefined);
-              return j?.supervisedAt !== undefined ? true : undefined;
-            },
-            20_000,
-            1,
-          );
-          const result = await cancel(jobId, { store: dir });
-          assert.equal(result.job.status, "cancelled", result.message);
-          const job = await store.loadRecorded(jobId);
-          if (job.workerPid !== undefined) {
-            assert.deepEqual(groupMembers(job.workerPid), []);
-          }
-        }
-      },
-    );
   });
 });
 
@@ -354,43 +276,6 @@ Deno.test("spawn() failures leave no running record and no process", async (t) =
         _setRuntimeForTesting(undefined);
       }
     });
-  });
-});
-
-Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with distinct IDs", async () => {
-  await withTempDir(async (dir) => {
-    const jobsDir = join(dir, "jobs");
-    const five = JSON.stringify(
-      Array.from({ length: 5 }, () => ({
-        command: "true",
-        store: jobsDir,
-      })),
-    );
-    const outputs = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        new Deno.Command(DENO, {
-          args: ["run", "-A", SPAWNER, five],
-          stdout: "piped",
-          stderr: "piped",
-        }).output()),
-    );
-    const ids: string[] = [];
-    for (const out of outputs) {
-      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      const spawned: Spawned[] = JSON.parse(
-        new TextDecoder().decode(out.stdout),
-      );
-      ids.push(...spawned.map((r) => r.jobId));
-    }
-    assert.equal(ids.length, 20);
-    assert.equal(new Set(ids).size, 20);
-    for (const id of ids) {
-      const job = await finalJob(join(dir, "jobs"), id);
-      assert.equal(job.status, "completed", `${id}: ${job.error}`);
-    }
-    const { jobs, invalid } = await new FileJobStore(join(dir, "jobs")).list();
-    assert.equal(jobs.length, 20);
-    assert.deepEqual(invalid, []);
   });
 });
 

@@ -6,6 +6,7 @@ import { parseRunArgs } from "./run.ts";
 import { parsePullArgs } from "./pull/_parse.ts";
 import { CliError } from "./_errors.ts";
 import { assertCliError, cli, withTempDir } from "../testdata/cli_helpers.ts";
+import { until as poll } from "../testdata/poll.ts";
 
 const A = "01ARYZ6S41TSV4RRFFQ69G5FAV";
 const B = "01ARYZ6S41TSV4RRFFQ69G5FAW";
@@ -175,11 +176,15 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
       await cli(["jobs", "limit", "0", ...at]);
       // Every job ends once the first has: the waiting ones run `true`,
       // or are cancelled (--after-ok).
-      for (let i = 0; i < 100; i++) {
-        const list = await cli(["jobs", ...at, "--json"]);
-        if (JSON.parse(list.stdout).jobs.length === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await poll(
+        "every job to end",
+        async () => {
+          const list = await cli(["jobs", ...at, "--json"]);
+          return JSON.parse(list.stdout).jobs.length === 0;
+        },
+        20_000,
+        100,
+      );
     }
   });
 });

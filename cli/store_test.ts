@@ -5,6 +5,7 @@
 // by EPACK_DETACH_STORE.
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { assert, assertEquals } from "../testdata/cli_helpers.ts";
+import { until as poll } from "../testdata/poll.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 // Each host's logs go to its user's state directory: one of the test's own.
@@ -97,18 +98,21 @@ Deno.test("the CLI on a store shared by two hosts", async (t) => {
     await t.step(
       "jobs <id> and jobs logs from another host say where the log is",
       async () => {
-        // Wait for the short job's end.
-        for (let i = 0; i < 100; i++) {
-          const r = await epack("host-b", [
-            "jobs",
-            done,
-            "--json",
-            "--store",
-            url,
-          ]);
-          if (JSON.parse(r.stdout).status === "completed") break;
-          await new Promise((res) => setTimeout(res, 100));
-        }
+        await poll(
+          "the short job's end",
+          async () => {
+            const r = await epack("host-b", [
+              "jobs",
+              done,
+              "--json",
+              "--store",
+              url,
+            ]);
+            return JSON.parse(r.stdout).status === "completed";
+          },
+          20_000,
+          100,
+        );
         const show = await epack("host-b", ["jobs", done, "--store", url]);
         assertEquals(show.code, 0, show.stderr);
         assert(/Host:\s+host-a/.test(show.stdout), show.stdout);

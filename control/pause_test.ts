@@ -29,16 +29,20 @@ function counter(file: string): string {
   return `i=0; while :; do i=$((i+1)); echo $i > ${file}.tmp; mv -f ${file}.tmp ${file}; sleep 0.05; done`;
 }
 
-/** The counter's value; retried until the file is first written. */
+/** The counter's value; polled for until the file is first written. */
 async function count(file: string): Promise<number> {
-  for (let tries = 0;; tries++) {
-    const n = parseInt(await Deno.readTextFile(file).catch(() => ""), 10);
-    if (!Number.isNaN(n)) return n;
-    if (tries > 100) throw new Error(`${file} holds no counter`);
-    await sleep(5);
-  }
+  return await until(
+    `${file} to hold a counter`,
+    async () => {
+      const n = parseInt(await Deno.readTextFile(file).catch(() => ""), 10);
+      return Number.isNaN(n) ? undefined : n;
+    },
+    2_000,
+    5,
+  );
 }
 
+/** An observation window: the time itself is what is tested. */
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

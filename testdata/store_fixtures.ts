@@ -52,21 +52,19 @@ export const TEST_LEASE = "epack_lease_ttl=1500&epack_renew_every=300";
 /** The PostgreSQL store: a throwaway cluster, one database per store. */
 export async function pgBackend(): Promise<Backend & { cluster: PgCluster }> {
   const cluster = await startCluster();
-  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
   const stores: JobStore[] = [];
   const logDirs: string[] = [];
-  let n = 0;
   return {
     name: "postgres",
     cluster,
     lostWithin: 1_500 + 1_000,
     async fresh() {
-      const db = `t${++n}`;
-      await admin.unsafe(`CREATE DATABASE ${db}`);
+      const db = await cluster.createDatabase();
       const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
       logDirs.push(logDir);
-      const url = cluster.url.replace(/\/postgres$/, `/${db}`) +
-        `?${TEST_LEASE}&epack_log_dir=${encodeURIComponent(logDir)}`;
+      const url = `${db}?${TEST_LEASE}&epack_log_dir=${
+        encodeURIComponent(logDir)
+      }`;
       const store = await openStore(url);
       stores.push(store);
       return { store, url };
@@ -88,7 +86,6 @@ export async function pgBackend(): Promise<Backend & { cluster: PgCluster }> {
       for (const s of stores) {
         await Promise.resolve(s[Symbol.asyncDispose]()).catch(() => {});
       }
-      await admin.end();
       for (const d of logDirs) {
         await Deno.remove(d, { recursive: true }).catch(() => {});
       }

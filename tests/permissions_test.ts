@@ -198,7 +198,11 @@ Deno.test("each flag of the narrow set, when missing, is named in the error", as
         assert.equal(l.code, 1);
         assert.ok(l.stderr.includes("--allow-read"), l.stderr);
         const done = await jobs(dir, "cancel", id, "--grace", "0s");
-        assert.equal(done.code, 0, done.stderr);
+        // 75: not ended 2 s after the cancel, which a loaded machine can
+        // take; the cancel stands, and the job ends cancelled.
+        assert.ok([0, 75].includes(done.code), done.stderr);
+        const ended = await jobs(dir, "wait", id, "--timeout", "30s");
+        assert.equal(ended.code, 130, ended.stderr);
       },
     );
   });

@@ -5,6 +5,7 @@ import { cancel, waitForJob } from "../control.ts";
 import { openStore } from "../store.ts";
 import { HOST_ENV } from "../store/env.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
+import { until } from "../testdata/poll.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
@@ -64,15 +65,6 @@ function marked(id: string): number[] {
   return pids;
 }
 
-async function until(what: string, ms: number, fn: () => Promise<boolean>) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`Not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return Date.now() - t0;
-}
-
 Deno.test("two hosts on one database", async (t) => {
   Deno.env.set(HOST_ENV, "host-b");
   await using cluster = await startCluster();
@@ -104,10 +96,10 @@ Deno.test("two hosts on one database", async (t) => {
       async () => {
         const id = await startOnA(url, dir, "sleep 300 & sleep 300; wait");
         leftovers.push(id);
-        await until("running with its worker", 10_000, async () => {
+        await until("running with its worker", async () => {
           const j = await b.load(id);
           return j.workerPid !== undefined && marked(id).length >= 3;
-        });
+        }, 10_000);
         const t0 = Date.now();
         const result = await cancel(id, { store: url, grace: 1_000 });
         const took = Date.now() - t0;
@@ -125,16 +117,19 @@ Deno.test("two hosts on one database", async (t) => {
         leftovers.push(id);
         await until(
           "supervised",
-          10_000,
           async () => (await b.load(id)).workerPid !== undefined,
+          10_000,
         );
         const job = await b.load(id);
         Deno.kill(job.pid, "SIGKILL");
-        const took = await until(
+        const killed = Date.now();
+        await until(
           "lost",
-          TTL + 3_000,
           async () => (await b.load(id)).status === "lost",
+          TTL + 3_000,
+          100,
         );
+        const took = Date.now() - killed;
         console.log(`lost seen ${took} ms after SIGKILL (TTL ${TTL} ms)`);
         // Its worker still runs on A (nobody stopped it): clean up.
         Deno.kill(-job.workerPid!, "SIGKILL");
@@ -144,24 +139,36 @@ Deno.test("two hosts on one database", async (t) => {
     await t.step(
       "a database restart while a job runs loses no end",
       async () => {
-        const id = await startOnA(url, dir, "sleep 2; exit 7");
-        leftovers.push(id);
-        await until(
-          "supervised",
-          10_000,
-          async () => (await b.load(id)).workerPid !== undefined,
+        // The job ends when the test says (a file appears), at most 30 s.
+        const go = `${dir}/go`;
+        const id = await startOnA(
+          url,
+          dir,
+          `i=0; while [ ! -e ${go} ] && [ $i -lt 600 ]; do sleep 0.05; ` +
+            `i=$((i+1)); done; exit 7`,
         );
+        leftovers.push(id);
+        const { workerPid } = await until("supervised", async () => {
+          const j = await b.load(id);
+          return j.workerPid !== undefined ? j : undefined;
+        }, 10_000);
         await cluster.stop();
         // The job ends while the server is down.
-        await new Promise((r) => setTimeout(r, 4_000));
+        await Deno.writeTextFile(go, "");
+        await until("the worker to end", () => !alive(workerPid!), 10_000);
         await cluster.start();
-        await until("its end recorded", 20_000, async () => {
-          try {
-            return (await b.loadRecorded(id)).status !== "running";
-          } catch {
-            return false;
-          }
-        });
+        await until(
+          "its end recorded",
+          async () => {
+            try {
+              return (await b.loadRecorded(id)).status !== "running";
+            } catch {
+              return false;
+            }
+          },
+          20_000,
+          100,
+        );
         const ended = await b.load(id);
         assertEquals(ended.status, "failed");
         assertEquals(ended.exitCode, 7);

@@ -14,6 +14,7 @@ import {
   fileBackend,
   pgBackend,
 } from "../testdata/store_fixtures.ts";
+import { until } from "../testdata/poll.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
@@ -35,19 +36,6 @@ async function assertRejects(
     throw new Error(`${what}: expected ${cls.name}, got ${String(err)}`);
   }
   throw new Error(`${what}: expected ${cls.name}, nothing was thrown`);
-}
-
-async function until(
-  what: string,
-  ms: number,
-  fn: () => Promise<boolean>,
-): Promise<number> {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`Not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return Date.now() - t0;
 }
 
 const HOSTILE = [
@@ -305,8 +293,9 @@ async function contract(t: Deno.TestContext, backend: Backend) {
         await child.status;
         await until(
           "lost",
-          backend.lostWithin + 2_000,
           async () => (await store.load(job.id)).status === "lost",
+          backend.lostWithin + 2_000,
+          50,
         );
         const lost = await store.load(job.id);
         assert(lost.error?.includes("supervisor is gone"), lost.error);
@@ -349,8 +338,9 @@ async function contract(t: Deno.TestContext, backend: Backend) {
         await child.status;
         await until(
           "lost",
-          backend.lostWithin + 2_000,
           async () => (await store.load(job.id)).status === "lost",
+          backend.lostWithin + 2_000,
+          50,
         );
       } finally {
         reader.releaseLock();

@@ -3,13 +3,19 @@
 
 import assert from "node:assert/strict";
 import { after, sleep } from "./timer.ts";
+import { until } from "../testdata/poll.ts";
 
 Deno.test("after() calls once, and never once cancelled", async () => {
   let calls = 0;
-  after(20, () => calls++);
   const cancel = after(20, () => calls += 100);
+  const fired = Promise.withResolvers<void>();
+  // Later than the cancelled one: by the time it fires, that one would have.
+  after(40, () => {
+    calls++;
+    fired.resolve();
+  });
   cancel();
-  await sleep(120);
+  await fired.promise;
   assert.equal(calls, 1);
 });
 
@@ -19,23 +25,31 @@ Deno.test("sleep() waits at least its time", async () => {
   assert.ok(performance.now() - t >= 45);
 });
 
-/** How long a `deno eval` of `code` ran, in ms. */
+/**
+ * How long a `deno eval` of `code` kept its event loop alive, in ms: from
+ * the code's start to the unload event, both on the child's clock, so that
+ * Deno's start-up (slow on a loaded machine) is not counted.
+ */
 async function runTime(code: string): Promise<number> {
   const url = new URL("./timer.ts", import.meta.url).href;
-  const t = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", `import { after } from "${url}";\n${code}`],
-    stdout: "null",
+    args: [
+      "eval",
+      `import { after } from "${url}";\n` +
+      `const t0 = performance.now();\n` +
+      `addEventListener("unload", () => console.log(performance.now() - t0));\n` +
+      code,
+    ],
+    stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return performance.now() - t;
+  return Number(new TextDecoder().decode(out.stdout).trim());
 }
 
 Deno.test("a timer holds the process open until it fires, not once cancelled", async () => {
-  // Generous bounds: a loaded machine starts Deno slowly, never early.
-  const armed = await runTime("after(1500, () => {});");
-  assert.ok(armed >= 1500, `exited after ${armed} ms`);
+  const armed = await runTime("after(300, () => {});");
+  assert.ok(armed >= 300, `exited after ${armed} ms`);
   const cancelled = await runTime("after(60_000, () => {})();");
   assert.ok(cancelled < 30_000, `exited after ${cancelled} ms`);
 });
@@ -46,7 +60,7 @@ Deno.test("after() takes a delay as setTimeout does: NaN and negatives fire at o
   after(-5, () => fired.push("negative"));
   after(0.5, () => fired.push("fraction"));
   await sleep(NaN);
-  await sleep(50);
+  await until("the three timers", () => fired.length === 3, 1_000, 5);
   assert.deepEqual(fired.sort(), ["NaN", "fraction", "negative"]);
 });
 

@@ -51,12 +51,18 @@ Deno.test("jobs cancel stops a running job and does nothing to an ended one", as
 Deno.test("jobs cancel exits 75 when the job has not ended by its grace plus the margin", async () => {
   const dir = await tempDir();
   try {
-    // A running record whose supervisor never comes: nothing will end it.
-    const job = await new FileJobStore(dir).create({ command: "x" });
-    const r = await jobs(dir, "cancel", job.id, "--grace", "0s");
+    // Running records whose supervisor never comes: nothing will end them.
+    // One for the text, one for the JSON, cancelled at once: each cancel
+    // waits its margin.
+    const store = new FileJobStore(dir);
+    const text = await store.create({ command: "x" });
+    const json = await store.create({ command: "x" });
+    const [r, j] = await Promise.all([
+      jobs(dir, "cancel", text.id, "--grace", "0s"),
+      jobs(dir, "cancel", json.id, "--grace", "0s", "--json"),
+    ]);
     assertEquals(r.code, WAIT_EXIT.WAIT_TIMEOUT, r.stderr);
     assert(/has not ended/.test(r.stdout), r.stdout);
-    const j = await jobs(dir, "cancel", job.id, "--grace", "0s", "--json");
     assertEquals(j.code, WAIT_EXIT.WAIT_TIMEOUT, j.stderr);
     assertEquals(JSON.parse(j.stdout).outcome, "stopping");
   } finally {

@@ -14,16 +14,22 @@ import {
   tempDir,
   until,
 } from "../../testdata/cli_helpers.ts";
+import { until as poll } from "../../testdata/poll.ts";
 
+/** The counter's value; polled for until the file is first written. */
 async function count(file: string): Promise<number> {
-  for (let tries = 0;; tries++) {
-    const n = parseInt(await Deno.readTextFile(file).catch(() => ""), 10);
-    if (!Number.isNaN(n)) return n;
-    if (tries > 100) throw new Error(`${file} holds no counter`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  return await poll(
+    `${file} to hold a counter`,
+    async () => {
+      const n = parseInt(await Deno.readTextFile(file).catch(() => ""), 10);
+      return Number.isNaN(n) ? undefined : n;
+    },
+    2_000,
+    5,
+  );
 }
 
+/** An observation window: the time itself is what is tested. */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both say what they did", async () => {
@@ -58,18 +64,18 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     // between vfork() and exec leaves the shell in the vfork wait (state D)
     // for as long as the child is stopped. The counter below is what says
     // the job stands still.
-    const stopDeadline = Date.now() + 10_000;
-    for (let seen = readProcess(pgid)?.state; seen !== "T" && seen !== "D";) {
-      // Said with what was seen, so that a failure here can be read.
-      assert(
-        Date.now() < stopDeadline,
-        `the worker did not stop: its state is ${seen}, the counter ${await count(
-          file,
-        )}`,
-      );
-      await sleep(25);
-      seen = readProcess(pgid)?.state;
-    }
+    // Said with what was seen, so that a failure here can be read.
+    let seen: string | undefined;
+    let counted = 0;
+    await poll(
+      () => `the worker to stop (state ${seen}, counter ${counted})`,
+      async () => {
+        seen = readProcess(pgid)?.state;
+        counted = await count(file);
+        return seen === "T" || seen === "D";
+      },
+      10_000,
+    );
     const a = await count(file);
     await sleep(300);
     assertEquals(await count(file), a, "the counter moved while paused");
@@ -98,11 +104,11 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     assertEquals(resumed.job.paused_at, undefined);
     assert(/^Resumed job .* after \d+s paused\./.test(resumed.message));
     const b = await count(file);
-    const deadline = Date.now() + 10_000;
-    while ((await count(file)) <= b + 2) {
-      assert(Date.now() < deadline, "the counter did not move after resume");
-      await sleep(25);
-    }
+    await poll(
+      "the counter to move after resume",
+      async () => (await count(file)) > b + 2,
+      10_000,
+    );
 
     const twice = await jobs(dir, "resume", job.jobId);
     assertEquals(twice.code, 0, twice.stderr);

@@ -14,7 +14,9 @@ import {
   stopJob,
   tempDir,
   until,
+  watchesFiles,
 } from "../../testdata/cli_helpers.ts";
+import { until as poll } from "../../testdata/poll.ts";
 
 Deno.test("jobs wait passes the job's exit code on and returns as soon as it ends", async (t) => {
   const dir = await tempDir();
@@ -149,20 +151,6 @@ Deno.test("a lost job is shown lost, wait exits 1, logs -f stops", async () => {
   }
 });
 
-/** Whether a process has an inotify watch open (watchJob() has begun). */
-async function watching(pid: number): Promise<boolean> {
-  try {
-    for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
-      const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`)
-        .catch(() => "");
-      if (target === "anon_inode:inotify") return true;
-    }
-  } catch {
-    // The process has gone.
-  }
-  return false;
-}
-
 Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", async (t) => {
   const dir = await tempDir();
   let job: Spawned | undefined;
@@ -179,11 +167,7 @@ Deno.test("jobs wait tells its own Ctrl-C (75) from a cancelled job (130)", asyn
             stderr: "piped",
             env: { NO_COLOR: "1" },
           }).spawn();
-          const deadline = Date.now() + 20_000;
-          while (!await watching(waiter.pid)) {
-            assert(Date.now() < deadline, "the waiter never began to watch");
-            await new Promise((r) => setTimeout(r, 20));
-          }
+          await poll("the waiter to watch", () => watchesFiles(waiter.pid));
           waiter.kill(signal);
           const out = await waiter.output();
           const stderr = new TextDecoder().decode(out.stderr);

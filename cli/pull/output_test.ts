@@ -12,6 +12,7 @@ import {
   withTempDir,
   writeRegistry,
 } from "../../testdata/cli_helpers.ts";
+import { until as poll } from "../../testdata/poll.ts";
 
 const PACK = {
   name: "api",
@@ -291,11 +292,10 @@ Deno.test("pull --force checks the output again right before the rename", async 
     const target = join(out, "x.epack");
     await Deno.writeTextFile(target, "old\n");
     const pull = cli(["pull", server.url, "-o", target, "--force"]);
-    const deadline = Date.now() + 20_000;
-    while ((await listDir(out)).length < 2) {
-      assert.ok(Date.now() < deadline, "the download never started");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await poll(
+      "the download to start",
+      async () => (await listDir(out)).length >= 2,
+    );
     await Deno.remove(target);
     await sh('mkfifo "$1"', target);
     release();

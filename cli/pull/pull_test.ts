@@ -23,6 +23,7 @@ import {
   withTempDir,
   writeRegistry,
 } from "../../testdata/cli_helpers.ts";
+import { until as poll } from "../../testdata/poll.ts";
 
 const D1 = `sha256:${"a".repeat(64)}`;
 
@@ -740,17 +741,12 @@ Deno.test("an interrupted pull leaves no file at the output path and no temp fil
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      // Wait until the temp file exists and has bytes in it.
-      const deadline = Date.now() + 20_000;
-      for (;;) {
+      await poll("the temp file to have bytes in it", async () => {
         const names = await listDir(out);
-        if (names.length > 0) {
-          const info = await Deno.stat(join(out, names[0])).catch(() => null);
-          if (info && info.size > 0) break;
-        }
-        assert.ok(Date.now() < deadline, "the download never started");
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        if (names.length === 0) return false;
+        const info = await Deno.stat(join(out, names[0])).catch(() => null);
+        return info !== null && info.size > 0;
+      });
       child.kill("SIGINT");
       const result = await child.output();
       const stderr = new TextDecoder().decode(result.stderr);

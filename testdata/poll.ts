@@ -1,0 +1,34 @@
+// The one way a test waits for something: poll the condition, with a bound.
+// A fixed sleep is either too short on a loaded machine (a flaky failure) or
+// too long on a quiet one (a slow suite); a poll is neither, and when it
+// gives up it says what it was waiting for.
+
+/**
+ * Polls `check` until it gives a value other than `undefined` or `false`,
+ * and returns that value.
+ *
+ * @param what What is awaited, for the error (a function: read when the
+ *   wait fails, so it can say what was last seen).
+ * @param check The condition; it may be async. An exception fails the wait
+ *   at once (catch inside `check` for "not there yet").
+ * @param ms How long to wait at most.
+ * @param every The pause between two checks.
+ * @throws {Error} `Timed out waiting for <what>` after `ms`.
+ */
+export async function until<T>(
+  what: string | (() => string),
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 20_000,
+  every = 25,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) {
+      const said = typeof what === "string" ? what : what();
+      throw new Error(`Timed out waiting for ${said} (${ms} ms)`);
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
