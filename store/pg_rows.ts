@@ -71,7 +71,8 @@ export function insertRow(sql: Sql, job: Job, host: string, text: string) {
 /**
  * The compare-and-swap write of `next` over `row`, with its notification:
  * no row comes back if the version moved on since `row` was read. A `ttl`
- * also renews the lease.
+ * also renews the lease; a `tail` is the end of the job's log, kept with its
+ * end in the same statement (a reader that sees the end sees the tail).
  */
 export function swapRow(
   sql: Sql,
@@ -79,6 +80,7 @@ export function swapRow(
   next: Job,
   text: string,
   ttl: number | null,
+  tail: string | null = null,
 ) {
   return sql`
     WITH upd AS (
@@ -89,6 +91,7 @@ export function swapRow(
         ended_at = ${next.completedAt ?? null},
         lease_until = CASE WHEN ${ttl}::bigint IS NULL THEN lease_until
           ELSE now() + ${ttl}::bigint * interval '1 millisecond' END,
+        log_tail = coalesce(log_tail, ${tail}::text),
         version = version + 1
       WHERE id = ${row.id} AND version = ${row.version!}
       RETURNING id)

@@ -4,7 +4,7 @@
 
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
-import { cleanable, cleanCutoff, endJob } from "./rules.ts";
+import { cleanable, cleanCutoff, endJob, isFinalStatus } from "./rules.ts";
 import type * as contract from "./contract.ts";
 import {
   type CreateJobOptions,
@@ -59,6 +59,15 @@ import { redact } from "./redact.ts";
  * await store.finish(job.id, { status: "completed", exitCode: 0 });
  * ```
  */
+/** What one compare-and-swap step writes. */
+interface Swap {
+  next: Job;
+  /** Renew the lease too. */
+  lease?: boolean;
+  /** The end of the job's log, kept with its end. */
+  tail?: string;
+}
+
 export class PostgresJobStore implements contract.JobStore {
   /** This host's name, recorded on each job it creates. */
   readonly host: string;
@@ -240,12 +249,7 @@ export class PostgresJobStore implements contract.JobStore {
   // 3.4.9 issue #1208; single statements never pin one.)
   async #swap(
     id: string,
-    compute: (
-      current: Job,
-      row: Row,
-    ) =>
-      | { next: Job; lease?: boolean }
-      | Promise<{ next: Job; lease?: boolean }>,
+    compute: (current: Job, row: Row) => Swap | Promise<Swap>,
   ): Promise<Job> {
     // A write cut off by a lost connection may or may not have been
     // committed: the next read tells (the version moved on to exactly what
@@ -277,7 +281,10 @@ export class PostgresJobStore implements contract.JobStore {
         done.host = row.host;
         return done;
       }
-      const { next, lease } = await compute(parseRow(row, this.location), row);
+      const { next, lease, tail } = await compute(
+        parseRow(row, this.location),
+        row,
+      );
       next.id = row.id;
       delete next.host;
       delete next.logTail;
@@ -286,7 +293,7 @@ export class PostgresJobStore implements contract.JobStore {
       let written;
       try {
         written = await this.#run(() =>
-          swapRow(this.#sql, row, next, text, ttl)
+          swapRow(this.#sql, row, next, text, ttl, tail ?? null)
         );
       } catch (err) {
         if (retries++ >= 3 || !isTransient(err)) throw err;
@@ -296,6 +303,7 @@ export class PostgresJobStore implements contract.JobStore {
       sent = undefined;
       if (written.length === 0) continue;
       next.host = row.host;
+      if (tail !== undefined) next.logTail = tail;
       return next;
     }
   }
@@ -306,18 +314,18 @@ export class PostgresJobStore implements contract.JobStore {
    * log, read from the path made from its ID on this host.
    */
   async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
-    const job = await this.update(id, endJob(end, at));
-    if (job.host !== this.host) return job;
-    const tail = await readTail(this.logPath(job.id));
-    if (tail !== undefined) {
-      await this.#run(() =>
-        this.#sql`
-          UPDATE epack_detach_jobs SET log_tail = ${tail}
-          WHERE id = ${job.id} AND log_tail IS NULL`
-      );
-      job.logTail = tail;
-    }
-    return job;
+    // Read before the write, so that the end and the tail land together.
+    const tail = await readTail(this.logPath(validateJobId(id)));
+    const apply = endJob(end, at);
+    return await this.#swap(id, (current, row) => {
+      const ending = !isFinalStatus(current.status);
+      return {
+        next: apply(current),
+        ...(ending && row.host === this.host && tail !== undefined
+          ? { tail }
+          : {}),
+      };
+    });
   }
 
   /** Deletes a job's row, and its log if the log is on this host. */
