@@ -314,17 +314,13 @@ export class PostgresJobStore implements contract.JobStore {
    * log, read from the path made from its ID on this host.
    */
   async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
-    // Read before the write, so that the end and the tail land together.
-    const tail = await readTail(this.logPath(validateJobId(id)));
     const apply = endJob(end, at);
-    return await this.#swap(id, (current, row) => {
-      const ending = !isFinalStatus(current.status);
-      return {
-        next: apply(current),
-        ...(ending && row.host === this.host && tail !== undefined
-          ? { tail }
-          : {}),
-      };
+    return await this.#swap(id, async (current, row) => {
+      // Read here, by the row's ID (a ULID may have been typed in another
+      // case), so that the end and the tail land in one statement.
+      const local = !isFinalStatus(current.status) && row.host === this.host;
+      const tail = local ? await readTail(this.logPath(row.id)) : undefined;
+      return { next: apply(current), ...(tail !== undefined ? { tail } : {}) };
     });
   }
 

@@ -4,7 +4,7 @@
 // epack's keys first, in its order and with its JSON types, then ours, then
 // any key we do not know, kept as it was read.
 
-import { JobNotFoundError } from "./job_id.ts";
+import { isJobId, JobNotFoundError } from "./job_id.ts";
 import { checkDuration } from "../duration.ts";
 import {
   checkAfter,
@@ -110,6 +110,9 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   const reject: Reject = (reason) => {
     throw new InvalidJobFileError(id, path, reason);
   };
+  // A row of a shared store names its own ID: one that is not an ID is
+  // not a job (paths and commands are made from IDs).
+  if (!isJobId(id)) reject("its ID is not a valid job ID");
   let raw: unknown;
   try {
     raw = JSON.parse(text);
