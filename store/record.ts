@@ -206,6 +206,7 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
 export function readJobFileSync(path: string, id: string): Job {
   let text: string;
   try {
+    checkRecordFile(Deno.lstatSync(path), path, id);
     text = Deno.readTextFileSync(path);
   } catch (err) {
     throw readError(err, path, id);
@@ -217,11 +218,36 @@ export function readJobFileSync(path: string, id: string): Job {
 export async function readJobFile(path: string, id: string): Promise<Job> {
   let text: string;
   try {
+    checkRecordFile(await Deno.lstat(path), path, id);
     text = await Deno.readTextFile(path);
   } catch (err) {
     throw readError(err, path, id);
   }
   return parseJobRecord(text, id, path);
+}
+
+/**
+ * The most bytes a record holds: more than any job's argv and environment
+ * can make (the kernel's ARG_MAX is 2 MiB), and the writer refuses more.
+ */
+export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Looked at before the record is opened: a FIFO would block the open (and
+ * with it `jobs <id>` or a listing), and a huge file would be read whole on
+ * every listing. Neither is a record.
+ */
+function checkRecordFile(info: Deno.FileInfo, path: string, id: string): void {
+  if (!info.isFile) {
+    throw new InvalidJobFileError(id, path, "not a regular file");
+  }
+  if (info.size > MAX_RECORD_BYTES) {
+    throw new InvalidJobFileError(
+      id,
+      path,
+      `${info.size} bytes, more than a record holds (${MAX_RECORD_BYTES})`,
+    );
+  }
 }
 
 /** What a failed read of a record means for the store. */
@@ -282,6 +308,16 @@ export function serializeJobRecord(job: Job): string {
     throw new TypeError(`Invalid job record ${job.id}: ${err.reason}`, {
       cause: err,
     });
+  }
+  if (text.length > MAX_RECORD_BYTES / 4) {
+    // Counted in UTF-16 units, so that every text under this is under
+    // MAX_RECORD_BYTES in UTF-8: what is written can always be read.
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > MAX_RECORD_BYTES) {
+      throw new RangeError(
+        `Invalid job record ${job.id}: ${bytes} bytes, more than a record holds (${MAX_RECORD_BYTES})`,
+      );
+    }
   }
   return text;
 }

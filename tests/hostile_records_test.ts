@@ -29,3 +29,44 @@ Deno.test("a record whose unknown key nests deeper than a result may is invalid,
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a FIFO or an oversized file in place of a record is invalid, read without blocking or reading it whole", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detach_hostile_" });
+  try {
+    const store = new FileJobStore(dir);
+    const fifo = await store.create({ command: "x" });
+    const big = await store.create({ command: "x" });
+    const fine = await store.create({ command: "x" });
+    await Deno.remove(store.recordPath(fifo.id));
+    const mk = await new Deno.Command("mkfifo", {
+      args: [store.recordPath(fifo.id)],
+    }).output();
+    assert.ok(mk.success);
+    // Past the bound, sparse: reading it whole would take 8 MiB.
+    const f = await Deno.open(store.recordPath(big.id), { write: true });
+    await f.truncate(8 * 1024 * 1024);
+    f.close();
+    await assert.rejects(store.load(fifo.id), (err: unknown) => {
+      assert.ok(err instanceof InvalidJobFileError);
+      assert.equal(err.reason, "not a regular file");
+      return true;
+    });
+    await assert.rejects(
+      store.update(fifo.id, (j) => j),
+      InvalidJobFileError,
+    );
+    await assert.rejects(store.load(big.id), (err: unknown) => {
+      assert.ok(err instanceof InvalidJobFileError);
+      assert.match(err.reason, /^8388608 bytes, more than a record holds/);
+      return true;
+    });
+    const { jobs, invalid } = await store.list();
+    assert.deepEqual(jobs.map((j) => j.id), [fine.id]);
+    assert.deepEqual(
+      invalid.map((i) => i.id).sort(),
+      [big.id, fifo.id].sort(),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
