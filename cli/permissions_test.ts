@@ -45,7 +45,7 @@ Deno.test("run --detach names the permission it lacks, never 'Command not found'
         { permissions: [...RW, "--allow-env", "--allow-run"] },
       );
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(JSON.parse(r.stdout).jobId);
+      assert.ok(JSON.parse(r.stdout).id);
     });
   });
 });
@@ -102,7 +102,7 @@ Deno.test("jobs names the permission it lacks, and changes nothing", async (t) =
       "60",
     ]);
     assert.equal(started.code, 0, started.stderr);
-    const { jobId } = JSON.parse(started.stdout);
+    const { id: jobId } = JSON.parse(started.stdout);
     try {
       await until(dir, jobId, (j) => j.workerPid !== undefined);
       // An ended job for clean to (not) remove.

@@ -6,7 +6,6 @@
 // signal to epack stops everything it started.
 
 import { resolve } from "../util/path.ts";
-import { findWorkingDir } from "../store/open.ts";
 import { formatDuration } from "../duration.ts";
 import { DEFAULT_KILL_GRACE } from "../timeout.ts";
 import { type ProcessGroup, startGroup } from "../process/group.ts";
@@ -51,6 +50,8 @@ export interface RunCommand {
   timeout?: number;
   /** With --detach: the job's other options (--retry, --after, ...). */
   control: JobControlOptions;
+  /** Where it runs (`--cwd`), as given; default: the current directory. */
+  cwd?: string;
   /** The jobs directory, as given. */
   jobsDir?: string;
   /** The store, as given with --store. */
@@ -153,6 +154,7 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
   );
   if (timeout !== undefined) command.timeout = timeout;
   command.control = control;
+  if (typeof values.cwd === "string") command.cwd = values.cwd;
   if (typeof values["jobs-dir"] === "string") {
     command.jobsDir = values["jobs-dir"];
   }
@@ -178,34 +180,42 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     console.log(runHelp());
     return EXIT.OK;
   }
+  // As `cd DIR && program`: the program and its arguments are taken from
+  // DIR, with or without --detach; epack's own paths from here.
+  const cwd = resolve(command.cwd ?? ".");
   if (command.detach) {
-    // spawn() looks the program up, and names a missing permission rather
-    // than calling the program "not found".
-    const cwd = Deno.cwd();
-    const workingDir = findWorkingDir(cwd);
-    // The job runs in the project's directory: a program named by a
-    // relative path must still be the one meant here.
-    const program = command.program.includes("/")
-      ? resolve(cwd, command.program)
-      : command.program;
+    // spawn() looks the program up from the job's directory, and names a
+    // missing permission rather than calling the program "not found".
     const chosen = chooseStore({
       store: command.store,
       "jobs-dir": command.jobsDir,
     });
     return await startJob({
-      command: program,
+      command: command.program,
       args: command.args,
-      workingDir,
+      workingDir: cwd,
       store: chosen.name,
-      storeGiven: chosen.given,
+      carry: chosen.given ? { store: chosen.name } : {},
       json: command.json,
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
       ...command.control,
     });
   }
-  checkProgram(command.program, Deno.cwd());
+  checkDir(cwd);
+  checkProgram(command.program, cwd);
   assertPosix("run");
-  return await runForeground(command);
+  return await runForeground(command, cwd);
+}
+
+/** A `--cwd` that is not a directory is said as such, not as "not found". */
+function checkDir(dir: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dir).isDirectory;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) return;
+  }
+  if (!isDir) throw new CliError(`--cwd ${dir}: missing or not a directory`);
 }
 
 /** `run` for cli/main.ts. */
@@ -223,7 +233,10 @@ export const RUN: CliCommand = {
  * SIGUSR1 and SIGUSR2 are passed on too (a program such as dd reports on
  * them), and the other signals that would end a Deno process are ignored.
  */
-async function runForeground(command: RunCommand): Promise<number> {
+async function runForeground(
+  command: RunCommand,
+  cwd: string,
+): Promise<number> {
   const forward: Deno.Signal[] = [
     "SIGINT",
     "SIGHUP",
@@ -236,6 +249,7 @@ async function runForeground(command: RunCommand): Promise<number> {
   try {
     group = startGroup(command.program, {
       args: command.args,
+      cwd,
       stdio: "inherit",
       timeout: command.timeout,
       grace: DEFAULT_KILL_GRACE,

@@ -34,6 +34,8 @@ export interface PullCommand {
   json: boolean;
   jobsDir?: string;
   store?: string;
+  /** Where the job runs (`--cwd`, with `detach` only), as given. */
+  cwd?: string;
   /** The job's timeout in milliseconds (with `detach` only). */
   timeout?: number;
   /** The job's other options (with `detach` only). */
@@ -90,6 +92,11 @@ export const PULL_FLAGS: FlagSpecs = {
     help: "Run the pull as a background job and return at once",
   },
   ...JOB_FLAGS,
+  cwd: {
+    ...JOB_FLAGS.cwd,
+    help: "With --detach: run the pull in DIR, as `cd DIR && ...`\n" +
+      "would: a pack without --output lands there",
+  },
   "jobs-dir": {
     ...COMMON_FLAGS["jobs-dir"],
     help: "The jobs directory (with --detach;\n" +
@@ -212,6 +219,13 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   if (jobsDir !== undefined) command.jobsDir = jobsDir;
   const store = flag("store");
   if (store !== undefined) command.store = store;
+  const cwd = flag("cwd");
+  if (cwd !== undefined) {
+    if (!command.detach) {
+      throw usageError("--cwd applies to a job: add --detach", "pull");
+    }
+    command.cwd = cwd;
+  }
   const { timeout, ...control } = parseJobFlags(
     parsed,
     "pull",
