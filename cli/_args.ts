@@ -64,8 +64,9 @@ export const COMMON_FLAGS: FlagSpecs = {
   "jobs-dir": {
     type: "string",
     value: "DIR",
-    help: "The jobs directory (default: .epack/jobs in the\n" +
-      "project root, the nearest directory with deno.json)",
+    help: "The jobs directory (default: .epack/jobs in the project\n" +
+      "root, the nearest directory with deno.json; outside any\n" +
+      "project, $XDG_STATE_HOME/epack/jobs)",
   },
   store: {
     type: "string",

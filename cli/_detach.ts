@@ -59,10 +59,10 @@ export const JOB_FLAGS: FlagSpecs = {
   },
   after: {
     type: "string",
-    value: "ID",
+    value: "JOB",
     multiple: true,
-    help: "With --detach: start only once job ID has ended\n" +
-      "(repeatable); it waits as `waiting`, with no process",
+    help: "With --detach: start only once JOB (an ID or a name)\n" +
+      "has ended (repeatable); it waits as `waiting`, with no process",
   },
   "after-ok": {
     type: "boolean",

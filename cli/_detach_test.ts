@@ -95,7 +95,7 @@ Deno.test("a bad job flag on the command line: one error line, a hint, nothing r
       const flag of [
         "--retry N",
         "--retry-delay D",
-        "--after ID",
+        "--after JOB",
         "--after-ok",
         "--on-end CMD",
         "--log-max SIZE",
@@ -104,7 +104,7 @@ Deno.test("a bad job flag on the command line: one error line, a hint, nothing r
       assert.ok(help.stdout.includes(flag), `run --help lacks ${flag}`);
     }
     const pullHelp = await cli(["pull", "--help"]);
-    assert.ok(pullHelp.stdout.includes("--after ID"));
+    assert.ok(pullHelp.stdout.includes("--after JOB"));
   });
 });
 

@@ -39,7 +39,7 @@ Usage: epack <command> [options]${
 Commands:
   pull <remote> [ref]         Download a pack from a registry
   run [options] -- <program>  Run a program, in the foreground or as a job
-  jobs                        List, inspect, follow, wait for, cancel, pause, limit jobs
+  jobs                        List, inspect, follow, wait for, stop, remove, re-run jobs
   help [command]              Show help
 
 Options every command takes:

@@ -76,8 +76,8 @@ const RUN_FLAGS: FlagSpecs = {
   json: { ...COMMON_FLAGS.json, help: "With --detach: print the job as JSON" },
   "jobs-dir": {
     ...COMMON_FLAGS["jobs-dir"],
-    help: "The jobs directory (with --detach;\n" +
-      "default: <project>/.epack/jobs)",
+    help: "The jobs directory (with --detach; default:\n" +
+      "<project>/.epack/jobs, else the user's)",
   },
   store: {
     ...COMMON_FLAGS.store,

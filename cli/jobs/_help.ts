@@ -171,7 +171,7 @@ Usage:
   epack jobs limit 0      Remove it: every queued job starts
 
 ${options(SPECS.limit)}
-A job can also wait for others: 'run --detach --after ID' (see 'run --help').
+A job can also wait for others: 'run --detach --after JOB' (see 'run --help').
 A PostgreSQL store (--store postgres://...) has no limit yet.
 
 Examples:

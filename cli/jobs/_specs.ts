@@ -8,12 +8,15 @@ export const LIST: FlagSpecs = {
   all: {
     type: "boolean",
     short: "a",
-    help: "List every job, not only those not ended",
+    help: "List every job, not only those not ended (and lost\n" +
+      "ones whose processes still run)",
   },
   status: {
     type: "string",
     value: "STATUS",
-    help: `List jobs with this status:\n${JOB_STATUSES.join(", ")}`,
+    help: `Only this status: ${JOB_STATUSES.slice(0, 4).join(", ")},\n${
+      JOB_STATUSES.slice(4).join(", ")
+    }`,
   },
   clean: {
     type: "boolean",

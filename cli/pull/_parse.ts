@@ -99,8 +99,8 @@ export const PULL_FLAGS: FlagSpecs = {
   },
   "jobs-dir": {
     ...COMMON_FLAGS["jobs-dir"],
-    help: "The jobs directory (with --detach;\n" +
-      "default: <project>/.epack/jobs)",
+    help: "The jobs directory (with --detach; default:\n" +
+      "<project>/.epack/jobs, else the user's)",
   },
   store: {
     ...COMMON_FLAGS.store,
