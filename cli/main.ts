@@ -74,7 +74,9 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
 export async function main(args: string[]): Promise<number> {
   // A `jobs wait` or `jobs logs -f` may wait for hours: signals nobody
   // means as a stop must not end it (SIGQUIT, a terminal's Ctrl-\, does).
-  using _quiet = ignoreQuietSignals(["SIGQUIT"]);
+  // SIGPROF is V8's own under --cpu-prof: listening for it kills the
+  // profiled CLI.
+  using _quiet = ignoreQuietSignals(["SIGQUIT", "SIGPROF"]);
   let json = false;
   // A rejection nobody awaited would otherwise end the program with a stack.
   const onRejection = (event: PromiseRejectionEvent) => {

@@ -10,6 +10,7 @@ import {
   cli,
   craftEnded,
   listDir,
+  settled,
   stopJob,
   until,
   withTempDir,
@@ -45,7 +46,10 @@ Deno.test("run --detach names the permission it lacks, never 'Command not found'
         { permissions: [...RW, "--allow-env", "--allow-run"] },
       );
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(JSON.parse(r.stdout).id);
+      const { id: jobId } = JSON.parse(r.stdout);
+      assert.ok(jobId);
+      // Its supervisor done with the dir before the dir goes.
+      await settled(jobsDir, jobId);
     });
   });
 });

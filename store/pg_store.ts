@@ -51,6 +51,15 @@ import {
 import { POSTGRES_STORE_CAPABILITIES } from "./capabilities.ts";
 import { redact } from "./redact.ts";
 
+/** What one compare-and-swap step writes. */
+interface Swap {
+  next: Job;
+  /** Renew the lease too. */
+  lease?: boolean;
+  /** The end of the job's log, kept with its end. */
+  tail?: string;
+}
+
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
  * `--allow-env`, and `--allow-read`/`--allow-write` for the log directory.
@@ -64,15 +73,6 @@ import { redact } from "./redact.ts";
  * await store.finish(job.id, { status: "completed", exitCode: 0 });
  * ```
  */
-/** What one compare-and-swap step writes. */
-interface Swap {
-  next: Job;
-  /** Renew the lease too. */
-  lease?: boolean;
-  /** The end of the job's log, kept with its end. */
-  tail?: string;
-}
-
 export class PostgresJobStore implements contract.JobStore {
   /** This host's name, recorded on each job it creates. */
   readonly host: string;
