@@ -16,7 +16,7 @@ import {
   parseSize,
 } from "../store/job_options.ts";
 import { checkJobName, JobNotFoundError } from "../store/job_id.ts";
-import type { FlagSpecs, ParsedFlags } from "./_args.ts";
+import { COMMON_FLAGS, type FlagSpecs, type ParsedFlags } from "./_args.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
@@ -81,6 +81,22 @@ export const JOB_FLAGS: FlagSpecs = {
     help: "With --detach: keep the log under SIZE (such as 10MiB),\n" +
       "dropping its oldest part (default: unlimited)",
   },
+};
+
+/** The store's flags of a command that can start a job, and its help. */
+export const STORE_FLAGS: FlagSpecs = {
+  "jobs-dir": {
+    ...COMMON_FLAGS["jobs-dir"],
+    help: "The jobs directory (with --detach; default:\n" +
+      "<project>/.epack/jobs, else the user's)",
+  },
+  store: {
+    ...COMMON_FLAGS.store,
+    help: "With --detach: the job store, a postgres:// URL\n" +
+      "shared by hosts, or a jobs directory (default:\n" +
+      "$EPACK_DETACH_STORE, else --jobs-dir)",
+  },
+  help: COMMON_FLAGS.help,
 };
 
 /** The job's options, and its time limit in milliseconds (0 for none). */

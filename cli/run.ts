@@ -20,7 +20,7 @@ import {
   formatFlags,
   parseFlags,
 } from "./_args.ts";
-import { JOB_FLAGS, parseJobFlags, startJob } from "./_detach.ts";
+import { JOB_FLAGS, parseJobFlags, startJob, STORE_FLAGS } from "./_detach.ts";
 import type { JobControlOptions } from "../store/job.ts";
 import { chooseStore } from "./_store.ts";
 
@@ -74,18 +74,7 @@ const RUN_FLAGS: FlagSpecs = {
     help: "Run it as a background job and return at once",
   },
   json: { ...COMMON_FLAGS.json, help: "With --detach: print the job as JSON" },
-  "jobs-dir": {
-    ...COMMON_FLAGS["jobs-dir"],
-    help: "The jobs directory (with --detach; default:\n" +
-      "<project>/.epack/jobs, else the user's)",
-  },
-  store: {
-    ...COMMON_FLAGS.store,
-    help: "With --detach: the job store, a postgres:// URL\n" +
-      "shared by hosts, or a jobs directory (default:\n" +
-      "$EPACK_DETACH_STORE, else --jobs-dir)",
-  },
-  help: COMMON_FLAGS.help,
+  ...STORE_FLAGS,
 };
 
 /**

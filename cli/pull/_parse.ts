@@ -4,7 +4,7 @@
 
 import type { PullOptions } from "../../flags.ts";
 import type { JobControlOptions } from "../../store/job.ts";
-import { JOB_FLAGS, parseJobFlags } from "../_detach.ts";
+import { JOB_FLAGS, parseJobFlags, STORE_FLAGS } from "../_detach.ts";
 import { usageError } from "../_errors.ts";
 import {
   COMMON_FLAGS,
@@ -97,18 +97,7 @@ export const PULL_FLAGS: FlagSpecs = {
     help: "With --detach: run the pull in DIR, as `cd DIR && ...`\n" +
       "would: a pack without --output lands there",
   },
-  "jobs-dir": {
-    ...COMMON_FLAGS["jobs-dir"],
-    help: "The jobs directory (with --detach; default:\n" +
-      "<project>/.epack/jobs, else the user's)",
-  },
-  store: {
-    ...COMMON_FLAGS.store,
-    help: "With --detach: the job store, a postgres:// URL\n" +
-      "shared by hosts, or a jobs directory (default:\n" +
-      "$EPACK_DETACH_STORE, else --jobs-dir)",
-  },
-  help: COMMON_FLAGS.help,
+  ...STORE_FLAGS,
 };
 
 /**
