@@ -7,7 +7,7 @@ import { join } from "node:path";
 import {
   cli,
   MOD,
-  waitForRecord,
+  settled,
   withTempDir,
   writeRegistry,
 } from "../testdata/cli_helpers.ts";
@@ -25,7 +25,7 @@ Deno.test("a job runs where the user stands, with and without --detach; --cwd DI
       const r = await cli(["run", "-d", "--json", ...args], { cwd: sub });
       assert.equal(r.code, 0, r.stderr);
       const { id } = JSON.parse(r.stdout);
-      assert.equal((await waitForRecord(jobsDir, id)).status, "completed");
+      assert.equal((await settled(jobsDir, id)).status, "completed");
       return await Deno.readTextFile(join(jobsDir, `${id}.log`));
     };
     assert.equal(await detached("--", "pwd"), `${sub}\n`);
@@ -78,6 +78,7 @@ Deno.test("outside any project, jobs live in the user's state directory, and a m
     assert.equal(log_path, join(store, `${id}.log`));
     const seen = await cli(["jobs", "wait", id], { cwd: join(dir, "b"), env });
     assert.equal(seen.code, 0, seen.stderr);
+    await settled(store, id);
     const miss = await cli(["jobs", "nosuchjob"], { cwd: join(dir, "b"), env });
     assert.equal(
       miss.stderr,
@@ -169,7 +170,9 @@ Deno.test("every --json output of every command is snake_case, and a job's ID is
     assert.equal(restarted.restart_of, started.id);
     await json(["jobs", "cancel", "n1", ...at]);
     await json(["jobs", "wait", restarted.id, started.id, ...at], 130);
+    await settled(jobsDir, pulled.id);
     await json(["jobs", "rm", pulled.id, ...at]);
+    for (const job of [started, restarted]) await settled(jobsDir, job.id);
     await json(["jobs", "clean", "--older-than", "0s", ...at]);
     await json(["jobs", "limit", ...at]);
     await json(["jobs", "report", "--done", "1", ...at]);
@@ -213,7 +216,15 @@ Deno.test("an installed command names itself by its installed name", async () =>
     };
     const deno = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/"));
     const onPath = `${join(root, "bin")}:${deno}:/usr/bin:/bin`;
+    // Each job is waited for: its supervisor must be done with the
+    // directory before it goes.
+    const settle = async (text: string) => {
+      const id = /Started job (\w+)/.exec(text)?.[1];
+      assert.ok(id, text);
+      await settled(join(dir, "epack", "jobs"), id);
+    };
     const started = await sh("ep run -d -- true", onPath);
+    await settle(started);
     assert.match(started, /\n {2}Status: {2}ep jobs \w+\n/, started);
     assert.match(
       await sh("ep nope", onPath),
@@ -225,6 +236,7 @@ Deno.test("an installed command names itself by its installed name", async () =>
       `'${shim}' run -d -- true`,
       `${deno}:/usr/bin:/bin`,
     );
+    await settle(byPath);
     assert.ok(byPath.includes(`  Status:  ${shim} jobs `), byPath);
   });
 });

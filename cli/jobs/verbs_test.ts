@@ -12,6 +12,7 @@ import {
   craftEnded,
   gone,
   jobs,
+  settled,
   type Spawned,
   spawnJob,
   stopJob,
@@ -155,12 +156,15 @@ Deno.test("jobs restart re-runs an ended job as a new one that names it", async 
       "--",
       "sh",
       "-c",
-      "echo run >> runs; pwd; exit 4",
+      // Each run waits for the test's go, so the first is surely running
+      // when a restart of it is refused.
+      "echo run >> runs; while [ ! -e go ]; do sleep 0.05; done; exit 4",
     ], { cwd: work });
     assertEquals(first.code, 0, first.stderr);
     const old = JSON.parse(first.stdout);
     const running = await jobs(dir, "restart", "counter");
     assertCliError(running, undefined, /it has not ended/);
+    await Deno.writeTextFile(`${work}/go`, "");
     await jobs(dir, "wait", old.id);
 
     const again = await jobs(dir, "restart", "counter", "--json");
@@ -196,6 +200,9 @@ Deno.test("jobs restart re-runs an ended job as a new one that names it", async 
     assert(/^Started job \w+ \(PID \d+\): sh -c /.test(text.stdout));
     assert(text.stdout.includes(`\n  Re-runs: ${job.id}\n`), text.stdout);
     await jobs(dir, "wait", "counter");
+    const ids = JSON.parse((await jobs(dir, "--all", "--json")).stdout).jobs
+      .map((j: { id: string }) => j.id);
+    for (const id of ids) await settled(dir, id);
 
     // A record epack's Go code wrote has no command line to run again.
     await Deno.copyFile(
