@@ -50,12 +50,8 @@ export interface RunCommand {
   timeout?: number;
   /** With --detach: the job's other options (--retry, --after, ...). */
   control: JobControlOptions;
-  /** Where it runs (`--cwd`), as given; default: the current directory. */
-  cwd?: string;
-  /** The jobs directory, as given. */
-  jobsDir?: string;
-  /** The store, as given with --store. */
-  store?: string;
+  /** The flags as given: the store's and `--cwd` are read from them. */
+  values: Record<string, string | boolean>;
 }
 
 const RUN_FLAGS: FlagSpecs = {
@@ -124,6 +120,7 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
     detach: values.detach === true,
     json: values.json === true,
     control: {},
+    values,
   };
   if (command.help) return command;
   const [program, ...rest] = positionals;
@@ -143,13 +140,6 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
   );
   if (timeout !== undefined) command.timeout = timeout;
   command.control = control;
-  if (typeof values.cwd === "string") command.cwd = values.cwd;
-  if (typeof values["jobs-dir"] === "string") {
-    command.jobsDir = values["jobs-dir"];
-  }
-  if (typeof values.store === "string" && values.store !== "") {
-    command.store = values.store;
-  }
   return command;
 }
 
@@ -171,14 +161,11 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   }
   // As `cd DIR && program`: the program and its arguments are taken from
   // DIR, with or without --detach; epack's own paths from here.
-  const cwd = resolve(command.cwd ?? ".");
+  const cwd = resolve(String(command.values.cwd ?? "."));
   if (command.detach) {
     // spawn() looks the program up from the job's directory, and names a
     // missing permission rather than calling the program "not found".
-    const chosen = chooseStore({
-      store: command.store,
-      "jobs-dir": command.jobsDir,
-    });
+    const chosen = chooseStore(command.values);
     return await startJob({
       command: command.program,
       args: command.args,

@@ -3,7 +3,7 @@
 // duration flag, no extra arguments), and the one way to act on several
 // jobs.
 
-import { InvalidJobIdError, validateReference } from "../../store/job_id.ts";
+import { InvalidJobIdError } from "../../store/job_id.ts";
 import type { JobStore } from "../../store.ts";
 import { parseDuration } from "../../duration.ts";
 import { reportError, usageError } from "../_errors.ts";
@@ -71,19 +71,19 @@ export async function jobIds(ctx: JobsContext): Promise<string[]> {
   if (positionals.length === 0) {
     throw usageError("Missing a job: give its ID or name", command);
   }
+  const ids = new Set<string>();
   for (const ref of positionals) {
     try {
-      validateReference(ref);
+      ids.add(await ctx.store.resolve(ref));
     } catch (err) {
+      // Neither an ID nor a name: bad usage.
       if (err instanceof InvalidJobIdError) {
         throw usageError(err.message, command);
       }
       throw err;
     }
   }
-  const ids: string[] = [];
-  for (const ref of positionals) ids.push(await ctx.store.resolve(ref));
-  return [...new Set(ids)];
+  return [...ids];
 }
 
 /**

@@ -121,63 +121,43 @@ Examples:
   epack jobs report --result '{"files": 10, "skipped": 0}'
 `;
     case "pause":
-      return `Pause a running job: SIGSTOP to its process group (and to its processes
-that left the group), and status 'paused'. Its supervisor stays, and its
-timeout keeps counting: a timeout or 'jobs cancel' while it is paused ends
-it as usual. Pausing a paused job does nothing.
+      return `Pause running jobs: SIGSTOP to each one's process group (and to its
+processes that left it), and status 'paused'. The timeout keeps counting: a
+timeout or 'jobs cancel' ends a paused job as usual. Pausing a paused job
+does nothing.
 
 Usage:
   epack jobs pause <job>...
 
 ${options(SPECS.pause)}
-Exit codes:
-  0     the job is paused (now, or it was already)
-  1     it could not be paused: it is waiting or queued, has not started
-        its worker yet, has ended (the message says how), is being
-        stopped, or runs on another host (signals cannot reach it); or
-        another error (see stderr)
-
-Example:
-  epack jobs pause 01JD0Q2V && epack jobs resume 01JD0Q2V
+Exit codes: 0 paused (now, or already); 1 not paused: waiting, queued, not
+started, ended, being stopped, or on another host (the message says which).
 `;
     case "resume":
-      return `Resume a paused job: SIGCONT to its process group (and to its processes
-that left the group), and status 'running' again. Resuming a running job
+      return `Resume paused jobs: SIGCONT to each one's process group (and to its
+processes that left it), and status 'running' again. Resuming a running job
 does nothing.
 
 Usage:
   epack jobs resume <job>...
 
 ${options(SPECS.resume)}
-Exit codes:
-  0     the job runs (resumed now, or it was not paused)
-  1     it could not be resumed: it is waiting or queued, has ended (a lost
-        job's stopped processes are ended by 'jobs cancel'), or runs on
-        another host; or another error (see stderr)
+Exit codes: 0 running (resumed now, or not paused); 1 not resumed: waiting,
+queued, ended (a lost job's processes are stopped by 'jobs cancel'), or on
+another host.
 `;
     case "limit":
       return `Show or set the parallel limit of the jobs directory: how many of its
-jobs run (or are paused) at once. Jobs started beyond it are queued, with no
-process, and start in the order they were made (FIFO) as slots free. The
-limit is kept in the file 'limit' beside the records, so it holds for every
-process. A lower limit stops nothing that runs; it holds back what starts
-next.
+jobs run (or are paused) at once. Jobs beyond it are queued, with no
+process, and start in the order they were made as slots free. A lower limit
+stops nothing that runs. (A PostgreSQL store has no limit yet.)
 
 Usage:
-  epack jobs limit        Show the limit, and how many jobs run, are queued
-                          and wait for other jobs
-  epack jobs limit N      Set it to N (1 to 100000); queued jobs start if
-                          slots are free
+  epack jobs limit        Show it, and how many jobs run, are queued, wait
+  epack jobs limit N      Set it to N (1 to 100000); queued jobs may start
   epack jobs limit 0      Remove it: every queued job starts
 
-${options(SPECS.limit)}
-A job can also wait for others: 'run --detach --after JOB' (see 'run --help').
-A PostgreSQL store (--store postgres://...) has no limit yet.
-
-Examples:
-  epack jobs limit 2
-  epack jobs limit --json
-`;
+${options(SPECS.limit)}`;
     case "rm":
       return `Remove ended jobs: their records and logs. A job that has not ended is
 refused, with the command that stops it; so is a lost job whose processes

@@ -32,10 +32,8 @@ export interface PullCommand {
   /** Plain output: no colour, no bar. */
   ci: boolean;
   json: boolean;
-  jobsDir?: string;
-  store?: string;
-  /** Where the job runs (`--cwd`, with `detach` only), as given. */
-  cwd?: string;
+  /** The flags as given: the store's and `--cwd` are read from them. */
+  values: Record<string, string | boolean>;
   /** The job's timeout in milliseconds (with `detach` only). */
   timeout?: number;
   /** The job's other options (with `detach` only). */
@@ -149,6 +147,7 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
     dryRun: values["dry-run"] === true,
     ci: values.ci === true,
     json: values.json === true,
+    values,
   };
   if (command.help) return command;
 
@@ -204,16 +203,8 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   }
   command.options = options;
 
-  const jobsDir = flag("jobs-dir");
-  if (jobsDir !== undefined) command.jobsDir = jobsDir;
-  const store = flag("store");
-  if (store !== undefined) command.store = store;
-  const cwd = flag("cwd");
-  if (cwd !== undefined) {
-    if (!command.detach) {
-      throw usageError("--cwd applies to a job: add --detach", "pull");
-    }
-    command.cwd = cwd;
+  if (values.cwd !== undefined && !command.detach) {
+    throw usageError("--cwd applies to a job: add --detach", "pull");
   }
   const { timeout, ...control } = parseJobFlags(
     parsed,

@@ -77,17 +77,14 @@ async function detachPull(command: PullCommand): Promise<number> {
     const isDir = slash !== "" || isDirectory(options.output);
     if (!isDir) refuseExisting(options.output, options.force === true);
   }
-  const chosen = chooseStore({
-    store: command.store,
-    "jobs-dir": command.jobsDir,
-  });
+  const chosen = chooseStore(command.values);
   return await startJob({
     subcommand: "pull",
     args: [remote],
     flags: buildPullFlags(options),
     store: chosen.name,
     carry: chosen.given ? { store: chosen.name } : {},
-    workingDir: resolve(cwd, command.cwd ?? "."),
+    workingDir: resolve(cwd, String(command.values.cwd ?? ".")),
     json: command.json,
     ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
     ...command.control,
