@@ -9,6 +9,7 @@ import { FileJobStore } from "./file_store.ts";
 import { dirname, join, resolve } from "../util/path.ts";
 import { HOST_ENV, STORE_ENV } from "./env.ts";
 import { isPostgresUrl } from "./capabilities.ts";
+import { refuseUrlLike } from "./redact.ts";
 import { readEnv } from "../util/permissions.ts";
 
 // supervise/supervisor.ts takes the name from here.
@@ -111,8 +112,11 @@ export function defaultJobsDir(from: string = Deno.cwd()): string {
  * `spec`, else `$EPACK_DETACH_STORE`, else {@linkcode defaultJobsDir}.
  */
 export function storeName(spec?: string): string {
-  if (spec !== undefined && spec !== "") return spec;
-  return readEnv(STORE_ENV) ?? defaultJobsDir();
+  const name = spec !== undefined && spec !== ""
+    ? spec
+    : readEnv(STORE_ENV) ?? defaultJobsDir();
+  if (!isPostgresUrl(name)) refuseUrlLike(name);
+  return name;
 }
 
 /**

@@ -151,7 +151,12 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   }
   let extra: Record<string, unknown> | undefined;
   for (const key in r) {
-    if (!KNOWN_KEYS.has(key)) (extra ??= {})[key] = r[key];
+    if (KNOWN_KEYS.has(key)) continue;
+    // Kept and written back on every update: as deep as a result may be,
+    // or the record could be read but never written again.
+    const problem = resultDepthProblem(r[key]);
+    if (problem !== undefined) reject(`"${key}" is ${problem.reason}`);
+    (extra ??= {})[key] = r[key];
   }
   if (extra !== undefined) job.extra = extra;
   return job as unknown as Job;
