@@ -149,8 +149,8 @@ another host.
     case "limit":
       return `Show or set the parallel limit of the jobs directory: how many of its
 jobs run (or are paused) at once. Jobs beyond it are queued, with no
-process, and start in the order they were made as slots free. A lower limit
-stops nothing that runs. (A PostgreSQL store has no limit yet.)
+process, and start in the order they were made (FIFO) as slots free. A lower
+limit stops nothing that runs. (A PostgreSQL store has no limit yet.)
 
 Usage:
   epack jobs limit        Show it, and how many jobs run, are queued, wait
