@@ -294,7 +294,7 @@ Deno.test("the parallel limit holds across processes: several `run --detach` at 
     );
     const ids = runs.map((run) => {
       assert.equal(run.code, 0, run.stderr);
-      return JSON.parse(run.stdout).jobId as string;
+      return JSON.parse(run.stdout).id as string;
     });
     for (const id of ids) {
       assert.equal((await final(dir, id)).status, "completed");

@@ -14,8 +14,13 @@ import {
   type Job,
   type JobEnd,
 } from "./job.ts";
-import { JobNotFoundError, matchJobId, validateJobId } from "./job_id.ts";
-import { serializeJobRecord } from "./record.ts";
+import {
+  JobNotFoundError,
+  matchJobId,
+  validateJobId,
+  validateReference,
+} from "./job_id.ts";
+import { newestNamed, serializeJobRecord } from "./record.ts";
 import {
   byId,
   CHANNEL,
@@ -188,19 +193,28 @@ export class PostgresJobStore implements contract.JobStore {
     return rowJob(await this.#loadRow(id), this.location, false);
   }
 
-  /** See `JobStore.resolve`. */
+  /** See `JobStore.resolve`: the records only of the jobs a name may name. */
   async resolve(ref: string): Promise<string> {
-    validateJobId(ref);
+    validateReference(ref);
     // `_` is a LIKE wildcard; IDs are letters, digits and underscores.
     const like = ref.replaceAll("_", "\\_");
+    const named = `"name"\\s*:\\s*"${ref.replaceAll(".", "\\.")}"`;
     const rows = await this.#run(() =>
-      this.#sql<{ id: string }[]>`
-        SELECT id FROM epack_detach_jobs
-        WHERE id ILIKE ${like + "%"} OR id ILIKE ${"%" + like}`
+      this.#sql<{ id: string; record: string | null }[]>`
+        SELECT id, CASE WHEN record ~ ${named} THEN record END AS record
+        FROM epack_detach_jobs
+        WHERE id ILIKE ${like + "%"} OR id ILIKE ${"%" + like}
+          OR record ~ ${named}`
     );
     const ids = rows.map((r) => r.id);
     if (ids.includes(ref)) return ref;
-    return matchJobId(ref, ids, this.location);
+    const records = new Map(rows.map((r) => [r.id, r.record ?? undefined]));
+    return matchJobId(
+      ref,
+      ids,
+      this.location,
+      () => newestNamed(ref, ids, (id) => records.get(id)),
+    );
   }
 
   /** Lists the jobs, newest first, with the lost rule applied. */

@@ -4,7 +4,12 @@
 // epack's keys first, in its order and with its JSON types, then ours, then
 // any key we do not know, kept as it was read.
 
-import { isJobId, JobNotFoundError } from "./job_id.ts";
+import {
+  checkJobName,
+  isJobId,
+  JobNotFoundError,
+  validateJobId,
+} from "./job_id.ts";
 import { checkDuration } from "../duration.ts";
 import {
   checkAfter,
@@ -76,7 +81,8 @@ const FIELDS = {
     integer("retry_delay_ms"),
     (ms) => checkDuration("retry delay", ms),
   ),
-  after: checked(strings("after"), checkAfter),
+  // What a job runs after is resolved to IDs before it is recorded.
+  after: checked(strings("after"), (ids) => checkAfter(ids, isJobId)),
   afterOk: boolean("after_ok"),
   onEnd: checked(string("on_end"), checkHook),
   logMax: checked(integer("log_max"), checkLogMax),
@@ -87,6 +93,8 @@ const FIELDS = {
     if (argv.length === 0) throw new RangeError("empty command line");
   }),
   env: stringMap("env"),
+  name: checked(string("name"), checkJobName),
+  restartOf: checked(string("restart_of"), validateJobId),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
@@ -193,6 +201,36 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
     if (!KNOWN_KEYS.has(key) && value !== undefined) out[key] = value;
   }
   return out;
+}
+
+/**
+ * The ID of the newest job named `name` (by start time, then ID) among the
+ * records `read` gives (a record's text, or `undefined` if it is gone).
+ * Only a record whose text holds the name is parsed: resolving a name reads
+ * every record, as a listing does, but parses few.
+ */
+export function newestNamed(
+  name: string,
+  ids: readonly string[],
+  read: (id: string) => string | undefined,
+): string | undefined {
+  const holds = new RegExp(`"name"\\s*:\\s*"${name.replaceAll(".", "\\.")}"`);
+  let best: Job | undefined;
+  for (const id of ids) {
+    const text = read(id);
+    if (text === undefined || !holds.test(text)) continue;
+    let job: Job;
+    try {
+      job = parseJobRecord(text, id, id);
+    } catch (err) {
+      if (err instanceof InvalidJobFileError) continue;
+      throw err;
+    }
+    if (job.name !== name) continue;
+    const later = best && job.startedAt.getTime() - best.startedAt.getTime();
+    if (!best || later! > 0 || (later === 0 && job.id > best.id)) best = job;
+  }
+  return best?.id;
 }
 
 /**
