@@ -346,7 +346,9 @@ Deno.test("a detached job reports its progress and its result", async (t) => {
         assert.equal(r.code, 0, r.stderr);
         const [head, row] = r.stdout.split("\n");
         assert.match(head, /DURATION\s+PROGRESS\s+COMMAND$/);
-        assert.match(row, /33% 1\/3 files\s+\S+ run -A worker.ts$/);
+        // The command column is cut to the terminal's width, and Deno's own
+        // path may be long (an npx cache), so only its start is certain.
+        assert.match(row, /33% 1\/3 files\s+\S+ run( -A worker\.ts$|…$| -A)/);
       });
       await t.step("`jobs <id>` shows it, and --json has it", async () => {
         const r = await cli(["jobs", id, "--jobs-dir", jobsDir]);
