@@ -142,6 +142,13 @@ export interface Job extends JobControlOptions {
    * a job that starts later: the spawner's, as it was at spawn time.
    */
   env?: Record<string, string>;
+  /**
+   * Which process supervised the job: `shim` (the job's small perl process)
+   * or `deno` (the Deno supervisor, where perl cannot run).
+   */
+  supervisor?: "shim" | "deno";
+  /** When the job's end hook was started: its claim, so that it runs once. */
+  onEndStartedAt?: Date;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
   /**

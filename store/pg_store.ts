@@ -4,7 +4,13 @@
 
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
-import { cleanable, cleanCutoff, endJob, isFinalStatus } from "./rules.ts";
+import {
+  cancelDeadline,
+  cleanable,
+  cleanCutoff,
+  endJob,
+  isFinalStatus,
+} from "./rules.ts";
 import type * as contract from "./contract.ts";
 import {
   type CreateJobOptions,
@@ -26,7 +32,8 @@ import {
   swapRow,
 } from "./pg_rows.ts";
 import { newJob } from "./job_options.ts";
-import { holdLease } from "./pg_lease.ts";
+import { applyLiveness, isLivenessHeld, livenessPath } from "./liveness.ts";
+import { appendJournal, foldJournal, readJournal } from "./journal.ts";
 import { rotatedLogPath } from "./log_files.ts";
 import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
 import {
@@ -178,9 +185,28 @@ export class PostgresJobStore implements contract.JobStore {
     return job;
   }
 
-  /** Loads a job with the lost rule applied (by the server's clock). */
+  /**
+   * Loads a job with the lost rule applied: by its journal and its lock
+   * for a job of this host (docs/design.md, "Folding"), by the lease and
+   * the server's clock for the others.
+   */
   async load(id: string): Promise<Job> {
-    return rowJob(await this.#loadRow(id), this.location, true);
+    return await this.#live(await this.#loadRow(id));
+  }
+
+  // A job of this host whose supervisor journals it here: the local
+  // evidence decides, and an end found there is written.
+  async #live(row: Row): Promise<Job> {
+    const path = livenessPath(this, row.id);
+    const local = row.host === this.host && isLivenessHeld(path) !== undefined;
+    const job = rowJob(row, this.location, !local);
+    if (!local) return job;
+    return await applyLiveness(
+      job,
+      path,
+      async () => rowJob(await this.#loadRow(row.id), this.location, false),
+      () => this.update(row.id, (j) => j),
+    );
   }
 
   /** Loads a job as recorded. */
@@ -216,7 +242,7 @@ export class PostgresJobStore implements contract.JobStore {
     for (const row of rows) {
       let job: Job;
       try {
-        job = rowJob(row, this.location, true);
+        job = await this.#live(row);
       } catch (err) {
         if (!(err instanceof InvalidJobFileError)) throw err;
         invalid.push({ id: row.id, path: err.path, reason: err.reason });
@@ -281,10 +307,12 @@ export class PostgresJobStore implements contract.JobStore {
         done.host = row.host;
         return done;
       }
-      const { next, lease, tail } = await compute(
-        parseRow(row, this.location),
-        row,
-      );
+      // What a supervisor of this host journaled is folded in first.
+      let current = parseRow(row, this.location);
+      if (row.host === this.host) {
+        current = foldJournal(current, readJournal(livenessPath(this, row.id)));
+      }
+      const { next, lease, tail } = await compute(current, row);
       next.id = row.id;
       delete next.host;
       delete next.logTail;
@@ -380,40 +408,83 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Takes the job's lease and renews it every `renewEvery` until disposed,
-   * each time on a brief connection; each renewal also looks for a cancel
-   * request. A renewal that fails (the server restarting, say) is tried
-   * again at the next one; the job keeps running meanwhile.
+   * Takes the job's local liveness lock, writes its `S` line, and takes its
+   * lease. The host's renewer (pg_lease.ts) renews the lease while the lock
+   * is held, and passes on a cancel made on another host as SIGTERM.
+   * Disposing it lets the lock go and ends the lease at once, as the kernel
+   * drops a flock.
    */
   async hold(id: string): Promise<contract.JobLease> {
     let previous: Job | undefined;
     let late = false;
-    const held = await this.#swap(id, (current, row) => {
-      previous = structuredClone(current);
-      late = Boolean(row.late) && current.supervisedAt === undefined;
-      current.supervisedAt = new Date();
-      current.pid = Deno.pid;
-      return { next: current, lease: true };
+    const stored = (await this.loadRecorded(id)).id;
+    await Deno.mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    const path = livenessPath(this, stored);
+    const file = await Deno.open(path, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
     });
-    return await holdLease(
-      {
-        dir: this.logDir,
-        url: this.#url.href,
-        ttl: this.leaseTtl,
-        every: this.renewEvery,
+    try {
+      if (!(await file.tryLock(true))) {
+        throw new Deno.errors.AlreadyExists(
+          `Job ${stored} is already supervised on this host`,
+        );
+      }
+      appendJournal(path, "S", [Deno.pid, "-", "deno"]);
+      await this.#swap(stored, (current, row) => {
+        previous = structuredClone(current);
+        late = Boolean(row.late);
+        return { next: current, lease: true };
+      });
+    } catch (err) {
+      file.close();
+      await this.#expire(stored);
+      throw err;
+    }
+    const cancelled = new AbortController();
+    if (previous!.cancelRequestedAt !== undefined) cancelled.abort();
+    return {
+      previous: previous!,
+      late,
+      cancelRequested: cancelled.signal,
+      [Symbol.asyncDispose]: async () => {
+        file.close();
+        await this.#expire(stored);
       },
-      held.id,
-      {
-        previous: previous!,
-        late,
-        cancelRequested: held.cancelRequestedAt !== undefined,
-      },
-      () => this.#expire(held.id),
-    );
+    };
   }
 
   // As the kernel drops a flock: a job left running without its supervisor
   // is lost at once, not only when the lease runs out.
+  /**
+   * Renews the leases of these jobs of this host, for the host's renewer
+   * (pg_lease.ts); returns the renewed ones, with the SIGKILL deadline of
+   * a cancel requested (epoch ms).
+   */
+  async renew(ids: string[]): Promise<{ id: string; cancelAt?: number }[]> {
+    // IDs are letters, digits and underscores: a comma list is exact.
+    const rows = await this.#run(() =>
+      this.#sql<{ id: string; record: string | null }[]>`
+        UPDATE epack_detach_jobs SET
+          lease_until = now() + ${this.leaseTtl} * interval '1 millisecond'
+        WHERE id = ANY(string_to_array(${ids.join(",")}, ','))
+          AND host = ${this.host} AND ${supervisedSql(this.#sql)}
+        RETURNING id, CASE WHEN cancel_requested THEN record END AS record`
+    );
+    return rows.map(({ id, record }) => {
+      if (record === null) return { id };
+      const job = parseRow({ id, record } as Row, this.location);
+      return { id, cancelAt: cancelDeadline(job) };
+    });
+  }
+
+  /** Ends a job's lease now (a supervised job's only). */
+  async expire(id: string): Promise<void> {
+    await this.#expire(id);
+  }
+
   async #expire(id: string): Promise<void> {
     await this.#sql`
       UPDATE epack_detach_jobs SET lease_until = now()

@@ -29,6 +29,7 @@ import {
   stringMap,
   strings,
   time,
+  typed,
   withDefault,
 } from "./record_fields.ts";
 
@@ -87,6 +88,12 @@ const FIELDS = {
     if (argv.length === 0) throw new RangeError("empty command line");
   }),
   env: stringMap("env"),
+  supervisor: typed<"shim" | "deno">(
+    "supervisor",
+    '"shim" or "deno"',
+    (v) => v === "shim" || v === "deno",
+  ),
+  onEndStartedAt: time("on_end_started_at"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
