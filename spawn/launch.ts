@@ -7,9 +7,9 @@
 import type { Job } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
 import { STORE_ENV } from "../store/env.ts";
-import { isLivenessHeld, livenessPath } from "../store/liveness.ts";
+import { livenessPath } from "../store/liveness.ts";
 import { journalLine } from "../store/journal.ts";
-import { RENEWER_LOCK } from "../store/pg_lease.ts";
+import { renewerRunning } from "../store/pg_lease.ts";
 import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -81,6 +81,17 @@ export const SHIM_ENV = "EPACK_DETACH_SHIM";
 const PERL = "/usr/bin/perl";
 
 /**
+ * The number of the setsid system call, which perl makes without loading
+ * POSIX (a module costs the shim memory; in the worker's child, time).
+ */
+const SETSID_SYSCALL: Record<string, number> = {
+  "x86_64-linux": 112,
+  "aarch64-linux": 157,
+  "x86_64-darwin": 147,
+  "aarch64-darwin": 147,
+};
+
+/**
  * Starts a job's supervisor, detached in its own session with no stdio,
  * and lets this process exit without waiting for it: the perl shim where
  * perl can run (docs/design.md, "How a job runs"), else the Deno supervisor
@@ -147,7 +158,7 @@ export function launchSupervisor(
     env: {
       ...options.env,
       ...(shim ? { [STORE_ENV]: spec } : {}),
-      ...(shared ? { [SUPERVISOR_STORE_ENV]: spec } : {}),
+      ...(shared && !shim ? { [SUPERVISOR_STORE_ENV]: spec } : {}),
     },
     clearEnv: options.clearEnv ?? false,
     stdin: "null",
@@ -206,6 +217,8 @@ function planText(
     ["fallback", ...deno],
     ["sig", ...signals],
   ];
+  const setsid = SETSID_SYSCALL[`${Deno.build.arch}-${Deno.build.os}`];
+  if (setsid !== undefined) lines.push(["setsid", setsid]);
   if (job.logMax !== undefined) lines.push(["logmax", job.logMax]);
   if (gate) lines.push(["gate"]);
   return "V 1\n" +
@@ -237,7 +250,7 @@ export function ensureRenewer(
 ): void {
   if (!store.capabilities.sharedByHosts || argv === undefined) return;
   try {
-    if (isLivenessHeld(`${store.localDir}/${RENEWER_LOCK}`) === true) return;
+    if (renewerRunning(store)) return;
     const program = [
       ...quietLaunch(argv[0]),
       ...argv,

@@ -17,12 +17,18 @@ import { appendControl } from "./journal.ts";
 import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
 import { sleep } from "../util/timer.ts";
 
-/** The renewer's lock file in a host's log directory. */
-export const RENEWER_LOCK = ".renewer";
+/**
+ * The renewer's lock file in a host's log directory, one per host name
+ * (hosts that share a directory each have theirs).
+ */
+export function renewerLock(dir: string, host: string): string {
+  return `${dir}/.renewer-${host.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+}
 
 /** What the renewer needs of the store. */
 export interface RenewedStore {
   readonly localDir: string;
+  readonly host: string;
   readonly renewEvery: number;
   /**
    * Renews the leases of these jobs of this host; returns the renewed
@@ -30,20 +36,19 @@ export interface RenewedStore {
    */
   renew(ids: string[]): Promise<{ id: string; cancelAt?: number }[]>;
   /** Folds a job's journal into its row (an update does). */
-  update(id: string, fn: (job: never) => never): Promise<unknown>;
+  update(id: string, fn: (job: Job) => Job): Promise<Job>;
   /** Loads a job: folds an end left in its journal, or says it is lost. */
-  load(id: string): Promise<{ status: string }>;
+  load(id: string): Promise<Job>;
   /** Ends a supervised job's lease now. */
   expire(id: string): Promise<void>;
 }
 
-/**
- * Whether this host's renewer runs (it holds its lock).
- *
- * @param dir The host's log directory.
- */
-export function renewerRunning(dir: string): boolean {
-  return isLivenessHeld(`${dir}/${RENEWER_LOCK}`) === true;
+/** Whether the renewer of a store's host runs (it holds its lock). */
+export function renewerRunning(
+  store: { localDir: string; host: string | undefined },
+): boolean {
+  const lock = renewerLock(store.localDir, store.host ?? "");
+  return isLivenessHeld(lock) === true;
 }
 
 /**
@@ -53,7 +58,7 @@ export function renewerRunning(dir: string): boolean {
 export async function runRenewer(store: RenewedStore): Promise<void> {
   const dir = store.localDir;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  using lock = Deno.openSync(`${dir}/${RENEWER_LOCK}`, {
+  using lock = Deno.openSync(renewerLock(dir, store.host), {
     read: true,
     write: true,
     create: true,
@@ -71,7 +76,10 @@ export async function runRenewer(store: RenewedStore): Promise<void> {
       // Let go: an end it left is written now (the finisher may have died),
       // or its supervisor died without one.
       try {
-        if ((await store.load(id)).status === "lost") await store.expire(id);
+        const job = await store.load(id);
+        if (job.status === "lost" && job.host === store.host) {
+          await store.expire(id);
+        }
       } catch {
         // Gone, or the server away: the lease lapses by itself.
       }

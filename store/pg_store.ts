@@ -71,8 +71,6 @@ interface Swap {
   next: Job;
   /** Renew the lease too. */
   lease?: boolean;
-  /** The end of the job's log, kept with its end. */
-  tail?: string;
 }
 
 export class PostgresJobStore implements contract.JobStore {
@@ -121,8 +119,8 @@ export class PostgresJobStore implements contract.JobStore {
 
   /** The URL with its credentials and the store's options: a secret. */
   reopenSpec(): string {
-    const { leaseTtl, renewEvery, logDir } = this;
-    return reopenUrl({ url: this.#url, leaseTtl, renewEvery, logDir });
+    const { leaseTtl, renewEvery, logDir, host } = this;
+    return reopenUrl({ url: this.#url, leaseTtl, renewEvery, logDir, host });
   }
 
   /** `<logDir>/<id>.log`: made from the ID, never taken from a row. */
@@ -309,10 +307,18 @@ export class PostgresJobStore implements contract.JobStore {
       }
       // What a supervisor of this host journaled is folded in first.
       let current = parseRow(row, this.location);
-      if (row.host === this.host) {
+      const local = row.host === this.host;
+      if (local) {
         current = foldJournal(current, readJournal(livenessPath(this, row.id)));
       }
-      const { next, lease, tail } = await compute(current, row);
+      const { next, lease } = await compute(current, row);
+      // A job of this host that ends here keeps the end of its log with its
+      // end, in the same statement, so a reader that sees one sees both.
+      const tail =
+        local && !isFinalStatus(parseRow(row, this.location).status) &&
+          isFinalStatus(next.status)
+          ? await readTail(this.logPath(row.id))
+          : undefined;
       next.id = row.id;
       delete next.host;
       delete next.logTail;
@@ -338,22 +344,10 @@ export class PostgresJobStore implements contract.JobStore {
 
   /**
    * Records a job's end, `at` the time it happened (the first end wins)
-   * and, for a job of this host, the last {@linkcode LOG_TAIL_BYTES} of its
-   * log, read from the path made from its ID on this host.
+   * and, for a job of this host, the end of its log (see `#swap`).
    */
   async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
-    // Read before the write, so that the end and the tail land together.
-    const tail = await readTail(this.logPath(validateJobId(id)));
-    const apply = endJob(end, at);
-    return await this.#swap(id, (current, row) => {
-      const ending = !isFinalStatus(current.status);
-      return {
-        next: apply(current),
-        ...(ending && row.host === this.host && tail !== undefined
-          ? { tail }
-          : {}),
-      };
-    });
+    return await this.update(id, endJob(end, at));
   }
 
   /** Deletes a job's row, and its log if the log is on this host. */
@@ -363,8 +357,8 @@ export class PostgresJobStore implements contract.JobStore {
         DELETE FROM epack_detach_jobs
         WHERE id = (SELECT id FROM epack_detach_jobs ${where})
         RETURNING id, host, record`);
-    if ((options.log ?? true) && row.host === this.host) {
-      await removeLogs(this.logPath(row.id));
+    if (row.host === this.host) {
+      await removeLogs(this.logPath(row.id), options.log ?? true);
     }
   }
 
@@ -380,6 +374,11 @@ export class PostgresJobStore implements contract.JobStore {
     const { jobs } = await this.list();
     const removed: string[] = [];
     for await (const job of cleanable(jobs, cutoff, options.keep)) {
+      // Lost by this host's own evidence (its lock free, no end): its lease
+      // ends now, as the host's renewer would end it.
+      if (job.status === "lost" && job.host === this.host) {
+        await this.#expire(job.id);
+      }
       // Re-checked in the DELETE: a lease renewed since the listing (or an
       // end recorded) keeps a running job.
       const rows = await this.#run(() =>
@@ -543,9 +542,13 @@ export class PostgresJobStore implements contract.JobStore {
   }
 }
 
-/** A job's log and its log cap's older half, `<id>.log.1`, if there. */
-async function removeLogs(log: string): Promise<void> {
-  for (const path of [log, rotatedLogPath(log)]) {
-    await Deno.remove(path).catch(() => {});
-  }
+/**
+ * A job's files on this host: its journal and its control file, and (with
+ * `log`) its log and its log cap's older half `<id>.log.1`, if there.
+ */
+async function removeLogs(log: string, withLog = true): Promise<void> {
+  const base = log.slice(0, -".log".length);
+  const paths = [`${base}.live`, `${base}.ctl`];
+  if (withLog) paths.push(log, rotatedLogPath(log));
+  for (const path of paths) await Deno.remove(path).catch(() => {});
 }

@@ -326,6 +326,8 @@ const ORDER = [
   "paused_at",
   "supervisor_argv",
   "env",
+  "supervisor",
+  "on_end_started_at",
 ];
 
 /** A job with every field set. */
@@ -382,6 +384,8 @@ function fullJob(): Job {
     pausedAt: new Date("2024-01-01T12:03:00.000Z"),
     supervisorArgv: ["deno", "run", "-A", "main.ts"],
     env: { PATH: "/usr/bin", TOKEN: "t" },
+    supervisor: "shim",
+    onEndStartedAt: new Date("2024-01-01T12:05:00.500Z"),
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -441,6 +445,8 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     paused_at: "2024-01-01T12:03:00.000Z",
     supervisor_argv: ["deno", "run", "-A", "main.ts"],
     env: { PATH: "/usr/bin", TOKEN: "t" },
+    supervisor: "shim",
+    on_end_started_at: "2024-01-01T12:05:00.500Z",
     future_field: [1, { deep: null }],
     note: "kept",
   });

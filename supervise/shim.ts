@@ -101,7 +101,9 @@ sub start {
   return (undef, "ffork: $!") unless defined $w;
   if (!$w) {
     close $r;
-    setpgrp(0, 0);
+    # A session and group of its own, as a job's processes are told by:
+    # setsid by its number, which the plan gives where it is known.
+    ($P{setsid} && syscall($P{setsid}[0]) > 0) || eval { require POSIX; POSIX::setsid() } || setpgrp(0, 0);
     $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP|NUM|RTM|CLD|IOT|POLL)/ } keys %SIG;
     umask($UMASK);
     $ENV{EPACK_DETACH_JOB_ID} = $P{id}[0];
@@ -302,6 +304,14 @@ sub rotate {
   umask($UMASK);
   return unless $ok;
   my $from = $size > $half ? $size - $half : 0;
+  if ($from > 0) {
+    # From the start of a line: the newest half's first whole line.
+    my $b = '';
+    sysseek($in, $from - 1, 0);
+    sysread($in, $b, 65536);
+    my $i = index($b, "\n");
+    $from += $i if $i >= 0;
+  }
   my $at = copy($in, $out, $from, $size);
   for (1 .. 16) {
     my $end = -s $in;

@@ -57,10 +57,18 @@ export async function runSupervisor(
     return 1;
   }
   ensureRenewer(store, supervisorArgv(currentRuntime()));
-  let ended = false;
   try {
-    ended = await superviseHeld(store, id, lease, signals);
-    if (ended) return await finishJob(store, id);
+    if (await superviseHeld(store, id, lease, signals)) {
+      // As the shim runs its finisher: again while the record cannot be
+      // written, the lock held (the job reads as supervised), for a day.
+      const giveUpAt = Date.now() + 24 * 60 * 60 * 1000;
+      for (let pause = 1_000;; pause = Math.min(pause * 2, 60_000)) {
+        if (await finishJob(store, id) === 0 || Date.now() > giveUpAt) {
+          return 0;
+        }
+        await sleep(pause);
+      }
+    }
   } finally {
     await lease[Symbol.asyncDispose]();
   }
