@@ -153,23 +153,24 @@ Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
   Deno.test(`launchSupervisor() ${way}: the shim it starts leads its own session, with the PID returned, and runs the job`, async () => {
     await withTempDir(async (dir) => {
       const { store, job } = await jobIn(dir, ["sleep", "0.3"]);
-      await withSetsidEnv(env, async () => {
-        const child = launchSupervisor([DENO, "run", "-A", MOD], store, job);
-        child.ref();
-        // Through setsid, it is setsid for a moment, then perl.
-        await until("the shim to run", () => {
-          const exe = Deno.readLinkSync(`/proc/${child.pid}/exe`);
-          return /perl/.test(exe) ? true : undefined;
-        });
-        const p = readProcess(child.pid)!;
-        assert.equal(p.pgid, child.pid, "it leads its process group");
-        assert.equal(p.sid, child.pid, "it leads its session");
-        assert.equal((await child.status).code, 0);
-        const ended = await store.load(job.id);
-        assert.equal(ended.status, "completed", ended.error);
-        assert.equal(ended.pid, child.pid);
-        assert.equal(ended.supervisor, "shim");
-      });
+      await withEnv(SHIM_ENV, undefined, () =>
+        withSetsidEnv(env, async () => {
+          const child = launchSupervisor([DENO, "run", "-A", MOD], store, job);
+          child.ref();
+          // Through setsid, it is setsid for a moment, then perl.
+          await until("the shim to run", () => {
+            const exe = Deno.readLinkSync(`/proc/${child.pid}/exe`);
+            return /perl/.test(exe) ? true : undefined;
+          });
+          const p = readProcess(child.pid)!;
+          assert.equal(p.pgid, child.pid, "it leads its process group");
+          assert.equal(p.sid, child.pid, "it leads its session");
+          assert.equal((await child.status).code, 0);
+          const ended = await store.load(job.id);
+          assert.equal(ended.status, "completed", ended.error);
+          assert.equal(ended.pid, child.pid);
+          assert.equal(ended.supervisor, "shim");
+        }));
     });
   });
 

@@ -16,11 +16,17 @@ import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
 import { describeEnd, lastWords } from "./end.ts";
 
 /**
+ * The finisher's exit code that asks for another try (EX_TEMPFAIL); any
+ * other failure is for good.
+ */
+export const TRY_AGAIN = 75;
+
+/**
  * Finishes a job whose end is in its journal.
  *
  * @returns The process's exit code: 0 when done (or when nothing can ever
- * be done: the record is gone or no longer a job's), 1 when it should be
- * tried again (the record could not be written yet).
+ * be done: the record is gone or no longer a job's), {@linkcode TRY_AGAIN}
+ * when it should be tried again (the record could not be written yet).
  */
 export async function finishJob(store: JobStore, id: string): Promise<number> {
   let job: Job;
@@ -40,9 +46,9 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
       );
       return 0;
     }
-    return 1;
+    return TRY_AGAIN;
   }
-  if (!isFinalStatus(job.status)) return 1;
+  if (!isFinalStatus(job.status)) return TRY_AGAIN;
   const hook = await claimHook(store, job).catch(() => undefined);
   const running = hook === undefined ? undefined : runHook(store, hook);
   // What waited for this job starts now, not after the end hook, which is

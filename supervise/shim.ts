@@ -374,25 +374,28 @@ sub after {
 # renewed), for up to a day.
 sub ending {
   my ($pause, $until) = (1, time() + 86400);
-  # A full disk: tried again, the lock held (the job reads running).
-  until (put('E', @_)) {
-    exit 1 if time() > $until;
+  # Tried again while it fails (a full disk, a store away), the lock held
+  # (the job reads as supervised, its lease is renewed), for up to a day;
+  # not once the job is deleted, its journal with it.
+  my $wait = sub {
+    exit 1 if time() > $until || !(stat L)[3];
     sleep $pause;
     $pause *= 2 if $pause < 60;
-  }
+  };
+  $wait->() until put('E', @_);
   eval { require IO::Handle; IO::Handle::sync(\*L) };
   $pause = 1;
   for (;;) {
     my $f = fork();
     if (defined $f && !$f) {
       $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP CHLD CONT PIPE TSTP TTIN TTOU);
+      chdir('/') unless (stat '.')[3];
       exec { $P{finish}[0] } @{$P{finish}};
       exit 127;
     }
-    if ($f) { waitpid($f, 0); exit 0 if $? == 0 }
-    exit 1 if time() > $until;
-    sleep $pause;
-    $pause *= 2 if $pause < 60;
+    # Done (0), or failed for good (its exit code but 75): no more tries.
+    if ($f) { waitpid($f, 0); exit 0 if !($? & 127) && $? >> 8 != 75 }
+    $wait->();
   }
 }
 `;

@@ -12,7 +12,7 @@ import { sleep } from "../util/timer.ts";
 import { ensureRenewer } from "../spawn/launch.ts";
 import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
 import { writeEnd } from "./end.ts";
-import { finishJob } from "./finish.ts";
+import { finishJob, TRY_AGAIN } from "./finish.ts";
 import type { StopSignals } from "./stop_signals.ts";
 
 /** What a Deno process started for a job does. */
@@ -37,7 +37,7 @@ export async function runSupervisor(
   } catch {
     // No store: the shim tries its finisher again; a Deno supervisor's job
     // reads lost once the start grace has passed.
-    return 1;
+    return role === "finish" ? TRY_AGAIN : 1;
   }
   await using _store = store;
   if (role === "finish") return await finishJob(store, id);
@@ -62,11 +62,14 @@ export async function runSupervisor(
       // As the shim runs its finisher: again while the record cannot be
       // written, the lock held (the job reads as supervised), for a day.
       const giveUpAt = Date.now() + 24 * 60 * 60 * 1000;
+      const live = livenessPath(store, id);
       for (let pause = 1_000;; pause = Math.min(pause * 2, 60_000)) {
-        if (await finishJob(store, id) === 0 || Date.now() > giveUpAt) {
+        if (await finishJob(store, id) !== TRY_AGAIN || Date.now() > giveUpAt) {
           return 0;
         }
         await sleep(pause);
+        // Deleted meanwhile, with its journal: nothing left to finish.
+        if (readJournal(live) === undefined) return 0;
       }
     }
   } finally {
