@@ -49,8 +49,9 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
     return TRY_AGAIN;
   }
   if (!isFinalStatus(job.status)) return TRY_AGAIN;
-  const hook = await claimHook(store, job).catch(() => undefined);
-  const running = hook === undefined ? undefined : runHook(store, hook);
+  const running = job.onEnd === undefined || job.onEndStartedAt !== undefined
+    ? undefined
+    : runHook(store, job);
   // What waited for this job starts now, not after the end hook, which is
   // not the job and may take a while.
   const { schedulePending } = await import("../schedule/schedule.ts");
@@ -62,34 +63,37 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
 
 /**
  * Claims the job's end hook (`on_end_started_at`, set where it is absent,
- * by a pure update): the job as recorded if this finisher may run it,
- * `undefined` if it has none or another claimed it.
+ * by a pure update), and starts it at once if this finisher has the claim.
+ * A finisher killed before the claim is run again and claims it; between
+ * the claim and the start (no await between them) the hook would be lost.
+ * Everything else is done before: the modules loaded, the cap started, the
+ * log's line that names the hook written (twice, should a finisher die
+ * between it and the claim). The hook's log is the one made from the job's
+ * ID on this host, never a record's.
  */
-async function claimHook(store: JobStore, job: Job): Promise<Job | undefined> {
-  if (job.onEnd === undefined || job.onEndStartedAt !== undefined) return;
+async function runHook(store: JobStore, job: Job): Promise<void> {
+  const logPath = store.logPath(job.id);
+  const { hookTimeout, runEndHook } = await import("./hook.ts");
+  const { appendLogNote } = await import("./log_note.ts");
+  await using cap = job.logMax === undefined
+    ? undefined
+    : await (await import("./log_cap.ts")).startLogCap(logPath, job.logMax)
+      .catch(() => undefined);
+  const timeout = hookTimeout();
+  await appendLogNote(logPath, `on-end hook: ${job.onEnd}`);
   const at = new Date();
   let claimed = false;
-  const after = await store.update(job.id, (j) => {
-    claimed = j.onEnd !== undefined && j.onEndStartedAt === undefined &&
-      isFinalStatus(j.status);
-    if (claimed) j.onEndStartedAt = at;
-    return j;
-  });
-  return claimed ? after : undefined;
-}
-
-/**
- * Runs the job's end hook, with the job's log cap kept for its output. Its
- * log is the one made from its ID on this host, never a record's.
- */
-async function runHook(store: JobStore, ended: Job): Promise<void> {
-  ended.logPath = store.logPath(ended.id);
-  const { hookTimeout, runEndHook } = await import("./hook.ts");
-  await using cap = ended.logMax === undefined
-    ? undefined
-    : await (await import("./log_cap.ts")).startLogCap(
-      ended.logPath,
-      ended.logMax,
-    ).catch(() => undefined);
-  await runEndHook(ended, hookTimeout(), cap);
+  let ended: Job;
+  try {
+    ended = await store.update(job.id, (j) => {
+      claimed = j.onEnd !== undefined && j.onEndStartedAt === undefined &&
+        isFinalStatus(j.status);
+      if (claimed) j.onEndStartedAt = at;
+      return j;
+    });
+  } catch {
+    return;
+  }
+  if (!claimed) return;
+  await runEndHook({ ...ended, logPath }, timeout, cap, true);
 }
