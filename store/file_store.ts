@@ -23,13 +23,14 @@ import {
   withFileLock,
   writeFileDurably,
 } from "./durable.ts";
-import { applyLiveness, claimNewLiveness, isLivenessHeld } from "./liveness.ts";
 import {
-  appendJournal,
-  controlPath,
-  foldJournal,
-  readJournal as readJournalOf,
-} from "./journal.ts";
+  applyLiveness,
+  claimNewLiveness,
+  holdLiveness,
+  isLivenessHeld,
+  localFiles,
+} from "./liveness.ts";
+import { foldJournal, readJournal as readJournalOf } from "./journal.ts";
 import { granted } from "../util/permissions.ts";
 import {
   cleanable,
@@ -39,7 +40,6 @@ import {
   isLate,
 } from "./rules.ts";
 import { removeDebris } from "./debris.ts";
-import { rotatedLogPath } from "./log_files.ts";
 import { resolve } from "../util/path.ts";
 import { listJobs, recordIdOf } from "./list.ts";
 import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
@@ -272,11 +272,9 @@ export class FileJobStore implements contract.JobStore {
         }
         throw err;
       }
-      const extra = [this.livenessPath(id), controlPath(this.livenessPath(id))];
-      const log = this.logPath(id);
-      // `<id>.log.1`, the log cap's older half, goes with the log.
-      if (options.log ?? true) extra.push(log, rotatedLogPath(log));
-      for (const path of extra) await removeIfPresent(path);
+      for (const path of localFiles(this.#dir, id, options.log ?? true)) {
+        await removeIfPresent(path);
+      }
     });
     await removeIfPresent(this.#lockPath(id));
   }
@@ -328,15 +326,7 @@ export class FileJobStore implements contract.JobStore {
   async hold(id: string): Promise<contract.JobLease> {
     id = this.#stored(id);
     const previous = await this.loadRecorded(id);
-    const live = this.livenessPath(id);
-    const file = await openLockFile(id, live);
-    try {
-      await file.lock(true);
-      appendJournal(live, "S", [Deno.pid, "-", "deno"]);
-    } catch (err) {
-      file.close();
-      throw err;
-    }
+    const file = await holdLiveness(this.livenessPath(id));
     // Decided only now that the lock is held: a reader that found it free
     // before took its time earlier, so if it called the job lost (not
     // started within the grace period), this says late too.
@@ -345,9 +335,9 @@ export class FileJobStore implements contract.JobStore {
       previous,
       late,
       cancelRequested: new AbortController().signal,
-      async [Symbol.asyncDispose]() {
-        await file.unlock().catch(() => {});
+      [Symbol.asyncDispose]() {
         file.close();
+        return Promise.resolve();
       },
     };
   }
@@ -356,8 +346,14 @@ export class FileJobStore implements contract.JobStore {
    * Whether some process holds the job's liveness lock: `undefined` if
    * there is no liveness file (an epack record, say).
    */
-  async isHeld(id: string): Promise<boolean | undefined> {
-    return await isLivenessHeld(this.livenessPath(this.#stored(id)));
+  isHeld(id: string): Promise<boolean | undefined> {
+    try {
+      return Promise.resolve(
+        isLivenessHeld(this.livenessPath(this.#stored(id))),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

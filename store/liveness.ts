@@ -7,7 +7,7 @@
 import type { Job } from "./job.ts";
 import { validateJobId } from "./job_id.ts";
 import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
-import { foldJournal, readJournal } from "./journal.ts";
+import { appendJournal, foldJournal, readJournal } from "./journal.ts";
 
 /**
  * Where a job's liveness file is on this host: `<localDir>/<id>.live`, for
@@ -242,4 +242,39 @@ export async function signalSupervisor(
   } catch {
     return false; // Gone since: its job is ending anyway.
   }
+}
+
+/**
+ * Takes a job's liveness for a Deno supervisor (a store's `hold()`): the
+ * flock on its `<id>.live`, waited for (a starter holds it a moment), then
+ * the journal's `S` line that says who holds it. Closing the file lets it
+ * go.
+ *
+ * @throws {Deno.errors.NotFound} If its directory is gone.
+ */
+export async function holdLiveness(path: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(path, {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    await file.lock(true);
+    appendJournal(path, "S", [Deno.pid, "-", "deno"]);
+    return file;
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+/**
+ * A job's files on this host beside its record: its journal and control
+ * file, and with `log` its log and the log cap's older half `<id>.log.1`.
+ */
+export function localFiles(dir: string, id: string, log: boolean): string[] {
+  const base = `${dir}/${validateJobId(id)}`;
+  const files = [`${base}.live`, `${base}.ctl`];
+  return log ? [...files, `${base}.log`, `${base}.log.1`] : files;
 }

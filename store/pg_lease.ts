@@ -14,6 +14,8 @@
 
 import type { Job } from "./job.ts";
 import { appendControl } from "./journal.ts";
+import { parseJobRecord } from "./record.ts";
+import { cancelDeadline } from "./rules.ts";
 import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
 import { sleep } from "../util/timer.ts";
 
@@ -32,9 +34,9 @@ export interface RenewedStore {
   readonly renewEvery: number;
   /**
    * Renews the leases of these jobs of this host; returns the renewed
-   * ones, with the SIGKILL deadline of a cancel requested (epoch ms).
+   * ones, with the record of each whose cancel was requested.
    */
-  renew(ids: string[]): Promise<{ id: string; cancelAt?: number }[]>;
+  renew(ids: string[]): Promise<{ id: string; record: string | null }[]>;
   /** Folds a job's journal into its row (an update does). */
   update(id: string, fn: (job: Job) => Job): Promise<Job>;
   /** Loads a job: folds an end left in its journal, or says it is lost. */
@@ -96,13 +98,21 @@ async function renewAll(
   held: Map<string, number>,
   known: Map<string, { mtime: number; cancelAt?: number }>,
 ): Promise<void> {
-  let renewed: { id: string; cancelAt?: number }[];
+  let renewed: { id: string; record: string | null }[];
   try {
     renewed = await store.renew([...held.keys()]);
   } catch {
     return; // The server away: tried again next period.
   }
-  for (const { id, cancelAt } of renewed) {
+  for (const { id, record } of renewed) {
+    let cancelAt: number | undefined;
+    try {
+      if (record !== null) {
+        cancelAt = cancelDeadline(parseJobRecord(record, id, id));
+      }
+    } catch {
+      // A record no longer a job's: no cancel to pass on.
+    }
     const seen = known.get(id);
     const mtime = held.get(id)!;
     if (seen?.mtime !== mtime) {

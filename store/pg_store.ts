@@ -5,11 +5,11 @@
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
 import {
-  cancelDeadline,
   cleanable,
   cleanCutoff,
   endJob,
   isFinalStatus,
+  SUPERVISOR_START_GRACE_MS,
 } from "./rules.ts";
 import type * as contract from "./contract.ts";
 import {
@@ -32,10 +32,15 @@ import {
   swapRow,
 } from "./pg_rows.ts";
 import { newJob } from "./job_options.ts";
-import { applyLiveness, isLivenessHeld, livenessPath } from "./liveness.ts";
-import { appendJournal, foldJournal, readJournal } from "./journal.ts";
-import { rotatedLogPath } from "./log_files.ts";
-import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
+import {
+  applyLiveness,
+  holdLiveness,
+  isLivenessHeld,
+  livenessPath,
+  localFiles,
+} from "./liveness.ts";
+import { foldJournal, readJournal } from "./journal.ts";
+import { lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
 import {
   describe,
   isTransient,
@@ -53,6 +58,8 @@ import {
 import { POSTGRES_STORE_CAPABILITIES } from "./capabilities.ts";
 import { redact } from "./redact.ts";
 
+type Renewed = { id: string; record: string | null; late: boolean };
+
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
  * `--allow-env`, and `--allow-read`/`--allow-write` for the log directory.
@@ -66,13 +73,6 @@ import { redact } from "./redact.ts";
  * await store.finish(job.id, { status: "completed", exitCode: 0 });
  * ```
  */
-/** What one compare-and-swap step writes. */
-interface Swap {
-  next: Job;
-  /** Renew the lease too. */
-  lease?: boolean;
-}
-
 export class PostgresJobStore implements contract.JobStore {
   /** This host's name, recorded on each job it creates. */
   readonly host: string;
@@ -184,25 +184,25 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Loads a job with the lost rule applied: by its journal and its lock
-   * for a job of this host (docs/design.md, "Folding"), by the lease and
-   * the server's clock for the others.
+   * Loads a job with the lost rule applied: by its journal and lock on this
+   * host, where it has one (an end found there is written: docs/design.md,
+   * "Folding"), else by its lease and the server's clock.
    */
   async load(id: string): Promise<Job> {
     return await this.#live(await this.#loadRow(id));
   }
 
-  // A job of this host whose supervisor journals it here: the local
-  // evidence decides, and an end found there is written.
   async #live(row: Row): Promise<Job> {
     const path = livenessPath(this, row.id);
     const local = row.host === this.host && isLivenessHeld(path) !== undefined;
     const job = rowJob(row, this.location, !local);
     if (!local) return job;
+    const reread = async () =>
+      rowJob(await this.#loadRow(row.id), this.location, false);
     return await applyLiveness(
       job,
       path,
-      async () => rowJob(await this.#loadRow(row.id), this.location, false),
+      reread,
       () => this.update(row.id, (j) => j),
     );
   }
@@ -261,9 +261,7 @@ export class PostgresJobStore implements contract.JobStore {
    * in `fn`, writes nothing. Always durable.
    */
   async update(id: string, fn: contract.JobUpdater): Promise<Job> {
-    return await this.#swap(id, async (current) => ({
-      next: await fn(structuredClone(current)),
-    }));
+    return await this.#swap(id, (current) => fn(structuredClone(current)));
   }
 
   // Each step is one statement and no transaction stays open while
@@ -273,7 +271,7 @@ export class PostgresJobStore implements contract.JobStore {
   // 3.4.9 issue #1208; single statements never pin one.)
   async #swap(
     id: string,
-    compute: (current: Job, row: Row) => Swap | Promise<Swap>,
+    compute: (current: Job) => Job | Promise<Job>,
   ): Promise<Job> {
     // A write cut off by a lost connection may or may not have been
     // committed: the next read tells (the version moved on to exactly what
@@ -287,7 +285,7 @@ export class PostgresJobStore implements contract.JobStore {
         rows = await this.#run(() =>
           this.#sql<Row[]>`
           SELECT id, host, record, version, lease_until,
-            ${lostColumnsSql(this.#sql)}, ${lateSql(this.#sql)} AS late
+            ${lostColumnsSql(this.#sql)}
           FROM epack_detach_jobs ${byId(this.#sql, id)}`
         );
       } catch (err) {
@@ -311,9 +309,8 @@ export class PostgresJobStore implements contract.JobStore {
       if (local) {
         current = foldJournal(current, readJournal(livenessPath(this, row.id)));
       }
-      const { next, lease } = await compute(current, row);
-      // A job of this host that ends here keeps the end of its log with its
-      // end, in the same statement, so a reader that sees one sees both.
+      const next = await compute(current);
+      // A job of this host keeps its log's end with its end (one statement).
       const tail =
         local && !isFinalStatus(parseRow(row, this.location).status) &&
           isFinalStatus(next.status)
@@ -323,11 +320,10 @@ export class PostgresJobStore implements contract.JobStore {
       delete next.host;
       delete next.logTail;
       const text = serializeJobRecord(next);
-      const ttl = lease ? this.leaseTtl : null;
       let written;
       try {
         written = await this.#run(() =>
-          swapRow(this.#sql, row, next, text, ttl, tail ?? null)
+          swapRow(this.#sql, row, next, text, tail ?? null)
         );
       } catch (err) {
         if (retries++ >= 3 || !isTransient(err)) throw err;
@@ -342,10 +338,7 @@ export class PostgresJobStore implements contract.JobStore {
     }
   }
 
-  /**
-   * Records a job's end, `at` the time it happened (the first end wins)
-   * and, for a job of this host, the end of its log (see `#swap`).
-   */
+  /** See `JobStore.finish`; a job of this host keeps its log's end. */
   async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
     return await this.update(id, endJob(end, at));
   }
@@ -358,7 +351,9 @@ export class PostgresJobStore implements contract.JobStore {
         WHERE id = (SELECT id FROM epack_detach_jobs ${where})
         RETURNING id, host, record`);
     if (row.host === this.host) {
-      await removeLogs(this.logPath(row.id), options.log ?? true);
+      for (const path of localFiles(this.logDir, row.id, options.log ?? true)) {
+        await Deno.remove(path).catch(() => {});
+      }
     }
   }
 
@@ -374,13 +369,11 @@ export class PostgresJobStore implements contract.JobStore {
     const { jobs } = await this.list();
     const removed: string[] = [];
     for await (const job of cleanable(jobs, cutoff, options.keep)) {
-      // Lost by this host's own evidence (its lock free, no end): its lease
-      // ends now, as the host's renewer would end it.
+      // Lost by this host's own evidence: its lease ends (as the renewer's).
       if (job.status === "lost" && job.host === this.host) {
-        await this.#expire(job.id);
+        await this.expire(job.id);
       }
-      // Re-checked in the DELETE: a lease renewed since the listing (or an
-      // end recorded) keeps a running job.
+      // Re-checked in the DELETE: a lease renewed since the listing keeps a job.
       const rows = await this.#run(() =>
         this.#sql<Row[]>`
           DELETE FROM epack_detach_jobs
@@ -389,8 +382,9 @@ export class PostgresJobStore implements contract.JobStore {
           RETURNING id, host, record`
       );
       if (rows.length === 0) continue;
-      if (rows[0].host === this.host) {
-        await removeLogs(this.logPath(rows[0].id));
+      const mine = rows[0].host === this.host;
+      for (const path of mine ? localFiles(this.logDir, job.id, true) : []) {
+        await Deno.remove(path).catch(() => {});
       }
       removed.push(job.id);
     }
@@ -407,84 +401,46 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Takes the job's local liveness lock, writes its `S` line, and takes its
-   * lease. The host's renewer (pg_lease.ts) renews the lease while the lock
-   * is held, and passes on a cancel made on another host as SIGTERM.
-   * Disposing it lets the lock go and ends the lease at once, as the kernel
-   * drops a flock.
+   * Takes the job's local liveness lock (its journal's `S` line) and its
+   * lease, which the host's renewer (pg_lease.ts) renews while the lock is
+   * held. Let go, the lease ends at once, as the kernel drops a flock.
    */
   async hold(id: string): Promise<contract.JobLease> {
-    let previous: Job | undefined;
-    let late = false;
-    const stored = (await this.loadRecorded(id)).id;
+    const previous = await this.loadRecorded(id);
     await Deno.mkdir(this.logDir, { recursive: true, mode: 0o700 });
-    const path = livenessPath(this, stored);
-    const file = await Deno.open(path, {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
-    try {
-      if (!(await file.tryLock(true))) {
-        throw new Deno.errors.AlreadyExists(
-          `Job ${stored} is already supervised on this host`,
-        );
-      }
-      appendJournal(path, "S", [Deno.pid, "-", "deno"]);
-      await this.#swap(stored, (current, row) => {
-        previous = structuredClone(current);
-        late = Boolean(row.late);
-        return { next: current, lease: true };
-      });
-    } catch (err) {
-      file.close();
-      await this.#expire(stored);
-      throw err;
-    }
+    const file = await holdLiveness(livenessPath(this, previous.id));
+    // Late by the server's clock, as readers see it, once the lock is held.
+    const [row] = await this.renew([previous.id]).catch(() => []);
+    const late = previous.supervisedAt === undefined && row?.late === true;
     const cancelled = new AbortController();
-    if (previous!.cancelRequestedAt !== undefined) cancelled.abort();
+    if (previous.cancelRequestedAt !== undefined) cancelled.abort();
     return {
-      previous: previous!,
+      previous,
       late,
       cancelRequested: cancelled.signal,
       [Symbol.asyncDispose]: async () => {
         file.close();
-        await this.#expire(stored);
+        await this.expire(previous.id);
       },
     };
   }
 
-  // As the kernel drops a flock: a job left running without its supervisor
-  // is lost at once, not only when the lease runs out.
-  /**
-   * Renews the leases of these jobs of this host, for the host's renewer
-   * (pg_lease.ts); returns the renewed ones, with the SIGKILL deadline of
-   * a cancel requested (epoch ms).
-   */
-  async renew(ids: string[]): Promise<{ id: string; cancelAt?: number }[]> {
+  /** Renews leases of this host's jobs (pg_lease.ts); cancels' records. */
+  async renew(ids: string[]): Promise<Renewed[]> {
     // IDs are letters, digits and underscores: a comma list is exact.
-    const rows = await this.#run(() =>
-      this.#sql<{ id: string; record: string | null }[]>`
+    return await this.#run(() =>
+      this.#sql<Renewed[]>`
         UPDATE epack_detach_jobs SET
           lease_until = now() + ${this.leaseTtl} * interval '1 millisecond'
         WHERE id = ANY(string_to_array(${ids.join(",")}, ','))
           AND host = ${this.host} AND ${supervisedSql(this.#sql)}
-        RETURNING id, CASE WHEN cancel_requested THEN record END AS record`
+        RETURNING id, CASE WHEN cancel_requested THEN record END AS record,
+          now() - created_at >= ${SUPERVISOR_START_GRACE_MS} * interval '1 millisecond' AS late`
     );
-    return rows.map(({ id, record }) => {
-      if (record === null) return { id };
-      const job = parseRow({ id, record } as Row, this.location);
-      return { id, cancelAt: cancelDeadline(job) };
-    });
   }
 
   /** Ends a job's lease now (a supervised job's only). */
   async expire(id: string): Promise<void> {
-    await this.#expire(id);
-  }
-
-  async #expire(id: string): Promise<void> {
     await this.#sql`
       UPDATE epack_detach_jobs SET lease_until = now()
       WHERE id = ${id} AND ${supervisedSql(this.#sql)}`.catch(() => {});
@@ -540,15 +496,4 @@ export class PostgresJobStore implements contract.JobStore {
       throw describe(err, this.#target);
     }
   }
-}
-
-/**
- * A job's files on this host: its journal and its control file, and (with
- * `log`) its log and its log cap's older half `<id>.log.1`, if there.
- */
-async function removeLogs(log: string, withLog = true): Promise<void> {
-  const base = log.slice(0, -".log".length);
-  const paths = [`${base}.live`, `${base}.ctl`];
-  if (withLog) paths.push(log, rotatedLogPath(log));
-  for (const path of paths) await Deno.remove(path).catch(() => {});
 }

@@ -16,7 +16,8 @@ export const SHIM_SOURCE: string = String
 # the job runs, and what is not needed while a worker runs is compiled
 # only when it is (after __END__): each costs memory in every job.
 #   perl shim.pl <the job's .live file>
-my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, $MORE);
+my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, $MORE,
+  $ENDED);
 $SIG{$_} = 'IGNORE' for qw(USR1 USR2 QUIT ALRM VTALRM PROF PIPE TSTP TTIN TTOU);
 $SIG{$_} = sub { $GOT ||= $_[0]; $NEW = 1 } for qw(TERM INT HUP);
 $SIG{CHLD} = sub { $CHLD = 1 };
@@ -158,8 +159,15 @@ for (my $n = 1;; $n++) {
       nap(wake_in());
     }
   }
+  my $tend = stamp();
+  # The common end (no stop, no retry to come) is written at once, before
+  # the rest of this file is compiled.
+  if (defined $w && !%S && !$HALT && ($st eq 'x0' || $n > @{$P{pauses} || []})) {
+    kill('-CONT', $w);
+    $ENDED = put('E', $tend, $n, $st, '-', 0, '-');
+  }
   more();
-  after($n, $w, $st);
+  after($n, $w, $st, $tend);
 }
 __END__
 my ($CSEEN, $CKILL, $CANY, $PAUSED, %ESC) = (0, undef, 0, 0);
@@ -342,8 +350,7 @@ sub notrun {
 sub said { $_[0] =~ /^k(\d+)/ ? ($P{sig}[$1] || "signal $1") : $_[0] =~ /^[xn](\d+)/ ? "exit code $1" : $_[0] }
 # After attempt $n (worker $w, its status $st): its end, or the next one.
 sub after {
-  my ($n, $w, $st) = @_;
-  my $tend = stamp();
+  my ($n, $w, $st, $tend) = @_;
   my $stopped = '-';
   if (defined $w) {
     while (%S && !$S{done} && !($S{killed} && now() >= $S{until}) && !gone()) {
@@ -382,7 +389,7 @@ sub ending {
     sleep $pause;
     $pause *= 2 if $pause < 60;
   };
-  $wait->() until put('E', @_);
+  $wait->() until $ENDED || put('E', @_);
   eval { require IO::Handle; IO::Handle::sync(\*L) };
   $pause = 1;
   for (;;) {
