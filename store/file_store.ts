@@ -16,7 +16,6 @@ import { readJobFile, readJobFileSync, serializeJobRecord } from "./record.ts";
 import { newJob } from "./job_options.ts";
 import {
   createFile,
-  openLockFile,
   removeIfPresent,
   removeStaleTemps,
   removeSyncIfPresent,
