@@ -97,7 +97,8 @@ async function detach(
     ...argv,
   ]);
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
+  const { id, pid } = JSON.parse(r.stdout);
+  return { jobId: id, pid };
 }
 
 Deno.test("a CLI job's supervisor is _supervise.ts, not the CLI", async () => {
@@ -120,7 +121,7 @@ Deno.test("a CLI job on a PostgreSQL store: its URL reaches _supervise.ts in the
       { cwd: dir, env: { XDG_STATE_HOME: dir } },
     );
     assert.equal(r.code, 0, r.stderr);
-    const { jobId, pid } = JSON.parse(r.stdout);
+    const { id: jobId, pid } = JSON.parse(r.stdout);
     const argv = await supervisorCmdline(pid);
     assert.equal(argv.at(-4), SUPERVISE, argv.join(" "));
     // Not on the command line, which every user can read.

@@ -2,10 +2,11 @@
  * Controlling and watching jobs: {@linkcode cancel} stops one,
  * {@linkcode pause} and {@linkcode resume} stop and continue its processes,
  * {@linkcode watchJob} follows its record as it changes,
- * {@linkcode waitForJob} waits for its end, {@linkcode cleanJobs}
- * removes ended jobs, and {@linkcode setJobLimit} bounds how many run at
- * once. Each takes a job reference (its ID, or a unique prefix or suffix of
- * 4 or more characters, as the CLI does) and the `store` option.
+ * {@linkcode waitForJob} waits for its end, {@linkcode removeJob} removes
+ * one that ended, {@linkcode cleanJobs} removes old ended jobs, and
+ * {@linkcode setJobLimit} bounds how many run at once. Each takes a job
+ * reference (its ID, its name, or a unique prefix or suffix of its ID of 4
+ * or more characters, as the CLI does) and the `store` option.
  *
  * @example Follow a job until it ends
  * ```ts ignore
@@ -25,7 +26,7 @@ export {
   type CancelOptions,
   type CancelResult,
 } from "./control/cancel.ts";
-export { cleanJobs } from "./control/clean.ts";
+export { cleanJobs, removeJob } from "./control/clean.ts";
 export {
   JobStateError,
   pause,

@@ -15,6 +15,7 @@ import {
   JobNotFoundError,
 } from "./jobs.ts";
 import { parseJobRecord, toRecord } from "./store/record.ts";
+import { isJobReference } from "./store/job_id.ts";
 import {
   backdate,
   type Child,
@@ -530,7 +531,12 @@ Deno.test("JobStore rejects hostile IDs and touches nothing outside the jobs dir
         await rejects(store.finish(id, { status: "failed", error: "x" }));
         await rejects(store.finish(id, { status: "cancelled" }));
         await rejects(store.delete(id));
-        await rejects(store.resolve(id));
+        // resolve() takes references: a name may hold `.` and `-`, and is
+        // looked up in the records, never as a path.
+        await assert.rejects(
+          store.resolve(id),
+          isJobReference(id) ? JobNotFoundError : InvalidJobIdError,
+        );
         await rejects(store.create({ command: "pull", id }));
         await rejects(store.hold(id));
         await rejects(store.isHeld(id));

@@ -317,7 +317,7 @@ Deno.test("a detached job reports its progress and its result", async (t) => {
       "worker.ts",
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     try {
       let running: Job | undefined;
@@ -345,8 +345,8 @@ Deno.test("a detached job reports its progress and its result", async (t) => {
         const r = await cli(["jobs", "--jobs-dir", jobsDir]);
         assert.equal(r.code, 0, r.stderr);
         const [head, row] = r.stdout.split("\n");
-        assert.match(head, /DURATION\s+PROGRESS$/);
-        assert.match(row, /33% 1\/3 files$/);
+        assert.match(head, /DURATION\s+PROGRESS\s+COMMAND$/);
+        assert.match(row, /33% 1\/3 files\s+\S+ run -A worker.ts$/);
       });
       await t.step("`jobs <id>` shows it, and --json has it", async () => {
         const r = await cli(["jobs", id, "--jobs-dir", jobsDir]);
@@ -414,7 +414,7 @@ Deno.exit(0);
       "worker.ts",
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
@@ -441,7 +441,7 @@ Deno.test("the job's worker gets its store in EPACK_DETACH_STORE", async () => {
       `printf '%s|%s' "$${STORE_ENV}" "$${JOB_ID_ENV}"`,
     ], { cwd: dir, env: { [STORE_ENV]: join(dir, "elsewhere") } });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
@@ -476,7 +476,7 @@ reportProgress({ done: 9, total: 9, unit: "rows" });
       // The job's log goes to its user's state directory: the test's own.
     ], { cwd: dir, env: { XDG_STATE_HOME: dir } });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     await using store = await openStore(
       `${cluster.url}?epack_log_dir=${encodeURIComponent(`${dir}/epack/logs`)}`,
     );

@@ -11,6 +11,7 @@
 // Go's pflag does.
 
 import { usageError } from "./_errors.ts";
+import { closest } from "./_suggest.ts";
 
 /** How one flag is spelled, what it takes, and how help shows it. */
 export interface FlagSpec {
@@ -63,8 +64,9 @@ export const COMMON_FLAGS: FlagSpecs = {
   "jobs-dir": {
     type: "string",
     value: "DIR",
-    help: "The jobs directory (default: .epack/jobs in the\n" +
-      "project root, the nearest directory with deno.json)",
+    help: "The jobs directory (default: .epack/jobs in the project\n" +
+      "root, the nearest directory with deno.json; outside any\n" +
+      "project, $XDG_STATE_HOME/epack/jobs)",
   },
   store: {
     type: "string",
@@ -195,7 +197,12 @@ function scan(args: readonly string[], specs: FlagSpecs, v: Visitor): void {
         if (inline !== undefined) v.fail(`--${name} does not take a value`);
         v.flag(name.slice(3), false);
       } else if (!v.lenient) {
-        v.fail(`Unknown option: --${name}`);
+        const near = closest(name, Object.keys(specs));
+        v.fail(
+          `Unknown option: --${name}${
+            near === undefined ? "" : `; did you mean --${near}?`
+          }`,
+        );
       }
       continue;
     }

@@ -15,11 +15,12 @@ import {
   checkRetries,
   parseSize,
 } from "../store/job_options.ts";
-import type { FlagSpecs, ParsedFlags } from "./_args.ts";
+import { checkJobName, JobNotFoundError } from "../store/job_id.ts";
+import { COMMON_FLAGS, type FlagSpecs, type ParsedFlags } from "./_args.ts";
 import { CliError, EXIT, usageError } from "./_errors.ts";
 import { safe, shellLine } from "./_output.ts";
 import { hint } from "./_hint.ts";
-import { isPostgresUrl } from "../store/capabilities.ts";
+import { OTHER_STORE } from "./_store.ts";
 
 /**
  * The flags that shape a job, for every command that can run as one (`run`,
@@ -27,6 +28,17 @@ import { isPostgresUrl } from "../store/capabilities.ts";
  * foreground `run`; the others need `--detach`.
  */
 export const JOB_FLAGS: FlagSpecs = {
+  name: {
+    type: "string",
+    value: "NAME",
+    help: "With --detach: name the job, to use NAME wherever its\n" +
+      "ID goes (letters, digits, . _ -; a letter first)",
+  },
+  cwd: {
+    type: "string",
+    value: "DIR",
+    help: "Run it in DIR, as `cd DIR && ...` would (default: here)",
+  },
   timeout: {
     type: "string",
     value: "D",
@@ -47,10 +59,10 @@ export const JOB_FLAGS: FlagSpecs = {
   },
   after: {
     type: "string",
-    value: "ID",
+    value: "JOB",
     multiple: true,
-    help: "With --detach: start only once job ID has ended\n" +
-      "(repeatable); it waits as `waiting`, with no process",
+    help: "With --detach: start only once JOB (an ID or a name)\n" +
+      "has ended (repeatable); it waits as `waiting`, with no process",
   },
   "after-ok": {
     type: "boolean",
@@ -69,6 +81,22 @@ export const JOB_FLAGS: FlagSpecs = {
     help: "With --detach: keep the log under SIZE (such as 10MiB),\n" +
       "dropping its oldest part (default: unlimited)",
   },
+};
+
+/** The store's flags of a command that can start a job, and its help. */
+export const STORE_FLAGS: FlagSpecs = {
+  "jobs-dir": {
+    ...COMMON_FLAGS["jobs-dir"],
+    help: "The jobs directory (with --detach; default:\n" +
+      "<project>/.epack/jobs, else the user's)",
+  },
+  store: {
+    ...COMMON_FLAGS.store,
+    help: "With --detach: the job store, a postgres:// URL\n" +
+      "shared by hosts, or a jobs directory (default:\n" +
+      "$EPACK_DETACH_STORE, else --jobs-dir)",
+  },
+  help: COMMON_FLAGS.help,
 };
 
 /** The job's options, and its time limit in milliseconds (0 for none). */
@@ -127,6 +155,8 @@ export function parseJobFlags(
     }
     out.afterOk = true;
   }
+  const name = read("name", checkJobName);
+  if (name !== undefined) out.name = name;
   const hook = read("on-end", checkHook);
   if (hook !== undefined) out.onEnd = hook;
   const logMax = read("log-max", parseSize);
@@ -150,22 +180,19 @@ function startedHow(job: Job, pid: number): string {
 
 /** Options for {@linkcode startJob}: spawn()'s, plus how to report. */
 export interface StartJobOptions extends SpawnOptions {
-  /** The store: a jobs directory (absolute) or a `postgres://` URL. */
-  store: string;
   json: boolean;
-  /** Whether the user named the store (the hints then repeat it). */
-  storeGiven: boolean;
+  /** What hints carry to name the store: the user's, if they named one. */
+  carry: { store?: string };
 }
 
 /**
- * Starts a job and prints its ID, PID, log and how to check on it (or a
- * JSON object), returning the exit code: 0, at once.
+ * Starts a job and prints its ID, PID, log and how to check on it (or the
+ * job as JSON), returning the exit code: 0, at once.
  *
  * @throws {CliError} If the job could not be started.
  */
 export async function startJob(options: StartJobOptions): Promise<number> {
-  const { json, storeGiven, ...spawnOptions } = options;
-  const shared = isPostgresUrl(options.store);
+  const { json, carry, ...spawnOptions } = options;
   let result;
   try {
     result = await spawn(spawnOptions);
@@ -174,7 +201,10 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       // A program that cannot run keeps a shell's 127 or 126, as in the
       // foreground.
       const exitCode = err instanceof SpawnError ? err.exitCode : undefined;
-      throw new CliError(`Cannot start the job: ${err.message}`, {
+      const elsewhere = err.cause instanceof JobNotFoundError
+        ? `; ${OTHER_STORE}`
+        : "";
+      throw new CliError(`Cannot start the job: ${err.message}${elsewhere}`, {
         cause: err,
         ...(exitCode !== undefined ? { exitCode } : {}),
       });
@@ -183,21 +213,10 @@ export async function startJob(options: StartJobOptions): Promise<number> {
   }
   const { job } = result;
   if (json) {
-    console.log(JSON.stringify({
-      jobId: result.jobId,
-      pid: result.pid,
-      logPath: result.logPath,
-      ...(shared ? { host: job.host } : { jobsDir: options.store }),
-      status: job.status,
-      command: job.command,
-      args: job.args,
-      flags: job.flags,
-      timeoutMs: job.timeout ?? 0,
-      ...(job.after !== undefined ? { after: job.after } : {}),
-    }));
+    const { jobJson } = await import("./jobs/_render.ts");
+    console.log(JSON.stringify(jobJson(job, Date.now())));
     return EXIT.OK;
   }
-  const carry = storeGiven ? { store: options.store } : {};
   const limit = job.timeout ? formatDuration(job.timeout) : "none";
   // The arguments and paths are the user's: escaped as `jobs` escapes them,
   // so a control character cannot act on the terminal.
@@ -206,6 +225,8 @@ export async function startJob(options: StartJobOptions): Promise<number> {
       `${startedHow(job, result.pid)}: ${
         shellLine([job.command, ...job.args, ...job.flags])
       }`,
+      ...(job.name === undefined ? [] : [`  Name:    ${job.name}`]),
+      ...(job.restartOf === undefined ? [] : [`  Re-runs: ${job.restartOf}`]),
       `  Log:     ${result.logPath}`,
       `  Timeout: ${limit}`,
       `  Status:  ${hint(["jobs", result.jobId], carry)}`,

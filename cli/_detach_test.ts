@@ -95,7 +95,7 @@ Deno.test("a bad job flag on the command line: one error line, a hint, nothing r
       const flag of [
         "--retry N",
         "--retry-delay D",
-        "--after ID",
+        "--after JOB",
         "--after-ok",
         "--on-end CMD",
         "--log-max SIZE",
@@ -104,7 +104,7 @@ Deno.test("a bad job flag on the command line: one error line, a hint, nothing r
       assert.ok(help.stdout.includes(flag), `run --help lacks ${flag}`);
     }
     const pullHelp = await cli(["pull", "--help"]);
-    assert.ok(pullHelp.stdout.includes("--after ID"));
+    assert.ok(pullHelp.stdout.includes("--after JOB"));
   });
 });
 
@@ -120,13 +120,13 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
     assert.equal(running.status, "running");
     try {
       const after = await cli(
-        ["run", "--detach", ...at, "--after", running.jobId, "--", "true"],
+        ["run", "--detach", ...at, "--after", running.id, "--", "true"],
       );
       assert.equal(after.code, 0, after.stderr);
       assert.match(
         after.stdout.split("\n")[0],
         new RegExp(
-          `^Job \\w+ waits, with no process, for ${running.jobId} to end: true$`,
+          `^Job \\w+ waits, with no process, for ${running.id} to end: true$`,
         ),
       );
       const ok = await cli(
@@ -136,7 +136,7 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
           ...at,
           "--json",
           "--after",
-          running.jobId,
+          running.id,
           "--after-ok",
           "--",
           "true",
@@ -146,12 +146,12 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
       const waiting = JSON.parse(ok.stdout);
       // The environment it keeps for its start stays in the record; output
       // names the variables only.
-      const shown = await cli(["jobs", waiting.jobId, ...at, "--json"]);
+      const shown = await cli(["jobs", waiting.id, ...at, "--json"]);
       assert.ok(shown.stdout.includes('"SECRET_TOKEN"'), shown.stdout);
       assert.ok(!shown.stdout.includes("hunter2"), "a secret was printed");
       const listed = await cli(["jobs", ...at, "--json"]);
       assert.ok(!listed.stdout.includes("hunter2"), "a secret was listed");
-      const details = await cli(["jobs", waiting.jobId, ...at]);
+      const details = await cli(["jobs", waiting.id, ...at]);
       assert.match(details.stdout, /Status: +waiting/);
       assert.match(details.stdout, /Created: /);
       assert.match(details.stdout, /Duration: +not started/);
@@ -159,12 +159,12 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
       const table = await cli(["jobs", ...at]);
       assert.match(
         table.stdout,
-        new RegExp(`${waiting.jobId} +waiting .* not started`),
+        new RegExp(`${waiting.id} +waiting +(just now|\\d+s ago) +- +true`),
       );
-      const mode = Deno.statSync(`${jobs}/${waiting.jobId}.json`).mode! & 0o777;
+      const mode = Deno.statSync(`${jobs}/${waiting.id}.json`).mode! & 0o777;
       assert.equal(mode, 0o600);
       assert.equal(waiting.status, "waiting");
-      assert.deepEqual(waiting.after, [running.jobId]);
+      assert.deepEqual(waiting.after, [running.id]);
       assert.equal(waiting.pid, 0);
       const limit = await cli(["jobs", "limit", "1", ...at]);
       assert.equal(limit.code, 0, limit.stderr);
@@ -172,7 +172,7 @@ Deno.test("a job that waits or queues says so, with no PID, in text and in --jso
       assert.equal(queued.code, 0, queued.stderr);
       assert.match(queued.stdout, /^Job \w+ is queued, with no process: /);
     } finally {
-      await cli(["jobs", "cancel", running.jobId, ...at, "--grace", "0s"]);
+      await cli(["jobs", "cancel", running.id, ...at, "--grace", "0s"]);
       await cli(["jobs", "limit", "0", ...at]);
       // Every job ends once the first has: the waiting ones run `true`,
       // or are cancelled (--after-ok).

@@ -1,6 +1,10 @@
 // The CLI's errors and exit codes: every failure a command reports is a
-// CliError (or becomes one in main.ts's reporter), carrying its exit code and,
-// for bad usage, the command whose --help to suggest.
+// CliError (or becomes one in the reporter below), carrying its exit code
+// and, for bad usage, the command whose --help to suggest. The reporter is
+// the one place errors are printed, for every command.
+
+import { colorEnabled, oneLine, paint, safe, writeSync } from "./_output.ts";
+import { hint } from "./_hint.ts";
 
 /** Exit codes of the CLI, as documented in the README. */
 export const EXIT = {
@@ -53,4 +57,51 @@ export class DetailedError extends CliError {
 /** A usage error: bad flag, missing argument, bad value. Exit 1. */
 export function usageError(message: string, command: string): CliError {
   return new CliError(message, { usage: command });
+}
+
+/**
+ * Prints an error (one `error:` line on stderr, its detail lines, a usage
+ * hint; with `json`, also `{"error", "exit_code", ...data}` on stdout) and
+ * returns the exit code it carries.
+ */
+export function reportError(
+  err: unknown,
+  json: boolean,
+  data: Record<string, unknown> = {},
+): number {
+  const code = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
+  // Messages carry what the user typed and what registries and records
+  // hold: escaped, as everything the CLI prints of them.
+  const message = oneLine(
+    err instanceof CliError ? err.message : describeUnexpected(err),
+  );
+  const color = colorEnabled(Deno.stderr);
+  const lines = [`${paint(color, 31, "error:")} ${safe(message)}`];
+  if (err instanceof DetailedError) lines.push(...err.detail.map(safe));
+  if (err instanceof CliError && err.usage !== undefined) {
+    const words = err.usage === "" ? [] : err.usage.split(" ");
+    lines.push(`Run '${hint([...words, "--help"])}' for usage.`);
+  }
+  writeSync(Deno.stderr, lines.join("\n") + "\n");
+  if (json) {
+    writeSync(
+      Deno.stdout,
+      JSON.stringify({
+        error: message,
+        exit_code: code,
+        ...data,
+        ...(err instanceof DetailedError ? err.data : {}),
+      }) + "\n",
+    );
+  }
+  return code;
+}
+
+function describeUnexpected(err: unknown): string {
+  if (err instanceof Deno.errors.NotCapable) {
+    return `a Deno permission is missing (${
+      oneLine((err as Error).message)
+    }); run with -A`;
+  }
+  return err instanceof Error ? err.message : String(err);
 }

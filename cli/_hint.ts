@@ -1,6 +1,7 @@
 // The commands the CLI prints as hints ("Status: ...", "Run '... --help'"),
 // built from the invocation actually running, so that each works when pasted:
-// `deno run -A mod.ts jobs <id>` from source, or the compiled binary's path.
+// `deno run -A mod.ts jobs <id>` from source, the compiled binary's path, or
+// the name `deno install` gave the command.
 
 import {
   currentRuntime,
@@ -19,13 +20,20 @@ export interface HintFacts extends RuntimeFacts {
   cwd: string;
   /** `PATH`, to see whether plain `deno` is this Deno. */
   path: string;
+  /**
+   * This process's command line as the system shows it, to recognise the
+   * shim of `deno install`; undefined where it cannot be read.
+   */
+  cmdline?: readonly string[];
 }
 
 /**
  * The words that start this program again, as a person would type them:
  * `deno` when that name finds this Deno (else its path), `-A` when every
  * permission is granted (else the granted ones), and the entry module
- * relative to the cwd when it lies below it. A compiled binary is its path.
+ * relative to the cwd when it lies below it. A compiled binary is its path;
+ * a command `deno install` made is its name (its path if PATH does not find
+ * it by that name).
  */
 export function invocation(
   // Without --allow-env, deno is named by its full path.
@@ -33,14 +41,20 @@ export function invocation(
     ...currentRuntime(),
     cwd: Deno.cwd(),
     path: readEnv("PATH") ?? "",
+    cmdline: ownCommandLine(),
   },
 ): string[] {
+  const shim = facts.standalone ? undefined : installedAs(facts);
+  if (shim !== undefined) {
+    const name = shim.slice(shim.lastIndexOf("/") + 1);
+    return [sameFile(find(name, facts), shim) ? name : shim];
+  }
   const all = PERMISSIONS.every((name) =>
     facts.permissionFlags.includes(`--allow-${name}`)
   );
   const argv = selfArgv(facts, all ? { permissionFlags: ["-A"] } : {});
   if (facts.standalone) return argv;
-  if (sameFile(findDeno(facts), facts.execPath)) argv[0] = "deno";
+  if (sameFile(find("deno", facts), facts.execPath)) argv[0] = "deno";
   const entry = argv.length - 1;
   const dir = facts.cwd.endsWith("/") ? facts.cwd : `${facts.cwd}/`;
   if (argv[entry].startsWith(dir)) argv[entry] = argv[entry].slice(dir.length);
@@ -83,10 +97,51 @@ export function hint(
   return shellLine([...prefix, ...args, ...dir]);
 }
 
-function findDeno(facts: HintFacts): string | undefined {
+function find(name: string, facts: HintFacts): string | undefined {
   try {
-    const found = findExecutable("deno", { cwd: facts.cwd, path: facts.path });
+    const found = findExecutable(name, { cwd: facts.cwd, path: facts.path });
     return found.ok ? found.path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The shim `deno install -n NAME` wrote, if it started this program: it
+ * runs `deno run ... --config <root>/bin/.<NAME>/deno.json '<module>'`, so
+ * the command line names `<root>/bin/<NAME>`, which must be that very shim
+ * for this very module.
+ */
+function installedAs(facts: HintFacts): string | undefined {
+  const line = facts.cmdline ?? [];
+  const at = line.indexOf("--config");
+  const m = /^(.*\/bin)\/\.([^/]+)\/deno\.json$/.exec(line[at + 1] ?? "");
+  if (at < 0 || m === null) return undefined;
+  const shim = `${m[1]}/${m[2]}`;
+  try {
+    const text = Deno.readTextFileSync(shim);
+    const ours = text.includes(`--config ${line[at + 1]} `) &&
+      text.includes(`'${facts.mainModule}'`);
+    return ours ? shim : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * This process's command line: /proc on Linux (readable under -A only),
+ * `ps` elsewhere (its words split at spaces); undefined if unreadable.
+ */
+function ownCommandLine(): string[] | undefined {
+  try {
+    if (Deno.build.os === "linux") {
+      return Deno.readTextFileSync("/proc/self/cmdline").split("\0");
+    }
+    const out = new Deno.Command("ps", {
+      args: ["-o", "args=", "-p", String(Deno.pid)],
+      stderr: "null",
+    }).outputSync();
+    return new TextDecoder().decode(out.stdout).trim().split(" ");
   } catch {
     return undefined;
   }

@@ -21,7 +21,8 @@ export function terminalWidth(
 ): number | undefined {
   if (!stream.isTerminal()) return undefined;
   try {
-    return Deno.consoleSize().columns;
+    // A pseudo-terminal nobody sized says 0: as good as unknown.
+    return Deno.consoleSize().columns || undefined;
   } catch {
     return undefined;
   }
@@ -126,28 +127,16 @@ export function humanDuration(ms: number): string {
   return formatDuration(Math.floor(ms / 1000) * 1000);
 }
 
-// Made on first use: building an Intl formatter loads ICU's locale data,
-// 20-40 ms that every start of the CLI paid even when it printed no time.
-let relative: Intl.RelativeTimeFormat | undefined;
-const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
-  ["year", 365 * 86400],
-  ["month", 30 * 86400],
-  ["week", 7 * 86400],
-  ["day", 86400],
-  ["hour", 3600],
-  ["minute", 60],
-  ["second", 1],
-];
+const AGO = { d: 86400, h: 3600, m: 60, s: 1 };
 
-/** "3 minutes ago", with the largest unit that fits, as epack prints it. */
+/**
+ * How long ago, in the largest unit that fits, in the style of every
+ * duration the CLI prints: "just now", "45s ago", "3m ago", "2d ago".
+ */
 export function relativeTime(date: Date, now: number): string {
-  const seconds = Math.trunc((now - date.getTime()) / 1000);
-  const abs = Math.abs(seconds);
-  for (const [unit, size] of UNITS) {
-    if (abs >= size) {
-      relative ??= new Intl.RelativeTimeFormat("en", { numeric: "always" });
-      return relative.format(-Math.trunc(seconds / size), unit);
-    }
+  const seconds = Math.floor((now - date.getTime()) / 1000);
+  for (const [unit, size] of Object.entries(AGO)) {
+    if (seconds >= size) return `${Math.floor(seconds / size)}${unit} ago`;
   }
   return "just now";
 }
@@ -190,9 +179,13 @@ export async function out(text: string): Promise<void> {
   await writeAll(Deno.stdout, encoder.encode(text));
 }
 
-/** Prints a value as indented JSON on stdout. */
+/**
+ * Prints a value as JSON on stdout, on one line: every `--json` output is
+ * one JSON value per line (a command acting on several jobs prints one
+ * line for each).
+ */
 export async function outJson(value: unknown): Promise<void> {
-  await out(JSON.stringify(value, null, 2) + "\n");
+  await out(JSON.stringify(value) + "\n");
 }
 
 /** Prints a line on stderr. */

@@ -52,8 +52,12 @@ Deno.test("formatTable() pads every column but the last, and shrinks one", () =>
 Deno.test("relativeTime() and humanDuration() read at a glance", () => {
   const now = Date.parse("2026-01-01T12:00:00Z");
   assert.equal(relativeTime(new Date(now - 500), now), "just now");
-  assert.equal(relativeTime(new Date(now - 90_000), now), "1 minute ago");
-  assert.equal(relativeTime(new Date(now - 3 * 86400_000), now), "3 days ago");
+  assert.equal(relativeTime(new Date(now - 1_000), now), "1s ago");
+  assert.equal(relativeTime(new Date(now - 90_000), now), "1m ago");
+  assert.equal(relativeTime(new Date(now - 5 * 3600_000), now), "5h ago");
+  assert.equal(relativeTime(new Date(now - 3 * 86400_000), now), "3d ago");
+  // A clock that went back: not "-3s ago".
+  assert.equal(relativeTime(new Date(now + 3_000), now), "just now");
   assert.equal(humanDuration(250), "250ms");
   assert.equal(humanDuration(8_250), "8.2s");
   assert.equal(humanDuration(90_000), "1m30s");

@@ -40,3 +40,10 @@ export function chooseStore(
     given: given !== undefined,
   };
 }
+
+/**
+ * What every "not found" and "no jobs" message says after the store it
+ * looked in: how to look in another.
+ */
+export const OTHER_STORE =
+  "to look in another store: --store DIR|URL, or $EPACK_DETACH_STORE";

@@ -47,7 +47,7 @@ Deno.test("jobs logs -f says where the log cap dropped output before it was read
       `${dir}/jobs`,
     ]);
     assert.equal(started.code, 0, started.stderr);
-    const { jobId } = JSON.parse(started.stdout);
+    const { id: jobId } = JSON.parse(started.stdout);
     const follower = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MOD, "jobs", "logs", jobId, "-f", ...at],
       stdin: "null",

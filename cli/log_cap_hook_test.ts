@@ -24,7 +24,7 @@ Deno.test("an end hook's output is kept under the job's log cap", async () => {
       "worker",
     ]);
     assert.equal(started.code, 0, started.stderr);
-    const { jobId, logPath } = JSON.parse(started.stdout);
+    const { id: jobId, log_path: logPath } = JSON.parse(started.stdout);
     const waited = await cli(["jobs", "wait", jobId, ...at]);
     assert.equal(waited.code, 0, waited.stdout + waited.stderr);
     // The hook runs after the end is recorded: wait for its last line.

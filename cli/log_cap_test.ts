@@ -55,7 +55,7 @@ Deno.test("run --detach --log-max keeps the newest output in <id>.log.1 and <id>
       `${dir}/jobs`,
     ]);
     assert.equal(started.code, 0, started.stderr);
-    const { jobId, logPath } = JSON.parse(started.stdout);
+    const { id: jobId, log_path: logPath } = JSON.parse(started.stdout);
     const waited = await cli(["jobs", "wait", jobId, ...at]);
     assert.equal(waited.code, 0, waited.stdout + waited.stderr);
 

@@ -10,8 +10,7 @@ import {
   formatFlags,
   wantsJson,
 } from "./_args.ts";
-import { CliError, DetailedError, EXIT } from "./_errors.ts";
-import { colorEnabled, oneLine, paint, safe, writeSync } from "./_output.ts";
+import { CliError, EXIT, reportError } from "./_errors.ts";
 import { hint } from "./_hint.ts";
 import { ignoreQuietSignals } from "../process/signals.ts";
 
@@ -40,7 +39,7 @@ Usage: epack <command> [options]${
 Commands:
   pull <remote> [ref]         Download a pack from a registry
   run [options] -- <program>  Run a program, in the foreground or as a job
-  jobs                        List, inspect, follow, wait for, cancel, pause, limit jobs
+  jobs                        List, inspect, follow, wait for, stop, remove, re-run jobs
   help [command]              Show help
 
 Options every command takes:
@@ -75,12 +74,14 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
 export async function main(args: string[]): Promise<number> {
   // A `jobs wait` or `jobs logs -f` may wait for hours: signals nobody
   // means as a stop must not end it (SIGQUIT, a terminal's Ctrl-\, does).
-  using _quiet = ignoreQuietSignals(["SIGQUIT"]);
+  // SIGPROF is V8's own under --cpu-prof: listening for it kills the
+  // profiled CLI.
+  using _quiet = ignoreQuietSignals(["SIGQUIT", "SIGPROF"]);
   let json = false;
   // A rejection nobody awaited would otherwise end the program with a stack.
   const onRejection = (event: PromiseRejectionEvent) => {
     event.preventDefault();
-    report(event.reason, json);
+    reportError(event.reason, json);
     Deno.exit(EXIT.FAILURE);
   };
   globalThis.addEventListener("unhandledrejection", onRejection);
@@ -92,7 +93,7 @@ export async function main(args: string[]): Promise<number> {
     // An interrupted pull exits 128+N, as shells report a signal death.
     // Re-raising the signal would not be reliable: once Deno has listened
     // for a signal, its handler stays installed and may swallow it.
-    return report(err, json);
+    return reportError(err, json);
   } finally {
     globalThis.removeEventListener("unhandledrejection", onRejection);
   }
@@ -139,43 +140,19 @@ async function dispatch(
 
 async function lookup(name: string): Promise<CliCommand> {
   if (Object.hasOwn(COMMANDS, name)) return await COMMANDS[name]();
-  throw new CliError(`Unknown command: ${JSON.stringify(name)}`, { usage: "" });
-}
-
-/** Prints an error and returns the exit code it carries. */
-function report(err: unknown, json: boolean): number {
-  const code = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
-  // Messages carry what the user typed and what registries and records
-  // hold: escaped, as everything the CLI prints of them.
-  const message = oneLine(
-    err instanceof CliError ? err.message : describeUnexpected(err),
+  // A subcommand of `jobs` (or another tool's word for one) typed as a
+  // command is suggested as that subcommand.
+  const { JOBS_SUBCOMMANDS } = await import("./jobs/main.ts");
+  const { closest } = await import("./_suggest.ts");
+  const sub = closest(name, JOBS_SUBCOMMANDS);
+  const near = closest(name, [...Object.keys(COMMANDS), "help"]);
+  const hint = sub === name || (sub !== undefined && near === undefined)
+    ? `jobs ${sub}`
+    : near;
+  throw new CliError(
+    `Unknown command: ${JSON.stringify(name)}${
+      hint === undefined ? "" : `; did you mean \`${hint}\`?`
+    }`,
+    { usage: "" },
   );
-  const color = colorEnabled(Deno.stderr);
-  const lines = [`${paint(color, 31, "error:")} ${safe(message)}`];
-  if (err instanceof DetailedError) lines.push(...err.detail.map(safe));
-  if (err instanceof CliError && err.usage !== undefined) {
-    const words = err.usage === "" ? [] : err.usage.split(" ");
-    lines.push(`Run '${hint([...words, "--help"])}' for usage.`);
-  }
-  writeSync(Deno.stderr, lines.join("\n") + "\n");
-  if (json) {
-    writeSync(
-      Deno.stdout,
-      JSON.stringify({
-        error: message,
-        exitCode: code,
-        ...(err instanceof DetailedError ? err.data : {}),
-      }) + "\n",
-    );
-  }
-  return code;
-}
-
-function describeUnexpected(err: unknown): string {
-  if (err instanceof Deno.errors.NotCapable) {
-    return `a Deno permission is missing (${
-      oneLine((err as Error).message)
-    }); run with -A`;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

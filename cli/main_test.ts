@@ -52,6 +52,21 @@ Deno.test("bad input is one error line, a usage hint, and exit 1", async () => {
     [["frob"], /^error: Unknown command: "frob"$/, ""],
     [["--frob"], /^error: Unknown option before the command: --frob/, ""],
     [["help", "frob"], /^error: Unknown command: "frob"$/, ""],
+    [
+      ["stop", "x"],
+      /^error: Unknown command: "stop"; did you mean `jobs cancel`\?$/,
+      "",
+    ],
+    [
+      ["wait"],
+      /^error: Unknown command: "wait"; did you mean `jobs wait`\?$/,
+      "",
+    ],
+    [
+      ["pul", "x"],
+      /^error: Unknown command: "pul"; did you mean `pull`\?$/,
+      "",
+    ],
     [["pull"], /^error: Missing <remote>/, "pull"],
     [
       ["pull", "reg", "--bogus"],
@@ -105,7 +120,7 @@ Deno.test("with --json, an error is also a JSON object on stdout", async () => {
   assert.equal(r.code, 1);
   assert.deepEqual(JSON.parse(r.stdout), {
     error: "Missing <remote>: the registry to pull from",
-    exitCode: 1,
+    exit_code: 1,
   });
   assert.match(r.stderr, /^error: Missing <remote>/);
 });

@@ -10,6 +10,7 @@ import {
   cli,
   craftEnded,
   listDir,
+  settled,
   stopJob,
   until,
   withTempDir,
@@ -45,7 +46,10 @@ Deno.test("run --detach names the permission it lacks, never 'Command not found'
         { permissions: [...RW, "--allow-env", "--allow-run"] },
       );
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(JSON.parse(r.stdout).jobId);
+      const { id: jobId } = JSON.parse(r.stdout);
+      assert.ok(jobId);
+      // Its supervisor done with the dir before the dir goes.
+      await settled(jobsDir, jobId);
     });
   });
 });
@@ -102,7 +106,7 @@ Deno.test("jobs names the permission it lacks, and changes nothing", async (t) =
       "60",
     ]);
     assert.equal(started.code, 0, started.stderr);
-    const { jobId } = JSON.parse(started.stdout);
+    const { id: jobId } = JSON.parse(started.stdout);
     try {
       await until(dir, jobId, (j) => j.workerPid !== undefined);
       // An ended job for clean to (not) remove.

@@ -6,7 +6,6 @@
 // signal to epack stops everything it started.
 
 import { resolve } from "../util/path.ts";
-import { findWorkingDir } from "../store/open.ts";
 import { formatDuration } from "../duration.ts";
 import { DEFAULT_KILL_GRACE } from "../timeout.ts";
 import { type ProcessGroup, startGroup } from "../process/group.ts";
@@ -21,7 +20,7 @@ import {
   formatFlags,
   parseFlags,
 } from "./_args.ts";
-import { JOB_FLAGS, parseJobFlags, startJob } from "./_detach.ts";
+import { JOB_FLAGS, parseJobFlags, startJob, STORE_FLAGS } from "./_detach.ts";
 import type { JobControlOptions } from "../store/job.ts";
 import { chooseStore } from "./_store.ts";
 
@@ -51,10 +50,8 @@ export interface RunCommand {
   timeout?: number;
   /** With --detach: the job's other options (--retry, --after, ...). */
   control: JobControlOptions;
-  /** The jobs directory, as given. */
-  jobsDir?: string;
-  /** The store, as given with --store. */
-  store?: string;
+  /** The flags as given: the store's and `--cwd` are read from them. */
+  values: Record<string, string | boolean>;
 }
 
 const RUN_FLAGS: FlagSpecs = {
@@ -73,18 +70,7 @@ const RUN_FLAGS: FlagSpecs = {
     help: "Run it as a background job and return at once",
   },
   json: { ...COMMON_FLAGS.json, help: "With --detach: print the job as JSON" },
-  "jobs-dir": {
-    ...COMMON_FLAGS["jobs-dir"],
-    help: "The jobs directory (with --detach;\n" +
-      "default: <project>/.epack/jobs)",
-  },
-  store: {
-    ...COMMON_FLAGS.store,
-    help: "With --detach: the job store, a postgres:// URL\n" +
-      "shared by hosts, or a jobs directory (default:\n" +
-      "$EPACK_DETACH_STORE, else --jobs-dir)",
-  },
-  help: COMMON_FLAGS.help,
+  ...STORE_FLAGS,
 };
 
 /**
@@ -134,6 +120,7 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
     detach: values.detach === true,
     json: values.json === true,
     control: {},
+    values,
   };
   if (command.help) return command;
   const [program, ...rest] = positionals;
@@ -153,12 +140,6 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
   );
   if (timeout !== undefined) command.timeout = timeout;
   command.control = control;
-  if (typeof values["jobs-dir"] === "string") {
-    command.jobsDir = values["jobs-dir"];
-  }
-  if (typeof values.store === "string" && values.store !== "") {
-    command.store = values.store;
-  }
   return command;
 }
 
@@ -178,34 +159,39 @@ export async function runCommand(args: readonly string[]): Promise<number> {
     console.log(runHelp());
     return EXIT.OK;
   }
+  // As `cd DIR && program`: the program and its arguments are taken from
+  // DIR, with or without --detach; epack's own paths from here.
+  const cwd = resolve(String(command.values.cwd ?? "."));
   if (command.detach) {
-    // spawn() looks the program up, and names a missing permission rather
-    // than calling the program "not found".
-    const cwd = Deno.cwd();
-    const workingDir = findWorkingDir(cwd);
-    // The job runs in the project's directory: a program named by a
-    // relative path must still be the one meant here.
-    const program = command.program.includes("/")
-      ? resolve(cwd, command.program)
-      : command.program;
-    const chosen = chooseStore({
-      store: command.store,
-      "jobs-dir": command.jobsDir,
-    });
+    // spawn() looks the program up from the job's directory, and names a
+    // missing permission rather than calling the program "not found".
+    const chosen = chooseStore(command.values);
     return await startJob({
-      command: program,
+      command: command.program,
       args: command.args,
-      workingDir,
+      workingDir: cwd,
       store: chosen.name,
-      storeGiven: chosen.given,
+      carry: chosen.given ? { store: chosen.name } : {},
       json: command.json,
       ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
       ...command.control,
     });
   }
-  checkProgram(command.program, Deno.cwd());
+  checkDir(cwd);
+  checkProgram(command.program, cwd);
   assertPosix("run");
-  return await runForeground(command);
+  return await runForeground(command, cwd);
+}
+
+/** A `--cwd` that is not a directory is said as such, not as "not found". */
+function checkDir(dir: string): void {
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dir).isDirectory;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) return;
+  }
+  if (!isDir) throw new CliError(`--cwd ${dir}: missing or not a directory`);
 }
 
 /** `run` for cli/main.ts. */
@@ -223,7 +209,10 @@ export const RUN: CliCommand = {
  * SIGUSR1 and SIGUSR2 are passed on too (a program such as dd reports on
  * them), and the other signals that would end a Deno process are ignored.
  */
-async function runForeground(command: RunCommand): Promise<number> {
+async function runForeground(
+  command: RunCommand,
+  cwd: string,
+): Promise<number> {
   const forward: Deno.Signal[] = [
     "SIGINT",
     "SIGHUP",
@@ -236,6 +225,7 @@ async function runForeground(command: RunCommand): Promise<number> {
   try {
     group = startGroup(command.program, {
       args: command.args,
+      cwd,
       stdio: "inherit",
       timeout: command.timeout,
       grace: DEFAULT_KILL_GRACE,

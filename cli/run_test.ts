@@ -254,11 +254,11 @@ Deno.test("run --detach runs the program as a job", async (t) => {
       const job = JSON.parse(r.stdout);
       assert.equal(job.command, "sh");
       assert.deepEqual(job.args, ["-c", "echo from the job; exit 3"]);
-      assert.equal(job.timeoutMs, 24 * 60 * 60 * 1000);
-      const record = await waitForRecord(jobs, job.jobId);
+      assert.equal(job.timeout_ms, 24 * 60 * 60 * 1000);
+      const record = await waitForRecord(jobs, job.id);
       assert.equal(record.status, "failed");
       assert.equal(record.exit_code, 3);
-      assert.equal(await Deno.readTextFile(job.logPath), "from the job\n");
+      assert.equal(await Deno.readTextFile(job.log_path), "from the job\n");
     });
     await t.step("--timeout limits the job", async () => {
       const r = await cli([
@@ -332,7 +332,7 @@ Deno.test("user text is printed escaped in every output: Started job, jobs, erro
     assert.equal(list.code, 0, list.stderr);
     assert.match(
       list.stdout,
-      new RegExp(`^${id}  completed  printf 'a\\\\x1b`, "m"),
+      new RegExp(`^${id}  completed .* printf 'a\\\\x1b`, "m"),
     );
     const show = await cli(["jobs", id, "--jobs-dir", jobsDir]);
     assert.ok(show.stdout.includes(`Command:     ${command}\n`), show.stdout);

@@ -1,6 +1,6 @@
 // cancel(): stopping a job, in named steps. control.ts documents it.
 
-import type { Job } from "../store/job.ts";
+import { type Job, statusWord } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
 import { type StoreOption, withStore } from "../store/open.ts";
@@ -245,7 +245,9 @@ async function awaitEnd(c: Cancel): Promise<CancelResult> {
     outcome: ended.status === "cancelled" ? "cancelled" : "already-ended",
     message: ended.status === "cancelled"
       ? `Job ${c.id} cancelled`
-      : `Job ${c.id} ended (${ended.status}) before it could be cancelled`,
+      : `Job ${c.id} ended (${
+        statusWord(ended.status)
+      }) before it could be cancelled`,
     job: ended,
   };
 }
@@ -253,7 +255,9 @@ async function awaitEnd(c: Cancel): Promise<CancelResult> {
 function alreadyEnded(id: string, job: Job): CancelResult {
   return {
     outcome: "already-ended",
-    message: `Job ${id} has already ended (${job.status}); nothing to cancel`,
+    message: `Job ${id} has already ended (${
+      statusWord(job.status)
+    }); nothing to cancel`,
     job,
   };
 }

@@ -12,7 +12,7 @@
 // timeout or cancel while paused ends it as usual: stopProcessGroup() sends
 // SIGCONT after SIGTERM.
 
-import type { Job, JobStatus } from "../store/job.ts";
+import { type Job, type JobStatus, statusWord } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
 import { hostName, type StoreOption, withStore } from "../store/open.ts";
@@ -132,7 +132,9 @@ async function refuseUnreachable(
     throw new JobStateError(
       id,
       job.status,
-      `Job ${id} is ${job.status}: it has not started, so there is nothing to ${verb} yet`,
+      `Job ${id} is ${
+        statusWord(job.status)
+      }: it has not started, so there is nothing to ${verb} yet`,
     );
   }
   if (isFinalStatus(job.status)) {
@@ -142,7 +144,9 @@ async function refuseUnreachable(
     throw new JobStateError(
       id,
       job.status,
-      `Job ${id} has ended (${job.status}); nothing to ${verb}${lost}`,
+      `Job ${id} has ended (${
+        statusWord(job.status)
+      }); nothing to ${verb}${lost}`,
     );
   }
   if (!isLocalJob(store, job)) {
@@ -289,7 +293,7 @@ function refusePause(j: Job, pgid?: number): void {
     throw new JobStateError(id, j.status, why);
   };
   if (j.status !== "running") {
-    refuse(`Job ${id} has ended (${j.status}); nothing to pause`);
+    refuse(`Job ${id} has ended (${statusWord(j.status)}); nothing to pause`);
   }
   if (j.cancelRequestedAt !== undefined) {
     refuse(`Job ${id} is being cancelled; it cannot be paused`);
@@ -354,7 +358,9 @@ export async function resume(
     const id = found.id;
     const notPaused = (job: Job): ResumeResult => ({
       outcome: "not-paused",
-      message: `Job ${id} is not paused (${job.status}); nothing to resume`,
+      message: `Job ${id} is not paused (${
+        statusWord(job.status)
+      }); nothing to resume`,
       job,
       ...left(job, Date.now()),
     });
@@ -371,7 +377,7 @@ export async function resume(
           throw new JobStateError(
             id,
             j.status,
-            `Job ${id} has ended (${j.status}); nothing to resume`,
+            `Job ${id} has ended (${statusWord(j.status)}); nothing to resume`,
           );
         }
         j.status = "running";

@@ -226,10 +226,17 @@ Deno.test("a parallel limit of 2 runs 5 jobs never more than 2 at once, in the o
     assert.equal(await getJobLimit({ store: jobsDir }), 2);
     const names = ["j1", "j2", "j3", "j4", "j5"];
     const ids: string[] = [];
-    // Each holds at its own gate: j1 and j2 take both slots, and the rest
-    // find them taken.
+    // Each holds at its own gate: j1 and j2 take both slots (j2 made once
+    // j1 runs, so that they start in order too), and the rest find them
+    // taken.
     for (const name of names) {
       ids.push(await spawnTimed(dir, name, gate(dir, name)));
+      if (name === "j1") {
+        await until(
+          "j1 to start",
+          async () => (await readTimes(dir)).get("j1")?.start !== undefined,
+        );
+      }
     }
     for (const id of ids.slice(2)) {
       assert.equal((await load(dir, id)).status, "queued");
@@ -287,7 +294,7 @@ Deno.test("the parallel limit holds across processes: several `run --detach` at 
     );
     const ids = runs.map((run) => {
       assert.equal(run.code, 0, run.stderr);
-      return JSON.parse(run.stdout).jobId as string;
+      return JSON.parse(run.stdout).id as string;
     });
     for (const id of ids) {
       assert.equal((await final(dir, id)).status, "completed");

@@ -2,7 +2,7 @@
 // anything is written or started (the options, the permissions, whether
 // this process is a job already, the program).
 
-import { JOB_ID_ENV } from "../store/job_id.ts";
+import { JOB_ID_ENV, validateJobId } from "../store/job_id.ts";
 import type { CreateJobOptions, JobControlOptions } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
 import { findWorkingDir, type StoreOption } from "../store/open.ts";
@@ -110,6 +110,11 @@ export interface SpawnOptions extends JobControlOptions, StoreOption {
    * @default {false}
    */
   allowNested?: boolean;
+  /**
+   * The ID of the job this one re-runs, recorded as `restart_of` (the CLI's
+   * `jobs restart` sets it).
+   */
+  restartOf?: string;
 }
 
 let supervisorHookCalled = false;
@@ -173,6 +178,9 @@ export function planSpawn(options: SpawnOptions): Plan {
     timeout,
     grace,
     ...checkJobControl(options),
+    ...(options.restartOf === undefined
+      ? {}
+      : { restartOf: validateJobId(options.restartOf) }),
   };
   if (subcommand !== undefined) {
     const flag = findDetachFlag([name, ...job.args, ...job.flags]);
@@ -235,6 +243,18 @@ export function checkPermissions(
   }
   const missing = firstMissing(checks);
   if (missing !== undefined) throw needs(missing.flag, missing.why);
+  // Said now: a supervisor started in no directory fails as "not found".
+  let isDir: boolean | undefined;
+  try {
+    isDir = Deno.statSync(plan.workingDir).isDirectory;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) isDir = false;
+  }
+  if (isDir === false) {
+    throw new SpawnError(
+      `The working directory ${plan.workingDir} is missing or not a directory`,
+    );
+  }
   const outer = Deno.env.get(JOB_ID_ENV);
   if (outer !== undefined && outer !== "" && options.allowNested !== true) {
     throw new DetachRecursionError({ jobId: outer });

@@ -9,10 +9,16 @@ import {
   matchJobId,
   ulidSpelling,
   validateJobId,
+  validateReference,
 } from "./job_id.ts";
 import type { CreateJobOptions, DeleteOptions, Job, JobEnd } from "./job.ts";
 import type * as contract from "./contract.ts";
-import { readJobFile, readJobFileSync, serializeJobRecord } from "./record.ts";
+import {
+  newestNamed,
+  readJobFile,
+  readJobFileSync,
+  serializeJobRecord,
+} from "./record.ts";
 import { newJob } from "./job_options.ts";
 import {
   createFile,
@@ -201,9 +207,12 @@ export class FileJobStore implements contract.JobStore {
     return await listJobs(this, options);
   }
 
-  /** See {@linkcode JobStore.resolve}; only file names are read. */
+  /**
+   * See {@linkcode JobStore.resolve}; only file names are read, and the
+   * records only to find a name.
+   */
   async resolve(ref: string): Promise<string> {
-    validateJobId(ref);
+    validateReference(ref);
     const ids: string[] = [];
     try {
       for await (const entry of Deno.readDir(this.#dir)) {
@@ -214,7 +223,15 @@ export class FileJobStore implements contract.JobStore {
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
-    return matchJobId(ref, ids, this.#dir);
+    return matchJobId(ref, ids, this.#dir, () =>
+      newestNamed(ref, ids, (id) => {
+        try {
+          return Deno.readTextFileSync(this.recordPath(id));
+        } catch (err) {
+          if (err instanceof Deno.errors.NotFound) return undefined;
+          throw err;
+        }
+      }));
   }
 
   /**

@@ -46,6 +46,14 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   "lost",
 ];
 
+/**
+ * A status as a sentence says it: `timed out` for `timed_out`, the others
+ * as they are. Every message for people words statuses through this.
+ */
+export function statusWord(status: JobStatus): string {
+  return status.replace("_", " ");
+}
+
 /** A status that means the job has ended and will not change again. */
 export type FinalStatus =
   | "completed"
@@ -142,6 +150,8 @@ export interface Job extends JobControlOptions {
    * a job that starts later: the spawner's, as it was at spawn time.
    */
   env?: Record<string, string>;
+  /** The job this one re-runs (`jobs restart`), if it is a restart. */
+  restartOf?: string;
   /**
    * Which process supervised the job: `shim` (the job's small perl process)
    * or `deno` (the Deno supervisor, where perl cannot run).
@@ -307,6 +317,8 @@ export interface CreateJobOptions extends JobControlOptions {
   supervisorArgv?: string[];
   /** The environment of the job's supervisor (see `Job.env`). */
   env?: Record<string, string>;
+  /** The job this one re-runs (see `Job.restartOf`). */
+  restartOf?: string;
 }
 
 /** A file in the jobs directory that could not be read as a job. */
@@ -330,6 +342,12 @@ export interface DeleteOptions {
 
 /** How a job is run beyond its command line; every field is optional. */
 export interface JobControlOptions {
+  /**
+   * A name for the job, usable wherever its ID is (the newest job of a name
+   * is the one it names): 1 to 64 letters, digits, `.`, `_` or `-`,
+   * starting with a letter.
+   */
+  name?: string;
   /**
    * How many times a failed worker (a non-zero exit, or killed by a signal
    * that was not the supervisor's) is run again: a whole number from 0 to

@@ -236,19 +236,73 @@ export function ulidSpelling(id: string): string | undefined {
  */
 export const MIN_REFERENCE_LENGTH = 4;
 
+const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * Checks a job's name: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `.`, `_`
+ * and `-`, starting with a letter (so it is never a ULID, which starts with
+ * a digit, nor an option, nor a path).
+ *
+ * @param name The name to check.
+ * @returns The same name.
+ * @throws {TypeError} If it is not such a name.
+ */
+export function checkJobName(name: string): string {
+  if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+    throw new TypeError(
+      `Invalid job name ${
+        JSON.stringify(name)
+      }: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter`,
+    );
+  }
+  return name;
+}
+
+/**
+ * Checks what a user gave to name a job (an ID, a prefix or suffix of one,
+ * or a job's name) before anything is looked up with it.
+ *
+ * @param ref The reference.
+ * @returns The same reference.
+ * @throws {InvalidJobIdError} If it is neither a job ID nor a name.
+ */
+export function validateReference(ref: string): string {
+  if (typeof ref !== "string" || ref === "" || ref.length > 64) {
+    return validateJobId(ref);
+  }
+  if (isJobReference(ref)) return ref;
+  throw new InvalidJobIdError(
+    ref,
+    "neither an ID (letters, digits and underscores) nor a name (also '.' and '-', starting with a letter)",
+  );
+}
+
+/**
+ * Tells whether a string can name a job: a job ID (or a prefix or suffix of
+ * one) or a name.
+ *
+ * @param ref The string to check.
+ * @returns `true` if {@linkcode validateReference} would accept it.
+ */
+export function isJobReference(ref: string): boolean {
+  return ID_PATTERN.test(ref) || NAME_PATTERN.test(ref);
+}
+
 /**
  * Finds the one ID among `ids` that a reference names, by the one rule every
  * command and function uses: the ID itself if present; then the same ULID
- * in another case; then, for a reference of at least
- * {@linkcode MIN_REFERENCE_LENGTH} characters, the IDs it starts; then, only
- * if none, the IDs it ends. ULIDs made close together share their first
- * characters (the time), so the end of one, its random part, is often the
- * shorter way to name it. Prefixes and suffixes of ULIDs are matched without
- * regard to case; other IDs are matched exactly.
+ * in another case; then the newest job of that name (`named`); then, for a
+ * reference of at least {@linkcode MIN_REFERENCE_LENGTH} characters, the IDs
+ * it starts; then, only if none, the IDs it ends. ULIDs made close together
+ * share their first characters (the time), so the end of one, its random
+ * part, is often the shorter way to name it. Prefixes and suffixes of ULIDs
+ * are matched without regard to case; other IDs and names exactly.
  *
- * @param query A valid job ID, prefix or suffix.
+ * @param query A job ID, prefix, suffix or name.
  * @param ids The IDs to choose from (every one a valid job ID).
  * @param where The store searched, for the error's message.
+ * @param named The ID of the newest job named `query`, if any; called only
+ * when no ID is `query` and `query` can be a name.
  * @returns The one matching ID.
  * @throws {JobNotFoundError} If none matches (the message says when the
  * reference was too short to be taken as part of an ID).
@@ -258,6 +312,7 @@ export function matchJobId(
   query: string,
   ids: readonly string[],
   where?: string,
+  named?: () => string | undefined,
 ): string {
   const upper = query.toUpperCase();
   const spelled = ulidSpelling(query);
@@ -274,11 +329,13 @@ export function matchJobId(
     else if (id.endsWith(query) || id.endsWith(asTyped)) ends.push(id);
   }
   if (sameUlid !== undefined) return sameUlid;
+  const byName = NAME_PATTERN.test(query) ? named?.() : undefined;
+  if (byName !== undefined) return byName;
   if (query.length < MIN_REFERENCE_LENGTH) {
     throw new JobNotFoundError(query, {
       where,
       reason:
-        `no job has that ID, and a prefix or suffix needs at least ${MIN_REFERENCE_LENGTH} characters`,
+        `no job has that ID or name, and a prefix or suffix of an ID needs at least ${MIN_REFERENCE_LENGTH} characters`,
     });
   }
   const matches = starts.length > 0 ? starts : ends;

@@ -4,14 +4,17 @@
 import assert from "node:assert/strict";
 import {
   AmbiguousJobIdError,
+  checkJobName,
   decodeTime,
   encodeTime,
+  InvalidJobIdError,
   JobNotFoundError,
   matchJobId,
   monotonicUlid,
   newJobId,
   ulidSpelling,
   validateJobId,
+  validateReference,
 } from "./job_id.ts";
 import { HOSTILE_IDS, isInvalidId } from "../testdata/store_helpers.ts";
 
@@ -23,6 +26,26 @@ Deno.test("validateJobId() accepts epack's alphabet up to 64 characters", () => 
   for (const [id, reason] of HOSTILE_IDS) {
     assert.throws(() => validateJobId(id), isInvalidId(id, reason));
   }
+});
+
+Deno.test("names and references: what may name a job", () => {
+  for (const name of ["a", "nightly-backup.v2", "A9", "x".repeat(64)]) {
+    assert.equal(checkJobName(name), name);
+    assert.equal(validateReference(name), name);
+  }
+  for (
+    const bad of ["", "9a", "-a", ".a", "a b", "a/b", "é", "x".repeat(65)]
+  ) {
+    assert.throws(() => checkJobName(bad), TypeError, JSON.stringify(bad));
+  }
+  // A reference is an ID or a name (dots and dashes, a letter first).
+  assert.equal(validateReference("job_1"), "job_1");
+  assert.equal(validateReference("job-1.log"), "job-1.log");
+  for (const [id] of HOSTILE_IDS) {
+    if (/^[A-Za-z][A-Za-z0-9._-]*$/.test(id)) continue; // a name
+    assert.throws(() => validateReference(id), InvalidJobIdError, id);
+  }
+  assert.throws(() => validateReference("1.x"), InvalidJobIdError);
 });
 
 Deno.test("newJobId() gives IDs that sort by creation time, even within a millisecond", () => {
@@ -233,6 +256,29 @@ Deno.test("matchJobId() picks the one ID a query names", async (t) => {
       // A whole ID of any length still names its job.
       assert.equal(matchJobId("job_b", ids), "job_b");
       assert.equal(matchJobId("j", [...ids, "j"]), "j");
+    },
+  );
+  await t.step(
+    "a name after IDs and ULIDs, before prefixes and suffixes",
+    () => {
+      const named = (name: string) => () =>
+        name === "beta" ? "job_b" : undefined;
+      assert.equal(matchJobId("beta", ids, undefined, named("beta")), "job_b");
+      assert.equal(
+        matchJobId("job_beta", ids, undefined, named("x")),
+        "job_beta",
+      );
+      // A name of fewer than 4 characters names its job.
+      assert.equal(matchJobId("ab", ids, undefined, () => "job_b"), "job_b");
+      // What cannot be a name is not looked up as one.
+      let asked = false;
+      matchJobId("5fav", ids, undefined, () => (asked = true, "job_b"));
+      assert.equal(asked, false);
+      const short = (err: unknown) =>
+        err instanceof JobNotFoundError &&
+        /no job has that ID or name, and a prefix or suffix of an ID needs at least 4 characters\) in \/jobs$/
+          .test(err.message);
+      assert.throws(() => matchJobId("fav", ids, "/jobs"), short);
     },
   );
   await t.step("an ID stored exactly as typed wins over the same ULID", () => {

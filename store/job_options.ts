@@ -6,7 +6,12 @@
 // read.
 
 import { checkDuration, MAX_DURATION } from "../duration.ts";
-import { isJobId, newJobId, validateJobId } from "./job_id.ts";
+import {
+  checkJobName,
+  isJobReference,
+  newJobId,
+  validateJobId,
+} from "./job_id.ts";
 import type { CreateJobOptions, Job, JobControlOptions } from "./job.ts";
 
 /** Default job timeout: 24 hours. */
@@ -50,20 +55,24 @@ export function checkRetries(n: number): number {
 }
 
 /**
- * Checks a list of jobs to run after.
+ * Checks a list of jobs to run after: references (IDs or names) by
+ * default, or what `valid` accepts (a record holds IDs only).
  *
- * @throws {TypeError} If it is not a list of job IDs.
+ * @throws {TypeError} If it is not a list of such references.
  * @throws {RangeError} If it holds more than {@linkcode MAX_AFTER} jobs.
  */
-export function checkAfter(ids: readonly string[]): string[] {
+export function checkAfter(
+  ids: readonly string[],
+  valid: (ref: string) => boolean = isJobReference,
+): string[] {
   if (!Array.isArray(ids)) {
-    throw new TypeError("Invalid after: not a list of job IDs");
+    throw new TypeError("Invalid after: not a list of jobs");
   }
   const seen = new Set<string>();
   for (const id of ids) {
-    if (typeof id !== "string" || !isJobId(id)) {
+    if (typeof id !== "string" || !valid(id)) {
       throw new TypeError(
-        `Invalid after: ${JSON.stringify(id)} is not a job ID`,
+        `Invalid after: ${JSON.stringify(id)} is not a job ID or name`,
       );
     }
     seen.add(id);
@@ -136,6 +145,7 @@ export function checkJobControl(
   options: JobControlOptions,
 ): JobControlOptions {
   const out: JobControlOptions = {};
+  if (options.name !== undefined) out.name = checkJobName(options.name);
   if (options.retries !== undefined) {
     out.retries = checkRetries(options.retries);
   }
@@ -270,5 +280,8 @@ export function newJob(
     job.supervisorArgv = [...options.supervisorArgv];
   }
   if (options.env !== undefined) job.env = { ...options.env };
+  if (options.restartOf !== undefined) {
+    job.restartOf = validateJobId(options.restartOf);
+  }
   return job;
 }

@@ -9,6 +9,7 @@ import { FileJobStore } from "./file_store.ts";
 import { dirname, join, resolve } from "../util/path.ts";
 import { HOST_ENV, STORE_ENV } from "./env.ts";
 import { isPostgresUrl } from "./capabilities.ts";
+import { refuseUrlLike } from "./redact.ts";
 import { readEnv } from "../util/permissions.ts";
 
 // supervise/supervisor.ts takes the name from here.
@@ -36,12 +37,11 @@ export function hostName(): string {
 }
 
 /**
- * The default working directory of a job: the nearest directory holding
- * `deno.json` or `deno.jsonc`, walking up from `from`, else `from` itself.
+ * The project `from` is in: the nearest directory holding `deno.json` or
+ * `deno.jsonc`, walking up from `from`; `undefined` outside any project.
  */
-export function findWorkingDir(from: string = Deno.cwd()): string {
-  const start = resolve(from);
-  for (let dir = start;; dir = dirname(dir)) {
+export function findProjectDir(from: string = Deno.cwd()): string | undefined {
+  for (let dir = resolve(from);; dir = dirname(dir)) {
     for (const name of ["deno.json", "deno.jsonc"]) {
       try {
         if (Deno.statSync(join(dir, name)).isFile) return dir;
@@ -49,8 +49,16 @@ export function findWorkingDir(from: string = Deno.cwd()): string {
         // Not here; keep walking.
       }
     }
-    if (dirname(dir) === dir) return start;
+    if (dirname(dir) === dir) return undefined;
   }
+}
+
+/**
+ * The default working directory of a job spawn()s: the project `from` is
+ * in (see {@linkcode findProjectDir}), else `from` itself.
+ */
+export function findWorkingDir(from: string = Deno.cwd()): string {
+  return findProjectDir(from) ?? resolve(from);
 }
 
 /**
@@ -75,20 +83,28 @@ export function userStateDir(): string {
 }
 
 /**
- * The jobs directory of a project: `<workingDir>/.epack/jobs`.
+ * The jobs directory used when no store is named: inside a project (the
+ * nearest directory upward from `from` holding `deno.json` or
+ * `deno.jsonc`), `<project>/.epack/jobs`; outside any, one per user,
+ * `<userStateDir()>/epack/jobs`, never the current directory.
  *
- * @param workingDir The project's directory.
- * @returns The jobs directory.
+ * @param from Where to look from.
+ * @returns The jobs directory (not made here).
+ * @throws {Error} Outside a project, if neither `XDG_STATE_HOME` nor `HOME`
+ * is set.
  *
  * @example The jobs directory of a project
- * ```ts
+ * ```ts ignore
  * import { defaultJobsDir } from "@epack/detach";
  *
- * console.log(defaultJobsDir("/srv/app")); // /srv/app/.epack/jobs
+ * console.log(defaultJobsDir("/srv/app")); // /srv/app/.epack/jobs, with /srv/app/deno.json
  * ```
  */
-export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
-  return join(workingDir, ".epack", "jobs");
+export function defaultJobsDir(from: string = Deno.cwd()): string {
+  const project = findProjectDir(from);
+  return project === undefined
+    ? join(userStateDir(), "epack", "jobs")
+    : join(project, ".epack", "jobs");
 }
 
 /**
@@ -96,8 +112,11 @@ export function defaultJobsDir(workingDir: string = findWorkingDir()): string {
  * `spec`, else `$EPACK_DETACH_STORE`, else {@linkcode defaultJobsDir}.
  */
 export function storeName(spec?: string): string {
-  if (spec !== undefined && spec !== "") return spec;
-  return readEnv(STORE_ENV) ?? defaultJobsDir();
+  const name = spec !== undefined && spec !== ""
+    ? spec
+    : readEnv(STORE_ENV) ?? defaultJobsDir();
+  if (!isPostgresUrl(name)) refuseUrlLike(name);
+  return name;
 }
 
 /**

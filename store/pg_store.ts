@@ -4,13 +4,7 @@
 
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
-import {
-  cleanable,
-  cleanCutoff,
-  endJob,
-  isFinalStatus,
-  SUPERVISOR_START_GRACE_MS,
-} from "./rules.ts";
+import { cleanable, cleanCutoff, endJob, isFinalStatus } from "./rules.ts";
 import type * as contract from "./contract.ts";
 import {
   type CreateJobOptions,
@@ -20,8 +14,14 @@ import {
   type Job,
   type JobEnd,
 } from "./job.ts";
-import { JobNotFoundError, matchJobId, validateJobId } from "./job_id.ts";
-import { serializeJobRecord } from "./record.ts";
+import {
+  isJobId,
+  JobNotFoundError,
+  matchJobId,
+  validateJobId,
+  validateReference,
+} from "./job_id.ts";
+import { newestNamed, serializeJobRecord } from "./record.ts";
 import {
   byId,
   CHANNEL,
@@ -40,7 +40,14 @@ import {
   localFiles,
 } from "./liveness.ts";
 import { foldJournal, readJournal } from "./journal.ts";
-import { lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
+import {
+  expireSql,
+  lostColumnsSql,
+  lostSql,
+  type Renewed,
+  renewSql,
+  supervisedSql,
+} from "./pg_sql.ts";
 import {
   describe,
   isTransient,
@@ -57,8 +64,6 @@ import {
 } from "./pg_open.ts";
 import { POSTGRES_STORE_CAPABILITIES } from "./capabilities.ts";
 import { redact } from "./redact.ts";
-
-type Renewed = { id: string; record: string | null; late: boolean };
 
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
@@ -193,18 +198,14 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   async #live(row: Row): Promise<Job> {
-    const path = livenessPath(this, row.id);
+    const path = isJobId(row.id) ? livenessPath(this, row.id) : "";
     const local = row.host === this.host && isLivenessHeld(path) !== undefined;
     const job = rowJob(row, this.location, !local);
     if (!local) return job;
-    const reread = async () =>
+    const again = async () =>
       rowJob(await this.#loadRow(row.id), this.location, false);
-    return await applyLiveness(
-      job,
-      path,
-      reread,
-      () => this.update(row.id, (j) => j),
-    );
+    const write = () => this.update(row.id, (j) => j);
+    return await applyLiveness(job, path, again, write);
   }
 
   /** Loads a job as recorded. */
@@ -212,19 +213,28 @@ export class PostgresJobStore implements contract.JobStore {
     return rowJob(await this.#loadRow(id), this.location, false);
   }
 
-  /** See `JobStore.resolve`. */
+  /** See `JobStore.resolve`: the records only of the jobs a name may name. */
   async resolve(ref: string): Promise<string> {
-    validateJobId(ref);
+    validateReference(ref);
     // `_` is a LIKE wildcard; IDs are letters, digits and underscores.
     const like = ref.replaceAll("_", "\\_");
+    const named = `"name"\\s*:\\s*"${ref.replaceAll(".", "\\.")}"`;
     const rows = await this.#run(() =>
-      this.#sql<{ id: string }[]>`
-        SELECT id FROM epack_detach_jobs
-        WHERE id ILIKE ${like + "%"} OR id ILIKE ${"%" + like}`
+      this.#sql<{ id: string; record: string | null }[]>`
+        SELECT id, CASE WHEN record ~ ${named} THEN record END AS record
+        FROM epack_detach_jobs
+        WHERE id ILIKE ${like + "%"} OR id ILIKE ${"%" + like}
+          OR record ~ ${named}`
     );
     const ids = rows.map((r) => r.id);
     if (ids.includes(ref)) return ref;
-    return matchJobId(ref, ids, this.location);
+    const records = new Map(rows.map((r) => [r.id, r.record ?? undefined]));
+    return matchJobId(
+      ref,
+      ids,
+      this.location,
+      () => newestNamed(ref, ids, (id) => records.get(id)),
+    );
   }
 
   /** Lists the jobs, newest first, with the lost rule applied. */
@@ -412,12 +422,12 @@ export class PostgresJobStore implements contract.JobStore {
     // Late by the server's clock, as readers see it, once the lock is held.
     const [row] = await this.renew([previous.id]).catch(() => []);
     const late = previous.supervisedAt === undefined && row?.late === true;
-    const cancelled = new AbortController();
-    if (previous.cancelRequestedAt !== undefined) cancelled.abort();
     return {
       previous,
       late,
-      cancelRequested: cancelled.signal,
+      cancelRequested: previous.cancelRequestedAt === undefined
+        ? new AbortController().signal
+        : AbortSignal.abort(),
       [Symbol.asyncDispose]: async () => {
         file.close();
         await this.expire(previous.id);
@@ -427,23 +437,14 @@ export class PostgresJobStore implements contract.JobStore {
 
   /** Renews leases of this host's jobs (pg_lease.ts); cancels' records. */
   async renew(ids: string[]): Promise<Renewed[]> {
-    // IDs are letters, digits and underscores: a comma list is exact.
     return await this.#run(() =>
-      this.#sql<Renewed[]>`
-        UPDATE epack_detach_jobs SET
-          lease_until = now() + ${this.leaseTtl} * interval '1 millisecond'
-        WHERE id = ANY(string_to_array(${ids.join(",")}, ','))
-          AND host = ${this.host} AND ${supervisedSql(this.#sql)}
-        RETURNING id, CASE WHEN cancel_requested THEN record END AS record,
-          now() - created_at >= ${SUPERVISOR_START_GRACE_MS} * interval '1 millisecond' AS late`
+      renewSql(this.#sql, ids, this.host, this.leaseTtl)
     );
   }
 
   /** Ends a job's lease now (a supervised job's only). */
   async expire(id: string): Promise<void> {
-    await this.#sql`
-      UPDATE epack_detach_jobs SET lease_until = now()
-      WHERE id = ${id} AND ${supervisedSql(this.#sql)}`.catch(() => {});
+    await expireSql(this.#sql, id).catch(() => {});
   }
 
   /** Notifications of the job's changes (LISTEN on the store's channel). */

@@ -4,7 +4,12 @@
 // epack's keys first, in its order and with its JSON types, then ours, then
 // any key we do not know, kept as it was read.
 
-import { JobNotFoundError } from "./job_id.ts";
+import {
+  checkJobName,
+  isJobId,
+  JobNotFoundError,
+  validateJobId,
+} from "./job_id.ts";
 import { checkDuration } from "../duration.ts";
 import {
   checkAfter,
@@ -77,7 +82,8 @@ const FIELDS = {
     integer("retry_delay_ms"),
     (ms) => checkDuration("retry delay", ms),
   ),
-  after: checked(strings("after"), checkAfter),
+  // What a job runs after is resolved to IDs before it is recorded.
+  after: checked(strings("after"), (ids) => checkAfter(ids, isJobId)),
   afterOk: boolean("after_ok"),
   onEnd: checked(string("on_end"), checkHook),
   logMax: checked(integer("log_max"), checkLogMax),
@@ -88,6 +94,8 @@ const FIELDS = {
     if (argv.length === 0) throw new RangeError("empty command line");
   }),
   env: stringMap("env"),
+  name: checked(string("name"), checkJobName),
+  restartOf: checked(string("restart_of"), validateJobId),
   supervisor: typed<"shim" | "deno">(
     "supervisor",
     '"shim" or "deno"',
@@ -117,6 +125,9 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   const reject: Reject = (reason) => {
     throw new InvalidJobFileError(id, path, reason);
   };
+  // A row of a shared store names its own ID: one that is not an ID is
+  // not a job (paths and commands are made from IDs).
+  if (!isJobId(id)) reject("its ID is not a valid job ID");
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -150,7 +161,12 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   }
   let extra: Record<string, unknown> | undefined;
   for (const key in r) {
-    if (!KNOWN_KEYS.has(key)) (extra ??= {})[key] = r[key];
+    if (KNOWN_KEYS.has(key)) continue;
+    // Kept and written back on every update: as deep as a result may be,
+    // or the record could be read but never written again.
+    const problem = resultDepthProblem(r[key]);
+    if (problem !== undefined) reject(`"${key}" is ${problem.reason}`);
+    (extra ??= {})[key] = r[key];
   }
   if (extra !== undefined) job.extra = extra;
   return job as unknown as Job;
@@ -195,6 +211,36 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
 }
 
 /**
+ * The ID of the newest job named `name` (by start time, then ID) among the
+ * records `read` gives (a record's text, or `undefined` if it is gone).
+ * Only a record whose text holds the name is parsed: resolving a name reads
+ * every record, as a listing does, but parses few.
+ */
+export function newestNamed(
+  name: string,
+  ids: readonly string[],
+  read: (id: string) => string | undefined,
+): string | undefined {
+  const holds = new RegExp(`"name"\\s*:\\s*"${name.replaceAll(".", "\\.")}"`);
+  let best: Job | undefined;
+  for (const id of ids) {
+    const text = read(id);
+    if (text === undefined || !holds.test(text)) continue;
+    let job: Job;
+    try {
+      job = parseJobRecord(text, id, id);
+    } catch (err) {
+      if (err instanceof InvalidJobFileError) continue;
+      throw err;
+    }
+    if (job.name !== name) continue;
+    const later = best && job.startedAt.getTime() - best.startedAt.getTime();
+    if (!best || later! > 0 || (later === 0 && job.id > best.id)) best = job;
+  }
+  return best?.id;
+}
+
+/**
  * Reads and parses a job's record file, synchronously (for
  * listings and reads under a lock, where an asynchronous read per record,
  * a trip through Deno's thread pool each, cost more than the parsing).
@@ -205,6 +251,7 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
 export function readJobFileSync(path: string, id: string): Job {
   let text: string;
   try {
+    checkRecordFile(Deno.lstatSync(path), path, id);
     text = Deno.readTextFileSync(path);
   } catch (err) {
     throw readError(err, path, id);
@@ -216,11 +263,36 @@ export function readJobFileSync(path: string, id: string): Job {
 export async function readJobFile(path: string, id: string): Promise<Job> {
   let text: string;
   try {
+    checkRecordFile(await Deno.lstat(path), path, id);
     text = await Deno.readTextFile(path);
   } catch (err) {
     throw readError(err, path, id);
   }
   return parseJobRecord(text, id, path);
+}
+
+/**
+ * The most bytes a record holds: more than any job's argv and environment
+ * can make (the kernel's ARG_MAX is 2 MiB), and the writer refuses more.
+ */
+export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Looked at before the record is opened: a FIFO would block the open (and
+ * with it `jobs <id>` or a listing), and a huge file would be read whole on
+ * every listing. Neither is a record.
+ */
+function checkRecordFile(info: Deno.FileInfo, path: string, id: string): void {
+  if (!info.isFile) {
+    throw new InvalidJobFileError(id, path, "not a regular file");
+  }
+  if (info.size > MAX_RECORD_BYTES) {
+    throw new InvalidJobFileError(
+      id,
+      path,
+      `${info.size} bytes, more than a record holds (${MAX_RECORD_BYTES})`,
+    );
+  }
 }
 
 /** What a failed read of a record means for the store. */
@@ -281,6 +353,16 @@ export function serializeJobRecord(job: Job): string {
     throw new TypeError(`Invalid job record ${job.id}: ${err.reason}`, {
       cause: err,
     });
+  }
+  if (text.length > MAX_RECORD_BYTES / 4) {
+    // Counted in UTF-16 units, so that every text under this is under
+    // MAX_RECORD_BYTES in UTF-8: what is written can always be read.
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > MAX_RECORD_BYTES) {
+      throw new RangeError(
+        `Invalid job record ${job.id}: ${bytes} bytes, more than a record holds (${MAX_RECORD_BYTES})`,
+      );
+    }
   }
   return text;
 }

@@ -9,13 +9,33 @@
  * @returns The name without a secret.
  */
 export function redact(name: string): string {
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(name);
   } catch {
-    return name;
+    // Not a URL: a mistyped one may still hold `user:password@`.
   }
-  if (url.password === "") return name;
-  url.password = "***";
-  return url.href;
+  if (url !== undefined && url.password !== "") {
+    url.password = "***";
+    return url.href;
+  }
+  return name.replace(/([^\s/:@]*):[^\s/@]*@/g, "$1:***@");
+}
+
+/**
+ * Refuses a store name that looks like a URL but is not a `postgres://` one
+ * (`postgress://…`, `postgres:/…`, `https://…`): taken for a jobs directory,
+ * it would be made on disk, and printed, password and all.
+ *
+ * @param name A store name that is not a PostgreSQL URL.
+ * @throws {TypeError} If it looks like a URL; the message hides its secret.
+ */
+export function refuseUrlLike(name: string): void {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:(\/\/|[^/]*@|\/[^/]*@)/.test(name)) {
+    throw new TypeError(
+      `Not a jobs directory nor a postgres:// URL: ${
+        redact(name)
+      } (a database store is postgres://user@host/db)`,
+    );
+  }
 }

@@ -497,6 +497,16 @@ export async function until(
 
 export const ended = (job: Job) => isFinalStatus(job.status);
 
+/**
+ * Waits until a job has ended and its supervisor has exited: nothing of it
+ * writes in its jobs dir any more, and the test may remove the dir.
+ */
+export async function settled(dir: string, id: string): Promise<Job> {
+  const job = await until(dir, id, ended);
+  await poll(`the supervisor of ${id} to exit`, () => gone(job.pid), 15_000);
+  return job;
+}
+
 /** Whether a process has exited (a zombie counts: it runs nothing). */
 export function gone(pid: number): boolean {
   try {

@@ -219,6 +219,41 @@ async function contract(t: Deno.TestContext, backend: Backend) {
   );
 
   await t.step(
+    "names resolve after IDs, to the newest job of the name, before prefixes",
+    async () => {
+      const { store } = await backend.fresh();
+      const older = await store.create({ command: "x", name: "nightly" });
+      const newer = await store.create({ command: "x", name: "nightly" });
+      assertEquals(await store.resolve("nightly"), newer.id);
+      assertEquals(await store.resolve(older.id), older.id);
+      // An ID beats a name; a name beats the end of an ID.
+      const id = await store.create({ command: "x", id: "night2" });
+      await store.create({ command: "x", name: "night2" });
+      assertEquals(await store.resolve("night2"), id.id);
+      await store.create({ command: "x", id: "job_suffixAB12" });
+      const named = await store.create({ command: "x", name: "fixAB12" });
+      assertEquals(await store.resolve("fixAB12"), named.id);
+      assertEquals(await store.resolve("xAB12"), "job_suffixAB12");
+      // Names are exact: another case is no name, and `.` no wildcard.
+      await assertRejects(
+        () => store.resolve("Nightly"),
+        JobNotFoundError,
+        "a name in another case",
+      );
+      await assertRejects(
+        () => store.resolve("nightl."),
+        JobNotFoundError,
+        "a dot in a name",
+      );
+      await assertRejects(
+        () => store.resolve("no/such name"),
+        InvalidJobIdError,
+        "neither an ID nor a name",
+      );
+    },
+  );
+
+  await t.step(
     "liveness: a held job runs; let go without an end, it is lost",
     async () => {
       const { store } = await backend.fresh();

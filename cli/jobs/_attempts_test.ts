@@ -69,12 +69,12 @@ Deno.test("attemptLines() shows the policy, then each attempt: how it ended, how
     [
       "Attempts: 3 of 4 (retry delay 2s, doubling)",
       `  1  exit code 3        ran 1.5s   ${
-        started(0, "49 seconds ago")
+        started(0, "49s ago")
       }  Exited with code 3`,
       `  2  killed by SIGKILL  ran 250ms  ${
-        started(4, "45 seconds ago")
+        started(4, "45s ago")
       }  Killed by SIGKILL`,
-      `  3  running            for 40s    ${started(9, "40 seconds ago")}`,
+      `  3  running            for 40s    ${started(9, "40s ago")}`,
     ].map((l) => l),
   );
 });

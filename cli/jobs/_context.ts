@@ -1,19 +1,12 @@
 // What every `jobs` subcommand gets from cli/jobs/main.ts: its parsed
-// arguments and the store, with the checks they share (one job ID, a
-// duration flag, no extra arguments).
+// arguments and the store, with the checks they share (job references, a
+// duration flag, no extra arguments), and the one way to act on several
+// jobs.
 
-import {
-  AmbiguousJobIdError,
-  InvalidJobIdError,
-  MIN_REFERENCE_LENGTH,
-  validateJobId,
-} from "../../store/job_id.ts";
+import { InvalidJobIdError } from "../../store/job_id.ts";
 import type { JobStore } from "../../store.ts";
 import { parseDuration } from "../../duration.ts";
-import { CliError, usageError } from "../_errors.ts";
-
-/** How many candidates an ambiguous prefix lists before "and N more". */
-const MAX_CANDIDATES = 10;
+import { reportError, usageError } from "../_errors.ts";
 
 /** A parsed `jobs` command line. */
 export interface JobsContext {
@@ -26,6 +19,8 @@ export interface JobsContext {
   store: JobStore;
   /** The store's name as given (a URL keeps its password here). */
   storeName: string;
+  /** What hints carry to name the store: the user's, if they named one. */
+  carry: { store?: string };
 }
 
 /** A duration flag's value in milliseconds, or `fallback` if not given. */
@@ -55,46 +50,61 @@ export function noArguments(ctx: JobsContext): void {
   }
 }
 
-/** The one job ID argument, resolved to a full ID. */
+/** The one job reference argument, resolved to a full ID. */
 export async function oneJobId(ctx: JobsContext): Promise<string> {
+  if (ctx.positionals.length > 1) {
+    throw usageError(
+      `Unexpected argument ${JSON.stringify(ctx.positionals[1])}`,
+      ctx.command,
+    );
+  }
+  return (await jobIds(ctx))[0];
+}
+
+/**
+ * The job reference arguments (at least one), each resolved to a full ID by
+ * the store's one rule, in order, without repeats. All are resolved before
+ * anything is done: one unknown or ambiguous reference stops the command.
+ */
+export async function jobIds(ctx: JobsContext): Promise<string[]> {
   const { positionals, command } = ctx;
-  if (positionals.length === 0) throw usageError("Missing job ID", command);
-  if (positionals.length > 1) {
-    throw usageError(
-      `Unexpected argument ${JSON.stringify(positionals[1])}`,
-      command,
-    );
+  if (positionals.length === 0) {
+    throw usageError("Missing a job: give its ID or name", command);
   }
-  const raw = positionals[0];
-  try {
-    validateJobId(raw);
-  } catch (err) {
-    if (err instanceof InvalidJobIdError) {
-      throw usageError(err.message, command);
+  const ids = new Set<string>();
+  for (const ref of positionals) {
+    try {
+      ids.add(await ctx.store.resolve(ref));
+    } catch (err) {
+      // Neither an ID nor a name: bad usage.
+      if (err instanceof InvalidJobIdError) {
+        throw usageError(err.message, command);
+      }
+      throw err;
     }
-    throw err;
   }
-  if (raw.length < MIN_REFERENCE_LENGTH) {
-    throw usageError(
-      `Job ID prefix too short: ${
-        JSON.stringify(raw)
-      } (give at least ${MIN_REFERENCE_LENGTH} characters)`,
-      command,
-    );
-  }
-  try {
-    return await ctx.store.resolve(raw);
-  } catch (err) {
-    if (err instanceof AmbiguousJobIdError) {
-      const shown = err.candidates.slice(0, MAX_CANDIDATES).join(", ");
-      const more = err.candidates.length - MAX_CANDIDATES;
-      throw new CliError(
-        `Ambiguous job ID prefix ${raw}: matches ${shown}${
-          more > 0 ? ` and ${more} more` : ""
-        }`,
-        { cause: err },
-      );
+  return [...ids];
+}
+
+/**
+ * Runs `act` on each job the arguments name, in order. A job it fails on is
+ * reported (an `error:` line, and with `--json` an error object naming the
+ * job) and the others still get their turn. The exit code: 0 if every one
+ * gave 0, else the first other code, in argument order.
+ */
+export async function eachJob(
+  ctx: JobsContext,
+  act: (id: string) => Promise<number>,
+): Promise<number> {
+  let code = 0;
+  for (const id of await jobIds(ctx)) {
+    let result: number;
+    try {
+      result = await act(id);
+    } catch (err) {
+      result = reportError(err, ctx.json, { id });
     }
-    throw err;
+    if (code === 0) code = result;
   }
+  return code;
 }

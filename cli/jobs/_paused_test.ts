@@ -28,7 +28,7 @@ Deno.test("pausedDetail() says since when, and how much of the timeout is left",
     pausedDetail(job({ pausedAt, timeout: 33 * 60_000 }), NOW),
     `since ${
       localTime(pausedAt)
-    } (3 minutes ago); its timeout keeps counting: 23m left`,
+    } (3m ago); its timeout keeps counting: 23m left`,
   );
 });
 

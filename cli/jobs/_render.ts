@@ -1,7 +1,8 @@
 // How jobs look: the table of `jobs`, the details of `jobs <id>`, the JSON
 // of a record, and a status in colour.
 
-import { isFinalStatus, type Job, type JobStatus } from "../../jobs.ts";
+import { type Job, type JobStatus, statusWord } from "../../store/job.ts";
+import { isFinalStatus } from "../../store/rules.ts";
 import type { JobProgress } from "../../store/job.ts";
 import { toRecord } from "../../store/record.ts";
 import { timeoutClause } from "../../control/timeout_left.ts";
@@ -16,10 +17,19 @@ import {
   relativeTime,
   safe,
   shellLine,
+  truncate,
 } from "../_output.ts";
 
-/** The record as on disk, plus what a reader would otherwise compute. */
-export function jobJson(job: Job, now: number): Record<string, unknown> {
+/**
+ * A job as every `--json` output prints it: the record's keys as on disk,
+ * then what a reader would otherwise compute (`duration_ms`, the `host` of
+ * a store shared by hosts), then `extra` (a command's own keys).
+ */
+export function jobJson(
+  job: Job,
+  now: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const record = toRecord(job);
   // The environment a job that waits keeps for its start may hold secrets
   // (a token the spawner had): it stays in its 0600 record, and output that
@@ -28,7 +38,8 @@ export function jobJson(job: Job, now: number): Record<string, unknown> {
     record.env = Object.keys(record.env as Record<string, string>);
   }
   record.duration_ms = durationOf(job, now) ?? null;
-  return record;
+  if (job.host !== undefined) record.host = job.host;
+  return Object.assign(record, extra);
 }
 
 /**
@@ -62,66 +73,144 @@ function durationText(job: Job, now: number, soFar = ""): string {
   return notStarted(job) ? "not started" : "unknown";
 }
 
-const COMMAND_COLUMN = 2;
+/** Options for {@linkcode renderTable}. */
+export interface TableOptions {
+  now: number;
+  color: boolean;
+  /** The terminal's columns; undefined in a pipe. */
+  width?: number;
+  /** Every job of the store, to shorten IDs without making them ambiguous. */
+  all?: readonly Job[];
+  /** Lost jobs whose processes still run: the PIDs, by job ID. */
+  live?: ReadonlyMap<string, number[]>;
+}
 
-/** The table of `jobs`, header first, one line per job. */
-export function renderTable(
-  jobs: Job[],
-  options: { now: number; color: boolean; width?: number },
-): string {
-  // A HOST column only when the jobs come from more than one host (a store
-  // shared by hosts), last, so the other columns stay where they were.
-  const hostOf = (job: Job) => job.host ?? "";
-  const hosts = new Set(jobs.map(hostOf));
-  const withHost = hosts.size > 1;
-  // A PROGRESS column only when a job that has not ended reported some: an
-  // ended job's last report is history, shown by `jobs <id>`.
+/**
+ * The table of `jobs`, header first, one line per job. On a terminal it
+ * fits the width: the command takes what is left, and when that is too
+ * little, each ID is cut to the shortest end of it that still names only
+ * that job.
+ */
+export function renderTable(jobs: Job[], options: TableOptions): string {
+  const { now } = options;
+  // NAME, PROGRESS and HOST only when a job has one. PROGRESS is that of a
+  // job that has not ended (an ended job's last report is history); HOST
+  // only when the jobs come from more than one host.
   const progressOf = (job: Job) =>
     job.progress !== undefined && !isFinalStatus(job.status)
       ? formatProgress(job.progress)
       : "";
-  const withProgress = jobs.some((job) => progressOf(job) !== "");
-  const rows = [
+  const optional: [string, (job: Job) => string, boolean][] = [
+    ["PROGRESS", (j) => progressOf(j) || "-", jobs.some((j) => progressOf(j))],
     [
-      "ID",
-      "STATUS",
-      "COMMAND",
-      "STARTED",
-      "DURATION",
-      ...(withProgress ? ["PROGRESS"] : []),
-      ...(withHost ? ["HOST"] : []),
+      "HOST",
+      (j) => safe(j.host ?? ""),
+      new Set(jobs.map((j) => j.host)).size > 1,
     ],
-    ...jobs.map((job) => [
-      safe(job.id),
-      job.status,
-      safe(commandLine(job)),
-      relativeTime(job.startedAt, options.now),
-      durationText(job, options.now),
-      ...(withProgress ? [progressOf(job) || "-"] : []),
-      ...(withHost ? [safe(hostOf(job))] : []),
-    ]),
   ];
-  const widest = (c: number) => Math.max(...rows.map((r) => r[c].length));
-  let others = widest(0) + widest(1) + widest(3) + widest(4) + 4 * 2;
-  for (let c = 5; c < rows[0].length; c++) others += widest(c) + 2;
-  // On a terminal the command gets what is left of the line; in a pipe a
-  // fixed bound keeps rows readable without depending on the reader.
-  const room = options.width !== undefined
-    ? Math.max(20, options.width - others)
-    : 60;
+  const withName = jobs.some((j) => j.name !== undefined);
+  const head = [
+    "ID",
+    ...(withName ? ["NAME"] : []),
+    "STATUS",
+    "STARTED",
+    "DURATION",
+    ...optional.filter(([, , on]) => on).map(([title]) => title),
+    "COMMAND",
+  ];
+  const row = (job: Job, id: string, nameWidth: number) => [
+    id,
+    ...(withName ? [truncate(safe(job.name ?? "-"), nameWidth)] : []),
+    statusText(job, { live: options.live?.get(job.id)?.length }),
+    relativeTime(job.startedAt, now),
+    notStarted(job) ? "-" : durationText(job, now),
+    ...optional.filter(([, , on]) => on).map(([, cell]) => cell(job)),
+    safe(commandLine(job)),
+  ];
+  const others = (rs: string[][]) =>
+    head.slice(0, -1).reduce(
+      (sum, _, c) => sum + Math.max(...rs.map((r) => r[c].length)) + 2,
+      0,
+    );
+  // On a terminal, the command gets what is left of the line; when that is
+  // too little, IDs are cut to the end of them that names them, then names
+  // to 10 characters. In a pipe a fixed bound keeps rows readable whatever
+  // reads them.
+  let short: Map<string, string> | undefined;
+  let rows: string[][] = [];
+  let room = 60;
+  for (
+    const [cut, nameWidth] of [[false, 16], [true, 16], [true, 10]] as const
+  ) {
+    if (cut) short ??= shortIds(options.all ?? jobs);
+    rows = [
+      head,
+      ...jobs.map((job) =>
+        row(job, cut ? short!.get(job.id)! : safe(job.id), nameWidth)
+      ),
+    ];
+    if (options.width === undefined) break;
+    room = options.width - others(rows);
+    if (room >= MIN_COMMAND) break;
+  }
   return formatTable(rows, {
-    shrink: { column: COMMAND_COLUMN, width: room },
-    style: (text, row, column) =>
-      row > 0 && column === 1
-        ? paintStatus(options.color, text as JobStatus)
+    shrink: { column: head.length - 1, width: Math.max(10, room) },
+    style: (text, r, c) =>
+      r > 0 && c === 2 - (withName ? 0 : 1)
+        ? paintStatus(options.color, jobs[r - 1].status, text)
         : text,
   }).map((line) => line + "\n").join("");
 }
 
-/** The details of `jobs <id>`, one labelled line per known fact. */
+/** The fewest characters of a command the table shows on a terminal. */
+const MIN_COMMAND = 20;
+
+/**
+ * The shortest end of each ID, of at least 8 characters, that names it by
+ * the one reference rule (store/job_id.ts `matchJobId`): no other ID ends
+ * so or starts so, and no job is named so.
+ */
+export function shortIds(jobs: readonly Job[]): Map<string, string> {
+  const names = new Set(jobs.map((j) => j.name));
+  const reversed = jobs.map((j) => [...j.id].reverse().join("")).sort();
+  const shared = (a = "", b = "") => {
+    let n = 0;
+    while (n < a.length && a[n] === b[n]) n++;
+    return n;
+  };
+  // The starts of every ID, by length: a reference that starts an ID names
+  // that one first.
+  const starts = new Map<number, Set<string>>();
+  const clashes = (s: string) => {
+    let set = starts.get(s.length);
+    if (set === undefined) {
+      set = new Set(jobs.map((j) => j.id.slice(0, s.length)));
+      starts.set(s.length, set);
+    }
+    return names.has(s) || set.has(s) || set.has(s.toUpperCase());
+  };
+  const out = new Map<string, string>();
+  reversed.forEach((r, i) => {
+    const id = [...r].reverse().join("");
+    let n = Math.max(
+      8,
+      shared(r, reversed[i - 1]) + 1,
+      shared(r, reversed[i + 1]) + 1,
+    );
+    while (n < id.length && clashes(id.slice(-n))) n++;
+    out.set(id, n < id.length ? id.slice(-n) : id);
+  });
+  return out;
+}
+
+/**
+ * The details of `jobs <id>`, one labelled line per known fact. `live`: the
+ * PIDs of a lost job's processes that still run, and `stop` the command
+ * that stops them.
+ */
 export function renderDetails(
   job: Job,
-  options: { now: number; color: boolean },
+  options: { now: number; color: boolean; live?: number[]; stop?: string },
 ): string {
   const rows: [string, string][] = [];
   const add = (label: string, value: string | undefined) => {
@@ -131,7 +220,21 @@ export function renderDetails(
     d === undefined
       ? undefined
       : `${localTime(d)} (${relativeTime(d, options.now)})`;
-  add("Status", paintStatus(options.color, job.status) + outcomeDetail(job));
+  add(
+    "Status",
+    paintStatus(options.color, job.status, statusText(job, { long: true })),
+  );
+  const live = options.live ?? [];
+  add(
+    "Processes",
+    live.length === 0
+      ? undefined
+      : `${live.length === 1 ? "PID" : "PIDs"} ${
+        live.join(", ")
+      } still run; stop them with: ${options.stop}`,
+  );
+  add("Name", job.name);
+  add("Restart of", job.restartOf);
   add("Paused", pausedDetail(job, options.now));
   add(
     "Runs after",
@@ -253,15 +356,29 @@ export function renderResult(result: Record<string, unknown>): string {
   return text.split("\n").map(safe).join("\n");
 }
 
-/** " (exit code 3)" and the like, after the status word. */
-export function outcomeDetail(job: Job): string {
-  if (job.status === "failed" || job.status === "timed_out") {
-    if (job.signal !== undefined) return ` (killed by ${safe(job.signal)})`;
-    if (job.exitCode !== undefined && job.exitCode !== 0) {
-      return ` (exit code ${job.exitCode})`;
+/**
+ * A job's status for people, the one place that words it: `timed out`; an
+ * end by an exit code or a signal with it (`failed (7)`, `failed (SIGKILL)`;
+ * with `long`, `failed (exit code 7)`, `failed (killed by SIGKILL)`); a lost
+ * job with how many of its processes still run (`live`).
+ */
+export function statusText(
+  job: Job,
+  options: { long?: boolean; live?: number } = {},
+): string {
+  let detail: string | undefined;
+  // A timeout's signal is the supervisor's own: worth a word in details only.
+  if (job.status === "failed" || (job.status === "timed_out" && options.long)) {
+    if (job.signal !== undefined) {
+      detail = (options.long ? "killed by " : "") + job.signal;
+    } else if (job.exitCode !== undefined && job.exitCode !== 0) {
+      detail = (options.long ? "exit code " : "") + job.exitCode;
     }
+  } else if (job.status === "lost" && options.live) {
+    detail = `${options.live} running`;
   }
-  return "";
+  const word = statusWord(job.status);
+  return detail === undefined ? word : `${word} (${safe(detail)})`;
 }
 
 const STATUS_COLORS: Record<JobStatus, number> = {
@@ -276,16 +393,23 @@ const STATUS_COLORS: Record<JobStatus, number> = {
   lost: 35, // magenta
 };
 
-/** A status word, in its colour when `color` is on. */
-export function paintStatus(color: boolean, status: JobStatus): string {
-  return paint(color, STATUS_COLORS[status] ?? 0, status);
+/** A status's text, in the status's colour when `color` is on. */
+export function paintStatus(
+  color: boolean,
+  status: JobStatus,
+  text: string = statusWord(status),
+): string {
+  return paint(color, STATUS_COLORS[status] ?? 0, text);
 }
 
 function commandLine(job: Job): string {
   return shellLine([job.command, ...job.args, ...job.flags]);
 }
 
-/** What cancel, pause and resume did: JSON (with `extra`), or a sentence. */
+/**
+ * What cancel, pause, resume and rm did: the job with `outcome`, `message`
+ * and `extra` as JSON, or the message.
+ */
 export async function outOutcome(
   json: boolean,
   result: { outcome: string; message: string; job: Job },
@@ -293,5 +417,5 @@ export async function outOutcome(
 ): Promise<void> {
   if (!json) return await out(`${safe(result.message)}\n`);
   const { outcome, message, job } = result;
-  await outJson({ outcome, message, ...extra, job: jobJson(job, Date.now()) });
+  await outJson(jobJson(job, Date.now(), { outcome, message, ...extra }));
 }

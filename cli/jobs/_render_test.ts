@@ -1,7 +1,15 @@
 // How a job's progress and result read in `jobs` and `jobs <id>`.
 
 import assert from "node:assert/strict";
-import { formatProgress, humanBytes, renderResult } from "./_render.ts";
+import type { Job } from "../../store/job.ts";
+import { matchJobId, newJobId } from "../../store/job_id.ts";
+import {
+  formatProgress,
+  humanBytes,
+  renderResult,
+  renderTable,
+  shortIds,
+} from "./_render.ts";
 
 Deno.test("formatProgress() shows a percentage with a total, a count without", () => {
   const cases: [Parameters<typeof formatProgress>[0], string][] = [
@@ -31,4 +39,83 @@ Deno.test("renderResult() is one line when short, indented when long, escaped", 
   assert.equal(long.split("\n").length, 4);
   // JSON escapes C0 controls itself; C1 ones reach the text and are escaped.
   assert.equal(renderResult({ t: "a\u009bb" }), '{"t":"a\\x9bb"}');
+});
+
+/** A job for the table, ended `ago` ms before NOW unless it runs. */
+function tableJob(fields: Partial<Job>): Job {
+  return {
+    id: newJobId(),
+    command: "sh",
+    args: ["-c", "rsync -a --delete /srv/data/ backup.example.com:/data/"],
+    flags: [],
+    status: "running",
+    pid: 10,
+    startedAt: new Date(NOW - 90 * 60_000),
+    logPath: "/j/x.log",
+    ...fields,
+  };
+}
+
+const NOW = Date.parse("2026-11-24T12:00:00Z");
+
+Deno.test("the default table fits an 80-column terminal, with IDs that still name their job", () => {
+  const jobs = [
+    tableJob({ name: "nightly-backup-of-everything-we-have" }),
+    tableJob({
+      status: "failed",
+      signal: "SIGKILL",
+      completedAt: new Date(NOW),
+    }),
+    tableJob({ status: "failed", exitCode: 127, completedAt: new Date(NOW) }),
+    tableJob({ status: "timed_out", signal: "SIGTERM" }),
+    tableJob({ status: "lost", workerPid: 99 }),
+    tableJob({ status: "waiting", after: ["x"] }),
+    tableJob({
+      status: "paused",
+      progress: { done: 1, total: 3, updatedAt: new Date(NOW) },
+    }),
+  ];
+  const live = new Map([[jobs[4].id, [99, 100]]]);
+  const text = renderTable(jobs, { now: NOW, color: false, width: 80, live });
+  const lines = text.trimEnd().split("\n");
+  assert.equal(lines.length, jobs.length + 1);
+  for (const line of lines) {
+    assert.ok(line.length <= 80, `${line.length}: ${line}`);
+  }
+  assert.match(
+    lines[0],
+    /^ID +NAME +STATUS +STARTED +DURATION +PROGRESS +COMMAND$/,
+  );
+  assert.match(lines[2], / failed \(SIGKILL\) /);
+  assert.match(lines[3], / failed \(127\) /);
+  assert.match(lines[4], / timed out /);
+  assert.match(lines[5], / lost \(2 running\) /);
+  assert.match(lines[1], / 1h ago +1h30m /);
+  const ids = jobs.map((j) => j.id);
+  for (const [i, line] of lines.slice(1).entries()) {
+    const shown = line.split(" ")[0];
+    assert.ok(shown.length >= 8 && shown.length < 26, shown);
+    assert.equal(matchJobId(shown, ids), ids[i]);
+  }
+  // In a pipe, IDs stay whole.
+  const piped = renderTable(jobs, { now: NOW, color: false, live });
+  assert.ok(piped.split("\n")[1].startsWith(`${jobs[0].id} `));
+});
+
+Deno.test("shortIds() lengthens an end that another ID shares, starts, or a name is", () => {
+  const job = (id: string, name?: string) => tableJob({ id, name });
+  const short = shortIds([
+    job("01AAAAAAAAAAAAAAAAXYZ12345"),
+    job("01BBBBBBBBBBBBBBBBXYZ12345"),
+    job("01CCCCCCCCCCCCCCCCCCCCCCCC", "BBXYZ12345"),
+    job("ZZZZZZZZ01DDDDDDDDDDDDDDDD"),
+    job("01EEEEEEEEEEEEEEEEZZZZZZZZ"),
+  ]);
+  // Eight at least; more where the ends are shared.
+  assert.equal(short.get("01AAAAAAAAAAAAAAAAXYZ12345"), "AXYZ12345");
+  // "BXYZ12345" would do, "BBXYZ12345" is a name: one more.
+  assert.equal(short.get("01BBBBBBBBBBBBBBBBXYZ12345"), "BXYZ12345");
+  assert.equal(short.get("01CCCCCCCCCCCCCCCCCCCCCCCC"), "CCCCCCCC");
+  // "ZZZZZZZZ" starts another ID: it would name that one.
+  assert.equal(short.get("01EEEEEEEEEEEEEEEEZZZZZZZZ"), "EZZZZZZZZ");
 });

@@ -38,7 +38,7 @@ Deno.test("jobs cancel stops a running job and does nothing to an ended one", as
     const doc = JSON.parse(again.stdout);
     assertEquals(doc.outcome, "already-ended");
     assert(/already ended \(cancelled\); nothing to cancel/.test(doc.message));
-    assertEquals(doc.job.status, "cancelled");
+    assertEquals([doc.id, doc.status], [job.jobId, "cancelled"]);
 
     const w = await jobs(dir, "wait", job.jobId);
     assertEquals(w.code, WAIT_EXIT.CANCELLED);

@@ -12,6 +12,8 @@ import { EXIT, usageError } from "../_errors.ts";
 import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
 import { jobJson, renderTable } from "./_render.ts";
+import { liveLeftovers } from "./_where.ts";
+import { OTHER_STORE } from "../_store.ts";
 import { clean } from "./clean.ts";
 
 /**
@@ -60,34 +62,41 @@ export async function list(ctx: JobsContext): Promise<number> {
       ctx.command,
     );
   }
-  // Without --all or --status: the jobs that have not ended (waiting,
-  // queued, running, paused).
   const status = given as JobStatus | undefined;
   const unended = status === undefined && ctx.values.all !== true;
-  const listed = await ctx.store.list(status ? { status } : {});
-  const { invalid } = listed;
-  const jobs = unended
-    ? listed.jobs.filter((job) => !isFinalStatus(job.status))
-    : listed.jobs;
+  // Every job is read: shortened IDs must stay unique among all of them.
+  const { jobs: all, invalid } = await ctx.store.list();
+  const live = liveLeftovers(ctx.store, all);
+  // Without --all or --status: the jobs that have not ended (waiting,
+  // queued, running, paused), and lost ones whose processes still run.
+  const jobs = all.filter((job) =>
+    unended
+      ? !isFinalStatus(job.status) || live.has(job.id)
+      : status === undefined || job.status === status
+  );
   const now = Date.now();
-  if (ctx.json) return listJson(jobs, invalid, now);
+  if (ctx.json) return listJson(jobs, invalid, now, live);
   for (const bad of invalid) {
     await warn(
       `warning: skipping invalid job file ${safe(bad.id)}: ${safe(bad.reason)}`,
     );
   }
   if (jobs.length === 0) {
-    if (unended) {
-      await out("No running jobs.\nUse --all to show jobs that have ended.\n");
-    } else if (status !== undefined) {
-      await out(`No ${status} jobs.\n`);
-    } else {
-      await out("No jobs.\n");
-    }
+    const what = unended ? "running jobs" : `${status ?? ""} jobs`.trim();
+    const tip = unended
+      ? `Use --all to show jobs that have ended; ${OTHER_STORE}`
+      : OTHER_STORE[0].toUpperCase() + OTHER_STORE.slice(1);
+    await out(`No ${what} in ${safe(ctx.store.location)}.\n${tip}.\n`);
     return EXIT.OK;
   }
   const color = colorEnabled(Deno.stdout);
-  await out(renderTable(jobs, { now, color, width: terminalWidth() }));
+  await out(renderTable(jobs, {
+    now,
+    color,
+    width: terminalWidth(),
+    all,
+    live,
+  }));
   return EXIT.OK;
 }
 
@@ -100,15 +109,18 @@ function listJson(
   jobs: Job[],
   invalid: InvalidJobFile[],
   now: number,
+  live: ReadonlyMap<string, number[]>,
 ): number {
   const doc = {
-    jobs: jobs.map((job) => jobJson(job, now)),
+    jobs: jobs.map((job) =>
+      jobJson(job, now, live.has(job.id) ? { live_pids: live.get(job.id) } : {})
+    ),
     invalid: invalid.map((bad) => ({ ...bad })),
   };
   // Synchronous: an asynchronous write is a trip through Deno's thread
   // pool. A reader that went away throws BrokenPipe, which the CLI takes
   // as success.
-  const bytes = new TextEncoder().encode(JSON.stringify(doc, null, 2) + "\n");
+  const bytes = new TextEncoder().encode(JSON.stringify(doc) + "\n");
   for (let done = 0; done < bytes.length;) {
     done += Deno.stdout.writeSync(bytes.subarray(done));
   }

@@ -31,15 +31,13 @@ Deno.test("jobs lists running jobs by default, all with --all, one status with -
       assertEquals(r.code, 0, r.stderr);
       const lines = r.stdout.trimEnd().split("\n");
       assert(
-        /^ID\s+STATUS\s+COMMAND\s+STARTED\s+DURATION$/.test(lines[0]),
+        /^ID\s+STATUS\s+STARTED\s+DURATION\s+COMMAND$/.test(lines[0]),
         lines[0],
       );
       assertEquals(lines.length, 2, r.stdout);
       assert(lines[1].startsWith(running!.jobId), lines[1]);
       assert(
-        /running\s+sleep 30\s+(just now|\d+ seconds? ago)\s+\S+$/.test(
-          lines[1],
-        ),
+        /running\s+(just now|\d+s ago)\s+\S+\s+sleep 30$/.test(lines[1]),
         lines[1],
       );
       assert(!r.stdout.includes(failed.jobId));
@@ -54,7 +52,10 @@ Deno.test("jobs lists running jobs by default, all with --all, one status with -
         failed.jobId,
         running!.jobId,
       ]);
-      assert(/failed\s+sh -c 'echo hi; exit 3'/.test(lines[0]), lines[0]);
+      assert(
+        /failed \(3\)\s.*\ssh -c 'echo hi; exit 3'$/.test(lines[0]),
+        lines[0],
+      );
     });
 
     await t.step("--status failed", async () => {
@@ -63,7 +64,11 @@ Deno.test("jobs lists running jobs by default, all with --all, one status with -
       assert(r.stdout.includes(failed.jobId));
       assert(!r.stdout.includes(running!.jobId));
       const none = await jobs(dir, "--status", "cancelled");
-      assertEquals(none.stdout, "No cancelled jobs.\n");
+      assertEquals(
+        none.stdout,
+        `No cancelled jobs in ${dir}.\nTo look in another store: ` +
+          "--store DIR|URL, or $EPACK_DETACH_STORE.\n",
+      );
     });
 
     await t.step("--json: the on-disk keys plus duration_ms", async () => {
@@ -137,9 +142,15 @@ Deno.test("jobs with no jobs directory says there are none", async () => {
     const r = await jobs(missing);
     assertEquals([r.code, r.stdout], [
       0,
-      "No running jobs.\nUse --all to show jobs that have ended.\n",
+      `No running jobs in ${missing}.\nUse --all to show jobs that have ` +
+      "ended; to look in another store: --store DIR|URL, or " +
+      "$EPACK_DETACH_STORE.\n",
     ]);
-    assertEquals((await jobs(missing, "--all")).stdout, "No jobs.\n");
+    assert(
+      (await jobs(missing, "--all")).stdout.startsWith(
+        `No jobs in ${missing}.\n`,
+      ),
+    );
     assertEquals(JSON.parse((await jobs(missing, "--json")).stdout), {
       jobs: [],
       invalid: [],
@@ -184,7 +195,7 @@ Deno.test({
         return new TextDecoder().decode(out.stdout);
       };
       const colored = await onTty({ NO_COLOR: "" });
-      assert(colored.includes("\x1b[31mfailed\x1b[0m"), colored);
+      assert(colored.includes("\x1b[31mfailed (3)\x1b[0m"), colored);
       const plain = await onTty({ NO_COLOR: "1" });
       assert(plain.includes("failed") && !plain.includes("\x1b["), plain);
     } finally {

@@ -45,21 +45,26 @@ Deno.test("a job ID prefix (or suffix) of 4 or more characters selects a job", a
       assertCliError(
         await jobs(dir, "abcd"),
         undefined,
-        /^error: Ambiguous job ID prefix abcd: matches abcd1111, abcd2222$/,
+        /^error: Ambiguous job reference abcd: the prefix of 2 jobs \(abcd1111, abcd2222\); give more of the ID$/,
       );
     });
-    await t.step("3 characters are too few", async () => {
-      assertCliError(await jobs(dir, "zzz"), "jobs", /too short/);
-      assertCliError(await jobs(dir, "logs", "zzz"), "jobs logs", /too short/);
+    await t.step("3 characters are too few, but a whole ID", async () => {
+      const short =
+        /^error: Job not found: zzz \(no job has that ID or name, and a prefix or suffix of an ID needs at least 4 characters\) in /;
+      assertCliError(await jobs(dir, "zzz"), undefined, short);
+      assertCliError(await jobs(dir, "logs", "zzz"), undefined, short);
+      await craftEnded(store, { id: "z" });
+      assertEquals((await jobs(dir, "wait", "z")).code, 0);
     });
     await t.step(
       "with --json, the error is also a JSON object on stdout",
       async () => {
         const r = await jobs(dir, "show", "qqqq", "--json");
         assertEquals(r.code, 1);
-        const message = `Job not found: qqqq in ${dir}`;
+        const message = `Job not found: qqqq in ${dir}; ` +
+          "to look in another store: --store DIR|URL, or $EPACK_DETACH_STORE";
         assertEquals(r.stderr, `error: ${message}\n`);
-        assertEquals(JSON.parse(r.stdout), { error: message, exitCode: 1 });
+        assertEquals(JSON.parse(r.stdout), { error: message, exit_code: 1 });
       },
     );
     await t.step("no match", async () => {
@@ -78,9 +83,19 @@ Deno.test("jobs --help and each subcommand's --help print usage", async () => {
   const dir = await tempDir();
   try {
     for (
-      const sub of [[], ["list"], ["show"], ["logs"], ["wait"], ["cancel"], [
-        "clean",
-      ]]
+      const sub of [
+        [],
+        ["list"],
+        ["show"],
+        ["logs"],
+        ["wait"],
+        ["cancel"],
+        [
+          "clean",
+        ],
+        ["rm"],
+        ["restart"],
+      ]
     ) {
       for (const flag of ["--help", "-h"]) {
         const r = await jobs(dir, ...sub, flag);
@@ -110,7 +125,16 @@ Deno.test("usage errors print one line and a hint and exit 1", async () => {
         /Invalid --status "nope": use one of waiting, queued, running,/,
       ],
       [["--status"], "jobs", /--status/],
-      [["wait"], "jobs wait", /^error: Missing job ID$/],
+      [["wait"], "jobs wait", /^error: Missing a job: give its ID or name$/],
+      [
+        ["stop", "abcd"],
+        "jobs",
+        /^error: Unknown subcommand "stop"; did you mean `jobs cancel`\?$/,
+      ],
+      [["ls"], "jobs", /did you mean `jobs list`\?$/],
+      [["cancle", "abcd"], "jobs", /did you mean `jobs cancel`\?$/],
+      [["abcd", "efgh"], "jobs", /"abcd" \(jobs <id> shows one job\)$/],
+      [["logs", "abcd", "--folow"], "jobs logs", /did you mean --follow\?$/],
       [
         ["wait", "abcd", "--timeout", "soon"],
         "jobs wait",
@@ -157,17 +181,23 @@ Deno.test("hostile job IDs are rejected before anything is touched", async () =>
         "../../etc/passwd",
         "/etc/passwd",
         "a b c d",
-        "abcd.json",
+        "1.json",
       ]
     ) {
-      for (const sub of [[], ["logs"], ["wait"], ["cancel"]]) {
+      for (const sub of [[], ["logs"], ["wait"], ["cancel"], ["rm"]]) {
         assertCliError(
           await jobs(dir, ...sub, id),
           ["jobs", ...sub].join(" "),
-          /^error: Invalid job ID .*: only letters, digits and underscores are allowed$/,
+          /^error: Invalid job ID .*: neither an ID \(letters, digits and underscores\) nor a name/,
         );
       }
     }
+    // A name may hold a dot: it is looked up as a name, and not found.
+    assertCliError(
+      await jobs(dir, "rm", "abcd.json"),
+      undefined,
+      /^error: Job not found: abcd.json in /,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

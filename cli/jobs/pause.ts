@@ -1,9 +1,9 @@
-// `epack jobs pause <id>` and `epack jobs resume <id>`: stop a running job's
-// processes with SIGSTOP, and let them go on with SIGCONT.
+// `epack jobs pause <job>...` and `epack jobs resume <job>...`: stop running
+// jobs' processes with SIGSTOP, and let them go on with SIGCONT.
 
 import { JobStateError, pause, resume } from "../../control.ts";
 import { DetailedError, EXIT } from "../_errors.ts";
-import { type JobsContext, oneJobId } from "./_context.ts";
+import { eachJob, type JobsContext } from "./_context.ts";
 import { outOutcome } from "./_render.ts";
 
 /** Runs `jobs pause`. */
@@ -20,24 +20,29 @@ async function control(
   ctx: JobsContext,
   act: typeof pause | typeof resume,
 ): Promise<number> {
-  const id = await oneJobId(ctx);
-  let result;
-  try {
-    result = await act(id, { store: ctx.storeName });
-  } catch (err) {
-    // A job that cannot be paused or resumed (not started, ended): an
-    // error, exit 1, whose JSON says the status it was found in.
-    if (err instanceof JobStateError) {
-      throw new DetailedError(err.message, [], {
-        job_id: err.jobId,
-        status: err.status,
-      });
+  return await eachJob(ctx, async (id) => {
+    let result;
+    try {
+      result = await act(id, { store: ctx.store });
+    } catch (err) {
+      throw stateError(err);
     }
-    throw err;
-  }
-  await outOutcome(ctx.json, result, {
-    timeout_left_ms: result.timeoutLeft ?? null,
+    await outOutcome(ctx.json, result, {
+      timeout_left_ms: result.timeoutLeft ?? null,
+    });
+    // Already paused (or not paused, for resume) is what was asked for.
+    return EXIT.OK;
   });
-  // Already paused (or not paused, for resume) is what was asked for.
-  return EXIT.OK;
+}
+
+/**
+ * A job whose state refuses what was asked (not started, ended, running):
+ * an error, exit 1, whose JSON says the status it was found in.
+ */
+export function stateError(err: unknown): unknown {
+  if (!(err instanceof JobStateError)) return err;
+  return new DetailedError(err.message, [], {
+    id: err.jobId,
+    status: err.status,
+  });
 }

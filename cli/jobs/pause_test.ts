@@ -92,16 +92,16 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     assertEquals(again.code, 0, again.stderr);
     const doc = JSON.parse(again.stdout);
     assertEquals(doc.outcome, "already-paused");
-    assertEquals(doc.job.status, "paused");
-    assert(typeof doc.job.paused_at === "string", again.stdout);
+    assertEquals([doc.id, doc.status], [job.jobId, "paused"]);
+    assert(typeof doc.paused_at === "string", again.stdout);
     assert(doc.timeout_left_ms > 29 * 60_000, again.stdout);
 
     const r = await jobs(dir, "resume", job.jobId, "--json");
     assertEquals(r.code, 0, r.stderr);
     const resumed = JSON.parse(r.stdout);
     assertEquals(resumed.outcome, "resumed");
-    assertEquals(resumed.job.status, "running");
-    assertEquals(resumed.job.paused_at, undefined);
+    assertEquals(resumed.status, "running");
+    assertEquals(resumed.paused_at, undefined);
     assert(/^Resumed job .* after \d+s paused\./.test(resumed.message));
     const b = await count(file);
     await poll(
@@ -138,8 +138,8 @@ Deno.test("jobs pause stops a running job, jobs resume lets it go on, and both s
     assertEquals(endedJson.code, 1);
     const err = JSON.parse(endedJson.stdout);
     assertEquals(err.status, "cancelled");
-    assertEquals(err.job_id, job.jobId);
-    assertEquals(err.exitCode, 1);
+    assertEquals(err.id, job.jobId);
+    assertEquals(err.exit_code, 1);
   } finally {
     if (job) await stopJob(dir, job.jobId);
     await Deno.remove(dir, { recursive: true });
@@ -152,15 +152,15 @@ Deno.test("jobs pause and resume: help, and usage errors", async () => {
     for (const sub of ["pause", "resume"]) {
       const h = await jobs(dir, sub, "--help");
       assertEquals(h.code, 0, h.stderr);
-      assert(h.stdout.includes(`epack jobs ${sub} <id>`), h.stdout);
+      assert(h.stdout.includes(`epack jobs ${sub} <job>...`), h.stdout);
       assert(h.stdout.includes("Exit codes:"), h.stdout);
       const missing = await jobs(dir, sub);
       assertEquals(missing.code, 1);
-      assert(/error: Missing job ID/.test(missing.stderr), missing.stderr);
+      assert(/error: Missing a job/.test(missing.stderr), missing.stderr);
     }
     const top = await jobs(dir, "--help");
-    assert(/epack jobs pause <id>/.test(top.stdout), top.stdout);
-    assert(/epack jobs resume <id>/.test(top.stdout), top.stdout);
+    assert(/epack jobs pause <job>\.\.\./.test(top.stdout), top.stdout);
+    assert(/epack jobs resume <job>\.\.\./.test(top.stdout), top.stdout);
     // A record with no process yet (queued): nothing to pause.
     const store = new FileJobStore(dir);
     const q = await store.create({ command: "x" });

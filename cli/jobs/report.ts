@@ -85,6 +85,6 @@ export async function report(ctx: JobsContext): Promise<number> {
       { cause: err },
     );
   }
-  if (ctx.json) await outJson({ job_id: jobId ?? null, reported: !!jobId });
+  if (ctx.json) await outJson({ id: jobId ?? null, reported: !!jobId });
   return EXIT.OK;
 }

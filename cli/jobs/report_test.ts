@@ -33,7 +33,7 @@ Deno.test("jobs report records a shell worker's progress and result", async () =
       script,
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);
@@ -45,7 +45,7 @@ Deno.test("jobs report records a shell worker's progress and result", async () =
     assert.equal(end.progress?.done, 10);
     assert.equal(end.progress?.unit, "files");
     assert.equal(end.progress?.message, undefined, "each report is whole");
-    assert.deepEqual(JSON.parse(log), { job_id: id, reported: true });
+    assert.deepEqual(JSON.parse(log), { id, reported: true });
   });
 });
 
@@ -58,7 +58,7 @@ Deno.test("jobs report outside a job checks its values and does nothing", async 
         { cwd: dir },
       );
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { job_id: null, reported: false });
+      assert.deepEqual(JSON.parse(r.stdout), { id: null, reported: false });
       await assert.rejects(() => Deno.stat(jobsDir), Deno.errors.NotFound);
     });
     const bad: [string[], RegExp][] = [
@@ -105,7 +105,7 @@ Deno.test("jobs report refuses a result nested too deep for the record's readers
       script,
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     const end = await until("the end", async () => {
       const job = await jobs.load(id);

@@ -7,7 +7,8 @@ import { colorEnabled, oneLine, out, outJson } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
 import { jobJson, renderDetails } from "./_render.ts";
 import { attemptLines } from "./_attempts.ts";
-import { keptLines, remoteHost } from "./_where.ts";
+import { keptLines, liveLeftovers, remoteHost } from "./_where.ts";
+import { hint } from "../_hint.ts";
 
 /** How many log lines `jobs <id>` shows. */
 export const SHOW_TAIL_LINES = 10;
@@ -46,17 +47,22 @@ export async function show(ctx: JobsContext): Promise<number> {
         : oneLine(e instanceof Error ? e.message : String(e));
     }
   }
+  const live = liveLeftovers(store, [job]).get(job.id);
   if (ctx.json) {
-    await outJson({
-      ...jobJson(job, now),
-      ...(job.host !== undefined ? { host: job.host } : {}),
+    await outJson(jobJson(job, now, {
+      ...(live !== undefined ? { live_pids: live } : {}),
       log_tail: tail?.lines ?? null,
       ...(tailError !== undefined ? { log_error: tailError } : {}),
-    });
+    }));
     return EXIT.OK;
   }
   const color = colorEnabled(Deno.stdout);
-  let text = renderDetails(job, { now, color });
+  let text = renderDetails(job, {
+    now,
+    color,
+    live,
+    stop: hint(["jobs", "cancel", job.id], ctx.carry),
+  });
   const tries = attemptLines(job, now);
   if (tries.length > 0) text += "\n" + tries.map((l) => l + "\n").join("");
   if (away !== undefined && tail !== undefined) {

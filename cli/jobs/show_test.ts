@@ -187,7 +187,7 @@ Deno.test("a lost job's end and duration are unknown in jobs, jobs <id>, wait an
     const list = await jobs(dir, "--all");
     assertEquals(list.code, 0, list.stderr);
     const row = list.stdout.split("\n").find((l) => l.startsWith(job.id));
-    assert(row !== undefined && /\blost\b.*\bunknown$/.test(row), list.stdout);
+    assert(row !== undefined && /\blost\b.*\bunknown\b/.test(row), list.stdout);
     assert(!/\b19s\b/.test(list.stdout), list.stdout);
 
     const show = await jobs(dir, job.id);

@@ -1,13 +1,14 @@
-// `epack jobs wait <id>`: wait until a job ends, and exit with its code.
+// `epack jobs wait <job>...`: wait until jobs end, and exit with the code of
+// the first that did not complete.
 
 import type { Job } from "../../jobs.ts";
 import { waitForJob, WaitTimeoutError } from "../../control.ts";
 import { formatDuration } from "../../duration.ts";
 import { signalNumber } from "../../process/signals.ts";
 import { CliError, EXIT } from "../_errors.ts";
-import { colorEnabled, out, outJson } from "../_output.ts";
-import { durationFlag, type JobsContext, oneJobId } from "./_context.ts";
-import { durationOf, jobJson, outcomeDetail, paintStatus } from "./_render.ts";
+import { colorEnabled, humanDuration, out, outJson } from "../_output.ts";
+import { durationFlag, eachJob, type JobsContext } from "./_context.ts";
+import { durationOf, jobJson, paintStatus, statusText } from "./_render.ts";
 
 /**
  * The exit codes of `epack jobs wait` beyond the job's own: a timeout as
@@ -57,11 +58,15 @@ export function jobExitCode(job: Job): number {
   }
 }
 
-/** Runs `jobs wait`. */
+/**
+ * Runs `jobs wait`: each job in turn, in the order given, under one
+ * deadline (`--timeout`) and one Ctrl-C. The exit code is that of the first
+ * job, in that order, that did not complete; 0 if all did.
+ */
 export async function wait(ctx: JobsContext): Promise<number> {
   // Flags first: a bad value is bad usage whether the job exists or not.
   const timeout = durationFlag(ctx, "timeout");
-  const id = await oneJobId(ctx);
+  const deadline = timeout === undefined ? undefined : Date.now() + timeout;
   // Ctrl-C stops the waiting, not the job, and must not be taken for the
   // job's own end: a cancelled job exits 130, as a shell's Ctrl-C does.
   const controller = new AbortController();
@@ -70,13 +75,30 @@ export async function wait(ctx: JobsContext): Promise<number> {
     Deno.addSignalListener(sig, handler);
     return [sig, handler] as const;
   });
+  try {
+    return await eachJob(ctx, async (id) => {
+      const left = deadline === undefined
+        ? undefined
+        : Math.max(0, deadline - Date.now());
+      return await waitOne(ctx, id, left, timeout, controller.signal);
+    });
+  } finally {
+    for (const [sig, handler] of handlers) {
+      Deno.removeSignalListener(sig, handler);
+    }
+  }
+}
+
+async function waitOne(
+  ctx: JobsContext,
+  id: string,
+  left: number | undefined,
+  timeout: number | undefined,
+  signal: AbortSignal,
+): Promise<number> {
   let job: Job;
   try {
-    job = await waitForJob(id, {
-      store: ctx.storeName,
-      timeout,
-      signal: controller.signal,
-    });
+    job = await waitForJob(id, { store: ctx.store, timeout: left, signal });
   } catch (e) {
     if (e instanceof WaitTimeoutError) {
       throw new CliError(
@@ -93,20 +115,17 @@ export async function wait(ctx: JobsContext): Promise<number> {
       );
     }
     throw e;
-  } finally {
-    for (const [sig, handler] of handlers) {
-      Deno.removeSignalListener(sig, handler);
-    }
   }
   const code = jobExitCode(job);
   if (ctx.json) {
-    await outJson({ ...jobJson(job, Date.now()), cli_exit_code: code });
+    await outJson(jobJson(job, Date.now(), { cli_exit_code: code }));
   } else {
     const color = colorEnabled(Deno.stdout);
     const took = durationOf(job, Date.now());
+    const text = statusText(job, { long: true });
     await out(
-      `Job ${job.id} ${paintStatus(color, job.status)}${outcomeDetail(job)}${
-        took === undefined ? "" : ` after ${formatDuration(took)}`
+      `Job ${job.id} ${paintStatus(color, job.status, text)}${
+        took === undefined ? "" : ` after ${humanDuration(took)}`
       }\n`,
     );
   }

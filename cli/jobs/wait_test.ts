@@ -73,7 +73,10 @@ Deno.test("jobs wait passes the job's exit code on and returns as soon as it end
       left.push(job.jobId);
       const r = await jobs(dir, "wait", job.jobId);
       assertEquals(r.code, WAIT_EXIT.TIMED_OUT, r.stderr);
-      assert(r.stdout.includes("timed_out"), r.stdout);
+      assert(
+        / timed out \(killed by SIGTERM\) after /.test(r.stdout),
+        r.stdout,
+      );
     });
 
     await t.step("--timeout passes first: 75 and one error line", async () => {

@@ -92,8 +92,8 @@ export async function pull(
             dryRun: true,
             verified: false,
           }),
-          outputExists: state.kind !== "absent",
-          outputConflict: conflict ?? null,
+          output_exists: state.kind !== "absent",
+          output_conflict: conflict ?? null,
         }));
       } else {
         // Paths and the index's words are printed escaped, as everywhere.
@@ -231,11 +231,11 @@ function result(
     release: entry.release,
     digest: entry.digest,
     size: extra.bytes ?? entry.size ?? null,
-    publishedAt: entry.publishedAt,
+    published_at: entry.publishedAt,
     source: location.kind === "http" ? location.url.href : location.path,
     output,
     verified: extra.verified,
-    dryRun: extra.dryRun,
+    dry_run: extra.dryRun,
   };
 }
 
@@ -266,7 +266,7 @@ function noMatch(err: NoMatchError): DetailedError {
       workspace: e.workspace,
       release: e.release,
       digest: e.digest,
-      publishedAt: e.publishedAt,
+      published_at: e.publishedAt,
     })),
   });
 }

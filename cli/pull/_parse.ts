@@ -4,7 +4,7 @@
 
 import type { PullOptions } from "../../flags.ts";
 import type { JobControlOptions } from "../../store/job.ts";
-import { JOB_FLAGS, parseJobFlags } from "../_detach.ts";
+import { JOB_FLAGS, parseJobFlags, STORE_FLAGS } from "../_detach.ts";
 import { usageError } from "../_errors.ts";
 import {
   COMMON_FLAGS,
@@ -32,8 +32,8 @@ export interface PullCommand {
   /** Plain output: no colour, no bar. */
   ci: boolean;
   json: boolean;
-  jobsDir?: string;
-  store?: string;
+  /** The flags as given: the store's and `--cwd` are read from them. */
+  values: Record<string, string | boolean>;
   /** The job's timeout in milliseconds (with `detach` only). */
   timeout?: number;
   /** The job's other options (with `detach` only). */
@@ -90,18 +90,12 @@ export const PULL_FLAGS: FlagSpecs = {
     help: "Run the pull as a background job and return at once",
   },
   ...JOB_FLAGS,
-  "jobs-dir": {
-    ...COMMON_FLAGS["jobs-dir"],
-    help: "The jobs directory (with --detach;\n" +
-      "default: <project>/.epack/jobs)",
+  cwd: {
+    ...JOB_FLAGS.cwd,
+    help: "With --detach: run the pull in DIR, as `cd DIR && ...`\n" +
+      "would: a pack without --output lands there",
   },
-  store: {
-    ...COMMON_FLAGS.store,
-    help: "With --detach: the job store, a postgres:// URL\n" +
-      "shared by hosts, or a jobs directory (default:\n" +
-      "$EPACK_DETACH_STORE, else --jobs-dir)",
-  },
-  help: COMMON_FLAGS.help,
+  ...STORE_FLAGS,
 };
 
 /**
@@ -153,6 +147,7 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
     dryRun: values["dry-run"] === true,
     ci: values.ci === true,
     json: values.json === true,
+    values,
   };
   if (command.help) return command;
 
@@ -208,10 +203,9 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   }
   command.options = options;
 
-  const jobsDir = flag("jobs-dir");
-  if (jobsDir !== undefined) command.jobsDir = jobsDir;
-  const store = flag("store");
-  if (store !== undefined) command.store = store;
+  if (values.cwd !== undefined && !command.detach) {
+    throw usageError("--cwd applies to a job: add --detach", "pull");
+  }
   const { timeout, ...control } = parseJobFlags(
     parsed,
     "pull",

@@ -40,7 +40,7 @@ Deno.test("a detached pull records its progress and its result", async () => {
       jobsDir,
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     const end = await until("the pull's end", async () => {
       const job = await jobs.load(id);
@@ -111,7 +111,7 @@ Deno.test("a detached pull shows how far it got while it downloads", async () =>
       jobsDir,
     ], { cwd: dir });
     assert.equal(started.code, 0, started.stderr);
-    const id: string = JSON.parse(started.stdout).jobId;
+    const id: string = JSON.parse(started.stdout).id;
     const jobs = new FileJobStore(jobsDir);
     try {
       const job = await until("50 000 bytes reported", async () => {
@@ -122,7 +122,10 @@ Deno.test("a detached pull shows how far it got while it downloads", async () =>
       assert.equal(job.progress?.total, 200_000);
       const r = await cli(["jobs", "--jobs-dir", jobsDir]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /PROGRESS\n.* 25% 49 KiB\/195 KiB\n$/);
+      assert.match(
+        r.stdout,
+        /PROGRESS +COMMAND\n.* 25% 49 KiB\/195 KiB +pull /,
+      );
     } finally {
       await cli(["jobs", "cancel", id, "--jobs-dir", jobsDir]);
     }

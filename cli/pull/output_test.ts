@@ -93,8 +93,8 @@ async function assertRefused(
     ]);
     assert.equal(json.code, 0, json.stderr);
     const result = JSON.parse(json.stdout);
-    assert.equal(result.outputExists, true);
-    assert.match(`error: ${result.outputConflict}`, what);
+    assert.equal(result.output_exists, true);
+    assert.match(`error: ${result.output_conflict}`, what);
     assert.equal(await kind(target), before);
   }
 }
@@ -198,7 +198,7 @@ Deno.test("pull never replaces what is not a regular file, --force or not", asyn
         "--force",
       ]);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.equal(JSON.parse(dry.stdout).outputConflict, null);
+      assert.equal(JSON.parse(dry.stdout).output_conflict, null);
       const r = await cli(["pull", join(dir, "reg"), "-o", file, "--force"]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(await Deno.readTextFile(file), "the pack\n");
@@ -242,9 +242,9 @@ Deno.test("pull --dry-run with an existing output says what the pull would do, a
     ]);
     assert.equal(json.code, 0, json.stderr);
     const result = JSON.parse(json.stdout);
-    assert.equal(result.dryRun, true);
-    assert.equal(result.outputExists, true);
-    assert.match(result.outputConflict, /already exists/);
+    assert.equal(result.dry_run, true);
+    assert.equal(result.output_exists, true);
+    assert.match(result.output_conflict, /already exists/);
     // Nothing was written by any of them.
     assert.equal(await Deno.readTextFile(file), "old\n");
     assert.deepEqual(await listDir(dir), ["reg", "x.epack"]);
@@ -257,8 +257,8 @@ Deno.test("pull --dry-run with an existing output says what the pull would do, a
       "--dry-run",
       "--json",
     ]);
-    assert.equal(JSON.parse(absent.stdout).outputExists, false);
-    assert.equal(JSON.parse(absent.stdout).outputConflict, null);
+    assert.equal(JSON.parse(absent.stdout).output_exists, false);
+    assert.equal(JSON.parse(absent.stdout).output_conflict, null);
   });
 });
 

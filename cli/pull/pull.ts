@@ -5,7 +5,6 @@
 
 import { resolve } from "../../util/path.ts";
 import { buildPullFlags } from "../../flags.ts";
-import { findWorkingDir } from "../../store/open.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import type { CliCommand } from "../_args.ts";
 import {
@@ -65,11 +64,11 @@ async function detachPull(command: PullCommand): Promise<number> {
       );
     }
   }
-  // The job runs in the project's directory, which need not be this one.
+  // The job runs here, or in --cwd DIR as `cd DIR && pull` would; the
+  // registry and --output are the user's paths, taken from here either way.
   const remote = source.kind === "file" && !/^file:/i.test(command.remote)
     ? resolve(cwd, command.remote)
     : command.remote;
-  const workingDir = findWorkingDir(cwd);
   if (options.output !== undefined) {
     const slash = options.output.endsWith("/") ? "/" : "";
     options.output = resolve(cwd, options.output) + slash;
@@ -77,20 +76,15 @@ async function detachPull(command: PullCommand): Promise<number> {
     // pack inside, under a name the index gives: the job checks that one.
     const isDir = slash !== "" || isDirectory(options.output);
     if (!isDir) refuseExisting(options.output, options.force === true);
-  } else if (workingDir !== resolve(cwd)) {
-    options.output = resolve(cwd) + "/";
   }
-  const chosen = chooseStore({
-    store: command.store,
-    "jobs-dir": command.jobsDir,
-  });
+  const chosen = chooseStore(command.values);
   return await startJob({
     subcommand: "pull",
     args: [remote],
     flags: buildPullFlags(options),
     store: chosen.name,
-    storeGiven: chosen.given,
-    workingDir,
+    carry: chosen.given ? { store: chosen.name } : {},
+    workingDir: resolve(cwd, String(command.values.cwd ?? ".")),
     json: command.json,
     ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
     ...command.control,

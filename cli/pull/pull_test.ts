@@ -326,7 +326,8 @@ Deno.test("pull with no match fails and lists what is available", async (t) => {
       assert.equal(r.code, 1);
       const body = JSON.parse(r.stdout);
       assert.match(body.error, /release rel_nope/);
-      assert.equal(body.exitCode, 1);
+      assert.equal(body.exit_code, 1);
+      assert.ok(body.available.every((p: object) => "published_at" in p));
       assert.deepEqual(
         body.available.map((p: { release: string }) => p.release),
         ["rel_D", "rel_E", "rel_C", "rel_B", "rel_A"],
@@ -794,10 +795,10 @@ Deno.test("pull --detach runs the pull as a job that completes", async () => {
         version: "v1.0.0",
       }),
     );
-    assert.equal(job.timeoutMs, 300_000);
-    assert.equal(job.jobsDir, jobs);
-    const record = await waitForRecord(jobs, job.jobId);
-    const log = await Deno.readTextFile(job.logPath);
+    assert.equal(job.timeout_ms, 300_000);
+    assert.equal(job.log_path, join(jobs, `${job.id}.log`));
+    const record = await waitForRecord(jobs, job.id);
+    const log = await Deno.readTextFile(job.log_path);
     assert.equal(record.status, "completed", log);
     assert.equal(record.exit_code, 0);
     const index = JSON.parse(await Deno.readTextFile(join(reg, "index.json")));
@@ -865,26 +866,48 @@ Deno.test("the example registry's index matches its packs", async () => {
   });
 });
 
-Deno.test("pull --detach from a project's subdirectory writes where a foreground pull would", async () => {
+Deno.test("pull --detach runs where the user stands, or in --cwd, as cd DIR && pull would", async () => {
   await withTempDir(async (dir) => {
-    // The job runs in the project directory (the one holding deno.json).
+    // The jobs directory is the project's; the job runs where the user is.
     await Deno.writeTextFile(join(dir, "deno.json"), "{}\n");
-    await Deno.mkdir(join(dir, "sub"));
+    await Deno.mkdir(join(dir, "sub", "deeper"), { recursive: true });
     await writeRegistry(join(dir, "reg"), PACKS.slice(0, 1));
-    const r = await cli(["pull", "../reg", "--detach", "--json"], {
+    const pull = async (...args: string[]) => {
+      const r = await cli(["pull", "../reg", "--detach", "--json", ...args], {
+        cwd: join(dir, "sub"),
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const job = JSON.parse(r.stdout);
+      assert.equal(job.log_path, join(dir, ".epack", "jobs", `${job.id}.log`));
+      assert.deepEqual(job.args, [join(dir, "reg")]);
+      const record = await waitForRecord(join(dir, ".epack", "jobs"), job.id);
+      const log = await Deno.readTextFile(job.log_path);
+      assert.equal(record.status, "completed", log);
+      return job;
+    };
+    const here = await pull();
+    assert.equal(here.working_dir, join(dir, "sub"));
+    assert.deepEqual(here.flags, ["--ci"]);
+    assert.deepEqual(await listDir(join(dir, "sub")), [
+      "api-v1.0.0.epack",
+      "deeper",
+    ]);
+    // --cwd: the pack lands in DIR; -o is the user's path, from here.
+    const there = await pull("--cwd", "deeper");
+    assert.equal(there.working_dir, join(dir, "sub", "deeper"));
+    assert.deepEqual(await listDir(join(dir, "sub", "deeper")), [
+      "api-v1.0.0.epack",
+    ]);
+    const named = await pull("--cwd", "deeper", "-o", "mine.epack");
+    assert.deepEqual(named.flags, [
+      "--output",
+      join(dir, "sub", "mine.epack"),
+      "--ci",
+    ]);
+    const refused = await cli(["pull", "../reg", "--cwd", "deeper"], {
       cwd: join(dir, "sub"),
     });
-    assert.equal(r.code, 0, r.stderr);
-    const job = JSON.parse(r.stdout);
-    assert.equal(job.jobsDir, join(dir, ".epack", "jobs"));
-    assert.deepEqual(job.args, [join(dir, "reg")]);
-    assert.deepEqual(job.flags, ["--output", `${join(dir, "sub")}/`, "--ci"]);
-    const record = await waitForRecord(job.jobsDir, job.jobId);
-    assert.equal(
-      record.status,
-      "completed",
-      await Deno.readTextFile(job.logPath),
-    );
-    assert.deepEqual(await listDir(join(dir, "sub")), ["api-v1.0.0.epack"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--cwd applies to a job: add --detach/);
   });
 });
