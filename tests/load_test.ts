@@ -95,6 +95,12 @@ Deno.test("1,000 jobs' leases stay held on a server with max_connections 100", a
       { running: N },
       "all still held",
     );
+    // As another host sees them: by their leases, which this host's one
+    // renewer renews (a reader of this host goes by the jobs' locks).
+    const [{ leased }] = await admin<{ leased: number }[]>`
+      SELECT count(*)::int AS leased FROM epack_detach_jobs
+      WHERE lease_until > now()`;
+    assert.equal(leased, N, "leases current");
     // The four processes' idle pools have closed; the renewals come one
     // per host per period.
     console.log(
