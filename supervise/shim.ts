@@ -324,11 +324,11 @@ sub rotate {
   for (1 .. 16) {
     my $end = -s $in;
     last if $end <= $at || $at - $from >= 2 * $half;
-    $at = copy($in, $out, $at, $end);
+    $at = copy($in, $out, $at, min($end, $from + 2 * $half));
   }
   rename($tmp, "$LOG.1") or return unlink($tmp);
   my $end = -s $in;
-  copy($in, $out, $at, $end) if $end > $at && $at - $from < 2 * $half;
+  copy($in, $out, $at, min($end, $from + 2 * $half)) if $end > $at;
   truncate($in, 0);
 }
 # A line of the log between two attempts, after what is there.
