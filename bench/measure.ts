@@ -68,7 +68,7 @@ async function detach(
   store: string,
   argv: string[],
 ): Promise<Started> {
-  return JSON.parse(
+  const out = JSON.parse(
     await cli(way, [
       "run",
       "--detach",
@@ -79,6 +79,7 @@ async function detach(
       ...argv,
     ]),
   );
+  return { jobId: out.id, pid: out.pid, logPath: out.log_path };
 }
 
 /** A worker that runs until `gate` exists. */
