@@ -13,11 +13,12 @@ export const SHIM_SOURCE: string = String
 # runs"): holds the job's liveness lock, runs its attempts, stops them,
 # keeps its log under its cap, journals it all in <id>.live, writes the
 # job's end there, then runs the finisher. Core perl only, no module while
-# the job runs, and what is not needed while a worker runs is compiled
-# only when it is (after __END__): each costs memory in every job.
+# the job runs, and what a job may not need (its stops, its cap, its end)
+# is compiled only when it does (the sections after __END__): each line
+# costs memory in every job.
 #   perl shim.pl <the job's .live file>
-my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, $MORE,
-  $ENDED);
+my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, %MORE,
+  $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC);
 $SIG{$_} = 'IGNORE' for qw(USR1 USR2 QUIT ALRM VTALRM PROF PIPE TSTP TTIN TTOU);
 $SIG{$_} = sub { $GOT ||= $_[0]; $NEW = 1 } for qw(TERM INT HUP);
 $SIG{CHLD} = sub { $CHLD = 1 };
@@ -57,12 +58,14 @@ sub ticks {
   open(my $f, '<', "/proc/$_[0]/stat") or return '-';
   (split / /, (<$f> =~ s/^.*\) //sr))[19];
 }
-# The rest of this file, compiled when it is first needed.
+sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
+# A section after __END__ ("#: name"), compiled when it is first needed.
 sub more {
-  return if $MORE++;
+  my ($name) = @_;
+  return if $MORE{$name}++;
   open(my $f, '<', __FILE__) or die "cannot read myself: $!";
   local $/;
-  eval((<$f> =~ /\n__END__\n(.*)/s)[0]);
+  eval((<$f> =~ /\n#: $name\n(.*?)(?=\n#: |\z)/s)[0]);
   die $@ if $@;
 }
 
@@ -86,8 +89,8 @@ if ($P{gate} && !$go) {
 @W = @{$P{argv}};
 put('S', $$, ticks($$), 'shim');
 # Late, cancelled already, or with a cap: the rest is needed now.
-if ($P{logmax} || -e $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
-  more();
+if (-e $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
+  more('stop');
   first();
 }
 $DEADLINE = now() + $P{timeout}[0] if $P{timeout}[0] > 0;
@@ -115,7 +118,7 @@ sub start {
     } else {
       exec { $W[0] } @W;
       my @e = ($! + 0, "$!");
-      more();
+      more('end');
       $why = notrun(@e);
     }
     syswrite($wr, $why);
@@ -131,18 +134,21 @@ sub start {
 # What stops the job: a stop signal, its timeout, SIGKILL due; and the
 # log's cap. $w: a worker runs.
 sub check {
-  if ($NEW || $DEADLINE && now() >= $DEADLINE || $MORE && (%S || $P{logmax})) {
-    more();
+  if ($NEW || $DEADLINE && now() >= $DEADLINE || %S) {
+    more('stop');
     halts($_[0]);
+  }
+  if ($P{logmax}) {
+    more('cap');
+    cap();
   }
 }
 sub wake_in {
   my @at = (now() + 2000);
   push @at, $DEADLINE if $DEADLINE;
-  push @at, more_at() if $MORE;
-  my $ms = $at[0];
-  for (@at) { $ms = $_ if $_ < $ms }
-  $ms -= now();
+  push @at, $S{kill} if %S && !$S{killed} && !$S{done};
+  push @at, $CAPNEXT if $P{logmax};
+  my $ms = min(@at) - now();
   ($ms < 1 ? 1 : $ms) / 1000;
 }
 sub nap { select(undef, undef, undef, $_[0]) unless $CHLD || $NEW || $CONT; $CHLD = $CONT = 0 }
@@ -166,15 +172,14 @@ for (my $n = 1;; $n++) {
     kill('-CONT', $w);
     $ENDED = put('E', $tend, $n, $st, '-', 0, '-');
   }
-  more();
+  more('end');
   after($n, $w, $st, $tend);
 }
 __END__
-my ($CSEEN, $CKILL, $CANY, $PAUSED, %ESC) = (0, undef, 0, 0);
-my ($CAP, $CAPNEXT, $CAPWAIT, $LSIZE, $LAT) = ($P{logmax}[0], 0, 1, 0, 0);
-my $LOG = $P{log}[0];
-sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
+#: stop
+# Late, or cancelled before it started: the end, unrun.
 sub first {
+  more('end');
   my $t = stamp();
   ending($t, 0, '-', 'late', 0, '-') if (time() + 1) * 1000 >= $P{late}[0];
   read_ctl();
@@ -265,14 +270,9 @@ sub halts {
       @S{qw(killed until)} = (1, now() + 2000);
     }
   }
-  cap() if $CAP;
 }
-sub more_at {
-  my @at;
-  push @at, $S{kill} if %S && !$S{killed} && !$S{done};
-  push @at, $CAPNEXT if $CAP;
-  @at;
-}
+#: cap
+my ($CAPWAIT, $LSIZE, $LAT, $LOG, $CAP) = (1, 0, 0, $P{log}[0], $P{logmax}[0]);
 sub cap {
   my $t = now();
   return if $t < $CAPNEXT;
@@ -331,9 +331,11 @@ sub rotate {
   copy($in, $out, $at, min($end, $from + 2 * $half)) if $end > $at;
   truncate($in, 0);
 }
+#: end
 # A line of the log between two attempts, after what is there.
 sub note {
-  return unless -f $LOG && open(my $f, '+>>', $LOG);
+  my $log = $P{log}[0];
+  return unless -f $log && open(my $f, '+>>', $log);
   my ($sz, $c, $lead) = (-s $f, '', '');
   if ($sz) { sysseek($f, $sz - 1, 0); sysread($f, $c, 1); $lead = "\n" if $c ne "\n" }
   syswrite($f, "$lead\[\@epack/detach] $_[0]\n");
@@ -354,7 +356,7 @@ sub after {
   my $stopped = '-';
   if (defined $w) {
     while (%S && !$S{done} && !($S{killed} && now() >= $S{until}) && !gone()) {
-      halts(0);
+      check(0);
       nap(min(0.02, wake_in()));
     }
     kill('-CONT', $w);  # what is left of a paused group goes on
@@ -369,11 +371,12 @@ sub after {
   note('attempt ' . ($n + 1) . ' of ' . (@{$P{pauses}} + 1) . ' after ' . said($st) . ", in $text");
   my $end = now() + $ms;
   while (!$HALT && now() < $end) {
-    halts(0);
+    check(0);
     nap(min(($end - now()) / 1000, wake_in()));
   }
+  more('stop');
   read_ctl();
-  while ($PAUSED && !$HALT) { nap(min(1, wake_in())); halts(0); read_ctl() }
+  while ($PAUSED && !$HALT) { nap(min(1, wake_in())); check(0); read_ctl() }
   ending($tend, $n, $st, $HALT, 1, '-') if $HALT;
 }
 # The end: written durably, then the finisher, tried again while it fails
