@@ -13,7 +13,7 @@
 // finds that lock free starts one (spawn/launch.ts ensureRenewer()).
 
 import type { Job } from "./job.ts";
-import { appendControl } from "./journal.ts";
+import { appendControl, readJournal } from "./journal.ts";
 import { parseJobRecord } from "./record.ts";
 import { cancelDeadline } from "./rules.ts";
 import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
@@ -68,10 +68,12 @@ export async function runRenewer(store: RenewedStore): Promise<void> {
   });
   if (!lock.tryLockSync(true)) return;
   // The held jobs of the last period: when each journal last changed, and
-  // the cancel deadline last passed on.
+  // the cancel deadline last passed on; and the jobs whose supervisor has
+  // come and gone, never to hold them again.
   const known = new Map<string, { mtime: number; cancelAt?: number }>();
+  const done = new Set<string>();
   for (let idle = 0; idle < 2;) {
-    const held = await heldJobs(dir);
+    const held = await heldJobs(dir, done);
     for (const id of known.keys()) {
       if (held.has(id)) continue;
       known.delete(id);
@@ -135,16 +137,25 @@ async function renewAll(
   }
 }
 
-/** The jobs whose `.live` flock some process holds, with its mtime. */
-async function heldJobs(dir: string): Promise<Map<string, number>> {
+/**
+ * The jobs whose `.live` flock some process holds, with its mtime; a job
+ * found free after its supervisor came (an `S` line) goes into `done`, and
+ * is not looked at again (the journals of ended jobs stay until a clean).
+ */
+async function heldJobs(
+  dir: string,
+  done: Set<string>,
+): Promise<Map<string, number>> {
   const held = new Map<string, number>();
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile || !entry.name.endsWith(".live")) continue;
+    const id = entry.name.slice(0, -".live".length);
     const path = `${dir}/${entry.name}`;
+    if (done.has(id)) continue;
     try {
-      if (isLivenessHeld(path) !== true) continue;
-      const mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
-      held.set(entry.name.slice(0, -".live".length), mtime);
+      if (isLivenessHeld(path) === true) {
+        held.set(id, Deno.statSync(path).mtime?.getTime() ?? 0);
+      } else if (readJournal(path)?.supervisor !== undefined) done.add(id);
     } catch {
       // Removed meanwhile.
     }

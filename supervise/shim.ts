@@ -421,18 +421,23 @@ function fnv1a(text: string): string {
   return h.toString(16).padStart(8, "0");
 }
 
+/** Shim files known to hold this text, by path: looked at once a process. */
+const written = new Set<string>();
+
 /**
  * The shim's file in `dir` (the store's local directory), written there
- * (mode 0600, a temp file renamed in) unless it is there already.
+ * (mode 0600, a temp file renamed in) unless it holds this text already.
  *
  * @returns Its path.
  */
 export function shimFile(dir: string): string {
   const path = `${dir}/${SHIM_NAME}`;
+  if (written.has(path)) return path;
   try {
-    if (
-      Deno.lstatSync(path).size === new TextEncoder().encode(SHIM_SOURCE).length
-    ) return path;
+    if (Deno.readTextFileSync(path) === SHIM_SOURCE) {
+      written.add(path);
+      return path;
+    }
   } catch {
     // Not there yet.
   }
@@ -444,5 +449,6 @@ export function shimFile(dir: string): string {
     Deno.removeSync(temp);
     throw err;
   }
+  written.add(path);
   return path;
 }
