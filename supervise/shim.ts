@@ -105,23 +105,25 @@ sub start {
   return (undef, "ffork: $!") unless defined $w;
   if (!$w) {
     close $r;
-    # A session and group of its own, as a job's processes are told by:
-    # setsid by its number, which the plan gives where it is known.
-    ($P{setsid} && syscall($P{setsid}[0]) > 0) || eval { require POSIX; POSIX::setsid() } || setpgrp(0, 0);
-    $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP|NUM|RTM|CLD|IOT|POLL)/ } keys %SIG;
-    umask($UMASK);
-    $ENV{EPACK_DETACH_JOB_ID} = $P{id}[0];
-    my ($log, $why) = ($P{log}[0]);
-    if (!chdir($P{cwd}[0])) { $why = "fcannot change to $P{cwd}[0]: $!" }
-    elsif (!open(STDIN, '<', '/dev/null') || !open(STDOUT, '>>', $log) || !open(STDERR, '>&', \*STDOUT)) {
-      $why = "fcannot open the log $log: $!";
-    } else {
+    # Whatever fails before the exec is said through the pipe.
+    my $why = eval {
+      # A session and group of its own, as a job's processes are told by:
+      # setsid by its number, which the plan gives where it is known.
+      eval { $P{setsid} && syscall($P{setsid}[0]) > 0 }
+        || eval { require POSIX; POSIX::setsid() } || setpgrp(0, 0);
+      $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP|NUM|RTM|CLD|IOT|POLL)/ } keys %SIG;
+      umask($UMASK);
+      $ENV{EPACK_DETACH_JOB_ID} = $P{id}[0];
+      my $log = $P{log}[0];
+      return "fcannot change to $P{cwd}[0]: $!" unless chdir($P{cwd}[0]);
+      open(STDIN, '<', '/dev/null') && open(STDOUT, '>>', $log)
+        && open(STDERR, '>&', \*STDOUT) or return "fcannot open the log $log: $!";
       exec { $W[0] } @W;
       my @e = ($! + 0, "$!");
       more('end');
-      $why = notrun(@e);
-    }
-    syswrite($wr, $why);
+      notrun(@e);
+    };
+    syswrite($wr, $why // "f$@");
     exit 127;
   }
   close $wr;
