@@ -19,6 +19,7 @@ import {
 import { openLockFile, writeFileDurably } from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
+  ensureRenewer,
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
@@ -118,6 +119,8 @@ export interface SchedulePass {
  * --allow-run). Nothing for a store that cannot schedule.
  */
 export async function schedulePending(store: JobStore): Promise<void> {
+  // The host's lease renewer of a store shared by hosts, should it have died.
+  ensureRenewer(store);
   if (!store.capabilities.scheduling) return;
   const dir = store.localDir;
   try {

@@ -94,28 +94,13 @@ const SETSID_SYSCALL: Record<string, number> = {
 /**
  * Starts a job's supervisor, detached in its own session with no stdio,
  * and lets this process exit without waiting for it: the perl shim where
- * perl can run (docs/design.md, "How a job runs"), else the Deno supervisor
- * `argv`. First the job's plan is written into its journal, `<id>.live`.
- *
- * On Linux it is started through util-linux's (or busybox's) `setsid`
- * program rather than with Deno's `detached: true`: for a detached child,
- * Rust's std must fork() the whole Deno process (its page tables: ~6 ms of
- * this process's time, more the more it has loaded) to call setsid() before
- * exec, while a plain child is started with posix_spawn (vfork). Such a
- * child is not a process-group leader, so `setsid prog` calls setsid() and
- * execs the supervisor in place: same PID, a new session (sid = pgid =
- * pid), as `detached: true` gives. See {@linkcode setsidProgram} for when
- * it is not used.
- *
- * A program that cannot be executed would then be setsid's exit 126 or 127,
- * after this function has returned; so the Deno supervisor's program (which
- * the shim runs as the job's finisher) is looked up first, and one that
- * cannot run is refused here, with the error the runtime gives when it
- * cannot start a program.
+ * perl can run, else the Deno supervisor `argv`, once the job's plan is in
+ * its journal `<id>.live` (docs/design.md, "How a job runs" and "How the
+ * supervisor is started": through `setsid` on Linux, and why). The Deno
+ * supervisor's program (the shim's finisher) is looked up first: one that
+ * cannot run is refused here, with the runtime's error, not later.
  *
  * @param argv How to start the Deno supervisor (before its own arguments).
- * @param store The job's store.
- * @param job The job's record.
  * @throws {Error} If it could not be started (the runtime's error, or
  * `Deno.errors.NotFound` or `Deno.errors.PermissionDenied` for a program
  * that cannot be executed).
@@ -146,13 +131,8 @@ export function launchSupervisor(
   const program = shim
     ? [...unquietLaunch(), PERL, shimFile(store.localDir), live]
     : deno;
-  const setsid = setsidProgram(program[0]);
-  const child = new Deno.Command(setsid ?? program[0], {
-    // What follows setsid is absolute (setsidProgram() and quietLaunch()
-    // say so), so no setsid takes it for an option of its own: no `--`,
-    // which an old busybox setsid would run as the program.
-    args: setsid === undefined ? program.slice(1) : program,
-    cwd: options.cwd,
+  const child = startDetached(program, {
+    ...options,
     // The shim's environment is its worker's and its finisher's: the store
     // is the worker's default store.
     env: {
@@ -160,6 +140,24 @@ export function launchSupervisor(
       ...(shim ? { [STORE_ENV]: spec } : {}),
       ...(shared && !shim ? { [SUPERVISOR_STORE_ENV]: spec } : {}),
     },
+  });
+  if (shared) ensureRenewer(store, argv);
+  return child;
+}
+
+/** Starts `program` in a session of its own, not waited for. */
+function startDetached(
+  program: string[],
+  options: Pick<Deno.CommandOptions, "cwd" | "env" | "clearEnv">,
+): Deno.ChildProcess {
+  const setsid = setsidProgram(program[0]);
+  const child = new Deno.Command(setsid ?? program[0], {
+    // What follows setsid is absolute (setsidProgram() and quietLaunch()
+    // say so), so no setsid takes it for an option of its own: no `--`,
+    // which an old busybox setsid would run as the program.
+    args: setsid === undefined ? program.slice(1) : program,
+    cwd: options.cwd,
+    env: options.env,
     clearEnv: options.clearEnv ?? false,
     stdin: "null",
     stdout: "null",
@@ -167,7 +165,6 @@ export function launchSupervisor(
     detached: setsid === undefined,
   }).spawn();
   child.unref();
-  if (shared) ensureRenewer(store, argv);
   return child;
 }
 
@@ -236,13 +233,13 @@ export function openGate(store: JobStore, id: string): void {
 /**
  * Starts this host's PostgreSQL renewer (store/pg_lease.ts) unless one
  * runs: for spawn(), every finisher and every `jobs` command, so that one
- * killed comes back. Best effort: a host without one only lets its leases
- * lapse (other hosts then show its jobs lost), and ends are not lost.
+ * killed comes back (it exits after two periods without a held job). Best
+ * effort: a host without one lets its leases lapse (other hosts then show
+ * its jobs lost); no end is lost.
  *
  * @param store The store (nothing is done for one not shared by hosts).
  * @param argv How to start the Deno supervisor; by default this package's
- * `_supervise.ts` under `deno run`, or (compiled) this program if it can
- * supervise.
+ * `_supervise.ts` under `deno run`, none from a compiled binary.
  */
 export function ensureRenewer(
   store: JobStore,
@@ -251,23 +248,10 @@ export function ensureRenewer(
   if (!store.capabilities.sharedByHosts || argv === undefined) return;
   try {
     if (renewerRunning(store)) return;
-    const program = [
-      ...quietLaunch(argv[0]),
-      ...argv,
-      SUPERVISE_ARG,
-      "",
-      "",
-      "--renew",
-    ];
-    const setsid = setsidProgram(program[0]);
-    new Deno.Command(setsid ?? program[0], {
-      args: setsid === undefined ? program.slice(1) : program,
+    const quiet = quietLaunch(argv[0]);
+    startDetached([...quiet, ...argv, SUPERVISE_ARG, "", "", "--renew"], {
       env: { [SUPERVISOR_STORE_ENV]: store.reopenSpec() },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      detached: setsid === undefined,
-    }).spawn().unref();
+    });
   } catch {
     // No permission to start it, or no such program: leases lapse.
   }

@@ -11,8 +11,6 @@ import type { JobStore } from "../store/contract.ts";
 import { isFinalStatus } from "../store/rules.ts";
 import { livenessPath } from "../store/liveness.ts";
 import { journalEnd, readJournal } from "../store/journal.ts";
-import { ensureRenewer } from "../spawn/launch.ts";
-import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
 import { describeEnd, lastWords } from "./end.ts";
 
 /**
@@ -53,10 +51,10 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
     ? undefined
     : runHook(store, job);
   // What waited for this job starts now, not after the end hook, which is
-  // not the job and may take a while.
+  // not the job and may take a while. (And a store shared by hosts gets its
+  // host's renewer back, should it have died.)
   const { schedulePending } = await import("../schedule/schedule.ts");
   await schedulePending(store);
-  ensureRenewer(store, supervisorArgv(currentRuntime()));
   await running;
   return 0;
 }
