@@ -44,7 +44,6 @@ import {
   expireSql,
   lostColumnsSql,
   lostSql,
-  type Renewed,
   renewSql,
   supervisedSql,
 } from "./pg_sql.ts";
@@ -411,9 +410,8 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Takes the job's local liveness lock (its journal's `S` line) and its
-   * lease, which the host's renewer (pg_lease.ts) renews while the lock is
-   * held. Let go, the lease ends at once, as the kernel drops a flock.
+   * Takes the job's local lock (its journal's `S` line) and its lease, which
+   * the host's renewer renews while the lock is held; both end when let go.
    */
   async hold(id: string): Promise<contract.JobLease> {
     const previous = await this.loadRecorded(id);
@@ -435,8 +433,10 @@ export class PostgresJobStore implements contract.JobStore {
     };
   }
 
-  /** Renews leases of this host's jobs (pg_lease.ts); cancels' records. */
-  async renew(ids: string[]): Promise<Renewed[]> {
+  /** Renews leases of this host's jobs (pg_lease.ts). Internal. */
+  async renew(
+    ids: string[],
+  ): Promise<{ id: string; record: string | null; late: boolean }[]> {
     return await this.#run(() =>
       renewSql(this.#sql, ids, this.host, this.leaseTtl)
     );
