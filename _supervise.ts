@@ -13,12 +13,16 @@
 // detach.ts, loaded at the job's end) would wait for it for ever.
 
 import { SUPERVISE_ARG, SUPERVISOR_STORE_ENV } from "./spawn/launch.ts";
+import { STORE_ENV } from "./store/env.ts";
 import { StopSignals } from "./supervise/stop_signals.ts";
 
 /**
- * Supervises the job that `args` names (`__epack_detach_supervise__
- * <jobs dir> <id>`, the jobs directory empty when the store's URL comes in
- * the environment), then exits the process with the supervisor's code.
+ * Plays the part for a job that `args` names, then exits the process with
+ * its code: `__epack_detach_supervise__ <jobs dir> <id> [--finish |
+ * --renew]`, the jobs directory empty when the store's URL comes in the
+ * environment. Without a role, it is the job's Deno supervisor (where the
+ * perl shim cannot run); `--finish`, the finisher the shim runs at the
+ * job's end; `--renew`, a PostgreSQL host's renewer.
  *
  * @param args The program's arguments, the supervisor's marker first.
  */
@@ -26,16 +30,24 @@ export async function supervise(args: readonly string[]): Promise<never> {
   // Caught before anything else is loaded: a SIGTERM to the PID that spawn()
   // printed must not end the supervisor before it has held the job.
   using signals = new StopSignals();
-  const [, jobsDir, id] = args;
+  const [, jobsDir, id, role] = args;
   // A database URL comes in the environment, not the command line, which
   // every user of the machine can read; the worker must not inherit it.
   let store = jobsDir ?? "";
   if (store === "") {
-    store = Deno.env.get(SUPERVISOR_STORE_ENV) ?? "";
+    store = Deno.env.get(SUPERVISOR_STORE_ENV) ?? Deno.env.get(STORE_ENV) ??
+      "";
     Deno.env.delete(SUPERVISOR_STORE_ENV);
   }
   const { runSupervisor } = await import("./supervise/supervisor.ts");
-  Deno.exit(await runSupervisor(store, id ?? "", signals));
+  Deno.exit(
+    await runSupervisor(
+      store,
+      id ?? "",
+      signals,
+      role === "--finish" ? "finish" : role === "--renew" ? "renew" : undefined,
+    ),
+  );
 }
 
 if (import.meta.main) {

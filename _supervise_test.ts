@@ -1,7 +1,7 @@
 // Tests of the supervisor's own entry module, end to end: the CLI's jobs are
-// supervised by _supervise.ts rather than by the whole CLI, jobs started
-// later by the scheduler too, and a program that spawns its own jobs stays
-// its own supervisor.
+// supervised (and finished, behind the perl shim) by _supervise.ts rather
+// than by the whole CLI, jobs started later by the scheduler too, and a
+// program that spawns its own jobs stays its own supervisor.
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,7 @@ import { waitForJob } from "./control.ts";
 import { cli, withTempDir } from "./testdata/cli_helpers.ts";
 import { mustSpawn } from "./testdata/spawn_helpers.ts";
 import { startCluster } from "./testdata/pg_cluster.ts";
+import { readJournal } from "./store/journal.ts";
 
 const SUPERVISE = fileURLToPath(new URL("./_supervise.ts", import.meta.url));
 const SPAWNER = fileURLToPath(
@@ -21,15 +22,25 @@ function cmdline(pid: number): string[] {
 }
 
 /**
- * The supervisor's command line once it runs its own program: started
- * through `setsid`, it is `setsid` for a moment, and empty while it execs.
- * Waits up to 10 s for that, then returns what it last read, for the
- * caller's assertions to judge.
+ * How the job's Deno supervisor is run: its command line once it runs its
+ * own program (started through `setsid`, it is `setsid` for a moment, and
+ * empty while it execs); or, where the perl shim supervises the job, the
+ * command line the shim has in its plan for it (the finisher's is the same
+ * but for a last `--finish`). Waits up to 10 s for one, then returns what
+ * it last read, for the caller's assertions to judge.
  */
 async function supervisorCmdline(pid: number): Promise<string[]> {
   const end = Date.now() + 10_000;
   for (;;) {
     const argv = cmdline(pid);
+    if (argv[0]?.endsWith("perl") && argv.length === 3) {
+      const plan = readJournal(argv[2])!.plan;
+      assert.deepEqual(plan.get("finish"), [
+        ...plan.get("fallback")!,
+        "--finish",
+      ]);
+      return plan.get("fallback")!;
+    }
     const settled = argv.includes("__epack_detach_supervise__") &&
       !argv[0].endsWith("/setsid");
     if (settled || Date.now() > end) return argv;

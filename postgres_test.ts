@@ -13,6 +13,8 @@ import {
 import { openStore } from "./store.ts";
 import { clusterForFile } from "./testdata/pg_cluster.ts";
 import { until } from "./testdata/poll.ts";
+import { ensureRenewer } from "./spawn/launch.ts";
+import { renewerRunning } from "./store/pg_lease.ts";
 
 // One cluster for this file's tests, a database each.
 const sharedCluster = clusterForFile();
@@ -247,26 +249,31 @@ Deno.test("a cancel from another host reaches the job's holder within the renewa
       host: "host-b",
       logDir: "/nonexistent",
     });
-    // In this process.
+    // In this process: the host's renewer passes the cancel on as SIGTERM
+    // to the holder (this test runner), after the C line in its control
+    // file.
     const job = await a.create({ command: "x" });
     {
-      // Let go once the cancel is seen, as a supervisor would: a lease
-      // held on with a cancel standing gets its holder (this test runner)
-      // a SIGTERM from the next holder's renewal on this host.
-      await using lease = await a.hold(job.id);
+      await using _lease = await a.hold(job.id);
+      ensureRenewer(a);
+      await until("the host's renewer", () => renewerRunning(a));
       const t0 = Date.now();
-      await b.update(job.id, requestCancel(Date.now() + 100, Date.now()));
-      await new Promise<void>((resolve, reject) => {
+      const seen = Promise.withResolvers<void>();
+      const onTerm = () => seen.resolve();
+      Deno.addSignalListener("SIGTERM", onTerm);
+      try {
+        await b.update(job.id, requestCancel(Date.now() + 100, Date.now()));
         const timer = setTimeout(
-          () => reject(new Error("cancel not seen")),
+          () => seen.reject(new Error("cancel not seen")),
           every * 3 + 2_000,
         );
-        lease.cancelRequested.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+        await seen.promise.finally(() => clearTimeout(timer));
+      } finally {
+        Deno.removeSignalListener("SIGTERM", onTerm);
+      }
       console.log(`cancel seen after ${Date.now() - t0} ms`);
+      const ctl = await Deno.readTextFile(`${logDir}/${job.id}.ctl`);
+      assert(/^C \d+\n/.test(ctl), ctl);
     }
     // In another process, which gets SIGTERM (or renews, and sees it).
     const other = await a.create({ command: "y" });

@@ -8,6 +8,8 @@
 //   `<log>` was seen at (sampled every millisecond) and the largest
 //   `<log>.1` + `<log>` (the cap is soft: a writer faster than the watch
 //   passes it);
+// - the same under the perl shim's cap (its own rotation, in perl): the
+//   worker run as a job's, from its launch until its end is journaled;
 // - loss: a writer of fixed-width numbered records (`seq`) under the cap,
 //   rotations caught as they happen (the inode of `<log>.1` changes), and
 //   at each one the gap between the end of `<log>.1` and the start of
@@ -17,6 +19,10 @@
 
 import { startLogCap } from "../supervise/log_cap.ts";
 import { REDIRECT } from "../supervise/worker.ts";
+import { FileJobStore } from "../jobs.ts";
+import { waitForJob } from "../control.ts";
+import { launchSupervisor } from "../spawn/launch.ts";
+import { readJournal } from "../store/journal.ts";
 
 const mib = Number(Deno.args[0] ?? 1024);
 const rounds = Number(Deno.args[1] ?? 3);
@@ -78,6 +84,8 @@ interface Capped {
   largest: number;
   /** The largest `<log>.1` + `<log>` seen. */
   total: number;
+  /** The largest `<log>.1` seen: what a rotation copied. */
+  old: number;
 }
 
 async function capped(cmd: string): Promise<Capped> {
@@ -85,10 +93,13 @@ async function capped(cmd: string): Promise<Capped> {
   const logCap = await startLogCap(log, cap);
   let largest = 0;
   let total = 0;
+  let old = 0;
   const sampling = setInterval(() => {
     const now = size(log);
+    const copy = size(`${log}.1`);
     largest = Math.max(largest, now);
-    total = Math.max(total, now + size(`${log}.1`));
+    total = Math.max(total, now + copy);
+    old = Math.max(old, copy);
   }, 1);
   const t0 = performance.now();
   const status = await worker(cmd).status;
@@ -98,7 +109,46 @@ async function capped(cmd: string): Promise<Capped> {
   await logCap[Symbol.asyncDispose]();
   if (!status.success) throw new Error(`capped run failed: ${cmd}`);
   total = Math.max(total, size(log) + size(`${log}.1`));
-  return { ms, largest, total };
+  return { ms, largest, total, old };
+}
+
+const SUPERVISE = new URL("../_supervise.ts", import.meta.url).pathname;
+
+/**
+ * The same, under the cap of the perl shim that supervises a job (its own
+ * rotation): the worker as a job's, timed from the launch until the end is
+ * in its journal.
+ */
+async function shimmed(cmd: string): Promise<Capped> {
+  const store = new FileJobStore(`${dir}/jobs`);
+  const job = await store.create({
+    command: "sh",
+    argv: ["/bin/sh", "-c", cmd],
+    logMax: cap,
+    workingDir: dir,
+  });
+  let largest = 0;
+  let total = 0;
+  let old = 0;
+  const sampling = setInterval(() => {
+    const now = size(job.logPath);
+    const copy = size(`${job.logPath}.1`);
+    largest = Math.max(largest, now);
+    total = Math.max(total, now + copy);
+    old = Math.max(old, copy);
+  }, 1);
+  const t0 = performance.now();
+  launchSupervisor([Deno.execPath(), "run", "-A", SUPERVISE], store, job);
+  const live = store.livenessPath(job.id);
+  while (readJournal(live)?.end === undefined) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const ms = performance.now() - t0;
+  clearInterval(sampling);
+  const ended = await waitForJob(job.id, { store, timeout: 60_000 });
+  if (ended.status !== "completed") throw new Error(`shim run: ${ended.error}`);
+  await store.delete(job.id);
+  return { ms, largest, total, old };
 }
 
 /** Record width of `seq -f %015.0f`: 15 digits and a newline. */
@@ -174,9 +224,11 @@ try {
   for (const [name, cmd] of workers) {
     const base: number[] = [];
     const runs: Capped[] = [];
+    const shim: Capped[] = [];
     for (let i = 0; i < rounds; i++) {
       base.push(await redirect(cmd));
       runs.push(await capped(cmd));
+      shim.push(await shimmed(cmd));
     }
     const b = median(base);
     const t = median(runs.map((r) => r.ms));
@@ -187,9 +239,18 @@ try {
           (b / t).toFixed(2)
         }; largest <log> ${
           mb(Math.max(...runs.map((r) => r.largest)))
-        } MB, largest <log>.1 + <log> ${
-          mb(Math.max(...runs.map((r) => r.total)))
-        } MB`,
+        } MB, <log>.1 ${mb(Math.max(...runs.map((r) => r.old)))} MB, ` +
+        `<log>.1 + <log> ${mb(Math.max(...runs.map((r) => r.total)))} MB`,
+    );
+    const st = median(shim.map((r) => r.ms));
+    console.log(
+      `${"".padEnd(24)} under the shim ${st.toFixed(0)} ms (${
+        mbps(st)
+      } MB/s), ` +
+        `ratio ${(b / st).toFixed(2)}; largest <log> ${
+          mb(Math.max(...shim.map((r) => r.largest)))
+        } MB, <log>.1 ${mb(Math.max(...shim.map((r) => r.old)))} MB, ` +
+        `<log>.1 + <log> ${mb(Math.max(...shim.map((r) => r.total)))} MB`,
     );
   }
   const lost = await losses();

@@ -1,244 +1,244 @@
-// Figures `deno bench` cannot express, each measured side by side with its
-// baseline in one run (interleaved, so a noisy neighbour hits both), then
-// printed as a table of medians and ratios:
+// The figures of issue 21, each for the two ways a job is supervised, side
+// by side in one run (interleaved where it matters, so a noisy neighbour
+// hits both): the perl shim (the default) and the Deno supervisor (the
+// fallback, EPACK_DETACH_SHIM=0, which every job had before):
 //
-// - the supervisor's peak RSS (VmHWM) and private memory (RssAnon) while its
-//   job sleeps, against an idle `deno run` of a script that sleeps: with the
-//   job's default timeout and with none (`--timeout 0`), and started through
-//   mod.ts (what the CLI did before _supervise.ts) rather than _supervise.ts;
-// - the time from the worker's exit until its end is recorded, until
-//   waitForJob() returns, and until `epack jobs wait` exits;
-// - spawn() against a bare Deno.Command spawn() + unref() of this program,
-//   interleaved call by call: a cross-check of bench/spawn_bench.ts, whose
-//   two sides run one after the other and so can meet different noise.
+// - memory: the sum of the PSS of all our processes on the host while N
+//   jobs run (N = 20 and 50), per job; for the file store, and for
+//   PostgreSQL, whose host also runs one renewer;
+// - start: `run --detach` until it exits, and until the worker runs;
+// - end: from the worker's exit until waitForJob() returns, `jobs wait`
+//   exits, and the record on disk has the end;
+// - SIGKILL of every Deno process of ours while 10 jobs run: how many ends
+//   are still recorded exactly.
 //
-// Jobs for the first two are started through the CLI (`mod.ts run
-// --detach`), so the supervisor measured is the one users get.
+// Jobs are started through the CLI (`mod.ts run --detach`), so the
+// supervisor measured is the one users get.
 //
-//   deno run -A bench/measure.ts [--rounds N]
+//   deno run -A bench/measure.ts [--rounds N] [--no-pg]
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
+import { waitForJob } from "../mod.ts";
 import { FileJobStore, type Job } from "../jobs.ts";
-import { currentRuntime, selfArgv } from "../spawn/argv.ts";
-import { SUPERVISE_ARG } from "../spawn/launch.ts";
-import {
-  alive,
-  bareStart,
-  benchPath,
-  completed,
-  denoPath,
-  MOD,
-  runDeno,
-  untilExited,
-} from "./_fixtures.ts";
-
-// This program is also the supervisor of the jobs it spawn()s, and the
-// program the bare baseline starts, with --noop, to exit at once.
-await superviseIfRequested();
-if (Deno.args[0] === "--noop") Deno.exit(0);
+import { readJournal } from "../store/journal.ts";
+import { startCluster } from "../testdata/pg_cluster.ts";
+import { alive, denoPath, MOD, untilExited } from "./_fixtures.ts";
 
 const { values } = parseArgs({
-  options: { rounds: { type: "string", default: "5" } },
+  options: {
+    rounds: { type: "string", default: "5" },
+    "no-pg": { type: "boolean", default: false },
+  },
 });
 const ROUNDS = Number(values.rounds);
-
 const DENO = denoPath();
-const IDLE = benchPath("./testdata/idle.ts");
-const IDLE_MOD = benchPath("./testdata/idle_mod.ts");
-const IDLE_ULID = benchPath("./testdata/idle_ulid.ts");
-const SLEEP_S = 1.5;
+const SUPERVISE = new URL("../_supervise.ts", import.meta.url).pathname;
+const WAYS = ["shim", "deno"] as const;
+type Way = typeof WAYS[number];
 
 const root = await Deno.makeTempDir({ prefix: "detach_bench_measure_" });
-const jobsDir = join(root, "jobs");
-const store = new FileJobStore(jobsDir);
+let serial = 0;
 
-interface Spawned {
+/** `deno run -A mod.ts ...` with the way chosen; its stdout. */
+async function cli(way: Way, args: string[]): Promise<string> {
+  const out = await new Deno.Command(DENO, {
+    args: ["run", "-A", MOD, ...args],
+    env: { EPACK_DETACH_SHIM: way === "shim" ? "1" : "0" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `mod.ts ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+interface Started {
   jobId: string;
   pid: number;
   logPath: string;
 }
 
-/** Starts a job through the CLI, as a user would. */
 async function detach(
-  program: string[],
-  flags: string[] = [],
-): Promise<Spawned> {
-  return JSON.parse(
-    await runDeno([
-      "run",
-      "-A",
-      MOD,
+  way: Way,
+  store: string,
+  argv: string[],
+): Promise<Started> {
+  const out = JSON.parse(
+    await cli(way, [
       "run",
       "--detach",
       "--json",
-      "--jobs-dir",
-      jobsDir,
-      ...flags,
+      "--store",
+      store,
       "--",
-      ...program,
+      ...argv,
     ]),
   );
+  return { jobId: out.id, pid: out.pid, logPath: out.log_path };
 }
 
-/**
- * Starts a job whose supervisor is mod.ts itself, as the CLI started every
- * supervisor before _supervise.ts: the record as the CLI writes it, then
- * `deno run -A mod.ts __epack_detach_supervise__ <dir> <id>`.
- */
-async function detachThroughMod(program: string[]): Promise<Spawned> {
-  const job = await store.create({
-    command: "run",
-    argv: program,
-    timeout: 24 * 60 * 60 * 1000,
-    workingDir: root,
-  });
-  const child = bareStart([
-    DENO,
-    "run",
-    "-A",
-    MOD,
-    SUPERVISE_ARG,
-    jobsDir,
-    job.id,
-  ]);
-  return { jobId: job.id, pid: child.pid, logPath: job.logPath };
+/** A worker that runs until `gate` exists. */
+function held(gate: string): string[] {
+  return ["sh", "-c", `while [ ! -e '${gate}' ]; do sleep 0.05; done`];
 }
 
-interface Memory {
-  /** VmHWM: the peak resident set, KiB. */
-  peak: number;
-  /** The largest RssAnon seen: private memory, not shared file pages. */
-  anon: number;
-}
-
-/** VmHWM and RssAnon of a process in KiB, if it is still there. */
-function memory(pid: number): Memory | undefined {
+/** PSS of a process in KiB (0 if it is gone). */
+function pss(pid: number): number {
   try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(status);
-    const anon = /^RssAnon:\s+(\d+) kB$/m.exec(status);
-    if (!hwm || !anon) return undefined;
-    return { peak: Number(hwm[1]), anon: Number(anon[1]) };
+    const text = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+    return Number(/^Pss:\s+(\d+) kB$/m.exec(text)?.[1] ?? 0);
   } catch {
-    return undefined;
+    return 0;
   }
 }
 
-/** The largest figures seen while polling a process until it exits. */
-async function pollPeak(pid: number): Promise<Memory> {
-  const most = { peak: 0, anon: 0 };
-  while (alive(pid)) {
-    const m = memory(pid);
-    if (m !== undefined) {
-      most.peak = Math.max(most.peak, m.peak);
-      most.anon = Math.max(most.anon, m.anon);
+/** The PIDs of live processes whose command line holds every one of `parts`. */
+function processesWith(...parts: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+      if (parts.every((part) => argv.includes(part))) {
+        if (alive(pid)) pids.push(pid);
+      }
+    } catch {
+      // Gone meanwhile.
     }
-    await new Promise((r) => setTimeout(r, 20));
   }
-  if (most.peak === 0) throw new Error(`No VmHWM read for process ${pid}`);
-  return most;
-}
-
-async function idlePeak(script: string): Promise<Memory> {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "-A", script, String(SLEEP_S)],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const peak = await pollPeak(child.pid);
-  await child.status;
-  return peak;
-}
-
-async function supervisorPeak(
-  how: "cli" | "no timeout" | "mod.ts" = "cli",
-): Promise<Memory> {
-  const sleep = ["sleep", String(SLEEP_S)];
-  const { jobId, pid } = how === "mod.ts"
-    ? await detachThroughMod(sleep)
-    : await detach(sleep, how === "no timeout" ? ["--timeout", "0"] : []);
-  const peak = await pollPeak(pid);
-  await final(jobId);
-  return peak;
-}
-
-async function final(jobId: string): Promise<Job> {
-  return completed(
-    await waitForJob(jobId, { store: jobsDir, timeout: 30_000 }),
-  );
-}
-
-interface Latency {
-  recorded: number;
-  waitForJob: number;
-  jobsWait: number;
+  return pids;
 }
 
 /**
- * One job whose worker prints the time (ns) as its last act: the end is
- * recorded, waitForJob() here and a `jobs wait` process are both waiting.
+ * N jobs running at once on `store` (local dir `dir`): the sum of the PSS
+ * of all our processes (supervisors, and a renewer's), KiB per job.
  */
-async function latency(): Promise<Latency> {
-  const { jobId, pid } = await detach([
+async function memoryPerJob(
+  way: Way,
+  store: string,
+  dir: string,
+  n: number,
+): Promise<number> {
+  const gate = join(root, `gate${serial++}`);
+  const jobs: Started[] = [];
+  for (let i = 0; i < n; i++) jobs.push(await detach(way, store, held(gate)));
+  try {
+    // Each has its worker, and has settled (a Deno supervisor's heap).
+    for (const { jobId } of jobs) {
+      for (
+        let t = 0;
+        readJournal(`${dir}/${jobId}.live`)?.attempts.length !== 1;
+        t++
+      ) {
+        if (t > 600) throw new Error(`job ${jobId} did not start`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Ours: every supervisor, and the host's renewer (this checkout's;
+    // other checkouts on the machine run theirs).
+    const pids = new Set([
+      ...jobs.map((j) => j.pid),
+      ...processesWith(SUPERVISE, "--renew"),
+    ]);
+    let sum = 0;
+    for (const pid of pids) sum += pss(pid);
+    return sum / n;
+  } finally {
+    await Deno.writeTextFile(gate, "");
+    for (const { jobId } of jobs) {
+      await waitForJob(jobId, { store, timeout: 60_000 });
+    }
+    for (const { pid } of jobs) await untilExited(pid);
+  }
+}
+
+interface Timing {
+  /** `run --detach` until it exits. */
+  detach: number;
+  /** `run --detach` until the worker runs. */
+  worker: number;
+  /** The worker's exit until waitForJob() returns. */
+  waitForJob: number;
+  /** ... until `jobs wait` exits. */
+  jobsWait: number;
+  /** ... until the record on disk has the end (its mtime). */
+  record: number;
+}
+
+/**
+ * One job whose worker prints the time (ns) first and last; waitForJob()
+ * here and a `jobs wait` process are both waiting for it.
+ */
+async function timing(way: Way, jobsDir: string): Promise<Timing> {
+  const t0 = Date.now();
+  const { jobId, pid } = await detach(way, jobsDir, [
     "sh",
     "-c",
-    `sleep ${SLEEP_S}; date +%s%N`,
+    `date +%s%N; sleep 0.5; date +%s%N`,
   ]);
-  const cli = (async () => {
-    const out = await new Deno.Command(DENO, {
-      args: ["run", "-A", MOD, "jobs", "wait", jobId, "--jobs-dir", jobsDir],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    const at = Date.now();
-    if (out.code !== 0) {
-      throw new Error(`jobs wait: ${new TextDecoder().decode(out.stderr)}`);
-    }
-    return at;
+  const detached = Date.now() - t0;
+  const cliWait = (async () => {
+    await cli(way, ["jobs", "wait", jobId, "--jobs-dir", jobsDir]);
+    return Date.now();
   })();
-  const lib = (async () => {
+  const libWait = (async () => {
     await waitForJob(jobId, { store: jobsDir, timeout: 30_000 });
     return Date.now();
   })();
-  const [cliAt, libAt] = await Promise.all([cli, lib]);
-  const job = await final(jobId);
-  const log = (await Deno.readTextFile(job.logPath)).trim().split("\n");
-  const exitedMs = Number(BigInt(log[log.length - 1]) / 1_000_000n);
+  const [cliAt, libAt] = await Promise.all([cliWait, libWait]);
   await untilExited(pid);
+  const store = new FileJobStore(jobsDir);
+  const job: Job = await store.loadRecorded(jobId);
+  if (job.status !== "completed") throw new Error(`${jobId}: ${job.error}`);
+  const [first, last] = (await Deno.readTextFile(job.logPath)).trim().split(
+    "\n",
+  )
+    .map((ns) => Number(BigInt(ns) / 1_000_000n));
+  const written = Deno.statSync(store.recordPath(jobId)).mtime!.getTime();
   return {
-    recorded: job.completedAt!.getTime() - exitedMs,
-    waitForJob: libAt - exitedMs,
-    jobsWait: cliAt - exitedMs,
+    detach: detached,
+    worker: first - t0,
+    waitForJob: libAt - last,
+    jobsWait: cliAt - last,
+    record: written - last,
   };
 }
 
-interface SpawnPair {
-  bare: number;
-  spawn: number;
-}
-
-/** One bare start and one spawn(), each then waited for, untimed. */
-async function spawnPair(): Promise<SpawnPair> {
-  const self = selfArgv(currentRuntime());
-  let t = performance.now();
-  const child = bareStart([...self, "--noop"]);
-  const bare = performance.now() - t;
-  child.ref();
-  await child.status;
-
-  t = performance.now();
-  const { jobId, pid } = await spawn({
-    command: "true",
-    store: jobsDir,
-  });
-  const took = performance.now() - t;
-  await final(jobId);
-  await untilExited(pid);
-  return { bare, spawn: took };
+/**
+ * 10 jobs, then SIGKILL to every Deno process of ours: how many records
+ * then end exactly (each worker exits 3 once let go) rather than `lost`.
+ */
+async function killEverything(way: Way, jobsDir: string): Promise<number> {
+  const gate = join(root, `gate${serial++}`);
+  const script = `while [ ! -e '${gate}' ]; do sleep 0.05; done; exit 3`;
+  const jobs: Started[] = [];
+  for (let i = 0; i < 10; i++) {
+    jobs.push(await detach(way, jobsDir, ["sh", "-c", script]));
+  }
+  const store = new FileJobStore(jobsDir);
+  for (const { jobId } of jobs) {
+    while ((await store.load(jobId)).workerPid === undefined) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  for (const pid of processesWith(jobsDir)) {
+    const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
+    if (exe === Deno.realPathSync(DENO)) Deno.kill(pid, "SIGKILL");
+  }
+  await Deno.writeTextFile(gate, "");
+  let exact = 0;
+  for (const { jobId } of jobs) {
+    const job = await waitForJob(jobId, { store: jobsDir, timeout: 30_000 });
+    if (job.status === "failed" && job.exitCode === 3) exact++;
+  }
+  return exact;
 }
 
 function median(xs: number[]): number {
@@ -247,96 +247,75 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-const mib = (kib: number) => (kib / 1024).toFixed(1);
+const mib = (kib: number) => (kib / 1024).toFixed(2);
 
 try {
+  const jobsDir = join(root, "jobs");
   // One untimed round first, so every program is in Deno's caches.
-  await idlePeak(IDLE_MOD);
-  await supervisorPeak();
+  for (const way of WAYS) await timing(way, jobsDir);
 
-  const rss = {
-    idle: [] as Memory[],
-    ulid: [] as Memory[],
-    mod: [] as Memory[],
-    sup: [] as Memory[],
-    supNoTimeout: [] as Memory[],
-    supMod: [] as Memory[],
-  };
-  const lat: Latency[] = [];
-  const pairs: SpawnPair[] = [];
-  await spawnPair();
-  for (let i = 0; i < ROUNDS * 8; i++) pairs.push(await spawnPair());
-  for (let i = 0; i < ROUNDS; i++) {
-    rss.idle.push(await idlePeak(IDLE));
-    rss.sup.push(await supervisorPeak());
-    rss.supNoTimeout.push(await supervisorPeak("no timeout"));
-    rss.supMod.push(await supervisorPeak("mod.ts"));
-    rss.ulid.push(await idlePeak(IDLE_ULID));
-    rss.mod.push(await idlePeak(IDLE_MOD));
-    lat.push(await latency());
-  }
-  await store.ensureDir();
-
-  const idle = median(rss.idle.map((m) => m.peak));
-  const idleAnon = median(rss.idle.map((m) => m.anon));
-  const rows = [
-    ["idle `deno run` (baseline)", rss.idle],
-    ["idle, importing npm:ulid", rss.ulid],
-    ["idle, importing mod.ts", rss.mod],
-    ["supervisor, job running `sleep`", rss.sup],
-    ["supervisor, `--timeout 0`", rss.supNoTimeout],
-    ["supervisor started through mod.ts (before)", rss.supMod],
-  ] as const;
-  console.log(`Memory, median (min-max) of ${ROUNDS}:`);
-  console.log(
-    "| process | peak RSS (VmHWM) MiB | × idle | private (RssAnon) MiB | × idle |",
-  );
+  console.log("Sum of PSS of all our processes, per running job (MiB):");
+  console.log("| store | supervisor | N = 20 | N = 50 | goal |");
   console.log("| --- | --- | --- | --- | --- |");
-  // The range too: under load the supervisor's RssAnon jumps by MiBs (more
-  // malloc arenas of its threads in use), so a median alone can mislead.
-  const range = (xs: number[]) =>
-    `${mib(median(xs))} (${mib(Math.min(...xs))}-${mib(Math.max(...xs))})`;
-  for (const [name, ms] of rows) {
-    const peak = median(ms.map((m) => m.peak));
-    const anon = median(ms.map((m) => m.anon));
+  for (const way of WAYS) {
+    const row = [];
+    for (const n of [20, 50]) {
+      row.push(await memoryPerJob(way, jobsDir, jobsDir, n));
+    }
     console.log(
-      `| ${name} | ${range(ms.map((m) => m.peak))} | ${
-        (peak / idle).toFixed(2)
-      } | ${range(ms.map((m) => m.anon))} | ${(anon / idleAnon).toFixed(2)} |`,
+      `| jobs directory | ${way} | ${row.map(mib).join(" | ")} | ≤ 1 |`,
     );
   }
-  console.log(
-    `max supervisor peak: ${mib(Math.max(...rss.sup.map((m) => m.peak)))} MiB`,
-  );
-
-  console.log(`\nFrom the worker's exit until ..., ms, over ${ROUNDS} jobs:`);
-  console.log("| until | median | max | goal |");
-  console.log("| --- | --- | --- | --- |");
-  for (const key of ["recorded", "waitForJob", "jobsWait"] as const) {
-    const xs = lat.map((l) => l[key]);
-    const name = {
-      recorded: "its end is recorded (completed_at)",
-      waitForJob: "waitForJob() returns",
-      jobsWait: "`epack jobs wait` exits",
-    }[key];
-    console.log(`| ${name} | ${median(xs)} | ${Math.max(...xs)} | < 100 |`);
+  if (!values["no-pg"]) {
+    await using cluster = await startCluster({ noFsync: false });
+    const logDir = join(root, "pglogs");
+    const url = `${cluster.url}?epack_log_dir=${encodeURIComponent(logDir)}`;
+    for (const way of WAYS) {
+      const row = [];
+      for (const n of [20, 50]) {
+        row.push(await memoryPerJob(way, url, logDir, n));
+      }
+      console.log(
+        `| PostgreSQL (with its renewer) | ${way} | ${
+          row.map(mib).join(" | ")
+        } | ≤ 1 |`,
+      );
+    }
+    // The renewer's own share, once: one Deno process for the host.
+    const renewer = processesWith(SUPERVISE, "--renew").map(pss);
+    if (renewer.length > 0) {
+      console.log(`(the host's renewer: ${mib(renewer[0])} MiB PSS)`);
+    }
   }
 
-  const bare = median(pairs.map((p) => p.bare));
-  const spawned = median(pairs.map((p) => p.spawn));
-  console.log(
-    `\nspawn() against a bare start, interleaved, ${pairs.length} pairs:`,
-  );
-  console.log("| call | median ms | × bare | goal |");
+  const times: Record<Way, Timing[]> = { shim: [], deno: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const way of WAYS) times[way].push(await timing(way, jobsDir));
+  }
+  console.log(`\nStart and end, ms, median (max) of ${ROUNDS}, interleaved:`);
+  console.log("| from | until | shim | deno |");
   console.log("| --- | --- | --- | --- |");
-  console.log(
-    `| bare Deno.Command spawn() + unref() | ${bare.toFixed(2)} | 1.00 | |`,
-  );
-  console.log(
-    `| spawn() | ${spawned.toFixed(2)} | ${
-      (spawned / bare).toFixed(2)
-    } | ≤ 1.5 |`,
-  );
+  const rows: [keyof Timing, string, string][] = [
+    ["detach", "`run --detach` starts", "it exits"],
+    ["worker", "`run --detach` starts", "the worker runs"],
+    ["waitForJob", "the worker exits", "waitForJob() returns"],
+    ["jobsWait", "the worker exits", "`jobs wait` exits"],
+    ["record", "the worker exits", "the record on disk has the end"],
+  ];
+  for (const [key, from, until] of rows) {
+    const cell = (way: Way) => {
+      const xs = times[way].map((t) => t[key]);
+      return `${median(xs)} (${Math.max(...xs)})`;
+    };
+    console.log(`| ${from} | ${until} | ${cell("shim")} | ${cell("deno")} |`);
+  }
+
+  console.log("\nSIGKILL of every Deno process of ours while 10 jobs run:");
+  console.log("| supervisor | ends recorded exactly |");
+  console.log("| --- | --- |");
+  for (const way of WAYS) {
+    console.log(`| ${way} | ${await killEverything(way, jobsDir)} of 10 |`);
+  }
 } finally {
-  await Deno.remove(root, { recursive: true });
+  await Deno.remove(root, { recursive: true }).catch(() => {});
 }

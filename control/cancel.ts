@@ -11,6 +11,11 @@ import {
   UNSTARTED_STATUSES,
 } from "../store/rules.ts";
 import { DEFAULT_KILL_GRACE } from "../store/job_options.ts";
+import {
+  livenessPath,
+  signalSupervisor as signalLocal,
+} from "../store/liveness.ts";
+import { appendControl } from "../store/journal.ts";
 import { stopProcessGroup } from "../timeout.ts";
 import {
   identifyGroup,
@@ -163,7 +168,7 @@ async function cancelJob(c: Cancel, job: Job): Promise<CancelResult> {
   if (!isSupervisedStatus(requested.status)) {
     return alreadyEnded(c.id, requested);
   }
-  await signalSupervisor(c, requested);
+  await signalSupervisor(c);
   return await awaitEnd(c);
 }
 
@@ -194,21 +199,19 @@ async function cancelUnstarted(
 }
 
 /**
- * A supervisor that has not started yet finds the request when it does,
- * and ends the job without running it. One that runs gets SIGTERM, even if
- * it is already stopping the job: it reads the record again and moves its
- * SIGKILL earlier if this cancel asked for that. It holds the liveness
- * lock, so its PID cannot have been reused. A job of another host gets the
- * request through the store.
+ * Tells the job's supervisor (docs/design.md, "Stopping a job"): a line
+ * with this cancel's grace in the job's control file, then SIGTERM, even
+ * to one already stopping the job (it reads the new line and moves its
+ * SIGKILL earlier if this cancel asks for that), on local proof only. A
+ * supervisor that has not started yet finds the line when it does, and
+ * ends the job without running it. A job of another host gets the request
+ * through the store (its host's renewer passes it on).
  */
-async function signalSupervisor(c: Cancel, job: Job): Promise<void> {
-  if (c.remote || job.supervisedAt === undefined || job.pid <= 1) return;
-  if (!await c.store.isHeld(c.id)) return;
-  try {
-    Deno.kill(job.pid, "SIGTERM");
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
+async function signalSupervisor(c: Cancel): Promise<void> {
+  if (c.remote) return;
+  const live = livenessPath(c.store, c.id);
+  appendControl(live, `C ${Math.max(0, c.killAt - Date.now())}`);
+  await signalLocal(live, "SIGTERM");
 }
 
 /** Waits for the end the supervisor records, until this call's deadline. */

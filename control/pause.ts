@@ -17,6 +17,8 @@ import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
 import { hostName, type StoreOption, withStore } from "../store/open.ts";
 import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
+import { livenessPath, signalSupervisor } from "../store/liveness.ts";
+import { appendControl } from "../store/journal.ts";
 import {
   identifyGroup,
   inspectionProblem,
@@ -262,7 +264,10 @@ export async function pause(
       throw err;
     }
     // After the write that decided it: a pause that was refused sends
-    // nothing.
+    // nothing. The supervisor starts no attempt while its control file
+    // says paused (a worker killed while paused must not be followed by
+    // one that runs).
+    appendControl(livenessPath(store, id), "P");
     const sent = signalJob(group, "SIGSTOP");
     await settleStopped(group.pgid);
     const now = Date.now();
@@ -383,7 +388,11 @@ export async function resume(
       if (err instanceof Unchanged) return notPaused(err.job);
       throw err;
     }
+    const live = livenessPath(store, id);
+    appendControl(live, "R");
     const sent = signalJob(group, "SIGCONT");
+    // A supervisor waiting to start the next attempt wakes on it.
+    await signalSupervisor(live, "SIGCONT");
     const now = Date.now();
     const pausedAt = found.pausedAt;
     const after = pausedAt === undefined

@@ -416,3 +416,81 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
     );
   });
 });
+
+Deno.test("a paused job whose worker is killed from outside leaves nothing stopped, and starts no attempt until resumed", async (t) => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "count");
+    const store = new FileJobStore(dir);
+    /** A job whose worker runs a counter in the background, and waits. */
+    const start = async (retries: number) => {
+      await Deno.remove(file).catch(() => {});
+      const { jobId } = await mustSpawn({
+        command: "sh",
+        args: ["-c", `(${counter(file)}) & wait`],
+        store: dir,
+        grace: 300,
+        retries,
+        retryDelay: 50,
+      });
+      const job = await until("the worker", async () => {
+        const j = await store.load(jobId);
+        return j.workerPid !== undefined ? j : undefined;
+      });
+      await until("the counter", async () => (await count(file)) >= 2);
+      assert.equal((await pause(jobId, { store: dir })).outcome, "paused");
+      await until("the group to stop", () => allStopped(job.workerPid!));
+      // Killed from outside: the counter, a child of the worker, is left.
+      Deno.kill(job.workerPid!, "SIGKILL");
+      return { id: jobId, pgid: job.workerPid! };
+    };
+    await t.step(
+      "without retries: it ends failed, the counter runs on",
+      async () => {
+        const { id, pgid } = await start(0);
+        try {
+          const ended = await finalJob(dir, id);
+          assert.equal(ended.status, "failed");
+          assert.equal(ended.signal, "SIGKILL");
+          const a = await count(file);
+          await until(
+            "the counter to go on",
+            async () => (await count(file)) > a,
+          );
+        } finally {
+          killLeftovers(id, pgid);
+        }
+      },
+    );
+    await t.step(
+      "with a retry: paused, no new attempt, until resumed",
+      async () => {
+        const { id, pgid } = await start(1);
+        try {
+          const a = await count(file);
+          await until(
+            "the counter to go on",
+            async () => (await count(file)) > a,
+          );
+          // Its retry delay is long past: still paused, one attempt.
+          await sleep(500);
+          const held = await store.load(id);
+          assert.equal(held.status, "paused");
+          assert.equal(held.attempts?.length, 1);
+          assert.equal(held.attempts?.[0].signal, "SIGKILL");
+          killLeftovers(id, pgid);
+          assert.equal((await resume(id, { store: dir })).outcome, "resumed");
+          const next = await until("attempt 2", async () => {
+            const j = await store.load(id);
+            return j.attempts?.length === 2 ? j : undefined;
+          });
+          assert.notEqual(next.workerPid, pgid);
+          const done = await cancel(id, { store: dir, grace: 300 });
+          assert.equal(done.job.status, "cancelled", done.message);
+          killLeftovers(id, next.workerPid!);
+        } finally {
+          killLeftovers(id, pgid);
+        }
+      },
+    );
+  });
+});

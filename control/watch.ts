@@ -13,6 +13,7 @@ import { openStore, type StoreOption } from "../store/open.ts";
 import { checkDuration } from "../duration.ts";
 import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
 import { QueueRepair } from "../schedule/queue_repair.ts";
+import { livenessPath } from "../store/liveness.ts";
 
 /** How often a watch looks at a job that sends no news: 1 s. */
 export const LOST_CHECK_INTERVAL = 1_000;
@@ -57,8 +58,15 @@ export async function* watchRecord(
 ): AsyncGenerator<Job, void, undefined> {
   const { timeout, signal } = options;
   const started = Date.now();
-  // Armed before the first look, so no change after it is missed.
-  await using feed = await wakeups(store, id, options.file);
+  // Armed before the first look, so no change after it is missed: the
+  // store's feed, and the job's journal on this host, where its end lands
+  // first (docs/design.md, "Folding").
+  await using feed = await wakeups(
+    store,
+    id,
+    livenessPath(store, id),
+    options.file,
+  );
   using repair = new QueueRepair(store);
   let job = await store.load(id);
   let last = JSON.stringify(job);
@@ -95,16 +103,15 @@ export async function* watchRecord(
 }
 
 /**
- * The store's change feed for the job, and with `file`, a watch of that
- * file too, as one feed.
+ * The store's change feed for the job, and watches of `files` that exist
+ * (its journal; the log of a follower), as one feed.
  */
 async function wakeups(
   store: JobStore,
   id: string,
-  file: string | undefined,
+  ...files: (string | undefined)[]
 ): Promise<ChangeFeed> {
   const feed = await store.changes(id);
-  if (file === undefined) return feed;
   const wakeup = new Wakeup();
   let closed = false;
   // The store's feed, relayed: each change it announces kicks this one.
@@ -114,27 +121,29 @@ async function wakeups(
       wakeup.kick();
     }
   })();
-  let watcher: Deno.FsWatcher | undefined;
-  try {
-    watcher = Deno.watchFs(file, { recursive: false });
-  } catch {
-    // Gone, or out of inotify watches: the poll still follows it.
+  const watchers: Deno.FsWatcher[] = [];
+  for (const file of files) {
+    if (file === undefined) continue;
+    try {
+      watchers.push(Deno.watchFs(file, { recursive: false }));
+    } catch {
+      // Gone, another host's, or out of inotify watches: the poll sees it.
+    }
   }
-  const pump = (async () => {
-    if (watcher === undefined) return;
+  const pumps = watchers.map(async (watcher) => {
     try {
       for await (const _ of watcher) wakeup.kick();
     } catch {
       // Closed.
     }
-  })();
+  });
   return {
     next: (ms) => wakeup.next(ms),
     async [Symbol.asyncDispose]() {
       closed = true;
-      watcher?.close();
+      for (const watcher of watchers) watcher.close();
       await feed[Symbol.asyncDispose]();
-      await Promise.all([relay, pump]);
+      await Promise.all([relay, ...pumps]);
     },
   };
 }

@@ -19,9 +19,11 @@ import {
 import { openLockFile, writeFileDurably } from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
+  ensureRenewer,
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
+  openGate,
   PENDING_FILE,
   SCHEDULE_LOCK_FILE,
 } from "../spawn/launch.ts";
@@ -117,6 +119,8 @@ export interface SchedulePass {
  * --allow-run). Nothing for a store that cannot schedule.
  */
 export async function schedulePending(store: JobStore): Promise<void> {
+  // The host's lease renewer of a store shared by hosts, should it have died.
+  ensureRenewer(store);
   if (!store.capabilities.scheduling) return;
   const dir = store.localDir;
   try {
@@ -347,7 +351,7 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
       }
       continue;
     }
-    const now = await start(store, dir, job, expected);
+    const now = await start(store, job, expected);
     state.set(job.id, now);
     if (now === "running") {
       result.running++;
@@ -434,7 +438,6 @@ function cycleFrom(
  */
 async function start(
   store: JobStore,
-  dir: string,
   job: Job,
   expected: "waiting" | "queued",
 ): Promise<JobStatus> {
@@ -454,10 +457,11 @@ async function start(
     }
     let child: Deno.ChildProcess;
     try {
-      child = launchSupervisor(argv, dir, job.id, {
+      child = launchSupervisor(argv, store, job, {
         cwd: job.workingDir,
         env: job.env,
         clearEnv: job.env !== undefined,
+        gate: true,
       });
     } catch (err) {
       // A missing permission is this process's, not the job's: leave it
@@ -482,6 +486,7 @@ async function start(
       delete j.env;
       return j;
     });
+    if (marked.status === "running") openGate(store, job.id);
     return marked.status;
   } finally {
     live.close();

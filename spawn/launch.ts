@@ -4,10 +4,25 @@
 // purpose: detach.ts loads it in every program, the scheduler only when
 // these files say so.
 
+import type { Job } from "../store/job.ts";
+import type { JobStore } from "../store/contract.ts";
+import { STORE_ENV } from "../store/env.ts";
+import { livenessPath } from "../store/liveness.ts";
+import { journalLine } from "../store/journal.ts";
+import { renewerRunning } from "../store/pg_lease.ts";
+import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
+import {
+  DEFAULT_KILL_GRACE,
+  DEFAULT_RETRY_DELAY,
+  retryPause,
+} from "../store/job_options.ts";
+import { formatDuration } from "../duration.ts";
 import { join } from "../util/path.ts";
 import { findExecutable } from "./which.ts";
-import { granted } from "../util/permissions.ts";
-import { quietLaunch } from "../process/signals.ts";
+import { granted, readEnv } from "../util/permissions.ts";
+import { quietLaunch, signalName, unquietLaunch } from "../process/signals.ts";
+import { shimFile } from "../supervise/shim.ts";
+import { currentRuntime, PACKAGE_ENTRIES, selfArgv } from "./argv.ts";
 
 /** The argument that starts the program as a supervisor. Internal. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
@@ -45,57 +60,102 @@ export function hasFile(dir: string, name: string): boolean {
   }
 }
 
-/** The supervisor's cwd, and its environment (whole with `clearEnv`). */
-type LaunchOptions = Pick<Deno.CommandOptions, "cwd" | "env" | "clearEnv">;
+/** How {@linkcode launchSupervisor} starts a job's supervisor. */
+export interface LaunchOptions
+  extends Pick<Deno.CommandOptions, "cwd" | "env" | "clearEnv"> {
+  /**
+   * The job waited, and its starter holds its lock: its shim runs it only
+   * once the starter says go ({@linkcode openGate}), else it leaves the
+   * decision to the Deno supervisor.
+   */
+  gate?: boolean;
+}
+
+/**
+ * Set to `0` in the environment, makes {@linkcode launchSupervisor} start
+ * the Deno supervisor rather than the perl shim (the fallback, for tests).
+ */
+export const SHIM_ENV = "EPACK_DETACH_SHIM";
+
+/** The perl that runs the shim: the system's, never one found on PATH. */
+const PERL = "/usr/bin/perl";
+
+/**
+ * The number of the setsid system call, which perl makes without loading
+ * POSIX (a module costs the shim memory; in the worker's child, time).
+ */
+const SETSID_SYSCALL: Record<string, number> = {
+  "x86_64-linux": 112,
+  "aarch64-linux": 157,
+  "x86_64-darwin": 147,
+  "aarch64-darwin": 147,
+};
 
 /**
  * Starts a job's supervisor, detached in its own session with no stdio,
- * and lets this process exit without waiting for it.
+ * and lets this process exit without waiting for it: the perl shim where
+ * perl can run, else the Deno supervisor `argv`, once the job's plan is in
+ * its journal `<id>.live` (docs/design.md, "How a job runs" and "How the
+ * supervisor is started": through `setsid` on Linux, and why). The Deno
+ * supervisor's program (the shim's finisher) is looked up first: one that
+ * cannot run is refused here, with the runtime's error, not later.
  *
- * On Linux it is started through util-linux's (or busybox's) `setsid`
- * program rather than with Deno's `detached: true`: for a detached child,
- * Rust's std must fork() the whole Deno process (its page tables: ~6 ms of
- * this process's time, more the more it has loaded) to call setsid() before
- * exec, while a plain child is started with posix_spawn (vfork). Such a
- * child is not a process-group leader, so `setsid prog` calls setsid() and
- * execs the supervisor in place: same PID, a new session (sid = pgid =
- * pid), as `detached: true` gives. See {@linkcode setsidProgram} for when
- * it is not used.
- *
- * A program that cannot be executed would then be setsid's exit 126 or 127,
- * after this function has returned; so the supervisor's program is looked
- * up first, and one that cannot run is refused here, with the error the
- * runtime gives when it cannot start a program. `store` is the jobs
- * directory, or `""` when the store's URL comes in the environment.
- *
+ * @param argv How to start the Deno supervisor (before its own arguments).
  * @throws {Error} If it could not be started (the runtime's error, or
  * `Deno.errors.NotFound` or `Deno.errors.PermissionDenied` for a program
  * that cannot be executed).
  */
 export function launchSupervisor(
   argv: readonly string[],
-  store: string,
-  id: string,
+  store: JobStore,
+  job: Job,
   options: LaunchOptions = {},
 ): Deno.ChildProcess {
-  const setsid = setsidProgram(argv[0]);
-  // With the signals that must never reach a supervisor blocked (SIGUSR1
-  // would open Deno's inspector), through a program that then execs it.
-  const quiet = quietLaunch(argv[0]);
-  if (setsid !== undefined || quiet.length > 0) checkSupervisorProgram(argv[0]);
-  const [program, ...args] = [
-    ...(setsid === undefined ? [] : [setsid]),
-    ...quiet,
+  checkSupervisorProgram(argv[0]);
+  const shared = store.capabilities.sharedByHosts;
+  const spec = store.reopenSpec();
+  // A database's URL holds credentials: never on a command line.
+  const storeArg = shared ? "" : spec;
+  const deno = [
+    ...quietLaunch(argv[0]),
     ...argv,
     SUPERVISE_ARG,
-    store,
-    id,
+    storeArg,
+    job.id,
   ];
-  const child = new Deno.Command(program, {
+  const live = livenessPath(store, job.id);
+  const shim = useShim();
+  Deno.writeTextFileSync(live, planText(store, job, deno, options.gate), {
+    mode: 0o600,
+  });
+  const program = shim
+    ? [...unquietLaunch(), PERL, shimFile(store.localDir), live]
+    : deno;
+  const child = startDetached(program, {
+    ...options,
+    // The shim's environment is its worker's and its finisher's: the store
+    // is the worker's default store.
+    env: {
+      ...options.env,
+      ...(shim ? { [STORE_ENV]: spec } : {}),
+      ...(shared && !shim ? { [SUPERVISOR_STORE_ENV]: spec } : {}),
+    },
+  });
+  if (shared) ensureRenewer(store, argv);
+  return child;
+}
+
+/** Starts `program` in a session of its own, not waited for. */
+function startDetached(
+  program: string[],
+  options: Pick<Deno.CommandOptions, "cwd" | "env" | "clearEnv">,
+): Deno.ChildProcess {
+  const setsid = setsidProgram(program[0]);
+  const child = new Deno.Command(setsid ?? program[0], {
     // What follows setsid is absolute (setsidProgram() and quietLaunch()
     // say so), so no setsid takes it for an option of its own: no `--`,
     // which an old busybox setsid would run as the program.
-    args,
+    args: setsid === undefined ? program.slice(1) : program,
     cwd: options.cwd,
     env: options.env,
     clearEnv: options.clearEnv ?? false,
@@ -106,6 +166,106 @@ export function launchSupervisor(
   }).spawn();
   child.unref();
   return child;
+}
+
+/** Whether jobs are supervised by the perl shim here. */
+function useShim(): boolean {
+  if (Deno.build.os === "windows" || readEnv(SHIM_ENV) === "0") return false;
+  if (!granted({ name: "run", command: PERL })) return false;
+  try {
+    return Deno.statSync(PERL).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The job's plan, the first lines of its journal: what its shim needs to
+ * run it, every rule already applied here (the retry pauses, the start
+ * grace), so none is written twice.
+ */
+function planText(
+  store: JobStore,
+  job: Job,
+  deno: string[],
+  gate: boolean | undefined,
+): string {
+  const retries = job.retries ?? 0;
+  const delay = job.retryDelay ?? DEFAULT_RETRY_DELAY;
+  const pauses = Array.from({ length: retries }, (_, i) => {
+    const ms = retryPause(delay, i + 1);
+    return `${ms}:${formatDuration(ms)}`;
+  });
+  const started = job.status === "running"
+    ? job.startedAt.getTime()
+    : Date.now();
+  const signals = Array.from({ length: 32 }, (_, n) => signalName(n) ?? "-");
+  const lines: [string, ...(string | number)[]][] = [
+    ["id", job.id],
+    ["argv", ...job.argv ?? []],
+    ["cwd", job.workingDir ?? "/"],
+    // Made from the ID, never taken from a record (a row can be forged).
+    ["log", store.logPath(job.id)],
+    ["timeout", job.timeout ?? 0],
+    ["grace", job.grace ?? DEFAULT_KILL_GRACE],
+    ["pauses", ...pauses],
+    ["late", started + SUPERVISOR_START_GRACE_MS],
+    ["finish", ...deno, "--finish"],
+    ["fallback", ...deno],
+    ["sig", ...signals],
+  ];
+  const setsid = SETSID_SYSCALL[`${Deno.build.arch}-${Deno.build.os}`];
+  if (setsid !== undefined) lines.push(["setsid", setsid]);
+  if (job.logMax !== undefined) lines.push(["logmax", job.logMax]);
+  if (gate) lines.push(["gate"]);
+  return "V 1\n" +
+    lines.map(([key, ...v]) => journalLine("P", [key, ...v])).join("");
+}
+
+/**
+ * Tells the shim of a job that waited to run it: its starter has marked
+ * the record `running` (launchSupervisor's `gate`).
+ */
+export function openGate(store: JobStore, id: string): void {
+  Deno.writeTextFileSync(livenessPath(store, id), "G\n", { append: true });
+}
+
+/**
+ * Starts this host's PostgreSQL renewer (store/pg_lease.ts) unless one
+ * runs: for spawn(), every finisher and every `jobs` command, so that one
+ * killed comes back (it exits after two periods without a held job). Best
+ * effort: a host without one lets its leases lapse (other hosts then show
+ * its jobs lost); no end is lost.
+ *
+ * @param store The store (nothing is done for one not shared by hosts).
+ * @param argv How to start the Deno supervisor; by default this package's
+ * `_supervise.ts` under `deno run`, none from a compiled binary.
+ */
+export function ensureRenewer(
+  store: JobStore,
+  argv: readonly string[] | undefined = renewerArgv(),
+): void {
+  if (!store.capabilities.sharedByHosts || argv === undefined) return;
+  try {
+    if (renewerRunning(store)) return;
+    const quiet = quietLaunch(argv[0]);
+    startDetached([...quiet, ...argv, SUPERVISE_ARG, "", "", "--renew"], {
+      env: { [SUPERVISOR_STORE_ENV]: store.reopenSpec() },
+    });
+  } catch {
+    // No permission to start it, or no such program: leases lapse.
+  }
+}
+
+/**
+ * How this process starts a renewer ({@linkcode ensureRenewer}): this
+ * package's own supervisor module; none from a compiled binary, which only
+ * its own spawns and finishers know can supervise.
+ */
+function renewerArgv(): string[] | undefined {
+  const facts = currentRuntime();
+  if (facts.standalone) return undefined;
+  return selfArgv({ ...facts, mainModule: PACKAGE_ENTRIES.supervisor });
 }
 
 /**

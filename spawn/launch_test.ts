@@ -17,6 +17,7 @@ import {
   launchSupervisor,
   SETSID_ENV,
   setsidProgram,
+  SHIM_ENV,
   unrefdChildOutlivesExit,
 } from "./launch.ts";
 import { withTempDir } from "../testdata/cli_helpers.ts";
@@ -24,22 +25,39 @@ import { namesIn } from "../testdata/full_disk.ts";
 import { readProcess } from "../process/inspect.ts";
 import { DENO, mustSpawn, until } from "../testdata/spawn_helpers.ts";
 
+const MOD = new URL("../mod.ts", import.meta.url).pathname;
+
 await superviseIfRequested();
 
-/** Runs `fn` with SETSID_ENV set to `value` (or unset), then restores it. */
-async function withSetsidEnv(
+/** Runs `fn` with `name` set to `value` (or unset), then restores it. */
+async function withEnv(
+  name: string,
   value: string | undefined,
   fn: () => void | Promise<void>,
 ): Promise<void> {
-  const old = Deno.env.get(SETSID_ENV);
-  if (value === undefined) Deno.env.delete(SETSID_ENV);
-  else Deno.env.set(SETSID_ENV, value);
+  const old = Deno.env.get(name);
+  if (value === undefined) Deno.env.delete(name);
+  else Deno.env.set(name, value);
   try {
     await fn();
   } finally {
-    if (old === undefined) Deno.env.delete(SETSID_ENV);
-    else Deno.env.set(SETSID_ENV, old);
+    if (old === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, old);
   }
+}
+
+/** Runs `fn` with SETSID_ENV set to `value` (or unset), then restores it. */
+function withSetsidEnv(
+  value: string | undefined,
+  fn: () => void | Promise<void>,
+): Promise<void> {
+  return withEnv(SETSID_ENV, value, fn);
+}
+
+/** A job of a store in `dir` whose worker runs `argv`. */
+async function jobIn(dir: string, argv: string[] = ["/bin/true"]) {
+  const store = new FileJobStore(dir);
+  return { store, job: await store.create({ command: "x", argv }) };
 }
 
 // Both ways of starting: through setsid (where there is one) and with
@@ -92,32 +110,67 @@ Deno.writeTextFileSync(store + "/" + id + ".tmp", Deno.readTextFileSync("/proc/s
 Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
 `,
       );
-      await withSetsidEnv(env, async () => {
-        const child = launchSupervisor([DENO, "run", "-A", script], dir, "s");
-        child.ref();
-        try {
-          const text = await until("the stand-in to write", () => {
-            try {
-              return Deno.readTextFileSync(join(dir, "s"));
-            } catch {
-              return undefined;
-            }
+      const { store, job } = await jobIn(dir);
+      // The Deno supervisor: the fallback where the shim cannot run.
+      await withEnv(SHIM_ENV, "0", () =>
+        withSetsidEnv(env, async () => {
+          const child = launchSupervisor(
+            [DENO, "run", "-A", script],
+            store,
+            job,
+          );
+          child.ref();
+          try {
+            const text = await until("the stand-in to write", () => {
+              try {
+                return Deno.readTextFileSync(join(dir, job.id));
+              } catch {
+                return undefined;
+              }
+            });
+            const [stat, exe] = text.split("\n");
+            const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+            const [pid, pgid, sid] = [
+              Number(stat.slice(0, stat.indexOf(" "))),
+              Number(fields[2]),
+              Number(fields[3]),
+            ];
+            assert.equal(
+              pid,
+              child.pid,
+              "the PID returned is the supervisor's",
+            );
+            assert.equal(pgid, pid, "it leads its process group");
+            assert.equal(sid, pid, "it leads its session");
+            assert.equal(exe, Deno.realPathSync(DENO), "it is the runtime");
+          } finally {
+            assert.equal((await child.status).code, 0);
+          }
+        }));
+    });
+  });
+
+  Deno.test(`launchSupervisor() ${way}: the shim it starts leads its own session, with the PID returned, and runs the job`, async () => {
+    await withTempDir(async (dir) => {
+      const { store, job } = await jobIn(dir, ["sleep", "0.3"]);
+      await withEnv(SHIM_ENV, undefined, () =>
+        withSetsidEnv(env, async () => {
+          const child = launchSupervisor([DENO, "run", "-A", MOD], store, job);
+          child.ref();
+          // Through setsid, it is setsid for a moment, then perl.
+          await until("the shim to run", () => {
+            const exe = Deno.readLinkSync(`/proc/${child.pid}/exe`);
+            return /perl/.test(exe) ? true : undefined;
           });
-          const [stat, exe] = text.split("\n");
-          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-          const [pid, pgid, sid] = [
-            Number(stat.slice(0, stat.indexOf(" "))),
-            Number(fields[2]),
-            Number(fields[3]),
-          ];
-          assert.equal(pid, child.pid, "the PID returned is the supervisor's");
-          assert.equal(pgid, pid, "it leads its process group");
-          assert.equal(sid, pid, "it leads its session");
-          assert.equal(exe, Deno.realPathSync(DENO), "it is the runtime");
-        } finally {
+          const p = readProcess(child.pid)!;
+          assert.equal(p.pgid, child.pid, "it leads its process group");
+          assert.equal(p.sid, child.pid, "it leads its session");
           assert.equal((await child.status).code, 0);
-        }
-      });
+          const ended = await store.load(job.id);
+          assert.equal(ended.status, "completed", ended.error);
+          assert.equal(ended.pid, child.pid);
+          assert.equal(ended.supervisor, "shim");
+        }));
     });
   });
 
@@ -157,10 +210,11 @@ Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
       await Deno.writeTextFile(badShebang, "#!/no/such/sh\nexit 0\n", {
         mode: 0o755,
       });
+      const { store, job } = await jobIn(dir);
       await withSetsidEnv(env, () => {
         for (const program of [join(dir, "missing"), plain, dir, badShebang]) {
           assert.throws(
-            () => launchSupervisor([program], dir, "x"),
+            () => launchSupervisor([program], store, job),
             Error,
             program,
           );
@@ -170,15 +224,15 @@ Deno.renameSync(store + "/" + id + ".tmp", store + "/" + id);
         // Through setsid, the error is ours, made before anything starts;
         // worded as the runtime's, so callers' messages stay the same.
         assert.throws(
-          () => launchSupervisor([join(dir, "missing")], dir, "x"),
+          () => launchSupervisor([join(dir, "missing")], store, job),
           Deno.errors.NotFound,
         );
         assert.throws(
-          () => launchSupervisor([plain], dir, "x"),
+          () => launchSupervisor([plain], store, job),
           Deno.errors.PermissionDenied,
         );
         assert.throws(
-          () => launchSupervisor([badShebang], dir, "x"),
+          () => launchSupervisor([badShebang], store, job),
           Error,
           "bad interpreter /no/such/sh",
         );

@@ -13,12 +13,7 @@ import { openStore, storeName } from "../store/open.ts";
 import { capabilitiesOf } from "../store/capabilities.ts";
 import { redact } from "../store/redact.ts";
 import { assertPosix } from "../process/platform.ts";
-import {
-  hasFile,
-  launchSupervisor,
-  LIMIT_FILE,
-  SUPERVISOR_STORE_ENV,
-} from "./launch.ts";
+import { hasFile, launchSupervisor, LIMIT_FILE } from "./launch.ts";
 import { describe, SpawnError } from "./errors.ts";
 import {
   checkPermissions,
@@ -189,11 +184,9 @@ function cannotRecord(store: JobStore, err: unknown): SpawnError {
 }
 
 /**
- * Starts the job's supervisor. A store of one host is named on its command
- * line; a database's URL (which holds credentials) goes in its environment,
- * never on a command line every user can read. The supervisor writes its
- * PID into the record itself: a second write here would double spawn()'s
- * cost. If it cannot start, the job is taken back.
+ * Starts the job's supervisor (launch.ts). Its PID reaches the record
+ * through its journal: a second write here would double spawn()'s cost.
+ * If it cannot start, the job is taken back.
  */
 async function launch(
   store: JobStore,
@@ -201,20 +194,12 @@ async function launch(
   plan: Plan,
   env: Record<string, string> | undefined,
 ): Promise<SpawnResult> {
-  const shared = store.capabilities.sharedByHosts;
   let child: Deno.ChildProcess;
   try {
-    child = launchSupervisor(
-      plan.supervisor,
-      shared ? "" : store.location,
-      job.id,
-      {
-        cwd: plan.workingDir,
-        env: shared
-          ? { ...env, [SUPERVISOR_STORE_ENV]: store.reopenSpec() }
-          : env,
-      },
-    );
+    child = launchSupervisor(plan.supervisor, store, job, {
+      cwd: plan.workingDir,
+      env,
+    });
   } catch (err) {
     const message = `Cannot start the supervisor ${plan.self[0]}: ${
       describe(err)

@@ -209,29 +209,3 @@ export function removeSyncIfPresent(path: string): boolean {
     return err instanceof Deno.errors.NotFound;
   }
 }
-
-/**
- * Whether a process holds an exclusive flock on a file, asked synchronously
- * with a shared tryLock (which conflicts only with an exclusive lock, so
- * readers probing at the same moment do not see each other).
- *
- * @param path The file.
- * @returns `true` if it is locked, `false` if not, `undefined` if there is
- * no such file.
- */
-export function isLockedSync(path: string): boolean | undefined {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true });
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-  try {
-    const got = file.tryLockSync(false);
-    if (got) file.unlockSync();
-    return !got;
-  } finally {
-    file.close();
-  }
-}

@@ -22,14 +22,21 @@ import {
 import { newJob } from "./job_options.ts";
 import {
   createFile,
-  openLockFile,
   removeIfPresent,
   removeStaleTemps,
   removeSyncIfPresent,
   withFileLock,
   writeFileDurably,
 } from "./durable.ts";
-import { applyLiveness, claimNewLiveness, isLivenessHeld } from "./liveness.ts";
+import {
+  applyLiveness,
+  claimNewLiveness,
+  holdLiveness,
+  isLivenessHeld,
+  localFiles,
+} from "./liveness.ts";
+import { foldJournal, readJournal as readJournalOf } from "./journal.ts";
+import { granted } from "../util/permissions.ts";
 import {
   cleanable,
   cleanCutoff,
@@ -38,7 +45,6 @@ import {
   isLate,
 } from "./rules.ts";
 import { removeDebris } from "./debris.ts";
-import { rotatedLogPath } from "./log_files.ts";
 import { resolve } from "../util/path.ts";
 import { listJobs, recordIdOf } from "./list.ts";
 import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
@@ -174,7 +180,18 @@ export class FileJobStore implements contract.JobStore {
       job,
       this.livenessPath(job.id),
       () => this.#read(job.id),
+      this.fold(job.id),
     );
+  }
+
+  /**
+   * Writes what a job's journal says into its record (an update folds it
+   * in), for a reader that finds an end there; `undefined` for a reader
+   * that may not write the directory, which shows it without writing.
+   */
+  fold(id: string): (() => Promise<Job>) | undefined {
+    if (!granted({ name: "write", path: this.#dir })) return undefined;
+    return () => this.update(id, (job) => job);
   }
 
   /** Loads the record as it is on disk, without the lost rule. */
@@ -231,7 +248,12 @@ export class FileJobStore implements contract.JobStore {
     return await withFileLock(id, this.#lockPath(id), async () => {
       // Read synchronously: under the lock, nothing else is waited for, and
       // an asynchronous read is a trip through Deno's thread pool.
-      const current = readJobFileSync(this.recordPath(id), id);
+      // What the job's supervisor journaled is folded in first, so every
+      // write carries it (docs/design.md, "Folding").
+      const current = foldJournal(
+        readJobFileSync(this.recordPath(id), id),
+        readJournalOf(this.livenessPath(id)),
+      );
       const next = await fn(structuredClone(current));
       next.id = id;
       const text = serializeJobRecord(next);
@@ -266,11 +288,9 @@ export class FileJobStore implements contract.JobStore {
         }
         throw err;
       }
-      const extra = [this.livenessPath(id)];
-      const log = this.logPath(id);
-      // `<id>.log.1`, the log cap's older half, goes with the log.
-      if (options.log ?? true) extra.push(log, rotatedLogPath(log));
-      for (const path of extra) await removeIfPresent(path);
+      for (const path of localFiles(this.#dir, id, options.log ?? true)) {
+        await removeIfPresent(path);
+      }
     });
     await removeIfPresent(this.#lockPath(id));
   }
@@ -314,40 +334,26 @@ export class FileJobStore implements contract.JobStore {
   }
 
   /**
-   * Takes the job's liveness flock for the supervisor's life, and stamps
-   * `supervisedAt` and this process's PID. The stamp is written atomically
-   * but not flushed: the lock, not the stamp, says whether the supervisor
-   * lives, and the supervisor's next write (the worker's PID) is durable
-   * and carries it along. A cancel reaches a file-store supervisor as
-   * SIGTERM, so `cancelRequested` never aborts.
+   * Takes the job's liveness flock for the supervisor's life, and writes
+   * its `S` line (this process's PID) into the job's journal: the record is
+   * not written (a reader folds the line in). A cancel reaches a
+   * file-store supervisor as SIGTERM, so `cancelRequested` never aborts.
    */
   async hold(id: string): Promise<contract.JobLease> {
     id = this.#stored(id);
-    const file = await openLockFile(id, this.livenessPath(id));
-    let previous: Job | undefined;
-    try {
-      await file.lock(true);
-      await this.update(id, (job) => {
-        previous = structuredClone(job);
-        job.supervisedAt = new Date();
-        job.pid = Deno.pid;
-        return job;
-      }, { durable: false });
-    } catch (err) {
-      file.close();
-      throw err;
-    }
+    const previous = await this.loadRecorded(id);
+    const file = await holdLiveness(this.livenessPath(id));
     // Decided only now that the lock is held: a reader that found it free
     // before took its time earlier, so if it called the job lost (not
     // started within the grace period), this says late too.
-    const late = isLate(previous!, Date.now());
+    const late = isLate(previous, Date.now());
     return {
-      previous: previous!,
+      previous,
       late,
       cancelRequested: new AbortController().signal,
-      async [Symbol.asyncDispose]() {
-        await file.unlock().catch(() => {});
+      [Symbol.asyncDispose]() {
         file.close();
+        return Promise.resolve();
       },
     };
   }
@@ -356,8 +362,14 @@ export class FileJobStore implements contract.JobStore {
    * Whether some process holds the job's liveness lock: `undefined` if
    * there is no liveness file (an epack record, say).
    */
-  async isHeld(id: string): Promise<boolean | undefined> {
-    return await isLivenessHeld(this.livenessPath(this.#stored(id)));
+  isHeld(id: string): Promise<boolean | undefined> {
+    try {
+      return Promise.resolve(
+        isLivenessHeld(this.livenessPath(this.#stored(id))),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

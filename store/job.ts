@@ -152,6 +152,13 @@ export interface Job extends JobControlOptions {
   env?: Record<string, string>;
   /** The job this one re-runs (`jobs restart`), if it is a restart. */
   restartOf?: string;
+  /**
+   * Which process supervised the job: `shim` (the job's small perl process)
+   * or `deno` (the Deno supervisor, where perl cannot run).
+   */
+  supervisor?: "shim" | "deno";
+  /** When the job's end hook was started: its claim, so that it runs once. */
+  onEndStartedAt?: Date;
   /** Keys found in the file that this module does not know; kept on rewrite. */
   extra?: Record<string, unknown>;
   /**

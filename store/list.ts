@@ -9,7 +9,6 @@ import type { ListOptions, ListResult } from "./contract.ts";
 import { isSupervisedStatus } from "./rules.ts";
 import { readJobFile, readJobFileSync } from "./record.ts";
 import { applyLiveness } from "./liveness.ts";
-import { isLockedSync } from "./durable.ts";
 
 /** How many records are read between two yields to the event loop. */
 const YIELD_EVERY = 256;
@@ -19,6 +18,8 @@ export interface ListedStore {
   readonly dir: string;
   recordPath(id: string): string;
   livenessPath(id: string): string;
+  /** How a reader writes a journal's end into a record, if it may. */
+  fold?(id: string): (() => Promise<Job>) | undefined;
 }
 
 /**
@@ -112,9 +113,8 @@ async function read(
 }
 
 /**
- * A job that should be running, with its liveness lock consulted: asked
- * synchronously first, since a held lock leaves the job as recorded and
- * saves the asynchronous probe (about 1.3 ms a running job, under load).
+ * A job that should be running, with its journal folded in and its
+ * liveness lock consulted (liveness.ts).
  */
 async function live(
   store: ListedStore,
@@ -122,13 +122,11 @@ async function live(
   invalid: InvalidJobFile[],
 ): Promise<Job | undefined> {
   try {
-    if (isLockedSync(store.livenessPath(recorded.id)) === true) {
-      return recorded;
-    }
     return await applyLiveness(
       recorded,
       store.livenessPath(recorded.id),
       () => readJobFile(store.recordPath(recorded.id), recorded.id),
+      store.fold?.(recorded.id),
     );
   } catch (err) {
     return failed(err, invalid);

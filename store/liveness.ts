@@ -7,6 +7,7 @@
 import type { Job } from "./job.ts";
 import { validateJobId } from "./job_id.ts";
 import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
+import { appendJournal, foldJournal, readJournal } from "./journal.ts";
 
 /**
  * Where a job's liveness file is on this host: `<localDir>/<id>.live`, for
@@ -22,27 +23,27 @@ export function livenessPath(store: { localDir: string }, id: string): string {
 }
 
 /**
- * Tells whether some process holds the liveness lock in `path`.
+ * Tells whether some process holds the liveness lock in `path`, asked
+ * synchronously (an asynchronous probe is a trip through Deno's thread
+ * pool for each running job of a listing) with a shared tryLock, which
+ * conflicts with the supervisor's exclusive lock but not with other
+ * readers probing at the same moment.
  *
  * @param path The job's liveness file.
  * @returns `true` if a live process holds it, `false` if nobody does, and
  * `undefined` if there is no liveness file (an epack record, say).
  */
-export async function isLivenessHeld(
-  path: string,
-): Promise<boolean | undefined> {
+export function isLivenessHeld(path: string): boolean | undefined {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true });
+    file = Deno.openSync(path, { read: true });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
     throw err;
   }
   try {
-    // A shared probe: it conflicts with the supervisor's exclusive lock but
-    // not with other readers probing at the same moment.
-    const got = await file.tryLock(false);
-    if (got) await file.unlock();
+    const got = file.tryLockSync(false);
+    if (got) file.unlockSync();
     return !got;
   } finally {
     file.close();
@@ -50,22 +51,27 @@ export async function isLivenessHeld(
 }
 
 /**
- * Applies the lost rule to a job read from disk: a job recorded as running
- * whose liveness lock nobody holds is lost, unless it was created less than
- * `SUPERVISOR_START_GRACE_MS` ago and its supervisor has not taken
- * the lock yet. A job without a liveness file (epack's own) is left as
- * recorded. The record on disk is not changed. The lock is probed at most
- * twice, and the record re-read after each probe that finds it free.
+ * What a reader makes of a job read from disk (docs/design.md, "Folding"):
+ * a job that says it is supervised gets its journal folded in, and the
+ * lost rule applied. A journal that holds the job's end is folded, and
+ * through `write`, when given, the end is written into the record (a
+ * failure to write only means the next reader does it). Otherwise the job
+ * is lost if nobody holds the lock and its supervisor had taken the job (or
+ * the start grace has passed). A job without a liveness file (epack's own)
+ * is left as recorded. The lock is probed at most twice, the record and the
+ * journal read again after each probe that finds it free.
  *
  * @param job The job as recorded, read before this call.
- * @param livenessPath The job's liveness file.
+ * @param livenessPath The job's liveness file, `<id>.live`.
  * @param reread Reads the record again.
- * @returns The job, with status `lost` and an error if it is lost.
+ * @param write Folds the journal into the record and returns it.
+ * @returns The job as its journal says, `lost` with an error if it is lost.
  */
 export async function applyLiveness(
   job: Job,
   livenessPath: string,
   reread: () => Promise<Job>,
+  write?: () => Promise<Job>,
 ): Promise<Job> {
   if (!isSupervisedStatus(job.status)) return job;
   // The time is taken before the probe: a supervisor that takes the lock
@@ -73,27 +79,39 @@ export async function applyLiveness(
   // so it never runs a job a reader has already called lost.
   const now = Date.now();
   // `before` is always a record read before the probe that follows.
-  let before = job;
+  let before = foldJournal(job, readJournal(livenessPath));
   for (;;) {
-    const held = await isLivenessHeld(livenessPath);
+    if (!isSupervisedStatus(before.status)) return await settle(before, write);
+    const held = isLivenessHeld(livenessPath);
     if (held !== false) return before;
-    // Nobody holds the lock. Re-read: the supervisor writes its final record
+    // Nobody holds the lock. Read again: the supervisor writes its end
     // before it lets go, so a job that just ended shows its real end here.
-    const fresh = await reread();
-    // The supervisor stamps supervisedAt while it holds the lock, and lets
-    // go only after its final write. A stamp read before the probe means the
-    // lock was taken before it, so a free lock means the supervisor is gone.
-    // A stamp seen only now may have been made after the probe, by a
-    // supervisor that took the lock just then and lives: probe again.
-    if (
-      fresh.supervisedAt !== undefined && before.supervisedAt === undefined &&
-      isSupervisedStatus(fresh.status)
-    ) {
+    const fresh = foldJournal(await reread(), readJournal(livenessPath));
+    if (!isSupervisedStatus(fresh.status)) return await settle(fresh, write);
+    // A supervisor's stamp read before the probe means the lock was taken
+    // before it, so a free lock means the supervisor is gone. A stamp seen
+    // only now may have been made after the probe, by a supervisor that
+    // took the lock just then and lives: probe again.
+    if (fresh.supervisedAt !== undefined && before.supervisedAt === undefined) {
       before = fresh;
       continue;
     }
     const reason = lostReason(fresh, false, now);
     return reason === undefined ? fresh : asLost(fresh, reason);
+  }
+}
+
+/** A job whose end was folded from its journal: written, where it can be. */
+async function settle(
+  folded: Job,
+  write: (() => Promise<Job>) | undefined,
+): Promise<Job> {
+  if (write === undefined) return folded;
+  try {
+    return await write();
+  } catch {
+    // Read-only, or a full disk: the journal keeps the end for the next.
+    return folded;
   }
 }
 
@@ -191,4 +209,72 @@ function isAt(file: Deno.FsFile, path: string): boolean {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
+}
+
+/**
+ * Sends `signal` to a job's supervisor, on local proof only: the process
+ * named by the `S` line of its journal, while the journal's lock is held
+ * and (where start times can be read) that process started when the line
+ * says. A record's `pid`, or a database row's, is never used for a signal.
+ *
+ * @param livePath The job's `<id>.live`.
+ * @param signal The signal.
+ * @returns Whether it was sent.
+ */
+export async function signalSupervisor(
+  livePath: string,
+  signal: Deno.Signal,
+): Promise<boolean> {
+  if (isLivenessHeld(livePath) !== true) return false;
+  const s = readJournal(livePath)?.supervisor;
+  if (s === undefined || s.pid <= 1 || s.pid === Deno.pid) return false;
+  if (s.ticks !== undefined) {
+    const { isEnded, readProcess } = await import("../process/inspect.ts");
+    const info = readProcess(s.pid);
+    if (
+      info !== undefined &&
+      (isEnded(info) || (info.startTicks ?? s.ticks) !== s.ticks)
+    ) return false;
+  }
+  try {
+    Deno.kill(s.pid, signal);
+    return true;
+  } catch {
+    return false; // Gone since: its job is ending anyway.
+  }
+}
+
+/**
+ * Takes a job's liveness for a Deno supervisor (a store's `hold()`): the
+ * flock on its `<id>.live`, waited for (a starter holds it a moment), then
+ * the journal's `S` line that says who holds it. Closing the file lets it
+ * go.
+ *
+ * @throws {Deno.errors.NotFound} If its directory is gone.
+ */
+export async function holdLiveness(path: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(path, {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    await file.lock(true);
+    appendJournal(path, "S", [Deno.pid, "-", "deno"]);
+    return file;
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+/**
+ * A job's files on this host beside its record: its journal and control
+ * file, and with `log` its log and the log cap's older half `<id>.log.1`.
+ */
+export function localFiles(dir: string, id: string, log: boolean): string[] {
+  const base = `${dir}/${validateJobId(id)}`;
+  const files = [`${base}.live`, `${base}.ctl`];
+  return log ? [...files, `${base}.log`, `${base}.log.1`] : files;
 }

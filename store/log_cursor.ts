@@ -242,6 +242,15 @@ export class LogCursor {
       if (at.head.length === 0) this.#say("dropped");
       return await this.#take(old, at);
     }
+    // A rotation copies only the newest bytes (its first are not the
+    // generation's): if the bytes before the place are in it, it goes on
+    // from there, and nothing was dropped.
+    const after = at.tail.length === 0
+      ? undefined
+      : await endOf(old.file, old.size, at.tail);
+    if (after !== undefined) {
+      return await this.#take(old, await samplesAt(old.file, after));
+    }
     this.#say("dropped");
     if (ours) {
       // Read past the copy: what the worker wrote between the last copy
@@ -301,4 +310,28 @@ export class LogCursor {
   #say(kind: "rotated" | "dropped" | "truncated"): void {
     this.#onEvent({ kind, path: this.#path });
   }
+}
+
+/** Where the first copy of `needle` in `file` ends, if it holds one. */
+async function endOf(
+  file: Deno.FsFile,
+  size: number,
+  needle: Uint8Array,
+): Promise<number | undefined> {
+  for (let at = 0; at < size; at += CHUNK) {
+    // Each chunk with the needle's length before it: no match is split.
+    const from = Math.max(0, at - needle.length + 1);
+    const buf = await bytesAt(file, from, at + CHUNK - from);
+    for (
+      let i = buf.indexOf(needle[0]);
+      i >= 0;
+      i = buf.indexOf(needle[0], i + 1)
+    ) {
+      if (i + needle.length > buf.length) break;
+      if (same(buf.subarray(i, i + needle.length), needle)) {
+        return from + i + needle.length;
+      }
+    }
+  }
+  return undefined;
 }

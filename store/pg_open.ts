@@ -86,7 +86,9 @@ export function postgresSettings(
     Math.max(1, Math.floor(leaseTtl / 3));
   const logDir = options.logDir ?? q.get("epack_log_dir") ??
     join(userStateDir(), "epack", "logs");
+  const host = options.host ?? q.get("epack_host") ?? hostName();
   q.delete("epack_log_dir");
+  q.delete("epack_host");
   if (!(renewEvery < leaseTtl)) {
     throw new RangeError(
       `The lease's renewal period (${renewEvery} ms) must be shorter than its TTL (${leaseTtl} ms)`,
@@ -97,7 +99,7 @@ export function postgresSettings(
     leaseTtl,
     renewEvery,
     logDir,
-    host: options.host ?? hostName(),
+    host,
   };
 }
 
@@ -105,8 +107,10 @@ export function postgresSettings(
  * The URL with its credentials and the settings in its query, so that a
  * supervisor opens the same store. Secret: never on a command line.
  */
-export function reopenUrl(settings: Omit<PostgresSettings, "host">): string {
+export function reopenUrl(settings: PostgresSettings): string {
   const url = new URL(settings.url);
+  // The host a job's processes open the store as is the one it ran on.
+  url.searchParams.set("epack_host", settings.host);
   url.searchParams.set("epack_lease_ttl", String(settings.leaseTtl));
   url.searchParams.set("epack_renew_every", String(settings.renewEvery));
   url.searchParams.set("epack_log_dir", settings.logDir);

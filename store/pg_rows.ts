@@ -21,7 +21,6 @@ export interface Row {
   lease_until: Date | null;
   log_tail?: string | null;
   version?: string;
-  late?: boolean;
 }
 
 /**
@@ -70,8 +69,8 @@ export function insertRow(sql: Sql, job: Job, host: string, text: string) {
 
 /**
  * The compare-and-swap write of `next` over `row`, with its notification:
- * no row comes back if the version moved on since `row` was read. A `ttl`
- * also renews the lease; a `tail` is the end of the job's log, kept with its
+ * no row comes back if the version moved on since `row` was read.
+ * A `tail` is the end of the job's log, kept with its
  * end in the same statement (a reader that sees the end sees the tail).
  */
 export function swapRow(
@@ -79,7 +78,6 @@ export function swapRow(
   row: Row,
   next: Job,
   text: string,
-  ttl: number | null,
   tail: string | null = null,
 ) {
   return sql`
@@ -89,8 +87,6 @@ export function swapRow(
         status = ${next.status},
         cancel_requested = ${next.cancelRequestedAt !== undefined},
         ended_at = ${next.completedAt ?? null},
-        lease_until = CASE WHEN ${ttl}::bigint IS NULL THEN lease_until
-          ELSE now() + ${ttl}::bigint * interval '1 millisecond' END,
         log_tail = coalesce(log_tail, ${tail}::text),
         version = version + 1
       WHERE id = ${row.id} AND version = ${row.version!}

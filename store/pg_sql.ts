@@ -50,3 +50,31 @@ export function lostColumnsSql(
 ): postgres.PendingQuery<postgres.Row[]> {
   return sql`${lostSql(sql)} AS lost, lease_until IS NULL AS never`;
 }
+
+/** A job whose lease {@linkcode renewSql} renewed. */
+export type Renewed = { id: string; record: string | null; late: boolean };
+
+/**
+ * The host's renewal (store/pg_lease.ts): the leases of these jobs of
+ * `host` that are supervised; back come their IDs, the record of each whose
+ * cancel was requested, and whether the start grace had passed (a hold
+ * then comes late). IDs are letters, digits and underscores: a comma list
+ * is exact.
+ */
+export function renewSql(sql: Sql, ids: string[], host: string, ttl: number) {
+  return sql<Renewed[]>`
+    UPDATE epack_detach_jobs SET
+      lease_until = now() + ${ttl} * interval '1 millisecond'
+    WHERE id = ANY(string_to_array(${ids.join(",")}, ','))
+      AND host = ${host} AND ${supervisedSql(sql)}
+    RETURNING id, CASE WHEN cancel_requested THEN record END AS record,
+      now() - created_at >= ${SUPERVISOR_START_GRACE_MS} *
+        interval '1 millisecond' AS late`;
+}
+
+/** Ends a job's lease now, as the kernel drops a flock (if supervised). */
+export function expireSql(sql: Sql, id: string) {
+  return sql`
+    UPDATE epack_detach_jobs SET lease_until = now()
+    WHERE id = ${id} AND ${supervisedSql(sql)}`;
+}

@@ -15,6 +15,7 @@ import {
   type JobEnd,
 } from "./job.ts";
 import {
+  isJobId,
   JobNotFoundError,
   matchJobId,
   validateJobId,
@@ -31,9 +32,21 @@ import {
   swapRow,
 } from "./pg_rows.ts";
 import { newJob } from "./job_options.ts";
-import { holdLease } from "./pg_lease.ts";
-import { rotatedLogPath } from "./log_files.ts";
-import { lateSql, lostColumnsSql, lostSql, supervisedSql } from "./pg_sql.ts";
+import {
+  applyLiveness,
+  holdLiveness,
+  isLivenessHeld,
+  livenessPath,
+  localFiles,
+} from "./liveness.ts";
+import { foldJournal, readJournal } from "./journal.ts";
+import {
+  expireSql,
+  lostColumnsSql,
+  lostSql,
+  renewSql,
+  supervisedSql,
+} from "./pg_sql.ts";
 import {
   describe,
   isTransient,
@@ -50,15 +63,6 @@ import {
 } from "./pg_open.ts";
 import { POSTGRES_STORE_CAPABILITIES } from "./capabilities.ts";
 import { redact } from "./redact.ts";
-
-/** What one compare-and-swap step writes. */
-interface Swap {
-  next: Job;
-  /** Renew the lease too. */
-  lease?: boolean;
-  /** The end of the job's log, kept with its end. */
-  tail?: string;
-}
 
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
@@ -119,8 +123,8 @@ export class PostgresJobStore implements contract.JobStore {
 
   /** The URL with its credentials and the store's options: a secret. */
   reopenSpec(): string {
-    const { leaseTtl, renewEvery, logDir } = this;
-    return reopenUrl({ url: this.#url, leaseTtl, renewEvery, logDir });
+    const { leaseTtl, renewEvery, logDir, host } = this;
+    return reopenUrl({ url: this.#url, leaseTtl, renewEvery, logDir, host });
   }
 
   /** `<logDir>/<id>.log`: made from the ID, never taken from a row. */
@@ -183,9 +187,24 @@ export class PostgresJobStore implements contract.JobStore {
     return job;
   }
 
-  /** Loads a job with the lost rule applied (by the server's clock). */
+  /**
+   * Loads a job with the lost rule applied: by its journal and lock on this
+   * host, where it has one (an end found there is written: docs/design.md,
+   * "Folding"), else by its lease and the server's clock.
+   */
   async load(id: string): Promise<Job> {
-    return rowJob(await this.#loadRow(id), this.location, true);
+    return await this.#live(await this.#loadRow(id));
+  }
+
+  async #live(row: Row): Promise<Job> {
+    const path = isJobId(row.id) ? livenessPath(this, row.id) : "";
+    const local = row.host === this.host && isLivenessHeld(path) !== undefined;
+    const job = rowJob(row, this.location, !local);
+    if (!local) return job;
+    const again = async () =>
+      rowJob(await this.#loadRow(row.id), this.location, false);
+    const write = () => this.update(row.id, (j) => j);
+    return await applyLiveness(job, path, again, write);
   }
 
   /** Loads a job as recorded. */
@@ -230,7 +249,7 @@ export class PostgresJobStore implements contract.JobStore {
     for (const row of rows) {
       let job: Job;
       try {
-        job = rowJob(row, this.location, true);
+        job = await this.#live(row);
       } catch (err) {
         if (!(err instanceof InvalidJobFileError)) throw err;
         invalid.push({ id: row.id, path: err.path, reason: err.reason });
@@ -251,9 +270,7 @@ export class PostgresJobStore implements contract.JobStore {
    * in `fn`, writes nothing. Always durable.
    */
   async update(id: string, fn: contract.JobUpdater): Promise<Job> {
-    return await this.#swap(id, async (current) => ({
-      next: await fn(structuredClone(current)),
-    }));
+    return await this.#swap(id, (current) => fn(structuredClone(current)));
   }
 
   // Each step is one statement and no transaction stays open while
@@ -263,7 +280,7 @@ export class PostgresJobStore implements contract.JobStore {
   // 3.4.9 issue #1208; single statements never pin one.)
   async #swap(
     id: string,
-    compute: (current: Job, row: Row) => Swap | Promise<Swap>,
+    compute: (current: Job) => Job | Promise<Job>,
   ): Promise<Job> {
     // A write cut off by a lost connection may or may not have been
     // committed: the next read tells (the version moved on to exactly what
@@ -277,7 +294,7 @@ export class PostgresJobStore implements contract.JobStore {
         rows = await this.#run(() =>
           this.#sql<Row[]>`
           SELECT id, host, record, version, lease_until,
-            ${lostColumnsSql(this.#sql)}, ${lateSql(this.#sql)} AS late
+            ${lostColumnsSql(this.#sql)}
           FROM epack_detach_jobs ${byId(this.#sql, id)}`
         );
       } catch (err) {
@@ -295,19 +312,27 @@ export class PostgresJobStore implements contract.JobStore {
         done.host = row.host;
         return done;
       }
-      const { next, lease, tail } = await compute(
-        parseRow(row, this.location),
-        row,
-      );
+      // What a supervisor of this host journaled is folded in first.
+      let current = parseRow(row, this.location);
+      const local = row.host === this.host;
+      if (local) {
+        current = foldJournal(current, readJournal(livenessPath(this, row.id)));
+      }
+      const next = await compute(current);
+      // A job of this host keeps its log's end with its end (one statement).
+      const tail =
+        local && !isFinalStatus(parseRow(row, this.location).status) &&
+          isFinalStatus(next.status)
+          ? await readTail(this.logPath(row.id))
+          : undefined;
       next.id = row.id;
       delete next.host;
       delete next.logTail;
       const text = serializeJobRecord(next);
-      const ttl = lease ? this.leaseTtl : null;
       let written;
       try {
         written = await this.#run(() =>
-          swapRow(this.#sql, row, next, text, ttl, tail ?? null)
+          swapRow(this.#sql, row, next, text, tail ?? null)
         );
       } catch (err) {
         if (retries++ >= 3 || !isTransient(err)) throw err;
@@ -322,20 +347,9 @@ export class PostgresJobStore implements contract.JobStore {
     }
   }
 
-  /**
-   * Records a job's end, `at` the time it happened (the first end wins)
-   * and, for a job of this host, the last {@linkcode LOG_TAIL_BYTES} of its
-   * log, read from the path made from its ID on this host.
-   */
+  /** See `JobStore.finish`; a job of this host keeps its log's end. */
   async finish(id: string, end: JobEnd, at?: Date): Promise<Job> {
-    const apply = endJob(end, at);
-    return await this.#swap(id, async (current, row) => {
-      // Read here, by the row's ID (a ULID may have been typed in another
-      // case), so that the end and the tail land in one statement.
-      const local = !isFinalStatus(current.status) && row.host === this.host;
-      const tail = local ? await readTail(this.logPath(row.id)) : undefined;
-      return { next: apply(current), ...(tail !== undefined ? { tail } : {}) };
-    });
+    return await this.update(id, endJob(end, at));
   }
 
   /** Deletes a job's row, and its log if the log is on this host. */
@@ -345,8 +359,10 @@ export class PostgresJobStore implements contract.JobStore {
         DELETE FROM epack_detach_jobs
         WHERE id = (SELECT id FROM epack_detach_jobs ${where})
         RETURNING id, host, record`);
-    if ((options.log ?? true) && row.host === this.host) {
-      await removeLogs(this.logPath(row.id));
+    if (row.host === this.host) {
+      for (const path of localFiles(this.logDir, row.id, options.log ?? true)) {
+        await Deno.remove(path).catch(() => {});
+      }
     }
   }
 
@@ -362,8 +378,11 @@ export class PostgresJobStore implements contract.JobStore {
     const { jobs } = await this.list();
     const removed: string[] = [];
     for await (const job of cleanable(jobs, cutoff, options.keep)) {
-      // Re-checked in the DELETE: a lease renewed since the listing (or an
-      // end recorded) keeps a running job.
+      // Lost by this host's own evidence: its lease ends (as the renewer's).
+      if (job.status === "lost" && job.host === this.host) {
+        await this.expire(job.id);
+      }
+      // Re-checked in the DELETE: a lease renewed since the listing keeps a job.
       const rows = await this.#run(() =>
         this.#sql<Row[]>`
           DELETE FROM epack_detach_jobs
@@ -372,8 +391,9 @@ export class PostgresJobStore implements contract.JobStore {
           RETURNING id, host, record`
       );
       if (rows.length === 0) continue;
-      if (rows[0].host === this.host) {
-        await removeLogs(this.logPath(rows[0].id));
+      const mine = rows[0].host === this.host;
+      for (const path of mine ? localFiles(this.logDir, job.id, true) : []) {
+        await Deno.remove(path).catch(() => {});
       }
       removed.push(job.id);
     }
@@ -390,44 +410,41 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Takes the job's lease and renews it every `renewEvery` until disposed,
-   * each time on a brief connection; each renewal also looks for a cancel
-   * request. A renewal that fails (the server restarting, say) is tried
-   * again at the next one; the job keeps running meanwhile.
+   * Takes the job's local lock (its journal's `S` line) and its lease, which
+   * the host's renewer renews while the lock is held; both end when let go.
    */
   async hold(id: string): Promise<contract.JobLease> {
-    let previous: Job | undefined;
-    let late = false;
-    const held = await this.#swap(id, (current, row) => {
-      previous = structuredClone(current);
-      late = Boolean(row.late) && current.supervisedAt === undefined;
-      current.supervisedAt = new Date();
-      current.pid = Deno.pid;
-      return { next: current, lease: true };
-    });
-    return await holdLease(
-      {
-        dir: this.logDir,
-        url: this.#url.href,
-        ttl: this.leaseTtl,
-        every: this.renewEvery,
+    const previous = await this.loadRecorded(id);
+    await Deno.mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    const file = await holdLiveness(livenessPath(this, previous.id));
+    // Late by the server's clock, as readers see it, once the lock is held.
+    const [row] = await this.renew([previous.id]).catch(() => []);
+    const late = previous.supervisedAt === undefined && row?.late === true;
+    return {
+      previous,
+      late,
+      cancelRequested: previous.cancelRequestedAt === undefined
+        ? new AbortController().signal
+        : AbortSignal.abort(),
+      [Symbol.asyncDispose]: async () => {
+        file.close();
+        await this.expire(previous.id);
       },
-      held.id,
-      {
-        previous: previous!,
-        late,
-        cancelRequested: held.cancelRequestedAt !== undefined,
-      },
-      () => this.#expire(held.id),
+    };
+  }
+
+  /** Renews leases of this host's jobs (pg_lease.ts). Internal. */
+  async renew(
+    ids: string[],
+  ): Promise<{ id: string; record: string | null; late: boolean }[]> {
+    return await this.#run(() =>
+      renewSql(this.#sql, ids, this.host, this.leaseTtl)
     );
   }
 
-  // As the kernel drops a flock: a job left running without its supervisor
-  // is lost at once, not only when the lease runs out.
-  async #expire(id: string): Promise<void> {
-    await this.#sql`
-      UPDATE epack_detach_jobs SET lease_until = now()
-      WHERE id = ${id} AND ${supervisedSql(this.#sql)}`.catch(() => {});
+  /** Ends a job's lease now (a supervised job's only). */
+  async expire(id: string): Promise<void> {
+    await expireSql(this.#sql, id).catch(() => {});
   }
 
   /** Notifications of the job's changes (LISTEN on the store's channel). */
@@ -479,12 +496,5 @@ export class PostgresJobStore implements contract.JobStore {
     } catch (err) {
       throw describe(err, this.#target);
     }
-  }
-}
-
-/** A job's log and its log cap's older half, `<id>.log.1`, if there. */
-async function removeLogs(log: string): Promise<void> {
-  for (const path of [log, rotatedLogPath(log)]) {
-    await Deno.remove(path).catch(() => {});
   }
 }

@@ -34,6 +34,7 @@ import {
   stringMap,
   strings,
   time,
+  typed,
   withDefault,
 } from "./record_fields.ts";
 
@@ -95,6 +96,12 @@ const FIELDS = {
   env: stringMap("env"),
   name: checked(string("name"), checkJobName),
   restartOf: checked(string("restart_of"), validateJobId),
+  supervisor: typed<"shim" | "deno">(
+    "supervisor",
+    '"shim" or "deno"',
+    (v) => v === "shim" || v === "deno",
+  ),
+  onEndStartedAt: time("on_end_started_at"),
 } satisfies { [K in RecordField]-?: Field<Job[K]> };
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];

@@ -328,6 +328,8 @@ const ORDER = [
   "env",
   "name",
   "restart_of",
+  "supervisor",
+  "on_end_started_at",
 ];
 
 /** A job with every field set. */
@@ -386,6 +388,8 @@ function fullJob(): Job {
     env: { PATH: "/usr/bin", TOKEN: "t" },
     name: "nightly-backup.v2",
     restartOf: "01ARYZ6S41TSV4RRFFQ69G5FAB",
+    supervisor: "shim",
+    onEndStartedAt: new Date("2024-01-01T12:05:00.500Z"),
     extra: { future_field: [1, { deep: null }], note: "kept" },
   };
 }
@@ -447,6 +451,8 @@ Deno.test("toRecord() writes every field under its key, in epack's order, then u
     env: { PATH: "/usr/bin", TOKEN: "t" },
     name: "nightly-backup.v2",
     restart_of: "01ARYZ6S41TSV4RRFFQ69G5FAB",
+    supervisor: "shim",
+    on_end_started_at: "2024-01-01T12:05:00.500Z",
     future_field: [1, { deep: null }],
     note: "kept",
   });

@@ -123,15 +123,18 @@ function hookProcessEnv(
  * @param timeout How long the hook may run, in milliseconds.
  * @param cap The job's log cap, if it has one: the hook's output is kept
  * under it as a worker's is.
+ * @param noted The log's line that names the hook was written already:
+ * the hook starts within this call, before anything is awaited.
  * @returns How the hook went.
  */
 export async function runEndHook(
   job: Job,
   timeout: number,
   cap?: LogCap,
+  noted = false,
 ): Promise<HookOutcome> {
   const command = job.onEnd ?? "";
-  await appendLogNote(job.logPath, `on-end hook: ${command}`);
+  if (!noted) await appendLogNote(job.logPath, `on-end hook: ${command}`);
   let group: ProcessGroup;
   try {
     // The outer shell sends the hook's output to the log, as the worker's,

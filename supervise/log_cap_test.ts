@@ -68,7 +68,11 @@ Deno.test("a log that reaches half its cap is rotated to <log>.1, and the output
     await cap.workerEnded();
     const older = await Deno.readTextFile(`${log}.1`);
     const newer = await Deno.readTextFile(log);
-    assert.ok(older.length >= max / 2, `${older.length} bytes in <log>.1`);
+    // The newest half of the cap, from the start of a line.
+    assert.ok(
+      older.length > max / 2 - 100 && older.length <= max,
+      `${older.length} bytes in <log>.1`,
+    );
     assert.ok(newer.length < max / 2, `${newer.length} bytes in <log>`);
     // Rotations put nothing of their own into either file: whole lines, in
     // order, none twice. A write that falls between a rotation's last copy
@@ -102,11 +106,32 @@ Deno.test("a worker's end rotates at once: the end is recorded with the log unde
   await withDir(async (dir) => {
     const log = `${dir}/job.log`;
     await using cap = await startLogCap(log, LOG_MAX_MIN);
-    // Written all at once, faster than a look: the end's look rotates it.
-    await Deno.writeFile(log, new Uint8Array(LOG_MAX_MIN).fill(0x61));
+    // Written all at once, faster than a look: the end's look rotates it,
+    // and keeps only the newest half of the cap (no line to start at).
+    const bytes = new Uint8Array(LOG_MAX_MIN).fill(0x61);
+    bytes.fill(0x62, LOG_MAX_MIN / 2);
+    await Deno.writeFile(log, bytes);
     await cap.workerEnded();
     assert.equal(await sizeOf(log), 0);
-    assert.equal(await sizeOf(`${log}.1`), LOG_MAX_MIN);
+    assert.deepEqual(
+      await Deno.readFile(`${log}.1`),
+      new Uint8Array(LOG_MAX_MIN / 2).fill(0x62),
+    );
+  });
+});
+
+Deno.test("a log far past its mark when seen keeps only the newest half of the cap, from a line's start", async () => {
+  await withDir(async (dir) => {
+    const log = `${dir}/job.log`;
+    // 1 MB of numbered lines before the cap first looks.
+    await work(log, numbered(1, 10_000));
+    await using cap = await startLogCap(log, 64 * 1024);
+    await cap.workerEnded();
+    const older = await Deno.readTextFile(`${log}.1`);
+    assert.ok(older.length <= 32 * 1024, `${older.length} bytes in <log>.1`);
+    assert.ok(older.length > 32 * 1024 - 100);
+    assert.match(older, /^\d{99}\n/);
+    assert.ok(older.endsWith(`${String(10_000).padStart(99, "0")}\n`));
   });
 });
 

@@ -15,7 +15,7 @@ import {
   until,
 } from "../testdata/spawn_helpers.ts";
 import { parseDuration } from "../duration.ts";
-import { Attempts, pauseUnless, retryNote } from "./retry.ts";
+import { appendJournal } from "../store/journal.ts";
 
 /** A shell worker that counts its runs in `state`: exits 3 until run `okAt`. */
 function failsUntil(state: string, okAt: number): string {
@@ -239,48 +239,34 @@ Deno.test("a job without retries keeps no attempts in its record", async () => {
   });
 });
 
-Deno.test("retryNote() says which attempt comes, after what, and when", () => {
-  assert.equal(
-    retryNote(2, 4, { exitCode: 3 }, 1_874),
-    "attempt 2 of 4 after exit code 3, in 1.874s",
-  );
-  assert.equal(
-    retryNote(3, 3, { signal: "SIGKILL" }, 0),
-    "attempt 3 of 3 after SIGKILL, in 0ms",
-  );
-});
-
-Deno.test("pauseUnless() waits its time, or ends as soon as it is woken", async () => {
-  let t = Date.now();
-  await pauseUnless(100, new Promise(() => {}));
-  assert.ok(Date.now() - t >= 90);
-  t = Date.now();
-  await pauseUnless(60_000, new Promise((r) => setTimeout(r, 50)));
-  assert.ok(Date.now() - t < 5_000, "woken, not after 60 s");
-  await pauseUnless(0, new Promise(() => {}));
-});
-
 Deno.test("a new attempt starts without the progress and result of the one that failed", async () => {
   await withTempDir(async (dir) => {
     await using store = new FileJobStore(join(dir, "jobs"));
     const job = await store.create({ command: "x", retries: 2 });
-    const attempts = new Attempts(store, job.id, 2);
-    const first = new Date();
+    const live = store.livenessPath(job.id);
+    // The supervisor's journal, as the shim or the Deno supervisor writes it.
+    appendJournal(live, "W", [1, 4242, "-"]);
     await store.update(job.id, (j) => {
-      attempts.started(j, first);
       j.progress = { done: 5, total: 10, updatedAt: new Date() };
       j.result = { from: "attempt 1" };
       return j;
     });
     let j = await store.loadRecorded(job.id);
     assert.equal(j.progress?.done, 5);
-    await store.update(job.id, (j) => {
-      attempts.started(j, new Date());
-      return j;
-    });
+    assert.equal(j.attempts?.length, 1);
+    appendJournal(live, "A", [`e${Date.now()}`, 1, "x3"]);
+    await new Promise((r) => setTimeout(r, 5));
+    appendJournal(live, "W", [2, 4243, "-"]);
+    // A reader sees it at once; the next write keeps it.
+    j = await store.load(job.id);
+    assert.equal(j.progress, undefined);
+    assert.equal(j.result, undefined);
+    await store.update(job.id, (j) => j);
     j = await store.loadRecorded(job.id);
     assert.equal(j.progress, undefined);
     assert.equal(j.result, undefined);
     assert.equal(j.attempts?.length, 2);
+    assert.equal(j.attempts?.[0].exitCode, 3);
+    assert.equal(j.workerPid, 4243);
   });
 });

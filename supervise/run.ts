@@ -1,281 +1,228 @@
-// Running a job to its end: its worker, again after each failure while
-// retries are left, under one timeout for the whole job and any cancel, and
-// the end that is recorded. The state the steps share is one JobRun.
+// The Deno supervisor's run of a job (the fallback where the perl shim
+// cannot run): its worker, again after each failure while retries are
+// left, under one timeout for the whole job and any cancel. It plays the
+// shim's part of the protocol (store/journal.ts): each attempt's worker and
+// end, and the job's end, go into the journal as lines, which the finisher
+// and every reader fold into the record.
 
-import type { FinalStatus, Job, JobEnd } from "../store/job.ts";
-import type { JobStore } from "../store/contract.ts";
-import { cancelDeadline } from "../store/rules.ts";
+import type { Job } from "../store/job.ts";
+import { appendJournal, controlPath } from "../store/journal.ts";
 import {
   DEFAULT_KILL_GRACE,
   DEFAULT_RETRY_DELAY,
   retryPause,
 } from "../store/job_options.ts";
 import { startStamp } from "../process/inspect.ts";
-import type { GroupEnd, ProcessGroup } from "../process/group.ts";
+import { signalNumber } from "../process/signals.ts";
+import type { GroupEnd, GroupStop, ProcessGroup } from "../process/group.ts";
 import { scheduleTimeout } from "../util/timer.ts";
 import { formatDuration } from "../duration.ts";
-import {
-  Attempts,
-  describeWorkerEnd,
-  pauseUnless,
-  retryNote,
-} from "./retry.ts";
-import { appendLogNote, warn } from "./log_note.ts";
-import type { EndRecorder } from "./end.ts";
+import { appendLogNote } from "./log_note.ts";
+import { writeEnd } from "./end.ts";
 import type { StopSignals } from "./stop_signals.ts";
-import {
-  describeStop,
-  exitMessage,
-  lookUpProgram,
-  startWorker,
-} from "./worker.ts";
+import { lookUpProgram, notRunnable, startWorker } from "./worker.ts";
 
-/** Why the job is being stopped: the first of its timeout and a cancel. */
-interface Halt {
-  status: FinalStatus;
-  error: string;
-}
+/** What halts the job: `t` its timeout, `c` a cancel, `s<SIG>` a signal. */
+type Halt = string;
 
-/**
- * What the steps of one job's supervision share: the job, what halts it
- * (set once, by the first of its timeout and a cancel; from then on no
- * attempt starts), and the worker of the attempt under way.
- */
+/** The state the steps of one job's run share. */
 class JobRun {
-  readonly job: Job;
   readonly grace: number;
   halt: Halt | undefined;
   readonly #halted = Promise.withResolvers<void>();
   worker: ProcessGroup | undefined;
+  /** Cancels read from the control file so far, and their deadline. */
+  seen = 0;
+  killAt: number | undefined;
 
   constructor(job: Job) {
-    this.job = job;
     this.grace = job.grace ?? DEFAULT_KILL_GRACE;
   }
 
-  /** Settles once the job is halted. */
   get halted(): Promise<void> {
     return this.#halted.promise;
   }
 
-  /**
-   * Halts the job (the first halt is the one recorded) and stops the worker,
-   * if one runs: SIGKILL at `killAt`, or sooner if an earlier stop asked.
-   */
+  /** Halts the job (the first halt counts) and stops the worker, if any. */
   stop(halt: Halt, killAt: number): void {
-    this.setHalt(halt);
+    if (this.halt === undefined) {
+      this.halt = halt;
+      this.#halted.resolve();
+    }
     this.worker?.stop(killAt);
-  }
-
-  /** Halts the job, if it is not halted yet, without a stop. */
-  setHalt(halt: Halt): void {
-    if (this.halt !== undefined) return;
-    this.halt = halt;
-    this.#halted.resolve();
   }
 }
 
 /**
- * Runs the job's worker, and again after each failure while retries are
- * left, and records the job's end: the last attempt's. The job's timeout
- * covers the whole job, every attempt and every pause between them; a
- * timeout or a cancel ends it, is never retried, and during a pause ends it
- * at once, with no new attempt.
+ * Runs the job to its end and writes that end into its journal.
  *
- * @returns The job as its end was recorded.
+ * @param live The job's journal.
+ * @param logPath The job's log (made from its ID).
+ * @returns Whether the end was written.
  */
 export async function runJob(
-  store: JobStore,
   job: Job,
+  live: string,
+  logPath: string,
   signals: StopSignals,
   storeName: string,
-  recorder: EndRecorder,
-): Promise<Job> {
+): Promise<boolean> {
+  const end = (fields: (string | number)[]) =>
+    writeEnd(live, fields, signals, logPath);
   if ((job.argv ?? []).length === 0) {
-    return await recorder.record({
-      status: "failed",
-      error: "The job's record has no command line to run",
-    });
+    return await end([
+      `e${Date.now()}`,
+      0,
+      "fthe job's record has no command line",
+      "-",
+      0,
+      "-",
+    ]);
   }
   const run = new JobRun(job);
-  signals.onSignal((signal) => cancelOn(store, run, signal));
+  signals.onSignal((signal) => cancelOn(live, run, signal));
   // One cap for the whole job, every attempt; stopped when this returns.
-  // Loaded only for a job that has one: the supervisor's memory.
   await using cap = job.logMax === undefined
     ? undefined
-    : await (await import("./log_cap.ts")).startLogCap(job.logPath, job.logMax);
+    : await (await import("./log_cap.ts")).startLogCap(logPath, job.logMax);
   const timeout = job.timeout ?? 0;
   using _timer = scheduleTimeout(timeout, () => {
-    run.stop({
-      status: "timed_out",
-      error: `Timed out: ran past its timeout of ${formatDuration(timeout)}`,
-    }, Date.now() + run.grace);
+    run.stop("t", Date.now() + run.grace);
   });
   const retries = job.retries ?? 0;
-  // Each attempt is recorded only for a job that may have more than one: a
-  // job without retries keeps its record (and its writes) as before.
-  const attempts = retries > 0
-    ? new Attempts(store, job.id, retries)
-    : undefined;
   for (let n = 1;; n++) {
-    const startedAt = new Date();
     const lookup = lookUpProgram(job);
     let worker: ProcessGroup;
     try {
-      worker = startWorker(job, storeName, run.grace);
+      worker = startWorker({ ...job, logPath }, storeName, run.grace);
     } catch (err) {
-      return await startFailed(job, recorder, err);
+      return await end([`e${Date.now()}`, n, `f${String(err)}`, "-", 0, "-"]);
     }
     // Set before anything is awaited: a stop from now on reaches it.
     run.worker = worker;
     // A stop signal that came before the first worker started.
     if (n === 1 && signals.received !== undefined) {
-      cancelOn(store, run, signals.received);
+      cancelOn(live, run, signals.received);
     }
-    await recordWorker(store, run, worker, startedAt, attempts);
+    appendJournal(live, "W", [
+      n,
+      worker.pid,
+      startStamp(worker.pid)?.ticks ?? "-",
+    ]);
     // Once its leader has ended, the group starts no stop (a cancel then
     // must not turn its real end into "cancelled"), but hastens one under
     // way, while what is left of the group is still being stopped.
     const ended = await worker.ended;
     run.worker = undefined;
-    const endedAt = new Date();
+    const at = `e${Date.now()}`;
+    // What is left of a paused group goes on.
+    worker.signal("SIGCONT");
     // A reader who sees the end finds the log under its cap.
     await cap?.workerEnded();
-    const end = attemptEnd(run, ended, lookup);
-    const { status: _status, ...attempt } = end;
-    await attempts?.ended(startedAt, { endedAt, ...attempt });
-    const of = attempts?.of(n) ?? "";
-    if (ended.stop !== undefined || ended.status.success || n > retries) {
-      return await recorder.record(
-        {
-          ...end,
-          ...(end.error === undefined ? {} : { error: end.error + of }),
-        },
-        endedAt,
-      );
+    const status = statusOf(ended, job, lookup);
+    if (ended.stop !== undefined) {
+      return await end([at, n, status, run.halt!, 0, stopOf(ended.stop)]);
+    }
+    if (status === "x0" || n > retries) {
+      return await end([at, n, status, "-", 0, "-"]);
     }
     // A stop that came as the worker failed: no more attempts.
     if (run.halt === undefined) {
+      appendJournal(live, "A", [at, n, status]);
       const pause = retryPause(job.retryDelay ?? DEFAULT_RETRY_DELAY, n);
       await appendLogNote(
-        job.logPath,
-        retryNote(n + 1, retries + 1, end, pause),
+        logPath,
+        `attempt ${n + 1} of ${retries + 1} after ${said(ended)}, in ${
+          formatDuration(pause)
+        }`,
       );
       await pauseUnless(pause, run.halted);
+      while (run.halt === undefined && paused(live)) {
+        await pauseUnless(1_000, run.halted);
+      }
     }
     if (run.halt !== undefined) {
-      const { status, error } = run.halt;
-      return await recorder.record({
-        ...end,
-        status,
-        error: `${error}; attempt ${n} of ${retries + 1} had failed (${
-          describeWorkerEnd(end)
-        }), and attempt ${n + 1} was not started`,
-      });
+      return await end([at, n, status, run.halt, 1, "-"]);
     }
   }
 }
 
-/**
- * Records the worker's PID (and start time, against PID reuse) and, for a
- * job with retries, the attempt. Without that record nobody could stop the
- * worker later: if it cannot be written, the worker is stopped, and the
- * error goes up (the supervisor records a failure).
- */
-async function recordWorker(
-  store: JobStore,
-  run: JobRun,
-  worker: ProcessGroup,
-  startedAt: Date,
-  attempts: Attempts | undefined,
-): Promise<void> {
-  try {
-    await store.update(run.job.id, (j) => {
-      j.workerPid = worker.pid;
-      const ticks = startStamp(worker.pid)?.ticks;
-      if (ticks !== undefined) j.workerStartTicks = ticks;
-      else delete j.workerStartTicks;
-      attempts?.started(j, startedAt);
-      return j;
-    });
-  } catch (err) {
-    worker.stop(Date.now() + run.grace);
-    await worker.ended;
-    throw err;
-  }
-}
-
-/**
- * How one attempt ended, as the record says it: a stop (timeout or cancel)
- * with how it went and how the worker itself ended (it may handle SIGTERM
- * and exit with a code of its own, or finish just as the signal was sent),
- * a success, or a failure.
- */
-function attemptEnd(
-  run: JobRun,
+/** The status field of an attempt's end (store/journal.ts). */
+function statusOf(
   ended: GroupEnd,
+  job: Job,
   lookup: ReturnType<typeof lookUpProgram>,
-): JobEnd {
-  const { status } = ended;
-  const how = status.signal === null
-    ? { exitCode: status.code }
-    : { signal: status.signal };
-  if (ended.stop !== undefined) {
-    // A stop is only ever started with a halt set.
-    const halt = run.halt!;
-    const said = status.signal !== null
-      ? `, and the worker ended by ${status.signal}`
-      : `, and the worker exited with code ${status.code}`;
-    return {
-      ...how,
-      status: halt.status,
-      error: halt.error + describeStop(ended.stop) + said,
-    };
+): string {
+  const { code, signal } = ended.status;
+  if (signal !== null) return `k${signalNumber(signal) ?? 0}`;
+  const why = notRunnable(code, job.argv![0], lookup);
+  return why === undefined ? `x${code}` : `n${code}:${why}`;
+}
+
+/** "exit code 3" or "SIGKILL", for the log's note between attempts. */
+function said(ended: GroupEnd): string {
+  return ended.status.signal ?? `exit code ${ended.status.code}`;
+}
+
+/** The stop field of the journal's end. */
+function stopOf(stop: GroupStop): string {
+  const r = stop.result;
+  if (r === undefined) return `!${String(stop.error)}`;
+  return [
+    stop.startedAt,
+    stop.killAt,
+    r.killed ? 1 : 0,
+    r.escaped === undefined ? "-" : r.escaped.length,
+    r.remaining.join("."),
+  ].join(",");
+}
+
+/** Waits `ms`, or less if `wake` settles first. */
+function pauseUnless(ms: number, wake: Promise<void>): Promise<void> {
+  if (!(ms > 0)) return Promise.resolve();
+  let timer: Disposable | undefined;
+  return Promise.race([
+    new Promise<void>((resolve) => {
+      timer = scheduleTimeout(ms, resolve);
+    }),
+    wake,
+  ]).finally(() => timer?.[Symbol.dispose]());
+}
+
+/** The control file's requests: cancels' grace left, and paused or not. */
+function control(live: string): { cancels: number[]; paused: boolean } {
+  let lines: string[] = [];
+  try {
+    lines = Deno.readTextFileSync(controlPath(live)).split("\n");
+  } catch {
+    // None asked for anything.
   }
-  if (status.success) return { ...how, status: "completed" };
-  return {
-    ...how,
-    status: "failed",
-    error: status.signal !== null
-      ? `Killed by ${status.signal}`
-      : exitMessage(status.code, run.job.argv![0], lookup),
-  };
+  const cancels: number[] = [];
+  let paused = false;
+  for (const line of lines) {
+    const [k, v] = line.split(" ");
+    if (k === "C") cancels.push(Math.max(0, Number(v) || 0));
+    if (k === "P" || k === "R") paused = k === "P";
+  }
+  return { cancels, paused };
+}
+
+function paused(live: string): boolean {
+  return control(live).paused;
 }
 
 /**
- * Handles a stop signal (or a cancel the store reported) as a cancel.
- * cancel() records its request and deadline before it signals; a signal
- * without a request (a kill from elsewhere) gets the job's grace. Never a
- * rejection nobody handles, which would end the supervisor with the worker
- * running: if the stop cannot start the usual way, the group is killed
- * outright, and the worker's end is recorded.
+ * Handles a stop signal as a cancel: with the deadline the control file's
+ * new cancel lines ask for (the earliest counts), or the job's grace for a
+ * signal sent without one (a kill from elsewhere).
  */
-function cancelOn(store: JobStore, run: JobRun, signal: Deno.Signal): void {
-  const received = `Cancelled: the supervisor received ${signal}`;
-  (async () => {
-    const current = await store.loadRecorded(run.job.id).catch(() => run.job);
-    const requested = cancelDeadline(current);
-    run.stop({
-      status: "cancelled",
-      error: requested !== undefined ? "Cancelled" : received,
-    }, requested ?? Date.now() + run.grace);
-  })().catch((err) => {
-    warn(
-      `stopping the job on ${signal} failed (${
-        String(err)
-      }); killing its process group`,
-    );
-    run.setHalt({ status: "cancelled", error: received });
-    run.worker?.signal("SIGKILL");
-  });
-}
-
-async function startFailed(
-  job: Job,
-  recorder: EndRecorder,
-  err: unknown,
-): Promise<Job> {
-  const message = `Cannot start the job's shell /bin/sh: ${String(err)}`;
-  await appendLogNote(job.logPath, message);
-  return await recorder.record({ status: "failed", error: message });
+function cancelOn(live: string, run: JobRun, signal: Deno.Signal): void {
+  const { cancels } = control(live);
+  const now = Date.now();
+  for (const grace of cancels.slice(run.seen)) {
+    run.killAt = Math.min(run.killAt ?? Infinity, now + grace);
+  }
+  run.seen = Math.max(run.seen, cancels.length);
+  const requested = cancels.length > 0;
+  run.stop(requested ? "c" : `s${signal}`, run.killAt ?? now + run.grace);
 }

@@ -1,50 +1,85 @@
-// The job's supervisor: the long-lived part of every job. In steps: catch
-// the signals that would end it; open the store; take the job's liveness
-// lock (held for its whole life); decide whether the job runs at all (late,
-// cancelled before it started); run it to its end and record that
-// (run.ts); let the lock go; run a scheduler pass for what waited for it;
-// run its end hook.
+// The Deno side of a job's supervision, by role: the Deno supervisor (the
+// fallback where the perl shim cannot run: it takes the job's lock, runs
+// the job, journals its end, then finishes it), the finisher (finish.ts,
+// which the shim runs once its job has ended), and the PostgreSQL store's
+// renewer of a host (store/pg_lease.ts).
 
-import type { Job } from "../store/job.ts";
 import type { JobLease, JobStore } from "../store/contract.ts";
 import { openStore } from "../store/open.ts";
-import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
-import { formatDuration } from "../duration.ts";
+import { livenessPath } from "../store/liveness.ts";
+import { controlPath, readJournal } from "../store/journal.ts";
 import { sleep } from "../util/timer.ts";
-import { EndNotRecordedError, EndRecorder, lastWords } from "./end.ts";
+import { ensureRenewer } from "../spawn/launch.ts";
+import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
+import { writeEnd } from "./end.ts";
+import { finishJob, TRY_AGAIN } from "./finish.ts";
 import type { StopSignals } from "./stop_signals.ts";
-import { runJob } from "./run.ts";
+
+/** What a Deno process started for a job does. */
+export type Role = "supervise" | "finish" | "renew";
 
 /**
- * Supervises one job to its end, runs a scheduler pass (which starts the jobs
- * that waited for it), then runs its end hook, if it has one. Returns the
- * supervisor's exit code: 0 when the job's end was recorded, 1 when nothing
- * could be recorded.
+ * Plays `role` for job `id` of the store `storeName`. Returns the process's
+ * exit code: 0 when done, 1 when it could not be (the shim runs a finisher
+ * that returns 1 again later).
  *
- * @param signals The supervisor's signals, caught from its first moment.
+ * @param signals The process's signals, caught from its first moment.
  */
 export async function runSupervisor(
   storeName: string,
   id: string,
   signals: StopSignals,
+  role: Role = "supervise",
 ): Promise<number> {
   let store: JobStore;
   try {
     store = await openPatiently(storeName);
   } catch {
-    // No store: readers will see the job as lost once the start grace has
-    // passed.
+    // No store: the shim tries its finisher again; a Deno supervisor's job
+    // reads lost once the start grace has passed.
+    return role === "finish" ? TRY_AGAIN : 1;
+  }
+  await using _store = store;
+  if (role === "finish") return await finishJob(store, id);
+  if (role === "renew") {
+    if (!store.capabilities.sharedByHosts) return 0;
+    const { runRenewer } = await import("../store/pg_lease.ts");
+    // A store shared by hosts is the PostgreSQL store, which renews.
+    await runRenewer(store as unknown as Parameters<typeof runRenewer>[0]);
+    return 0;
+  }
+  let lease: JobLease;
+  try {
+    lease = await store.hold(id);
+  } catch {
+    // No record to write to (bad ID, record gone, directory unwritable):
+    // readers will see the job as lost once the start grace has passed.
     return 1;
   }
-  // Closed last, after the lease is let go and the hook has run.
-  await using _store = store;
-  const { code, ended } = await superviseHeld(store, storeName, id, signals);
-  // The job's slot is free and its end recorded: what waited for it starts
-  // now, not after the end hook, which is not the job and may take a while.
+  ensureRenewer(store, supervisorArgv(currentRuntime()));
+  try {
+    if (await superviseHeld(store, id, lease, signals)) {
+      // As the shim runs its finisher: again while the record cannot be
+      // written, the lock held (the job reads as supervised), for a day.
+      const giveUpAt = Date.now() + 24 * 60 * 60 * 1000;
+      const live = livenessPath(store, id);
+      for (let pause = 1_000;; pause = Math.min(pause * 2, 60_000)) {
+        if (await finishJob(store, id) !== TRY_AGAIN || Date.now() > giveUpAt) {
+          return 0;
+        }
+        await sleep(pause);
+        // Deleted meanwhile, with its journal: nothing left to finish.
+        if (readJournal(live) === undefined) return 0;
+      }
+    }
+  } finally {
+    await lease[Symbol.asyncDispose]();
+  }
+  // Not run (its starter died before it was marked running): what waits
+  // starts now, this one too.
   const { schedulePending } = await import("../schedule/schedule.ts");
   await schedulePending(store);
-  if (ended?.onEnd !== undefined) await runHook(ended, signals);
-  return code;
+  return 0;
 }
 
 /**
@@ -67,99 +102,51 @@ async function openPatiently(name: string): Promise<JobStore> {
 }
 
 /**
- * Takes the job's liveness lock, supervises the job to its end and lets the
- * lock go. Returns the supervisor's exit code and the job as its end was
- * recorded here (`undefined` if this supervisor recorded none).
+ * Runs the held job, unless it is not to run (not `running` in its record;
+ * late; cancelled before it started), and journals its end.
+ *
+ * @returns Whether an end was journaled.
  */
 async function superviseHeld(
   store: JobStore,
-  storeName: string,
   id: string,
-  signals: StopSignals,
-): Promise<{ code: number; ended?: Job }> {
-  let lease: JobLease;
-  try {
-    lease = await store.hold(id);
-  } catch {
-    // No record to write to (bad ID, record gone, directory unwritable):
-    // readers will see the job as lost once the start grace has passed.
-    return { code: 1 };
-  }
-  // A cancel the store reports (one made on another host) is handled as the
-  // SIGTERM a cancel on this host sends.
-  const onCancel = () => signals.deliver("SIGTERM");
-  if (lease.cancelRequested.aborted) onCancel();
-  else lease.cancelRequested.addEventListener("abort", onCancel);
-  const recorder = new EndRecorder(store, id, signals);
-  const logPath = lease.previous.logPath;
-  try {
-    const job = await store.loadRecorded(id);
-    if (job.status !== "running") return { code: 0 };
-    const refused = refusal(lease, job, signals);
-    const ended = refused !== undefined
-      ? await recorder.record(refused)
-      : await runJob(store, job, signals, storeName, recorder);
-    return { code: 0, ended };
-  } catch (err) {
-    if (err instanceof EndNotRecordedError) {
-      await lastWords(logPath, err.message);
-      return { code: 1 };
-    }
-    const error = `Supervisor error: ${String(err)}`;
-    try {
-      const ended = await recorder.record({ status: "failed", error });
-      return { code: 1, ended };
-    } catch (again) {
-      await lastWords(logPath, `${error}; ${String(again)}`);
-    }
-    return { code: 1 };
-  } finally {
-    lease.cancelRequested.removeEventListener("abort", onCancel);
-    await lease[Symbol.asyncDispose]();
-  }
-}
-
-/**
- * The end of a job that is not run: one whose supervisor came too late (the
- * store decides, once the hold is taken: a reader that found the job unheld
- * before may have called it lost, and then this says late too), or that was
- * cancelled before it started.
- */
-function refusal(
   lease: JobLease,
-  job: Job,
   signals: StopSignals,
-): { status: "lost" | "cancelled"; error: string } | undefined {
+): Promise<boolean> {
+  // A cancel the store reports (made on another host, before this hold)
+  // is handled as the SIGTERM a cancel on this host sends.
+  if (lease.cancelRequested.aborted) signals.deliver("SIGTERM");
+  const live = livenessPath(store, id);
+  const logPath = store.logPath(id);
+  const job = await store.loadRecorded(id).catch(() => undefined);
+  if (job?.status !== "running" || readJournal(live)?.end) return false;
+  const at = `e${Date.now()}`;
   if (lease.late) {
-    return {
-      status: "lost",
-      error: `The job's supervisor started more than ${
-        formatDuration(SUPERVISOR_START_GRACE_MS)
-      } late; it was not run`,
-    };
+    return await writeEnd(live, [at, 0, "-", "late", 0, "-"], signals, logPath);
   }
-  if (job.cancelRequestedAt !== undefined || signals.received !== undefined) {
-    return { status: "cancelled", error: "Cancelled before it started" };
+  const cancelled = job.cancelRequestedAt !== undefined ||
+    signals.received !== undefined || hasCancel(live);
+  if (cancelled) {
+    return await writeEnd(live, [at, 0, "-", "pre", 0, "-"], signals, logPath);
   }
-  return undefined;
+  const { runJob } = await import("./run.ts");
+  try {
+    return await runJob(job, live, logPath, signals, store.reopenSpec());
+  } catch (err) {
+    const why = `x${String(err)}`;
+    return await writeEnd(
+      live,
+      [`e${Date.now()}`, 0, "-", why, 0, "-"],
+      signals,
+      logPath,
+    );
+  }
 }
 
-/**
- * Runs the job's end hook once the job's end is in its record (`jobs wait`
- * has seen it) and its liveness lock is let go. A cancel or a signal now has
- * no job to stop, and the hook is not the job: it is bounded by its own
- * timeout. A cap on the log holds for the hook's output too.
- */
-async function runHook(ended: Job, signals: StopSignals): Promise<void> {
-  signals.onSignal(undefined);
-  // Loaded only for a job that has a hook (or a cap): the supervisor's
-  // memory while its job runs.
-  const { hookTimeout, runEndHook } = await import("./hook.ts");
-  await using cap = ended.logMax === undefined
-    ? undefined
-    : await (await import("./log_cap.ts")).startLogCap(
-      ended.logPath,
-      ended.logMax,
-    ).catch(() => undefined);
-  await runEndHook(ended, hookTimeout(), cap);
+function hasCancel(live: string): boolean {
+  try {
+    return /^C /m.test(Deno.readTextFileSync(controlPath(live)));
+  } catch {
+    return false;
+  }
 }

@@ -79,7 +79,7 @@ async function fill(path: string): Promise<void> {
   }
 }
 
-Deno.test("a full disk at the job's end does not lose its exit code: the job stays running, then records failed, exit 3", async () => {
+Deno.test("a full disk at the job's end does not lose its exit code: readers see failed, exit 3, and the record says so once there is room", async () => {
   await withTempDir(async (dir) => {
     const jobsDir = join(dir, "jobs");
     const trigger = join(dir, "exit-now");
@@ -100,12 +100,16 @@ Deno.test("a full disk at the job's end does not lose its exit code: the job sta
         await until("the worker to exit", () => !alive(started.workerPid!));
         // Long enough for a supervisor that gave up to be gone.
         await new Promise((r) => setTimeout(r, 1_500));
+        // Its end is in its journal: a reader sees it, exact, though the
+        // record cannot be written yet.
         const meanwhile = await store.load(jobId);
         assert.equal(
           meanwhile.status,
-          "running",
+          "failed",
           `a job whose end is known must not read as lost: ${meanwhile.error}`,
         );
+        assert.equal(meanwhile.exitCode, 3);
+        assert.equal((await store.loadRecorded(jobId)).status, "running");
         assert.ok(alive(pid), "the supervisor is still there, retrying");
 
         await Deno.remove(filler);
@@ -117,6 +121,9 @@ Deno.test("a full disk at the job's end does not lose its exit code: the job sta
         assert.equal(job.exitCode, 3);
         assert.equal(job.error, "Exited with code 3");
         await until("the supervisor to exit", () => !alive(pid));
+        const recorded = await store.loadRecorded(jobId);
+        assert.equal(recorded.status, "failed");
+        assert.equal(recorded.exitCode, 3);
       } finally {
         await Deno.remove(filler).catch(() => {});
         await Deno.writeTextFile(trigger, "").catch(() => {});

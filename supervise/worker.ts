@@ -1,21 +1,16 @@
-// One attempt's worker: the one place where a job's process is made, and
-// the words for how it ended.
+// One attempt's worker under the Deno supervisor: the one place where it
+// makes a job's process, and why one could not run its program.
 
 import type { Job } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { STORE_ENV } from "../store/open.ts";
-import {
-  type GroupStop,
-  type ProcessGroup,
-  startGroup,
-} from "../process/group.ts";
+import { type ProcessGroup, startGroup } from "../process/group.ts";
 import {
   describeLookupFailure,
   findExecutable,
   type LookupFailure,
 } from "../spawn/which.ts";
 import { unquietLaunch } from "../process/signals.ts";
-import { formatDuration } from "../duration.ts";
 
 /**
  * `sh -c REDIRECT sh <log> <argv...>`: the shell appends its stdout and
@@ -80,44 +75,19 @@ export function lookUpProgram(job: Job): LookupFailure | undefined {
 }
 
 /**
- * The record's error for a worker that exited with `code` on its own:
- * "Exited with code N", and for the shell's 127 or 126, why, when the
- * lookup before the attempt found the program missing or not executable.
+ * Why a worker that exited with `code` could not run its program, in the
+ * shell's words ("command not found: /x"), when the lookup before the
+ * attempt found the program missing or not executable and the code is the
+ * shell's for that; `undefined` otherwise: a program may exit 126 or 127
+ * itself.
  */
-export function exitMessage(
+export function notRunnable(
   code: number,
   program: string,
   lookup: LookupFailure | undefined,
-): string {
-  if (lookup !== undefined) {
-    const { message, exitCode } = describeLookupFailure(program, lookup);
-    if (exitCode === code) {
-      return `Exited with code ${code}: ${message[0].toLowerCase()}${
-        message.slice(1)
-      }`;
-    }
-  }
-  return `Exited with code ${code}`;
-}
-
-/** What a stop of the worker's group did, as the record says it. */
-export function describeStop(stop: GroupStop): string {
-  if (stop.result === undefined) {
-    return `; stopping it failed: ${String(stop.error)}`;
-  }
-  const r = stop.result;
-  // The record says what was seen to survive, never more than that.
-  return (r.killed
-    ? `; still running ${
-      formatDuration(stop.killAt - stop.startedAt)
-    } after SIGTERM, so killed with SIGKILL`
-    : "; sent SIGTERM") +
-    (r.escaped === undefined
-      ? "; processes that left its group could not be looked for"
-      : r.escaped.length > 0
-      ? `; ${r.escaped.length} process(es) that had left its group were stopped too`
-      : "") +
-    (r.remaining.length > 0
-      ? `; still running after SIGKILL: PID ${r.remaining.join(", ")}`
-      : "");
+): string | undefined {
+  if (lookup === undefined) return undefined;
+  const { message, exitCode } = describeLookupFailure(program, lookup);
+  if (exitCode !== code) return undefined;
+  return `${message[0].toLowerCase()}${message.slice(1)}`;
 }

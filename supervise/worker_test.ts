@@ -1,12 +1,13 @@
-// The words for a worker's end: exit codes 126 and 127 are the shell's
-// "cannot run it" only when the program could not be run, never when the
-// program exits with them itself. Real jobs, real shells.
+// The words for a worker's end: exit codes 126 and 127 are "cannot run it"
+// only when the program could not be run, never when the program exits
+// with them itself (the shim is told by its exec; the Deno supervisor by a
+// lookup before the attempt). Real jobs, real shells.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withTempDir } from "../testdata/cli_helpers.ts";
 import { finalJob, mustSpawn } from "../testdata/spawn_helpers.ts";
-import { exitMessage } from "./worker.ts";
+import { notRunnable } from "./worker.ts";
 
 Deno.test("a worker that exits 127 or 126 by itself is not called missing or not executable", async () => {
   await withTempDir(async (dir) => {
@@ -44,24 +45,25 @@ Deno.test("a program gone by the time its attempt starts is 'command not found',
       job.error,
       `Exited with code 127: command not found: ${program} (attempt 2 of 2)`,
     );
-    // The shell's own words, as `sh`, not as the log's path.
+    // Said in the log too: the shim's words, or the shell's, as `sh`, not
+    // as the log's path.
     const log = await Deno.readTextFile(job.logPath);
-    assert.match(log, /\nsh: .*not found\n$/);
+    assert.match(
+      log,
+      /\n(\[@epack\/detach\] command not found: |sh: ).*not found.*\n$|\n\[@epack\/detach\] command not found: .*\n$/,
+    );
   });
 });
 
-Deno.test("exitMessage() names the shell's failure only with the lookup's reason and the matching code", () => {
+Deno.test("notRunnable() names the shell's failure only with the lookup's reason and the matching code", () => {
   const missing = { ok: false, reason: "not_found" } as const;
   const denied = { ok: false, reason: "not_executable" } as const;
+  assert.equal(notRunnable(127, "foo", missing), "command not found: foo");
   assert.equal(
-    exitMessage(127, "foo", missing),
-    "Exited with code 127: command not found: foo",
+    notRunnable(126, "foo", denied),
+    "cannot execute foo: permission denied",
   );
-  assert.equal(
-    exitMessage(126, "foo", denied),
-    "Exited with code 126: cannot execute foo: permission denied",
-  );
-  assert.equal(exitMessage(127, "foo", undefined), "Exited with code 127");
-  assert.equal(exitMessage(126, "foo", missing), "Exited with code 126");
-  assert.equal(exitMessage(1, "foo", missing), "Exited with code 1");
+  assert.equal(notRunnable(127, "foo", undefined), undefined);
+  assert.equal(notRunnable(126, "foo", missing), undefined);
+  assert.equal(notRunnable(1, "foo", missing), undefined);
 });

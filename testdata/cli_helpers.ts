@@ -110,7 +110,24 @@ export async function withTempDir(
   try {
     await fn(dir);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await removeDir(dir);
+  }
+}
+
+/**
+ * Removes a directory and everything in it. A job's end is seen (in its
+ * journal) before its finisher has written the record, so a finisher may
+ * still write there for a moment: removed again until it is gone.
+ */
+export async function removeDir(dir: string): Promise<void> {
+  for (let tries = 1;; tries++) {
+    try {
+      return await Deno.remove(dir, { recursive: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      if (tries >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 

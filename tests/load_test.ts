@@ -7,17 +7,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "npm:postgres@3.4.9";
-import { FileJobStore } from "../jobs.ts";
+import { FileJobStore, type Job } from "../jobs.ts";
+import type { SpawnOptions } from "../mod.ts";
 import { PostgresJobStore } from "../postgres.ts";
 import { decodeTime } from "../store/job_id.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { until } from "../testdata/poll.ts";
-import { withTempDir } from "../testdata/cli_helpers.ts";
+import { MOD, withTempDir } from "../testdata/cli_helpers.ts";
 import {
   DENO,
   finalJob,
   type Spawned,
   SPAWNER,
+  spawnJob,
 } from "../testdata/spawn_helpers.ts";
 import {
   type Child,
@@ -93,6 +95,12 @@ Deno.test("1,000 jobs' leases stay held on a server with max_connections 100", a
       { running: N },
       "all still held",
     );
+    // As another host sees them: by their leases, which this host's one
+    // renewer renews (a reader of this host goes by the jobs' locks).
+    const [{ leased }] = await admin<{ leased: number }[]>`
+      SELECT count(*)::int AS leased FROM epack_detach_jobs
+      WHERE lease_until > now()`;
+    assert.equal(leased, N, "leases current");
     // The four processes' idle pools have closed; the renewals come one
     // per host per period.
     console.log(
@@ -240,5 +248,242 @@ Deno.test("20 jobs spawned concurrently from 4 processes are all recorded, with 
     const { jobs, invalid } = await new FileJobStore(jobsDir).list();
     assert.equal(jobs.length, 20);
     assert.deepEqual(invalid, []);
+  });
+});
+
+/** The PIDs of the processes whose command line holds every one of `parts`. */
+function processesWith(...parts: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+      if (parts.every((p) => argv.includes(p))) pids.push(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+Deno.test("SIGKILL of every Deno process of ours while 10 jobs run loses no end: each record says exactly how its job ended, and its retries and hooks happen", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = join(dir, "jobs");
+    const gate = join(dir, "gate");
+    const wait = `while [ ! -e '${gate}' ]; do sleep 0.02; done; `;
+    const hook = (name: string) =>
+      `echo "$EPACK_JOB_STATUS $EPACK_JOB_EXIT_CODE$EPACK_JOB_SIGNAL" > '${dir}/hook-${name}'`;
+    const lines =
+      "i=1; while [ $i -le 3000 ]; do printf '%099d\\n' $i; i=$((i+1)); done";
+    const cases: {
+      name: string;
+      options: SpawnOptions;
+      expect: Partial<Job>;
+      hook?: string;
+      attempts?: number;
+    }[] = [
+      {
+        name: "ok",
+        options: { args: [wait + "exit 0"], onEnd: hook("ok") },
+        expect: { status: "completed", exitCode: 0 },
+        hook: "completed 0",
+      },
+      {
+        name: "exit3",
+        options: { args: [wait + "exit 3"] },
+        expect: { status: "failed", exitCode: 3, error: "Exited with code 3" },
+      },
+      {
+        name: "exit127",
+        options: { args: [wait + "exit 127"] },
+        expect: {
+          status: "failed",
+          exitCode: 127,
+          error: "Exited with code 127",
+        },
+      },
+      {
+        name: "signal",
+        options: { args: [wait + "kill -9 $$"], onEnd: hook("signal") },
+        expect: { status: "failed", signal: "SIGKILL" },
+        hook: "failed SIGKILL",
+      },
+      {
+        name: "timeout",
+        options: {
+          args: ["sleep 60"],
+          timeout: 6_000,
+          grace: 200,
+          onEnd: hook("timeout"),
+        },
+        expect: { status: "timed_out", signal: "SIGTERM" },
+        hook: "timed_out SIGTERM",
+      },
+      {
+        name: "retried",
+        options: {
+          args: [
+            wait +
+            `n=$(cat '${dir}/n' 2>/dev/null || echo 0); echo $((n+1)) > '${dir}/n'; [ $n -ge 2 ]`,
+          ],
+          retries: 3,
+          retryDelay: 200,
+          onEnd: hook("retried"),
+        },
+        expect: { status: "completed", exitCode: 0 },
+        hook: "completed 0",
+        attempts: 3,
+      },
+      {
+        name: "retries-out",
+        options: { args: [wait + "exit 4"], retries: 1, retryDelay: 100 },
+        expect: { status: "failed", exitCode: 4 },
+        attempts: 2,
+      },
+      {
+        name: "capped",
+        options: {
+          args: [wait + lines],
+          logMax: 16 * 1024,
+          onEnd: hook("capped"),
+        },
+        expect: { status: "completed", exitCode: 0 },
+        hook: "completed 0",
+      },
+      {
+        name: "slow",
+        options: { args: [wait + "sleep 1; exit 7"] },
+        expect: { status: "failed", exitCode: 7 },
+      },
+      {
+        name: "late-hook",
+        options: {
+          args: [wait + "exit 0"],
+          onEnd: `sleep 1; ${hook("late-hook")}`,
+        },
+        expect: { status: "completed", exitCode: 0 },
+        hook: "completed 0",
+      },
+    ];
+    const spawned = await Promise.all(
+      cases.map(async (c) =>
+        (await spawnJob({
+          command: "sh",
+          ...c.options,
+          args: ["-c", ...c.options.args!],
+          store: jobsDir,
+        })).result!
+      ),
+    );
+    const store = new FileJobStore(jobsDir);
+    // Every job runs: its supervisor (the shim) has started its worker.
+    for (const s of spawned) {
+      await until(
+        `job ${s.jobId}'s worker`,
+        async () => (await store.load(s.jobId)).workerPid,
+      );
+    }
+    // Deno processes of ours meanwhile: readers waiting on the jobs.
+    const waiters = spawned.map((s) =>
+      new Deno.Command(DENO, {
+        args: [
+          "run",
+          "-A",
+          MOD,
+          "jobs",
+          "wait",
+          s.jobId,
+          "--jobs-dir",
+          jobsDir,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn()
+    );
+    await until(
+      "the waiters",
+      () =>
+        processesWith("jobs", "wait", jobsDir).length === waiters.length ||
+        undefined,
+    );
+    const ours = () => [
+      ...processesWith(jobsDir, "__epack_detach_supervise__"),
+      ...processesWith("jobs", "wait", jobsDir),
+    ];
+    let killed = 0;
+    for (const pid of ours()) {
+      Deno.kill(pid, "SIGKILL");
+      killed++;
+    }
+    await Promise.all(waiters.map((w) => w.status));
+    // The jobs end; for a while every finisher the shims run is killed too,
+    // as soon as it is seen (long before it can have written anything).
+    await Deno.writeTextFile(gate, "");
+    const until3s = Date.now() + 3_000;
+    while (Date.now() < until3s) {
+      for (const pid of processesWith(jobsDir, "--finish")) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+          killed++;
+        } catch {
+          // Ended meanwhile.
+        }
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    console.log(`killed ${killed} Deno processes of ours`);
+    assert.ok(killed >= waiters.length);
+    // Once the shims' finishers have run: every record (as written, not as
+    // a reader folds it) says exactly how its job ended.
+    for (const [i, c] of cases.entries()) {
+      const id = spawned[i].jobId;
+      const job = await until(
+        `job ${c.name} recorded`,
+        async () => {
+          const j = await store.loadRecorded(id);
+          return j.status === "running" ? undefined : j;
+        },
+        60_000,
+        100,
+      );
+      for (const [key, value] of Object.entries(c.expect)) {
+        assert.equal(
+          job[key as keyof Job],
+          value,
+          `${c.name}: ${key} (${job.error})`,
+        );
+      }
+      assert.equal(job.supervisor, "shim");
+      if (c.attempts !== undefined) {
+        assert.equal(job.attempts?.length, c.attempts, c.name);
+      }
+      if (c.hook !== undefined) {
+        const said = await until(
+          `${c.name}'s hook`,
+          () =>
+            Deno.readTextFile(`${dir}/hook-${c.name}`).catch(() => undefined),
+          30_000,
+          100,
+        );
+        assert.equal(said.trim(), c.hook, c.name);
+      }
+      if (c.name === "capped") {
+        const kept = await Deno.readTextFile(`${job.logPath}.1`) +
+          await Deno.readTextFile(job.logPath);
+        assert.ok(
+          kept.length <= 16 * 1024 + 1_000,
+          `${kept.length} bytes kept`,
+        );
+        assert.match(kept, /0*3000\n\[@epack\/detach\] on-end hook/);
+      }
+    }
+    // No shim is left once all is done.
+    await until(
+      "the shims to exit",
+      () => processesWith(jobsDir, ".shim-").length === 0 || undefined,
+      30_000,
+    );
   });
 });

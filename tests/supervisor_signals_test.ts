@@ -79,12 +79,13 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
             store: dir,
             grace: 300,
           });
-          // Right after supervisedAt is stamped the supervisor is still
-          // starting the worker: cancel() signals it in that window.
+          // Right after it has taken the job (its journal's S line) the
+          // supervisor is still starting the worker: cancel() signals it in
+          // that window.
           await until(
             "the supervisor to start",
             async () => {
-              const j = await store.loadRecorded(jobId).catch(() => undefined);
+              const j = await store.load(jobId).catch(() => undefined);
               return j?.supervisedAt !== undefined ? true : undefined;
             },
             20_000,

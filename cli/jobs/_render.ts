@@ -248,7 +248,8 @@ export function renderDetails(
   add("Log cap", job.logMax ? humanBytes(job.logMax) : undefined);
   add("Command", safe(commandLine(job)));
   add("Working dir", job.workingDir && safe(job.workingDir));
-  add("PID", job.pid > 0 ? `${job.pid} (supervisor)` : undefined);
+  const by = job.supervisor === undefined ? "" : `: ${job.supervisor}`;
+  add("PID", job.pid > 0 ? `${job.pid} (supervisor${by})` : undefined);
   add("Worker PID", job.workerPid?.toString());
   add(notStarted(job) ? "Created" : "Started", when(job.startedAt));
   // A lost job: when the loss was recorded is a fact, when it ended is not.

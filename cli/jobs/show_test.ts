@@ -31,7 +31,8 @@ Deno.test("jobs <id> shows every field and the last 10 lines of the log", async 
         `Job ${job.jobId}\n`,
         "Status:      failed (exit code 3)",
         `Command:     sh -c 'i=1; while`,
-        `PID:         ${job.pid} (supervisor)`,
+        // Which supervised it: the perl shim, or the Deno supervisor.
+        `PID:         ${job.pid} (supervisor: ${done.supervisor})`,
         `Worker PID:  ${done.workerPid}`,
         "Exit code:   3",
         "Error:       Exited with code 3",
