@@ -19,7 +19,9 @@ export const SHIM_SOURCE: string = String
 #   perl shim.pl <the job's .live file>
 my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, %MORE,
   $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC);
-$SIG{$_} = 'IGNORE' for qw(USR1 USR2 QUIT ALRM VTALRM PROF PIPE TSTP TTIN TTOU);
+# Only TERM, INT and HUP mean "stop the job"; nothing else a user may send
+# (SIGKILL aside) may end the shim and leave its worker unsupervised.
+$SIG{$_} = 'IGNORE' for grep { !/^(KILL|STOP|CONT|CHLD|CLD)$/ } keys %SIG;
 $SIG{$_} = sub { $GOT ||= $_[0]; $NEW = 1 } for qw(TERM INT HUP);
 $SIG{CHLD} = sub { $CHLD = 1 };
 $SIG{CONT} = sub { $CONT = 1 };
@@ -58,6 +60,9 @@ sub ticks {
   open(my $f, '<', "/proc/$_[0]/stat") or return '-';
   (split / /, (<$f> =~ s/^.*\) //sr))[19];
 }
+# A child's signals back to the system's defaults: ignored ones would be
+# inherited through exec.
+sub dflt { $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP)$/ } keys %SIG }
 sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
 # A section after __END__ ("#: name"), compiled when it is first needed.
 sub more {
@@ -111,7 +116,7 @@ sub start {
       # setsid by its number, which the plan gives where it is known.
       eval { $P{setsid} && syscall($P{setsid}[0]) > 0 }
         || eval { require POSIX; POSIX::setsid() } || setpgrp(0, 0);
-      $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP|NUM|RTM|CLD|IOT|POLL)/ } keys %SIG;
+      dflt();
       umask($UMASK);
       $ENV{EPACK_DETACH_JOB_ID} = $P{id}[0];
       my $log = $P{log}[0];
@@ -400,7 +405,7 @@ sub ending {
   for (;;) {
     my $f = fork();
     if (defined $f && !$f) {
-      $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP CHLD CONT PIPE TSTP TTIN TTOU);
+      dflt();
       chdir('/') unless (stat '.')[3];
       exec { $P{finish}[0] } @{$P{finish}};
       exit 127;
