@@ -7,7 +7,12 @@
 import type { Job } from "./job.ts";
 import { validateJobId } from "./job_id.ts";
 import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
-import { appendJournal, foldJournal, readJournal } from "./journal.ts";
+import {
+  appendJournal,
+  foldJournal,
+  openJobFile,
+  readJournal,
+} from "./journal.ts";
 
 /**
  * Where a job's liveness file is on this host: `<localDir>/<id>.live`, for
@@ -34,20 +39,19 @@ export function livenessPath(store: { localDir: string }, id: string): string {
  * `undefined` if there is no liveness file (an epack record, say).
  */
 export function isLivenessHeld(path: string): boolean | undefined {
-  let file: Deno.FsFile;
+  let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(path, { read: true });
+    file = openJobFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    // A FIFO or a symlink there is no supervisor's: as if it were absent.
+    if (err instanceof Deno.errors.InvalidData) return undefined;
     throw err;
   }
-  try {
-    const got = file.tryLockSync(false);
-    if (got) file.unlockSync();
-    return !got;
-  } finally {
-    file.close();
-  }
+  if (file === undefined) return undefined;
+  using _ = file;
+  const got = file.tryLockSync(false);
+  if (got) file.unlockSync();
+  return !got;
 }
 
 /**
@@ -253,12 +257,7 @@ export async function signalSupervisor(
  * @throws {Deno.errors.NotFound} If its directory is gone.
  */
 export async function holdLiveness(path: string): Promise<Deno.FsFile> {
-  const file = await Deno.open(path, {
-    read: true,
-    write: true,
-    create: true,
-    mode: 0o600,
-  });
+  const file = openJobFile(path, { write: true, create: true })!;
   try {
     await file.lock(true);
     appendJournal(path, "S", [Deno.pid, "-", "deno"]);

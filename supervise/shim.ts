@@ -74,7 +74,10 @@ sub more {
   die $@ if $@;
 }
 
-open(L, '+<', $ARGV[0]) or exit 2;
+# Only the regular file the name holds: never a symlink's target, never a
+# FIFO (whose open would wait for a writer).
+sub plain { my @l = lstat($_[0]); @l && -f _ && (!$_[1] || (stat $_[1])[1] == $l[1]) }
+plain($ARGV[0]) && open(L, '+<', $ARGV[0]) && plain($ARGV[0], \*L) or exit 2;
 until (flock(L, 2)) { exit 2 if $! != 4 }
 my $go;
 for (slurp(\*L)) {
@@ -94,7 +97,7 @@ if ($P{gate} && !$go) {
 @W = @{$P{argv}};
 put('S', $$, ticks($$), 'shim');
 # Late, cancelled already, or with a cap: the rest is needed now.
-if (-e $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
+if (-e $CTL || -l $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
   more('stop');
   first();
 }
@@ -195,7 +198,7 @@ sub first {
 # The control file: cancels (C, with the grace they leave, in ms) and
 # pauses (P, R), appended by whoever asks.
 sub read_ctl {
-  open(my $c, '<', $CTL) or return;
+  plain($CTL) && open(my $c, '<', $CTL) && plain($CTL, $c) or return;
   my @l = slurp($c);
   my $t = now();
   for my $i ($CSEEN .. $#l) {
