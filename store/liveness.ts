@@ -220,6 +220,7 @@ function isAt(file: Deno.FsFile, path: string): boolean {
  * named by the `S` line of its journal, while the journal's lock is held
  * and (where start times can be read) that process started when the line
  * says. A record's `pid`, or a database row's, is never used for a signal.
+ * SIGCONT goes first: a supervisor stopped by SIGSTOP would act on nothing.
  *
  * @param livePath The job's `<id>.live`.
  * @param signal The signal.
@@ -229,23 +230,44 @@ export async function signalSupervisor(
   livePath: string,
   signal: Deno.Signal,
 ): Promise<boolean> {
-  if (isLivenessHeld(livePath) !== true) return false;
+  const pid = await provenSupervisor(livePath);
+  if (pid === undefined) return false;
+  try {
+    Deno.kill(pid, "SIGCONT");
+    if (signal !== "SIGCONT") Deno.kill(pid, signal);
+    return true;
+  } catch {
+    return false; // Gone since: its job is ending anyway.
+  }
+}
+
+/**
+ * Whether a job's supervisor, proven as {@linkcode signalSupervisor} proves
+ * it, is stopped (SIGSTOP, or a debugger): then it enforces nothing, its
+ * timeout included, until it is continued.
+ */
+export async function isSupervisorStopped(livePath: string): Promise<boolean> {
+  const pid = await provenSupervisor(livePath);
+  if (pid === undefined) return false;
+  const { readProcess } = await import("../process/inspect.ts");
+  const state = readProcess(pid)?.state ?? "";
+  return state === "T" || state === "t";
+}
+
+/** The PID of the `S` line, on local proof; `undefined` without it. */
+async function provenSupervisor(livePath: string): Promise<number | undefined> {
+  if (isLivenessHeld(livePath) !== true) return undefined;
   const s = readJournal(livePath)?.supervisor;
-  if (s === undefined || s.pid <= 1 || s.pid === Deno.pid) return false;
+  if (s === undefined || s.pid <= 1 || s.pid === Deno.pid) return undefined;
   if (s.ticks !== undefined) {
     const { isEnded, readProcess } = await import("../process/inspect.ts");
     const info = readProcess(s.pid);
     if (
       info !== undefined &&
       (isEnded(info) || (info.startTicks ?? s.ticks) !== s.ticks)
-    ) return false;
+    ) return undefined;
   }
-  try {
-    Deno.kill(s.pid, signal);
-    return true;
-  } catch {
-    return false; // Gone since: its job is ending anyway.
-  }
+  return s.pid;
 }
 
 /**
