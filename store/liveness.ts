@@ -186,13 +186,15 @@ export function claimStale(
   path: string,
   cutoff: number,
 ): Deno.FsFile | undefined {
-  let file: Deno.FsFile;
+  let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(path, { read: true });
+    file = openJobFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    // Not a regular file: never a lock of ours, and a FIFO would block.
+    if (err instanceof Deno.errors.InvalidData) return undefined;
     throw err;
   }
+  if (file === undefined) return undefined;
   let keep = false;
   try {
     const mtime = file.statSync().mtime?.getTime() ?? Infinity;
