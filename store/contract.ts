@@ -139,6 +139,11 @@ export interface JobStore extends AsyncDisposable {
    * another host, in milliseconds: 0 for a store of one host.
    */
   readonly cancelReach: number;
+  /**
+   * How often this host renews the leases of its jobs, in milliseconds:
+   * 0 for a store without leases.
+   */
+  readonly renewEvery: number;
 
   /**
    * Creates a job (status `running` unless `options.status` says
