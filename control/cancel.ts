@@ -190,6 +190,10 @@ async function cancelUnstarted(
     endUnstarted("cancelled", `Cancelled while ${before}: it never started`),
   );
   if (ended.status !== "cancelled") return undefined;
+  // Its end hook runs as for a job that ran, in a finisher of its own.
+  if (ended.onEnd !== undefined) {
+    (await import("../spawn/launch.ts")).finishUnstarted(c.store, ended);
+  }
   const { schedulePending } = await import("../schedule/schedule.ts");
   await schedulePending(c.store);
   return {
