@@ -37,14 +37,8 @@ import {
 } from "./liveness.ts";
 import { foldJournal, readJournal as readJournalOf } from "./journal.ts";
 import { granted } from "../util/permissions.ts";
-import {
-  cleanable,
-  cleanCutoff,
-  endJob,
-  isFinalStatus,
-  isLate,
-} from "./rules.ts";
-import { removeDebris } from "./debris.ts";
+import { endJob, isFinalStatus, isLate } from "./rules.ts";
+import { cleanEnded, removeDebris } from "./debris.ts";
 import { resolve } from "../util/path.ts";
 import { listJobs, recordIdOf } from "./list.ts";
 import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
@@ -314,20 +308,18 @@ export class FileJobStore implements contract.JobStore {
     olderThan: number,
     options: contract.CleanOptions = {},
   ): Promise<string[]> {
-    const cutoff = cleanCutoff(olderThan);
-    const { jobs } = await this.list();
-    const removed: string[] = [];
-    for await (const job of cleanable(jobs, cutoff, options.keep)) {
+    const removed = await cleanEnded(this, olderThan, options, async (job) => {
       // Re-checked: the job may have been touched since the listing.
       const fresh = await this.load(job.id).catch(() => undefined);
-      if (fresh === undefined || !isFinalStatus(fresh.status)) continue;
+      if (fresh === undefined || !isFinalStatus(fresh.status)) return false;
       try {
         await this.delete(job.id);
-        removed.push(job.id);
+        return true;
       } catch (err) {
         if (!(err instanceof JobNotFoundError)) throw err;
+        return false;
       }
-    }
+    });
     await removeStaleTemps(this.#dir, STALE_TEMP_MS);
     await removeDebris(this.#dir, Date.now() - DEBRIS_AGE_MS);
     return removed;

@@ -4,7 +4,8 @@
 
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
-import { cleanable, cleanCutoff, endJob, isFinalStatus } from "./rules.ts";
+import { endJob, isFinalStatus } from "./rules.ts";
+import { cleanEnded } from "./debris.ts";
 import type * as contract from "./contract.ts";
 import {
   type CreateJobOptions,
@@ -374,10 +375,7 @@ export class PostgresJobStore implements contract.JobStore {
     olderThan: number,
     options: contract.CleanOptions = {},
   ): Promise<string[]> {
-    const cutoff = cleanCutoff(olderThan);
-    const { jobs } = await this.list();
-    const removed: string[] = [];
-    for await (const job of cleanable(jobs, cutoff, options.keep)) {
+    return await cleanEnded(this, olderThan, options, async (job) => {
       // Lost by this host's own evidence: its lease ends (as the renewer's).
       if (job.status === "lost" && job.host === this.host) {
         await this.expire(job.id);
@@ -390,14 +388,13 @@ export class PostgresJobStore implements contract.JobStore {
             AND (NOT ${supervisedSql(this.#sql)} OR ${lostSql(this.#sql)})
           RETURNING id, host, record`
       );
-      if (rows.length === 0) continue;
+      if (rows.length === 0) return false;
       const mine = rows[0].host === this.host;
       for (const path of mine ? localFiles(this.logDir, job.id, true) : []) {
         await Deno.remove(path).catch(() => {});
       }
-      removed.push(job.id);
-    }
-    return removed;
+      return true;
+    });
   }
 
   /** Whether the job's lease is current (by the server's clock). */
