@@ -20,24 +20,24 @@ import { ALL_FLAGS, JOBS_SUBCOMMANDS, SPECS, type Sub } from "./_specs.ts";
 
 export { JOBS_SUBCOMMANDS };
 
-// Each subcommand's module is loaded only when it runs.
-const RUNNERS: Record<
-  Sub | "jobs",
-  () => Promise<(ctx: JobsContext) => Promise<number>>
-> = {
-  jobs: async () => (await import("./list.ts")).jobs,
-  list: async () => (await import("./list.ts")).jobs,
-  show: async () => (await import("./show.ts")).show,
-  logs: async () => (await import("./logs.ts")).logs,
-  wait: async () => (await import("./wait.ts")).wait,
-  cancel: async () => (await import("./cancel.ts")).cancelJob,
-  pause: async () => (await import("./pause.ts")).pauseJob,
-  resume: async () => (await import("./pause.ts")).resumeJob,
-  rm: async () => (await import("./rm.ts")).rm,
-  restart: async () => (await import("./restart.ts")).restart,
-  clean: async () => (await import("./clean.ts")).clean,
-  report: async () => (await import("./report.ts")).report,
-  limit: async () => (await import("./limit.ts")).limit,
+type Runner = (ctx: JobsContext) => Promise<number>;
+const list = () => import("./list.ts");
+const act = () => import("./act.ts");
+// Each subcommand's module, loaded only when it runs; its runner is the
+// export named after the subcommand (`jobs` for bare `jobs` and `list`).
+const MODULES: Record<Sub, () => Promise<unknown>> = {
+  list,
+  show: () => import("./show.ts"),
+  logs: () => import("./logs.ts"),
+  wait: () => import("./wait.ts"),
+  cancel: act,
+  pause: act,
+  resume: act,
+  rm: act,
+  restart: () => import("./restart.ts"),
+  clean: () => import("./clean.ts"),
+  report: () => import("./report.ts"),
+  limit: () => import("./limit.ts"),
 };
 
 /**
@@ -84,7 +84,8 @@ export async function jobsCommand(args: string[]): Promise<number> {
     carry: chosen.given ? { store: chosen.name } : {},
   };
   try {
-    return await (await RUNNERS[sub ?? "jobs"]())(ctx);
+    const mod = await MODULES[sub ?? "list"]() as Record<string, Runner>;
+    return await mod[sub === undefined || sub === "list" ? "jobs" : sub](ctx);
   } catch (err) {
     if (!(err instanceof JobNotFoundError)) throw err;
     // `jobs stopp X`: a word that is no job may be a subcommand misspelt.

@@ -9,7 +9,7 @@ import { CliError } from "../_errors.ts";
 import { shellLine } from "../_output.ts";
 import { startJob } from "../_detach.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
-import { stateError } from "./pause.ts";
+import { stateError } from "./act.ts";
 
 /** Runs `jobs restart`. */
 export async function restart(ctx: JobsContext): Promise<number> {
