@@ -1,7 +1,5 @@
-// What the PostgreSQL store needs beside the store itself: its error, the
-// schema and its first-use migration, the words for the server's errors,
-// and reading a log's tail for the row. postgres.ts re-exports the public
-// names.
+// What the PostgreSQL store needs beside itself: its error, the schema and
+// its migration, the words for the server's errors, a log's tail.
 
 import type postgres from "npm:postgres@3.4.9";
 import { readTail as readLogTail } from "./log_files.ts";
@@ -20,19 +18,7 @@ export type Sql = postgres.Sql<Record<string, never>>;
 
 /**
  * A database error, told in one line: an unreachable server, refused
- * credentials, a schema from a newer version, a connection dropped during a
- * query (a single statement: its change was applied whole or not at all).
- *
- * @example Tell a transient error from the rest
- * ```ts ignore
- * import { PostgresStoreError } from "@epack/detach/postgres";
- *
- * try {
- *   // ...
- * } catch (err) {
- *   if (err instanceof PostgresStoreError && err.transient) console.error("retry later");
- * }
- * ```
+ * credentials, a newer schema, a connection dropped during a statement.
  */
 export class PostgresStoreError extends Error {
   /** The server may be back later: a retry may succeed. */
@@ -167,10 +153,7 @@ export function describe(err: unknown, target: string): unknown {
   );
 }
 
-/**
- * The last {@linkcode LOG_TAIL_BYTES} of a job's log, across `<id>.log.1`
- * and `<id>.log` (the one tail reader); `undefined` without a log.
- */
+/** The last {@linkcode LOG_TAIL_BYTES} of a job's log, if it has one. */
 export async function readTail(path: string): Promise<string | undefined> {
   try {
     const { bytes } = await readLogTail(path, Infinity, LOG_TAIL_BYTES);
