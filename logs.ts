@@ -1,10 +1,6 @@
 /**
- * Reading a job's log: the last lines of it, all of it, or everything it
- * gets until the job ends (`tail -F` for one job).
- *
- * A job's output goes to its log file, written by the kernel while the job
- * runs; these functions only read it, so they work from any process while
- * the job runs in the background.
+ * Reading a job's log, from any process: the last lines of it, all of it,
+ * or everything it gets until the job ends (`tail -F` for one job).
  *
  * @example Print a job's output as it comes, until the job ends
  * ```ts ignore
@@ -51,19 +47,16 @@ export interface LogTailOptions {
    */
   lines?: number;
   /**
-   * Read at most about this many bytes from the end, however long the
-   * lines are.
+   * Read at most about this many bytes from the end.
    * @default {65536}
    */
   maxBytes?: number;
 }
 
 /**
- * Reads the last lines of a log without reading the rest: it scans back
- * from the end in chunks, so a 50 GB log costs what a 50 KB one does. A log
- * kept under a cap (`--log-max`) is `<path>.1` then `<path>`: the lines are
- * taken across both, so a rotation just before the end leaves no empty
- * tail.
+ * Reads the last lines of a log without reading the rest (a 50 GB log
+ * costs what a 50 KB one does), across `<path>.1` and `<path>` for a log
+ * kept under a cap.
  *
  * Requires `--allow-read`.
  *
@@ -113,20 +106,17 @@ export interface ReadLogOptions extends StoreOption {
   /** Stops the reading; the iteration then ends quietly. */
   signal?: AbortSignal;
   /**
-   * Told what the bytes cannot say, each thing once: the reading began at
-   * the start of a rotated log (`rotated`), output was dropped by the log
-   * cap before it could be read (`dropped`), someone truncated the log
-   * (`truncated`), `<id>.log.1` is not a regular file and is not read
-   * (`ignored`). Nothing of it is ever in the bytes.
+   * Told, once each, what the bytes cannot say: the reading began at a
+   * rotated log (`rotated`), the cap dropped output before it was read
+   * (`dropped`), someone truncated the log (`truncated`), `<id>.log.1` is
+   * not a regular file (`ignored`).
    */
   onEvent?: (event: LogEvent) => void;
 }
 
 /**
- * The bytes of a job's log from its start (or the last `lines` lines) to its
- * current end. A log kept under a cap (`--log-max`) is `<id>.log.1` then
- * `<id>.log`; if the cap rotates it during the reading, each byte kept is
- * still read once, in order.
+ * The bytes of a job's log from its start (or the last `lines` lines) to
+ * its current end; each byte a cap keeps is read once, in order.
  *
  * Requires `--allow-read`.
  *
@@ -151,15 +141,11 @@ export function readLog(
 }
 
 /**
- * The bytes of a job's log from its start (or the last `lines` lines), and
- * then whatever the job writes, until the job ends (any final status) or
- * `signal` aborts. A log kept under a cap is followed across its
- * rotations, each byte kept yielded once, in order; output the cap dropped
- * before it was read is skipped, and `onEvent` says so. A log truncated by
- * someone else is read again from its start, as `tail -F` does. While the
- * job waits or is queued, a scheduler pass runs every 2 seconds (with
- * `--allow-write` and `--allow-run`), as in `watchJob()`, so a job whose
- * starter died still starts.
+ * The bytes of a job's log from its start (or the last `lines` lines), then
+ * whatever the job writes, until it ends or `signal` aborts: across a cap's
+ * rotations (what it dropped unread is told to `onEvent`), and from the
+ * start of a log truncated by someone else, as `tail -F`. While the job
+ * waits, a scheduler pass runs every 2 s, as in `watchJob()`.
  *
  * Requires `--allow-read`.
  *
@@ -203,10 +189,7 @@ export function followLog(
   });
 }
 
-/**
- * Runs `body` on a cursor over the log of the job `ref` names, on this
- * host; the store is opened for it unless it was given open.
- */
+// Runs `body` on a cursor over the log of the job `ref` names.
 async function* withLog(
   ref: string,
   options: ReadLogOptions,
