@@ -1,5 +1,4 @@
-// `epack jobs clean` (and `jobs --clean`): remove ended jobs older than an
-// age, records and logs.
+// `epack jobs clean` (and `jobs --clean`): remove old ended jobs.
 
 import { cleanJobs } from "../../control.ts";
 import { formatDuration } from "../../duration.ts";
@@ -7,8 +6,7 @@ import { EXIT } from "../_errors.ts";
 import { out, outJson } from "../_output.ts";
 import { durationFlag, type JobsContext, noArguments } from "./_context.ts";
 
-/** The age `clean` removes ended jobs after, by default. */
-export const DEFAULT_CLEAN_AGE = 24 * 60 * 60 * 1000;
+const DEFAULT_CLEAN_AGE = 24 * 60 * 60 * 1000;
 
 /** Runs `jobs clean`. */
 export async function clean(ctx: JobsContext): Promise<number> {

@@ -1,5 +1,5 @@
-// `epack jobs [list]`: the table of jobs (those not ended by default). Bare
-// `jobs` also takes `--clean` (as `jobs clean`) and a job ID (as `jobs show`).
+// `epack jobs [list]`: the table of jobs; bare `jobs` also takes `--clean`
+// and a job ID (as `jobs show`).
 
 import {
   type InvalidJobFile,
@@ -16,10 +16,7 @@ import { liveLeftovers } from "./_where.ts";
 import { OTHER_STORE } from "../_store.ts";
 import { clean } from "./clean.ts";
 
-/**
- * Runs bare `jobs` and `jobs list`: a list, or a clean with `--clean`, or
- * (bare `jobs` only) a job's details.
- */
+/** Runs bare `jobs` and `jobs list`. */
 export async function jobs(ctx: JobsContext): Promise<number> {
   const { values, command } = ctx;
   const listing = values.all === true || values.status !== undefined;
@@ -47,8 +44,7 @@ export async function jobs(ctx: JobsContext): Promise<number> {
   return await list(ctx);
 }
 
-/** Runs `jobs list`. */
-export async function list(ctx: JobsContext): Promise<number> {
+async function list(ctx: JobsContext): Promise<number> {
   noArguments(ctx);
   const given = ctx.values.status;
   if (
@@ -67,8 +63,7 @@ export async function list(ctx: JobsContext): Promise<number> {
   // Every job is read: shortened IDs must stay unique among all of them.
   const { jobs: all, invalid } = await ctx.store.list();
   const live = liveLeftovers(ctx.store, all);
-  // Without --all or --status: the jobs that have not ended (waiting,
-  // queued, running, paused), and lost ones whose processes still run.
+  // By default: jobs not ended, and lost ones whose processes still run.
   const jobs = all.filter((job) =>
     unended
       ? !isFinalStatus(job.status) || live.has(job.id)
@@ -100,11 +95,7 @@ export async function list(ctx: JobsContext): Promise<number> {
   return EXIT.OK;
 }
 
-/**
- * `jobs list --json`: `{"jobs": [...], "invalid": [...]}`, in one write.
- * Warnings go in the document only: a --json reader gets one complete
- * answer on stdout.
- */
+// `{"jobs": [...], "invalid": [...]}` in one write, warnings included.
 function listJson(
   jobs: Job[],
   invalid: InvalidJobFile[],
@@ -117,9 +108,8 @@ function listJson(
     ),
     invalid: invalid.map((bad) => ({ ...bad })),
   };
-  // Synchronous: an asynchronous write is a trip through Deno's thread
-  // pool. A reader that went away throws BrokenPipe, which the CLI takes
-  // as success.
+  // Synchronous: no trip through Deno's thread pool. A reader that went
+  // away throws BrokenPipe, which the CLI takes as success.
   const bytes = new TextEncoder().encode(JSON.stringify(doc) + "\n");
   for (let done = 0; done < bytes.length;) {
     done += Deno.stdout.writeSync(bytes.subarray(done));

@@ -1,5 +1,4 @@
-// `epack jobs <id>` / `jobs show <id>`: a job's details and the end of its
-// log.
+// `epack jobs show <id>`: a job's details and the end of its log.
 
 import { type LogTail, readLogTail } from "../../logs.ts";
 import { EXIT } from "../_errors.ts";
@@ -12,10 +11,7 @@ import { hint } from "../_hint.ts";
 
 /** How many log lines `jobs <id>` shows. */
 export const SHOW_TAIL_LINES = 10;
-/**
- * The most bytes `jobs <id>` reads from the end of a log: enough for ten
- * ordinary lines, and a bound when the log has enormous lines or none.
- */
+// The most bytes read from the end of a log, whatever its lines are like.
 const SHOW_TAIL_MAX_BYTES = 64 * 1024;
 
 /** Runs `jobs show`. */
