@@ -46,18 +46,11 @@ export type FinalStatus =
   | "cancelled"
   | "lost";
 
-/** How a job ended, for a store's `finish()`. */
-export interface JobEnd {
+/** How a job ended, for a store's `finish()`; the fields are {@linkcode Job}'s. */
+export interface JobEnd
+  extends Pick<Job, "exitCode" | "signal" | "error" | "result"> {
   /** The final status. */
   status: FinalStatus;
-  /** The worker's exit code, when it exited by itself. */
-  exitCode?: number;
-  /** The signal that ended the worker, when one did. */
-  signal?: string;
-  /** What went wrong, for a job that did not complete. */
-  error?: string;
-  /** Job-specific result data. */
-  result?: Record<string, unknown>;
 }
 
 /** One job, as the TypeScript API sees it. */
@@ -128,18 +121,11 @@ export interface Job extends JobControlOptions {
   logTail?: string;
 }
 
-/** One run of a job's worker (see `Job.attempts`). */
-export interface JobAttempt {
-  /** When the worker was started. */
-  startedAt: Date;
+/** One run of a job's worker (see `Job.attempts`); the fields are `Job`'s. */
+export interface JobAttempt
+  extends Pick<Job, "startedAt" | "exitCode" | "signal" | "error"> {
   /** When it ended; absent while it runs (or if its end was never seen). */
   endedAt?: Date;
-  /** Its exit code, if it exited normally. */
-  exitCode?: number;
-  /** The signal that ended it, if one did. */
-  signal?: string;
-  /** What went wrong, for an attempt that did not complete. */
-  error?: string;
 }
 
 /** A progress report: how much is done, of how much, of what, and a note. */
@@ -192,46 +178,36 @@ export class InvalidJobFileError extends Error {
   }
 }
 
-/** What {@linkcode JobStore.create} needs to make a new job. */
-export interface CreateJobOptions extends JobControlOptions {
+/**
+ * What {@linkcode JobStore.create} needs to make a new job: the fields are
+ * {@linkcode Job}'s; `args` and `flags` default to `[]`, `pid` to 0, `id`
+ * to a new ULID.
+ */
+export interface CreateJobOptions extends
+  JobControlOptions,
+  Partial<
+    Pick<
+      Job,
+      | "args"
+      | "flags"
+      | "pid"
+      | "workingDir"
+      | "timeout"
+      | "argv"
+      | "grace"
+      | "id"
+      | "supervisorArgv"
+      | "env"
+      | "restartOf"
+    >
+  > {
   /** The command that runs. */
   command: string;
-  /**
-   * The command's positional arguments.
-   * @default {[]}
-   */
-  args?: string[];
-  /**
-   * The command's flags.
-   * @default {[]}
-   */
-  flags?: string[];
-  /**
-   * The PID of the background process, if it is known yet.
-   * @default {0}
-   */
-  pid?: number;
-  /** The directory the job runs in. */
-  workingDir?: string;
-  /** The timeout in milliseconds (0 to `MAX_DURATION`), `0` for none. */
-  timeout?: number;
-  /** The full argument vector of the worker. */
-  argv?: string[];
-  /** Milliseconds between SIGTERM and SIGKILL (0 to `MAX_DURATION`). */
-  grace?: number;
-  /** The job ID; a new ULID when left out. */
-  id?: string;
   /**
    * `running` (its supervisor is starting), else `waiting` or `queued`.
    * @default {"running"}
    */
   status?: "running" | "waiting" | "queued";
-  /** How to start the job's supervisor later (see `Job.supervisorArgv`). */
-  supervisorArgv?: string[];
-  /** The environment of the job's supervisor (see `Job.env`). */
-  env?: Record<string, string>;
-  /** The job this one re-runs (see `Job.restartOf`). */
-  restartOf?: string;
 }
 
 /** A file in the jobs directory that could not be read as a job. */
