@@ -9,19 +9,10 @@
  * `timed_out`, `cancelled` and `lost` (no process holds its liveness any
  * more: a crash, SIGKILL, a reboot) are final.
  */
-export type JobStatus =
-  | "waiting"
-  | "queued"
-  | "running"
-  | "paused"
-  | "completed"
-  | "failed"
-  | "timed_out"
-  | "cancelled"
-  | "lost";
+export type JobStatus = typeof JOB_STATUSES[number];
 
 /** All job statuses, in the order they are documented. */
-export const JOB_STATUSES: readonly JobStatus[] = [
+export const JOB_STATUSES = [
   "waiting",
   "queued",
   "running",
@@ -31,7 +22,7 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   "timed_out",
   "cancelled",
   "lost",
-];
+] as const;
 
 /** A status as a sentence says it: `timed out` for `timed_out`. */
 export function statusWord(status: JobStatus): string {
@@ -39,12 +30,10 @@ export function statusWord(status: JobStatus): string {
 }
 
 /** A status that means the job has ended and will not change again. */
-export type FinalStatus =
-  | "completed"
-  | "failed"
-  | "timed_out"
-  | "cancelled"
-  | "lost";
+export type FinalStatus = Exclude<
+  JobStatus,
+  "waiting" | "queued" | "running" | "paused"
+>;
 
 /** How a job ended, for a store's `finish()`; the fields are {@linkcode Job}'s. */
 export interface JobEnd

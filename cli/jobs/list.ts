@@ -1,5 +1,5 @@
-// `epack jobs [list]`: the table of jobs; bare `jobs` also takes `--clean`
-// and a job ID (as `jobs show`).
+// `epack jobs [list]`: the table of jobs; bare `jobs` also takes a job ID
+// (as `jobs show`). `jobs clean` and `jobs --clean`: remove old ended jobs.
 
 import {
   type InvalidJobFile,
@@ -9,12 +9,22 @@ import {
   type JobStatus,
 } from "../../jobs.ts";
 import { EXIT, usageError } from "../_errors.ts";
-import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
-import { type JobsContext, noArguments } from "./_context.ts";
+import {
+  colorEnabled,
+  out,
+  outJson,
+  safe,
+  terminalWidth,
+  warn,
+} from "../_output.ts";
+import { durationFlag, type JobsContext, noArguments } from "./_context.ts";
 import { jobJson, renderTable } from "./_render.ts";
 import { liveLeftovers } from "./_where.ts";
 import { OTHER_STORE } from "../_store.ts";
-import { clean } from "./clean.ts";
+import { cleanJobs } from "../../control.ts";
+import { formatDuration } from "../../duration.ts";
+
+const DEFAULT_CLEAN_AGE = 24 * 60 * 60 * 1000;
 
 /** Runs bare `jobs` and `jobs list`. */
 export async function jobs(ctx: JobsContext): Promise<number> {
@@ -113,6 +123,24 @@ function listJson(
   const bytes = new TextEncoder().encode(JSON.stringify(doc) + "\n");
   for (let done = 0; done < bytes.length;) {
     done += Deno.stdout.writeSync(bytes.subarray(done));
+  }
+  return EXIT.OK;
+}
+
+/** Runs `jobs clean`. */
+export async function clean(ctx: JobsContext): Promise<number> {
+  noArguments(ctx);
+  const olderThan = durationFlag(ctx, "older-than", DEFAULT_CLEAN_AGE)!;
+  const removed = await cleanJobs(olderThan, { store: ctx.storeName });
+  const n = removed.length;
+  // "cleaned" is epack's key for the count.
+  if (ctx.json) await outJson({ cleaned: n, removed });
+  else {
+    await out(
+      `Removed ${n} job${n === 1 ? "" : "s"} that ended more than ${
+        formatDuration(olderThan)
+      } ago.\n`,
+    );
   }
   return EXIT.OK;
 }

@@ -33,7 +33,7 @@ const MODULES: Record<Sub, () => Promise<unknown>> = {
   resume: act,
   rm: act,
   restart: () => import("./restart.ts"),
-  clean: () => import("./clean.ts"),
+  clean: list,
   report: () => import("./report.ts"),
   limit: () => import("./limit.ts"),
 };
