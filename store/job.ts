@@ -9,10 +9,19 @@
  * `timed_out`, `cancelled` and `lost` (no process holds its liveness any
  * more: a crash, SIGKILL, a reboot) are final.
  */
-export type JobStatus = typeof JOB_STATUSES[number];
+export type JobStatus =
+  | "waiting"
+  | "queued"
+  | "running"
+  | "paused"
+  | "completed"
+  | "failed"
+  | "timed_out"
+  | "cancelled"
+  | "lost";
 
 /** All job statuses, in the order they are documented. */
-export const JOB_STATUSES = [
+export const JOB_STATUSES: readonly JobStatus[] = [
   "waiting",
   "queued",
   "running",
@@ -22,7 +31,7 @@ export const JOB_STATUSES = [
   "timed_out",
   "cancelled",
   "lost",
-] as const;
+];
 
 /** A status as a sentence says it: `timed out` for `timed_out`. */
 export function statusWord(status: JobStatus): string {
