@@ -1,6 +1,4 @@
-// `epack jobs cancel|pause|resume|rm <job>...`: act on each job named, one
-// after the other (cancel: stop it; pause and resume: SIGSTOP and SIGCONT
-// its processes; rm: remove an ended job, record and log).
+// `epack jobs cancel|pause|resume|rm <job>...`: act on each job named.
 
 import * as control from "../../control.ts";
 import { JobStateError } from "../../control.ts";
@@ -18,9 +16,8 @@ export async function cancel(ctx: JobsContext): Promise<number> {
   return await eachJob(ctx, async (id) => {
     const result = await control.cancel(id, { store: ctx.store, grace });
     await outOutcome(ctx.json, result);
-    // The grace (plus cancel()'s margin) passed and the job still runs: the
-    // stop goes on, but this command could not see it end. As for a wait
-    // that ended first, 75 says "still running, try again later".
+    // The grace passed and the job still runs: as for a wait that ended
+    // first, 75 says "still running, try again later".
     return result.outcome === "stopping" ? WAIT_EXIT.WAIT_TIMEOUT : EXIT.OK;
   });
 }
@@ -61,8 +58,7 @@ export async function rm(ctx: JobsContext): Promise<number> {
     try {
       job = await control.removeJob(id, { store: ctx.store });
     } catch (err) {
-      // A job that runs, or a lost one whose processes do: the command that
-      // stops it.
+      // A job that runs (or whose processes do): the command that stops it.
       if (
         err instanceof JobStateError &&
         (!isFinalStatus(err.status) || err.status === "lost")
