@@ -269,6 +269,7 @@ export function wantsJson(
     });
     return values.json === true;
   } catch {
+    // Bad usage: the raw arguments say.
   }
   for (const arg of args) {
     if (arg === "--") return false;
