@@ -93,6 +93,11 @@ export interface JobStore extends AsyncDisposable {
   readonly localDir: string;
   /** The longest a cancel takes to reach another host's job, in ms. */
   readonly cancelReach: number;
+  /**
+   * How often this host renews the leases of its jobs, in milliseconds:
+   * 0 for a store without leases.
+   */
+  readonly renewEvery: number;
 
   /**
    * Creates a job, its empty log and its liveness file, or nothing.

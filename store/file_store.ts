@@ -74,6 +74,8 @@ export class FileJobStore implements contract.JobStore {
   readonly host: undefined = undefined;
   /** 0: a cancel reaches the supervisor as a signal, at once. */
   readonly cancelReach: number = 0;
+  /** 0: liveness is a lock, no lease. */
+  readonly renewEvery: number = 0;
   readonly #dir: string;
 
   /**
