@@ -154,15 +154,6 @@ export function readLog(
  * @returns The bytes, in chunks (each chunk is the caller's to keep).
  * @throws {JobNotFoundError} If there is no such job.
  * @throws {Deno.errors.NotFound} If the job's log does not exist.
- *
- * @example Follow the last ten lines and what comes after
- * ```ts ignore
- * import { followLog } from "@epack/detach/logs";
- *
- * for await (const chunk of followLog(jobId, { lines: 10 })) {
- *   await Deno.stdout.write(chunk);
- * }
- * ```
  */
 export function followLog(
   ref: string,

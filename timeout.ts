@@ -41,13 +41,6 @@ export type { StopOptions, StopResult };
  * @returns Whether SIGKILL was needed, and what is left.
  * @throws {RangeError} If `pgid` is not a valid group ID, or `grace` is not a
  * whole number of milliseconds from 0 to `MAX_DURATION`.
- *
- * @example Stop with a 2 s grace
- * ```ts ignore
- * import { stopProcessGroup } from "@epack/detach/timeout";
- *
- * await stopProcessGroup(12345, { grace: 2_000 });
- * ```
  */
 export function stopProcessGroup(
   pgid: number,

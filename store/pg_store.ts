@@ -68,15 +68,6 @@ import { redact } from "./redact.ts";
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
  * `--allow-env`, and `--allow-read`/`--allow-write` for the log directory.
- *
- * @example Create a job and record its end
- * ```ts ignore
- * import { PostgresJobStore } from "@epack/detach/postgres";
- *
- * await using store = await PostgresJobStore.open(Deno.env.get("DATABASE_URL")!);
- * const job = await store.create({ command: "sync" });
- * await store.finish(job.id, { status: "completed", exitCode: 0 });
- * ```
  */
 export class PostgresJobStore implements contract.JobStore {
   /** This host's name, recorded on each job it creates. */
