@@ -120,7 +120,7 @@ export interface SchedulePass {
  * --allow-run). Nothing for a store that cannot schedule.
  */
 export async function schedulePending(store: JobStore): Promise<void> {
-  // The host's lease renewer of a store shared by hosts, should it have died.
+  // A renewal pass of a store shared by hosts, if one is due.
   ensureRenewer(store);
   if (!store.capabilities.scheduling) return;
   const dir = store.localDir;
@@ -452,10 +452,8 @@ async function start(
     // exits as soon as it reads the record, and runs a pass itself.
     if (!live.tryLockSync(true)) return expected;
     const failWith = async (error: string) => {
-      const done = await store.update(
-        job.id,
-        endUnstarted("failed", error, [expected]),
-      );
+      const end = endUnstarted("failed", error, [expected]);
+      const done = await store.update(job.id, end);
       if (done.status === "failed") finishUnstarted(store, done);
       return done.status;
     };
@@ -485,13 +483,11 @@ async function start(
     const marked = await store.update(job.id, (j) => {
       if (j.status !== expected) return j;
       j.status = "running";
-      // The start grace of the lost rule counts from here; the creation
-      // time is in the ULID.
+      // The lost rule's start grace counts from here (created: the ULID).
       j.startedAt = new Date();
       j.pid = child.pid;
       delete j.supervisedAt;
-      // The supervisor has it now; the record need not keep it (it may
-      // hold secrets).
+      // The supervisor has it now: the record drops it (secrets, maybe).
       delete j.env;
       return j;
     });

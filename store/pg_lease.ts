@@ -194,30 +194,7 @@ async function pass(
       // Gone, or the server away: the lease lapses by itself.
     }
   }
-  if (held.size > 0) await renewAll(store, dir, held, known, deadline);
-}
-
-/** The last pass's state; a missing or unreadable one is a first pass. */
-function readState(path: string): RenewerState {
-  const none: RenewerState = { at: 0, known: {}, done: [] };
-  try {
-    if (!Deno.lstatSync(path).isFile) return none;
-    const s = JSON.parse(Deno.readTextFileSync(path));
-    const ok = typeof s?.at === "number" && typeof s.known === "object" &&
-      s.known !== null && Array.isArray(s.done);
-    return ok ? s : none;
-  } catch {
-    return none;
-  }
-}
-
-async function renewAll(
-  store: RenewedStore,
-  dir: string,
-  held: Map<string, number>,
-  known: Map<string, { mtime: number; cancelAt?: number }>,
-  deadline: number,
-): Promise<void> {
+  if (held.size === 0) return;
   let renewed: { id: string; record: string | null }[];
   try {
     renewed = await store.renew([...held.keys()]);
@@ -254,6 +231,20 @@ async function renewAll(
     } catch {
       // Tried again next period.
     }
+  }
+}
+
+/** The last pass's state; a missing or unreadable one is a first pass. */
+function readState(path: string): RenewerState {
+  const none: RenewerState = { at: 0, known: {}, done: [] };
+  try {
+    if (!Deno.lstatSync(path).isFile) return none;
+    const s = JSON.parse(Deno.readTextFileSync(path));
+    const ok = typeof s?.at === "number" && typeof s.known === "object" &&
+      s.known !== null && Array.isArray(s.done);
+    return ok ? s : none;
+  } catch {
+    return none;
   }
 }
 
