@@ -408,6 +408,35 @@ export function controlPath(livePath: string): string {
   return livePath.replace(/\.live$/, ".ctl");
 }
 
+/** The most of a control file that is read: a larger one is ignored. */
+const CONTROL_MAX = 65_536;
+
+/**
+ * The requests in a job's control file, one a line: none if there is no
+ * such regular file (see {@linkcode openJobFile}).
+ *
+ * @throws {RangeError} If it is over 64 KiB (no request makes it so large).
+ */
+export function readControl(livePath: string): string[] {
+  let file: Deno.FsFile | undefined;
+  try {
+    file = openJobFile(controlPath(livePath));
+  } catch {
+    return [];
+  }
+  if (file === undefined) return [];
+  using _ = file;
+  const bytes = new Uint8Array(CONTROL_MAX + 1);
+  let got = 0;
+  for (let n; got < bytes.length && (n = file.readSync(bytes.subarray(got)));) {
+    got += n;
+  }
+  if (got > CONTROL_MAX) {
+    throw new RangeError("the control file is over 64 KiB: ignored");
+  }
+  return new TextDecoder().decode(bytes.subarray(0, got)).split("\n");
+}
+
 /**
  * Appends a request to the job's control file (made, mode 0600, if it is
  * not there): `C <grace left in ms>`, `P` or `R`. Read by its supervisor.
