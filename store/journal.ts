@@ -376,6 +376,15 @@ export function foldJournal(job: Job, journal: Journal | undefined): Job {
     out.workerPid = worker.pid;
     if (worker.ticks !== undefined) out.workerStartTicks = worker.ticks;
     else delete out.workerStartTicks;
+    // An attempt started after the pause: the paused worker ended (killed
+    // from outside) and its supervisor started the next one running.
+    if (
+      out.status === "paused" &&
+      worker.startedAt.getTime() > (out.pausedAt?.getTime() ?? Infinity)
+    ) {
+      out.status = "running";
+      delete out.pausedAt;
+    }
   }
   const { end } = journal;
   if ((job.retries ?? 0) > 0 && journal.attempts.length > 0) {

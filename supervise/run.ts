@@ -45,8 +45,11 @@ class JobRun {
     this.grace = job.grace ?? DEFAULT_KILL_GRACE;
   }
 
+  /** Control lines that no longer pause: their worker has ended. */
+  unpaused = 0;
+
   /** The control file's requests: cancels' grace left, and paused or not. */
-  control(): { cancels: number[]; paused: boolean } {
+  control(): { cancels: number[]; paused: boolean; lines: number } {
     let lines: string[] = [];
     try {
       lines = readControl(this.live);
@@ -56,12 +59,12 @@ class JobRun {
     }
     const cancels: number[] = [];
     let paused = false;
-    for (const line of lines) {
+    lines.forEach((line, i) => {
       const [k, v] = line.split(" ");
       if (k === "C") cancels.push(Math.max(0, Number(v) || 0));
-      if (k === "P" || k === "R") paused = k === "P";
-    }
-    return { cancels, paused };
+      if ((k === "P" || k === "R") && i >= this.unpaused) paused = k === "P";
+    });
+    return { cancels, paused, lines: lines.length };
   }
 
   get halted(): Promise<void> {
@@ -164,6 +167,15 @@ export async function runJob(
           formatDuration(pause)
         }`,
       );
+      // As the shim does: the pause held the worker that ended, not the next.
+      const { paused, lines } = run.control();
+      if (paused) {
+        await appendLogNote(
+          logPath,
+          `the job was paused: attempt ${n + 1} will run, not paused`,
+        );
+      }
+      run.unpaused = lines;
       await pauseUnless(pause, run.halted);
       while (run.halt === undefined && run.control().paused) {
         await pauseUnless(1_000, run.halted);

@@ -436,12 +436,17 @@ sub after {
   put('A', $tend, $n, $st);
   my ($ms, $text) = split /:/, $P{pauses}[$n - 1], 2;
   note('attempt ' . ($n + 1) . ' of ' . (@{$P{pauses}} + 1) . ' after ' . said($st) . ", in $text");
+  # A pause held the worker that ended; the next one runs, and the record
+  # reads running once it starts (store/journal.ts). A later pause holds it.
+  more('stop');
+  read_ctl();
+  note('the job was paused: attempt ' . ($n + 1) . ' will run, not paused') if $PAUSED;
+  $PAUSED = 0;
   my $end = now() + $ms;
   while (!$HALT && now() < $end) {
     check(0);
     nap(min(($end - now()) / 1000, wake_in()));
   }
-  more('stop');
   read_ctl();
   while ($PAUSED && !$HALT) { nap(min(1, wake_in())); check(0); read_ctl() }
   ending($tend, $n, $st, $HALT, 1, '-') if $HALT;
