@@ -417,30 +417,22 @@ export function controlPath(livePath: string): string {
   return livePath.replace(/\.live$/, ".ctl");
 }
 
-/** The most of a control file that is read: a larger one is ignored. */
-const CONTROL_MAX = 65_536;
-
 /**
- * The requests in a job's control file, one a line: none if there is no
- * such regular file (see {@linkcode openJobFile}).
+ * The requests in a job's control file, one a line: none if there is none.
  *
+ * @throws {Deno.errors.InvalidData} If it is not a regular file (see
+ * {@linkcode openJobFile}).
  * @throws {RangeError} If it is over 64 KiB (no request makes it so large).
  */
 export function readControl(livePath: string): string[] {
-  let file: Deno.FsFile | undefined;
-  try {
-    file = openJobFile(controlPath(livePath));
-  } catch {
-    return [];
-  }
+  using file = openJobFile(controlPath(livePath));
   if (file === undefined) return [];
-  using _ = file;
-  const bytes = new Uint8Array(CONTROL_MAX + 1);
+  const bytes = new Uint8Array(65_537);
   let got = 0;
   for (let n; got < bytes.length && (n = file.readSync(bytes.subarray(got)));) {
     got += n;
   }
-  if (got > CONTROL_MAX) {
+  if (got === bytes.length) {
     throw new RangeError("the control file is over 64 KiB: ignored");
   }
   return new TextDecoder().decode(bytes.subarray(0, got)).split("\n");

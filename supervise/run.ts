@@ -54,7 +54,9 @@ class JobRun {
     try {
       lines = readControl(this.live);
     } catch (err) {
-      if (!this.#noted) void appendLogNote(this.logPath, String(err));
+      if (!this.#noted) {
+        void appendLogNote(this.logPath, (err as Error).message);
+      }
       this.#noted = true;
     }
     const cancels: number[] = [];
