@@ -20,6 +20,7 @@ import { openLockFile, writeFileDurably } from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
   ensureRenewer,
+  finishUnstarted,
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
@@ -301,7 +302,10 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
       endUnstarted("cancelled", reason, ["waiting"]),
     );
     state.set(job.id, done.status);
-    if (done.status === "cancelled") result.cancelled.push(job.id);
+    if (done.status === "cancelled") {
+      result.cancelled.push(job.id);
+      finishUnstarted(store, done);
+    }
   };
 
   // Waiting jobs whose dependencies have all ended become ready, or end
@@ -447,9 +451,14 @@ async function start(
     // Held by the supervisor of an earlier start whose starter died: it
     // exits as soon as it reads the record, and runs a pass itself.
     if (!live.tryLockSync(true)) return expected;
-    const failWith = async (error: string) =>
-      (await store.update(job.id, endUnstarted("failed", error, [expected])))
-        .status;
+    const failWith = async (error: string) => {
+      const done = await store.update(
+        job.id,
+        endUnstarted("failed", error, [expected]),
+      );
+      if (done.status === "failed") finishUnstarted(store, done);
+      return done.status;
+    };
     if (argv.length === 0) {
       return await failWith(
         "Not started: the job's record has no command line for its supervisor",

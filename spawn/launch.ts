@@ -241,6 +241,37 @@ export function openGate(store: JobStore, id: string): void {
 }
 
 /**
+ * Starts the finisher of a job that ended before it started (cancelled
+ * while waiting or queued, or never startable), if it has an end hook not
+ * yet claimed: the finisher claims it (exactly once, whoever else tries)
+ * and runs it, as for a job that ran. Started with the job's own
+ * supervisor command, else this package's; best effort, never throws.
+ */
+export function finishUnstarted(store: JobStore, job: Job): void {
+  if (job.onEnd === undefined || job.onEndStartedAt !== undefined) return;
+  const argv = job.supervisorArgv?.length ? job.supervisorArgv : renewerArgv();
+  if (argv === undefined) return;
+  const shared = store.capabilities.sharedByHosts;
+  try {
+    const spec = store.reopenSpec();
+    startDetached(
+      [
+        ...quietLaunch(argv[0]),
+        ...argv,
+        SUPERVISE_ARG,
+        shared ? "" : spec,
+        job.id,
+        "--finish",
+      ],
+      { env: shared ? { [SUPERVISOR_STORE_ENV]: spec } : {} },
+    );
+  } catch {
+    // No permission to start it, or no such program: the hook is lost,
+    // as the job's own start would have been.
+  }
+}
+
+/**
  * Starts a pass of this host's PostgreSQL renewer (store/pg_lease.ts) when
  * one is due and none runs: a Deno supervisor and the holders of a job do
  * it every period ({@linkcode keepRenewing}; the shim from perl), spawn(),

@@ -202,6 +202,7 @@ Deno.test("two hosts on one database", async (t) => {
         // The job ends while the server is down.
         await Deno.writeTextFile(go, "");
         await until("the worker to end", () => !alive(workerPid!), 10_000);
+        const exited = Date.now();
         await cluster.start();
         await until(
           "its end recorded",
@@ -218,6 +219,9 @@ Deno.test("two hosts on one database", async (t) => {
         const ended = await b.load(id);
         assertEquals(ended.status, "failed");
         assertEquals(ended.exitCode, 7);
+        // Dated when the worker ended, not when the server was back.
+        const at = ended.completedAt!.getTime();
+        assert(at <= exited, `ended at ${at}, the worker by ${exited}`);
       },
     );
   } finally {
