@@ -22,10 +22,9 @@ import { appendControl } from "../store/journal.ts";
 import {
   identifyGroup,
   inspectionProblem,
-  isEnded,
+  liveMembers,
   markedProcesses,
   type ProcessInfo,
-  processInspector,
   signalGroup,
   signalProcess,
 } from "../process/inspect.ts";
@@ -453,9 +452,7 @@ function betweenAttempts(job: Job): boolean {
 async function settleStopped(pgid: number): Promise<void> {
   const giveUpAt = Date.now() + SETTLE_WAIT;
   while (Date.now() < giveUpAt) {
-    const members = processInspector().processes()?.filter((p) =>
-      p.pgid === pgid && !isEnded(p)
-    );
+    const members = liveMembers(pgid);
     if (members === undefined || members.every((p) => p.state === "T")) {
       return;
     }
