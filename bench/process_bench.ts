@@ -9,8 +9,8 @@ import {
   identifyGroup,
   type ProcessInspector,
   ProcFsInspector,
-  setProcessInspector,
   readProcess,
+  setProcessInspector,
   signalGroup,
 } from "../process/inspect.ts";
 import { PsInspector } from "../process/ps.ts";
