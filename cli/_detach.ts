@@ -1,14 +1,13 @@
 // Starting a job from the CLI (`pull --detach`, `run --detach`) and saying
 // what was started, the same way for both.
 
-import {
-  DetachRecursionError,
-  spawn,
-  SpawnError,
-  type SpawnOptions,
-} from "../detach.ts";
+// spawn() from its own module, not detach.ts: that one brings the
+// supervisor's and the scheduler's modules into every start's reading.
+import { spawn } from "../spawn/spawn.ts";
+import type { SpawnOptions } from "../spawn/plan.ts";
+import { DetachRecursionError, SpawnError } from "../spawn/errors.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
-import type { Job, JobControlOptions } from "../jobs.ts";
+import type { Job, JobControlOptions } from "../store/job.ts";
 import {
   checkAfter,
   checkHook,
@@ -213,7 +212,10 @@ export async function startJob(options: StartJobOptions): Promise<number> {
   }
   const { job } = result;
   if (json) {
-    const { jobJson } = await import("./jobs/_render.ts");
+    // Computed, so `run --detach` without --json does not read it at start.
+    const render = new URL("./jobs/_render.ts", import.meta.url).href;
+    const { jobJson } =
+      (await import(render)) as typeof import("./jobs/_render.ts");
     console.log(JSON.stringify(jobJson(job, Date.now())));
     return EXIT.OK;
   }

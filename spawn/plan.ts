@@ -18,6 +18,7 @@ import {
   type RuntimeFacts,
   selfArgv,
   supervisorArgv,
+  supervisorHookMarked,
 } from "./argv.ts";
 import { describeLookupFailure, findExecutable } from "./which.ts";
 import { resolve } from "../util/path.ts";
@@ -117,18 +118,11 @@ export interface SpawnOptions extends JobControlOptions, StoreOption {
   restartOf?: string;
 }
 
-let supervisorHookCalled = false;
 let runtimeOverride: RuntimeFacts | undefined;
 
-/** Notes that the program calls superviseIfRequested(), as spawn() needs. */
-export function markSupervisorHook(): void {
-  supervisorHookCalled = true;
-}
+export { markSupervisorHook } from "./argv.ts";
 
-/**
- * Replaces the runtime facts used to re-execute the program: for tests of
- * the compiled-binary case, which cannot be built here.
- */
+/** For tests of a compiled binary, which cannot be built here. */
 export function setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
   runtimeOverride = facts;
 }
@@ -186,7 +180,7 @@ export function planSpawn(options: SpawnOptions): Plan {
     const flag = findDetachFlag([name, ...job.args, ...job.flags]);
     if (flag !== undefined) throw new DetachRecursionError(flag);
   }
-  if (!supervisorHookCalled) {
+  if (!supervisorHookMarked()) {
     throw new SpawnError(
       "spawn() starts this program again as the job's supervisor: call `await superviseIfRequested()` at the start of the program",
     );

@@ -106,9 +106,10 @@ function shebangInterpreter(path: string): string | undefined {
   let n = 0;
   try {
     using file = Deno.openSync(path);
-    for (let got; n < head.length; n += got) {
-      got = file.readSync(head.subarray(n));
+    while (n < head.length) {
+      const got = file.readSync(head.subarray(n));
       if (!got) break;
+      n += got;
     }
   } catch (err) {
     if (gone(err) || err instanceof Deno.errors.PermissionDenied) {
