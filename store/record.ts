@@ -24,6 +24,7 @@ import {
   boolean,
   checked,
   type Field,
+  identity,
   integer,
   object,
   progress,
@@ -106,6 +107,20 @@ const FIELDS = {
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
 
+// Fields that read an absent key as absent, and so need no call for one
+// (most keys of a record are absent, and a listing parses every record).
+const ABSENT_IS_ABSENT = new Set(
+  ENTRIES.filter(([, field]) => {
+    try {
+      return field.read(undefined, () => {
+        throw new Error();
+      }) === undefined;
+    } catch {
+      return false;
+    }
+  }).map(([, field]) => field),
+);
+
 /** Each field that has a key on disk, with its key: for table tests. */
 export const FIELD_KEYS: readonly (readonly [RecordField, string])[] = ENTRIES
   .map(([name, field]) => [name, field.key] as const);
@@ -156,7 +171,11 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   }
   const job: Record<string, unknown> = {};
   for (const [name, field] of ENTRIES) {
-    const value = field.read(r[field.key], reject);
+    const raw = r[field.key];
+    // Most fields are absent: a plain one is then not asked (a listing
+    // reads every record).
+    if (raw === undefined && ABSENT_IS_ABSENT.has(field)) continue;
+    const value = field.read(raw, reject);
     if (value !== undefined) job[name] = value;
   }
   let extra: Record<string, unknown> | undefined;
@@ -184,7 +203,11 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
   for (const [name, field] of ENTRIES) {
     const value = job[name];
     if (!check) {
-      const written = field.write(value as never);
+      // Every writer leaves an absent value out.
+      if (value === undefined) continue;
+      const written = field.write === identity
+        ? value
+        : field.write(value as never);
       if (written !== undefined) out[field.key] = written;
       continue;
     }
@@ -204,7 +227,9 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
     field.read(written, reject);
     if (written !== undefined) out[field.key] = written;
   }
-  for (const [key, value] of Object.entries(job.extra ?? {})) {
+  const extra = job.extra;
+  for (const key in extra) {
+    const value = extra[key];
     if (!KNOWN_KEYS.has(key) && value !== undefined) out[key] = value;
   }
   return out;
