@@ -2,7 +2,8 @@
 // the first that did not complete.
 
 import type { Job } from "../../jobs.ts";
-import { waitForJob, WaitTimeoutError } from "../../control.ts";
+import { WaitTimeoutError, watchJob } from "../../control/watch.ts";
+import { isFinalStatus } from "../../store/rules.ts";
 import { formatDuration } from "../../duration.ts";
 import { signalNumber } from "../../process/signals.ts";
 import { CliError, EXIT } from "../_errors.ts";
@@ -96,9 +97,15 @@ async function waitOne(
   timeout: number | undefined,
   signal: AbortSignal,
 ): Promise<number> {
-  let job: Job;
   try {
-    job = await waitForJob(id, { store: ctx.store, timeout: left, signal });
+    // Answered from inside the watch: the final record is printed before
+    // the watch lets go of its inotify watches (which takes milliseconds).
+    for await (
+      const job of watchJob(id, { store: ctx.store, timeout: left, signal })
+    ) {
+      if (isFinalStatus(job.status)) return await answer(ctx, job);
+    }
+    throw new Error(`The watch of job ${id} ended without its end`);
   } catch (e) {
     if (e instanceof WaitTimeoutError) {
       throw new CliError(
@@ -116,6 +123,9 @@ async function waitOne(
     }
     throw e;
   }
+}
+
+async function answer(ctx: JobsContext, job: Job): Promise<number> {
   const code = jobExitCode(job);
   if (ctx.json) {
     await outJson(jobJson(job, Date.now(), { cli_exit_code: code }));
