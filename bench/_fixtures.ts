@@ -26,6 +26,8 @@ export function benchPath(path: string): string {
 
 /** The module's entry point, which is also the CLI. */
 export const MOD: string = benchPath("../mod.ts");
+/** The CLI's own entry module, as the installed command runs it. */
+export const CLI: string = benchPath("../cli/main.ts");
 
 /**
  * Makes a temporary directory that is removed, with everything in it, when

@@ -105,19 +105,17 @@ const FIELDS = {
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
 
-// Fields that read an absent key as absent, and so need no call for one
-// (most keys of a record are absent, and a listing parses every record).
-const ABSENT_IS_ABSENT = new Set(
-  ENTRIES.filter(([, field]) => {
-    try {
-      return field.read(undefined, () => {
-        throw new Error();
-      }) === undefined;
-    } catch {
-      return false;
-    }
-  }).map(([, field]) => field),
-);
+// Whether a field must read an absent key (required, or defaulted): most
+// keys of a record are absent, and a listing parses every record.
+const READ_ABSENT = ENTRIES.map(([, field]) => {
+  try {
+    return field.read(undefined, () => {
+      throw new Error();
+    }) !== undefined;
+  } catch {
+    return true;
+  }
+});
 
 /** Each field that has a key on disk, with its key: for table tests. */
 export const FIELD_KEYS: readonly (readonly [RecordField, string])[] = ENTRIES
@@ -163,9 +161,10 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
     );
   }
   const job: Record<string, unknown> = {};
-  for (const [name, field] of ENTRIES) {
+  for (let i = 0; i < ENTRIES.length; i++) {
+    const [name, field] = ENTRIES[i];
     const raw = r[field.key];
-    if (raw === undefined && ABSENT_IS_ABSENT.has(field)) continue;
+    if (raw === undefined && !READ_ABSENT[i]) continue;
     const value = field.read(raw, reject);
     if (value !== undefined) job[name] = value;
   }
