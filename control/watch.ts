@@ -41,7 +41,8 @@ export interface WatchRecordOptions {
  * Yields a job's record (resolved `id`) at once and again each time it
  * changes, the last one final; changes that come faster than the loop takes
  * them are folded together. The caller has the final record before the
- * watch lets go of its watches, so it can answer first.
+ * watch writes it into the record or lets go of its watches, so it can
+ * answer first; one that leaves then leaves the write to the finisher.
  *
  * @throws {Error} What `options.onTimeout` returns, at the deadline.
  * @throws {JobNotFoundError} If the record is removed during the watch.
@@ -84,13 +85,10 @@ export async function* watchRecord(
     );
     const ended = await journaledEnd(store, id, live);
     if (ended !== undefined) {
-      try {
-        yield ended;
-      } finally {
-        // The end written into the record, as load() does, after the
-        // answer: it is durable in the journal already.
-        await store.load(id).catch(() => {});
-      }
+      yield ended;
+      // Written into the record after the answer (it is durable in the
+      // journal already), unless the caller has left: the finisher will.
+      await store.load(id).catch(() => {});
       return;
     }
     job = await store.load(id);
