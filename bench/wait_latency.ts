@@ -11,19 +11,20 @@
 // exited when its stdout closes, and is reaped when this bench has its
 // status. The kinds take turns, so a noisy machine weighs on each alike.
 //
-//   deno run -A bench/wait_latency.ts [--rounds N] [--entry cli/main.ts]
+//   deno run -A bench/wait_latency.ts [--rounds N] [--entry mod.ts]
 
 import { spawn, superviseIfRequested, waitForJob } from "../mod.ts";
-import { MOD, tempDir } from "./_fixtures.ts";
+import { benchPath, CLI, tempDir } from "./_fixtures.ts";
 
 await superviseIfRequested();
 
 const i = Deno.args.indexOf("--rounds");
 const ROUNDS = i < 0 ? 15 : Number(Deno.args[i + 1]);
 const jobsDir = tempDir("detach_bench_wait_");
+// The CLI's entry, as the installed command runs it; `--entry mod.ts` for
+// the library's.
 const e = Deno.args.indexOf("--entry");
-const ENTRY = e < 0 ? MOD : new URL(`../${Deno.args[e + 1]}`, import.meta.url)
-  .pathname;
+const ENTRY = e < 0 ? CLI : benchPath(`../${Deno.args[e + 1]}`);
 const clock = () => performance.timeOrigin + performance.now();
 
 /** A script in the jobs directory, run by `deno run -A`. */
@@ -125,6 +126,26 @@ function inotifyWatches(pid: number | "self"): number {
   return n;
 }
 
+/** CPU ticks a process has used (utime + stime). */
+function ticks(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]
+    .split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * Until a waiter has used no CPU for 30 ms: done with its start and its
+ * first look, so the end finds it waiting, as a user's would.
+ */
+async function idle(pid: number): Promise<void> {
+  for (let i = 0, last = -1; i < 100; i++) {
+    const now = ticks(pid);
+    if (now === last) return;
+    last = now;
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
+
 type Kind = "baseline" | "jobs wait" | "jobs logs -f" | "waitForJob()";
 const KINDS: Kind[] = ["baseline", "jobs wait", "jobs logs -f", "waitForJob()"];
 
@@ -178,10 +199,13 @@ async function measure(kind: Kind): Promise<Sample> {
       if (!s.success) throw new Error(`${kind} exited with ${s.code}`);
       return clock();
     });
+    // `jobs wait` is ready once it watches the record and the journal;
+    // `jobs logs -f` (which watches the log too) once it printed a line.
     const ready = kind === "jobs wait"
-      ? () => inotifyWatches(child.pid) > 0
+      ? () => inotifyWatches(child.pid) >= 2
       : () => first !== undefined;
     await until(ready, `${kind} ready`);
+    await idle(child.pid);
   }
   await Deno.writeTextFile(marker, "");
   const [exitedAt, reapedAt] = await Promise.all([exited, reaped]);
