@@ -115,7 +115,6 @@ export function parseJobFlags(
   timeoutInForeground = false,
 ): JobFlags {
   const { values, lists } = parsed;
-  const out: JobFlags = {};
   const read = <T>(flag: string, fn: (text: string) => T): T | undefined => {
     const text = values[flag];
     if (typeof text !== "string") return undefined;
@@ -129,38 +128,38 @@ export function parseJobFlags(
     }
   };
   const timeout = read("timeout", parseDuration);
-  if (timeout !== undefined) out.timeout = timeout;
   const retries = read("retry", (text) => {
     if (!/^\d+$/.test(text)) {
       throw new RangeError(`${JSON.stringify(text)} is not a whole number`);
     }
     return checkRetries(Number(text));
   });
-  if (retries !== undefined) out.retries = retries;
-  const delay = read("retry-delay", parseDuration);
-  if (delay !== undefined) {
-    if (retries === undefined) {
-      throw usageError("--retry-delay needs --retry", command);
-    }
-    out.retryDelay = delay;
+  const retryDelay = read("retry-delay", parseDuration);
+  if (retryDelay !== undefined && retries === undefined) {
+    throw usageError("--retry-delay needs --retry", command);
   }
-  if (lists.after !== undefined) {
-    const after = read("after", () => checkAfter(lists.after));
-    if (after !== undefined) out.after = after;
+  const after = lists.after === undefined
+    ? undefined
+    : read("after", () => checkAfter(lists.after));
+  const afterOk = values["after-ok"] === true || undefined;
+  if (afterOk && after === undefined) {
+    throw usageError("--after-ok needs --after", command);
   }
-  if (values["after-ok"] === true) {
-    if (out.after === undefined) {
-      throw usageError("--after-ok needs --after", command);
-    }
-    out.afterOk = true;
+  const flags: JobFlags = {
+    timeout,
+    retries,
+    retryDelay,
+    after,
+    afterOk,
+    name: read("name", checkJobName),
+    onEnd: read("on-end", checkHook),
+    logMax: read("log-max", parseSize),
+  };
+  for (const key in flags) {
+    const k = key as keyof JobFlags;
+    if (flags[k] === undefined) delete flags[k];
   }
-  const name = read("name", checkJobName);
-  if (name !== undefined) out.name = name;
-  const hook = read("on-end", checkHook);
-  if (hook !== undefined) out.onEnd = hook;
-  const logMax = read("log-max", parseSize);
-  if (logMax !== undefined) out.logMax = logMax;
-  return out;
+  return flags;
 }
 
 /** The first line's start: what became of the job, which may wait. */
