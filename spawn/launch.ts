@@ -217,9 +217,12 @@ export function openGate(store: JobStore, id: string): void {
  */
 export function ensureRenewer(
   store: JobStore,
-  argv: readonly string[] | undefined = renewerArgv(),
+  argv?: readonly string[],
 ): void {
-  if (!store.capabilities.sharedByHosts || argv === undefined) return;
+  // Asked first: the argv costs permission queries (~4 ms of every `jobs`).
+  if (!store.capabilities.sharedByHosts) return;
+  argv ??= renewerArgv();
+  if (argv === undefined) return;
   try {
     if (renewerRunning(store)) return;
     const quiet = quietLaunch(argv[0]);
