@@ -38,25 +38,14 @@ class WaiterStopped extends Error {
  * it, else 1; WAIT_EXIT's for a timeout or a cancel; 1 for a lost job.
  */
 export function jobExitCode(job: Job): number {
-  switch (job.status) {
-    case "completed":
-      return EXIT.OK;
-    case "timed_out":
-      return WAIT_EXIT.TIMED_OUT;
-    case "cancelled":
-      return WAIT_EXIT.CANCELLED;
-    case "failed": {
-      const code = job.exitCode;
-      if (code !== undefined && code >= 1 && code <= 255) return code;
-      const signo = job.signal === undefined
-        ? undefined
-        : signalNumber(job.signal);
-      if (signo !== undefined) return 128 + signo;
-      return EXIT.FAILURE;
-    }
-    default:
-      return EXIT.FAILURE;
-  }
+  if (job.status === "completed") return EXIT.OK;
+  if (job.status === "timed_out") return WAIT_EXIT.TIMED_OUT;
+  if (job.status === "cancelled") return WAIT_EXIT.CANCELLED;
+  if (job.status !== "failed") return EXIT.FAILURE;
+  const code = job.exitCode;
+  if (code !== undefined && code >= 1 && code <= 255) return code;
+  const signo = job.signal === undefined ? undefined : signalNumber(job.signal);
+  return signo === undefined ? EXIT.FAILURE : 128 + signo;
 }
 
 /**
@@ -78,9 +67,7 @@ export async function wait(ctx: JobsContext): Promise<number> {
   });
   try {
     return await eachJob(ctx, async (id) => {
-      const left = deadline === undefined
-        ? undefined
-        : Math.max(0, deadline - Date.now());
+      const left = deadline && Math.max(0, deadline - Date.now());
       return await waitOne(ctx, id, left, timeout, controller.signal);
     });
   } finally {
