@@ -20,6 +20,7 @@ import { openLockFile, writeFileDurably } from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
   ensureRenewer,
+  finishUnstarted,
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
@@ -119,7 +120,7 @@ export interface SchedulePass {
  * --allow-run). Nothing for a store that cannot schedule.
  */
 export async function schedulePending(store: JobStore): Promise<void> {
-  // The host's lease renewer of a store shared by hosts, should it have died.
+  // A renewal pass of a store shared by hosts, if one is due.
   ensureRenewer(store);
   if (!store.capabilities.scheduling) return;
   const dir = store.localDir;
@@ -301,7 +302,10 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
       endUnstarted("cancelled", reason, ["waiting"]),
     );
     state.set(job.id, done.status);
-    if (done.status === "cancelled") result.cancelled.push(job.id);
+    if (done.status === "cancelled") {
+      result.cancelled.push(job.id);
+      finishUnstarted(store, done);
+    }
   };
 
   // Waiting jobs whose dependencies have all ended become ready, or end
@@ -447,9 +451,12 @@ async function start(
     // Held by the supervisor of an earlier start whose starter died: it
     // exits as soon as it reads the record, and runs a pass itself.
     if (!live.tryLockSync(true)) return expected;
-    const failWith = async (error: string) =>
-      (await store.update(job.id, endUnstarted("failed", error, [expected])))
-        .status;
+    const failWith = async (error: string) => {
+      const end = endUnstarted("failed", error, [expected]);
+      const done = await store.update(job.id, end);
+      if (done.status === "failed") finishUnstarted(store, done);
+      return done.status;
+    };
     if (argv.length === 0) {
       return await failWith(
         "Not started: the job's record has no command line for its supervisor",
@@ -476,13 +483,11 @@ async function start(
     const marked = await store.update(job.id, (j) => {
       if (j.status !== expected) return j;
       j.status = "running";
-      // The start grace of the lost rule counts from here; the creation
-      // time is in the ULID.
+      // The lost rule's start grace counts from here (created: the ULID).
       j.startedAt = new Date();
       j.pid = child.pid;
       delete j.supervisedAt;
-      // The supervisor has it now; the record need not keep it (it may
-      // hold secrets).
+      // The supervisor has it now: the record drops it (secrets, maybe).
       delete j.env;
       return j;
     });

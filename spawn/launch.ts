@@ -8,7 +8,7 @@ import type { JobStore } from "../store/contract.ts";
 import { STORE_ENV } from "../store/env.ts";
 import { livenessPath } from "../store/liveness.ts";
 import { journalLine, writeJournal } from "../store/journal.ts";
-import { renewerRunning } from "../store/pg_lease.ts";
+import { renewalDue, renewalDueAfter, renewerLock } from "../store/pg_lease.ts";
 import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -107,7 +107,7 @@ export function launchSupervisor(
   ];
   const live = livenessPath(store, job.id);
   const shim = useShim();
-  writeJournal(live, planText(store, job, deno, options.gate));
+  writeJournal(live, planText(store, job, deno, argv, options.gate));
   const program = shim
     ? [...unquietLaunch(), PERL, shimFile(store.localDir), live]
     : deno;
@@ -167,6 +167,7 @@ function planText(
   store: JobStore,
   job: Job,
   deno: string[],
+  argv: readonly string[],
   gate: boolean | undefined,
 ): string {
   const retries = job.retries ?? 0;
@@ -196,6 +197,17 @@ function planText(
   const setsid = SETSID_SYSCALL[`${Deno.build.arch}-${Deno.build.os}`];
   if (setsid !== undefined) lines.push(["setsid", setsid]);
   if (job.logMax !== undefined) lines.push(["logmax", job.logMax]);
+  if (store.capabilities.sharedByHosts) {
+    // The lease's renewal passes, started by the shim when one is due.
+    const lock = renewerLock(store.localDir, store.host ?? "");
+    lines.push([
+      "renew",
+      lock,
+      `${lock}.state`,
+      renewalDueAfter(store.renewEvery),
+      ...renewerCommand(argv),
+    ]);
+  }
   if (gate) lines.push(["gate"]);
   return "V 1\n" +
     lines.map(([key, ...v]) => journalLine("P", [key, ...v])).join("");
@@ -207,9 +219,43 @@ export function openGate(store: JobStore, id: string): void {
 }
 
 /**
- * Starts this host's PostgreSQL renewer (store/pg_lease.ts) unless one
- * runs, so that one killed comes back. Best effort: without one, leases
- * lapse (other hosts show the jobs lost); no end is lost.
+ * Starts the finisher of a job that ended before it started (cancelled
+ * while waiting or queued, or never startable), if it has an end hook not
+ * yet claimed: the finisher claims it (exactly once, whoever else tries)
+ * and runs it, as for a job that ran. Started with the job's own
+ * supervisor command, else this package's; best effort, never throws.
+ */
+export function finishUnstarted(store: JobStore, job: Job): void {
+  if (job.onEnd === undefined || job.onEndStartedAt !== undefined) return;
+  const argv = job.supervisorArgv?.length ? job.supervisorArgv : renewerArgv();
+  if (argv === undefined) return;
+  const shared = store.capabilities.sharedByHosts;
+  try {
+    const spec = store.reopenSpec();
+    startDetached(
+      [
+        ...quietLaunch(argv[0]),
+        ...argv,
+        SUPERVISE_ARG,
+        shared ? "" : spec,
+        job.id,
+        "--finish",
+      ],
+      { env: shared ? { [SUPERVISOR_STORE_ENV]: spec } : {} },
+    );
+  } catch {
+    // No permission to start it, or no such program: the hook is lost,
+    // as the job's own start would have been.
+  }
+}
+
+/**
+ * Starts a pass of this host's PostgreSQL renewer (store/pg_lease.ts) when
+ * one is due and none runs: a Deno supervisor and the holders of a job do
+ * it every period ({@linkcode keepRenewing}; the shim from perl), spawn(),
+ * every finisher and every `jobs` command when they run. Best effort: a
+ * host where none can start lets its leases lapse (other hosts then show
+ * its jobs lost); no end is lost.
  *
  * @param argv How to start the Deno supervisor; by default this package's
  * `_supervise.ts`, none from a compiled binary (only its own spawns and
@@ -224,9 +270,8 @@ export function ensureRenewer(
   argv ??= renewerArgv();
   if (argv === undefined) return;
   try {
-    if (renewerRunning(store)) return;
-    const quiet = quietLaunch(argv[0]);
-    startDetached([...quiet, ...argv, SUPERVISE_ARG, "", "", "--renew"], {
+    if (!renewalDue(store)) return;
+    startDetached(renewerCommand(argv), {
       env: { [SUPERVISOR_STORE_ENV]: store.reopenSpec() },
     });
   } catch {
@@ -234,6 +279,34 @@ export function ensureRenewer(
   }
 }
 
+/**
+ * Calls {@linkcode ensureRenewer} every renewal period while a job is held
+ * by this process; dispose to stop. Nothing for a store without leases.
+ */
+export function keepRenewing(
+  store: JobStore,
+  argv?: readonly string[],
+): Disposable {
+  if (!store.capabilities.sharedByHosts) return { [Symbol.dispose]() {} };
+  ensureRenewer(store, argv);
+  const timer = setInterval(
+    () => ensureRenewer(store, argv),
+    Math.max(100, renewalDueAfter(store.renewEvery)),
+  );
+  Deno.unrefTimer(timer);
+  return { [Symbol.dispose]: () => clearInterval(timer) };
+}
+
+/** The command line of a renewal pass, started by `argv`'s Deno. */
+function renewerCommand(argv: readonly string[]): string[] {
+  return [...quietLaunch(argv[0]), ...argv, SUPERVISE_ARG, "", "", "--renew"];
+}
+
+/**
+ * How this process starts a renewer ({@linkcode ensureRenewer}): this
+ * package's own supervisor module; none from a compiled binary, which only
+ * its own spawns and finishers know can supervise.
+ */
 function renewerArgv(): string[] | undefined {
   const facts = currentRuntime();
   if (facts.standalone) return undefined;

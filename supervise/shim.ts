@@ -18,7 +18,7 @@ export const SHIM_SOURCE: string = String
 # costs memory in every job.
 #   perl shim.pl <the job's .live file>
 my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, %MORE,
-  $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC);
+  $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC, $RNEXT, $RPID);
 # Only TERM, INT and HUP mean "stop the job"; nothing else a user may send
 # (SIGKILL aside) may end the shim and leave its worker unsupervised.
 $SIG{$_} = 'IGNORE' for grep { !/^(KILL|STOP|CONT|CHLD|CLD)$/ } keys %SIG;
@@ -143,7 +143,13 @@ sub start {
 }
 # What stops the job: a stop signal, its timeout, SIGKILL due; and the
 # log's cap. $w: a worker runs.
+sub lease {
+  return unless $P{renew} && now() >= $RNEXT;
+  more('renew');
+  renew();
+}
 sub check {
+  lease();
   if ($NEW || $DEADLINE && now() >= $DEADLINE || %S) {
     more('stop');
     halts($_[0]);
@@ -158,6 +164,7 @@ sub wake_in {
   push @at, $DEADLINE if $DEADLINE;
   push @at, $S{kill} if %S && !$S{killed} && !$S{done};
   push @at, $CAPNEXT if $P{logmax};
+  push @at, $RNEXT if $P{renew} && $RNEXT;
   my $ms = min(@at) - now();
   ($ms < 1 ? 1 : $ms) / 1000;
 }
@@ -186,6 +193,32 @@ for (my $n = 1;; $n++) {
   after($n, $w, $st, $tend);
 }
 __END__
+#: renew
+# A store shared by hosts (store/pg_lease.ts): a pass of the host's
+# renewer when one is due (its state file older than the plan says) and
+# none runs (its lock free); the state's mtime marks it taken for the
+# others. The pass is this shim's child, reaped here.
+sub renew {
+  my ($lock, $state, $due, @argv) = @{$P{renew}};
+  $RNEXT = now() + $due;
+  if ($RPID) { return if waitpid($RPID, 1) == 0; $RPID = 0 }
+  my @s = stat $state;
+  my $age = @s ? time() - $s[9] : -1;
+  return if $age >= 0 && $age * 1000 < $due;
+  open(my $f, '>>', $lock) or return;
+  flock($f, 6) or return;
+  open(my $t, '>>', $state) or return;
+  close $t;
+  utime(undef, undef, $state);
+  my $r = fork();
+  if (defined $r && !$r) {
+    dflt();
+    chdir('/') unless (stat '.')[3];
+    exec { $argv[0] } @argv;
+    exit 127;
+  }
+  $RPID = $r if $r;
+}
 #: stop
 # Late, or cancelled before it started: the end, unrun.
 sub first {
@@ -399,7 +432,7 @@ sub ending {
   # not once the job is deleted, its journal with it.
   my $wait = sub {
     exit 1 if time() > $until || !(stat L)[3];
-    sleep $pause;
+    for (1 .. $pause) { lease(); sleep 1 }
     $pause *= 2 if $pause < 60;
   };
   $wait->() until $ENDED || put('E', @_);
