@@ -10,6 +10,9 @@ import { isSupervisedStatus } from "./rules.ts";
 import { readJobFile, readJobFileSync } from "./record.ts";
 import { applyLiveness } from "./liveness.ts";
 
+/** A directory read at once: about 18,000 jobs on ext4 (two files each). */
+const SMALL_DIR_BYTES = 2 * 1024 * 1024;
+
 /** How many records are read between two yields to the event loop. */
 const YIELD_EVERY = 256;
 
@@ -53,26 +56,33 @@ export async function listJobs(
 }
 
 /**
- * The IDs of the records in a directory; misnamed ones are invalid. Read
- * asynchronously: readDirSync() builds every entry at once, which for
- * 100,000 jobs peaked 150 MiB higher (205 against 51 MiB VmHWM).
+ * The IDs of the records in a directory; misnamed ones are invalid.
+ * readDirSync() takes half the time of readDir() (an op per entry), but
+ * builds every entry at once: for 100,000 jobs it peaked 150 MiB higher
+ * (205 against 51 MiB VmHWM). So it reads only a directory whose size (on
+ * ext4 ~60 bytes an entry, never shrinking) says it is small.
  */
 async function scan(
   store: ListedStore,
 ): Promise<{ ids: string[]; invalid: InvalidJobFile[] }> {
   const ids: string[] = [];
   const invalid: InvalidJobFile[] = [];
+  const take = (entry: Deno.DirEntry) => {
+    const id = recordIdOf(entry.name);
+    if (id === undefined) return;
+    const path = `${store.dir}/${entry.name}`;
+    if (!isJobId(id)) {
+      const reason = "file name is not a valid job ID";
+      invalid.push({ id: entry.name, path, reason });
+    } else if (!entry.isFile) {
+      invalid.push({ id, path, reason: "not a regular file" });
+    } else ids.push(id);
+  };
   try {
-    for await (const entry of Deno.readDir(store.dir)) {
-      const id = recordIdOf(entry.name);
-      if (id === undefined) continue;
-      const path = `${store.dir}/${entry.name}`;
-      if (!isJobId(id)) {
-        const reason = "file name is not a valid job ID";
-        invalid.push({ id: entry.name, path, reason });
-      } else if (!entry.isFile) {
-        invalid.push({ id, path, reason: "not a regular file" });
-      } else ids.push(id);
+    if (Deno.statSync(store.dir).size <= SMALL_DIR_BYTES) {
+      for (const entry of Deno.readDirSync(store.dir)) take(entry);
+    } else {
+      for await (const entry of Deno.readDir(store.dir)) take(entry);
     }
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
