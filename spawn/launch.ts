@@ -20,7 +20,7 @@ import { join } from "../util/path.ts";
 import { describeLookupFailure, findExecutable, gone } from "./which.ts";
 import { granted, readEnv } from "../util/permissions.ts";
 import { quietLaunch, signalName, unquietLaunch } from "../process/signals.ts";
-import { shimFile } from "../supervise/shim.ts";
+import { shimFile } from "../supervise/shim_file.ts";
 import { currentRuntime, PACKAGE_ENTRIES, selfArgv } from "./argv.ts";
 
 /** The argument that starts the program as a supervisor. */

@@ -7,7 +7,7 @@
 import type { JobLease, JobStore } from "../store/contract.ts";
 import { openStore } from "../store/open.ts";
 import { livenessPath } from "../store/liveness.ts";
-import { controlPath, readJournal } from "../store/journal.ts";
+import { readControl, readJournal } from "../store/journal.ts";
 import { sleep } from "../util/timer.ts";
 import { keepRenewing } from "../spawn/launch.ts";
 import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
@@ -59,14 +59,14 @@ export async function runSupervisor(
   using _renewing = keepRenewing(store, supervisorArgv(currentRuntime()));
   try {
     if (await superviseHeld(store, id, lease, signals)) {
-      // As the shim runs its finisher: again while the record cannot be
-      // written, the lock held (the job reads as supervised), for a day.
+      // As the shim runs its finisher: again while it fails (the record
+      // cannot be written, an uncaught error), the lock held (the job reads
+      // as supervised), for a day.
       const giveUpAt = Date.now() + 24 * 60 * 60 * 1000;
       const live = livenessPath(store, id);
       for (let pause = 1_000;; pause = Math.min(pause * 2, 60_000)) {
-        if (await finishJob(store, id) !== TRY_AGAIN || Date.now() > giveUpAt) {
-          return 0;
-        }
+        const code = await finishJob(store, id).catch(() => TRY_AGAIN);
+        if (code === 0 || Date.now() > giveUpAt) return 0;
         await sleep(pause);
         // Deleted meanwhile, with its journal: nothing left to finish.
         if (readJournal(live) === undefined) return 0;
@@ -145,7 +145,7 @@ async function superviseHeld(
 
 function hasCancel(live: string): boolean {
   try {
-    return /^C /m.test(Deno.readTextFileSync(controlPath(live)));
+    return readControl(live).some((line) => line.startsWith("C "));
   } catch {
     return false;
   }
