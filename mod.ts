@@ -48,9 +48,13 @@ export { buildPullFlags, type PullOptions } from "./flags.ts";
 import { superviseIfRequested as supervise } from "./detach.ts";
 
 if (import.meta.main) {
-  // The static binding, not a dynamic import of detach.ts: that module is
-  // loaded already, and a dynamic import still costs a trip (~1 ms).
   await supervise();
   const { main } = await import("./cli/main.ts");
   Deno.exit(await main(Deno.args));
+} else if (Deno.args === null) {
+  // Never run: names the CLI's commands, which cli/main.ts loads by
+  // computed specifiers, for `deno compile mod.ts` and `deno publish`.
+  await import("./cli/run.ts");
+  await import("./cli/pull/pull.ts");
+  await import("./cli/jobs/main.ts");
 }

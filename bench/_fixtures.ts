@@ -2,7 +2,7 @@
 // fixture, the bare detached start that spawn() is measured against, and the
 // checks and waits each iteration ends with.
 //
-// spawn_bench.ts, log_bench.ts and measure.ts are also the supervisors of the
+// spawn_bench.ts, log_throughput.ts and measure.ts are also the supervisors of the
 // jobs they spawn, and the programs their bare baselines start, so this file
 // is loaded by every one of those processes: it does nothing when imported,
 // and imports only what they load anyway (no node:url, which would add to the
@@ -26,6 +26,8 @@ export function benchPath(path: string): string {
 
 /** The module's entry point, which is also the CLI. */
 export const MOD: string = benchPath("../mod.ts");
+/** The CLI's own entry module, as the installed command runs it. */
+export const CLI: string = benchPath("../cli/main.ts");
 
 /**
  * Makes a temporary directory that is removed, with everything in it, when

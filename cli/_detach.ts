@@ -1,14 +1,13 @@
 // Starting a job from the CLI (`pull --detach`, `run --detach`) and saying
 // what was started, the same way for both.
 
-import {
-  DetachRecursionError,
-  spawn,
-  SpawnError,
-  type SpawnOptions,
-} from "../detach.ts";
+// spawn() from its own module, not detach.ts: that one brings the
+// supervisor's and the scheduler's modules into every start's reading.
+import { spawn } from "../spawn/spawn.ts";
+import type { SpawnOptions } from "../spawn/plan.ts";
+import { DetachRecursionError, SpawnError } from "../spawn/errors.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
-import type { Job, JobControlOptions } from "../jobs.ts";
+import type { Job, JobControlOptions } from "../store/job.ts";
 import {
   checkAfter,
   checkHook,
@@ -116,7 +115,6 @@ export function parseJobFlags(
   timeoutInForeground = false,
 ): JobFlags {
   const { values, lists } = parsed;
-  const out: JobFlags = {};
   const read = <T>(flag: string, fn: (text: string) => T): T | undefined => {
     const text = values[flag];
     if (typeof text !== "string") return undefined;
@@ -130,38 +128,38 @@ export function parseJobFlags(
     }
   };
   const timeout = read("timeout", parseDuration);
-  if (timeout !== undefined) out.timeout = timeout;
   const retries = read("retry", (text) => {
     if (!/^\d+$/.test(text)) {
       throw new RangeError(`${JSON.stringify(text)} is not a whole number`);
     }
     return checkRetries(Number(text));
   });
-  if (retries !== undefined) out.retries = retries;
-  const delay = read("retry-delay", parseDuration);
-  if (delay !== undefined) {
-    if (retries === undefined) {
-      throw usageError("--retry-delay needs --retry", command);
-    }
-    out.retryDelay = delay;
+  const retryDelay = read("retry-delay", parseDuration);
+  if (retryDelay !== undefined && retries === undefined) {
+    throw usageError("--retry-delay needs --retry", command);
   }
-  if (lists.after !== undefined) {
-    const after = read("after", () => checkAfter(lists.after));
-    if (after !== undefined) out.after = after;
+  const after = lists.after === undefined
+    ? undefined
+    : read("after", () => checkAfter(lists.after));
+  const afterOk = values["after-ok"] === true || undefined;
+  if (afterOk && after === undefined) {
+    throw usageError("--after-ok needs --after", command);
   }
-  if (values["after-ok"] === true) {
-    if (out.after === undefined) {
-      throw usageError("--after-ok needs --after", command);
-    }
-    out.afterOk = true;
+  const flags: JobFlags = {
+    timeout,
+    retries,
+    retryDelay,
+    after,
+    afterOk,
+    name: read("name", checkJobName),
+    onEnd: read("on-end", checkHook),
+    logMax: read("log-max", parseSize),
+  };
+  for (const key in flags) {
+    const k = key as keyof JobFlags;
+    if (flags[k] === undefined) delete flags[k];
   }
-  const name = read("name", checkJobName);
-  if (name !== undefined) out.name = name;
-  const hook = read("on-end", checkHook);
-  if (hook !== undefined) out.onEnd = hook;
-  const logMax = read("log-max", parseSize);
-  if (logMax !== undefined) out.logMax = logMax;
-  return out;
+  return flags;
 }
 
 /** The first line's start: what became of the job, which may wait. */
@@ -213,7 +211,10 @@ export async function startJob(options: StartJobOptions): Promise<number> {
   }
   const { job } = result;
   if (json) {
-    const { jobJson } = await import("./jobs/_render.ts");
+    // Computed, so `run --detach` without --json does not read it at start.
+    const render = new URL("./jobs/_render.ts", import.meta.url).href;
+    const { jobJson } =
+      (await import(render)) as typeof import("./jobs/_render.ts");
     console.log(JSON.stringify(jobJson(job, Date.now())));
     return EXIT.OK;
   }

@@ -48,17 +48,11 @@ export function safe(text: string): string {
   let result = "";
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
-    if (isFormatting(c)) {
-      result += `\\u{${c.toString(16)}}`;
-    } else if (c < 0x20 || (c >= 0x7f && c < 0xa0)) {
-      result += ch === "\n"
-        ? "\\n"
-        : ch === "\t"
-        ? "\\t"
-        : `\\x${c.toString(16).padStart(2, "0")}`;
-    } else {
-      result += ch;
-    }
+    if (isFormatting(c)) result += `\\u{${c.toString(16)}}`;
+    else if (c >= 0x20 && (c < 0x7f || c >= 0xa0)) result += ch;
+    else if (ch === "\n") result += "\\n";
+    else if (ch === "\t") result += "\\t";
+    else result += `\\x${c.toString(16).padStart(2, "0")}`;
   }
   return result;
 }
@@ -76,9 +70,7 @@ function isFormatting(c: number): boolean {
 
 /** A message on one line: lines trimmed and joined by a space. */
 export function oneLine(text: string): string {
-  return text.split("\n").map((s) => s.trim()).filter((s) => s !== "").join(
-    " ",
-  );
+  return text.split("\n").map((s) => s.trim()).filter(Boolean).join(" ");
 }
 
 /** Cuts text to `width` characters, marking the cut with "…". */
@@ -179,11 +171,7 @@ export async function out(text: string): Promise<void> {
   await writeAll(Deno.stdout, encoder.encode(text));
 }
 
-/**
- * Prints a value as JSON on stdout, on one line: every `--json` output is
- * one JSON value per line (a command acting on several jobs prints one
- * line for each).
- */
+/** Prints a value as JSON on stdout, on one line (one per job acted on). */
 export async function outJson(value: unknown): Promise<void> {
   await out(JSON.stringify(value) + "\n");
 }

@@ -1,8 +1,8 @@
-// The `epack` command line: `pull`, `run` and `jobs`; mod.ts runs main()
-// when it is the program's entry module. Every failure is one line on
-// stderr (`error: ...`), followed for usage errors by a hint to run
-// `--help`; never a stack trace. This file holds the one reporter of
-// errors, for every command.
+// The `epack` command line: `pull`, `run` and `jobs`, run by this module as
+// the program's entry (`deno run -A cli/main.ts`, what the installed command
+// runs: it loads only the command's modules) or by mod.ts (which loads the
+// whole library first). Every failure is one line on stderr (`error: ...`),
+// for usage errors with a hint to run `--help`; never a stack trace.
 
 import {
   type CliCommand,
@@ -13,6 +13,7 @@ import {
 import { CliError, EXIT, reportError } from "./_errors.ts";
 import { hint } from "./_hint.ts";
 import { ignoreQuietSignals } from "../process/signals.ts";
+import { markSupervisorHook } from "../spawn/argv.ts";
 
 /**
  * The CLI's version. Kept here rather than read from deno.json so the
@@ -56,15 +57,21 @@ verify. A foreground run passes on its program's code (128+N for signal N,
 Run '${self} <command> --help' for a command's options.`;
 }
 
-// Each command's module is loaded only when that command runs: loading them
-// all up front made every start of the CLI, even `--version`, twice as slow
-// (about 50 ms against 25). The specifiers stay string literals so that
-// `deno publish` and `deno compile` still see and include the modules.
+// Each command's modules are loaded only when it runs, through a specifier
+// Deno cannot read ahead: a literal `import()` puts the module's whole graph
+// in every start's reading (~10 ms: bench/startup.ts). mod.ts names them
+// literally, so `deno compile mod.ts` and `deno publish` still see them.
+const load = (path: string) => import(new URL(path, import.meta.url).href);
 const COMMANDS: Record<string, () => Promise<CliCommand>> = {
-  pull: async () => (await import("./pull/pull.ts")).PULL,
-  run: async () => (await import("./run.ts")).RUN,
-  jobs: async () => (await import("./jobs/main.ts")).JOBS,
+  pull: async () =>
+    ((await load("pull/pull.ts")) as typeof import("./pull/pull.ts")).PULL,
+  run: async () => ((await load("run.ts")) as typeof import("./run.ts")).RUN,
+  jobs: async () => (await jobsModule()).JOBS,
 };
+
+async function jobsModule(): Promise<typeof import("./jobs/main.ts")> {
+  return await load("jobs/main.ts");
+}
 
 /**
  * Runs the CLI on `args` and returns its exit code. Every error is caught
@@ -142,7 +149,7 @@ async function lookup(name: string): Promise<CliCommand> {
   if (Object.hasOwn(COMMANDS, name)) return await COMMANDS[name]();
   // A subcommand of `jobs` (or another tool's word for one) typed as a
   // command is suggested as that subcommand.
-  const { JOBS_SUBCOMMANDS } = await import("./jobs/main.ts");
+  const { JOBS_SUBCOMMANDS } = await jobsModule();
   const { closest } = await import("./_suggest.ts");
   const sub = closest(name, JOBS_SUBCOMMANDS);
   const near = closest(name, [...Object.keys(COMMANDS), "help"]);
@@ -155,4 +162,11 @@ async function lookup(name: string): Promise<CliCommand> {
     }`,
     { usage: "" },
   );
+}
+
+if (import.meta.main) {
+  // The CLI's jobs are supervised by _supervise.ts (spawn/argv.ts), never
+  // by this module, so nothing here needs superviseIfRequested()'s import.
+  markSupervisorHook();
+  Deno.exit(await main(Deno.args));
 }

@@ -14,9 +14,10 @@ import { checkDuration } from "../duration.ts";
 import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
 import { QueueRepair } from "../schedule/queue_repair.ts";
 import { livenessPath } from "../store/liveness.ts";
+import { foldJournal, readJournal } from "../store/journal.ts";
 
 /** How often a watch looks at a job that sends no news: 1 s. */
-export const LOST_CHECK_INTERVAL = 1_000;
+const LOST_CHECK_INTERVAL = 1_000;
 
 /** Options for {@linkcode watchRecord}. */
 export interface WatchRecordOptions {
@@ -30,24 +31,19 @@ export interface WatchRecordOptions {
   timeout?: number;
   /** Give up when this signal aborts; the watch throws its reason. */
   signal?: AbortSignal;
-  /**
-   * The longest wait between two looks.
-   * @default {LOST_CHECK_INTERVAL}
-   */
+  /** The longest wait between two looks. @default {1000} */
   pollMs?: number;
   /** Makes the error thrown when the timeout passes first. */
   onTimeout: () => Error;
 }
 
 /**
- * Yields a job's record at once and again each time it changes, until it
- * has ended; changes that come faster than the loop takes them are folded
- * together (the next record yielded is the newest).
+ * Yields a job's record (resolved `id`) at once and again each time it
+ * changes, the last one final; changes that come faster than the loop takes
+ * them are folded together. The caller has the final record before the
+ * watch writes it into the record or lets go of its watches, so it can
+ * answer first; one that leaves then leaves the write to the finisher.
  *
- * @param store The store.
- * @param id The job's ID (resolved).
- * @param options Deadline, abort signal, poll period.
- * @returns The records, the last one final.
  * @throws {Error} What `options.onTimeout` returns, at the deadline.
  * @throws {JobNotFoundError} If the record is removed during the watch.
  */
@@ -58,15 +54,11 @@ export async function* watchRecord(
 ): AsyncGenerator<Job, void, undefined> {
   const { timeout, signal } = options;
   const started = Date.now();
+  const live = livenessPath(store, id);
   // Armed before the first look, so no change after it is missed: the
   // store's feed, and the job's journal on this host, where its end lands
   // first (docs/design.md, "Folding").
-  await using feed = await wakeups(
-    store,
-    id,
-    livenessPath(store, id),
-    options.file,
-  );
+  await using feed = await wakeups(store, id, live, options.file);
   using repair = new QueueRepair(store);
   let job = await store.load(id);
   let last = JSON.stringify(job);
@@ -91,6 +83,14 @@ export async function* watchRecord(
       feed.next(Math.min(left, options.pollMs ?? LOST_CHECK_INTERVAL)),
       signal,
     );
+    const ended = await journaledEnd(store, id, live);
+    if (ended !== undefined) {
+      yield ended;
+      // Written into the record after the answer (it is durable in the
+      // journal already), unless the caller has left: the finisher will.
+      await store.load(id).catch(() => {});
+      return;
+    }
     job = await store.load(id);
     repair.while(unstarted(job));
     const now = JSON.stringify(job);
@@ -100,6 +100,22 @@ export async function* watchRecord(
     }
     if (isFinalStatus(job.status)) return;
   }
+}
+
+/**
+ * The job's end as its journal on this host has it (its `E` line), folded
+ * into its record without writing: load() would first write it durably, a
+ * few milliseconds on the way to the answer.
+ */
+async function journaledEnd(
+  store: JobStore,
+  id: string,
+  live: string,
+): Promise<Job | undefined> {
+  const journal = readJournal(live);
+  if (journal?.end === undefined) return undefined;
+  const job = foldJournal(await store.loadRecorded(id), journal);
+  return isFinalStatus(job.status) ? job : undefined;
 }
 
 /**
@@ -149,25 +165,20 @@ async function wakeups(
 }
 
 /** Waits for `wait`, or until `signal` aborts (then throws its reason). */
-export async function abortable(
+async function abortable(
   wait: Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  if (signal === undefined) return await wait;
-  signal.throwIfAborted();
-  let onAbort: (() => void) | undefined;
+  signal?.throwIfAborted();
+  const aborted = Promise.withResolvers<void>();
+  const onAbort = () => aborted.resolve();
+  signal?.addEventListener("abort", onAbort);
   try {
-    await Promise.race([
-      wait,
-      new Promise<void>((res) => {
-        onAbort = res;
-        signal.addEventListener("abort", onAbort);
-      }),
-    ]);
+    await Promise.race([wait, aborted.promise]);
   } finally {
-    if (onAbort) signal.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", onAbort);
   }
-  signal.throwIfAborted();
+  signal?.throwIfAborted();
 }
 
 /**
@@ -332,27 +343,24 @@ export async function waitForJob(
   ref: string,
   options: WatchOptions = {},
 ): Promise<Job> {
-  let last: Job | undefined;
-  for await (const job of watchJob(ref, options)) last = job;
-  // watchJob() ends only after a final record, or throws.
-  return last!;
+  return await lastOf(watchJob(ref, options));
 }
 
-/**
- * Waits for the end of a job of an open store, by its ID: for callers that
- * have the store and the ID already (cancel()).
- */
+/** waitForJob() for a caller that has the store and the ID (cancel()). */
 export async function waitFor(
   store: JobStore,
   id: string,
   options: { timeout?: number; signal?: AbortSignal },
 ): Promise<Job> {
+  return await lastOf(watchRecord(store, id, {
+    ...options,
+    onTimeout: () => new WaitTimeoutError(id, options.timeout ?? Infinity),
+  }));
+}
+
+// A watch ends only after a final record, or throws.
+async function lastOf(watch: AsyncIterable<Job>): Promise<Job> {
   let last: Job | undefined;
-  for await (
-    const job of watchRecord(store, id, {
-      ...options,
-      onTimeout: () => new WaitTimeoutError(id, options.timeout ?? Infinity),
-    })
-  ) last = job;
+  for await (const job of watch) last = job;
   return last!;
 }

@@ -1,6 +1,5 @@
 // How the current program is started again: as a job's supervisor and as
-// its worker. Kept apart from detach.ts so tests can inject the runtime facts
-// (`deno compile` cannot run on our machines).
+// its worker. Light on purpose (no imports): the CLI's entry loads it.
 
 /** The facts about the running program that decide how to re-execute it. */
 export interface RuntimeFacts {
@@ -17,10 +16,22 @@ export interface RuntimeFacts {
 /** Permission names whose unscoped grants can be passed on. */
 export const PERMISSIONS = "read write net env sys run ffi import".split(" ");
 
+let supervisorHookCalled = false;
+
+/** Notes that the program calls superviseIfRequested(), as spawn() needs. */
+export function markSupervisorHook(): void {
+  supervisorHookCalled = true;
+}
+
+/** Whether {@linkcode markSupervisorHook} was called. */
+export function supervisorHookMarked(): boolean {
+  return supervisorHookCalled;
+}
+
 /**
- * The `--allow-*` flags for every permission this process holds unscoped.
- * A scoped grant (`--allow-read=/tmp`) reads as "prompt" for the unscoped
- * query, so it is left out: the child never gets more than the parent.
+ * The `--allow-*` flags for every permission held unscoped. A scoped grant
+ * reads as "prompt" for the unscoped query: left out, so the child never
+ * gets more than the parent.
  */
 export function grantedPermissionFlags(): string[] {
   const flags: string[] = [];
@@ -50,11 +61,10 @@ export function currentRuntime(): RuntimeFacts {
 }
 
 /**
- * The argv prefix that starts the current program again; the program's own
- * arguments follow it. A compiled binary takes its arguments directly. Under
- * `deno run`, the same permission flags are given (never `-A` unless every
- * permission was granted one by one), then any extra Deno flags, then the
- * entry module: a path for a local file, the URL for a remote one.
+ * The argv prefix that starts the current program again. A compiled binary
+ * takes its arguments directly; under `deno run`, the same permission
+ * flags, any extra Deno flags, then the entry module (a path for a local
+ * file, the URL for a remote one).
  */
 export function selfArgv(
   facts: RuntimeFacts,
@@ -76,8 +86,8 @@ export function selfArgv(
 }
 
 /**
- * Where this package's own entry modules are: the CLI (mod.ts), and the
- * module that only supervises (_supervise.ts), beside it, local or remote.
+ * This package's own entry modules: the CLI (mod.ts, and cli/main.ts beside
+ * it), and the module that only supervises (_supervise.ts).
  */
 export interface PackageEntries {
   cli: string;
@@ -91,29 +101,26 @@ export const PACKAGE_ENTRIES: PackageEntries = {
 };
 
 /**
- * The argv prefix that starts a job's supervisor (its own arguments follow).
- * When the program is this package's CLI (mod.ts, from a path or a URL),
- * the supervisor is the small module beside it, which loads only what
- * supervising needs: the CLI's modules would stay in the supervisor's memory
- * for the job's whole life. Any other program (one that calls spawn()
- * itself, or a compiled binary) is started again as it is: only it knows
- * how to reach superviseIfRequested().
+ * The argv prefix that starts a job's supervisor. For this package's CLI
+ * it is the small supervisor module, so the CLI's modules do not stay in
+ * memory for the job's life; any other program (or a compiled binary) is
+ * started again as it is: only it knows how to reach superviseIfRequested().
  */
 export function supervisorArgv(
   facts: RuntimeFacts,
   extra: { permissionFlags?: string[]; denoFlags?: string[] } = {},
   entries: PackageEntries = PACKAGE_ENTRIES,
 ): string[] {
-  if (!facts.standalone && facts.mainModule === entries.cli) {
+  const cli = [entries.cli, new URL("cli/main.ts", entries.cli).href];
+  if (!facts.standalone && cli.includes(facts.mainModule)) {
     return selfArgv({ ...facts, mainModule: entries.supervisor }, extra);
   }
   return selfArgv(facts, extra);
 }
 
 /**
- * Finds a flag that would make a job detach again: `--detach`, `--detach=…`,
- * `-d`, or a cluster of short flags holding `d` (`-fd`). Arguments after `--`
- * are positional and are not looked at.
+ * A flag that would make a job detach again: `--detach`, `--detach=…`, `-d`,
+ * or short flags holding `d` (`-fd`); none after `--`.
  */
 export function findDetachFlag(argv: readonly string[]): string | undefined {
   for (const arg of argv) {

@@ -1,8 +1,7 @@
-// How a job's supervisor is started, by spawn() or, for a job that starts
-// later, by whichever process runs the scheduler; and the two files beside
-// the records that say whether the scheduler has anything to do. Small on
-// purpose: detach.ts loads it in every program, the scheduler only when
-// these files say so.
+// How a job's supervisor is started, by spawn() or by whichever process
+// runs the scheduler; and the files beside the records that say whether the
+// scheduler has anything to do. Small on purpose: every spawning program
+// loads it, the scheduler only when these files say so.
 
 import type { Job } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
@@ -18,26 +17,25 @@ import {
 } from "../store/job_options.ts";
 import { formatDuration } from "../duration.ts";
 import { join } from "../util/path.ts";
-import { findExecutable } from "./which.ts";
+import { describeLookupFailure, findExecutable, gone } from "./which.ts";
 import { granted, readEnv } from "../util/permissions.ts";
 import { quietLaunch, signalName, unquietLaunch } from "../process/signals.ts";
 import { shimFile } from "../supervise/shim_file.ts";
 import { currentRuntime, PACKAGE_ENTRIES, selfArgv } from "./argv.ts";
 
-/** The argument that starts the program as a supervisor. Internal. */
+/** The argument that starts the program as a supervisor. */
 export const SUPERVISE_ARG = "__epack_detach_supervise__";
 
-/** Carries a database store's URL to the supervisor. Internal. */
+/** Carries a database store's URL to the supervisor. */
 export const SUPERVISOR_STORE_ENV = "EPACK_DETACH_SUPERVISOR_STORE";
 
 /** The jobs directory's parallel limit: a whole number, in text. */
 export const LIMIT_FILE = "limit";
 
 /**
- * Present while some job of the directory may be `waiting` or `queued`:
- * set before such a job is created, and set or removed by each scheduler
- * pass, all under the scheduler lock, so it is never absent while one is.
- * Hidden, so no listing or clean takes it for a job's file.
+ * Present while some job may be `waiting` or `queued`: set before such a
+ * job is created, set or removed by each scheduler pass, all under the
+ * scheduler lock. Hidden, so no listing or clean takes it for a job's.
  */
 export const PENDING_FILE = ".pending";
 
@@ -50,12 +48,8 @@ export function hasFile(dir: string, name: string): boolean {
     Deno.lstatSync(join(dir, name));
     return true;
   } catch (err) {
-    // A path through a regular file has no such file either; whoever
-    // writes there reports it.
-    if (
-      err instanceof Deno.errors.NotFound ||
-      err instanceof Deno.errors.NotADirectory
-    ) return false;
+    // A path through a file has none either; whoever writes there says so.
+    if (gone(err)) return false;
     throw err;
   }
 }
@@ -63,18 +57,11 @@ export function hasFile(dir: string, name: string): boolean {
 /** How {@linkcode launchSupervisor} starts a job's supervisor. */
 export interface LaunchOptions
   extends Pick<Deno.CommandOptions, "cwd" | "env" | "clearEnv"> {
-  /**
-   * The job waited, and its starter holds its lock: its shim runs it only
-   * once the starter says go ({@linkcode openGate}), else it leaves the
-   * decision to the Deno supervisor.
-   */
+  /** The job waited: its shim runs it only once {@linkcode openGate}. */
   gate?: boolean;
 }
 
-/**
- * Set to `0` in the environment, makes {@linkcode launchSupervisor} start
- * the Deno supervisor rather than the perl shim (the fallback, for tests).
- */
+/** Set to `0`, jobs get the Deno supervisor, not the shim (for tests). */
 export const SHIM_ENV = "EPACK_DETACH_SHIM";
 
 /** The perl that runs the shim: the system's, never one found on PATH. */
@@ -92,18 +79,13 @@ const SETSID_SYSCALL: Record<string, number> = {
 };
 
 /**
- * Starts a job's supervisor, detached in its own session with no stdio,
- * and lets this process exit without waiting for it: the perl shim where
- * perl can run, else the Deno supervisor `argv`, once the job's plan is in
- * its journal `<id>.live` (docs/design.md, "How a job runs" and "How the
- * supervisor is started": through `setsid` on Linux, and why). The Deno
- * supervisor's program (the shim's finisher) is looked up first: one that
- * cannot run is refused here, with the runtime's error, not later.
+ * Starts a job's supervisor in its own session with no stdio, not waited
+ * for: the perl shim where perl can run, else the Deno supervisor `argv`,
+ * once the job's plan is in its journal `<id>.live` (docs/design.md, "How a
+ * job runs"). The Deno program (the shim's finisher) is checked first, so
+ * one that cannot run is refused here, not later.
  *
- * @param argv How to start the Deno supervisor (before its own arguments).
- * @throws {Error} If it could not be started (the runtime's error, or
- * `Deno.errors.NotFound` or `Deno.errors.PermissionDenied` for a program
- * that cannot be executed).
+ * @throws {Error} The runtime's, or NotFound / PermissionDenied.
  */
 export function launchSupervisor(
   argv: readonly string[],
@@ -150,9 +132,8 @@ function startDetached(
 ): Deno.ChildProcess {
   const setsid = setsidProgram(program[0]);
   const child = new Deno.Command(setsid ?? program[0], {
-    // What follows setsid is absolute (setsidProgram() and quietLaunch()
-    // say so), so no setsid takes it for an option of its own: no `--`,
-    // which an old busybox setsid would run as the program.
+    // What follows setsid is absolute, so no setsid takes it for an option:
+    // no `--`, which an old busybox setsid would run as the program.
     args: setsid === undefined ? program.slice(1) : program,
     cwd: options.cwd,
     env: options.env,
@@ -178,9 +159,9 @@ function useShim(): boolean {
 }
 
 /**
- * The job's plan, the first lines of its journal: what its shim needs to
- * run it, every rule already applied here (the retry pauses, the start
- * grace), so none is written twice.
+ * The job's plan, the first lines of its journal: what its shim needs,
+ * every rule applied here (retry pauses, start grace), so none is written
+ * twice.
  */
 function planText(
   store: JobStore,
@@ -232,10 +213,7 @@ function planText(
     lines.map(([key, ...v]) => journalLine("P", [key, ...v])).join("");
 }
 
-/**
- * Tells the shim of a job that waited to run it: its starter has marked
- * the record `running` (launchSupervisor's `gate`).
- */
+/** Tells a gated shim to run its job: the record says `running` now. */
 export function openGate(store: JobStore, id: string): void {
   writeJournal(livenessPath(store, id), "G\n", true);
 }
@@ -279,15 +257,18 @@ export function finishUnstarted(store: JobStore, job: Job): void {
  * host where none can start lets its leases lapse (other hosts then show
  * its jobs lost); no end is lost.
  *
- * @param store The store (nothing is done for one not shared by hosts).
  * @param argv How to start the Deno supervisor; by default this package's
- * `_supervise.ts` under `deno run`, none from a compiled binary.
+ * `_supervise.ts`, none from a compiled binary (only its own spawns and
+ * finishers know it can supervise).
  */
 export function ensureRenewer(
   store: JobStore,
-  argv: readonly string[] | undefined = renewerArgv(),
+  argv?: readonly string[],
 ): void {
-  if (!store.capabilities.sharedByHosts || argv === undefined) return;
+  // Asked first: the argv costs permission queries (~4 ms of every `jobs`).
+  if (!store.capabilities.sharedByHosts) return;
+  argv ??= renewerArgv();
+  if (argv === undefined) return;
   try {
     if (!renewalDue(store)) return;
     startDetached(renewerCommand(argv), {
@@ -332,10 +313,7 @@ function renewerArgv(): string[] | undefined {
   return selfArgv({ ...facts, mainModule: PACKAGE_ENTRIES.supervisor });
 }
 
-/**
- * Set to `0` in the environment, makes {@linkcode launchSupervisor} start
- * supervisors with Deno's `detached: true` rather than through `setsid`.
- */
+/** Set to `0`, supervisors start with `detached: true`, not `setsid`. */
 export const SETSID_ENV = "EPACK_DETACH_SETSID";
 
 // Where util-linux (and busybox) install it; looked for once per process.
@@ -343,49 +321,32 @@ const SETSID_PATHS = ["/usr/bin/setsid", "/bin/setsid"];
 let setsidFound: string | null | undefined;
 
 /**
- * The `setsid` program to start `program` through, or `undefined` to start
- * it with `detached: true`: off Linux (macOS has none, and another system's
- * may mean something else), when {@linkcode SETSID_ENV} is `0`, when
- * `program` is not absolute or may not be read (to check that it can be
- * executed), when no executable `setsid` is at its usual paths or this
- * process may not run it, or when this Deno would kill the child at exit
- * (see {@linkcode unrefdChildOutlivesExit}).
+ * The `setsid` to start `program` through, or `undefined` for `detached:
+ * true`: off Linux (another system's may mean something else), with
+ * {@linkcode SETSID_ENV} `0`, for a `program` not absolute or not readable,
+ * with no executable `setsid` this process may run, or when this Deno would
+ * kill the child at exit ({@linkcode unrefdChildOutlivesExit}).
  */
 export function setsidProgram(program: string): string | undefined {
   if (Deno.build.os !== "linux" || !program.startsWith("/")) return undefined;
   if (!unrefdChildOutlivesExit(Deno.version.deno)) return undefined;
   if (!granted({ name: "read", path: program })) return undefined;
-  if (granted({ name: "env", variable: SETSID_ENV })) {
-    if (Deno.env.get(SETSID_ENV) === "0") return undefined;
-  }
-  if (setsidFound === undefined) {
-    setsidFound = null;
-    for (const path of SETSID_PATHS) {
-      if (!granted({ name: "read", path })) continue;
-      try {
-        const info = Deno.statSync(path);
-        if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) {
-          setsidFound = path;
-          break;
-        }
-      } catch {
-        // Not there.
-      }
-    }
-  }
-  if (setsidFound === null) return undefined;
-  return granted({ name: "run", command: setsidFound })
+  const env = { name: "env", variable: SETSID_ENV } as const;
+  if (granted(env) && readEnv(SETSID_ENV) === "0") return undefined;
+  setsidFound ??= SETSID_PATHS.find((path) =>
+    granted({ name: "read", path }) &&
+    findExecutable(path, { cwd: "/", path: "" }).ok
+  ) ?? null;
+  return setsidFound !== null && granted({ name: "run", command: setsidFound })
     ? setsidFound
     : undefined;
 }
 
 /**
- * Whether a Deno of this version lets a child that was not started with
- * `detached: true`, once `unref()`ed, outlive it. Up to 2.7.5, Deno sent
- * SIGKILL at exit to every such child (tokio's kill_on_drop), which would
- * kill a supervisor started through `setsid` as the spawner exits; 2.7.6
- * made `unref()` turn that off (tried here: 2.7.5 kills it, 2.7.6, 2.8.0
- * and 2.9.6 do not).
+ * Whether a child not started `detached`, once `unref()`ed, outlives this
+ * Deno. Up to 2.7.5 Deno sent SIGKILL at exit to every such child (tokio's
+ * kill_on_drop); 2.7.6 made `unref()` turn that off (tried: 2.7.5 kills
+ * it, 2.7.6, 2.8.0 and 2.9.6 do not).
  */
 export function unrefdChildOutlivesExit(version: string): boolean {
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
@@ -395,24 +356,16 @@ export function unrefdChildOutlivesExit(version: string): boolean {
   return minor > 7 || (minor === 7 && patch >= 6);
 }
 
-/**
- * Refuses a supervisor program that cannot be executed, as the runtime
- * would have refused it with `detached: true`. Looked up as a shell does,
- * `#!` interpreter included.
- */
+/** Refuses a supervisor program that cannot be executed, as a shell. */
 function checkSupervisorProgram(program: string): void {
   const found = findExecutable(program, { cwd: "/", path: "" });
   if (found.ok) return;
-  switch (found.reason) {
-    case "not_found":
-      throw new Deno.errors.NotFound(`No such file: ${program}`);
-    case "bad_interpreter":
-      throw new Error(`bad interpreter ${found.interpreter}`);
-    default:
-      throw new Deno.errors.PermissionDenied(
-        `Cannot execute ${program}: ${
-          found.reason === "is_directory" ? "is a directory" : "no permission"
-        }`,
-      );
+  if (found.reason === "not_found") {
+    throw new Deno.errors.NotFound(`No such file: ${program}`);
   }
+  if (found.reason === "bad_interpreter") {
+    throw new Error(`bad interpreter ${found.interpreter}`);
+  }
+  const { message } = describeLookupFailure(program, found);
+  throw new Deno.errors.PermissionDenied(message);
 }

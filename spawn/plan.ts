@@ -18,6 +18,7 @@ import {
   type RuntimeFacts,
   selfArgv,
   supervisorArgv,
+  supervisorHookMarked,
 } from "./argv.ts";
 import { describeLookupFailure, findExecutable } from "./which.ts";
 import { resolve } from "../util/path.ts";
@@ -117,18 +118,11 @@ export interface SpawnOptions extends JobControlOptions, StoreOption {
   restartOf?: string;
 }
 
-let supervisorHookCalled = false;
 let runtimeOverride: RuntimeFacts | undefined;
 
-/** Notes that the program calls superviseIfRequested(), as spawn() needs. */
-export function markSupervisorHook(): void {
-  supervisorHookCalled = true;
-}
+export { markSupervisorHook } from "./argv.ts";
 
-/**
- * Replaces the runtime facts used to re-execute the program: for tests of
- * the compiled-binary case, which cannot be built here.
- */
+/** For tests of a compiled binary, which cannot be built here. */
 export function setRuntimeForTesting(facts: RuntimeFacts | undefined): void {
   runtimeOverride = facts;
 }
@@ -150,18 +144,14 @@ export interface Plan {
 /** Checks the options; nothing is read or written. */
 export function planSpawn(options: SpawnOptions): Plan {
   const { command, subcommand } = options ?? {};
+  const name = command ?? subcommand;
   if ((command === undefined) === (subcommand === undefined)) {
     throw new TypeError(
       "spawn() needs exactly one of `command` (a program to run) and `subcommand` (a subcommand of this program)",
     );
-  }
-  const name = command ?? subcommand;
-  if (typeof name !== "string" || name === "") {
-    throw new TypeError(
-      `spawn() needs a non-empty ${
-        command !== undefined ? "command" : "subcommand"
-      }`,
-    );
+  } else if (typeof name !== "string" || name === "") {
+    const what = command !== undefined ? "command" : "subcommand";
+    throw new TypeError(`spawn() needs a non-empty ${what}`);
   }
   // Where durations enter: the range a record holds, so no option can make
   // a job the store refuses to read. Infinity is "none", as 0 is.
@@ -186,7 +176,7 @@ export function planSpawn(options: SpawnOptions): Plan {
     const flag = findDetachFlag([name, ...job.args, ...job.flags]);
     if (flag !== undefined) throw new DetachRecursionError(flag);
   }
-  if (!supervisorHookCalled) {
+  if (!supervisorHookMarked()) {
     throw new SpawnError(
       "spawn() starts this program again as the job's supervisor: call `await superviseIfRequested()` at the start of the program",
     );
@@ -212,6 +202,7 @@ export function checkPermissions(
   options: SpawnOptions,
 ): void {
   const dir = store.localDir;
+  const supervisor = plan.self[0];
   const checks: PermissionCheck[] = [
     [
       { name: "read", path: dir },
@@ -229,9 +220,9 @@ export function checkPermissions(
       `to read ${JOB_ID_ENV}, which tells whether this process is a job already`,
     ],
     [
-      { name: "run", command: plan.self[0] },
+      { name: "run", command: supervisor },
       "--allow-run",
-      `to start the job's supervisor ${plan.self[0]}`,
+      `to start the job's supervisor ${supervisor}`,
     ],
   ];
   if (plan.searchPath) {
@@ -275,8 +266,7 @@ export function checkPermissions(
 
 /**
  * The worker's command line. A program is looked up now, as the job will
- * see it, so one that cannot run fails here rather than in the job's log,
- * with the messages of the CLI's `run`.
+ * see it, so one that cannot run fails here, as the CLI's `run` says it.
  */
 export function workerArgv(plan: Plan, options: SpawnOptions): string[] {
   const { command, args, flags } = plan.job;

@@ -95,14 +95,9 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
       `Running a job after others (after) needs a store that can schedule (a jobs directory); ${where} cannot`,
     );
   }
-  let store: JobStore;
-  try {
-    store = await openStore(spec);
-  } catch (err) {
-    throw new SpawnError(`Cannot open the job store: ${describe(err)}`, {
-      cause: err,
-    });
-  }
+  const store = await openStore(spec).catch((err) => {
+    throw failed("Cannot open the job store", err);
+  });
   try {
     checkPermissions(store, plan, options);
     const create = {
@@ -118,10 +113,9 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
       });
       return { jobId: job.id, pid: job.pid, logPath: job.logPath, job };
     }
-    // The store checks the record before it writes, and on failure
-    // removes whatever it made.
+    // The store checks the record, and on failure removes what it made.
     const job = await store.create(create).catch((err) => {
-      throw cannotRecord(store, err);
+      throw failed(`Cannot record the job in ${store.location}`, err);
     });
     return await launch(store, job, plan, options.env);
   } finally {
@@ -130,9 +124,8 @@ export async function spawn(options: SpawnOptions): Promise<SpawnResult> {
 }
 
 /**
- * Whether the job must wait (for the jobs it runs after, or for a slot
- * under a parallel limit) and so is the scheduler's to start. A job with
- * neither takes the direct path, at the cost of one lstat for the limit.
+ * Whether the job must wait (for other jobs, or for a slot under a
+ * parallel limit), and so is the scheduler's to start: one lstat.
  */
 function isScheduled(store: JobStore, plan: Plan): boolean {
   if (!store.capabilities.scheduling) return false;
@@ -140,10 +133,7 @@ function isScheduled(store: JobStore, plan: Plan): boolean {
   try {
     return hasFile(store.localDir, LIMIT_FILE);
   } catch (err) {
-    throw new SpawnError(
-      `Cannot read the jobs directory ${store.localDir}: ${describe(err)}`,
-      { cause: err },
-    );
+    throw failed(`Cannot read the jobs directory ${store.localDir}`, err);
   }
 }
 
@@ -152,41 +142,33 @@ async function recordScheduled(
   store: JobStore,
   create: CreateJobOptions,
 ): Promise<Job> {
-  const { createScheduled, DependencyCycleError } = await import(
-    "../schedule/schedule.ts"
-  );
+  // Not a literal import(): Deno would read the scheduler's modules at
+  // every start of every program that spawns (detach.ts names it).
+  const scheduler = new URL("../schedule/schedule.ts", import.meta.url).href;
+  const { createScheduled, DependencyCycleError } =
+    (await import(scheduler)) as typeof import("../schedule/schedule.ts");
   try {
     return await createScheduled(store, create);
   } catch (err) {
-    if (err instanceof JobNotFoundError) {
-      throw new SpawnError(
-        `Cannot run after job ${err.id}: no such job in ${store.location}`,
-        { cause: err },
-      );
-    }
-    if (
-      err instanceof AmbiguousJobIdError || err instanceof InvalidJobIdError ||
-      err instanceof DependencyCycleError
-    ) {
-      throw new SpawnError(`Cannot run after it: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw cannotRecord(store, err);
+    const message = err instanceof JobNotFoundError
+      ? `Cannot run after job ${err.id}: no such job in ${store.location}`
+      : err instanceof AmbiguousJobIdError ||
+          err instanceof InvalidJobIdError ||
+          err instanceof DependencyCycleError
+      ? `Cannot run after it: ${err.message}`
+      : `Cannot record the job in ${store.location}: ${describe(err)}`;
+    throw new SpawnError(message, { cause: err });
   }
 }
 
-function cannotRecord(store: JobStore, err: unknown): SpawnError {
-  return new SpawnError(
-    `Cannot record the job in ${store.location}: ${describe(err)}`,
-    { cause: err },
-  );
+function failed(what: string, err: unknown): SpawnError {
+  return new SpawnError(`${what}: ${describe(err)}`, { cause: err });
 }
 
 /**
- * Starts the job's supervisor (launch.ts). Its PID reaches the record
- * through its journal: a second write here would double spawn()'s cost.
- * If it cannot start, the job is taken back.
+ * Starts the job's supervisor; its PID reaches the record through its
+ * journal (a second write here would double spawn()'s cost). If it cannot
+ * start, the job is taken back.
  */
 async function launch(
   store: JobStore,
@@ -201,24 +183,19 @@ async function launch(
       env,
     });
   } catch (err) {
-    const message = `Cannot start the supervisor ${plan.self[0]}: ${
-      describe(err)
-    }`;
-    // Nothing ran: the job is taken back. Should that fail too, the record
-    // at least says why it never ran, rather than look like a job starting.
+    const error = failed(`Cannot start the supervisor ${plan.self[0]}`, err);
+    // Should taking the job back fail too, the record at least says why it
+    // never ran, rather than look like a job starting.
     await store.delete(job.id).catch(() =>
-      store.finish(job.id, { status: "failed", error: message })
+      store.finish(job.id, { status: "failed", error: error.message })
     ).catch(() => {});
-    throw new SpawnError(message, { cause: err });
+    throw error;
   }
   job.pid = child.pid;
   return { jobId: job.id, pid: child.pid, logPath: job.logPath, job };
 }
 
-/**
- * The supervisor's environment for a job that another process may start:
- * this process's, with `extra`, as a supervisor started now would get it.
- */
+/** The environment of a job that another process may start, kept now. */
 function jobEnvironment(extra: Record<string, string> | undefined) {
   let env: Record<string, string>;
   try {

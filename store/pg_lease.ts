@@ -115,7 +115,11 @@ export async function renewPass(url: string): Promise<void> {
   await runRenewer(
     { localDir: logDir, host, renewEvery, deadline },
     async () => {
-      const { PostgresJobStore } = await import("./pg_store.ts");
+      // Computed: a literal import() puts the PostgreSQL store's modules
+      // in the reading of every start that imports this one (spawn's).
+      const pg = new URL("./pg_store.ts", import.meta.url).href;
+      const { PostgresJobStore } =
+        (await import(pg)) as typeof import("./pg_store.ts");
       return await PostgresJobStore.open(url);
     },
   );

@@ -24,6 +24,7 @@ import {
   boolean,
   checked,
   type Field,
+  identity,
   integer,
   object,
   progress,
@@ -41,11 +42,9 @@ import {
 // `host` and `logTail` are what a store keeps beside the record, not in it.
 type RecordField = Exclude<keyof Job, "extra" | "host" | "logTail">;
 
-/**
- * Every field of Job, in the order written to disk: epack's first (in the
- * order of its Go struct), then ours. The `satisfies` clause makes adding a
- * field to Job without adding it here (or the reverse) a type error.
- */
+// Every field of Job, in the order written to disk: epack's first (in the
+// order of its Go struct), then ours. `satisfies` makes a field of Job
+// missing here (or the reverse) a type error.
 const FIELDS = {
   id: required(string("id")),
   command: required(string("command")),
@@ -106,6 +105,18 @@ const FIELDS = {
 
 const ENTRIES = Object.entries(FIELDS) as [RecordField, Field<unknown>][];
 
+// Whether a field must read an absent key (required, or defaulted): most
+// keys of a record are absent, and a listing parses every record.
+const READ_ABSENT = ENTRIES.map(([, field]) => {
+  try {
+    return field.read(undefined, () => {
+      throw new Error();
+    }) !== undefined;
+  } catch {
+    return true;
+  }
+});
+
 /** Each field that has a key on disk, with its key: for table tests. */
 export const FIELD_KEYS: readonly (readonly [RecordField, string])[] = ENTRIES
   .map(([name, field]) => [name, field.key] as const);
@@ -132,15 +143,10 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    // Only looked for once parsing failed: a listing parses every record,
-    // and trimming each one first made a copy of each.
+    // Only once parsing failed: trimming every record made a copy of each.
     if (text.trim() === "") reject("empty file");
-    throw new InvalidJobFileError(
-      id,
-      path,
-      `not valid JSON (${(err as Error).message})`,
-      { cause: err },
-    );
+    const why = `not valid JSON (${(err as Error).message})`;
+    throw new InvalidJobFileError(id, path, why, { cause: err });
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return reject("not a JSON object");
@@ -155,8 +161,11 @@ export function parseJobRecord(text: string, id: string, path: string): Job {
     );
   }
   const job: Record<string, unknown> = {};
-  for (const [name, field] of ENTRIES) {
-    const value = field.read(r[field.key], reject);
+  for (let i = 0; i < ENTRIES.length; i++) {
+    const [name, field] = ENTRIES[i];
+    const raw = r[field.key];
+    if (raw === undefined && !READ_ABSENT[i]) continue;
+    const value = field.read(raw, reject);
     if (value !== undefined) job[name] = value;
   }
   let extra: Record<string, unknown> | undefined;
@@ -184,7 +193,11 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
   for (const [name, field] of ENTRIES) {
     const value = job[name];
     if (!check) {
-      const written = field.write(value as never);
+      // Every writer leaves an absent value out.
+      if (value === undefined) continue;
+      const written = field.write === identity
+        ? value
+        : field.write(value as never);
       if (written !== undefined) out[field.key] = written;
       continue;
     }
@@ -204,7 +217,9 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
     field.read(written, reject);
     if (written !== undefined) out[field.key] = written;
   }
-  for (const [key, value] of Object.entries(job.extra ?? {})) {
+  const extra = job.extra;
+  for (const key in extra) {
+    const value = extra[key];
     if (!KNOWN_KEYS.has(key) && value !== undefined) out[key] = value;
   }
   return out;
@@ -212,9 +227,8 @@ export function toRecord(job: Job, check = false): Record<string, unknown> {
 
 /**
  * The ID of the newest job named `name` (by start time, then ID) among the
- * records `read` gives (a record's text, or `undefined` if it is gone).
- * Only a record whose text holds the name is parsed: resolving a name reads
- * every record, as a listing does, but parses few.
+ * records `read` gives (`undefined` if gone). Only a record whose text
+ * holds the name is parsed.
  */
 export function newestNamed(
   name: string,
@@ -241,9 +255,9 @@ export function newestNamed(
 }
 
 /**
- * Reads and parses a job's record file, synchronously (for
- * listings and reads under a lock, where an asynchronous read per record,
- * a trip through Deno's thread pool each, cost more than the parsing).
+ * Reads and parses a job's record file, synchronously (for listings and
+ * reads under a lock: an asynchronous read, a trip through Deno's thread
+ * pool, cost more than the parsing).
  *
  * @throws {JobNotFoundError} If there is no such file.
  * @throws {InvalidJobFileError} If it is not a valid record.
@@ -271,28 +285,18 @@ export async function readJobFile(path: string, id: string): Promise<Job> {
   return parseJobRecord(text, id, path);
 }
 
-/**
- * The most bytes a record holds: more than any job's argv and environment
- * can make (the kernel's ARG_MAX is 2 MiB), and the writer refuses more.
- */
+/** The most bytes a record holds: more than ARG_MAX (2 MiB) can make. */
 export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
 
-/**
- * Looked at before the record is opened: a FIFO would block the open (and
- * with it `jobs <id>` or a listing), and a huge file would be read whole on
- * every listing. Neither is a record.
- */
+// Looked at before the record is opened: a FIFO would block the open, and
+// a huge file would be read whole on every listing.
 function checkRecordFile(info: Deno.FileInfo, path: string, id: string): void {
-  if (!info.isFile) {
-    throw new InvalidJobFileError(id, path, "not a regular file");
-  }
-  if (info.size > MAX_RECORD_BYTES) {
-    throw new InvalidJobFileError(
-      id,
-      path,
-      `${info.size} bytes, more than a record holds (${MAX_RECORD_BYTES})`,
-    );
-  }
+  const why = !info.isFile
+    ? "not a regular file"
+    : info.size > MAX_RECORD_BYTES
+    ? `${info.size} bytes, more than a record holds (${MAX_RECORD_BYTES})`
+    : undefined;
+  if (why !== undefined) throw new InvalidJobFileError(id, path, why);
 }
 
 /** What a failed read of a record means for the store. */
@@ -300,17 +304,14 @@ function readError(err: unknown, path: string, id: string): unknown {
   if (err instanceof Deno.errors.NotFound) {
     return new JobNotFoundError(id, { cause: err });
   }
-  if (err instanceof Deno.errors.IsADirectory) {
-    return new InvalidJobFileError(id, path, "not a regular file", {
-      cause: err,
-    });
-  }
-  if (err instanceof TypeError || err instanceof SyntaxError) {
-    return new InvalidJobFileError(id, path, "not valid UTF-8 text", {
-      cause: err,
-    });
-  }
-  return err;
+  const why = err instanceof Deno.errors.IsADirectory
+    ? "not a regular file"
+    : err instanceof TypeError || err instanceof SyntaxError
+    ? "not valid UTF-8 text"
+    : undefined;
+  return why === undefined
+    ? err
+    : new InvalidJobFileError(id, path, why, { cause: err });
 }
 
 /**
@@ -339,10 +340,9 @@ export function serializeJobRecord(job: Job): string {
         return true;
       }
     });
+    const why = `"${key}" cannot be written as JSON`;
     throw new TypeError(
-      `Invalid job record ${job.id}: "${key}" cannot be written as JSON (${
-        (err as Error).message
-      })`,
+      `Invalid job record ${job.id}: ${why} (${(err as Error).message})`,
       { cause: err },
     );
   }
@@ -354,9 +354,8 @@ export function serializeJobRecord(job: Job): string {
       cause: err,
     });
   }
+  // A UTF-16 unit is at most 4 bytes of UTF-8: what is written can be read.
   if (text.length > MAX_RECORD_BYTES / 4) {
-    // Counted in UTF-16 units, so that every text under this is under
-    // MAX_RECORD_BYTES in UTF-8: what is written can always be read.
     const bytes = new TextEncoder().encode(text).length;
     if (bytes > MAX_RECORD_BYTES) {
       throw new RangeError(

@@ -29,6 +29,9 @@ export interface Field<T> {
   write(value: T): unknown;
 }
 
+/** The writer of a value written as it is (record.ts skips calling it). */
+export const identity = <T>(v: T): T => v;
+
 // Go's encoding/json writes time.Time as RFC 3339 with optional nanoseconds.
 const RFC3339 =
   /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -36,7 +39,7 @@ const RFC3339 =
 // Go writes a nil slice or map as null, and its omitempty fields not at all:
 // every reader takes null and absence alike, unless it says otherwise.
 
-/** A JSON scalar or object: `is` tells its type, `inRange` its value. */
+/** A JSON value that `is` and `inRange` accept, written as it is. */
 export function typed<T>(
   key: string,
   what: string,
@@ -51,7 +54,7 @@ export function typed<T>(
       if (!inRange(v as T)) return reject(`"${key}" is not ${what}`, "range");
       return v as T;
     },
-    write: (v) => v,
+    write: identity,
   };
 }
 
@@ -79,7 +82,6 @@ export const stringMap = (key: string) =>
       isObject(v) &&
       Object.values(v as object).every((s) => typeof s === "string"),
   );
-
 /** A list of strings; absent is `undefined`, but Go's null is `[]`. */
 export function strings(key: string): Field<string[] | undefined> {
   return {
@@ -92,26 +94,41 @@ export function strings(key: string): Field<string[] | undefined> {
       }
       return v as string[];
     },
-    write: (v) => v,
+    write: identity,
   };
 }
 
-export function time(key: string): Field<Date | undefined> {
+/** A string that `parse` turns into the field's value, or rejects. */
+function fromString<T>(
+  key: string,
+  parse: (s: string, reject: Reject) => T,
+  write: (v: T | undefined) => unknown,
+): Field<T | undefined> {
   const text = string(key);
   return {
     key,
     read: (v, reject) => {
       const s = text.read(v, reject);
-      if (s === undefined) return undefined;
-      const ms = RFC3339.test(s) ? Date.parse(s) : NaN;
-      if (Number.isNaN(ms)) {
-        return reject(`"${key}" is not an RFC 3339 time`, "range");
-      }
-      return new Date(ms);
+      return s === undefined ? undefined : parse(s, reject);
     },
-    write: (v) => v?.toISOString(),
+    write,
   };
 }
+
+export const time = (key: string): Field<Date | undefined> =>
+  fromString(key, (s, reject) => {
+    const ms = RFC3339.test(s) ? Date.parse(s) : NaN;
+    if (Number.isNaN(ms)) {
+      return reject(`"${key}" is not an RFC 3339 time`, "range");
+    }
+    return new Date(ms);
+  }, (v) => v?.toISOString());
+
+export const status = (key: string): Field<JobStatus | undefined> =>
+  fromString(key, (s, reject) => {
+    if ((JOB_STATUSES as readonly string[]).includes(s)) return s as JobStatus;
+    return reject(`unknown status ${JSON.stringify(s)}`, "range");
+  }, identity);
 
 /**
  * A worker's progress: `{done, total?, unit?, message?, updated_at}`, by the
@@ -131,8 +148,7 @@ export function progress(key: string): Field<JobProgress | undefined> {
       const updatedAt = at.read(
         raw.updated_at,
         (reason, kind) => reject(`"${key}": ${reason}`, kind),
-      ) ??
-        reject(`"${key}": missing "updated_at"`);
+      ) ?? reject(`"${key}": missing "updated_at"`);
       const out: JobProgress = { done: raw.done as number, updatedAt };
       if (raw.total !== undefined) out.total = raw.total as number;
       if (raw.unit !== undefined) out.unit = raw.unit as string;
@@ -150,29 +166,18 @@ export function progress(key: string): Field<JobProgress | undefined> {
   };
 }
 
-export function status(key: string): Field<JobStatus | undefined> {
-  const text = string(key);
-  return {
-    key,
-    read: (v, reject) => {
-      const s = text.read(v, reject);
-      if (s !== undefined && !(JOB_STATUSES as readonly string[]).includes(s)) {
-        return reject(`unknown status ${JSON.stringify(s)}`, "range");
-      }
-      return s as JobStatus | undefined;
-    },
-    write: (v) => v,
-  };
-}
-
 /**
- * The attempts of a retried job: a list of objects, each with its own keys
- * (`started_at`, and once it ended `ended_at`, `exit_code`, `signal`,
- * `error`). Keys an attempt has that are not known here are not kept: an
- * attempt is the supervisor's account, written whole each time.
+ * The attempts of a retried job: a list of objects with `started_at`, and
+ * once ended `ended_at`, `exit_code`, `signal`, `error`. Other keys are not
+ * kept: an attempt is the supervisor's account, written whole each time.
  */
 export function attempts(key: string): Field<JobAttempt[] | undefined> {
-  const at = (i: number, name: string) => `${key}[${i}].${name}`;
+  const keys = [
+    ["endedAt", time, "ended_at"],
+    ["exitCode", integer, "exit_code"],
+    ["signal", string, "signal"],
+    ["error", string, "error"],
+  ] as const;
   return {
     key,
     read: (v, reject) => {
@@ -190,21 +195,15 @@ export function attempts(key: string): Field<JobAttempt[] | undefined> {
           return reject(`"${key}[${i}]" is not an object`);
         }
         const r = raw as Record<string, unknown>;
-        const a: JobAttempt = {
-          startedAt: required(time(at(i, "started_at"))).read(
-            r.started_at,
-            reject,
-          ),
+        const started = required(time(`${key}[${i}].started_at`));
+        const a: Record<string, unknown> = {
+          startedAt: started.read(r.started_at, reject),
         };
-        const endedAt = time(at(i, "ended_at")).read(r.ended_at, reject);
-        const exitCode = integer(at(i, "exit_code")).read(r.exit_code, reject);
-        const signal = string(at(i, "signal")).read(r.signal, reject);
-        const error = string(at(i, "error")).read(r.error, reject);
-        if (endedAt !== undefined) a.endedAt = endedAt;
-        if (exitCode !== undefined) a.exitCode = exitCode;
-        if (signal !== undefined) a.signal = signal;
-        if (error !== undefined) a.error = error;
-        return a;
+        for (const [name, kind, k] of keys) {
+          const value = kind(`${key}[${i}].${k}`).read(r[k], reject);
+          if (value !== undefined) a[name] = value;
+        }
+        return a as unknown as JobAttempt;
       });
     },
     write: (v) =>

@@ -14,15 +14,12 @@ export async function logs(ctx: JobsContext): Promise<number> {
   const linesText = ctx.values.lines;
   let lines: number | undefined;
   if (typeof linesText === "string") {
-    if (!/^\d+$/.test(linesText) || !Number.isSafeInteger(+linesText)) {
-      throw usageError(
-        `Invalid -n value ${
-          JSON.stringify(linesText)
-        }: use a whole number of lines`,
-        ctx.command,
-      );
-    }
     lines = Number(linesText);
+    if (!/^\d+$/.test(linesText) || !Number.isSafeInteger(lines)) {
+      const bad = JSON.stringify(linesText);
+      const why = `Invalid -n value ${bad}: use a whole number of lines`;
+      throw usageError(why, ctx.command);
+    }
   }
   const id = await oneJobId(ctx);
   const { store } = ctx;
@@ -67,27 +64,20 @@ async function remoteLog(
   lines: number | undefined,
 ): Promise<number> {
   const kept = keptLines(job, lines ?? Infinity);
+  // The path is the row's, shown as information only: nothing reads it.
+  const where = `The log of job ${job.id} is on host ${safe(host)}, at ${
+    safe(job.logPath)
+  }`;
   if (kept === undefined) {
-    // The path is the row's, shown as information only: nothing here is
-    // read by it.
     throw new CliError(
-      `The log of job ${job.id} is on host ${safe(host)}, at ${
-        safe(job.logPath)
-      }` +
+      where +
         (job.status === "running"
           ? ": run this command there to read or follow it"
           : "; the store kept no end of it"),
     );
   }
-  writeSync(
-    Deno.stderr,
-    `The log of job ${job.id} is on host ${safe(host)}, at ${
-      safe(job.logPath)
-    }; the end of it kept in the store:\n`,
-  );
-  const text = kept.map((l) => l + "\n").join("");
-  if (ctx.json) await out(kept.map(lineJson).join(""));
-  else await writeAll(Deno.stdout, new TextEncoder().encode(text));
+  writeSync(Deno.stderr, `${where}; the end of it kept in the store:\n`);
+  await out(kept.map((l) => ctx.json ? lineJson(l) : l + "\n").join(""));
   return EXIT.OK;
 }
 

@@ -2,11 +2,12 @@
 // the first that did not complete.
 
 import type { Job } from "../../jobs.ts";
-import { waitForJob, WaitTimeoutError } from "../../control.ts";
+import { WaitTimeoutError, watchJob } from "../../control/watch.ts";
+import { isFinalStatus } from "../../store/rules.ts";
 import { formatDuration } from "../../duration.ts";
 import { signalNumber } from "../../process/signals.ts";
 import { CliError, EXIT } from "../_errors.ts";
-import { colorEnabled, humanDuration, out, outJson } from "../_output.ts";
+import { colorEnabled, humanDuration, writeSync } from "../_output.ts";
 import { durationFlag, eachJob, type JobsContext } from "./_context.ts";
 import { durationOf, jobJson, paintStatus, statusText } from "./_render.ts";
 
@@ -37,25 +38,14 @@ class WaiterStopped extends Error {
  * it, else 1; WAIT_EXIT's for a timeout or a cancel; 1 for a lost job.
  */
 export function jobExitCode(job: Job): number {
-  switch (job.status) {
-    case "completed":
-      return EXIT.OK;
-    case "timed_out":
-      return WAIT_EXIT.TIMED_OUT;
-    case "cancelled":
-      return WAIT_EXIT.CANCELLED;
-    case "failed": {
-      const code = job.exitCode;
-      if (code !== undefined && code >= 1 && code <= 255) return code;
-      const signo = job.signal === undefined
-        ? undefined
-        : signalNumber(job.signal);
-      if (signo !== undefined) return 128 + signo;
-      return EXIT.FAILURE;
-    }
-    default:
-      return EXIT.FAILURE;
-  }
+  if (job.status === "completed") return EXIT.OK;
+  if (job.status === "timed_out") return WAIT_EXIT.TIMED_OUT;
+  if (job.status === "cancelled") return WAIT_EXIT.CANCELLED;
+  if (job.status !== "failed") return EXIT.FAILURE;
+  const code = job.exitCode;
+  if (code !== undefined && code >= 1 && code <= 255) return code;
+  const signo = job.signal === undefined ? undefined : signalNumber(job.signal);
+  return signo === undefined ? EXIT.FAILURE : 128 + signo;
 }
 
 /**
@@ -77,9 +67,7 @@ export async function wait(ctx: JobsContext): Promise<number> {
   });
   try {
     return await eachJob(ctx, async (id) => {
-      const left = deadline === undefined
-        ? undefined
-        : Math.max(0, deadline - Date.now());
+      const left = deadline && Math.max(0, deadline - Date.now());
       return await waitOne(ctx, id, left, timeout, controller.signal);
     });
   } finally {
@@ -96,9 +84,15 @@ async function waitOne(
   timeout: number | undefined,
   signal: AbortSignal,
 ): Promise<number> {
-  let job: Job;
   try {
-    job = await waitForJob(id, { store: ctx.store, timeout: left, signal });
+    // Answered from inside the watch: the final record is printed before
+    // the watch lets go of its inotify watches (which takes milliseconds).
+    for await (
+      const job of watchJob(id, { store: ctx.store, timeout: left, signal })
+    ) {
+      if (isFinalStatus(job.status)) return answer(ctx, job);
+    }
+    throw new Error(`The watch of job ${id} ended without its end`);
   } catch (e) {
     if (e instanceof WaitTimeoutError) {
       throw new CliError(
@@ -116,18 +110,20 @@ async function waitOne(
     }
     throw e;
   }
+}
+
+// Written at once, not through Deno's thread pool (a few ms under load).
+function answer(ctx: JobsContext, job: Job): number {
   const code = jobExitCode(job);
-  if (ctx.json) {
-    await outJson(jobJson(job, Date.now(), { cli_exit_code: code }));
-  } else {
-    const color = colorEnabled(Deno.stdout);
-    const took = durationOf(job, Date.now());
-    const text = statusText(job, { long: true });
-    await out(
-      `Job ${job.id} ${paintStatus(color, job.status, text)}${
-        took === undefined ? "" : ` after ${humanDuration(took)}`
-      }\n`,
-    );
-  }
+  const took = durationOf(job, Date.now());
+  const text = statusText(job, { long: true });
+  writeSync(
+    Deno.stdout,
+    ctx.json
+      ? JSON.stringify(jobJson(job, Date.now(), { cli_exit_code: code })) + "\n"
+      : `Job ${job.id} ${
+        paintStatus(colorEnabled(Deno.stdout), job.status, text)
+      }${took === undefined ? "" : ` after ${humanDuration(took)}`}\n`,
+  );
   return code;
 }
