@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { waitForJob } from "./control.ts";
 import { cli, withTempDir } from "./testdata/cli_helpers.ts";
-import { mustSpawn } from "./testdata/spawn_helpers.ts";
+import { gateCommand, mustSpawn } from "./testdata/spawn_helpers.ts";
 import { startCluster } from "./testdata/pg_cluster.ts";
 import { readJournal } from "./store/journal.ts";
 
@@ -139,13 +139,17 @@ Deno.test("a job the scheduler starts later is supervised the same way", async (
   await withTempDir(async (dir) => {
     const limit = await cli(["jobs", "limit", "1", "--jobs-dir", dir]);
     assert.equal(limit.code, 0, limit.stderr);
-    const first = await detach(dir, ["sleep", "1"]);
+    // The first job runs until the test says so: the second is queued
+    // however slowly the machine starts it.
+    const gate = `${dir}/go`;
+    const first = await detach(dir, ["sh", "-c", gateCommand(gate)]);
     const second = await detach(dir, ["true"]);
     const queued = JSON.parse(
       await Deno.readTextFile(`${dir}/${second.jobId}.json`),
     );
     assert.equal(queued.status, "queued");
     assert.equal(queued.supervisor_argv.at(-1), SUPERVISE);
+    await Deno.writeTextFile(gate, "");
     // Read, not waitForJob(): that would run a scheduler pass here, whose
     // supervisor, never waited for, Deno 2.7's sanitizers count as a leak.
     for (const { jobId } of [first, second]) {
