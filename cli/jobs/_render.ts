@@ -9,7 +9,7 @@ import {
 } from "../../store/job.ts";
 import { isFinalStatus } from "../../store/rules.ts";
 import { toRecord } from "../../store/record.ts";
-import { timeoutClause } from "../../control/timeout_left.ts";
+import { timeoutClause, timeoutLeft } from "../../control/timeout_left.ts";
 import { formatDuration } from "../../duration.ts";
 import {
   formatTable,
@@ -49,7 +49,9 @@ export function jobJson(
  * end was not seen (an end time it has is when the loss was noticed).
  */
 export function durationOf(job: Job, now: number): number | undefined {
-  if (job.status === "lost" || notStarted(job)) return undefined;
+  if (job.status === "lost" || notStarted(job) || neverRan(job)) {
+    return undefined;
+  }
   const start = job.startedAt.getTime();
   if (job.completedAt !== undefined) {
     return Math.max(0, job.completedAt.getTime() - start);
@@ -63,10 +65,22 @@ function notStarted(job: Job): boolean {
   return job.status === "waiting" || job.status === "queued";
 }
 
+/**
+ * An ended job that no supervisor ever took (ended while waiting or
+ * queued): its `startedAt` is when it was made. A record of epack's has
+ * a supervisor's PID.
+ */
+function neverRan(job: Job): boolean {
+  return isFinalStatus(job.status) && job.status !== "lost" && job.pid <= 0 &&
+    job.workerPid === undefined && job.supervisedAt === undefined &&
+    !job.attempts?.length;
+}
+
 /** A job's duration for people, "not started" or "unknown" if it has none. */
 function durationText(job: Job, now: number, soFar = ""): string {
   const d = durationOf(job, now);
   if (d !== undefined) return humanDuration(d) + soFar;
+  if (neverRan(job)) return "none: it never ran";
   return notStarted(job) ? "not started" : "unknown";
 }
 
@@ -80,6 +94,8 @@ export interface TableOptions {
   all?: readonly Job[];
   /** Lost jobs whose processes still run: the PIDs, by job ID. */
   live?: ReadonlyMap<string, number[]>;
+  /** The jobs whose supervisor is stopped (SIGSTOP), by ID. */
+  stopped?: ReadonlySet<string>;
 }
 
 /** The table of `jobs`, header first, one line per job. */
@@ -112,9 +128,13 @@ export function renderTable(jobs: Job[], options: TableOptions): string {
   const row = (job: Job, id: string, nameWidth: number) => [
     id,
     ...(withName ? [truncate(safe(job.name ?? "-"), nameWidth)] : []),
-    statusText(job, { live: options.live?.get(job.id)?.length }),
-    relativeTime(job.startedAt, now),
-    notStarted(job) ? "-" : durationText(job, now),
+    statusText(job, {
+      now,
+      live: options.live?.get(job.id)?.length,
+      stopped: options.stopped?.has(job.id),
+    }),
+    neverRan(job) ? "-" : relativeTime(job.startedAt, now),
+    notStarted(job) || neverRan(job) ? "-" : durationText(job, now),
     ...optional.filter(([, , on]) => on).map(([, cell]) => cell(job)),
     safe(commandLine(job)),
   ];
@@ -197,7 +217,13 @@ export function shortIds(jobs: readonly Job[]): Map<string, string> {
  */
 export function renderDetails(
   job: Job,
-  options: { now: number; color: boolean; live?: number[]; stop?: string },
+  options: {
+    now: number;
+    color: boolean;
+    live?: number[];
+    stop?: string;
+    stopped?: boolean;
+  },
 ): string {
   const rows: [string, string][] = [];
   const add = (label: string, value: string | undefined) => {
@@ -209,7 +235,11 @@ export function renderDetails(
       : `${localTime(d)} (${relativeTime(d, options.now)})`;
   add(
     "Status",
-    paintStatus(options.color, job.status, statusText(job, { long: true })),
+    paintStatus(
+      options.color,
+      job.status,
+      statusText(job, { ...options, live: undefined, long: true }),
+    ),
   );
   const live = options.live ?? [];
   add(
@@ -238,7 +268,10 @@ export function renderDetails(
   const by = job.supervisor === undefined ? "" : `: ${job.supervisor}`;
   add("PID", job.pid > 0 ? `${job.pid} (supervisor${by})` : undefined);
   add("Worker PID", job.workerPid?.toString());
-  add(notStarted(job) ? "Created" : "Started", when(job.startedAt));
+  add(
+    notStarted(job) || neverRan(job) ? "Created" : "Started",
+    when(job.startedAt),
+  );
   // A lost job: when the loss was recorded is a fact, when it ended is not.
   const lost = job.status === "lost";
   const recorded = job.completedAt &&
@@ -327,14 +360,38 @@ export function renderResult(result: Record<string, unknown>): string {
 
 /**
  * A job's status for people: `failed (7)`, `failed (SIGKILL)` (with `long`,
- * `failed (exit code 7)`, `failed (killed by SIGKILL)`), `lost (2 running)`.
+ * `failed (exit code 7)`, `failed (killed by SIGKILL)`), `lost (2 running)`,
+ * `running (overdue)` past its timeout, `running (supervisor stopped)`.
  */
 export function statusText(
   job: Job,
-  options: { long?: boolean; live?: number } = {},
+  options: { long?: boolean; live?: number; now?: number; stopped?: boolean } =
+    {},
 ): string {
   let detail: string | undefined;
-  // A timeout's signal is the supervisor's own: worth a word in details only.
+  const { long, now } = options;
+  if (job.status === "running") {
+    // Past its timeout: being stopped, or its supervisor (stopped) enforces
+    // nothing.
+    const parts: string[] = [];
+    if (now !== undefined && timeoutLeft(job, now) === 0) {
+      parts.push(
+        !long
+          ? "overdue"
+          : `past its timeout of ${formatDuration(job.timeout!)}${
+            options.stopped ? "" : ": it is being stopped"
+          }`,
+      );
+    }
+    if (options.stopped) {
+      parts.push(
+        long
+          ? "its supervisor is stopped (SIGSTOP): it stops nothing until continued"
+          : "supervisor stopped",
+      );
+    }
+    if (parts.length > 0) detail = parts.join(long ? "; " : ", ");
+  }
   if (job.status === "failed" || (job.status === "timed_out" && options.long)) {
     if (job.signal !== undefined) {
       detail = (options.long ? "killed by " : "") + job.signal;

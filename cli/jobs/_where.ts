@@ -5,6 +5,7 @@ import type { Job } from "../../jobs.ts";
 import { isLocalJob, type JobStore } from "../../store/contract.ts";
 import { leftovers } from "../../control/cancel.ts";
 import { processInspector } from "../../process/inspect.ts";
+import { isSupervisorStopped, livenessPath } from "../../store/liveness.ts";
 import type { JobsContext } from "./_context.ts";
 
 /**
@@ -42,4 +43,23 @@ export function keptLines(job: Job, n: number): string[] | undefined {
   const lines = job.logTail === "" ? [] : job.logTail.split("\n");
   if (job.logTail.endsWith("\n")) lines.pop();
   return lines.slice(-n);
+}
+
+/**
+ * This host's running jobs whose supervisor is stopped (SIGSTOP), on the
+ * local proof cancel uses: such a job runs on unsupervised, past its
+ * timeout too.
+ */
+export async function stoppedSupervisors(
+  store: JobStore,
+  jobs: readonly Job[],
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const job of jobs) {
+    if (
+      job.status === "running" && isLocalJob(store, job) &&
+      await isSupervisorStopped(livenessPath(store, job.id))
+    ) out.add(job.id);
+  }
+  return out;
 }

@@ -19,7 +19,7 @@ import {
 } from "../_output.ts";
 import { durationFlag, type JobsContext, noArguments } from "./_context.ts";
 import { jobJson, renderTable } from "./_render.ts";
-import { liveLeftovers } from "./_where.ts";
+import { liveLeftovers, stoppedSupervisors } from "./_where.ts";
 import { OTHER_STORE } from "../_store.ts";
 import { cleanJobs } from "../../control.ts";
 import { formatDuration } from "../../duration.ts";
@@ -101,6 +101,7 @@ async function list(ctx: JobsContext): Promise<number> {
     width: terminalWidth(),
     all,
     live,
+    stopped: await stoppedSupervisors(ctx.store, jobs),
   }));
   return EXIT.OK;
 }

@@ -2,11 +2,16 @@
 
 import { type LogTail, readLogTail } from "../../logs.ts";
 import { EXIT } from "../_errors.ts";
-import { colorEnabled, oneLine, out, outJson } from "../_output.ts";
+import { colorEnabled, oneLine, out, outJson, safe } from "../_output.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
 import { jobJson, renderDetails } from "./_render.ts";
 import { attemptLines } from "./_attempts.ts";
-import { keptLines, liveLeftovers, remoteHost } from "./_where.ts";
+import {
+  keptLines,
+  liveLeftovers,
+  remoteHost,
+  stoppedSupervisors,
+} from "./_where.ts";
 import { hint } from "../_hint.ts";
 
 /** How many log lines `jobs <id>` shows. */
@@ -58,11 +63,17 @@ export async function show(ctx: JobsContext): Promise<number> {
     color,
     live,
     stop: hint(["jobs", "cancel", job.id], ctx.carry),
+    stopped: (await stoppedSupervisors(store, [job])).has(job.id),
   });
   const tries = attemptLines(job, now);
   if (tries.length > 0) text += "\n" + tries.map((l) => l + "\n").join("");
+  // Always escaped (tabs aside), on a terminal or not: a log's escapes
+  // must not act on the terminal, and a pipe ends on one more often than
+  // not. `jobs logs` prints the raw bytes.
   const lines = (prefix: (i: number) => string) =>
-    tail!.lines.map((line, i) => `  ${prefix(i)}${line}\n`).join("");
+    tail!.lines.map((line, i) =>
+      `  ${prefix(i)}${line.split("\t").map(safe).join("\t")}\n`
+    ).join("");
   if (tail === undefined) {
     text += `\nNo log to show: ${tailError}\n`;
   } else if (away !== undefined) {
