@@ -132,7 +132,7 @@ Deno.test("a running job past its timeout, or whose supervisor is stopped, says 
   }).split("\n");
   assert.match(table[1], / running \(overdue\) /);
   assert.match(table[2], / running \(supervisor stopped\) /);
-  assert.match(table[3], / running  /);
+  assert.match(table[3], / running {2}/);
   const details = (job: Job, stopped = false) =>
     renderDetails(job, { now: NOW, color: false, stopped });
   assert.match(
