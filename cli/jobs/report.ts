@@ -19,8 +19,9 @@ export async function report(ctx: JobsContext): Promise<number> {
   const number = (flag: string): number | undefined => {
     const given = text(flag);
     if (given === undefined) return undefined;
-    const n = given.trim() === "" ? NaN : Number(given);
-    if (!Number.isFinite(n) || n < 0) {
+    // Decimal only: Number() also reads "0x10", "1e3" and " 2".
+    const n = /^\d+(\.\d+)?$/.test(given) ? Number(given) : NaN;
+    if (!Number.isFinite(n)) {
       throw usageError(
         `Invalid --${flag} ${JSON.stringify(given)}: a number, 0 or more`,
         command,
