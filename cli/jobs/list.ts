@@ -16,6 +16,7 @@ import {
   safe,
   terminalWidth,
   warn,
+  writeSync,
 } from "../_output.ts";
 import { durationFlag, type JobsContext, noArguments } from "./_context.ts";
 import { jobJson, renderTable } from "./_render.ts";
@@ -106,7 +107,8 @@ async function list(ctx: JobsContext): Promise<number> {
   return EXIT.OK;
 }
 
-// `{"jobs": [...], "invalid": [...]}` in one write, warnings included.
+// `{"jobs": [...], "invalid": [...]}` in one synchronous write: no trip
+// through Deno's thread pool; a reader that went away is no failure.
 function listJson(
   jobs: Job[],
   invalid: InvalidJobFile[],
@@ -117,14 +119,9 @@ function listJson(
     jobs: jobs.map((job) =>
       jobJson(job, now, live.has(job.id) ? { live_pids: live.get(job.id) } : {})
     ),
-    invalid: invalid.map((bad) => ({ ...bad })),
+    invalid,
   };
-  // Synchronous: no trip through Deno's thread pool. A reader that went
-  // away throws BrokenPipe, which the CLI takes as success.
-  const bytes = new TextEncoder().encode(JSON.stringify(doc) + "\n");
-  for (let done = 0; done < bytes.length;) {
-    done += Deno.stdout.writeSync(bytes.subarray(done));
-  }
+  writeSync(Deno.stdout, JSON.stringify(doc) + "\n");
   return EXIT.OK;
 }
 
