@@ -57,18 +57,13 @@ export function invocation(
 let cached: string[] | undefined;
 
 /**
- * The store the user named (a URL with a password is left out), and the
- * facts to build from (tests; default: this process, cached).
+ * A shell-quoted command line to print: the invocation, `args`, and the
+ * store the user named (a URL with a password is left out); `facts` for
+ * tests (default: this process, cached).
  */
-interface HintOptions {
-  store?: string;
-  facts?: HintFacts;
-}
-
-/** A shell-quoted command line to print: the invocation, `args`, the store. */
 export function hint(
   args: readonly string[],
-  options: HintOptions = {},
+  options: { store?: string; facts?: HintFacts } = {},
 ): string {
   const prefix = options.facts !== undefined
     ? invocation(options.facts)

@@ -7,7 +7,7 @@ import {
   type JobStatus,
   statusWord,
 } from "../../store/job.ts";
-import { isFinalStatus } from "../../store/rules.ts";
+import { isFinalStatus, UNSTARTED_STATUSES } from "../../store/rules.ts";
 import { toRecord } from "../../store/record.ts";
 import { timeoutClause, timeoutLeft } from "../../control/timeout_left.ts";
 import { formatDuration } from "../../duration.ts";
@@ -49,9 +49,7 @@ export function jobJson(
  * end was not seen (an end time it has is when the loss was noticed).
  */
 export function durationOf(job: Job, now: number): number | undefined {
-  if (job.status === "lost" || notStarted(job) || neverRan(job)) {
-    return undefined;
-  }
+  if (job.status === "lost" || !started(job)) return undefined;
   const start = job.startedAt.getTime();
   if (job.completedAt !== undefined) {
     return Math.max(0, job.completedAt.getTime() - start);
@@ -60,15 +58,16 @@ export function durationOf(job: Job, now: number): number | undefined {
   return undefined;
 }
 
-// A waiting or queued job's `startedAt` is when it was made, not a start.
-function notStarted(job: Job): boolean {
-  return job.status === "waiting" || job.status === "queued";
+// Whether `startedAt` is a start: a waiting or queued job's is when it was
+// made.
+function started(job: Job): boolean {
+  return !UNSTARTED_STATUSES.includes(job.status) && !neverRan(job);
 }
 
 /**
  * An ended job that no supervisor ever took (ended while waiting or
- * queued): its `startedAt` is when it was made. A record of epack's has
- * a supervisor's PID.
+ * queued). A record of epack's has a supervisor's PID; a lost job's start
+ * is unknown rather than none.
  */
 function neverRan(job: Job): boolean {
   return isFinalStatus(job.status) && job.status !== "lost" && job.pid <= 0 &&
@@ -76,12 +75,12 @@ function neverRan(job: Job): boolean {
     !job.attempts?.length;
 }
 
-/** A job's duration for people, "not started" or "unknown" if it has none. */
+/** A job's duration for people, or why it has none. */
 function durationText(job: Job, now: number, soFar = ""): string {
   const d = durationOf(job, now);
   if (d !== undefined) return humanDuration(d) + soFar;
   if (neverRan(job)) return "none: it never ran";
-  return notStarted(job) ? "not started" : "unknown";
+  return started(job) ? "unknown" : "not started";
 }
 
 /** Options for {@linkcode renderTable}. */
@@ -134,7 +133,7 @@ export function renderTable(jobs: Job[], options: TableOptions): string {
       stopped: options.stopped?.has(job.id),
     }),
     neverRan(job) ? "-" : relativeTime(job.startedAt, now),
-    notStarted(job) || neverRan(job) ? "-" : durationText(job, now),
+    started(job) ? durationText(job, now) : "-",
     ...optional.filter(([, , on]) => on).map(([, cell]) => cell(job)),
     safe(commandLine(job)),
   ];
@@ -269,7 +268,7 @@ export function renderDetails(
   add("PID", job.pid > 0 ? `${job.pid} (supervisor${by})` : undefined);
   add("Worker PID", job.workerPid?.toString());
   add(
-    notStarted(job) || neverRan(job) ? "Created" : "Started",
+    started(job) ? "Started" : "Created",
     when(job.startedAt),
   );
   // A lost job: when the loss was recorded is a fact, when it ended is not.
