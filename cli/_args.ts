@@ -36,15 +36,6 @@ export interface ParsedFlags {
   lists: Record<string, string[]>;
 }
 
-/**
- * The command, for the usage hint of errors, and whether flags stop at the
- * first positional argument (`run`'s program has flags of its own).
- */
-interface ParseFlagsOptions {
-  command: string;
-  stopAtPositional?: boolean;
-}
-
 /** The flags every command takes. */
 export const COMMON_FLAGS: FlagSpecs = {
   json: { type: "boolean", help: "Print machine-readable JSON on stdout" },
@@ -68,11 +59,13 @@ export const COMMON_FLAGS: FlagSpecs = {
  * Parses a command's arguments; a usage error for what it cannot read, for
  * a flag given twice (`multiple` ones aside: `--timeout 1s --timeout 2s`
  * is a mistake either way), and for an argument that was not valid UTF-8.
+ * `command` names the command in the usage hint; with `stopAtPositional`,
+ * flags end at the first positional (`run`'s program has flags of its own).
  */
 export function parseFlags(
   args: readonly string[],
   specs: FlagSpecs,
-  options: ParseFlagsOptions,
+  options: { command: string; stopAtPositional?: boolean },
 ): ParsedFlags {
   const values: Record<string, string | boolean> = {};
   const lists: Record<string, string[]> = {};

@@ -6,7 +6,7 @@ import { reportProgress, reportResult } from "../../report.ts";
 import { JobReporter } from "../../store/reporter.ts";
 import type { ProgressReport } from "../../store/job.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
-import { outJson } from "../_output.ts";
+import { outJson, warn } from "../_output.ts";
 import { readEnv } from "../../util/permissions.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
 
@@ -62,6 +62,7 @@ export async function report(ctx: JobsContext): Promise<number> {
     : { done, total, unit, message };
   // Without --allow-env nothing says this is a job.
   const jobId = readEnv(JOB_ID_ENV);
+  let dropped = false;
   try {
     if (jobId === undefined) {
       if (progress !== undefined) reportProgress(progress);
@@ -72,6 +73,7 @@ export async function report(ctx: JobsContext): Promise<number> {
       if (progress !== undefined) reporter.progress(progress);
       if (result !== undefined) await reporter.result(result);
       await reporter.flush();
+      dropped = reporter.ended;
     }
   } catch (err) {
     if (err instanceof TypeError || err instanceof RangeError) {
@@ -82,6 +84,12 @@ export async function report(ctx: JobsContext): Promise<number> {
       { cause: err },
     );
   }
-  if (ctx.json) await outJson({ id: jobId ?? null, reported: !!jobId });
+  let reported = jobId !== undefined;
+  if (jobId !== undefined && dropped) {
+    reported = false;
+    const { status } = await ctx.store.load(jobId);
+    await warn(`warning: job ${jobId} has ended (${status}): progress dropped`);
+  }
+  if (ctx.json) await outJson({ id: jobId ?? null, reported });
   return EXIT.OK;
 }

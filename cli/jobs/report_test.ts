@@ -124,3 +124,19 @@ Deno.test("jobs report refuses a result nested too deep for the record's readers
     assert.deepEqual(end.result, JSON.parse(fine));
   });
 });
+
+Deno.test("jobs report to a job that has ended says the progress was dropped", async () => {
+  await withTempDir(async (dir) => {
+    const store = new FileJobStore(dir);
+    const job = await store.create({ command: "true" });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
+    const r = await cli(
+      ["jobs", "report", "--done", "1", "--jobs-dir", dir, "--json"],
+      { env: { EPACK_DETACH_JOB_ID: job.id } },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { id: job.id, reported: false });
+    assert.match(r.stderr, /^warning: job \w+ has ended \(completed\)/);
+    assert.equal((await store.load(job.id)).progress, undefined);
+  });
+});
