@@ -369,28 +369,29 @@ export function statusText(
 ): string {
   let detail: string | undefined;
   const { long, now } = options;
-  if (job.status === "running") {
-    // Past its timeout: being stopped, or its supervisor (stopped) enforces
-    // nothing.
-    const parts: string[] = [];
-    if (now !== undefined && timeoutLeft(job, now) === 0) {
-      parts.push(
-        !long
-          ? "overdue"
-          : `past its timeout of ${formatDuration(job.timeout!)}${
-            options.stopped ? "" : ": it is being stopped"
-          }`,
-      );
-    }
-    if (options.stopped) {
-      parts.push(
-        long
-          ? "its supervisor is stopped (SIGSTOP): it stops nothing until continued"
-          : "supervisor stopped",
-      );
-    }
-    if (parts.length > 0) detail = parts.join(long ? "; " : ", ");
+  // Past its timeout: being stopped, or its supervisor (stopped) enforces
+  // nothing. A paused job's timeout is in its "Paused" line.
+  const parts: string[] = [];
+  if (
+    job.status === "running" && now !== undefined &&
+    timeoutLeft(job, now) === 0
+  ) {
+    parts.push(
+      !long
+        ? "overdue"
+        : `past its timeout of ${formatDuration(job.timeout!)}${
+          options.stopped ? "" : ": it is being stopped"
+        }`,
+    );
   }
+  if (options.stopped) {
+    parts.push(
+      long
+        ? "its supervisor is stopped (SIGSTOP): it stops nothing until continued"
+        : "supervisor stopped",
+    );
+  }
+  if (parts.length > 0) detail = parts.join(long ? "; " : ", ");
   if (job.status === "failed" || (job.status === "timed_out" && options.long)) {
     if (job.signal !== undefined) {
       detail = (options.long ? "killed by " : "") + job.signal;

@@ -133,6 +133,15 @@ Deno.test("a running job past its timeout, or whose supervisor is stopped, says 
   assert.match(table[1], / running \(overdue\) /);
   assert.match(table[2], / running \(supervisor stopped\) /);
   assert.match(table[3], / running {2}/);
+  const paused = tableJob({ status: "paused", timeout: 60_000 });
+  assert.match(
+    renderTable([paused], {
+      now: NOW,
+      color: false,
+      stopped: new Set([paused.id]),
+    }),
+    / paused \(supervisor stopped\) /,
+  );
   const details = (job: Job, stopped = false) =>
     renderDetails(job, { now: NOW, color: false, stopped });
   assert.match(

@@ -2,6 +2,7 @@
 // database store keeps the end of an ended job's log for the others.
 
 import type { Job } from "../../jobs.ts";
+import { isSupervisedStatus } from "../../store/rules.ts";
 import { isLocalJob, type JobStore } from "../../store/contract.ts";
 import { leftovers } from "../../control/cancel.ts";
 import { processInspector } from "../../process/inspect.ts";
@@ -46,7 +47,7 @@ export function keptLines(job: Job, n: number): string[] | undefined {
 }
 
 /**
- * This host's running jobs whose supervisor is stopped (SIGSTOP), on the
+ * This host's running or paused jobs whose supervisor is stopped, on the
  * local proof cancel uses: such a job runs on unsupervised, past its
  * timeout too.
  */
@@ -57,7 +58,7 @@ export async function stoppedSupervisors(
   const out = new Set<string>();
   for (const job of jobs) {
     if (
-      job.status === "running" && isLocalJob(store, job) &&
+      isSupervisedStatus(job.status) && isLocalJob(store, job) &&
       await isSupervisorStopped(livenessPath(store, job.id))
     ) out.add(job.id);
   }
