@@ -9,9 +9,9 @@ import {
   identifyGroup,
   type ProcessInspector,
   ProcFsInspector,
+  readProcess,
   setProcessInspector,
   signalGroup,
-  startStamp,
 } from "../process/inspect.ts";
 import { PsInspector } from "../process/ps.ts";
 import { stopProcessGroup } from "../timeout.ts";
@@ -64,7 +64,8 @@ await new Promise((r) => setTimeout(r, 100));
 for (const [name, make] of inspectors) {
   const inspector = make();
   setProcessInspector(inspector);
-  const stamp = startStamp(lost.pid);
+  const info = readProcess(lost.pid);
+  const stamp = { ticks: info?.startTicks, time: info?.startTime };
   setProcessInspector(undefined);
   Deno.bench({
     name: `lost-job check: identify the group by start and mark (${name})`,

@@ -22,10 +22,9 @@ import { appendControl } from "../store/journal.ts";
 import {
   identifyGroup,
   inspectionProblem,
-  isEnded,
+  liveMembers,
   markedProcesses,
   type ProcessInfo,
-  processInspector,
   signalGroup,
   signalProcess,
 } from "../process/inspect.ts";
@@ -234,49 +233,119 @@ export async function pause(
   ref: string,
   options: StoreOption = {},
 ): Promise<PauseResult> {
-  return await withJob("pause", ref, options, async (store, found) => {
+  return await toggle("pause", ref, options) as PauseResult;
+}
+
+/**
+ * Resumes a paused job: status `running` again (`pausedAt` cleared), then
+ * SIGCONT to its worker's process group and to the job's processes that
+ * left it. Resuming a running job does nothing and says so. A lost job
+ * whose processes were left stopped is not resumed: `cancel()` stops what
+ * is left of it.
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-run`.
+ *
+ * @param ref The job: its ID, or a unique prefix or suffix of it.
+ * @param options The store.
+ * @returns What was done, and the record afterwards.
+ * @throws {InvalidJobIdError} If the ID is not valid.
+ * @throws {JobNotFoundError} If there is no such job.
+ * @throws {JobStateError} If the job is waiting or queued, or has ended.
+ * @throws {Error} If the job runs on another host, was not started by this
+ * module, or its process group cannot be identified safely.
+ */
+export async function resume(
+  ref: string,
+  options: StoreOption = {},
+): Promise<ResumeResult> {
+  return await toggle("resume", ref, options) as ResumeResult;
+}
+
+/**
+ * Pause and resume, one flow: the checks, the record's update (pure; it
+ * throws rather than write), then the control line and the signals after
+ * the write that decided them.
+ */
+async function toggle(
+  verb: Verb,
+  ref: string,
+  options: StoreOption,
+): Promise<PauseResult | ResumeResult> {
+  const pausing = verb === "pause";
+  const to = pausing ? "paused" : "running";
+  return await withJob(verb, ref, options, async (store, found) => {
     const id = found.id;
-    const already = (job: Job): PauseResult => {
-      const now = Date.now();
-      return {
-        outcome: "already-paused",
-        message: `Job ${id} is already paused; ${timeoutClause(job, now)}`,
-        job,
-        ...left(job, now),
-      };
-    };
-    if (found.status === "paused") return already(found);
-    await refuseUnreachable("pause", store, found);
-    refusePause(found);
-    const group = jobProcesses("pause", found);
-    if (group.members.length === 0) refuseEmpty(found);
+    const unchanged = (job: Job): PauseResult | ResumeResult => ({
+      ...(pausing
+        ? {
+          outcome: "already-paused",
+          message: `Job ${id} is already paused; ${
+            timeoutClause(job, Date.now())
+          }`,
+        }
+        : {
+          outcome: "not-paused",
+          message: `Job ${id} is not paused (${
+            statusWord(job.status)
+          }); nothing to resume`,
+        }),
+      job,
+      ...left(job, Date.now()),
+    });
+    if (found.status === to) return unchanged(found);
+    await refuseUnreachable(verb, store, found);
+    refuseNow(verb, found);
+    // A resume continues even an emptied group: the marked processes
+    // outside it may still be stopped.
+    const group = jobProcesses(verb, found);
+    if (pausing && group.members.length === 0) refuseEmpty(found);
     let job: Job;
     try {
       job = await store.update(id, (j) => {
-        if (j.status === "paused") throw new Unchanged(j);
-        refusePause(j, group.pgid);
-        j.status = "paused";
-        j.pausedAt = new Date();
+        if (j.status === to) throw new Unchanged(j);
+        refuseNow(verb, j, group.pgid);
+        j.status = to;
+        if (pausing) j.pausedAt = new Date();
+        else delete j.pausedAt;
         return j;
       });
     } catch (err) {
-      if (err instanceof Unchanged) return already(err.job);
+      if (err instanceof Unchanged) return unchanged(err.job);
       throw err;
     }
-    // After the write that decided it: a pause that was refused sends
-    // nothing. The supervisor starts no attempt while its control file
-    // says paused (a worker killed while paused must not be followed by
-    // one that runs).
-    appendControl(livenessPath(store, id), "P");
-    const sent = signalJob(group, "SIGSTOP");
-    await settleStopped(group.pgid);
+    // The supervisor starts no attempt while its control file says paused
+    // (a worker killed while paused must not be followed by one that runs).
+    const live = livenessPath(store, id);
+    appendControl(live, pausing ? "P" : "R");
+    const sent = signalJob(group, pausing ? "SIGSTOP" : "SIGCONT");
+    // A supervisor waiting to start the next attempt wakes on SIGCONT.
+    if (pausing) await settleStopped(group.pgid);
+    else await signalSupervisor(live, "SIGCONT");
     const now = Date.now();
-    const clause = timeoutClause(job, now);
+    if (pausing) {
+      const clause = timeoutClause(job, now);
+      return {
+        outcome: "paused",
+        message: `Paused job ${id} (${sent}). ${clause[0].toUpperCase()}${
+          clause.slice(1)
+        }.`,
+        job,
+        ...left(job, now),
+      };
+    }
+    const pausedAt = found.pausedAt;
+    const after = pausedAt === undefined
+      ? ""
+      : ` after ${wholeSeconds(now - pausedAt.getTime())} paused`;
+    const t = timeoutLeft(job, now);
+    const timeout = t === undefined
+      ? ""
+      : t === 0
+      ? " Its timeout has passed: it is being stopped."
+      : ` Its timeout: ${wholeSeconds(t)} left.`;
     return {
-      outcome: "paused",
-      message: `Paused job ${id} (${sent}). ${clause[0].toUpperCase()}${
-        clause.slice(1)
-      }.`,
+      outcome: "resumed",
+      message: `Resumed job ${id} (${sent})${after}.${timeout}`,
       job,
       ...left(job, now),
     };
@@ -284,17 +353,19 @@ export async function pause(
 }
 
 /**
- * The pause's checks of the record as it is now (a pure part of the
- * update: it throws rather than write).
+ * The checks of the record as it is now, for the update too: a job no
+ * longer in the state to leave has ended; a pause also waits for no
+ * cancel, no deadline, no new attempt.
  */
-function refusePause(j: Job, pgid?: number): void {
+function refuseNow(verb: Verb, j: Job, pgid?: number): void {
   const id = j.id;
   const refuse = (why: string) => {
     throw new JobStateError(id, j.status, why);
   };
-  if (j.status !== "running") {
-    refuse(`Job ${id} has ended (${statusWord(j.status)}); nothing to pause`);
+  if (j.status !== (verb === "pause" ? "running" : "paused")) {
+    refuse(`Job ${id} has ended (${statusWord(j.status)}); nothing to ${verb}`);
   }
+  if (verb === "resume") return;
   if (j.cancelRequestedAt !== undefined) {
     refuse(`Job ${id} is being cancelled; it cannot be paused`);
   }
@@ -330,87 +401,6 @@ function refuseEmpty(j: Job): never {
     j.status,
     `Job ${j.id}'s processes have ended; its end is being recorded, so there is nothing to pause`,
   );
-}
-
-/**
- * Resumes a paused job: status `running` again (`pausedAt` cleared), then
- * SIGCONT to its worker's process group and to the job's processes that
- * left it. Resuming a running job does nothing and says so. A lost job
- * whose processes were left stopped is not resumed: `cancel()` stops what
- * is left of it.
- *
- * Requires `--allow-read`, `--allow-write` and `--allow-run`.
- *
- * @param ref The job: its ID, or a unique prefix or suffix of it.
- * @param options The store.
- * @returns What was done, and the record afterwards.
- * @throws {InvalidJobIdError} If the ID is not valid.
- * @throws {JobNotFoundError} If there is no such job.
- * @throws {JobStateError} If the job is waiting or queued, or has ended.
- * @throws {Error} If the job runs on another host, was not started by this
- * module, or its process group cannot be identified safely.
- */
-export async function resume(
-  ref: string,
-  options: StoreOption = {},
-): Promise<ResumeResult> {
-  return await withJob("resume", ref, options, async (store, found) => {
-    const id = found.id;
-    const notPaused = (job: Job): ResumeResult => ({
-      outcome: "not-paused",
-      message: `Job ${id} is not paused (${
-        statusWord(job.status)
-      }); nothing to resume`,
-      job,
-      ...left(job, Date.now()),
-    });
-    if (found.status === "running") return notPaused(found);
-    await refuseUnreachable("resume", store, found);
-    // Continued even when the group has emptied: the marked processes
-    // outside it may still be stopped.
-    const group = jobProcesses("resume", found);
-    let job: Job;
-    try {
-      job = await store.update(id, (j) => {
-        if (j.status === "running") throw new Unchanged(j);
-        if (j.status !== "paused") {
-          throw new JobStateError(
-            id,
-            j.status,
-            `Job ${id} has ended (${statusWord(j.status)}); nothing to resume`,
-          );
-        }
-        j.status = "running";
-        delete j.pausedAt;
-        return j;
-      });
-    } catch (err) {
-      if (err instanceof Unchanged) return notPaused(err.job);
-      throw err;
-    }
-    const live = livenessPath(store, id);
-    appendControl(live, "R");
-    const sent = signalJob(group, "SIGCONT");
-    // A supervisor waiting to start the next attempt wakes on it.
-    await signalSupervisor(live, "SIGCONT");
-    const now = Date.now();
-    const pausedAt = found.pausedAt;
-    const after = pausedAt === undefined
-      ? ""
-      : ` after ${wholeSeconds(now - pausedAt.getTime())} paused`;
-    const t = timeoutLeft(job, now);
-    const timeout = t === undefined
-      ? ""
-      : t === 0
-      ? " Its timeout has passed: it is being stopped."
-      : ` Its timeout: ${wholeSeconds(t)} left.`;
-    return {
-      outcome: "resumed",
-      message: `Resumed job ${id} (${sent})${after}.${timeout}`,
-      job,
-      ...left(job, now),
-    };
-  });
 }
 
 /**
@@ -462,9 +452,7 @@ function betweenAttempts(job: Job): boolean {
 async function settleStopped(pgid: number): Promise<void> {
   const giveUpAt = Date.now() + SETTLE_WAIT;
   while (Date.now() < giveUpAt) {
-    const members = processInspector().processes()?.filter((p) =>
-      p.pgid === pgid && !isEnded(p)
-    );
+    const members = liveMembers(pgid);
     if (members === undefined || members.every((p) => p.state === "T")) {
       return;
     }

@@ -1,19 +1,9 @@
-// Process inspection and process-group signalling, behind one seam. Every
-// question the library asks about processes (is this PID still the worker?
-// which processes are left in a job's group? is that one a zombie? which
-// processes carry a job's mark?) goes through a ProcessInspector; nothing
-// else reads /proc or runs ps.
-//
-// Two implementations: Linux's /proc where it can be read (Deno 2.9 allows
-// that only under --allow-all), and `ps` everywhere else (macOS, and Linux
-// under narrower permissions), in _process_ps.ts. The choice is made once,
-// by looking whether /proc/self/stat can be read; tests force one with
-// EPACK_DETACH_PROCESS_INSPECTOR=proc|ps.
-//
-// Zombies matter here: on machines whose PID 1 does not reap orphans, a
-// process that has ended stays a zombie, and `kill(pid, 0)` still succeeds
-// on it. So "alive" is always decided from a process's state, never from a
-// PID alone.
+// Process inspection and process-group signalling, behind one seam: every
+// question about processes goes through a ProcessInspector, /proc where it
+// can be read (Deno 2.9: only under --allow-all), else `ps` (ps.ts); tests
+// force one with EPACK_DETACH_PROCESS_INSPECTOR=proc|ps. Where PID 1 does
+// not reap orphans an ended process stays a zombie that `kill(pid, 0)`
+// still finds, so "alive" is decided from a process's state, never a PID.
 
 import { PsInspector } from "./ps.ts";
 import type { ProcessInfo, ProcessInspector, StartStamp } from "./types.ts";
@@ -206,28 +196,16 @@ export function readProcess(pid: number): ProcessInfo | undefined {
 }
 
 /**
- * What to record of a process's start, to know it again later; `undefined`
- * if it cannot be read.
+ * The live (not zombie) processes of a group, or `undefined` when processes
+ * cannot be listed.
  */
-export function startStamp(pid: number): StartStamp | undefined {
-  const info = readProcess(pid);
-  if (info === undefined) return undefined;
-  return info.startTicks === undefined
-    ? { time: info.startTime }
-    : { ticks: info.startTicks, time: info.startTime };
-}
-
-/** The live (not zombie) processes of a group, or `undefined`. */
-function liveMembers(pgid: number): ProcessInfo[] | undefined {
+export function liveMembers(pgid: number): ProcessInfo[] | undefined {
   return processInspector().processes()?.filter((p) =>
     p.pgid === pgid && !isEnded(p)
   );
 }
 
-/**
- * The PIDs of a group's live (not zombie) members, or `undefined` when
- * processes cannot be listed.
- */
+/** The PIDs of {@linkcode liveMembers}. */
 export function groupMembers(pgid: number): number[] | undefined {
   return liveMembers(pgid)?.map((p) => p.pid);
 }

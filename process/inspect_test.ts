@@ -22,7 +22,6 @@ import {
   setProcessInspector,
   signalGroup,
   signalProcess,
-  startStamp,
 } from "./inspect.ts";
 import { PsInspector } from "./ps.ts";
 import { withTempDir } from "../testdata/cli_helpers.ts";
@@ -40,7 +39,8 @@ Deno.test("identifyGroup() claims a group that lost its leader only by the job's
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const stamp = startStamp(leader.pid)!;
+    const { startTicks: ticks, startTime: time } = readProcess(leader.pid)!;
+    const stamp = { ticks, time };
     await leader.status;
     const child = Number(await Deno.readTextFile(pidFile));
     try {

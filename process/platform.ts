@@ -1,20 +1,8 @@
 // What the library needs of the operating system, checked in one place.
 // Jobs rest on POSIX process groups, sessions and signals, and on /bin/sh:
-// Linux and macOS have them, Windows has none of them. Every entry point
-// that would start or stop processes calls assertPosix() first, so Windows
-// gets one clear refusal before anything is written, rather than a half-made
-// job. Reading records needs none of this and is left alone.
-
-/** The shell that runs a job's worker, on every supported system. */
-export const POSIX_SHELL = "/bin/sh";
-
-/**
- * Whether the library can start and stop jobs on `os` (a value of
- * `Deno.build.os`).
- */
-export function isPosix(os: string = Deno.build.os): boolean {
-  return os !== "windows";
-}
+// Linux and macOS have them, Windows has none. Every entry point that would
+// start or stop processes calls assertPosix() first, so Windows gets one
+// clear refusal before anything is written, rather than a half-made job.
 
 /**
  * Refuses at once on a system without POSIX process groups and signals.
@@ -24,7 +12,7 @@ export function isPosix(os: string = Deno.build.os): boolean {
  * @throws {Error} On Windows, naming the platform.
  */
 export function assertPosix(what: string, os: string = Deno.build.os): void {
-  if (isPosix(os)) return;
+  if (os !== "windows") return;
   throw new Error(
     `Unsupported platform: ${what} needs POSIX process groups and signals, which ${os} does not have (Linux and macOS are supported)`,
   );

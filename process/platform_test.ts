@@ -2,7 +2,7 @@
 // here, but its refusal can be asked for.
 
 import assert from "node:assert/strict";
-import { assertPosix, isPosix, POSIX_SHELL } from "./platform.ts";
+import { assertPosix } from "./platform.ts";
 
 Deno.test("assertPosix() refuses Windows, naming the platform and what was asked", () => {
   assert.throws(
@@ -11,14 +11,11 @@ Deno.test("assertPosix() refuses Windows, naming the platform and what was asked
       /^Unsupported platform: spawn\(\) needs POSIX process groups and signals, which windows does not have/
         .test(err.message),
   );
-  assert.equal(isPosix("windows"), false);
 });
 
 Deno.test("assertPosix() lets Linux and macOS through", () => {
   for (const os of ["linux", "darwin"]) {
     assertPosix("jobs cancel", os);
-    assert.equal(isPosix(os), true);
   }
   assertPosix("spawn()"); // This machine.
-  assert.equal(POSIX_SHELL, "/bin/sh");
 });

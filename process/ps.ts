@@ -30,17 +30,8 @@ export function psFlavour(os: string = Deno.build.os): PsFlavour {
 
 /** The `ps` arguments that list process facts, one line per process. */
 export function psInfoArgs(flavour: PsFlavour): string[] {
-  return [
-    "-o",
-    "pid=",
-    "-o",
-    "pgid=",
-    ...(flavour === "procps" ? ["-o", "sid="] : []),
-    "-o",
-    "stat=",
-    "-o",
-    "lstart=",
-  ];
+  const keys = ["pid", "pgid", ...flavour === "procps" ? ["sid"] : []];
+  return [...keys, "stat", "lstart"].flatMap((k) => ["-o", `${k}=`]);
 }
 
 /** The `ps` arguments that print arguments, then (with `env`) environments. */

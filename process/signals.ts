@@ -212,70 +212,16 @@ export function ignoreQuietSignals(
   };
 }
 
-const COMMON: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGILL: 4,
-  SIGTRAP: 5,
-  SIGABRT: 6,
-  SIGFPE: 8,
-  SIGKILL: 9,
-  SIGSEGV: 11,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
+// Each platform's signals 1 to 31, in order of number.
+const NAMES_BY_OS = {
+  linux:
+    "HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS",
+  darwin:
+    "HUP INT QUIT ILL TRAP ABRT EMT FPE KILL BUS SEGV SYS PIPE ALRM TERM URG STOP TSTP CONT CHLD TTIN TTOU IO XCPU XFSZ VTALRM PROF WINCH INFO USR1 USR2",
 };
 
-const LINUX: Record<string, number> = {
-  ...COMMON,
-  SIGBUS: 7,
-  SIGUSR1: 10,
-  SIGUSR2: 12,
-  SIGSTKFLT: 16,
-  SIGCHLD: 17,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-  SIGTSTP: 20,
-  SIGTTIN: 21,
-  SIGTTOU: 22,
-  SIGURG: 23,
-  SIGXCPU: 24,
-  SIGXFSZ: 25,
-  SIGVTALRM: 26,
-  SIGPROF: 27,
-  SIGWINCH: 28,
-  SIGIO: 29,
-  SIGPOLL: 29,
-  SIGPWR: 30,
-  SIGSYS: 31,
-};
-
-const DARWIN: Record<string, number> = {
-  ...COMMON,
-  SIGEMT: 7,
-  SIGBUS: 10,
-  SIGSYS: 12,
-  SIGURG: 16,
-  SIGSTOP: 17,
-  SIGTSTP: 18,
-  SIGCONT: 19,
-  SIGCHLD: 20,
-  SIGTTIN: 21,
-  SIGTTOU: 22,
-  SIGIO: 23,
-  SIGXCPU: 24,
-  SIGXFSZ: 25,
-  SIGVTALRM: 26,
-  SIGPROF: 27,
-  SIGWINCH: 28,
-  SIGINFO: 29,
-  SIGUSR1: 30,
-  SIGUSR2: 31,
-};
-
-function table(os: string): Record<string, number> {
-  return os === "darwin" ? DARWIN : LINUX;
+function table(os: string): string[] {
+  return NAMES_BY_OS[os === "darwin" ? "darwin" : "linux"].split(" ");
 }
 
 /**
@@ -286,7 +232,11 @@ export function signalNumber(
   name: string,
   os: string = Deno.build.os,
 ): number | undefined {
-  return table(os)[name.toUpperCase()];
+  const short = name.toUpperCase().replace(/^SIG/, "");
+  const at = table(os).indexOf(
+    short === "POLL" && os !== "darwin" ? "IO" : short,
+  );
+  return at < 0 || !/^SIG/i.test(name) ? undefined : at + 1;
 }
 
 /** The name of a signal by number, or `undefined`. */
@@ -294,8 +244,6 @@ export function signalName(
   n: number,
   os: string = Deno.build.os,
 ): string | undefined {
-  for (const [name, value] of Object.entries(table(os))) {
-    if (value === n && name !== "SIGPOLL") return name;
-  }
-  return undefined;
+  const name = Number.isInteger(n) && n > 0 ? table(os)[n - 1] : undefined;
+  return name === undefined ? undefined : `SIG${name}`;
 }

@@ -132,21 +132,27 @@ export function openJobFile(
 }
 
 /**
+ * {@linkcode openJobFile} for a reader: a file that is not regular (a FIFO,
+ * a symlink) is no file of ours, as if it were absent.
+ */
+export function openIfRegular(path: string): Deno.FsFile | undefined {
+  try {
+    return openJobFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.InvalidData) return undefined;
+    throw err;
+  }
+}
+
+/**
  * Reads a job's journal: `undefined` if there is none (no such file), or it
  * is not a regular file (see {@linkcode openJobFile}).
  *
  * @param path The job's `<id>.live`.
  */
 export function readJournal(path: string): Journal | undefined {
-  let file: Deno.FsFile | undefined;
-  try {
-    file = openJobFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.InvalidData) return undefined;
-    throw err;
-  }
+  using file = openIfRegular(path);
   if (file === undefined) return undefined;
-  using _ = file;
   // The mtime dates the last line: read with the text it dates.
   for (let tries = 0;; tries++) {
     const before = file.statSync().mtime?.getTime();

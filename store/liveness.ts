@@ -10,6 +10,7 @@ import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
 import {
   appendJournal,
   foldJournal,
+  openIfRegular,
   openJobFile,
   readJournal,
 } from "./journal.ts";
@@ -39,16 +40,8 @@ export function livenessPath(store: { localDir: string }, id: string): string {
  * `undefined` if there is no liveness file (an epack record, say).
  */
 export function isLivenessHeld(path: string): boolean | undefined {
-  let file: Deno.FsFile | undefined;
-  try {
-    file = openJobFile(path);
-  } catch (err) {
-    // A FIFO or a symlink there is no supervisor's: as if it were absent.
-    if (err instanceof Deno.errors.InvalidData) return undefined;
-    throw err;
-  }
+  using file = openIfRegular(path);
   if (file === undefined) return undefined;
-  using _ = file;
   const got = file.tryLockSync(false);
   if (got) file.unlockSync();
   return !got;
@@ -186,14 +179,7 @@ export function claimStale(
   path: string,
   cutoff: number,
 ): Deno.FsFile | undefined {
-  let file: Deno.FsFile | undefined;
-  try {
-    file = openJobFile(path);
-  } catch (err) {
-    // Not a regular file: never a lock of ours, and a FIFO would block.
-    if (err instanceof Deno.errors.InvalidData) return undefined;
-    throw err;
-  }
+  const file = openIfRegular(path);
   if (file === undefined) return undefined;
   let keep = false;
   try {

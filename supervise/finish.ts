@@ -90,5 +90,5 @@ async function runHook(store: JobStore, job: Job): Promise<void> {
     return j;
   });
   if (!claimed) return;
-  await runEndHook({ ...ended, logPath }, timeout, cap, true);
+  await runEndHook({ ...ended, logPath }, timeout, cap);
 }

@@ -17,10 +17,8 @@ import { unquietLaunch } from "../process/signals.ts";
 export const DEFAULT_HOOK_TIMEOUT = 60_000;
 
 /**
- * An environment variable of the supervisor that sets the hook's bound (a
- * duration such as `500ms` or `2m`), for tests and for hooks known to need
- * longer. The supervisor inherits the environment of the program that
- * spawned the job (and `SpawnOptions.env`).
+ * The supervisor's variable that sets the hook's bound (`500ms`, `2m`), for
+ * tests and for hooks known to need longer.
  */
 export const HOOK_TIMEOUT_ENV = "EPACK_DETACH_HOOK_TIMEOUT";
 
@@ -33,18 +31,6 @@ export const HOOK_ENV = {
   log: "EPACK_JOB_LOG",
   error: "EPACK_JOB_ERROR",
 } as const;
-
-/** How an end hook went. */
-export interface HookOutcome {
-  /** The hook's exit code, if its shell exited. */
-  exitCode?: number;
-  /** The signal that ended its shell, if one did. */
-  signal?: string;
-  /** It ran past its bound and was stopped. */
-  timedOut?: boolean;
-  /** It could not be started. */
-  error?: string;
-}
 
 /**
  * The hook's bound: {@linkcode HOOK_TIMEOUT_ENV} if it holds a duration,
@@ -66,13 +52,7 @@ export function hookTimeout(): number {
   }
 }
 
-/**
- * The variables a hook gets on top of the supervisor's environment: those
- * of {@linkcode HOOK_ENV} that apply to the job's end.
- *
- * @param job The job, as its end was recorded.
- * @returns The variables.
- */
+/** What a hook is told of the job's end, on top of the supervisor's env. */
 export function hookEnv(job: Job): Record<string, string> {
   const env: Record<string, string> = {
     [HOOK_ENV.id]: job.id,
@@ -88,13 +68,10 @@ export function hookEnv(job: Job): Record<string, string> {
 }
 
 /**
- * The hook's whole environment: the supervisor's without a job's mark
- * (`EPACK_DETACH_JOB_ID`), plus {@linkcode hookEnv}. A supervisor started
- * from inside another job (spawn's `allowNested`) has that job's mark; the
- * hook is part of neither job: a cancel of the outer job must not stop it,
- * and a report or a spawn from it must not take it for a job's worker.
- * Without --allow-env to read the environment, the supervisor's is passed
- * on as it is.
+ * The hook's whole environment: the supervisor's without a job's mark (one
+ * started inside another job has that job's: the hook is part of neither,
+ * so a cancel of the outer job must not stop it), plus {@linkcode hookEnv}.
+ * Without --allow-env the supervisor's is passed on as it is.
  */
 function hookProcessEnv(
   job: Job,
@@ -111,30 +88,18 @@ function hookProcessEnv(
 
 /**
  * Runs the job's end hook, `/bin/sh -c <onEnd>`, in the job's working
- * directory, in a session and process group of its own (so it outlives
- * nothing it should not and can be stopped whole), with stdin from
- * /dev/null and its output appended to the job's log after a marker line;
- * a last line says how it ended. Past `timeout` its group is stopped
- * (SIGTERM, then SIGKILL after a grace of at most
- * {@linkcode DEFAULT_KILL_GRACE}). Never throws: a hook's failure is only
- * told in the log.
- *
- * @param job The job, as its end was recorded; `onEnd` must be set.
- * @param timeout How long the hook may run, in milliseconds.
- * @param cap The job's log cap, if it has one: the hook's output is kept
- * under it as a worker's is.
- * @param noted The log's line that names the hook was written already:
- * the hook starts within this call, before anything is awaited.
- * @returns How the hook went.
+ * directory and a process group of its own, its output appended to the
+ * job's log (kept under `cap`), after the line that names it (written by
+ * the caller: the hook starts before anything is awaited here); a last line
+ * says how it ended. Past `timeout` its group is stopped (a grace of at most
+ * {@linkcode DEFAULT_KILL_GRACE}). Never throws: a failure is told in the log.
  */
 export async function runEndHook(
   job: Job,
   timeout: number,
   cap?: LogCap,
-  noted = false,
-): Promise<HookOutcome> {
+): Promise<void> {
   const command = job.onEnd ?? "";
-  if (!noted) await appendLogNote(job.logPath, `on-end hook: ${command}`);
   let group: ProcessGroup;
   try {
     // The outer shell sends the hook's output to the log, as the worker's,
@@ -148,17 +113,16 @@ export async function runEndHook(
       grace: Math.min(DEFAULT_KILL_GRACE, timeout),
     });
   } catch (err) {
-    const error = `could not be started: ${String(err)}`;
-    await appendLogNote(job.logPath, `on-end hook ${error}`);
-    return { error };
+    await appendLogNote(
+      job.logPath,
+      `on-end hook could not be started: ${String(err)}`,
+    );
+    return;
   }
   const { status, timedOut, stop } = await group.ended;
   // The hook's output, like a worker's, is under the cap before the line
   // that says how it ended.
   await cap?.workerEnded();
-  const ended = status.signal !== null
-    ? { signal: status.signal }
-    : { exitCode: status.code };
   if (timedOut) {
     const how = stop?.result === undefined
       ? `a stop that failed (${String(stop?.error)})`
@@ -171,7 +135,7 @@ export async function runEndHook(
         formatDuration(timeout)
       }: stopped with ${how}`,
     );
-    return { ...ended, timedOut: true };
+    return;
   }
   await appendLogNote(
     job.logPath,
@@ -179,5 +143,4 @@ export async function runEndHook(
       ? `on-end hook ended by ${status.signal}`
       : `on-end hook exited with code ${status.code}`,
   );
-  return ended;
 }

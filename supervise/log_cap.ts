@@ -1,21 +1,12 @@
-// The log cap (`--log-max SIZE`), writer side (SPEC-logcap.md), for the
+// The log cap (`--log-max SIZE`, SPEC-logcap.md), writer side, for the
 // Deno supervisor and for the finisher while an end hook writes (the perl
-// shim has its own, to the same rule): the worker writes its log itself
-// through the plain redirect (nothing of ours is in the data path); the
-// supervisor watches the log's size, and once it reaches half the cap
-// rotates it (copytruncate): copies its newest half-cap bytes to `<log>.1`
-// and truncates it. So the kept output is `<log>.1` (older) then `<log>`
-// (newer), about SIZE bytes in all. Readers: logs.ts.
+// shim has its own, to the same rule). The worker writes its log itself (no
+// JS in the data path); this watches the size and at half the cap copies
+// the newest half to `<log>.1` and truncates the log (copytruncate).
 //
-// The cap is soft. A writer passes it by what it writes between two looks
-// (every millisecond while the log grows fast) and during a copy; bytes it
-// writes between a rotation's last copy and its truncate are lost. Neither
-// matters at the pace of a log; for writers at disk speed, bench/log_cap.ts
-// (128 MiB against a 1 MiB cap, 2 cores): `<log>` reached 9-31 MB between
-// looks, `<log>.1` never more than the cap (it held the whole overshoot,
-// 100 MB and more, when the whole log was copied), throughput 0.70-0.85 of
-// a plain redirect; of 208 rotations of a `seq` writer 180 lost nothing,
-// the worst 12 KB.
+// The cap is soft: a writer passes it by what it writes between two looks,
+// and what it writes between a rotation's last copy and its truncate is
+// lost. bench/log_cap.ts measures both at disk speed.
 
 import { checkLogMax } from "../store/job_options.ts";
 import { after, sleep } from "../util/timer.ts";
@@ -24,10 +15,7 @@ import { after, sleep } from "../util/timer.ts";
 const MIN_INTERVAL = 1;
 /** The longest wait between two looks, while the log does not grow. */
 const MAX_INTERVAL = 100;
-/**
- * Copy rounds that chase a growing log, before the rename and after it: a
- * writer faster than the copy is never caught up with.
- */
+/** Rounds that chase a growing log: a faster writer is never caught up. */
 const COPY_ROUNDS = 16;
 /** What is copied without a turn of the event loop. */
 const SLICE = 8 * 1024 * 1024;
@@ -109,10 +97,8 @@ class Rotator implements LogCap {
 
   /**
    * Looks at the log's size, rotates it if due, and sets the next wait:
-   * while it grows, half the time it would take at its pace to reach the
-   * mark (so a fast writer is seen soon); while it does not, twice the last
-   * wait, up to the longest (so a burst after a quiet spell is seen within a
-   * short wait).
+   * half the time its pace needs to reach the mark, or twice the last wait
+   * while it does not grow.
    */
   async #look(): Promise<void> {
     let size: number;
@@ -143,24 +129,18 @@ class Rotator implements LogCap {
 }
 
 /**
- * Rotates the log (copytruncate): copies it into a temp file beside it
- * (mode 0600, a hidden `.tmp` name that a clean sweeps if this dies
- * half-way), chasing what is appended meanwhile for a few rounds; then,
- * with no await between the steps (no look of a reader, no other rotation
- * comes between them), renames the copy over `<path>.1` (so `<path>.1`
- * holds the bytes before `<path>` is emptied; the previous rotation's bytes
- * are what the cap drops), copies what came meanwhile, and truncates the
- * log. The worker appends (O_APPEND), so its next write lands at the new
- * end; what it wrote between that last copy and the truncate is lost.
+ * Rotates the log: copies it into a hidden temp file beside it (which a
+ * clean sweeps if this dies half-way), chasing appends for a few rounds;
+ * then with no await between them (no reader's look or other rotation
+ * comes between) renames the copy over `<path>.1`, copies what came
+ * meanwhile and truncates the log. The worker appends (O_APPEND), so its
+ * next write lands at the new end.
  *
- * @param path The log.
- * @param max The cap.
  * @returns The log's size after the rotation (0).
  */
 async function rotate(path: string, max: number): Promise<number> {
-  // Only the regular file that is the log: never what a symlink put in its
-  // place points to (a record's log path can be forged where the store is
-  // shared), nor a FIFO.
+  // Only the regular file that is the log: a record's log path can be
+  // forged where the store is shared.
   const named = await Deno.lstat(path);
   if (!named.isFile) return named.size;
   using log = await Deno.open(path, { read: true, write: true });
@@ -179,23 +159,17 @@ async function rotate(path: string, max: number): Promise<number> {
   });
   try {
     const buf = new Uint8Array(CHUNK);
-    // Only the newest half of the cap, from the start of a line: a log
-    // that grew past the mark before it was seen no longer makes a copy
-    // as large as it (SPEC-logcap.md, as bench/log_cap.ts measures).
+    // Only the newest half of the cap, from the start of a line.
     const start = lineStart(log, opened.size - max / 2, buf);
     let copied = start;
-    // Rounds that chase a growing log, synchronous (a copy through Deno's
-    // thread pool is slower than a fast writer) in slices with a turn of
-    // the event loop between them, so a large log does not hold up signals
-    // and timers. The chase stops at `max` copied (where `<path>.1` would
-    // pass the cap on its own), and what a writer faster than the copy
-    // wrote meanwhile is lost with the truncate.
+    // Synchronous (Deno's thread pool is slower than a fast writer), in
+    // slices with a turn of the event loop between, so signals and timers
+    // are not held up; never past `max` copied (`.1` alone would pass it).
     for (let round = 0; round < COPY_ROUNDS; round++) {
       const end = (await log.stat()).size;
       if (end - copied <= SLICE || (round > 0 && copied - start >= max)) {
         break;
       }
-      // Never more than the cap: `<path>.1` alone would pass it.
       while (copied < Math.min(end, start + max)) {
         const to = Math.min(end, start + max, copied + SLICE);
         copied = copySync(log, copy, copied, to, buf);
@@ -203,9 +177,7 @@ async function rotate(path: string, max: number): Promise<number> {
       }
     }
     Deno.renameSync(temp, `${path}.1`);
-    // The last rounds, with no turn of the event loop between them and the
-    // truncate: each is quicker than the one before (a copy is faster than
-    // a writer at disk speed), and the last saw no new byte.
+    // No turn of the event loop from here to the truncate.
     for (let round = 0; round < COPY_ROUNDS && copied - start < max; round++) {
       const end = Math.min(log.statSync().size, start + max);
       if (end <= copied) break;

@@ -43,17 +43,13 @@ export async function appendLogNote(
 
 /** Keeps a note on one line: line breaks and other controls shown escaped. */
 function oneLine(text: string): string {
+  const named: Record<string, string> = { "\n": "n", "\r": "r", "\t": "t" };
+  // deno-lint-ignore no-control-regex
+  const controls = /[\x00-\x1f\x7f]/g;
   return text.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f]/g,
+    controls,
     (c) =>
-      c === "\n"
-        ? "\\n"
-        : c === "\r"
-        ? "\\r"
-        : c === "\t"
-        ? "\\t"
-        : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+      `\\${named[c] ?? `x${c.charCodeAt(0).toString(16).padStart(2, "0")}`}`,
   );
 }
 

@@ -105,9 +105,12 @@ Deno.test("a worker killed by an outside SIGKILL is run again", async () => {
       retryDelay: 50,
     });
     const store = new FileJobStore(dir);
+    // Killed only once it has marked its start: a kill before that would
+    // make the next attempt wait as this one does.
     const first = await until("the first worker to start", async () => {
       const j = await store.load(jobId);
-      return j.workerPid !== undefined && j.attempts?.length === 1
+      const marked = await Deno.stat(state).then(() => true, () => false);
+      return j.workerPid !== undefined && j.attempts?.length === 1 && marked
         ? j
         : undefined;
     });

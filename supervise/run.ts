@@ -19,7 +19,7 @@ import {
   type ProcessGroup,
   stopGroup,
 } from "../process/group.ts";
-import { groupAlive, groupMembers, startStamp } from "../process/inspect.ts";
+import { groupAlive, groupMembers, readProcess } from "../process/inspect.ts";
 import { scheduleTimeout } from "../util/timer.ts";
 import { formatDuration } from "../duration.ts";
 import { appendLogNote } from "./log_note.ts";
@@ -137,7 +137,7 @@ export async function runJob(
     appendJournal(live, "W", [
       n,
       worker.pid,
-      startStamp(worker.pid)?.ticks ?? "-",
+      readProcess(worker.pid)?.startTicks ?? "-",
     ]);
     // Once its leader has ended, the group starts no stop (a cancel then
     // must not turn its real end into "cancelled"), but hastens one under

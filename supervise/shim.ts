@@ -1,20 +1,13 @@
-// The job's small process, in perl (docs/design.md, "How a job runs"). It
-// is a string here so that it ships with the module however the module is
-// loaded (a clone, https, JSR); shim_file.ts writes it where perl runs it.
-//
-// The protocol it speaks (its plan, its journal, the control file) is read
-// and written on the TypeScript side in store/journal.ts and launch.ts.
+// The job's small process, in perl (docs/design.md, "How a job runs"): a
+// string so that it ships however the module is loaded (a clone, https,
+// JSR); shim_file.ts writes it where perl runs it. Its protocol's other
+// side is in store/journal.ts and spawn/launch.ts.
 
 /** The shim's perl text. */
 export const SHIM_SOURCE: string = String
-  .raw`# The small process of an @epack/detach job (docs/design.md, "How a job
-# runs"): holds the job's liveness lock, runs its attempts, stops them,
-# keeps its log under its cap, journals it all in <id>.live, writes the
-# job's end there, then runs the finisher. Core perl only, no module while
-# the job runs, and what a job may not need (its stops, its cap, its end)
-# is compiled only when it does (the sections after __END__): each line
-# costs memory in every job.
-#   perl shim.pl <the job's .live file>
+  .raw`# perl shim.pl <id>.live: an @epack/detach job's supervisor. Core perl, no
+# module while the job runs, and what a job may not need is compiled only
+# when it does (after __END__): each line costs memory in every job.
 my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, %MORE,
   $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC, $RNEXT, $RPID, $CBIG);
 # Only TERM, INT and HUP mean "stop the job"; nothing else a user may send
@@ -26,8 +19,7 @@ $SIG{CONT} = sub { $CONT = 1 };
 my $UMASK = umask;
 (my $CTL = $ARGV[0]) =~ s/\.live$/.ctl/;
 open($UP, '<', '/proc/uptime') or eval { require Time::HiRes };
-# The shim's clock in ms: the uptime where /proc has it (a reader dates it
-# by the file's mtime), else the time of day.
+# In ms: the uptime where /proc has it (readers date it by the mtime).
 sub now {
   return defined &Time::HiRes::time ? int(Time::HiRes::time() * 1000) : time() * 1000 unless $UP;
   sysseek($UP, 0, 0);
@@ -44,8 +36,7 @@ sub slurp {
   @l;
 }
 sub enc { my $s = shift; $s =~ s/([^\x21-\x24\x26-\x7e])/sprintf('%%%02X', ord($1))/ge; $s }
-# A line of the journal, ended by "." so that a reader can tell it whole;
-# after one that could not be written whole, a newline first.
+# A journal line, ended by "." so that a reader can tell it whole.
 my $LEAD = '';
 sub put {
   my $l = $LEAD . join(' ', shift, stamp(), (map { enc($_) } @_), '.') . "\n";
@@ -58,14 +49,12 @@ sub ticks {
   open(my $f, '<', "/proc/$_[0]/stat") or return '-';
   (split / /, (<$f> =~ s/^.*\) //sr))[19];
 }
-# A child's signals back to the system's defaults: ignored ones would be
-# inherited through exec.
+# Ignored signals would be inherited through exec.
 sub dflt { $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP)$/ } keys %SIG }
 sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
-# A section after __END__ ("#: name"), compiled when it is first needed:
-# read through DATA, the file perl opened at the start, which a removed or
-# renamed file leaves readable. (A forked child reads it only while this
-# process waits for it, so their shared offset is never raced.)
+# Compiles a section after __END__ ("#: name") through DATA, which stays
+# readable if the file is removed (a forked child reads it only while this
+# process waits, so their shared offset is never raced).
 sub more {
   my ($name, $t, $b) = (@_, '', '');
   return if $MORE{$name}++;
@@ -76,8 +65,7 @@ sub more {
 }
 sub last_cap { if ($P{logmax}) { more('cap'); $CAPNEXT = 0; cap() } }
 
-# Only the regular file the name holds: never a symlink's target, never a
-# FIFO (whose open would wait for a writer).
+# Only the regular file the name holds: no symlink, no FIFO (an open waits).
 sub plain { my @l = lstat($_[0]); @l && -f _ && (!$_[1] || (stat $_[1])[1] == $l[1]) }
 plain($ARGV[0]) && open(L, '+<', $ARGV[0]) && plain($ARGV[0], \*L) or exit 2;
 until (flock(L, 2)) { exit 2 if $! != 4 }
@@ -90,8 +78,7 @@ for (slurp(\*L)) {
 }
 exit 2 unless $P{argv};
 if ($P{gate} && !$go) {
-  # Its starter died before it said go: the Deno supervisor reads the
-  # record and decides.
+  # Its starter died before it said go: the Deno supervisor decides.
   close L;
   exec { $P{fallback}[0] } @{$P{fallback}};
   exit 2;
@@ -105,9 +92,8 @@ if (-e $CTL || -l $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
 }
 $DEADLINE = now() + $P{timeout}[0] if $P{timeout}[0] > 0;
 
-# Starts an attempt's worker: a process group of its own, signals as the
-# system gives them, stdin from /dev/null, stdout and stderr appended to
-# the log. A program that cannot run is told by a pipe that exec closes.
+# An attempt's worker, in a group of its own; a program that cannot run is
+# told by a pipe that exec closes.
 sub start {
   my ($r, $wr);
   pipe($r, $wr) or return (undef, "fpipe: $!");
@@ -115,10 +101,8 @@ sub start {
   return (undef, "ffork: $!") unless defined $w;
   if (!$w) {
     close $r;
-    # Whatever fails before the exec is said through the pipe.
     my $why = eval {
-      # A session and group of its own, as a job's processes are told by:
-      # setsid by its number, which the plan gives where it is known.
+      # setsid by its syscall number where the plan knows it (no POSIX).
       eval { $P{setsid} && syscall($P{setsid}[0]) > 0 }
         || eval { require POSIX; POSIX::setsid() } || setpgrp(0, 0);
       dflt();
@@ -143,8 +127,6 @@ sub start {
   waitpid($w, 0);
   (undef, $why);
 }
-# What stops the job: a stop signal, its timeout, SIGKILL due; and the
-# log's cap. $w: a worker runs.
 sub lease {
   return unless $P{renew} && now() >= $RNEXT;
   more('renew');
@@ -189,8 +171,7 @@ for (my $n = 1;; $n++) {
   if (defined $w && !%S && kill(0, -$w)) { more('stop'); left($w) }
   # A reader who sees the end finds the log under its cap.
   last_cap();
-  # The common end (no stop, no retry to come) is written at once, before
-  # the rest of this file is compiled.
+  # The common end is written before the rest of this file is compiled.
   if (defined $w && !%S && !$HALT && ($st eq 'x0' || $n > @{$P{pauses} || []})) {
     kill('-CONT', $w);
     $ENDED = put('E', $tend, $n, $st, '-', 0, '-');
@@ -201,9 +182,7 @@ for (my $n = 1;; $n++) {
 __END__
 #: renew
 # A store shared by hosts (store/pg_lease.ts): a pass of the host's
-# renewer when one is due (its state file older than the plan says) and
-# none runs (its lock free); the state's mtime marks it taken for the
-# others. The pass is this shim's child, reaped here.
+# renewer when its state file is older than due and its lock free.
 sub renew {
   my ($lock, $state, $due, @argv) = @{$P{renew}};
   $RNEXT = now() + $due;
@@ -234,8 +213,7 @@ sub first {
   read_ctl();
   ending($t, 0, '-', 'pre', 0, '-') if $GOT || $CANY;
 }
-# The control file: cancels (C, with the grace they leave, in ms) and
-# pauses (P, R), appended by whoever asks.
+# The control file: C <grace left in ms>, P, R.
 sub read_ctl {
   # O_NONBLOCK: a FIFO put there after the lstat does not wait for a writer.
   plain($CTL) && sysopen(my $c, $CTL, $^O eq 'linux' ? 2048 : 4) && plain($CTL, $c) or return;
@@ -269,8 +247,7 @@ sub members {
   }
   @m;
 }
-# Signals the job's processes that left its group (they carry its mark);
-# whether any was there. Where environments cannot be read, none is found.
+# Signals the job's marked processes outside its group; whether any.
 sub sweep {
   opendir(my $d, '/proc') or return 0;
   my ($mark, $any) = ("\0EPACK_DETACH_JOB_ID=$P{id}[0]\0", 0);
@@ -293,8 +270,7 @@ sub gone {
     && !sweep('TERM', 'CONT');
 }
 sub halt { $HALT ||= $_[0] }
-# What a worker that ended by itself left in its group: stopped as a stop
-# would (SIGTERM, SIGKILL after the grace), and said in the log.
+# What a worker that ended by itself left in its group: stopped, and said.
 sub left {
   my ($g) = @_;
   my @m = members($g) or return;
@@ -359,9 +335,8 @@ sub copy {
   }
   $at;
 }
-# The log cap's rotation (SPEC-logcap.md): the newest half of the cap goes
-# to <log>.1, then the log is truncated; the worker appends, so its next
-# write lands at the new end. Only the regular file that is the log.
+# The newest half of the cap goes to <log>.1, then the log is truncated
+# (the worker appends: its next write lands at the new end).
 sub rotate {
   my ($size, $half) = @_;
   my @n = lstat($LOG);
@@ -434,8 +409,8 @@ sub after {
   put('A', $tend, $n, $st);
   my ($ms, $text) = split /:/, $P{pauses}[$n - 1], 2;
   note('attempt ' . ($n + 1) . ' of ' . (@{$P{pauses}} + 1) . ' after ' . said($st) . ", in $text");
-  # A pause held the worker that ended; the next one runs, and the record
-  # reads running once it starts (store/journal.ts). A later pause holds it.
+  # A pause held the worker that ended; the next one runs (a later pause
+  # holds it), and the record reads running once it starts.
   more('stop');
   read_ctl();
   note('the job was paused: attempt ' . ($n + 1) . ' will run, not paused') if $PAUSED;
@@ -449,14 +424,11 @@ sub after {
   while ($PAUSED && !$HALT) { nap(min(1, wake_in())); check(0); read_ctl() }
   ending($tend, $n, $st, $HALT, 1, '-') if $HALT;
 }
-# The end: written durably, then the finisher, tried again while it fails
-# (the lock held meanwhile: the job reads as supervised, its lease is
-# renewed), for up to a day.
+# The end: written durably, then the finisher. Each is tried again while
+# it fails (a full disk, a store away), the lock held (the job reads as
+# supervised, its lease renewed), for up to a day, until the job is deleted.
 sub ending {
   my ($pause, $until) = (1, time() + 86400);
-  # Tried again while it fails (a full disk, a store away), the lock held
-  # (the job reads as supervised, its lease is renewed), for up to a day;
-  # not once the job is deleted, its journal with it.
   my $wait = sub {
     exit 1 if time() > $until || !(stat L)[3];
     for (1 .. $pause) { lease(); sleep 1 }
@@ -473,8 +445,7 @@ sub ending {
       exec { $P{finish}[0] } @{$P{finish}};
       exit 127;
     }
-    # Done (0: also when nothing can ever be done); any other end, an
-    # uncaught error or a kill included, may pass: tried again.
+    # 0: done, or nothing can ever be done; any other end is tried again.
     if ($f) { waitpid($f, 0); exit 0 if $? == 0 }
     $wait->();
   }

@@ -13,12 +13,10 @@ import {
 import { unquietLaunch } from "../process/signals.ts";
 
 /**
- * `sh -c REDIRECT sh <log> <argv...>`: the shell appends its stdout and
- * stderr to the log (O_APPEND, so the log cap's truncation and the
- * supervisor's notes never clash with it) and execs the program, which
- * keeps the shell's PID and so its process group. The kernel writes the
- * log: nothing passes through JavaScript. `$0` is `sh`, so a shell that
- * cannot run the program says "sh: …", not the log's path.
+ * `sh -c REDIRECT sh <log> <argv...>`: the shell appends its output to the
+ * log (O_APPEND: the cap's truncation and our notes never clash with it)
+ * and execs the program, which keeps its PID and group; the kernel writes
+ * the log. `$0` is `sh`, so a failure says "sh: …", not the log's path.
  */
 export const REDIRECT = 'f=$1; shift; exec "$@" >>"$f" 2>&1';
 
@@ -38,15 +36,12 @@ export function startWorker(
 ): ProcessGroup {
   return startGroup("/bin/sh", {
     args: ["-c", REDIRECT, "sh", job.logPath, ...job.argv ?? []],
-    // The signals the supervisor was started with blocked are delivered to
-    // the worker again: its signals are its own.
+    // The worker's signals are its own, not the supervisor's blocked ones.
     via: unquietLaunch(),
     cwd: job.workingDir,
-    // Marks every process of the job, so a lost job's processes can be
-    // told from strangers once the worker is gone (and those that leave
-    // its group are stopped with it); the job may read it too. The store
-    // is its default store (for `jobs` commands it runs) and where
-    // report.ts writes its progress and result.
+    // The mark tells the job's processes from strangers once the worker is
+    // gone; the store is the job's default (for its `jobs` commands and
+    // report.ts).
     env: { [JOB_ID_ENV]: job.id, [STORE_ENV]: storeName },
     grace,
     mark: `${JOB_ID_ENV}=${job.id}`,
