@@ -28,21 +28,12 @@ export type FlagSpecs = Record<string, FlagSpec>;
 
 /** What {@linkcode parseFlags} returns. */
 export interface ParsedFlags {
-  /** The flags given, by long name; a repeated flag keeps its last value. */
+  /** The flags given, by long name. */
   values: Record<string, string | boolean>;
   /** Positional arguments, in order, including those after `--`. */
   positionals: string[];
   /** Every value of each `multiple` flag given, in order. */
   lists: Record<string, string[]>;
-}
-
-/**
- * The command, for the usage hint of errors, and whether flags stop at the
- * first positional argument (`run`'s program has flags of its own).
- */
-interface ParseFlagsOptions {
-  command: string;
-  stopAtPositional?: boolean;
 }
 
 /** The flags every command takes. */
@@ -64,11 +55,17 @@ export const COMMON_FLAGS: FlagSpecs = {
   help: { type: "boolean", short: "h", help: "Show this help" },
 };
 
-/** Parses a command's arguments; a usage error for what it cannot read. */
+/**
+ * Parses a command's arguments; a usage error for what it cannot read, for
+ * a flag given twice (`multiple` ones aside: `--timeout 1s --timeout 2s`
+ * is a mistake either way), and for an argument that was not valid UTF-8.
+ * `command` names the command in the usage hint; with `stopAtPositional`,
+ * flags end at the first positional (`run`'s program has flags of its own).
+ */
 export function parseFlags(
   args: readonly string[],
   specs: FlagSpecs,
-  options: ParseFlagsOptions,
+  options: { command: string; stopAtPositional?: boolean },
 ): ParsedFlags {
   const values: Record<string, string | boolean> = {};
   const lists: Record<string, string[]> = {};
@@ -76,8 +73,21 @@ export function parseFlags(
   const fail = (message: string): never => {
     throw usageError(message, options.command);
   };
+  // Deno.args decodes bytes that are not UTF-8 as U+FFFD: what would run,
+  // or be named, is not what was typed.
+  const bad = args.findIndex((arg) => arg.includes("\ufffd"));
+  if (bad >= 0) {
+    fail(
+      `Argument ${bad + 1} is not valid UTF-8 (or holds U+FFFD): ${
+        JSON.stringify(args[bad])
+      }`,
+    );
+  }
   scan(args, specs, {
     flag(name, value) {
+      if (Object.hasOwn(values, name) && !specs[name].multiple) {
+        fail(`--${name} is given twice`);
+      }
       values[name] = value;
       if (specs[name].multiple && typeof value === "string") {
         (lists[name] ??= []).push(value);

@@ -9,7 +9,7 @@ import {
   wantsJson,
 } from "./_args.ts";
 import { CliError } from "./_errors.ts";
-import { cli, withTempDir } from "../testdata/cli_helpers.ts";
+import { cli, MOD, withTempDir } from "../testdata/cli_helpers.ts";
 
 const SPECS: FlagSpecs = {
   all: { type: "boolean", short: "a", help: "Everything" },
@@ -29,7 +29,6 @@ Deno.test("parseFlags() reads every spelling of a boolean", () => {
   assert.deepEqual(parse(["--no-all"]).values, { all: false });
   assert.deepEqual(parse(["-a"]).values, { all: true });
   assert.deepEqual(parse(["-af"]).values, { all: true, force: true });
-  assert.deepEqual(parse(["--all", "--no-all"]).values, { all: false });
 });
 
 Deno.test("parseFlags() takes a string flag's value whatever it looks like", () => {
@@ -119,4 +118,56 @@ Deno.test("every command takes --x=false: jobs --all=false, pull --force=false",
     const pull = await cli(["pull", "--force=false", "--help"]);
     assert.equal(pull.code, 0, pull.stderr);
   });
+});
+
+Deno.test("parseFlags() refuses a flag given twice, unless it repeats", () => {
+  const specs: FlagSpecs = {
+    ...SPECS,
+    tag: { type: "string", multiple: true },
+  };
+  const cases: [string[], string][] = [
+    [["--output", "a", "--output", "b"], "--output is given twice"],
+    [["-o", "a", "--output=a"], "--output is given twice"],
+    [["--all", "--all"], "--all is given twice"],
+    [["-a", "--no-all"], "--all is given twice"],
+    [["-aa"], "--all is given twice"],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(
+      () => parseFlags(args, specs, { command: "x" }),
+      (err: unknown) => err instanceof CliError && err.message === message,
+      JSON.stringify(args),
+    );
+  }
+  const ok = parseFlags(["--tag", "a", "--tag", "b"], specs, { command: "x" });
+  assert.deepEqual(ok.lists.tag, ["a", "b"]);
+});
+
+Deno.test("parseFlags() refuses an argument that was not valid UTF-8", () => {
+  // Deno.args turns bytes it cannot decode into U+FFFD: running that
+  // argument would run another command than the one typed.
+  for (const args of [["prog", "a\ufffd"], ["--output", "\ufffd"]]) {
+    assert.throws(
+      () => parse(args, true),
+      (err: unknown) =>
+        err instanceof CliError && /not valid UTF-8/.test(err.message),
+      JSON.stringify(args),
+    );
+  }
+});
+
+Deno.test("run refuses a program argument that was not valid UTF-8", async () => {
+  const r = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `exec "$0" run -A "$1" run -- echo "$(printf 'a\\377')"`,
+      Deno.execPath(),
+      MOD,
+    ],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(r.stderr);
+  assert.equal(r.code, 1, err);
+  assert.equal(r.stdout.length, 0);
+  assert.match(err, /^error: Argument .*not valid UTF-8/);
 });

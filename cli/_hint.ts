@@ -1,5 +1,5 @@
 // The commands the CLI prints as hints, built from the invocation running
-// so that each works when pasted: `deno run -A mod.ts jobs <id>`, a
+// so that each works when pasted: `deno run -A /abs/mod.ts jobs <id>`, a
 // compiled binary's path, or the name `deno install` gave it.
 
 import {
@@ -27,8 +27,9 @@ export interface HintFacts extends RuntimeFacts {
 /**
  * The words that start this program again, as a person would type them:
  * `deno` if that finds this Deno, `-A` if every permission is granted, the
- * entry module relative to the cwd; a compiled binary's path; the name (or
- * path) of a command `deno install` made.
+ * entry module's absolute path (a hint may be pasted in another directory,
+ * or read in a CI log); a compiled binary's path; the name (or path) of a
+ * command `deno install` made.
  */
 export function invocation(
   // Without --allow-env, deno is named by its full path.
@@ -50,27 +51,19 @@ export function invocation(
   const argv = selfArgv(facts, all ? { permissionFlags: ["-A"] } : {});
   if (facts.standalone) return argv;
   if (sameFile(find("deno", facts), facts.execPath)) argv[0] = "deno";
-  const entry = argv.length - 1;
-  const dir = facts.cwd.endsWith("/") ? facts.cwd : `${facts.cwd}/`;
-  if (argv[entry].startsWith(dir)) argv[entry] = argv[entry].slice(dir.length);
   return argv;
 }
 
 let cached: string[] | undefined;
 
 /**
- * The store the user named (a URL with a password is left out), and the
- * facts to build from (tests; default: this process, cached).
+ * A shell-quoted command line to print: the invocation, `args`, and the
+ * store the user named (a URL with a password is left out); `facts` for
+ * tests (default: this process, cached).
  */
-interface HintOptions {
-  store?: string;
-  facts?: HintFacts;
-}
-
-/** A shell-quoted command line to print: the invocation, `args`, the store. */
 export function hint(
   args: readonly string[],
-  options: HintOptions = {},
+  options: { store?: string; facts?: HintFacts } = {},
 ): string {
   const prefix = options.facts !== undefined
     ? invocation(options.facts)

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { PERMISSIONS } from "../spawn/argv.ts";
 import { hint, type HintFacts, invocation } from "./_hint.ts";
+import { cli, settled, withTempDir } from "../testdata/cli_helpers.ts";
 
 const ALL = PERMISSIONS.map((name) => `--allow-${name}`);
 const DENO_DIR = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/"));
@@ -20,14 +21,11 @@ function facts(extra: Partial<HintFacts> = {}): HintFacts {
   };
 }
 
-Deno.test("invocation() is `deno run -A mod.ts` from the project's directory", () => {
-  assert.deepEqual(invocation(facts()), ["deno", "run", "-A", "mod.ts"]);
-  assert.deepEqual(invocation(facts({ cwd: "/work/project/" })), [
-    "deno",
-    "run",
-    "-A",
-    "mod.ts",
-  ]);
+Deno.test("invocation() names mod.ts by its absolute path, even from its directory", () => {
+  // A hint pasted in another directory (or read in a CI log) must work.
+  const want = ["deno", "run", "-A", "/work/project/mod.ts"];
+  assert.deepEqual(invocation(facts()), want);
+  assert.deepEqual(invocation(facts({ cwd: "/work/project/" })), want);
 });
 
 Deno.test("invocation() names mod.ts by its path from elsewhere", () => {
@@ -48,7 +46,7 @@ Deno.test("invocation() names mod.ts by its path from elsewhere", () => {
 Deno.test("invocation() repeats only the permissions granted", () => {
   assert.deepEqual(
     invocation(facts({ permissionFlags: ["--allow-read", "--allow-env"] })),
-    ["deno", "run", "--allow-read", "--allow-env", "mod.ts"],
+    ["deno", "run", "--allow-read", "--allow-env", "/work/project/mod.ts"],
   );
 });
 
@@ -66,7 +64,7 @@ Deno.test("invocation() of a compiled binary is the binary", () => {
 Deno.test("hint() quotes words and carries the jobs directory", () => {
   assert.equal(
     hint(["jobs", "01ABCD"], { store: "/tmp/my jobs", facts: facts() }),
-    "deno run -A mod.ts jobs 01ABCD --jobs-dir '/tmp/my jobs'",
+    "deno run -A /work/project/mod.ts jobs 01ABCD --jobs-dir '/tmp/my jobs'",
   );
   assert.equal(
     hint(["jobs"], {
@@ -74,4 +72,43 @@ Deno.test("hint() quotes words and carries the jobs directory", () => {
     }),
     "'/opt/my epack' jobs",
   );
+});
+
+Deno.test("hint() stays one line a POSIX shell reads back: control characters", () => {
+  const line = hint(["jobs"], { store: "/tmp/a\nb\tc'd\x1b", facts: facts() });
+  assert.ok(![...line].some((c) => c < " " || c === "\x7f"), line);
+  assert.equal(
+    line,
+    "deno run -A /work/project/mod.ts jobs --jobs-dir $'/tmp/a\\nb\\tc\\'d\\x1b'",
+  );
+});
+
+Deno.test("a pasted hint with a newline in --jobs-dir names the same directory", async () => {
+  await withTempDir(async (dir) => {
+    const jobsDir = `${dir}/a\nb`;
+    const started = await cli([
+      "run",
+      "-d",
+      "--jobs-dir",
+      jobsDir,
+      "--",
+      "true",
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    const line = /^ {2}Status: +(.*)$/m.exec(started.stdout)?.[1] ?? "";
+    // Pasted in another directory, by an interactive shell.
+    const pasted = await new Deno.Command("bash", {
+      args: ["-c", line],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const out = new TextDecoder().decode(pasted.stdout);
+    assert.equal(
+      pasted.code,
+      0,
+      `${line}\n${new TextDecoder().decode(pasted.stderr)}`,
+    );
+    assert.match(out, /^Job \w+\n {2}Status: /);
+    await settled(jobsDir, out.split(/\s/)[1]);
+  });
 });

@@ -28,11 +28,29 @@ export function terminalWidth(
   }
 }
 
-/** Quotes a word for a POSIX shell, only when it needs it. */
+/**
+ * Quotes a word for a POSIX shell, only when it needs it. A word with
+ * control or formatting characters is written as `$'...'` (POSIX.1-2024,
+ * bash, zsh, ksh) with those escaped, so that a pasted line stays one line
+ * and shows what runs.
+ */
 export function shellQuote(word: string): string {
   if (word === "") return "''";
   if (/^[\w@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
+  if (safe(word) === word) return `'${word.replaceAll("'", `'\\''`)}'`;
+  let quoted = "";
+  for (const ch of word) {
+    if (ch === "\\" || ch === "'") quoted += `\\${ch}`;
+    else if (ch === "\n") quoted += "\\n";
+    else if (ch === "\t") quoted += "\\t";
+    else if (safe(ch) === ch) quoted += ch;
+    else {
+      for (const byte of new TextEncoder().encode(ch)) {
+        quoted += `\\x${byte.toString(16).padStart(2, "0")}`;
+      }
+    }
+  }
+  return `$'${quoted}'`;
 }
 
 /** Words as one shell command line. */

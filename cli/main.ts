@@ -140,6 +140,8 @@ async function dispatch(
       { usage: "" },
     );
   }
+  // An unknown command's error is JSON too if --json is among its words.
+  setJson(wantsJson(rest, COMMON_FLAGS));
   const command = await lookup(first);
   setJson(wantsJson(rest, command.flags, command.stopAtPositional));
   return await command.run(rest);

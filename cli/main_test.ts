@@ -135,3 +135,13 @@ Deno.test("output is never coloured off a terminal, nor with NO_COLOR", async ()
     assert.ok(!r.stderr.includes("\x1b["), r.stderr);
   }
 });
+
+Deno.test("an unknown command with --json is a JSON error on stdout too", async () => {
+  for (const args of [["frob", "--json"], ["--frob", "--json"]]) {
+    const r = await cli(args);
+    assert.equal(r.code, 1);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.exit_code, 1);
+    assert.match(doc.error, /^Unknown (command|option)/);
+  }
+});

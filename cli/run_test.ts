@@ -321,7 +321,8 @@ Deno.test("user text is printed escaped in every output: Started job, jobs, erro
     // deno-lint-ignore no-control-regex -- control characters are the point
     assert.doesNotMatch(r.stdout, /[\x1b\r]/, "no raw control characters");
     const [started, log, , status] = lines(r.stdout);
-    const command = "printf 'a\\x1b[2Jb\\x0dc\\n'";
+    // Quoted as a shell reads it back, and on one line.
+    const command = "printf $'a\\x1b[2Jb\\x0dc\\n'";
     assert.ok(started.endsWith(`: ${command}`), started);
     assert.ok(log.includes("jobs\\x1b[7m/"), log);
     assert.ok(status.includes("jobs\\x1b[7m"), status);
@@ -332,7 +333,7 @@ Deno.test("user text is printed escaped in every output: Started job, jobs, erro
     assert.equal(list.code, 0, list.stderr);
     assert.match(
       list.stdout,
-      new RegExp(`^${id}  completed .* printf 'a\\\\x1b`, "m"),
+      new RegExp(`^${id}  completed .* printf \\$'a\\\\x1b`, "m"),
     );
     const show = await cli(["jobs", id, "--jobs-dir", jobsDir]);
     assert.ok(show.stdout.includes(`Command:     ${command}\n`), show.stdout);

@@ -72,6 +72,11 @@ export class JobReporter implements AsyncDisposable {
     return this.#writes;
   }
 
+  /** Whether the job was found ended: progress is dropped from then on. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
   /** Whether a flush would have something to do. */
   get waiting(): boolean {
     return this.#pending !== undefined || this.#writing !== undefined;

@@ -13,12 +13,11 @@ import { until as poll } from "./poll.ts";
 export const MOD = fileURLToPath(new URL("../mod.ts", import.meta.url));
 
 /**
- * How the CLI's hints must name it when it runs as `deno run -A <MOD>` from
- * `cwd`: `deno run -A`, then mod.ts relative to `cwd` if below it.
+ * How the CLI's hints must name it when it runs as `deno run -A <MOD>`:
+ * `deno run -A` and mod.ts's absolute path, from any `cwd`.
  */
-export function selfInvocation(cwd: string = Deno.cwd()): string {
-  const mod = MOD.startsWith(`${cwd}/`) ? MOD.slice(cwd.length + 1) : MOD;
-  return `${denoWord()} run -A ${mod}`;
+export function selfInvocation(_cwd?: string): string {
+  return `${denoWord()} run -A ${MOD}`;
 }
 
 /**

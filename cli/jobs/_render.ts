@@ -7,9 +7,9 @@ import {
   type JobStatus,
   statusWord,
 } from "../../store/job.ts";
-import { isFinalStatus } from "../../store/rules.ts";
+import { isFinalStatus, UNSTARTED_STATUSES } from "../../store/rules.ts";
 import { toRecord } from "../../store/record.ts";
-import { timeoutClause } from "../../control/timeout_left.ts";
+import { timeoutClause, timeoutLeft } from "../../control/timeout_left.ts";
 import { formatDuration } from "../../duration.ts";
 import {
   formatTable,
@@ -49,7 +49,7 @@ export function jobJson(
  * end was not seen (an end time it has is when the loss was noticed).
  */
 export function durationOf(job: Job, now: number): number | undefined {
-  if (job.status === "lost" || notStarted(job)) return undefined;
+  if (job.status === "lost" || !started(job)) return undefined;
   const start = job.startedAt.getTime();
   if (job.completedAt !== undefined) {
     return Math.max(0, job.completedAt.getTime() - start);
@@ -58,16 +58,29 @@ export function durationOf(job: Job, now: number): number | undefined {
   return undefined;
 }
 
-// A waiting or queued job's `startedAt` is when it was made, not a start.
-function notStarted(job: Job): boolean {
-  return job.status === "waiting" || job.status === "queued";
+// Whether `startedAt` is a start: a waiting or queued job's is when it was
+// made.
+function started(job: Job): boolean {
+  return !UNSTARTED_STATUSES.includes(job.status) && !neverRan(job);
 }
 
-/** A job's duration for people, "not started" or "unknown" if it has none. */
+/**
+ * An ended job that no supervisor ever took (ended while waiting or
+ * queued). A record of epack's has a supervisor's PID; a lost job's start
+ * is unknown rather than none.
+ */
+function neverRan(job: Job): boolean {
+  return isFinalStatus(job.status) && job.status !== "lost" && job.pid <= 0 &&
+    job.workerPid === undefined && job.supervisedAt === undefined &&
+    !job.attempts?.length;
+}
+
+/** A job's duration for people, or why it has none. */
 function durationText(job: Job, now: number, soFar = ""): string {
   const d = durationOf(job, now);
   if (d !== undefined) return humanDuration(d) + soFar;
-  return notStarted(job) ? "not started" : "unknown";
+  if (neverRan(job)) return "none: it never ran";
+  return started(job) ? "unknown" : "not started";
 }
 
 /** Options for {@linkcode renderTable}. */
@@ -80,6 +93,8 @@ export interface TableOptions {
   all?: readonly Job[];
   /** Lost jobs whose processes still run: the PIDs, by job ID. */
   live?: ReadonlyMap<string, number[]>;
+  /** The jobs whose supervisor is stopped (SIGSTOP), by ID. */
+  stopped?: ReadonlySet<string>;
 }
 
 /** The table of `jobs`, header first, one line per job. */
@@ -112,9 +127,13 @@ export function renderTable(jobs: Job[], options: TableOptions): string {
   const row = (job: Job, id: string, nameWidth: number) => [
     id,
     ...(withName ? [truncate(safe(job.name ?? "-"), nameWidth)] : []),
-    statusText(job, { live: options.live?.get(job.id)?.length }),
-    relativeTime(job.startedAt, now),
-    notStarted(job) ? "-" : durationText(job, now),
+    statusText(job, {
+      now,
+      live: options.live?.get(job.id)?.length,
+      stopped: options.stopped?.has(job.id),
+    }),
+    neverRan(job) ? "-" : relativeTime(job.startedAt, now),
+    started(job) ? durationText(job, now) : "-",
     ...optional.filter(([, , on]) => on).map(([, cell]) => cell(job)),
     safe(commandLine(job)),
   ];
@@ -197,7 +216,13 @@ export function shortIds(jobs: readonly Job[]): Map<string, string> {
  */
 export function renderDetails(
   job: Job,
-  options: { now: number; color: boolean; live?: number[]; stop?: string },
+  options: {
+    now: number;
+    color: boolean;
+    live?: number[];
+    stop?: string;
+    stopped?: boolean;
+  },
 ): string {
   const rows: [string, string][] = [];
   const add = (label: string, value: string | undefined) => {
@@ -209,7 +234,11 @@ export function renderDetails(
       : `${localTime(d)} (${relativeTime(d, options.now)})`;
   add(
     "Status",
-    paintStatus(options.color, job.status, statusText(job, { long: true })),
+    paintStatus(
+      options.color,
+      job.status,
+      statusText(job, { ...options, live: undefined, long: true }),
+    ),
   );
   const live = options.live ?? [];
   add(
@@ -238,7 +267,10 @@ export function renderDetails(
   const by = job.supervisor === undefined ? "" : `: ${job.supervisor}`;
   add("PID", job.pid > 0 ? `${job.pid} (supervisor${by})` : undefined);
   add("Worker PID", job.workerPid?.toString());
-  add(notStarted(job) ? "Created" : "Started", when(job.startedAt));
+  add(
+    started(job) ? "Started" : "Created",
+    when(job.startedAt),
+  );
   // A lost job: when the loss was recorded is a fact, when it ended is not.
   const lost = job.status === "lost";
   const recorded = job.completedAt &&
@@ -327,14 +359,39 @@ export function renderResult(result: Record<string, unknown>): string {
 
 /**
  * A job's status for people: `failed (7)`, `failed (SIGKILL)` (with `long`,
- * `failed (exit code 7)`, `failed (killed by SIGKILL)`), `lost (2 running)`.
+ * `failed (exit code 7)`, `failed (killed by SIGKILL)`), `lost (2 running)`,
+ * `running (overdue)` past its timeout, `running (supervisor stopped)`.
  */
 export function statusText(
   job: Job,
-  options: { long?: boolean; live?: number } = {},
+  options: { long?: boolean; live?: number; now?: number; stopped?: boolean } =
+    {},
 ): string {
   let detail: string | undefined;
-  // A timeout's signal is the supervisor's own: worth a word in details only.
+  const { long, now } = options;
+  // Past its timeout: being stopped, or its supervisor (stopped) enforces
+  // nothing. A paused job's timeout is in its "Paused" line.
+  const parts: string[] = [];
+  if (
+    job.status === "running" && now !== undefined &&
+    timeoutLeft(job, now) === 0
+  ) {
+    parts.push(
+      !long
+        ? "overdue"
+        : `past its timeout of ${formatDuration(job.timeout!)}${
+          options.stopped ? "" : ": it is being stopped"
+        }`,
+    );
+  }
+  if (options.stopped) {
+    parts.push(
+      long
+        ? "its supervisor is stopped (SIGSTOP): it stops nothing until continued"
+        : "supervisor stopped",
+    );
+  }
+  if (parts.length > 0) detail = parts.join(long ? "; " : ", ");
   if (job.status === "failed" || (job.status === "timed_out" && options.long)) {
     if (job.signal !== undefined) {
       detail = (options.long ? "killed by " : "") + job.signal;

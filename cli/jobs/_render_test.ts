@@ -6,6 +6,7 @@ import { matchJobId, newJobId } from "../../store/job_id.ts";
 import {
   formatProgress,
   humanBytes,
+  renderDetails,
   renderResult,
   renderTable,
   shortIds,
@@ -118,4 +119,59 @@ Deno.test("shortIds() lengthens an end that another ID shares, starts, or a name
   assert.equal(short.get("01CCCCCCCCCCCCCCCCCCCCCCCC"), "CCCCCCCC");
   // "ZZZZZZZZ" starts another ID: it would name that one.
   assert.equal(short.get("01EEEEEEEEEEEEEEEEZZZZZZZZ"), "EZZZZZZZZ");
+});
+
+Deno.test("a running job past its timeout, or whose supervisor is stopped, says so", () => {
+  const overdue = tableJob({ timeout: 60_000 });
+  const stopped = tableJob({ timeout: 0 });
+  const fine = tableJob({ timeout: 0 });
+  const table = renderTable([overdue, stopped, fine], {
+    now: NOW,
+    color: false,
+    stopped: new Set([stopped.id]),
+  }).split("\n");
+  assert.match(table[1], / running \(overdue\) /);
+  assert.match(table[2], / running \(supervisor stopped\) /);
+  assert.match(table[3], / running {2}/);
+  const paused = tableJob({ status: "paused", timeout: 60_000 });
+  assert.match(
+    renderTable([paused], {
+      now: NOW,
+      color: false,
+      stopped: new Set([paused.id]),
+    }),
+    / paused \(supervisor stopped\) /,
+  );
+  const details = (job: Job, stopped = false) =>
+    renderDetails(job, { now: NOW, color: false, stopped });
+  assert.match(
+    details(overdue),
+    /Status: +running \(past its timeout of 1m: it is being stopped\)\n/,
+  );
+  assert.match(
+    details(overdue, true),
+    /Status: +running \(past its timeout of 1m; its supervisor is stopped \(SIGSTOP\): it stops nothing until continued\)\n/,
+  );
+});
+
+Deno.test("a job that never ran shows no start and no duration", () => {
+  // Cancelled while waiting: no supervisor, no worker ever ran it.
+  const never = tableJob({
+    status: "cancelled",
+    pid: 0,
+    completedAt: new Date(NOW),
+    error: "Cancelled while waiting: it never started",
+  });
+  const row = renderTable([never], { now: NOW, color: false }).split("\n")[1];
+  assert.match(row, / cancelled +- +- +sh /);
+  const text = renderDetails(never, { now: NOW, color: false });
+  assert.match(text, /Created: /);
+  assert.match(text, /Duration: +none: it never ran\n/);
+  assert.doesNotMatch(text, /Started:/);
+  // A record of epack's, with no worker PID, ran.
+  const epack = tableJob({ status: "completed", completedAt: new Date(NOW) });
+  assert.match(
+    renderTable([epack], { now: NOW, color: false }).split("\n")[1],
+    / completed +1h ago +1h30m /,
+  );
 });

@@ -2,9 +2,11 @@
 // database store keeps the end of an ended job's log for the others.
 
 import type { Job } from "../../jobs.ts";
+import { isSupervisedStatus } from "../../store/rules.ts";
 import { isLocalJob, type JobStore } from "../../store/contract.ts";
 import { leftovers } from "../../control/cancel.ts";
 import { processInspector } from "../../process/inspect.ts";
+import { isSupervisorStopped, livenessPath } from "../../store/liveness.ts";
 import type { JobsContext } from "./_context.ts";
 
 /**
@@ -42,4 +44,23 @@ export function keptLines(job: Job, n: number): string[] | undefined {
   const lines = job.logTail === "" ? [] : job.logTail.split("\n");
   if (job.logTail.endsWith("\n")) lines.pop();
   return lines.slice(-n);
+}
+
+/**
+ * This host's running or paused jobs whose supervisor is stopped, on the
+ * local proof cancel uses: such a job runs on unsupervised, past its
+ * timeout too.
+ */
+export async function stoppedSupervisors(
+  store: JobStore,
+  jobs: readonly Job[],
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const job of jobs) {
+    if (
+      isSupervisedStatus(job.status) && isLocalJob(store, job) &&
+      await isSupervisorStopped(livenessPath(store, job.id))
+    ) out.add(job.id);
+  }
+  return out;
 }

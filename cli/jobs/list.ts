@@ -16,10 +16,11 @@ import {
   safe,
   terminalWidth,
   warn,
+  writeSync,
 } from "../_output.ts";
 import { durationFlag, type JobsContext, noArguments } from "./_context.ts";
 import { jobJson, renderTable } from "./_render.ts";
-import { liveLeftovers } from "./_where.ts";
+import { liveLeftovers, stoppedSupervisors } from "./_where.ts";
 import { OTHER_STORE } from "../_store.ts";
 import { cleanJobs } from "../../control.ts";
 import { formatDuration } from "../../duration.ts";
@@ -101,11 +102,13 @@ async function list(ctx: JobsContext): Promise<number> {
     width: terminalWidth(),
     all,
     live,
+    stopped: await stoppedSupervisors(ctx.store, jobs),
   }));
   return EXIT.OK;
 }
 
-// `{"jobs": [...], "invalid": [...]}` in one write, warnings included.
+// `{"jobs": [...], "invalid": [...]}` in one synchronous write: no trip
+// through Deno's thread pool; a reader that went away is no failure.
 function listJson(
   jobs: Job[],
   invalid: InvalidJobFile[],
@@ -116,14 +119,9 @@ function listJson(
     jobs: jobs.map((job) =>
       jobJson(job, now, live.has(job.id) ? { live_pids: live.get(job.id) } : {})
     ),
-    invalid: invalid.map((bad) => ({ ...bad })),
+    invalid,
   };
-  // Synchronous: no trip through Deno's thread pool. A reader that went
-  // away throws BrokenPipe, which the CLI takes as success.
-  const bytes = new TextEncoder().encode(JSON.stringify(doc) + "\n");
-  for (let done = 0; done < bytes.length;) {
-    done += Deno.stdout.writeSync(bytes.subarray(done));
-  }
+  writeSync(Deno.stdout, JSON.stringify(doc) + "\n");
   return EXIT.OK;
 }
 

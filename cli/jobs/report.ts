@@ -6,7 +6,7 @@ import { reportProgress, reportResult } from "../../report.ts";
 import { JobReporter } from "../../store/reporter.ts";
 import type { ProgressReport } from "../../store/job.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
-import { outJson } from "../_output.ts";
+import { outJson, warn } from "../_output.ts";
 import { readEnv } from "../../util/permissions.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
 
@@ -19,8 +19,9 @@ export async function report(ctx: JobsContext): Promise<number> {
   const number = (flag: string): number | undefined => {
     const given = text(flag);
     if (given === undefined) return undefined;
-    const n = given.trim() === "" ? NaN : Number(given);
-    if (!Number.isFinite(n) || n < 0) {
+    // Decimal only: Number() also reads "0x10", "1e3" and " 2".
+    const n = /^\d+(\.\d+)?$/.test(given) ? Number(given) : NaN;
+    if (!Number.isFinite(n)) {
       throw usageError(
         `Invalid --${flag} ${JSON.stringify(given)}: a number, 0 or more`,
         command,
@@ -61,6 +62,7 @@ export async function report(ctx: JobsContext): Promise<number> {
     : { done, total, unit, message };
   // Without --allow-env nothing says this is a job.
   const jobId = readEnv(JOB_ID_ENV);
+  let dropped = false;
   try {
     if (jobId === undefined) {
       if (progress !== undefined) reportProgress(progress);
@@ -71,6 +73,7 @@ export async function report(ctx: JobsContext): Promise<number> {
       if (progress !== undefined) reporter.progress(progress);
       if (result !== undefined) await reporter.result(result);
       await reporter.flush();
+      dropped = reporter.ended;
     }
   } catch (err) {
     if (err instanceof TypeError || err instanceof RangeError) {
@@ -81,6 +84,12 @@ export async function report(ctx: JobsContext): Promise<number> {
       { cause: err },
     );
   }
-  if (ctx.json) await outJson({ id: jobId ?? null, reported: !!jobId });
+  let reported = jobId !== undefined;
+  if (jobId !== undefined && dropped) {
+    reported = false;
+    const { status } = await ctx.store.load(jobId);
+    await warn(`warning: job ${jobId} has ended (${status}): progress dropped`);
+  }
+  if (ctx.json) await outJson({ id: jobId ?? null, reported });
   return EXIT.OK;
 }

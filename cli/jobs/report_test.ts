@@ -65,6 +65,9 @@ Deno.test("jobs report outside a job checks its values and does nothing", async 
       [[], /^error: Nothing to report/],
       [["--done", "-1"], /^error: Invalid --done "-1": a number, 0 or more/],
       [["--done", "x"], /^error: Invalid --done "x"/],
+      [["--done", "0x10"], /^error: Invalid --done "0x10"/],
+      [["--done", "1e3"], /^error: Invalid --done "1e3"/],
+      [["--done", "1", "--total", " 2"], /^error: Invalid --total " 2"/],
       [["--done", "5", "--total", "2"], /"done" \(5\) is more than "total"/],
       [["--total", "2"], /--total, --unit and --message go with --done/],
       [["--done", "1", "--message", "a\tb"], /control character \(U\+0009\)/],
@@ -119,5 +122,21 @@ Deno.test("jobs report refuses a result nested too deep for the record's readers
       /Invalid result: nested more than 100 levels deep/,
     );
     assert.deepEqual(end.result, JSON.parse(fine));
+  });
+});
+
+Deno.test("jobs report to a job that has ended says the progress was dropped", async () => {
+  await withTempDir(async (dir) => {
+    const store = new FileJobStore(dir);
+    const job = await store.create({ command: "true" });
+    await store.finish(job.id, { status: "completed", exitCode: 0 });
+    const r = await cli(
+      ["jobs", "report", "--done", "1", "--jobs-dir", dir, "--json"],
+      { env: { EPACK_DETACH_JOB_ID: job.id } },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { id: job.id, reported: false });
+    assert.match(r.stderr, /^warning: job \w+ has ended \(completed\)/);
+    assert.equal((await store.load(job.id)).progress, undefined);
   });
 });

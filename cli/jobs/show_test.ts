@@ -10,6 +10,7 @@ import {
   craftEnded,
   ended,
   jobs,
+  settled,
   spawnJob,
   tempDir,
   until,
@@ -216,6 +217,51 @@ Deno.test("a lost job's end and duration are unknown in jobs, jobs <id>, wait an
     assertEquals(wait.code, 1, wait.stderr);
     assertEquals(wait.stdout, `Job ${job.id} lost\n`);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jobs <id> escapes the log's control characters; --json keeps them", async () => {
+  const dir = await tempDir();
+  try {
+    const job = await spawnJob(dir, "printf", [
+      "\\033[31mred\\033[0m\\ta\\r\\n",
+    ]);
+    await until(dir, job.jobId, ended);
+    const r = await jobs(dir, job.jobId);
+    assertEquals(r.code, 0, r.stderr);
+    assert(
+      ![...r.stdout].some((c) => c < " " && c !== "\t" && c !== "\n"),
+      r.stdout,
+    );
+    assert(r.stdout.includes("  \\x1b[31mred\\x1b[0m\ta\\x0d\n"), r.stdout);
+    const json = await jobs(dir, job.jobId, "--json");
+    assertEquals(JSON.parse(json.stdout).log_tail, ["\x1b[31mred\x1b[0m\ta\r"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jobs and jobs <id> say when a job's supervisor is stopped", async () => {
+  const dir = await tempDir();
+  const job = await spawnJob(dir, "sleep", ["30"], { timeout: 60_000 });
+  try {
+    await until(dir, job.jobId, (j) => j.workerPid !== undefined);
+    Deno.kill(job.pid, "SIGSTOP");
+    const one = await jobs(dir, job.jobId);
+    assertEquals(one.code, 0, one.stderr);
+    assert(
+      /Status: +running \(its supervisor is stopped \(SIGSTOP\)/.test(
+        one.stdout,
+      ),
+      one.stdout,
+    );
+    const list = await jobs(dir);
+    assert(list.stdout.includes(" running (supervisor stopped) "), list.stdout);
+  } finally {
+    Deno.kill(job.pid, "SIGCONT");
+    await jobs(dir, "cancel", job.jobId);
+    await settled(dir, job.jobId);
     await Deno.remove(dir, { recursive: true });
   }
 });
