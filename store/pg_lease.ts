@@ -17,6 +17,7 @@ import { appendControl, readJournal } from "./journal.ts";
 import { parseJobRecord } from "./record.ts";
 import { cancelDeadline } from "./rules.ts";
 import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
+import { isJobId } from "./job_id.ts";
 import { sleep } from "../util/timer.ts";
 
 /**
@@ -151,7 +152,8 @@ async function heldJobs(
     if (!entry.isFile || !entry.name.endsWith(".live")) continue;
     const id = entry.name.slice(0, -".live".length);
     const path = `${dir}/${entry.name}`;
-    if (done.has(id)) continue;
+    // A name is not a job's word that it is one ("a,b.live").
+    if (done.has(id) || !isJobId(id)) continue;
     try {
       if (isLivenessHeld(path) === true) {
         held.set(id, Deno.statSync(path).mtime?.getTime() ?? 0);
