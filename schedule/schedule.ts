@@ -16,7 +16,11 @@ import {
   isFinalStatus,
   isSupervisedStatus,
 } from "../store/rules.ts";
-import { openLockFile, writeFileDurably } from "../store/durable.ts";
+import {
+  lockBounded,
+  openLockFile,
+  writeFileDurably,
+} from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
   ensureRenewer,
@@ -115,20 +119,29 @@ export interface SchedulePass {
  * `lstat` otherwise): the one entry for whoever may have freed a slot or
  * ended a dependency (a supervisor at its job's end, a cancel of a waiting
  * job, a `jobs` command, a watch of a job that has not started). Never
- * fails: a later pass does what this one could not (this process may lack
- * --allow-run). Nothing for a store that cannot schedule.
+ * throws: a later pass does what this one could not (this process may lack
+ * --allow-run), but a pass that fails says why, for the caller to show
+ * (a broken limit file or lock stalls every queued job until it is fixed).
+ * Nothing for a store that cannot schedule.
+ *
+ * @returns Why the pass failed, in one line, or `undefined`.
  */
-export async function schedulePending(store: JobStore): Promise<void> {
+export async function schedulePending(
+  store: JobStore,
+): Promise<string | undefined> {
   // The host's lease renewer of a store shared by hosts, should it have died.
   ensureRenewer(store);
-  if (!store.capabilities.scheduling) return;
+  if (!store.capabilities.scheduling) return undefined;
   const dir = store.localDir;
   try {
     if (hasFile(dir, PENDING_FILE)) {
       await withScheduleLock(dir, () => pass(store, dir));
     }
-  } catch {
-    // Best effort: the next pass of any process does it.
+    return undefined;
+  } catch (err) {
+    return `queued and waiting jobs not started: ${
+      err instanceof Error ? err.message : String(err)
+    }`;
   }
 }
 
@@ -270,7 +283,7 @@ async function withScheduleLock<T>(
     throw err;
   }
   try {
-    await file.lock(true);
+    await lockBounded(file, join(dir, SCHEDULE_LOCK_FILE));
     return await fn();
   } finally {
     file.close();

@@ -137,19 +137,76 @@ function openLockFileSync(id: string, path: string): Deno.FsFile {
 }
 
 /**
- * Runs `fn` holding an exclusive cross-process lock (flock) on a job's lock
- * file. The lock goes with the process if it dies, even by SIGKILL.
+ * How long a lock held by another process is waited for: a few seconds
+ * for a command someone waits on; a supervisor raises it
+ * ({@linkcode setLockWait}), its end being worth a longer wait.
+ */
+let lockWait = 5_000;
+
+/** Sets how long {@linkcode lockBounded} waits (for this process). */
+export function setLockWait(ms: number): void {
+  lockWait = ms;
+}
+
+/**
+ * Takes an exclusive flock on an open file, waiting at most the process's
+ * lock wait for another holder: a holder that is stopped (SIGSTOP) or hung
+ * must not stop every other process for ever. Polled, not `lock()`: a
+ * pending flock cannot be called off, and would keep the process alive.
  *
- * The open and an uncontended lock are synchronous: each asynchronous call
- * is a trip through Deno's thread pool, which the supervisor's record of a
- * job's end waits for. Only a lock another process holds is waited for
- * asynchronously.
+ * @param file The open lock file.
+ * @param path Its path, for the error.
+ * @throws {Deno.errors.TimedOut} Naming the file and, on Linux, the PID
+ * that holds it.
+ */
+export async function lockBounded(
+  file: Deno.FsFile,
+  path: string,
+): Promise<void> {
+  const end = Date.now() + lockWait;
+  for (
+    let pause = 5;
+    !file.tryLockSync(true);
+    pause = Math.min(pause * 2, 100)
+  ) {
+    if (Date.now() >= end) {
+      const pid = lockHolder(file);
+      throw new Deno.errors.TimedOut(
+        `Gave up after ${lockWait / 1000} s waiting for the lock on ${path}${
+          pid === undefined ? "" : ` (held by PID ${pid})`
+        }`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+/** The PID that holds a flock on the file, from /proc/locks (Linux). */
+function lockHolder(file: Deno.FsFile): number | undefined {
+  try {
+    const { ino } = file.statSync();
+    for (const line of Deno.readTextFileSync("/proc/locks").split("\n")) {
+      const m = /^\d+: FLOCK\s+\S+\s+\S+\s+(\d+) [0-9a-f]+:[0-9a-f]+:(\d+) /
+        .exec(line);
+      if (m && Number(m[2]) === ino) return Number(m[1]);
+    }
+  } catch {
+    // Not Linux, or not allowed: the file alone is named.
+  }
+  return undefined;
+}
+
+/**
+ * Runs `fn` holding an exclusive cross-process lock (flock) on a job's lock
+ * file ({@linkcode lockBounded}). The lock goes with the process if it
+ * dies, even by SIGKILL.
  *
  * @param id The job's ID, for the error.
  * @param path The lock file.
  * @param fn What to do under the lock.
  * @returns What `fn` returns.
  * @throws {JobNotFoundError} If the jobs directory does not exist.
+ * @throws {Deno.errors.TimedOut} If another process holds the lock too long.
  */
 export async function withFileLock<T>(
   id: string,
@@ -158,7 +215,7 @@ export async function withFileLock<T>(
 ): Promise<T> {
   const file = openLockFileSync(id, path);
   try {
-    if (!file.tryLockSync(true)) await file.lock(true);
+    await lockBounded(file, path);
     return await fn();
   } finally {
     file.close();

@@ -12,7 +12,7 @@ import {
   firstPositional,
   parseFlags,
 } from "../_args.ts";
-import { out } from "../_output.ts";
+import { out, safe, warn } from "../_output.ts";
 import type { JobsContext } from "./_context.ts";
 import { JobNotFoundError } from "../../store/job_id.ts";
 import { closest, SYNONYMS } from "../_suggest.ts";
@@ -72,7 +72,8 @@ export async function jobsCommand(args: string[]): Promise<number> {
   // that was to start them have died (`jobs limit` runs a pass of its own).
   if (sub !== "limit") {
     const { schedulePending } = await import("../../schedule/schedule.ts");
-    await schedulePending(store);
+    const warning = await schedulePending(store);
+    if (warning !== undefined) await warn(`warning: ${safe(warning)}`);
   }
   const ctx: JobsContext = {
     command,
