@@ -116,29 +116,33 @@ export interface SchedulePass {
 
 /**
  * A scheduler pass, if some job of the store may be waiting or queued (one
- * `lstat` otherwise): the one entry for whoever may have freed a slot or
- * ended a dependency (a supervisor at its job's end, a cancel of a waiting
- * job, a `jobs` command, a watch of a job that has not started). Never
- * throws: a later pass does what this one could not (this process may lack
- * --allow-run), but a pass that fails says why, for the caller to show
- * (a broken limit file or lock stalls every queued job until it is fixed).
- * Nothing for a store that cannot schedule.
+ * `lstat` of the pending marker otherwise): the one entry for whoever may
+ * have freed a slot or ended a dependency (a supervisor at its job's end, a
+ * cancel of a waiting job, a `jobs` command, a watch of a job that has not
+ * started). With `force`, for a caller that lists the jobs anyway or knows
+ * one waits, the pass runs without the marker, and so puts back a marker
+ * someone deleted. Never throws: a later pass does what this one could not
+ * (this process may lack --allow-run), but a pass that fails says why, for
+ * the caller to show (a broken limit file or lock stalls every queued job
+ * until it is fixed). Nothing for a store that cannot schedule.
  *
  * @returns Why the pass failed, in one line, or `undefined`.
  */
 export async function schedulePending(
   store: JobStore,
+  force = false,
 ): Promise<string | undefined> {
   // The host's lease renewer of a store shared by hosts, should it have died.
   ensureRenewer(store);
   if (!store.capabilities.scheduling) return undefined;
   const dir = store.localDir;
+  const marked = hasFile(dir, PENDING_FILE);
   try {
-    if (hasFile(dir, PENDING_FILE)) {
-      await withScheduleLock(dir, () => pass(store, dir));
-    }
+    if (marked || force) await withScheduleLock(dir, () => pass(store, dir));
     return undefined;
   } catch (err) {
+    // A listing of a directory this user may not write: nothing waits on it.
+    if (!marked && err instanceof Deno.errors.PermissionDenied) return undefined;
     return `queued and waiting jobs not started: ${
       err instanceof Error ? err.message : String(err)
     }`;

@@ -76,8 +76,14 @@ Deno.test("a scheduler lock held by a stopped process: jobs warns and goes on", 
 Deno.test("a broken limit file or scheduler lock is said, not silent", async (t) => {
   for (
     const [name, make] of [
-      ["a limit file that is a directory", (d: string) => Deno.mkdir(`${d}/limit`)],
-      ["a limit file of garbage", (d: string) => Deno.writeTextFile(`${d}/limit`, "zz\n")],
+      [
+        "a limit file that is a directory",
+        (d: string) => Deno.mkdir(`${d}/limit`),
+      ],
+      [
+        "a limit file of garbage",
+        (d: string) => Deno.writeTextFile(`${d}/limit`, "zz\n"),
+      ],
       [
         "a scheduler lock that is a directory",
         (d: string) => Deno.mkdir(`${d}/.schedule.lock`),
@@ -92,11 +98,13 @@ Deno.test("a broken limit file or scheduler lock is said, not silent", async (t)
         await make(dir);
         const r = await jobs(dir, "--all");
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, /^warning: queued and waiting jobs not started: .+\n$/);
+        assert.match(
+          r.stderr,
+          /^warning: queued and waiting jobs not started: .+\n$/,
+        );
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
     });
   }
 });
-

@@ -119,7 +119,10 @@ Deno.test("the renewer renews held jobs, whatever else the log dir holds", async
   Deno.utimeSync(`${s.logDir}/${c}.live`, future, future);
   const renewer = runRenewer(s.store);
   try {
-    const first = await until("c's lease", async () => (await s.lease(c)) ?? undefined);
+    const first = await until(
+      "c's lease",
+      async () => (await s.lease(c)) ?? undefined,
+    );
     await until(
       "a second renewal of c",
       async () => (await s.lease(c))!.getTime() > first.getTime(),

@@ -72,7 +72,10 @@ export async function jobsCommand(args: string[]): Promise<number> {
   // that was to start them have died (`jobs limit` runs a pass of its own).
   if (sub !== "limit") {
     const { schedulePending } = await import("../../schedule/schedule.ts");
-    const warning = await schedulePending(store);
+    // A listing reads every record anyway: its pass goes without the
+    // pending marker, which puts a deleted one back.
+    const lists = sub === "list" || (sub === undefined && !positionals.length);
+    const warning = await schedulePending(store, lists);
     if (warning !== undefined) await warn(`warning: ${safe(warning)}`);
   }
   const ctx: JobsContext = {
