@@ -11,6 +11,7 @@
 import { dirname, fromFileUrl, resolve, toFileUrl } from "../../util/path.ts";
 import { describe } from "../../spawn/errors.ts";
 import type { PullOptions } from "../../flags.ts";
+import { redact } from "../../store/redact.ts";
 
 /** One pack listed in a registry's index. */
 export interface PackEntry {
@@ -51,16 +52,52 @@ export type RegistrySource =
   }
   | {
     kind: "http";
-    /** The remote as the user gave it. */
+    /** The remote as the user gave it, without its credentials. */
     remote: string;
-    /** The index's URL. */
+    /** The index's URL (never with credentials). */
     indexUrl: URL;
+    /** The `Authorization` header for the registry's origin, if any. */
+    auth?: string;
   };
 
 /** Where a chosen pack's bytes are. */
 export type PackLocation =
   | { kind: "file"; path: string; display: string }
-  | { kind: "http"; url: URL; display: string };
+  | { kind: "http"; url: URL; display: string; auth?: string };
+
+/** The environment variable naming a detached pull's credentials file. */
+export const PULL_AUTH_ENV = "EPACK_PULL_AUTH_FILE";
+
+/**
+ * Takes the credentials out of an http(s) registry URL
+ * (`https://user:pass@host/`), so that they never reach a command line, a
+ * record, a listing or a log: the URL that is shown and passed on has none.
+ *
+ * @returns The URL without them, and `user:pass` if it had any.
+ */
+export function splitCredentials(
+  remote: string,
+): { remote: string; userinfo?: string } {
+  if (!/^https?:\/\//i.test(remote)) return { remote };
+  let url: URL;
+  try {
+    url = new URL(remote);
+  } catch {
+    return { remote: redact(remote) };
+  }
+  if (url.username === "" && url.password === "") return { remote };
+  const userinfo = `${decodeURIComponent(url.username)}:${
+    decodeURIComponent(url.password)
+  }`;
+  url.username = url.password = "";
+  return { remote: url.href, userinfo };
+}
+
+/** The HTTP Basic `Authorization` header of `user:pass`. */
+function basicAuth(userinfo: string): string {
+  const bytes = new TextEncoder().encode(userinfo);
+  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+}
 
 /** The filters of a pull; every one given must match. */
 export type PackCriteria = Pick<
@@ -110,6 +147,7 @@ export function isDigest(text: string): boolean {
 export function parseRemote(
   remote: string,
   cwd: string = Deno.cwd(),
+  userinfo?: string,
 ): RegistrySource {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(remote)?.[1]
     ?.toLowerCase();
@@ -125,7 +163,12 @@ export function parseRemote(
       if (!url.pathname.endsWith("/")) url.pathname += "/";
       url = new URL("index.json", url);
     }
-    return { kind: "http", remote, indexUrl: url };
+    return {
+      kind: "http",
+      remote,
+      indexUrl: url,
+      ...(userinfo === undefined ? {} : { auth: basicAuth(userinfo) }),
+    };
   }
   let path: string;
   if (scheme === "file") {
@@ -200,7 +243,10 @@ export async function loadIndex(
     try {
       res = await fetch(source.indexUrl, {
         signal: options.signal,
-        headers: { accept: "application/json" },
+        headers: {
+          accept: "application/json",
+          ...(source.auth === undefined ? {} : { authorization: source.auth }),
+        },
       });
     } catch (err) {
       if (options.signal?.aborted) throw err;
@@ -448,7 +494,7 @@ export async function resolveLocation(
       throw escapes("escapes the registry");
     }
     url.hash = "";
-    return { kind: "http", url, display: url.href };
+    return { kind: "http", url, display: url.href, auth: source.auth };
   }
   const url = new URL(entry.path, toFileUrl(source.indexPath));
   if (url.protocol !== "file:") throw escapes("is not a file path");
