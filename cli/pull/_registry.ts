@@ -224,8 +224,12 @@ export async function loadIndex(
   if (source.kind === "file") {
     where = source.indexPath;
     try {
-      text = await Deno.readTextFile(source.indexPath);
+      text = await readIndexText(
+        (await Deno.open(source.indexPath)).readable,
+        where,
+      );
     } catch (err) {
+      if (err instanceof RegistryError) throw err;
       if (err instanceof Deno.errors.NotFound) {
         throw new RegistryError(
           `No registry at ${source.remote}: ${source.indexPath} does not exist`,
@@ -274,9 +278,9 @@ export async function loadIndex(
       source = { ...source, indexUrl: final };
     }
     try {
-      text = await res.text();
+      text = await readIndexText(res.body, where);
     } catch (err) {
-      if (options.signal?.aborted) throw err;
+      if (options.signal?.aborted || err instanceof RegistryError) throw err;
       throw new RegistryError(
         `Cannot read the registry index ${where}: ${describe(err)}`,
         { cause: err },
@@ -284,6 +288,37 @@ export async function loadIndex(
     }
   }
   return { entries: parseIndex(text, where), source };
+}
+
+/**
+ * The largest registry index read, in bytes (64 MiB): some hundred thousand
+ * packs. A bigger one is refused rather than read into memory whole.
+ */
+export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+/** Reads an index's bytes as text, refusing more than {@linkcode MAX_INDEX_BYTES}. */
+async function readIndexText(
+  body: ReadableStream<Uint8Array> | null,
+  where: string,
+): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body ?? []) {
+    size += chunk.length;
+    // Leaving the loop cancels the stream.
+    if (size > MAX_INDEX_BYTES) {
+      throw new RegistryError(
+        `The registry index ${where} is larger than ${
+          MAX_INDEX_BYTES / 1024 / 1024
+        } MiB; refused`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) bytes.set(c, (at += c.length) - c.length);
+  return new TextDecoder().decode(bytes);
 }
 
 /**
