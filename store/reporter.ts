@@ -44,7 +44,7 @@ export class JobReporter implements AsyncDisposable {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> | undefined;
   #error: unknown;
-  #ended = false;
+  #ended: string | undefined;
   #writes = 0;
 
   constructor(
@@ -72,6 +72,11 @@ export class JobReporter implements AsyncDisposable {
     return this.#writes;
   }
 
+  /** The status of the job if a write found it ended (and was dropped). */
+  get ended(): string | undefined {
+    return this.#ended;
+  }
+
   /** Whether a flush would have something to do. */
   get waiting(): boolean {
     return this.#pending !== undefined || this.#writing !== undefined;
@@ -84,7 +89,7 @@ export class JobReporter implements AsyncDisposable {
    */
   progress(progress: ProgressReport): void {
     const value = checkProgress(progress);
-    if (this.#ended) return;
+    if (this.#ended !== undefined) return;
     this.#pending = { value, at: Date.now() };
     this.#schedule();
   }
@@ -178,7 +183,7 @@ export class JobReporter implements AsyncDisposable {
       });
     } catch (err) {
       if (!(err instanceof JobEnded)) throw err;
-      this.#ended = true;
+      this.#ended = err.job.status;
       this.#pending = undefined;
       if (result !== undefined) {
         throw new Error(

@@ -5,6 +5,7 @@
 import { JOB_ID_ENV } from "../../jobs.ts";
 import { reportProgress, reportResult } from "../../report.ts";
 import { JobReporter } from "../../store/reporter.ts";
+import { parseCount } from "../../store/report_rules.ts";
 import type { ProgressReport } from "../../store/job.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
 import { outJson } from "../_output.ts";
@@ -20,10 +21,12 @@ export async function report(ctx: JobsContext): Promise<number> {
   const number = (flag: string): number | undefined => {
     const given = text(flag);
     if (given === undefined) return undefined;
-    const n = given.trim() === "" ? NaN : Number(given);
-    if (!Number.isFinite(n) || n < 0) {
+    const n = parseCount(given);
+    if (n === undefined) {
       throw usageError(
-        `Invalid --${flag} ${JSON.stringify(given)}: a number, 0 or more`,
+        `Invalid --${flag} ${
+          JSON.stringify(given)
+        }: a number, 0 or more, in decimal digits`,
         command,
       );
     }
@@ -63,6 +66,7 @@ export async function report(ctx: JobsContext): Promise<number> {
     : { done, total, unit, message };
   // Without --allow-env nothing says this is a job.
   const jobId = readEnv(JOB_ID_ENV);
+  let ended: string | undefined;
   try {
     if (jobId === undefined) {
       // Outside a job the library's calls only check the values.
@@ -75,6 +79,7 @@ export async function report(ctx: JobsContext): Promise<number> {
       if (progress !== undefined) reporter.progress(progress);
       if (result !== undefined) await reporter.result(result);
       await reporter.flush();
+      ended = reporter.ended;
     }
   } catch (err) {
     if (err instanceof TypeError || err instanceof RangeError) {
@@ -85,6 +90,15 @@ export async function report(ctx: JobsContext): Promise<number> {
       { cause: err },
     );
   }
-  if (ctx.json) await outJson({ id: jobId ?? null, reported: !!jobId });
+  if (ctx.json) {
+    await outJson({
+      id: jobId ?? null,
+      reported: jobId !== undefined && ended === undefined,
+      // Dropped: an ended job keeps the progress it ended with.
+      ...(ended === undefined
+        ? {}
+        : { reason: `the job has ended (${ended})` }),
+    });
+  }
   return EXIT.OK;
 }
