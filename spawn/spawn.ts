@@ -158,13 +158,10 @@ async function recordScheduled(
   try {
     return await createScheduled(store, create);
   } catch (err) {
-    if (err instanceof JobNotFoundError) {
-      throw new SpawnError(
-        `Cannot run after job ${err.id}: no such job in ${store.location}`,
-        { cause: err },
-      );
-    }
+    // The lookup's own words, as `jobs <ref>` says them (a reference too
+    // short, a name that matches nothing).
     if (
+      err instanceof JobNotFoundError ||
       err instanceof AmbiguousJobIdError || err instanceof InvalidJobIdError ||
       err instanceof DependencyCycleError
     ) {

@@ -16,7 +16,13 @@ import {
 import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
 import { refuseExisting } from "./_download.ts";
-import { parseRemote, PULL_AUTH_ENV, RegistryError } from "./_registry.ts";
+import {
+  loadIndex,
+  parseRemote,
+  PULL_AUTH_ENV,
+  RegistryError,
+  selectPack,
+} from "./_registry.ts";
 import { describe } from "../../spawn/errors.ts";
 
 /**
@@ -69,13 +75,26 @@ async function detachPull(command: PullCommand): Promise<number> {
   const remote = source.kind === "file" && !/^file:/i.test(command.remote)
     ? resolve(cwd, command.remote)
     : command.remote;
+  const workingDir = resolve(cwd, String(command.values.cwd ?? "."));
+  // The job would only fail later, in its log. A directory (the job's by
+  // default) gets the pack under a name the index gives: a local index is
+  // read now for it; a remote one is left to the job.
+  let dir: string | undefined = workingDir;
   if (options.output !== undefined) {
     const slash = options.output.endsWith("/") ? "/" : "";
     options.output = resolve(cwd, options.output) + slash;
-    // The job would only fail later, in its log. A directory gets the
-    // pack inside, under a name the index gives: the job checks that one.
     const isDir = slash !== "" || isDirectory(options.output);
     if (!isDir) refuseExisting(options.output, options.force === true);
+    dir = isDir ? options.output : undefined;
+  }
+  if (dir !== undefined && source.kind === "file") {
+    const entry = await loadIndex(source)
+      .then(({ entries }) => selectPack(entries, options, remote))
+      .catch(() => undefined); // Said by the job, in its log.
+    if (entry !== undefined) {
+      const file = `${entry.name}-${entry.version}.epack`;
+      refuseExisting(resolve(dir, file), options.force === true);
+    }
   }
   const chosen = chooseStore(command.values);
   // The registry's credentials go to the job in a file only this user can
@@ -95,7 +114,7 @@ async function detachPull(command: PullCommand): Promise<number> {
     flags: buildPullFlags(options),
     store: chosen.name,
     carry: chosen.given ? { store: chosen.name } : {},
-    workingDir: resolve(cwd, String(command.values.cwd ?? ".")),
+    workingDir,
     json: command.json,
     ...(command.timeout !== undefined ? { timeout: command.timeout } : {}),
     ...command.control,
