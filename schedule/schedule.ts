@@ -19,6 +19,8 @@ import {
 import {
   lockBounded,
   openLockFile,
+  removeIfPresent,
+  removeSyncIfPresent,
   writeFileDurably,
 } from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
@@ -91,7 +93,7 @@ export async function setJobLimit(
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     return await withScheduleLock(dir, async () => {
       const path = join(dir, LIMIT_FILE);
-      if (n === 0) removeIfThere(path);
+      if (n === 0) await removeIfPresent(path);
       else writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
       return await pass(store, dir);
     }) as SchedulePass;
@@ -115,16 +117,12 @@ export interface SchedulePass {
 }
 
 /**
- * A scheduler pass, if some job of the store may be waiting or queued (one
- * `lstat` of the pending marker otherwise): the one entry for whoever may
- * have freed a slot or ended a dependency (a supervisor at its job's end, a
- * cancel of a waiting job, a `jobs` command, a watch of a job that has not
- * started). With `force`, for a caller that lists the jobs anyway or knows
- * one waits, the pass runs without the marker, and so puts back a marker
- * someone deleted. Never throws: a later pass does what this one could not
- * (this process may lack --allow-run), but a pass that fails says why, for
- * the caller to show (a broken limit file or lock stalls every queued job
- * until it is fixed). Nothing for a store that cannot schedule.
+ * A scheduler pass if the pending marker says some job may wait (one
+ * `lstat` otherwise), or always with `force` (a listing reads every record
+ * anyway; a watch knows its job waits), which puts back a deleted marker.
+ * The one entry for whoever may have freed a slot or ended a dependency.
+ * Never throws (a later pass does what this one could not), but says why a
+ * pass failed: a broken limit file or lock stalls every queued job.
  *
  * @returns Why the pass failed, in one line, or `undefined`.
  */
@@ -142,7 +140,9 @@ export async function schedulePending(
     return undefined;
   } catch (err) {
     // A listing of a directory this user may not write: nothing waits on it.
-    if (!marked && err instanceof Deno.errors.PermissionDenied) return undefined;
+    if (!marked && err instanceof Deno.errors.PermissionDenied) {
+      return undefined;
+    }
     return `queued and waiting jobs not started: ${
       err instanceof Error ? err.message : String(err)
     }`;
@@ -199,12 +199,9 @@ export async function createScheduled(
 
 /** Thrown when a job's dependencies lead back to it. */
 export class DependencyCycleError extends Error {
-  /** The jobs of the cycle, the first one again at the end. */
-  readonly cycle: string[];
-  /** Makes the error, given the jobs of the cycle. */
-  constructor(cycle: string[]) {
+  /** Makes the error, given the jobs of the cycle (the first again last). */
+  constructor(readonly cycle: string[]) {
     super(`The jobs to run after form a cycle: ${cycle.join(" -> ")}`);
-    this.cycle = cycle;
   }
   /** The error's name, shown before its message. */
   override get name(): string {
@@ -278,16 +275,17 @@ async function withScheduleLock<T>(
   dir: string,
   fn: () => Promise<T>,
 ): Promise<T | undefined> {
+  const path = join(dir, SCHEDULE_LOCK_FILE);
   let file: Deno.FsFile;
   try {
-    file = await openLockFile("schedule", join(dir, SCHEDULE_LOCK_FILE));
+    file = await openLockFile("schedule", path);
   } catch (err) {
     // No jobs directory: nothing to schedule.
     if (err instanceof JobNotFoundError) return undefined;
     throw err;
   }
   try {
-    await lockBounded(file, join(dir, SCHEDULE_LOCK_FILE));
+    await lockBounded(file, path);
     return await fn();
   } finally {
     file.close();
@@ -381,19 +379,11 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
     else if (s === "waiting" || s === "ready") result.waiting++;
   }
   const marker = join(dir, PENDING_FILE);
-  if (result.queued + result.waiting === 0) removeIfThere(marker);
+  if (result.queued + result.waiting === 0) removeSyncIfPresent(marker);
   else if (!hasFile(dir, PENDING_FILE)) {
     writeFileDurably(marker, new Uint8Array());
   }
   return result;
-}
-
-function removeIfThere(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
 }
 
 /** Whether a waiting job may start, must wait, or must end cancelled. */

@@ -3,11 +3,7 @@
 // different things about which jobs are supervised, ended or lost.
 
 import type postgres from "npm:postgres@3.4.9";
-import {
-  FINAL_STATUSES,
-  SUPERVISED_STATUSES,
-  SUPERVISOR_START_GRACE_MS,
-} from "./rules.ts";
+import { SUPERVISED_STATUSES, SUPERVISOR_START_GRACE_MS } from "./rules.ts";
 
 /** The client's query builder, as the store and the renewer use it. */
 type Sql = postgres.Sql<Record<string, never>>;
@@ -18,11 +14,6 @@ type Sql = postgres.Sql<Record<string, never>>;
  */
 export function supervisedSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
   return sql`status IN ${sql(SUPERVISED_STATUSES as string[])}`;
-}
-
-/** `status IN (...)` of the final statuses (rules.ts `isFinalStatus`). */
-export function finalSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
-  return sql`status IN ${sql(FINAL_STATUSES as string[])}`;
 }
 
 /**

@@ -3,6 +3,7 @@
 // and only then move it into place. Or, with --detach, start all that as a
 // job with exactly the flags buildPullFlags() makes.
 
+import { loadIndex } from "./_index.ts";
 import { resolve } from "../../util/path.ts";
 import { buildPullFlags } from "../../flags.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
@@ -17,7 +18,6 @@ import { startJob } from "../_detach.ts";
 import { chooseStore } from "../_store.ts";
 import { refuseExisting } from "./_download.ts";
 import {
-  loadIndex,
   parseRemote,
   PULL_AUTH_ENV,
   RegistryError,
