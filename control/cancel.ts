@@ -12,6 +12,7 @@ import {
 } from "../store/rules.ts";
 import { DEFAULT_KILL_GRACE } from "../store/job_options.ts";
 import {
+  isSupervisorStopped,
   livenessPath,
   signalSupervisor as signalLocal,
 } from "../store/liveness.ts";
@@ -229,13 +230,20 @@ async function awaitEnd(c: Cancel): Promise<CancelResult> {
     if (!(err instanceof WaitTimeoutError)) throw err;
     ended = await c.store.load(c.id);
     if (isSupervisedStatus(ended.status)) {
+      // Stopped again since this call continued it: nothing goes on.
+      const stopped = !c.remote &&
+        await isSupervisorStopped(livenessPath(c.store, c.id));
       return {
         outcome: "stopping",
         message: `Job ${c.id} has not ended ${
           formatDuration(c.grace + CANCEL_MARGIN)
         } after the cancel (SIGKILL was due after ${
           formatDuration(c.grace)
-        }); its supervisor goes on stopping it`,
+        }); ${
+          stopped
+            ? "its supervisor is stopped (SIGSTOP): it stops the job once continued (SIGCONT)"
+            : "its supervisor goes on stopping it"
+        }`,
         job: ended,
       };
     }

@@ -32,16 +32,21 @@ export class ProcFsInspector implements ProcessInspector {
   #bootTime: number | undefined;
   #problem: string | undefined;
 
-  processes(pids?: readonly number[]): ProcessInfo[] | undefined {
+  /** The PIDs asked about, or every one in /proc (forgetting the last problem). */
+  #list(pids?: readonly number[]): readonly number[] | undefined {
     this.#problem = undefined;
-    const out: ProcessInfo[] = [];
-    let list: readonly number[];
     try {
-      list = pids ?? numericEntries();
+      return pids ?? numericEntries();
     } catch (err) {
       this.#problem = `Cannot list /proc: ${String(err)}`;
       return undefined;
     }
+  }
+
+  processes(pids?: readonly number[]): ProcessInfo[] | undefined {
+    const out: ProcessInfo[] = [];
+    const list = this.#list(pids);
+    if (list === undefined) return undefined;
     const boot = this.#boot();
     if (boot === undefined) return undefined;
     for (const pid of list) {
@@ -58,14 +63,8 @@ export class ProcFsInspector implements ProcessInspector {
   }
 
   carrying(entry: string, pids?: readonly number[]): Set<number> | undefined {
-    this.#problem = undefined;
-    let list: readonly number[];
-    try {
-      list = pids ?? numericEntries();
-    } catch (err) {
-      this.#problem = `Cannot list /proc: ${String(err)}`;
-      return undefined;
-    }
+    const list = this.#list(pids);
+    if (list === undefined) return undefined;
     const found = new Set<number>();
     const decoder = new TextDecoder();
     for (const pid of list) {

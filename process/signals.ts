@@ -19,6 +19,18 @@ export const QUIET_SIGNALS: readonly Deno.Signal[] = [
   "SIGALRM",
   "SIGVTALRM",
   "SIGPROF",
+  // These end a Deno process too, a listener or not (Deno refuses one for
+  // SIGILL and SIGFPE); blocked, a real fault still ends it.
+  "SIGTRAP",
+  "SIGABRT",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGSYS",
+  "SIGFPE",
+  "SIGILL",
+  ...(Deno.build.os === "linux"
+    ? ["SIGPWR", "SIGSTKFLT", "SIGIO"] as const
+    : []),
 ];
 
 /**
@@ -36,7 +48,7 @@ const NAMES = QUIET_SIGNALS.map((s) => s.slice(3)).join(",");
 // in macOS's perl.
 function perlScript(how: "SIG_BLOCK" | "SIG_UNBLOCK", note = ""): string {
   return `use POSIX (); POSIX::sigprocmask(POSIX::${how}(), POSIX::SigSet->new(${
-    QUIET_SIGNALS.map((s) => `POSIX::${s}()`).join(",")
+    QUIET_SIGNALS.map((s) => signalNumber(s)).join(",")
   })) or die "sigprocmask: $!\\n"; ${note}` +
     'exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n";';
 }

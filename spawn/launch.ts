@@ -8,7 +8,7 @@ import type { Job } from "../store/job.ts";
 import type { JobStore } from "../store/contract.ts";
 import { STORE_ENV } from "../store/env.ts";
 import { livenessPath } from "../store/liveness.ts";
-import { journalLine } from "../store/journal.ts";
+import { journalLine, writeJournal } from "../store/journal.ts";
 import { renewerRunning } from "../store/pg_lease.ts";
 import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
 import {
@@ -125,9 +125,7 @@ export function launchSupervisor(
   ];
   const live = livenessPath(store, job.id);
   const shim = useShim();
-  Deno.writeTextFileSync(live, planText(store, job, deno, options.gate), {
-    mode: 0o600,
-  });
+  writeJournal(live, planText(store, job, deno, options.gate));
   const program = shim
     ? [...unquietLaunch(), PERL, shimFile(store.localDir), live]
     : deno;
@@ -227,7 +225,7 @@ function planText(
  * the record `running` (launchSupervisor's `gate`).
  */
 export function openGate(store: JobStore, id: string): void {
-  Deno.writeTextFileSync(livenessPath(store, id), "G\n", { append: true });
+  writeJournal(livenessPath(store, id), "G\n", true);
 }
 
 /**

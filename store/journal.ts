@@ -75,28 +75,106 @@ export interface Journal {
 }
 
 /**
+ * Opens a job's file (`<id>.live`, `<id>.ctl`) only as the regular file its
+ * name holds: never through a symlink (a write would land on its target)
+ * and never a FIFO or a device (opening one may block every reader until a
+ * writer comes). The name is checked before the open and the open file
+ * against the name after it; one replaced in between is refused too.
+ *
+ * @param path The file.
+ * @param options How to open it; `create`: made (mode 0600) if absent,
+ * never through a symlink.
+ * @returns The open file, or `undefined` if there is none.
+ * @throws {Deno.errors.InvalidData} If it is not a regular file.
+ */
+export function openJobFile(
+  path: string,
+  options: { write?: boolean; append?: boolean; create?: boolean } = {},
+): Deno.FsFile | undefined {
+  const { create = false, ...how } = options;
+  for (let tries = 0;; tries++) {
+    let named: Deno.FileInfo;
+    try {
+      named = Deno.lstatSync(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (!create) return undefined;
+      try {
+        // O_EXCL: never through a symlink, dangling or not.
+        return Deno.openSync(path, {
+          ...how,
+          read: true,
+          createNew: true,
+          mode: 0o600,
+        });
+      } catch (err) {
+        if (err instanceof Deno.errors.AlreadyExists && tries < 3) continue;
+        throw err;
+      }
+    }
+    if (!named.isFile) {
+      throw new Deno.errors.InvalidData(`Not a regular file: ${path}`);
+    }
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(path, { ...how, read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound && tries < 3) continue;
+      throw err;
+    }
+    const opened = file.statSync();
+    if (opened.isFile && opened.ino === named.ino && opened.dev === named.dev) {
+      return file;
+    }
+    file.close();
+    throw new Deno.errors.InvalidData(`Not a regular file: ${path}`);
+  }
+}
+
+/**
  * Reads a job's journal: `undefined` if there is none (no such file), or it
- * is not a regular file.
+ * is not a regular file (see {@linkcode openJobFile}).
  *
  * @param path The job's `<id>.live`.
  */
 export function readJournal(path: string): Journal | undefined {
+  let file: Deno.FsFile | undefined;
+  try {
+    file = openJobFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.InvalidData) return undefined;
+    throw err;
+  }
+  if (file === undefined) return undefined;
+  using _ = file;
   // The mtime dates the last line: read with the text it dates.
   for (let tries = 0;; tries++) {
-    let before: Deno.FileInfo;
-    let bytes: Uint8Array;
-    try {
-      before = Deno.statSync(path);
-      if (!before.isFile) return undefined;
-      bytes = Deno.readFileSync(path);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
-    }
-    const mtime = Deno.statSync(path).mtime?.getTime();
-    if (tries < 3 && mtime !== before.mtime?.getTime()) continue;
+    const before = file.statSync().mtime?.getTime();
+    file.seekSync(0, Deno.SeekMode.Start);
+    const bytes = readAll(file);
+    const mtime = file.statSync().mtime?.getTime();
+    if (tries < 3 && mtime !== before) continue;
     return parseJournal(decoder.decode(bytes), mtime ?? Date.now());
   }
+}
+
+function readAll(file: Deno.FsFile): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const buf = new Uint8Array(65536);
+    const n = file.readSync(buf);
+    if (n === null || n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    size += n;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 function parseJournal(text: string, mtime: number): Journal {
@@ -335,10 +413,30 @@ export function controlPath(livePath: string): string {
  * not there): `C <grace left in ms>`, `P` or `R`. Read by its supervisor.
  */
 export function appendControl(livePath: string, line: string): void {
-  Deno.writeTextFileSync(controlPath(livePath), `${line}\n`, {
+  using file = openJobFile(controlPath(livePath), {
     append: true,
-    mode: 0o600,
-  });
+    create: true,
+  })!;
+  file.writeSync(encoder.encode(`${line}\n`));
+}
+
+/**
+ * Writes the launcher's text (the plan, or `G`) into the journal: the whole
+ * file, or appended.
+ */
+export function writeJournal(
+  livePath: string,
+  text: string,
+  append = false,
+): void {
+  using file = openJobFile(livePath, {
+    write: !append,
+    append,
+    create: true,
+  })!;
+  if (!append) file.truncateSync(0);
+  const bytes = encoder.encode(text);
+  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
 }
 
 /**
@@ -352,7 +450,7 @@ export function appendJournal(
   fields: (string | number)[],
   sync = false,
 ): void {
-  using file = Deno.openSync(livePath, { append: true, read: true });
+  using file = openJobFile(livePath, { append: true, create: true })!;
   const size = file.statSync().size;
   const last = new Uint8Array(1);
   if (size > 0) file.seekSync(size - 1, Deno.SeekMode.Start);

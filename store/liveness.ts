@@ -7,7 +7,12 @@
 import type { Job } from "./job.ts";
 import { validateJobId } from "./job_id.ts";
 import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
-import { appendJournal, foldJournal, readJournal } from "./journal.ts";
+import {
+  appendJournal,
+  foldJournal,
+  openJobFile,
+  readJournal,
+} from "./journal.ts";
 
 /**
  * Where a job's liveness file is on this host: `<localDir>/<id>.live`, for
@@ -34,20 +39,19 @@ export function livenessPath(store: { localDir: string }, id: string): string {
  * `undefined` if there is no liveness file (an epack record, say).
  */
 export function isLivenessHeld(path: string): boolean | undefined {
-  let file: Deno.FsFile;
+  let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(path, { read: true });
+    file = openJobFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    // A FIFO or a symlink there is no supervisor's: as if it were absent.
+    if (err instanceof Deno.errors.InvalidData) return undefined;
     throw err;
   }
-  try {
-    const got = file.tryLockSync(false);
-    if (got) file.unlockSync();
-    return !got;
-  } finally {
-    file.close();
-  }
+  if (file === undefined) return undefined;
+  using _ = file;
+  const got = file.tryLockSync(false);
+  if (got) file.unlockSync();
+  return !got;
 }
 
 /**
@@ -182,13 +186,15 @@ export function claimStale(
   path: string,
   cutoff: number,
 ): Deno.FsFile | undefined {
-  let file: Deno.FsFile;
+  let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(path, { read: true });
+    file = openJobFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    // Not a regular file: never a lock of ours, and a FIFO would block.
+    if (err instanceof Deno.errors.InvalidData) return undefined;
     throw err;
   }
+  if (file === undefined) return undefined;
   let keep = false;
   try {
     const mtime = file.statSync().mtime?.getTime() ?? Infinity;
@@ -216,6 +222,7 @@ function isAt(file: Deno.FsFile, path: string): boolean {
  * named by the `S` line of its journal, while the journal's lock is held
  * and (where start times can be read) that process started when the line
  * says. A record's `pid`, or a database row's, is never used for a signal.
+ * SIGCONT goes first: a supervisor stopped by SIGSTOP would act on nothing.
  *
  * @param livePath The job's `<id>.live`.
  * @param signal The signal.
@@ -225,23 +232,44 @@ export async function signalSupervisor(
   livePath: string,
   signal: Deno.Signal,
 ): Promise<boolean> {
-  if (isLivenessHeld(livePath) !== true) return false;
+  const pid = await provenSupervisor(livePath);
+  if (pid === undefined) return false;
+  try {
+    Deno.kill(pid, "SIGCONT");
+    if (signal !== "SIGCONT") Deno.kill(pid, signal);
+    return true;
+  } catch {
+    return false; // Gone since: its job is ending anyway.
+  }
+}
+
+/**
+ * Whether a job's supervisor, proven as {@linkcode signalSupervisor} proves
+ * it, is stopped (SIGSTOP, or a debugger): then it enforces nothing, its
+ * timeout included, until it is continued.
+ */
+export async function isSupervisorStopped(livePath: string): Promise<boolean> {
+  const pid = await provenSupervisor(livePath);
+  if (pid === undefined) return false;
+  const { readProcess } = await import("../process/inspect.ts");
+  const state = readProcess(pid)?.state ?? "";
+  return state === "T" || state === "t";
+}
+
+/** The PID of the `S` line, on local proof; `undefined` without it. */
+async function provenSupervisor(livePath: string): Promise<number | undefined> {
+  if (isLivenessHeld(livePath) !== true) return undefined;
   const s = readJournal(livePath)?.supervisor;
-  if (s === undefined || s.pid <= 1 || s.pid === Deno.pid) return false;
+  if (s === undefined || s.pid <= 1 || s.pid === Deno.pid) return undefined;
   if (s.ticks !== undefined) {
     const { isEnded, readProcess } = await import("../process/inspect.ts");
     const info = readProcess(s.pid);
     if (
       info !== undefined &&
       (isEnded(info) || (info.startTicks ?? s.ticks) !== s.ticks)
-    ) return false;
+    ) return undefined;
   }
-  try {
-    Deno.kill(s.pid, signal);
-    return true;
-  } catch {
-    return false; // Gone since: its job is ending anyway.
-  }
+  return s.pid;
 }
 
 /**
@@ -253,12 +281,7 @@ export async function signalSupervisor(
  * @throws {Deno.errors.NotFound} If its directory is gone.
  */
 export async function holdLiveness(path: string): Promise<Deno.FsFile> {
-  const file = await Deno.open(path, {
-    read: true,
-    write: true,
-    create: true,
-    mode: 0o600,
-  });
+  const file = openJobFile(path, { write: true, create: true })!;
   try {
     await file.lock(true);
     appendJournal(path, "S", [Deno.pid, "-", "deno"]);

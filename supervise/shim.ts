@@ -19,7 +19,9 @@ export const SHIM_SOURCE: string = String
 #   perl shim.pl <the job's .live file>
 my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, %MORE,
   $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC);
-$SIG{$_} = 'IGNORE' for qw(USR1 USR2 QUIT ALRM VTALRM PROF PIPE TSTP TTIN TTOU);
+# Only TERM, INT and HUP mean "stop the job"; nothing else a user may send
+# (SIGKILL aside) may end the shim and leave its worker unsupervised.
+$SIG{$_} = 'IGNORE' for grep { !/^(KILL|STOP|CONT|CHLD|CLD)$/ } keys %SIG;
 $SIG{$_} = sub { $GOT ||= $_[0]; $NEW = 1 } for qw(TERM INT HUP);
 $SIG{CHLD} = sub { $CHLD = 1 };
 $SIG{CONT} = sub { $CONT = 1 };
@@ -58,6 +60,9 @@ sub ticks {
   open(my $f, '<', "/proc/$_[0]/stat") or return '-';
   (split / /, (<$f> =~ s/^.*\) //sr))[19];
 }
+# A child's signals back to the system's defaults: ignored ones would be
+# inherited through exec.
+sub dflt { $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP)$/ } keys %SIG }
 sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
 # A section after __END__ ("#: name"), compiled when it is first needed.
 sub more {
@@ -69,7 +74,10 @@ sub more {
   die $@ if $@;
 }
 
-open(L, '+<', $ARGV[0]) or exit 2;
+# Only the regular file the name holds: never a symlink's target, never a
+# FIFO (whose open would wait for a writer).
+sub plain { my @l = lstat($_[0]); @l && -f _ && (!$_[1] || (stat $_[1])[1] == $l[1]) }
+plain($ARGV[0]) && open(L, '+<', $ARGV[0]) && plain($ARGV[0], \*L) or exit 2;
 until (flock(L, 2)) { exit 2 if $! != 4 }
 my $go;
 for (slurp(\*L)) {
@@ -89,7 +97,7 @@ if ($P{gate} && !$go) {
 @W = @{$P{argv}};
 put('S', $$, ticks($$), 'shim');
 # Late, cancelled already, or with a cap: the rest is needed now.
-if (-e $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
+if (-e $CTL || -l $CTL || (time() + 1) * 1000 >= $P{late}[0] || $GOT) {
   more('stop');
   first();
 }
@@ -111,7 +119,7 @@ sub start {
       # setsid by its number, which the plan gives where it is known.
       eval { $P{setsid} && syscall($P{setsid}[0]) > 0 }
         || eval { require POSIX; POSIX::setsid() } || setpgrp(0, 0);
-      $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP|NUM|RTM|CLD|IOT|POLL)/ } keys %SIG;
+      dflt();
       umask($UMASK);
       $ENV{EPACK_DETACH_JOB_ID} = $P{id}[0];
       my $log = $P{log}[0];
@@ -190,7 +198,7 @@ sub first {
 # The control file: cancels (C, with the grace they leave, in ms) and
 # pauses (P, R), appended by whoever asks.
 sub read_ctl {
-  open(my $c, '<', $CTL) or return;
+  plain($CTL) && open(my $c, '<', $CTL) && plain($CTL, $c) or return;
   my @l = slurp($c);
   my $t = now();
   for my $i ($CSEEN .. $#l) {
@@ -400,7 +408,7 @@ sub ending {
   for (;;) {
     my $f = fork();
     if (defined $f && !$f) {
-      $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP CHLD CONT PIPE TSTP TTIN TTOU);
+      dflt();
       chdir('/') unless (stat '.')[3];
       exec { $P{finish}[0] } @{$P{finish}};
       exit 127;
