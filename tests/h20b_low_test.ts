@@ -7,7 +7,7 @@ import { cli, withTempDir } from "../testdata/cli_helpers.ts";
 
 const REGISTRY = new URL("../examples/registry", import.meta.url).pathname;
 
-async function records(dir: string): Promise<string[]> {
+function records(dir: string): string[] {
   try {
     return [...Deno.readDirSync(dir)].map((e) => e.name)
       .filter((n) => n.endsWith(".json"));
@@ -34,7 +34,7 @@ Deno.test("pull -d onto an existing output is refused before any job", async (t)
           r.stderr,
           /already exists \(use --force to overwrite it\)\n$/,
         );
-        assert.deepEqual(await records(jobsDir), []);
+        assert.deepEqual(records(jobsDir), []);
       });
     }
   });
