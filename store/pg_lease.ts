@@ -15,7 +15,7 @@
 import type { Job } from "./job.ts";
 import { appendControl, readJournal } from "./journal.ts";
 import { parseJobRecord } from "./record.ts";
-import { cancelDeadline } from "./rules.ts";
+import { cancelDeadline, SUPERVISOR_START_GRACE_MS } from "./rules.ts";
 import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
 import { isJobId } from "./job_id.ts";
 import { sleep } from "../util/timer.ts";
@@ -73,8 +73,16 @@ export async function runRenewer(store: RenewedStore): Promise<void> {
   // come and gone, never to hold them again.
   const known = new Map<string, { mtime: number; cancelAt?: number }>();
   const done = new Set<string>();
-  for (let idle = 0; idle < 2;) {
-    const held = await heldJobs(dir, done);
+  for (let idle = 0;;) {
+    if (idle >= 2) {
+      // Let go, then look once more: a starter that found this renewer
+      // running started none, and its job must not go unrenewed.
+      lock.unlockSync();
+      const last = await heldJobs(dir, done);
+      const quiet = last.held.size === 0 && !last.starting;
+      if (quiet || !lock.tryLockSync(true)) return;
+    }
+    const { held, starting } = await heldJobs(dir, done);
     for (const id of known.keys()) {
       if (held.has(id)) continue;
       known.delete(id);
@@ -89,7 +97,7 @@ export async function runRenewer(store: RenewedStore): Promise<void> {
         // Gone, or the server away: the lease lapses by itself.
       }
     }
-    idle = held.size === 0 ? idle + 1 : 0;
+    idle = held.size === 0 && !starting ? idle + 1 : 0;
     if (held.size > 0) await renewAll(store, dir, held, known);
     await sleep(store.renewEvery * (0.9 + Math.random() * 0.2));
   }
@@ -139,15 +147,17 @@ async function renewAll(
 }
 
 /**
- * The jobs whose `.live` flock some process holds, with its mtime; a job
- * found free after its supervisor came (an `S` line) goes into `done`, and
- * is not looked at again (the journals of ended jobs stay until a clean).
+ * The jobs whose `.live` flock some process holds, with its mtime, and
+ * whether a job is starting (its journal made within the start grace, no
+ * supervisor yet); a job found free after its supervisor came (an `S`
+ * line) goes into `done`, and is not looked at again.
  */
 async function heldJobs(
   dir: string,
   done: Set<string>,
-): Promise<Map<string, number>> {
+): Promise<{ held: Map<string, number>; starting: boolean }> {
   const held = new Map<string, number>();
+  let starting = false;
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile || !entry.name.endsWith(".live")) continue;
     const id = entry.name.slice(0, -".live".length);
@@ -155,12 +165,17 @@ async function heldJobs(
     // A name is not a job's word that it is one ("a,b.live").
     if (done.has(id) || !isJobId(id)) continue;
     try {
-      if (isLivenessHeld(path) === true) {
-        held.set(id, Deno.statSync(path).mtime?.getTime() ?? 0);
-      } else if (readJournal(path)?.supervisor !== undefined) done.add(id);
+      const mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
+      if (isLivenessHeld(path) === true) held.set(id, mtime);
+      else if (readJournal(path)?.supervisor !== undefined) done.add(id);
+      else {
+        // Dated in the future (a hostile touch) is not starting.
+        const age = Date.now() - mtime;
+        starting ||= age >= 0 && age < SUPERVISOR_START_GRACE_MS;
+      }
     } catch {
       // Removed meanwhile.
     }
   }
-  return held;
+  return { held, starting };
 }

@@ -131,6 +131,59 @@ Deno.test("the renewer renews held jobs, whatever else the log dir holds", async
     assert.equal(await s.lease(b), null, "b renewed by a forged name");
   } finally {
     for (const f of files) f.close();
+    // Left as they are: neither a name that is no ID nor a journal dated
+    // in the future keeps the renewer as for a job starting.
+    await renewer;
+  }
+});
+
+Deno.test("an update waits on another client's row lock for a bounded time", async () => {
+  await using s = await setup();
+  const a = await s.running();
+  const locked = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const holder = s.sql.begin(async (tx) => {
+    await tx`SELECT id FROM epack_detach_jobs WHERE id = ${a} FOR UPDATE`;
+    locked.resolve();
+    await release.promise;
+  });
+  try {
+    await locked.promise;
+    const t0 = Date.now();
+    const outcome = await Promise.race([
+      s.store.update(a, (job) => job).then(() => "updated", (e) => String(e)),
+      new Promise<string>((r) => setTimeout(() => r("blocked"), 20_000)),
+    ]);
+    assert.match(outcome, /lock timeout/);
+    assert.ok(Date.now() - t0 < 20_000);
+  } finally {
+    release.resolve();
+    await holder;
+  }
+});
+
+Deno.test("the renewer stays for a job that is starting, and renews it once held", async () => {
+  await using s = await setup();
+  const a = await s.running();
+  // The starter's journal, before its supervisor holds it.
+  const live = `${s.logDir}/${a}.live`;
+  Deno.writeTextFileSync(live, "");
+  const renewer = runRenewer(s.store);
+  let file: Deno.FsFile | undefined;
+  try {
+    // A supervisor that comes some periods later (within the start grace):
+    // a renewer that left after two idle periods would never renew it.
+    const t0 = Date.now();
+    await until("six renewal periods", () => Date.now() - t0 > 6 * 150);
+    file = holdFile(live);
+    await until(
+      "the lease",
+      async () => (await s.lease(a)) ?? undefined,
+      5_000,
+    );
+  } finally {
+    file?.close();
+    Deno.removeSync(live);
     await renewer;
   }
 });
