@@ -1,12 +1,8 @@
 /**
- * Controlling and watching jobs: {@linkcode cancel} stops one,
- * {@linkcode pause} and {@linkcode resume} stop and continue its processes,
- * {@linkcode watchJob} follows its record as it changes,
- * {@linkcode waitForJob} waits for its end, {@linkcode removeJob} removes
- * one that ended, {@linkcode cleanJobs} removes old ended jobs, and
- * {@linkcode setJobLimit} bounds how many run at once. Each takes a job
- * reference (its ID, its name, or a unique prefix or suffix of its ID of 4
- * or more characters, as the CLI does) and the `store` option.
+ * Controlling and watching jobs: cancel, pause, resume, watch, wait for,
+ * remove and clean them, and bound how many run at once. Each function
+ * takes a job reference (its ID, its name, or a unique prefix or suffix of
+ * its ID of 4 or more characters, as the CLI) and the `store` option.
  *
  * @example Follow a job until it ends
  * ```ts ignore

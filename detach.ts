@@ -1,11 +1,8 @@
 /**
- * Runs commands as detached background jobs. {@linkcode spawn} starts the
- * current program again, in a session of its own, as the job's supervisor;
- * the supervisor runs the worker, writes its output to the job's log, and
- * records how the job ended, long after the spawning process has exited.
- *
- * The program that calls `spawn()` must let itself be started as a
- * supervisor: one line at the top of its entry module.
+ * Runs commands as detached background jobs: {@linkcode spawn} starts a
+ * supervisor, in a session of its own, that runs the worker, logs its
+ * output and records how it ended. A program that calls `spawn()` needs one
+ * line at the top of its entry module.
  *
  * @example Detach one of the program's own commands
  * ```ts ignore
@@ -39,21 +36,18 @@ export { DependencyCycleError } from "./schedule/schedule.ts";
 export type * from "./store/types.ts";
 
 /**
- * The one line a program that calls {@linkcode spawn} needs. When the
- * process was started as a job's supervisor, it supervises the job and exits
- * the process; otherwise it returns at once. Call it at the start of the
- * program, before it parses its arguments.
+ * The one line a program that calls {@linkcode spawn} needs, before it
+ * parses its arguments: in a job's supervisor it supervises the job and
+ * exits; elsewhere it returns at once.
  *
- * Requires `--allow-read`, `--allow-write` (the jobs directory) and
- * `--allow-run` in the supervisor, as the program already has if it spawns.
+ * Requires `--allow-read`, `--allow-write` and `--allow-run`, as `spawn()`.
  *
  * @returns Nothing, when this process is not a supervisor.
  */
 export async function superviseIfRequested(): Promise<void> {
   markSupervisorHook();
   if (Deno.args[0] !== SUPERVISE_ARG) return;
-  // The same supervisor as the one this package's CLI starts directly; not
-  // imported statically (see _supervise.ts).
+  // Not imported statically (see _supervise.ts).
   const { supervise } = await import("./_supervise.ts");
   await supervise(Deno.args);
 }

@@ -1,7 +1,6 @@
 /**
- * Durations as people type them on a command line: Go's format (`90s`,
- * `1h30m`, `500ms`), plus `d` for days. Used by the CLI for `--timeout`,
- * `--grace` and `--older-than`.
+ * Durations as people type them: Go's format (`90s`, `1h30m`, `500ms`),
+ * plus `d` for days.
  *
  * @example Parse and format
  * ```ts
@@ -23,19 +22,14 @@ const UNITS: Record<string, number> = {
 };
 
 /**
- * The longest duration accepted anywhere a duration enters (a job's timeout,
- * a stop's grace period, a wait): 36,500 days, about 100 years, in
- * milliseconds. The bound keeps every duration a whole number that a job
- * record holds exactly (epack stores them as integer milliseconds) and that
- * added to any start time is still a valid date.
+ * The longest duration accepted anywhere: 36,500 days in milliseconds, so
+ * that a record holds it exactly and it added to any time is a valid date.
  */
 export const MAX_DURATION: number = 36_500 * 24 * 60 * 60 * 1000;
 
 /**
  * Checks a duration in milliseconds where it enters the library: a whole
- * number from 0 to {@linkcode MAX_DURATION}. Every option that takes a
- * duration goes through this, so no value the API accepts can make a record
- * the store refuses to read.
+ * number from 0 to {@linkcode MAX_DURATION}.
  *
  * @param name What the value is, for the message (`"timeout"`).
  * @param ms The value.
@@ -59,12 +53,8 @@ export function checkDuration(name: string, ms: number): number {
 }
 
 /**
- * Parses a duration such as `24h`, `1h30m`, `90s`, `500ms`, `2d` or `1.5h`
- * into milliseconds. A bare `0` is allowed; any other number needs a unit.
- *
- * Fractions of a millisecond are rounded, but a duration that is not zero
- * never rounds to zero (zero often means "no limit"), and nothing longer
- * than {@linkcode MAX_DURATION} (36500d) is accepted.
+ * Parses a duration such as `24h`, `1h30m`, `500ms`, `2d`, `1.5h` or a bare
+ * `0` into milliseconds, rounded, but never to zero (that means "none").
  *
  * @param text The duration.
  * @returns Milliseconds, a whole number from 0 to {@linkcode MAX_DURATION}.

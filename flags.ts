@@ -1,8 +1,6 @@
 /**
- * The single place where pull options become the flags of a background
- * (detached) pull. The CLI's `pull --detach` and any library caller build the
- * job's flags here, so a detached pull runs exactly what a foreground pull
- * with the same options would.
+ * Where pull options become the flags of a detached pull, for the CLI and
+ * library callers alike, so it runs what a foreground pull would.
  *
  * @example Flags for a detached pull
  * ```ts
@@ -42,11 +40,10 @@ export interface PullOptions {
 }
 
 /**
- * Builds the flags of a background pull, with the rules of epack's
- * `BuildPullFlags`: each non-empty string option in the order `--env`,
- * `--workspace`, `--output`, `--digest`, `--release`, `--version`; then
- * `--force` if set; then `--verify=false` if `verify` is `false`; then always
- * `--ci` last. It never emits `--detach`, so a job cannot detach again.
+ * Builds the flags of a background pull by epack's `BuildPullFlags`: each
+ * non-empty string option (`--env`, `--workspace`, `--output`, `--digest`,
+ * `--release`, `--version`), `--force`, `--verify=false`, then `--ci`;
+ * never `--detach`.
  *
  * @param options The pull's options.
  * @returns The flags, in order.

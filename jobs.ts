@@ -1,9 +1,7 @@
 /**
- * Job records and the file store: one JSON record (epack's format), one
- * log and one liveness file per job in a jobs directory, written atomically
- * and updated under a cross-process lock. The records use the key names and
- * types of epack's Go `jobs.Job`, so the Go CLI reads our files and we read
- * its files.
+ * Job records and the file store: one JSON record, log and liveness file
+ * per job in a jobs directory. The records are epack's Go `jobs.Job`, so
+ * each reads the other's.
  *
  * @example Create a job, record its end, read it back
  * ```ts

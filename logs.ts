@@ -1,10 +1,6 @@
 /**
- * Reading a job's log: the last lines of it, all of it, or everything it
- * gets until the job ends (`tail -F` for one job).
- *
- * A job's output goes to its log file, written by the kernel while the job
- * runs; these functions only read it, so they work from any process while
- * the job runs in the background.
+ * Reading a job's log, from any process: the last lines of it, all of it,
+ * or everything it gets until the job ends (`tail -F` for one job).
  *
  * @example Print a job's output as it comes, until the job ends
  * ```ts ignore
@@ -26,41 +22,24 @@ import { watchRecord } from "./control/watch.ts";
 import { type LogEvent, readTail } from "./store/log_files.ts";
 import { LogCursor } from "./store/log_cursor.ts";
 
-// The types a store option reaches, so this entry documents them itself.
 export type * from "./store/types.ts";
-
 export type { LogEvent };
 
-/**
- * What {@linkcode readLogTail} found.
- *
- * @example Mark a cut first line
- * ```ts ignore
- * const tail: LogTail = await readLogTail(path);
- * if (tail.truncated) tail.lines[0] = "…" + tail.lines[0];
- * ```
- */
+/** What {@linkcode readLogTail} found. */
 export interface LogTail {
   /** The last lines, without their newlines. */
   lines: string[];
   /**
-   * Whether the first line may be cut: `maxBytes` was reached before enough
-   * lines were found, or the lines go back to the start of a rotated log
-   * (`<id>.log.1`), before which output was dropped.
+   * Whether the first line may be cut: `maxBytes` was reached first, or the
+   * lines go back to the start of a rotated log, before which output was
+   * dropped.
    */
   truncated: boolean;
   /** How many bytes were read from the files, to prove the bound. */
   bytesRead: number;
 }
 
-/**
- * Options for {@linkcode readLogTail}.
- *
- * @example The last 50 lines, reading at most 1 MiB
- * ```ts ignore
- * const options: LogTailOptions = { lines: 50, maxBytes: 1 << 20 };
- * ```
- */
+/** Options for {@linkcode readLogTail}. */
 export interface LogTailOptions {
   /**
    * How many lines.
@@ -68,19 +47,16 @@ export interface LogTailOptions {
    */
   lines?: number;
   /**
-   * Read at most about this many bytes from the end, however long the
-   * lines are.
+   * Read at most about this many bytes from the end.
    * @default {65536}
    */
   maxBytes?: number;
 }
 
 /**
- * Reads the last lines of a log without reading the rest: it scans back
- * from the end in chunks, so a 50 GB log costs what a 50 KB one does. A log
- * kept under a cap (`--log-max`) is `<path>.1` then `<path>`: the lines are
- * taken across both, so a rotation just before the end leaves no empty
- * tail.
+ * Reads the last lines of a log without reading the rest (a 50 GB log
+ * costs what a 50 KB one does), across `<path>.1` and `<path>` for a log
+ * kept under a cap.
  *
  * Requires `--allow-read`.
  *
@@ -112,55 +88,35 @@ export async function readLogTail(
 }
 
 /**
- * Where a job's log is on this host: made from the job's ID in the store's
- * log directory, never taken from the record (a record, or a row of a
- * store shared by hosts, could name any file). `undefined` for a job of
- * another host, whose log is there.
+ * Where a job's log is on this host: made from the job's ID, never taken
+ * from the record (a record could name any file).
  *
  * @param store The job's store.
  * @param job The job.
- * @returns The log's path, or `undefined`.
- *
- * @example
- * ```ts ignore
- * const path = jobLogPath(store, await store.load(id));
- * ```
+ * @returns The log's path, or `undefined` for a job of another host.
  */
 export function jobLogPath(store: JobStore, job: Job): string | undefined {
   return isLocalJob(store, job) ? store.logPath(job.id) : undefined;
 }
 
-/**
- * Options for {@linkcode readLog} and {@linkcode followLog}.
- *
- * @example The last 20 lines, then what follows, saying what was dropped
- * ```ts ignore
- * const options: ReadLogOptions = {
- *   lines: 20,
- *   onEvent: ({ kind, path }) => console.error(`${path}: ${kind}`),
- * };
- * ```
- */
+/** Options for {@linkcode readLog} and {@linkcode followLog}. */
 export interface ReadLogOptions extends StoreOption {
   /** Start this many lines before the end; left out, at the start. */
   lines?: number;
   /** Stops the reading; the iteration then ends quietly. */
   signal?: AbortSignal;
   /**
-   * Told what the bytes cannot say, each thing once: the reading began at
-   * the start of a rotated log (`rotated`), output was dropped by the log
-   * cap before it could be read (`dropped`), someone truncated the log
-   * (`truncated`), `<id>.log.1` is not a regular file and is not read
-   * (`ignored`). Nothing of it is ever in the bytes.
+   * Told, once each, what the bytes cannot say: the reading began at a
+   * rotated log (`rotated`), the cap dropped output before it was read
+   * (`dropped`), someone truncated the log (`truncated`), `<id>.log.1` is
+   * not a regular file (`ignored`).
    */
   onEvent?: (event: LogEvent) => void;
 }
 
 /**
- * The bytes of a job's log from its start (or the last `lines` lines) to its
- * current end. A log kept under a cap (`--log-max`) is `<id>.log.1` then
- * `<id>.log`; if the cap rotates it during the reading, each byte kept is
- * still read once, in order.
+ * The bytes of a job's log from its start (or the last `lines` lines) to
+ * its current end; each byte a cap keeps is read once, in order.
  *
  * Requires `--allow-read`.
  *
@@ -177,45 +133,19 @@ export interface ReadLogOptions extends StoreOption {
  * const text = await new Response(ReadableStream.from(readLog(jobId))).text();
  * ```
  */
-export async function* readLog(
+export function readLog(
   ref: string,
   options: ReadLogOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const store = await openStore(options.store);
-  try {
-    const job = await store.load(await store.resolve(ref));
-    const cursor = await LogCursor.open(localLog(store, job), options);
-    try {
-      yield* cursor.read(options.signal);
-    } finally {
-      cursor.close();
-    }
-  } finally {
-    if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
-  }
-}
-
-/** The job's log on this host; a job of another host has it there. */
-function localLog(store: JobStore, job: Job): string {
-  const path = jobLogPath(store, job);
-  if (path === undefined) {
-    throw new Error(
-      `The log of job ${job.id} is on host ${job.host}: read it there`,
-    );
-  }
-  return path;
+  return withLog(ref, options, (cursor) => cursor.read(options.signal));
 }
 
 /**
- * The bytes of a job's log from its start (or the last `lines` lines), and
- * then whatever the job writes, until the job ends (any final status) or
- * `signal` aborts. A log kept under a cap is followed across its
- * rotations, each byte kept yielded once, in order; output the cap dropped
- * before it was read is skipped, and `onEvent` says so. A log truncated by
- * someone else is read again from its start, as `tail -F` does. While the
- * job waits or is queued, a scheduler pass runs every 2 seconds (with
- * `--allow-write` and `--allow-run`), as in `watchJob()`, so a job whose
- * starter died still starts.
+ * The bytes of a job's log from its start (or the last `lines` lines), then
+ * whatever the job writes, until it ends or `signal` aborts: across a cap's
+ * rotations (what it dropped unread is told to `onEvent`), and from the
+ * start of a log truncated by someone else, as `tail -F`. While the job
+ * waits, a scheduler pass runs every 2 s, as in `watchJob()`.
  *
  * Requires `--allow-read`.
  *
@@ -224,57 +154,59 @@ function localLog(store: JobStore, job: Job): string {
  * @returns The bytes, in chunks (each chunk is the caller's to keep).
  * @throws {JobNotFoundError} If there is no such job.
  * @throws {Deno.errors.NotFound} If the job's log does not exist.
- *
- * @example Follow the last ten lines and what comes after
- * ```ts ignore
- * import { followLog } from "@epack/detach/logs";
- *
- * for await (const chunk of followLog(jobId, { lines: 10 })) {
- *   await Deno.stdout.write(chunk);
- * }
- * ```
  */
-export async function* followLog(
+export function followLog(
   ref: string,
   options: ReadLogOptions = {},
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const { signal } = options;
+  return withLog(ref, options, async function* (cursor, store, job, path) {
+    // The watch wakes on the record's changes and on the log's: a rotation
+    // truncates `<id>.log` after its copy is in `<id>.log.1`.
+    const records = watchRecord(store, job.id, {
+      file: path,
+      signal,
+      onTimeout: () => new Error("unreachable: no timeout"),
+    });
+    try {
+      for await (const now of records) {
+        yield* cursor.read(signal);
+        // Once the job has ended, what it wrote is all in the files.
+        if (isFinalStatus(now.status)) return;
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
+  });
+}
+
+// Runs `body` on a cursor over the log of the job `ref` names.
+async function* withLog(
+  ref: string,
+  options: ReadLogOptions,
+  body: (
+    cursor: LogCursor,
+    store: JobStore,
+    job: Job,
+    path: string,
+  ) => AsyncGenerator<Uint8Array, void, undefined>,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const store = await openStore(options.store);
   try {
     const job = await store.load(await store.resolve(ref));
-    const path = localLog(store, job);
+    const path = jobLogPath(store, job);
+    if (path === undefined) {
+      throw new Error(
+        `The log of job ${job.id} is on host ${job.host}: read it there`,
+      );
+    }
     const cursor = await LogCursor.open(path, options);
     try {
-      // The watch wakes on the record's changes and on the log's: a
-      // rotation truncates `<id>.log` after its copy is in `<id>.log.1`,
-      // so the log's change is enough.
-      const records = watchRecord(store, job.id, {
-        file: path,
-        signal: options.signal,
-        onTimeout: () => new Error("unreachable: no timeout"),
-      });
-      for await (const now of quietOnAbort(records, options.signal)) {
-        yield* cursor.read(options.signal);
-        // Once the job has ended, what it wrote is all in the files: the
-        // reading above went to their end.
-        if (isFinalStatus(now.status)) return;
-      }
+      yield* body(cursor, store, job, path);
     } finally {
       cursor.close();
     }
   } finally {
     if (typeof options.store !== "object") await store[Symbol.asyncDispose]();
-  }
-}
-
-/** The records, ending quietly (not with its reason) when `signal` aborts. */
-async function* quietOnAbort(
-  records: AsyncGenerator<Job, void, undefined>,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Job, void, undefined> {
-  try {
-    yield* records;
-  } catch (err) {
-    if (signal?.aborted) return;
-    throw err;
   }
 }

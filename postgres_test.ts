@@ -13,8 +13,7 @@ import {
 import { openStore } from "./store.ts";
 import { clusterForFile } from "./testdata/pg_cluster.ts";
 import { until } from "./testdata/poll.ts";
-import { ensureRenewer } from "./spawn/launch.ts";
-import { renewerRunning } from "./store/pg_lease.ts";
+import { keepRenewing } from "./spawn/launch.ts";
 
 // One cluster for this file's tests, a database each.
 const sharedCluster = clusterForFile();
@@ -249,14 +248,13 @@ Deno.test("a cancel from another host reaches the job's holder within the renewa
       host: "host-b",
       logDir: "/nonexistent",
     });
-    // In this process: the host's renewer passes the cancel on as SIGTERM
+    // In this process: a renewal pass passes the cancel on as SIGTERM
     // to the holder (this test runner), after the C line in its control
     // file.
     const job = await a.create({ command: "x" });
     {
       await using _lease = await a.hold(job.id);
-      ensureRenewer(a);
-      await until("the host's renewer", () => renewerRunning(a));
+      using _renewing = keepRenewing(a);
       const t0 = Date.now();
       const seen = Promise.withResolvers<void>();
       const onTerm = () => seen.resolve();
@@ -278,7 +276,14 @@ Deno.test("a cancel from another host reaches the job's holder within the renewa
     // In another process, which gets SIGTERM (or renews, and sees it).
     const other = await a.create({ command: "y" });
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "testdata/hold_job.ts", url, other.id],
+      // The job's host: its renewal passes are the holder's own.
+      args: [
+        "run",
+        "-A",
+        "testdata/hold_job.ts",
+        `${url}&epack_host=host-a`,
+        other.id,
+      ],
       stdout: "piped",
       stderr: "inherit",
       cwd: import.meta.dirname,

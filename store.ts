@@ -1,20 +1,11 @@
 /**
- * The job store's contract: what every store (the jobs directory, a
- * PostgreSQL database shared by hosts, a third one) gives the library and
- * the CLI, and {@linkcode openStore}, which opens the store a user named.
- * Every function of this package takes the same `store` option: an open
- * store, a jobs directory, or a `postgres://` URL.
+ * The job store's contract, and {@linkcode openStore}, which opens the
+ * store a user named. Every function of this package takes the same
+ * `store` option: an open store, a jobs directory (the file store), or a
+ * `postgres://` URL (the PostgreSQL store, loaded only then).
  *
- * A plain path is the file store (`FileJobStore` in `@epack/detach/jobs`).
- * A `postgres://` URL is the PostgreSQL store (`@epack/detach/postgres`),
- * whose module and npm client are loaded only then: programs that use jobs
- * directories never download it.
- *
- * Liveness is part of the contract: a job's supervisor holds it while it
- * lives, and every read applies the lost rule, so a job whose supervisor is
- * gone reads `lost`. The file store holds a flock the kernel drops when the
- * supervisor dies; the PostgreSQL store a lease that expires by the
- * server's clock.
+ * A job's supervisor holds its liveness while it lives (a flock, or a
+ * lease by the server's clock), and every read applies the lost rule.
  *
  * @example Open the store a user named and list its jobs
  * ```ts ignore

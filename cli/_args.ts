@@ -1,24 +1,15 @@
-// The CLI's one flag parser, and the help text of flags, both from the same
-// specs. One grammar for every command: `--x`, `--x=true|false`, `--no-x`,
-// `--opt=value`, `--opt value`, `-o value`, `-ovalue`, clusters of short
-// booleans (`-fd`), and `--` to end the flags.
-//
-// node:util's parseArgs refuses, in strict mode, an option value that starts
-// with "-" ("argument is ambiguous"), and it does not read `--verify=false`.
-// buildPullFlags emits values verbatim (an output path may well start with
-// "-"), and a detached pull must parse back exactly the options it was built
-// from, so a string flag takes the next argument whatever it looks like, as
-// Go's pflag does.
+// The CLI's one flag parser, and the help of flags, from the same specs:
+// `--x`, `--x=false`, `--no-x`, `--opt=value`, `--opt value`, `-o value`,
+// `-ovalue`, `-fd`, and `--`. Not node:util's parseArgs: it refuses a value
+// that starts with "-" and `--verify=false`, and a detached pull must parse
+// back exactly the flags buildPullFlags made (as Go's pflag does).
 
 import { usageError } from "./_errors.ts";
 import { closest } from "./_suggest.ts";
 
 /** How one flag is spelled, what it takes, and how help shows it. */
 export interface FlagSpec {
-  /**
-   * `string` takes a value, never an empty one; `boolean` does not (but
-   * reads `--x=false`).
-   */
+  /** `string` takes a value, never an empty one; `boolean` does not. */
   type: "string" | "boolean";
   /** A one-letter alias, without the dash. */
   short?: string;
@@ -28,10 +19,7 @@ export interface FlagSpec {
   help?: string;
   /** Listed in help as `--no-<name>`: a boolean that is on by default. */
   negated?: boolean;
-  /**
-   * A string flag that may be given more than once: every value is kept,
-   * in order, in {@linkcode ParsedFlags.lists}.
-   */
+  /** A string flag that may be repeated: see {@linkcode ParsedFlags.lists}. */
   multiple?: boolean;
 }
 
@@ -49,9 +37,8 @@ export interface ParsedFlags {
 }
 
 /**
- * Options for {@linkcode parseFlags}: the command, for the usage hint of
- * errors (`jobs logs`), and whether flags stop at the first positional
- * argument (for `run`, whose program has flags of its own).
+ * The command, for the usage hint of errors, and whether flags stop at the
+ * first positional argument (`run`'s program has flags of its own).
  */
 interface ParseFlagsOptions {
   command: string;
@@ -77,11 +64,7 @@ export const COMMON_FLAGS: FlagSpecs = {
   help: { type: "boolean", short: "h", help: "Show this help" },
 };
 
-/**
- * Parses the arguments after a command's name against the flags it knows;
- * a usage error for an unknown flag, a missing value, or a boolean given
- * something other than `true` or `false`.
- */
+/** Parses a command's arguments; a usage error for what it cannot read. */
 export function parseFlags(
   args: readonly string[],
   specs: FlagSpecs,
@@ -115,9 +98,8 @@ export function parseFlags(
 }
 
 /**
- * The index of the first positional argument, read with the same grammar
- * (so the value of a string flag is not taken for one); -1 if there is none
- * before `--`. Unknown flags are skipped rather than refused.
+ * The index of the first positional argument by the same grammar, unknown
+ * flags skipped; -1 if there is none before `--`.
  */
 export function firstPositional(
   args: readonly string[],
@@ -159,9 +141,8 @@ function scan(args: readonly string[], specs: FlagSpecs, v: Visitor): void {
     i++;
     return nonEmpty(flag, args[i]);
   };
-  // An empty value is refused for every option: `--jobs-dir ""` silently
-  // meaning the default (or `--env "$UNSET"` meaning any environment) hides
-  // a mistake that the user could not see.
+  // An empty value is refused: `--jobs-dir "$UNSET"` meaning the default
+  // would hide a mistake.
   const nonEmpty = (flag: string, value: string): string => {
     if (value === "" && !v.lenient) {
       v.fail(`${flag} is empty: give it a value, or leave the option out`);
@@ -253,10 +234,7 @@ function readBoolean(flag: string, text: string, v: Visitor): boolean {
   return v.fail(`${flag} takes true or false, not ${JSON.stringify(text)}`);
 }
 
-/**
- * The lines of help that list flags, in their order: `-d, --detach`, then
- * the help text in a column. Flags without help text are left out.
- */
+/** The lines of help that list flags (those with help), in their order. */
 export function formatFlags(specs: FlagSpecs): string {
   const rows: [string, string][] = [];
   for (const [name, spec] of Object.entries(specs)) {
@@ -275,10 +253,9 @@ export function formatFlags(specs: FlagSpecs): string {
 }
 
 /**
- * Whether `--json` was asked for (the command's output, errors included),
- * read with the command's own specs (where its flags end is the command's
- * business: `run`'s program may take a `--json` of its own); for arguments
- * the parser refuses, a plain look before any `--`.
+ * Whether `--json` was asked for, by the command's own specs (`run`'s
+ * program may take a `--json` of its own); for arguments the parser
+ * refuses, a plain look before any `--`.
  */
 export function wantsJson(
   args: readonly string[],
@@ -292,7 +269,7 @@ export function wantsJson(
     });
     return values.json === true;
   } catch {
-    // Bad usage: fall back to a look at the raw arguments.
+    // Bad usage: the raw arguments say.
   }
   for (const arg of args) {
     if (arg === "--") return false;

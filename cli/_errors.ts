@@ -1,7 +1,5 @@
-// The CLI's errors and exit codes: every failure a command reports is a
-// CliError (or becomes one in the reporter below), carrying its exit code
-// and, for bad usage, the command whose --help to suggest. The reporter is
-// the one place errors are printed, for every command.
+// The CLI's errors and exit codes, and reportError(), the one place that
+// prints an error, for every command.
 
 import { colorEnabled, oneLine, paint, safe, writeSync } from "./_output.ts";
 import { hint } from "./_hint.ts";
@@ -16,13 +14,11 @@ export const EXIT = {
 } as const;
 
 /**
- * An error the CLI reports as one line on stderr, with an exit code. With
- * `usage` set, a hint to run `--help` follows ("" for `epack` itself, else
- * the command: `pull`, `jobs wait`).
+ * An error the CLI reports as one line on stderr, with an exit code; with
+ * `usage` (the command, "" for `epack`), a hint to run its `--help`.
  */
 export class CliError extends Error {
   readonly exitCode: number;
-  /** The command whose help the hint names, if this is a usage error. */
   readonly usage: string | undefined;
   constructor(
     message: string,
@@ -37,11 +33,9 @@ export class CliError extends Error {
   }
 }
 
-/** A CLI error with more to say: lines after it, and data for --json. */
+/** A CLI error with lines after it on stderr, and fields for --json. */
 export class DetailedError extends CliError {
-  /** Lines printed on stderr after the error line. */
   readonly detail: string[];
-  /** Fields added to the JSON error object. */
   readonly data: Record<string, unknown>;
   constructor(
     message: string,
@@ -60,9 +54,8 @@ export function usageError(message: string, command: string): CliError {
 }
 
 /**
- * Prints an error (one `error:` line on stderr, its detail lines, a usage
- * hint; with `json`, also `{"error", "exit_code", ...data}` on stdout) and
- * returns the exit code it carries.
+ * Prints an error (an `error:` line, its detail, a usage hint; with `json`
+ * also `{"error", "exit_code", ...data}` on stdout); returns its exit code.
  */
 export function reportError(
   err: unknown,
@@ -70,8 +63,7 @@ export function reportError(
   data: Record<string, unknown> = {},
 ): number {
   const code = err instanceof CliError ? err.exitCode : EXIT.FAILURE;
-  // Messages carry what the user typed and what registries and records
-  // hold: escaped, as everything the CLI prints of them.
+  // Messages carry what users typed and records hold: escaped.
   const message = oneLine(
     err instanceof CliError ? err.message : describeUnexpected(err),
   );

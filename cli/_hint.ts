@@ -1,7 +1,6 @@
-// The commands the CLI prints as hints ("Status: ...", "Run '... --help'"),
-// built from the invocation actually running, so that each works when pasted:
-// `deno run -A mod.ts jobs <id>` from source, the compiled binary's path, or
-// the name `deno install` gave the command.
+// The commands the CLI prints as hints, built from the invocation running
+// so that each works when pasted: `deno run -A mod.ts jobs <id>`, a
+// compiled binary's path, or the name `deno install` gave it.
 
 import {
   currentRuntime,
@@ -14,26 +13,22 @@ import { isPostgresUrl } from "../store/capabilities.ts";
 import { shellLine } from "./_output.ts";
 import { readEnv } from "../util/permissions.ts";
 
-/** What decides the invocation: the runtime, the cwd, and the search path. */
+/**
+ * What decides the invocation: the runtime, the cwd, `PATH` (is plain
+ * `deno` this Deno?), and this process's command line (is it the shim of
+ * `deno install`?), where it can be read.
+ */
 export interface HintFacts extends RuntimeFacts {
-  /** The directory the hint will be pasted in. */
   cwd: string;
-  /** `PATH`, to see whether plain `deno` is this Deno. */
   path: string;
-  /**
-   * This process's command line as the system shows it, to recognise the
-   * shim of `deno install`; undefined where it cannot be read.
-   */
   cmdline?: readonly string[];
 }
 
 /**
  * The words that start this program again, as a person would type them:
- * `deno` when that name finds this Deno (else its path), `-A` when every
- * permission is granted (else the granted ones), and the entry module
- * relative to the cwd when it lies below it. A compiled binary is its path;
- * a command `deno install` made is its name (its path if PATH does not find
- * it by that name).
+ * `deno` if that finds this Deno, `-A` if every permission is granted, the
+ * entry module relative to the cwd; a compiled binary's path; the name (or
+ * path) of a command `deno install` made.
  */
 export function invocation(
   // Without --allow-env, deno is named by its full path.
@@ -63,22 +58,16 @@ export function invocation(
 
 let cached: string[] | undefined;
 
-/** Options for {@linkcode hint}. */
-export interface HintOptions {
-  /**
-   * The store the user named, carried into the hint: a jobs directory as
-   * `--jobs-dir DIR`, a URL as `--store URL` unless it holds a password,
-   * which a hint must not print.
-   */
+/**
+ * The store the user named (a URL with a password is left out), and the
+ * facts to build from (tests; default: this process, cached).
+ */
+interface HintOptions {
   store?: string;
-  /** The facts to build from (tests); default: this process, cached. */
   facts?: HintFacts;
 }
 
-/**
- * A command line to print as a hint: this program's invocation, then the
- * arguments, then the store if the user named one, all shell-quoted.
- */
+/** A shell-quoted command line to print: the invocation, `args`, the store. */
 export function hint(
   args: readonly string[],
   options: HintOptions = {},
@@ -107,10 +96,9 @@ function find(name: string, facts: HintFacts): string | undefined {
 }
 
 /**
- * The shim `deno install -n NAME` wrote, if it started this program: it
- * runs `deno run ... --config <root>/bin/.<NAME>/deno.json '<module>'`, so
- * the command line names `<root>/bin/<NAME>`, which must be that very shim
- * for this very module.
+ * The shim `deno install -n NAME` wrote, if it started this program: its
+ * `--config <root>/bin/.<NAME>/deno.json` names the shim, which must run
+ * this very module.
  */
 function installedAs(facts: HintFacts): string | undefined {
   const line = facts.cmdline ?? [];
@@ -128,10 +116,7 @@ function installedAs(facts: HintFacts): string | undefined {
   }
 }
 
-/**
- * This process's command line: /proc on Linux (readable under -A only),
- * `ps` elsewhere (its words split at spaces); undefined if unreadable.
- */
+// This process's command line: /proc on Linux (under -A only), else `ps`.
 function ownCommandLine(): string[] | undefined {
   try {
     if (Deno.build.os === "linux") {

@@ -1,30 +1,18 @@
-// Which job store a command uses: `--store URL|DIR`, else `--jobs-dir DIR`,
-// else the EPACK_DETACH_STORE environment variable, else the project's
-// jobs directory. A `postgres://` URL is a store shared by hosts; anything
-// else is a jobs directory.
+// Which job store a command uses: `--store`, else `--jobs-dir`, else as
+// every call (store/open.ts).
 
 import { storeName } from "../store/open.ts";
 import { isPostgresUrl } from "../store/capabilities.ts";
 import { resolve } from "../util/path.ts";
 
-/** The store a command line names, and whether it named one itself. */
-export interface ChosenStore {
-  /** A `postgres://` URL or a jobs directory. */
-  name: string;
-  /** Whether it is a database shared by hosts. */
-  shared: boolean;
-  /** Whether `--store` or `--jobs-dir` named it (hints then repeat it). */
-  given: boolean;
-}
-
 /**
- * Chooses the store from the flags, then as every call does
- * (`$EPACK_DETACH_STORE`, else the project's jobs directory). A jobs
- * directory is made absolute.
+ * The store a command line names (a URL, or an absolute jobs directory),
+ * whether it is shared by hosts, and whether a flag named it (hints then
+ * repeat it).
  */
 export function chooseStore(
   values: Record<string, string | boolean | undefined>,
-): ChosenStore {
+): { name: string; shared: boolean; given: boolean } {
   const flag = values.store;
   const dir = values["jobs-dir"];
   const given = typeof flag === "string" && flag !== ""
@@ -41,9 +29,6 @@ export function chooseStore(
   };
 }
 
-/**
- * What every "not found" and "no jobs" message says after the store it
- * looked in: how to look in another.
- */
+/** What "not found" and "no jobs" say after the store they looked in. */
 export const OTHER_STORE =
   "to look in another store: --store DIR|URL, or $EPACK_DETACH_STORE";

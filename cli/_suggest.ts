@@ -1,6 +1,4 @@
-// "Did you mean ...?" for an unknown command, subcommand or option: a word
-// another tool uses for the same thing (`stop` for `cancel`), else the
-// nearest valid one by edit distance, if it is near enough to be a typo.
+// "Did you mean ...?" for an unknown command, subcommand or option.
 
 /** Words other tools use, and the subcommand of `jobs` that does that. */
 export const SYNONYMS: Readonly<Record<string, string>> = {
@@ -20,9 +18,8 @@ export const SYNONYMS: Readonly<Record<string, string>> = {
 };
 
 /**
- * The valid word nearest to `word`: its synonym if it has one among
- * `valid`, else the one fewest edits away (at most a third of its length,
- * and at least one), else `undefined`.
+ * The valid word nearest to `word`: its synonym, else the one fewest edits
+ * away (at most a third of its length, at least one).
  */
 export function closest(
   word: string,
@@ -40,10 +37,7 @@ export function closest(
   return best;
 }
 
-/**
- * Edit distance with swaps of neighbours (optimal string alignment): the
- * typos people make are a letter missing, extra, wrong or two swapped.
- */
+// Edit distance with swaps of neighbours (optimal string alignment).
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i]);
   for (let j = 1; j <= b.length; j++) d[0][j] = j;

@@ -1,9 +1,6 @@
 // The `run` command: any program, in the foreground with its exit code
-// passed through, or as a job.
-//
-// In the foreground the program runs as a detached job's worker does, in a
-// process group of its own (process/group.ts), so that a time limit or a
-// signal to epack stops everything it started.
+// passed through (in a process group of its own, as a job's worker), or as
+// a job.
 
 import { resolve } from "../util/path.ts";
 import { formatDuration } from "../duration.ts";
@@ -25,7 +22,7 @@ import type { JobControlOptions } from "../store/job.ts";
 import { chooseStore } from "./_store.ts";
 
 /** Exit codes of `run` besides the program's own. */
-export const RUN_EXIT = {
+const RUN_EXIT = {
   /** The program ran past --timeout (as coreutils `timeout`). */
   TIMED_OUT: 124,
   /** The program was found but could not be started. */
@@ -35,22 +32,17 @@ export const RUN_EXIT = {
 } as const;
 
 /** A parsed `run` command line. */
-export interface RunCommand {
-  /** `--help` was given. */
+interface RunCommand {
   help: boolean;
-  /** The program. */
   program: string;
-  /** Its arguments. */
   args: string[];
-  /** Run it as a job. */
   detach: boolean;
-  /** Machine-readable output (for --detach and errors). */
   json: boolean;
   /** The time limit in milliseconds, if given (0 for none). */
   timeout?: number;
   /** With --detach: the job's other options (--retry, --after, ...). */
   control: JobControlOptions;
-  /** The flags as given: the store's and `--cwd` are read from them. */
+  /** The flags as given (the store's, `--cwd`). */
   values: Record<string, string | boolean>;
 }
 
@@ -73,12 +65,7 @@ const RUN_FLAGS: FlagSpecs = {
   ...STORE_FLAGS,
 };
 
-/**
- * The help of `epack run`. A function, not a constant: building it (every
- * flag's help, formatted) is work that only `--help` needs, not every run.
- *
- * @returns The help text.
- */
+/** The help of `epack run`: built only when asked for. */
 export function runHelp(): string {
   return `Run a program, in the foreground or as a background job.
 
@@ -100,38 +87,29 @@ Examples:
   epack run --detach -- rsync -a src/ dest/`;
 }
 
-/**
- * Parses the arguments of `epack run` (after the word `run`).
- *
- * @param args The arguments.
- * @returns The command.
- * @throws {CliError} A usage error for anything it cannot accept.
- */
+/** Parses the arguments of `epack run`; a usage error for bad ones. */
 export function parseRunArgs(args: readonly string[]): RunCommand {
   const parsed = parseFlags(args, RUN_FLAGS, {
     command: "run",
     stopAtPositional: true,
   });
-  const { values, positionals } = parsed;
+  const { values, positionals: [program = "", ...rest] } = parsed;
   const command: RunCommand = {
     help: values.help === true,
-    program: "",
-    args: [],
+    program,
+    args: rest,
     detach: values.detach === true,
     json: values.json === true,
     control: {},
     values,
   };
   if (command.help) return command;
-  const [program, ...rest] = positionals;
-  if (program === undefined || program === "") {
+  if (program === "") {
     throw usageError(
       "Missing the program to run (epack run -- <program>)",
       "run",
     );
   }
-  command.program = program;
-  command.args = rest;
   const { timeout, ...control } = parseJobFlags(
     parsed,
     "run",
@@ -143,28 +121,17 @@ export function parseRunArgs(args: readonly string[]): RunCommand {
   return command;
 }
 
-/**
- * Runs `epack run`.
- *
- * Requires `--allow-run` and `--allow-read`; with `--detach`, also
- * `--allow-write` and `--allow-env`.
- *
- * @param args The arguments after `run`.
- * @returns The exit code: the program's, or one of {@linkcode RUN_EXIT}.
- * @throws {CliError} For bad usage and programs that cannot be run.
- */
-export async function runCommand(args: readonly string[]): Promise<number> {
+/** Runs `epack run`: the exit code, the program's or a RUN_EXIT. */
+async function runCommand(args: readonly string[]): Promise<number> {
   const command = parseRunArgs(args);
   if (command.help) {
     console.log(runHelp());
     return EXIT.OK;
   }
-  // As `cd DIR && program`: the program and its arguments are taken from
-  // DIR, with or without --detach; epack's own paths from here.
+  // As `cd DIR && program`; epack's own paths from here.
   const cwd = resolve(String(command.values.cwd ?? "."));
   if (command.detach) {
-    // spawn() looks the program up from the job's directory, and names a
-    // missing permission rather than calling the program "not found".
+    // spawn() looks the program up, and words its failures.
     const chosen = chooseStore(command.values);
     return await startJob({
       command: command.program,
@@ -203,11 +170,10 @@ export const RUN: CliCommand = {
 
 /**
  * Runs the program in its own process group, so that a time limit or a
- * SIGTERM to epack stops everything it started (SIGKILL after the grace).
- * The group leaves the terminal's foreground group, so what the terminal
- * sends (Ctrl-C, Ctrl-\, a hang-up) reaches epack, which passes it on;
- * SIGUSR1 and SIGUSR2 are passed on too (a program such as dd reports on
- * them), and the other signals that would end a Deno process are ignored.
+ * SIGTERM to epack stops all it started. What the terminal sends (Ctrl-C,
+ * Ctrl-\, a hang-up) reaches epack, which passes it on, and SIGUSR1 and
+ * SIGUSR2 (dd reports on them); other signals that would end Deno are
+ * ignored.
  */
 async function runForeground(
   command: RunCommand,
@@ -235,8 +201,7 @@ async function runForeground(
   } catch (err) {
     throw cannotRun(command.program, err);
   }
-  // The group is awaited whole: the program may end on SIGTERM while what
-  // it started lingers.
+  // Awaited whole: what the program started may outlive it.
   const { status, timedOut } = await group.ended;
   if (timedOut) {
     throw new CliError(
@@ -251,9 +216,15 @@ async function runForeground(
 }
 
 function cannotRun(program: string, err: unknown): CliError {
-  if (err instanceof Deno.errors.NotFound) return notFound(program);
+  if (err instanceof Deno.errors.NotFound) {
+    return new CliError(`Command not found: ${program}`, {
+      exitCode: RUN_EXIT.NOT_FOUND,
+    });
+  }
   if (err instanceof Deno.errors.PermissionDenied) {
-    return cannotExecute(program, "permission denied");
+    return new CliError(`Cannot execute ${program}: permission denied`, {
+      exitCode: RUN_EXIT.CANNOT_EXECUTE,
+    });
   }
   if (err instanceof Deno.errors.NotCapable) {
     return new CliError(
@@ -268,23 +239,10 @@ function cannotRun(program: string, err: unknown): CliError {
   );
 }
 
-function notFound(program: string): CliError {
-  return new CliError(`Command not found: ${program}`, {
-    exitCode: RUN_EXIT.NOT_FOUND,
-  });
-}
-
-function cannotExecute(program: string, why: string): CliError {
-  return new CliError(`Cannot execute ${program}: ${why}`, {
-    exitCode: RUN_EXIT.CANNOT_EXECUTE,
-  });
-}
-
 /**
- * Checks that the program exists and can be executed, with the same lookup
- * and words as spawn(): Deno itself reports a script whose interpreter is
- * missing as "not found". Without --allow-env (PATH) or --allow-read, the
- * check is left to the spawn, whose error cannotRun() words.
+ * Checks that the program can be executed, with spawn()'s lookup and words
+ * (Deno calls a script whose interpreter is missing "not found"); without
+ * the permissions to look, cannotRun() words the spawn's error.
  */
 function checkProgram(program: string, cwd: string): void {
   let path: string;

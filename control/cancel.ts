@@ -190,6 +190,10 @@ async function cancelUnstarted(
     endUnstarted("cancelled", `Cancelled while ${before}: it never started`),
   );
   if (ended.status !== "cancelled") return undefined;
+  // Its end hook runs as for a job that ran, in a finisher of its own.
+  if (ended.onEnd !== undefined) {
+    (await import("../spawn/launch.ts")).finishUnstarted(c.store, ended);
+  }
   const { schedulePending } = await import("../schedule/schedule.ts");
   await schedulePending(c.store);
   return {
@@ -271,13 +275,26 @@ function alreadyEnded(id: string, job: Job): CancelResult {
 }
 
 /**
- * Cancels a lost job: stops what is left of its process group, SIGKILL
- * being due at this cancel's deadline (not the grace recorded by an
- * earlier one), and records it as lost. No end time is written: the
+ * Cancels a lost job. One of this host (its liveness lock free: its
+ * supervisor is surely gone): stops what is left of its process group,
+ * SIGKILL being due at this cancel's deadline (not the grace recorded by an
+ * earlier one), and records it as lost. One of another host: see above. No end time is written: the
  * supervisor that would have seen the end is gone, so when the job ended
  * is not known (it may have been long before this cancel).
  */
 async function cancelLost(c: Cancel, job: Job): Promise<CancelResult> {
+  if (c.remote) {
+    // A lapsed lease is no proof: its supervisor may be alive (a database
+    // outage). The request is recorded; a living supervisor sees it at its
+    // next renewal and records how the job ended. No final status here.
+    await c.store.update(job.id, requestCancel(c.killAt, c.now));
+    return {
+      outcome: "lost",
+      message:
+        `Job ${job.id} reads lost (its lease from host ${job.host} lapsed); the cancel is recorded, and if its supervisor is alive it stops the job at its next renewal`,
+      job: await c.store.load(job.id),
+    };
+  }
   const detail = await stopLeftovers(c, job);
   const message = `Job ${job.id} was lost (its supervisor is gone); ${detail}`;
   const recorded = await c.store.update(job.id, (j) => {
@@ -296,11 +313,6 @@ async function cancelLost(c: Cancel, job: Job): Promise<CancelResult> {
 
 /** Stops a lost job's leftover processes, where they are surely its own. */
 async function stopLeftovers(c: Cancel, job: Job): Promise<string> {
-  // Its processes, if any are left, are on that host: nothing here may be
-  // taken for them.
-  if (c.remote) {
-    return `its processes, if any are left, are on host ${job.host}`;
-  }
   const pgid = job.workerPid;
   if (pgid === undefined || pgid <= 1) return "its worker never started";
   const left = leftovers(job);

@@ -103,6 +103,11 @@ function allStopped(pgid: number): boolean {
   return states.includes("T") && states.every(isHeld);
 }
 
+/** Whether a live process is left in the group. */
+function groupLives(pgid: number): boolean {
+  return (groupMembers(pgid) ?? []).length > 0;
+}
+
 /** Asserts the counter does not move over ~300 ms, looked at twice. */
 async function assertStill(file: string): Promise<void> {
   const a = await count(file);
@@ -417,7 +422,7 @@ Deno.test("pause() and resume() refuse what they cannot act on, and leave its re
   });
 });
 
-Deno.test("a paused job whose worker is killed from outside leaves nothing stopped, and starts no attempt until resumed", async (t) => {
+Deno.test("a paused job whose worker is killed from outside leaves nothing stopped, and its retry runs", async (t) => {
   await withTempDir(async (dir) => {
     const file = join(dir, "count");
     const store = new FileJobStore(dir);
@@ -444,17 +449,17 @@ Deno.test("a paused job whose worker is killed from outside leaves nothing stopp
       return { id: jobId, pgid: job.workerPid! };
     };
     await t.step(
-      "without retries: it ends failed, the counter runs on",
+      "without retries: it ends failed, what it left is stopped",
       async () => {
         const { id, pgid } = await start(0);
         try {
           const ended = await finalJob(dir, id);
           assert.equal(ended.status, "failed");
           assert.equal(ended.signal, "SIGKILL");
-          const a = await count(file);
-          await until(
-            "the counter to go on",
-            async () => (await count(file)) > a,
+          await until("the counter to be stopped", () => !groupLives(pgid));
+          assert.match(
+            await Deno.readTextFile(store.logPath(id)),
+            /stopped \d+ process(es)? the job left in its process group/,
           );
         } finally {
           killLeftovers(id, pgid);
@@ -462,28 +467,33 @@ Deno.test("a paused job whose worker is killed from outside leaves nothing stopp
       },
     );
     await t.step(
-      "with a retry: paused, no new attempt, until resumed",
+      "with a retry: the next attempt runs, and the record says so",
       async () => {
         const { id, pgid } = await start(1);
         try {
+          const next = await until("attempt 2, running", async () => {
+            const j = await store.load(id);
+            return j.attempts?.length === 2 && j.status === "running" &&
+              j.workerPid !== pgid && j;
+          });
+          assert.equal(next.pausedAt, undefined);
+          assert.equal(next.attempts?.[0].signal, "SIGKILL");
+          assert.ok(!groupLives(pgid), "the first group is left");
           const a = await count(file);
           await until(
-            "the counter to go on",
+            "attempt 2 to count",
             async () => (await count(file)) > a,
           );
-          // Its retry delay is long past: still paused, one attempt.
-          await sleep(500);
-          const held = await store.load(id);
-          assert.equal(held.status, "paused");
-          assert.equal(held.attempts?.length, 1);
-          assert.equal(held.attempts?.[0].signal, "SIGKILL");
-          killLeftovers(id, pgid);
+          assert.match(
+            await Deno.readTextFile(store.logPath(id)),
+            /the job was paused: attempt 2 will run, not paused/,
+          );
+          assert.equal(
+            (await resume(id, { store: dir })).outcome,
+            "not-paused",
+          );
+          assert.equal((await pause(id, { store: dir })).outcome, "paused");
           assert.equal((await resume(id, { store: dir })).outcome, "resumed");
-          const next = await until("attempt 2", async () => {
-            const j = await store.load(id);
-            return j.attempts?.length === 2 ? j : undefined;
-          });
-          assert.notEqual(next.workerPid, pgid);
           const done = await cancel(id, { store: dir, grace: 300 });
           assert.equal(done.job.status, "cancelled", done.message);
           killLeftovers(id, next.workerPid!);

@@ -1,15 +1,12 @@
-// How much of a job's timeout is left, as its supervisor counts it: the
-// one rule for pause()'s message and for `jobs <id>`'s "Paused" line. Kept
-// apart from _pause.ts so that the CLI's details page can use it without
-// loading the store and the process code.
+// How much of a job's timeout is left, for pause() and `jobs <id>`; apart,
+// so that the CLI's details load no store or process code.
 
 import type { Job } from "../store/job.ts";
 import { formatDuration } from "../duration.ts";
 
 /**
- * Milliseconds until a job's timeout passes, counted as its supervisor
- * counts it (from when it took the job), pauses included; 0 once passed,
- * `undefined` for a job without a timeout.
+ * Milliseconds until a job's timeout passes, from when its supervisor took
+ * it, pauses included; `undefined` for a job without a timeout.
  */
 export function timeoutLeft(job: Job, now: number): number | undefined {
   if (job.timeout === undefined || job.timeout <= 0) return undefined;

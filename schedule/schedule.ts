@@ -16,16 +16,11 @@ import {
   isFinalStatus,
   isSupervisedStatus,
 } from "../store/rules.ts";
-import {
-  lockBounded,
-  openLockFile,
-  removeIfPresent,
-  removeSyncIfPresent,
-  writeFileDurably,
-} from "../store/durable.ts";
+import * as durable from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
   ensureRenewer,
+  finishUnstarted,
   hasFile,
   launchSupervisor,
   LIMIT_FILE,
@@ -93,8 +88,8 @@ export async function setJobLimit(
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     return await withScheduleLock(dir, async () => {
       const path = join(dir, LIMIT_FILE);
-      if (n === 0) await removeIfPresent(path);
-      else writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
+      if (n === 0) await durable.removeIfPresent(path);
+      else durable.writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
       return await pass(store, dir);
     }) as SchedulePass;
   });
@@ -121,16 +116,14 @@ export interface SchedulePass {
  * `lstat` otherwise), or always with `force` (a listing reads every record
  * anyway; a watch knows its job waits), which puts back a deleted marker.
  * The one entry for whoever may have freed a slot or ended a dependency.
- * Never throws (a later pass does what this one could not), but says why a
- * pass failed: a broken limit file or lock stalls every queued job.
- *
- * @returns Why the pass failed, in one line, or `undefined`.
+ * Never throws, but returns why a pass failed, in one line (a broken limit
+ * file or lock stalls every queued job).
  */
 export async function schedulePending(
   store: JobStore,
   force = false,
 ): Promise<string | undefined> {
-  // The host's lease renewer of a store shared by hosts, should it have died.
+  // A renewal pass of a store shared by hosts, if one is due.
   ensureRenewer(store);
   if (!store.capabilities.scheduling) return undefined;
   const dir = store.localDir;
@@ -140,12 +133,9 @@ export async function schedulePending(
     return undefined;
   } catch (err) {
     // A listing of a directory this user may not write: nothing waits on it.
-    if (!marked && err instanceof Deno.errors.PermissionDenied) {
-      return undefined;
-    }
-    return `queued and waiting jobs not started: ${
-      err instanceof Error ? err.message : String(err)
-    }`;
+    const quiet = !marked && err instanceof Deno.errors.PermissionDenied;
+    const why = (err as Error)?.message ?? err;
+    return quiet ? undefined : `queued and waiting jobs not started: ${why}`;
   }
 }
 
@@ -186,7 +176,7 @@ export async function createScheduled(
     // spawn failed, would see the job start once someone mends the file.
     readLimit(dir);
     // Before the record: whoever comes next sees that a pass is due.
-    writeFileDurably(join(dir, PENDING_FILE), new Uint8Array());
+    durable.writeFileDurably(join(dir, PENDING_FILE), new Uint8Array());
     const job = await store.create({
       ...options,
       after: after.length > 0 ? after : undefined,
@@ -278,14 +268,14 @@ async function withScheduleLock<T>(
   const path = join(dir, SCHEDULE_LOCK_FILE);
   let file: Deno.FsFile;
   try {
-    file = await openLockFile("schedule", path);
+    file = await durable.openLockFile("schedule", path);
   } catch (err) {
     // No jobs directory: nothing to schedule.
     if (err instanceof JobNotFoundError) return undefined;
     throw err;
   }
   try {
-    await lockBounded(file, path);
+    await durable.lockBounded(file, path);
     return await fn();
   } finally {
     file.close();
@@ -316,7 +306,10 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
       endUnstarted("cancelled", reason, ["waiting"]),
     );
     state.set(job.id, done.status);
-    if (done.status === "cancelled") result.cancelled.push(job.id);
+    if (done.status === "cancelled") {
+      result.cancelled.push(job.id);
+      finishUnstarted(store, done);
+    }
   };
 
   // Waiting jobs whose dependencies have all ended become ready, or end
@@ -379,9 +372,9 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
     else if (s === "waiting" || s === "ready") result.waiting++;
   }
   const marker = join(dir, PENDING_FILE);
-  if (result.queued + result.waiting === 0) removeSyncIfPresent(marker);
+  if (result.queued + result.waiting === 0) durable.removeSyncIfPresent(marker);
   else if (!hasFile(dir, PENDING_FILE)) {
-    writeFileDurably(marker, new Uint8Array());
+    durable.writeFileDurably(marker, new Uint8Array());
   }
   return result;
 }
@@ -449,14 +442,17 @@ async function start(
   expected: "waiting" | "queued",
 ): Promise<JobStatus> {
   const argv = job.supervisorArgv ?? [];
-  const live = await openLockFile(job.id, livenessPath(store, job.id));
+  const live = await durable.openLockFile(job.id, livenessPath(store, job.id));
   try {
     // Held by the supervisor of an earlier start whose starter died: it
     // exits as soon as it reads the record, and runs a pass itself.
     if (!live.tryLockSync(true)) return expected;
-    const failWith = async (error: string) =>
-      (await store.update(job.id, endUnstarted("failed", error, [expected])))
-        .status;
+    const failWith = async (error: string) => {
+      const end = endUnstarted("failed", error, [expected]);
+      const done = await store.update(job.id, end);
+      if (done.status === "failed") finishUnstarted(store, done);
+      return done.status;
+    };
     if (argv.length === 0) {
       return await failWith(
         "Not started: the job's record has no command line for its supervisor",
@@ -483,13 +479,11 @@ async function start(
     const marked = await store.update(job.id, (j) => {
       if (j.status !== expected) return j;
       j.status = "running";
-      // The start grace of the lost rule counts from here; the creation
-      // time is in the ULID.
+      // The lost rule's start grace counts from here (created: the ULID).
       j.startedAt = new Date();
       j.pid = child.pid;
       delete j.supervisedAt;
-      // The supervisor has it now; the record need not keep it (it may
-      // hold secrets).
+      // The supervisor has it now: the record drops it (secrets, maybe).
       delete j.env;
       return j;
     });

@@ -9,7 +9,7 @@ import type { JobStore } from "../store/contract.ts";
 import { STORE_ENV } from "../store/env.ts";
 import { livenessPath } from "../store/liveness.ts";
 import { journalLine, writeJournal } from "../store/journal.ts";
-import { renewerRunning } from "../store/pg_lease.ts";
+import { renewalDue, renewalDueAfter, renewerLock } from "../store/pg_lease.ts";
 import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -21,7 +21,7 @@ import { join } from "../util/path.ts";
 import { findExecutable } from "./which.ts";
 import { granted, readEnv } from "../util/permissions.ts";
 import { quietLaunch, signalName, unquietLaunch } from "../process/signals.ts";
-import { shimFile } from "../supervise/shim.ts";
+import { shimFile } from "../supervise/shim_file.ts";
 import { currentRuntime, PACKAGE_ENTRIES, selfArgv } from "./argv.ts";
 
 /** The argument that starts the program as a supervisor. Internal. */
@@ -125,7 +125,7 @@ export function launchSupervisor(
   ];
   const live = livenessPath(store, job.id);
   const shim = useShim();
-  writeJournal(live, planText(store, job, deno, options.gate));
+  writeJournal(live, planText(store, job, deno, argv, options.gate));
   const program = shim
     ? [...unquietLaunch(), PERL, shimFile(store.localDir), live]
     : deno;
@@ -186,6 +186,7 @@ function planText(
   store: JobStore,
   job: Job,
   deno: string[],
+  argv: readonly string[],
   gate: boolean | undefined,
 ): string {
   const retries = job.retries ?? 0;
@@ -215,6 +216,17 @@ function planText(
   const setsid = SETSID_SYSCALL[`${Deno.build.arch}-${Deno.build.os}`];
   if (setsid !== undefined) lines.push(["setsid", setsid]);
   if (job.logMax !== undefined) lines.push(["logmax", job.logMax]);
+  if (store.capabilities.sharedByHosts) {
+    // The lease's renewal passes, started by the shim when one is due.
+    const lock = renewerLock(store.localDir, store.host ?? "");
+    lines.push([
+      "renew",
+      lock,
+      `${lock}.state`,
+      renewalDueAfter(store.renewEvery),
+      ...renewerCommand(argv),
+    ]);
+  }
   if (gate) lines.push(["gate"]);
   return "V 1\n" +
     lines.map(([key, ...v]) => journalLine("P", [key, ...v])).join("");
@@ -229,10 +241,42 @@ export function openGate(store: JobStore, id: string): void {
 }
 
 /**
- * Starts this host's PostgreSQL renewer (store/pg_lease.ts) unless one
- * runs: for spawn(), every finisher and every `jobs` command, so that one
- * killed comes back (it exits after two periods without a held job). Best
- * effort: a host without one lets its leases lapse (other hosts then show
+ * Starts the finisher of a job that ended before it started (cancelled
+ * while waiting or queued, or never startable), if it has an end hook not
+ * yet claimed: the finisher claims it (exactly once, whoever else tries)
+ * and runs it, as for a job that ran. Started with the job's own
+ * supervisor command, else this package's; best effort, never throws.
+ */
+export function finishUnstarted(store: JobStore, job: Job): void {
+  if (job.onEnd === undefined || job.onEndStartedAt !== undefined) return;
+  const argv = job.supervisorArgv?.length ? job.supervisorArgv : renewerArgv();
+  if (argv === undefined) return;
+  const shared = store.capabilities.sharedByHosts;
+  try {
+    const spec = store.reopenSpec();
+    startDetached(
+      [
+        ...quietLaunch(argv[0]),
+        ...argv,
+        SUPERVISE_ARG,
+        shared ? "" : spec,
+        job.id,
+        "--finish",
+      ],
+      { env: shared ? { [SUPERVISOR_STORE_ENV]: spec } : {} },
+    );
+  } catch {
+    // No permission to start it, or no such program: the hook is lost,
+    // as the job's own start would have been.
+  }
+}
+
+/**
+ * Starts a pass of this host's PostgreSQL renewer (store/pg_lease.ts) when
+ * one is due and none runs: a Deno supervisor and the holders of a job do
+ * it every period ({@linkcode keepRenewing}; the shim from perl), spawn(),
+ * every finisher and every `jobs` command when they run. Best effort: a
+ * host where none can start lets its leases lapse (other hosts then show
  * its jobs lost); no end is lost.
  *
  * @param store The store (nothing is done for one not shared by hosts).
@@ -245,14 +289,36 @@ export function ensureRenewer(
 ): void {
   if (!store.capabilities.sharedByHosts || argv === undefined) return;
   try {
-    if (renewerRunning(store)) return;
-    const quiet = quietLaunch(argv[0]);
-    startDetached([...quiet, ...argv, SUPERVISE_ARG, "", "", "--renew"], {
+    if (!renewalDue(store)) return;
+    startDetached(renewerCommand(argv), {
       env: { [SUPERVISOR_STORE_ENV]: store.reopenSpec() },
     });
   } catch {
     // No permission to start it, or no such program: leases lapse.
   }
+}
+
+/**
+ * Calls {@linkcode ensureRenewer} every renewal period while a job is held
+ * by this process; dispose to stop. Nothing for a store without leases.
+ */
+export function keepRenewing(
+  store: JobStore,
+  argv?: readonly string[],
+): Disposable {
+  if (!store.capabilities.sharedByHosts) return { [Symbol.dispose]() {} };
+  ensureRenewer(store, argv);
+  const timer = setInterval(
+    () => ensureRenewer(store, argv),
+    Math.max(100, renewalDueAfter(store.renewEvery)),
+  );
+  Deno.unrefTimer(timer);
+  return { [Symbol.dispose]: () => clearInterval(timer) };
+}
+
+/** The command line of a renewal pass, started by `argv`'s Deno. */
+function renewerCommand(argv: readonly string[]): string[] {
+  return [...quietLaunch(argv[0]), ...argv, SUPERVISE_ARG, "", "", "--renew"];
 }
 
 /**

@@ -1,6 +1,5 @@
-// What each store can do, declared once: the stores themselves report it
-// (JobStore.capabilities), and a caller that has only a store's name can
-// tell what it will be able to do before anything is opened or connected.
+// What each store can do, declared once, and known from a store's name
+// before anything is opened.
 
 import type { StoreCapabilities } from "./contract.ts";
 
@@ -18,22 +17,12 @@ export const POSTGRES_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({
   scheduling: false,
 });
 
-/**
- * Whether a store name is a PostgreSQL URL.
- *
- * @param name A path or URL.
- * @returns `true` for `postgres://` and `postgresql://` URLs.
- */
+/** Whether a store name is a `postgres://` or `postgresql://` URL. */
 export function isPostgresUrl(name: string): boolean {
   return /^postgres(ql)?:\/\//i.test(name);
 }
 
-/**
- * What the store a name opens can do, known without opening it.
- *
- * @param name A jobs directory or a `postgres://` URL.
- * @returns Its capabilities.
- */
+/** What the store a name opens can do. */
 export function capabilitiesOf(name: string): StoreCapabilities {
   return isPostgresUrl(name)
     ? POSTGRES_STORE_CAPABILITIES

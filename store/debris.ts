@@ -1,10 +1,33 @@
-// The debris of a create that died half-way (a full disk, a kill): files of
-// a job that has no record. JobStore.clean() removes them, never the files
-// of a create still in progress.
+// What JobStore.clean() removes, for both stores: old ended jobs, and in a
+// jobs directory the debris of a create that died half-way (a full disk, a
+// kill), never the files of a create still in progress.
 
 import { isJobId } from "./job_id.ts";
 import { claimStale } from "./liveness.ts";
 import { removeSyncIfPresent } from "./durable.ts";
+import { cleanable, cleanCutoff } from "./rules.ts";
+import type { Job } from "./job.ts";
+import type { CleanOptions, JobStore } from "./contract.ts";
+
+/**
+ * The body of every store's clean(): each job ended more than `olderThan`
+ * ms ago that `keep` does not keep is offered to `remove`, which says
+ * whether it removed it. Returns the IDs removed.
+ */
+export async function cleanEnded(
+  store: JobStore,
+  olderThan: number,
+  options: CleanOptions,
+  remove: (job: Job) => Promise<boolean>,
+): Promise<string[]> {
+  const cutoff = cleanCutoff(olderThan);
+  const removed: string[] = [];
+  const { jobs } = await store.list();
+  for await (const job of cleanable(jobs, cutoff, options.keep)) {
+    if (await remove(job)) removed.push(job.id);
+  }
+  return removed;
+}
 
 /**
  * Removes, from the jobs directory `dir`, a `<id>.live` that has no record

@@ -37,36 +37,27 @@ import {
 } from "./liveness.ts";
 import { foldJournal, readJournal as readJournalOf } from "./journal.ts";
 import { granted } from "../util/permissions.ts";
-import {
-  cleanable,
-  cleanCutoff,
-  endJob,
-  isFinalStatus,
-  isLate,
-} from "./rules.ts";
-import { removeDebris } from "./debris.ts";
+import { endJob, isFinalStatus, isLate } from "./rules.ts";
+import { cleanEnded, removeDebris } from "./debris.ts";
 import { resolve } from "../util/path.ts";
 import { listJobs, recordIdOf } from "./list.ts";
 import { FILE_STORE_CAPABILITIES } from "./capabilities.ts";
 
-/**
- * How old the files of a job without a record must be before clean() takes
- * them for debris: 10 minutes. A create in progress holds its liveness
- * lock, which keeps clean away; the age covers the instant before it does.
- */
+// How old the files of a job without a record must be to be debris: a
+// create in progress holds its liveness lock; the age covers the instant
+// before it does.
 const DEBRIS_AGE_MS = 10 * 60 * 1000;
 
-/** Temp files a crashed writer left are removed once this old: an hour. */
+// Temp files a crashed writer left are removed once this old.
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
 const encoder = new TextEncoder();
 
 /**
  * The job store over one jobs directory: `<id>.json` (the record, in
- * epack's format), `<id>.log`, `<id>.live` (whose flock the supervisor
- * holds while it lives) and `<id>.lock` (whose flock serialises updates).
- * Every write goes to a temporary file, is flushed, and is renamed over the
- * record, so a reader or a crash never sees a torn record.
+ * epack's format), `<id>.log`, `<id>.live` (flocked by the supervisor while
+ * it lives) and `<id>.lock` (flocked by updates). Records are replaced
+ * atomically, by rename.
  *
  * Requires `--allow-read` and `--allow-write` for the directory.
  */
@@ -83,11 +74,13 @@ export class FileJobStore implements contract.JobStore {
   readonly host: undefined = undefined;
   /** 0: a cancel reaches the supervisor as a signal, at once. */
   readonly cancelReach: number = 0;
+  /** 0: liveness is a lock, no lease. */
+  readonly renewEvery: number = 0;
   readonly #dir: string;
 
   /**
-   * Opens a store over a jobs directory (made absolute against the cwd).
-   * Nothing is read or created until a method needs it.
+   * Opens a store over a jobs directory; nothing is read or made yet.
+   * @param dir The jobs directory, made absolute against the cwd.
    */
   constructor(dir: string) {
     this.#dir =
@@ -102,7 +95,7 @@ export class FileJobStore implements contract.JobStore {
     return this.#dir;
   }
 
-  /** `<dir>/<id>.log`; throws InvalidJobIdError for an invalid ID. */
+  /** `<dir>/<id>.log`. */
   logPath(id: string): string {
     return `${this.#dir}/${validateJobId(id)}.log`;
   }
@@ -122,28 +115,19 @@ export class FileJobStore implements contract.JobStore {
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
   }
 
-  /**
-   * See {@linkcode JobStore.create}: the record, an empty log and the
-   * liveness file (all mode 0600). A create that fails part way (a full
-   * disk, say) removes what it made. A log that was there already (one
-   * kept by `delete(id, { log: false })`) is left alone.
-   */
+  /** See {@linkcode JobStore.create}; a log kept by `delete()` stays. */
   async create(options: CreateJobOptions): Promise<Job> {
     const job = newJob(options, (id) => this.logPath(id));
-    // Before anything touches the disk: a record the store would refuse to
-    // read is never begun.
+    // Before the disk: a record the store would refuse is never begun.
     const text = serializeJobRecord(job);
     await this.ensureDir();
     this.#createFiles(job, text);
     return job;
   }
 
-  // The liveness file first, locked until the record exists, then the log,
-  // then the record, by a hard link that fails if the name exists (so two
-  // creators of one ID cannot both succeed). clean() takes an unlocked
-  // liveness file without a record, older than DEBRIS_AGE_MS, for the debris
-  // of a create that died; the lock keeps it off a create in progress.
-  // spawn() waits on this, so it uses few, synchronous system calls.
+  // The liveness file first, locked until the record exists (which keeps
+  // clean() off it), then the log, then the record, by a link that fails if
+  // the name exists. spawn() waits on this: few, synchronous system calls.
   #createFiles(job: Job, text: string): void {
     const livePath = this.livenessPath(job.id);
     const made: string[] = [];
@@ -152,8 +136,6 @@ export class FileJobStore implements contract.JobStore {
       const claim = claimNewLiveness(livePath);
       live = claim.file;
       if (claim.made) made.push(livePath);
-      // The liveness file exists from the start, so a supervisor that never
-      // takes its lock is told apart from an epack record, which has none.
       if (createFile(job.logPath)) made.push(job.logPath);
       writeFileDurably(this.recordPath(job.id), encoder.encode(text), {
         createNew: true,
@@ -169,11 +151,7 @@ export class FileJobStore implements contract.JobStore {
     }
   }
 
-  /**
-   * Loads a job with the lost rule applied (the file is not changed).
-   *
-   * @throws {InvalidJobFileError} If the record is corrupt or foreign.
-   */
+  /** See {@linkcode JobStore.load}. */
   async load(id: string): Promise<Job> {
     const job = await this.#read(this.#stored(id));
     return await applyLiveness(
@@ -185,32 +163,25 @@ export class FileJobStore implements contract.JobStore {
   }
 
   /**
-   * Writes what a job's journal says into its record (an update folds it
-   * in), for a reader that finds an end there; `undefined` for a reader
-   * that may not write the directory, which shows it without writing.
+   * Folds a job's journal into its record, for a reader that finds an end
+   * there; `undefined` without write access.
    */
   fold(id: string): (() => Promise<Job>) | undefined {
     if (!granted({ name: "write", path: this.#dir })) return undefined;
     return () => this.update(id, (job) => job);
   }
 
-  /** Loads the record as it is on disk, without the lost rule. */
+  /** See {@linkcode JobStore.loadRecorded}. */
   async loadRecorded(id: string): Promise<Job> {
     return await this.#read(this.#stored(id));
   }
 
-  /**
-   * Lists the jobs, newest first; logs are never read. A file that fails to
-   * load is returned in `invalid` with its reason, never hiding the others.
-   */
+  /** See {@linkcode JobStore.list}. */
   async list(options: contract.ListOptions = {}): Promise<contract.ListResult> {
     return await listJobs(this, options);
   }
 
-  /**
-   * See {@linkcode JobStore.resolve}; only file names are read, and the
-   * records only to find a name.
-   */
+  /** See {@linkcode JobStore.resolve}: records are read only for a name. */
   async resolve(ref: string): Promise<string> {
     validateReference(ref);
     const ids: string[] = [];
@@ -234,11 +205,7 @@ export class FileJobStore implements contract.JobStore {
       }));
   }
 
-  /**
-   * See {@linkcode JobStore.update}: under the job's cross-process lock,
-   * the new record (its `id` cannot change) replaces the old one
-   * atomically, and by default durably; `fn` runs once.
-   */
+  /** See {@linkcode JobStore.update}: under the job's lock, `fn` runs once. */
   async update(
     id: string,
     fn: contract.JobUpdater,
@@ -246,10 +213,8 @@ export class FileJobStore implements contract.JobStore {
   ): Promise<Job> {
     id = this.#stored(id);
     return await withFileLock(id, this.#lockPath(id), async () => {
-      // Read synchronously: under the lock, nothing else is waited for, and
-      // an asynchronous read is a trip through Deno's thread pool.
-      // What the job's supervisor journaled is folded in first, so every
-      // write carries it (docs/design.md, "Folding").
+      // Synchronous: under the lock nothing else is waited for. The journal
+      // is folded in first, so every write carries it.
       const current = foldJournal(
         readJobFileSync(this.recordPath(id), id),
         readJournalOf(this.livenessPath(id)),
@@ -269,14 +234,7 @@ export class FileJobStore implements contract.JobStore {
     return await this.update(id, endJob(end, at));
   }
 
-  /**
-   * Deletes a job's record and its lock files, and by default its log.
-   *
-   * @param id The job ID (a ULID in any case).
-   * @param options Whether to keep the log.
-   * @throws {InvalidJobIdError} If the ID is not valid.
-   * @throws {JobNotFoundError} If there is no such job.
-   */
+  /** See {@linkcode JobStore.delete}. */
   async delete(id: string, options: DeleteOptions = {}): Promise<void> {
     id = this.#stored(id);
     await withFileLock(id, this.#lockPath(id), async () => {
@@ -296,56 +254,40 @@ export class FileJobStore implements contract.JobStore {
   }
 
   /**
-   * Removes every job that has ended (lost ones included) and whose end, or
-   * start if it has none, is older than `olderThan`. Running jobs are never
-   * removed, nor jobs that `options.keep` keeps. Invalid files are left
-   * alone. Temp files a crash left are removed once an hour old, and so is
-   * the debris of a create that died: a `<id>.live` (with its `.log` and
-   * `.lock`) or a lone `<id>.lock` without a record, ten minutes old and
-   * locked by nobody. A lone log stays: `delete(id, { log: false })`
-   * leaves one on purpose.
-   *
-   * @param olderThan Age in milliseconds.
-   * @param options Which jobs to keep anyway.
-   * @returns The IDs removed.
-   * @throws {RangeError} If `olderThan` is negative or not finite.
+   * See {@linkcode JobStore.clean}; also removes temp files and the debris
+   * of a create that died (see store/debris.ts). Invalid files stay.
    */
   async clean(
     olderThan: number,
     options: contract.CleanOptions = {},
   ): Promise<string[]> {
-    const cutoff = cleanCutoff(olderThan);
-    const { jobs } = await this.list();
-    const removed: string[] = [];
-    for await (const job of cleanable(jobs, cutoff, options.keep)) {
+    const removed = await cleanEnded(this, olderThan, options, async (job) => {
       // Re-checked: the job may have been touched since the listing.
       const fresh = await this.load(job.id).catch(() => undefined);
-      if (fresh === undefined || !isFinalStatus(fresh.status)) continue;
+      if (fresh === undefined || !isFinalStatus(fresh.status)) return false;
       try {
         await this.delete(job.id);
-        removed.push(job.id);
+        return true;
       } catch (err) {
         if (!(err instanceof JobNotFoundError)) throw err;
+        return false;
       }
-    }
+    });
     await removeStaleTemps(this.#dir, STALE_TEMP_MS);
     await removeDebris(this.#dir, Date.now() - DEBRIS_AGE_MS);
     return removed;
   }
 
   /**
-   * Takes the job's liveness flock for the supervisor's life, and writes
-   * its `S` line (this process's PID) into the job's journal: the record is
-   * not written (a reader folds the line in). A cancel reaches a
-   * file-store supervisor as SIGTERM, so `cancelRequested` never aborts.
+   * Takes the job's liveness flock for the supervisor's life. A cancel
+   * comes as SIGTERM, so `cancelRequested` never aborts.
    */
   async hold(id: string): Promise<contract.JobLease> {
     id = this.#stored(id);
     const previous = await this.loadRecorded(id);
     const file = await holdLiveness(this.livenessPath(id));
-    // Decided only now that the lock is held: a reader that found it free
-    // before took its time earlier, so if it called the job lost (not
-    // started within the grace period), this says late too.
+    // Decided once the lock is held: a reader that called the job lost
+    // found it free earlier, so this says late too.
     const late = isLate(previous, Date.now());
     return {
       previous,
@@ -358,10 +300,7 @@ export class FileJobStore implements contract.JobStore {
     };
   }
 
-  /**
-   * Whether some process holds the job's liveness lock: `undefined` if
-   * there is no liveness file (an epack record, say).
-   */
+  /** See {@linkcode JobStore.isHeld}. */
   isHeld(id: string): Promise<boolean | undefined> {
     try {
       return Promise.resolve(
@@ -373,8 +312,8 @@ export class FileJobStore implements contract.JobStore {
   }
 
   /**
-   * A watch on the job's record. Each update replaces the file, which ends a
-   * watch on it, so a new watch is armed as soon as one fires.
+   * A watch on the job's record; an update replaces the file, which ends
+   * the watch, so a new one is armed as soon as one fires.
    */
   async changes(id: string): Promise<contract.ChangeFeed> {
     id = (await this.loadRecorded(id)).id;
@@ -428,8 +367,7 @@ export class FileJobStore implements contract.JobStore {
   }
 
   // A ULID typed in another case names the job stored in upper case, unless
-  // a job is stored under exactly what was typed. The file system is asked
-  // only for such IDs, never for one already in its stored form.
+  // one is stored exactly as typed.
   #stored(id: string): string {
     validateJobId(id);
     const upper = ulidSpelling(id);

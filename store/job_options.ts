@@ -1,9 +1,6 @@
-// The options that say how a job is run beyond its command line (retries,
-// the jobs it runs after, its end hook, its log cap) and a new job's
-// record. Each is checked here, once, against the range the record can
-// hold: spawn(), the CLI's flags and the store's create() all call these
-// checks, so no entry point can write a record the store would refuse to
-// read.
+// A job's options beyond its command line, and a new job's record: each is
+// checked here, once, against what the record can hold, for spawn(), the
+// CLI and create() alike.
 
 import { checkDuration, MAX_DURATION } from "../duration.ts";
 import {
@@ -17,10 +14,7 @@ import type { CreateJobOptions, Job, JobControlOptions } from "./job.ts";
 /** Default job timeout: 24 hours. */
 export const DEFAULT_JOB_TIMEOUT: number = 24 * 60 * 60 * 1000;
 
-/**
- * Default time between SIGTERM and SIGKILL when a job is stopped: 10
- * seconds.
- */
+/** Default time between SIGTERM and SIGKILL when a job is stopped: 10 s. */
 export const DEFAULT_KILL_GRACE: number = 10_000;
 
 /** The most times a failed worker is run again (`retries`). */
@@ -35,12 +29,7 @@ export const MAX_HOOK_LENGTH = 64 * 1024;
 /** The default first pause before a retry: 1 s, doubling each time. */
 export const DEFAULT_RETRY_DELAY = 1_000;
 
-/**
- * Checks a retry count.
- *
- * @throws {RangeError} If it is not a whole number from 0 to
- * {@linkcode MAX_RETRIES}.
- */
+/** Checks a retry count: a whole number from 0 to {@linkcode MAX_RETRIES}. */
 export function checkRetries(n: number): number {
   if (
     typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > MAX_RETRIES
@@ -55,11 +44,8 @@ export function checkRetries(n: number): number {
 }
 
 /**
- * Checks a list of jobs to run after: references (IDs or names) by
- * default, or what `valid` accepts (a record holds IDs only).
- *
- * @throws {TypeError} If it is not a list of such references.
- * @throws {RangeError} If it holds more than {@linkcode MAX_AFTER} jobs.
+ * Checks a list of jobs to run after (what `valid` accepts; a record holds
+ * IDs only), without repeats.
  */
 export function checkAfter(
   ids: readonly string[],
@@ -85,12 +71,7 @@ export function checkAfter(
   return [...seen];
 }
 
-/**
- * Checks an end hook command.
- *
- * @throws {TypeError} If it is not a non-empty string without NUL.
- * @throws {RangeError} If it is longer than {@linkcode MAX_HOOK_LENGTH}.
- */
+/** Checks an end hook command: not empty, no NUL, not too long. */
 export function checkHook(command: string): string {
   if (typeof command !== "string" || command.trim() === "") {
     throw new TypeError("Invalid on-end hook: an empty command");
@@ -106,20 +87,10 @@ export function checkHook(command: string): string {
   return command;
 }
 
-/**
- * The smallest log cap, 4 KiB: room for the line that says what was
- * dropped and for some output after it. (Trimming the log in place needs
- * eight of the file system's blocks, 32 KiB on most; a smaller cap is kept
- * by the slower pipe writer instead, see _log_cap.ts.)
- */
+/** The smallest log cap: room for the line saying what was dropped. */
 export const LOG_MAX_MIN = 4096;
 
-/**
- * Checks a log cap.
- *
- * @throws {RangeError} If it is not a whole number from
- * {@linkcode LOG_MAX_MIN} (4096) to `Number.MAX_SAFE_INTEGER`.
- */
+/** Checks a log cap: a whole number of bytes from {@linkcode LOG_MAX_MIN}. */
 export function checkLogMax(bytes: number): number {
   if (
     typeof bytes !== "number" || !Number.isSafeInteger(bytes) ||
@@ -135,11 +106,8 @@ export function checkLogMax(bytes: number): number {
 }
 
 /**
- * Checks every job-control option given, and returns them as the record
- * holds them (unset ones left out, `after` without repeats).
- *
- * @throws {TypeError} If an option has the wrong type.
- * @throws {RangeError} If an option is out of range.
+ * Checks every job-control option given; returns them as the record holds
+ * them. TypeError for a wrong type, RangeError for a value out of range.
  */
 export function checkJobControl(
   options: JobControlOptions,
@@ -156,27 +124,22 @@ export function checkJobControl(
     const after = checkAfter(options.after);
     if (after.length > 0) out.after = after;
   }
-  if (options.afterOk !== undefined) {
-    if (typeof options.afterOk !== "boolean") {
-      throw new TypeError("Invalid afterOk: not a boolean");
-    }
-    if (options.afterOk) {
-      if (out.after === undefined) {
-        throw new TypeError("afterOk needs the jobs to run after (after)");
-      }
-      out.afterOk = true;
-    }
+  if (options.afterOk !== undefined && typeof options.afterOk !== "boolean") {
+    throw new TypeError("Invalid afterOk: not a boolean");
   }
+  if (options.afterOk && out.after === undefined) {
+    throw new TypeError("afterOk needs the jobs to run after (after)");
+  }
+  if (options.afterOk) out.afterOk = true;
   if (options.onEnd !== undefined) out.onEnd = checkHook(options.onEnd);
   if (options.logMax !== undefined) out.logMax = checkLogMax(options.logMax);
   return out;
 }
 
 /**
- * The pause before retry number `attempt` (1 for the first): `delay`
- * doubled for each earlier retry, capped at one hour (or at `delay`, if
- * that is longer), then with up to 20 % jitter taken off, so that jobs that
- * failed together do not all come back at once.
+ * The pause before retry `attempt` (1 for the first): `delay` doubled for
+ * each earlier one, capped at an hour (or `delay`), less up to 20 % jitter
+ * so that jobs that failed together do not all come back at once.
  */
 export function retryPause(
   delay: number,
@@ -189,30 +152,15 @@ export function retryPause(
   return Math.round(pause * (1 - 0.2 * random));
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1000 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1000 ** 3,
-  gib: 1024 ** 3,
-  t: 1024 ** 4,
-  tb: 1000 ** 4,
-  tib: 1024 ** 4,
-};
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1 };
+["k", "m", "g", "t"].forEach((letter, i) => {
+  SIZE_UNITS[letter] = SIZE_UNITS[`${letter}ib`] = 1024 ** (i + 1);
+  SIZE_UNITS[`${letter}b`] = 1000 ** (i + 1);
+});
 
 /**
- * Parses a size such as `512`, `64KiB`, `10MB`, `1.5GiB` or `2G` into
- * bytes: `KB`, `MB`, ... are powers of 1000, `KiB`, `MiB`, ... and the bare
- * letters `K`, `M`, `G`, `T` powers of 1024; a bare number is bytes.
- *
- * @throws {RangeError} If it is not a size, is not a whole number of bytes,
- * or is out of range.
+ * Parses a size (`512`, `64KiB`, `10MB`, `2G`) into bytes: `KB` is 1000,
+ * `KiB` and `K` 1024. RangeError for anything else, or out of range.
  */
 export function parseSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
@@ -233,21 +181,12 @@ export function parseSize(text: string): number {
   return checkLogMax(bytes);
 }
 
-/**
- * A new job, as a store's `create()` makes it from its options: the one
- * place where they are checked and turned into a record, for every store.
- *
- * @throws {InvalidJobIdError} If `options.id` is given and not valid.
- * @throws {RangeError} If a duration or another option is out of range.
- * @throws {TypeError} If an option has a type the record cannot hold.
- */
+/** A new job, as every store's `create()` makes it from its options. */
 export function newJob(
   options: CreateJobOptions,
   logPath: (id: string) => string,
 ): Job {
   const id = validateJobId(options.id ?? newJobId());
-  // Durations enter the store here: the same bound as everywhere else, so a
-  // record never holds a timeout no caller could have asked for.
   if (options.timeout !== undefined) {
     checkDuration("timeout", options.timeout);
   }
@@ -271,17 +210,15 @@ export function newJob(
     startedAt: new Date(),
     logPath: logPath(id),
   };
-  if (options.workingDir !== undefined) job.workingDir = options.workingDir;
-  if (options.timeout !== undefined) job.timeout = options.timeout;
-  if (options.argv !== undefined) job.argv = [...options.argv];
-  if (options.grace !== undefined) job.grace = options.grace;
+  const { workingDir, timeout, argv, grace, supervisorArgv, env, restartOf } =
+    options;
+  if (workingDir !== undefined) job.workingDir = workingDir;
+  if (timeout !== undefined) job.timeout = timeout;
+  if (argv !== undefined) job.argv = [...argv];
+  if (grace !== undefined) job.grace = grace;
   Object.assign(job, control);
-  if (options.supervisorArgv !== undefined) {
-    job.supervisorArgv = [...options.supervisorArgv];
-  }
-  if (options.env !== undefined) job.env = { ...options.env };
-  if (options.restartOf !== undefined) {
-    job.restartOf = validateJobId(options.restartOf);
-  }
+  if (supervisorArgv !== undefined) job.supervisorArgv = [...supervisorArgv];
+  if (env !== undefined) job.env = { ...env };
+  if (restartOf !== undefined) job.restartOf = validateJobId(restartOf);
   return job;
 }

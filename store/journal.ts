@@ -376,6 +376,15 @@ export function foldJournal(job: Job, journal: Journal | undefined): Job {
     out.workerPid = worker.pid;
     if (worker.ticks !== undefined) out.workerStartTicks = worker.ticks;
     else delete out.workerStartTicks;
+    // An attempt started after the pause: the paused worker ended (killed
+    // from outside) and its supervisor started the next one running.
+    if (
+      out.status === "paused" &&
+      worker.startedAt.getTime() > (out.pausedAt?.getTime() ?? Infinity)
+    ) {
+      out.status = "running";
+      delete out.pausedAt;
+    }
   }
   const { end } = journal;
   if ((job.retries ?? 0) > 0 && journal.attempts.length > 0) {
@@ -406,6 +415,27 @@ export function foldJournal(job: Job, journal: Journal | undefined): Job {
 /** The control file of a job: `<id>.ctl` beside its `<id>.live`. */
 export function controlPath(livePath: string): string {
   return livePath.replace(/\.live$/, ".ctl");
+}
+
+/**
+ * The requests in a job's control file, one a line: none if there is none.
+ *
+ * @throws {Deno.errors.InvalidData} If it is not a regular file (see
+ * {@linkcode openJobFile}).
+ * @throws {RangeError} If it is over 64 KiB (no request makes it so large).
+ */
+export function readControl(livePath: string): string[] {
+  using file = openJobFile(controlPath(livePath));
+  if (file === undefined) return [];
+  const bytes = new Uint8Array(65_537);
+  let got = 0;
+  for (let n; got < bytes.length && (n = file.readSync(bytes.subarray(got)));) {
+    got += n;
+  }
+  if (got === bytes.length) {
+    throw new RangeError("the control file is over 64 KiB: ignored");
+  }
+  return new TextDecoder().decode(bytes.subarray(0, got)).split("\n");
 }
 
 /**

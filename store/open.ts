@@ -1,8 +1,5 @@
-// Which store a call uses, decided in one place for the library and the CLI
-// alike: the store it was given (an open store, a jobs directory, or a
-// `postgres://` URL), else $EPACK_DETACH_STORE, else the project's jobs
-// directory. The PostgreSQL store's module (and its npm client) is loaded
-// only for a `postgres://` URL, through an import no module graph holds.
+// Which store a call uses, for the library and the CLI alike: the one it
+// was given, else $EPACK_DETACH_STORE, else the project's jobs directory.
 
 import type { JobStore } from "./contract.ts";
 import { FileJobStore } from "./file_store.ts";
@@ -15,10 +12,7 @@ import { readEnv } from "../util/permissions.ts";
 // supervise/supervisor.ts takes the name from here.
 export { STORE_ENV };
 
-/**
- * A store as a caller names it: an open store (used as it is, and not
- * closed), a jobs directory, or a `postgres://` URL.
- */
+/** An open store (used as it is, not closed), a jobs directory or a URL. */
 export type StoreSpec = string | JobStore;
 
 /** The one option every function that reads or changes jobs takes. */
@@ -31,16 +25,13 @@ export interface StoreOption {
   store?: StoreSpec;
 }
 
-/** This host's name as stores record it: $EPACK_DETACH_HOST, else the hostname. */
+/** This host's name: $EPACK_DETACH_HOST, else the hostname. */
 export function hostName(): string {
   return readEnv(HOST_ENV) ?? Deno.hostname();
 }
 
-/**
- * The project `from` is in: the nearest directory holding `deno.json` or
- * `deno.jsonc`, walking up from `from`; `undefined` outside any project.
- */
-export function findProjectDir(from: string = Deno.cwd()): string | undefined {
+/** The nearest directory up from `from` holding `deno.json(c)`, if any. */
+function findProjectDir(from: string = Deno.cwd()): string | undefined {
   for (let dir = resolve(from);; dir = dirname(dir)) {
     for (const name of ["deno.json", "deno.jsonc"]) {
       try {
@@ -53,19 +44,14 @@ export function findProjectDir(from: string = Deno.cwd()): string | undefined {
   }
 }
 
-/**
- * The default working directory of a job spawn()s: the project `from` is
- * in (see {@linkcode findProjectDir}), else `from` itself.
- */
+/** The default working directory of a job: the project `from` is in. */
 export function findWorkingDir(from: string = Deno.cwd()): string {
   return findProjectDir(from) ?? resolve(from);
 }
 
 /**
- * The user's directory for state that outlives a program (not made here):
- * on macOS `~/Library/Application Support`, elsewhere `$XDG_STATE_HOME`,
- * else `~/.local/state`. The same from any working directory, so what is
- * kept there (a database store's logs on this host) is found from anywhere.
+ * The user's directory for state (not made here): on macOS `~/Library/
+ * Application Support`, elsewhere `$XDG_STATE_HOME`, else `~/.local/state`.
  */
 export function userStateDir(): string {
   const home = readEnv("HOME");
@@ -84,9 +70,8 @@ export function userStateDir(): string {
 
 /**
  * The jobs directory used when no store is named: inside a project (the
- * nearest directory upward from `from` holding `deno.json` or
- * `deno.jsonc`), `<project>/.epack/jobs`; outside any, one per user,
- * `<userStateDir()>/epack/jobs`, never the current directory.
+ * nearest directory up from `from` with `deno.json` or `deno.jsonc`),
+ * `<project>/.epack/jobs`; outside any, `<user state dir>/epack/jobs`.
  *
  * @param from Where to look from.
  * @returns The jobs directory (not made here).
@@ -107,10 +92,7 @@ export function defaultJobsDir(from: string = Deno.cwd()): string {
     : join(project, ".epack", "jobs");
 }
 
-/**
- * The name of the store a call uses when it was given `spec` (or nothing):
- * `spec`, else `$EPACK_DETACH_STORE`, else {@linkcode defaultJobsDir}.
- */
+/** `spec`, else `$EPACK_DETACH_STORE`, else {@linkcode defaultJobsDir}. */
 export function storeName(spec?: string): string {
   const name = spec !== undefined && spec !== ""
     ? spec
@@ -120,10 +102,8 @@ export function storeName(spec?: string): string {
 }
 
 /**
- * Opens the store a caller named (see {@linkcode storeName}). A
- * `postgres://` URL loads the PostgreSQL store's module, and its npm
- * client, only then; anything else is a jobs directory, opened without
- * touching the disk.
+ * Opens the store a caller named: a `postgres://` URL loads the PostgreSQL
+ * store's module only then; anything else is a jobs directory.
  *
  * @param spec An open store (returned as it is), a jobs directory or a
  * `postgres://` URL; left out, `$EPACK_DETACH_STORE` or the default.
@@ -142,10 +122,7 @@ export async function openStore(spec?: StoreSpec): Promise<JobStore> {
   return new FileJobStore(name);
 }
 
-/**
- * Runs `fn` with the store `spec` names, opened for the call and closed
- * after it; a store given open is used as it is and left open.
- */
+/** Runs `fn` with the store `spec` names, closed after unless given open. */
 export async function withStore<T>(
   spec: StoreSpec | undefined,
   fn: (store: JobStore) => Promise<T>,
@@ -159,13 +136,8 @@ export async function withStore<T>(
   }
 }
 
-/**
- * The PostgreSQL store's module, loaded by a specifier no module graph
- * follows: a literal `import("../postgres.ts")` would put `npm:postgres` in
- * the graph (and lock file, and compiled binary) of every program that
- * imports this package, and make an offline start with an empty cache try
- * to download it.
- */
+// Not a literal import("../postgres.ts"): that would put `npm:postgres` in
+// the module graph, lock file and binary of every program using this one.
 function loadPostgres(): Promise<
   { PostgresJobStore: { open(url: string): Promise<JobStore> } }
 > {

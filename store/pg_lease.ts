@@ -1,24 +1,27 @@
-// The PostgreSQL store's renewer: one process per host, not one per job
-// (docs/design.md, "PostgreSQL"). The jobs of a host are held by their
-// supervisors' flocks on `<logDir>/<id>.live`, as in the file store; other
-// hosts see a job alive by its lease, which the renewer renews for every
-// held job of its host in one statement every `renewEvery`, on a brief
-// connection. It also carries news both ways: what a supervisor journaled
-// goes into the row (so other hosts see its worker, its attempts and, if
-// no finisher did, its end); a job whose supervisor died without an end
-// has its lease ended at once (other hosts then show it lost; nothing final
-// is written); and a cancel made on another host reaches the supervisor as
-// a `C` line and SIGTERM, only on local proof. It runs while any job of its
-// host is held, and holds `<logDir>/.renewer` meanwhile, so that whoever
-// finds that lock free starts one (spawn/launch.ts ensureRenewer()).
+// The PostgreSQL store's renewer (docs/design.md, "PostgreSQL"): a pass
+// per host and period, not a process per job nor one that stays. The jobs
+// of a host are held by their supervisors' flocks on `<logDir>/<id>.live`,
+// as in the file store; other hosts see a job alive by its lease. A pass
+// renews the leases of every held job of its host in one statement, and
+// carries news both ways: what a supervisor journaled goes into the row (so
+// other hosts see its worker, its attempts and, if no finisher did, its
+// end); a job whose supervisor died without an end has its lease ended at
+// once (other hosts then show it lost; nothing final is written); and a
+// cancel made on another host reaches the supervisor as a `C` line and
+// SIGTERM, only on local proof. Whoever holds a job starts a pass when one
+// is due (renewalDue(): the shim from perl, the Deno supervisor, spawn and
+// every `jobs` command); the pass holds `<logDir>/.renewer-<host>`, keeps
+// what the next one needs in `<lock>.state`, and exits: a Deno process
+// with the PostgreSQL client costs ~29 MiB, which twenty jobs' shims do
+// not, and a pass that dies loses nothing but its period.
 
 import type { Job } from "./job.ts";
 import { appendControl, readJournal } from "./journal.ts";
-import { parseJobRecord } from "./record.ts";
-import { cancelDeadline, SUPERVISOR_START_GRACE_MS } from "./rules.ts";
-import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
 import { isJobId } from "./job_id.ts";
-import { sleep } from "../util/timer.ts";
+import { postgresSettings } from "./pg_open.ts";
+import { parseJobRecord } from "./record.ts";
+import { cancelDeadline } from "./rules.ts";
+import { isLivenessHeld, signalSupervisor } from "./liveness.ts";
 
 /**
  * The renewer's lock file in a host's log directory, one per host name
@@ -46,69 +49,152 @@ export interface RenewedStore {
   expire(id: string): Promise<void>;
 }
 
-/** Whether the renewer of a store's host runs (it holds its lock). */
-export function renewerRunning(
-  store: { localDir: string; host: string | undefined },
-): boolean {
-  const lock = renewerLock(store.localDir, store.host ?? "");
-  return isLivenessHeld(lock) === true;
+/** What a pass keeps for the next: see {@linkcode runRenewer}. */
+interface RenewerState {
+  /** When the last pass ran (ms since the epoch). */
+  at: number;
+  /** The jobs held then: their journal's mtime, the cancel passed on. */
+  known: Record<string, { mtime: number; cancelAt?: number }>;
+  /** Jobs whose supervisor came and went: not looked at again. */
+  done: string[];
 }
 
 /**
- * Renews the leases of the host's held jobs until none has been held for
- * two periods; returns at once if another renewer runs.
+ * How long after a pass's start (its state file's mtime) the next is due:
+ * the one threshold that the shim (given it in its plan), spawn and the
+ * `jobs` commands check before they start a pass.
  */
-export async function runRenewer(store: RenewedStore): Promise<void> {
-  const dir = store.localDir;
+export function renewalDueAfter(renewEvery: number): number {
+  return Math.floor(renewEvery * 0.8);
+}
+
+/**
+ * Whether a renewal pass is due on this host and none runs: the state
+ * file is older than {@linkcode renewalDueAfter} (or missing) and the lock
+ * is free. Marks it taken (the state's mtime now), so that the others who
+ * look in the same period start none.
+ */
+export function renewalDue(
+  store: { localDir: string; host: string | undefined; renewEvery: number },
+): boolean {
+  const lockPath = renewerLock(store.localDir, store.host ?? "");
+  const statePath = `${lockPath}.state`;
+  try {
+    const mtime = Deno.statSync(statePath).mtime?.getTime() ?? 0;
+    const age = Date.now() - mtime;
+    if (age >= 0 && age < renewalDueAfter(store.renewEvery)) return false;
+  } catch {
+    // No pass yet.
+  }
+  if (isLivenessHeld(lockPath) === true) return false;
+  try {
+    using f = Deno.openSync(statePath, {
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+    const now = new Date();
+    f.utimeSync(now, now);
+  } catch {
+    return false; // A directory that cannot be written: no pass either.
+  }
+  return true;
+}
+
+/**
+ * One renewal pass for the host of the PostgreSQL store `url` names (a
+ * renewer process's whole work): see {@linkcode runRenewer}.
+ */
+export async function renewPass(url: string): Promise<void> {
+  const { logDir, host, renewEvery, leaseTtl } = postgresSettings(url, {});
+  // A pass that hangs (a server that stops answering) must not keep the
+  // lock from the next one: it ends within the lease's TTL, whatever it
+  // has not done left to the next. It is the process's whole work.
+  const deadline = Date.now() + leaseTtl;
+  Deno.unrefTimer(setTimeout(() => Deno.exit(0), leaseTtl));
+  await runRenewer(
+    { localDir: logDir, host, renewEvery, deadline },
+    async () => {
+      const { PostgresJobStore } = await import("./pg_store.ts");
+      return await PostgresJobStore.open(url);
+    },
+  );
+}
+
+/**
+ * One renewal pass for a host, if none ran in the last half period (a pass
+ * that came too late finds its work done) and none runs. The store is
+ * opened (the PostgreSQL client loaded, a connection made) only if some job
+ * is held or was at the last pass: an idle host's pass costs a directory
+ * listing.
+ */
+export async function runRenewer(
+  local: {
+    localDir: string;
+    host: string;
+    renewEvery: number;
+    /** When to stop starting work: the rest is the next pass's. */
+    deadline?: number;
+  },
+  open: () => Promise<RenewedStore & AsyncDisposable>,
+): Promise<void> {
+  const dir = local.localDir;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  using lock = Deno.openSync(renewerLock(dir, store.host), {
+  const lockPath = renewerLock(dir, local.host);
+  using lock = Deno.openSync(lockPath, {
     read: true,
     write: true,
     create: true,
     mode: 0o600,
   });
   if (!lock.tryLockSync(true)) return;
-  // The held jobs of the last period: when each journal last changed, and
-  // the cancel deadline last passed on; and the jobs whose supervisor has
-  // come and gone, never to hold them again.
-  const known = new Map<string, { mtime: number; cancelAt?: number }>();
-  const done = new Set<string>();
-  for (let idle = 0;;) {
-    if (idle >= 2) {
-      // Let go, then look once more: a starter that found this renewer
-      // running started none, and its job must not go unrenewed.
-      lock.unlockSync();
-      const last = await heldJobs(dir, done);
-      const quiet = last.held.size === 0 && !last.starting;
-      if (quiet || !lock.tryLockSync(true)) return;
-    }
-    const { held, starting } = await heldJobs(dir, done);
-    for (const id of known.keys()) {
-      if (held.has(id)) continue;
-      known.delete(id);
-      // Let go: an end it left is written now (the finisher may have died),
-      // or its supervisor died without one.
-      try {
-        const job = await store.load(id);
-        if (job.status === "lost" && job.host === store.host) {
-          await store.expire(id);
-        }
-      } catch {
-        // Gone, or the server away: the lease lapses by itself.
-      }
-    }
-    idle = held.size === 0 && !starting ? idle + 1 : 0;
-    if (held.size > 0) await renewAll(store, dir, held, known);
-    await sleep(store.renewEvery * (0.9 + Math.random() * 0.2));
+  const statePath = `${lockPath}.state`;
+  const state = readState(statePath);
+  const now = Date.now();
+  if (now >= state.at && now - state.at < local.renewEvery / 2) return;
+  const known = new Map(Object.entries(state.known));
+  const { held, done } = await heldJobs(dir, new Set(state.done));
+  if (held.size > 0 || known.size > 0) {
+    await using store = await open();
+    await pass(store, dir, held, known, local.deadline ?? Infinity);
+  }
+  const next: RenewerState = {
+    at: now,
+    known: Object.fromEntries(known),
+    done: [...done],
+  };
+  const temp = `${statePath}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    Deno.writeTextFileSync(temp, JSON.stringify(next), { mode: 0o600 });
+    Deno.renameSync(temp, statePath);
+  } catch {
+    Deno.remove(temp).catch(() => {});
   }
 }
 
-async function renewAll(
+/** A pass's work on the store: the jobs let go, then the renewals. */
+async function pass(
   store: RenewedStore,
   dir: string,
   held: Map<string, number>,
   known: Map<string, { mtime: number; cancelAt?: number }>,
+  deadline: number,
 ): Promise<void> {
+  for (const id of known.keys()) {
+    if (held.has(id) || Date.now() > deadline) continue;
+    known.delete(id);
+    // Let go: an end it left is written now (the finisher may have died),
+    // or its supervisor died without one.
+    try {
+      const job = await store.load(id);
+      if (job.status === "lost" && job.host === store.host) {
+        await store.expire(id);
+      }
+    } catch {
+      // Gone, or the server away: the lease lapses by itself.
+    }
+  }
+  if (held.size === 0) return;
   let renewed: { id: string; record: string | null }[];
   try {
     renewed = await store.renew([...held.keys()]);
@@ -125,9 +211,11 @@ async function renewAll(
       // A record no longer a job's: no cancel to pass on.
     }
     const seen = known.get(id);
-    const mtime = held.get(id)!;
+    let mtime = held.get(id)!;
     if (seen?.mtime !== mtime) {
-      await store.update(id, (job) => job).catch(() => {});
+      // Past the deadline, the fold is the next pass's.
+      if (Date.now() > deadline) mtime = seen?.mtime ?? -1;
+      else await store.update(id, (job) => job).catch(() => {});
     }
     const last = seen?.cancelAt;
     known.set(id, { mtime, cancelAt: last });
@@ -146,36 +234,48 @@ async function renewAll(
   }
 }
 
+/** The last pass's state; a missing or unreadable one is a first pass. */
+function readState(path: string): RenewerState {
+  const none: RenewerState = { at: 0, known: {}, done: [] };
+  try {
+    if (!Deno.lstatSync(path).isFile) return none;
+    const s = JSON.parse(Deno.readTextFileSync(path));
+    const ok = typeof s?.at === "number" && typeof s.known === "object" &&
+      s.known !== null && Array.isArray(s.done);
+    return ok ? s : none;
+  } catch {
+    return none;
+  }
+}
+
 /**
- * The jobs whose `.live` flock some process holds, with its mtime, and
- * whether a job is starting (its journal made within the start grace, no
- * supervisor yet); a job found free after its supervisor came (an `S`
- * line) goes into `done`, and is not looked at again.
+ * The jobs whose `.live` flock some process holds, with its mtime; a job
+ * found free after its supervisor came (an `S` line) goes into `done`, and
+ * is not looked at again (the journals of ended jobs stay until a clean).
+ * `done` comes back without the jobs whose journal is gone.
  */
 async function heldJobs(
   dir: string,
-  done: Set<string>,
-): Promise<{ held: Map<string, number>; starting: boolean }> {
+  wasDone: Set<string>,
+): Promise<{ held: Map<string, number>; done: Set<string> }> {
   const held = new Map<string, number>();
-  let starting = false;
+  const done = new Set<string>();
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile || !entry.name.endsWith(".live")) continue;
     const id = entry.name.slice(0, -".live".length);
+    if (!isJobId(id)) continue; // Not a job's: "a,b.live" renews neither.
     const path = `${dir}/${entry.name}`;
-    // A name is not a job's word that it is one ("a,b.live").
-    if (done.has(id) || !isJobId(id)) continue;
+    if (wasDone.has(id)) {
+      done.add(id);
+      continue;
+    }
     try {
-      const mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
-      if (isLivenessHeld(path) === true) held.set(id, mtime);
-      else if (readJournal(path)?.supervisor !== undefined) done.add(id);
-      else {
-        // Dated in the future (a hostile touch) is not starting.
-        const age = Date.now() - mtime;
-        starting ||= age >= 0 && age < SUPERVISOR_START_GRACE_MS;
-      }
+      if (isLivenessHeld(path) === true) {
+        held.set(id, Deno.statSync(path).mtime?.getTime() ?? 0);
+      } else if (readJournal(path)?.supervisor !== undefined) done.add(id);
     } catch {
       // Removed meanwhile.
     }
   }
-  return { held, starting };
+  return { held, done };
 }

@@ -4,7 +4,8 @@
 
 import postgres from "npm:postgres@3.4.9";
 import { Wakeup } from "../util/wakeup.ts";
-import { cleanable, cleanCutoff, endJob, isFinalStatus } from "./rules.ts";
+import { endJob, isFinalStatus } from "./rules.ts";
+import { cleanEnded } from "./debris.ts";
 import type * as contract from "./contract.ts";
 import {
   type CreateJobOptions,
@@ -67,15 +68,6 @@ import { redact } from "./redact.ts";
 /**
  * The PostgreSQL job store. Requires `--allow-net` for the server,
  * `--allow-env`, and `--allow-read`/`--allow-write` for the log directory.
- *
- * @example Create a job and record its end
- * ```ts ignore
- * import { PostgresJobStore } from "@epack/detach/postgres";
- *
- * await using store = await PostgresJobStore.open(Deno.env.get("DATABASE_URL")!);
- * const job = await store.create({ command: "sync" });
- * await store.finish(job.id, { status: "completed", exitCode: 0 });
- * ```
  */
 export class PostgresJobStore implements contract.JobStore {
   /** This host's name, recorded on each job it creates. */
@@ -112,11 +104,7 @@ export class PostgresJobStore implements contract.JobStore {
     return this.logDir;
   }
 
-  /**
-   * How long a cancel request takes at most to reach a supervisor on
-   * another host: one renewal period, with its jitter, and a second for the
-   * batch.
-   */
+  /** One renewal period, with its jitter, and a second for the batch. */
   get cancelReach(): number {
     return Math.ceil(this.renewEvery * 1.1) + 1_000;
   }
@@ -167,7 +155,7 @@ export class PostgresJobStore implements contract.JobStore {
     return store;
   }
 
-  /** See `JobStore.create`; the log file is made in `logDir` on this host. */
+  /** See `JobStore.create`; the log is made in `logDir` on this host. */
   async create(options: CreateJobOptions): Promise<Job> {
     const job: Job = newJob(options, (id) => this.logPath(id));
     const text = serializeJobRecord(job);
@@ -190,9 +178,8 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Loads a job with the lost rule applied: by its journal and lock on this
-   * host, where it has one (an end found there is written: docs/design.md,
-   * "Folding"), else by its lease and the server's clock.
+   * See `JobStore.load`: the lost rule by the job's lock on this host if it
+   * has one, else by its lease and the server's clock.
    */
   async load(id: string): Promise<Job> {
     return await this.#live(await this.#loadRow(id));
@@ -238,7 +225,7 @@ export class PostgresJobStore implements contract.JobStore {
     );
   }
 
-  /** Lists the jobs, newest first, with the lost rule applied. */
+  /** See `JobStore.list`. */
   async list(options: contract.ListOptions = {}): Promise<contract.ListResult> {
     const rows = await this.#run(() =>
       this.#sql<Row[]>`
@@ -265,29 +252,23 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Read-modify-write by compare-and-swap: the row is read, `fn` computes
-   * the new record, and it is written only if the row's version has not
-   * moved since; otherwise it starts again, so `fn` may run more than once
-   * and must be pure. A record the store would refuse to read, or an error
-   * in `fn`, writes nothing. Always durable.
+   * See `JobStore.update`: by compare-and-swap on the row's version, so `fn`
+   * may run more than once. Always durable.
    */
   async update(id: string, fn: contract.JobUpdater): Promise<Job> {
     return await this.#swap(id, (current) => fn(structuredClone(current)));
   }
 
-  // Each step is one statement and no transaction stays open while
-  // `compute` runs, so a connection lost at any point leaves the row as it
-  // was or as written, and holds no lock. (The client also crashes its
-  // process when a connection pinned to a transaction dies, postgres.js
-  // 3.4.9 issue #1208; single statements never pin one.)
+  // Single statements, no transaction open while `compute` runs: a lost
+  // connection leaves the row as it was or as written, and no lock (and
+  // postgres.js 3.4.9 crashes when a pinned connection dies, #1208).
   async #swap(
     id: string,
     compute: (current: Job) => Job | Promise<Job>,
   ): Promise<Job> {
-    // A write cut off by a lost connection may or may not have been
-    // committed: the next read tells (the version moved on to exactly what
-    // was written), and only then is the change made again. A few times
-    // only, at once: a server that stays away is the caller's to wait for.
+    // A write cut off by a lost connection may have been committed: the
+    // next read tells (the version moved on to what was written). A few
+    // retries only: a server that stays away is the caller's to wait for.
     let sent: { version: bigint; text: string } | undefined;
     let retries = 0;
     for (;;) {
@@ -368,18 +349,12 @@ export class PostgresJobStore implements contract.JobStore {
     }
   }
 
-  /**
-   * Removes ended (and lost) jobs older than `olderThan` ms, of every host;
-   * a log is removed only where it is on this host.
-   */
+  /** See `JobStore.clean`: of every host; logs only of this host's. */
   async clean(
     olderThan: number,
     options: contract.CleanOptions = {},
   ): Promise<string[]> {
-    const cutoff = cleanCutoff(olderThan);
-    const { jobs } = await this.list();
-    const removed: string[] = [];
-    for await (const job of cleanable(jobs, cutoff, options.keep)) {
+    return await cleanEnded(this, olderThan, options, async (job) => {
       // Lost by this host's own evidence: its lease ends (as the renewer's).
       if (job.status === "lost" && job.host === this.host) {
         await this.expire(job.id);
@@ -392,14 +367,13 @@ export class PostgresJobStore implements contract.JobStore {
             AND (NOT ${supervisedSql(this.#sql)} OR ${lostSql(this.#sql)})
           RETURNING id, host, record`
       );
-      if (rows.length === 0) continue;
+      if (rows.length === 0) return false;
       const mine = rows[0].host === this.host;
       for (const path of mine ? localFiles(this.logDir, job.id, true) : []) {
         await Deno.remove(path).catch(() => {});
       }
-      removed.push(job.id);
-    }
-    return removed;
+      return true;
+    });
   }
 
   /** Whether the job's lease is current (by the server's clock). */
@@ -412,8 +386,8 @@ export class PostgresJobStore implements contract.JobStore {
   }
 
   /**
-   * Takes the job's local lock (its journal's `S` line) and its lease, which
-   * the host's renewer renews while the lock is held; both end when let go.
+   * Takes the job's local lock and its lease, which the host's renewer
+   * renews while the lock is held.
    */
   async hold(id: string): Promise<contract.JobLease> {
     const previous = await this.loadRecorded(id);
@@ -490,8 +464,7 @@ export class PostgresJobStore implements contract.JobStore {
     return rows[0];
   }
 
-  // Every call to the server goes through here, so that a failure is told
-  // in one line; the store's own errors pass through unchanged.
+  // Every call to the server, so that a failure is told in one line.
   async #run<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();

@@ -1,7 +1,5 @@
-// What the PostgreSQL store needs beside the store itself: its error, the
-// schema and its first-use migration, the words for the server's errors,
-// and reading a log's tail for the row. postgres.ts re-exports the public
-// names.
+// What the PostgreSQL store needs beside itself: its error, the schema and
+// its migration, the words for the server's errors, a log's tail.
 
 import type postgres from "npm:postgres@3.4.9";
 import { readTail as readLogTail } from "./log_files.ts";
@@ -20,19 +18,7 @@ export type Sql = postgres.Sql<Record<string, never>>;
 
 /**
  * A database error, told in one line: an unreachable server, refused
- * credentials, a schema from a newer version, a connection dropped during a
- * query (a single statement: its change was applied whole or not at all).
- *
- * @example Tell a transient error from the rest
- * ```ts ignore
- * import { PostgresStoreError } from "@epack/detach/postgres";
- *
- * try {
- *   // ...
- * } catch (err) {
- *   if (err instanceof PostgresStoreError && err.transient) console.error("retry later");
- * }
- * ```
+ * credentials, a newer schema, a connection dropped during a statement.
  */
 export class PostgresStoreError extends Error {
   /** The server may be back later: a retry may succeed. */
@@ -108,8 +94,6 @@ function tooNew(v: number): PostgresStoreError {
 
 interface PgError extends Error {
   code?: string;
-  severity?: string;
-  detail?: string;
 }
 
 export function isTransient(err: unknown): boolean {
@@ -120,86 +104,56 @@ function isPgError(err: unknown): err is PgError {
   return err instanceof Error && "code" in err;
 }
 
+type Say = (at: string, message: string, code: string) => string;
+const UNREACHABLE: Say = (at, _, code) =>
+  `Cannot reach ${at}: ${
+    ({
+      ECONNREFUSED: "connection refused",
+      CONNECT_TIMEOUT: "timed out",
+      ENOTFOUND: "unknown host",
+      EAI_AGAIN: "unknown host",
+    } as Record<string, string>)[code] ?? code
+  }`;
+// Each error code: its words, and whether a retry may succeed. 57P01-03:
+// admin shutdown, crash shutdown, cannot connect now.
+const KINDS: [string, boolean, Say][] = [
+  [
+    "ECONNREFUSED CONNECT_TIMEOUT ETIMEDOUT EHOSTUNREACH ENETUNREACH ENOTFOUND EAI_AGAIN",
+    true,
+    UNREACHABLE,
+  ],
+  [
+    "CONNECTION_CLOSED CONNECTION_DESTROYED CONNECTION_ENDED ECONNRESET EPIPE 57P01 57P02 57P03",
+    true,
+    (at, m) =>
+      `Lost the connection to ${at} (${m}); its change was applied whole or not at all`,
+  ],
+  ["28P01 28000", false, (at, m) => `${at} refused the credentials: ${m}`],
+  ["3D000", false, (at, m) => `${at}: ${m}`],
+  ["53300", true, (at, m) => `${at} has no connection free: ${m}`],
+];
+
 /** One line for a client or server error; the store's own errors unchanged. */
 export function describe(err: unknown, target: string): unknown {
   if (err instanceof PostgresStoreError || !isPgError(err)) return err;
   const code = String(err.code);
   const at = `the PostgreSQL server at ${target}`;
-  const oneLine = (s: string) => s.split("\n")[0];
-  switch (code) {
-    case "ECONNREFUSED":
-      return new PostgresStoreError(
-        `Cannot reach ${at}: connection refused`,
-        true,
-        { cause: err },
-      );
-    case "CONNECT_TIMEOUT":
-    case "ETIMEDOUT":
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return new PostgresStoreError(
-        `Cannot reach ${at}: ${
-          code === "CONNECT_TIMEOUT" ? "timed out" : code
-        }`,
-        true,
-        { cause: err },
-      );
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return new PostgresStoreError(
-        `Cannot reach ${at}: unknown host`,
-        true,
-        { cause: err },
-      );
-    case "CONNECTION_CLOSED":
-    case "CONNECTION_DESTROYED":
-    case "CONNECTION_ENDED":
-    case "ECONNRESET":
-    case "EPIPE":
-    case "57P01": // admin_shutdown
-    case "57P02": // crash_shutdown
-    case "57P03": // cannot_connect_now (starting up, shutting down)
-      return new PostgresStoreError(
-        `Lost the connection to ${at} (${
-          oneLine(err.message)
-        }); its change was applied whole or not at all`,
-        true,
-        { cause: err },
-      );
-    case "28P01":
-    case "28000":
-      return new PostgresStoreError(
-        `${at} refused the credentials: ${oneLine(err.message)}`,
-        false,
-        { cause: err },
-      );
-    case "3D000":
-      return new PostgresStoreError(
-        `${at}: ${oneLine(err.message)}`,
-        false,
-        { cause: err },
-      );
-    case "53300": // too_many_connections
-      return new PostgresStoreError(
-        `${at} has no connection free: ${oneLine(err.message)}`,
-        true,
-        { cause: err },
-      );
+  const message = err.message.split("\n")[0];
+  const kind = KINDS.find(([codes]) => codes.split(" ").includes(code));
+  if (kind !== undefined) {
+    return new PostgresStoreError(kind[2](at, message, code), kind[1], {
+      cause: err,
+    });
   }
-  if (/^[0-9A-Z]{5}$/.test(code)) {
-    return new PostgresStoreError(
-      `${at} refused a query: ${oneLine(err.message)} (SQLSTATE ${code})`,
-      false,
-      { cause: err },
-    );
-  }
-  return err;
+  if (!/^[0-9A-Z]{5}$/.test(code)) return err;
+  return new PostgresStoreError(
+    `${at} refused a query: ${message} (SQLSTATE ${code})`,
+    false,
+    { cause: err },
+  );
 }
 
-/**
- * The last {@linkcode LOG_TAIL_BYTES} of a job's log, across `<id>.log.1`
- * and `<id>.log` (the one tail reader); `undefined` without a log.
- */
+/** The last {@linkcode LOG_TAIL_BYTES} of a job's log, if it has one. */
 export async function readTail(path: string): Promise<string | undefined> {
   try {
     const { bytes } = await readLogTail(path, Infinity, LOG_TAIL_BYTES);

@@ -1,7 +1,5 @@
-// Every type the `store` option reaches (an open store is a JobStore, whose
-// methods reach the record's types): each entry point that takes or
-// returns them re-exports this list with `export type *`, so that its
-// documentation is complete on its own.
+// Every type the `store` option reaches, for each entry point to re-export
+// (`export type *`) so that its documentation is complete on its own.
 
 export type {
   ChangeFeed,

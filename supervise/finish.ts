@@ -47,9 +47,11 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
     return TRY_AGAIN;
   }
   if (!isFinalStatus(job.status)) return TRY_AGAIN;
+  // A claim that cannot be written yet is tried again: a hook is not lost.
+  let unclaimed = false;
   const running = job.onEnd === undefined || job.onEndStartedAt !== undefined
     ? undefined
-    : runHook(store, job);
+    : runHook(store, job).catch(() => void (unclaimed = true));
   // What waited for this job starts now, not after the end hook, which is
   // not the job and may take a while. (And a store shared by hosts gets its
   // host's renewer back, should it have died.)
@@ -60,7 +62,7 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
     await appendLogNote(store.logPath(id), failed);
   }
   await running;
-  return 0;
+  return unclaimed ? TRY_AGAIN : 0;
 }
 
 /**
@@ -85,17 +87,12 @@ async function runHook(store: JobStore, job: Job): Promise<void> {
   await appendLogNote(logPath, `on-end hook: ${job.onEnd}`);
   const at = new Date();
   let claimed = false;
-  let ended: Job;
-  try {
-    ended = await store.update(job.id, (j) => {
-      claimed = j.onEnd !== undefined && j.onEndStartedAt === undefined &&
-        isFinalStatus(j.status);
-      if (claimed) j.onEndStartedAt = at;
-      return j;
-    });
-  } catch {
-    return;
-  }
+  const ended = await store.update(job.id, (j) => {
+    claimed = j.onEnd !== undefined && j.onEndStartedAt === undefined &&
+      isFinalStatus(j.status);
+    if (claimed) j.onEndStartedAt = at;
+    return j;
+  });
   if (!claimed) return;
   await runEndHook({ ...ended, logPath }, timeout, cap, true);
 }

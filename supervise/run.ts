@@ -6,15 +6,20 @@
 // and every reader fold into the record.
 
 import type { Job } from "../store/job.ts";
-import { appendJournal, controlPath } from "../store/journal.ts";
+import { appendJournal, readControl } from "../store/journal.ts";
 import {
   DEFAULT_KILL_GRACE,
   DEFAULT_RETRY_DELAY,
   retryPause,
 } from "../store/job_options.ts";
-import { startStamp } from "../process/inspect.ts";
 import { signalNumber } from "../process/signals.ts";
-import type { GroupEnd, GroupStop, ProcessGroup } from "../process/group.ts";
+import {
+  type GroupEnd,
+  type GroupStop,
+  type ProcessGroup,
+  stopGroup,
+} from "../process/group.ts";
+import { groupAlive, groupMembers, startStamp } from "../process/inspect.ts";
 import { scheduleTimeout } from "../util/timer.ts";
 import { formatDuration } from "../duration.ts";
 import { appendLogNote } from "./log_note.ts";
@@ -34,9 +39,34 @@ class JobRun {
   /** Cancels read from the control file so far, and their deadline. */
   seen = 0;
   killAt: number | undefined;
+  #noted = false;
 
-  constructor(job: Job) {
+  constructor(job: Job, readonly live: string, readonly logPath: string) {
     this.grace = job.grace ?? DEFAULT_KILL_GRACE;
+  }
+
+  /** Control lines that no longer pause: their worker has ended. */
+  unpaused = 0;
+
+  /** The control file's requests: cancels' grace left, and paused or not. */
+  control(): { cancels: number[]; paused: boolean; lines: number } {
+    let lines: string[] = [];
+    try {
+      lines = readControl(this.live);
+    } catch (err) {
+      if (!this.#noted) {
+        void appendLogNote(this.logPath, (err as Error).message);
+      }
+      this.#noted = true;
+    }
+    const cancels: number[] = [];
+    let paused = false;
+    lines.forEach((line, i) => {
+      const [k, v] = line.split(" ");
+      if (k === "C") cancels.push(Math.max(0, Number(v) || 0));
+      if ((k === "P" || k === "R") && i >= this.unpaused) paused = k === "P";
+    });
+    return { cancels, paused, lines: lines.length };
   }
 
   get halted(): Promise<void> {
@@ -79,8 +109,8 @@ export async function runJob(
       "-",
     ]);
   }
-  const run = new JobRun(job);
-  signals.onSignal((signal) => cancelOn(live, run, signal));
+  const run = new JobRun(job, live, logPath);
+  signals.onSignal((signal) => cancelOn(run, signal));
   // One cap for the whole job, every attempt; stopped when this returns.
   await using cap = job.logMax === undefined
     ? undefined
@@ -102,7 +132,7 @@ export async function runJob(
     run.worker = worker;
     // A stop signal that came before the first worker started.
     if (n === 1 && signals.received !== undefined) {
-      cancelOn(live, run, signals.received);
+      cancelOn(run, signals.received);
     }
     appendJournal(live, "W", [
       n,
@@ -117,6 +147,9 @@ export async function runJob(
     const at = `e${Date.now()}`;
     // What is left of a paused group goes on.
     worker.signal("SIGCONT");
+    if (ended.stop === undefined) {
+      await stopLeft(worker.pid, run.grace, logPath);
+    }
     // A reader who sees the end finds the log under its cap.
     await cap?.workerEnded();
     const status = statusOf(ended, job, lookup);
@@ -136,8 +169,17 @@ export async function runJob(
           formatDuration(pause)
         }`,
       );
+      // As the shim does: the pause held the worker that ended, not the next.
+      const { paused, lines } = run.control();
+      if (paused) {
+        await appendLogNote(
+          logPath,
+          `the job was paused: attempt ${n + 1} will run, not paused`,
+        );
+      }
+      run.unpaused = lines;
       await pauseUnless(pause, run.halted);
-      while (run.halt === undefined && paused(live)) {
+      while (run.halt === undefined && run.control().paused) {
         await pauseUnless(1_000, run.halted);
       }
     }
@@ -145,6 +187,23 @@ export async function runJob(
       return await end([at, n, status, run.halt, 1, "-"]);
     }
   }
+}
+
+/**
+ * Stops what a worker that ended by itself left in its group (it would run
+ * on unsupervised), as a stop would, and says so in the log.
+ */
+async function stopLeft(pgid: number, grace: number, logPath: string) {
+  const left = groupMembers(pgid) ?? ((await groupAlive(pgid)) ? [-1] : []);
+  if (left.length === 0) return;
+  await stopGroup(pgid, { grace });
+  const what = left[0] < 0
+    ? "what"
+    : `${left.length} process${left.length > 1 ? "es" : ""}`;
+  await appendLogNote(
+    logPath,
+    `stopped ${what} the job left in its process group`,
+  );
 }
 
 /** The status field of an attempt's end (store/journal.ts). */
@@ -189,35 +248,13 @@ function pauseUnless(ms: number, wake: Promise<void>): Promise<void> {
   ]).finally(() => timer?.[Symbol.dispose]());
 }
 
-/** The control file's requests: cancels' grace left, and paused or not. */
-function control(live: string): { cancels: number[]; paused: boolean } {
-  let lines: string[] = [];
-  try {
-    lines = Deno.readTextFileSync(controlPath(live)).split("\n");
-  } catch {
-    // None asked for anything.
-  }
-  const cancels: number[] = [];
-  let paused = false;
-  for (const line of lines) {
-    const [k, v] = line.split(" ");
-    if (k === "C") cancels.push(Math.max(0, Number(v) || 0));
-    if (k === "P" || k === "R") paused = k === "P";
-  }
-  return { cancels, paused };
-}
-
-function paused(live: string): boolean {
-  return control(live).paused;
-}
-
 /**
  * Handles a stop signal as a cancel: with the deadline the control file's
  * new cancel lines ask for (the earliest counts), or the job's grace for a
  * signal sent without one (a kill from elsewhere).
  */
-function cancelOn(live: string, run: JobRun, signal: Deno.Signal): void {
-  const { cancels } = control(live);
+function cancelOn(run: JobRun, signal: Deno.Signal): void {
+  const { cancels } = run.control();
   const now = Date.now();
   for (const grace of cancels.slice(run.seen)) {
     run.killAt = Math.min(run.killAt ?? Infinity, now + grace);

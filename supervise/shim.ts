@@ -1,8 +1,6 @@
-// The job's small process, in perl (docs/design.md, "How a job runs"): the
-// text, and the file perl runs it from. It is a string here so that it
-// ships with the module however the module is loaded (a clone, https, JSR);
-// shimFile() writes it once into the store's local directory, under a name
-// made from its text, so a new version never replaces one that jobs run.
+// The job's small process, in perl (docs/design.md, "How a job runs"). It
+// is a string here so that it ships with the module however the module is
+// loaded (a clone, https, JSR); shim_file.ts writes it where perl runs it.
 //
 // The protocol it speaks (its plan, its journal, the control file) is read
 // and written on the TypeScript side in store/journal.ts and launch.ts.
@@ -18,7 +16,7 @@ export const SHIM_SOURCE: string = String
 # costs memory in every job.
 #   perl shim.pl <the job's .live file>
 my ($GOT, $NEW, $CHLD, $CONT, $UP, %P, @W, $HALT, $PG, %S, $DEADLINE, %MORE,
-  $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC);
+  $ENDED, $CAPNEXT, $CSEEN, $CKILL, $CANY, $PAUSED, %ESC, $RNEXT, $RPID, $CBIG);
 # Only TERM, INT and HUP mean "stop the job"; nothing else a user may send
 # (SIGKILL aside) may end the shim and leave its worker unsupervised.
 $SIG{$_} = 'IGNORE' for grep { !/^(KILL|STOP|CONT|CHLD|CLD)$/ } keys %SIG;
@@ -64,15 +62,19 @@ sub ticks {
 # inherited through exec.
 sub dflt { $SIG{$_} = 'DEFAULT' for grep { !/^(KILL|STOP)$/ } keys %SIG }
 sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m } $m }
-# A section after __END__ ("#: name"), compiled when it is first needed.
+# A section after __END__ ("#: name"), compiled when it is first needed:
+# read through DATA, the file perl opened at the start, which a removed or
+# renamed file leaves readable. (A forked child reads it only while this
+# process waits for it, so their shared offset is never raced.)
 sub more {
-  my ($name) = @_;
+  my ($name, $t, $b) = (@_, '', '');
   return if $MORE{$name}++;
-  open(my $f, '<', __FILE__) or die "cannot read myself: $!";
-  local $/;
-  eval((<$f> =~ /\n#: $name\n(.*?)(?=\n#: |\z)/s)[0]);
+  sysseek(DATA, 0, 0);
+  $t .= $b while sysread(DATA, $b, 65536);
+  eval(($t =~ /\n#: $name\n(.*?)(?=\n#: |\z)/s)[0]);
   die $@ if $@;
 }
+sub last_cap { if ($P{logmax}) { more('cap'); $CAPNEXT = 0; cap() } }
 
 # Only the regular file the name holds: never a symlink's target, never a
 # FIFO (whose open would wait for a writer).
@@ -143,7 +145,13 @@ sub start {
 }
 # What stops the job: a stop signal, its timeout, SIGKILL due; and the
 # log's cap. $w: a worker runs.
+sub lease {
+  return unless $P{renew} && now() >= $RNEXT;
+  more('renew');
+  renew();
+}
 sub check {
+  lease();
   if ($NEW || $DEADLINE && now() >= $DEADLINE || %S) {
     more('stop');
     halts($_[0]);
@@ -158,6 +166,7 @@ sub wake_in {
   push @at, $DEADLINE if $DEADLINE;
   push @at, $S{kill} if %S && !$S{killed} && !$S{done};
   push @at, $CAPNEXT if $P{logmax};
+  push @at, $RNEXT if $P{renew} && $RNEXT;
   my $ms = min(@at) - now();
   ($ms < 1 ? 1 : $ms) / 1000;
 }
@@ -176,6 +185,10 @@ for (my $n = 1;; $n++) {
     }
   }
   my $tend = stamp();
+  # What the worker left in its group runs unsupervised once it has ended.
+  if (defined $w && !%S && kill(0, -$w)) { more('stop'); left($w) }
+  # A reader who sees the end finds the log under its cap.
+  last_cap();
   # The common end (no stop, no retry to come) is written at once, before
   # the rest of this file is compiled.
   if (defined $w && !%S && !$HALT && ($st eq 'x0' || $n > @{$P{pauses} || []})) {
@@ -186,6 +199,32 @@ for (my $n = 1;; $n++) {
   after($n, $w, $st, $tend);
 }
 __END__
+#: renew
+# A store shared by hosts (store/pg_lease.ts): a pass of the host's
+# renewer when one is due (its state file older than the plan says) and
+# none runs (its lock free); the state's mtime marks it taken for the
+# others. The pass is this shim's child, reaped here.
+sub renew {
+  my ($lock, $state, $due, @argv) = @{$P{renew}};
+  $RNEXT = now() + $due;
+  if ($RPID) { return if waitpid($RPID, 1) == 0; $RPID = 0 }
+  my @s = stat $state;
+  my $age = @s ? time() - $s[9] : -1;
+  return if $age >= 0 && $age * 1000 < $due;
+  open(my $f, '>>', $lock) or return;
+  flock($f, 6) or return;
+  open(my $t, '>>', $state) or return;
+  close $t;
+  utime(undef, undef, $state);
+  my $r = fork();
+  if (defined $r && !$r) {
+    dflt();
+    chdir('/') unless (stat '.')[3];
+    exec { $argv[0] } @argv;
+    exit 127;
+  }
+  $RPID = $r if $r;
+}
 #: stop
 # Late, or cancelled before it started: the end, unrun.
 sub first {
@@ -198,7 +237,9 @@ sub first {
 # The control file: cancels (C, with the grace they leave, in ms) and
 # pauses (P, R), appended by whoever asks.
 sub read_ctl {
-  plain($CTL) && open(my $c, '<', $CTL) && plain($CTL, $c) or return;
+  # O_NONBLOCK: a FIFO put there after the lstat does not wait for a writer.
+  plain($CTL) && sysopen(my $c, $CTL, $^O eq 'linux' ? 2048 : 4) && plain($CTL, $c) or return;
+  if (-s $c > 65536) { more('end'); $CBIG++ or note('the control file is over 64 KiB: ignored'); return }
   my @l = slurp($c);
   my $t = now();
   for my $i ($CSEEN .. $#l) {
@@ -252,6 +293,19 @@ sub gone {
     && !sweep('TERM', 'CONT');
 }
 sub halt { $HALT ||= $_[0] }
+# What a worker that ended by itself left in its group: stopped as a stop
+# would (SIGTERM, SIGKILL after the grace), and said in the log.
+sub left {
+  my ($g) = @_;
+  my @m = members($g) or return;
+  kill('-TERM', $g);
+  kill('-CONT', $g);
+  my $k = now() + $P{grace}[0];
+  select(undef, undef, undef, 0.02) while members($g) && now() < $k;
+  kill('-KILL', $g);
+  more('end');
+  note('stopped ' . ($m[0] < 0 ? 'what' : scalar(@m) . ' process' . (@m > 1 ? 'es' : '')) . ' the job left in its process group');
+}
 # SIGTERM (and SIGCONT: a paused group acts on it) now, SIGKILL at $k, or
 # sooner if a later stop asks.
 sub stop {
@@ -369,6 +423,7 @@ sub after {
       check(0);
       nap(min(0.02, wake_in()));
     }
+    last_cap() if %S;
     kill('-CONT', $w);  # what is left of a paused group goes on
     $stopped = join(',', $S{at}, $S{kill}, $S{killed}, $S{looked} ? scalar(keys %ESC) : '-', join('.', grep { $_ > 0 } members($w))) if %S;
   }
@@ -379,12 +434,17 @@ sub after {
   put('A', $tend, $n, $st);
   my ($ms, $text) = split /:/, $P{pauses}[$n - 1], 2;
   note('attempt ' . ($n + 1) . ' of ' . (@{$P{pauses}} + 1) . ' after ' . said($st) . ", in $text");
+  # A pause held the worker that ended; the next one runs, and the record
+  # reads running once it starts (store/journal.ts). A later pause holds it.
+  more('stop');
+  read_ctl();
+  note('the job was paused: attempt ' . ($n + 1) . ' will run, not paused') if $PAUSED;
+  $PAUSED = 0;
   my $end = now() + $ms;
   while (!$HALT && now() < $end) {
     check(0);
     nap(min(($end - now()) / 1000, wake_in()));
   }
-  more('stop');
   read_ctl();
   while ($PAUSED && !$HALT) { nap(min(1, wake_in())); check(0); read_ctl() }
   ending($tend, $n, $st, $HALT, 1, '-') if $HALT;
@@ -399,7 +459,7 @@ sub ending {
   # not once the job is deleted, its journal with it.
   my $wait = sub {
     exit 1 if time() > $until || !(stat L)[3];
-    sleep $pause;
+    for (1 .. $pause) { lease(); sleep 1 }
     $pause *= 2 if $pause < 60;
   };
   $wait->() until $ENDED || put('E', @_);
@@ -413,52 +473,10 @@ sub ending {
       exec { $P{finish}[0] } @{$P{finish}};
       exit 127;
     }
-    # Done (0), or failed for good (its exit code but 75): no more tries.
-    if ($f) { waitpid($f, 0); exit 0 if !($? & 127) && $? >> 8 != 75 }
+    # Done (0: also when nothing can ever be done); any other end, an
+    # uncaught error or a kill included, may pass: tried again.
+    if ($f) { waitpid($f, 0); exit 0 if $? == 0 }
     $wait->();
   }
 }
 `;
-
-/** The shim's file name: `.shim-<hash of its text>.pl`. */
-export const SHIM_NAME: string = `.shim-${fnv1a(SHIM_SOURCE)}.pl`;
-
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, "0");
-}
-
-/** Shim files known to hold this text, by path: looked at once a process. */
-const written = new Set<string>();
-
-/**
- * The shim's file in `dir` (the store's local directory), written there
- * (mode 0600, a temp file renamed in) unless it holds this text already.
- *
- * @returns Its path.
- */
-export function shimFile(dir: string): string {
-  const path = `${dir}/${SHIM_NAME}`;
-  if (written.has(path)) return path;
-  try {
-    if (Deno.readTextFileSync(path) === SHIM_SOURCE) {
-      written.add(path);
-      return path;
-    }
-  } catch {
-    // Not there yet.
-  }
-  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  Deno.writeTextFileSync(temp, SHIM_SOURCE, { createNew: true, mode: 0o600 });
-  try {
-    Deno.renameSync(temp, path);
-  } catch (err) {
-    Deno.removeSync(temp);
-    throw err;
-  }
-  written.add(path);
-  return path;
-}

@@ -7,9 +7,9 @@
 import type { JobLease, JobStore } from "../store/contract.ts";
 import { openStore } from "../store/open.ts";
 import { livenessPath } from "../store/liveness.ts";
-import { controlPath, readJournal } from "../store/journal.ts";
+import { readControl, readJournal } from "../store/journal.ts";
 import { sleep } from "../util/timer.ts";
-import { ensureRenewer } from "../spawn/launch.ts";
+import { keepRenewing } from "../spawn/launch.ts";
 import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
 import { writeEnd } from "./end.ts";
 import { finishJob, TRY_AGAIN } from "./finish.ts";
@@ -31,6 +31,13 @@ export async function runSupervisor(
   signals: StopSignals,
   role: Role = "supervise",
 ): Promise<number> {
+  if (role === "renew") {
+    // A pass: opens the store only if it has work; not patient (the next
+    // period's pass tries again).
+    const { renewPass } = await import("../store/pg_lease.ts");
+    await renewPass(storeName).catch(() => {});
+    return 0;
+  }
   let store: JobStore;
   try {
     store = await openPatiently(storeName);
@@ -41,13 +48,6 @@ export async function runSupervisor(
   }
   await using _store = store;
   if (role === "finish") return await finishJob(store, id);
-  if (role === "renew") {
-    if (!store.capabilities.sharedByHosts) return 0;
-    const { runRenewer } = await import("../store/pg_lease.ts");
-    // A store shared by hosts is the PostgreSQL store, which renews.
-    await runRenewer(store as unknown as Parameters<typeof runRenewer>[0]);
-    return 0;
-  }
   let lease: JobLease;
   try {
     lease = await store.hold(id);
@@ -56,17 +56,17 @@ export async function runSupervisor(
     // readers will see the job as lost once the start grace has passed.
     return 1;
   }
-  ensureRenewer(store, supervisorArgv(currentRuntime()));
+  using _renewing = keepRenewing(store, supervisorArgv(currentRuntime()));
   try {
     if (await superviseHeld(store, id, lease, signals)) {
-      // As the shim runs its finisher: again while the record cannot be
-      // written, the lock held (the job reads as supervised), for a day.
+      // As the shim runs its finisher: again while it fails (the record
+      // cannot be written, an uncaught error), the lock held (the job reads
+      // as supervised), for a day.
       const giveUpAt = Date.now() + 24 * 60 * 60 * 1000;
       const live = livenessPath(store, id);
       for (let pause = 1_000;; pause = Math.min(pause * 2, 60_000)) {
-        if (await finishJob(store, id) !== TRY_AGAIN || Date.now() > giveUpAt) {
-          return 0;
-        }
+        const code = await finishJob(store, id).catch(() => TRY_AGAIN);
+        if (code === 0 || Date.now() > giveUpAt) return 0;
         await sleep(pause);
         // Deleted meanwhile, with its journal: nothing left to finish.
         if (readJournal(live) === undefined) return 0;
@@ -145,7 +145,7 @@ async function superviseHeld(
 
 function hasCancel(live: string): boolean {
   try {
-    return /^C /m.test(Deno.readTextFileSync(controlPath(live)));
+    return readControl(live).some((line) => line.startsWith("C "));
   } catch {
     return false;
   }

@@ -112,6 +112,7 @@ Deno.test("a full disk at the job's end does not lose its exit code: readers see
         assert.equal((await store.loadRecorded(jobId)).status, "running");
         assert.ok(alive(pid), "the supervisor is still there, retrying");
 
+        const freed = Date.now();
         await Deno.remove(filler);
         const job = await waitForJob(jobId, {
           store: jobsDir,
@@ -124,6 +125,10 @@ Deno.test("a full disk at the job's end does not lose its exit code: readers see
         const recorded = await store.loadRecorded(jobId);
         assert.equal(recorded.status, "failed");
         assert.equal(recorded.exitCode, 3);
+        // The end is dated when the worker ended, not when it could be
+        // written (rule 4 of issue 20).
+        const at = recorded.completedAt!.getTime();
+        assert.ok(at < freed - 1_000, `ended at ${at}, room at ${freed}`);
       } finally {
         await Deno.remove(filler).catch(() => {});
         await Deno.writeTextFile(trigger, "").catch(() => {});

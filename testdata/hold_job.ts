@@ -3,14 +3,14 @@
 // (a cancel reaches it as SIGTERM, or as its lease's abort).
 // Usage: deno run -A testdata/hold_job.ts <store> <id>
 import { openStore } from "../store.ts";
-import { ensureRenewer } from "../spawn/launch.ts";
+import { keepRenewing } from "../spawn/launch.ts";
 
 const [name, id] = Deno.args;
 const store = await openStore(name);
 const lease = await store.hold(id);
-// On a store shared by hosts, the host's renewer keeps the lease, and
+// On a store shared by hosts, the host's renewal passes keep the lease and
 // passes on a cancel from another host as SIGTERM.
-ensureRenewer(store);
+using _renewing = keepRenewing(store);
 console.log(`held late=${lease.late}`);
 await new Promise<void>((resolve) => {
   lease.cancelRequested.addEventListener("abort", () => {

@@ -2,7 +2,7 @@
 // one host would, until SIGTERM. Prints "held N" once all are held.
 // Usage: deno run -A testdata/hold_many.ts <url> <id>...
 import { PostgresJobStore } from "../postgres.ts";
-import { ensureRenewer } from "../spawn/launch.ts";
+import { keepRenewing } from "../spawn/launch.ts";
 
 const [url, ...ids] = Deno.args;
 const store = await PostgresJobStore.open(url);
@@ -12,8 +12,8 @@ for (let i = 0; i < ids.length; i += 25) {
     ...await Promise.all(ids.slice(i, i + 25).map((id) => store.hold(id))),
   );
 }
-// One renewer for the host renews them all.
-ensureRenewer(store);
+// One renewal pass per period renews them all.
+using _renewing = keepRenewing(store);
 console.log(`held ${leases.length}`);
 await new Promise<void>((resolve) => {
   Deno.addSignalListener("SIGTERM", resolve);

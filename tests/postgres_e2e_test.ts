@@ -111,6 +111,52 @@ Deno.test("two hosts on one database", async (t) => {
     );
 
     await t.step(
+      "with no Deno process of A alive, its shims' renewal passes keep the lease",
+      async () => {
+        const id = await startOnA(url, dir, "sleep 300");
+        leftovers.push(id);
+        const job = await until("supervised", async () => {
+          const j = await b.load(id);
+          return j.workerPid !== undefined ? j : undefined;
+        }, 10_000);
+        // Each pass is a process that runs once and exits; what it leaves
+        // is its state file's time. Past three TTLs of passes, the job is
+        // still running as B sees it, and no pass stays.
+        const state = `${dir}/state-a/epack/logs/.renewer-host-a.state`;
+        const at = () => {
+          try {
+            return JSON.parse(Deno.readTextFileSync(state)).at as number;
+          } catch {
+            return 0;
+          }
+        };
+        const first = Date.now();
+        // The passes of this test's host A (its log directory is its own).
+        const hostA = encodeURIComponent(`${dir}/state-a`);
+        await until(
+          "passes over three TTLs",
+          () => at() > first + 3 * TTL,
+          3 * TTL + 10_000,
+          100,
+        );
+        assertEquals((await b.load(id)).status, "running");
+        const passes = () =>
+          [...Deno.readDirSync("/proc")].filter((e) => {
+            try {
+              const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+              const env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
+              return cmd.includes("--renew") && env.includes(hostA) &&
+                alive(Number(e.name));
+            } catch {
+              return false;
+            }
+          });
+        await until("no pass running", () => passes().length === 0, 10_000);
+        Deno.kill(-job.workerPid!, "SIGKILL");
+      },
+    );
+
+    await t.step(
       "SIGKILL to A's supervisor shows the job lost on B within the TTL",
       async () => {
         const id = await startOnA(url, dir, "sleep 300");
@@ -157,6 +203,7 @@ Deno.test("two hosts on one database", async (t) => {
         await Deno.writeTextFile(go, "");
         await until("the worker to end", () => !alive(workerPid!), 10_000);
         await cluster.start();
+        const back = Date.now();
         await until(
           "its end recorded",
           async () => {
@@ -172,6 +219,10 @@ Deno.test("two hosts on one database", async (t) => {
         const ended = await b.load(id);
         assertEquals(ended.status, "failed");
         assertEquals(ended.exitCode, 7);
+        // Dated when the worker ended, not when the server was back (the
+        // shim sees the end a moment after this test may).
+        const at = ended.completedAt!.getTime();
+        assert(at < back, `ended at ${at}, the server back at ${back}`);
       },
     );
   } finally {

@@ -1,5 +1,4 @@
-// The attempts of a retried job, as `jobs <id>` shows them: one line for
-// the retry policy, then one line per run of the worker, oldest first.
+// The attempts of a retried job, as `jobs <id>` shows them.
 
 import { isFinalStatus, type Job } from "../../jobs.ts";
 import { formatDuration } from "../../duration.ts";
@@ -57,8 +56,7 @@ export function attemptLines(job: Job, now: number): string[] {
     return [`${i + 1}`, how, time, started, a.error ? safe(a.error) : ""];
   });
   const lines = formatTable(rows).map((line) => `  ${line.trimEnd()}`);
-  // A job retried a thousand times would fill the screen: the first and the
-  // last few say how it went (--json has them all).
+  // A thousand attempts would fill the screen: the first and last few.
   if (lines.length > SHOWN * 2 + 1) {
     const hidden = lines.length - SHOWN * 2;
     return [

@@ -1,7 +1,5 @@
-// What every `jobs` subcommand gets from cli/jobs/main.ts: its parsed
-// arguments and the store, with the checks they share (job references, a
-// duration flag, no extra arguments), and the one way to act on several
-// jobs.
+// What every `jobs` subcommand gets from main.ts, the checks they share,
+// and the one way to act on several jobs.
 
 import { InvalidJobIdError } from "../../store/job_id.ts";
 import type { JobStore } from "../../store.ts";
@@ -15,7 +13,6 @@ export interface JobsContext {
   values: Record<string, string | boolean>;
   positionals: string[];
   json: boolean;
-  /** The store: a jobs directory, or a database shared by hosts. */
   store: JobStore;
   /** The store's name as given (a URL keeps its password here). */
   storeName: string;
@@ -34,17 +31,16 @@ export function durationFlag(
   try {
     return parseDuration(text);
   } catch (err) {
-    // Worded as run's and pull's --timeout: the reason is parseDuration's,
-    // which says whether the value is malformed or out of range.
     throw usageError(`--${flag}: ${(err as Error).message}`, ctx.command);
   }
 }
 
-/** Refuses positional arguments. */
-export function noArguments(ctx: JobsContext): void {
-  if (ctx.positionals.length > 0) {
+/** Refuses more than `most` positional arguments (none by default). */
+export function noArguments(ctx: JobsContext, most = 0): void {
+  const extra = ctx.positionals[most];
+  if (extra !== undefined) {
     throw usageError(
-      `Unexpected argument ${JSON.stringify(ctx.positionals[0])}`,
+      `Unexpected argument ${JSON.stringify(extra)}`,
       ctx.command,
     );
   }
@@ -52,21 +48,15 @@ export function noArguments(ctx: JobsContext): void {
 
 /** The one job reference argument, resolved to a full ID. */
 export async function oneJobId(ctx: JobsContext): Promise<string> {
-  if (ctx.positionals.length > 1) {
-    throw usageError(
-      `Unexpected argument ${JSON.stringify(ctx.positionals[1])}`,
-      ctx.command,
-    );
-  }
+  noArguments(ctx, 1);
   return (await jobIds(ctx))[0];
 }
 
 /**
- * The job reference arguments (at least one), each resolved to a full ID by
- * the store's one rule, in order, without repeats. All are resolved before
- * anything is done: one unknown or ambiguous reference stops the command.
+ * The job reference arguments (at least one), resolved to IDs, in order,
+ * without repeats: one bad reference stops the command before anything.
  */
-export async function jobIds(ctx: JobsContext): Promise<string[]> {
+async function jobIds(ctx: JobsContext): Promise<string[]> {
   const { positionals, command } = ctx;
   if (positionals.length === 0) {
     throw usageError("Missing a job: give its ID or name", command);
@@ -87,10 +77,9 @@ export async function jobIds(ctx: JobsContext): Promise<string[]> {
 }
 
 /**
- * Runs `act` on each job the arguments name, in order. A job it fails on is
- * reported (an `error:` line, and with `--json` an error object naming the
- * job) and the others still get their turn. The exit code: 0 if every one
- * gave 0, else the first other code, in argument order.
+ * Runs `act` on each job the arguments name, in order; a failure is
+ * reported (naming the job) and the others still get their turn. The exit
+ * code: the first one that is not 0.
  */
 export async function eachJob(
   ctx: JobsContext,

@@ -1,9 +1,13 @@
 // How jobs look: the table of `jobs`, the details of `jobs <id>`, the JSON
 // of a record, and a status in colour.
 
-import { type Job, type JobStatus, statusWord } from "../../store/job.ts";
+import {
+  type Job,
+  type JobProgress,
+  type JobStatus,
+  statusWord,
+} from "../../store/job.ts";
 import { isFinalStatus } from "../../store/rules.ts";
-import type { JobProgress } from "../../store/job.ts";
 import { toRecord } from "../../store/record.ts";
 import { timeoutClause } from "../../control/timeout_left.ts";
 import { formatDuration } from "../../duration.ts";
@@ -22,8 +26,7 @@ import {
 
 /**
  * A job as every `--json` output prints it: the record's keys as on disk,
- * then what a reader would otherwise compute (`duration_ms`, the `host` of
- * a store shared by hosts), then `extra` (a command's own keys).
+ * `duration_ms`, `host`, then `extra` (a command's own keys).
  */
 export function jobJson(
   job: Job,
@@ -31,9 +34,8 @@ export function jobJson(
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   const record = toRecord(job);
-  // The environment a job that waits keeps for its start may hold secrets
-  // (a token the spawner had): it stays in its 0600 record, and output that
-  // may end up in a CI log names its variables only.
+  // A waiting job's environment may hold secrets: output that may end up
+  // in a CI log names its variables only.
   if (record.env !== undefined) {
     record.env = Object.keys(record.env as Record<string, string>);
   }
@@ -43,10 +45,8 @@ export function jobJson(
 }
 
 /**
- * Ended jobs: how long they ran. Running jobs: how long so far. A lost job:
- * undefined, whatever its record holds. Its end was not seen, so any end
- * time it has (an older cancel wrote the time it noticed the loss) is not
- * when the job ended, and a duration from it would be invented.
+ * How long a job ran, or has run so far; undefined for a lost job, whose
+ * end was not seen (an end time it has is when the loss was noticed).
  */
 export function durationOf(job: Job, now: number): number | undefined {
   if (job.status === "lost" || notStarted(job)) return undefined;
@@ -58,10 +58,7 @@ export function durationOf(job: Job, now: number): number | undefined {
   return undefined;
 }
 
-/**
- * A job that waits for others or for a slot has not run yet: its
- * `startedAt` is when it was made, not a start.
- */
+// A waiting or queued job's `startedAt` is when it was made, not a start.
 function notStarted(job: Job): boolean {
   return job.status === "waiting" || job.status === "queued";
 }
@@ -85,17 +82,11 @@ export interface TableOptions {
   live?: ReadonlyMap<string, number[]>;
 }
 
-/**
- * The table of `jobs`, header first, one line per job. On a terminal it
- * fits the width: the command takes what is left, and when that is too
- * little, each ID is cut to the shortest end of it that still names only
- * that job.
- */
+/** The table of `jobs`, header first, one line per job. */
 export function renderTable(jobs: Job[], options: TableOptions): string {
   const { now } = options;
-  // NAME, PROGRESS and HOST only when a job has one. PROGRESS is that of a
-  // job that has not ended (an ended job's last report is history); HOST
-  // only when the jobs come from more than one host.
+  // NAME, PROGRESS (of jobs not ended) and HOST (of several) only when a
+  // job has one.
   const progressOf = (job: Job) =>
     job.progress !== undefined && !isFinalStatus(job.status)
       ? formatProgress(job.progress)
@@ -132,10 +123,9 @@ export function renderTable(jobs: Job[], options: TableOptions): string {
       (sum, _, c) => sum + Math.max(...rs.map((r) => r[c].length)) + 2,
       0,
     );
-  // On a terminal, the command gets what is left of the line; when that is
-  // too little, IDs are cut to the end of them that names them, then names
-  // to 10 characters. In a pipe a fixed bound keeps rows readable whatever
-  // reads them.
+  // On a terminal the command gets what is left of the line; when that is
+  // too little, IDs are cut to the end that names them, then names to 10
+  // characters. In a pipe a fixed bound keeps rows readable.
   let short: Map<string, string> | undefined;
   let rows: string[][] = [];
   let room = 60;
@@ -166,9 +156,8 @@ export function renderTable(jobs: Job[], options: TableOptions): string {
 const MIN_COMMAND = 20;
 
 /**
- * The shortest end of each ID, of at least 8 characters, that names it by
- * the one reference rule (store/job_id.ts `matchJobId`): no other ID ends
- * so or starts so, and no job is named so.
+ * The shortest end of each ID, of 8 characters or more, that names it by
+ * `matchJobId`'s rule: no other ID ends or starts so, no job is named so.
  */
 export function shortIds(jobs: readonly Job[]): Map<string, string> {
   const names = new Set(jobs.map((j) => j.name));
@@ -178,8 +167,7 @@ export function shortIds(jobs: readonly Job[]): Map<string, string> {
     while (n < a.length && a[n] === b[n]) n++;
     return n;
   };
-  // The starts of every ID, by length: a reference that starts an ID names
-  // that one first.
+  // The starts of every ID, by length: a reference names those first.
   const starts = new Map<number, Set<string>>();
   const clashes = (s: string) => {
     let set = starts.get(s.length);
@@ -204,9 +192,8 @@ export function shortIds(jobs: readonly Job[]): Map<string, string> {
 }
 
 /**
- * The details of `jobs <id>`, one labelled line per known fact. `live`: the
- * PIDs of a lost job's processes that still run, and `stop` the command
- * that stops them.
+ * The details of `jobs <id>`, one labelled line per known fact; `live`, a
+ * lost job's processes that still run, and `stop`, what stops them.
  */
 export function renderDetails(
   job: Job,
@@ -264,18 +251,10 @@ export function renderDetails(
   add("Exit code", job.exitCode?.toString());
   add("Signal", job.signal && safe(job.signal));
   add("Error", job.error && safe(job.error));
-  add(
-    "Timeout",
-    job.timeout === undefined
-      ? undefined
-      : job.timeout === 0
-      ? "none"
-      : formatDuration(job.timeout),
-  );
-  add(
-    "Kill grace",
-    job.grace === undefined ? undefined : formatDuration(job.grace),
-  );
+  const duration = (ms?: number) =>
+    ms === undefined ? undefined : formatDuration(ms);
+  add("Timeout", job.timeout === 0 ? "none" : duration(job.timeout));
+  add("Kill grace", duration(job.grace));
   add("Cancel requested", when(job.cancelRequestedAt));
   if (job.progress !== undefined) {
     const p = job.progress;
@@ -298,11 +277,7 @@ export function renderDetails(
     ).join("");
 }
 
-/**
- * The "Paused" line of a job's details: since when, and what is left of its
- * timeout (`since 2026-11-24 21:55:01 (3 minutes ago); its timeout keeps
- * counting: 23m left`); `undefined` for a job that is not paused.
- */
+/** The "Paused" line of a paused job's details: since when, and its timeout. */
 export function pausedDetail(job: Job, now: number): string | undefined {
   if (job.status !== "paused") return undefined;
   const since = job.pausedAt === undefined
@@ -311,10 +286,7 @@ export function pausedDetail(job: Job, now: number): string | undefined {
   return `${since}; ${timeoutClause(job, now)}`;
 }
 
-/**
- * A job's progress in a few words: `42% 118 MiB/280 MiB` with a total,
- * `1200 files` without; bytes (unit `B`) in binary units.
- */
+/** A job's progress in a few words: `42% 118 MiB/280 MiB`, `1200 files`. */
 export function formatProgress(p: Omit<JobProgress, "updatedAt">): string {
   const bytes = p.unit === "B";
   const amount = (n: number) => bytes ? humanBytes(n) : humanNumber(n);
@@ -346,10 +318,7 @@ function humanNumber(n: number): string {
   return String(Number(n.toFixed(2)));
 }
 
-/**
- * A result for people: its JSON, on one line when short, else indented over
- * several; escaped for a terminal like every text a job gives.
- */
+/** A result for people: its JSON, indented when long, escaped. */
 export function renderResult(result: Record<string, unknown>): string {
   const flat = JSON.stringify(result);
   const text = flat.length <= 72 ? flat : JSON.stringify(result, null, 2);
@@ -357,10 +326,8 @@ export function renderResult(result: Record<string, unknown>): string {
 }
 
 /**
- * A job's status for people, the one place that words it: `timed out`; an
- * end by an exit code or a signal with it (`failed (7)`, `failed (SIGKILL)`;
- * with `long`, `failed (exit code 7)`, `failed (killed by SIGKILL)`); a lost
- * job with how many of its processes still run (`live`).
+ * A job's status for people: `failed (7)`, `failed (SIGKILL)` (with `long`,
+ * `failed (exit code 7)`, `failed (killed by SIGKILL)`), `lost (2 running)`.
  */
 export function statusText(
   job: Job,
@@ -381,16 +348,17 @@ export function statusText(
   return detail === undefined ? word : `${word} (${safe(detail)})`;
 }
 
+// Cyan, yellow, blue, green, red, grey, magenta.
 const STATUS_COLORS: Record<JobStatus, number> = {
-  waiting: 36, // cyan
-  queued: 36, // cyan
-  running: 33, // yellow
-  paused: 34, // blue
-  completed: 32, // green
-  failed: 31, // red
-  timed_out: 31, // red
-  cancelled: 90, // grey
-  lost: 35, // magenta
+  waiting: 36,
+  queued: 36,
+  running: 33,
+  paused: 34,
+  completed: 32,
+  failed: 31,
+  timed_out: 31,
+  cancelled: 90,
+  lost: 35,
 };
 
 /** A status's text, in the status's colour when `color` is on. */
@@ -406,10 +374,7 @@ function commandLine(job: Job): string {
   return shellLine([job.command, ...job.args, ...job.flags]);
 }
 
-/**
- * What cancel, pause, resume and rm did: the job with `outcome`, `message`
- * and `extra` as JSON, or the message.
- */
+/** What cancel, pause, resume and rm did: the message, or the job as JSON. */
 export async function outOutcome(
   json: boolean,
   result: { outcome: string; message: string; job: Job },

@@ -1,5 +1,4 @@
-// The flags of each `jobs` subcommand, shared by the parser (main.ts) and
-// the help (_help.ts).
+// The flags of each `jobs` subcommand, for the parser and the help.
 
 import { JOB_STATUSES } from "../../store/job.ts";
 import { COMMON_FLAGS, type FlagSpecs } from "../_args.ts";

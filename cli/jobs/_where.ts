@@ -1,8 +1,5 @@
-// Where a job's log and processes are, for `jobs`, `jobs <id>` and `jobs
-// logs`: they stay on the host that ran the job. A jobs directory's are
-// here; a database store knows each job's host, and keeps the end of the
-// log (8 KiB) in the row when the job ends, which is all another host can
-// show.
+// Where a job's log and processes are: on the host that ran it. A
+// database store keeps the end of an ended job's log for the others.
 
 import type { Job } from "../../jobs.ts";
 import { isLocalJob, type JobStore } from "../../store/contract.ts";
@@ -11,9 +8,8 @@ import { processInspector } from "../../process/inspect.ts";
 import type { JobsContext } from "./_context.ts";
 
 /**
- * The lost jobs of this host whose processes still run: their PIDs, by job
- * ID. Every process is listed once; only a lost job whose worker's group
- * has a member in it is looked at closely (is the group surely the job's).
+ * The PIDs of this host's lost jobs' processes that still run, by job ID;
+ * the processes are listed once.
  */
 export function liveLeftovers(
   store: JobStore,

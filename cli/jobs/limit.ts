@@ -6,17 +6,12 @@ import { isSupervisedStatus } from "../../store/rules.ts";
 import { EXIT, usageError } from "../_errors.ts";
 import { out, outJson } from "../_output.ts";
 import type { JobStatus } from "../../jobs.ts";
-import type { JobsContext } from "./_context.ts";
+import { type JobsContext, noArguments } from "./_context.ts";
 
 /** Runs `jobs limit`. */
 export async function limit(ctx: JobsContext): Promise<number> {
   const { positionals, command, store } = ctx;
-  if (positionals.length > 1) {
-    throw usageError(
-      `Unexpected argument ${JSON.stringify(positionals[1])}`,
-      command,
-    );
-  }
+  noArguments(ctx, 1);
   let wanted: number | undefined;
   if (positionals.length === 1) {
     const text = positionals[0];

@@ -1,5 +1,5 @@
-// `epack jobs [list]`: the table of jobs (those not ended by default). Bare
-// `jobs` also takes `--clean` (as `jobs clean`) and a job ID (as `jobs show`).
+// `epack jobs [list]`: the table of jobs; bare `jobs` also takes a job ID
+// (as `jobs show`). `jobs clean` and `jobs --clean`: remove old ended jobs.
 
 import {
   type InvalidJobFile,
@@ -9,17 +9,24 @@ import {
   type JobStatus,
 } from "../../jobs.ts";
 import { EXIT, usageError } from "../_errors.ts";
-import { colorEnabled, out, safe, terminalWidth, warn } from "../_output.ts";
-import { type JobsContext, noArguments } from "./_context.ts";
+import {
+  colorEnabled,
+  out,
+  outJson,
+  safe,
+  terminalWidth,
+  warn,
+} from "../_output.ts";
+import { durationFlag, type JobsContext, noArguments } from "./_context.ts";
 import { jobJson, renderTable } from "./_render.ts";
 import { liveLeftovers } from "./_where.ts";
 import { OTHER_STORE } from "../_store.ts";
-import { clean } from "./clean.ts";
+import { cleanJobs } from "../../control.ts";
+import { formatDuration } from "../../duration.ts";
 
-/**
- * Runs bare `jobs` and `jobs list`: a list, or a clean with `--clean`, or
- * (bare `jobs` only) a job's details.
- */
+const DEFAULT_CLEAN_AGE = 24 * 60 * 60 * 1000;
+
+/** Runs bare `jobs` and `jobs list`. */
 export async function jobs(ctx: JobsContext): Promise<number> {
   const { values, command } = ctx;
   const listing = values.all === true || values.status !== undefined;
@@ -47,8 +54,7 @@ export async function jobs(ctx: JobsContext): Promise<number> {
   return await list(ctx);
 }
 
-/** Runs `jobs list`. */
-export async function list(ctx: JobsContext): Promise<number> {
+async function list(ctx: JobsContext): Promise<number> {
   noArguments(ctx);
   const given = ctx.values.status;
   if (
@@ -67,8 +73,7 @@ export async function list(ctx: JobsContext): Promise<number> {
   // Every job is read: shortened IDs must stay unique among all of them.
   const { jobs: all, invalid } = await ctx.store.list();
   const live = liveLeftovers(ctx.store, all);
-  // Without --all or --status: the jobs that have not ended (waiting,
-  // queued, running, paused), and lost ones whose processes still run.
+  // By default: jobs not ended, and lost ones whose processes still run.
   const jobs = all.filter((job) =>
     unended
       ? !isFinalStatus(job.status) || live.has(job.id)
@@ -100,11 +105,7 @@ export async function list(ctx: JobsContext): Promise<number> {
   return EXIT.OK;
 }
 
-/**
- * `jobs list --json`: `{"jobs": [...], "invalid": [...]}`, in one write.
- * Warnings go in the document only: a --json reader gets one complete
- * answer on stdout.
- */
+// `{"jobs": [...], "invalid": [...]}` in one write, warnings included.
 function listJson(
   jobs: Job[],
   invalid: InvalidJobFile[],
@@ -117,12 +118,29 @@ function listJson(
     ),
     invalid: invalid.map((bad) => ({ ...bad })),
   };
-  // Synchronous: an asynchronous write is a trip through Deno's thread
-  // pool. A reader that went away throws BrokenPipe, which the CLI takes
-  // as success.
+  // Synchronous: no trip through Deno's thread pool. A reader that went
+  // away throws BrokenPipe, which the CLI takes as success.
   const bytes = new TextEncoder().encode(JSON.stringify(doc) + "\n");
   for (let done = 0; done < bytes.length;) {
     done += Deno.stdout.writeSync(bytes.subarray(done));
+  }
+  return EXIT.OK;
+}
+
+/** Runs `jobs clean`. */
+export async function clean(ctx: JobsContext): Promise<number> {
+  noArguments(ctx);
+  const olderThan = durationFlag(ctx, "older-than", DEFAULT_CLEAN_AGE)!;
+  const removed = await cleanJobs(olderThan, { store: ctx.storeName });
+  const n = removed.length;
+  // "cleaned" is epack's key for the count.
+  if (ctx.json) await outJson({ cleaned: n, removed });
+  else {
+    await out(
+      `Removed ${n} job${n === 1 ? "" : "s"} that ended more than ${
+        formatDuration(olderThan)
+      } ago.\n`,
+    );
   }
   return EXIT.OK;
 }

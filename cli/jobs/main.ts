@@ -1,7 +1,5 @@
-// The `jobs` command: list, show, follow, wait for, cancel, pause, remove,
-// restart and clean background jobs, and set their parallel limit. It finds
-// the subcommand, parses its flags, and loads only that subcommand's module;
-// errors go to the CLI's one reporter (cli/_errors.ts).
+// The `jobs` command: finds the subcommand, parses its flags, opens the
+// store, and loads only that subcommand's module.
 
 import { openStore } from "../../store/open.ts";
 import { chooseStore, OTHER_STORE } from "../_store.ts";
@@ -20,35 +18,28 @@ import { ALL_FLAGS, JOBS_SUBCOMMANDS, SPECS, type Sub } from "./_specs.ts";
 
 export { JOBS_SUBCOMMANDS };
 
-// Each subcommand's module is loaded only when it runs.
-const RUNNERS: Record<
-  Sub | "jobs",
-  () => Promise<(ctx: JobsContext) => Promise<number>>
-> = {
-  jobs: async () => (await import("./list.ts")).jobs,
-  list: async () => (await import("./list.ts")).jobs,
-  show: async () => (await import("./show.ts")).show,
-  logs: async () => (await import("./logs.ts")).logs,
-  wait: async () => (await import("./wait.ts")).wait,
-  cancel: async () => (await import("./cancel.ts")).cancelJob,
-  pause: async () => (await import("./pause.ts")).pauseJob,
-  resume: async () => (await import("./pause.ts")).resumeJob,
-  rm: async () => (await import("./rm.ts")).rm,
-  restart: async () => (await import("./restart.ts")).restart,
-  clean: async () => (await import("./clean.ts")).clean,
-  report: async () => (await import("./report.ts")).report,
-  limit: async () => (await import("./limit.ts")).limit,
+type Runner = (ctx: JobsContext) => Promise<number>;
+const list = () => import("./list.ts");
+const act = () => import("./act.ts");
+// Each subcommand's module, loaded only when it runs; its runner is the
+// export named after the subcommand (`jobs` for bare `jobs` and `list`).
+const MODULES: Record<Sub, () => Promise<unknown>> = {
+  list,
+  show: () => import("./show.ts"),
+  logs: () => import("./logs.ts"),
+  wait: () => import("./wait.ts"),
+  cancel: act,
+  pause: act,
+  resume: act,
+  rm: act,
+  restart: () => import("./restart.ts"),
+  clean: list,
+  report: () => import("./report.ts"),
+  limit: () => import("./limit.ts"),
 };
 
-/**
- * Runs `epack jobs ...` and returns the exit code; errors are thrown for
- * cli/main.ts to report.
- *
- * Requires `--allow-read` (the jobs directory and logs), `--allow-write`
- * (`clean`, `cancel`), `--allow-run` (`cancel`), and optionally
- * `--allow-env` (`NO_COLOR`).
- */
-export async function jobsCommand(args: string[]): Promise<number> {
+/** Runs `epack jobs ...`; errors are thrown for cli/main.ts to report. */
+async function jobsCommand(args: string[]): Promise<number> {
   const { sub, rest } = splitSubcommand(args);
   const command = sub === undefined ? "jobs" : `jobs ${sub}`;
   const { values, positionals } = parseFlags(
@@ -62,14 +53,13 @@ export async function jobsCommand(args: string[]): Promise<number> {
   }
   const chosen = chooseStore(values);
   if (sub === "limit" && chosen.shared) {
-    // Said before connecting: no server is needed to know it.
     throw new CliError(
       `jobs limit needs a store that can schedule (a jobs directory); ${chosen.name} cannot`,
     );
   }
   await using store = await openStore(chosen.name);
-  // Starts the waiting and queued jobs that can start, should the process
-  // that was to start them have died (`jobs limit` runs a pass of its own).
+  // Starts the jobs that can start, should their starter have died (`jobs
+  // limit` runs a pass of its own).
   if (sub !== "limit") {
     const { schedulePending } = await import("../../schedule/schedule.ts");
     // A listing reads every record anyway: its pass goes without the
@@ -88,7 +78,8 @@ export async function jobsCommand(args: string[]): Promise<number> {
     carry: chosen.given ? { store: chosen.name } : {},
   };
   try {
-    return await (await RUNNERS[sub ?? "jobs"]())(ctx);
+    const mod = await MODULES[sub ?? "list"]() as Record<string, Runner>;
+    return await mod[sub === undefined || sub === "list" ? "jobs" : sub](ctx);
   } catch (err) {
     if (!(err instanceof JobNotFoundError)) throw err;
     // `jobs stopp X`: a word that is no job may be a subcommand misspelt.
@@ -110,18 +101,16 @@ export async function jobsCommand(args: string[]): Promise<number> {
 export const JOBS: CliCommand = { run: jobsCommand, flags: ALL_FLAGS };
 
 /**
- * Finds the subcommand: the first positional argument, wherever the options
- * are (`jobs --jobs-dir d wait X` works), if it names one. An ID that
- * happens to spell a subcommand can still be shown with `jobs show <id>`.
+ * Finds the subcommand: the first positional argument, wherever the
+ * options are, if it names one (`jobs show <id>` shows a job named so).
  */
 function splitSubcommand(args: string[]): { sub?: Sub; rest: string[] } {
   const i = firstPositional(args, ALL_FLAGS);
   if (i >= 0 && Object.hasOwn(SPECS, args[i])) {
     return { sub: args[i] as Sub, rest: args.toSpliced(i, 1) };
   }
-  // Bare `jobs <ref>` shows one job. Another tool's word for a subcommand
-  // (`jobs stop X`), or more than one word, is not a job: the nearest
-  // subcommand is suggested (`jobs show ls` shows a job named ls).
+  // Bare `jobs <ref>` shows one job; another tool's word for a subcommand
+  // (`jobs stop X`), or more than one word, gets a suggestion.
   const word = args[i];
   const more = i >= 0 && firstPositional(args.slice(i + 1), ALL_FLAGS) >= 0;
   if (i >= 0 && (more || Object.hasOwn(SYNONYMS, word))) {

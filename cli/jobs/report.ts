@@ -1,6 +1,5 @@
 // `epack jobs report`: a shell worker reports its job's progress or result,
-// through the same reporter as the library (report.ts). Outside a job it
-// does nothing, so a script runs the same in the foreground.
+// as the library does; outside a job it only checks the values.
 
 import { JOB_ID_ENV } from "../../jobs.ts";
 import { reportProgress, reportResult } from "../../report.ts";
@@ -60,7 +59,6 @@ export async function report(ctx: JobsContext): Promise<number> {
       );
     }
   }
-  // The reporter keeps only the fields given.
   const progress: ProgressReport | undefined = done === undefined
     ? undefined
     : { done, total, unit, message };
@@ -69,12 +67,10 @@ export async function report(ctx: JobsContext): Promise<number> {
   let ended: string | undefined;
   try {
     if (jobId === undefined) {
-      // Outside a job the library's calls only check the values.
       if (progress !== undefined) reportProgress(progress);
       if (result !== undefined) await reportResult(result);
     } else {
-      // One process, one report: written at once, to the store the job's
-      // supervisor named (EPACK_DETACH_STORE, unless --store says other).
+      // One process, one report: written at once.
       const reporter = new JobReporter({ jobId, store: ctx.store });
       if (progress !== undefined) reporter.progress(progress);
       if (result !== undefined) await reporter.result(result);

@@ -1,5 +1,5 @@
 // `epack jobs restart <job>`: run an ended job again, as a new job that
-// says which one it re-runs (`restart_of`), through spawn() as `run -d`.
+// says which one it re-runs (`restart_of`).
 
 import type { Job } from "../../store/job.ts";
 import { isFinalStatus } from "../../store/rules.ts";
@@ -9,7 +9,7 @@ import { CliError } from "../_errors.ts";
 import { shellLine } from "../_output.ts";
 import { startJob } from "../_detach.ts";
 import { type JobsContext, oneJobId } from "./_context.ts";
-import { stateError } from "./pause.ts";
+import { stateError } from "./act.ts";
 
 /** Runs `jobs restart`. */
 export async function restart(ctx: JobsContext): Promise<number> {
@@ -50,11 +50,8 @@ export async function restart(ctx: JobsContext): Promise<number> {
   return await startJob(options);
 }
 
-/**
- * What the job ran: a program (its worker's command line is the program's
- * path and the arguments), or a subcommand of this very program (the
- * command line starts with this program's own).
- */
+// What the job ran: a program, or a subcommand of this very program (its
+// command line starts with this program's own).
 function what(job: Job): { command: string } | { subcommand: string } {
   const argv = job.argv;
   const tail = [job.command, ...job.args, ...job.flags];

@@ -1,5 +1,4 @@
-// `epack jobs <id>` / `jobs show <id>`: a job's details and the end of its
-// log.
+// `epack jobs show <id>`: a job's details and the end of its log.
 
 import { type LogTail, readLogTail } from "../../logs.ts";
 import { EXIT } from "../_errors.ts";
@@ -12,10 +11,7 @@ import { hint } from "../_hint.ts";
 
 /** How many log lines `jobs <id>` shows. */
 export const SHOW_TAIL_LINES = 10;
-/**
- * The most bytes `jobs <id>` reads from the end of a log: enough for ten
- * ordinary lines, and a bound when the log has enormous lines or none.
- */
+// The most bytes read from the end of a log, whatever its lines are like.
 const SHOW_TAIL_MAX_BYTES = 64 * 1024;
 
 /** Runs `jobs show`. */
@@ -65,25 +61,19 @@ export async function show(ctx: JobsContext): Promise<number> {
   });
   const tries = attemptLines(job, now);
   if (tries.length > 0) text += "\n" + tries.map((l) => l + "\n").join("");
-  if (away !== undefined && tail !== undefined) {
-    text += `
-The log is on host ${away}, at ${job.logPath}; the end kept in the store:
-`;
-    tail.lines.forEach((line) => (text += `  ${line}\n`));
-  } else if (tail !== undefined) {
-    if (tail.lines.length === 0) {
-      text += "\nThe log is empty.\n";
-    } else {
-      text += `\nLast ${tail.lines.length} line${
-        tail.lines.length === 1 ? "" : "s"
-      } of the log:\n`;
-      tail.lines.forEach((line, i) => {
-        const cut = i === 0 && tail!.truncated ? "…" : "";
-        text += `  ${cut}${line}\n`;
-      });
-    }
-  } else {
+  const lines = (prefix: (i: number) => string) =>
+    tail!.lines.map((line, i) => `  ${prefix(i)}${line}\n`).join("");
+  if (tail === undefined) {
     text += `\nNo log to show: ${tailError}\n`;
+  } else if (away !== undefined) {
+    text += `\nThe log is on host ${away}, at ${job.logPath}; ` +
+      `the end kept in the store:\n${lines(() => "")}`;
+  } else if (tail.lines.length === 0) {
+    text += "\nThe log is empty.\n";
+  } else {
+    const n = tail.lines.length;
+    text += `\nLast ${n} line${n === 1 ? "" : "s"} of the log:\n` +
+      lines((i) => i === 0 && tail!.truncated ? "…" : "");
   }
   await out(text);
   return EXIT.OK;

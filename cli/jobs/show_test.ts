@@ -46,7 +46,7 @@ Deno.test("jobs <id> shows every field and the last 10 lines of the log", async 
       assert(out.includes(want), `missing ${JSON.stringify(want)} in\n${out}`);
     }
     assert(
-      /Started: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((just now|\d+ seconds? ago)\)/
+      /Started: +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((just now|\d+(s| seconds?) ago)\)/
         .test(out),
       out,
     );
