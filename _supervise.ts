@@ -40,6 +40,9 @@ export async function supervise(args: readonly string[]): Promise<never> {
     Deno.env.delete(SUPERVISOR_STORE_ENV);
   }
   const { runSupervisor } = await import("./supervise/supervisor.ts");
+  // Nobody waits on a supervisor: a job's end is worth a longer wait for a
+  // record's lock than a command's answer is (store/durable.ts).
+  (await import("./store/durable.ts")).setLockWait(60_000);
   Deno.exit(
     await runSupervisor(
       store,

@@ -103,13 +103,7 @@ function jobReporter(): JobReporter | undefined {
  * ```
  */
 export function reportProgress(progress: ProgressReport): boolean {
-  const reporter = jobReporter();
-  if (reporter === undefined) {
-    checkProgress(progress);
-    return false;
-  }
-  reporter.progress(progress);
-  return true;
+  return inJob(() => checkProgress(progress), (r) => r.progress(progress));
 }
 
 /**
@@ -135,12 +129,9 @@ export async function reportResult(
   result: Record<string, unknown>,
 ): Promise<boolean> {
   const reporter = jobReporter();
-  if (reporter === undefined) {
-    checkResult(result);
-    return false;
-  }
-  await reporter.result(result);
-  return true;
+  if (reporter === undefined) checkResult(result);
+  else await reporter.result(result);
+  return reporter !== undefined;
 }
 
 /**
@@ -175,11 +166,13 @@ export async function flushReports(): Promise<boolean> {
  * @throws {RangeError} If it is below 50 or not finite.
  */
 export function setReportInterval(ms: number): boolean {
+  return inJob(() => checkInterval(ms), (r) => r.interval = ms);
+}
+
+/** Acts in a job; outside one, only checks (the calls' one shape). */
+function inJob(check: () => unknown, act: (r: JobReporter) => unknown) {
   const reporter = jobReporter();
-  if (reporter === undefined) {
-    checkInterval(ms);
-    return false;
-  }
-  reporter.interval = ms;
-  return true;
+  if (reporter === undefined) check();
+  else act(reporter);
+  return reporter !== undefined;
 }

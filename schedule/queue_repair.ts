@@ -14,8 +14,8 @@ export const QUEUE_REPAIR_INTERVAL = 2_000;
  * another job ends; should that job's supervisor die (SIGKILL), no pass
  * comes until some later command, and a watch begun before would wait
  * forever for a job that never starts. So a watch repairs the queue itself
- * while its job has not started. Each pass is gated by the directory's
- * pending marker (one `lstat` when nothing waits).
+ * while its job has not started, whether or not the directory's pending
+ * marker is there (its job waits: a deleted marker must not strand it).
  */
 export class QueueRepair implements Disposable {
   #store: JobStore;
@@ -54,7 +54,7 @@ export class QueueRepair implements Disposable {
     this.#busy = true;
     try {
       const { schedulePending } = await import("./schedule.ts");
-      await schedulePending(this.#store);
+      await schedulePending(this.#store, true);
     } finally {
       this.#busy = false;
     }

@@ -16,7 +16,7 @@ import {
   isFinalStatus,
   isSupervisedStatus,
 } from "../store/rules.ts";
-import { openLockFile, writeFileDurably } from "../store/durable.ts";
+import * as durable from "../store/durable.ts";
 import { livenessPath } from "../store/liveness.ts";
 import {
   ensureRenewer,
@@ -88,8 +88,8 @@ export async function setJobLimit(
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     return await withScheduleLock(dir, async () => {
       const path = join(dir, LIMIT_FILE);
-      if (n === 0) removeIfThere(path);
-      else writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
+      if (n === 0) await durable.removeIfPresent(path);
+      else durable.writeFileDurably(path, new TextEncoder().encode(`${n}\n`));
       return await pass(store, dir);
     }) as SchedulePass;
   });
@@ -112,24 +112,30 @@ export interface SchedulePass {
 }
 
 /**
- * A scheduler pass, if some job of the store may be waiting or queued (one
- * `lstat` otherwise): the one entry for whoever may have freed a slot or
- * ended a dependency (a supervisor at its job's end, a cancel of a waiting
- * job, a `jobs` command, a watch of a job that has not started). Never
- * fails: a later pass does what this one could not (this process may lack
- * --allow-run). Nothing for a store that cannot schedule.
+ * A scheduler pass if the pending marker says some job may wait (one
+ * `lstat` otherwise), or always with `force` (a listing reads every record
+ * anyway; a watch knows its job waits), which puts back a deleted marker.
+ * The one entry for whoever may have freed a slot or ended a dependency.
+ * Never throws, but returns why a pass failed, in one line (a broken limit
+ * file or lock stalls every queued job).
  */
-export async function schedulePending(store: JobStore): Promise<void> {
+export async function schedulePending(
+  store: JobStore,
+  force = false,
+): Promise<string | undefined> {
   // A renewal pass of a store shared by hosts, if one is due.
   ensureRenewer(store);
-  if (!store.capabilities.scheduling) return;
+  if (!store.capabilities.scheduling) return undefined;
   const dir = store.localDir;
+  const marked = hasFile(dir, PENDING_FILE);
   try {
-    if (hasFile(dir, PENDING_FILE)) {
-      await withScheduleLock(dir, () => pass(store, dir));
-    }
-  } catch {
-    // Best effort: the next pass of any process does it.
+    if (marked || force) await withScheduleLock(dir, () => pass(store, dir));
+    return undefined;
+  } catch (err) {
+    // A listing of a directory this user may not write: nothing waits on it.
+    const quiet = !marked && err instanceof Deno.errors.PermissionDenied;
+    const why = (err as Error)?.message ?? err;
+    return quiet ? undefined : `queued and waiting jobs not started: ${why}`;
   }
 }
 
@@ -170,7 +176,7 @@ export async function createScheduled(
     // spawn failed, would see the job start once someone mends the file.
     readLimit(dir);
     // Before the record: whoever comes next sees that a pass is due.
-    writeFileDurably(join(dir, PENDING_FILE), new Uint8Array());
+    durable.writeFileDurably(join(dir, PENDING_FILE), new Uint8Array());
     const job = await store.create({
       ...options,
       after: after.length > 0 ? after : undefined,
@@ -183,12 +189,9 @@ export async function createScheduled(
 
 /** Thrown when a job's dependencies lead back to it. */
 export class DependencyCycleError extends Error {
-  /** The jobs of the cycle, the first one again at the end. */
-  readonly cycle: string[];
-  /** Makes the error, given the jobs of the cycle. */
-  constructor(cycle: string[]) {
+  /** Makes the error, given the jobs of the cycle (the first again last). */
+  constructor(readonly cycle: string[]) {
     super(`The jobs to run after form a cycle: ${cycle.join(" -> ")}`);
-    this.cycle = cycle;
   }
   /** The error's name, shown before its message. */
   override get name(): string {
@@ -262,16 +265,17 @@ async function withScheduleLock<T>(
   dir: string,
   fn: () => Promise<T>,
 ): Promise<T | undefined> {
+  const path = join(dir, SCHEDULE_LOCK_FILE);
   let file: Deno.FsFile;
   try {
-    file = await openLockFile("schedule", join(dir, SCHEDULE_LOCK_FILE));
+    file = await durable.openLockFile("schedule", path);
   } catch (err) {
     // No jobs directory: nothing to schedule.
     if (err instanceof JobNotFoundError) return undefined;
     throw err;
   }
   try {
-    await file.lock(true);
+    await durable.lockBounded(file, path);
     return await fn();
   } finally {
     file.close();
@@ -368,19 +372,11 @@ async function pass(store: JobStore, dir: string): Promise<SchedulePass> {
     else if (s === "waiting" || s === "ready") result.waiting++;
   }
   const marker = join(dir, PENDING_FILE);
-  if (result.queued + result.waiting === 0) removeIfThere(marker);
+  if (result.queued + result.waiting === 0) durable.removeSyncIfPresent(marker);
   else if (!hasFile(dir, PENDING_FILE)) {
-    writeFileDurably(marker, new Uint8Array());
+    durable.writeFileDurably(marker, new Uint8Array());
   }
   return result;
-}
-
-function removeIfThere(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
 }
 
 /** Whether a waiting job may start, must wait, or must end cancelled. */
@@ -446,7 +442,7 @@ async function start(
   expected: "waiting" | "queued",
 ): Promise<JobStatus> {
   const argv = job.supervisorArgv ?? [];
-  const live = await openLockFile(job.id, livenessPath(store, job.id));
+  const live = await durable.openLockFile(job.id, livenessPath(store, job.id));
   try {
     // Held by the supervisor of an earlier start whose starter died: it
     // exits as soon as it reads the record, and runs a pass itself.

@@ -181,7 +181,7 @@ Deno.test("spawn() with after refuses an unknown job, and leaves nothing behind"
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /SpawnError: Cannot run after job 01ARYZ6S41TSV4RRFFQ69G5FAV: no such job/,
+      /SpawnError: Cannot run after it: Job not found: 01ARYZ6S41TSV4RRFFQ69G5FAV/,
     );
     assert.deepEqual(names(), before);
   });

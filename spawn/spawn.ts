@@ -150,14 +150,18 @@ async function recordScheduled(
   try {
     return await createScheduled(store, create);
   } catch (err) {
-    const message = err instanceof JobNotFoundError
-      ? `Cannot run after job ${err.id}: no such job in ${store.location}`
-      : err instanceof AmbiguousJobIdError ||
-          err instanceof InvalidJobIdError ||
-          err instanceof DependencyCycleError
-      ? `Cannot run after it: ${err.message}`
-      : `Cannot record the job in ${store.location}: ${describe(err)}`;
-    throw new SpawnError(message, { cause: err });
+    // The lookup's own words, as `jobs <ref>` says them (a reference too
+    // short, a name that matches nothing).
+    if (
+      err instanceof JobNotFoundError ||
+      err instanceof AmbiguousJobIdError || err instanceof InvalidJobIdError ||
+      err instanceof DependencyCycleError
+    ) {
+      throw new SpawnError(`Cannot run after it: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw failed(`Cannot record the job in ${store.location}`, err);
   }
 }
 

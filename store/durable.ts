@@ -7,24 +7,16 @@ import { JobNotFoundError } from "./job_id.ts";
 
 /**
  * Writes a file so that it is either absent, as it was, or complete: the data
- * goes to a temp file beside it (`.<stem>.<random>.tmp`), is flushed to disk,
- * and only then takes the file's name, by a hard link when the file must be
- * new (which fails if the name exists) or by a rename otherwise.
- *
- * Synchronous: a record is a few hundred bytes, and one async operation costs
- * more than the write itself.
+ * goes to a temp file beside it (`.<stem>.<random>.tmp`), is flushed, and
+ * only then takes the name, by a hard link when the file must be new (which
+ * fails if the name exists) or by a rename. Synchronous: a record is a few
+ * hundred bytes, less than one async operation costs.
  *
  * With `sync: false` the flush is skipped: readers still see the old file or
- * the new one, never a mix, but a machine crash may lose the write. Whether
- * the crash can leave an empty file instead depends on the file system: ext4
- * (`auto_da_alloc`, its default) and btrfs flush a file renamed over another
- * before the rename is committed; others may not. For writes that a later
+ * the new one, but a machine crash may lose the write (or, on file systems
+ * other than ext4 and btrfs, leave it empty). For writes that a later
  * durable one supersedes, or that nothing relies on after a crash.
  *
- * @param path The file to write.
- * @param data Its new contents.
- * @param options `createNew`: fail if the file exists; `sync`: flush the
- * data before it takes the name (default `true`).
  * @throws {Deno.errors.AlreadyExists} With `createNew`, if the file exists.
  */
 export function writeFileDurably(
@@ -70,13 +62,7 @@ export function writeFileDurably(
   }
 }
 
-/**
- * Removes the temp files a crashed writer left in `dir` once they are older
- * than `maxAge`. A missing directory has nothing to clean.
- *
- * @param dir The directory.
- * @param maxAge Age in milliseconds.
- */
+/** Removes the temp files older than `maxAge` ms a crashed writer left. */
 export async function removeStaleTemps(
   dir: string,
   maxAge: number,
@@ -98,15 +84,11 @@ export async function removeStaleTemps(
 }
 
 /**
- * Opens (creating, mode 0600) a job's lock file. It is never a reason to
- * create the jobs directory: without it there is no job, and a late writer
- * (a supervisor outliving its removed directory) must not re-create it.
- * Synchronous inside: an open is quicker than the trip through Deno's
- * thread pool an asynchronous one takes.
+ * Opens (creating, mode 0600) a job's lock file, never its directory: a
+ * late writer (a supervisor outliving its removed jobs directory) must not
+ * make it again. Synchronous inside, quicker than a trip through Deno's
+ * thread pool.
  *
- * @param id The job's ID, for the error.
- * @param path The lock file.
- * @returns The open file, readable and writable.
  * @throws {JobNotFoundError} If the jobs directory does not exist.
  */
 export function openLockFile(
@@ -136,20 +118,67 @@ function openLockFileSync(id: string, path: string): Deno.FsFile {
   }
 }
 
+// How long a lock another process holds is waited for: a few seconds for
+// a command someone waits on; a supervisor raises it (its end is worth it).
+let lockWait = 5_000;
+
+/** Sets how long {@linkcode lockBounded} waits (for this process). */
+export function setLockWait(ms: number): void {
+  lockWait = ms;
+}
+
 /**
- * Runs `fn` holding an exclusive cross-process lock (flock) on a job's lock
- * file. The lock goes with the process if it dies, even by SIGKILL.
+ * Takes an exclusive flock on an open file, waiting at most the process's
+ * lock wait: a holder that is stopped (SIGSTOP) or hung must not stop every
+ * other process for ever. Polled, not `lock()`: a pending flock cannot be
+ * called off, and would keep the process alive.
  *
- * The open and an uncontended lock are synchronous: each asynchronous call
- * is a trip through Deno's thread pool, which the supervisor's record of a
- * job's end waits for. Only a lock another process holds is waited for
- * asynchronously.
+ * @throws {Deno.errors.TimedOut} Naming the file and, on Linux, the PID
+ * that holds it.
+ */
+export async function lockBounded(
+  file: Deno.FsFile,
+  path: string,
+): Promise<void> {
+  const end = Date.now() + lockWait;
+  for (
+    let pause = 5;
+    !file.tryLockSync(true);
+    pause = Math.min(pause * 2, 100)
+  ) {
+    if (Date.now() >= end) {
+      const pid = lockHolder(file);
+      throw new Deno.errors.TimedOut(
+        `Gave up after ${lockWait / 1000} s waiting for the lock on ${path}${
+          pid === undefined ? "" : ` (held by PID ${pid})`
+        }`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+/** The PID that holds a flock on the file, from /proc/locks (Linux). */
+function lockHolder(file: Deno.FsFile): number | undefined {
+  try {
+    const { ino } = file.statSync();
+    for (const line of Deno.readTextFileSync("/proc/locks").split("\n")) {
+      const m = /^\d+: FLOCK\s+\S+\s+\S+\s+(\d+) [0-9a-f]+:[0-9a-f]+:(\d+) /
+        .exec(line);
+      if (m && Number(m[2]) === ino) return Number(m[1]);
+    }
+  } catch {
+    // Not Linux, or not allowed: the file alone is named.
+  }
+  return undefined;
+}
+
+/**
+ * Runs `fn` holding a job's lock file's flock ({@linkcode lockBounded}),
+ * which goes with the process if it dies, even by SIGKILL.
  *
- * @param id The job's ID, for the error.
- * @param path The lock file.
- * @param fn What to do under the lock.
- * @returns What `fn` returns.
  * @throws {JobNotFoundError} If the jobs directory does not exist.
+ * @throws {Deno.errors.TimedOut} If another process holds the lock too long.
  */
 export async function withFileLock<T>(
   id: string,
@@ -158,18 +187,14 @@ export async function withFileLock<T>(
 ): Promise<T> {
   const file = openLockFileSync(id, path);
   try {
-    if (!file.tryLockSync(true)) await file.lock(true);
+    await lockBounded(file, path);
     return await fn();
   } finally {
     file.close();
   }
 }
 
-/**
- * Removes a file if it is there.
- *
- * @param path The file.
- */
+/** Removes a file if it is there. */
 export async function removeIfPresent(path: string): Promise<void> {
   try {
     await Deno.remove(path);
@@ -178,12 +203,7 @@ export async function removeIfPresent(path: string): Promise<void> {
   }
 }
 
-/**
- * Makes an empty file (mode 0600) unless one is there already.
- *
- * @param path The file.
- * @returns `true` if it was made here, `false` if it was there.
- */
+/** Makes an empty file (mode 0600); `false` if one was there already. */
 export function createFile(path: string): boolean {
   try {
     Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
@@ -195,11 +215,9 @@ export function createFile(path: string): boolean {
 }
 
 /**
- * Removes a file if it is there, synchronously. For undoing a create that
- * failed, where an error in the undo must not hide the one that caused it.
- *
- * @param path The file.
- * @returns `true` unless the file is still there.
+ * Removes a file if it is there, synchronously, never throwing: an undo's
+ * error must not hide the one that caused it. `true` unless it is still
+ * there.
  */
 export function removeSyncIfPresent(path: string): boolean {
   try {

@@ -3,11 +3,7 @@
 // different things about which jobs are supervised, ended or lost.
 
 import type postgres from "npm:postgres@3.4.9";
-import {
-  FINAL_STATUSES,
-  SUPERVISED_STATUSES,
-  SUPERVISOR_START_GRACE_MS,
-} from "./rules.ts";
+import { SUPERVISED_STATUSES, SUPERVISOR_START_GRACE_MS } from "./rules.ts";
 
 /** The client's query builder, as the store and the renewer use it. */
 type Sql = postgres.Sql<Record<string, never>>;
@@ -18,11 +14,6 @@ type Sql = postgres.Sql<Record<string, never>>;
  */
 export function supervisedSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
   return sql`status IN ${sql(SUPERVISED_STATUSES as string[])}`;
-}
-
-/** `status IN (...)` of the final statuses (rules.ts `isFinalStatus`). */
-export function finalSql(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
-  return sql`status IN ${sql(FINAL_STATUSES as string[])}`;
 }
 
 /**
@@ -58,15 +49,17 @@ export type Renewed = { id: string; record: string | null; late: boolean };
  * The host's renewal (store/pg_lease.ts): the leases of these jobs of
  * `host` that are supervised; back come their IDs, the record of each whose
  * cancel was requested, and whether the start grace had passed (a hold
- * then comes late). IDs are letters, digits and underscores: a comma list
- * is exact.
+ * then comes late). A row another client keeps locked is skipped, not
+ * waited for: the others are renewed, it is tried again next period.
  */
 export function renewSql(sql: Sql, ids: string[], host: string, ttl: number) {
   return sql<Renewed[]>`
     UPDATE epack_detach_jobs SET
       lease_until = now() + ${ttl} * interval '1 millisecond'
-    WHERE id = ANY(string_to_array(${ids.join(",")}, ','))
-      AND host = ${host} AND ${supervisedSql(sql)}
+    WHERE id IN (SELECT id FROM epack_detach_jobs
+      WHERE id = ANY(${sql.array(ids)}::text[])
+        AND host = ${host} AND ${supervisedSql(sql)}
+      FOR UPDATE SKIP LOCKED)
     RETURNING id, CASE WHEN cancel_requested THEN record END AS record,
       now() - created_at >= ${SUPERVISOR_START_GRACE_MS} *
         interval '1 millisecond' AS late`;

@@ -141,7 +141,9 @@ export class PostgresJobStore implements contract.JobStore {
       idle_timeout: options.idleTimeout ?? 2,
       connect_timeout: 10,
       onnotice: () => {},
-      connection: { application_name: "epack-detach" },
+      // A row lock another client keeps (a stopped one, say) is waited for
+      // 5 s at most, as a record's lock file is (durable.ts lockBounded).
+      connection: { application_name: "epack-detach", lock_timeout: 5_000 },
     }) as unknown as Sql;
     const store = new PostgresJobStore(sql, settings);
     try {

@@ -10,6 +10,16 @@ export const MAX_MESSAGE_LENGTH = 200;
 /** The largest `result`, in bytes of UTF-8 JSON. */
 export const MAX_RESULT_BYTES = 64 * 1024;
 
+/**
+ * A count typed on a command line (`jobs report --done`): decimal digits
+ * only, so that `0x10`, `1e3` or ` 5` are refused, not read as 16, 1000, 5.
+ *
+ * @returns The number, or `undefined` if the text is not one.
+ */
+export function parseCount(text: string): number | undefined {
+  return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
+}
+
 /** What is wrong with a value, and whether it is its type or its range. */
 export interface Problem {
   reason: string;

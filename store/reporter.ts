@@ -44,7 +44,7 @@ export class JobReporter implements AsyncDisposable {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> | undefined;
   #error: unknown;
-  #ended = false;
+  #ended: string | undefined;
   #writes = 0;
 
   constructor(
@@ -72,8 +72,8 @@ export class JobReporter implements AsyncDisposable {
     return this.#writes;
   }
 
-  /** Whether the job was found ended: progress is dropped from then on. */
-  get ended(): boolean {
+  /** The status of the job if a write found it ended (and was dropped). */
+  get ended(): string | undefined {
     return this.#ended;
   }
 
@@ -89,7 +89,7 @@ export class JobReporter implements AsyncDisposable {
    */
   progress(progress: ProgressReport): void {
     const value = checkProgress(progress);
-    if (this.#ended) return;
+    if (this.#ended !== undefined) return;
     this.#pending = { value, at: Date.now() };
     this.#schedule();
   }
@@ -183,7 +183,7 @@ export class JobReporter implements AsyncDisposable {
       });
     } catch (err) {
       if (!(err instanceof JobEnded)) throw err;
-      this.#ended = true;
+      this.#ended = err.job.status;
       this.#pending = undefined;
       if (result !== undefined) {
         throw new Error(

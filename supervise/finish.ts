@@ -56,7 +56,11 @@ export async function finishJob(store: JobStore, id: string): Promise<number> {
   // not the job and may take a while. (And a store shared by hosts gets its
   // host's renewer back, should it have died.)
   const { schedulePending } = await import("../schedule/schedule.ts");
-  await schedulePending(store);
+  const failed = await schedulePending(store);
+  if (failed !== undefined) {
+    const { appendLogNote } = await import("./log_note.ts");
+    await appendLogNote(store.logPath(id), failed);
+  }
   await running;
   return unclaimed ? TRY_AGAIN : 0;
 }

@@ -10,7 +10,7 @@ import {
   firstPositional,
   parseFlags,
 } from "../_args.ts";
-import { out } from "../_output.ts";
+import { out, safe, warn } from "../_output.ts";
 import type { JobsContext } from "./_context.ts";
 import { JobNotFoundError } from "../../store/job_id.ts";
 import { closest, SYNONYMS } from "../_suggest.ts";
@@ -62,7 +62,11 @@ async function jobsCommand(args: string[]): Promise<number> {
   // limit` runs a pass of its own).
   if (sub !== "limit") {
     const { schedulePending } = await import("../../schedule/schedule.ts");
-    await schedulePending(store);
+    // A listing reads every record anyway: its pass goes without the
+    // pending marker, which puts a deleted one back.
+    const lists = sub === "list" || (sub === undefined && !positionals.length);
+    const warning = await schedulePending(store, lists);
+    if (warning !== undefined) await warn(`warning: ${safe(warning)}`);
   }
   const ctx: JobsContext = {
     command,

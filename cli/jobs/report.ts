@@ -4,9 +4,10 @@
 import { JOB_ID_ENV } from "../../jobs.ts";
 import { reportProgress, reportResult } from "../../report.ts";
 import { JobReporter } from "../../store/reporter.ts";
+import { parseCount } from "../../store/report_rules.ts";
 import type { ProgressReport } from "../../store/job.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
-import { outJson, warn } from "../_output.ts";
+import { outJson } from "../_output.ts";
 import { readEnv } from "../../util/permissions.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
 
@@ -19,11 +20,12 @@ export async function report(ctx: JobsContext): Promise<number> {
   const number = (flag: string): number | undefined => {
     const given = text(flag);
     if (given === undefined) return undefined;
-    // Decimal only: Number() also reads "0x10", "1e3" and " 2".
-    const n = /^\d+(\.\d+)?$/.test(given) ? Number(given) : NaN;
-    if (!Number.isFinite(n)) {
+    const n = parseCount(given);
+    if (n === undefined) {
       throw usageError(
-        `Invalid --${flag} ${JSON.stringify(given)}: a number, 0 or more`,
+        `Invalid --${flag} ${
+          JSON.stringify(given)
+        }: a number, 0 or more, in decimal digits`,
         command,
       );
     }
@@ -62,7 +64,7 @@ export async function report(ctx: JobsContext): Promise<number> {
     : { done, total, unit, message };
   // Without --allow-env nothing says this is a job.
   const jobId = readEnv(JOB_ID_ENV);
-  let dropped = false;
+  let ended: string | undefined;
   try {
     if (jobId === undefined) {
       if (progress !== undefined) reportProgress(progress);
@@ -73,7 +75,7 @@ export async function report(ctx: JobsContext): Promise<number> {
       if (progress !== undefined) reporter.progress(progress);
       if (result !== undefined) await reporter.result(result);
       await reporter.flush();
-      dropped = reporter.ended;
+      ended = reporter.ended;
     }
   } catch (err) {
     if (err instanceof TypeError || err instanceof RangeError) {
@@ -84,12 +86,15 @@ export async function report(ctx: JobsContext): Promise<number> {
       { cause: err },
     );
   }
-  let reported = jobId !== undefined;
-  if (jobId !== undefined && dropped) {
-    reported = false;
-    const { status } = await ctx.store.load(jobId);
-    await warn(`warning: job ${jobId} has ended (${status}): progress dropped`);
+  if (ctx.json) {
+    await outJson({
+      id: jobId ?? null,
+      reported: jobId !== undefined && ended === undefined,
+      // Dropped: an ended job keeps the progress it ended with.
+      ...(ended === undefined
+        ? {}
+        : { reason: `the job has ended (${ended})` }),
+    });
   }
-  if (ctx.json) await outJson({ id: jobId ?? null, reported });
   return EXIT.OK;
 }

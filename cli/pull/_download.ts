@@ -236,7 +236,12 @@ async function openBody(
   }
   let res: Response;
   try {
-    res = await fetch(location.url, { signal });
+    res = await fetch(location.url, {
+      signal,
+      ...(location.auth === undefined
+        ? {}
+        : { headers: { authorization: location.auth } }),
+    });
   } catch (err) {
     if (signal.aborted) throw err;
     throw new CliError(

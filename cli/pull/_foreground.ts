@@ -3,6 +3,7 @@
 // apart from pull.ts, and loaded only when a pull runs here: `pull --detach`
 // needs none of it (nor the download and progress modules it brings).
 
+import { loadIndex } from "./_index.ts";
 import { signalNumber } from "../../process/signals.ts";
 import { CliError, DetailedError, EXIT } from "../_errors.ts";
 import {
@@ -24,7 +25,6 @@ import {
 } from "./_download.ts";
 import { describe } from "../../spawn/errors.ts";
 import {
-  loadIndex,
   NoMatchError,
   type PackEntry,
   type PackLocation,

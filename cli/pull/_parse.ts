@@ -12,14 +12,16 @@ import {
   formatFlags,
   parseFlags,
 } from "../_args.ts";
-import { isDigest } from "./_registry.ts";
+import { isDigest, splitCredentials } from "./_registry.ts";
 
 /** A parsed `pull` command line. */
 export interface PullCommand {
   /** `--help` was given; nothing else is meaningful. */
   help: boolean;
-  /** The registry: a URL or a directory, as given. */
+  /** The registry: a URL or a directory, as given, less its credentials. */
   remote: string;
+  /** The credentials the registry's URL held (`user:pass`). */
+  userinfo?: string;
   /**
    * The pull's options, canonical: only what was given (never an empty
    * string), `force` only when true, `verify` only when false. The `[ref]`
@@ -174,7 +176,7 @@ export function parsePullArgs(args: readonly string[]): PullCommand {
   }
   const [remote, ref] = positionals;
   if (remote === "") throw usageError("<remote> is empty", "pull");
-  command.remote = remote;
+  Object.assign(command, splitCredentials(remote));
 
   if (ref !== undefined && ref !== "") {
     const [key, flagName] = ref.toLowerCase().startsWith("sha256:")

@@ -1,12 +1,12 @@
 // Specification of the registry client, in-process: where a registry is,
 // which pack is chosen, and which pack paths are refused.
 
+import { parseIndex } from "./_index.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   NoMatchError,
   type PackEntry,
-  parseIndex,
   parseRemote,
   RegistryError,
   resolveLocation,
