@@ -7,7 +7,7 @@ import { JobReporter } from "../../store/reporter.ts";
 import { parseCount } from "../../store/report_rules.ts";
 import type { ProgressReport } from "../../store/job.ts";
 import { CliError, EXIT, usageError } from "../_errors.ts";
-import { outJson } from "../_output.ts";
+import { outJson, warn } from "../_output.ts";
 import { readEnv } from "../../util/permissions.ts";
 import { type JobsContext, noArguments } from "./_context.ts";
 
@@ -85,6 +85,9 @@ export async function report(ctx: JobsContext): Promise<number> {
       `Cannot report to job ${jobId}: ${(err as Error).message}`,
       { cause: err },
     );
+  }
+  if (ended !== undefined) {
+    await warn(`warning: job ${jobId} has ended (${ended}): progress dropped`);
   }
   if (ctx.json) {
     await outJson({

@@ -135,7 +135,11 @@ Deno.test("jobs report to a job that has ended says the progress was dropped", a
       { env: { EPACK_DETACH_JOB_ID: job.id } },
     );
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { id: job.id, reported: false });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      id: job.id,
+      reported: false,
+      reason: "the job has ended (completed)",
+    });
     assert.match(r.stderr, /^warning: job \w+ has ended \(completed\)/);
     assert.equal((await store.load(job.id)).progress, undefined);
   });
