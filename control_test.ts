@@ -91,19 +91,48 @@ Deno.test("cancel() refuses a job that has no liveness file, and leaves its reco
 Deno.test("cancel() of a lost job leaves alone a PID that now belongs to another process", async () => {
   await withTempDir(async (dir) => {
     const store = new FileJobStore(dir);
-    // A record whose worker PID is our own process, with another start
-    // time: as if the PID had been reused after the job died.
+    // A journal whose worker is our own process, with another start time:
+    // as if the PID had been reused after the job died.
     const job = await store.create({ command: "x" });
     await store.update(job.id, (j) => {
       j.supervisedAt = new Date();
-      j.workerPid = Deno.pid;
-      j.workerStartTicks = (readProcess(Deno.pid)!.startTicks ?? 1) + 1;
       return j;
     });
-    await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
+    const ticks = (readProcess(Deno.pid)!.startTicks ?? 1) + 1;
+    await Deno.writeTextFile(
+      store.livenessPath(job.id),
+      `W e${Date.now()} 1 ${Deno.pid} ${ticks} .\n`,
+    );
     const result = await cancel(job.id, { store: dir, grace: 100 });
     assert.equal(result.outcome, "lost");
     assert.match(result.message, /cannot be identified safely .*left alone/);
+  });
+});
+
+Deno.test("cancel() of a lost job never takes its group from the record: a forged worker is left alone", async () => {
+  await withTempDir(async (dir) => {
+    const store = new FileJobStore(dir);
+    // A victim: a process group of its own, not the job's.
+    const victim = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    try {
+      const info = readProcess(victim.pid)!;
+      const job = await store.create({ command: "x" });
+      await store.update(job.id, (j) => {
+        j.supervisedAt = new Date();
+        j.workerPid = info.pgid;
+        j.workerStartTicks = info.startTicks;
+        return j;
+      });
+      // Its journal says no worker ever started.
+      await Deno.writeFile(store.livenessPath(job.id), new Uint8Array());
+      const result = await cancel(job.id, { store: dir, grace: 100 });
+      assert.equal(result.outcome, "lost");
+      assert.match(result.message, /worker never started/);
+      assert.ok(readProcess(victim.pid) !== undefined, "the victim lives");
+    } finally {
+      victim.kill("SIGKILL");
+      await victim.status;
+    }
   });
 });
 

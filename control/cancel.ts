@@ -14,6 +14,7 @@ import { DEFAULT_KILL_GRACE } from "../store/job_options.ts";
 import {
   isSupervisorStopped,
   livenessPath,
+  localWorker,
   signalSupervisor as signalLocal,
 } from "../store/liveness.ts";
 import { appendControl } from "../store/journal.ts";
@@ -313,9 +314,10 @@ async function cancelLost(c: Cancel, job: Job): Promise<CancelResult> {
 
 /** Stops a lost job's leftover processes, where they are surely its own. */
 async function stopLeftovers(c: Cancel, job: Job): Promise<string> {
-  const pgid = job.workerPid;
-  if (pgid === undefined || pgid <= 1) return "its worker never started";
-  const left = leftovers(job);
+  // Which group is the job's: its own journal's word, never the record's.
+  const pgid = localWorker(c.store, job)?.pid;
+  if (pgid === undefined) return "its worker never started here";
+  const left = leftovers(c.store, job);
   if (left === undefined) {
     return `process group ${pgid} cannot be identified safely as the job's (${
       inspectionProblem() ?? "its PID was reused"
@@ -340,14 +342,14 @@ async function stopLeftovers(c: Cancel, job: Job): Promise<string> {
 
 /**
  * The processes a job's worker left behind, found only when the group is
- * certainly the job's (see `identifyGroup`); `undefined` when that cannot
- * be told.
+ * certainly the job's: named by the job's own journal on this host, and
+ * checked (see `identifyGroup`); `undefined` when that cannot be told.
  */
-export function leftovers(job: Job): ProcessInfo[] | undefined {
-  if (job.workerPid === undefined) return undefined;
-  return identifyGroup(
-    job.workerPid,
-    job.workerStartTicks,
-    `${JOB_ID_ENV}=${job.id}`,
-  );
+export function leftovers(
+  store: JobStore,
+  job: Job,
+): ProcessInfo[] | undefined {
+  const worker = localWorker(store, job);
+  if (worker === undefined) return undefined;
+  return identifyGroup(worker.pid, worker.ticks, `${JOB_ID_ENV}=${job.id}`);
 }

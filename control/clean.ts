@@ -113,7 +113,7 @@ function keepReason(
   if (!isLocalJob(store, job)) {
     return `it was lost on host ${job.host}, where its processes may still run`;
   }
-  const left = leftovers(job);
+  const left = leftovers(store, job);
   return left !== undefined && left.length > 0
     ? `it was lost, and its processes still run (PID ${
       left.map((p) => p.pid).join(", ")

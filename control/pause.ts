@@ -17,7 +17,11 @@ import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
 import { hostName, type StoreOption, withStore } from "../store/open.ts";
 import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
-import { livenessPath, signalSupervisor } from "../store/liveness.ts";
+import {
+  livenessPath,
+  localWorker,
+  signalSupervisor,
+} from "../store/liveness.ts";
 import { appendControl } from "../store/journal.ts";
 import {
   identifyGroup,
@@ -166,10 +170,13 @@ async function refuseUnreachable(
 /** The job's group, and its processes that left it, checked to be the job's. */
 function jobProcesses(
   verb: Verb,
+  store: JobStore,
   job: Job,
 ): { pgid: number; members: ProcessInfo[]; mark: string } {
-  const pgid = job.workerPid;
-  if (pgid === undefined || pgid <= 1) {
+  // Which group is the job's: its own journal's word, never the record's.
+  const worker = localWorker(store, job);
+  const pgid = worker?.pid;
+  if (pgid === undefined) {
     throw new JobStateError(
       job.id,
       job.status,
@@ -179,7 +186,7 @@ function jobProcesses(
   const mark = `${JOB_ID_ENV}=${job.id}`;
   // The same proof cancel() asks before it signals a group: the worker's
   // start time, or the job's mark on every member; never the PID alone.
-  const members = identifyGroup(pgid, job.workerStartTicks, mark);
+  const members = identifyGroup(pgid, worker?.ticks, mark);
   if (members === undefined) {
     throw new Error(
       `Cannot ${verb} job ${job.id}: process group ${pgid} cannot be identified safely as the job's (${
@@ -297,7 +304,7 @@ async function toggle(
     refuseNow(verb, found);
     // A resume continues even an emptied group: the marked processes
     // outside it may still be stopped.
-    const group = jobProcesses(verb, found);
+    const group = jobProcesses(verb, store, found);
     if (pausing && group.members.length === 0) refuseEmpty(found);
     let job: Job;
     try {

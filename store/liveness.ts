@@ -287,3 +287,18 @@ export function localFiles(dir: string, id: string, log: boolean): string[] {
   const files = [`${base}.live`, `${base}.ctl`];
   return log ? [...files, `${base}.log`, `${base}.log.1`] : files;
 }
+
+/**
+ * The worker of a job of this host as its own journal says (its last `W`
+ * line), the one local proof of which process group is the job's: never
+ * a record's or a row's `worker_pid`, which anyone who can write the store
+ * can forge. `undefined` for a job of another host, or without a journal.
+ */
+export function localWorker(
+  store: { localDir: string; host: string | undefined },
+  job: Job,
+): { pid: number; ticks?: number } | undefined {
+  if (job.host !== undefined && job.host !== store.host) return undefined;
+  const worker = readJournal(livenessPath(store, job.id))?.attempts.at(-1);
+  return worker !== undefined && worker.pid > 1 ? worker : undefined;
+}

@@ -6,7 +6,11 @@ import { isSupervisedStatus } from "../../store/rules.ts";
 import { isLocalJob, type JobStore } from "../../store/contract.ts";
 import { leftovers } from "../../control/cancel.ts";
 import { processInspector } from "../../process/inspect.ts";
-import { isSupervisorStopped, livenessPath } from "../../store/liveness.ts";
+import {
+  isSupervisorStopped,
+  livenessPath,
+  localWorker,
+} from "../../store/liveness.ts";
 import type { JobsContext } from "./_context.ts";
 
 /**
@@ -18,14 +22,13 @@ export function liveLeftovers(
   jobs: readonly Job[],
 ): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  const lost = jobs.filter((j) =>
-    j.status === "lost" && j.workerPid !== undefined && isLocalJob(store, j)
-  );
+  const lost = jobs.filter((j) => j.status === "lost" && isLocalJob(store, j));
   if (lost.length === 0) return out;
   const groups = new Set(processInspector().processes()?.map((p) => p.pgid));
   for (const job of lost) {
-    if (!groups.has(job.workerPid!)) continue;
-    const left = leftovers(job);
+    const worker = localWorker(store, job);
+    if (worker === undefined || !groups.has(worker.pid)) continue;
+    const left = leftovers(store, job);
     if (left !== undefined && left.length > 0) {
       out.set(job.id, left.map((p) => p.pid));
     }
