@@ -369,7 +369,20 @@ export function journalEnd(job: Job, end: JournalEnd): JobEnd {
  * @returns The job as its journal says it is.
  */
 export function foldJournal(job: Job, journal: Journal | undefined): Job {
-  if (journal === undefined || !isSupervisedStatus(job.status)) return job;
+  if (journal === undefined) return job;
+  if (!isSupervisedStatus(job.status)) {
+    // Only the supervisor's evidence makes an end final: an end its
+    // journal holds and the record does not say (another host, a forged
+    // row) is replaced by the journal's.
+    const { end } = journal;
+    if (end === undefined || journal.supervisor === undefined) return job;
+    const own = journalEnd(job, end);
+    if (
+      own.status === job.status && own.exitCode === job.exitCode &&
+      own.signal === job.signal
+    ) return job;
+    return foldJournal(reopened(job), journal);
+  }
   const out = structuredClone(job);
   const s = journal.supervisor;
   if (s !== undefined) {
@@ -416,6 +429,21 @@ export function foldJournal(job: Job, journal: Journal | undefined): Job {
     }
   }
   return end === undefined ? out : endJob(journalEnd(out, end), end.at)(out);
+}
+
+/**
+ * The job as it was before an end was recorded: running, with no end.
+ * What a supervisor's own evidence (its journal, its lock) says instead
+ * of an end it did not write.
+ */
+export function reopened(job: Job): Job {
+  const out = structuredClone(job);
+  out.status = "running";
+  delete out.completedAt;
+  delete out.exitCode;
+  delete out.signal;
+  delete out.error;
+  return out;
 }
 
 /** The control file of a job: `<id>.ctl` beside its `<id>.live`. */

@@ -13,6 +13,7 @@ import {
   openIfRegular,
   openJobFile,
   readJournal,
+  reopened,
 } from "./journal.ts";
 
 /**
@@ -70,7 +71,18 @@ export async function applyLiveness(
   reread: () => Promise<Job>,
   write?: () => Promise<Job>,
 ): Promise<Job> {
-  if (!isSupervisedStatus(job.status)) return job;
+  if (!isSupervisedStatus(job.status)) {
+    // An end this host's supervisor did not write, while it holds the
+    // lock and its journal says none: the job runs (another host's word,
+    // or a forged row, is not its evidence).
+    const journal = readJournal(livenessPath);
+    if (journal?.supervisor === undefined) return job;
+    if (journal.end === undefined) {
+      return isLivenessHeld(livenessPath) === true ? reopened(job) : job;
+    }
+    const folded = foldJournal(job, journal);
+    return folded === job ? job : await settle(folded, write);
+  }
   // The time is taken before the probe: a supervisor that takes the lock
   // after the probe decides whether it started too late with a later time,
   // so it never runs a job a reader has already called lost.
