@@ -8,7 +8,12 @@ import type { JobStore } from "../store/contract.ts";
 import { STORE_ENV } from "../store/env.ts";
 import { livenessPath } from "../store/liveness.ts";
 import { journalLine, writeJournal } from "../store/journal.ts";
-import { renewalDue, renewalDueAfter, renewerLock } from "../store/pg_lease.ts";
+import {
+  renewalDue,
+  renewalDueAfter,
+  renewalStuckAfter,
+  renewerLock,
+} from "../store/pg_lease.ts";
 import { SUPERVISOR_START_GRACE_MS } from "../store/rules.ts";
 import {
   DEFAULT_KILL_GRACE,
@@ -205,6 +210,7 @@ function planText(
       lock,
       `${lock}.state`,
       renewalDueAfter(store.renewEvery),
+      renewalStuckAfter(store.renewEvery),
       ...renewerCommand(argv),
     ]);
   }

@@ -159,7 +159,7 @@ export async function lockBounded(
 }
 
 /** The PID that holds a flock on the file, from /proc/locks (Linux). */
-function lockHolder(file: Deno.FsFile): number | undefined {
+export function lockHolder(file: Deno.FsFile): number | undefined {
   try {
     const { ino } = file.statSync();
     for (const line of Deno.readTextFileSync("/proc/locks").split("\n")) {

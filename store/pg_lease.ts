@@ -18,6 +18,7 @@
 import type { Job } from "./job.ts";
 import { appendControl, readJournal } from "./journal.ts";
 import { isJobId } from "./job_id.ts";
+import { lockHolder } from "./durable.ts";
 import { postgresSettings } from "./pg_open.ts";
 import { parseJobRecord } from "./record.ts";
 import { cancelDeadline } from "./rules.ts";
@@ -69,6 +70,16 @@ export function renewalDueAfter(renewEvery: number): number {
 }
 
 /**
+ * How long after the last pass started (its state file's mtime) a pass
+ * that still holds the lock is taken to be stuck (stopped with SIGSTOP,
+ * hung): about three leases' TTL by default. Ends within the TTL are the
+ * rule ({@linkcode renewPass}).
+ */
+export function renewalStuckAfter(renewEvery: number): number {
+  return 12 * renewalDueAfter(renewEvery);
+}
+
+/**
  * Whether a renewal pass is due on this host and none runs: the state
  * file is older than {@linkcode renewalDueAfter} (or missing) and the lock
  * is free. Marks it taken (the state's mtime now), so that the others who
@@ -79,14 +90,19 @@ export function renewalDue(
 ): boolean {
   const lockPath = renewerLock(store.localDir, store.host ?? "");
   const statePath = `${lockPath}.state`;
+  let age = Infinity;
   try {
-    const mtime = Deno.statSync(statePath).mtime?.getTime() ?? 0;
-    const age = Date.now() - mtime;
+    age = Date.now() - (Deno.statSync(statePath).mtime?.getTime() ?? 0);
     if (age >= 0 && age < renewalDueAfter(store.renewEvery)) return false;
   } catch {
     // No pass yet.
   }
-  if (isLivenessHeld(lockPath) === true) return false;
+  // A pass holds the lock: none is due, unless it has held it so long
+  // that it must be stuck (the next pass kills it).
+  if (
+    isLivenessHeld(lockPath) === true &&
+    !(age >= renewalStuckAfter(store.renewEvery))
+  ) return false;
   try {
     using f = Deno.openSync(statePath, {
       write: true,
@@ -151,9 +167,14 @@ export async function runRenewer(
     create: true,
     mode: 0o600,
   });
-  if (!lock.tryLockSync(true)) return;
   const statePath = `${lockPath}.state`;
   const state = readState(statePath);
+  if (!lock.tryLockSync(true)) {
+    // Held since long before the last pass ended: a stuck pass, killed.
+    const since = Date.now() - state.at;
+    if (state.at === 0 || since < renewalStuckAfter(local.renewEvery)) return;
+    if (!(await takeFromStuck(lock))) return;
+  }
   const now = Date.now();
   if (now >= state.at && now - state.at < local.renewEvery / 2) return;
   const known = new Map(Object.entries(state.known));
@@ -236,6 +257,27 @@ async function pass(
       // Tried again next period.
     }
   }
+}
+
+/**
+ * Kills the renewal pass that holds the lock (found in /proc/locks, and
+ * only if it is one: a `--renew` process), then takes the lock.
+ */
+async function takeFromStuck(lock: Deno.FsFile): Promise<boolean> {
+  const pid = lockHolder(lock);
+  if (pid === undefined || pid === Deno.pid) return false;
+  try {
+    const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    if (!argv.includes("--renew")) return false;
+    Deno.kill(pid, "SIGKILL");
+  } catch {
+    // Gone since.
+  }
+  for (let i = 0; i < 100; i++) {
+    if (lock.tryLockSync(true)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
 }
 
 /** The last pass's state; a missing or unreadable one is a first pass. */

@@ -184,14 +184,21 @@ __END__
 # A store shared by hosts (store/pg_lease.ts): a pass of the host's
 # renewer when its state file is older than due and its lock free.
 sub renew {
-  my ($lock, $state, $due, @argv) = @{$P{renew}};
+  my ($lock, $state, $due, $stuck, @argv) = @{$P{renew}};
   $RNEXT = now() + $due;
-  if ($RPID) { return if waitpid($RPID, 1) == 0; $RPID = 0 }
   my @s = stat $state;
-  my $age = @s ? time() - $s[9] : -1;
-  return if $age >= 0 && $age * 1000 < $due;
+  my $age = @s ? (time() - $s[9]) * 1000 : -1;
+  return if $age >= 0 && $age < $due;
+  # A pass of ours that outlived its end (stopped, hung) is killed; one
+  # that holds the lock that long is killed by the next pass.
+  if ($RPID && waitpid($RPID, 1) == 0) {
+    return if $age < $stuck;
+    kill('KILL', $RPID);
+    waitpid($RPID, 0);
+  }
+  $RPID = 0;
   open(my $f, '>>', $lock) or return;
-  flock($f, 6) or return;
+  flock($f, 6) or $age >= $stuck or return;
   open(my $t, '>>', $state) or return;
   close $t;
   utime(undef, undef, $state);

@@ -157,6 +157,59 @@ Deno.test("two hosts on one database", async (t) => {
     );
 
     await t.step(
+      "a renewal pass stuck with the lock (SIGSTOP) is killed, and renewals go on",
+      async () => {
+        const id = await startOnA(url, dir, "sleep 300");
+        leftovers.push(id);
+        const job = await until("supervised", async () => {
+          const j = await b.load(id);
+          return j.workerPid !== undefined ? j : undefined;
+        }, 10_000);
+        const logs = `${dir}/state-a/epack/logs`;
+        const state = `${logs}/.renewer-host-a.state`;
+        const at = () => {
+          try {
+            return JSON.parse(Deno.readTextFileSync(state)).at as number;
+          } catch {
+            return 0;
+          }
+        };
+        // A "pass" that takes the lock and stops itself, as a renewal pass
+        // stopped with SIGSTOP would hold it.
+        const stuck = new Deno.Command("perl", {
+          args: [
+            "-e",
+            'open(F, ">>", $ARGV[0]) or die; flock(F, 2); kill("STOP", $$); sleep 600',
+            `${logs}/.renewer-host-a`,
+            "--renew",
+          ],
+        }).spawn();
+        try {
+          await until("the lock taken", () => {
+            const s = Deno.readTextFileSync(`/proc/${stuck.pid}/stat`);
+            return s.slice(s.lastIndexOf(")") + 2)[0] === "T" || undefined;
+          }, 10_000);
+          const held = Date.now();
+          await until("a pass after the stuck one", () => at() > held, 30_000);
+          assert((await stuck.status).signal === "SIGKILL", "killed");
+          await until(
+            "running again on B",
+            async () => (await b.load(id)).status === "running",
+            10_000,
+          );
+        } finally {
+          try {
+            stuck.kill("SIGKILL");
+          } catch {
+            // Gone.
+          }
+          await stuck.status;
+          Deno.kill(-job.workerPid!, "SIGKILL");
+        }
+      },
+    );
+
+    await t.step(
       "SIGKILL to A's supervisor shows the job lost on B within the TTL",
       async () => {
         const id = await startOnA(url, dir, "sleep 300");
