@@ -42,13 +42,21 @@ const QUIET_LAUNCH_ENV = "EPACK_DETACH_QUIET_LAUNCH";
 
 const ENV = "/usr/bin/env";
 const PERL = "/usr/bin/perl";
-const NAMES = QUIET_SIGNALS.map((s) => s.slice(3)).join(",");
+// Linux's real-time signals (glibc's SIGRTMIN is 34; 32 and 33 are its
+// threads'): by default they end a process, and nothing of ours uses them.
+const REALTIME = Deno.build.os === "linux"
+  ? Array.from({ length: 31 }, (_, i) => 34 + i)
+  : [];
+const NAMES = [
+  ...QUIET_SIGNALS.map((s) => s.slice(3)),
+  ...REALTIME.map((n) => `RTMIN+${n - 34}`),
+].join(",");
 
 // `perl -e SCRIPT -- program args...`: POSIX is in perl-base (Debian) and
 // in macOS's perl.
 function perlScript(how: "SIG_BLOCK" | "SIG_UNBLOCK", note = ""): string {
   return `use POSIX (); POSIX::sigprocmask(POSIX::${how}(), POSIX::SigSet->new(${
-    QUIET_SIGNALS.map((s) => signalNumber(s)).join(",")
+    [...QUIET_SIGNALS.map((s) => signalNumber(s)), ...REALTIME].join(",")
   })) or die "sigprocmask: $!\\n"; ${note}` +
     'exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\\n";';
 }

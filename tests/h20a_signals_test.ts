@@ -14,7 +14,7 @@ import { withTempDir } from "../testdata/cli_helpers.ts";
 import { alive, spawnJob, until } from "../testdata/spawn_helpers.ts";
 
 const STOPS = ["SIGTERM", "SIGINT", "SIGHUP"];
-const OTHERS: Deno.Signal[] = [
+const OTHERS: (Deno.Signal | `${number}`)[] = [
   "SIGQUIT",
   "SIGUSR1",
   "SIGUSR2",
@@ -40,6 +40,11 @@ const OTHERS: Deno.Signal[] = [
   "SIGPWR",
   "SIGSTKFLT",
   "SIGIO",
+  // Real-time signals, by number (Deno.kill() has no names for them):
+  // SIGRTMIN, one between, SIGRTMAX.
+  "34",
+  "45",
+  "64",
 ];
 
 /**
@@ -100,7 +105,10 @@ Deno.test("every signal to the supervisor's PID leaves an honest record and no s
       const job = jobs[i];
       // The PID spawn() printed is the supervisor's: the record's too.
       assert.equal(job.pid, results[i].pid);
-      Deno.kill(job.pid!, signal as Deno.Signal);
+      if (/^\d+$/.test(signal)) {
+        await new Deno.Command("kill", { args: [`-${signal}`, `${job.pid}`] })
+          .output();
+      } else Deno.kill(job.pid!, signal as Deno.Signal);
       if (signal === "SIGSTOP") {
         await until("the supervisor to stop", () => state(job.pid!) === "T");
         Deno.kill(job.pid!, "SIGCONT");
