@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import postgres from "npm:postgres@3.4.9";
 import { clusterForFile } from "../testdata/pg_cluster.ts";
-import { until } from "../testdata/poll.ts";
 import { PostgresJobStore } from "../postgres.ts";
 import type { Job } from "../jobs.ts";
 import { renewalDue, renewerLock, runRenewer } from "../store/pg_lease.ts";
