@@ -169,5 +169,6 @@ Deno.test("run refuses a program argument that was not valid UTF-8", async () =>
   const err = new TextDecoder().decode(r.stderr);
   assert.equal(r.code, 1, err);
   assert.equal(r.stdout.length, 0);
-  assert.match(err, /^error: Argument .*not valid UTF-8/);
+  // Deno before 2.8 refuses such an argument itself, in its own words.
+  assert.match(err, /^error: (Argument .*not valid UTF-8|invalid UTF-8)/);
 });

@@ -26,7 +26,11 @@ async function status(store: string, id: string) {
   return (await new FileJobStore(store).load(id)).status;
 }
 
-Deno.test("a deleted .pending strands no waiting job", async (t) => {
+// In-process scheduler passes start supervisors that are never waited
+// for (they outlive the pass by design): Deno 2.7's sanitizers count them.
+const UNWAITED = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("a deleted .pending strands no waiting job", UNWAITED, async (t) => {
   for (
     const [how, repair] of [
       ["a jobs listing", (s: string) => jobs(s)],
@@ -59,26 +63,30 @@ Deno.test("a deleted .pending strands no waiting job", async (t) => {
   }
 });
 
-Deno.test("a failed pass at a job's end is noted in its log", async () => {
-  await withTempDir(async (dir) => {
-    const store = join(dir, "jobs");
-    const b = await gated(store, join(dir, "go"));
-    const a = await gated(store, join(dir, "go"), [b]);
-    try {
-      await Deno.writeTextFile(join(store, "limit"), "garbage\n");
-      await Deno.writeTextFile(join(dir, "go"), "");
-      const ended = await finalJob(store, b);
-      await until(
-        "the note in b's log",
-        async () =>
-          (await Deno.readTextFile(ended.logPath)).includes(
-            "queued and waiting jobs not started: Invalid parallel limit",
-          ),
-        15_000,
-      );
-    } finally {
-      await Deno.remove(join(store, "limit"));
-      await cancel(a, { store });
-    }
-  });
-});
+Deno.test(
+  "a failed pass at a job's end is noted in its log",
+  UNWAITED,
+  async () => {
+    await withTempDir(async (dir) => {
+      const store = join(dir, "jobs");
+      const b = await gated(store, join(dir, "go"));
+      const a = await gated(store, join(dir, "go"), [b]);
+      try {
+        await Deno.writeTextFile(join(store, "limit"), "garbage\n");
+        await Deno.writeTextFile(join(dir, "go"), "");
+        const ended = await finalJob(store, b);
+        await until(
+          "the note in b's log",
+          async () =>
+            (await Deno.readTextFile(ended.logPath)).includes(
+              "queued and waiting jobs not started: Invalid parallel limit",
+            ),
+          15_000,
+        );
+      } finally {
+        await Deno.remove(join(store, "limit"));
+        await cancel(a, { store });
+      }
+    });
+  },
+);
