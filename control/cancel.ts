@@ -1,5 +1,6 @@
 // cancel(): stopping a job, in named steps. control.ts documents it.
 
+import { appendControl } from "../store/control_file.ts";
 import { type Job, statusWord } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
@@ -17,7 +18,7 @@ import {
   localWorker,
   signalSupervisor as signalLocal,
 } from "../store/liveness.ts";
-import { appendControl } from "../store/journal.ts";
+
 import { stopProcessGroup } from "../timeout.ts";
 import {
   identifyGroup,

@@ -12,6 +12,7 @@
 // timeout or cancel while paused ends it as usual: stopProcessGroup() sends
 // SIGCONT after SIGTERM.
 
+import { appendControl } from "../store/control_file.ts";
 import { type Job, type JobStatus, statusWord } from "../store/job.ts";
 import { JOB_ID_ENV } from "../store/job_id.ts";
 import { isLocalJob, type JobStore } from "../store/contract.ts";
@@ -22,7 +23,7 @@ import {
   localWorker,
   signalSupervisor,
 } from "../store/liveness.ts";
-import { appendControl } from "../store/journal.ts";
+
 import {
   identifyGroup,
   inspectionProblem,

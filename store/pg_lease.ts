@@ -15,8 +15,9 @@
 // with the PostgreSQL client costs ~29 MiB, which twenty jobs' shims do
 // not, and a pass that dies loses nothing but its period.
 
+import { appendControl } from "./control_file.ts";
 import type { Job } from "./job.ts";
-import { appendControl, readJournal } from "./journal.ts";
+import { readJournal } from "./journal.ts";
 import { isJobId } from "./job_id.ts";
 import { lockHolder } from "./durable.ts";
 import { postgresSettings } from "./pg_open.ts";

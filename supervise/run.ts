@@ -5,8 +5,9 @@
 // end, and the job's end, go into the journal as lines, which the finisher
 // and every reader fold into the record.
 
+import { readControl } from "../store/control_file.ts";
 import type { Job } from "../store/job.ts";
-import { appendJournal, readControl } from "../store/journal.ts";
+import { appendJournal } from "../store/journal.ts";
 import {
   DEFAULT_KILL_GRACE,
   DEFAULT_RETRY_DELAY,

@@ -4,10 +4,11 @@
 // which the shim runs once its job has ended), and the PostgreSQL store's
 // renewer of a host (store/pg_lease.ts).
 
+import { readControl } from "../store/control_file.ts";
 import type { JobLease, JobStore } from "../store/contract.ts";
 import { openStore } from "../store/open.ts";
 import { livenessPath } from "../store/liveness.ts";
-import { readControl, readJournal } from "../store/journal.ts";
+import { readJournal } from "../store/journal.ts";
 import { sleep } from "../util/timer.ts";
 import { keepRenewing } from "../spawn/launch.ts";
 import { currentRuntime, supervisorArgv } from "../spawn/argv.ts";
