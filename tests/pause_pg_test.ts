@@ -44,10 +44,12 @@ Deno.test("pause() and resume() on a PostgreSQL store: this host's job is paused
     const away = await startAs("host-a", url, dir);
     ids.push(here, away);
     for (const id of [here, away]) {
+      // Another host's worker reaches the row at a renewal pass, which a
+      // loaded machine may start late.
       const j = await until("the worker", async () => {
         const job = await store.load(id);
         return job.workerPid !== undefined ? job : undefined;
-      });
+      }, 60_000);
       workers.push(j.workerPid!);
     }
 
