@@ -161,11 +161,17 @@ export async function lockBounded(
 /** The PID that holds a flock on the file, from /proc/locks (Linux). */
 export function lockHolder(file: Deno.FsFile): number | undefined {
   try {
-    const { ino } = file.statSync();
+    const { ino, dev } = file.statSync();
+    // The file's device as /proc/locks writes it: major:minor, in hex.
+    const major = ((dev ?? 0) >> 8) & 0xfff;
+    const minor = ((dev ?? 0) & 0xff) | (((dev ?? 0) >> 12) & 0xfff00);
     for (const line of Deno.readTextFileSync("/proc/locks").split("\n")) {
-      const m = /^\d+: FLOCK\s+\S+\s+\S+\s+(\d+) [0-9a-f]+:[0-9a-f]+:(\d+) /
+      const m = /^\d+: FLOCK\s+\S+\s+\S+\s+(\d+) ([0-9a-f]+):([0-9a-f]+):(\d+) /
         .exec(line);
-      if (m && Number(m[2]) === ino) return Number(m[1]);
+      if (
+        m && Number(m[4]) === ino && parseInt(m[2], 16) === major &&
+        parseInt(m[3], 16) === minor
+      ) return Number(m[1]);
     }
   } catch {
     // Not Linux, or not allowed: the file alone is named.

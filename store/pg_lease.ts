@@ -171,11 +171,16 @@ export async function runRenewer(
   const statePath = `${lockPath}.state`;
   const state = readState(statePath);
   if (!lock.tryLockSync(true)) {
-    // Held since long before the last pass ended: a stuck pass, killed.
-    const since = Date.now() - state.at;
-    if (state.at === 0 || since < renewalStuckAfter(local.renewEvery)) return;
+    // Held longer than any pass runs (its holder wrote when it took it):
+    // a stuck pass, killed.
+    if (!(Date.now() - takenAt(lock) >= renewalStuckAfter(local.renewEvery))) {
+      return;
+    }
     if (!(await takeFromStuck(lock))) return;
   }
+  // When this pass took the lock, for the next to judge it by.
+  lock.truncateSync(0);
+  lock.writeSync(new TextEncoder().encode(String(Date.now())));
   const now = Date.now();
   if (now >= state.at && now - state.at < local.renewEvery / 2) return;
   const known = new Map(Object.entries(state.known));
@@ -258,6 +263,18 @@ async function pass(
       // Tried again next period.
     }
   }
+}
+
+/**
+ * When the holder of the renewer's lock took it: the time it wrote there,
+ * else (none yet, or a holder that writes none) the file's mtime.
+ */
+function takenAt(lock: Deno.FsFile): number {
+  const buf = new Uint8Array(32);
+  lock.seekSync(0, Deno.SeekMode.Start);
+  const n = lock.readSync(buf) ?? 0;
+  return Number(new TextDecoder().decode(buf.subarray(0, n))) ||
+    (lock.statSync().mtime?.getTime() ?? 0);
 }
 
 /**
