@@ -32,3 +32,20 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, every));
   }
 }
+
+/**
+ * Removes a test's directory once the jobs' own processes (a finisher, a
+ * renewal pass) have stopped writing there: retried while a file appears
+ * under it as it is removed ("Directory not empty"), for up to `ms`.
+ */
+export async function removeSettled(dir: string, ms = 20_000): Promise<void> {
+  await until(`${dir} to be removed`, async () => {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return true;
+      return undefined;
+    }
+  }, ms);
+}

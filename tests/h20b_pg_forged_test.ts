@@ -3,6 +3,7 @@
 // on its word alone. Its log is the one its ID names under this host's
 // log directory; a PID is signalled only on the job's liveness lock.
 
+import { removeSettled } from "../testdata/poll.ts";
 import assert from "node:assert/strict";
 import postgres from "npm:postgres@3.4.9";
 import { clusterForFile } from "../testdata/pg_cluster.ts";
@@ -102,6 +103,6 @@ Deno.test("forged rows: no file read or removed, no process signalled", async (t
     } catch { /* ended */ }
     await bystander.status;
     await sql.end({ timeout: 1 });
-    await Deno.remove(dir, { recursive: true });
+    await removeSettled(dir);
   }
 });

@@ -2,6 +2,7 @@
 // through the store's update like on a jobs directory; a job of another
 // host is refused (signals cannot reach it), its record untouched.
 
+import { removeSettled } from "../testdata/poll.ts";
 import assert from "node:assert/strict";
 import { cancel, pause, resume, waitForJob } from "../control.ts";
 import { openStore } from "../store.ts";
@@ -89,6 +90,6 @@ Deno.test("pause() and resume() on a PostgreSQL store: this host's job is paused
       await waitForJob(id, { store: url, timeout: 20_000 }).catch(() => {});
     }
     Deno.env.delete(HOST_ENV);
-    await Deno.remove(dir, { recursive: true });
+    await removeSettled(dir);
   }
 });

@@ -4,6 +4,7 @@
 // holds the lock, a clean keeps its files, and its real end replaces the
 // forged one.
 
+import { removeSettled } from "../testdata/poll.ts";
 import assert from "node:assert/strict";
 import postgres from "npm:postgres@3.4.9";
 import { startCluster } from "../testdata/pg_cluster.ts";
@@ -56,6 +57,6 @@ Deno.test("a row forged to say a running job ended is not the job's end", async 
   } finally {
     await Deno.writeTextFile(gate, "").catch(() => {});
     await sql.end();
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });

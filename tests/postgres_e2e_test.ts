@@ -5,7 +5,7 @@ import { cancel, waitForJob } from "../control.ts";
 import { openStore } from "../store.ts";
 import { HOST_ENV } from "../store/env.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
-import { until } from "../testdata/poll.ts";
+import { removeSettled, until } from "../testdata/poll.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
@@ -289,6 +289,6 @@ Deno.test("two hosts on one database", async (t) => {
       }
     }
     Deno.env.delete(HOST_ENV);
-    await Deno.remove(dir, { recursive: true });
+    await removeSettled(dir);
   }
 });
