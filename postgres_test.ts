@@ -12,7 +12,7 @@ import {
 } from "./postgres.ts";
 import { openStore } from "./store.ts";
 import { clusterForFile } from "./testdata/pg_cluster.ts";
-import { removeSettled, until } from "./testdata/poll.ts";
+import { until } from "./testdata/poll.ts";
 import { keepRenewing } from "./spawn/launch.ts";
 
 // One cluster for this file's tests, a database each.
@@ -213,7 +213,7 @@ Deno.test("a file-store program never loads the PostgreSQL client", async () => 
       const dir = await Deno.makeTempDir();
       await using store = await openStore(dir);
       await store.create({ command: "x" });
-      await removeSettled(dir);
+      await Deno.remove(dir, { recursive: true });
     `;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--log-level=debug", "-"],
