@@ -274,8 +274,13 @@ Deno.test("SIGKILL of every Deno process of ours while 10 jobs run loses no end:
     const wait = `while [ ! -e '${gate}' ]; do sleep 0.02; done; `;
     const hook = (name: string) =>
       `echo "$EPACK_JOB_STATUS $EPACK_JOB_EXIT_CODE$EPACK_JOB_SIGNAL" > '${dir}/hook-${name}'`;
+    // The last line only once the log is under half the cap: no rotation
+    // comes while it is written, so it is kept (a rotation loses what is
+    // written between its copy and its truncate: the cap is soft).
     const lines =
-      "i=1; while [ $i -le 3000 ]; do printf '%099d\\n' $i; i=$((i+1)); done";
+      "i=1; while [ $i -lt 3000 ]; do printf '%099d\\n' $i; i=$((i+1)); done; " +
+      `while [ "$(wc -c < '${jobsDir}'/$EPACK_DETACH_JOB_ID.log)" -ge 8192 ]; ` +
+      "do sleep 0.01; done; printf '%099d\\n' 3000";
     const cases: {
       name: string;
       options: SpawnOptions;
