@@ -104,9 +104,13 @@ export class PostgresJobStore implements contract.JobStore {
     return this.logDir;
   }
 
-  /** One renewal period, with its jitter, and a second for the batch. */
+  /**
+   * One renewal period, with its jitter, and three seconds for the pass to
+   * start (a Deno process loading the PostgreSQL client: about 0.5 s, more
+   * on a loaded machine) and run its batch.
+   */
   get cancelReach(): number {
-    return Math.ceil(this.renewEvery * 1.1) + 1_000;
+    return Math.ceil(this.renewEvery * 1.1) + 3_000;
   }
 
   /** The URL with its credentials and the store's options: a secret. */
