@@ -1,35 +1,9 @@
-// `jobs report` and the library's reporter: a report dropped because the job
-// has ended says so, counts are decimal digits, and a worker without its
-// store's name in the environment is not thrown at.
+// `jobs report` and the library's reporter: counts are decimal digits, and a
+// worker without its store's name in the environment is not thrown at. (A
+// report dropped because the job has ended: cli/jobs/report_test.ts.)
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { FileJobStore } from "../jobs.ts";
-import {
-  assertOneLineError,
-  cli,
-  withTempDir,
-} from "../testdata/cli_helpers.ts";
-
-Deno.test("jobs report --json on an ended job says reported: false, and why", async () => {
-  await withTempDir(async (dir) => {
-    const jobsDir = join(dir, "jobs");
-    const store = new FileJobStore(jobsDir);
-    const job = await store.create({ command: "x" });
-    await store.finish(job.id, { status: "completed", exitCode: 0 });
-    const r = await cli(
-      ["jobs", "report", "--done", "3", "--jobs-dir", jobsDir, "--json"],
-      { env: { EPACK_DETACH_JOB_ID: job.id } },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), {
-      id: job.id,
-      reported: false,
-      reason: "the job has ended (completed)",
-    });
-    assert.equal((await store.load(job.id)).progress, undefined);
-  });
-});
+import { assertOneLineError, cli } from "../testdata/cli_helpers.ts";
 
 Deno.test("jobs report takes counts in decimal digits only", async (t) => {
   for (const given of ["0x10", "1e3", " 5", "5.", "+5", "Infinity"]) {
