@@ -235,7 +235,7 @@ Deno.test("pause() also stops the job's processes that left its group (by their 
 
 Deno.test("cancel() of a paused job ends it cancelled on SIGTERM, well before its grace, and nothing of it is left", async () => {
   await withTempDir(async (dir) => {
-    const { id, worker } = await countingJob(dir, { grace: 8_000 });
+    const { id, worker } = await countingJob(dir, { grace: 120_000 });
     try {
       await pause(id, { store: dir });
       await until("the group to stop", () => allStopped(worker));
@@ -244,9 +244,9 @@ Deno.test("cancel() of a paused job ends it cancelled on SIGTERM, well before it
       const took = Date.now() - started;
       assert.equal(result.outcome, "cancelled", result.message);
       assert.equal(result.job.status, "cancelled");
-      // SIGKILL was due after 8 s: the stopped group woke and ended on
+      // SIGKILL was due after 120 s: the stopped group woke and ended on
       // SIGTERM long before.
-      assert.ok(took < 6_000, `${took} ms`);
+      assert.ok(took < 60_000, `${took} ms`);
       assert.match(result.job.error ?? "", /sent SIGTERM/);
       assert.doesNotMatch(result.job.error ?? "", /SIGKILL/);
       assert.deepEqual(groupMembers(worker), []);

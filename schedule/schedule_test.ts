@@ -354,9 +354,9 @@ Deno.test("cancel() ends a waiting or a queued job at once, and it never starts"
       const b = await spawnTimed(dir, "b", 0, { after: [a] });
       const c = await spawnTimed(dir, "c", 0, { after: [b] });
       const started = Date.now();
-      const result = await cancel(b, { store: jobsDir });
-      // No process to stop: it does not wait for a grace period.
-      assert.ok(Date.now() - started < 5_000);
+      const result = await cancel(b, { store: jobsDir, grace: 120_000 });
+      // No process to stop: it does not wait for the 120 s grace.
+      assert.ok(Date.now() - started < 60_000);
       assert.equal(result.outcome, "cancelled");
       assert.match(result.message, /it was waiting; it never started/);
       assert.equal(result.job.status, "cancelled");
@@ -462,7 +462,7 @@ Deno.test("a job's end hook does not hold back the jobs that wait for it", async
     const t = await readTimes(dir);
     const gap = t.get("b")!.start! - t.get("a")!.end!;
     assert.ok(gap >= 0, `b started ${-gap} ms before a ended`);
-    assert.ok(gap < 8_000, `b started ${gap} ms after a ended`);
+    assert.ok(gap < 20_000, `b started ${gap} ms after a ended`);
     // The hook was still running: b did not wait for it. Then it ends, and
     // a's supervisor with it: nothing is left behind.
     const { pid } = await load(dir, a);

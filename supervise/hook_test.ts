@@ -100,7 +100,8 @@ Deno.test("a hook that hangs is stopped within its bound, and the job keeps its 
     assert.equal(job.status, "completed");
     const ended = Date.now();
     const log = await logAfterHook(pid, job);
-    assert.ok(Date.now() - ended < 8_000, "stopped near its 500 ms bound");
+    // Far below the hook's 60 s: a generous bound for a loaded machine.
+    assert.ok(Date.now() - ended < 30_000, "stopped near its 500 ms bound");
     assert.equal(
       log,
       `done\n[@epack/detach] on-end hook: echo hanging; sleep 60\nhanging\n` +
@@ -121,7 +122,7 @@ Deno.test("a hook that ignores SIGTERM is killed after a grace no longer than it
     const job = await finalJob(dir, jobId);
     const ended = Date.now();
     const log = await logAfterHook(pid, job);
-    assert.ok(Date.now() - ended < 8_000, "killed near 2 x 300 ms");
+    assert.ok(Date.now() - ended < 30_000, "killed near 2 x 300 ms");
     assert.match(
       log,
       /on-end hook did not end within 300ms: stopped with SIGTERM, then SIGKILL\n$/,

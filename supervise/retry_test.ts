@@ -157,11 +157,11 @@ Deno.test("a timeout is never retried, and covers the whole job: attempts and pa
           args: ["-c", "exit 3"],
           store: dir,
           retries: 3,
-          retryDelay: 30_000,
+          retryDelay: 120_000,
           timeout: 1_000,
         });
         const job = await finalJob(dir, jobId);
-        assert.ok(Date.now() - started < 15_000, "not after the 30 s pause");
+        assert.ok(Date.now() - started < 60_000, "not after the 120 s pause");
         assert.equal(job.status, "timed_out");
         assert.equal(job.exitCode, 3, "the last attempt's");
         assert.equal(
@@ -211,8 +211,8 @@ Deno.test("a cancel is never retried: during an attempt, or at once during a pau
       const asked = Date.now();
       const r = await cancel(jobId, { store: dir });
       assert.ok(
-        Date.now() - asked < 5_000,
-        "ended at once, not after the pause",
+        Date.now() - asked < 30_000,
+        "ended at once, not after the 60 s pause",
       );
       assert.equal(r.outcome, "cancelled", r.message);
       const job = await store.load(jobId);

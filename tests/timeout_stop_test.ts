@@ -37,7 +37,8 @@ Deno.test("stopProcessGroup() sends SIGKILL as soon as `escalate` aborts, long b
   const took = Date.now() - started;
   assert.equal(result.killed, true);
   assert.deepEqual(result.remaining, []);
-  assert.ok(took >= 290 && took < 3_000, `${took} ms`);
+  // Far below the 30-day grace: a generous bound for a loaded machine.
+  assert.ok(took >= 290 && took < 20_000, `${took} ms`);
   await leader.status;
 });
 
@@ -46,11 +47,11 @@ Deno.test("stopProcessGroup() with an already aborted `escalate` sends SIGTERM t
   await until("the group", () => groupMembers(leader.pid)!.length >= 2);
   const started = Date.now();
   const result = await stopProcessGroup(leader.pid, {
-    grace: 10_000,
+    grace: 600_000,
     escalate: AbortSignal.abort(),
   });
   assert.equal(result.killed, true);
-  assert.ok(Date.now() - started < 3_000);
+  assert.ok(Date.now() - started < 20_000);
   assert.deepEqual(groupMembers(leader.pid), []);
   await leader.status;
 });
@@ -105,7 +106,7 @@ Deno.test("stopProcessGroup() ends a stopped (paused) group on SIGTERM: SIGCONT 
     const took = Date.now() - started;
     assert.equal(result.killed, false, "SIGTERM alone ended it");
     assert.deepEqual(result.remaining, []);
-    assert.ok(took < 5_000, `${took} ms: it waited for SIGKILL`);
+    assert.ok(took < 15_000, `${took} ms: it waited for SIGKILL`);
     assert.deepEqual(groupMembers(leader.pid), []);
     assert.equal((await leader.status).signal, "SIGTERM");
   } finally {
@@ -156,7 +157,7 @@ Deno.test("stopProcessGroup() continues a stopped process that left the group, s
     assert.equal(result.killed, false, "SIGTERM alone ended it");
     assert.deepEqual(result.remaining, []);
     assert.ok(result.escaped?.includes(escaped));
-    assert.ok(took < 5_000, `${took} ms: it waited for SIGKILL`);
+    assert.ok(took < 15_000, `${took} ms: it waited for SIGKILL`);
     assert.deepEqual(markedProcesses(mark), []);
   } finally {
     for (const p of markedProcesses(mark) ?? []) {

@@ -86,7 +86,7 @@ Deno.test("jobs logs -f follows the log and stops after the job's last bytes", a
     assertEquals(r.stdout, "one\ntwo\nthree");
     const done = await new FileJobStore(dir).load(job.jobId);
     assertEquals(done.status, "failed");
-    assert(ms < 10_000, `took ${ms} ms`);
+    assert(ms < 60_000, `took ${ms} ms`);
 
     // An ended job: -f prints what there is and returns.
     const again = await jobs(dir, "logs", "-f", "-n", "1", job.jobId);

@@ -114,19 +114,14 @@ Deno.test("jobs <id> reads only the end of a large log", async (t) => {
       },
     );
 
-    await t.step("the CLI shows the tail, fast", async () => {
-      const started = performance.now();
+    await t.step("the CLI shows the tail", async () => {
       const r = await jobs(dir, job.id);
-      const ms = performance.now() - started;
       assertEquals(r.code, 0, r.stderr);
       assert(
         r.stdout.includes("  tail 11\n") && r.stdout.endsWith("  tail 20\n"),
         r.stdout,
       );
       assert(!r.stdout.includes("tail 10\n"));
-      // Generous: a deno start costs ~0.1 s; reading 50 MB would not fail
-      // this alone, the byte count above is the real check.
-      assert(ms < 5_000, `took ${ms} ms`);
       const n = await jobs(dir, "logs", job.id, "-n", "3");
       assertEquals(n.stdout, "tail 18\ntail 19\ntail 20\n");
     });

@@ -42,7 +42,7 @@ Deno.test("jobs wait passes the job's exit code on and returns as soon as it end
         const end = (await store.load(id)).completedAt!.getTime();
         // Not a timing test (bench/wait_latency.ts measures how soon): it
         // returns once the job has ended, not at some later poll or never.
-        assert(at - end < 10_000, `returned ${at - end} ms after the end`);
+        assert(at - end < 30_000, `returned ${at - end} ms after the end`);
       }
     });
 
@@ -80,11 +80,12 @@ Deno.test("jobs wait passes the job's exit code on and returns as soon as it end
     });
 
     await t.step("--timeout passes first: 75 and one error line", async () => {
-      const job = await spawnJob(dir, "sleep", ["30"], { grace: 200 });
+      const job = await spawnJob(dir, "sleep", ["120"], { grace: 200 });
       left.push(job.jobId);
       const started = performance.now();
       const r = await jobs(dir, "wait", job.jobId, "--timeout", "300ms");
-      assert(performance.now() - started < 5_000);
+      // Long before the job's end.
+      assert(performance.now() - started < 60_000);
       assertEquals(r.code, WAIT_EXIT.WAIT_TIMEOUT);
       assertEquals(
         r.stderr,

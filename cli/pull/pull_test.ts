@@ -784,7 +784,7 @@ Deno.test("pull --detach runs the pull as a job that completes", async () => {
       "5m",
     ], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(Date.now() - started < 15_000, "returns at once");
+    assert.ok(Date.now() - started < 60_000, "returns long before 5m");
     const job = JSON.parse(r.stdout);
     assert.equal(job.command, "pull");
     assert.deepEqual(job.args, [reg], "the remote made absolute");
