@@ -10,6 +10,7 @@ import {
 } from "../spawn/argv.ts";
 import { findExecutable } from "../spawn/which.ts";
 import { isPostgresUrl } from "../store/capabilities.ts";
+import { redact } from "../store/redact.ts";
 import { shellLine } from "./_output.ts";
 import { readEnv } from "../util/permissions.ts";
 
@@ -58,8 +59,9 @@ let cached: string[] | undefined;
 
 /**
  * A shell-quoted command line to print: the invocation, `args`, and the
- * store the user named (a URL with a password is left out); `facts` for
- * tests (default: this process, cached).
+ * store the user named (a URL's password shown as `***`, as in every
+ * message: the hint names the right store, and the secret stays off the
+ * screen); `facts` for tests (default: this process, cached).
  */
 export function hint(
   args: readonly string[],
@@ -73,9 +75,7 @@ export function hint(
     ? []
     : !isPostgresUrl(store)
     ? ["--jobs-dir", store]
-    : new URL(store).password === ""
-    ? ["--store", store]
-    : [];
+    : ["--store", redact(store)];
   return shellLine([...prefix, ...args, ...dir]);
 }
 

@@ -74,6 +74,27 @@ Deno.test("hint() quotes words and carries the jobs directory", () => {
   );
 });
 
+Deno.test("hint() carries a database store, its password shown as ***", () => {
+  assert.equal(
+    hint(["jobs", "01ABCD"], {
+      store: "postgres://app@db.example:5432/jobs",
+      facts: facts(),
+    }),
+    "deno run -A /work/project/mod.ts jobs 01ABCD --store " +
+      "postgres://app@db.example:5432/jobs",
+  );
+  const line = hint(["jobs", "01ABCD"], {
+    store: "postgres://app:s3cret@db.example/jobs?epack_lease_ttl=3000",
+    facts: facts(),
+  });
+  assert.equal(
+    line,
+    "deno run -A /work/project/mod.ts jobs 01ABCD --store " +
+      "'postgres://app:***@db.example/jobs?epack_lease_ttl=3000'",
+  );
+  assert.ok(!line.includes("s3cret"));
+});
+
 Deno.test("hint() stays one line a POSIX shell reads back: control characters", () => {
   const line = hint(["jobs"], { store: "/tmp/a\nb\tc'd\x1b", facts: facts() });
   assert.ok(![...line].some((c) => c < " " || c === "\x7f"), line);

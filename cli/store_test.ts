@@ -72,6 +72,42 @@ Deno.test("the CLI on a store shared by two hosts", async (t) => {
     const onB = await start("host-b", "sleep 300");
 
     await t.step(
+      "the hints of run --detach name the store, its password hidden",
+      async () => {
+        const r = await epack(
+          "host-a",
+          [
+            "run",
+            "--detach",
+            "--store",
+            url,
+            "--",
+            "true",
+          ],
+          {},
+          dir,
+        );
+        assertEquals(r.code, 0, r.stderr);
+        const id = /^Started job (\w+) /.exec(r.stdout)?.[1];
+        assert(id !== undefined, r.stdout);
+        ids.push(id);
+        const password = new URL(cluster.url).password;
+        assert(!r.stdout.includes(password), "password shown");
+        const redacted = new URL(url);
+        redacted.password = "***";
+        for (const label of ["Status:", "Follow:"]) {
+          const line = r.stdout.split("\n").find((l) =>
+            l.trim().startsWith(label)
+          );
+          assert(
+            line?.includes(` --store '${redacted.href}'`) === true,
+            r.stdout,
+          );
+        }
+      },
+    );
+
+    await t.step(
       "jobs shows a HOST column when more than one host has jobs",
       async () => {
         // The store from the environment this time.
