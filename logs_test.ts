@@ -4,6 +4,7 @@
 // the supervisor makes them (copy `<id>.log` into `<id>.log.1`, cut
 // `<id>.log` to 0), so that the readers are tested on their own.
 
+import { removeSettled } from "./testdata/poll.ts";
 import assert from "node:assert/strict";
 import { FileJobStore } from "./jobs.ts";
 import { followLog, type LogEvent, readLog, readLogTail } from "./logs.ts";
@@ -650,6 +651,6 @@ Deno.test("the PostgreSQL store keeps its tail across <id>.log.1 and removes it 
       await assert.rejects(Deno.stat(`${job.logPath}.1`), Deno.errors.NotFound);
     }
   } finally {
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { PostgresJobStore } from "../postgres.ts";
 import { cancel } from "../control.ts";
-import { until } from "../testdata/poll.ts";
+import { removeSettled, until } from "../testdata/poll.ts";
 
 Deno.test("a cancel from another host of a job read lost leaves its end to its supervisor", async () => {
   await using cluster = await startCluster();
@@ -47,6 +47,6 @@ Deno.test("a cancel from another host of a job read lost leaves its end to its s
     assert.equal(seen.status, "cancelled");
     assert.equal(seen.signal, "SIGTERM");
   } finally {
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import postgres from "npm:postgres@3.4.9";
 import { clusterForFile } from "../testdata/pg_cluster.ts";
+import { removeSettled } from "../testdata/poll.ts";
 import { PostgresJobStore } from "../postgres.ts";
 import type { Job } from "../jobs.ts";
 import { renewalDue, renewerLock, runRenewer } from "../store/pg_lease.ts";
@@ -41,7 +42,7 @@ async function setup() {
     async [Symbol.asyncDispose]() {
       await sql.end({ timeout: 1 });
       await store[Symbol.asyncDispose]();
-      await Deno.remove(logDir, { recursive: true });
+      await removeSettled(logDir);
     },
   };
 }

@@ -12,7 +12,7 @@ import type { SpawnOptions } from "../mod.ts";
 import { PostgresJobStore } from "../postgres.ts";
 import { decodeTime } from "../store/job_id.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
-import { until } from "../testdata/poll.ts";
+import { removeSettled, until } from "../testdata/poll.ts";
 import { MOD, withTempDir } from "../testdata/cli_helpers.ts";
 import {
   DENO,
@@ -138,7 +138,7 @@ Deno.test("1,000 jobs' leases stay held on a server with max_connections 100", a
       await child.status;
     }
     await admin.end();
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });
 
