@@ -12,8 +12,11 @@ import {
 } from "./postgres.ts";
 import { openStore } from "./store.ts";
 import { clusterForFile } from "./testdata/pg_cluster.ts";
-import { until } from "./testdata/poll.ts";
+import { removeSettled, until } from "./testdata/poll.ts";
 import { keepRenewing } from "./spawn/launch.ts";
+import { appendJournal } from "./store/journal.ts";
+import { livenessPath } from "./store/liveness.ts";
+import { waitForJob, WaitTimeoutError } from "./control.ts";
 
 // One cluster for this file's tests, a database each.
 const sharedCluster = clusterForFile();
@@ -163,7 +166,7 @@ Deno.test("the PostgreSQL store refuses bad input with one line each", async (t)
       assert(err instanceof RangeError, String(err));
     });
   } finally {
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });
 
@@ -199,7 +202,7 @@ Deno.test("the PostgreSQL store keeps the end of a job's log in its row", async 
     await b.delete(job.id);
     await Deno.stat(job.logPath);
   } finally {
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });
 
@@ -234,6 +237,40 @@ Deno.test("a file-store program never loads the PostgreSQL client", async () => 
   };
   assertEquals(await probe(true), true, "the probe sees a load:");
   assertEquals(await probe(false), false, "file store loads postgres:");
+});
+
+Deno.test("a watch takes no end from a journal of another host's job, in a log directory both share", async () => {
+  const db = await (await sharedCluster()).createDatabase();
+  const logDir = await Deno.makeTempDir({ prefix: "detach_pglogs_" });
+  const url = `${db}?epack_log_dir=${encodeURIComponent(logDir)}`;
+  try {
+    await using a = await PostgresJobStore.open(url, { host: "host-a" });
+    await using b = await PostgresJobStore.open(url, { host: "host-b" });
+    const job = await a.create({ command: "x" });
+    await using _lease = await a.hold(job.id);
+    // Host A's supervisor has journaled its end; its record does not say
+    // it yet.
+    appendJournal(livenessPath(a, job.id), "E", [
+      `e${Date.now()}`,
+      1,
+      "x0",
+      "-",
+      "0",
+      "-",
+    ], true);
+    // On host B the journal is no evidence: the record is its answer.
+    const waited = await rejection(() =>
+      waitForJob(job.id, { store: b, timeout: 1_000 })
+    );
+    assert(waited instanceof WaitTimeoutError, String(waited));
+    assertEquals((await b.load(job.id)).status, "running");
+    // On host A it is the job's end.
+    const ended = await waitForJob(job.id, { store: a, timeout: 10_000 });
+    assertEquals(ended.status, "completed");
+    assertEquals((await b.load(job.id)).status, "completed");
+  } finally {
+    await removeSettled(logDir);
+  }
 });
 
 Deno.test("a cancel from another host reaches the job's holder within the renewal period", async () => {
@@ -308,6 +345,6 @@ Deno.test("a cancel from another host reaches the job's holder within the renewa
     );
     assert(Date.now() - t1 < every * 3 + 3_000, "too late");
   } finally {
-    await Deno.remove(logDir, { recursive: true });
+    await removeSettled(logDir);
   }
 });

@@ -5,7 +5,7 @@
 // by EPACK_DETACH_STORE.
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { assert, assertEquals } from "../testdata/cli_helpers.ts";
-import { until as poll } from "../testdata/poll.ts";
+import { removeSettled, until as poll } from "../testdata/poll.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).pathname;
 // Each host's logs go to its user's state directory: one of the test's own.
@@ -210,7 +210,11 @@ Deno.test("the CLI on a store shared by two hosts", async (t) => {
         "--store",
         url,
       ]);
-      assertEquals(JSON.parse(shown.stdout).status, "cancelled");
+      assertEquals(
+        JSON.parse(shown.stdout).status,
+        "cancelled",
+        r.stdout + r.stderr + shown.stdout,
+      );
       const own = await epack("host-b", [
         "jobs",
         "cancel",
@@ -243,7 +247,7 @@ Deno.test("the CLI on a store shared by two hosts", async (t) => {
         // Gone.
       }
     }
-    await Deno.remove(dir, { recursive: true });
-    await Deno.remove(STATE, { recursive: true });
+    await removeSettled(dir);
+    await removeSettled(STATE);
   }
 });

@@ -13,7 +13,7 @@ import { openStore, type StoreOption } from "../store/open.ts";
 import { checkDuration } from "../duration.ts";
 import { isFinalStatus, UNSTARTED_STATUSES } from "../store/rules.ts";
 import { QueueRepair } from "../schedule/queue_repair.ts";
-import { livenessPath } from "../store/liveness.ts";
+import { livenessPath, localJournal } from "../store/liveness.ts";
 import { foldJournal, readJournal } from "../store/journal.ts";
 
 /** How often a watch looks at a job that sends no news: 1 s. */
@@ -112,9 +112,12 @@ async function journaledEnd(
   id: string,
   live: string,
 ): Promise<Job | undefined> {
-  const journal = readJournal(live);
+  // A cheap look first: most wakes find no end.
+  if (readJournal(live)?.end === undefined) return undefined;
+  const recorded = await store.loadRecorded(id);
+  const journal = localJournal(store, recorded);
   if (journal?.end === undefined) return undefined;
-  const job = foldJournal(await store.loadRecorded(id), journal);
+  const job = foldJournal(recorded, journal);
   return isFinalStatus(job.status) ? job : undefined;
 }
 

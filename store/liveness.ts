@@ -10,6 +10,7 @@ import { asLost, isSupervisedStatus, lostReason } from "./rules.ts";
 import {
   appendJournal,
   foldJournal,
+  type Journal,
   openIfRegular,
   openJobFile,
   readJournal,
@@ -310,7 +311,20 @@ export function localWorker(
   store: { localDir: string; host: string | undefined },
   job: Job,
 ): { pid: number; ticks?: number } | undefined {
-  if (job.host !== undefined && job.host !== store.host) return undefined;
-  const worker = readJournal(livenessPath(store, job.id))?.attempts.at(-1);
+  const worker = localJournal(store, job)?.attempts.at(-1);
   return worker !== undefined && worker.pid > 1 ? worker : undefined;
+}
+
+/**
+ * The journal of a job of this host, its supervisor's own word; `undefined`
+ * for a job of another host (a journal found under the same name, in a log
+ * directory two hosts share, is not evidence of a job this host does not
+ * run), or without a journal.
+ */
+export function localJournal(
+  store: { localDir: string; host: string | undefined },
+  job: Job,
+): Journal | undefined {
+  if (job.host !== undefined && job.host !== store.host) return undefined;
+  return readJournal(livenessPath(store, job.id));
 }
