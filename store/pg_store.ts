@@ -39,8 +39,9 @@ import {
   isLivenessHeld,
   livenessPath,
   localFiles,
+  localJournal,
 } from "./liveness.ts";
-import { foldJournal, readJournal } from "./journal.ts";
+import { foldJournal } from "./journal.ts";
 import {
   expireSql,
   lostColumnsSql,
@@ -302,9 +303,10 @@ export class PostgresJobStore implements contract.JobStore {
       // What a supervisor of this host journaled is folded in first.
       let current = parseRow(row, this.location);
       const local = row.host === this.host;
-      if (local) {
-        current = foldJournal(current, readJournal(livenessPath(this, row.id)));
-      }
+      current = foldJournal(
+        current,
+        localJournal(this, { ...current, host: row.host }),
+      );
       const next = await compute(current);
       // A job of this host keeps its log's end with its end (one statement).
       const tail =
