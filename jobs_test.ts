@@ -34,6 +34,7 @@ import {
   writeScript,
 } from "./testdata/store_helpers.ts";
 import { CAN_MOUNT, namesIn, withFullDisk } from "./testdata/full_disk.ts";
+import { letGo } from "./testdata/poll.ts";
 
 /** Every path under `root` with its type, size, mtime and contents. */
 async function snapshot(root: string): Promise<Map<string, string>> {
@@ -956,8 +957,7 @@ Deno.test("JobStore.clean() removes old ended jobs and nothing else", async (t) 
     }
     // Lost: its supervisor took the lock and died long ago.
     const lost = await store.create({ command: "pull", id: "old_lost" });
-    const live = await store.hold(lost.id);
-    await live[Symbol.asyncDispose]();
+    await letGo(store, lost.id, await store.hold(lost.id));
     await backdate(store, lost.id, old);
     removable.push(lost.id);
     // Started long ago but ended just now: its end counts.

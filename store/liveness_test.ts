@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { JobNotFoundError } from "../jobs.ts";
 import { applyLiveness } from "./liveness.ts";
 import { appendJournal } from "./journal.ts";
-import { until } from "../testdata/poll.ts";
+import { letGo, until } from "../testdata/poll.ts";
 import { SUPERVISOR_START_GRACE_MS } from "./rules.ts";
 import {
   backdate,
@@ -102,18 +102,13 @@ Deno.test("holdLiveness() keeps the lock until disposed and stamps supervisedAt"
   await withStore(async (store) => {
     const job = await store.create({ command: "pull" });
     const before = Date.now();
-    {
-      await using _live = await store.hold(job.id);
-      assert.equal(await store.isHeld(job.id), true);
-      const loaded = await store.load(job.id);
-      assert.equal(loaded.status, "running");
-      assert.ok(loaded.supervisedAt!.getTime() >= before);
-    }
-    // Free once no process forked meanwhile shares the lock's open file.
-    await until(
-      "the lock to be free",
-      async () => await store.isHeld(job.id) === false,
-    );
+    const live = await store.hold(job.id);
+    assert.equal(await store.isHeld(job.id), true);
+    const loaded = await store.load(job.id);
+    assert.equal(loaded.status, "running");
+    assert.ok(loaded.supervisedAt!.getTime() >= before);
+    await letGo(store, job.id, live);
+    assert.equal(await store.isHeld(job.id), false);
     assert.equal((await store.load(job.id)).status, "lost");
     await assert.rejects(store.hold("NOPE"), JobNotFoundError);
   });

@@ -14,7 +14,7 @@ import {
   fileBackend,
   pgBackend,
 } from "../testdata/store_fixtures.ts";
-import { until } from "../testdata/poll.ts";
+import { letGo, until } from "../testdata/poll.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
@@ -268,14 +268,8 @@ async function contract(t: Deno.TestContext, backend: Backend) {
       assert(held.supervisedAt !== undefined, "supervisedAt stamped");
       assertEquals(held.pid, Deno.pid);
       assertEquals((await store.load(job.id)).status, "running");
-      await lease[Symbol.asyncDispose]();
-      // Free at once, or a moment later: a process this runner forks
-      // meanwhile (other test files run here too) shares the lock's open
-      // file until it execs.
-      await until(
-        "the lock to be free",
-        async () => await store.isHeld(job.id) === false,
-      );
+      await letGo(store, job.id, lease);
+      assertEquals(await store.isHeld(job.id), false);
       const lost = await store.load(job.id);
       assertEquals(lost.status, "lost");
       assert(lost.error?.includes("supervisor is gone"), lost.error);
@@ -475,9 +469,9 @@ async function contract(t: Deno.TestContext, backend: Backend) {
       const running = await store.create({ command: "running" });
       await using _lease = await store.hold(running.id);
       const lostKept = await store.create({ command: "lost-kept" });
-      await (await store.hold(lostKept.id))[Symbol.asyncDispose]();
+      await letGo(store, lostKept.id, await store.hold(lostKept.id));
       const lostGone = await store.create({ command: "lost-gone" });
-      await (await store.hold(lostGone.id))[Symbol.asyncDispose]();
+      await letGo(store, lostGone.id, await store.hold(lostGone.id));
       const removed = await store.clean(0, {
         keep: (j) => j.id === lostKept.id,
       });
