@@ -344,13 +344,13 @@ Deno.test("waitForJob() gives up at its timeout or on abort, and refuses a negat
 
 const DAYS_30 = 30 * 24 * 60 * 60 * 1000;
 /** A worker that ignores SIGTERM, and so do its children (inherited). */
-const STUBBORN = `trap "" TERM; while :; do sleep 0.1; done`;
+const STUBBORN = `trap "" TERM; echo ready; while :; do sleep 0.1; done`;
 /**
  * A worker that outlives SIGTERM too, but writes "TERM" to `file` when one
  * comes: the test sees when a stop is under way.
  */
 const tellingStubborn = (file: string) =>
-  `trap 'echo TERM >> "${file}"' TERM; while :; do sleep 0.1; done`;
+  `trap 'echo TERM >> "${file}"' TERM; echo ready; while :; do sleep 0.1; done`;
 /**
  * What a cancel may take past its grace: the documented 2 s, plus room for a
  * loaded machine (a CI run with two suites in parallel once needed more than
@@ -393,6 +393,13 @@ async function stubbornJob(
     // clock ticks, so workerStartTicks may never come).
     return j.workerPid !== undefined ? j : undefined;
   });
+  // Its PID comes at the fork: a SIGTERM before its trap is set ends it.
+  await until(
+    "the worker's trap",
+    async () =>
+      (await Deno.readTextFile(store.logPath(jobId)).catch(() => ""))
+        .startsWith("ready\n"),
+  );
   return { jobId, pid, worker: job.workerPid! };
 }
 

@@ -16,7 +16,8 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
     // The worker ends on SIGTERM at once, but its child ignores it, so
     // stopping takes the whole grace period after the worker has exited: a
     // window in which the supervisor must go on catching signals.
-    const stubborn = `sh -c 'trap "" TERM; while :; do sleep 0.1; done' & wait`;
+    const stubborn =
+      `sh -c 'trap "" TERM; echo ready; while :; do sleep 0.1; done' & wait`;
     await t.step("cancelled twice", async () => {
       const { jobId } = await mustSpawn({
         command: "sh",
@@ -29,6 +30,13 @@ Deno.test("a signal to the supervisor at any moment never orphans the worker", a
         const j = await store.load(jobId);
         return j.workerPid !== undefined ? j : undefined;
       });
+      // Its child ignores SIGTERM once it says so, not from its fork.
+      await until(
+        "the worker's child's trap",
+        async () =>
+          (await Deno.readTextFile(store.logPath(jobId)).catch(() => ""))
+            .startsWith("ready\n"),
+      );
       // The second cancel once the first is under way (recorded, the
       // worker being stopped): it lands in the supervisor's grace period.
       const [first, second] = await Promise.all([
