@@ -403,9 +403,11 @@ async function contract(t: Deno.TestContext, backend: Backend) {
     async () => {
       const { store } = await backend.fresh();
       const job = await store.create({ command: "x" });
+      // One reading of the clock: two could straddle a millisecond.
+      const asked = Date.now();
       const first = await store.update(
         job.id,
-        requestCancel(Date.now() + 60_000, Date.now()),
+        requestCancel(asked + 60_000, asked),
       );
       assert(first.cancelRequestedAt !== undefined, "recorded");
       assertEquals(first.grace, 60_000);
