@@ -33,12 +33,30 @@ async function setup() {
       SELECT lease_until AS lease FROM epack_detach_jobs WHERE id = ${id}`;
     return row.lease;
   };
+  // Locks the row from another client, until disposed.
+  const lockRow = async (id: string): Promise<AsyncDisposable> => {
+    const locked = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    const holder = sql.begin(async (tx) => {
+      await tx`SELECT id FROM epack_detach_jobs WHERE id = ${id} FOR UPDATE`;
+      locked.resolve();
+      await release.promise;
+    });
+    await Promise.race([locked.promise, holder]);
+    return {
+      async [Symbol.asyncDispose]() {
+        release.resolve();
+        await holder;
+      },
+    };
+  };
   return {
     store,
     sql,
     logDir,
     running,
     lease,
+    lockRow,
     async [Symbol.asyncDispose]() {
       await sql.end({ timeout: 1 });
       await store[Symbol.asyncDispose]();
@@ -84,15 +102,8 @@ Deno.test(
     await using s = await setup();
     const a = await s.running();
     const b = await s.running();
-    const locked = Promise.withResolvers<void>();
-    const release = Promise.withResolvers<void>();
-    const holder = s.sql.begin(async (tx) => {
-      await tx`SELECT id FROM epack_detach_jobs WHERE id = ${a} FOR UPDATE`;
-      locked.resolve();
-      await release.promise;
-    });
-    try {
-      await locked.promise;
+    {
+      await using _locked = await s.lockRow(a);
       const t0 = Date.now();
       const renewed = await Promise.race([
         s.store.renew([a, b]),
@@ -105,9 +116,6 @@ Deno.test(
         [b],
       );
       assert.notEqual(await s.lease(b), null);
-    } finally {
-      release.resolve();
-      await holder;
     }
     // Once let go, the other is renewed too.
     assert.deepEqual((await s.store.renew([a])).map((r) => r.id), [a]);
@@ -163,15 +171,8 @@ Deno.test(
   async () => {
     await using s = await setup();
     const a = await s.running();
-    const locked = Promise.withResolvers<void>();
-    const release = Promise.withResolvers<void>();
-    const holder = s.sql.begin(async (tx) => {
-      await tx`SELECT id FROM epack_detach_jobs WHERE id = ${a} FOR UPDATE`;
-      locked.resolve();
-      await release.promise;
-    });
-    try {
-      await locked.promise;
+    {
+      await using _locked = await s.lockRow(a);
       const t0 = Date.now();
       const outcome = await Promise.race([
         s.store.update(a, (job) => job).then(() => "updated", (e) => String(e)),
@@ -179,9 +180,6 @@ Deno.test(
       ]);
       assert.match(outcome, /lock timeout/);
       assert.ok(Date.now() - t0 < 20_000);
-    } finally {
-      release.resolve();
-      await holder;
     }
   },
 );

@@ -6,6 +6,7 @@ import { openStore } from "../store.ts";
 import { HOST_ENV } from "../store/env.ts";
 import { startCluster } from "../testdata/pg_cluster.ts";
 import { removeSettled, until } from "../testdata/poll.ts";
+import type { Job, JobStore } from "../store.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
@@ -37,6 +38,24 @@ async function startOnA(url: string, dir: string, script: string) {
   const text = new TextDecoder().decode(out.stdout).trim();
   assert(out.success, new TextDecoder().decode(out.stderr));
   return text;
+}
+
+/** The job once `store` shows its worker. */
+async function supervised(store: JobStore, id: string): Promise<Job> {
+  return await until("supervised", async () => {
+    const j = await store.load(id);
+    return j.workerPid !== undefined ? j : undefined;
+  }, 10_000);
+}
+
+/** When host A's last renewal pass ended (its state file's time), or 0. */
+function lastPassAt(dir: string): number {
+  const state = `${dir}/state-a/epack/logs/.renewer-host-a.state`;
+  try {
+    return JSON.parse(Deno.readTextFileSync(state)).at as number;
+  } catch {
+    return 0;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -115,21 +134,11 @@ Deno.test("two hosts on one database", async (t) => {
       async () => {
         const id = await startOnA(url, dir, "sleep 300");
         leftovers.push(id);
-        const job = await until("supervised", async () => {
-          const j = await b.load(id);
-          return j.workerPid !== undefined ? j : undefined;
-        }, 10_000);
+        const job = await supervised(b, id);
         // Each pass is a process that runs once and exits; what it leaves
         // is its state file's time. Past three TTLs of passes, the job is
         // still running as B sees it, and no pass stays.
-        const state = `${dir}/state-a/epack/logs/.renewer-host-a.state`;
-        const at = () => {
-          try {
-            return JSON.parse(Deno.readTextFileSync(state)).at as number;
-          } catch {
-            return 0;
-          }
-        };
+        const at = () => lastPassAt(dir);
         const first = Date.now();
         // The passes of this test's host A (its log directory is its own).
         const hostA = encodeURIComponent(`${dir}/state-a`);
@@ -161,19 +170,9 @@ Deno.test("two hosts on one database", async (t) => {
       async () => {
         const id = await startOnA(url, dir, "sleep 300");
         leftovers.push(id);
-        const job = await until("supervised", async () => {
-          const j = await b.load(id);
-          return j.workerPid !== undefined ? j : undefined;
-        }, 10_000);
+        const job = await supervised(b, id);
         const logs = `${dir}/state-a/epack/logs`;
-        const state = `${logs}/.renewer-host-a.state`;
-        const at = () => {
-          try {
-            return JSON.parse(Deno.readTextFileSync(state)).at as number;
-          } catch {
-            return 0;
-          }
-        };
+        const at = () => lastPassAt(dir);
         // A "pass" that takes the lock and stops itself, as a renewal pass
         // stopped with SIGSTOP would hold it.
         const stuck = new Deno.Command("perl", {
